@@ -1,0 +1,7 @@
+"""fewshot-clce: few-shot episodic evaluation of CLCE and other losses."""
+from ._version import __version__
+from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
+from .registry import Registry, UnknownNameError
+
+__all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "create_dataset",
+           "list_datasets", "register_dataset", "Registry", "UnknownNameError"]

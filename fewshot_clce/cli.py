@@ -1,0 +1,55 @@
+"""The ``fewshot-clce`` command line: one sub-command per module in ``fewshot_clce.commands``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import List, Optional
+
+from ._version import __version__
+from .registry import UnknownNameError
+
+# Each module defines ``add_parser(subparsers)``, which sets ``func`` on its parser.
+COMMANDS = [
+    "datasets",
+]
+
+# Errors that come from what the user asked for: printed as one line, no traceback.
+USER_ERRORS = (ValueError, UnknownNameError, FileNotFoundError, FileExistsError, PermissionError,
+               NotADirectoryError, IsADirectoryError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fewshot-clce",
+        description="Few-shot episodic evaluation of CLCE and other losses.")
+    parser.add_argument("--version", action="version", version=f"fewshot-clce {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"fewshot_clce.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as e:
+        if args.debug or os.environ.get("FEWSHOT_CLCE_DEBUG"):
+            raise
+        print(f"fewshot-clce {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"fewshot-clce {args.command}: interrupted; finished work is kept, "
+              "re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

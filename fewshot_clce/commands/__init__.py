@@ -1,0 +1,1 @@
+"""Sub-commands of ``fewshot-clce``; each module adds one parser (see ``cli.COMMANDS``)."""
