@@ -1,0 +1,88 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewshot_clce import seedstats
+
+
+def _naive_bootstrap(values, n_boot, seed):
+    """Direct loop over resamples with the very draws the vectorised version makes (one chunk)."""
+    rng = np.random.default_rng(seed)
+    s, e = values.shape
+    seed_idx = rng.integers(0, s, size=(n_boot, s))
+    ep_idx = rng.integers(0, e, size=(n_boot, s, e))
+    out = []
+    for b in range(n_boot):
+        drawn = [values[seed_idx[b, k], ep_idx[b, k, j]] for k in range(s) for j in range(e)]
+        out.append(sum(drawn) / len(drawn))
+    return np.array(out)
+
+
+def test_bootstrap_matches_direct_loop():
+    values = np.random.default_rng(3).random((3, 7))
+    fast = seedstats.hierarchical_bootstrap(values, n_boot=50, seed=11, chunk=50)
+    np.testing.assert_allclose(fast, _naive_bootstrap(values, 50, 11), rtol=0, atol=1e-12)
+
+
+def test_bootstrap_is_seeded_and_chunking_only_changes_draws():
+    values = np.random.default_rng(0).random((4, 30))
+    a = seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1)
+    assert np.array_equal(a, seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1))
+    assert not np.array_equal(a, seedstats.hierarchical_bootstrap(values, n_boot=400, seed=2))
+    b = seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1, chunk=7)
+    assert abs(a.std() - b.std()) < 0.25 * a.std()
+
+
+def test_interval_width_matches_two_level_variance():
+    # 8 seeds with seed sd 0.05, 400 episodes with sd 0.1: the variance of the grand mean under
+    # the two-level design is sd_seed^2/S + sd_ep^2/(S E); the bootstrap SD must be close to it
+    # (the bootstrap estimates it from the data, with (S-1)/S shrinkage on the seed term).
+    rng = np.random.default_rng(5)
+    s, e = 8, 400
+    values = 0.6 + rng.normal(0, 0.05, (s, 1)) + rng.normal(0, 0.1, (s, e))
+    draws = seedstats.hierarchical_bootstrap(values, n_boot=3000, seed=0)
+    row_means = values.mean(axis=1)
+    expected = np.sqrt(row_means.var(ddof=0) / s + values.var(axis=1, ddof=0).mean() / (s * e))
+    assert draws.std() == pytest.approx(expected, rel=0.1)
+    res = seedstats.seed_level(values)
+    assert res.low < res.mean < res.high
+    assert res.mean == pytest.approx(values.mean())
+    # ignoring seeds would give an interval about sd_ep/sqrt(S E) wide: far too narrow
+    assert (res.high - res.low) > 3 * 2 * 1.96 * 0.1 / np.sqrt(s * e)
+
+
+def test_one_seed_says_ci_cannot_be_computed_and_keeps_the_mean():
+    values = np.array([[0.5, 0.7, 0.6]])
+    res = seedstats.seed_level(values)
+    assert res.mean == pytest.approx(0.6)
+    assert np.isnan(res.low) and np.isnan(res.high)
+    assert "cannot be computed" in res.note and "--seeds" in res.note
+
+
+def test_paired_difference_seed_by_seed_and_sign_agreement():
+    b = np.array([[0.5, 0.6, 0.7, 0.4], [0.55, 0.6, 0.65, 0.5], [0.6, 0.5, 0.6, 0.6]])
+    a = b + np.array([[0.1], [0.05], [-0.02]])
+    res = seedstats.seed_paired(a, b, n_boot=500)
+    np.testing.assert_allclose(res.per_seed, [0.1, 0.05, -0.02])
+    assert res.mean == pytest.approx(np.mean([0.1, 0.05, -0.02]))
+    assert res.agree == 2 and res.positive == 2 and res.n_seeds == 3
+    assert res.low <= res.mean <= res.high
+    with pytest.raises(ValueError, match="same"):
+        seedstats.seed_paired(a, b[:, :3])
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="NaN"):
+        seedstats.hierarchical_bootstrap(np.array([[0.5, np.nan]]))
+    with pytest.raises(ValueError, match="matrix"):
+        seedstats.seed_level(np.array([0.5, 0.6]))
+
+
+def test_seed_matrix_pivots_and_rejects_holes():
+    df = pd.DataFrame({"seed": [0, 0, 1, 1], "episode": [0, 1, 0, 1], "accuracy": [0.1, 0.2, 0.3, 0.4]})
+    mat = seedstats.seed_matrix(df)
+    assert mat.to_numpy().tolist() == [[0.1, 0.2], [0.3, 0.4]]
+    with pytest.raises(ValueError, match="different episodes"):
+        seedstats.seed_matrix(df.iloc[:3])
+    with pytest.raises(ValueError, match="more than once"):
+        seedstats.seed_matrix(pd.concat([df, df.iloc[:1]]))
