@@ -13,6 +13,8 @@ from .registry import UnknownNameError
 # Each module defines ``add_parser(subparsers)``, which sets ``func`` on its parser.
 COMMANDS = [
     "datasets",
+    "benchmark",
+    "report",
 ]
 
 # Errors that come from what the user asked for: printed as one line, no traceback.

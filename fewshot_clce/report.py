@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -28,6 +28,7 @@ from . import plots
 from ._io import atomic_path, write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
+from .seedstats import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from .summary import HPARAMS
 from .tables import ci_legend, selection_markdown, summary_markdown
 
@@ -121,7 +122,7 @@ def load_benchmark(folder: str | Path) -> tuple:
     df = pd.read_csv(pe)
     read = lambda name: json.loads((folder / name).read_text()) if (folder / name).is_file() else {}  # noqa: E731
     results = read("results.json")
-    return df, read("config.json"), results.get("timing", {})
+    return df, read("config.json") or results.get("config", {}), results.get("timing", {})
 
 
 def _claim_md(i: int, f: Finding) -> str:
@@ -172,16 +173,22 @@ def _notebook(sections: List[str]) -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def write_report(folder: str | Path, n_boot: Optional[int] = None) -> List[Path]:
+def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List[Path], List[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
-    Missing plots (accuracy, differences, batch size) are drawn; the t-SNE plot needs the trained
-    runs and is drawn by the benchmark itself.
+    Plots that need only the results (accuracy, differences, batch size) are drawn again; the
+    t-SNE plot needs the trained runs and is drawn by the benchmark itself.
+
+    Args:
+        n_boot: bootstrap resamples (default: the benchmark's own setting, else 2000).
+
+    Returns:
+        The written paths and the claims' findings.
     """
     folder = Path(folder)
     df, config, timing = load_benchmark(folder)
-    kw = {"n_boot": n_boot} if n_boot else {}
-    an = analyse(df, baseline=config.get("baseline", "ce"), **kw)
+    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot or config.get("n_boot", DEFAULT_BOOT),
+                 boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED))
     write_plots(folder, an)
     findings = check_all(an)
     sections = report_sections(an, findings, config, timing, folder)
@@ -190,4 +197,4 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None) -> List[Path]
              write_json_atomic(folder / "report.ipynb", _notebook(sections))]
     if ff is not None:
         paths.append(write_csv(ff, folder / "claims.csv"))
-    return paths
+    return paths, findings

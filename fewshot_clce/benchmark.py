@@ -1,0 +1,205 @@
+"""The benchmark: train one backbone per (loss, hyper-parameters, seed), evaluate all on the same episodes.
+
+Only orchestration: training is :func:`fewshot_clce.training.train`, evaluation
+:func:`fewshot_clce.evaluation.evaluate_run`, episodes come from :mod:`fewshot_clce.manifests`
+and every number from :mod:`fewshot_clce.analysis`. Output layout: see :mod:`fewshot_clce.report`.
+
+Resuming: a training whose run folder holds a finished run (all epochs, a best checkpoint, the
+same settings) is reused, an interrupted one is continued from its last checkpoint, and a run's
+evaluation is reused when its result file was made from the same checkpoint, episodes and heads.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pandas as pd
+
+from . import report
+from ._io import write_json_atomic
+from .analysis import Analysis, analyse
+from .benchconfig import BenchmarkConfig
+from .runplan import RunSpec, explicit_fields, plan_runs, run_state, train_config
+
+SPLITS = ("val", "novel")
+
+
+@dataclass
+class BenchmarkResult:
+    """What a benchmark did: the analysis, and which trainings/evaluations ran or were reused."""
+
+    out: Path
+    analysis: Analysis
+    trained: List[str] = field(default_factory=list)
+    reused: List[str] = field(default_factory=list)
+    evaluated: List[str] = field(default_factory=list)
+    reused_evaluations: List[str] = field(default_factory=list)
+    timing: Dict[str, float] = field(default_factory=dict)
+
+
+def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
+    """Write ``config.json``, or check that the folder's existing one has the same identity.
+
+    Raises:
+        FileExistsError: the folder holds a benchmark of another configuration (names the
+            differing settings) and ``force`` is False.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "config.json"
+    if path.is_file():
+        old = {k: v for k, v in json.loads(path.read_text()).items()}
+        new = json.loads(json.dumps(cfg.identity()))
+        differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
+        if differ and not force:
+            what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
+            raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
+                                  "another --out, the same settings to resume, or --force to replace it")
+    elif any(out.iterdir()) and not force:
+        raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
+                              "empty or new --out, or --force")
+    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")}))
+
+
+def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
+    from .runplan import checkpoint_id
+
+    return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
+            "episodes": sorted([s, k, src, eps.fingerprint, len(eps)] for (s, k), (eps, src) in manifests.items())}
+
+
+def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict) -> tuple:
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk."""
+    from .evaluation import evaluate_run
+
+    run_dir = spec.run_dir(out)
+    csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
+    key = _evaluation_key(run_dir, manifests, cfg.heads)
+    if csv.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
+        return pd.read_csv(csv), True
+    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads)
+    df = spec.annotate(df, run_dir, cfg.backbone)
+    report.write_csv(df, csv)
+    write_json_atomic(key_path, key)
+    return df, False
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
+                  log: Callable[[str], None] = _log) -> BenchmarkResult:
+    """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring."""
+    from tqdm import tqdm
+
+    from .data import create_dataset
+    from .manifests import REPO_EPISODES, benchmark_manifests
+    from .training import train
+
+    t0 = time.perf_counter()
+    out = Path(out).expanduser()
+    specs = plan_runs(cfg)  # validates losses before anything is written
+    datasets = {d: create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
+    prepare_output(out, cfg, force)
+    search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
+    counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts, cfg.episode_seed,
+                                        out / "episodes", search) for d, ds in datasets.items()}
+    for d, m in manifests.items():
+        for (s, k), (eps, src) in sorted(m.items()):
+            log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+    states = {(s.dataset, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
+              for s in specs}
+    todo = [s for s in specs if states[(s.dataset, s.name)] != "finished"]
+    _print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+
+    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+    bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.name)
+        state = states[(spec.dataset, spec.name)]
+        if state == "finished":
+            res.reused.append(spec.name)
+            continue
+        start = time.perf_counter()
+        train(dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
+                                  force=state == "different" and force))
+        res.trained.append(spec.name)
+        res.timing[f"train/{spec.dataset}/{spec.name}"] = time.perf_counter() - start
+        if len(res.trained) == 1:
+            log(f"first training took {time.perf_counter() - start:.0f} s")
+    frames = []
+    for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
+        start = time.perf_counter()
+        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset])
+        (res.reused_evaluations if reused else res.evaluated).append(spec.name)
+        if not reused:
+            res.timing[f"evaluate/{spec.dataset}/{spec.name}"] = time.perf_counter() - start
+        frames.append(df)
+    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
+                           boot_seed=cfg.boot_seed)
+    start = time.perf_counter()
+    report.write_plots(out, res.analysis)
+    if cfg.tsne:
+        _tsne_plots(res.analysis, cfg, out, datasets)
+    res.timing["plots_s"] = time.perf_counter() - start
+    res.timing["total_s"] = time.perf_counter() - t0
+    report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
+    report.write_report(out)
+    return res
+
+
+def _print_estimate(cfg, specs, todo, datasets, manifests, out, log) -> None:
+    from .estimate import estimate, time_train_step
+
+    if not todo:
+        log(f"all {len(specs)} trainings are finished in {out}; reusing them")
+        return
+    total = 0.0
+    for d, ds in datasets.items():
+        mine = [s for s in todo if s.dataset == d]
+        if not mine:
+            continue
+        base, val = ds.split("base"), ds.split("val")
+        sizes = sorted({s.batch_size for s in mine})
+        step = {b: time_train_step(cfg.backbone, base.image_shape, b) for b in sizes}
+        per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
+        val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
+        eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
+        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs, len([s for s in specs if s.dataset == d]),
+                       step)
+        log(f"{d}: {est.text()}")
+        total += est.total_s
+    log(f"estimated total: {total / 60:.1f} min")
+    if cfg.time_budget is not None and total > 60 * cfg.time_budget:
+        log(f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
+            f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
+            "to fit (continuing)")
+
+
+def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None:
+    """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
+    from . import plots
+    from .embeddings import embed_runs
+
+    for d in an.datasets:
+        chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
+        losses = [l for l in (cfg.baseline, "clce") if l in chosen.index]
+        if len(losses) < 2:
+            losses = list(chosen.index)
+        df = an.per_episode
+        seed = min(an.seeds)
+        runs = {}
+        for loss in losses:
+            names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
+            runs[f"{chosen[loss]}, seed {seed}"] = out / "runs" / d / str(names.iloc[0])
+        split = datasets[d].split("novel")
+        emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed)
+        plots.embedding_panels(emb, out / "plots" / f"tsne_{d}.png", split.class_names,
+                               title=f"{d}: t-SNE of novel-class features ({cfg.tsne_classes} classes)")
+

@@ -1,0 +1,25 @@
+"""``fewshot-clce report DIR``: the reproduction report of a finished benchmark folder."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="write the reproduction report of a finished benchmark folder",
+                       description="Recompute every summary from DIR/per_episode.csv and write DIR/REPORT.md "
+                                   "and DIR/report.ipynb: the paper's claims one by one with what this run "
+                                   "found (numbers, 95% CIs, number of seeds), the tables and the plots.")
+    p.add_argument("folder", help="the --out folder of a finished `fewshot-clce benchmark`")
+    p.add_argument("--n-boot", type=int, default=None,
+                   help="bootstrap resamples for seed-level intervals (default: the benchmark's)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..report import write_report
+
+    paths, findings = write_report(args.folder, n_boot=args.n_boot)
+    for f in findings:
+        print(f"- {f.claim}: {f.verdict}")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,146 @@
+"""The trainings a benchmark needs: one per (dataset, loss, hyper-parameter combination, seed).
+
+A loss is swept only over the hyper-parameters it takes (CE is not trained once per λ); every
+loss is trained at every batch size and seed, with the same epochs and optimiser settings.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pandas as pd
+import yaml
+
+from .benchconfig import BenchmarkConfig
+
+LOSS_SWEEPS = ("lam", "temperature", "beta")
+_SHORT = {"lam": "lam", "temperature": "t", "beta": "beta"}
+
+
+def loss_hparams(loss: str) -> Tuple[str, ...]:
+    """Which of λ, τ, β the registered loss ``loss`` takes (from its factory's signature).
+
+    Raises:
+        UnknownNameError: for an unregistered loss, listing the valid ones.
+    """
+    from .losses import LOSSES
+
+    params = inspect.signature(LOSSES.get(loss)).parameters
+    return tuple(h for h in LOSS_SWEEPS if h in params)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training of the benchmark.
+
+    Attributes:
+        hparams: the swept values this loss takes (None: the loss's default).
+    """
+
+    dataset: str
+    loss: str
+    seed: int
+    batch_size: int
+    hparams: Tuple[Tuple[str, Optional[float]], ...]
+
+    @property
+    def name(self) -> str:
+        """``clce-lam0.5-t0.1-bs64-s0``: unique within a dataset, readable in a file listing."""
+        parts = [f"{_SHORT[k]}{v:g}" for k, v in self.hparams if v is not None]
+        return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
+
+    def run_dir(self, out: Path) -> Path:
+        return Path(out) / "runs" / self.dataset / self.name
+
+    def result_path(self, out: Path) -> Path:
+        return Path(out) / "results" / self.dataset / f"{self.name}.csv"
+
+    def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str) -> pd.DataFrame:
+        """Add the results schema's run columns, with the hyper-parameters the run really used.
+
+        The values come from the run's resolved ``config.yaml`` (so a loss default is recorded as
+        its number); hyper-parameters the loss does not take are left empty (NaN).
+        """
+        used = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        takes = dict(self.hparams)
+        df = df.copy()
+        df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
+        df["batch_size"] = int(used.get("batch_size", self.batch_size))
+        for h in LOSS_SWEEPS:
+            v = used.get(h) if h in takes else None
+            df[h] = float(v) if v is not None else math.nan
+        return df
+
+
+def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
+    """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, hyper-parameters).
+
+    Seeds are the outer loop but one, so an interrupted benchmark has finished whole seeds.
+    """
+    out = []
+    takes = {loss: loss_hparams(loss) for loss in cfg.losses}
+    for d, s, bs in itertools.product(cfg.datasets, cfg.seeds, cfg.batch_size):
+        for loss in cfg.losses:
+            names = takes[loss]
+            for values in itertools.product(*(getattr(cfg, h) for h in names)):
+                out.append(RunSpec(d, loss, int(s), int(bs), tuple(zip(names, values))))
+    return out
+
+
+def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
+    """The :class:`~fewshot_clce.training.TrainConfig` of one run (same budget for every loss)."""
+    from .training import TrainConfig
+
+    options = dict(cfg.train_options)
+    if cfg.lr is not None:
+        options["lr"] = cfg.lr
+    try:
+        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss, out=str(spec.run_dir(out)),
+                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed, data_root=cfg.data_root,
+                           device=cfg.device, progress=cfg.progress,
+                           **{k: v for k, v in spec.hparams if v is not None}, **options)
+    except TypeError as e:
+        raise ValueError(f"train_options {sorted(options)} contain a setting training does not know ({e}); "
+                         "see `fewshot-clce train --help`") from None
+
+
+def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
+    """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
+    fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed"]
+    fields += [k for k, v in spec.hparams if v is not None] + list(cfg.train_options)
+    return tuple(fields + (["lr"] if cfg.lr is not None else []))
+
+
+def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
+    """``"absent"``, ``"partial"`` (interrupted: resume it), ``"finished"`` or ``"different"``.
+
+    ``different``: the folder holds a run whose saved settings disagree with ``tc`` on one of
+    ``fields`` (it is retrained only under ``--force``).
+    """
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        return "absent"
+    saved = yaml.safe_load(cfg_path.read_text()) or {}
+    if any(saved.get(k) != getattr(tc, k) for k in fields):
+        return "different"
+    metrics = run_dir / "metrics.csv"
+    if metrics.is_file() and (run_dir / "checkpoint_best.pt").is_file():
+        epochs = pd.read_csv(metrics)["epoch"]
+        if len(epochs) and int(epochs.max()) >= tc.epochs:
+            return "finished"
+    return "partial"
+
+
+def checkpoint_id(run_dir: Path, which: str = "checkpoint_best.pt") -> str:
+    """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
+    h = hashlib.sha256()
+    with open(Path(run_dir) / which, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]

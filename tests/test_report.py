@@ -1,0 +1,79 @@
+import json
+
+import pandas as pd
+import pytest
+
+from fewshot_clce.analysis import analyse
+from fewshot_clce.claims import NOT_MEASURED, check_all
+from fewshot_clce.cli import main
+from fewshot_clce.report import write_report, write_results
+
+from synthetic_results import make_results
+
+
+def _folder(tmp_path, df, command="fewshot-clce benchmark --test"):
+    an = analyse(df, n_boot=200)
+    write_results(tmp_path, an, {"command": command, "n_boot": 200}, {"total_s": 42.0})
+    return an
+
+
+def test_report_states_each_claim_with_numbers(tmp_path):
+    def effect(loss, hp, split):  # hard negatives help; supcon loses 8 points at batch 32
+        e = 0.04 if loss == "clce" and hp.get("beta") == 1 else 0.0
+        return e - (0.08 if loss == "supcon" and hp["batch_size"] == 32 else 0.0)
+
+    df = make_results({"ce": 0.0, "supcon": 0.0, "clce": 0.05}, seeds=[0, 1, 2], episodes=150,
+                      grid={"beta": [0, 1], "batch_size": [32, 256]}, hp_effect=effect, dataset="glyphs",
+                      seed_sd=0.005)
+    _folder(tmp_path, df)
+    paths, findings = write_report(tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "fewshot-clce benchmark --test" in text and "Training seeds: [0, 1, 2] (3)" in text
+    assert [f.verdict for f in findings][0] == "supported"  # +5 points with 3 seeds x 150 episodes
+    assert findings[1].verdict in ("supported", "partly supported")
+    assert findings[2].verdict == "supported"
+    assert "seed-level" in text and "hierarchical bootstrap" in text
+    for f in findings:
+        assert f"**This run: {f.verdict}.**" in text
+    for plot in ("accuracy_glyphs", "differences_glyphs", "batch_size_glyphs"):
+        assert (tmp_path / "plots" / f"{plot}.png").stat().st_size > 10_000
+        assert f"plots/{plot}.png" in text
+    nb = json.loads((tmp_path / "report.ipynb").read_text())
+    assert nb["nbformat"] == 4 and any("Claim 1" in c["source"] for c in nb["cells"])
+    claims = pd.read_csv(tmp_path / "claims.csv")
+    assert {"delta", "low", "high", "n_seeds"} <= set(claims.columns)
+
+
+def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
+    # one seed, CLCE worse than CE: contradicted; no beta or batch sweep: not measured
+    df = make_results({"ce": 0.05, "clce": -0.05}, seeds=[0], episodes=200, dataset="glyphs")
+    an = _folder(tmp_path, df)
+    findings = check_all(an)
+    assert findings[0].verdict == "contradicted"
+    assert "episode-level" in findings[0].text and "--seeds" in findings[0].text
+    assert findings[1].verdict == NOT_MEASURED and findings[2].verdict == NOT_MEASURED
+    write_report(tmp_path)
+    text = (tmp_path / "REPORT.md").read_text()
+    assert text.count(NOT_MEASURED) >= 2 and "contradicted" in text
+
+
+def test_report_command(tmp_path, capsys):
+    _folder(tmp_path, make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=40))
+    assert main(["report", str(tmp_path), "--n-boot", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "CLCE beats CE" in out and "REPORT.md" in out
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "per_episode.csv" in capsys.readouterr().err
+
+
+def test_written_summaries_match_the_analysis(tmp_path):
+    df = make_results({"ce": 0.0, "supcon": 0.01, "clce": 0.02}, seeds=[0], episodes=50, heads=("centroid", "logistic"))
+    an = _folder(tmp_path, df)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert len(summary) == 3 * 2 * 2
+    pd.testing.assert_series_equal(summary["mean"], an.main["mean"], check_names=False)
+    blob = json.loads((tmp_path / "results.json").read_text())
+    assert blob["timing"]["total_s"] == 42.0 and len(blob["summary"]) == 12
+    md = (tmp_path / "summary.md").read_text()
+    assert "| clce | logistic | 5 |" in md and "Δ vs ce" in md
+    assert len(pd.read_csv(tmp_path / "per_episode.csv")) == len(df)
