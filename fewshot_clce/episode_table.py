@@ -68,7 +68,7 @@ def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = Tru
     return Path(path)
 
 
-def _read_header(path: Path) -> Dict[str, str]:
+def read_header(path: Path) -> Dict[str, str]:
     header = {}
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -94,7 +94,7 @@ def read_episode_table(path: str | os.PathLike, split=None):
     from .episodes import EpisodeSet
 
     path = Path(path)
-    header = _read_header(path)
+    header = read_header(path)
     try:
         df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:

@@ -375,8 +375,8 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
         listed = "; ".join(f"class {name(c)} has {counts[c]} samples" for c in small[:5])
         more = f" (and {len(small) - 5} more classes)" if len(small) > 5 else ""
         raise ValueError(f"in {where}, {listed}{more}; {shots}-shot {queries}-query episodes need {need} "
-                         f"per class: lower --shots/--queries, or pass skip_small_classes=True to leave "
-                         f"such classes out")
+                         f"per class: lower --shots/--queries, or leave such classes out "
+                         f"(--skip-small-classes, skip_small_classes=True)")
     usable = np.flatnonzero(counts >= need)
     if ways > len(usable):
         what = f"{len(usable)} classes" + (f" with at least {need} samples" if len(small) else "")
