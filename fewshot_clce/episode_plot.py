@@ -8,6 +8,9 @@ import numpy as np
 
 from ._io import atomic_path
 
+_BLUE = (0.12, 0.47, 0.71)
+_ORANGE = (1.0, 0.5, 0.05)
+
 
 def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """Draw episode ``index`` of ``episodes`` (drawn from ``split``) into a PNG, atomically.
@@ -22,9 +25,6 @@ def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite
         ValueError: if ``index`` is out of range or the episodes do not belong to ``split``.
         FileExistsError: if ``path`` exists and ``overwrite`` is False.
     """
-    # A bare Figure renders with Agg and leaves pyplot's global backend and figures alone.
-    from matplotlib.figure import Figure
-
     if not 0 <= index < len(episodes):
         raise ValueError(f"episode {index} does not exist; the file holds episodes 0 to {len(episodes) - 1}")
     episodes.check(split)
@@ -32,30 +32,35 @@ def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite
     n, k, q = episodes.ways, episodes.shots, episodes.queries
     idx = np.concatenate([ep.support, ep.query], axis=1)  # [N, K+Q]
     images = split.get_images(idx.ravel()).numpy()  # [N*(K+Q), C, H, W]
-    images = images.reshape(n, k + q, *images.shape[1:])  # [N, K+Q, C, H, W]
-    cols = k + q
-    fig = Figure(figsize=(0.9 * cols + 1.2, 0.9 * n + 0.6))
-    axes = fig.subplots(n, cols, squeeze=False)
-    for r in range(n):
-        name = split.class_names[int(ep.classes[r])]
-        for c in range(cols):
-            ax = axes[r, c]
-            img = images[r, c]
-            if img.shape[0] == 1:
-                ax.imshow(img[0], cmap="gray", vmin=0, vmax=1)
-            else:
-                ax.imshow(np.clip(img.transpose(1, 2, 0), 0, 1))  # [C, H, W] -> [H, W, C]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            # a coloured frame tells support (blue) from query (orange) at a glance
-            for spine in ax.spines.values():
-                spine.set_edgecolor("tab:blue" if c < k else "tab:orange")
-                spine.set_linewidth(2)
-            if r == 0:
-                ax.set_title(f"S{c}" if c < k else f"Q{c - k}", fontsize=7)
-        axes[r, 0].set_ylabel(f"{r}: {name}", fontsize=8, rotation=0, ha="right", va="center")
-    fig.suptitle(f"{episodes.dataset}/{episodes.split} episode {index}: {n}-way {k}-shot {q}-query "
-                 f"(blue: support, orange: query)", fontsize=9)
+    if images.shape[1] == 1:
+        images = images.repeat(3, axis=1)  # grayscale -> [N*(K+Q), 3, H, W]
+    images = images[:, :3].transpose(0, 2, 3, 1).clip(0, 1)  # [N*(K+Q), H, W, 3]
+    h, w = images.shape[1:3]
+    b = max(1, min(h, w) // 16)  # frame width: visible on 8x8 and 84x84 images alike
+    rows, cols = h + 3 * b, w + 3 * b  # a tile: frame around the image, white gaps right and below
+    tiles = np.ones((n, k + q, rows, cols, 3), dtype=np.float32)
+    tiles[:, :k, :h + 2 * b, :w + 2 * b] = _BLUE
+    tiles[:, k:, :h + 2 * b, :w + 2 * b] = _ORANGE
+    tiles[:, :, b:b + h, b:b + w] = images.reshape(n, k + q, h, w, 3)
+    # [N, K+Q, rows, cols, 3] -> [N*rows, (K+Q)*cols, 3]: one mosaic, one imshow (fast for 100 tiles)
+    mosaic = tiles.transpose(0, 2, 1, 3, 4).reshape(n * rows, (k + q) * cols, 3)
+    # A bare Figure renders with Agg and leaves pyplot's global backend and figures alone.
+    from matplotlib.figure import Figure
+
+    tile_in = max(0.45, cols / 100)  # inches per tile: small images enlarged, large ones kept at 1:1
+    fig = Figure(figsize=(tile_in * (k + q) + 1.5, tile_in * rows / cols * n + 0.7))
+    ax = fig.add_subplot()
+    ax.imshow(mosaic, interpolation="nearest")
+    # imshow puts pixel centres at integers: the middle of tile (r, c)'s image is at these positions
+    ax.set_xticks([c * cols + (w + 2 * b) / 2 - 0.5 for c in range(k + q)],
+                  [f"S{c}" if c < k else f"Q{c - k}" for c in range(k + q)], fontsize=6)
+    ax.set_yticks([r * rows + (h + 2 * b) / 2 - 0.5 for r in range(n)],
+                  [f"{r}: {split.class_names[int(c)]}" for r, c in enumerate(ep.classes)], fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(f"{episodes.dataset}/{episodes.split} episode {index}: {n}-way {k}-shot {q}-query "
+                 f"(blue: support, orange: query)", fontsize=8)
     fig.tight_layout()
     with atomic_path(path, overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
