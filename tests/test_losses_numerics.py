@@ -82,3 +82,12 @@ def test_large_batch_on_cpu():
     loss = clce_loss(logits, z, labels, temperature=0.05, beta=1.0)
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(z.grad).all()
+
+
+def test_autocast_keeps_float32():
+    logits, z, labels = _inputs(32, 2, 16, 4, seed=6, dtype=torch.float32)
+    expected = clce_loss(logits, z, labels, temperature=0.05, beta=1.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = clce_loss(logits, z, labels, temperature=0.05, beta=1.0)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected)

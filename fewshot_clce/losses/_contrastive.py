@@ -96,6 +96,13 @@ def contrastive_loss(
     anchors, anchor_labels = flatten_views(z, labels)
     if anchors.dtype in _UPCAST:
         anchors = anchors.float()
+    # under mixed precision the matmul would run in half precision again: keep float32
+    with torch.autocast(anchors.device.type, enabled=False):
+        return _contrastive(anchors, anchor_labels, temperature, beta, detach_weights)
+
+
+def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, beta: float, detach_weights: bool) -> Tensor:
+    """``contrastive_loss`` on flattened inputs: anchors [n, d] (not yet normalised), labels [n]."""
     anchors = F.normalize(anchors, dim=-1)  # [n, d]
     contrast, contrast_labels, offset = distributed.gather(anchors, anchor_labels)  # [m, d], [m]
     n, m = anchors.shape[0], contrast.shape[0]
