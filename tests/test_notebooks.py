@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from fewshot_clce.analysis import analyse
+from fewshot_clce.report import write_results
+
+from notebook_runner import NOTEBOOKS, images, install_kernel, outputs_text, run_notebook
+from synthetic_results import make_results
+
+
+@pytest.fixture
+def kernel(tmp_path_factory, monkeypatch):
+    folder = install_kernel(tmp_path_factory.mktemp("jupyter"))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # inline figures, not files
+
+
+def test_notebooks_are_committed_without_outputs():
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == ["compare_losses.ipynb", "embeddings.ipynb", "explore_episodes.ipynb"]
+    for p in NOTEBOOKS.glob("*.ipynb"):
+        nb = json.loads(p.read_text())
+        for cell in nb["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, p.name
+
+
+@pytest.mark.slow
+def test_explore_episodes_notebook(kernel, monkeypatch):
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_DATASET", "digits")
+    nb = run_notebook("explore_episodes.ipynb")
+    text = outputs_text(nb)
+    assert "EpisodeSet(20 x 5-way 5-shot 15-query" in text and "fingerprint" in text
+    assert images(nb) == 1
+
+
+@pytest.mark.slow
+def test_compare_losses_notebook(kernel, monkeypatch, tmp_path):
+    df = make_results({"ce": 0.0, "supcon": 0.0, "clce": 0.06}, seeds=[0, 1], episodes=40, dataset="digits")
+    write_results(tmp_path, analyse(df, n_boot=100), {"command": "fewshot-clce benchmark --tiny"})
+    monkeypatch.setenv("FEWSHOT_CLCE_BENCH_DIR", str(tmp_path))
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_BOOT", "100")
+    nb = run_notebook("compare_losses.ipynb")
+    text = outputs_text(nb)
+    assert "fewshot-clce benchmark --tiny" in text and "CLCE beats CE" in text and "Δ vs ce" in text
+    assert images(nb) == 2
