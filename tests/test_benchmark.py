@@ -1,0 +1,94 @@
+"""The benchmark end to end on a tiny real setting (digits, conv4, 1 epoch)."""
+import shutil
+
+import pandas as pd
+import pytest
+
+from fewshot_clce.benchmark import run_benchmark
+from fewshot_clce.cli import main
+
+from tiny_benchmark import tiny_benchmark, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    return tiny_benchmark(tmp_path_factory)
+
+
+def test_tiny_benchmark_writes_everything(tiny):
+    out, res = tiny
+    assert len(res.trained) == 6 and not res.reused  # ce x 2 seeds, clce x 2 lambdas x 2 seeds
+    for name in ("config.json", "per_episode.csv", "summary.csv", "summary_all.csv", "summary.md", "results.json",
+                 "selection.csv", "REPORT.md", "report.ipynb", "plots/accuracy_digits.png",
+                 "plots/differences_digits.png", "plots/tsne_digits.png"):
+        assert (out / name).is_file(), name
+    df = pd.read_csv(out / "per_episode.csv")
+    assert set(df["split"]) == {"val", "novel"} and set(df["shots"]) == {1, 5}
+    assert {"run", "loss", "seed", "lam", "temperature", "beta", "batch_size", "backbone", "accuracy"} <= set(df.columns)
+    novel = df[df["split"] == "novel"]
+    # every run on the very same episodes
+    assert novel.groupby(["run", "shots"])["episode"].nunique().eq(40).all()
+    assert df.loc[df["loss"] == "ce", "lam"].isna().all()
+    assert set(df.loc[df["loss"] == "clce", "lam"]) == {0.5, 0.9}
+    sel = pd.read_csv(out / "selection.csv")
+    assert sel.loc[sel["loss"] == "clce", "chosen"].sum() == 1  # one λ chosen on val
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["ci_kind"]) == {"seed"} and (summary["n_seeds"] == 2).all()
+    assert summary.loc[summary["loss"] == "clce", "delta"].notna().all()
+
+
+def test_rerun_reuses_finished_work(tiny, tmp_path):
+    out, _ = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    again = run_benchmark(tiny_config(), copy, log=lambda m: None)
+    assert again.trained == [] and len(again.reused) == 6
+    assert again.evaluated == [] and len(again.reused_evaluations) == 6
+
+
+def test_interrupted_benchmark_resumes(tmp_path, monkeypatch):
+    from fewshot_clce import training
+
+    calls = []
+    real = training.train
+
+    def counted(cfg, stop_at=None):
+        if stop_at is not None and len(calls) == stop_at:
+            raise KeyboardInterrupt
+        calls.append(cfg.out)
+        return real(cfg)
+
+    monkeypatch.setattr(training, "train", lambda cfg: counted(cfg, stop_at=2))
+    cfg = tiny_config(seeds=[0, 1], lam=[0.5], tsne=False)  # 4 trainings
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(cfg, tmp_path, log=lambda m: None)
+    assert len(calls) == 2
+    monkeypatch.setattr(training, "train", counted)
+    res = run_benchmark(cfg, tmp_path, log=lambda m: None)
+    assert len(res.reused) == 2 and len(res.trained) == 2
+    assert len(calls) == 4 and len(set(calls)) == 4  # nothing trained twice
+
+
+def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
+    out, _ = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--epochs", "2", "--out", str(copy)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "--force" in err
+    # --force with more episodes: the trainings are the same and are reused, evaluations redone
+    res = run_benchmark(tiny_config(episodes=50), copy, force=True, log=lambda m: None)
+    assert res.trained == [] and len(res.evaluated) == 6
+
+
+def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
+    assert main(["benchmark", "--dataset", "digits", "--losses", "ce", "worm", "--out", str(tmp_path / "a")]) == 2
+    assert "unknown loss 'worm'" in capsys.readouterr().err
+    assert main(["benchmark", "--dataset", "nowhere", "--out", str(tmp_path / "b")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert main(["benchmark", "--dataset", "digits", "--ways", "20", "--epochs", "1", "--out", str(tmp_path / "c")]) == 2
+    assert "20-way" in capsys.readouterr().err
+
