@@ -45,3 +45,17 @@ def test_compare_losses_notebook(kernel, monkeypatch, tmp_path):
     text = outputs_text(nb)
     assert "fewshot-clce benchmark --tiny" in text and "CLCE beats CE" in text and "Δ vs ce" in text
     assert images(nb) == 2
+
+
+@pytest.mark.slow
+def test_embeddings_notebook_on_a_real_tiny_benchmark(kernel, monkeypatch, tmp_path_factory):
+    from tiny_benchmark import tiny_benchmark
+
+    out, _ = tiny_benchmark(tmp_path_factory)
+    monkeypatch.setenv("FEWSHOT_CLCE_BENCH_DIR", str(out))
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_CLASSES", "4")
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_PER_CLASS", "10")
+    nb = run_notebook("embeddings.ipynb")
+    text = outputs_text(nb)
+    assert "silhouette" in text and "clce" in text and "ce" in text
+    assert images(nb) == 1
