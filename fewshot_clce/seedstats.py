@@ -100,8 +100,8 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
         b = min(chunk, n_boot - start)
         seed_idx = rng.integers(0, n_seeds, size=(b, n_seeds))  # [b, S] drawn seeds
         ep_idx = rng.integers(0, n_ep, size=(b, n_seeds, n_ep))  # [b, S, E] drawn episodes per drawn seed
-        rows = values[seed_idx]  # [b, S, E] the drawn seeds' rows
-        out[start:start + b] = np.take_along_axis(rows, ep_idx, axis=2).mean(axis=(1, 2))
+        drawn = values[seed_idx[:, :, None], ep_idx]  # [b, S, E] episode ep_idx of drawn seed seed_idx
+        out[start:start + b] = drawn.mean(axis=(1, 2))
     return out
 
 

@@ -49,8 +49,12 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
     if "config" in df.columns:
         return df
     cols = [c for c in HPARAMS if c in df.columns]
+    keys = df[["loss"] + cols].astype(object)
+    keys = keys.where(keys.notna(), None)  # None, unlike NaN, is equal to itself as a dict key
+    rows = list(keys.itertuples(index=False, name=None))
+    labels = {r: config_label(r[0], dict(zip(cols, r[1:]))) for r in set(rows)}
     out = df.copy()
-    out["config"] = [config_label(r["loss"], {c: r[c] for c in cols}) for _, r in df[["loss"] + cols].iterrows()]
+    out["config"] = [labels[r] for r in rows]
     return out
 
 
