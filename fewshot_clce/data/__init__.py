@@ -1,9 +1,10 @@
 """Datasets: split objects, the registry, embedded and benchmark loaders."""
 from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split, read_image
+from .folder import folder_dataset
 from .registry import DATASETS, create_dataset, dataset_info, default_root, list_datasets, register_dataset
 
 # Importing the loader modules registers them.
 from . import digits, glyphs  # noqa: F401,E402
 
 __all__ = ["SPLIT_NAMES", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "read_image", "DATASETS",
-           "create_dataset", "dataset_info", "default_root", "list_datasets", "register_dataset"]
+           "create_dataset", "dataset_info", "default_root", "folder_dataset", "list_datasets", "register_dataset"]
