@@ -3,7 +3,7 @@ from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split, rea
 from .registry import DATASETS, create_dataset, dataset_info, default_root, list_datasets, register_dataset
 
 # Importing the loader modules registers them.
-from . import digits  # noqa: F401,E402
+from . import cifar, cub, digits, mini_imagenet, omniglot, tiered_imagenet  # noqa: F401,E402
 
 __all__ = ["SPLIT_NAMES", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "read_image", "DATASETS",
            "create_dataset", "dataset_info", "default_root", "list_datasets", "register_dataset"]
