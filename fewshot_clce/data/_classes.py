@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -70,7 +70,3 @@ def array_split(dataset: str, split: str, images: np.ndarray, sample_classes: Se
     labels = labels_for(sample_classes, expected)
     return ArraySplit(dataset, split, images, labels, list(expected), transform=transform)
 
-
-def class_list(names: List[str]) -> List[str]:
-    """Unique names in first-seen order."""
-    return list(dict.fromkeys(names))

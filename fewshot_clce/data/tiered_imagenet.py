@@ -170,7 +170,8 @@ def tiered_imagenet(root=None, format: str = "auto", channels: str = "auto", dow
         if fmt == "npz":
             images = _read_npz(images_path)
             if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-                raise ValueError(f"{images_path}: expected 'images' uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
+                raise ValueError(f"{images_path}: expected 'images' uint8 [N, H, W, 3], "
+                                 f"got {images.dtype} {images.shape}")
             if channels == "bgr" or (channels == "auto" and bgr_to_rgb_needed(images)):
                 images = images[..., ::-1]
             splits[split] = array_split(NAME, split, images, classes, expected, str(images_path), transform)
