@@ -55,3 +55,22 @@ def test_fetch_checks_md5_and_is_atomic(tmp_path):
     with pytest.raises(ValueError, match="expected 0+"):
         fetch(url, tmp_path / "out" / "b.bin", md5="0" * 32)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.bin"]
+
+
+def test_cli_download_offline_is_one_line_error(tmp_path, offline, capsys):
+    from fewshot_clce.cli import main
+
+    assert main(["datasets", "--root", str(tmp_path), "--download", "omniglot"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("fewshot-clce datasets: error: could not download omniglot")
+    assert "images_background" in err
+
+
+def test_cli_lists_found_dataset(tmp_path, capsys):
+    from _dataset_fixtures import write_omniglot
+    from fewshot_clce.cli import main
+
+    write_omniglot(tmp_path / "omniglot")
+    assert main(["datasets", "--root", str(tmp_path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["omniglot"]]
+    assert [(r[1], r[2], r[-1]) for r in rows] == [("base", "7", "yes"), ("novel", "5", "yes")]

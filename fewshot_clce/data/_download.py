@@ -37,12 +37,14 @@ def candidate_dirs(root: Path, subdirs: Sequence[str]) -> List[Path]:
     return [d for d in [root / s for s in subdirs] + [root] if d.is_dir()]
 
 
-def not_found(dataset: str, roots: Iterable[Path], layout: str, how_to_get: str) -> DatasetNotFoundError:
-    """The error for data that is not there: where the loader looked and what it expects."""
+def not_found(dataset: str, roots: Iterable[Path], layout: str, source: str) -> DatasetNotFoundError:
+    """The error for data that is not there: where the loader looked, what it expects, and how
+    to download it (``source`` says what a download fetches)."""
     where = ", ".join(str(r) for r in roots) or "(no folder)"
     return DatasetNotFoundError(
         f"{dataset} not found under {where}. Expected layout (under the data root, given as "
-        f"root=/--root DIR or ${ROOT_ENV}):\n{layout}\n{how_to_get}")
+        f"root=/--root DIR or ${ROOT_ENV}):\n{layout}\nGet it with download=True or "
+        f"`fewshot-clce datasets --root DIR --download {dataset}`: {source}")
 
 
 def fetch(url: str, dest: Path, md5: Optional[str] = None, timeout: float = 60.0) -> Path:

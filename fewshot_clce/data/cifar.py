@@ -54,8 +54,7 @@ class _Flavour:
 
 CIFAR_FS = _Flavour("cifar-fs", "cifar_fs", "CIFAR_FS", ("CIFAR-FS", "cifar-fs", "CIFAR_FS", "cifar_fs"))
 FC100 = _Flavour("fc100", "fc100", "FC100", ("FC100", "fc100"))
-HOW_TO_GET = ("Get it with download=True (or --download): the CIFAR-100 python version from "
-              "https://www.cs.toronto.edu/~kriz/cifar.html, through torchvision's CIFAR100 source.")
+HOW_TO_GET = "the CIFAR-100 python version from https://www.cs.toronto.edu/~kriz/cifar.html (via torchvision's CIFAR100 source)."
 
 
 def cifar100_fine_names() -> List[str]:

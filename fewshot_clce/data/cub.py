@@ -33,7 +33,7 @@ MD5 = "97eceeb196236b17998738112f37df78"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 LAYOUT = (f"  {FOLDER}/images/001.Black_footed_Albatross/*.jpg ... 200.Common_Yellowthroat/*.jpg\n"
           f"  or {ARCHIVE} (extracted into the root on first use)")
-HOW_TO_GET = (f"Get it with download=True ({ARCHIVE}, 1.1 GB, from https://data.caltech.edu/records/65de6-vp158).")
+HOW_TO_GET = f"{ARCHIVE}, 1.1 GB, from https://data.caltech.edu/records/65de6-vp158."
 
 
 def find_images(root: Path) -> Optional[Path]:

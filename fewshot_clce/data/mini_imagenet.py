@@ -42,8 +42,8 @@ LAYOUT = ("  mini-imagenet-cache-{train,validation,test}.pkl           learn2lea
           "  or miniImageNet_category_split_{train_phase_train,val,test}.pickle   MetaOptNet pickles\n"
           "  or images/<wnid>NNNNNNNN.jpg + {train,val,test}.csv        Ravi & Larochelle split files\n"
           "  (directly under the root or in a mini-imagenet/ folder)")
-HOW_TO_GET = ("Get it with download=True (learn2learn's cache pickles from zenodo.org, about 2.5 GB), or "
-              "see https://github.com/learnables/learn2learn and https://github.com/kjunelee/MetaOptNet.")
+HOW_TO_GET = ("learn2learn's cache pickles from zenodo.org, about 2.5 GB; other copies: "
+              "https://github.com/learnables/learn2learn, https://github.com/kjunelee/MetaOptNet.")
 
 
 def find(root: Path, fmt: str = "auto") -> Optional[tuple]:

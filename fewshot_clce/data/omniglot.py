@@ -33,8 +33,7 @@ LAYOUT = ("  images_background/<Alphabet>/<characterNN>/*.png   (30 alphabets, b
           "  images_evaluation/<Alphabet>/<characterNN>/*.png   (20 alphabets, novel classes)\n"
           "  or images_background.zip + images_evaluation.zip (extracted on first use);\n"
           "  directly under the root or in omniglot/ or omniglot-py/")
-HOW_TO_GET = ("Get it with download=True (the two zips from https://github.com/brendenlake/omniglot, "
-              "through torchvision's Omniglot source).")
+HOW_TO_GET = "the two zips from https://github.com/brendenlake/omniglot (via torchvision's Omniglot source)."
 
 
 class RotatedFileSplit(FileSplit):

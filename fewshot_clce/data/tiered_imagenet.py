@@ -40,8 +40,8 @@ FORMATS = {"png": "{}_images_png.pkl", "npz": "{}_images.npz"}
 L2L_URL = "https://zenodo.org/record/7978538/files/tiered-imagenet-{}"
 LAYOUT = ("  tiered-imagenet/{train,val,test}_images_png.pkl + {train,val,test}_labels.pkl   Ren et al. / learn2learn\n"
           "  or tiered-imagenet/{train,val,test}_images.npz + {train,val,test}_labels.pkl    MetaOptNet / RFS")
-HOW_TO_GET = ("Get it with download=True (learn2learn's copy of Ren et al.'s files from zenodo.org, about "
-              "12 GB), or see https://github.com/renmengye/few-shot-ssl-public.")
+HOW_TO_GET = ("learn2learn's copy of Ren et al.'s files from zenodo.org, about 12 GB; see also "
+              "https://github.com/renmengye/few-shot-ssl-public.")
 
 
 class EncodedImageSplit(Split):
