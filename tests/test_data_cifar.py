@@ -103,3 +103,13 @@ def test_missing_data_names_layout(tmp_path):
     assert not dataset_info("cifar-fs")["available"](tmp_path)
     with pytest.raises(DatasetNotFoundError, match=r"(?s)cifar-fs not found under .*cifar-100-python/\{train,"):
         create_dataset("cifar-fs", root=tmp_path)
+
+
+def test_fine_names_cover_cifar100_in_label_order():
+    from fewshot_clce.data.cifar import cifar100_fine_names
+
+    names = cifar100_fine_names()
+    fc100 = {c for f in ("train", "val", "test") for c in split_list(f"fc100_{f}.txt")}
+    assert len(names) == 100 and set(names) == fc100
+    # CIFAR-100 numbers its fine labels alphabetically: 0 apple, 1 aquarium_fish, ..., 99 worm
+    assert names[:2] == ["apple", "aquarium_fish"] and names[-1] == "worm"

@@ -40,8 +40,8 @@ class _Flavour:
         self.name, self.lists, self.prefix, self.subdirs = name, lists, prefix, tuple(subdirs)
 
     def classes(self, split: str) -> tuple:
-        ext = "tsv" if self.lists == "cifar_fs" else "txt"
-        return split_list(f"{self.lists}_{SPLIT_FILES[split]}.{ext}")
+        """The split's class names; ``lists`` is the split-list file name with ``{}`` for the part."""
+        return split_list(self.lists.format(SPLIT_FILES[split]))
 
     def pickle_files(self, folder: Path) -> Dict[str, Path]:
         return {s: folder / f"{self.prefix}_{f}.pickle" for s, f in SPLIT_FILES.items()}
@@ -52,17 +52,14 @@ class _Flavour:
                 f"  or {sub}/{self.prefix}_{{train,val,test}}.pickle   MetaOptNet / RFS pickles")
 
 
-CIFAR_FS = _Flavour("cifar-fs", "cifar_fs", "CIFAR_FS", ("CIFAR-FS", "cifar-fs", "CIFAR_FS", "cifar_fs"))
-FC100 = _Flavour("fc100", "fc100", "FC100", ("FC100", "fc100"))
+CIFAR_FS = _Flavour("cifar-fs", "cifar_fs_{}.tsv", "CIFAR_FS", ("CIFAR-FS", "cifar-fs", "CIFAR_FS", "cifar_fs"))
+FC100 = _Flavour("fc100", "fc100_{}.txt", "FC100", ("FC100", "fc100"))
 HOW_TO_GET = "the CIFAR-100 python version from https://www.cs.toronto.edu/~kriz/cifar.html (via torchvision's CIFAR100 source)."
 
 
 def cifar100_fine_names() -> List[str]:
     """The 100 CIFAR-100 fine-label names; fine label ``i`` is the ``i``-th in alphabetical order."""
-    names = set()
-    for f in SPLIT_FILES.values():
-        names.update(split_list(f"cifar_fs_{f}.tsv"))
-    return sorted(names)
+    return sorted(c for s in SPLIT_FILES for c in CIFAR_FS.classes(s))
 
 
 def _find_cifar100(root: Path) -> Optional[Path]:
