@@ -128,7 +128,6 @@ def read_metaoptnet_pickle(path: Path, fine_names: Sequence[str]):
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
         raise ValueError(f"{path}: expected 'data' uint8 [N, H, W, 3] and N 'labels', got {images.dtype} "
                          f"{images.shape} and {labels.shape}")
-    lookup = {}
     if "catname2label" in d:
         lookup = {int(v): _text(k) for k, v in d["catname2label"].items()}
     elif len(labels) and (labels.min() < 0 or labels.max() >= len(fine_names)):
@@ -154,9 +153,8 @@ def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: 
             raise not_found(flavour.name, roots, flavour.layout(), HOW_TO_GET)
         from torchvision.datasets import CIFAR100
 
-        target = roots[0]
-        fetch_all(flavour.name, [(CIFAR100.url, CIFAR_TGZ, CIFAR100.tgz_md5)], target, flavour.layout())
-        cifar = target / CIFAR_TGZ
+        fetch_all(flavour.name, [(CIFAR100.url, CIFAR_TGZ, CIFAR100.tgz_md5)], roots[0], flavour.layout())
+        cifar = roots[0] / CIFAR_TGZ
     splits = {}
     where = str(next(iter(pickles.values())).parent) if pickles is not None else str(cifar)
     if pickles is not None:

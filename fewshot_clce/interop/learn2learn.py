@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Callable, Dict, Hashable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -67,7 +67,8 @@ class Learn2LearnSplit(Split):
     def get_image(self, index: int) -> torch.Tensor:
         return _to_chw(self.source[int(index)][0]).float() * self.scale
 
-    def _identity(self) -> Any:
+    def _identity(self) -> Iterable[bytes]:
+        # The pixels themselves: a learn2learn dataset has no file list to name its samples by.
         for i in range(len(self)):
             yield self.get_image(i).numpy().astype("<f4").tobytes()
 
