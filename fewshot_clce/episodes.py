@@ -396,7 +396,7 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
     order = np.argsort(labels, kind="stable")  # sample indices grouped by class
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     chosen = order[starts[classes.ravel()][:, None] + picks].reshape(episodes, ways, need)  # [E, N, K+Q]
-    meta = dict(split_size=int(len(labels)), num_classes=int(num_classes))
+    meta = dict(split_size=int(len(labels)), num_classes=int(num_classes), created_with=f"fewshot-clce {__version__}")
     if class_names is not None:
         meta["class_names"] = list(class_names)
     return EpisodeSet(classes, chosen[:, :, :shots], chosen[:, :, shots:], dataset, split_name,
