@@ -88,8 +88,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         eps = self.episodes_for_epoch(self.epoch)
         # [E, N*K + N*Q]: support then query, each class-major
         flat = np.concatenate([eps.flat_support(), eps.flat_query()], axis=1)
-        for i in self._shard_ids():
-            yield flat[i].tolist()
+        yield from flat[self._shard_ids()].tolist()  # one conversion to lists: far faster than per row
 
     def labels(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Episode-local labels ``([N*K], [N*Q])`` int64 of every batch's support and query."""

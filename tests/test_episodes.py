@@ -61,14 +61,30 @@ def test_sample_distinct_in_range_and_distinct(n, data):
     assert all(len(set(row)) == size for row in out.tolist())
 
 
-def test_sample_distinct_is_uniform_over_ordered_tuples():
-    # 3 of 4: 24 ordered tuples, each expected 20000 / 24 ~ 833 times; a biased order or set
-    # (e.g. Floyd's method without the final shuffle) is far outside 5 standard deviations.
-    out = sample_distinct(np.random.default_rng(1), np.full(20000, 4), 3)
+@pytest.mark.parametrize("n, size, tuples", [
+    (4, 3, 24),   # all distinct with probability 3/8: redraw-on-repeat path
+    (5, 4, 120),  # probability 24/125: argsort-of-keys path
+])
+def test_sample_distinct_is_uniform_over_ordered_tuples(n, size, tuples):
+    # each ordered tuple expected 30000 / tuples times; a biased method (e.g. Floyd's without a
+    # final shuffle, or drawing a sorted subset) is far outside 5 standard deviations
+    out = sample_distinct(np.random.default_rng(1), np.full(30000, n), size)
     _, freq = np.unique(out, axis=0, return_counts=True)
-    assert len(freq) == 24
-    expected = 20000 / 24
+    assert len(freq) == tuples
+    expected = 30000 / tuples
     assert np.abs(freq - expected).max() < 5 * np.sqrt(expected)
+
+
+def test_sample_distinct_mixes_both_paths_row_by_row():
+    n = np.array([5, 600] * 5000)
+    out = sample_distinct(np.random.default_rng(2), n, 4)
+    assert (out < n[:, None]).all() and (np.diff(np.sort(out, axis=1), axis=1) > 0).all()
+    # in the 5-population rows every value is equally likely at every position
+    for pos in range(4):
+        freq = np.bincount(out[::2, pos], minlength=5)
+        assert np.abs(freq - 1000).max() < 5 * np.sqrt(1000)
+    with pytest.raises(ValueError, match="cannot draw 4 distinct values from a population of 3"):
+        sample_distinct(np.random.default_rng(0), np.array([3, 9]), 4)
 
 
 def test_draws_are_uniform_over_classes_positions_and_samples():
