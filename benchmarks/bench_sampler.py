@@ -12,8 +12,8 @@ Notes on the peers:
   constructing the sampler while ``Sampler.__init__`` accepts and ignores that argument; the
   sampling code itself is easyfsl's, unchanged. easyfsl draws with the global ``random`` module.
 - learn2learn's ``TaskDataset`` with ``NWays`` + ``KShots`` transforms (no ``LoadData``, so a
-  task holds indices) is slow, so it draws ``--l2l-episodes`` episodes and its rate is
-  extrapolated to the full count.
+  task holds indices) is slow, so each of its runs draws ``--l2l-episodes`` episodes and its
+  rate is extrapolated to the full count.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import random
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -31,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in a checkout
 
 from fewshot_clce.episode_sampler import EpisodeBatchSampler  # noqa: E402
-from fewshot_clce.episodes import sample_episodes  # noqa: E402
+from fewshot_clce.episodes import EpisodeSet, sample_episodes  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS = 5, 5, 15, 20, 600
 
@@ -82,7 +83,7 @@ def easyfsl_rate(labels: np.ndarray, episodes: int, repeats: int) -> float:
     return best_rate(lambda: list(sampler), episodes, repeats)
 
 
-def learn2learn_rate(labels: np.ndarray, episodes: int):
+def learn2learn_rate(labels: np.ndarray, episodes: int, repeats: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -97,14 +98,14 @@ def learn2learn_rate(labels: np.ndarray, episodes: int):
                                                         l2l.data.transforms.KShots(meta, SHOTS + QUERIES)],
                                  num_tasks=-1)
     random.seed(0)  # learn2learn samples with the global random module
-    return best_rate(lambda: [tasks.sample() for _ in range(episodes)], episodes, 1)
+    return best_rate(lambda: [tasks.sample() for _ in range(episodes)], episodes, repeats)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=10_000, help="episodes per sampler (default 10000)")
-    parser.add_argument("--l2l-episodes", type=int, default=300,
-                        help="episodes actually drawn with learn2learn, rate extrapolated (default 300)")
+    parser.add_argument("--l2l-episodes", type=int, default=150,
+                        help="episodes per learn2learn run, rate extrapolated (default 150)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
     args = parser.parse_args()
     labels = np.repeat(np.arange(CLASSES, dtype=np.int64), PER_CLASS)
@@ -115,8 +116,13 @@ def main() -> None:
                      args.episodes, args.repeats)
     batch_sampler = EpisodeBatchSampler(labels, WAYS, SHOTS, QUERIES, args.episodes, seed=0)
     ours_lists = best_rate(lambda: list(batch_sampler), args.episodes, args.repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = sample_episodes(labels, WAYS, SHOTS, QUERIES, args.episodes, 0).save(Path(tmp) / "e.npz")
+        load_rate = best_rate(lambda: EpisodeSet.load(path), args.episodes, args.repeats)
+        print(f"EpisodeSet.load of {args.episodes} episodes ({path.stat().st_size / 1e6:.1f} MB .npz): "
+              f"{args.episodes / load_rate * 1000:.1f} ms")
     easy = easyfsl_rate(labels, args.episodes, args.repeats)
-    l2l = learn2learn_rate(labels, args.l2l_episodes)
+    l2l = learn2learn_rate(labels, args.l2l_episodes, args.repeats)
 
     print(f"{'sampler':<52} {'episodes/s':>12}")
     print(f"{'fewshot-clce sample_episodes (arrays)':<52} {ours:>12,.0f}")
@@ -124,7 +130,7 @@ def main() -> None:
     print(f"{'easyfsl 1.5.0 TaskSampler (index lists)':<52} {easy:>12,.0f}")
     if l2l is not None:
         print(f"{'learn2learn TaskDataset (index tensors)':<52} {l2l:>12,.0f}   "
-              f"(from {args.l2l_episodes} episodes; {args.episodes} would take ~{args.episodes / l2l:.0f} s)")
+              f"(runs of {args.l2l_episodes} episodes; {args.episodes} would take ~{args.episodes / l2l:.0f} s)")
     print(f"EpisodeBatchSampler (index lists, like TaskSampler): {ours_lists / easy:.1f}x vs easyfsl")
     l2l_part = f"{ours / l2l:.0f}x vs learn2learn (extrapolated)" if l2l is not None else "learn2learn not measured"
     print(f"speedup: {ours / easy:.1f}x vs easyfsl, {l2l_part}")

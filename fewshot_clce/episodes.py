@@ -281,6 +281,9 @@ def _read_npz(path: Path) -> EpisodeSet:
     if expected != found:
         raise ValueError(f"{bad}: its metadata says (count, ways, shots, queries) = {expected} but the "
                          f"arrays hold {found}")
+    seed = meta.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise ValueError(f"{bad}: its seed {seed!r} is not an integer")
     size = meta.get("split_size")
     if isinstance(size, int) and max(support.max(initial=0), query.max(initial=0)) >= size:
         raise ValueError(f"{bad}: an index exceeds the split size {size} recorded in it")
@@ -288,7 +291,7 @@ def _read_npz(path: Path) -> EpisodeSet:
             "count", "seed")
     extra = {k: v for k, v in meta.items() if k not in core}
     return EpisodeSet(classes, support, query, meta.get("dataset", ""), meta.get("split", ""),
-                      meta.get("fingerprint", ""), meta.get("seed"), extra)
+                      meta.get("fingerprint", ""), seed, extra)
 
 
 def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.ndarray:

@@ -247,3 +247,23 @@ def test_inconsistent_or_newer_files(tmp_path):
     with pytest.raises(ValueError, match="exceeds the split size 180"):
         EpisodeSet.load(rewrite(path, tmp_path / "big.npz", query=np.full((20, 5, 15), 999, np.int64)))
     assert zipfile.is_zipfile(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(e=st.integers(1, 6), n=st.integers(1, 4), k=st.integers(1, 3), q=st.integers(1, 3),
+       top=st.sampled_from([200, 70_000, 5_000_000]), seed=st.integers(0, 2 ** 20),
+       suffix=st.sampled_from([".npz", ".csv"]))
+def test_save_load_roundtrip_property(tmp_path_factory, e, n, k, q, top, seed, suffix):
+    # random (not sampled) episodes: any index values and dtype widths survive both formats
+    rng = np.random.default_rng(seed)
+    classes = np.stack([rng.permutation(10)[:n] for _ in range(e)])
+    idx = rng.permutation(top)[: e * n * (k + q)].reshape(e, n, k + q)
+    eps = EpisodeSet(classes, idx[:, :, :k], idx[:, :, k:], "toy", "val", "ab" * 8, seed)
+    path = eps.save(tmp_path_factory.mktemp("rt") / f"e{suffix}")
+    assert EpisodeSet.load(path) == eps
+
+
+def test_bad_seed_in_file(tmp_path):
+    path = sample_episodes(np.repeat(np.arange(6), 30), 5, 5, 15, 20, 0).save(tmp_path / "e.npz")
+    with pytest.raises(ValueError, match="its seed 'x' is not an integer"):
+        EpisodeSet.load(rewrite(path, tmp_path / "seed.npz", {"seed": "x"}))
