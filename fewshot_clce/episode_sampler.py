@@ -109,6 +109,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):
     Use with ``DataLoader(stream, batch_size=None, num_workers=w)``; the workers share the
     episodes out among themselves. Items are ``(support [N*K, C, H, W], support_labels [N*K],
     query [N*Q, C, H, W], query_labels [N*Q])``; ``split.transform`` is applied per image when set.
+    Workers get a copy of the sampler when an epoch starts, so call ``sampler.set_epoch`` before
+    iterating, and do not use ``persistent_workers=True`` (the workers would keep epoch 0's copy).
 
     Args:
         split: the split the sampler's indices refer to.
