@@ -52,6 +52,7 @@ class TrainConfig:
     out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
     epochs: int = _f(10, "training epochs")
     batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
+    steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)")
     lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)")
     optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"))
     momentum: float = _f(0.9, "SGD momentum (Nesterov)")
@@ -78,7 +79,8 @@ class TrainConfig:
     data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)")
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
     num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
-    progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false")
+    progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
+                         cli_help="hide the progress bar")
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")
     force: bool = _f(False, "start over in an --out that already holds a run (deletes its checkpoints)")
 
@@ -116,6 +118,8 @@ def _check(cfg: TrainConfig) -> None:
                  "val_episodes"):
         _positive(name, getattr(cfg, name))
     _positive("num_workers", cfg.num_workers, 0)
+    if cfg.steps_per_epoch is not None:
+        _positive("steps_per_epoch", cfg.steps_per_epoch)
     if cfg.optimizer not in ("sgd", "adamw"):
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
     if cfg.augment != "auto" and cfg.augment not in PRESETS:
@@ -162,15 +166,16 @@ def train(config: TrainConfig) -> Path:
         CheckpointWriteError: when a checkpoint cannot be written (the previous one is intact).
     """
     _check(config)
+    loss_fn, loss_hparams = _create_loss(config)
     ctx = init_distributed(config.device)
     try:
         with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
-            return _train(config, ctx)
+            return _train(config, ctx, loss_fn, loss_hparams)
     finally:
         shutdown_distributed(ctx)
 
 
-def _train(cfg: TrainConfig, ctx: DistContext) -> Path:
+def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
     from .data import create_dataset
     from .episodes import sample_episodes
 
@@ -181,7 +186,6 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> Path:
     if len(base) < need:
         raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
                          f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
-    loss_fn, loss_hparams = _create_loss(cfg)
     if loss_fn.uses_projection and cfg.views < 2 and cfg.batch_size < 2:
         raise ValueError("a contrastive loss needs positives: use --views 2 or a larger --batch-size")
     channels, height, width = base.image_shape
@@ -221,7 +225,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> Path:
         _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
         return run_dir
 
-    steps = len(base) // need
+    steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
     scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
     val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
@@ -253,7 +257,7 @@ def _train(cfg: TrainConfig, ctx: DistContext) -> Path:
             model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
     for epoch in range(start, cfg.epochs + 1):
         torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
-        batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)
+        batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
         try:
             row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
                               cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx, epoch,
