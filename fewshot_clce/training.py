@@ -260,8 +260,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
         try:
             row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
-                              cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx, epoch,
-                              cfg.num_workers, cfg.progress)
+                              cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
+                              epoch=epoch, loader_workers=cfg.num_workers, progress=cfg.progress)
         except NonFiniteLossError as e:
             kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
                     else "no checkpoint was written")
@@ -281,10 +281,7 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
     """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
     if state is not None:
-        saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_FIELDS}
-        new = {k: v for k, v in config_dict.items() if k not in RUNTIME_FIELDS}
-        saved["derived"] = {k: v for k, v in saved["derived"].items() if k not in ("version", "torch")}
-        new["derived"] = {k: v for k, v in new["derived"].items() if k not in ("version", "torch")}
+        saved, new = _comparable(state["config"]), _comparable(config_dict)
         differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
         if differ:
             what = "; ".join(f"{k}: {saved.get(k)!r} in the run, {new.get(k)!r} now" for k in differ)
@@ -294,6 +291,13 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
         print(f"no checkpoint in {run_dir} yet; starting from epoch 1", file=sys.stderr)
     _rundir.write_config(run_dir, config_dict)
     return state
+
+
+def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out."""
+    out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
+    out.update({f"derived.{k}": v for k, v in config["derived"].items() if k not in ("version", "torch")})
+    return out
 
 
 def _end_epoch(run_dir: Path, model: TrainingModel, optimizer, scheduler, validate, row: Dict[str, Any],
