@@ -137,6 +137,27 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
     return "partial"
 
 
+def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
+    """The ``fewshot-clce train`` command line of one run (for training it elsewhere, e.g. under torchrun).
+
+    A run trained with it into the same folder is reused by the benchmark, as long as its
+    settings match.
+    """
+    import dataclasses
+    import shlex
+
+    from .training import TrainConfig
+
+    tc = train_config(spec, cfg, out)
+    parts = ["fewshot-clce", "train"]
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in explicit_fields(spec, cfg) + ("out",):
+            continue
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        parts += [flag, shlex.quote(str(getattr(tc, f.name)))]
+    return " ".join(parts)
+
+
 def checkpoint_id(run_dir: Path, which: str = "checkpoint_best.pt") -> str:
     """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
     h = hashlib.sha256()

@@ -18,7 +18,7 @@ episode-level one otherwise; ``ci_kind`` says which.
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,35 +58,21 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _get(result, *names):
-    """First of ``names`` found on a stats result (a mapping, a dataclass or a named tuple)."""
-    for n in names:
-        if isinstance(result, dict) and n in result:
-            return result[n]
-        if hasattr(result, n):
-            return getattr(result, n)
-    raise KeyError(f"stats result {result!r} has none of {names}")
-
-
 def episode_ci(acc: np.ndarray, method: str = "normal") -> Dict[str, float]:
     """Mean with the episode-level 95% CI from ``stats.mean_ci``."""
     from . import stats
 
     r = stats.mean_ci(np.asarray(acc, dtype=np.float64), method=method)
-    mean = float(_get(r, "mean"))
-    half = float(_get(r, "half_width", "ci", "half"))
-    return {"mean": mean, "low": mean - half, "high": mean + half}
+    return {"mean": float(r.mean), "low": float(r.low), "high": float(r.high)}
 
 
-def episode_paired(a: np.ndarray, b: np.ndarray) -> Dict[str, float]:
+def episode_paired(a: np.ndarray, b: np.ndarray, method: str = "normal") -> Dict[str, float]:
     """Paired comparison ``a - b`` on the same episodes from ``stats.paired_comparison``."""
     from . import stats
 
-    r = stats.paired_comparison(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    delta = float(_get(r, "mean_diff", "delta", "mean"))
-    half = float(_get(r, "half_width", "ci", "half"))
-    return {"delta": delta, "low": delta - half, "high": delta + half, "p_value": float(_get(r, "p_value", "p")),
-            "wins": int(_get(r, "wins")), "ties": int(_get(r, "ties")), "losses": int(_get(r, "losses"))}
+    r = stats.paired_comparison(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), method=method)
+    return {"delta": float(r.diff), "low": float(r.diff_low), "high": float(r.diff_high),
+            "p_value": float(r.p_wilcoxon), "wins": int(r.wins), "ties": int(r.ties), "losses": int(r.losses)}
 
 
 def _unit_row(mat: pd.DataFrame, ci_method: str, n_boot: int, boot_seed: int) -> Dict[str, object]:
@@ -103,7 +89,7 @@ def _unit_row(mat: pd.DataFrame, ci_method: str, n_boot: int, boot_seed: int) ->
 
 
 def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT_BOOT,
-               boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> Dict[str, object]:
+               boot_seed: int = seedstats.DEFAULT_BOOT_SEED, ci_method: str = "normal") -> Dict[str, object]:
     """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
 
     Returns ``delta``, the episode-level CI and Wilcoxon p-value (``stats.paired_comparison`` on the
@@ -116,7 +102,7 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT
         raise ValueError(f"nothing to pair: seeds {list(a.index)} vs {list(b.index)}, "
                          f"{len(eps)} common episodes; compare runs with the same seeds on the same manifest")
     a, b = a.loc[seeds, eps], b.loc[seeds, eps]
-    ep = episode_paired(a.mean(axis=0).to_numpy(), b.mean(axis=0).to_numpy())
+    ep = episode_paired(a.mean(axis=0).to_numpy(), b.mean(axis=0).to_numpy(), ci_method)
     sp = seedstats.seed_paired(a.to_numpy(), b.to_numpy(), n_boot=n_boot, seed=boot_seed)
     has_seed = sp.n_seeds >= 2
     return {"delta": sp.mean, "delta_ep_ci_low": ep["low"], "delta_ep_ci_high": ep["high"],
@@ -174,7 +160,7 @@ def summarize(df: pd.DataFrame, baseline: str = "ce", split: str = "novel", ci_m
             base = _pick_baseline(cands, g, config, pair_on)
             row["baseline"] = base or ""
             if base is not None and base != config:
-                row.update(paired_row(mat, mats[base], n_boot, boot_seed))
+                row.update(paired_row(mat, mats[base], n_boot, boot_seed, ci_method))
             rows.append(row)
     out = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(pd.unique(df["loss"]))}
@@ -190,7 +176,3 @@ def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:
     return (df.groupby(keys, sort=True)["accuracy"].agg(["mean", "count"])
             .rename(columns={"count": "n_episodes"}).reset_index())
 
-
-def units(df: pd.DataFrame) -> Iterable[tuple]:
-    """The (dataset, head, ways, shots) combinations present in a table."""
-    return df[["dataset", "head", "ways", "shots"]].drop_duplicates().itertuples(index=False, name=None)

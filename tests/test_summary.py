@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from fewshot_clce import seedstats, selection
 from fewshot_clce.analysis import analyse
@@ -25,7 +26,7 @@ def test_single_seed_summary_uses_episode_ci_and_pairs_with_ce():
     a = cell[cell["loss"] == "clce"].sort_values("episode")["accuracy"].to_numpy()
     b = cell[cell["loss"] == "ce"].sort_values("episode")["accuracy"].to_numpy()
     assert clce["mean"] == pytest.approx(a.mean())
-    half = 1.96 * a.std(ddof=1) / np.sqrt(len(a))
+    half = norm.ppf(0.975) * a.std(ddof=1) / np.sqrt(len(a))
     assert clce["ci_high"] - clce["mean"] == pytest.approx(half, rel=1e-6)
     assert clce["delta"] == pytest.approx((a - b).mean())
     assert clce["delta_ci_low"] > 0 and clce["p_value"] < 0.01

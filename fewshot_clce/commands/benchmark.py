@@ -46,6 +46,9 @@ def add_parser(sub) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
     p.add_argument("--out", default=None, help="output folder (default: results/<preset or 'benchmark'>)")
     p.add_argument("--force", action="store_true", help="replace an output folder of another configuration")
+    p.add_argument("--plan", action="store_true",
+                   help="print the trainings (as `fewshot-clce train` commands) and their state, then stop; "
+                        "runs trained with them elsewhere (e.g. under torchrun) are reused")
     p.set_defaults(func=run)
 
 
@@ -68,7 +71,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command as given (options that were set), for the record in config.json and the report."""
     parts = ["fewshot-clce", "benchmark"]
     for k, v in vars(args).items():
-        if k in ("func", "command", "debug", "force") or v is None:
+        if k in ("func", "command", "debug", "force", "plan") or v is None:
             continue
         flag = _FLAGS.get(k, "--" + k.replace("_", "-"))
         if isinstance(v, bool):
@@ -88,10 +91,24 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     out = Path(args.out or f"results/{cfg.preset or 'benchmark'}")
+    if args.plan:
+        return print_plan(cfg, out)
     start = time.perf_counter()
     res = run_benchmark(cfg, out, force=args.force)
     print(console_text(res.analysis))
     print(f"\n{len(res.trained)} trained, {len(res.reused)} reused; {len(res.evaluated)} evaluated, "
           f"{len(res.reused_evaluations)} evaluations reused; {time.perf_counter() - start:.0f} s in all")
     print(f"results in {out}/ (summary.md, summary.csv, per_episode.csv, results.json, plots/, REPORT.md)")
+    return 0
+
+
+def print_plan(cfg, out) -> int:
+    """The planned trainings, one line each: state and train command."""
+    from ..runplan import explicit_fields, plan_runs, run_state, train_command, train_config
+
+    specs = plan_runs(cfg)
+    for s in specs:
+        state = run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
+        print(f"[{state}] {train_command(s, cfg, out)}")
+    print(f"{len(specs)} trainings into {out}/runs/")
     return 0
