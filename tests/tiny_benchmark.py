@@ -8,7 +8,7 @@ from fewshot_clce.benchconfig import resolve
 _MADE = {}
 
 TINY = dict(datasets=["digits"], losses=["ce", "clce"], backbone="conv4", shots=[1, 5], heads=["centroid"],
-            episodes=40, val_episodes=20, seeds=[0, 1], lam=[0.5, 0.9], batch_size=[64], epochs=1,
+            episodes=40, val_episodes=20, seeds=[0, 1], lam=[0.5], batch_size=[64], epochs=1,
             train_options={"val_episodes": 10}, n_boot=200, tsne_classes=4, tsne_per_class=10, progress=False)
 
 
@@ -17,7 +17,7 @@ def tiny_config(**changes):
 
 
 def tiny_benchmark(tmp_path_factory):
-    """``(folder, BenchmarkResult)`` of the tiny benchmark (6 trainings), shared by the session."""
+    """``(folder, BenchmarkResult)`` of the tiny benchmark (4 trainings), shared by the session."""
     from fewshot_clce.benchmark import run_benchmark
 
     if "tiny" not in _MADE:
