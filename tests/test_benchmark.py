@@ -53,9 +53,12 @@ def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monke
     out, _ = tiny
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    # as if interrupted: one training never finished, one evaluation never written
-    (copy / "runs" / "digits" / "clce-lam0.5-bs64-s1" / "checkpoint_best.pt").unlink()
-    (copy / "runs" / "digits" / "clce-lam0.5-bs64-s1" / "metrics.csv").unlink()
+    # as if interrupted during the first epoch of one training, and before one evaluation was written
+    run = copy / "runs" / "digits" / "clce-lam0.5-bs64-s1"
+    for f in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        (run / f).unlink()
+    metrics = pd.read_csv(run / "metrics.csv")
+    metrics[metrics["epoch"] == 0].to_csv(run / "metrics.csv", index=False)
     (copy / "results" / "digits" / "ce-bs64-s1.csv").unlink()
     calls = []
     real = training.train
