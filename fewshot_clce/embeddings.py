@@ -59,9 +59,10 @@ def run_features(run_dir: str | Path, split, indices: np.ndarray) -> np.ndarray:
     from .training import load_run
 
     run = load_run(run_dir)
-    table = extract_features(run.backbone, split, indices, run.preprocess)
-    pos = np.searchsorted(table.indices, indices)  # rows of the table holding each requested index
-    return np.asarray(table.features)[pos]
+    # the same cache key as evaluate_run: features the evaluation extracted are reused
+    table = extract_features(run.backbone, split, indices, run.preprocess, checkpoint_id=run.checkpoint_id,
+                             preprocess_id=repr(run.preprocess))
+    return table.lookup(indices).numpy()
 
 
 def embed_runs(runs: Mapping[str, str | Path], split, n_classes: int = 10, per_class: int = 30,
