@@ -132,7 +132,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         res.trained.append(spec.name)
         res.timing[f"train/{spec.dataset}/{spec.name}"] = time.perf_counter() - start
         if len(res.trained) == 1:
-            log(f"first training took {time.perf_counter() - start:.0f} s")
+            took = time.perf_counter() - start
+            log(f"first training took {took:.0f} s; at that pace the {len(todo) - 1} other(s) take about "
+                f"{took * (len(todo) - 1) / 60:.1f} min more")
     frames = []
     for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()

@@ -160,12 +160,14 @@ def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]]
         embeddings: name -> (points ``[n, 2]``, labels ``[n]``, silhouette score).
         class_names: names for the legend, indexed by label.
     """
-    fig, axes = plt.subplots(1, len(embeddings), figsize=(4.2 * len(embeddings), 4.4), squeeze=False)
-    cmap = plt.get_cmap("tab20")
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(4.2 * len(embeddings), 4.6), squeeze=False)
+    n_classes = max(len(np.unique(lab)) for _, lab, _ in embeddings.values())
+    # tab10 keeps neighbouring classes far apart in colour; tab20 (pairs of shades) only when needed
+    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
     for ax, (name, (pts, labels, sil)) in zip(axes[0], embeddings.items()):
         for j, c in enumerate(np.unique(labels)):
             m = labels == c
-            ax.scatter(pts[m, 0], pts[m, 1], s=9, color=cmap(j % 20), alpha=0.85,
+            ax.scatter(pts[m, 0], pts[m, 1], s=9, color=cmap(j % cmap.N), alpha=0.85,
                        label=class_names[c] if class_names is not None else str(c))
         ax.set_title(f"{name}\nsilhouette {sil:.3f} (cosine, features)", fontsize=10)
         ax.set_xticks([])
@@ -173,6 +175,6 @@ def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]]
     handles, labels = axes[0][0].get_legend_handles_labels()
     if len(handles) <= 20:
         fig.legend(handles, labels, loc="center right", fontsize=7, markerscale=1.5, title="novel class")
-        fig.subplots_adjust(right=0.85)
     fig.suptitle(title or "t-SNE of novel-class features", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.85 if len(handles) <= 20 else 1, 0.95))
     return _save(fig, path)
