@@ -13,6 +13,7 @@ from .registry import UnknownNameError
 # Each module defines ``add_parser(subparsers)``, which sets ``func`` on its parser.
 COMMANDS = [
     "datasets",
+    "episodes",
 ]
 
 # Errors that come from what the user asked for: printed as one line, no traceback.

@@ -1,0 +1,403 @@
+"""Episodes as data: a vectorised seeded sampler and the :class:`EpisodeSet` manifest.
+
+An episode is N classes of a split (``ways``), K support samples per class (``shots``) and
+Q query samples per class (``queries``), referred to by index into the split. The episode-local
+label of the class at position ``n`` is ``n``. A manifest is bound to the split it indexes by the
+split's dataset name, split name and fingerprint, so every model is tested on the very same
+episodes, and a manifest cannot silently be applied to other data.
+
+On-disk format (``.npz``, format version 1; see ``episodes/README.md``): a plain numpy archive
+with the integer arrays ``classes`` ``[E, N]``, ``support`` ``[E, N, K]`` and ``query``
+``[E, N, Q]`` (stored in the smallest unsigned integer type that holds them, zlib-compressed) and
+``meta``, a 0-d string array holding a JSON object (``format``, ``format_version``, ``dataset``,
+``split``, ``fingerprint``, ``ways``, ``shots``, ``queries``, ``count``, ``seed``, ``split_size``,
+``num_classes``, ``class_names``, ``created_with``). It is read with
+``np.load(path, allow_pickle=False)``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Dict, NamedTuple, Optional, Sequence
+
+import numpy as np
+
+from ._io import atomic_path
+from ._version import __version__
+
+FORMAT_NAME = "fewshot-clce-episodes"
+FORMAT_VERSION = 1
+_ARRAYS = ("classes", "support", "query")
+
+
+class Episode(NamedTuple):
+    """One episode of a manifest.
+
+    Attributes:
+        classes: ``[N]`` split-local class labels; the episode-local label of ``classes[n]`` is ``n``.
+        support: ``[N, K]`` sample indices into the split.
+        query: ``[N, Q]`` sample indices into the split.
+    """
+
+    classes: np.ndarray
+    support: np.ndarray
+    query: np.ndarray
+
+
+class EpisodeSet:
+    """A manifest of E episodes drawn from one split.
+
+    Args:
+        classes: ``[E, N]`` split-local class labels.
+        support: ``[E, N, K]`` sample indices into the split.
+        query: ``[E, N, Q]`` sample indices into the split.
+        dataset: dataset name of the split the indices refer to.
+        split: split name (``base``, ``val``, ``novel``).
+        fingerprint: the split's fingerprint (16 hex digits; empty when unknown).
+        seed: the seed the episodes were drawn with (None for external or unseeded episodes).
+        meta: further JSON-serialisable metadata kept with the file (``split_size``,
+            ``num_classes``, ``class_names``, ``source``, ...).
+
+    Raises:
+        ValueError: if the arrays' shapes do not agree or an index is negative.
+    """
+
+    def __init__(self, classes, support, query, dataset: str = "", split: str = "",
+                 fingerprint: str = "", seed: Optional[int] = None, meta: Optional[Dict[str, Any]] = None):
+        self.classes = np.asarray(classes, dtype=np.int64)
+        self.support = np.asarray(support, dtype=np.int64)
+        self.query = np.asarray(query, dtype=np.int64)
+        self.dataset = str(dataset)
+        self.split = str(split)
+        self.fingerprint = str(fingerprint)
+        self.seed = None if seed is None else int(seed)
+        self.meta = dict(meta or {})
+        _check_shapes(self.classes, self.support, self.query, "EpisodeSet")
+
+    # -- sizes --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self.classes.shape[0]
+
+    @property
+    def ways(self) -> int:
+        return self.classes.shape[1]
+
+    @property
+    def shots(self) -> int:
+        return self.support.shape[2]
+
+    @property
+    def queries(self) -> int:
+        return self.query.shape[2]
+
+    # -- access -------------------------------------------------------------------------
+    def __getitem__(self, item):
+        """An :class:`Episode` for an int; an :class:`EpisodeSet` of those episodes for a slice/array."""
+        if isinstance(item, (int, np.integer)):
+            return Episode(self.classes[item], self.support[item], self.query[item])
+        return EpisodeSet(self.classes[item], self.support[item], self.query[item], self.dataset,
+                          self.split, self.fingerprint, self.seed, self.meta)
+
+    def flat_support(self) -> np.ndarray:
+        """``[E, N*K]`` support indices, class-major (labels from :meth:`support_labels`)."""
+        return self.support.reshape(len(self), -1)  # [E, N, K] -> [E, N*K]
+
+    def flat_query(self) -> np.ndarray:
+        """``[E, N*Q]`` query indices, class-major (labels from :meth:`query_labels`)."""
+        return self.query.reshape(len(self), -1)  # [E, N, Q] -> [E, N*Q]
+
+    def support_labels(self) -> np.ndarray:
+        """``[N*K]`` episode-local labels of :meth:`flat_support` (the same for every episode)."""
+        return np.repeat(np.arange(self.ways, dtype=np.int64), self.shots)
+
+    def query_labels(self) -> np.ndarray:
+        """``[N*Q]`` episode-local labels of :meth:`flat_query` (the same for every episode)."""
+        return np.repeat(np.arange(self.ways, dtype=np.int64), self.queries)
+
+    def used_indices(self) -> np.ndarray:
+        """Sorted unique sample indices used by any episode (what a feature pass must cover)."""
+        return np.union1d(self.support.ravel(), self.query.ravel())
+
+    def metadata(self) -> Dict[str, Any]:
+        """The JSON metadata written with the arrays."""
+        return dict(self.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION, dataset=self.dataset,
+                    split=self.split, fingerprint=self.fingerprint, ways=self.ways, shots=self.shots,
+                    queries=self.queries, count=len(self), seed=self.seed)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, EpisodeSet):
+            return NotImplemented
+        return (self.dataset, self.split, self.fingerprint, self.seed) == (
+            other.dataset, other.split, other.fingerprint, other.seed) and all(
+            np.array_equal(getattr(self, a), getattr(other, a)) for a in _ARRAYS)
+
+    def __repr__(self) -> str:
+        return (f"EpisodeSet({len(self)} x {self.ways}-way {self.shots}-shot {self.queries}-query, "
+                f"dataset={self.dataset!r}, split={self.split!r}, fingerprint={self.fingerprint!r}, "
+                f"seed={self.seed})")
+
+    # -- binding to a split ------------------------------------------------------------------
+    def check(self, split) -> None:
+        """Check that these episodes index ``split``.
+
+        Compares dataset, split name and fingerprint (when the manifest has one), then checks
+        every index is in range and every sample carries the label of its episode class.
+
+        Raises:
+            ValueError: naming both values on a mismatch, and how to fix it.
+        """
+        where = f"episodes of {self.dataset or '?'}/{self.split or '?'}"
+        if self.dataset and self.dataset != split.dataset:
+            raise ValueError(f"{where} were drawn from dataset {self.dataset!r}, not {split.dataset!r}; "
+                             f"load them with the {self.dataset!r} dataset or make episodes for "
+                             f"{split.dataset!r} with `fewshot-clce episodes make`")
+        if self.split and self.split != split.name:
+            raise ValueError(f"{where} were drawn from split {self.split!r}, not {split.name!r}; "
+                             f"pass the {self.split!r} split or make episodes for {split.name!r}")
+        if self.fingerprint and self.fingerprint != split.fingerprint:
+            raise ValueError(f"{where} were drawn from a split with fingerprint {self.fingerprint}, but this "
+                             f"split's fingerprint is {split.fingerprint} (its samples, labels or classes "
+                             f"differ); use the data the episodes were made from, or remake them with "
+                             f"`fewshot-clce episodes make`")
+        labels = np.asarray(split.labels)
+        n = len(labels)
+        for name in ("support", "query"):
+            idx = getattr(self, name)
+            if idx.size and idx.max() >= n:
+                raise ValueError(f"{where}: {name} index {int(idx.max())} is out of range for a split "
+                                 f"of {n} samples")
+        if self.classes.size and self.classes.max() >= len(split.class_names):
+            raise ValueError(f"{where}: class {int(self.classes.max())} is out of range for a split of "
+                             f"{len(split.class_names)} classes")
+        for name in ("support", "query"):
+            wrong = labels[getattr(self, name)] != self.classes[:, :, None]  # [E, N, K or Q]
+            if wrong.any():
+                e, c, k = (int(v) for v in np.argwhere(wrong)[0])
+                i = int(getattr(self, name)[e, c, k])
+                raise ValueError(f"{where}: episode {e} lists sample {i} as a {name} sample of class "
+                                 f"{int(self.classes[e, c])}, but its label is {int(labels[i])}")
+
+    # -- files ------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
+        """Write the manifest atomically; ``.csv`` writes the table format, anything else ``.npz``.
+
+        Raises:
+            FileExistsError: if ``path`` exists and ``overwrite`` is False.
+        """
+        path = Path(path)
+        if path.suffix.lower() == ".csv":
+            from .episode_table import write_episode_table
+
+            return write_episode_table(self, path, overwrite=overwrite)
+        arrays = {a: _compact(getattr(self, a)) for a in _ARRAYS}
+        meta = json.dumps(self.metadata(), sort_keys=True)
+        with atomic_path(path, overwrite=overwrite) as tmp:
+            # A file object keeps numpy from appending ".npz" to the temporary name.
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, meta=np.array(meta), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, split=None) -> "EpisodeSet":
+        """Read a manifest (``.npz``, or the ``.csv`` table format); check it against ``split`` if given.
+
+        Raises:
+            FileNotFoundError: if ``path`` does not exist.
+            ValueError: if the file is corrupt, truncated, of an unknown format, or does not
+                match ``split`` (see :meth:`check`).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"episode file {str(path)!r} does not exist; make one with "
+                                    f"`fewshot-clce episodes make`")
+        if path.suffix.lower() == ".csv":
+            from .episode_table import read_episode_table
+
+            return read_episode_table(path, split=split)
+        episodes = _read_npz(path)
+        if split is not None:
+            episodes.check(split)
+        return episodes
+
+
+def _compact(a: np.ndarray) -> np.ndarray:
+    """``a`` in the smallest unsigned integer type holding its values (indices are never negative)."""
+    top = int(a.max()) if a.size else 0
+    for dt in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dt).max:
+            return a.astype(dt)
+    return a.astype(np.int64)
+
+
+def _check_shapes(classes, support, query, where: str) -> None:
+    if classes.ndim != 2 or support.ndim != 3 or query.ndim != 3:
+        raise ValueError(f"{where}: expected classes [E, N], support [E, N, K] and query [E, N, Q], got "
+                         f"shapes {classes.shape}, {support.shape} and {query.shape}")
+    if support.shape[:2] != classes.shape or query.shape[:2] != classes.shape:
+        raise ValueError(f"{where}: classes {classes.shape}, support {support.shape} and query "
+                         f"{query.shape} disagree on the number of episodes or ways")
+    for name, a in (("classes", classes), ("support", support), ("query", query)):
+        if a.size and a.min() < 0:
+            raise ValueError(f"{where}: {name} holds a negative index ({int(a.min())})")
+
+
+def _read_npz(path: Path) -> EpisodeSet:
+    bad = f"episode file {str(path)!r} is corrupt or truncated"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("meta",) + _ARRAYS if k not in z.files]
+            if missing:
+                raise ValueError(f"episode file {str(path)!r} lacks {', '.join(missing)}; it is not a "
+                                 f"{FORMAT_NAME} file (remake it with `fewshot-clce episodes make`)")
+            meta_text = str(z["meta"][()])
+            arrays = {k: z[k] for k in _ARRAYS}
+    except ValueError as e:
+        if str(e).startswith("episode file"):
+            raise
+        raise ValueError(f"{bad} ({e}); remake it with `fewshot-clce episodes make`") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, zipfile.LargeZipFile) as e:
+        raise ValueError(f"{bad} ({type(e).__name__}: {e}); remake it with "
+                         f"`fewshot-clce episodes make`") from None
+    try:
+        meta = json.loads(meta_text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{bad}: its metadata is not JSON ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"{str(path)!r} is not a {FORMAT_NAME} file (format {meta.get('format')!r})"
+                         if isinstance(meta, dict) else f"{bad}: its metadata is not a JSON object")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"episode file {str(path)!r} has format version {version!r}; this fewshot-clce "
+                         f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade fewshot-clce")
+    for k, a in arrays.items():
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"{bad}: array {k!r} has dtype {a.dtype}, expected integers")
+    classes, support, query = (arrays[k].astype(np.int64) for k in _ARRAYS)
+    _check_shapes(classes, support, query, f"episode file {str(path)!r}")
+    expected = (meta.get("count"), meta.get("ways"), meta.get("shots"), meta.get("queries"))
+    found = (len(classes), classes.shape[1], support.shape[2], query.shape[2])
+    if expected != found:
+        raise ValueError(f"{bad}: its metadata says (count, ways, shots, queries) = {expected} but the "
+                         f"arrays hold {found}")
+    size = meta.get("split_size")
+    if isinstance(size, int) and max(support.max(initial=0), query.max(initial=0)) >= size:
+        raise ValueError(f"{bad}: an index exceeds the split size {size} recorded in it")
+    core = ("format", "format_version", "dataset", "split", "fingerprint", "ways", "shots", "queries",
+            "count", "seed")
+    extra = {k: v for k, v in meta.items() if k not in core}
+    return EpisodeSet(classes, support, query, meta.get("dataset", ""), meta.get("split", ""),
+                      meta.get("fingerprint", ""), meta.get("seed"), extra)
+
+
+def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.ndarray:
+    """Draw ``size`` distinct integers in ``[0, n[r])`` for every row ``r``, uniformly, in random order.
+
+    Vectorised Floyd sampling (one pass of ``size`` steps over all rows at once, each step
+    costing a comparison against the values drawn so far), then a per-row shuffle, since
+    Floyd's method yields a uniform *set* but not a uniform order.
+
+    Args:
+        rng: the generator every draw comes from.
+        n: ``[R]`` population size of each row; every ``n[r] >= size``.
+        size: how many distinct values per row.
+
+    Returns:
+        ``[R, size]`` int64.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    out = np.empty((len(n), size), dtype=np.int64)
+    for step in range(size):
+        top = n - size + step  # [R] Floyd's j: draw t in [0, j]; if t was taken, take j instead
+        t = rng.integers(0, top + 1)
+        taken = (out[:, :step] == t[:, None]).any(axis=1)
+        out[:, step] = np.where(taken, top, t)
+    order = np.argsort(rng.random(out.shape), axis=1)  # [R, size] a uniform permutation per row
+    return np.take_along_axis(out, order, axis=1)
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
+                    seed: int | np.random.Generator | None, *, dataset: str = "", split_name: str = "",
+                    fingerprint: str = "", class_names: Optional[Sequence[str]] = None,
+                    skip_small_classes: bool = False) -> EpisodeSet:
+    """Draw ``episodes`` N-way K-shot Q-query episodes from a split, vectorised and seeded.
+
+    Within an episode the classes are distinct and uniformly drawn; per class the K + Q samples
+    are distinct and uniformly drawn, the first K being the support and the rest the query.
+    The same arguments and seed give the same episodes.
+
+    Args:
+        split: a :class:`~fewshot_clce.data.Split`, or a ``[num_samples]`` array of class labels
+            (then ``dataset``, ``split_name``, ``fingerprint`` and ``class_names`` describe it).
+        ways: classes per episode (N).
+        shots: support samples per class (K).
+        queries: query samples per class (Q).
+        episodes: number of episodes (E).
+        seed: an int seed, a ``numpy.random.Generator`` (recorded as seed None), or None for a
+            fresh seed that is recorded in the manifest.
+        skip_small_classes: leave out classes with fewer than K + Q samples instead of refusing.
+
+    Returns:
+        An :class:`EpisodeSet` with classes ``[E, N]``, support ``[E, N, K]``, query ``[E, N, Q]``.
+
+    Raises:
+        ValueError: on sizes below 1, ``ways`` above the number of usable classes, or a class
+            with fewer than K + Q samples (naming it and both counts).
+    """
+    ways, shots, queries, episodes = (_positive_int(k, v) for k, v in (
+        ("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes)))
+    if hasattr(split, "labels"):
+        labels = np.asarray(split.labels, dtype=np.int64)
+        dataset, split_name = split.dataset, split.name
+        fingerprint, class_names = split.fingerprint, list(split.class_names)
+    else:
+        labels = np.asarray(split, dtype=np.int64)
+    if labels.ndim != 1 or (labels.size and labels.min() < 0):
+        raise ValueError(f"labels must be a 1-D array of non-negative class indices, got shape {labels.shape}")
+    num_classes = max(len(class_names) if class_names is not None else 0,
+                      int(labels.max()) + 1 if labels.size else 0)
+    counts = np.bincount(labels, minlength=num_classes)
+    need = shots + queries
+    where = f"{dataset}/{split_name}" if dataset or split_name else "the split"
+    small = np.flatnonzero(counts < need)
+    if len(small) and not skip_small_classes:
+        def name(c):
+            return repr(class_names[c]) if class_names is not None and c < len(class_names) else str(c)
+        listed = "; ".join(f"class {name(c)} has {counts[c]} samples" for c in small[:5])
+        more = f" (and {len(small) - 5} more classes)" if len(small) > 5 else ""
+        raise ValueError(f"in {where}, {listed}{more}; {shots}-shot {queries}-query episodes need {need} "
+                         f"per class: lower --shots/--queries, or leave such classes out "
+                         f"(--skip-small-classes, skip_small_classes=True)")
+    usable = np.flatnonzero(counts >= need)
+    if ways > len(usable):
+        what = f"{len(usable)} classes" + (f" with at least {need} samples" if len(small) else "")
+        raise ValueError(f"{ways}-way episodes need {ways} classes but {where} has {what}; "
+                         f"lower --ways to at most {len(usable)}")
+    if isinstance(seed, np.random.Generator):
+        rng, recorded = seed, None
+    else:
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
+        recorded = int(seed)
+        rng = np.random.default_rng(recorded)
+    classes = usable[sample_distinct(rng, np.full(episodes, len(usable)), ways)]  # [E, N]
+    picks = sample_distinct(rng, counts[classes].ravel(), need)  # [E*N, K+Q] positions within each class
+    order = np.argsort(labels, kind="stable")  # sample indices grouped by class
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    chosen = order[starts[classes.ravel()][:, None] + picks].reshape(episodes, ways, need)  # [E, N, K+Q]
+    meta = dict(split_size=int(len(labels)), num_classes=int(num_classes))
+    if class_names is not None:
+        meta["class_names"] = list(class_names)
+    return EpisodeSet(classes, chosen[:, :, :shots], chosen[:, :, shots:], dataset, split_name,
+                      fingerprint, recorded, meta)

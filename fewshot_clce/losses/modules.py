@@ -1,0 +1,133 @@
+"""Loss modules with one calling convention, ``forward(logits, z, labels) -> LossOutput``."""
+from __future__ import annotations
+
+from typing import Dict, NamedTuple, Optional
+
+from torch import Tensor, nn
+
+from . import functional as Fn
+from ._contrastive import check_beta, check_lam, check_smoothing, check_temperature
+
+
+class LossOutput(NamedTuple):
+    """A loss value and its named terms.
+
+    Attributes:
+        total: scalar to call ``backward`` on.
+        parts: named terms for logging (detached), e.g. ``{"lacln": .., "ce": ..}``.
+    """
+
+    total: Tensor
+    parts: Dict[str, Tensor]
+
+
+class _Loss(nn.Module):
+    """Common input checks; subclasses set ``name``, ``uses_logits`` and ``uses_projection``."""
+
+    name = ""
+    uses_logits = False
+    uses_projection = False
+
+    def _check(self, logits: Optional[Tensor], z: Optional[Tensor]) -> None:
+        if self.uses_logits and logits is None:
+            raise ValueError(f"loss {self.name!r} needs classifier logits [B, C] or [B, V, C]; got None")
+        if self.uses_projection and z is None:
+            raise ValueError(f"loss {self.name!r} needs projections z [B, d] or [B, V, d]; got None")
+
+
+def _parts(**terms: Tensor) -> Dict[str, Tensor]:
+    return {k: v.detach() for k, v in terms.items()}
+
+
+class CELoss(_Loss):
+    """Cross-entropy on the classifier logits (see ``ce_loss``); ``z`` is ignored."""
+
+    name, uses_logits = "ce", True
+
+    def __init__(self, label_smoothing: float = 0.0):
+        super().__init__()
+        check_smoothing(label_smoothing)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
+        """logits [B, C] or [B, V, C]; labels [B]."""
+        self._check(logits, z)
+        ce = Fn.ce_loss(logits, labels, label_smoothing=self.label_smoothing)
+        return LossOutput(ce, _parts(ce=ce))
+
+    def extra_repr(self) -> str:
+        return f"label_smoothing={self.label_smoothing}"
+
+
+class SupConLoss(_Loss):
+    """Supervised contrastive loss L_out (see ``supcon_loss``); ``logits`` are ignored."""
+
+    name, uses_projection = "supcon", True
+
+    def __init__(self, temperature: float = Fn.TEMPERATURE):
+        super().__init__()
+        check_temperature(temperature)
+        self.temperature = temperature
+
+    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
+        """z [B, d] or [B, V, d]; labels [B]."""
+        self._check(logits, z)
+        loss = Fn.supcon_loss(z, labels, temperature=self.temperature)
+        return LossOutput(loss, _parts(supcon=loss))
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+
+class LACLNLoss(_Loss):
+    """SupCon with hardness-weighted negatives (see ``lacln_loss``); ``logits`` are ignored."""
+
+    name, uses_projection = "lacln", True
+
+    def __init__(self, temperature: float = Fn.TEMPERATURE, beta: float = Fn.BETA, detach_weights: bool = True):
+        super().__init__()
+        check_temperature(temperature)
+        check_beta(beta)
+        self.temperature, self.beta, self.detach_weights = temperature, beta, detach_weights
+
+    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
+        """z [B, d] or [B, V, d]; labels [B]."""
+        self._check(logits, z)
+        loss = Fn.lacln_loss(z, labels, self.temperature, self.beta, self.detach_weights)
+        return LossOutput(loss, _parts(lacln=loss))
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, beta={self.beta}"
+
+
+class CLCELoss(_Loss):
+    """λ·LACLN + (1−λ)·CE (see ``clce_loss``); parts ``lacln`` and ``ce``."""
+
+    name, uses_logits, uses_projection = "clce", True, True
+
+    def __init__(
+        self,
+        lam: float = Fn.LAM,
+        temperature: float = Fn.TEMPERATURE,
+        beta: float = Fn.BETA,
+        label_smoothing: float = 0.0,
+        detach_weights: bool = True,
+    ):
+        super().__init__()
+        check_lam(lam)
+        check_temperature(temperature)
+        check_beta(beta)
+        check_smoothing(label_smoothing)
+        self.lam, self.temperature, self.beta = lam, temperature, beta
+        self.label_smoothing, self.detach_weights = label_smoothing, detach_weights
+
+    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
+        """logits [B, C] or [B, V, C]; z [B, d] or [B, V, d]; labels [B]."""
+        self._check(logits, z)
+        total, parts = Fn.clce_terms(
+            logits, z, labels, self.lam, self.temperature, self.beta, self.label_smoothing, self.detach_weights
+        )
+        return LossOutput(total, _parts(**parts))
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, temperature={self.temperature}, beta={self.beta}, label_smoothing={self.label_smoothing}"

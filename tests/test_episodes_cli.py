@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from fewshot_clce.cli import main
+from fewshot_clce.data import create_dataset
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
+
+
+def test_make_one_file_per_shot_and_show(tmp_path, capsys):
+    args = ["episodes", "make", "--dataset", "digits", "--split", "val", "--ways", "5", "--shots", "1", "5",
+            "--queries", "15", "--episodes", "30", "--seed", "3", "--out-dir", str(tmp_path)]
+    assert main(args) == 0
+    one = tmp_path / "digits_val_5way_1shot_15query.npz"
+    five = tmp_path / "digits_val_5way_5shot_15query.npz"
+    split = create_dataset("digits").split("val")
+    eps = EpisodeSet.load(five, split=split)
+    assert eps == sample_episodes(split, 5, 5, 15, 30, 3)
+    assert EpisodeSet.load(one).shots == 1
+    assert eps.meta["made_by"] == ("fewshot-clce episodes make --dataset digits --split val --ways 5 "
+                                   "--shots 5 --queries 15 --episodes 30 --seed 3")
+    capsys.readouterr()
+    assert main(["episodes", "show", str(five)]) == 0
+    out = capsys.readouterr().out
+    assert "30 x 5-way 5-shot 15-query" in out and f"fingerprint {split.fingerprint}" in out
+    png = tmp_path / "grid.png"
+    assert main(["episodes", "show", str(five), "--out", str(png), "--episode", "2"]) == 0
+    assert "checked:     matches digits/val" in capsys.readouterr().out
+    with Image.open(png) as im:
+        assert im.format == "PNG" and im.size[0] > im.size[1] > 100
+    assert main(["episodes", "show", str(five), "--out", str(png), "--episode", "30"]) == 2
+    assert "episode 30 does not exist; the file holds episodes 0 to 29" in capsys.readouterr().err
+
+
+def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):
+    out = tmp_path / "e.npz"
+    base = ["episodes", "make", "--dataset", "digits", "--episodes", "5", "--shots", "1", "--out", str(out)]
+    assert main(base) == 0
+    first = out.read_bytes()
+    assert main(base + ["--seed", "1"]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == first
+    assert main(base + ["--seed", "1", "--force"]) == 0 and out.read_bytes() != first
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--out", str(out)]) == 2
+    assert "put {shots} in it" in capsys.readouterr().err
+    tpl = str(tmp_path / "x_{shots}.npz")
+    assert main(["episodes", "make", "--dataset", "digits", "--episodes", "5", "--shots", "1", "5",
+                 "--out", tpl]) == 0
+    assert (tmp_path / "x_1.npz").exists() and (tmp_path / "x_5.npz").exists()
+
+
+@pytest.mark.parametrize("extra, msg", [
+    (["--ways", "9", "--split", "val"], "9-way episodes need 9 classes but digits/val has 8 classes"),
+    (["--shots", "170"], "class '6@0' has 181 samples"),
+    (["--queries", "0"], "queries must be at least 1, got 0"),
+    (["--split", "test"], "dataset 'digits' has no split 'test'"),
+])
+def test_make_errors(tmp_path, capsys, extra, msg):
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "e.npz"),
+                 "--shots", "1"] + extra) == 2
+    assert msg in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_show_and_convert_check_the_dataset(tmp_path, capsys):
+    path = tmp_path / "e.npz"
+    split = create_dataset("digits").split("val")
+    eps = sample_episodes(split, 5, 1, 2, 4, 0)
+    eps.fingerprint = "0" * 16
+    eps.save(path)
+    assert main(["episodes", "show", str(path), "--dataset", "digits"]) == 2
+    assert f"fingerprint {'0' * 16}, but this split's fingerprint is {split.fingerprint}" in capsys.readouterr().err
+    good = sample_episodes(split, 5, 1, 2, 4, 0).save(tmp_path / "good.npz")
+    assert main(["episodes", "convert", str(good), str(tmp_path / "good.csv"), "--dataset", "digits"]) == 0
+    assert EpisodeSet.load(tmp_path / "good.csv", split=split) == EpisodeSet.load(good)
+    assert main(["episodes", "convert", str(tmp_path / "good.csv"), str(tmp_path / "back.npz")]) == 0
+    assert np.array_equal(EpisodeSet.load(tmp_path / "back.npz").query, EpisodeSet.load(good).query)
