@@ -14,6 +14,8 @@ from .registry import UnknownNameError
 COMMANDS = [
     "datasets",
     "episodes",
+    "show",
+    "train",
     "evaluate",
     "compare",
 ]

@@ -51,7 +51,12 @@ def naive_contrastive(z, labels, tau, beta=0.0, detach_weights=True):
 @pytest.mark.parametrize("tau", [0.07, 0.5])
 def test_supcon_matches_naive_loop(views, tau):
     _, z, labels = _batch(b=9, v=views, seed=views)
-    torch.testing.assert_close(supcon_loss(z, labels, temperature=tau), naive_contrastive(z, labels, tau))
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ours, ref = supcon_loss(z1, labels, temperature=tau), naive_contrastive(z2, labels, tau)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.3, 1.0, 2.5])
@@ -82,25 +87,21 @@ def test_lacln_weights_change_the_loss_and_the_gradient_choice_matters():
 
 def test_full_gradient_pulls_easy_negatives_closer_detached_does_not():
     """The reason the weights are detached by default (see lacln_loss's docstring)."""
-    from fewshot_clce.losses._contrastive import _log_weights
-
     beta = 2.0
     # one anchor's logits s/τ: a positive, then a hard negative and two easy ones
-    row = torch.tensor([[5.0, 4.0, -3.0, -6.0]], dtype=torch.float64)
-    negative = torch.tensor([[False, True, True, True]])
-    count = negative.sum(1)
+    row = torch.tensor([5.0, 4.0, -3.0, -6.0], dtype=torch.float64)
     grads = {}
     for detach in (True, False):
         x = row.clone().requires_grad_()
-        log_w = _log_weights(x.detach() if detach else x, negative, count, beta, finite_gradient=not detach)
-        torch.logsumexp(x + log_w, dim=1).sum().backward()
-        grads[detach] = x.grad[0]
-    w = torch.exp(beta * row[0, 1:]) / torch.exp(beta * row[0, 1:]).mean()
-    e = torch.exp(row[0])
+        neg = x[1:].detach() if detach else x[1:]
+        w = torch.exp(beta * neg) / torch.exp(beta * neg).mean()
+        torch.log(torch.exp(x[0]) + (w * torch.exp(x[1:])).sum()).backward()
+        grads[detach] = x.grad
+    w = torch.exp(beta * row[1:]) / torch.exp(beta * row[1:]).mean()
+    e = torch.exp(row)
     d = e[0] + (w * e[1:]).sum()
     torch.testing.assert_close(grads[True][1:], w * e[1:] / d)
-    expected_full = w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d
-    torch.testing.assert_close(grads[False][1:], expected_full)
+    torch.testing.assert_close(grads[False][1:], w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d)
     assert (grads[True][1:] > 0).all()  # every negative is pushed away
     assert grads[False][3] < 0  # the easiest negative would be pulled closer
 
@@ -152,6 +153,15 @@ def test_no_positive_pair_gives_attached_zero():
         assert torch.equal(g, torch.zeros_like(g))
     lone = torch.randn(1, 8, requires_grad=True)
     assert supcon_loss(lone, torch.tensor([3])).requires_grad
+
+
+def test_batch_of_one_class_has_no_negatives_to_weigh():
+    _, z, _ = _batch(b=6, v=2, seed=10)
+    labels = torch.zeros(6, dtype=torch.long)
+    for detach in (True, False):
+        lacln = lacln_loss(z, labels, temperature=0.2, beta=1.0, detach_weights=detach)
+        torch.testing.assert_close(lacln, supcon_loss(z, labels, temperature=0.2))
+        torch.testing.assert_close(lacln, naive_contrastive(z, labels, 0.2, beta=1.0))
 
 
 def test_anchors_without_positives_are_left_out_of_the_mean():
