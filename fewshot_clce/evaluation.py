@@ -117,7 +117,7 @@ def evaluate_features(features: FeatureTable, episodes: EpisodesArg, heads=("cen
 def _run_meta(run_dir: Path, config: Mapping) -> dict:
     meta = {"run": run_dir.name, "loss": str(config.get("loss", "")), "seed": int(config.get("seed", -1))}
     for k in HParams:
-        if config.get(k) is not None:
+        if k in config:  # kept even when None (CE has no temperature) so runs stack into one table
             meta[k] = config[k]
     return meta
 
