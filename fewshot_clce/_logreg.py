@@ -32,11 +32,13 @@ _HALVINGS = 30
 
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run batched small-matrix LAPACK calls on one thread, then restore the setting.
+    """Run the solver on one intra-op thread, then restore the caller's setting.
 
-    torch factorises a batch of small matrices one LAPACK call at a time; with several
-    OpenMP threads each call pays a fork/join, and on a loaded machine the spinning
-    threads make it 10-1000x slower than one thread.
+    The solver is a long sequence of operations on small tensors (and LAPACK calls on small
+    matrices, which torch issues one matrix at a time). Each parallel region pays an OpenMP
+    fork/join; on a machine shared with other processes the spinning threads wait for CPU
+    slices, measured 3x slower overall than one thread (and 10-1000x for the batched
+    Cholesky alone). Episodes are independent, so callers wanting more cores can split them.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -103,47 +105,56 @@ def _loss_grad(theta, za, onehot, C, binary):
 
 
 def _hessian(za, prob, C, binary):
-    """Hessian ``[E, R*(r+1), R*(r+1)]`` of the objective, flattened class-major."""
+    """Hessian ``[E, R*(r+1), R*(r+1)]`` of the objective, flattened class-major, in float32.
+
+    float32 is enough for a Newton *direction* (the line search and the stopping test use
+    float64 objectives and gradients) and makes this, the costliest step, several times faster.
+    """
+    za, prob = za.float(), prob.float()
     E, n, p = za.shape
     R = prob.shape[2]
     # sum_i (diag(p_i) - p_i p_i^T) (x) za_i za_i^T (for a binary model R = 1 and this is
-    # p_i (1 - p_i) za_i za_i^T), split into its block-diagonal part and
-    # a rank-n product so that no [E, n, p, p] tensor is ever formed.
+    # p_i (1 - p_i) za_i za_i^T): a rank-n product minus, plus block-diagonal terms, so that
+    # no [E, n, p, p] tensor is ever formed.
     weighted = prob.transpose(1, 2).unsqueeze(3) * za.unsqueeze(1)  # [E, R, n, p]
-    blocks = weighted.transpose(2, 3) @ za.unsqueeze(1)  # [E, R, p, p]
-    h = torch.zeros(E, R, p, R, p, dtype=za.dtype, device=za.device)
-    idx = torch.arange(R, device=za.device)
-    h[:, idx, :, idx, :] = blocks.transpose(0, 1)  # indexed view [R, E, p, p]: diagonal blocks
-    h = h.reshape(E, R * p, R * p)  # [E, R*p, R*p]
     outer = weighted.permute(0, 2, 1, 3).reshape(E, n, R * p)  # [E, n, R*p]: p_ic * za_i
-    h = h - outer.transpose(1, 2) @ outer
+    h = -(outer.transpose(1, 2) @ outer)  # [E, R*p, R*p]
+    blocks = torch.einsum("ernp,enq->erpq", weighted, za)  # [E, R, p, p]
+    hv = h.view(E, R, p, R, p)  # [E, R, p, R, p] view of h
+    for c in range(R):
+        hv[:, c, :, c, :] += blocks[:, c]
     reg = torch.full((R, p), 1.0 / C, dtype=za.dtype, device=za.device)
     reg[:, -1] = 0.0  # the intercept is not penalised
-    h = h + torch.diag_embed(reg.reshape(-1)).unsqueeze(0)
+    h.diagonal(dim1=1, dim2=2).add_(reg.reshape(-1))
     if not binary:
-        # Shifting every intercept by the same amount changes nothing: a null direction.
-        # The gradient is always orthogonal to it, so adding it back with unit curvature
-        # makes the system definite without changing the Newton step.
-        v = torch.zeros(R, p, dtype=za.dtype, device=za.device)
-        v[:, -1] = 1.0 / R ** 0.5
-        v = v.reshape(-1)
-        h = h + torch.outer(v, v).unsqueeze(0)
+        # Shifting every intercept by the same amount changes nothing: a null direction
+        # v = (intercepts all 1/sqrt(R)). The gradient is always orthogonal to it, so adding
+        # v v^T makes the system definite without changing the Newton step.
+        hv[:, :, -1, :, -1] += 1.0 / R
     return h
 
 
-def _armijo_step(th, d, f, slope, za, onehot, C, binary):
-    """Backtracking step sizes ``[A]``: 1 (the Newton step) for most episodes, halved only
-    for those where it does not decrease the objective enough."""
+def _line_search(th, d, f, slope, za, onehot, C, binary):
+    """Backtracking (Armijo) along ``d``: the full Newton step for most episodes, halved only
+    for those where it does not decrease the objective enough.
+
+    Returns:
+        The new parameters ``[A, R, p]`` and the objective, gradient and probabilities there,
+        so that the next iteration does not evaluate them again.
+    """
+    new = th + d
+    fn, gn, pn = _loss_grad(new, za, onehot, C, binary)
     t = torch.ones_like(f)
-    todo = torch.arange(len(f), device=f.device)
+    todo = torch.nonzero(fn > f + _ARMIJO * slope).flatten()
     for _ in range(_HALVINGS):
-        fc, _, _ = _loss_grad(th[todo] + t[todo].view(-1, 1, 1) * d[todo], za[todo], onehot[todo], C, binary)
-        bad = fc > f[todo] + _ARMIJO * t[todo] * slope[todo]
-        if not bad.any():
+        if not len(todo):
             break
-        todo = todo[bad]
         t[todo] *= 0.5
-    return t
+        cand = th[todo] + t[todo].view(-1, 1, 1) * d[todo]
+        fc, gc, pc = _loss_grad(cand, za[todo], onehot[todo], C, binary)
+        new[todo], fn[todo], gn[todo], pn[todo] = cand, fc, gc, pc
+        todo = todo[fc > f[todo] + _ARMIJO * t[todo] * slope[todo]]
+    return new, fn, gn, pn
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
@@ -162,6 +173,11 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
     Returns:
         :class:`LogisticFit` in float64.
     """
+    with _one_thread():
+        return _fit(x, y, classes, C, tol, max_iter)
+
+
+def _fit(x: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, max_iter: int) -> LogisticFit:
     x = x.to(torch.float64)
     E, n, D = x.shape
     binary = classes == 2
@@ -169,8 +185,7 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
     # The Gram matrix K = X X^T = U S U^T gives an exact copy Z = U S^(1/2) of the support
     # in r = n coordinates (X = Z V^T with orthonormal V^T = S^(-1/2) U^T X); directions with
     # a zero eigenvalue (repeated support samples) get zero coordinates and no weight.
-    with _one_thread():
-        s, u = torch.linalg.eigh(x @ x.transpose(1, 2))  # s [E, n], u [E, n, n]
+    s, u = torch.linalg.eigh(x @ x.transpose(1, 2))  # s [E, n], u [E, n, n]
     s = s.clamp_min(0)
     keep_dir = s > s.amax(1, keepdim=True) * n * torch.finfo(x.dtype).eps
     z = u * s.sqrt().unsqueeze(1)  # [E, n, n]
@@ -182,24 +197,26 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
     theta = torch.zeros(E, R, p, dtype=x.dtype, device=x.device)
     gnorm = torch.full((E,), float("inf"), dtype=x.dtype, device=x.device)
     active = torch.arange(E, device=x.device)
+    th, zz, oh = theta, za, onehot  # the state of the episodes still iterating
+    f, g, prob = _loss_grad(th, zz, oh, C, binary)
     it = 0
-    for it in range(1, max_iter + 1):
-        th, zz, oh = theta[active], za[active], onehot[active]
-        f, g, prob = _loss_grad(th, zz, oh, C, binary)
+    while True:
         gmax = g.abs().flatten(1).amax(1)
         gnorm[active] = gmax
         keep = gmax / n > tol
-        if not keep.any():
-            it -= 1
+        if not keep.all():  # converged episodes leave the batch
+            theta[active] = th
+            active, th, zz, oh, f, g, prob = (t[keep] for t in (active, th, zz, oh, f, g, prob))
+        if not len(active) or it == max_iter:
             break
-        active, th, zz, oh, f, g, prob = (t[keep] for t in (active, th, zz, oh, f, g, prob))
+        it += 1
         h = _hessian(zz, prob, C, binary)
-        with _one_thread():
-            chol, _ = torch.linalg.cholesky_ex(h)
-            # Two triangular solves; much faster than cholesky_solve for many small systems.
-            d = torch.linalg.solve_triangular(chol, g.reshape(len(active), -1, 1), upper=False)
-            d = -torch.linalg.solve_triangular(chol.mT, d, upper=True).reshape(g.shape)  # [A, R, p]
+        chol, _ = torch.linalg.cholesky_ex(h)
+        # Two triangular solves; much faster than cholesky_solve for many small systems.
+        d = torch.linalg.solve_triangular(chol, g.float().reshape(len(active), -1, 1), upper=False)
+        d = -torch.linalg.solve_triangular(chol.mT, d, upper=True).reshape(g.shape).double()  # [A, R, p]
         slope = (g * d).sum((1, 2))  # [A], negative for a descent direction
-        theta[active] = th + _armijo_step(th, d, f, slope, zz, oh, C, binary).view(-1, 1, 1) * d
+        th, f, g, prob = _line_search(th, d, f, slope, zz, oh, C, binary)
+    theta[active] = th
     weight = theta[..., :-1] @ basis  # [E, R, D]
     return LogisticFit(weight, theta[..., -1], it, gnorm)

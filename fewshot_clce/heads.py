@@ -166,14 +166,17 @@ class LogisticHead(Head):
         if normalize == "cl2n" and base_mean is None:
             raise ValueError("normalize='cl2n' needs base_mean, the [D] mean feature of the base classes")
         self.C, self.normalize, self.tol, self.max_iter = float(C), normalize, tol, max_iter
-        self.base_mean = None if base_mean is None else _as_tensor(base_mean).double()
+        self.base_mean = None if base_mean is None else _as_tensor(base_mean)
         self.needs_base_mean = normalize == "cl2n"
 
     def _predict_chunk(self, support, support_labels, query, ways):
+        # The fit runs in float64 on the (small) support set; the many query rows are scored
+        # in their own precision (float32 features: logits accurate to ~1e-6, so only exact
+        # near-ties could flip) because converting them to float64 would dominate the time.
         support = _transform(support.double(), self.normalize, self.base_mean)
-        query = _transform(query.double(), self.normalize, self.base_mean)
+        query = _transform(query, self.normalize, self.base_mean)
         fit = fit_logistic(support, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter)
-        return logits_from(fit.weight, fit.bias, query).argmax(2)
+        return logits_from(fit.weight.to(query.dtype), fit.bias.to(query.dtype), query).argmax(2)
 
 
 HEADS.register("centroid", lambda **kw: CentroidHead(**kw), needs_base_mean=False,
