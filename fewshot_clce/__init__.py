@@ -3,12 +3,19 @@ from ._version import __version__
 from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
 from .episode_sampler import EpisodeBatchSampler, EpisodeStream
 from .episodes import EpisodeSet, sample_episodes
+from .evaluation import compare_results, compare_runs, evaluate_features, evaluate_run, summarize
+from .features import FeatureTable, extract_features
+from .heads import HEADS, create_head, list_heads
 from .losses import LOSSES, LossOutput, create_loss, list_losses
 from .registry import Registry, UnknownNameError
 from .safe_load import UnsafePickleError, load_checkpoint, load_pickle
+from .stats import mean_ci, paired_comparison
 
 __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "create_dataset",
            "list_datasets", "register_dataset", "Registry", "UnknownNameError",
            "EpisodeBatchSampler", "EpisodeSet", "EpisodeStream", "sample_episodes",
            "LOSSES", "LossOutput", "create_loss", "list_losses",
-           "UnsafePickleError", "load_checkpoint", "load_pickle"]
+           "UnsafePickleError", "load_checkpoint", "load_pickle",
+           "FeatureTable", "extract_features", "HEADS", "create_head", "list_heads", "mean_ci",
+           "paired_comparison", "evaluate_features", "evaluate_run", "compare_runs", "compare_results",
+           "summarize"]

@@ -84,3 +84,13 @@ def test_clear_errors(runs, capsys, tmp_path):
     assert main(["evaluate", str(tmp_path / "empty_run"), "--episodes", str(paths[0])]) == 2
     assert "has no checkpoint_best.pt" in capsys.readouterr().err
     assert not (tmp_path / "empty_run" / "evaluation.csv").exists()
+
+
+def test_cl2n_head_uses_the_base_split_mean(runs):
+    root, (run_a, _), paths = runs
+    df = evaluate_run(run_a, paths[:1], ["centroid_cl2n", "centroid"])
+    assert set(df["head"]) == {"centroid_cl2n", "centroid"} and df["accuracy"].between(0, 1).all()
+    # centring changes the decisions of at least some episodes
+    a = df[df["head"] == "centroid_cl2n"]["accuracy"].to_numpy()
+    b = df[df["head"] == "centroid"]["accuracy"].to_numpy()
+    assert not np.array_equal(a, b)
