@@ -3,8 +3,9 @@
 Each class is one character; its 20 images are renderings in different faces (DejaVu Sans,
 Serif and Sans Mono in regular, bold, oblique/italic and bold oblique; STIX General in four
 styles; Computer Modern roman, bold, italics, sans and typewriter for ASCII letters), each
-with its own random stroke-width change (erosion or dilation) and small affine jitter
-(rotation, shear, scale, aspect, shift). Images are 28x28 grayscale uint8, ink 255 on 0.
+with its own random stroke-width change (erosion or dilation), affine jitter (rotation up to
+about 23 degrees, shear, scale, aspect, shift) and a smooth elastic wobble of up to 2 pixels,
+as if drawn by hand. Images are 28x28 grayscale uint8, ink 255 on 0.
 
 As Omniglot splits by alphabet, the splits here are by Unicode block, so novel classes come
 from scripts and symbol sets never seen in training (counts with the bundled fonts of
@@ -37,7 +38,7 @@ from .glyph_classes import GlyphClass, class_counts, load_classes
 from .glyph_render import faces_for, render_class, render_env_key
 from .registry import register_dataset
 
-VERSION = 1
+VERSION = 2  # bump when the pixels change for the same seed and fonts
 PER_CLASS = 20
 IMAGE_SIZE = 28
 _CLASSES = load_classes()
