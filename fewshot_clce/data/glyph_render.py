@@ -13,6 +13,8 @@ Every step is chosen so that the same seed gives the same bytes on every machine
 
 What the bytes still depend on is the font files and the FreeType version (matplotlib and
 Pillow versions); :func:`render_env_key` hashes both, and the dataset cache is keyed by it.
+They also rely on numpy keeping the streams of ``Generator.uniform``, ``integers`` and
+``permutation`` (unchanged since numpy 1.17).
 """
 from __future__ import annotations
 
@@ -182,7 +184,9 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     top = src.take(flat) * (1 - fx) + src.take(flat + 1) * fx
     bottom = src.take(flat + cols) * (1 - fx) + src.take(flat + cols + 1) * fx
     out = top * (1 - fy) + bottom * fy  # [n, big, big]
-    out = out.reshape(n, size, 2, size, 2).mean(axis=(2, 4))  # [n, size, size]: 2x2 average
+    quad = out.reshape(n, size, 2, size, 2)  # [n, size, 2, size, 2]
+    # 2x2 average -> [n, size, size], summed in a fixed order (a reduction's order may vary by CPU)
+    out = ((quad[:, :, 0, :, 0] + quad[:, :, 0, :, 1]) + (quad[:, :, 1, :, 0] + quad[:, :, 1, :, 1])) * 0.25
     # Hairlines of glyphs shrunk to fit come out faint: stretch every image to a full-ink peak.
     peak = np.maximum(out.max(axis=(1, 2), keepdims=True), 1.0)
     return np.rint(out * (255.0 / peak)).astype(np.uint8)
