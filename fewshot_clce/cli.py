@@ -14,6 +14,8 @@ from .registry import UnknownNameError
 COMMANDS = [
     "datasets",
     "episodes",
+    "show",
+    "train",
 ]
 
 # Errors that come from what the user asked for: printed as one line, no traceback.
