@@ -15,6 +15,7 @@ COMMANDS = [
     "datasets",
     "episodes",
     "show",
+    "train",
 ]
 
 # Errors that come from what the user asked for: printed as one line, no traceback.

@@ -1,0 +1,113 @@
+"""A training run's folder: config.yaml, metrics.csv, checkpoint_last.pt, checkpoint_best.pt.
+
+Every file is written atomically (temporary file + rename), so an interrupted or failed write
+(out of disk space included) leaves the previous version intact.
+"""
+from __future__ import annotations
+
+import csv
+import errno
+import hashlib
+import io
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import torch
+import yaml
+
+from ._io import atomic_path, write_text_atomic
+
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+LAST = "checkpoint_last.pt"
+BEST = "checkpoint_best.pt"
+RUN_FILES = (CONFIG, METRICS, LAST, BEST)
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the previous one is intact."""
+
+
+def checkpoint_path(run_dir: Path, which: str) -> Path:
+    if which not in ("best", "last"):
+        raise ValueError(f"which checkpoint: 'best' or 'last', got {which!r}")
+    return Path(run_dir) / (BEST if which == "best" else LAST)
+
+
+def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]]:
+    """Make ``run_dir`` ready: the last checkpoint to resume from, or None to start afresh.
+
+    Raises:
+        FileExistsError: when the folder holds a run and neither ``resume`` nor ``force`` is set.
+        ValueError: when both are set.
+    """
+    if resume and force:
+        raise ValueError("--resume continues a run and --force starts it over; pass only one")
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"--out {str(run_dir)!r} is a file; pass a folder for the run")
+    present = [f for f in RUN_FILES if (run_dir / f).exists()]
+    if present and not (resume or force):
+        raise FileExistsError(f"run folder {str(run_dir)!r} already holds a run ({', '.join(present)}); "
+                              f"pass --resume to continue it or --force to start it over")
+    if force:
+        for f in present:
+            (run_dir / f).unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if resume and (run_dir / LAST).exists():
+        return read_checkpoint(run_dir / LAST)
+    return None
+
+
+def read_checkpoint(path: Path) -> Dict[str, Any]:
+    """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise ValueError(f"cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e})") from None
+
+
+def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+    """Write ``state`` atomically; the previous file stays intact if anything fails.
+
+    Raises:
+        CheckpointWriteError: naming the file and the cause (e.g. no space left on device).
+    """
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except OSError as e:
+        kept = " the previous checkpoint is intact;" if path.exists() else ""
+        hint = " free some space and" if e.errno == errno.ENOSPC else ""
+        raise CheckpointWriteError(e.errno or errno.EIO, f"could not write {str(path)!r} ({e.strerror or e});"
+                                   f"{kept}{hint} continue with --resume") from None
+
+
+def file_id(path: Path) -> str:
+    """First 16 hex digits of the sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def write_config(run_dir: Path, config: Dict[str, Any]) -> None:
+    write_text_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(config, sort_keys=False))
+
+
+def read_config(run_dir: Path) -> Dict[str, Any]:
+    return yaml.safe_load((Path(run_dir) / CONFIG).read_text())
+
+
+def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:
+    """Rewrite metrics.csv with one row per epoch (columns: the rows' keys, validation ones last)."""
+    columns: List[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    columns.sort(key=lambda k: k in ("val_acc", "best"))  # stable: keeps the order within each group
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(Path(run_dir) / METRICS, buf.getvalue())

@@ -1,0 +1,349 @@
+"""Base-class fine-tuning: ``TrainConfig``, ``train(config) -> run_dir`` and ``load_run``.
+
+A run trains ``backbone -> pooled feature`` with a linear classifier and/or a projection head on
+the base split of a dataset, with a registered loss, on two augmented views per image. After
+every epoch it scores the backbone on fixed few-shot episodes of the val split (cosine nearest
+centroid) and writes, atomically, ``checkpoint_last.pt`` (everything needed to resume) and,
+when the score improved, ``checkpoint_best.pt``. ``metrics.csv`` has one row per epoch, epoch 0
+being the untrained backbone. ``config.yaml`` is the resolved configuration.
+
+Reproducibility: the data order, the augmentations and the model's own randomness (dropout,
+DropBlock) use streams re-derived from ``(seed, epoch, rank)`` at the start of every epoch, so
+a run resumed at an epoch boundary continues exactly as an uninterrupted one (on CPU).
+The caller's global RNG state is left untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, NamedTuple, Optional
+
+import torch
+from torch import nn
+
+from . import _rundir
+from ._distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
+from ._trainloop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler,
+                         centroid_accuracy, derive_seed, embed, epoch_batches, generator, train_epoch)
+from ._version import __version__
+from .augment import PRESETS, Augment, Preprocess, choose_preset
+from .backbones import check_backbone_name, create_backbone, embedding_dim, load_weights
+from .model import TrainingModel
+
+LOSS_HPARAMS = ("lam", "temperature", "beta", "label_smoothing")
+# Fields that say how to run, not what is trained: they may differ when resuming.
+RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root")
+
+
+def _f(default: Any, help: str, **meta: Any):
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; the CLI ``fewshot-clce train`` is built from it."""
+
+    dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
+    backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
+    loss: str = _f(None, "ce, supcon, lacln, clce (the registered losses)", required=True)
+    out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
+    epochs: int = _f(10, "training epochs")
+    batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
+    steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)")
+    lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)")
+    optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"))
+    momentum: float = _f(0.9, "SGD momentum (Nesterov)")
+    weight_decay: Optional[float] = _f(None, "weight decay (default 5e-4 for sgd, 0.05 for adamw)")
+    warmup_epochs: float = _f(1.0, "linear warm-up before the cosine decay, in epochs")
+    grad_clip: Optional[float] = _f(None, "clip the gradient norm to this value")
+    lam: Optional[float] = _f(None, "CLCE weight of the contrastive term", flag="--lambda")
+    temperature: Optional[float] = _f(None, "contrastive temperature (loss default when omitted)")
+    beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
+    label_smoothing: Optional[float] = _f(None, "label smoothing of the CE term (loss default when omitted)")
+    views: int = _f(2, "augmented views per image (contrastive losses need 2 or more)")
+    augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS))
+    image_size: Optional[int] = _f(None, "square input size (default: the dataset's own)")
+    projection_dim: int = _f(128, "output width of the projection head")
+    drop_block_rate: float = _f(0.0, "DropBlock rate of resnet12 (and timm models that take it)")
+    pretrained: bool = _f(False, "start from timm's pretrained weights (needs them cached or a network)")
+    checkpoint: Optional[str] = _f(None, "start from local backbone weights (.safetensors or state dict)")
+    val_ways: int = _f(5, "validation episodes: classes")
+    val_shots: int = _f(5, "validation episodes: support images per class")
+    val_queries: int = _f(15, "validation episodes: query images per class")
+    val_episodes: int = _f(200, "validation episodes per evaluation")
+    val_seed: int = _f(0, "seed of the fixed validation episodes")
+    seed: int = _f(0, "seed of initialisation, data order and augmentation")
+    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)")
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
+    num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
+    progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
+                         cli_help="hide the progress bar")
+    resume: bool = _f(False, "continue the run in --out from its last checkpoint")
+    force: bool = _f(False, "start over in an --out that already holds a run (deletes its checkpoints)")
+
+    def identity(self) -> Dict[str, Any]:
+        """The fields that define what is trained (all but the runtime ones)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+
+
+class LoadedRun(NamedTuple):
+    """A trained backbone and what is needed to evaluate it (see ``load_run``)."""
+
+    backbone: nn.Module
+    config: Dict[str, Any]
+    checkpoint_path: Path
+    checkpoint_id: str
+    dataset: str
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
+
+
+def _positive(name: str, value, minimum=1) -> None:
+    if value is None or value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _check(cfg: TrainConfig) -> None:
+    """Fail fast, before loading data, on values that cannot work."""
+    from .losses import LOSSES
+
+    for name in ("dataset", "backbone", "loss", "out"):
+        if not getattr(cfg, name):
+            raise ValueError(f"--{name.replace('_', '-')} is required")
+    check_backbone_name(cfg.backbone)
+    LOSSES.get(cfg.loss)
+    for name in ("epochs", "batch_size", "views", "projection_dim", "val_ways", "val_shots", "val_queries",
+                 "val_episodes"):
+        _positive(name, getattr(cfg, name))
+    _positive("num_workers", cfg.num_workers, 0)
+    if cfg.steps_per_epoch is not None:
+        _positive("steps_per_epoch", cfg.steps_per_epoch)
+    if cfg.optimizer not in ("sgd", "adamw"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
+    if cfg.augment != "auto" and cfg.augment not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
+    if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
+        raise ValueError(f"--warmup-epochs must lie in [0, --epochs={cfg.epochs}], got {cfg.warmup_epochs}")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise ValueError(f"--lr must be positive, got {cfg.lr}")
+
+
+def _create_loss(cfg: TrainConfig):
+    """The loss module and its resolved hyper-parameters (given values over the loss's defaults)."""
+    from .losses import LOSSES, create_loss
+
+    given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
+    params = inspect.signature(LOSSES.get(cfg.loss)).parameters
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    unknown = [k for k in given if k not in params and not accepts_any]
+    if unknown:
+        takes = [k for k in LOSS_HPARAMS if k in params]
+        flags = ", ".join("--lambda" if k == "lam" else f"--{k.replace('_', '-')}" for k in unknown)
+        raise ValueError(f"loss {cfg.loss!r} does not take {flags}; its hyper-parameters are: "
+                         f"{', '.join(takes) or 'none'}")
+    loss = create_loss(cfg.loss, **given)
+    resolved = {k: (given[k] if k in given else p.default) for k, p in params.items()
+                if k in LOSS_HPARAMS and (k in given or p.default is not p.empty)}
+    return loss, resolved
+
+
+def _log(ctx: DistContext, message: str) -> None:
+    if ctx.is_main:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a backbone on the base classes; returns the run folder.
+
+    Under ``torchrun`` every process calls this; rank 0 alone writes files.
+
+    Raises:
+        ValueError: on unusable settings (unknown names, a split smaller than a batch, ...).
+        FileExistsError: when ``config.out`` holds a run and neither ``resume`` nor ``force`` is set.
+        NonFiniteLossError: when the loss turns NaN/inf (the last good checkpoint is kept).
+        CheckpointWriteError: when a checkpoint cannot be written (the previous one is intact).
+    """
+    _check(config)
+    loss_fn, loss_hparams = _create_loss(config)
+    ctx = init_distributed(config.device)
+    try:
+        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
+            return _train(config, ctx, loss_fn, loss_hparams)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
+    from .data import create_dataset
+    from .episodes import sample_episodes
+
+    run_dir = Path(cfg.out).expanduser()
+    dataset = create_dataset(cfg.dataset, root=cfg.data_root)
+    base, val = dataset.split("base"), dataset.split("val")
+    need = cfg.batch_size * ctx.world_size
+    if len(base) < need:
+        raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
+                         f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
+    if loss_fn.uses_projection and cfg.views < 2 and cfg.batch_size < 2:
+        raise ValueError("a contrastive loss needs positives: use --views 2 or a larger --batch-size")
+    channels, height, width = base.image_shape
+    preset = choose_preset(base.image_shape) if cfg.augment == "auto" else cfg.augment
+    size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
+    resolved = dataclasses.replace(
+        cfg, augment=preset,
+        lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
+        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
+        **loss_hparams)
+
+    torch.manual_seed(derive_seed(cfg.seed, INIT))
+    backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
+    backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained,
+                               checkpoint=cfg.checkpoint, **backbone_kw)
+    feature_dim = embedding_dim(backbone, (channels, *size))
+    augment = Augment(preset, size, channels)
+    mean, std = augment.mean, augment.std
+    timm_cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    if cfg.pretrained and timm_cfg.get("mean"):  # pretrained weights expect their own normalisation
+        mean, std = _match_channels(timm_cfg["mean"], channels), _match_channels(timm_cfg["std"], channels)
+        augment.mean, augment.std = mean, std
+    preprocess = Preprocess(size, mean, std)
+    model = TrainingModel(backbone, feature_dim, base.num_classes, loss_fn.uses_logits, loss_fn.uses_projection,
+                          cfg.projection_dim).to(ctx.device)
+    if ctx.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = loss_fn.to(ctx.device)
+
+    config_dict = dict(dataclasses.asdict(resolved), derived=dict(
+        in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
+        num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
+        base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
+        version=__version__, torch=str(torch.__version__)))
+    state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
+    if state is not None and state["epoch"] >= cfg.epochs:
+        _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
+        return run_dir
+
+    steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
+    optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
+    scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
+    val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
+                                   cfg.val_episodes, seed=cfg.val_seed)
+    val_index = val_episodes.used_indices()
+
+    def validate() -> float:
+        feats = embed(model.backbone, val, val_index, preprocess, ctx.device)
+        return float(centroid_accuracy(feats, val_index, val_episodes).mean())
+
+    if state is None:
+        rows, best, start = [], -1.0, 1
+        if ctx.is_main:
+            acc0 = validate()
+            rows.append({"epoch": 0, "val_acc": acc0})
+            _rundir.write_metrics(run_dir, rows)
+            _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
+                      f"accuracy {acc0:.4f}")
+    else:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
+        _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+
+    train_model = model
+    if ctx.distributed:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    for epoch in range(start, cfg.epochs + 1):
+        torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
+        batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
+        try:
+            row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
+                              cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
+                              epoch=epoch, loader_workers=cfg.num_workers, progress=cfg.progress)
+        except NonFiniteLossError as e:
+            kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
+                    else "no checkpoint was written")
+            raise NonFiniteLossError(f"{e}; {kept}") from None
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], **row}
+        best = run_on_main(ctx, _end_epoch, run_dir, model, optimizer, scheduler, validate, row, rows, best,
+                           config_dict, ctx)
+    return run_dir
+
+
+def _match_channels(values, channels: int) -> tuple:
+    values = tuple(float(v) for v in values)
+    return values if len(values) == channels else (sum(values) / len(values),) * channels
+
+
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
+    state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
+    if state is not None:
+        saved, new = _comparable(state["config"]), _comparable(config_dict)
+        differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
+        if differ:
+            what = "; ".join(f"{k}: {saved.get(k)!r} in the run, {new.get(k)!r} now" for k in differ)
+            raise ValueError(f"cannot resume {str(run_dir)!r} with other settings ({what}); use the "
+                             f"original ones, or --force to start over")
+    elif cfg.resume:
+        print(f"no checkpoint in {run_dir} yet; starting from epoch 1", file=sys.stderr)
+    _rundir.write_config(run_dir, config_dict)
+    return state
+
+
+def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out."""
+    out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
+    out.update({f"derived.{k}": v for k, v in config["derived"].items() if k not in ("version", "torch")})
+    return out
+
+
+def _end_epoch(run_dir: Path, model: TrainingModel, optimizer, scheduler, validate, row: Dict[str, Any],
+               rows: list, best: float, config_dict: Dict[str, Any], ctx: DistContext) -> float:
+    """Rank 0: validate, save the best and last checkpoints, append the metrics row; the best score."""
+    acc = validate()
+    improved = acc > best
+    row.update(val_acc=acc, best=improved)
+    rows.append(row)
+    epoch = row["epoch"]
+    if improved:
+        best = acc
+        _rundir.save_checkpoint(run_dir / _rundir.BEST, {"epoch": epoch, "val_acc": acc,
+                                                         "model": model.state_dict(), "config": config_dict})
+    _rundir.save_checkpoint(run_dir / _rundir.LAST, {
+        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "best_val": best, "metrics": rows, "config": config_dict})
+    _rundir.write_metrics(run_dir, rows)
+    parts = " ".join(f"{k[5:]}={v:.4f}" for k, v in row.items() if k.startswith("loss_"))
+    _log(ctx, f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
+              f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}")
+    return best
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
+    """The backbone of a finished (or interrupted) run, in eval mode on the CPU.
+
+    Args:
+        run_dir: a folder written by :func:`train`.
+        which: ``"best"`` (highest validation score) or ``"last"``.
+
+    Raises:
+        FileNotFoundError: naming the run folder when it has no such checkpoint.
+    """
+    run_dir = Path(run_dir).expanduser()
+    path = _rundir.checkpoint_path(run_dir, which)
+    if not path.is_file():
+        found = [f for f in (_rundir.BEST, _rundir.LAST) if (run_dir / f).is_file()]
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {path.name}"
+                                f"{' (it has ' + ', '.join(found) + ')' if found else ''}; train it with "
+                                f"`fewshot-clce train --out {run_dir} ...` (or finish it with --resume)")
+    state = _rundir.read_checkpoint(path)
+    config = state["config"]
+    derived = config["derived"]
+    backbone = create_backbone(config["backbone"], in_chans=derived["in_chans"], **derived["backbone_kwargs"])
+    load_weights(backbone, state, config["backbone"])
+    backbone.eval()
+    preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
+    return LoadedRun(backbone, config, path, _rundir.file_id(path), config["dataset"], preprocess)

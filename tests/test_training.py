@@ -1,0 +1,218 @@
+import csv
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from fewshot_clce import _rundir, training
+from fewshot_clce.cli import main
+from fewshot_clce.training import TrainConfig, load_run, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(out, **overrides) -> TrainConfig:
+    """A tiny run on digits: a few steps per epoch, few validation episodes."""
+    base = dict(dataset="digits", backbone="conv4", loss="clce", out=str(out), epochs=2, batch_size=32,
+                steps_per_epoch=4, val_episodes=20, val_queries=5, progress=False, device="cpu")
+    base.update(overrides)
+    return TrainConfig(**base)
+
+
+def _metrics(run_dir):
+    with open(Path(run_dir) / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _model_state(run_dir, which="last"):
+    return torch.load(Path(run_dir) / f"checkpoint_{which}.pt", weights_only=True)
+
+
+def test_a_run_writes_its_folder_and_loads_back(tmp_path):
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_best.pt", "checkpoint_last.pt",
+                                                         "config.yaml", "metrics.csv"]
+    rows = _metrics(run_dir)
+    assert [r["epoch"] for r in rows] == ["0", "1"]
+    assert rows[0]["loss"] == "" and 0 < float(rows[0]["val_acc"]) <= 1  # epoch 0: the untrained backbone
+    assert {"loss", "loss_ce", "loss_lacln", "images_per_s", "lr"} <= set(rows[1])
+    run = load_run(run_dir)
+    assert not run.backbone.training and run.dataset == "digits" and len(run.checkpoint_id) == 16
+    assert run.config["loss"] == "clce" and run.config["lam"] is not None  # the loss's resolved default
+    assert run.config["derived"]["embedding_dim"] == 64
+    from fewshot_clce.data import create_dataset
+
+    images = create_dataset("digits").split("novel").get_images([0, 1, 2])
+    with torch.no_grad():
+        assert run.backbone(run.preprocess(images)).shape == (3, 64)
+    # the loaded backbone is the trained one, not a fresh initialisation
+    trained = {k[len("backbone."):]: v for k, v in _model_state(run_dir, "best")["model"].items()
+               if k.startswith("backbone.")}
+    assert all(torch.equal(v, trained[k]) for k, v in run.backbone.state_dict().items())
+
+
+def test_load_run_without_checkpoint_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"'.*empty' has no checkpoint_best.pt"):
+        load_run(tmp_path / "empty")
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    straight = train(_config(tmp_path / "straight", loss="supcon"))
+
+    real_epoch = training.train_epoch
+
+    def interrupted(*args, **kwargs):
+        if kwargs["epoch"] == 2:  # stop as a Ctrl-C during the second epoch would
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tmp_path / "resumed", loss="supcon"))
+    assert _model_state(tmp_path / "resumed")["epoch"] == 1
+    monkeypatch.setattr(training, "train_epoch", real_epoch)
+    resumed = train(_config(tmp_path / "resumed", loss="supcon", resume=True))
+
+    a, b = _model_state(straight), _model_state(resumed)
+    assert a["epoch"] == b["epoch"] == 2
+    for part in ("model", "optimizer"):
+        flat_a, flat_b = _flatten(a[part]), _flatten(b[part])
+        assert flat_a.keys() == flat_b.keys()
+        for k in flat_a:
+            assert torch.equal(flat_a[k], flat_b[k]), f"{part} {k} differs after resuming"
+    timing = ("images_per_s", "epoch_time_s")
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]  # noqa: E731
+    assert strip(_metrics(straight)) == strip(_metrics(resumed))
+
+
+def _flatten(tree, prefix=""):
+    out = {}
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(tree, (list, tuple)):
+        for i, v in enumerate(tree):
+            out.update(_flatten(v, f"{prefix}{i}."))
+    elif torch.is_tensor(tree):
+        out[prefix] = tree
+    else:
+        out[prefix] = torch.tensor(float(tree) if isinstance(tree, (int, float)) else hash(str(tree)))
+    return out
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train(_config(tmp_path / "run", epochs=1))
+    with pytest.raises(ValueError, match=r"cannot resume .*\(batch_size: 32 in the run, 16 now"):
+        train(_config(tmp_path / "run", epochs=1, batch_size=16, resume=True))
+
+
+def test_a_finished_run_resumes_to_nothing(tmp_path):
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    before = (run_dir / "checkpoint_last.pt").stat().st_mtime_ns
+    train(_config(tmp_path / "run", epochs=1, resume=True))
+    assert (run_dir / "checkpoint_last.pt").stat().st_mtime_ns == before
+
+
+class _NaNAfter(torch.nn.Module):
+    """Wraps a loss and returns NaN from its ``after``-th call on (a diverging run)."""
+
+    def __init__(self, inner, after):
+        super().__init__()
+        self.inner, self.after, self.calls = inner, after, 0
+        self.uses_logits, self.uses_projection = inner.uses_logits, inner.uses_projection
+
+    def forward(self, logits, z, labels):
+        self.calls += 1
+        out = self.inner(logits, z, labels)
+        if self.calls >= self.after:
+            return type(out)(out.total * float("nan"), out.parts)
+        return out
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    real = training._create_loss
+    monkeypatch.setattr(training, "_create_loss",
+                        lambda cfg: (_NaNAfter(real(cfg)[0], after=6), real(cfg)[1]))  # step 2 of epoch 2
+    with pytest.raises(training.NonFiniteLossError,
+                       match=r"non-finite at epoch 2, step 2/4 \(total=nan.*checkpoint_last.pt \(epoch 1\)"):
+        train(_config(tmp_path / "run", epochs=3))
+    state = _model_state(tmp_path / "run")
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert [r["epoch"] for r in _metrics(tmp_path / "run")] == ["0", "1"]
+
+
+def test_out_of_disk_space_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    real_save = torch.save
+
+    def disk_full(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:
+            with open(f, "wb") as half:  # a partial write, then the disk is full
+                half.write(b"PK\x03\x04 partial")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(_rundir.CheckpointWriteError, match="No space left on device.*previous checkpoint is "
+                                                          "intact.*--resume") as info:
+        train(_config(tmp_path / "run"))
+    assert info.value.errno == errno.ENOSPC
+    run_dir = tmp_path / "run"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_best.pt", "checkpoint_last.pt",
+                                                         "config.yaml", "metrics.csv"]  # no temporary file left
+    assert _model_state(run_dir)["epoch"] == 1 and _model_state(run_dir, "best")["epoch"] == 1
+    load_run(run_dir, "last")
+
+
+def test_an_existing_run_folder_is_refused_unless_resume_or_force(tmp_path):
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    with pytest.raises(FileExistsError, match="already holds a run.*--resume.*--force"):
+        train(_config(run_dir, epochs=1))
+    with pytest.raises(ValueError, match="pass only one"):
+        train(_config(run_dir, epochs=1, resume=True, force=True))
+    train(_config(run_dir, epochs=1, force=True, seed=1))
+    assert load_run(run_dir).config["seed"] == 1
+
+
+def test_cli_train_and_its_errors(tmp_path, capsys):
+    args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+            "--batch-size", "32", "--steps-per-epoch", "2", "--val-episodes", "10", "--no-progress",
+            "--device", "cpu", "--label-smoothing", "0.1"]
+    assert main(args + ["--out", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "run")
+    assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
+
+    def error(extra):
+        assert main(args + extra) == 2
+        return capsys.readouterr().err
+
+    assert "already holds a run" in error(["--out", str(tmp_path / "run")])
+    assert "unknown loss 'cee'; valid names: ce, clce, lacln, supcon" in error(
+        ["--out", str(tmp_path / "x"), "--loss", "cee"])
+    assert "unknown backbone 'conv3'" in error(["--out", str(tmp_path / "x"), "--backbone", "conv3"])
+    assert "does not take --temperature" in error(["--out", str(tmp_path / "x"), "--temperature", "0.1"])
+    assert "has 2880 images; a batch of 4096 x 1 process(es) needs 4096" in error(
+        ["--out", str(tmp_path / "x"), "--batch-size", "4096"])
+    other = tmp_path / "resnet12.pt"
+    torch.save(training.create_backbone("resnet12", 1).state_dict(), other)
+    assert "does not fit backbone 'conv4'" in error(["--out", str(tmp_path / "x"), "--checkpoint", str(other)])
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "fewshot_clce", "train", "--dataset", "digits", "--backbone", "conv4", "--loss", "clce",
+           "--epochs", "1", "--batch-size", "16", "--steps-per-epoch", "3", "--val-episodes", "10",
+           "--no-progress", "--device", "cpu", "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == str(out), "only rank 0 prints the run folder"
+    run = load_run(out)
+    assert run.config["derived"]["world_size"] == 2 and run.config["derived"]["global_batch_size"] == 32
+    assert [r["epoch"] for r in _metrics(out)] == ["0", "1"]
