@@ -25,7 +25,6 @@ holds the format version, the seed and a hash of the font files and FreeType ver
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -113,7 +112,6 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
             np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
     return arrays
 
 
