@@ -11,7 +11,9 @@ from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
 FOLDER = Path(__file__).resolve().parents[1] / "episodes"
 FILES = sorted(FOLDER.glob("*.npz"))
-EXPECTED = [(d, s, k) for d in ("digits",) for s in ("novel", "val") for k in (1, 5)]
+EXPECTED = [(d, s, k) for d in ("digits", "glyphs") for s in ("novel", "val") for k in (1, 5)]
+# building glyphs renders ~31,000 images (tens of seconds once per test session)
+SLOW = [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("glyphs") else p for p in FILES]
 
 
 def test_every_embedded_split_has_its_manifests():
@@ -20,7 +22,7 @@ def test_every_embedded_split_has_its_manifests():
         assert default_path("", dataset, split, 5, shots, 15).name in names
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+@pytest.mark.parametrize("path", SLOW, ids=[p.name for p in FILES])
 def test_regenerates_identically(path):
     eps = EpisodeSet.load(path)
     split = create_dataset(eps.dataset).split(eps.split)

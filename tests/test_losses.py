@@ -1,6 +1,9 @@
 """Losses against deliberately naive per-anchor loops, a peer implementation, and their limits."""
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fewshot_clce.losses import (
@@ -71,6 +74,18 @@ def test_lacln_matches_naive_loop_value_and_gradient(beta, detach):
     ours.backward()
     ref.backward()
     torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@settings(max_examples=25, deadline=None)
+@given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=7), views=st.integers(1, 2),
+       beta=st.sampled_from([0.0, 0.5, 2.0]), seed=st.integers(0, 2**16))
+def test_any_label_pattern_matches_naive_loop(labels, views, beta, seed):
+    """Singletons, one class, no positives at all: the vectorised loss agrees with the loop."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(labels), views, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor(labels)
+    torch.testing.assert_close(lacln_loss(z, labels, temperature=0.3, beta=beta),
+                               naive_contrastive(z, labels, 0.3, beta=beta))
 
 
 def test_lacln_weights_change_the_loss_and_the_gradient_choice_matters():
@@ -176,6 +191,9 @@ def test_bad_inputs_are_named():
     logits, z, labels = _batch(b=4, v=2, seed=8)
     with pytest.raises(ValueError, match="temperature must be a positive number.*got 0"):
         supcon_loss(z, labels, temperature=0)
+    assert torch.isfinite(supcon_loss(z, labels, temperature=np.float32(0.1)))
+    with pytest.raises(ValueError, match="temperature must be a positive number.*got nan"):
+        supcon_loss(z, labels, temperature=float("nan"))
     with pytest.raises(ValueError, match="beta must be a number >= 0.*got -1"):
         lacln_loss(z, labels, beta=-1)
     with pytest.raises(ValueError, match=r"lam must be in \[0, 1\].*got 1.5"):

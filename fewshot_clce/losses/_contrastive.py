@@ -15,6 +15,7 @@ logsumexp, so no overflow at small τ.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -27,23 +28,27 @@ from . import _denominator, distributed
 _UPCAST = (torch.float16, torch.bfloat16)
 
 
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def check_temperature(temperature: float) -> None:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+    if not (_is_number(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number (e.g. 0.1); got {temperature!r}")
 
 
 def check_beta(beta: float) -> None:
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+    if not (_is_number(beta) and beta >= 0):
         raise ValueError(f"beta must be a number >= 0 (0 turns the hard-negative weights off); got {beta!r}")
 
 
 def check_lam(lam: float) -> None:
-    if not (isinstance(lam, (int, float)) and 0.0 <= lam <= 1.0):
+    if not (_is_number(lam) and 0.0 <= lam <= 1.0):
         raise ValueError(f"lam must be in [0, 1] (0 is plain CE, 1 is plain LACLN); got {lam!r}")
 
 
 def check_smoothing(label_smoothing: float) -> None:
-    if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing < 1.0):
+    if not (_is_number(label_smoothing) and 0.0 <= label_smoothing < 1.0):
         raise ValueError(f"label_smoothing must be in [0, 1) (0 turns it off); got {label_smoothing!r}")
 
 
