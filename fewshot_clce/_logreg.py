@@ -16,8 +16,8 @@ grows outside the span of the support features, so the optimal ``W`` lies in tha
 (the representer theorem). The eigendecomposition of the support's Gram matrix gives an
 isometric ``n``-dimensional copy ``Z`` of the ``n`` support points, and the problem
 in ``Z`` has ``(n + 1) * classes`` parameters instead of ``(D + 1) * classes``. Damped
-Newton with a batched Cholesky solve then reaches the optimum in about ten steps for
-all episodes at once.
+Newton with a batched Cholesky solve then reaches the optimum in a few steps (3 on
+typical 5-way 5-shot episodes) for all episodes at once.
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def _line_search(th, d, f, slope, za, onehot, C, binary):
     new = th + d
     fn, gn, pn = _loss_grad(new, za, onehot, C, binary)
     t = torch.ones_like(f)
-    todo = torch.nonzero(fn > f + _ARMIJO * slope).flatten()
+    todo = torch.nonzero(~(fn <= f + _ARMIJO * slope)).flatten()  # NaN counts as a failure
     for _ in range(_HALVINGS):
         if not len(todo):
             break
@@ -153,7 +153,7 @@ def _line_search(th, d, f, slope, za, onehot, C, binary):
         cand = th[todo] + t[todo].view(-1, 1, 1) * d[todo]
         fc, gc, pc = _loss_grad(cand, za[todo], onehot[todo], C, binary)
         new[todo], fn[todo], gn[todo], pn[todo] = cand, fc, gc, pc
-        todo = todo[fc > f[todo] + _ARMIJO * t[todo] * slope[todo]]
+        todo = todo[~(fc <= f[todo] + _ARMIJO * t[todo] * slope[todo])]
     return new, fn, gn, pn
 
 
@@ -211,10 +211,13 @@ def _fit(x: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, m
             break
         it += 1
         h = _hessian(zz, prob, C, binary)
-        chol, _ = torch.linalg.cholesky_ex(h)
+        chol, info = torch.linalg.cholesky_ex(h)
         # Two triangular solves; much faster than cholesky_solve for many small systems.
         d = torch.linalg.solve_triangular(chol, g.float().reshape(len(active), -1, 1), upper=False)
         d = -torch.linalg.solve_triangular(chol.mT, d, upper=True).reshape(g.shape).double()  # [A, R, p]
+        failed = (info != 0) | ~torch.isfinite(d).flatten(1).all(1)
+        if failed.any():  # a float32 system too ill-conditioned to factorise: steepest descent there
+            d[failed] = -g[failed]
         slope = (g * d).sum((1, 2))  # [A], negative for a descent direction
         th, f, g, prob = _line_search(th, d, f, slope, zz, oh, C, binary)
     theta[active] = th

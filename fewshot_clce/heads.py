@@ -19,6 +19,7 @@ Registered heads (``HEADS.create(name, **options)``):
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -176,6 +177,11 @@ class LogisticHead(Head):
         support = _transform(support.double(), self.normalize, self.base_mean)
         query = _transform(query, self.normalize, self.base_mean)
         fit = fit_logistic(support, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter)
+        worst = float(fit.grad_norm.max()) / support.shape[1] if len(support) else 0.0
+        if worst > 1e-4:  # looser than scikit-learn's own tolerance: say so, do not hide it
+            warnings.warn(f"logistic head: {int((fit.grad_norm / support.shape[1] > 1e-4).sum())} episodes "
+                          f"did not converge in {self.max_iter} Newton steps (gradient {worst:.2e}); "
+                          "raise max_iter")
         return logits_from(fit.weight.to(query.dtype), fit.bias.to(query.dtype), query).argmax(2)
 
 

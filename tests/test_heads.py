@@ -119,3 +119,9 @@ def test_bad_input_is_named():
         CentroidHead(metric="manhattan")
     with pytest.raises(KeyError, match="valid names"):
         create_head("svm")
+
+
+def test_logistic_warns_when_not_converged():
+    s, sl, q, _ = _episodes(E=3, seed=4)
+    with pytest.warns(UserWarning, match="did not converge"):
+        LogisticHead(max_iter=1, tol=1e-12).predict(s, sl, q, 5)
