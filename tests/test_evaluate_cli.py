@@ -8,6 +8,8 @@ from fewshot_clce.episodes import EpisodeSet, sample_episodes
 from fewshot_clce.evaluation import compare_runs, evaluate_run
 from fewshot_clce.training import TrainConfig, train
 
+pytestmark = pytest.mark.slow  # trains two tiny runs (about 20 s)
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
