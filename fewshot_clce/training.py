@@ -46,7 +46,7 @@ class LoadedRun(NamedTuple):
 
 def _positive(name: str, value, minimum=1) -> None:
     if value is None or value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+        raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
 
 
 def _check(cfg: TrainConfig) -> None:
