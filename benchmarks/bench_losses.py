@@ -6,7 +6,7 @@ Measurements are interleaved (peer, supcon, lacln, clce, peer, ...) so a load on
 hits all alike; each figure is the median of ``--repeats`` runs. Uses torch's default number
 of threads. The last line reads ``time vs pml at B=4096: supcon 0.8x, lacln 1.1x, clce 1.2x``.
 
-Usage: python benchmarks/bench_losses.py [--sizes 256 1024 4096] [--repeats 7] [--device cpu]
+Usage: python benchmarks/bench_losses.py [--sizes 256 1024 4096] [--repeats N] [--device cpu]
 """
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--classes", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs per loss and size (default: 25 up to B=512, 9 up to B=2048, then 5)")
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--lam", type=float, default=0.5)
@@ -74,11 +75,12 @@ def main(argv: List[str] | None = None) -> None:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, d={args.dim}, "
-          f"{args.classes} classes, 2 views, median of {args.repeats}")
+          f"{args.classes} classes, 2 views, medians of interleaved runs")
     print(f"{'B':>6} {'pml ms':>9} {'supcon ms':>10} {'lacln ms':>9} {'clce ms':>8}   ratios vs pml")
     line = ""
     for batch in args.sizes:
-        t = bench(batch, args.dim, args.classes, args.repeats, args.temperature, args.beta, args.lam, device)
+        repeats = args.repeats or (25 if batch <= 512 else 9 if batch <= 2048 else 5)
+        t = bench(batch, args.dim, args.classes, repeats, args.temperature, args.beta, args.lam, device)
         ratios = ", ".join(f"{name} {t[name] / t['pml']:.2f}x" for name in ("supcon", "lacln", "clce"))
         print(f"{batch:>6} {1e3 * t['pml']:>9.1f} {1e3 * t['supcon']:>10.1f} {1e3 * t['lacln']:>9.1f} "
               f"{1e3 * t['clce']:>8.1f}   {ratios}", flush=True)

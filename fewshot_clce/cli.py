@@ -14,6 +14,7 @@ from .registry import UnknownNameError
 COMMANDS = [
     "datasets",
     "episodes",
+    "show",
     "train",
 ]
 

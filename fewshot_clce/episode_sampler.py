@@ -88,8 +88,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         eps = self.episodes_for_epoch(self.epoch)
         # [E, N*K + N*Q]: support then query, each class-major
         flat = np.concatenate([eps.flat_support(), eps.flat_query()], axis=1)
-        for i in self._shard_ids():
-            yield flat[i].tolist()
+        yield from flat[self._shard_ids()].tolist()  # one conversion to lists: far faster than per row
 
     def labels(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Episode-local labels ``([N*K], [N*Q])`` int64 of every batch's support and query."""
@@ -110,6 +109,8 @@ class EpisodeStream(torch.utils.data.IterableDataset):
     Use with ``DataLoader(stream, batch_size=None, num_workers=w)``; the workers share the
     episodes out among themselves. Items are ``(support [N*K, C, H, W], support_labels [N*K],
     query [N*Q, C, H, W], query_labels [N*Q])``; ``split.transform`` is applied per image when set.
+    Workers get a copy of the sampler when an epoch starts, so call ``sampler.set_epoch`` before
+    iterating, and do not use ``persistent_workers=True`` (the workers would keep epoch 0's copy).
 
     Args:
         split: the split the sampler's indices refer to.

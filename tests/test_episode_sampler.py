@@ -47,6 +47,9 @@ def test_stream_in_workers_shares_episodes_out():
     assert len(seen) == 10 and len(set(seen)) == 10
     direct = {tuple(split.get_images(b[3:]).flatten().tolist()) for b in sampler}
     assert set(seen) == direct
+    sampler.set_epoch(1)  # the workers of the next iteration copy the sampler with its new epoch
+    again = {tuple(q.flatten().tolist()) for _, _, q, _ in loader}
+    assert again == {tuple(split.get_images(b[3:]).flatten().tolist()) for b in sampler} != direct
 
 
 @pytest.mark.parametrize("drop_last, lengths", [(True, [3, 3, 3]), (False, [4, 3, 3])])

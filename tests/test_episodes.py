@@ -61,14 +61,30 @@ def test_sample_distinct_in_range_and_distinct(n, data):
     assert all(len(set(row)) == size for row in out.tolist())
 
 
-def test_sample_distinct_is_uniform_over_ordered_tuples():
-    # 3 of 4: 24 ordered tuples, each expected 20000 / 24 ~ 833 times; a biased order or set
-    # (e.g. Floyd's method without the final shuffle) is far outside 5 standard deviations.
-    out = sample_distinct(np.random.default_rng(1), np.full(20000, 4), 3)
+@pytest.mark.parametrize("n, size, tuples", [
+    (4, 3, 24),   # all distinct with probability 3/8: redraw-on-repeat path
+    (5, 4, 120),  # probability 24/125: argsort-of-keys path
+])
+def test_sample_distinct_is_uniform_over_ordered_tuples(n, size, tuples):
+    # each ordered tuple expected 30000 / tuples times; a biased method (e.g. Floyd's without a
+    # final shuffle, or drawing a sorted subset) is far outside 5 standard deviations
+    out = sample_distinct(np.random.default_rng(1), np.full(30000, n), size)
     _, freq = np.unique(out, axis=0, return_counts=True)
-    assert len(freq) == 24
-    expected = 20000 / 24
+    assert len(freq) == tuples
+    expected = 30000 / tuples
     assert np.abs(freq - expected).max() < 5 * np.sqrt(expected)
+
+
+def test_sample_distinct_mixes_both_paths_row_by_row():
+    n = np.array([5, 600] * 5000)
+    out = sample_distinct(np.random.default_rng(2), n, 4)
+    assert (out < n[:, None]).all() and (np.diff(np.sort(out, axis=1), axis=1) > 0).all()
+    # in the 5-population rows every value is equally likely at every position
+    for pos in range(4):
+        freq = np.bincount(out[::2, pos], minlength=5)
+        assert np.abs(freq - 1000).max() < 5 * np.sqrt(1000)
+    with pytest.raises(ValueError, match="cannot draw 4 distinct values from a population of 3"):
+        sample_distinct(np.random.default_rng(0), np.array([3, 9]), 4)
 
 
 def test_draws_are_uniform_over_classes_positions_and_samples():
@@ -231,3 +247,23 @@ def test_inconsistent_or_newer_files(tmp_path):
     with pytest.raises(ValueError, match="exceeds the split size 180"):
         EpisodeSet.load(rewrite(path, tmp_path / "big.npz", query=np.full((20, 5, 15), 999, np.int64)))
     assert zipfile.is_zipfile(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(e=st.integers(1, 6), n=st.integers(1, 4), k=st.integers(1, 3), q=st.integers(1, 3),
+       top=st.sampled_from([200, 70_000, 5_000_000]), seed=st.integers(0, 2 ** 20),
+       suffix=st.sampled_from([".npz", ".csv"]))
+def test_save_load_roundtrip_property(tmp_path_factory, e, n, k, q, top, seed, suffix):
+    # random (not sampled) episodes: any index values and dtype widths survive both formats
+    rng = np.random.default_rng(seed)
+    classes = np.stack([rng.permutation(10)[:n] for _ in range(e)])
+    idx = rng.permutation(top)[: e * n * (k + q)].reshape(e, n, k + q)
+    eps = EpisodeSet(classes, idx[:, :, :k], idx[:, :, k:], "toy", "val", "ab" * 8, seed)
+    path = eps.save(tmp_path_factory.mktemp("rt") / f"e{suffix}")
+    assert EpisodeSet.load(path) == eps
+
+
+def test_bad_seed_in_file(tmp_path):
+    path = sample_episodes(np.repeat(np.arange(6), 30), 5, 5, 15, 20, 0).save(tmp_path / "e.npz")
+    with pytest.raises(ValueError, match="its seed 'x' is not an integer"):
+        EpisodeSet.load(rewrite(path, tmp_path / "seed.npz", {"seed": "x"}))

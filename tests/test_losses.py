@@ -1,6 +1,9 @@
 """Losses against deliberately naive per-anchor loops, a peer implementation, and their limits."""
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fewshot_clce.losses import (
@@ -51,7 +54,12 @@ def naive_contrastive(z, labels, tau, beta=0.0, detach_weights=True):
 @pytest.mark.parametrize("tau", [0.07, 0.5])
 def test_supcon_matches_naive_loop(views, tau):
     _, z, labels = _batch(b=9, v=views, seed=views)
-    torch.testing.assert_close(supcon_loss(z, labels, temperature=tau), naive_contrastive(z, labels, tau))
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ours, ref = supcon_loss(z1, labels, temperature=tau), naive_contrastive(z2, labels, tau)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.3, 1.0, 2.5])
@@ -68,6 +76,18 @@ def test_lacln_matches_naive_loop_value_and_gradient(beta, detach):
     torch.testing.assert_close(z1.grad, z2.grad)
 
 
+@settings(max_examples=25, deadline=None)
+@given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=7), views=st.integers(1, 2),
+       beta=st.sampled_from([0.0, 0.5, 2.0]), seed=st.integers(0, 2**16))
+def test_any_label_pattern_matches_naive_loop(labels, views, beta, seed):
+    """Singletons, one class, no positives at all: the vectorised loss agrees with the loop."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(len(labels), views, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor(labels)
+    torch.testing.assert_close(lacln_loss(z, labels, temperature=0.3, beta=beta),
+                               naive_contrastive(z, labels, 0.3, beta=beta))
+
+
 def test_lacln_weights_change_the_loss_and_the_gradient_choice_matters():
     """Hard-negative weights make a difference, and so does differentiating through them."""
     _, z, labels = _batch(b=8, v=2, seed=2)
@@ -82,25 +102,21 @@ def test_lacln_weights_change_the_loss_and_the_gradient_choice_matters():
 
 def test_full_gradient_pulls_easy_negatives_closer_detached_does_not():
     """The reason the weights are detached by default (see lacln_loss's docstring)."""
-    from fewshot_clce.losses._contrastive import _log_weights
-
     beta = 2.0
     # one anchor's logits s/τ: a positive, then a hard negative and two easy ones
-    row = torch.tensor([[5.0, 4.0, -3.0, -6.0]], dtype=torch.float64)
-    negative = torch.tensor([[False, True, True, True]])
-    count = negative.sum(1)
+    row = torch.tensor([5.0, 4.0, -3.0, -6.0], dtype=torch.float64)
     grads = {}
     for detach in (True, False):
         x = row.clone().requires_grad_()
-        log_w = _log_weights(x.detach() if detach else x, negative, count, beta, finite_gradient=not detach)
-        torch.logsumexp(x + log_w, dim=1).sum().backward()
-        grads[detach] = x.grad[0]
-    w = torch.exp(beta * row[0, 1:]) / torch.exp(beta * row[0, 1:]).mean()
-    e = torch.exp(row[0])
+        neg = x[1:].detach() if detach else x[1:]
+        w = torch.exp(beta * neg) / torch.exp(beta * neg).mean()
+        torch.log(torch.exp(x[0]) + (w * torch.exp(x[1:])).sum()).backward()
+        grads[detach] = x.grad
+    w = torch.exp(beta * row[1:]) / torch.exp(beta * row[1:]).mean()
+    e = torch.exp(row)
     d = e[0] + (w * e[1:]).sum()
     torch.testing.assert_close(grads[True][1:], w * e[1:] / d)
-    expected_full = w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d
-    torch.testing.assert_close(grads[False][1:], expected_full)
+    torch.testing.assert_close(grads[False][1:], w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d)
     assert (grads[True][1:] > 0).all()  # every negative is pushed away
     assert grads[False][3] < 0  # the easiest negative would be pulled closer
 
@@ -154,6 +170,15 @@ def test_no_positive_pair_gives_attached_zero():
     assert supcon_loss(lone, torch.tensor([3])).requires_grad
 
 
+def test_batch_of_one_class_has_no_negatives_to_weigh():
+    _, z, _ = _batch(b=6, v=2, seed=10)
+    labels = torch.zeros(6, dtype=torch.long)
+    for detach in (True, False):
+        lacln = lacln_loss(z, labels, temperature=0.2, beta=1.0, detach_weights=detach)
+        torch.testing.assert_close(lacln, supcon_loss(z, labels, temperature=0.2))
+        torch.testing.assert_close(lacln, naive_contrastive(z, labels, 0.2, beta=1.0))
+
+
 def test_anchors_without_positives_are_left_out_of_the_mean():
     _, z, labels = _batch(b=6, v=0, seed=7)
     labels = torch.tensor([0, 0, 1, 1, 2, 3])  # anchors 4 and 5 have no positive
@@ -166,6 +191,9 @@ def test_bad_inputs_are_named():
     logits, z, labels = _batch(b=4, v=2, seed=8)
     with pytest.raises(ValueError, match="temperature must be a positive number.*got 0"):
         supcon_loss(z, labels, temperature=0)
+    assert torch.isfinite(supcon_loss(z, labels, temperature=np.float32(0.1)))
+    with pytest.raises(ValueError, match="temperature must be a positive number.*got nan"):
+        supcon_loss(z, labels, temperature=float("nan"))
     with pytest.raises(ValueError, match="beta must be a number >= 0.*got -1"):
         lacln_loss(z, labels, beta=-1)
     with pytest.raises(ValueError, match=r"lam must be in \[0, 1\].*got 1.5"):

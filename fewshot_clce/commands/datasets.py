@@ -12,6 +12,8 @@ def add_parser(sub) -> None:
                                    "counts, and whether it can be loaded here.")
     p.add_argument("--root", default=None, help="folder holding downloaded datasets "
                                                 "(default: $FEWSHOT_CLCE_DATA)")
+    p.add_argument("--download", metavar="NAME", action="append", default=[],
+                   help="download dataset NAME into --root first (repeatable; needs internet)")
     p.set_defaults(func=run)
 
 
@@ -44,6 +46,10 @@ def dataset_table(root=None) -> pd.DataFrame:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data import create_dataset
+
+    for name in args.download:
+        create_dataset(name, root=args.root, download=True)
     table = dataset_table(args.root)
     with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
         print(table.to_string(index=False))

@@ -118,9 +118,9 @@ def summary_lines(eps) -> list:
         f"samples:     {len(eps.used_indices())} distinct"
         + (f" of {eps.meta['split_size']} in the split" if "split_size" in eps.meta else ""),
     ]
-    for key in ("made_by", "source", "created_with"):
+    for key, label in (("made_by", "made by:"), ("source", "source:"), ("created_with", "written by:")):
         if key in eps.meta:
-            lines.append(f"{key + ':':<13}{eps.meta[key]}")
+            lines.append(f"{label:<13}{eps.meta[key]}")
     return lines
 
 

@@ -1,9 +1,12 @@
 """Datasets: split objects, the registry, embedded and benchmark loaders."""
+from ._download import DatasetNotFoundError
 from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split, read_image
+from .folder import folder_dataset
 from .registry import DATASETS, create_dataset, dataset_info, default_root, list_datasets, register_dataset
 
 # Importing the loader modules registers them.
-from . import digits  # noqa: F401,E402
+from . import cifar, cub, digits, glyphs, mini_imagenet, omniglot, tiered_imagenet  # noqa: F401,E402
 
-__all__ = ["SPLIT_NAMES", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "read_image", "DATASETS",
-           "create_dataset", "dataset_info", "default_root", "list_datasets", "register_dataset"]
+__all__ = ["DatasetNotFoundError", "SPLIT_NAMES", "ArraySplit", "FewShotDataset", "FileSplit", "Split",
+           "read_image", "DATASETS", "create_dataset", "dataset_info", "default_root", "folder_dataset",
+           "list_datasets", "register_dataset"]

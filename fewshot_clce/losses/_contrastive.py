@@ -15,35 +15,40 @@ logsumexp, so no overflow at small τ.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import distributed
+from . import _denominator, distributed
 
 #: Low-precision inputs are upcast: a logsumexp over thousands of terms in bfloat16 (8-bit
 #: mantissa) at τ = 0.05 loses about 0.1 in each logit.
 _UPCAST = (torch.float16, torch.bfloat16)
 
 
+def _is_number(x: object) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def check_temperature(temperature: float) -> None:
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+    if not (_is_number(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number (e.g. 0.1); got {temperature!r}")
 
 
 def check_beta(beta: float) -> None:
-    if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+    if not (_is_number(beta) and beta >= 0):
         raise ValueError(f"beta must be a number >= 0 (0 turns the hard-negative weights off); got {beta!r}")
 
 
 def check_lam(lam: float) -> None:
-    if not (isinstance(lam, (int, float)) and 0.0 <= lam <= 1.0):
+    if not (_is_number(lam) and 0.0 <= lam <= 1.0):
         raise ValueError(f"lam must be in [0, 1] (0 is plain CE, 1 is plain LACLN); got {lam!r}")
 
 
 def check_smoothing(label_smoothing: float) -> None:
-    if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing < 1.0):
+    if not (_is_number(label_smoothing) and 0.0 <= label_smoothing < 1.0):
         raise ValueError(f"label_smoothing must be in [0, 1) (0 turns it off); got {label_smoothing!r}")
 
 
@@ -118,44 +123,38 @@ def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, bet
     positive_count = class_count[anchor_class] - 1  # [n]
     positive_sum = (anchors * (class_sum[anchor_class] - anchors)).sum(-1) / temperature  # [n]
 
-    logits = (anchors / temperature) @ contrast.T  # [n, m], s_ia / τ
-    if beta > 0:
-        negative = anchor_labels[:, None] != contrast_labels[None, :]  # [n, m]
-        negative_count = m - class_count[anchor_class]  # [n]
-        if detach_weights:
-            with torch.no_grad():
-                log_w = _log_weights(logits, negative, negative_count, beta, finite_gradient=False)
-            logits = logits.add_(log_w)  # the matmul's output is not needed by its backward
-        else:
-            logits = logits + _log_weights(logits, negative, negative_count, beta, finite_gradient=True)
-    # the self-pair of anchor i is column offset + i of the global batch
-    logits.diagonal(offset).fill_(-math.inf)
-    log_denominator = torch.logsumexp(logits, dim=1)  # [n], finite: every row keeps m-1 >= 1 terms
+    negative_count = m - class_count[anchor_class]  # [n]
+    if beta > 0 and not detach_weights:
+        log_denominator = _differentiated_log_denominator(
+            anchors / temperature, contrast, anchor_labels, contrast_labels, negative_count, beta, offset
+        )
+    else:
+        log_denominator = _denominator.log_denominator(
+            anchors / temperature, contrast, anchor_labels, contrast_labels, negative_count, beta, offset
+        )
 
     has_positive = positive_count > 0
     per_anchor = log_denominator - positive_sum / positive_count.clamp_min(1)  # [n]
     anchor_count = distributed.global_sum(has_positive.sum())
     total = torch.where(has_positive, per_anchor, torch.zeros_like(per_anchor)).sum()
-    # a batch without any positive pair gives 0 * (finite sum): zero, still on the graph
+    # a batch without any positive pair sums only zeros: 0, still on the graph
     return total * (size_count / anchor_count.clamp_min(1).to(total.dtype))
 
 
-def _log_weights(logits: Tensor, negative: Tensor, negative_count: Tensor, beta: float, finite_gradient: bool) -> Tensor:
-    """log w_ik on negatives, 0 elsewhere.
+def _differentiated_log_denominator(
+    anchors: Tensor, contrast: Tensor, anchor_labels: Tensor, contrast_labels: Tensor,
+    negative_count: Tensor, beta: float, offset: int,
+) -> Tensor:
+    """``_denominator.log_denominator`` differentiated through the weights w_ik, by autograd.
 
-    Args:
-        logits: s_ik/τ [n, m].
-        negative: [n, m] True where k ∈ N(i).
-        negative_count: |N(i)| [n].
-        finite_gradient: keep every intermediate finite (needed only when differentiating
-            through the weights); otherwise rows without negatives pass through NaN that the
-            final mask removes.
-
-    Returns:
-        [n, m]: β s_ik/τ - log mean_{n∈N(i)} exp(β s_in/τ) where ``negative``, else 0.
+    Slower and heavier than the default path; every intermediate stays finite (rows without
+    negatives keep all their entries in the weights' logsumexp) so the gradient does too.
     """
-    # a row without negatives would be all -inf; keeping its entries keeps its logsumexp finite
-    keep = negative | (negative_count == 0)[:, None] if finite_gradient else negative
-    scaled = (logits * beta).masked_fill_(~keep, -math.inf)
+    logits = anchors @ contrast.T  # [n, m]
+    negative = anchor_labels[:, None] != contrast_labels[None, :]  # [n, m]
+    keep = negative | (negative_count == 0)[:, None]
+    scaled = (logits * beta).masked_fill(~keep, -math.inf)
     log_mean = torch.logsumexp(scaled, dim=1, keepdim=True) - negative_count.clamp_min(1).to(logits.dtype).log()[:, None]
-    return (scaled - log_mean).masked_fill_(~negative, 0.0)
+    logits = logits + (scaled - log_mean).masked_fill(~negative, 0.0)
+    logits.diagonal(offset).fill_(-math.inf)
+    return torch.logsumexp(logits, dim=1)  # [n]

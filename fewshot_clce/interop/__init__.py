@@ -1,0 +1,1 @@
+"""Bridges to other few-shot libraries (optional extras)."""

@@ -1,0 +1,158 @@
+"""Loading files that could run code: pickles through a restricted unpickler, checkpoints with
+``torch.load(weights_only=True)``.
+
+A pickle names the functions it calls to rebuild its objects, so ``pickle.load`` on a file from
+the internet runs whatever the file asks for. :func:`load_pickle` admits only what datasets are
+made of: plain containers, numbers, strings, bytes and numpy arrays (and numpy scalars). Any
+other global is refused before it is called, with an error naming it.
+"""
+from __future__ import annotations
+
+import builtins
+import codecs
+import collections
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import IO, Any, Callable, Dict, Tuple, Union
+
+import numpy as np
+
+PathOrFile = Union[str, os.PathLike, IO[bytes]]
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allowed set; nothing it asked for was run."""
+
+
+def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+    # Python 3 writes ``bytes`` at pickle protocol <= 2 as _codecs.encode(text, "latin1"); any
+    # other codec is refused because codecs are looked up by name at run time.
+    if codecs.lookup(encoding).name != "iso8859-1":
+        raise UnsafePickleError(f"refusing _codecs.encode with encoding {encoding!r}; only latin1 is allowed")
+    return codecs.encode(obj, "latin1", errors)
+
+
+def _numpy_globals() -> Dict[Tuple[str, str], Any]:
+    """The functions numpy's own pickles call, under both module names (numpy 1.x ``numpy.core``
+    and numpy 2.x ``numpy._core``): arrays, dtypes and scalars, nothing else."""
+    try:
+        from numpy._core import multiarray, numeric  # numpy >= 2
+    except ImportError:  # numpy 1.x
+        from numpy.core import multiarray, numeric
+    allowed = {}
+    for mod in ("numpy.core", "numpy._core"):
+        allowed[(f"{mod}.multiarray", "_reconstruct")] = multiarray._reconstruct
+        allowed[(f"{mod}.multiarray", "scalar")] = multiarray.scalar
+        # Protocol-5 pickles of arrays go through numeric._frombuffer.
+        if hasattr(numeric, "_frombuffer"):
+            allowed[(f"{mod}.numeric", "_frombuffer")] = numeric._frombuffer
+    allowed[("numpy", "ndarray")] = np.ndarray
+    allowed[("numpy", "dtype")] = np.dtype
+    return allowed
+
+
+_PLAIN = {
+    ("builtins", n): getattr(builtins, n)
+    for n in ("list", "dict", "tuple", "set", "frozenset", "bytearray", "bytes", "str", "int", "float",
+              "complex", "bool", "range", "slice")
+}
+_PLAIN.update({("__builtin__", key[1]): v for key, v in list(_PLAIN.items())})  # Python 2 module name
+_PLAIN.update({
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("collections", "defaultdict"): collections.defaultdict,
+    ("_codecs", "encode"): _latin1_encode,
+    ("codecs", "encode"): _latin1_encode,
+})
+
+_ALLOWED: Dict[Tuple[str, str], Any] = {}
+
+
+def allowed_globals() -> Dict[Tuple[str, str], Any]:
+    """``{(module, name): object}`` every global a safe pickle may use."""
+    if not _ALLOWED:
+        _ALLOWED.update(_PLAIN)
+        _ALLOWED.update(_numpy_globals())
+    return dict(_ALLOWED)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only :func:`allowed_globals`.
+
+    Args:
+        file: binary file to read.
+        source: what to name in error messages (the file path).
+        encoding: how to decode Python 2 ``str`` objects; ``latin1`` (the default) is what numpy
+            arrays from Python 2 need and also reads Python 3 pickles unchanged.
+    """
+
+    def __init__(self, file: IO[bytes], source: str = "<pickle>", encoding: str = "latin1"):
+        super().__init__(file, encoding=encoding)
+        self._source = source
+        self._allowed = allowed_globals()
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise UnsafePickleError(
+                f"refusing to load {self._source}: it asks for the global '{module}.{name}', and only "
+                "plain containers, numbers, strings, bytes and numpy arrays are allowed (a pickle can run "
+                "code through such globals); if the file is yours, re-save its arrays with numpy.save"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError(f"refusing to load {self._source}: it uses persistent ids ({pid!r})")
+
+
+def load_pickle(source: PathOrFile, encoding: str = "latin1") -> Any:
+    """Unpickle ``source`` (a path, or a binary file object) with :class:`RestrictedUnpickler`.
+
+    Raises:
+        UnsafePickleError: naming the refused global; nothing it asked for was called.
+        ValueError: naming the file when it is not a pickle or is truncated.
+        FileNotFoundError: when the path does not exist.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        with open(path, "rb") as f:
+            return _load(f, str(path), encoding)
+    return _load(source, getattr(source, "name", "<pickle>"), encoding)
+
+
+def load_pickle_bytes(data: bytes, source: str = "<bytes>", encoding: str = "latin1") -> Any:
+    """:func:`load_pickle` for a pickle already in memory (e.g. a member read from an archive)."""
+    return _load(io.BytesIO(data), source, encoding)
+
+
+def _load(f: IO[bytes], source: str, encoding: str) -> Any:
+    try:
+        return RestrictedUnpickler(f, source=source, encoding=encoding).load()
+    except UnsafePickleError:
+        raise
+    except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, IndexError, TypeError) as e:
+        raise ValueError(f"{source} is not a readable pickle ({type(e).__name__}: {e}); "
+                         "re-download it or check that it is the file the loader expects") from None
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, None] = "cpu") -> Any:
+    """``torch.load`` restricted to tensors and plain containers (``weights_only=True``).
+
+    Raises:
+        FileNotFoundError: naming the path.
+        ValueError: when the file holds anything but tensors, numbers, strings and containers,
+            or is not a checkpoint at all; the message names the file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(f"refusing to load checkpoint {str(path)!r}: it holds objects other than tensors "
+                         f"and plain containers, which weights_only loading does not run ({e})") from None
+    except (RuntimeError, EOFError) as e:
+        raise ValueError(f"cannot read checkpoint {str(path)!r}: {e}") from None

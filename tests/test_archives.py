@@ -1,0 +1,93 @@
+import io
+import tarfile
+import zipfile
+
+import pytest
+
+from fewshot_clce.archives import UnsafeArchiveError, extract
+
+
+def _tar(path, members):
+    """members: (name, kind, payload) with kind 'file' (payload bytes) / 'sym' / 'hard' (payload target)."""
+    with tarfile.open(path, "w:gz") as tf:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = payload
+                tf.addfile(info)
+    return path
+
+
+def _zip(path, members):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, payload in members:
+            zf.writestr(name, payload)
+    return path
+
+
+def test_plain_tar_and_zip(tmp_path):
+    t = _tar(tmp_path / "a.tar.gz", [("data/x.txt", "file", b"1"), ("data/sub/y.txt", "file", b"2"),
+                                     ("data/link", "sym", "sub/y.txt")])
+    out = extract(t, tmp_path / "out")
+    assert (out / "data" / "sub" / "y.txt").read_bytes() == b"2"
+    assert (out / "data" / "link").read_bytes() == b"2"
+    z = _zip(tmp_path / "a.zip", [("zdata/x.txt", b"3")])
+    assert (extract(z, tmp_path / "out") / "zdata" / "x.txt").read_bytes() == b"3"
+
+
+@pytest.mark.parametrize("members,message", [
+    ([("data/ok.txt", "file", b"1"), ("../evil.txt", "file", b"x")], "'../evil.txt' points outside"),
+    ([("data/../../evil.txt", "file", b"x")], "points outside"),
+    ([("/tmp/evil_abs.txt", "file", b"x")], "has an absolute path"),
+    ([("data/link", "sym", "/etc/passwd")], "points to the absolute path '/etc/passwd'"),
+    ([("data/link", "sym", "../../evil.txt")], "link 'data/link' points outside"),
+    ([("data/hard", "hard", "../evil.txt")], "link 'data/hard' points outside"),
+])
+def test_tar_escapes_refused(tmp_path, members, message):
+    dest = tmp_path / "a" / "b"
+    archive = _tar(tmp_path / "evil.tar.gz", members)
+    with pytest.raises(UnsafeArchiveError, match=message):
+        extract(archive, dest)
+    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "a" / "evil.txt").exists()
+    assert not dest.exists() or not any(p.is_file() for p in dest.rglob("*"))
+
+
+def test_tar_device_refused(tmp_path):
+    archive = tmp_path / "dev.tar"
+    with tarfile.open(archive, "w") as tf:
+        info = tarfile.TarInfo("data/fifo")
+        info.type = tarfile.FIFOTYPE
+        tf.addfile(info)
+    with pytest.raises(UnsafeArchiveError, match="device file or FIFO"):
+        extract(archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name,message", [("../evil.txt", "points outside"), ("/evil.txt", "absolute path"),
+                                          ("C:/evil.txt", "absolute path")])
+def test_zip_escapes_refused(tmp_path, name, message):
+    archive = _zip(tmp_path / "evil.zip", [("data/ok.txt", b"1"), (name, b"x")])
+    with pytest.raises(UnsafeArchiveError, match=message):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()
+    assert not (tmp_path / "out" / "data").exists()
+
+
+def test_existing_folder_not_overwritten(tmp_path):
+    (tmp_path / "out" / "data").mkdir(parents=True)
+    (tmp_path / "out" / "data" / "mine.txt").write_text("keep")
+    archive = _tar(tmp_path / "a.tar.gz", [("data/x.txt", "file", b"1")])
+    with pytest.raises(FileExistsError, match="data already exists"):
+        extract(archive, tmp_path / "out")
+    assert (tmp_path / "out" / "data" / "mine.txt").read_text() == "keep"
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["data"]  # no temporary folder left
+
+
+def test_not_an_archive(tmp_path):
+    p = tmp_path / "x.tgz"
+    p.write_bytes(b"plain text")
+    with pytest.raises(ValueError, match="neither a tar nor a zip"):
+        extract(p, tmp_path / "out")

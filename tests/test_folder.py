@@ -1,0 +1,160 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fewshot_clce import create_dataset
+from fewshot_clce.data.folder import default_split, folder_dataset
+
+
+def _png(path, value, size=(6, 5), mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    color = value if mode == "L" else (value, 0, 255 - value)
+    Image.new(mode, size[::-1], color).save(path)
+
+
+def _one_level(root, n_classes=5, per_class=3, **kw):
+    for c in range(n_classes):
+        for i in range(per_class):
+            _png(root / f"class{c}" / f"{i}.png", 10 * c + i, **kw)
+    return root
+
+
+def test_one_level_layout_and_default_split(tmp_path):
+    root = _one_level(tmp_path / "toy")
+    ds = create_dataset(f"folder:{root}")
+    assert ds.name == "folder:toy"
+    names = {s: split.class_names for s, split in ds.splits.items()}
+    # 5 classes: one novel, one val, three base; together all, no overlap
+    assert {s: len(v) for s, v in names.items()} == {"base": 3, "val": 1, "novel": 1}
+    assert sorted(sum(names.values(), [])) == [f"class{c}" for c in range(5)]
+    novel = ds.split("novel")
+    img, label = novel[2]
+    assert img.shape == (1, 6, 5) and label == 0 and img.dtype == torch.float32
+    c = int(novel.class_names[0][-1])
+    assert round(float(img[0, 0, 0]) * 255) == 10 * c + 2  # the file's pixel value, third file
+    assert novel.get_images([0, 1]).shape == (2, 1, 6, 5)
+    # same split and fingerprint again, and wherever the folder lies
+    moved = tmp_path / "elsewhere" / "toy"
+    _one_level(moved)
+    assert folder_dataset(moved).split("novel").fingerprint == novel.fingerprint
+    assert folder_dataset(root, split_seed=1).splits.keys() == ds.splits.keys()
+
+
+def test_two_level_layout_splits_by_alphabet(tmp_path):
+    root = tmp_path / "omni"
+    for a in range(5):
+        for c in range(2):
+            for i in range(2):
+                _png(root / f"alpha{a}" / f"char{c}" / f"{i}.png", 40 * a + c)
+    ds = folder_dataset(root)
+    alphabets = {s: {n.split("/")[0] for n in split.class_names} for s, split in ds.splits.items()}
+    assert {s: len(v) for s, v in alphabets.items()} == {"base": 3, "val": 1, "novel": 1}
+    assert ds.split("novel").class_names[0].startswith(next(iter(alphabets["novel"])) + "/char")
+    assert all(split.num_classes == 2 * len(alphabets[s]) for s, split in ds.splits.items())
+
+
+def test_default_split_small_and_deterministic():
+    assert default_split(["a", "b"]) in ({"base": ["a"], "novel": ["b"]}, {"base": ["b"], "novel": ["a"]})
+    classes = [f"c{i:02d}" for i in range(20)]
+    s = default_split(classes)
+    assert s == default_split(list(reversed(classes)))
+    assert {k: len(v) for k, v in s.items()} == {"base": 12, "val": 4, "novel": 4}
+
+
+def test_split_file(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=4)
+    sf = root / "splits.tsv"
+    sf.write_text("# split\tclass\nbase\tclass0\nbase\tclass2\n\nnovel\tclass3\n")
+    ds = create_dataset(f"folder:{root}::splits.tsv")  # relative: found inside the folder
+    assert {s: v.class_names for s, v in ds.splits.items()} == {"base": ["class0", "class2"], "novel": ["class3"]}
+    assert list(ds.split("base").labels) == [0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("base\tclass0\nnovel\tzebra\n", r"line 2 names class 'zebra', which is not a class folder.*class0, class1"),
+    ("train\tclass0\n", r"line 1: unknown split 'train'; use one of base, val, novel"),
+    ("base class0\n", r"line 1: expected 'split<TAB>class'"),
+    ("base\tclass0\nnovel\tclass0\n", r"line 2: class 'class0' is already listed on line 1"),
+    ("# nothing\n", r"names no class"),
+])
+def test_bad_split_file(tmp_path, text, message):
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    sf = tmp_path / "s.tsv"
+    sf.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        folder_dataset(root, split_file=sf)
+
+
+def test_missing_split_file_and_folder(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    with pytest.raises(FileNotFoundError, match="split file 'nope.tsv' not found"):
+        folder_dataset(root, split_file="nope.tsv")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        create_dataset(f"folder:{tmp_path / 'absent'}")
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        folder_dataset(root / "class0" / "0.png")
+
+
+def test_fewer_than_two_classes(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=1)
+    with pytest.raises(ValueError, match=r"has 1 class folder\(s\) \('class0'\); .* needs at least 2"):
+        folder_dataset(root)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="has 0 class folder"):
+        folder_dataset(tmp_path / "empty")
+
+
+def test_empty_class(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    (root / "lonely").mkdir()
+    (root / "lonely" / ".hidden").write_text("ignored")
+    with pytest.raises(ValueError, match=r"class folder '.*lonely' holds no images"):
+        folder_dataset(root)
+
+
+def test_non_image_and_unreadable_files(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    (root / "class1" / "notes.txt").write_text("hello")
+    with pytest.raises(ValueError, match=r"'.*class1/notes.txt' is not an image"):
+        folder_dataset(root)
+    (root / "class1" / "notes.txt").unlink()
+    (root / "class2" / "broken.png").write_bytes(b"definitely not a png")
+    with pytest.raises(ValueError, match=r"cannot read image '.*class2/broken.png'"):
+        folder_dataset(root)
+
+
+def test_damaged_body_found_by_verify_or_on_first_read(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=3, size=(20, 20))
+    bad = root / "class0" / "0.png"
+    data = bad.read_bytes()
+    bad.write_bytes(data[:45])  # the header survives, the pixel data does not
+    ds = folder_dataset(root)  # the cheap header check passes
+    with pytest.raises(ValueError, match=r"cannot read image '.*class0/0.png'"):
+        folder_dataset(root, verify=True)
+    split = next(s for s in ds.splits.values() if "class0" in s.class_names)
+    with pytest.raises(ValueError, match=r"cannot read image '.*class0/0.png'"):
+        split.get_images(split.indices_of(split.class_names.index("class0")))
+
+
+def test_layout_errors(tmp_path):
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    (root / "stray.png").write_bytes((root / "class0" / "0.png").read_bytes())
+    with pytest.raises(ValueError, match="is a file at the top of"):
+        folder_dataset(root)
+    (root / "stray.png").unlink()
+    _png(root / "class0" / "sub" / "x.png", 1)
+    with pytest.raises(ValueError, match=r"holds both files .* and folders \('sub'\)"):
+        folder_dataset(root)
+
+
+def test_rgb_and_mixed_sizes(tmp_path):
+    root = tmp_path / "rgb"
+    for c in range(3):
+        for i in range(2):
+            _png(root / f"k{c}" / f"{i}.jpg", 100, size=(10 + i, 12), mode="RGB")
+    ds = folder_dataset(root)
+    img, _ = ds.split("base")[0]
+    assert img.shape == (3, 84, 84)
+    assert np.isclose(float(img[2].mean()), 155 / 255, atol=0.05)
+    assert folder_dataset(root, size=(8, 9), mode="L").split("base")[0][0].shape == (1, 8, 9)

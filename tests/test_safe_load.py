@@ -1,0 +1,101 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from _dataset_fixtures import py2_pickle
+from fewshot_clce.safe_load import UnsafePickleError, load_checkpoint, load_pickle, load_pickle_bytes
+
+
+class _TouchFile:
+    """Unpickling this runs ``os.system('touch PATH')``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.path}",)
+
+
+class _Eval:
+    def __reduce__(self):
+        return eval, ("__import__('os').getcwd()",)
+
+
+def test_payload_runs_with_plain_pickle(tmp_path):
+    """The crafted file really is malicious: the standard unpickler runs its payload."""
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps(_TouchFile(marker)))
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_malicious_pickle_refused_without_running(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"data": np.zeros(3), "x": _TouchFile(marker)}, protocol=protocol))
+    with pytest.raises(UnsafePickleError, match=r"evil.pkl: it asks for the global 'posix.system'"):
+        load_pickle(path)
+    assert not marker.exists()
+
+
+def test_eval_refused():
+    with pytest.raises(UnsafePickleError, match="'builtins.eval'"):
+        load_pickle_bytes(pickle.dumps([_Eval()]))
+
+
+def test_other_codecs_refused():
+    # _codecs.encode is allowed only for the latin1 bytes Python 3 writes at protocol 2.
+    payload = b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x06\x00\x00\x00rot_13\x86R."
+    with pytest.raises(UnsafePickleError, match="encoding 'rot_13'"):
+        load_pickle_bytes(payload)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_plain_data_and_numpy_round_trip(protocol):
+    obj = {"a": np.arange(12, dtype=np.int64).reshape(3, 4), "u8": np.ones((2, 2, 3), np.uint8),
+           "f": np.float32(1.5), "s": "text", "b": b"\x00\xff", "l": [1, 2.5, None, True], "t": (1, "x"),
+           "set": {1, 2}, "nested": {"k": [np.zeros(2)]}, "obj": np.array([b"x", None], dtype=object)}
+    back = load_pickle_bytes(pickle.dumps(obj, protocol=protocol))
+    assert back.keys() == obj.keys()
+    np.testing.assert_array_equal(back["a"], obj["a"])
+    assert back["u8"].dtype == np.uint8 and back["f"] == np.float32(1.5) and back["b"] == b"\x00\xff"
+    assert back["set"] == {1, 2} and back["t"] == (1, "x") and back["obj"].tolist() == [b"x", None]
+
+
+def test_python2_pickle_with_numpy(tmp_path):
+    """Python 2 str keys and ``numpy.core.multiarray`` arrays, as in CIFAR-100 and MetaOptNet files."""
+    data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    path = py2_pickle({b"data": data, b"labels": [3, 1], b"names": [b"caf\xe9"]}, tmp_path / "py2.pickle")
+    with pytest.raises(UnicodeDecodeError):  # Python 3's default ASCII decoding of Python 2 str
+        pickle.loads(path.read_bytes())
+    back = load_pickle(path)
+    np.testing.assert_array_equal(back["data"], data)
+    assert back["labels"] == [3, 1] and back["names"] == ["caf\xe9"]
+
+
+def test_not_a_pickle(tmp_path):
+    path = tmp_path / "x.pkl"
+    path.write_bytes(b"this is not a pickle")
+    with pytest.raises(ValueError, match="x.pkl is not a readable pickle"):
+        load_pickle(path)
+
+
+class _Custom:
+    def __init__(self):
+        self.w = torch.ones(2)
+
+
+def test_load_checkpoint(tmp_path):
+    good = tmp_path / "good.pt"
+    torch.save({"state_dict": {"w": torch.arange(3.0)}, "epoch": 4}, good)
+    ck = load_checkpoint(good)
+    assert ck["epoch"] == 4 and torch.equal(ck["state_dict"]["w"], torch.arange(3.0))
+    bad = tmp_path / "bad.pt"
+    torch.save({"model": _Custom()}, bad)
+    with pytest.raises(ValueError, match="refusing to load checkpoint .*bad.pt"):
+        load_checkpoint(bad)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
