@@ -230,3 +230,14 @@ def test_ranks_get_disjoint_batches_of_one_seeded_order():
     assert torch.equal(again, ranks[1])
     other_epoch = torch.cat(epoch_batches(103, 8, seed=5, epoch=3, ctx=DistContext(rank=1, world_size=3)))
     assert not torch.equal(other_epoch, ranks[1])
+
+
+def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_epoch", ctrl_c)
+    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--batch-size", "32",
+                 "--val-episodes", "5", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert code == 130
+    assert "add --resume to the same command" in capsys.readouterr().err

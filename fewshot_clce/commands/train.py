@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointWriteError as e:  # an OSError: not among the CLI's one-line user errors
         print(f"fewshot-clce train: error: {e.strerror}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"fewshot-clce train: interrupted; finished epochs are in {config.out}; add --resume to the "
+              f"same command to continue", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the whole job
         print(run_dir)
     return 0
