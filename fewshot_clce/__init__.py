@@ -1,4 +1,6 @@
 """fewshot-clce: few-shot episodic evaluation of CLCE and other losses."""
+import importlib
+
 from ._version import __version__
 from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
 from .episode_sampler import EpisodeBatchSampler, EpisodeStream
@@ -19,3 +21,14 @@ __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", 
            "FeatureTable", "extract_features", "HEADS", "create_head", "list_heads", "mean_ci",
            "paired_comparison", "evaluate_features", "evaluate_run", "compare_runs", "compare_results",
            "summarize"]
+
+# Training pulls in timm: imported on first use so that light commands stay quick.
+_LAZY = {"TrainConfig": "train_config", "train": "training", "load_run": "training", "LoadedRun": "training",
+         "create_backbone": "backbones", "embedding_dim": "backbones"}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
