@@ -14,7 +14,6 @@ import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import stats as _st
 
 CI_METHODS = ("normal", "t")
 
@@ -57,6 +56,8 @@ def _quantile(method: str, confidence: float, n: int) -> float:
         raise ValueError(f"unknown CI method {method!r}; use one of {', '.join(CI_METHODS)}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    from scipy import stats as _st  # scipy.stats takes ~0.5 s to import: only when needed
+
     p = (1 + confidence) / 2
     return float(_st.norm.ppf(p)) if method == "normal" else float(_st.t.ppf(p, n - 1))
 
@@ -113,6 +114,8 @@ def wilcoxon_p(diff) -> float:
     Zero differences are dropped (Wilcoxon's treatment); when nothing is left the two runs
     are indistinguishable on these episodes and the p-value is 1.0.
     """
+    from scipy import stats as _st
+
     d = _vector(diff, "differences")
     if not np.any(d != 0):
         return 1.0
