@@ -22,7 +22,7 @@ $(L2L_STAMP): $(STAMP) scripts/install_learn2learn.sh
 learn2learn: $(L2L_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/fewshot-clce demo
+	$(BIN)/fewshot-clce datasets
 
 test: $(STAMP) $(L2L_STAMP)
 	$(BIN)/python -m pytest -q
