@@ -113,4 +113,6 @@ def all_reduce_sum(ctx: DistContext, t: torch.Tensor) -> torch.Tensor:
 
 def maybe_seeded_devices(device: torch.device) -> Optional[list]:
     """Devices whose RNG state ``torch.random.fork_rng`` must protect."""
-    return [device] if device.type == "cuda" else []
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]

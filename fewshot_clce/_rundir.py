@@ -16,6 +16,7 @@ import torch
 import yaml
 
 from ._io import atomic_path, write_text_atomic
+from .safe_load import load_checkpoint
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -61,10 +62,7 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
 
 def read_checkpoint(path: Path) -> Dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated or foreign file: say which
-        raise ValueError(f"cannot read checkpoint {str(path)!r} ({type(e).__name__}: {e})") from None
+    return load_checkpoint(path)
 
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:

@@ -133,6 +133,8 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
         bar.update(1)
         bar.set_postfix(loss=f"{values[0].item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.3g}")
     bar.close()
+    if device.type == "cuda":  # count the queued kernels of the last step too
+        torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
     means = (sums / max(1, len(batches))).tolist() if sums is not None else [float("nan")] * (1 + len(names))
     row = {"loss": means[0], **{f"loss_{k}": v for k, v in zip(names, means[1:])}}

@@ -181,6 +181,11 @@ class Augment:
             ``[B, views, C, *size]`` normalised views.
         """
         b, c = x.shape[:2]
+        # grid_sample does not antialias: shrink large images first, to the size at which the
+        # smallest crop still maps about one input pixel to one output pixel.
+        limit = [math.ceil(s / math.sqrt(self.preset.crop_scale[0])) for s in self.size]
+        if x.shape[2] > limit[0] or x.shape[3] > limit[1]:
+            x = F.interpolate(x.float(), size=limit, mode="bilinear", align_corners=False, antialias=True)
         x = x.float().repeat_interleave(views, dim=0)  # [B * views, C, H, W], views of an image adjacent
         theta = self._affine(b * views, generator).to(x.device)
         grid = F.affine_grid(theta, [b * views, c, *self.size], align_corners=False)

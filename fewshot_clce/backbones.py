@@ -23,6 +23,7 @@ from timm.models import register_model
 from torch import nn
 
 from .registry import UnknownNameError
+from .safe_load import load_checkpoint
 
 # The few-shot backbones this module adds to timm's registry.
 FEWSHOT_BACKBONES = ("conv4", "resnet12")
@@ -280,13 +281,12 @@ def read_state_dict(source: str | Path | dict) -> Dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        obj = load_file(str(path))
-    else:
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # pickle errors, truncated zips: the file is not plain weights
-            raise ValueError(f"cannot read {str(path)!r} as weights ({type(e).__name__}: {e}); save a "
-                             f"state dict (torch.save(model.state_dict(), f)) or a .safetensors file") from None
+            obj = load_file(str(path))
+        except Exception as e:  # SafetensorError and friends: name the file instead
+            raise ValueError(f"cannot read {str(path)!r} as safetensors ({e})") from None
+    else:
+        obj = load_checkpoint(path)  # weights_only: refuses pickled objects
     return _backbone_state(obj, repr(str(path)))
 
 

@@ -16,6 +16,8 @@ COMMANDS = [
     "episodes",
     "show",
     "train",
+    "evaluate",
+    "compare",
     "benchmark",
     "report",
 ]
@@ -50,6 +52,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"fewshot-clce {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"fewshot-clce {args.command}: interrupted; finished work is kept, "
               "re-run the same command to resume", file=sys.stderr)

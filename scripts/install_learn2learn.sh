@@ -27,7 +27,13 @@ die() {
 }
 say() { echo "install_learn2learn: $*"; }
 
-command -v "$PY" >/dev/null 2>&1 || [ -x "$PY" ] || die "python '$PY' not found; pass the interpreter, e.g. bash $0 .venv/bin/python"
+# An absolute path, because the build below runs in other folders. Not resolved through symlinks:
+# a virtual environment's python is a symlink, and the venv is found through the link's path.
+case "$PY" in
+    */*) [ -x "$PY" ] && PY="$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")" ;;
+    *) PY=$(command -v "$PY" || true) ;;
+esac
+[ -n "$PY" ] && [ -x "$PY" ] || die "python '${1:-python3}' not found; pass the interpreter, e.g. bash $0 .venv/bin/python"
 
 installed_version() {
     "$PY" - <<'EOF' 2>/dev/null

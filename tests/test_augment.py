@@ -66,3 +66,12 @@ def test_choose_preset():
     assert choose_preset((1, 105, 105)) == "glyph"
     assert choose_preset((3, 32, 32)) == "cifar"
     assert choose_preset((3, 84, 84)) == "imagenet"
+
+
+def test_large_images_are_shrunk_smoothly_before_cropping():
+    still = dataclasses.replace(PRESETS["glyph"], crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotate_degrees=0.0)
+    stripes = torch.zeros(2, 1, 105, 105)
+    stripes[..., ::2] = 1.0  # one-pixel stripes: naive point sampling would alias them
+    out = Augment(still, (28, 28), 1)(stripes, 1, torch.Generator().manual_seed(0))
+    mean_value = (0.5 - still.mean[0]) / still.std[0]
+    torch.testing.assert_close(out, torch.full_like(out, mean_value), atol=0.1, rtol=0)

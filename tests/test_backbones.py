@@ -127,7 +127,14 @@ def test_timm_checkpoint_with_classifier_loads_into_the_headless_backbone(tmp_pa
 def test_checkpoint_that_is_not_weights_is_refused_without_running_it(tmp_path):
     path = tmp_path / "object.pt"
     torch.save({"layer": torch.nn.Linear(2, 2)}, path)  # a pickled module, not a state dict
-    with pytest.raises(ValueError, match="cannot read .* as weights"):
+    with pytest.raises(ValueError, match="refusing to load checkpoint .*object.pt"):
         create_backbone("conv4", 1, checkpoint=path)
-    with pytest.raises(FileNotFoundError, match="missing.pt"):
+    with pytest.raises(FileNotFoundError, match="missing.pt.*does not exist"):
         create_backbone("conv4", 1, checkpoint=tmp_path / "missing.pt")
+
+
+def test_corrupt_safetensors_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.safetensors"
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    with pytest.raises(ValueError, match="cannot read .*broken.safetensors.* as safetensors"):
+        create_backbone("conv4", 1, checkpoint=path)

@@ -216,3 +216,28 @@ def test_ddp_two_cpu_processes(tmp_path):
     run = load_run(out)
     assert run.config["derived"]["world_size"] == 2 and run.config["derived"]["global_batch_size"] == 32
     assert [r["epoch"] for r in _metrics(out)] == ["0", "1"]
+
+
+def test_ranks_get_disjoint_batches_of_one_seeded_order():
+    from fewshot_clce._distributed import DistContext
+    from fewshot_clce._trainloop import epoch_batches
+
+    ranks = [torch.cat(epoch_batches(103, 8, seed=5, epoch=2, ctx=DistContext(rank=r, world_size=3)))
+             for r in range(3)]
+    every = torch.cat(ranks)
+    assert len(every) == (103 // 24) * 24 and len(set(every.tolist())) == len(every)
+    again = torch.cat(epoch_batches(103, 8, seed=5, epoch=2, ctx=DistContext(rank=1, world_size=3)))
+    assert torch.equal(again, ranks[1])
+    other_epoch = torch.cat(epoch_batches(103, 8, seed=5, epoch=3, ctx=DistContext(rank=1, world_size=3)))
+    assert not torch.equal(other_epoch, ranks[1])
+
+
+def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train_epoch", ctrl_c)
+    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--batch-size", "32",
+                 "--val-episodes", "5", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert code == 130
+    assert "add --resume to the same command" in capsys.readouterr().err

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def dataset_table(root=None) -> pd.DataFrame:
-    """One row per (dataset, split): classes, images, availability."""
+    """One row per (dataset, split): classes, images, availability, and why not when missing."""
     from ..data import create_dataset, dataset_info, default_root, list_datasets
 
     root = default_root(root)
@@ -30,27 +30,38 @@ def dataset_table(root=None) -> pd.DataFrame:
             here = bool(avail_fn(root)) if avail_fn else False
         except Exception:  # an availability probe must never break the listing
             here = False
+        why = "" if here or info["embedded"] else f"expected under --root: {info['layout'] or 'see README'}"
         if here:
             try:
                 for r in create_dataset(name, root=root).summary():
-                    rows.append(dict(r, available="yes"))
+                    rows.append(dict(r, available="yes", why=""))
                 continue
             except Exception as e:  # found but unreadable: say why
-                here_note = f"no ({e})"
-        else:
-            here_note = "no" if info["embedded"] else f"no (see README: {info['layout'] or 'Datasets'})"
+                why = f"found but unreadable: {e}"
         for split, n in (info.get("classes") or {"-": 0}).items():
-            rows.append(dict(dataset=name, split=split, classes=n, images=None, min_per_class=None,
-                             image_shape="", fingerprint="", available=here_note))
-    return pd.DataFrame(rows)
+            rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
+                             image_shape="", fingerprint="", available="no", why=why))
+    table = pd.DataFrame(rows)
+    for col in ("images", "min_per_class"):
+        table[col] = table[col].astype("Int64")
+    return table
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import create_dataset
+    from ..data import create_dataset, default_root
 
     for name in args.download:
         create_dataset(name, root=args.root, download=True)
     table = dataset_table(args.root)
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 60):
-        print(table.to_string(index=False))
+    shown = table.drop(columns="why")
+    for col in ("images", "min_per_class"):
+        shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(shown.to_string(index=False))
+    missing = table[table.available == "no"].drop_duplicates("dataset")
+    if len(missing):
+        root = default_root(args.root)
+        print(f"\nNot found {'under ' + str(root) if root else '(no --root or $FEWSHOT_CLCE_DATA given)'}:")
+        for r in missing.itertuples():
+            print(f"  {r.dataset}: {r.why}")
     return 0

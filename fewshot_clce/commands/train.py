@@ -15,7 +15,7 @@ def _arg_type(hint) -> type:
 
 
 def add_parser(sub) -> None:
-    from ..training import TrainConfig
+    from ..train_config import TrainConfig
 
     p = sub.add_parser(
         "train", help="fine-tune a backbone on the base classes of a dataset",
@@ -43,7 +43,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .._rundir import CheckpointWriteError
-    from ..training import TrainConfig, train
+    from ..train_config import TrainConfig
+    from ..training import train
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     except CheckpointWriteError as e:  # an OSError: not among the CLI's one-line user errors
         print(f"fewshot-clce train: error: {e.strerror}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"fewshot-clce train: interrupted; finished epochs are in {config.out}; add --resume to the "
+              f"same command to continue", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the whole job
         print(run_dir)
     return 0

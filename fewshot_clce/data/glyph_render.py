@@ -6,13 +6,15 @@ Every step is chosen so that the same seed gives the same bytes on every machine
   shaping library that one machine has and another lacks), rasterised at one fixed size;
   FreeType computes in fixed point, so its bitmaps do not depend on the CPU;
 - stroke changes are exact integer max/min filters in numpy;
-- the affine jitter draws its parameters from an explicit ``numpy.random.Generator`` and
+- the affine and elastic jitter draw their parameters from an explicit ``numpy.random.Generator`` and
   builds the rotation from ``tan(theta / 2)`` with plain arithmetic (no libm ``sin``/``cos``,
   whose last bit may differ between platforms); sampling is bilinear in float64 numpy,
   whose element-wise ``+``, ``*`` and ``floor`` are exactly rounded IEEE operations.
 
 What the bytes still depend on is the font files and the FreeType version (matplotlib and
 Pillow versions); :func:`render_env_key` hashes both, and the dataset cache is keyed by it.
+They also rely on numpy keeping the streams of ``Generator.uniform``, ``integers`` and
+``permutation`` (unchanged since numpy 1.17).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,12 +53,14 @@ ASCII_LETTERS = frozenset(range(0x41, 0x5B)) | frozenset(range(0x61, 0x7B))
 class Jitter:
     """Strength of the per-sample augmentation (uniform ranges, symmetric about 0)."""
 
-    rotation_t: float = 0.16  # bound on tan(theta / 2): about +-18 degrees
-    shear: float = 0.25  # x += shear * y
-    log_scale: float = 0.18  # overall scale factor exp(U(-a, a))
+    rotation_t: float = 0.2  # bound on tan(theta / 2): about +-23 degrees
+    shear: float = 0.3  # x += shear * y
+    log_scale: float = 0.25  # overall scale factor exp(U(-a, a))
     log_aspect: float = 0.12  # x/y aspect exp(U(-a, a))
-    shift: float = 2.0  # translation, output pixels
+    shift: float = 2.5  # translation, output pixels
     stroke: Tuple[int, ...] = (-1, 0, 0, 1, 1, 2)  # erode (-1) / keep / dilate by n px at master size
+    elastic: float = 2.0  # bound on the smooth displacement of every point, output pixels
+    elastic_grid: int = 4  # the displacement field is interpolated from a grid of this many points a side
 
 
 def font_dir() -> Path:
@@ -124,7 +128,8 @@ def _padded(img: np.ndarray, pad: int, dtype=None) -> np.ndarray:
     return out
 
 
-def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarray) -> np.ndarray:
+def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarray,
+         field: Optional[np.ndarray] = None) -> np.ndarray:
     """Place each master ``[h_i, w_i]`` uint8 centred in a ``[size, size]`` image under its affine.
 
     A glyph keeps its size relative to the em (so ``o`` stays smaller than ``O``) unless it
@@ -136,6 +141,8 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
         masters: ``n`` glyph images.
         params: ``[n, 6]`` rotation ``tan(theta / 2)``, shear, log scale, log aspect, shift x,
             shift y in output pixels (see :func:`draw_params`).
+        field: optional ``[n, 2, g, g]`` x and y displacements in output pixels on a coarse
+            grid, interpolated bilinearly over the image: a smooth, hand-drawn-like wobble.
 
     Returns:
         ``[n, size, size]`` uint8.
@@ -161,6 +168,9 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     grid = np.arange(big, dtype=np.float64) + 0.5 - big / 2
     ox = grid[None, None, :] - 2 * dx[:, None, None]  # [n, 1, big] output x offsets from the centre
     oy = grid[None, :, None] - 2 * dy[:, None, None]  # [n, big, 1]
+    if field is not None:
+        ox = ox + 2 * _upsample(field[:, 0], big)  # [n, big, big]
+        oy = oy + 2 * _upsample(field[:, 1], big)
     w3, h3 = ws[:, None, None], hs[:, None, None]
     # source coordinates in the padded array (pixel centres at integers): [n, big, big]
     x = np.clip(i00 * ox + i01 * oy + w3 / 2 + 0.5, 0, w3 + 0.999)
@@ -174,10 +184,23 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     top = src.take(flat) * (1 - fx) + src.take(flat + 1) * fx
     bottom = src.take(flat + cols) * (1 - fx) + src.take(flat + cols + 1) * fx
     out = top * (1 - fy) + bottom * fy  # [n, big, big]
-    out = out.reshape(n, size, 2, size, 2).mean(axis=(2, 4))  # [n, size, size]: 2x2 average
+    quad = out.reshape(n, size, 2, size, 2)  # [n, size, 2, size, 2]
+    # 2x2 average -> [n, size, size], summed in a fixed order (a reduction's order may vary by CPU)
+    out = ((quad[:, :, 0, :, 0] + quad[:, :, 0, :, 1]) + (quad[:, :, 1, :, 0] + quad[:, :, 1, :, 1])) * 0.25
     # Hairlines of glyphs shrunk to fit come out faint: stretch every image to a full-ink peak.
     peak = np.maximum(out.max(axis=(1, 2), keepdims=True), 1.0)
     return np.rint(out * (255.0 / peak)).astype(np.uint8)
+
+
+def _upsample(coarse: np.ndarray, big: int) -> np.ndarray:
+    """Bilinear interpolation of ``[n, g, g]`` corner values over ``[n, big, big]``, element-wise
+    (no BLAS, whose summation order may differ between machines)."""
+    g = coarse.shape[1]
+    pos = np.arange(big, dtype=np.float64) * ((g - 1) / (big - 1))  # [big] position on the coarse grid
+    i0 = np.minimum(np.floor(pos).astype(np.int64), g - 2)
+    f = pos - i0
+    cols = coarse[:, :, i0] * (1 - f) + coarse[:, :, i0 + 1] * f  # [n, g, big]
+    return cols[:, i0, :] * (1 - f)[:, None] + cols[:, i0 + 1, :] * f[:, None]  # [n, big, big]
 
 
 def _exp(v: np.ndarray) -> np.ndarray:
@@ -186,13 +209,17 @@ def _exp(v: np.ndarray) -> np.ndarray:
     return 1 + v * (1 + v * (0.5 + v * (1 / 6 + v / 24)))
 
 
-def draw_params(rng: np.random.Generator, n: int, jitter: Jitter) -> Tuple[np.ndarray, np.ndarray]:
-    """``n`` samples' affine parameters ``[n, 6]`` (see :func:`warp`) and stroke steps ``[n]``."""
+def draw_params(rng: np.random.Generator, n: int,
+                jitter: Jitter) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` samples' affine parameters ``[n, 6]``, stroke steps ``[n]`` and displacement fields
+    ``[n, 2, g, g]`` (see :func:`warp`)."""
     bounds = np.array([jitter.rotation_t, jitter.shear, jitter.log_scale, jitter.log_aspect,
                        jitter.shift, jitter.shift])
     params = rng.uniform(-1.0, 1.0, size=(n, 6)) * bounds
     strokes = np.asarray(jitter.stroke, dtype=np.int64)[rng.integers(0, len(jitter.stroke), size=n)]
-    return params, strokes
+    g = jitter.elastic_grid
+    field = rng.uniform(-1.0, 1.0, size=(n, 2, g, g)) * jitter.elastic
+    return params, strokes, field
 
 
 def render_class(codepoint: int, faces: Sequence[str], n: int, size: int, rng: np.random.Generator,
@@ -204,7 +231,7 @@ def render_class(codepoint: int, faces: Sequence[str], n: int, size: int, rng: n
     """
     order = rng.permutation(len(faces))
     chosen = [faces[order[i % len(faces)]] for i in range(n)]
-    params, strokes = draw_params(rng, n, jitter)
+    params, strokes, field = draw_params(rng, n, jitter)
     plain = {face: render_master(face, codepoint) for face in set(chosen)}
     masters = []
     for face, k in zip(chosen, strokes.tolist()):
@@ -213,9 +240,10 @@ def render_class(codepoint: int, faces: Sequence[str], n: int, size: int, rng: n
         # thin strokes (Computer Modern hairlines) vanish when eroded: keep the master then
         keep = k >= 0 or s.sum(dtype=np.int64) > 0.5 * m.sum(dtype=np.int64)
         masters.append(s if keep else m)
-    return warp(masters, size, fit, params), chosen
+    return warp(masters, size, fit, params, field), chosen
 
 
+@functools.lru_cache(maxsize=None)
 def render_env_key() -> str:
     """sha256 (12 hex) of the font files used and the FreeType version: what the pixels depend on."""
     from PIL import features

@@ -3,8 +3,9 @@
 Each class is one character; its 20 images are renderings in different faces (DejaVu Sans,
 Serif and Sans Mono in regular, bold, oblique/italic and bold oblique; STIX General in four
 styles; Computer Modern roman, bold, italics, sans and typewriter for ASCII letters), each
-with its own random stroke-width change (erosion or dilation) and small affine jitter
-(rotation, shear, scale, aspect, shift). Images are 28x28 grayscale uint8, ink 255 on 0.
+with its own random stroke-width change (erosion or dilation), affine jitter (rotation up to
+about 23 degrees, shear, scale, aspect, shift) and a smooth elastic wobble of up to 2 pixels,
+as if drawn by hand. Images are 28x28 grayscale uint8, ink 255 on 0.
 
 As Omniglot splits by alphabet, the splits here are by Unicode block, so novel classes come
 from scripts and symbol sets never seen in training (counts with the bundled fonts of
@@ -24,7 +25,6 @@ holds the format version, the seed and a hash of the font files and FreeType ver
 """
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -37,7 +37,7 @@ from .glyph_classes import GlyphClass, class_counts, load_classes
 from .glyph_render import faces_for, render_class, render_env_key
 from .registry import register_dataset
 
-VERSION = 1
+VERSION = 2  # bump when the pixels change for the same seed and fonts
 PER_CLASS = 20
 IMAGE_SIZE = 28
 _CLASSES = load_classes()
@@ -112,7 +112,6 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
             np.savez_compressed(f, **arrays)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
     return arrays
 
 

@@ -1,0 +1,232 @@
+"""Episodic evaluation: features once, batched heads, one row per (episode, head).
+
+The per-episode DataFrame has the columns of the results schema: ``run``, ``loss``,
+``seed``, ``dataset``, ``split``, ``head``, ``ways``, ``shots``, ``queries``, ``episode``,
+``accuracy`` (in [0, 1]), hyper-parameter columns when known (``lam``, ``temperature``,
+``beta``, ``batch_size``, ``backbone``), and ``manifest``: a digest of the episode arrays,
+so that a paired comparison can refuse results from different episodes.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .episodes import EpisodeSet
+from .features import FeatureTable, extract_features
+from .heads import HEADS, Head, create_head
+from .stats import mean_ci, paired_comparison
+
+HParams = ("lam", "temperature", "beta", "batch_size", "backbone")
+# Columns that identify an episode of a result; a paired comparison joins on them.
+EPISODE_KEYS = ["dataset", "split", "ways", "shots", "queries", "head", "manifest", "episode"]
+
+EpisodesArg = Union[EpisodeSet, str, Path, Sequence[Union[EpisodeSet, str, Path]]]
+
+
+def manifest_digest(episodes: EpisodeSet) -> str:
+    """16 hex digits identifying the episodes (their split and every index)."""
+    h = hashlib.sha256(f"{episodes.dataset}\0{episodes.split}\0{episodes.fingerprint}\0".encode())
+    for a in (episodes.classes, episodes.support, episodes.query):
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a, dtype="<i8").tobytes())
+    return h.hexdigest()[:16]
+
+
+def _as_episode_sets(episodes: EpisodesArg) -> List[EpisodeSet]:
+    items = [episodes] if isinstance(episodes, (EpisodeSet, str, Path)) else list(episodes)
+    if not items:
+        raise ValueError("no episodes given; pass at least one manifest (fewshot-clce episodes make)")
+    return [e if isinstance(e, EpisodeSet) else EpisodeSet.load(e) for e in items]
+
+
+def _as_heads(heads, base_mean=None) -> Dict[str, Head]:
+    if isinstance(heads, (str, Head)):
+        heads = [heads]
+    out: Dict[str, Head] = {}
+    for h in heads:
+        if isinstance(h, Head):
+            out[h.name] = h
+            continue
+        opts = {"base_mean": base_mean} if HEADS.meta(h).get("needs_base_mean") else {}
+        if opts and base_mean is None:
+            raise ValueError(f"head {h!r} needs the base-class mean feature; pass base_mean "
+                             "(evaluate_run computes it from the base split)")
+        out[h] = create_head(h, **opts)
+    if not out:
+        raise ValueError(f"no heads given; choose from {', '.join(HEADS.list())}")
+    return out
+
+
+def heads_need_base_mean(heads) -> bool:
+    names = [heads] if isinstance(heads, (str, Head)) else list(heads)
+    return any(h.needs_base_mean if isinstance(h, Head) else HEADS.meta(h).get("needs_base_mean")
+               for h in names)
+
+
+def episode_accuracies(features: FeatureTable, episodes: EpisodeSet, head: Head,
+                       chunk_size: int = 2048) -> np.ndarray:
+    """Accuracy ``[E]`` of ``head`` on every episode, gathering features chunk by chunk."""
+    s_lab = torch.from_numpy(episodes.support_labels())  # [N*K]
+    q_lab = torch.from_numpy(episodes.query_labels())  # [N*Q]
+    flat_s, flat_q = episodes.flat_support(), episodes.flat_query()  # [E, N*K], [E, N*Q]
+    acc = []
+    for i in range(0, len(episodes), chunk_size):
+        sup = features.lookup(flat_s[i:i + chunk_size])  # [e, N*K, D]
+        qry = features.lookup(flat_q[i:i + chunk_size])  # [e, N*Q, D]
+        pred = head.predict(sup, s_lab.expand(len(sup), -1), qry, episodes.ways)  # [e, N*Q]
+        acc.append((pred == q_lab).double().mean(1).numpy())
+    return np.concatenate(acc) if acc else np.zeros(0)
+
+
+def evaluate_features(features: FeatureTable, episodes: EpisodesArg, heads=("centroid", "logistic"),
+                      base_mean=None, meta: Optional[Mapping] = None) -> pd.DataFrame:
+    """Evaluate heads on episodes from precomputed features.
+
+    Args:
+        features: features of (at least) every sample the episodes use.
+        episodes: an :class:`EpisodeSet`, a manifest path, or a list of them (same split).
+        heads: head names (see ``HEADS``) or :class:`Head` objects.
+        base_mean: ``[D]`` base-class mean feature, for heads that centre (``centroid_cl2n``).
+        meta: run columns (``run``, ``loss``, ``seed``, hyper-parameters) repeated on every row.
+
+    Returns:
+        One row per (episode set, head, episode); see the module docstring for the columns.
+    """
+    meta = dict(meta or {})
+    meta.setdefault("run", "")
+    meta.setdefault("loss", "")
+    meta.setdefault("seed", -1)
+    frames = []
+    for es in _as_episode_sets(episodes):
+        digest = manifest_digest(es)
+        for name, head in _as_heads(heads, base_mean).items():
+            acc = episode_accuracies(features, es, head)
+            frames.append(pd.DataFrame({
+                **{k: [v] * len(es) for k, v in meta.items()},
+                "dataset": es.dataset, "split": es.split, "head": name, "ways": es.ways,
+                "shots": es.shots, "queries": es.queries, "manifest": digest,
+                "episode": np.arange(len(es)), "accuracy": acc}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _run_meta(run_dir: Path, config: Mapping) -> dict:
+    meta = {"run": run_dir.name, "loss": str(config.get("loss", "")), "seed": int(config.get("seed", -1))}
+    for k in HParams:
+        if k in config:  # kept even when None (CE has no temperature) so runs stack into one table
+            meta[k] = config[k]
+    return meta
+
+
+def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
+                 which: str = "best", flip: bool = False, batch_size: int = 256,
+                 device: str = "cpu", cache: bool | str | Path = True, data_root=None) -> pd.DataFrame:
+    """Evaluate a trained run on episode manifests: features once per split, then every head.
+
+    Args:
+        run_dir: folder written by ``fewshot-clce train``.
+        episodes: manifests (objects or paths) of the run's dataset; several splits allowed.
+        heads: head names or objects.
+        which: checkpoint, "best" or "last".
+        flip: test-time horizontal-flip averaging of features.
+        batch_size: images per forward pass.
+        device: where the backbone runs.
+        cache: feature cache (True: the toolkit cache folder; a folder; False: none).
+        data_root: dataset folder (default: the one the run was trained with).
+
+    Raises:
+        FileNotFoundError: when the run folder has no checkpoint.
+        ValueError: for episodes of another dataset or split, or non-finite features.
+    """
+    from .data import create_dataset
+    from .training import load_run
+
+    run_dir = Path(run_dir).expanduser()
+    loaded = load_run(run_dir, which=which)
+    sets = _as_episode_sets(episodes)
+    for es in sets:
+        if es.dataset and es.dataset != loaded.dataset:
+            raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "
+                             f"which was trained on {loaded.dataset!r}; make episodes of {loaded.dataset!r} "
+                             "with `fewshot-clce episodes make`")
+    dataset = create_dataset(loaded.dataset, root=data_root or loaded.config.get("data_root"))
+    backbone = loaded.backbone.to(device)
+    common = dict(preprocess=loaded.preprocess, batch_size=batch_size, flip=flip,
+                  checkpoint_id=loaded.checkpoint_id, preprocess_id=repr(loaded.preprocess),
+                  cache=cache, device=device)
+    base_mean = None
+    if heads_need_base_mean(heads):
+        base = dataset.split("base")
+        base_mean = extract_features(backbone, base, None, **common).mean()
+    meta = _run_meta(run_dir, loaded.config)
+    frames = []
+    for split_name in dict.fromkeys(es.split for es in sets):
+        split = dataset.split(split_name)
+        group = [es for es in sets if es.split == split_name]
+        for es in group:
+            es.check(split)
+        used = np.unique(np.concatenate([es.used_indices() for es in group]))
+        feats = extract_features(backbone, split, used, **common)
+        frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=meta))
+    return pd.concat(frames, ignore_index=True)
+
+
+GROUP = ["dataset", "split", "ways", "shots", "head"]
+
+
+def summarize(results: pd.DataFrame, method: str = "normal", confidence: float = 0.95,
+              by: Optional[Iterable[str]] = None) -> pd.DataFrame:
+    """Mean accuracy with its CI per group (default: run, dataset, split, ways, shots, head).
+
+    The ``ci_method`` column names the interval method next to the numbers.
+    """
+    by = list(by) if by is not None else [c for c in ["run", *GROUP] if c in results.columns]
+    rows = []
+    for key, g in results.groupby(by, sort=False):
+        ci = mean_ci(g["accuracy"].to_numpy(), method=method, confidence=confidence)
+        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "episodes": ci.n,
+                     "mean": ci.mean, "ci": ci.half_width, "ci_method": ci.method, "confidence": confidence})
+    return pd.DataFrame(rows)
+
+
+def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = "t",
+                    confidence: float = 0.95) -> pd.DataFrame:
+    """Paired comparison of two per-episode result tables, per (dataset, split, ways, shots, head).
+
+    Raises:
+        ValueError: when the two tables do not hold the same episodes.
+    """
+    keys = [k for k in EPISODE_KEYS if k in a.columns and k in b.columns]
+    for df, name in ((a, "A"), (b, "B")):
+        if df.duplicated(keys).any():
+            raise ValueError(f"results of run {name} list some episodes twice; compare one run at a time")
+    merged = a[keys + ["accuracy"]].merge(b[keys + ["accuracy"]], on=keys, how="outer",
+                                          suffixes=("_a", "_b"), indicator=True)
+    if (merged["_merge"] != "both").any():
+        only = merged[merged["_merge"] != "both"]
+        side = only["_merge"].iloc[0].replace("_only", "").replace("left", "A").replace("right", "B")
+        raise ValueError(f"the runs were not evaluated on the same episodes: {len(only)} (episode, head) rows "
+                         f"are in one table only (e.g. {only[keys].iloc[0].to_dict()} only in run {side}); "
+                         "evaluate both runs with the same manifests and heads")
+    rows = []
+    for key, g in merged.groupby(GROUP, sort=False):
+        g = g.sort_values("episode")
+        pc = paired_comparison(g["accuracy_a"].to_numpy(), g["accuracy_b"].to_numpy(), method, confidence)
+        rows.append({**dict(zip(GROUP, key)), **pc.as_dict()})
+    out = pd.DataFrame(rows)
+    for df, col in ((a, "run_a"), (b, "run_b")):
+        out.insert(0 if col == "run_a" else 1, col, df["run"].iloc[0] if "run" in df.columns and len(df) else "")
+    return out
+
+
+def compare_runs(run_a: str | Path, run_b: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
+                 method: str = "t", confidence: float = 0.95, **evaluate_kw) -> pd.DataFrame:
+    """Evaluate two runs on the same episodes and compare them pairwise (see :func:`compare_results`)."""
+    sets = _as_episode_sets(episodes)
+    a = evaluate_run(run_a, sets, heads, **evaluate_kw)
+    b = evaluate_run(run_b, sets, heads, **evaluate_kw)
+    return compare_results(a, b, method=method, confidence=confidence)

@@ -1,0 +1,208 @@
+"""Feature extraction: one forward pass per image the episodes use, cached on disk.
+
+A cache entry is keyed by what determines the features: the checkpoint (its id), the
+split (its fingerprint), the preprocessing (an id string), test-time flip averaging and
+the feature format. The entry also stores these fields, and they are checked on load: an
+entry that belongs to another checkpoint (a renamed or copied file, a hash collision) is
+reported and recomputed, never used. An entry that lacks some of the requested samples is
+completed with a forward pass over the missing ones only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import _io
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the stored layout or the extraction semantics change
+
+
+@dataclass
+class FeatureTable:
+    """Features of a set of samples of one split.
+
+    Attributes:
+        indices: ``[n]`` int64 sorted unique sample indices into the split.
+        features: ``[n, D]`` float32 features, row ``i`` for sample ``indices[i]``.
+    """
+    indices: np.ndarray
+    features: torch.Tensor
+
+    @property
+    def dim(self) -> int:
+        return int(self.features.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def rows(self, sample_indices) -> torch.Tensor:
+        """Row positions (same shape as ``sample_indices``) of the given sample indices.
+
+        Raises:
+            KeyError: naming samples that have no features in this table.
+        """
+        idx = np.asarray(sample_indices, dtype=np.int64)
+        pos = np.searchsorted(self.indices, idx)
+        pos_c = np.minimum(pos, max(len(self.indices) - 1, 0))
+        missing = (pos >= len(self.indices)) | (self.indices[pos_c] != idx) if len(self.indices) else \
+            np.ones(idx.shape, bool)
+        if missing.any():
+            bad = np.unique(idx[missing])
+            raise KeyError(f"{len(bad)} samples have no features (e.g. {bad[:5].tolist()}); "
+                           "extract features for every index the episodes use")
+        return torch.from_numpy(pos_c)
+
+    def lookup(self, sample_indices) -> torch.Tensor:
+        """Features ``[*shape, D]`` of sample indices of any shape."""
+        return self.features[self.rows(sample_indices)]
+
+    def mean(self) -> torch.Tensor:
+        """``[D]`` mean feature (e.g. the base-class mean used by CL2N)."""
+        return self.features.mean(0)
+
+
+def check_finite(features: torch.Tensor, indices: np.ndarray, where: str = "") -> None:
+    """Raise if any feature row is NaN or infinite, naming the samples.
+
+    Raises:
+        ValueError: "3 of 500 samples have non-finite features (sample indices [4, 9, 17]) ..."
+    """
+    bad = ~torch.isfinite(features).all(1)
+    if bad.any():
+        idx = np.asarray(indices)[bad.numpy()]
+        raise ValueError(
+            f"{len(idx)} of {len(indices)} samples{where} have non-finite (NaN/inf) features "
+            f"(sample indices {idx[:10].tolist()}{'...' if len(idx) > 10 else ''}); the backbone or "
+            "its checkpoint is broken (diverged training?) - they are not averaged away")
+
+
+def cache_key(checkpoint_id: str, split_fingerprint: str, preprocess_id: str, flip: bool) -> dict:
+    """The fields that identify a cache entry (stored inside it and hashed into its name)."""
+    return {"checkpoint": str(checkpoint_id), "split": str(split_fingerprint),
+            "preprocess": str(preprocess_id), "flip": bool(flip), "format": FORMAT}
+
+
+def _entry_path(folder: Path, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    return folder / f"features-{key['split']}-{digest}.npz"
+
+
+def _load_entry(path: Path, key: dict) -> Optional[FeatureTable]:
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            stored = json.loads(str(z["key"]))
+            indices, feats = z["indices"].astype(np.int64), z["features"]
+    except (OSError, ValueError, KeyError) as e:
+        warnings.warn(f"feature cache {str(path)!r} is unreadable ({e}); recomputing it")
+        return None
+    if stored != key:
+        diff = {k: (stored.get(k), v) for k, v in key.items() if stored.get(k) != v}
+        warnings.warn(f"feature cache {str(path)!r} was computed for another "
+                      f"{', '.join(diff)} ({'; '.join(f'{k}: stored {a!r}, wanted {b!r}' for k, (a, b) in diff.items())}); "
+                      "recomputing it")
+        return None
+    return FeatureTable(indices, torch.from_numpy(feats))
+
+
+def _save_entry(path: Path, key: dict, table: FeatureTable) -> None:
+    with _io.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), indices=table.indices,
+                     features=table.features.numpy())
+
+
+@torch.inference_mode()
+def _forward(backbone: torch.nn.Module, split, indices: np.ndarray, preprocess: Optional[Callable],
+             batch_size: int, flip: bool, device) -> torch.Tensor:
+    """Features ``[n, D]`` float32 of ``indices``, one backbone forward per batch."""
+    out = []
+    for start in range(0, len(indices), batch_size):
+        x = split.get_images(indices[start:start + batch_size])  # [B, C, H, W] in [0, 1]
+        if preprocess is not None:
+            x = preprocess(x)
+        x = x.to(device)
+        if flip:
+            # Flipped copies ride in the same forward call: [2B, C, H, W] -> [2, B, D] -> mean.
+            f = backbone(torch.cat([x, x.flip(-1)])).float().reshape(2, len(x), -1).mean(0)
+        else:
+            f = backbone(x).float()
+        out.append(f.reshape(len(x), -1).cpu())  # [B, D] (a [B, D, 1, 1] output is flattened)
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequence[int]] = None,
+                     preprocess: Optional[Callable] = None, batch_size: int = 256, flip: bool = False,
+                     checkpoint_id: Optional[str] = None, preprocess_id: Optional[str] = None,
+                     cache: bool | str | Path = True, device: str | torch.device = "cpu") -> FeatureTable:
+    """Features of the given samples of ``split``, each image through the backbone once.
+
+    Args:
+        backbone: maps ``[B, C, H, W]`` to ``[B, D]``; put in eval mode here.
+        split: a :class:`~fewshot_clce.data.Split` (``get_images`` and ``fingerprint`` are used).
+        indices: sample indices (any order, repeats allowed); all samples when None.
+        preprocess: raw ``[B, C, H, W]`` in [0, 1] -> backbone input (resize, normalisation).
+        batch_size: images per forward call.
+        flip: average the features of each image and its horizontal mirror.
+        checkpoint_id: identity of the backbone weights; the cache is used only when given.
+        preprocess_id: identity of ``preprocess`` (required with ``checkpoint_id`` when a
+            preprocess is given: a callable cannot be fingerprinted reliably).
+        cache: True for ``cache_dir("features")``, a folder, or False to disable.
+        device: where the forward passes run.
+
+    Returns:
+        :class:`FeatureTable` over the sorted unique indices.
+
+    Raises:
+        ValueError: on non-finite features (naming the samples) or bad arguments.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    wanted = np.unique(np.asarray(np.arange(len(split)) if indices is None else indices, dtype=np.int64))
+    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(split)):
+        raise ValueError(f"sample indices must lie in [0, {len(split)}) for split {split.name!r}; "
+                         f"got range [{wanted[0]}, {wanted[-1]}] - episodes from another split?")
+    if preprocess is not None and checkpoint_id is not None and preprocess_id is None:
+        raise ValueError("pass preprocess_id (a string naming the preprocessing) so that cached "
+                         "features are not reused under another preprocessing")
+    backbone.eval()
+    where = f" of {getattr(split, 'dataset', '?')}/{split.name}"
+    if checkpoint_id is None or cache is False:
+        feats = _forward(backbone, split, wanted, preprocess, batch_size, flip, device)
+        check_finite(feats, wanted, where)
+        return FeatureTable(wanted, feats)
+
+    folder = _io.cache_dir("features") if cache is True else Path(cache)
+    key = cache_key(checkpoint_id, split.fingerprint, preprocess_id or "none", flip)
+    path = _entry_path(folder, key)
+    have = _load_entry(path, key)
+    if have is not None:
+        check_finite(have.features, have.indices, where + f" (cache {str(path)!r})")
+        missing = np.setdiff1d(wanted, have.indices, assume_unique=True)
+    else:
+        missing = wanted
+    if len(missing):
+        log.info("extracting features of %d samples%s", len(missing), where)
+        new = _forward(backbone, split, missing, preprocess, batch_size, flip, device)
+        check_finite(new, missing, where)
+        if have is not None and len(have):
+            all_idx = np.concatenate([have.indices, missing])
+            all_feat = torch.cat([have.features, new])
+            order = np.argsort(all_idx, kind="stable")
+            have = FeatureTable(all_idx[order], all_feat[torch.from_numpy(order)])
+        else:
+            have = FeatureTable(missing, new)
+        _save_entry(path, key, have)
+    rows = have.rows(wanted)
+    return FeatureTable(wanted, have.features[rows])

@@ -1,0 +1,98 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewshot_clce.cli import main
+from fewshot_clce.data import create_dataset
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
+from fewshot_clce.evaluation import compare_runs, evaluate_run
+from fewshot_clce.training import TrainConfig, train
+
+pytestmark = pytest.mark.slow  # trains two tiny runs (about 20 s)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two tiny digits runs (CE and SupCon, a few steps each) and episode manifests."""
+    root = tmp_path_factory.mktemp("eval")
+    dirs = []
+    for loss, seed in (("ce", 0), ("supcon", 1)):
+        cfg = TrainConfig(dataset="digits", backbone="conv4", loss=loss, out=str(root / f"run_{loss}"), epochs=1,
+                          batch_size=32, steps_per_epoch=2, val_episodes=10, val_queries=5, progress=False,
+                          device="cpu", seed=seed)
+        dirs.append(train(cfg))
+    ds = create_dataset("digits")
+    novel = sample_episodes(ds.split("novel"), ways=5, shots=1, queries=5, episodes=20, seed=0)
+    val = sample_episodes(ds.split("val"), ways=3, shots=2, queries=5, episodes=15, seed=1)
+    paths = [novel.save(root / "novel.npz"), val.save(root / "val.npz")]
+    return root, dirs, paths
+
+
+def test_evaluate_writes_csv_prints_table_and_refuses_overwrite(runs, capsys):
+    root, (run_a, _), paths = runs
+    out = root / "a.csv"
+    argv = ["evaluate", str(run_a), "--episodes", *map(str, paths), "--head", "centroid", "logistic",
+            "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "± " in printed and "95% normal" in printed and "logistic" in printed
+    df = pd.read_csv(out)
+    assert len(df) == 2 * (20 + 15)
+    assert set(df["split"]) == {"novel", "val"} and (df["run"] == "run_ce").all() and (df["loss"] == "ce").all()
+    assert {"lam", "batch_size", "backbone", "manifest"} <= set(df.columns)
+    before = out.read_bytes()
+    assert main(argv) == 2
+    assert "--force" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(argv + ["--force", "--ci", "t"]) == 0
+    assert "95% t" in capsys.readouterr().out
+
+
+def test_second_evaluation_uses_the_feature_cache(runs, monkeypatch):
+    root, (run_a, _), paths = runs
+    first = evaluate_run(run_a, paths[:1], ["centroid"])
+    calls = []
+    import fewshot_clce.features as features
+
+    real = features._forward
+    monkeypatch.setattr(features, "_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+    second = evaluate_run(run_a, paths[:1], ["centroid"])
+    assert calls == []
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_compare_prints_paired_table(runs, capsys):
+    root, (run_a, run_b), paths = runs
+    assert main(["compare", str(run_a), str(run_b), "--episodes", str(paths[0]), "--head", "centroid"]) == 0
+    out = capsys.readouterr().out
+    assert "run_ce" in out and "run_supcon" in out and "wilcoxon p" in out and "W/T/L" in out
+    table = compare_runs(run_a, run_b, paths[0], ["centroid"])
+    assert table["n"].iloc[0] == 20
+    assert table["wins"].iloc[0] + table["ties"].iloc[0] + table["losses"].iloc[0] == 20
+
+
+def test_clear_errors(runs, capsys, tmp_path):
+    root, (run_a, _), paths = runs
+    other = EpisodeSet(np.zeros((1, 2), int) + [[0, 1]], np.zeros((1, 2, 1), int), np.zeros((1, 2, 1), int),
+                       dataset="glyphs", split="novel")
+    other.save(tmp_path / "glyphs.npz")
+    assert main(["evaluate", str(run_a), "--episodes", str(tmp_path / "glyphs.npz"), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    assert "trained on 'digits'" in capsys.readouterr().err
+    wrong_fp = EpisodeSet.load(paths[0])
+    wrong_fp.fingerprint = "0" * 16
+    with pytest.raises(ValueError, match="fingerprint"):
+        evaluate_run(run_a, [wrong_fp], ["centroid"])
+    (tmp_path / "empty_run").mkdir()
+    assert main(["evaluate", str(tmp_path / "empty_run"), "--episodes", str(paths[0])]) == 2
+    assert "has no checkpoint_best.pt" in capsys.readouterr().err
+    assert not (tmp_path / "empty_run" / "evaluation.csv").exists()
+
+
+def test_cl2n_head_uses_the_base_split_mean(runs):
+    root, (run_a, _), paths = runs
+    df = evaluate_run(run_a, paths[:1], ["centroid_cl2n", "centroid"])
+    assert set(df["head"]) == {"centroid_cl2n", "centroid"} and df["accuracy"].between(0, 1).all()
+    # centring changes the decisions of at least some episodes
+    a = df[df["head"] == "centroid_cl2n"]["accuracy"].to_numpy()
+    b = df[df["head"] == "centroid"]["accuracy"].to_numpy()
+    assert not np.array_equal(a, b)

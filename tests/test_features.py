@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from _evaltools import CountingNet, make_split
+from fewshot_clce.features import FeatureTable, extract_features
+
+
+def test_one_forward_per_image_batched_and_sorted():
+    split, net = make_split(), CountingNet()
+    t = extract_features(net, split, [5, 3, 3, 9, 5, 30], batch_size=2, cache=False)
+    assert t.indices.tolist() == [3, 5, 9, 30]
+    assert net.images == 4 and net.calls == 2
+    expected = net.lin(split.get_images([9]).flatten(1)).detach()
+    torch.testing.assert_close(t.lookup([[9]])[0], expected)
+    assert t.lookup(np.array([[3, 30], [5, 9]])).shape == (2, 2, 6)
+    with pytest.raises(KeyError, match="no features"):
+        t.lookup([4])
+
+
+def test_cache_second_call_does_no_forward(tmp_path):
+    split, net = make_split(), CountingNet()
+    kw = dict(checkpoint_id="ckpt-a", cache=tmp_path, batch_size=8)
+    first = extract_features(net, split, range(0, 40, 2), **kw)
+    calls = net.calls
+    assert calls > 0
+    again = extract_features(net, split, range(0, 40, 4), **kw)  # a subset: all cached
+    assert net.calls == calls
+    torch.testing.assert_close(again.features, first.lookup(again.indices))
+    # New samples: only the missing ones go through the backbone.
+    net.images = 0
+    extract_features(net, split, range(0, 40), **kw)
+    assert net.images == 20
+
+
+def test_cache_keys_checkpoint_flip_and_preprocess(tmp_path):
+    split = make_split()
+    a, b = CountingNet(seed=0), CountingNet(seed=1)
+    fa = extract_features(a, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)
+    fb = extract_features(b, split, range(10), checkpoint_id="ckpt-b", cache=tmp_path)
+    assert b.calls > 0  # another checkpoint id is recomputed, not served from a's entry
+    assert not torch.allclose(fa.features, fb.features)
+    n = b.calls
+    extract_features(b, split, range(10), checkpoint_id="ckpt-b", cache=tmp_path, flip=True)
+    assert b.calls > n
+    with pytest.raises(ValueError, match="preprocess_id"):
+        extract_features(b, split, range(10), preprocess=lambda x: x * 2, checkpoint_id="ckpt-b", cache=tmp_path)
+    n = b.calls
+    extract_features(b, split, range(10), preprocess=lambda x: x * 2, preprocess_id="x2",
+                     checkpoint_id="ckpt-b", cache=tmp_path)
+    assert b.calls > n
+
+
+def test_cache_entry_of_another_checkpoint_is_detected_and_recomputed(tmp_path):
+    split = make_split()
+    a, b = CountingNet(seed=0), CountingNet(seed=1)
+    extract_features(a, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)
+    entry_a = next(tmp_path.glob("features-*.npz"))
+    extract_features(b, split, range(10), checkpoint_id="ckpt-b", cache=tmp_path)
+    entry_b = [p for p in tmp_path.glob("features-*.npz") if p != entry_a][0]
+    entry_a.replace(entry_b)  # b's entry now holds a's features (a copied or renamed file)
+    n = b.calls
+    with pytest.warns(UserWarning, match="another checkpoint"):
+        fb = extract_features(b, split, range(10), checkpoint_id="ckpt-b", cache=tmp_path)
+    assert b.calls > n
+    torch.testing.assert_close(fb.features, b.lin(split.get_images(range(10)).flatten(1)).detach())
+
+
+def test_flip_averages_mirrored_images():
+    split, net = make_split(), CountingNet()
+    t = extract_features(net, split, [1, 2], flip=True, cache=False)
+    x = split.get_images([1, 2])
+    want = (net.lin(x.flatten(1)) + net.lin(x.flip(-1).flatten(1))).detach() / 2
+    torch.testing.assert_close(t.features, want)
+
+
+def test_nan_features_are_named(tmp_path):
+    split = make_split()
+    net = CountingNet(nan_rows={7, 12})
+    with pytest.raises(ValueError, match=r"2 of 20 samples of toy/novel have non-finite.*\[7, 12\]"):
+        extract_features(net, split, range(20), checkpoint_id="bad", cache=tmp_path)
+    assert not list(tmp_path.glob("features-*.npz"))  # nothing cached
+
+
+def test_indices_out_of_range():
+    with pytest.raises(ValueError, match=r"\[0, 40\)"):
+        extract_features(CountingNet(), make_split(), [3, 40], cache=False)
+
+
+def test_feature_table_mean():
+    t = FeatureTable(np.array([0, 2]), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+    torch.testing.assert_close(t.mean(), torch.tensor([2.0, 3.0]))

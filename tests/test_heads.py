@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from fewshot_clce._logreg import fit_logistic, objective
+from fewshot_clce.heads import HEADS, CentroidHead, LogisticHead, create_head
+
+
+def _episodes(E=40, ways=5, shots=5, queries=6, D=32, sep=0.6, seed=0):
+    """Class-structured random episodes: support [E, N*K, D], labels [E, N*K], query [E, N*Q, D]."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(E, ways, 1, D)) * sep
+    s = (mu + rng.normal(size=(E, ways, shots, D))).reshape(E, ways * shots, D)
+    q = (mu + rng.normal(size=(E, ways, queries, D))).reshape(E, ways * queries, D)
+    sl = np.repeat(np.arange(ways), shots)[None].repeat(E, 0)
+    ql = np.repeat(np.arange(ways), queries)
+    return (torch.tensor(s, dtype=torch.float32), torch.tensor(sl), torch.tensor(q, dtype=torch.float32), ql)
+
+
+def _naive_centroid(s, sl, q, ways, metric, base_mean=None):
+    out = np.zeros(q.shape[:2], dtype=np.int64)
+    for e in range(len(s)):
+        xs, xq = s[e].double().numpy(), q[e].double().numpy()
+        if base_mean is not None:
+            xs = xs - base_mean.numpy()
+            xq = xq - base_mean.numpy()
+            xs /= np.linalg.norm(xs, axis=1, keepdims=True)
+            xq /= np.linalg.norm(xq, axis=1, keepdims=True)
+        protos = np.stack([xs[sl[e].numpy() == c].mean(0) for c in range(ways)])
+        for m in range(len(xq)):
+            if metric == "cosine":
+                sc = [xq[m] @ p / np.linalg.norm(xq[m]) / np.linalg.norm(p) for p in protos]
+            else:
+                sc = [-np.sum((xq[m] - p) ** 2) for p in protos]
+            out[e, m] = int(np.argmax(sc))
+    return out
+
+
+@pytest.mark.parametrize("name,metric", [("centroid", "euclidean"), ("centroid_cosine", "cosine")])
+def test_centroid_matches_naive_loop(name, metric):
+    s, sl, q, _ = _episodes()
+    pred = create_head(name).predict(s, sl, q, 5).numpy()
+    np.testing.assert_array_equal(pred, _naive_centroid(s, sl, q, 5, metric))
+
+
+def test_centroid_cl2n_matches_naive_loop_and_needs_base_mean():
+    s, sl, q, _ = _episodes(seed=3)
+    base_mean = torch.randn(s.shape[2], generator=torch.Generator().manual_seed(1))
+    pred = create_head("centroid_cl2n", base_mean=base_mean).predict(s, sl, q, 5).numpy()
+    np.testing.assert_array_equal(pred, _naive_centroid(s, sl, q, 5, "euclidean", base_mean))
+    with pytest.raises(ValueError, match="base_mean"):
+        create_head("centroid_cl2n")
+
+
+@pytest.mark.parametrize("ways", [5, 3, 2])
+def test_logistic_agrees_with_sklearn_and_reaches_its_optimum(ways):
+    s, sl, q, _ = _episodes(E=12, ways=ways, D=48, seed=ways)
+    sn = torch.nn.functional.normalize(s.double(), dim=-1)
+    qn = torch.nn.functional.normalize(q.double(), dim=-1)
+    ours = LogisticHead().predict(s, sl, q, ways).numpy()
+    fit = fit_logistic(sn, sl, ways)
+    agree = 0
+    for e in range(len(s)):
+        m = LogisticRegression(C=1.0, max_iter=1000, tol=1e-10).fit(sn[e].numpy(), sl[e].numpy())
+        agree += (m.predict(qn[e].numpy()) == ours[e]).sum()
+        w, b = torch.tensor(m.coef_)[None], torch.tensor(m.intercept_)[None]
+        f_sk = objective(w, b, sn[e:e + 1], sl[e:e + 1]).item()
+        f_ours = objective(fit.weight[e:e + 1], fit.bias[e:e + 1], sn[e:e + 1], sl[e:e + 1]).item()
+        # Same objective, same optimum: ours is at least as low and within solver tolerance.
+        assert f_ours <= f_sk + 1e-9
+        assert f_sk - f_ours < 1e-5 * max(1.0, f_sk)
+    assert agree / ours.size >= 0.995
+
+
+def test_logistic_gradient_vanishes_at_solution():
+    s, sl, _, _ = _episodes(E=6, D=20, seed=7)
+    x = torch.nn.functional.normalize(s.double(), dim=-1)
+    fit = fit_logistic(x, sl, 5)
+    w = fit.weight.clone().requires_grad_(True)
+    b = fit.bias.clone().requires_grad_(True)
+    objective(w, b, x, sl).sum().backward()
+    assert w.grad.abs().max() < 1e-7 and b.grad.abs().max() < 1e-7
+
+
+def test_logistic_handles_repeated_support_samples():
+    s, sl, q, _ = _episodes(E=4, D=16, seed=2)
+    s[:, 1] = s[:, 0]  # a repeated image makes the support rank-deficient
+    pred = LogisticHead().predict(s, sl, q, 5)
+    assert pred.shape == q.shape[:2]
+
+
+@pytest.mark.parametrize("name", ["centroid", "centroid_cosine", "logistic"])
+def test_chunking_does_not_change_predictions(name):
+    s, sl, q, _ = _episodes(E=23, seed=11)
+    full = create_head(name, chunk_size=1000).predict(s, sl, q, 5)
+    for chunk in (1, 4, 7):
+        torch.testing.assert_close(create_head(name, chunk_size=chunk).predict(s, sl, q, 5), full)
+
+
+@pytest.mark.parametrize("name", HEADS.list())
+def test_every_head_contract(name):
+    s, sl, q, ql = _episodes(E=9, sep=3.0, seed=5)
+    opts = {"base_mean": torch.zeros(s.shape[2])} if HEADS.meta(name)["needs_base_mean"] else {}
+    head = create_head(name, **opts)
+    pred = head.predict(s.numpy(), sl.numpy(), q.numpy(), 5)  # numpy input is accepted
+    assert pred.shape == (9, q.shape[1]) and pred.dtype == torch.int64
+    assert (pred.numpy() == ql).mean() > 0.9  # well separated classes are found
+    assert head.predict(s[:0], sl[:0], q[:0], 5).shape == (0, q.shape[1])
+
+
+def test_bad_input_is_named():
+    s, sl, q, _ = _episodes(E=2)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        CentroidHead().predict(s, sl, q, 3)
+    with pytest.raises(ValueError, match="feature width"):
+        CentroidHead().predict(s, sl, q[..., :5], 5)
+    with pytest.raises(ValueError, match="metric"):
+        CentroidHead(metric="manhattan")
+    with pytest.raises(KeyError, match="valid names"):
+        create_head("svm")
+
+
+def test_logistic_warns_when_not_converged():
+    s, sl, q, _ = _episodes(E=3, seed=4)
+    with pytest.warns(UserWarning, match="did not converge"):
+        LogisticHead(max_iter=1, tol=1e-12).predict(s, sl, q, 5)
