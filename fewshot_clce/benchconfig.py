@@ -112,15 +112,16 @@ PRESETS: Dict[str, Preset] = {
     "demo": Preset(
         "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid head, 1 seed",
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-             heads=["centroid"], episodes=500, val_episodes=100, seeds=[0], epochs=2, batch_size=[64],
-             train_options={"val_episodes": 50}, tsne_classes=8, tsne_per_class=25, n_boot=1000),
+             heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
+             train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
         "about 5 min on a 2-core CPU (measured, see README)"),
     "paper-glyphs": Preset(
-        "the README's results: glyphs, CE/SupCon/CLCE, 3 seeds, both heads, λ chosen on val",
+        "the README's results: glyphs, CE/SupCon/CLCE, 3 seeds, both heads, β (0 = the SupCon+CE hybrid, or 1) "
+        "chosen on val",
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-             heads=["centroid", "logistic"], episodes=600, val_episodes=200, seeds=[0, 1, 2], epochs=3,
-             lam=[0.5, 0.9], batch_size=[64], train_options={"val_episodes": 50}),
-        "about 25 min on a 2-core CPU (measured, see README)"),
+             heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0, 1, 2], epochs=3,
+             beta=[0.0, 1.0], batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5}),
+        "about 15 min on a 2-core CPU when nothing else runs (measured, see README)"),
     "ablation-lambda": Preset("weight λ of the contrastive term in CLCE",
                               dict(_ABLATION, losses=["ce", "clce"], lam=[0.1, 0.3, 0.5, 0.7, 0.9]),
                               "estimate: 12 trainings of conv4 on glyphs, ~30 min on a 2-core CPU"),
