@@ -73,10 +73,10 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
         ax.set_ylabel("accuracy on novel classes (%)")
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, title="head", fontsize=8, loc="upper right", ncol=len(heads))
+    fig.legend(handles, labels, title="head", fontsize=8, loc="center right")
     name = dataset or ", ".join(pd.unique(s["dataset"]))
-    fig.suptitle(f"{name}: accuracy per loss\n{_ci_kind_text(s)}", fontsize=10, x=0.4)
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.suptitle(f"{name}: accuracy per loss ({_ci_kind_text(s)})", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     return _save(fig, path)
 
 
@@ -173,8 +173,10 @@ def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]]
         ax.set_xticks([])
         ax.set_yticks([])
     handles, labels = axes[0][0].get_legend_handles_labels()
-    if len(handles) <= 20:
-        fig.legend(handles, labels, loc="center right", fontsize=7, markerscale=1.5, title="novel class")
+    legend = len(handles) <= 20
+    if legend:  # below the panels: class names can be long
+        fig.legend(handles, labels, loc="lower center", fontsize=7, markerscale=1.5, ncol=min(len(handles), 4))
     fig.suptitle(title or "t-SNE of novel-class features", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.85 if len(handles) <= 20 else 1, 0.95))
+    rows = -(-len(handles) // 4) if legend else 0
+    fig.tight_layout(rect=(0, 0.035 * rows + 0.02 * legend, 1, 1))
     return _save(fig, path)
