@@ -25,6 +25,10 @@ __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", 
 # Training pulls in timm: imported on first use so that light commands stay quick.
 _LAZY = {"TrainConfig": "train_config", "train": "training", "load_run": "training", "LoadedRun": "training",
          "create_backbone": "backbones", "embedding_dim": "backbones"}
+# The benchmark layer (pandas, matplotlib): also on first use.
+_LAZY.update({"BenchmarkConfig": "benchconfig", "run_benchmark": "benchmark", "analyse": "analysis",
+              "write_report": "report", "hierarchical_bootstrap": "seedstats", "seed_level": "seedstats",
+              "seed_paired": "seedstats"})
 __all__ += list(_LAZY)
 
 

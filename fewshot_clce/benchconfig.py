@@ -105,12 +105,14 @@ class Preset:
     expected: str  # expected wall time and where, saying whether measured or estimated
 
 
-_ABLATION = dict(losses=["ce", "supcon", "clce"], shots=[1, 5], heads=["centroid"], episodes=600,
-                 val_episodes=300, epochs=4, seeds=[0, 1])
+_ABLATION = dict(losses=["ce", "supcon", "clce"], shots=[1, 5], heads=["centroid"], episodes=1000,
+                 val_episodes=200, epochs=3, seeds=[0, 1], train_options={"val_episodes": 100, "warmup_epochs": 0.5})
+# Estimates below: about 70 s per conv4 training on glyphs (3 epochs of ~21 s, measured when the
+# 2-core machine was quiet, plus its evaluation); several times more when the machine is loaded.
 
 PRESETS: Dict[str, Preset] = {
     "demo": Preset(
-        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid head, 1 seed",
+        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid and logistic heads, 1 seed, 3 epochs",
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
              train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
@@ -124,30 +126,30 @@ PRESETS: Dict[str, Preset] = {
         "about 15 min on a 2-core CPU when nothing else runs (measured, see README)"),
     "ablation-lambda": Preset("weight λ of the contrastive term in CLCE",
                               dict(_ABLATION, losses=["ce", "clce"], lam=[0.1, 0.3, 0.5, 0.7, 0.9]),
-                              "estimate: 12 trainings of conv4 on glyphs, ~30 min on a 2-core CPU"),
+                              "estimate: 12 trainings, ~15 min on a quiet 2-core CPU"),
     "ablation-beta": Preset("hard-negative concentration β: 0 (the SupCon+CE hybrid) against 1 and 2",
                             dict(_ABLATION, losses=["ce", "clce"], beta=[0.0, 1.0, 2.0]),
-                            "estimate: 8 trainings of conv4 on glyphs, ~20 min on a 2-core CPU"),
+                            "estimate: 8 trainings, ~10 min on a quiet 2-core CPU"),
     "ablation-temperature": Preset("temperature τ of the contrastive terms",
                                    dict(_ABLATION, temperature=[0.05, 0.1, 0.2, 0.5]),
-                                   "estimate: 18 trainings of conv4 on glyphs, ~45 min on a 2-core CPU"),
+                                   "estimate: 18 trainings, ~21 min on a quiet 2-core CPU"),
     "ablation-batch": Preset("training batch size 32 / 64 / 256 for CE, SupCon and CLCE (the small-batch claim)",
                              dict(_ABLATION, batch_size=[32, 64, 256]),
-                             "estimate: 18 trainings of conv4 on glyphs, ~45 min on a 2-core CPU"),
+                             "estimate: 18 trainings, ~21 min on a quiet 2-core CPU"),
     "ablation-heads": Preset("nearest-centroid against logistic-regression heads on the same features",
                              dict(_ABLATION, heads=["centroid", "logistic"]),
-                             "estimate: 6 trainings of conv4 on glyphs, ~15 min on a 2-core CPU"),
+                             "estimate: 6 trainings, ~7 min on a quiet 2-core CPU"),
     "mini-imagenet-gpu": Preset(
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
              train_options={"image_size": 84, "num_workers": 8}),
-        "estimate (not measured): ~1.5 h per training on one recent GPU, ~20 h for the 15 trainings"),
+        "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~12 h for the 12 trainings"),
     "cifar-fs-gpu": Preset(
         "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8}),
-        "estimate (not measured): ~20 min per training on one recent GPU, ~3 h in all"),
+        "estimate, not measured (no GPU here): ~20 min per training on one recent GPU, ~3 h for the 9 trainings"),
 }
 
 
