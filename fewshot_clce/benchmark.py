@@ -24,7 +24,7 @@ from . import report
 from ._io import write_json_atomic
 from .analysis import Analysis, analyse
 from .benchconfig import BenchmarkConfig
-from .runplan import RunSpec, explicit_fields, plan_runs, run_state, train_config
+from .runplan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
 
 SPLITS = ("val", "novel")
 
@@ -104,6 +104,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     t0 = time.perf_counter()
     out = Path(out).expanduser()
     specs = plan_runs(cfg)  # validates losses before anything is written
+    check_names(cfg)
     datasets = {d: create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     prepare_output(out, cfg, force)
     search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]

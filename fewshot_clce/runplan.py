@@ -77,10 +77,23 @@ class RunSpec:
         return df
 
 
+def check_names(cfg: BenchmarkConfig) -> None:
+    """Fail before any training on an unknown loss, head or backbone (listing the valid names)."""
+    from .backbones import check_backbone_name
+    from .heads import HEADS
+
+    for head in cfg.heads:
+        HEADS.get(head)
+    check_backbone_name(cfg.backbone)
+
+
 def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
     """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, hyper-parameters).
 
     Seeds are the outer loop but one, so an interrupted benchmark has finished whole seeds.
+
+    Raises:
+        UnknownNameError: for an unknown loss (listing the valid ones).
     """
     out = []
     takes = {loss: loss_hparams(loss) for loss in cfg.losses}

@@ -8,7 +8,7 @@ from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args
 from fewshot_clce.estimate import estimate
 from fewshot_clce.registry import UnknownNameError
-from fewshot_clce.runplan import plan_runs
+from fewshot_clce.runplan import check_names, plan_runs
 
 
 def test_preset_then_explicit_values():
@@ -32,6 +32,10 @@ def test_bad_settings_are_named():
         resolve(seeds=[0, 0])
     with pytest.raises(UnknownNameError, match="worm.*clce"):
         plan_runs(resolve(losses=["ce", "worm"]))
+    with pytest.raises(UnknownNameError, match="unknown head 'knn'.*centroid"):
+        check_names(resolve(heads=["knn"]))
+    with pytest.raises(UnknownNameError, match="unknown backbone 'conv5'"):
+        check_names(resolve(backbone="conv5"))
 
 
 def test_plan_sweeps_only_what_a_loss_takes():
