@@ -117,7 +117,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     states = {(s.dataset, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
               for s in specs}
     todo = [s for s in specs if states[(s.dataset, s.name)] != "finished"]
-    _print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    print_estimate(cfg, specs, todo, datasets, manifests, out, log)
 
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
     bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
@@ -157,7 +157,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     return res
 
 
-def _print_estimate(cfg, specs, todo, datasets, manifests, out, log) -> None:
+def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,
+                   out: Path, log: Callable[[str], None]) -> None:
+    """Log the time estimate of the trainings still ``todo`` (and all evaluations); warn over the budget."""
     from .estimate import estimate, time_train_step
 
     if not todo:

@@ -69,7 +69,8 @@ def ci_legend(summary: pd.DataFrame, episodes: Optional[int] = None) -> str:
     kinds = set(summary["ci_kind"])
     parts = []
     if "episode" in kinds:
-        parts.append("± is the episode-level 95% CI (one training seed: it does not include seed-to-seed noise)")
+        parts.append("± is the episode-level 95% CI, which leaves out seed-to-seed noise: a seed-level CI cannot "
+                     "be computed from 1 training seed (pass --seeds with 2 or more, e.g. --seeds 0 1 2)")
     if "seed" in kinds:
         method = summary.loc[summary["ci_kind"] == "seed", "ci_method"].iloc[0]
         parts.append(f"[low, high] is the seed-level 95% CI from a {method}")

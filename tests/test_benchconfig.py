@@ -84,3 +84,24 @@ def test_estimate_adds_up():
 def test_every_preset_resolves():
     for name in PRESETS:
         assert isinstance(resolve(name), BenchmarkConfig)
+
+
+def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
+    from fewshot_clce.benchmark import print_estimate
+    from fewshot_clce.data import create_dataset
+    from fewshot_clce.manifests import benchmark_manifests
+
+    cfg = resolve(datasets=["digits"], losses=["ce", "clce"], lam=[0.1, 0.5, 0.9], seeds=[0, 1, 2], epochs=50,
+                  time_budget=0.01)
+    ds = create_dataset("digits")
+    manifests = {"digits": benchmark_manifests(ds, ("novel",), 5, [1], 15, {"novel": 10}, 0, tmp_path)}
+    specs = plan_runs(cfg)
+    lines = []
+    print_estimate(cfg, specs, specs, {"digits": ds}, manifests, tmp_path, lines.append)
+    assert any("time estimate" in line and "12 training(s)" in line for line in lines)
+    warning = [line for line in lines if line.startswith("WARNING")]
+    assert warning and "--time-budget 0.01 min" in warning[0] and "12 trainings of 50 epochs" in warning[0]
+    lines.clear()
+    print_estimate(resolve(datasets=["digits"], time_budget=10_000), specs, specs, {"digits": ds}, manifests,
+                    tmp_path, lines.append)
+    assert not any(line.startswith("WARNING") for line in lines)
