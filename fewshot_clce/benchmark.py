@@ -66,10 +66,12 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
 
 
 def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
+    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path)."""
+    from .evaluation import manifest_digest
     from .runplan import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
-            "episodes": sorted([s, k, src, eps.fingerprint, len(eps)] for (s, k), (eps, src) in manifests.items())}
+            "episodes": sorted([s, k, manifest_digest(eps)] for (s, k), (eps, _) in manifests.items())}
 
 
 def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict) -> tuple:
