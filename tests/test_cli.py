@@ -18,3 +18,26 @@ def test_datasets_says_where_missing_data_belongs(capsys, tmp_path):
     assert f"Not found under {tmp_path}:" in out
     assert "  cifar-fs: expected under --root: cifar-100-python/" in out
     assert "glyphs" not in out.split("Not found")[1]  # embedded datasets are always here
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo should-not-run",))
+
+
+def test_refused_pickle_is_a_one_line_error(capsys, tmp_path):
+    import pickle
+
+    folder = tmp_path / "CIFAR-FS"
+    folder.mkdir()
+    for part in ("train", "val", "test"):
+        with open(folder / f"CIFAR_FS_{part}.pickle", "wb") as f:
+            pickle.dump({"data": _Payload(), "labels": [0]}, f)
+    assert main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    captured = capsys.readouterr()
+    assert "should-not-run" not in captured.out
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("fewshot-clce show: error: refusing to load") and "CIFAR_FS_train.pickle" in err
+    assert not (tmp_path / "g.png").exists()
