@@ -53,7 +53,8 @@ class TrainConfig:
     val_episodes: int = _f(200, "validation episodes per evaluation")
     val_seed: int = _f(0, "seed of the fixed validation episodes")
     seed: int = _f(0, "seed of initialisation, data order and augmentation")
-    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)")
+    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)",
+                                  aliases=("--root",))
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
     num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
     progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",

@@ -41,3 +41,18 @@ def test_refused_pickle_is_a_one_line_error(capsys, tmp_path):
     assert "\n" not in err and "Traceback" not in err
     assert err.startswith("fewshot-clce show: error: refusing to load") and "CIFAR_FS_train.pickle" in err
     assert not (tmp_path / "g.png").exists()
+
+
+def test_every_command_takes_root_and_data_root():
+    from fewshot_clce.cli import build_parser
+
+    parser = build_parser()
+    base = {"datasets": [], "show": ["digits", "--out", "g.png"],
+            "episodes make": ["--dataset", "digits"], "episodes show": ["f.npz"],
+            "episodes convert": ["a.csv", "b.npz"],
+            "train": ["--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", "r"],
+            "evaluate": ["r", "--episodes", "f.npz"], "compare": ["a", "b", "--episodes", "f.npz"]}
+    for command, args in base.items():
+        for flag in ("--root", "--data-root"):
+            ns = parser.parse_args(command.split() + args + [flag, "/data"])
+            assert (getattr(ns, "root", None) or getattr(ns, "data_root", None)) == "/data", (command, flag)

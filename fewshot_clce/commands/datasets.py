@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("datasets", help="list datasets, their splits and whether they are available",
                        description="List every registered dataset with its splits, class and image "
                                    "counts, and whether it can be loaded here.")
-    p.add_argument("--root", default=None, help="folder holding downloaded datasets "
+    p.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets "
                                                 "(default: $FEWSHOT_CLCE_DATA)")
     p.add_argument("--download", metavar="NAME", action="append", default=[],
                    help="download dataset NAME into --root first (repeatable; needs internet)")

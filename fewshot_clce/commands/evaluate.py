@@ -21,7 +21,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
     p.add_argument("--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
-    p.add_argument("--data-root", default=None, help="dataset folder (default: the run's)")
+    # --root as in `datasets`, `show` and `episodes`; --data-root as in `train`
+    p.add_argument("--data-root", "--root", dest="data_root", default=None,
+                   help="dataset folder (default: the run's)")
 
 
 def evaluate_kwargs(args: argparse.Namespace) -> dict:

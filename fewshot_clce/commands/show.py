@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="number of classes (rows), default 10")
     p.add_argument("--per-class", type=int, default=10, help="images per class (columns), default 10")
     p.add_argument("--seed", type=int, default=0, help="seed picking the classes and images, default 0")
-    p.add_argument("--root", default=None, help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
+    p.add_argument("--root", "--data-root", dest="root", default=None,
+                   help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
 
