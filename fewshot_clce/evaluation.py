@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._distributed import resolve_device
 from .episodes import EpisodeSet
 from .features import FeatureTable, extract_features
 from .heads import HEADS, Head, create_head
@@ -134,18 +135,20 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
         which: checkpoint, "best" or "last".
         flip: test-time horizontal-flip averaging of features.
         batch_size: images per forward pass.
-        device: where the backbone runs.
+        device: where the backbone runs: cpu, cuda, cuda:N or auto (a GPU when visible).
         cache: feature cache (True: the toolkit cache folder; a folder; False: none).
         data_root: dataset folder (default: the one the run was trained with).
 
     Raises:
         FileNotFoundError: when the run folder has no checkpoint.
-        ValueError: for episodes of another dataset or split, or non-finite features.
+        ValueError: for episodes of another dataset or split, non-finite features, or an unknown or
+            absent device.
     """
     from .data import create_dataset
     from .training import load_run
 
     run_dir = Path(run_dir).expanduser()
+    device = resolve_device(str(device))  # a bad or absent device is named before any work
     loaded = load_run(run_dir, which=which)
     sets = _as_episode_sets(episodes)
     for es in sets:

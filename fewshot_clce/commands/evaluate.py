@@ -19,7 +19,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint to evaluate")
     p.add_argument("--flip", action="store_true", help="average features over a horizontal flip")
     p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    p.add_argument("--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N)")
+    p.add_argument("--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N, auto)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     # --root as in `datasets`, `show` and `episodes`; --data-root as in `train`
     p.add_argument("--data-root", "--root", dest="data_root", default=None,
