@@ -277,6 +277,10 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
         FileNotFoundError: naming the run folder when it has no such checkpoint.
     """
     run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        what = "is a file, not a run folder" if run_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} {what}; pass the --out folder of "
+                                "`fewshot-clce train`")
     path = _rundir.checkpoint_path(run_dir, which)
     if not path.is_file():
         found = [f for f in (_rundir.BEST, _rundir.LAST) if (run_dir / f).is_file()]

@@ -56,8 +56,14 @@ def test_a_run_writes_its_folder_and_loads_back(tmp_path):
 
 
 def test_load_run_without_checkpoint_names_the_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"'.*empty' has no checkpoint_best.pt"):
         load_run(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"'.*missing' does not exist; pass the --out folder"):
+        load_run(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"'.*file' is a file, not a run folder"):
+        load_run(tmp_path / "file")
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, monkeypatch):
