@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import atomic_path, check_png
 from ..data.base import Split
 
 
@@ -39,7 +39,7 @@ def write_grid(split: Split, out: str | Path, classes: int = 10, per_class: int 
 
     if classes < 1 or per_class < 1:
         raise ValueError(f"--classes and --per-class must be at least 1, got {classes} and {per_class}")
-    out = Path(out)
+    out = check_png(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it")
     rng = np.random.default_rng(seed)
