@@ -175,6 +175,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                    cfg.val_episodes, seed=cfg.val_seed)
     val_index = val_episodes.used_indices()
+    if cfg.val_ways > val.num_classes:
+        _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than --val-ways "
+                  f"{cfg.val_ways}; validating {val.num_classes}-way")
 
     def validate() -> float:
         feats = embed(model.backbone, val, val_index, preprocess, ctx.device)

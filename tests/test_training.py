@@ -188,8 +188,11 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
             "--batch-size", "32", "--steps-per-epoch", "2", "--val-episodes", "10", "--no-progress",
             "--device", "cpu", "--label-smoothing", "0.1"]
-    assert main(args + ["--out", str(tmp_path / "run")]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "run")
+    assert main(args + ["--out", str(tmp_path / "run"), "--val-ways", "30"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(tmp_path / "run")
+    # digits/val has 8 classes: the run says so instead of silently validating 8-way
+    assert "val split of 'digits' has 8 classes, fewer than --val-ways 30; validating 8-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
 
     def error(extra):
