@@ -18,6 +18,8 @@ def test_datasets_says_where_missing_data_belongs(capsys, tmp_path):
     assert f"Not found under {tmp_path}:" in out
     assert "  cifar-fs: expected under --root: cifar-100-python/" in out
     assert "glyphs" not in out.split("Not found")[1]  # embedded datasets are always here
+    assert main(["datasets", "--root", str(tmp_path / "typo")]) == 0
+    assert f"Not found under {tmp_path / 'typo'} (that folder does not exist):" in capsys.readouterr().out
 
 
 class _Payload:

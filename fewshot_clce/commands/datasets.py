@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     missing = table[table.available == "no"].drop_duplicates("dataset")
     if len(missing):
         root = default_root(args.root)
-        print(f"\nNot found {'under ' + str(root) if root else '(no --root or $FEWSHOT_CLCE_DATA given)'}:")
+        if root is None:
+            where = "(no --root or $FEWSHOT_CLCE_DATA given)"
+        else:
+            where = f"under {root}" + ("" if root.is_dir() else " (that folder does not exist)")
+        print(f"\nNot found {where}:")
         for r in missing.itertuples():
             print(f"  {r.dataset}: {r.why}")
     return 0
