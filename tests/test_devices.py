@@ -1,4 +1,4 @@
-"""Device names from --device: resolved, or refused with a one-line error naming the value."""
+"""CLI option values (--device, --batch-size): resolved, or refused with a one-line error naming the value."""
 import pytest
 import torch
 
@@ -33,3 +33,10 @@ def test_evaluate_names_a_bad_device_before_loading_the_run(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err == "fewshot-clce evaluate: error: unknown device 'foo'; use auto, cpu, cuda or cuda:N"
+
+
+def test_evaluate_batch_size_is_checked_by_its_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", str(tmp_path), "--episodes", "e.npz", "--batch-size", "0"])
+    assert stop.value.code == 2
+    assert "argument --batch-size: must be at least 1, got 0" in capsys.readouterr().err
