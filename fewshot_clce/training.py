@@ -125,6 +125,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
 
     run_dir = Path(cfg.out).expanduser()
     dataset = create_dataset(cfg.dataset, root=cfg.data_root)
+    for needed in ("base", "val"):
+        if needed not in dataset.splits:
+            raise ValueError(f"training needs a {needed!r} split (base classes to train on, val classes to "
+                             f"pick the best epoch); dataset {cfg.dataset!r} has {', '.join(dataset.splits)}. "
+                             "Give it one: a split file for folder datasets, val_alphabets=k for omniglot")
     base, val = dataset.split("base"), dataset.split("val")
     need = cfg.batch_size * ctx.world_size
     if len(base) < need:

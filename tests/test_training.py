@@ -55,6 +55,21 @@ def test_a_run_writes_its_folder_and_loads_back(tmp_path):
     assert all(torch.equal(v, trained[k]) for k, v in run.backbone.state_dict().items())
 
 
+def test_a_dataset_without_val_split_is_named(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for c in ("a", "b", "c"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(root / c / f"{i}.png")
+    split_file = tmp_path / "split.tsv"
+    split_file.write_text("base\ta\nbase\tb\nnovel\tc\n")
+    with pytest.raises(ValueError, match=r"training needs a 'val' split .*has base, novel\. Give it one"):
+        train(_config(tmp_path / "run", dataset=f"folder:{root}::{split_file}"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_load_run_without_checkpoint_names_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"'.*empty' has no checkpoint_best.pt"):
