@@ -65,7 +65,8 @@ def test_a_dataset_without_val_split_is_named(tmp_path):
             Image.new("L", (8, 8), color=40 * i).save(root / c / f"{i}.png")
     split_file = tmp_path / "split.tsv"
     split_file.write_text("base\ta\nbase\tb\nnovel\tc\n")
-    with pytest.raises(ValueError, match=r"training needs a 'val' split .*has base, novel\. Folder datasets take a split file"):
+    with pytest.raises(ValueError,
+                       match=r"training needs a 'val' split .*has base, novel\. Folder datasets take a split file"):
         train(_config(tmp_path / "run", dataset=f"folder:{root}::{split_file}"))
     assert not (tmp_path / "run").exists()
 
