@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from ._distributed import resolve_device
+from .data.registry import parse_dataset_spec
 from .episodes import EpisodeSet
 from .features import FeatureTable, extract_features
 from .heads import HEADS, Head, create_head
@@ -151,8 +152,9 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     device = resolve_device(str(device))  # a bad or absent device is named before any work
     loaded = load_run(run_dir, which=which)
     sets = _as_episode_sets(episodes)
+    trained_on = parse_dataset_spec(loaded.dataset)[0]  # options such as cub[split=...] are checked by fingerprint
     for es in sets:
-        if es.dataset and es.dataset != loaded.dataset:
+        if es.dataset and es.dataset != trained_on:
             raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "
                              f"which was trained on {loaded.dataset!r}; make episodes of {loaded.dataset!r} "
                              "with `fewshot-clce episodes make`")
