@@ -37,6 +37,19 @@ def cache_dir(sub: str = "") -> Path:
     return path
 
 
+def check_png(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it names a ``.png`` file (image grids are always written as PNG).
+
+    Raises:
+        ValueError: naming the path, so that ``grid.jpg`` does not silently hold PNG bytes.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"--out {str(path)!r}: image grids are written as PNG; give a file name ending "
+                         "in .png")
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.

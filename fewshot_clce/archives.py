@@ -13,6 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import List
 
@@ -99,7 +100,7 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     Raises:
         UnsafeArchiveError: naming the member, for absolute paths, ``..`` components, links leading
             outside ``dest``, device files; nothing is written then.
-        ValueError: when the file is neither a tar nor a zip archive.
+        ValueError: when the file is neither a tar nor a zip archive, or is truncated or damaged.
         FileExistsError: when one of the archive's top-level entries is already in ``dest``.
     """
     archive, dest = Path(archive), Path(dest)
@@ -112,7 +113,11 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
     try:
-        extractor(archive, tmp)
+        try:
+            extractor(archive, tmp)
+        except (EOFError, tarfile.ReadError, zipfile.BadZipFile, zlib.error) as e:
+            raise ValueError(f"{archive} is truncated or damaged ({type(e).__name__}: {e}); nothing was "
+                             "extracted; re-download it") from None
         entries = sorted(tmp.iterdir())
         for entry in entries:
             target = dest / entry.name

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import pickle
 import sys
 from typing import List, Optional
 
@@ -23,8 +24,9 @@ COMMANDS = [
 ]
 
 # Errors that come from what the user asked for: printed as one line, no traceback.
+# pickle.UnpicklingError covers safe_load.UnsafePickleError: a data file that was refused.
 USER_ERRORS = (ValueError, UnknownNameError, FileNotFoundError, FileExistsError, PermissionError,
-               NotADirectoryError, IsADirectoryError)
+               NotADirectoryError, IsADirectoryError, pickle.UnpicklingError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from ._io import atomic_path, check_png
 
 _BLUE = (0.12, 0.47, 0.71)
 _ORANGE = (1.0, 0.5, 0.05)
@@ -22,9 +22,11 @@ def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite
         path: the PNG to write.
 
     Raises:
-        ValueError: if ``index`` is out of range or the episodes do not belong to ``split``.
+        ValueError: if ``path`` is not a ``.png``, ``index`` is out of range or the episodes do not
+            belong to ``split``.
         FileExistsError: if ``path`` exists and ``overwrite`` is False.
     """
+    check_png(path)
     if not 0 <= index < len(episodes):
         raise ValueError(f"episode {index} does not exist; the file holds episodes 0 to {len(episodes) - 1}")
     episodes.check(split)

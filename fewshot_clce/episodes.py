@@ -245,6 +245,12 @@ def _check_shapes(classes, support, query, where: str) -> None:
 
 def _read_npz(path: Path) -> EpisodeSet:
     bad = f"episode file {str(path)!r} is corrupt or truncated"
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if head != b"PK":
+        # np.load would try it as a .npy or a pickle and blame "pickled (object) data"
+        raise ValueError(f"{bad}: it is not an .npz (zip) archive; remake it with `fewshot-clce episodes make`"
+                         " (a .csv episode table needs the .csv suffix)")
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("meta",) + _ARRAYS if k not in z.files]

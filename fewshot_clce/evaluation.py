@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._distributed import resolve_device
+from .data.registry import parse_dataset_spec
 from .episodes import EpisodeSet
 from .features import FeatureTable, extract_features
 from .heads import HEADS, Head, create_head
@@ -134,22 +136,25 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
         which: checkpoint, "best" or "last".
         flip: test-time horizontal-flip averaging of features.
         batch_size: images per forward pass.
-        device: where the backbone runs.
+        device: where the backbone runs: cpu, cuda, cuda:N or auto (a GPU when visible).
         cache: feature cache (True: the toolkit cache folder; a folder; False: none).
         data_root: dataset folder (default: the one the run was trained with).
 
     Raises:
         FileNotFoundError: when the run folder has no checkpoint.
-        ValueError: for episodes of another dataset or split, or non-finite features.
+        ValueError: for episodes of another dataset or split, non-finite features, or an unknown or
+            absent device.
     """
     from .data import create_dataset
     from .training import load_run
 
     run_dir = Path(run_dir).expanduser()
+    device = resolve_device(str(device))  # a bad or absent device is named before any work
     loaded = load_run(run_dir, which=which)
     sets = _as_episode_sets(episodes)
+    trained_on = parse_dataset_spec(loaded.dataset)[0]  # options such as cub[split=...] are checked by fingerprint
     for es in sets:
-        if es.dataset and es.dataset != loaded.dataset:
+        if es.dataset and es.dataset != trained_on:
             raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "
                              f"which was trained on {loaded.dataset!r}; make episodes of {loaded.dataset!r} "
                              "with `fewshot-clce episodes make`")

@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -104,8 +105,8 @@ def _load_entry(path: Path, key: dict) -> Optional[FeatureTable]:
         with np.load(path, allow_pickle=False) as z:
             stored = json.loads(str(z["key"]))
             indices, feats = z["indices"].astype(np.int64), z["features"]
-    except (OSError, ValueError, KeyError) as e:
-        warnings.warn(f"feature cache {str(path)!r} is unreadable ({e}); recomputing it")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        warnings.warn(f"feature cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); recomputing it")
         return None
     if stored != key:
         diff = {k: (stored.get(k), v) for k, v in key.items() if stored.get(k) != v}

@@ -152,7 +152,28 @@ def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, 
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        reason = _weights_only_reason(str(e))
+        if reason.startswith("Unsupported operand"):
+            # The byte stream is not a pickle at all (an image, a text file, ...).
+            raise ValueError(f"cannot read checkpoint {str(path)!r}: it is not a PyTorch checkpoint "
+                             f"({reason})") from None
         raise ValueError(f"refusing to load checkpoint {str(path)!r}: it holds objects other than tensors "
-                         f"and plain containers, which weights_only loading does not run ({e})") from None
-    except (RuntimeError, EOFError) as e:
-        raise ValueError(f"cannot read checkpoint {str(path)!r}: {e}") from None
+                         f"and plain containers, which weights_only loading does not run ({reason})") from None
+    except (RuntimeError, EOFError, KeyError, IndexError) as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "the file is empty or truncated"
+        raise ValueError(f"cannot read checkpoint {str(path)!r}: it is not a complete PyTorch checkpoint "
+                         f"({type(e).__name__}: {detail})") from None
+
+
+def _weights_only_reason(message: str) -> str:
+    """The one line of torch's weights_only error that says what was refused.
+
+    torch wraps it in several paragraphs, including advice to retry with ``weights_only=False``,
+    which would run the file's code: that advice is dropped.
+    """
+    marker = "WeightsUnpickler error:"
+    if marker in message:
+        rest = message.split(marker, 1)[1].strip()
+        # "Unsupported global: GLOBAL a.B was not an allowed global by default. Please use ..."
+        return rest.splitlines()[0].split(" was not an allowed global")[0].strip()
+    return message.strip().splitlines()[0] if message.strip() else "no reason given"

@@ -36,11 +36,12 @@ class TrainConfig:
     weight_decay: Optional[float] = _f(None, "weight decay (default 5e-4 for sgd, 0.05 for adamw)")
     warmup_epochs: float = _f(1.0, "linear warm-up before the cosine decay, in epochs")
     grad_clip: Optional[float] = _f(None, "clip the gradient norm to this value")
-    lam: Optional[float] = _f(None, "CLCE weight of the contrastive term", flag="--lambda")
+    lam: Optional[float] = _f(None, "CLCE weight of the contrastive term (loss default when omitted)", flag="--lambda")
     temperature: Optional[float] = _f(None, "contrastive temperature (loss default when omitted)")
     beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
     label_smoothing: Optional[float] = _f(None, "label smoothing of the CE term (loss default when omitted)")
-    views: int = _f(2, "augmented views per image (contrastive losses need 2 or more)")
+    views: int = _f(2, "augmented views per image (with 1, contrastive positives are only other images of the "
+                          "same class in the batch)")
     augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS))
     image_size: Optional[int] = _f(None, "square input size (default: the dataset's own)")
     projection_dim: int = _f(128, "output width of the projection head")
@@ -53,7 +54,8 @@ class TrainConfig:
     val_episodes: int = _f(200, "validation episodes per evaluation")
     val_seed: int = _f(0, "seed of the fixed validation episodes")
     seed: int = _f(0, "seed of initialisation, data order and augmentation")
-    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)")
+    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)",
+                                  aliases=("--root",))
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
     num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
     progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",

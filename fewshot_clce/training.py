@@ -125,6 +125,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
 
     run_dir = Path(cfg.out).expanduser()
     dataset = create_dataset(cfg.dataset, root=cfg.data_root)
+    for needed in ("base", "val"):
+        if needed not in dataset.splits:
+            raise ValueError(f"training needs a {needed!r} split (base classes to train on, val classes to "
+                             f"pick the best epoch); dataset {cfg.dataset!r} has {', '.join(dataset.splits)}. "
+                             "Folder datasets take a split file naming val classes (folder:PATH::SPLITFILE); "
+                             "dataset options such as omniglot's val_alphabets cannot be passed to train yet")
     base, val = dataset.split("base"), dataset.split("val")
     need = cfg.batch_size * ctx.world_size
     if len(base) < need:
@@ -175,6 +181,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                    cfg.val_episodes, seed=cfg.val_seed)
     val_index = val_episodes.used_indices()
+    if cfg.val_ways > val.num_classes:
+        _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than --val-ways "
+                  f"{cfg.val_ways}; validating {val.num_classes}-way")
 
     def validate() -> float:
         feats = embed(model.backbone, val, val_index, preprocess, ctx.device)
@@ -277,6 +286,10 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
         FileNotFoundError: naming the run folder when it has no such checkpoint.
     """
     run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        what = "is a file, not a run folder" if run_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} {what}; pass the --out folder of "
+                                "`fewshot-clce train`")
     path = _rundir.checkpoint_path(run_dir, which)
     if not path.is_file():
         found = [f for f in (_rundir.BEST, _rundir.LAST) if (run_dir / f).is_file()]

@@ -91,3 +91,35 @@ def test_not_an_archive(tmp_path):
     p.write_bytes(b"plain text")
     with pytest.raises(ValueError, match="neither a tar nor a zip"):
         extract(p, tmp_path / "out")
+
+
+@pytest.mark.parametrize("kind", ["tgz", "zip"])
+def test_truncated_archive_is_a_clear_error_and_leaves_nothing(tmp_path, kind):
+    import os
+
+    src = tmp_path / "src" / "top"
+    src.mkdir(parents=True)
+    for i in range(8):
+        (src / f"{i}.bin").write_bytes(os.urandom(20000))  # incompressible, so the cut lands in the data
+    whole = tmp_path / f"whole.{kind}"
+    if kind == "tgz":
+        with tarfile.open(whole, "w:gz") as tf:
+            tf.add(src, arcname="top")
+    else:
+        with zipfile.ZipFile(whole, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(src.iterdir()):
+                zf.write(f, f"top/{f.name}")
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut.{kind}"
+    if kind == "zip":
+        # keep the central directory, damage a member's compressed bytes
+        damaged = bytearray(data)
+        for i in range(200, 2200):
+            damaged[i] ^= 0x5A
+        cut.write_bytes(bytes(damaged))
+    else:
+        cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=rf"cut.{kind} is truncated or damaged.*nothing was extracted"):
+        extract(cut, out)
+    assert not out.exists() or not list(out.iterdir())

@@ -18,3 +18,43 @@ def test_datasets_says_where_missing_data_belongs(capsys, tmp_path):
     assert f"Not found under {tmp_path}:" in out
     assert "  cifar-fs: expected under --root: cifar-100-python/" in out
     assert "glyphs" not in out.split("Not found")[1]  # embedded datasets are always here
+    assert main(["datasets", "--root", str(tmp_path / "typo")]) == 0
+    assert f"Not found under {tmp_path / 'typo'} (that folder does not exist):" in capsys.readouterr().out
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo should-not-run",))
+
+
+def test_refused_pickle_is_a_one_line_error(capsys, tmp_path):
+    import pickle
+
+    folder = tmp_path / "CIFAR-FS"
+    folder.mkdir()
+    for part in ("train", "val", "test"):
+        with open(folder / f"CIFAR_FS_{part}.pickle", "wb") as f:
+            pickle.dump({"data": _Payload(), "labels": [0]}, f)
+    assert main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    captured = capsys.readouterr()
+    assert "should-not-run" not in captured.out
+    err = captured.err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith("fewshot-clce show: error: refusing to load") and "CIFAR_FS_train.pickle" in err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_every_command_takes_root_and_data_root():
+    from fewshot_clce.cli import build_parser
+
+    parser = build_parser()
+    base = {"datasets": [], "show": ["digits", "--out", "g.png"],
+            "episodes make": ["--dataset", "digits"], "episodes show": ["f.npz"],
+            "episodes convert": ["a.csv", "b.npz"],
+            "train": ["--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", "r"],
+            "evaluate": ["r", "--episodes", "f.npz"], "compare": ["a", "b", "--episodes", "f.npz"]}
+    for command, args in base.items():
+        for flag in ("--root", "--data-root"):
+            ns = parser.parse_args(command.split() + args + [flag, "/data"])
+            assert (getattr(ns, "root", None) or getattr(ns, "data_root", None)) == "/data", (command, flag)

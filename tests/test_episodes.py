@@ -215,8 +215,12 @@ def test_corrupt_truncated_and_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="flip.npz' is corrupt or truncated"):
         EpisodeSet.load(tmp_path / "flip.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(ValueError, match="corrupt or truncated"):
+    with pytest.raises(ValueError, match="text.npz' is corrupt or truncated: it is not an .npz") as err:
         EpisodeSet.load(tmp_path / "text.npz")
+    assert "pickle" not in str(err.value)
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.npz' is corrupt or truncated: it is not an .npz"):
+        EpisodeSet.load(tmp_path / "empty.npz")
     np.savez(tmp_path / "foreign.npz", x=np.arange(3))
     with pytest.raises(ValueError, match="lacks meta, classes, support, query"):
         EpisodeSet.load(tmp_path / "foreign.npz")

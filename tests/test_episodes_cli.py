@@ -30,6 +30,9 @@ def test_make_one_file_per_shot_and_show(tmp_path, capsys):
         assert im.format == "PNG" and im.size[0] > im.size[1] > 100
     assert main(["episodes", "show", str(five), "--out", str(png), "--episode", "30"]) == 2
     assert "episode 30 does not exist; the file holds episodes 0 to 29" in capsys.readouterr().err
+    assert main(["episodes", "show", str(five), "--out", str(tmp_path / "grid.jpg")]) == 2
+    assert "image grids are written as PNG" in capsys.readouterr().err
+    assert not (tmp_path / "grid.jpg").exists()
 
 
 def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):

@@ -68,6 +68,11 @@ def test_compare_prints_paired_table(runs, capsys):
     table = compare_runs(run_a, run_b, paths[0], ["centroid"])
     assert table["n"].iloc[0] == 20
     assert table["wins"].iloc[0] + table["ties"].iloc[0] + table["losses"].iloc[0] == 20
+    # the printed row carries the same numbers, and the CI method with its level
+    row = out.strip().splitlines()[-1]
+    t = table.iloc[0]
+    assert f"{100 * t['diff']:+.2f} ± {100 * t['diff_half_width']:.2f}" in row and "95% t" in row
+    assert f"{t['wins']}/{t['ties']}/{t['losses']}" in row and f"{100 * t['mean_a']:.2f}" in row
 
 
 def test_clear_errors(runs, capsys, tmp_path):

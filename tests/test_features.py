@@ -66,6 +66,23 @@ def test_cache_entry_of_another_checkpoint_is_detected_and_recomputed(tmp_path):
     torch.testing.assert_close(fb.features, b.lin(split.get_images(range(10)).flatten(1)).detach())
 
 
+@pytest.mark.parametrize("damage", ["truncate", "text", "empty"])
+def test_damaged_cache_entry_is_recomputed(tmp_path, damage):
+    split, net = make_split(), CountingNet()
+    first = extract_features(net, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)
+    entry = next(tmp_path.glob("features-*.npz"))
+    data = entry.read_bytes()
+    entry.write_bytes({"truncate": data[: len(data) // 2], "text": b"hello", "empty": b""}[damage])
+    n = net.calls
+    with pytest.warns(UserWarning, match="feature cache .* is unreadable.*recomputing it"):
+        again = extract_features(net, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)
+    assert net.calls > n
+    torch.testing.assert_close(again.features, first.features)
+    n = net.calls
+    extract_features(net, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)  # rewritten whole
+    assert net.calls == n
+
+
 def test_flip_averages_mirrored_images():
     split, net = make_split(), CountingNet()
     t = extract_features(net, split, [1, 2], flip=True, cache=False)

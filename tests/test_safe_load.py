@@ -99,3 +99,29 @@ def test_load_checkpoint(tmp_path):
         load_checkpoint(bad)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_load_checkpoint_errors_are_one_short_line(tmp_path):
+    obj = tmp_path / "obj.pt"
+    torch.save({"layer": torch.nn.Linear(2, 2)}, obj)
+    png = tmp_path / "image.pt"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    whole = tmp_path / "whole.pt"
+    torch.save({"w": torch.arange(1000.0)}, whole)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(whole.read_bytes()[:300])
+    cases = [(obj, r"refusing to load checkpoint .*obj.pt.*GLOBAL torch.nn.modules.linear.Linear\)$"),
+             (png, r"image.pt.*is not a PyTorch checkpoint"),
+             (text, r"text.pt.*not a complete PyTorch checkpoint"),
+             (empty, r"empty.pt.*not a complete PyTorch checkpoint.*empty or truncated"),
+             (cut, r"cut.pt.*not a complete PyTorch checkpoint")]
+    for path, pattern in cases:
+        with pytest.raises(ValueError, match=pattern) as err:
+            load_checkpoint(path)
+        message = str(err.value)
+        # torch's advice to retry with weights_only=False would run the file's code: never pass it on
+        assert "\n" not in message and "weights_only` set to `False" not in message, message

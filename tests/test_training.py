@@ -55,9 +55,31 @@ def test_a_run_writes_its_folder_and_loads_back(tmp_path):
     assert all(torch.equal(v, trained[k]) for k, v in run.backbone.state_dict().items())
 
 
+def test_a_dataset_without_val_split_is_named(tmp_path):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for c in ("a", "b", "c"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(root / c / f"{i}.png")
+    split_file = tmp_path / "split.tsv"
+    split_file.write_text("base\ta\nbase\tb\nnovel\tc\n")
+    with pytest.raises(ValueError,
+                       match=r"training needs a 'val' split .*has base, novel\. Folder datasets take a split file"):
+        train(_config(tmp_path / "run", dataset=f"folder:{root}::{split_file}"))
+    assert not (tmp_path / "run").exists()
+
+
 def test_load_run_without_checkpoint_names_the_folder(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"'.*empty' has no checkpoint_best.pt"):
         load_run(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match=r"'.*missing' does not exist; pass the --out folder"):
+        load_run(tmp_path / "missing")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileNotFoundError, match=r"'.*file' is a file, not a run folder"):
+        load_run(tmp_path / "file")
 
 
 def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, monkeypatch):
@@ -182,8 +204,11 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
             "--batch-size", "32", "--steps-per-epoch", "2", "--val-episodes", "10", "--no-progress",
             "--device", "cpu", "--label-smoothing", "0.1"]
-    assert main(args + ["--out", str(tmp_path / "run")]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "run")
+    assert main(args + ["--out", str(tmp_path / "run"), "--val-ways", "30"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == str(tmp_path / "run")
+    # digits/val has 8 classes: the run says so instead of silently validating 8-way
+    assert "val split of 'digits' has 8 classes, fewer than --val-ways 30; validating 8-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
 
     def error(extra):

@@ -29,7 +29,7 @@ def format_comparison(table: pd.DataFrame) -> str:
     shown["A (%)"] = (100 * table["mean_a"]).map("{:.2f}".format)
     shown["B (%)"] = (100 * table["mean_b"]).map("{:.2f}".format)
     shown["A-B (%)"] = [f"{100 * d:+.2f} ± {100 * h:.2f}" for d, h in zip(table["diff"], table["diff_half_width"])]
-    shown["ci"] = table["method"]
+    shown["ci"] = [f"{conf:.0%} {m}" for conf, m in zip(table["confidence"], table["method"])]
     shown["wilcoxon p"] = table["p_wilcoxon"].map("{:.3g}".format)
     shown["W/T/L"] = [f"{w}/{t}/{l}" for w, t, l in zip(table["wins"], table["ties"], table["losses"])]
     return shown.to_string(index=False)

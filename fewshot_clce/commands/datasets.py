@@ -10,7 +10,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("datasets", help="list datasets, their splits and whether they are available",
                        description="List every registered dataset with its splits, class and image "
                                    "counts, and whether it can be loaded here.")
-    p.add_argument("--root", default=None, help="folder holding downloaded datasets "
+    p.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets "
                                                 "(default: $FEWSHOT_CLCE_DATA)")
     p.add_argument("--download", metavar="NAME", action="append", default=[],
                    help="download dataset NAME into --root first (repeatable; needs internet)")
@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     missing = table[table.available == "no"].drop_duplicates("dataset")
     if len(missing):
         root = default_root(args.root)
-        print(f"\nNot found {'under ' + str(root) if root else '(no --root or $FEWSHOT_CLCE_DATA given)'}:")
+        if root is None:
+            where = "(no --root or $FEWSHOT_CLCE_DATA given)"
+        else:
+            where = f"under {root}" + ("" if root.is_dir() else " (that folder does not exist)")
+        print(f"\nNot found {where}:")
         for r in missing.itertuples():
             print(f"  {r.dataset}: {r.why}")
     return 0

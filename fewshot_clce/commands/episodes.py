@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
                       help="output file (.npz, or .csv for the table format); with several --shots it "
                            "must contain {shots}; default: --out-dir/" + DEFAULT_NAME)
     make.add_argument("--out-dir", default=".", help="folder for default file names (default: .)")
-    make.add_argument("--root", default=None, help="folder holding downloaded datasets")
+    make.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets")
     make.add_argument("--skip-small-classes", action="store_true",
                       help="leave out classes with fewer than shots + queries samples instead of refusing")
     make.add_argument("--force", action="store_true", help="overwrite existing files")
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     show.add_argument("--dataset", default=None,
                       help="dataset to check the manifest against and draw from (default: the one the "
                            "manifest names, when --out is given)")
-    show.add_argument("--root", default=None, help="folder holding downloaded datasets")
+    show.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets")
     show.add_argument("--episode", type=int, default=0, help="episode to draw (default: 0)")
     show.add_argument("--out", default=None, help="PNG file for the image grid")
     show.add_argument("--force", action="store_true", help="overwrite an existing PNG")
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
     convert.add_argument("--dataset", default=None,
                          help="dataset to check against (needed for a .csv naming its classes)")
     convert.add_argument("--split", default=None, help="split of --dataset (default: the file's, else novel)")
-    convert.add_argument("--root", default=None, help="folder holding downloaded datasets")
+    convert.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets")
     convert.add_argument("--force", action="store_true", help="overwrite an existing output")
     convert.set_defaults(func=run_convert)
 

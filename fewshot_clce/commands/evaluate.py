@@ -10,6 +10,13 @@ from ..heads import list_heads
 from ..stats import CI_METHODS
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by ``evaluate`` and ``compare``."""
     p.add_argument("--episodes", nargs="+", required=True, metavar="MANIFEST",
@@ -18,10 +25,12 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="heads fitted on each episode's support set (default: centroid logistic)")
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint to evaluate")
     p.add_argument("--flip", action="store_true", help="average features over a horizontal flip")
-    p.add_argument("--batch-size", type=int, default=256, help="images per forward pass")
-    p.add_argument("--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N)")
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass")
+    p.add_argument("--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N, auto)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
-    p.add_argument("--data-root", default=None, help="dataset folder (default: the run's)")
+    # --root as in `datasets`, `show` and `episodes`; --data-root as in `train`
+    p.add_argument("--data-root", "--root", dest="data_root", default=None,
+                   help="dataset folder (default: the run's)")
 
 
 def evaluate_kwargs(args: argparse.Namespace) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_path
+from .._io import atomic_path, check_png
 from ..data.base import Split
 
 
@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--classes", type=int, default=10, help="number of classes (rows), default 10")
     p.add_argument("--per-class", type=int, default=10, help="images per class (columns), default 10")
     p.add_argument("--seed", type=int, default=0, help="seed picking the classes and images, default 0")
-    p.add_argument("--root", default=None, help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
+    p.add_argument("--root", "--data-root", dest="root", default=None,
+                   help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
 
@@ -38,7 +39,7 @@ def write_grid(split: Split, out: str | Path, classes: int = 10, per_class: int 
 
     if classes < 1 or per_class < 1:
         raise ValueError(f"--classes and --per-class must be at least 1, got {classes} and {per_class}")
-    out = Path(out)
+    out = check_png(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it")
     rng = np.random.default_rng(seed)

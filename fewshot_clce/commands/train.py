@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         meta = dict(f.metadata)
-        flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
+        flags = [meta.pop("flag", "--" + f.name.replace("_", "-")), *meta.pop("aliases", ())]
         help_text = meta.pop("help")
         kwargs = {"dest": f.name, "help": meta.pop("cli_help", help_text)}
         if hints[f.name] is bool:
@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
             if not meta.get("required"):
                 kwargs["default"] = f.default
                 kwargs["help"] += f" (default: {f.default})" if f.default is not None else ""
-        p.add_argument(flag, **kwargs)
+        p.add_argument(*flags, **kwargs)
     p.set_defaults(func=run)
 
 
