@@ -158,7 +158,8 @@ def small_batch(an: Analysis) -> Finding:
     if "batch_size" not in df.columns:
         return Finding(claim, NOT_MEASURED, "Needs `--batch-size` with two or more values (e.g. "
                        "`--preset ablation-batch`) for both `supcon` and `clce`.")
-    sizes = {loss: sorted(df.loc[df["loss"] == loss, "batch_size"].dropna().unique()) for loss in ("clce", "supcon")}
+    sizes = {loss: sorted(int(b) for b in df.loc[df["loss"] == loss, "batch_size"].dropna().unique())
+             for loss in ("clce", "supcon")}
     if any(len(v) < 2 for v in sizes.values()):
         return Finding(claim, NOT_MEASURED, "Needs `supcon` and `clce` each trained at two or more batch "
                        f"sizes; this run has {sizes}. Try `--preset ablation-batch`.")
