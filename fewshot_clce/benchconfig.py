@@ -116,14 +116,14 @@ PRESETS: Dict[str, Preset] = {
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
              train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "about 5 min on a 2-core CPU (measured, see README)"),
+        "measured: 4.0 min on the quiet 2-core CPU (10-12 min when loaded by other jobs)"),
     "paper-glyphs": Preset(
         "the README's results: glyphs, CE/SupCon/CLCE, 3 seeds, both heads, β (0 = the SupCon+CE hybrid, or 1) "
         "chosen on val",
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0, 1, 2], epochs=3,
              beta=[0.0, 1.0], batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5}),
-        "about 15 min on a 2-core CPU when nothing else runs (measured, see README)"),
+        "measured: 23.5 min on the 2-core CPU, partly loaded by other jobs"),
     "ablation-lambda": Preset("weight λ of the contrastive term in CLCE",
                               dict(_ABLATION, losses=["ce", "clce"], lam=[0.1, 0.3, 0.5, 0.7, 0.9]),
                               "estimate: 12 trainings, ~15 min on a quiet 2-core CPU"),
