@@ -90,3 +90,15 @@ def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
     assert main(["benchmark", "--dataset", "digits", "--ways", "20", "--epochs", "1", "--out", str(tmp_path / "c")]) == 2
     assert "20-way" in capsys.readouterr().err
 
+
+
+def test_plan_lists_every_training_with_its_state(tiny, capsys):
+    out, _ = tiny
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--shots", "1", "5", "--heads", "centroid",
+            "--episodes", "40", "--val-episodes", "20", "--seeds", "0", "1", "--lambda", "0.5", "--epochs", "1",
+            "--out", str(out), "--plan"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"4 trainings into {out}/runs/"
+    assert all(line.startswith("[finished] fewshot-clce train --dataset digits") for line in lines[:-1])
+    assert any("--loss clce" in line and "--lambda 0.5" in line and "--seed 1" in line for line in lines)
