@@ -62,4 +62,4 @@ def test_readme_csv_example_loads(tmp_path):
     split = create_dataset("digits").split("novel")
     eps = EpisodeSet.load(tmp_path / "tasks.csv", split=split)
     assert (len(eps), eps.ways, eps.shots, eps.queries) == (1, 2, 1, 1)
-    assert [split.class_names[c] for c in eps.classes[0]] == ["7@90", "6@0"]
+    assert [split.class_names[c] for c in eps.classes[0]] == ["7@90", "8@0"]

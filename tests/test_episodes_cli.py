@@ -52,8 +52,8 @@ def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, msg", [
-    (["--ways", "9", "--split", "val"], "9-way episodes need 9 classes but digits/val has 8 classes"),
-    (["--shots", "170"], "class '6@0' has 181 samples"),
+    (["--ways", "7", "--split", "val"], "7-way episodes need 7 classes but digits/val has 6 classes"),
+    (["--shots", "170"], "class '7@0' has 179 samples"),
     (["--queries", "0"], "queries must be at least 1, got 0"),
     (["--split", "test"], "dataset 'digits' has no split 'test'"),
 ])

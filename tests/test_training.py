@@ -208,7 +208,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "run")
     # digits/val has 8 classes: the run says so instead of silently validating 8-way
-    assert "val split of 'digits' has 8 classes, fewer than --val-ways 30; validating 8-way" in captured.err
+    assert "val split of 'digits' has 6 classes, fewer than --val-ways 30; validating 6-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
 
     def error(extra):
@@ -220,7 +220,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
         ["--out", str(tmp_path / "x"), "--loss", "cee"])
     assert "unknown backbone 'conv3'" in error(["--out", str(tmp_path / "x"), "--backbone", "conv3"])
     assert "does not take --temperature" in error(["--out", str(tmp_path / "x"), "--temperature", "0.1"])
-    assert "has 2880 images; a batch of 4096 x 1 process(es) needs 4096" in error(
+    assert "has 1440 images; a batch of 4096 x 1 process(es) needs 4096" in error(
         ["--out", str(tmp_path / "x"), "--batch-size", "4096"])
     other = tmp_path / "resnet12.pt"
     torch.save(training.create_backbone("resnet12", 1).state_dict(), other)
