@@ -116,7 +116,7 @@ PRESETS: Dict[str, Preset] = {
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
              train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "measured: 4.0 min on the quiet 2-core CPU (10-12 min when loaded by other jobs)"),
+        "measured: 4.0 min on the quiet 2-core CPU (5.5-12 min when loaded by other jobs)"),
     "paper-glyphs": Preset(
         "the README's results: glyphs, CE/SupCon/CLCE, 3 seeds, both heads, β (0 = the SupCon+CE hybrid, or 1) "
         "chosen on val",
