@@ -77,9 +77,15 @@ def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "another configuration" in err and "--force" in err
-    # --force with more episodes: the trainings are the same and are reused, evaluations redone
-    res = run_benchmark(tiny_config(episodes=50), copy, force=True, log=lambda m: None)
+    # --force with more episodes and a 2-shot setting no committed manifest covers: the trainings
+    # are the same and are reused, the evaluations are redone, the 2-shot episodes are generated
+    lines = []
+    res = run_benchmark(tiny_config(episodes=50, shots=[1, 2]), copy, force=True, log=lines.append)
     assert res.trained == [] and len(res.evaluated) == 4
+    made = copy / "episodes" / "digits_novel_5way_2shot_15query_50ep_seed0.npz"
+    assert made.is_file() and any(f"2-shot: 50 from {made}" in line for line in lines)
+    assert any("1-shot: 50 from" in line and "/episodes/digits_novel_5way_1shot" in line for line in lines)
+    assert set(pd.read_csv(copy / "summary.csv")["shots"]) == {1, 2}
 
 
 def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
