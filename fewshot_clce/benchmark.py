@@ -83,7 +83,7 @@ def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dic
     key = _evaluation_key(run_dir, manifests, cfg.heads)
     if csv.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
         return pd.read_csv(csv), True
-    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads)
+    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
     df = spec.annotate(df, run_dir, cfg.backbone)
     report.write_csv(df, csv)
     write_json_atomic(key_path, key)
@@ -112,7 +112,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
     counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
     manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts, cfg.episode_seed,
-                                        out / "episodes", search) for d, ds in datasets.items()}
+                                        out / "episodes", search, name=d) for d, ds in datasets.items()}
     for d, m in manifests.items():
         for (s, k), (eps, src) in sorted(m.items()):
             log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
@@ -206,7 +206,8 @@ def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None
             names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
             runs[f"{chosen[loss]}, seed {seed}"] = out / "runs" / d / str(names.iloc[0])
         split = datasets[d].split("novel")
-        emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed)
+        emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed,
+                         device=cfg.device)
         plots.embedding_panels(emb, out / "plots" / f"tsne_{d}.png", split.class_names,
                                title=f"{d}: t-SNE of novel-class features ({cfg.tsne_classes} classes)")
 

@@ -53,25 +53,28 @@ def tsne_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x)
 
 
-def run_features(run_dir: str | Path, split, indices: np.ndarray) -> np.ndarray:
+def run_features(run_dir: str | Path, split, indices: np.ndarray, device: str = "cpu") -> np.ndarray:
     """Backbone features ``[len(indices), D]`` of ``split[indices]`` from a trained run (in that order)."""
+    from ._distributed import resolve_device
     from .features import extract_features
     from .training import load_run
 
+    device = resolve_device(str(device))
     run = load_run(run_dir)
     # the same cache key as evaluate_run: features the evaluation extracted are reused
-    table = extract_features(run.backbone, split, indices, run.preprocess, checkpoint_id=run.checkpoint_id,
-                             preprocess_id=repr(run.preprocess))
+    table = extract_features(run.backbone.to(device), split, indices, run.preprocess,
+                             checkpoint_id=run.checkpoint_id, preprocess_id=repr(run.preprocess), device=device)
     return table.lookup(indices).numpy()
 
 
 def embed_runs(runs: Mapping[str, str | Path], split, n_classes: int = 10, per_class: int = 30,
-               seed: int = 0) -> Dict[str, Tuple[np.ndarray, np.ndarray, float]]:
+               seed: int = 0, device: str = "cpu") -> Dict[str, Tuple[np.ndarray, np.ndarray, float]]:
     """t-SNE points, labels and silhouette of the same novel-class samples for every run.
 
     Args:
         runs: display name -> run directory.
         split: the split to draw from (the novel split).
+        device: where the backbones run (``auto``, ``cpu``, ``cuda[:N]``).
 
     Returns:
         name -> (points ``[n, 2]``, labels ``[n]``, silhouette of the features).
@@ -80,6 +83,6 @@ def embed_runs(runs: Mapping[str, str | Path], split, n_classes: int = 10, per_c
     labels = split.labels[idx]
     out = {}
     for name, run_dir in runs.items():
-        feats = run_features(run_dir, split, idx)
+        feats = run_features(run_dir, split, idx, device)
         out[name] = (tsne_2d(feats, seed), labels, separation(feats, labels))
     return out

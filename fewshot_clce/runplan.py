@@ -5,7 +5,6 @@ loss is trained at every batch size and seed, with the same epochs and optimiser
 """
 from __future__ import annotations
 
-import hashlib
 import inspect
 import itertools
 import math
@@ -16,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 import yaml
 
+from ._rundir import file_id
 from .benchconfig import BenchmarkConfig
 
 LOSS_SWEEPS = ("lam", "temperature", "beta")
@@ -69,6 +69,8 @@ class RunSpec:
         used = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
         takes = dict(self.hparams)
         df = df.copy()
+        # the dataset as the benchmark names it: options included (evaluation gives the loader's name)
+        df["dataset"] = self.dataset
         df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
         for h in LOSS_SWEEPS:
@@ -173,8 +175,4 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
 
 def checkpoint_id(run_dir: Path, which: str = "checkpoint_best.pt") -> str:
     """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
-    h = hashlib.sha256()
-    with open(Path(run_dir) / which, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    return file_id(Path(run_dir) / which)

@@ -130,7 +130,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
             raise ValueError(f"training needs a {needed!r} split (base classes to train on, val classes to "
                              f"pick the best epoch); dataset {cfg.dataset!r} has {', '.join(dataset.splits)}. "
                              "Folder datasets take a split file naming val classes (folder:PATH::SPLITFILE); "
-                             "dataset options such as omniglot's val_alphabets cannot be passed to train yet")
+                             "omniglot holds some alphabets out with --dataset 'omniglot[val_alphabets=5]'")
     base, val = dataset.split("base"), dataset.split("val")
     need = cfg.batch_size * ctx.world_size
     if len(base) < need:

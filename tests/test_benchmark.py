@@ -108,3 +108,21 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
     assert lines[-1] == f"4 trainings into {out}/runs/"
     assert all(line.startswith("[finished] fewshot-clce train --dataset digits") for line in lines[:-1])
     assert any("--loss clce" in line and "--lambda 0.5" in line and "--seed 1" in line for line in lines)
+
+
+def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
+    """A dataset given with loader options keeps its full name in rows, run folders and file names."""
+    from fewshot_clce.benchmark import run_benchmark
+
+    spec = "glyphs[max_per_block=2]"
+    cfg = tiny_config(datasets=[spec], losses=["ce", "clce"], seeds=[0], shots=[1], episodes=10, val_episodes=5,
+                      batch_size=[16], train_options={"val_episodes": 5, "steps_per_epoch": 2},
+                      manifests_dir=str(tmp_path / "no-committed"))
+    out = tmp_path / "out"
+    res = run_benchmark(cfg, out, log=lambda m: None)
+    df = res.analysis.per_episode
+    assert set(df["dataset"]) == {spec}
+    assert (out / "runs" / spec).is_dir() and (out / "plots").is_dir()
+    made = sorted(p.name for p in (out / "episodes").glob("*.npz"))
+    assert made and all(name.startswith("glyphs-max_per_block-2_") for name in made)
+    assert (out / "REPORT.md").is_file()
