@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, NamedTuple, Optional, Sequence
@@ -26,6 +27,13 @@ import numpy as np
 
 from ._io import atomic_path
 from ._version import __version__
+
+
+def file_safe(name: str) -> str:
+    """``name`` (a dataset, possibly with options) as a file-name part: runs of other characters
+    than letters, digits, ``_``, ``.`` and ``-`` become one ``-``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
+
 
 FORMAT_NAME = "fewshot-clce-episodes"
 FORMAT_VERSION = 1

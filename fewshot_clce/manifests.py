@@ -7,11 +7,10 @@ episodes as asked (its first N are used). Otherwise episodes are drawn with the 
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
-from .episodes import EpisodeSet, sample_episodes
+from .episodes import EpisodeSet, file_safe, sample_episodes
 
 REPO_EPISODES = Path(__file__).resolve().parent.parent / "episodes"
 
@@ -42,7 +41,7 @@ def manifest_name(split, ways: int, shots: int, queries: int, count: int, seed: 
                   dataset: Optional[str] = None) -> str:
     """File name of generated episodes; ``dataset`` (default ``split.dataset``) is the name as the
     user gave it, so two variants of one dataset (``omniglot[rotations=true]``) get two files."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset or split.dataset).strip("-")
+    safe = file_safe(dataset or split.dataset)
     return f"{safe}_{split.name}_{ways}way_{shots}shot_{queries}query_{count}ep_seed{seed}.npz"
 
 

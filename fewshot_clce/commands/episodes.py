@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 from pathlib import Path
 
@@ -66,8 +65,9 @@ def add_parser(sub) -> None:
 
 def default_path(out_dir, dataset: str, split: str, ways: int, shots: int, queries: int) -> Path:
     """``out_dir/<dataset>_<split>_<N>way_<K>shot_<Q>query.npz``, the dataset name made file-safe."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset).strip("-")
-    return Path(out_dir) / DEFAULT_NAME.format(dataset=safe, split=split, ways=ways, shots=shots,
+    from ..episodes import file_safe
+
+    return Path(out_dir) / DEFAULT_NAME.format(dataset=file_safe(dataset), split=split, ways=ways, shots=shots,
                                                queries=queries)
 
 
