@@ -89,7 +89,8 @@ def read_episode_table(path: str | os.PathLike, split=None):
 
     Raises:
         ValueError: naming the row, episode or class at fault, for missing columns, unknown roles,
-            unknown class names, unequal shots or queries, or a sample used twice in an episode.
+            unknown class names, unequal shots or queries, or episodes that fail
+            :func:`~fewshot_clce.episodes.validate_episodes` (a sample used twice in an episode, ...).
     """
     from .episodes import EpisodeSet
 
@@ -148,22 +149,16 @@ def read_episode_table(path: str | os.PathLike, split=None):
         part = df[df["role"] == role]
         arrays[role] = np.empty((e, n, m), np.int64)
         arrays[role][part["ep"].to_numpy(), part["way"].to_numpy(), part["rank"].to_numpy()] = part["sample"]
-    both = np.sort(np.concatenate([arrays["support"], arrays["query"]], axis=2).reshape(e, -1), axis=1)
-    repeated = np.flatnonzero((np.diff(both, axis=1) == 0).any(axis=1))  # [E, N*(K+Q)] sorted per episode
-    if len(repeated):
-        ep = int(repeated[0])
-        dup = int(both[ep][:-1][np.diff(both[ep]) == 0][0])
-        raise ValueError(f"{where}: sample {dup} appears twice in episode {ep}; support and query must "
-                         f"be disjoint and hold each sample once")
     seed = header.get("seed", "")
     meta = {"source": path.name}
     if split is not None:
         meta.update(split_size=len(split), num_classes=len(split.class_names),
                     class_names=list(split.class_names))
-    episodes = EpisodeSet(classes, arrays["support"], arrays["query"],
-                          header.get("dataset") or (split.dataset if split is not None else ""),
-                          header.get("split") or (split.name if split is not None else ""),
-                          header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
+    # the integrity checks every manifest gets (distinct classes and samples per episode, ...)
+    episodes = EpisodeSet._from_file(where, classes, arrays["support"], arrays["query"],
+                                     header.get("dataset") or (split.dataset if split is not None else ""),
+                                     header.get("split") or (split.name if split is not None else ""),
+                                     header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
     if split is not None:
         episodes.check(split)
     return episodes

@@ -69,11 +69,16 @@ class EpisodeSet:
             ``num_classes``, ``class_names``, ``source``, ...).
 
     Raises:
-        ValueError: if the arrays' shapes do not agree or an index is negative.
+        ValueError: if the arrays do not form well-formed episodes (see :func:`validate_episodes`).
     """
 
     def __init__(self, classes, support, query, dataset: str = "", split: str = "",
                  fingerprint: str = "", seed: Optional[int] = None, meta: Optional[Dict[str, Any]] = None):
+        self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
+        validate_episodes(self.classes, self.support, self.query, where=self._where(),
+                          split_size=self.meta.get("split_size"))
+
+    def _assign(self, classes, support, query, dataset, split, fingerprint, seed, meta) -> None:
         self.classes = np.asarray(classes, dtype=np.int64)
         self.support = np.asarray(support, dtype=np.int64)
         self.query = np.asarray(query, dtype=np.int64)
@@ -82,7 +87,19 @@ class EpisodeSet:
         self.fingerprint = str(fingerprint)
         self.seed = None if seed is None else int(seed)
         self.meta = dict(meta or {})
-        _check_shapes(self.classes, self.support, self.query, "EpisodeSet")
+
+    @classmethod
+    def _from_file(cls, where: str, classes, support, query, dataset, split, fingerprint, seed,
+                   meta) -> "EpisodeSet":
+        """An :class:`EpisodeSet` read from a file: validated with messages naming ``where`` (the file)."""
+        self = cls.__new__(cls)
+        self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
+        validate_episodes(self.classes, self.support, self.query, where=where,
+                          split_size=self.meta.get("split_size"))
+        return self
+
+    def _where(self) -> str:
+        return f"episodes of {self.dataset or '?'}/{self.split or '?'}"
 
     # -- sizes --------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -105,8 +122,12 @@ class EpisodeSet:
         """An :class:`Episode` for an int; an :class:`EpisodeSet` of those episodes for a slice/array."""
         if isinstance(item, (int, np.integer)):
             return Episode(self.classes[item], self.support[item], self.query[item])
-        return EpisodeSet(self.classes[item], self.support[item], self.query[item], self.dataset,
-                          self.split, self.fingerprint, self.seed, self.meta)
+        # whole episodes of a validated set: the selection is valid as well (check() revalidates)
+        out = EpisodeSet.__new__(EpisodeSet)
+        out._assign(self.classes[item], self.support[item], self.query[item], self.dataset, self.split,
+                    self.fingerprint, self.seed, self.meta)
+        _check_shapes(out.classes, out.support, out.query, self._where())
+        return out
 
     def flat_support(self) -> np.ndarray:
         """``[E, N*K]`` support indices, class-major (labels from :meth:`support_labels`)."""
@@ -150,13 +171,15 @@ class EpisodeSet:
     def check(self, split) -> None:
         """Check that these episodes index ``split``.
 
-        Compares dataset, split name and fingerprint (when the manifest has one), then checks
-        every index is in range and every sample carries the label of its episode class.
+        Compares dataset, split name and fingerprint (when the manifest has one), then runs
+        :func:`validate_episodes` with the split's labels: indices in range, every sample carrying
+        the label of its episode class, and the arrays' own integrity (again: they may have been
+        changed since the set was made).
 
         Raises:
             ValueError: naming both values on a mismatch, and how to fix it.
         """
-        where = f"episodes of {self.dataset or '?'}/{self.split or '?'}"
+        where = self._where()
         if self.dataset and self.dataset != split.dataset:
             raise ValueError(f"{where} were drawn from dataset {self.dataset!r}, not {split.dataset!r}; "
                              f"load them with the {self.dataset!r} dataset or make episodes for "
@@ -169,23 +192,8 @@ class EpisodeSet:
                              f"split's fingerprint is {split.fingerprint} (its samples, labels or classes "
                              f"differ); use the data the episodes were made from, or remake them with "
                              f"`fewshot-clce episodes make`")
-        labels = np.asarray(split.labels)
-        n = len(labels)
-        for name in ("support", "query"):
-            idx = getattr(self, name)
-            if idx.size and idx.max() >= n:
-                raise ValueError(f"{where}: {name} index {int(idx.max())} is out of range for a split "
-                                 f"of {n} samples")
-        if self.classes.size and self.classes.max() >= len(split.class_names):
-            raise ValueError(f"{where}: class {int(self.classes.max())} is out of range for a split of "
-                             f"{len(split.class_names)} classes")
-        for name in ("support", "query"):
-            wrong = labels[getattr(self, name)] != self.classes[:, :, None]  # [E, N, K or Q]
-            if wrong.any():
-                e, c, k = (int(v) for v in np.argwhere(wrong)[0])
-                i = int(getattr(self, name)[e, c, k])
-                raise ValueError(f"{where}: episode {e} lists sample {i} as a {name} sample of class "
-                                 f"{int(self.classes[e, c])}, but its label is {int(labels[i])}")
+        validate_episodes(self.classes, self.support, self.query, where=where, labels=split.labels,
+                          num_classes=len(split.class_names))
 
     # -- files ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
@@ -251,6 +259,94 @@ def _check_shapes(classes, support, query, where: str) -> None:
             raise ValueError(f"{where}: {name} holds a negative index ({int(a.min())})")
 
 
+def validate_episodes(classes: np.ndarray, support: np.ndarray, query: np.ndarray, where: str = "episodes",
+                      labels: Optional[np.ndarray] = None, num_classes: Optional[int] = None,
+                      split_size: Optional[int] = None) -> None:
+    """The one integrity check of episodes, however they enter (constructed, ``.npz``, ``.csv``).
+
+    Checks, vectorised over all episodes: the shapes agree; no index is negative; indices lie in
+    the split (``split_size``, or ``len(labels)``) and classes in ``num_classes``; the classes of
+    an episode are distinct; the samples of an episode are distinct (support and query disjoint,
+    no sample twice); with ``labels``, every sample carries the label of its episode class.
+
+    Args:
+        classes: ``[E, N]`` int64 split-local class labels.
+        support: ``[E, N, K]`` int64 sample indices.
+        query: ``[E, N, Q]`` int64 sample indices.
+        where: how messages name the episodes (a file, a dataset/split).
+        labels: ``[num_samples]`` labels of the split the indices refer to, when known.
+        num_classes: number of classes of that split, when known.
+        split_size: number of samples of that split, when known without its labels.
+
+    Raises:
+        ValueError: for the first problem found, naming the episode, the sample or class, and
+            where it occurs.
+    """
+    _check_shapes(classes, support, query, where)
+    if labels is not None:
+        labels = np.asarray(labels)
+        split_size = len(labels)
+    if split_size is not None and max(support.max(initial=-1), query.max(initial=-1)) >= split_size:
+        name, a = ("support", support) if support.max(initial=-1) >= split_size else ("query", query)
+        ep, w, k = (int(v) for v in np.argwhere(a >= split_size)[0])
+        raise ValueError(f"{where}: {name} index {int(a[ep, w, k])} is out of range for a split of "
+                         f"{split_size} samples (episode {ep})")
+    if num_classes is not None and classes.size and classes.max() >= num_classes:
+        ep, w = (int(v) for v in np.argwhere(classes >= num_classes)[0])
+        raise ValueError(f"{where}: class {int(classes[ep, w])} is out of range for a split of "
+                         f"{num_classes} classes (episode {ep})")
+    e, n = classes.shape
+    if n > 1:
+        ordered = np.sort(classes, axis=1)  # [E, N]
+        twice = ordered[:, 1:] == ordered[:, :-1]  # [E, N-1]
+        if twice.any():
+            ep = int(np.flatnonzero(twice.any(axis=1))[0])
+            _, first = np.unique(classes[ep], return_index=True)
+            c = int(classes[ep, np.setdiff1d(np.arange(n), first)[0]])
+            ways = np.flatnonzero(classes[ep] == c).tolist()
+            raise ValueError(f"{where}: episode {ep} lists class {c} {_times(len(ways))} (ways "
+                             f"{', '.join(map(str, ways))}); the classes of an episode must be distinct")
+    if support.size + query.size > e:  # at least two samples per episode
+        both = _episode_samples(support, query)  # [E, N*K + N*Q]
+        ordered = np.sort(both, axis=1)
+        twice = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)  # [E]
+        if twice.any():
+            ep = int(np.flatnonzero(twice)[0])
+            _, first = np.unique(both[ep], return_index=True)
+            repeat = np.setdiff1d(np.arange(both.shape[1]), first)[0]  # in file order: support, then query
+            i = int(both[ep, repeat])
+            places = [f"{name}[{w}, {k}]" for name, a in (("support", support), ("query", query))
+                      for w, k in np.argwhere(a[ep] == i).tolist()]
+            shown = ", ".join(places[:6]) + (", ..." if len(places) > 6 else "")
+            raise ValueError(f"{where}: sample {i} appears {_times(len(places))} in episode {ep} "
+                             f"(as {shown}, indexed [way, position]); support and query must be disjoint "
+                             f"and hold each sample once")
+    if labels is not None:
+        for name, a in (("support", support), ("query", query)):
+            wrong = labels[a] != classes[:, :, None]  # [E, N, K or Q]
+            if wrong.any():
+                ep, w, k = (int(v) for v in np.argwhere(wrong)[0])
+                i = int(a[ep, w, k])
+                raise ValueError(f"{where}: episode {ep} lists sample {i} as a {name} sample of class "
+                                 f"{int(classes[ep, w])}, but its label is {int(labels[i])}")
+
+
+def _episode_samples(support: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``[E, N*K + N*Q]`` every sample index of each episode, in the narrowest integer type that
+    holds them (sorting 2-byte values is about twice as fast as 8-byte ones)."""
+    e, n, k = support.shape
+    top = max(support.max(initial=0), query.max(initial=0))
+    dtype = next((t for t in (np.uint16, np.uint32) if top <= np.iinfo(t).max), np.int64)
+    out = np.empty((e, n * (k + query.shape[2])), dtype)
+    out[:, :n * k] = support.reshape(e, -1)  # [E, N, K] -> [E, N*K]
+    out[:, n * k:] = query.reshape(e, -1)  # [E, N, Q] -> [E, N*Q]
+    return out
+
+
+def _times(count: int) -> str:
+    return "twice" if count == 2 else f"{count} times"
+
+
 def _read_npz(path: Path) -> EpisodeSet:
     bad = f"episode file {str(path)!r} is corrupt or truncated"
     with open(path, "rb") as f:
@@ -299,13 +395,14 @@ def _read_npz(path: Path) -> EpisodeSet:
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ValueError(f"{bad}: its seed {seed!r} is not an integer")
     size = meta.get("split_size")
-    if isinstance(size, int) and max(support.max(initial=0), query.max(initial=0)) >= size:
-        raise ValueError(f"{bad}: an index exceeds the split size {size} recorded in it")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise ValueError(f"{bad}: its split_size {size!r} is not a non-negative integer")
     core = ("format", "format_version", "dataset", "split", "fingerprint", "ways", "shots", "queries",
             "count", "seed")
     extra = {k: v for k, v in meta.items() if k not in core}
-    return EpisodeSet(classes, support, query, meta.get("dataset", ""), meta.get("split", ""),
-                      meta.get("fingerprint", ""), seed, extra)
+    return EpisodeSet._from_file(f"episode file {str(path)!r}", classes, support, query,
+                                 meta.get("dataset", ""), meta.get("split", ""), meta.get("fingerprint", ""),
+                                 seed, extra)
 
 
 def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.ndarray:

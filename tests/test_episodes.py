@@ -248,7 +248,7 @@ def test_inconsistent_or_newer_files(tmp_path):
         EpisodeSet.load(rewrite(path, tmp_path / "fmt.npz", {"format": "other"}))
     with pytest.raises(ValueError, match="disagree on the number of episodes"):
         EpisodeSet.load(rewrite(path, tmp_path / "shape.npz", query=np.zeros((19, 5, 15), np.int64)))
-    with pytest.raises(ValueError, match="exceeds the split size 180"):
+    with pytest.raises(ValueError, match="query index 999 is out of range for a split of 180 samples"):
         EpisodeSet.load(rewrite(path, tmp_path / "big.npz", query=np.full((20, 5, 15), 999, np.int64)))
     assert zipfile.is_zipfile(path)
 
@@ -271,3 +271,51 @@ def test_bad_seed_in_file(tmp_path):
     path = sample_episodes(np.repeat(np.arange(6), 30), 5, 5, 15, 20, 0).save(tmp_path / "e.npz")
     with pytest.raises(ValueError, match="its seed 'x' is not an integer"):
         EpisodeSet.load(rewrite(path, tmp_path / "seed.npz", {"seed": "x"}))
+
+
+def _bad_manifests(tmp_path):
+    """The three damaged manifests of issue 13, each with the split's valid fingerprint."""
+    split = make_split([60] * 8)
+    eps = sample_episodes(split, 5, 5, 15, 6, seed=0)
+    path = eps.save(tmp_path / "good.npz")
+    query = eps.query.copy()
+    query[3, :, :5] = eps.support[3]  # the queries repeat the supports
+    twin = eps.classes.copy()
+    twin[3, 1] = twin[3, 0]  # way 1 repeats way 0's class, with other samples of that class
+    unused = np.setdiff1d(np.flatnonzero(split.labels == twin[3, 0]),
+                          np.concatenate([eps.support[3, 0], eps.query[3, 0]]))
+    support2, query2 = eps.support.copy(), eps.query.copy()
+    support2[3, 1], query2[3, 1] = unused[:5], unused[5:20]
+    shots = eps.support.copy()
+    shots[3, 2, :] = shots[3, 2, 0]  # one sample as all five shots
+    return split, eps, {
+        "query_is_support": (rewrite(path, tmp_path / "qs.npz", query=query),
+                             f"sample {eps.support[3, 0, 0]} appears twice in episode 3"),
+        "repeated_class": (rewrite(path, tmp_path / "cls.npz", classes=twin, support=support2, query=query2),
+                           f"episode 3 lists class {twin[3, 0]} twice"),
+        "one_sample_as_all_shots": (rewrite(path, tmp_path / "shots.npz", support=shots),
+                                    f"sample {shots[3, 2, 0]} appears 5 times in episode 3"),
+    }
+
+
+@pytest.mark.parametrize("case", ["query_is_support", "repeated_class", "one_sample_as_all_shots"])
+def test_npz_manifest_gets_the_integrity_checks(tmp_path, case):
+    split, _, bad = _bad_manifests(tmp_path)
+    path, msg = bad[case]
+    for kw in ({}, {"split": split}):
+        with pytest.raises(ValueError, match=msg) as err:
+            EpisodeSet.load(path, **kw)
+        assert path.name in str(err.value)
+    # the same arrays refused however they come in: constructed, or as a CSV table
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in ("classes", "support", "query")}
+    with pytest.raises(ValueError, match=msg):
+        EpisodeSet(arrays["classes"], arrays["support"], arrays["query"], "toy", "novel", split.fingerprint)
+
+
+def test_check_revalidates_arrays_changed_after_construction():
+    split = make_split([60] * 8)
+    eps = sample_episodes(split, 5, 2, 3, 4, seed=0)
+    eps.query[1, 0, 0] = eps.support[1, 0, 1]
+    with pytest.raises(ValueError, match=f"sample {eps.support[1, 0, 1]} appears twice in episode 1"):
+        eps.check(split)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -77,3 +79,17 @@ def test_show_and_convert_check_the_dataset(tmp_path, capsys):
     assert EpisodeSet.load(tmp_path / "good.csv", split=split) == EpisodeSet.load(good)
     assert main(["episodes", "convert", str(tmp_path / "good.csv"), str(tmp_path / "back.npz")]) == 0
     assert np.array_equal(EpisodeSet.load(tmp_path / "back.npz").query, EpisodeSet.load(good).query)
+
+
+def test_show_and_convert_refuse_a_manifest_whose_queries_are_its_supports(tmp_path, capsys):
+    split = create_dataset("digits").split("novel")
+    eps = sample_episodes(split, 5, 5, 15, 8, 0)
+    eps.query[:, :, :5] = eps.support  # fingerprint intact, episodes not
+    np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps(eps.metadata())),
+             classes=eps.classes, support=eps.support, query=eps.query)
+    for args in (["show", str(tmp_path / "bad.npz"), "--dataset", "digits"],
+                 ["convert", str(tmp_path / "bad.npz"), str(tmp_path / "bad.csv"), "--dataset", "digits"]):
+        assert main(["episodes", *args]) == 2
+        err = capsys.readouterr().err
+        assert f"sample {eps.support[0, 0, 0]} appears twice in episode 0" in err and "bad.npz" in err
+    assert not (tmp_path / "bad.csv").exists()

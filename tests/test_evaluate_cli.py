@@ -77,8 +77,7 @@ def test_compare_prints_paired_table(runs, capsys):
 
 def test_clear_errors(runs, capsys, tmp_path):
     root, (run_a, _), paths = runs
-    other = EpisodeSet(np.zeros((1, 2), int) + [[0, 1]], np.zeros((1, 2, 1), int), np.zeros((1, 2, 1), int),
-                       dataset="glyphs", split="novel")
+    other = EpisodeSet([[0, 1]], [[[0], [1]]], [[[2], [3]]], dataset="glyphs", split="novel")
     other.save(tmp_path / "glyphs.npz")
     assert main(["evaluate", str(run_a), "--episodes", str(tmp_path / "glyphs.npz"), "--out",
                  str(tmp_path / "x.csv")]) == 2
