@@ -151,16 +151,13 @@ def read_episode_table(path: str | os.PathLike, split=None):
         arrays[role][part["ep"].to_numpy(), part["way"].to_numpy(), part["rank"].to_numpy()] = part["sample"]
     seed = header.get("seed", "")
     meta = {"source": path.name}
-    if split is not None:
-        meta.update(split_size=len(split), num_classes=len(split.class_names),
-                    class_names=list(split.class_names))
     # the integrity checks every manifest gets (distinct classes and samples per episode, ...)
     episodes = EpisodeSet._from_file(where, classes, arrays["support"], arrays["query"],
                                      header.get("dataset") or (split.dataset if split is not None else ""),
                                      header.get("split") or (split.name if split is not None else ""),
                                      header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
     if split is not None:
-        episodes.check(split)
+        episodes.bind(split)  # checked, and bound to the split by its fingerprint
     return episodes
 
 

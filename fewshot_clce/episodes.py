@@ -195,6 +195,20 @@ class EpisodeSet:
         validate_episodes(self.classes, self.support, self.query, where=where, labels=split.labels,
                           num_classes=len(split.class_names))
 
+    def bind(self, split) -> "EpisodeSet":
+        """Check these episodes against ``split`` (see :meth:`check`), then record it in them:
+        dataset, split name, fingerprint, and the split's size and class names, so that a saved
+        copy is refused by any other data. Returns ``self``.
+
+        Raises:
+            ValueError: as :meth:`check`.
+        """
+        self.check(split)
+        self.dataset, self.split, self.fingerprint = split.dataset, split.name, split.fingerprint
+        self.meta.update(split_size=len(split), num_classes=len(split.class_names),
+                         class_names=list(split.class_names))
+        return self
+
     # -- files ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
         """Write the manifest atomically; ``.csv`` writes the table format, anything else ``.npz``.

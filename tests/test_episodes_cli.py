@@ -93,3 +93,32 @@ def test_show_and_convert_refuse_a_manifest_whose_queries_are_its_supports(tmp_p
         err = capsys.readouterr().err
         assert f"sample {eps.support[0, 0, 0]} appears twice in episode 0" in err and "bad.npz" in err
     assert not (tmp_path / "bad.csv").exists()
+
+
+def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, capsys):
+    split = create_dataset("digits").split("val")
+    eps = sample_episodes(split, 5, 1, 2, 4, 0)
+    rows = ["episode,role,class,sample"]  # a hand-made table: no header lines, class names
+    for e in range(len(eps)):
+        for role, idx in (("support", eps.support), ("query", eps.query)):
+            rows += [f"{e},{role},{split.class_names[c]},{i}" for c, s in zip(eps.classes[e], idx[e]) for i in s]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    assert main(["episodes", "convert", str(tmp_path / "t.csv"), str(tmp_path / "t.npz"), "--dataset", "digits",
+                 "--split", "val"]) == 0
+    out = EpisodeSet.load(tmp_path / "t.npz")
+    assert (out.dataset, out.split, out.fingerprint) == ("digits", "val", split.fingerprint)
+    assert out.meta["split_size"] == len(split) and out.meta["class_names"] == split.class_names
+    assert np.array_equal(out.support, eps.support) and np.array_equal(out.query, eps.query)
+    # bound: refused by another split of the same shape
+    with pytest.raises(ValueError, match="drawn from split 'val', not 'novel'"):
+        EpisodeSet.load(tmp_path / "t.npz", split=create_dataset("digits").split("novel"))
+    # an .npz without a fingerprint is bound as well
+    bare = EpisodeSet(eps.classes, eps.support, eps.query)
+    bare.save(tmp_path / "bare.npz")
+    assert main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "bound.npz"),
+                 "--dataset", "digits", "--split", "val"]) == 0
+    assert EpisodeSet.load(tmp_path / "bound.npz").fingerprint == split.fingerprint
+    capsys.readouterr()
+    # without --dataset nothing is checked, and the command says so
+    assert main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "still_bare.csv")]) == 0
+    assert "not bound to a split" in capsys.readouterr().err

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,9 @@ def add_parser(sub) -> None:
 
     convert = cmds.add_parser("convert", help="convert between .npz manifests and the .csv table",
                               description="Read a manifest (.npz or .csv) and write it in the format "
-                                          "named by the output's extension.")
+                                          "named by the output's extension. With --dataset it is "
+                                          "checked against that split and bound to it (dataset, split "
+                                          "and fingerprint recorded in the output).")
     convert.add_argument("src", help="input manifest (.npz or .csv)")
     convert.add_argument("dst", help="output manifest (.npz or .csv)")
     convert.add_argument("--dataset", default=None,
@@ -158,8 +161,14 @@ def run_convert(args: argparse.Namespace) -> int:
             name = name or _csv_split(args.src) or "novel"
         split = create_dataset(args.dataset, root=args.root).split(name)
     eps = EpisodeSet.load(args.src, split=split)
+    if split is not None:
+        eps.bind(split)  # the output names the split it was checked against, fingerprint included
+    elif not eps.fingerprint:
+        print(f"note: {args.src} names no split fingerprint and no --dataset was given, so {args.dst} is not "
+              "bound to a split; pass --dataset (and --split) to check it and bind it", file=sys.stderr)
     path = eps.save(args.dst, overwrite=args.force)
-    print(f"{path}: {len(eps)} episodes, {eps.ways}-way {eps.shots}-shot {eps.queries}-query")
+    bound = f", bound to {eps.dataset}/{eps.split} (fingerprint {eps.fingerprint})" if eps.fingerprint else ""
+    print(f"{path}: {len(eps)} episodes, {eps.ways}-way {eps.shots}-shot {eps.queries}-query{bound}")
     return 0
 
 
