@@ -69,8 +69,11 @@ class BenchmarkConfig:
         """Fail fast on values that cannot work, naming them.
 
         Raises:
-            ValueError: empty lists, sizes below 1, a baseline not among the losses.
+            ValueError: empty lists, sizes below 1, episode counts too large to hold, a baseline not
+                among the losses.
         """
+        from .episodes import check_episode_count
+
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size", "lam", "temperature", "beta"):
             if not getattr(self, name):
                 raise ValueError(f"--{name.replace('_', '-')} needs at least one value")
@@ -90,6 +93,9 @@ class BenchmarkConfig:
         if self.baseline not in self.losses:
             raise ValueError(f"the baseline loss {self.baseline!r} is not among --losses {self.losses}; "
                              f"add it (paired differences are taken against it)")
+        for name in ("episodes", "val_episodes"):
+            for k in self.shots:  # a manifest of this size is drawn per split and shot count
+                check_episode_count(getattr(self, name), self.ways, k, self.queries, f"--{name.replace('_', '-')}")
         swept = [s for s in SWEEPS if len(getattr(self, s)) > 1]
         if swept and self.val_episodes < 1:
             raise ValueError(f"{', '.join(swept)} swept but --val-episodes is 0: the choice is made on val "

@@ -467,6 +467,31 @@ def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.nd
     return out
 
 
+# The most index memory one manifest may take (int64 classes, support and query): about 1.3
+# million 5-way 5-shot 15-query episodes, hundreds of times what an evaluation needs. Drawing
+# takes a few times this at its peak; beyond it a count is a typo (10000000000), not a plan.
+MAX_INDEX_BYTES = 1 << 30
+
+
+def check_episode_count(episodes: int, ways: int, shots: int, queries: int, name: str = "episodes") -> None:
+    """Refuse, before anything is allocated, a manifest whose index arrays would pass
+    :data:`MAX_INDEX_BYTES`.
+
+    Args:
+        episodes, ways, shots, queries: the manifest's sizes (E, N, K, Q).
+        name: how the message names the count (``--episodes``, ``--val-episodes``, ...).
+
+    Raises:
+        ValueError: naming the count, the memory it needs and the most episodes allowed.
+    """
+    per_episode = 8 * ways * (1 + shots + queries)  # int64: a class, K support and Q query indices
+    if episodes * per_episode > MAX_INDEX_BYTES:
+        raise ValueError(f"{name} {episodes}: {ways}-way {shots}-shot {queries}-query episodes would take "
+                         f"{episodes * per_episode / 2 ** 30:,.1f} GiB of sample indices; the limit is "
+                         f"{MAX_INDEX_BYTES / 2 ** 30:g} GiB, {MAX_INDEX_BYTES // per_episode:,} such episodes; "
+                         f"ask for fewer")
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -500,11 +525,13 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
         An :class:`EpisodeSet` with classes ``[E, N]``, support ``[E, N, K]``, query ``[E, N, Q]``.
 
     Raises:
-        ValueError: on sizes below 1, ``ways`` above the number of usable classes, or a class
-            with fewer than K + Q samples (naming it and both counts).
+        ValueError: on sizes below 1, ``ways`` above the number of usable classes, a class
+            with fewer than K + Q samples (naming it and both counts), or more episodes than
+            :func:`check_episode_count` allows.
     """
     ways, shots, queries, episodes = (_positive_int(k, v) for k, v in (
         ("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes)))
+    check_episode_count(episodes, ways, shots, queries)
     if hasattr(split, "labels"):
         labels = np.asarray(split.labels, dtype=np.int64)
         dataset, split_name = split.dataset, split.name

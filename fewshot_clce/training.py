@@ -51,6 +51,7 @@ def _positive(name: str, value, minimum=1) -> None:
 
 def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data, on values that cannot work."""
+    from .episodes import check_episode_count
     from .losses import LOSSES
 
     for name in ("dataset", "backbone", "loss", "out"):
@@ -72,6 +73,7 @@ def _check(cfg: TrainConfig) -> None:
         raise ValueError(f"--warmup-epochs must lie in [0, --epochs={cfg.epochs}], got {cfg.warmup_epochs}")
     if cfg.lr is not None and not cfg.lr > 0:
         raise ValueError(f"--lr must be positive, got {cfg.lr}")
+    check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "--val-episodes")
 
 
 def _create_loss(cfg: TrainConfig):

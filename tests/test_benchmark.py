@@ -126,3 +126,13 @@ def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
     made = sorted(p.name for p in (out / "episodes").glob("*.npz"))
     assert made and all(name.startswith("glyphs-max_per_block-2_") for name in made)
     assert (out / "REPORT.md").is_file()
+
+
+@pytest.mark.parametrize("flag", ["--episodes", "--val-episodes"])
+def test_absurd_episode_counts_are_refused_before_anything_is_written(tmp_path, capsys, flag):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--dataset", "digits", "--losses", "ce", "--epochs", "1", flag, "10000000000",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} 10000000000" in err and "GiB" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

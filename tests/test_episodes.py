@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot_clce.data import ArraySplit
+from fewshot_clce.episode_sampler import EpisodeBatchSampler
 from fewshot_clce.episodes import EpisodeSet, sample_distinct, sample_episodes
 
 
@@ -319,3 +320,12 @@ def test_check_revalidates_arrays_changed_after_construction():
     eps.query[1, 0, 0] = eps.support[1, 0, 1]
     with pytest.raises(ValueError, match=f"sample {eps.support[1, 0, 1]} appears twice in episode 1"):
         eps.check(split)
+
+
+def test_absurd_episode_counts_are_refused_before_any_allocation():
+    labels = np.repeat(np.arange(6), 30)
+    with pytest.raises(ValueError, match="episodes 10000000000: .* GiB of sample indices"):
+        sample_episodes(labels, 5, 1, 15, 10 ** 10, 0)
+    with pytest.raises(ValueError, match="episodes 10000000000"):
+        EpisodeBatchSampler(labels, 5, 1, 15, 10 ** 10, seed=0)
+    assert len(sample_episodes(labels, 5, 1, 15, 2000, 0)) == 2000

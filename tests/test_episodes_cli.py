@@ -122,3 +122,15 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     # without --dataset nothing is checked, and the command says so
     assert main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "still_bare.csv")]) == 0
     assert "not bound to a split" in capsys.readouterr().err
+
+
+def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:  # not an integer: argparse's one-line error
+        main(["episodes", "make", "--dataset", "digits", "--episodes", "1e10", "--out-dir", str(tmp_path)])
+    assert stop.value.code == 2 and "--episodes: invalid int value: '1e10'" in capsys.readouterr().err
+    # an integer too large to hold: refused before anything is drawn, for every --shots value
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--episodes", "10000000000",
+                 "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--episodes 10000000000" in err and "GiB" in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())

@@ -266,3 +266,12 @@ def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
                  "--val-episodes", "5", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")])
     assert code == 130
     assert "add --resume to the same command" in capsys.readouterr().err
+
+
+def test_absurd_val_episode_count_is_refused_before_the_run_folder_is_made(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(out),
+                 "--val-episodes", "10000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--val-episodes 10000000000" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()

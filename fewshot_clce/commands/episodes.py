@@ -82,9 +82,11 @@ def make_command(dataset, split, ways, shots, queries, episodes, seed) -> str:
 
 def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset
-    from ..episodes import sample_episodes
+    from ..episodes import check_episode_count, sample_episodes
 
     shots = list(dict.fromkeys(args.shots))
+    for k in shots:  # every file's size, before the data is loaded or a file written
+        check_episode_count(args.episodes, args.ways, k, args.queries, "--episodes")
     if args.out and len(shots) > 1 and "{shots}" not in args.out:
         raise ValueError(f"--out {args.out!r} names one file but --shots gives {len(shots)} values; "
                          f"put {{shots}} in it (e.g. episodes_{{shots}}shot.npz) or use --out-dir")
