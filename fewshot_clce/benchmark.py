@@ -90,6 +90,24 @@ def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dic
     return df, False
 
 
+def check_identities(specs: List[str]) -> None:
+    """Refuse two datasets of one identity (results are grouped by it), before anything is written.
+
+    Raises:
+        ValueError: naming both specs and the identity.
+    """
+    from .data import dataset_id
+
+    seen: Dict[str, str] = {}
+    for spec in specs:
+        identity = dataset_id(spec)
+        if identity in seen:
+            raise ValueError(f"--dataset {seen[identity]!r} and {spec!r} are one dataset ({identity!r}) to the "
+                             "benchmark, whose results name datasets so; give it once, or benchmark the two in "
+                             "separate --out folders")
+        seen[identity] = spec
+
+
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -99,7 +117,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring."""
     from tqdm import tqdm
 
-    from .data import create_dataset
+    from .data import create_dataset, dataset_id
     from .manifests import REPO_EPISODES, benchmark_manifests
     from .training import train
 
@@ -107,25 +125,27 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     out = Path(out).expanduser()
     specs = plan_runs(cfg)  # validates losses before anything is written
     check_names(cfg)
-    datasets = {d: create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
+    check_identities(cfg.datasets)
+    # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
+    datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     prepare_output(out, cfg, force)
     search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
     counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
     manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts, cfg.episode_seed,
-                                        out / "episodes", search, name=d) for d, ds in datasets.items()}
+                                        out / "episodes", search) for d, ds in datasets.items()}
     for d, m in manifests.items():
         for (s, k), (eps, src) in sorted(m.items()):
             log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
-    states = {(s.dataset, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
+    states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
               for s in specs}
-    todo = [s for s in specs if states[(s.dataset, s.name)] != "finished"]
+    todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
     print_estimate(cfg, specs, todo, datasets, manifests, out, log)
 
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
     bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
     for spec in bar:
         bar.set_postfix_str(spec.name)
-        state = states[(spec.dataset, spec.name)]
+        state = states[(spec.dataset_id, spec.name)]
         if state == "finished":
             res.reused.append(spec.name)
             continue
@@ -133,7 +153,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         train(dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
                                   force=state == "different" and force))
         res.trained.append(spec.name)
-        res.timing[f"train/{spec.dataset}/{spec.name}"] = time.perf_counter() - start
+        res.timing[f"train/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         if len(res.trained) == 1:
             took = time.perf_counter() - start
             log(f"first training took {took:.0f} s; at that pace the {len(todo) - 1} other(s) take about "
@@ -141,10 +161,10 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     frames = []
     for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()
-        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset])
+        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id])
         (res.reused_evaluations if reused else res.evaluated).append(spec.name)
         if not reused:
-            res.timing[f"evaluate/{spec.dataset}/{spec.name}"] = time.perf_counter() - start
+            res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
     res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
                            boot_seed=cfg.boot_seed)
@@ -169,7 +189,7 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
         return
     total = 0.0
     for d, ds in datasets.items():
-        mine = [s for s in todo if s.dataset == d]
+        mine = [s for s in todo if s.dataset_id == d]
         if not mine:
             continue
         base, val = ds.split("base"), ds.split("val")
@@ -178,8 +198,8 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
         per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
         val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
         eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
-        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs, len([s for s in specs if s.dataset == d]),
-                       step)
+        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs,
+                       len([s for s in specs if s.dataset_id == d]), step)
         log(f"{d}: {est.text()}")
         total += est.total_s
     log(f"estimated total: {total / 60:.1f} min")
@@ -193,6 +213,7 @@ def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None
     """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
     from . import plots
     from .embeddings import embed_runs
+    from .runplan import dataset_folder
 
     for d in an.datasets:
         chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
@@ -204,7 +225,7 @@ def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None
         runs = {}
         for loss in losses:
             names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
-            runs[f"{chosen[loss]}, seed {seed}"] = out / "runs" / d / str(names.iloc[0])
+            runs[f"{chosen[loss]}, seed {seed}"] = out / "runs" / dataset_folder(d) / str(names.iloc[0])
         split = datasets[d].split("novel")
         emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed,
                          device=cfg.device)

@@ -9,6 +9,7 @@ so that a paired comparison can refuse results from different episodes.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
@@ -17,7 +18,6 @@ import pandas as pd
 import torch
 
 from ._distributed import resolve_device
-from .data.registry import parse_dataset_spec
 from .episodes import EpisodeSet
 from .features import FeatureTable, extract_features
 from .heads import HEADS, Head, create_head
@@ -152,12 +152,11 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     device = resolve_device(str(device))  # a bad or absent device is named before any work
     loaded = load_run(run_dir, which=which)
     sets = _as_episode_sets(episodes)
-    trained_on = parse_dataset_spec(loaded.dataset)[0]  # options such as cub[split=...] are checked by fingerprint
-    for es in sets:
-        if es.dataset and es.dataset != trained_on:
+    for es in sets:  # by canonical identity (folder name, options); the fingerprints are checked below
+        if es.dataset and es.dataset != loaded.dataset_id:
             raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "
-                             f"which was trained on {loaded.dataset!r}; make episodes of {loaded.dataset!r} "
-                             "with `fewshot-clce episodes make`")
+                             f"which was trained on {loaded.dataset_id!r}; make episodes of its data with "
+                             f"`fewshot-clce episodes make --dataset {shlex.quote(loaded.dataset)}`")
     dataset = create_dataset(loaded.dataset, root=data_root or loaded.config.get("data_root"))
     backbone = loaded.backbone.to(device)
     common = dict(preprocess=loaded.preprocess, batch_size=batch_size, flip=flip,

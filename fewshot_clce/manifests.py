@@ -37,16 +37,16 @@ def find_committed(split, ways: int, shots: int, queries: int, count: int,
     return None
 
 
-def manifest_name(split, ways: int, shots: int, queries: int, count: int, seed: int,
-                  dataset: Optional[str] = None) -> str:
-    """File name of generated episodes; ``dataset`` (default ``split.dataset``) is the name as the
-    user gave it, so two variants of one dataset (``omniglot[rotations=true]``) get two files."""
-    safe = file_safe(dataset or split.dataset)
+def manifest_name(split, ways: int, shots: int, queries: int, count: int, seed: int) -> str:
+    """File name of generated episodes, after the split's dataset identity: two variants of one
+    dataset (``omniglot[rotations=true]``) get two files, and a ``folder:`` dataset one name
+    wherever its data lies."""
+    safe = file_safe(split.dataset)
     return f"{safe}_{split.name}_{ways}way_{shots}shot_{queries}query_{count}ep_seed{seed}.npz"
 
 
 def get_manifest(split, ways: int, shots: int, queries: int, count: int, seed: int, out_dir: Path,
-                 search: Iterable[Path] = (), dataset: Optional[str] = None) -> Tuple[EpisodeSet, str]:
+                 search: Iterable[Path] = ()) -> Tuple[EpisodeSet, str]:
     """Episodes for one (split, shots), and where they came from (a path, for the record).
 
     Looks in ``search`` (committed manifests), then in ``out_dir`` (made by an earlier run of
@@ -59,7 +59,7 @@ def get_manifest(split, ways: int, shots: int, queries: int, count: int, seed: i
     found = find_committed(split, ways, shots, queries, count, search)
     if found is not None:
         return found[0], str(found[1])
-    path = Path(out_dir) / manifest_name(split, ways, shots, queries, count, seed, dataset)
+    path = Path(out_dir) / manifest_name(split, ways, shots, queries, count, seed)
     if path.is_file():
         return EpisodeSet.load(path, split=split), str(path)
     try:
@@ -72,10 +72,9 @@ def get_manifest(split, ways: int, shots: int, queries: int, count: int, seed: i
 
 
 def benchmark_manifests(dataset, splits, ways: int, shots, queries: int, counts: Dict[str, int], seed: int,
-                        out_dir: Path, search: Iterable[Path] = (), name: Optional[str] = None
+                        out_dir: Path, search: Iterable[Path] = ()
                         ) -> Dict[Tuple[str, int], Tuple[EpisodeSet, str]]:
-    """(split name, shots) -> (episodes, source) for every split with a positive count; ``name`` is
-    the dataset as the benchmark names it (options included), for generated file names."""
+    """(split name, shots) -> (episodes, source) for every split with a positive count."""
     out = {}
     for split_name in splits:
         if counts.get(split_name, 0) < 1:
@@ -83,5 +82,5 @@ def benchmark_manifests(dataset, splits, ways: int, shots, queries: int, counts:
         split = dataset.split(split_name)
         for k in shots:
             out[(split_name, k)] = get_manifest(split, ways, k, queries, counts[split_name], seed, out_dir,
-                                                list(search), dataset=name)
+                                                list(search))
     return out

@@ -39,6 +39,7 @@ class RunSpec:
     """One training of the benchmark.
 
     Attributes:
+        dataset: the dataset as the user gave it (what training loads).
         hparams: the swept values this loss takes (None: the loss's default).
     """
 
@@ -54,11 +55,18 @@ class RunSpec:
         parts = [f"{_SHORT[k]}{v:g}" for k, v in self.hparams if v is not None]
         return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
 
+    @property
+    def dataset_id(self) -> str:
+        """The dataset's canonical identity: results rows, run and result folders are named by it."""
+        from .data.registry import dataset_id
+
+        return dataset_id(self.dataset)
+
     def run_dir(self, out: Path) -> Path:
-        return Path(out) / "runs" / self.dataset / self.name
+        return Path(out) / "runs" / dataset_folder(self.dataset_id) / self.name
 
     def result_path(self, out: Path) -> Path:
-        return Path(out) / "results" / self.dataset / f"{self.name}.csv"
+        return Path(out) / "results" / dataset_folder(self.dataset_id) / f"{self.name}.csv"
 
     def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str) -> pd.DataFrame:
         """Add the results schema's run columns, with the hyper-parameters the run really used.
@@ -69,14 +77,18 @@ class RunSpec:
         used = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
         takes = dict(self.hparams)
         df = df.copy()
-        # the dataset as the benchmark names it: options included (evaluation gives the loader's name)
-        df["dataset"] = self.dataset
+        df["dataset"] = self.dataset_id  # as evaluation records it: one name per dataset everywhere
         df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
         for h in LOSS_SWEEPS:
             v = used.get(h) if h in takes else None
             df[h] = float(v) if v is not None else math.nan
         return df
+
+
+def dataset_folder(identity: str) -> str:
+    """A dataset identity as one folder name (``folder:data``, ``cub[split=closerlook]``)."""
+    return identity.replace("/", "-")
 
 
 def check_names(cfg: BenchmarkConfig) -> None:

@@ -30,11 +30,18 @@ from ._trainloop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_opt
 from ._version import __version__
 from .augment import PRESETS, Augment, Preprocess, choose_preset
 from .backbones import check_backbone_name, create_backbone, embedding_dim, load_weights
+from .data.registry import dataset_id
 from .model import TrainingModel
 from .train_config import LOSS_HPARAMS, RUNTIME_FIELDS, TrainConfig
 
 class LoadedRun(NamedTuple):
-    """A trained backbone and what is needed to evaluate it (see ``load_run``)."""
+    """A trained backbone and what is needed to evaluate it (see ``load_run``).
+
+    Attributes:
+        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
+        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
+            which manifests of its data record.
+    """
 
     backbone: nn.Module
     config: Dict[str, Any]
@@ -42,6 +49,7 @@ class LoadedRun(NamedTuple):
     checkpoint_id: str
     dataset: str
     preprocess: Callable[[torch.Tensor], torch.Tensor]
+    dataset_id: str
 
 
 def _positive(name: str, value, minimum=1) -> None:
@@ -122,7 +130,7 @@ def train(config: TrainConfig) -> Path:
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
-    from .data import create_dataset
+    from .data import create_dataset, reload_spec
     from .episodes import sample_episodes
 
     run_dir = Path(cfg.out).expanduser()
@@ -168,7 +176,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     loss_fn = loss_fn.to(ctx.device)
 
     config_dict = dict(dataclasses.asdict(resolved), derived=dict(
-        in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
+        dataset_id=dataset.name, dataset_spec=reload_spec(cfg.dataset), in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
         version=__version__, torch=str(torch.__version__)))
@@ -249,9 +257,12 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
 
 
 def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
-    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out."""
+    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out
+    (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
+    split fingerprints already pin the data)."""
     out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
-    out.update({f"derived.{k}": v for k, v in config["derived"].items() if k not in ("version", "torch")})
+    out.update({f"derived.{k}": v for k, v in config["derived"].items()
+                if k not in ("version", "torch", "dataset_id", "dataset_spec")})
     return out
 
 
@@ -305,4 +316,8 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     load_weights(backbone, state, config["backbone"])
     backbone.eval()
     preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
-    return LoadedRun(backbone, config, path, _rundir.file_id(path), config["dataset"], preprocess)
+    # runs trained before the identity was recorded: derived from what was typed (a relative
+    # folder path then has to be valid from here)
+    spec = derived.get("dataset_spec") or config["dataset"]
+    identity = derived.get("dataset_id") or dataset_id(spec)
+    return LoadedRun(backbone, config, path, _rundir.file_id(path), spec, preprocess, identity)

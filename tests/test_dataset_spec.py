@@ -45,5 +45,5 @@ def test_options_travel_through_training_and_evaluation(tmp_path):
     novel = create_dataset(spec).split("novel")
     episodes = sample_episodes(novel, ways=5, shots=1, queries=3, episodes=4, seed=0)
     df = evaluate_run(run, episodes, heads=["centroid"])
-    assert len(df) == 4 and df["dataset"].eq("glyphs").all()
+    assert len(df) == 4 and df["dataset"].eq(spec).all()  # the identity, options included
     assert df["accuracy"].between(0, 1).all()

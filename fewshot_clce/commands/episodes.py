@@ -67,7 +67,8 @@ def add_parser(sub) -> None:
 
 
 def default_path(out_dir, dataset: str, split: str, ways: int, shots: int, queries: int) -> Path:
-    """``out_dir/<dataset>_<split>_<N>way_<K>shot_<Q>query.npz``, the dataset name made file-safe."""
+    """``out_dir/<dataset>_<split>_<N>way_<K>shot_<Q>query.npz``, the dataset's identity (as manifests
+    record it, see :func:`~fewshot_clce.data.registry.dataset_id`) made file-safe."""
     from ..episodes import file_safe
 
     return Path(out_dir) / DEFAULT_NAME.format(dataset=file_safe(dataset), split=split, ways=ways, shots=shots,
@@ -81,7 +82,7 @@ def make_command(dataset, split, ways, shots, queries, episodes, seed) -> str:
 
 
 def run_make(args: argparse.Namespace) -> int:
-    from ..data import create_dataset
+    from ..data import create_dataset, dataset_id
     from ..episodes import check_episode_count, sample_episodes
 
     shots = list(dict.fromkeys(args.shots))
@@ -90,8 +91,9 @@ def run_make(args: argparse.Namespace) -> int:
     if args.out and len(shots) > 1 and "{shots}" not in args.out:
         raise ValueError(f"--out {args.out!r} names one file but --shots gives {len(shots)} values; "
                          f"put {{shots}} in it (e.g. episodes_{{shots}}shot.npz) or use --out-dir")
+    identity = dataset_id(args.dataset)  # what the manifests record: a folder's name, not its path
     paths = [Path(args.out.format(shots=k)) if args.out else
-             default_path(args.out_dir, args.dataset, args.split, args.ways, k, args.queries) for k in shots]
+             default_path(args.out_dir, identity, args.split, args.ways, k, args.queries) for k in shots]
     if not args.force:
         for path in paths:
             if path.exists():
@@ -136,6 +138,9 @@ def run_show(args: argparse.Namespace) -> int:
 
     eps = EpisodeSet.load(args.file)
     dataset = args.dataset or (eps.dataset if args.out else None)
+    if dataset and not args.dataset and dataset.startswith("folder:"):
+        raise ValueError(f"{args.file!r} was made from {dataset!r}, a folder known by its name only; pass "
+                         "--dataset folder:PATH (as given to `episodes make`) to draw its images")
     split = None
     if dataset:
         if not eps.split:

@@ -2,7 +2,8 @@
 from ._download import DatasetNotFoundError
 from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split, read_image
 from .folder import folder_dataset
-from .registry import DATASETS, create_dataset, dataset_info, default_root, list_datasets, register_dataset
+from .registry import (DATASETS, create_dataset, dataset_id, dataset_info, default_root, list_datasets,
+                       register_dataset, reload_spec)
 
 # Importing the loader modules registers them.
 from . import cifar, cub, digits, glyphs, mini_imagenet, omniglot, tiered_imagenet  # noqa: F401,E402

@@ -200,6 +200,14 @@ class FewShotDataset:
                     raise ValueError(f"class {c!r} is in both the {seen[c]!r} and {sname!r} splits of {name!r}")
                 seen[c] = sname
 
+    def rename(self, name: str) -> None:
+        """Name the dataset and every split ``name`` (fingerprints include it, so they are redone)."""
+        self.name = name
+        for split in self.splits.values():
+            if split.dataset != name:
+                split.dataset = name
+                split._fingerprint = None
+
     def split(self, name: str) -> Split:
         try:
             return self.splits[name]

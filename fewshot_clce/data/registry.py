@@ -74,26 +74,20 @@ def _option_value(text: str) -> object:
     return text
 
 
-def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **options) -> FewShotDataset:
-    """Build a registered dataset, or ``folder:PATH[::SPLITFILE]`` for a folder of class folders.
+# Loader options that say how to obtain the data, not which data: left out of the identity.
+NOT_IDENTITY = frozenset({"download", "transform"})
 
-    Loader options come as keywords or inside the name (``cub[split=closerlook]``, see
-    :func:`parse_dataset_spec`); keywords win.
+
+def _registered(name: str, options: Dict[str, object]):
+    """The factory of ``name[options]``, its registry entry and the options merged (keywords win).
 
     Raises:
         UnknownNameError: for an unknown name, listing the valid ones.
         ValueError: for an option the loader does not take, naming the ones it does.
     """
-    if name.startswith("folder:"):
-        from .folder import folder_dataset
-
-        spec = name[len("folder:"):]
-        path, _, split_file = spec.partition("::")
-        return folder_dataset(path, split_file=split_file or options.pop("split_file", None), **options)
     name, spec_options = parse_dataset_spec(name)
     options = {**spec_options, **options}
     factory = DATASETS.get(name)
-    meta = DATASETS.meta(name)
     accepted = inspect.signature(factory).parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
     unknown = [k for k in options if k not in accepted and not takes_any]
@@ -102,9 +96,91 @@ def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **option
                  if k != "root" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         raise ValueError(f"dataset {name!r} takes no option {', '.join(map(repr, unknown))}; "
                          f"its options: {', '.join(valid) or '(none)'}")
-    if meta["embedded"]:
-        return factory(**options)
-    return factory(root=default_root(root), **options)
+    return name, factory, options
+
+
+def _option_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 84.0 and 84 are one option value
+    return str(value)
+
+
+def dataset_id(spec: str, **options) -> str:
+    """The canonical identity of a dataset: what manifests, run configs and result rows record, and
+    what evaluation and the benchmark compare. :func:`create_dataset` names the dataset (and its
+    splits, whose fingerprints include it) by it.
+
+    - ``folder:PATH[::SPLITFILE]``: ``folder:<name of the folder>`` (or the ``name=`` option), the
+      same wherever the data lies and however its path is written; which split file was used and
+      what the files hold is covered by the splits' fingerprints, the real guard.
+    - ``name[key=value,...]``: the registered name and the options that select the data, sorted,
+      leaving out those at their default value and those that only fetch it (:data:`NOT_IDENTITY`):
+      ``cub[split=closerlook]``; ``cub``, ``cub[split=default]`` and ``cub[download=true]`` are ``cub``.
+
+    Nothing is loaded.
+
+    Raises:
+        UnknownNameError: for an unknown name, listing the valid ones.
+        ValueError: for an option the loader does not take, or a malformed option list.
+    """
+    if spec.startswith("folder:"):
+        if options.get("name"):
+            return str(options["name"])
+        path = spec[len("folder:"):].partition("::")[0]
+        return f"folder:{Path(path).expanduser().resolve().name}"
+    name, factory, options = _registered(spec, options)
+    params = inspect.signature(factory).parameters
+    kept = {k: v for k, v in options.items()
+            if k not in NOT_IDENTITY and not (k in params and params[k].default is not params[k].empty
+                                              and _option_text(params[k].default) == _option_text(v))}
+    if not kept:
+        return name
+    return f"{name}[{','.join(f'{k}={_option_text(v)}' for k, v in sorted(kept.items()))}]"
+
+
+def reload_spec(spec: str) -> str:
+    """``spec`` with a ``folder:`` path (and a split file found from the working directory) made
+    absolute, so that a run's data can be loaded again from any working directory; other specs
+    unchanged."""
+    if not spec.startswith("folder:"):
+        return spec
+    path, sep, split_file = spec[len("folder:"):].partition("::")
+    root = Path(path).expanduser().resolve()
+    if split_file:
+        given = Path(split_file).expanduser()
+        if not given.is_absolute() and given.exists():  # folder_dataset looks here first
+            split_file = str(given.resolve())
+    return f"folder:{root}{sep}{split_file}"
+
+
+def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **options) -> FewShotDataset:
+    """Build a registered dataset, or ``folder:PATH[::SPLITFILE]`` for a folder of class folders.
+
+    Loader options come as keywords or inside the name (``cub[split=closerlook]``, see
+    :func:`parse_dataset_spec`); keywords win. The dataset and its splits are named by
+    :func:`dataset_id`.
+
+    Raises:
+        UnknownNameError: for an unknown name, listing the valid ones.
+        ValueError: for an option the loader does not take, naming the ones it does.
+    """
+    identity = dataset_id(name, **options)
+    if name.startswith("folder:"):
+        from .folder import folder_dataset
+
+        spec = name[len("folder:"):]
+        path, _, split_file = spec.partition("::")
+        dataset = folder_dataset(path, split_file=split_file or options.pop("split_file", None), **options)
+    else:
+        name, factory, options = _registered(name, options)
+        if DATASETS.meta(name)["embedded"]:
+            dataset = factory(**options)
+        else:
+            dataset = factory(root=default_root(root), **options)
+    dataset.rename(identity)
+    return dataset
 
 
 def list_datasets() -> List[str]:
