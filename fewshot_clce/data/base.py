@@ -2,13 +2,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import stat
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 SPLIT_NAMES = ("base", "val", "novel")
+
+# The most pixels an image may declare: 8192 x 8192, 192 MiB decoded as RGB. Few-shot images are
+# resized to a few hundred pixels at most; a header declaring more is a damaged file or a
+# decompression bomb (a few KB that decode to gigabytes). Below Pillow's own warning threshold
+# (about 89 megapixels), so an accepted image never triggers it.
+MAX_IMAGE_PIXELS = 1 << 26
 
 
 class Split(torch.utils.data.Dataset):
@@ -159,25 +170,102 @@ class FileSplit(Split):
             yield f"{p.as_posix()}\0{full.stat().st_size if full.exists() else -1}\n".encode()
 
 
+def _check_regular(mode: int, name: str) -> None:
+    """Refuse anything but a regular file (``mode`` from ``stat``), naming ``name`` and what it is."""
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a folder" if stat.S_ISDIR(mode) else "not a plain file")
+    raise ValueError(f"image {name!r} is not a regular file ({kind}); only regular files are read as "
+                     "images: move it out of the dataset")
+
+
+@contextmanager
+def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = None) -> Iterator:
+    """A Pillow image with only its header read, from a file path or encoded bytes.
+
+    Only regular files are opened as images: a FIFO would block the reader forever, a device
+    would be read without end. The file is opened non-blocking and checked before Pillow sees it.
+    The declared size is checked against :data:`MAX_IMAGE_PIXELS` before any pixel is decoded.
+
+    Args:
+        source: path of an image file, or the bytes of an encoded image.
+        name: what to call the image in errors (default: the path).
+
+    Raises:
+        ValueError: naming the image, when it is not a regular file, declares more than
+            :data:`MAX_IMAGE_PIXELS` pixels, or is missing, unreadable or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = name or str(source)
+    if isinstance(source, (bytes, bytearray)):
+        fp = io.BytesIO(source)
+    else:
+        try:
+            # stat first, so that a FIFO or device is never opened; then open non-blocking (a FIFO
+            # swapped in meanwhile returns at once instead of waiting for a writer) and check again.
+            _check_regular(os.stat(source).st_mode, name)
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise ValueError(f"cannot read image {name!r}: {e.strerror or e}") from None
+        try:
+            _check_regular(os.fstat(fd).st_mode, name)
+        except ValueError:
+            os.close(fd)
+            raise
+        fp = os.fdopen(fd, "rb")
+    with fp:
+        try:
+            with warnings.catch_warnings():
+                # Pillow warns between its two bomb thresholds and raises above; either is ours to report.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im = Image.open(fp)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"image {name!r} declares more than the {MAX_IMAGE_PIXELS} pixels this toolkit "
+                             f"decodes ({str(e).rstrip('.')}: a damaged file or a decompression bomb); "
+                             "shrink it or remove it") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ValueError(f"cannot read image {name!r}: {e}") from None
+        with im:
+            width, height = im.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image {name!r} declares {width} x {height} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS} pixels this toolkit decodes (a damaged file or a "
+                                 "decompression bomb); shrink it or remove it")
+            yield im
+
+
+def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> torch.Tensor:
+    """An open Pillow image decoded into ``[C, H, W]`` float32 in [0, 1].
+
+    Raises:
+        ValueError: naming the image when its pixel data is damaged.
+    """
+    from PIL import Image
+
+    try:
+        im = im.convert(mode)
+        if size is not None:
+            im = im.resize((size[1], size[0]), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"cannot read image {name!r}: {e}") from None
+    t = torch.from_numpy(arr.copy())
+    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
+    return t.float().div_(255.0)
+
+
 def read_image(path: Path, mode: str = "RGB", size: Optional[tuple] = None) -> torch.Tensor:
     """Read one image file into ``[C, H, W]`` float32 in [0, 1].
 
     Raises:
-        ValueError: naming the file when it is missing, unreadable or not an image.
+        ValueError: naming the file when it is missing, not a regular file, unreadable, not an
+            image, or larger than :data:`MAX_IMAGE_PIXELS`.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert(mode)
-            if size is not None:
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read image {str(path)!r}: {e}") from None
-    t = torch.from_numpy(arr.copy())
-    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
-    return t.float().div_(255.0)
+    with open_image(path) as im:
+        return decode_image(im, mode, size, str(path))
 
 
 class FewShotDataset:
