@@ -215,3 +215,66 @@ def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
     code = f"from fewshot_clce.data.base import read_image; read_image({str(root / 'class1' / '000.png')!r})"
     done = _run_python(["-c", code])
     assert "is not a regular file" in done.stderr and done.returncode != 0
+
+
+def _noise_same_size(path, seed):
+    """Overwrite a .pgm image with noise; the byte size stays the same."""
+    size = path.stat().st_size
+    with Image.open(path) as im:
+        shape = im.size[::-1]
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)).save(path)
+    assert path.stat().st_size == size
+
+
+def test_fingerprint_covers_content_and_survives_a_copy(tmp_path):
+    import shutil
+    import time
+
+    root = tmp_path / "a" / "toy"
+    for c in range(3):
+        for i in range(2):
+            _png(root / f"c{c}" / f"{i}.pgm", 40 * c + i, size=(6, 6))
+    prints = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    time.sleep(0.01)
+    copy = tmp_path / "b" / "toy"
+    shutil.copytree(root, copy)  # new paths, new timestamps, identical images
+    assert {s: sp.fingerprint for s, sp in folder_dataset(copy).splits.items()} == prints
+    ds = folder_dataset(root)
+    victim = ds.split("novel")
+    _noise_same_size(root / victim.paths[0], seed=1)
+    changed = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert changed["novel"] != prints["novel"]
+    assert {s: f for s, f in changed.items() if s != "novel"} == {s: f for s, f in prints.items() if s != "novel"}
+
+
+def test_file_digests_are_read_once_and_redone_when_a_file_changes(tmp_path, monkeypatch):
+    import os
+
+    import fewshot_clce.data._filehash as filehash
+
+    monkeypatch.setattr(filehash, "RACY_NS", 0)  # files written a moment ago may be memoised here
+    root = tmp_path / "toy"
+    for c in range(3):
+        for i in range(2):
+            _png(root / f"c{c}" / f"{i}.pgm", 40 * c + i, size=(6, 6))
+    read = []
+    real = filehash._sha256
+    monkeypatch.setattr(filehash, "_sha256", lambda p: read.append(p) or real(p))
+    first = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert len(read) == 6
+    read.clear()
+    assert {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()} == first
+    assert read == []  # memoised by size, modification and change time
+    target = root / "c0" / "0.pgm"
+    st = target.stat()
+    _noise_same_size(target, seed=2)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old modification time restored
+    again = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert [p.name for p in read] == ["0.pgm"] and again != first
+
+
+def test_array_dataset_fingerprints_are_unchanged():
+    """Committed manifests are bound to these; they must never move."""
+    ds = create_dataset("digits")
+    assert {s: ds.split(s).fingerprint for s in ("base", "val", "novel")} == {
+        "base": "973cfa0cc1b177a0", "val": "d89e8ee1538cb59f", "novel": "9996c19193871f6e"}

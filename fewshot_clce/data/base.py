@@ -13,6 +13,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 import numpy as np
 import torch
 
+from ._filehash import file_digests
+
 SPLIT_NAMES = ("base", "val", "novel")
 
 # The most pixels an image may declare: 8192 x 8192, 192 MiB decoded as RGB. Few-shot images are
@@ -144,7 +146,9 @@ class FileSplit(Split):
     """A split whose images are files read lazily with Pillow.
 
     Args:
-        root: folder the ``paths`` are relative to (the fingerprint uses relative paths and sizes).
+        root: folder the ``paths`` are relative to. The fingerprint covers the relative paths and a
+            SHA-256 of each file's content (memoised per machine, see :mod:`._filehash`), so it
+            survives a copy of the images and changes when any image changes.
         paths: image file of every sample.
         mode: Pillow mode to convert to (``"L"`` or ``"RGB"``).
         size: optional ``(height, width)`` every image is resized to.
@@ -165,9 +169,10 @@ class FileSplit(Split):
         return read_image(self.root / self.paths[index], self.mode, self.size)
 
     def _identity(self) -> Iterable[bytes]:
-        for p in self.paths:
-            full = self.root / p
-            yield f"{p.as_posix()}\0{full.stat().st_size if full.exists() else -1}\n".encode()
+        # Relative paths and content digests: a copy of the same images elsewhere keeps the
+        # fingerprint, a changed image changes it (and the feature cache key with it).
+        for p, digest in zip(self.paths, file_digests(self.root, self.paths)):
+            yield f"{p.as_posix()}\0{digest}\n".encode()
 
 
 def _check_regular(mode: int, name: str) -> None:
