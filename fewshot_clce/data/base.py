@@ -24,6 +24,21 @@ SPLIT_NAMES = ("base", "val", "novel")
 MAX_IMAGE_PIXELS = 1 << 26
 
 
+def check_utf8_name(path: str | os.PathLike, what: str = "file name") -> None:
+    """Refuse a file name that is not valid UTF-8 (Python holds its bytes as lone surrogates,
+    which cannot be hashed into a fingerprint, written to a manifest or printed).
+
+    Raises:
+        ValueError: naming the path with its undecodable bytes escaped (``caf\\xe9``).
+    """
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise ValueError(f"{what} '{shown}' is not valid UTF-8 (written by a system with another "
+                         "encoding?); rename it, e.g. with `convmv -f latin1 -t utf8 --notest`") from None
+
+
 class Split(torch.utils.data.Dataset):
     """One split of a few-shot dataset (its classes are disjoint from the other splits').
 
@@ -160,6 +175,8 @@ class FileSplit(Split):
         super().__init__(dataset, name, labels, class_names, transform)
         self.root = Path(root)
         self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            check_utf8_name(self.root / p)
         if len(self.paths) != len(self.labels):
             raise ValueError(f"{len(self.paths)} paths but {len(self.labels)} labels")
         self.mode = mode

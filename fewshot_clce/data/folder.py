@@ -37,7 +37,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .base import SPLIT_NAMES, FewShotDataset, FileSplit, open_image
+from .base import SPLIT_NAMES, FewShotDataset, FileSplit, check_utf8_name, open_image
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".pbm"})
@@ -60,7 +60,9 @@ def scan_classes(root: Path) -> Dict[str, List[str]]:
     classes: Dict[str, List[str]] = {}
 
     def add_class(folder: Path, name: str, files: List[os.DirEntry]) -> None:
+        check_utf8_name(folder, "class folder name")
         for f in files:
+            check_utf8_name(f.path)
             if Path(f.name).suffix.lower() not in IMAGE_EXTENSIONS:
                 raise ValueError(f"{f.path!r} is not an image (extensions read: "
                                  f"{', '.join(sorted(IMAGE_EXTENSIONS))}); move it out of {str(root)!r}")
