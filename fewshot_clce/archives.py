@@ -43,8 +43,9 @@ def list_tar_members(archive: Path, tf: tarfile.TarFile) -> List[tarfile.TarInfo
         # outside the target although every member passes a lexical check (CVE-2025-4517).
         if m.issym() or m.islnk():
             what = "symbolic link" if m.issym() else "hard link"
+            target = m.linkname if len(m.linkname) <= 60 else m.linkname[:57] + "..."
             raise UnsafeArchiveError(f"refusing to extract {archive}: member {m.name!r} is a {what} "
-                                     f"(to {m.linkname!r}); dataset archives hold no links")
+                                     f"(to {target!r}); dataset archives hold no links")
         if not (m.isfile() or m.isdir()):
             raise UnsafeArchiveError(f"refusing to extract {archive}: member {m.name!r} is a device file "
                                      "or FIFO, which a dataset archive has no use for")
