@@ -278,3 +278,17 @@ def test_array_dataset_fingerprints_are_unchanged():
     ds = create_dataset("digits")
     assert {s: ds.split(s).fingerprint for s in ("base", "val", "novel")} == {
         "base": "973cfa0cc1b177a0", "val": "d89e8ee1538cb59f", "novel": "9996c19193871f6e"}
+
+
+def test_a_file_listed_twice_is_read_once(tmp_path, monkeypatch):
+    import fewshot_clce.data._filehash as filehash
+
+    root = tmp_path / "toy"
+    _png(root / "c0" / "0.pgm", 1)
+    read = []
+    real = filehash._sha256
+    monkeypatch.setattr(filehash, "_sha256", lambda p: read.append(p) or real(p))
+    from pathlib import Path
+
+    digests = filehash.file_digests(root, [Path("c0/0.pgm")] * 4 + [Path("c0/missing.pgm")])
+    assert len(read) == 1 and len(set(digests[:4])) == 1 and digests[4] == "missing"

@@ -73,9 +73,13 @@ def file_digests(root: Path, paths: Sequence[Path]) -> List[str]:
     memo_path = _memo_path(root)
     memo = _read_memo(memo_path, root)
     fresh: Dict[str, list] = {}
+    done: Dict[str, str] = {}  # a path listed more than once (Omniglot's rotations) is read once
     out = []
     for p in paths:
         rel, full = Path(p).as_posix(), root / p
+        if rel in done:
+            out.append(done[rel])
+            continue
         try:
             st = os.stat(full)
         except FileNotFoundError:
@@ -87,10 +91,10 @@ def file_digests(root: Path, paths: Sequence[Path]) -> List[str]:
         sig = _signature(st)
         known = memo.get(rel)
         if known is not None and known[:4] == sig:
-            out.append(known[4])
+            out.append(done.setdefault(rel, known[4]))
             continue
         digest = _sha256(full)
-        out.append(digest)
+        out.append(done.setdefault(rel, digest))
         settled = time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS
         if settled and _signature(os.stat(full)) == sig:  # not written to while it was read
             fresh[rel] = sig + [digest]
