@@ -95,7 +95,35 @@ def write_config(run_dir: Path, config: Dict[str, Any]) -> None:
 
 
 def read_config(run_dir: Path) -> Dict[str, Any]:
-    return yaml.safe_load((Path(run_dir) / CONFIG).read_text())
+    """The settings a run folder's ``config.yaml`` records, read as plain YAML data.
+
+    Raises:
+        FileNotFoundError: when the folder has no ``config.yaml``.
+        ValueError: naming the file when it is not UTF-8, not valid YAML, holds a YAML tag
+            (``!!python/...``: never written by ``fewshot-clce train``, and never constructed
+            here) or is not a mapping.
+    """
+    path = Path(run_dir) / CONFIG
+    fix = "it was not written by `fewshot-clce train`; move the run folder away or retrain it"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"cannot read run settings {str(path)!r}: it is not UTF-8 text "
+                         f"(byte {e.start}); {fix}") from None
+    except yaml.constructor.ConstructorError as e:
+        raise ValueError(f"refusing run settings {str(path)!r}: it holds a YAML tag "
+                         f"({(e.problem or '').strip()}), which plain settings never use; {fix}") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ValueError(f"cannot read run settings {str(path)!r}: it is not valid YAML{at} "
+                         f"({getattr(e, 'problem', None) or type(e).__name__}); {fix}") from None
+    if data is None:  # an empty file records no settings
+        return {}
+    if not isinstance(data, dict):
+        raise ValueError(f"cannot read run settings {str(path)!r}: it is not a mapping of settings "
+                         f"(found {type(data).__name__}); {fix}")
+    return data
 
 
 def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:

@@ -1,7 +1,8 @@
 """Feature extraction: one forward pass per image the episodes use, cached on disk.
 
 A cache entry is keyed by what determines the features: the checkpoint (its id), the
-split (its fingerprint), the preprocessing (an id string), test-time flip averaging and
+split (its fingerprint, which covers the content of its images, so a changed image is never
+served from an old entry), the preprocessing (an id string), test-time flip averaging and
 the feature format. The entry also stores these fields, and they are checked on load: an
 entry that belongs to another checkpoint (a renamed or copied file, a hash collision) is
 reported and recomputed, never used. An entry that lacks some of the requested samples is

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
-import yaml
 
-from ._rundir import file_id
+from ._rundir import CONFIG, file_id, read_config
 from .benchconfig import BenchmarkConfig
 
 LOSS_SWEEPS = ("lam", "temperature", "beta")
@@ -74,7 +73,7 @@ class RunSpec:
         The values come from the run's resolved ``config.yaml`` (so a loss default is recorded as
         its number); hyper-parameters the loss does not take are left empty (NaN).
         """
-        used = yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+        used = read_config(run_dir)
         takes = dict(self.hparams)
         df = df.copy()
         df["dataset"] = self.dataset_id  # as evaluation records it: one name per dataset everywhere
@@ -150,10 +149,9 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
     ``fields`` (it is retrained only under ``--force``).
     """
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
+    if not (run_dir / CONFIG).is_file():
         return "absent"
-    saved = yaml.safe_load(cfg_path.read_text()) or {}
+    saved = read_config(run_dir)
     if any(saved.get(k) != getattr(tc, k) for k in fields):
         return "different"
     metrics = run_dir / "metrics.csv"

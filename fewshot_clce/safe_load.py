@@ -5,6 +5,13 @@ A pickle names the functions it calls to rebuild its objects, so ``pickle.load``
 the internet runs whatever the file asks for. :func:`load_pickle` admits only what datasets are
 made of: plain containers, numbers, strings, bytes and numpy arrays (and numpy scalars). Any
 other global is refused before it is called, with an error naming it.
+
+Admitted globals can still ask for memory a small file does not hold (``bytes(10**12)``, an array
+of shape ``(10**6, 10**6)``, ``list(range(10**12))``). Each admitted constructor is wrapped: it
+estimates what it would allocate before it runs, and the estimates of one file add up against a
+budget of :data:`ALLOCATION_FACTOR` times the file's size, at least :data:`ALLOCATION_FLOOR`.
+A genuine pickle stays far below it, because its arrays and strings are stored in the file
+itself; only a file that makes constructors invent data goes past it, and is refused.
 """
 from __future__ import annotations
 
@@ -23,7 +30,16 @@ PathOrFile = Union[str, os.PathLike, IO[bytes]]
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked for a global outside the allowed set; nothing it asked for was run."""
+    """A pickle asked for a global outside the allowed set, or asked admitted ones to build more
+    than its size allows; nothing it asked for was run."""
+
+
+# What the admitted constructors of one pickle may allocate in total, in bytes: ALLOCATION_FACTOR
+# times the file's size, and at least ALLOCATION_FLOOR. A protocol-2 set of small ints costs about
+# 2 bytes of file per 8-byte pointer, so a factor of 16 leaves room for every genuine layout.
+ALLOCATION_FACTOR = 16
+ALLOCATION_FLOOR = 256 << 20
+_POINTER = 8  # bytes one container slot costs, for estimates
 
 
 def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") -> bytes:
@@ -77,8 +93,122 @@ def allowed_globals() -> Dict[Tuple[str, str], Any]:
     return dict(_ALLOWED)
 
 
+class _Budget:
+    """Bytes the admitted constructors of one pickle may still allocate; refuses when spent."""
+
+    def __init__(self, limit: int, source: str):
+        self.left, self.limit, self.source = limit, limit, source
+
+    def spend(self, n: int, what: str) -> None:
+        if n > self.left:
+            total = self.limit - self.left + n
+            raise UnsafePickleError(
+                f"refusing to load {self.source}: it asks for {n} bytes ({what}), which would bring what "
+                f"its constructors build to {total} bytes, past the {self.limit} a pickle of its size may "
+                f"build ({ALLOCATION_FACTOR} x its size, at least {ALLOCATION_FLOOR}); the file is damaged "
+                "or crafted")
+        self.left -= n
+
+
+def _length(obj: Any) -> int:
+    """How many items or bytes ``obj`` holds (a buffer counts its bytes); 0 when it has no size."""
+    if isinstance(obj, (bool, float, complex)):
+        return 0
+    if isinstance(obj, int):
+        return obj  # bytes(n) / bytearray(n)
+    if isinstance(obj, (np.ndarray, memoryview)):
+        return obj.nbytes
+    try:
+        return len(obj)
+    except OverflowError:  # len(range(10**30))
+        return 1 << 63
+    except TypeError:
+        return 0
+
+
+def _nbytes(shape: Any, dtype: Any) -> int:
+    """Bytes of an array of ``shape`` and ``dtype``, computed without allocating it."""
+    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    n = np.dtype(dtype).itemsize
+    for d in dims:
+        n *= max(int(d), 0)
+    return n
+
+
+def _checks(budget: _Budget) -> Dict[str, Callable]:
+    """For each admitted global that can allocate in proportion to its arguments, a function of
+    those arguments that charges ``budget`` with an estimate, or refuses."""
+    def reconstruct(subtype, shape, dtype, *rest):
+        budget.spend(_nbytes(shape, dtype), f"an array of shape {shape}")
+
+    def array(shape=(), dtype=float, buffer=None, *rest, **kw):
+        if buffer is None:  # an array over a given buffer allocates nothing
+            budget.spend(_nbytes(shape, dtype), f"an array of shape {shape}")
+
+    def scalar(dtype, *rest):
+        budget.spend(np.dtype(dtype).itemsize, "a numpy scalar")
+
+    def text(obj="", *rest):
+        # str() of anything but text would build its repr, which repeats shared objects.
+        if not isinstance(obj, (str, bytes, bytearray)):
+            raise UnsafePickleError(f"refusing to load {budget.source}: it calls str() on a "
+                                    f"{type(obj).__name__}, which no data file needs")
+        budget.spend(len(obj), "a string")
+
+    def buffer(name):
+        return lambda obj=b"", *rest: budget.spend(_length(obj), f"{name}() of {_length(obj)} bytes")
+
+    def container(name):
+        return lambda obj=(), *rest, **kw: budget.spend(_length(obj) * _POINTER,
+                                                        f"{name}() of {_length(obj)} items")
+
+    checks = {"_reconstruct": reconstruct, "ndarray": array, "scalar": scalar, "str": text}
+    checks.update({n: buffer(n) for n in ("bytes", "bytearray", "encode", "_frombuffer")})
+    checks.update({n: container(n) for n in ("list", "tuple", "set", "frozenset", "dict", "OrderedDict")})
+    return checks
+
+
+class _Guarded:
+    """An admitted global that checks its arguments before it runs (see :func:`_checks`).
+
+    A guarded global passed as an argument to another (``numpy.ndarray`` as the subtype of
+    ``_reconstruct``, ``list`` as a ``defaultdict`` factory) is handed over as the original.
+    """
+
+    __slots__ = ("original", "check")
+
+    def __init__(self, original: Callable, check: Callable):
+        self.original, self.check = original, check
+
+    def __call__(self, *args, **kwargs):
+        args = tuple(a.original if isinstance(a, _Guarded) else a for a in args)
+        kwargs = {k: v.original if isinstance(v, _Guarded) else v for k, v in kwargs.items()}
+        self.check(*args, **kwargs)
+        return self.original(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<guarded {self.original!r}>"
+
+
+def _guarded_globals(budget: _Budget) -> Dict[Tuple[str, str], Any]:
+    """:func:`allowed_globals`, each wrapped so that it charges ``budget`` or unwraps its arguments."""
+    checks = _checks(budget)
+    no_check = lambda *args, **kwargs: None  # noqa: E731 - numbers, range, slice, dtype, defaultdict
+    return {key: _Guarded(func, checks.get(key[1], no_check)) for key, func in allowed_globals().items()}
+
+
+def _size(f: IO[bytes]) -> int:
+    """Bytes in the pickle ``f`` (0 when that cannot be told)."""
+    if isinstance(f, io.BytesIO):
+        return f.getbuffer().nbytes
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return 0
+
+
 class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that resolves only :func:`allowed_globals`.
+    """An unpickler that resolves only :func:`allowed_globals`, bounding what they allocate.
 
     Args:
         file: binary file to read.
@@ -90,7 +220,8 @@ class RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file: IO[bytes], source: str = "<pickle>", encoding: str = "latin1"):
         super().__init__(file, encoding=encoding)
         self._source = source
-        self._allowed = allowed_globals()
+        budget = _Budget(max(ALLOCATION_FACTOR * _size(file), ALLOCATION_FLOOR), source)
+        self._allowed = _guarded_globals(budget)
 
     def find_class(self, module: str, name: str) -> Any:
         try:
@@ -131,8 +262,13 @@ def _load(f: IO[bytes], source: str, encoding: str) -> Any:
         return RestrictedUnpickler(f, source=source, encoding=encoding).load()
     except UnsafePickleError:
         raise
-    except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, IndexError, TypeError) as e:
-        raise ValueError(f"{source} is not a readable pickle ({type(e).__name__}: {e}); "
+    except MemoryError:
+        # An opcode declaring a huge length (BINBYTES8) allocates before anything is read.
+        raise ValueError(f"{source} is not a readable pickle: it declares more data than memory holds; "
+                         "the file is damaged or crafted") from None
+    except Exception as e:  # noqa: BLE001 - only admitted constructors ran: any failure is the file's
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
+        raise ValueError(f"{source} is not a readable pickle ({type(e).__name__}: {detail}); "
                          "re-download it or check that it is the file the loader expects") from None
 
 

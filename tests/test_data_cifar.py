@@ -113,3 +113,30 @@ def test_fine_names_cover_cifar100_in_label_order():
     assert len(names) == 100 and set(names) == fc100
     # CIFAR-100 numbers its fine labels alphabetically: 0 apple, 1 aquarium_fish, ..., 99 worm
     assert names[:2] == ["apple", "aquarium_fish"] and names[-1] == "worm"
+
+
+@pytest.mark.parametrize("kind", ["missing", "symlink", "truncated"])
+def test_tar_gz_without_a_plain_member_is_a_clear_error(cifar_root, tmp_path, kind):
+    import io
+    import tarfile
+
+    archive = tmp_path / "cifar-100-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for part in ("meta", "train", "test"):
+            if part == "train" and kind == "missing":
+                continue
+            info = tarfile.TarInfo(f"cifar-100-python/{part}")
+            if part == "train":
+                info.type, info.linkname = tarfile.SYMTYPE, "test"
+                tf.addfile(info)
+            else:
+                data = (cifar_root / "cifar-100-python" / part).read_bytes()
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    message = r"cifar-100-python.tar.gz has no plain file cifar-100-python/train"
+    if kind == "truncated":
+        tar_folder(cifar_root / "cifar-100-python", archive)
+        archive.write_bytes(archive.read_bytes()[:2000])
+        message = r"cifar-100-python.tar.gz is truncated or damaged .*re-download it"
+    with pytest.raises(ValueError, match=message):
+        create_dataset("cifar-fs", root=tmp_path, source="cifar100")

@@ -56,3 +56,28 @@ def test_incomplete_copy_and_bad_option(tmp_path):
         create_dataset("cub", root=tmp_path)
     with pytest.raises(ValueError, match="split 'ravi' is not one of default, closerlook"):
         create_dataset("cub", root=tmp_path, split="ravi")
+
+
+def test_listing_never_extracts_an_archive(tmp_path, capsys):
+    from _dataset_fixtures import cve_2025_4517_tar
+    from fewshot_clce.cli import main
+
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    cve_2025_4517_tar(hostile / "CUB_200_2011.tgz")
+    assert main(["datasets", "--root", str(hostile)]) == 0
+    out = capsys.readouterr().out
+    assert [p.name for p in hostile.iterdir()] == ["CUB_200_2011.tgz"]  # nothing extracted
+    assert not any(p.name == "owned.txt" for p in tmp_path.rglob("*"))
+    cub_rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["cub"]]
+    assert [(r[1], r[-1]) for r in cub_rows] == [("base", "archive"), ("val", "archive"), ("novel", "archive")]
+    assert f"cub: {hostile / 'CUB_200_2011.tgz'} is here, extracted on first use" in out
+
+    # a genuine archive is not extracted by the listing either
+    genuine = tmp_path / "genuine"
+    write_cub(tmp_path / "src")
+    genuine.mkdir()
+    tar_folder(tmp_path / "src" / "CUB_200_2011", genuine / "CUB_200_2011.tgz")
+    assert main(["datasets", "--root", str(genuine)]) == 0
+    assert [p.name for p in genuine.iterdir()] == ["CUB_200_2011.tgz"]
+    assert "extracted on first use" in capsys.readouterr().out

@@ -56,6 +56,11 @@ def test_zips_extract_to_same_fingerprints(omni_root, tmp_path):
     (tmp_path / "omniglot-py").mkdir()
     for part in ("images_background", "images_evaluation"):
         zip_folder(omni_root / part, tmp_path / "omniglot-py" / f"{part}.zip")
+    from fewshot_clce.cli import main
+
+    assert main(["datasets", "--root", str(tmp_path)]) == 0  # listing extracts nothing
+    assert sorted(p.name for p in (tmp_path / "omniglot-py").iterdir()) == [
+        "images_background.zip", "images_evaluation.zip"]
     a = create_dataset("omniglot", root=omni_root)
     b = create_dataset("omniglot", root=tmp_path)
     assert (tmp_path / "omniglot-py" / "images_background" / "Greek").is_dir()

@@ -60,3 +60,13 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
     np.savez(folder / "val_images.npz", images=np.array([object()], dtype=object))
     with pytest.raises(ValueError, match="val_images.npz"):
         create_dataset("tiered-imagenet", root=tmp_path)
+
+
+def test_decompression_bomb_blob_is_a_clear_error():
+    from _dataset_fixtures import png_bytes, png_header_only, rand_images
+
+    blobs = [png_bytes(rand_images(1, 8, 0)[0]), png_header_only(100_000, 100_000)]
+    split = EncodedImageSplit("tiered-imagenet", "novel", blobs, [0, 1], ["a", "b"])
+    assert split.get_image(0).shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="image 'tiered-imagenet novel image 1' declares more than"):
+        split.get_image(1)

@@ -107,3 +107,61 @@ def test_indices_out_of_range():
 def test_feature_table_mean():
     t = FeatureTable(np.array([0, 2]), torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
     torch.testing.assert_close(t.mean(), torch.tensor([2.0, 3.0]))
+
+
+def _pgm_digits(root, per_class=30):
+    """sklearn's 8x8 digits as one folder of .pgm files per class. PGM files of one size all
+    have the same byte size, so an image can be replaced by noise without changing its size."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for c in range(10):
+        (root / f"d{c}").mkdir(parents=True)
+        for i, j in enumerate(np.flatnonzero(d.target == c)[:per_class]):
+            Image.fromarray((d.images[j] * 16).clip(0, 255).astype(np.uint8)).save(root / f"d{c}" / f"{i:03d}.pgm")
+    return root
+
+
+def _accuracy(out):
+    row = next(line for line in out.splitlines() if line.lstrip().startswith("folder:"))
+    return float(row.split("centroid")[1].split()[1])
+
+
+@pytest.mark.slow  # trains a tiny run (about 10 s)
+def test_changed_images_are_never_served_from_the_feature_cache(tmp_path, monkeypatch, capsys):
+    """The issue's scenario end to end: train on a folder dataset, evaluate, replace every image of
+    the two novel classes by noise of the same byte size, evaluate again."""
+    from PIL import Image
+
+    from fewshot_clce.cli import main
+    from fewshot_clce.data import create_dataset
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path / "cache"))
+    _pgm_digits(tmp_path / "dig")
+    assert main(["train", "--dataset", "folder:dig", "--backbone", "conv4", "--loss", "ce", "--out", "run",
+                 "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16", "--val-episodes", "5",
+                 "--device", "cpu", "--no-progress"]) == 0
+    make = ["episodes", "make", "--dataset", "folder:dig", "--split", "novel", "--ways", "2", "--shots", "1",
+            "--queries", "5", "--episodes", "50", "--out", "ep.npz"]
+    evaluate = ["evaluate", "run", "--episodes", "ep.npz", "--head", "centroid", "--out", "e.csv", "--force"]
+    assert main(make) == 0 and main(evaluate) == 0
+    before = _accuracy(capsys.readouterr().out)
+    cached = sorted((tmp_path / "cache" / "features").iterdir())
+
+    rng = np.random.default_rng(0)
+    novel = create_dataset("folder:dig").split("novel")
+    for cls in novel.class_names:
+        for f in sorted((tmp_path / "dig" / cls).iterdir()):
+            size = f.stat().st_size
+            Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(f)
+            assert f.stat().st_size == size  # the same byte size, as in the issue
+    # The manifest was drawn from the old images: it is refused by name, not evaluated on stale features.
+    assert main(evaluate) == 2
+    err = capsys.readouterr().err
+    assert "fingerprint" in err and "Traceback" not in err
+    assert main(make + ["--force"]) == 0 and main(evaluate) == 0
+    after = _accuracy(capsys.readouterr().out)
+    assert after != before
+    assert len(list((tmp_path / "cache" / "features").iterdir())) > len(cached)  # features recomputed

@@ -3,6 +3,7 @@ import pytest
 import torch
 from PIL import Image
 
+from _dataset_fixtures import png_header_only
 from fewshot_clce import create_dataset
 from fewshot_clce.data.folder import default_split, folder_dataset
 
@@ -158,3 +159,136 @@ def test_rgb_and_mixed_sizes(tmp_path):
     assert img.shape == (3, 84, 84)
     assert np.isclose(float(img[2].mean()), 155 / 255, atol=0.05)
     assert folder_dataset(root, size=(8, 9), mode="L").split("base")[0][0].shape == (1, 8, 9)
+
+
+@pytest.mark.parametrize("width,height", [(100_000, 100_000), (10_000, 9_500), (8_200, 8_200)],
+                         ids=["over-pillow-error", "over-pillow-warning", "over-toolkit-limit"])
+def test_decompression_bomb_is_a_one_line_error(tmp_path, capsys, width, height):
+    import warnings
+
+    from fewshot_clce.cli import main
+    from fewshot_clce.data.base import read_image
+
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    bomb = root / "class1" / "bomb.png"
+    bomb.write_bytes(png_header_only(width, height))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not leak out either
+        limit = r"more than the 67108864 pixels this toolkit decodes"
+        with pytest.raises(ValueError, match=rf"image '.*class1/bomb.png' declares .*{limit}"):
+            folder_dataset(root)
+        with pytest.raises(ValueError, match=rf"bomb.png' declares .*{limit}"):
+            read_image(bomb)  # the lazy path the benchmark loaders take
+    assert main(["show", f"folder:{root}", "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("fewshot-clce show: error:") and "bomb.png" in err
+
+
+def test_largest_accepted_image_passes(tmp_path):
+    from fewshot_clce.data.base import MAX_IMAGE_PIXELS
+
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    (root / "class1" / "big.png").write_bytes(png_header_only(MAX_IMAGE_PIXELS // 4096, 4096))
+    folder_dataset(root)  # the header check accepts it (its pixels are never decoded here)
+
+
+def _run_python(args, timeout=60):
+    """``python ARGS`` from the repository root, killed after ``timeout`` s (a hang fails the test)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
+    import os
+
+    root = _one_level(tmp_path / "toy", n_classes=3)
+    os.mkfifo(root / "class1" / "000.png")  # opening it for reading would block forever
+    done = _run_python(["-m", "fewshot_clce", "show", f"folder:{root}", "--out", str(tmp_path / "g.png")])
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert "\n" not in err and "class1/000.png" in err and "not a regular file" in err
+    # the lazy read of a single file (CUB, Omniglot, mini-ImageNet images) refuses it too
+    code = f"from fewshot_clce.data.base import read_image; read_image({str(root / 'class1' / '000.png')!r})"
+    done = _run_python(["-c", code])
+    assert "is not a regular file" in done.stderr and done.returncode != 0
+
+
+def _noise_same_size(path, seed):
+    """Overwrite a .pgm image with noise; the byte size stays the same."""
+    size = path.stat().st_size
+    with Image.open(path) as im:
+        shape = im.size[::-1]
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)).save(path)
+    assert path.stat().st_size == size
+
+
+def test_fingerprint_covers_content_and_survives_a_copy(tmp_path):
+    import shutil
+    import time
+
+    root = tmp_path / "a" / "toy"
+    for c in range(3):
+        for i in range(2):
+            _png(root / f"c{c}" / f"{i}.pgm", 40 * c + i, size=(6, 6))
+    prints = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    time.sleep(0.01)
+    copy = tmp_path / "b" / "toy"
+    shutil.copytree(root, copy)  # new paths, new timestamps, identical images
+    assert {s: sp.fingerprint for s, sp in folder_dataset(copy).splits.items()} == prints
+    ds = folder_dataset(root)
+    victim = ds.split("novel")
+    _noise_same_size(root / victim.paths[0], seed=1)
+    changed = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert changed["novel"] != prints["novel"]
+    assert {s: f for s, f in changed.items() if s != "novel"} == {s: f for s, f in prints.items() if s != "novel"}
+
+
+def test_file_digests_are_read_once_and_redone_when_a_file_changes(tmp_path, monkeypatch):
+    import os
+
+    import fewshot_clce.data._filehash as filehash
+
+    monkeypatch.setattr(filehash, "RACY_NS", 0)  # files written a moment ago may be memoised here
+    root = tmp_path / "toy"
+    for c in range(3):
+        for i in range(2):
+            _png(root / f"c{c}" / f"{i}.pgm", 40 * c + i, size=(6, 6))
+    read = []
+    real = filehash._sha256
+    monkeypatch.setattr(filehash, "_sha256", lambda p: read.append(p) or real(p))
+    first = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert len(read) == 6
+    read.clear()
+    assert {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()} == first
+    assert read == []  # memoised by size, modification and change time
+    target = root / "c0" / "0.pgm"
+    st = target.stat()
+    _noise_same_size(target, seed=2)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old modification time restored
+    again = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
+    assert [p.name for p in read] == ["0.pgm"] and again != first
+
+
+def test_array_dataset_fingerprints_are_unchanged():
+    """Committed manifests are bound to these; they must never move."""
+    ds = create_dataset("digits")
+    assert {s: ds.split(s).fingerprint for s in ("base", "val", "novel")} == {
+        "base": "973cfa0cc1b177a0", "val": "d89e8ee1538cb59f", "novel": "9996c19193871f6e"}
+
+
+def test_a_file_listed_twice_is_read_once(tmp_path, monkeypatch):
+    import fewshot_clce.data._filehash as filehash
+
+    root = tmp_path / "toy"
+    _png(root / "c0" / "0.pgm", 1)
+    read = []
+    real = filehash._sha256
+    monkeypatch.setattr(filehash, "_sha256", lambda p: read.append(p) or real(p))
+    from pathlib import Path
+
+    digests = filehash.file_digests(root, [Path("c0/0.pgm")] * 4 + [Path("c0/missing.pgm")])
+    assert len(read) == 1 and len(set(digests[:4])) == 1 and digests[4] == "missing"

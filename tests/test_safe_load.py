@@ -1,3 +1,4 @@
+import collections
 import os
 import pickle
 
@@ -57,12 +58,16 @@ def test_other_codecs_refused():
 def test_plain_data_and_numpy_round_trip(protocol):
     obj = {"a": np.arange(12, dtype=np.int64).reshape(3, 4), "u8": np.ones((2, 2, 3), np.uint8),
            "f": np.float32(1.5), "s": "text", "b": b"\x00\xff", "l": [1, 2.5, None, True], "t": (1, "x"),
-           "set": {1, 2}, "nested": {"k": [np.zeros(2)]}, "obj": np.array([b"x", None], dtype=object)}
+           "set": {1, 2}, "nested": {"k": [np.zeros(2)]}, "obj": np.array([b"x", None], dtype=object),
+           "dd": collections.defaultdict(list, {"k": [1]}), "od": collections.OrderedDict([("z", 1), ("a", 2)])}
     back = load_pickle_bytes(pickle.dumps(obj, protocol=protocol))
     assert back.keys() == obj.keys()
     np.testing.assert_array_equal(back["a"], obj["a"])
     assert back["u8"].dtype == np.uint8 and back["f"] == np.float32(1.5) and back["b"] == b"\x00\xff"
     assert back["set"] == {1, 2} and back["t"] == (1, "x") and back["obj"].tolist() == [b"x", None]
+    # admitted globals handed over as arguments arrive as themselves, not as their guards
+    assert back["dd"].default_factory is list and back["dd"]["k"] == [1] and back["dd"]["new"] == []
+    assert list(back["od"].items()) == [("z", 1), ("a", 2)] and type(back["a"]) is np.ndarray
 
 
 def test_python2_pickle_with_numpy(tmp_path):
@@ -125,3 +130,82 @@ def test_load_checkpoint_errors_are_one_short_line(tmp_path):
         message = str(err.value)
         # torch's advice to retry with weights_only=False would run the file's code: never pass it on
         assert "\n" not in message and "weights_only` set to `False" not in message, message
+
+
+class _Call:
+    """Pickles as a call of ``func(*args)``: a payload built only from admitted globals."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def _reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:
+        from numpy.core.multiarray import _reconstruct
+    return _reconstruct
+
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize("payload", [
+    _Call(bytes, 10 ** 12),
+    _Call(bytearray, 10 ** 12),
+    _Call(list, _Call(range, 10 ** 12)),
+    _Call(frozenset, _Call(range, 10 ** 11)),
+    _Call(np.ndarray, (10 ** 6, 10 ** 6)),
+    _Call(_reconstruct(), np.ndarray, (10 ** 6, 10 ** 6), b"b"),
+], ids=["bytes", "bytearray", "list-range", "frozenset-range", "ndarray", "reconstruct"])
+def test_admitted_globals_cannot_exhaust_memory(tmp_path, payload):
+    path = tmp_path / "bomb.pkl"
+    path.write_bytes(pickle.dumps({"data": payload}, protocol=4))
+    assert path.stat().st_size < 1000
+    with pytest.raises(UnsafePickleError, match=r"refusing to load .*bomb.pkl: it asks for \d+ bytes") as err:
+        load_pickle(path)
+    assert "\n" not in str(err.value)
+
+
+def test_allocations_are_bounded_in_total(tmp_path, monkeypatch):
+    """Many moderate allocations from a small file add up: the budget is per file, not per call."""
+    import fewshot_clce.safe_load as safe_load
+
+    monkeypatch.setattr(safe_load, "ALLOCATION_FLOOR", 1 << 20)
+    path = tmp_path / "many.pkl"
+    path.write_bytes(pickle.dumps([_Call(bytes, 400_000) for _ in range(3)], protocol=2))
+    with pytest.raises(UnsafePickleError, match=r"many.pkl: it asks for 400000 bytes .* to 1200000 bytes"):
+        load_pickle(path)
+    path.write_bytes(pickle.dumps([_Call(bytes, 400_000) for _ in range(2)], protocol=2))
+    assert [len(b) for b in load_pickle(path)] == [400_000, 400_000]
+
+
+def test_repr_expansion_and_declared_lengths_refused(tmp_path):
+    # str() of a list holding one big string many times would print it each time
+    big = "x" * 10_000
+    path = tmp_path / "repr.pkl"
+    path.write_bytes(pickle.dumps(_Call(str, [big] * 10_000), protocol=4))
+    with pytest.raises(UnsafePickleError, match="repr.pkl: it calls str"):
+        load_pickle(path)
+    # a BINBYTES8 opcode declaring a terabyte, with nothing behind it
+    declared = tmp_path / "declared.pkl"
+    declared.write_bytes(b"\x80\x04\x8e" + (10 ** 12).to_bytes(8, "little") + b"abc")
+    with pytest.raises(ValueError, match="declared.pkl"):
+        load_pickle(declared)
+
+
+def test_memory_bomb_through_the_cli_is_one_line(tmp_path, capsys):
+    from fewshot_clce.cli import main
+
+    folder = tmp_path / "CIFAR-FS"
+    folder.mkdir()
+    for part in ("train", "val", "test"):
+        (folder / f"CIFAR_FS_{part}.pickle").write_bytes(
+            pickle.dumps({"data": _Call(bytes, 10 ** 12), "labels": [0]}, protocol=2))
+    assert main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("fewshot-clce show: error: refusing to load")
+    assert "CIFAR_FS_train.pickle" in err

@@ -18,7 +18,12 @@ def add_parser(sub) -> None:
 
 
 def dataset_table(root=None) -> pd.DataFrame:
-    """One row per (dataset, split): classes, images, availability, and why not when missing."""
+    """One row per (dataset, split): classes, images, availability, and why not when missing.
+
+    Available is ``yes``, ``no``, or ``archive`` when only an archive is here: listing never
+    extracts anything (and never runs an archive's contents past the safety checks), so such a
+    dataset is reported with its published class counts and extracted on first use.
+    """
     from ..data import create_dataset, dataset_info, default_root, list_datasets
 
     root = default_root(root)
@@ -31,6 +36,18 @@ def dataset_table(root=None) -> pd.DataFrame:
         except Exception:  # an availability probe must never break the listing
             here = False
         why = "" if here or info["embedded"] else f"expected under --root: {info['layout'] or 'see README'}"
+        archive = None
+        if here and info.get("unextracted"):
+            try:
+                archive = info["unextracted"](root)
+            except OSError:
+                archive = None
+        if archive is not None:
+            for split, n in (info.get("classes") or {"-": 0}).items():
+                rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
+                                 image_shape="", fingerprint="", available="archive",
+                                 why=f"{archive} is here, extracted on first use"))
+            continue
         if here:
             try:
                 for r in create_dataset(name, root=root).summary():
@@ -58,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
         shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(shown.to_string(index=False))
+    archived = table[table.available == "archive"].drop_duplicates("dataset")
+    if len(archived):
+        print("\nArchives not extracted yet (the first command that loads the dataset extracts them):")
+        for r in archived.itertuples():
+            print(f"  {r.dataset}: {r.why}")
     missing = table[table.available == "no"].drop_duplicates("dataset")
     if len(missing):
         root = default_root(args.root)

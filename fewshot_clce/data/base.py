@@ -2,13 +2,41 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
+import stat
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from ._filehash import file_digests
+
 SPLIT_NAMES = ("base", "val", "novel")
+
+# The most pixels an image may declare: 8192 x 8192, 192 MiB decoded as RGB. Few-shot images are
+# resized to a few hundred pixels at most; a header declaring more is a damaged file or a
+# decompression bomb (a few KB that decode to gigabytes). Below Pillow's own warning threshold
+# (about 89 megapixels), so an accepted image never triggers it.
+MAX_IMAGE_PIXELS = 1 << 26
+
+
+def check_utf8_name(path: str | os.PathLike, what: str = "file name") -> None:
+    """Refuse a file name that is not valid UTF-8 (Python holds its bytes as lone surrogates,
+    which cannot be hashed into a fingerprint, written to a manifest or printed).
+
+    Raises:
+        ValueError: naming the path with its undecodable bytes escaped (``caf\\xe9``).
+    """
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise ValueError(f"{what} '{shown}' is not valid UTF-8 (written by a system with another "
+                         "encoding?); rename it, e.g. with `convmv -f latin1 -t utf8 --notest`") from None
 
 
 class Split(torch.utils.data.Dataset):
@@ -133,7 +161,9 @@ class FileSplit(Split):
     """A split whose images are files read lazily with Pillow.
 
     Args:
-        root: folder the ``paths`` are relative to (the fingerprint uses relative paths and sizes).
+        root: folder the ``paths`` are relative to. The fingerprint covers the relative paths and a
+            SHA-256 of each file's content (memoised per machine, see :mod:`._filehash`), so it
+            survives a copy of the images and changes when any image changes.
         paths: image file of every sample.
         mode: Pillow mode to convert to (``"L"`` or ``"RGB"``).
         size: optional ``(height, width)`` every image is resized to.
@@ -145,6 +175,8 @@ class FileSplit(Split):
         super().__init__(dataset, name, labels, class_names, transform)
         self.root = Path(root)
         self.paths = [Path(p) for p in paths]
+        for p in self.paths:
+            check_utf8_name(self.root / p)
         if len(self.paths) != len(self.labels):
             raise ValueError(f"{len(self.paths)} paths but {len(self.labels)} labels")
         self.mode = mode
@@ -154,30 +186,108 @@ class FileSplit(Split):
         return read_image(self.root / self.paths[index], self.mode, self.size)
 
     def _identity(self) -> Iterable[bytes]:
-        for p in self.paths:
-            full = self.root / p
-            yield f"{p.as_posix()}\0{full.stat().st_size if full.exists() else -1}\n".encode()
+        # Relative paths and content digests: a copy of the same images elsewhere keeps the
+        # fingerprint, a changed image changes it (and the feature cache key with it).
+        for p, digest in zip(self.paths, file_digests(self.root, self.paths)):
+            yield f"{p.as_posix()}\0{digest}\n".encode()
+
+
+def _check_regular(mode: int, name: str) -> None:
+    """Refuse anything but a regular file (``mode`` from ``stat``), naming ``name`` and what it is."""
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a folder" if stat.S_ISDIR(mode) else "not a plain file")
+    raise ValueError(f"image {name!r} is not a regular file ({kind}); only regular files are read as "
+                     "images: move it out of the dataset")
+
+
+@contextmanager
+def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = None) -> Iterator:
+    """A Pillow image with only its header read, from a file path or encoded bytes.
+
+    Only regular files are opened as images: a FIFO would block the reader forever, a device
+    would be read without end. The file is opened non-blocking and checked before Pillow sees it.
+    The declared size is checked against :data:`MAX_IMAGE_PIXELS` before any pixel is decoded.
+
+    Args:
+        source: path of an image file, or the bytes of an encoded image.
+        name: what to call the image in errors (default: the path).
+
+    Raises:
+        ValueError: naming the image, when it is not a regular file, declares more than
+            :data:`MAX_IMAGE_PIXELS` pixels, or is missing, unreadable or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = name or str(source)
+    if isinstance(source, (bytes, bytearray)):
+        fp = io.BytesIO(source)
+    else:
+        try:
+            # stat first, so that a FIFO or device is never opened; then open non-blocking (a FIFO
+            # swapped in meanwhile returns at once instead of waiting for a writer) and check again.
+            _check_regular(os.stat(source).st_mode, name)
+            fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as e:
+            raise ValueError(f"cannot read image {name!r}: {e.strerror or e}") from None
+        try:
+            _check_regular(os.fstat(fd).st_mode, name)
+        except ValueError:
+            os.close(fd)
+            raise
+        fp = os.fdopen(fd, "rb")
+    with fp:
+        try:
+            with warnings.catch_warnings():
+                # Pillow warns between its two bomb thresholds and raises above; either is ours to report.
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im = Image.open(fp)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"image {name!r} declares more than the {MAX_IMAGE_PIXELS} pixels this toolkit "
+                             f"decodes ({str(e).rstrip('.')}: a damaged file or a decompression bomb); "
+                             "shrink it or remove it") from None
+        except (UnidentifiedImageError, OSError, SyntaxError) as e:
+            raise ValueError(f"cannot read image {name!r}: {e}") from None
+        with im:
+            width, height = im.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise ValueError(f"image {name!r} declares {width} x {height} pixels, more than the "
+                                 f"{MAX_IMAGE_PIXELS} pixels this toolkit decodes (a damaged file or a "
+                                 "decompression bomb); shrink it or remove it")
+            yield im
+
+
+def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> torch.Tensor:
+    """An open Pillow image decoded into ``[C, H, W]`` float32 in [0, 1].
+
+    Raises:
+        ValueError: naming the image when its pixel data is damaged.
+    """
+    from PIL import Image
+
+    try:
+        im = im.convert(mode)
+        if size is not None:
+            im = im.resize((size[1], size[0]), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    except (OSError, SyntaxError) as e:
+        raise ValueError(f"cannot read image {name!r}: {e}") from None
+    t = torch.from_numpy(arr.copy())
+    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
+    return t.float().div_(255.0)
 
 
 def read_image(path: Path, mode: str = "RGB", size: Optional[tuple] = None) -> torch.Tensor:
     """Read one image file into ``[C, H, W]`` float32 in [0, 1].
 
     Raises:
-        ValueError: naming the file when it is missing, unreadable or not an image.
+        ValueError: naming the file when it is missing, not a regular file, unreadable, not an
+            image, or larger than :data:`MAX_IMAGE_PIXELS`.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert(mode)
-            if size is not None:
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read image {str(path)!r}: {e}") from None
-    t = torch.from_numpy(arr.copy())
-    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
-    return t.float().div_(255.0)
+    with open_image(path) as im:
+        return decode_image(im, mode, size, str(path))
 
 
 class FewShotDataset:

@@ -17,6 +17,7 @@ Class ``i`` of a split is the ``i``-th name of the split list in ``data/splits/`
 from __future__ import annotations
 
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -92,6 +93,25 @@ def _text(x) -> str:
     return x.decode("latin1") if isinstance(x, bytes) else str(x)
 
 
+def _read_tar_members(source: Path, names: Sequence[str]) -> Dict[str, bytes]:
+    """The bytes of the plain-file members ``names`` of a tar, read in place (nothing is extracted;
+    a link member, which would be followed inside the archive, counts as missing)."""
+    blobs = {}
+    try:
+        with tarfile.open(source) as tf:
+            for name in names:
+                try:
+                    info = tf.getmember(name)
+                except KeyError:
+                    info = None
+                if info is None or not info.isfile():
+                    raise ValueError(f"{source} has no plain file {name}; re-download it")
+                blobs[name] = tf.extractfile(info).read()
+    except (EOFError, tarfile.TarError, zlib.error) as e:
+        raise ValueError(f"{source} is truncated or damaged ({type(e).__name__}: {e}); re-download it") from None
+    return blobs
+
+
 def read_cifar100(source: Path):
     """CIFAR-100 python version from its folder or ``.tar.gz``.
 
@@ -101,13 +121,8 @@ def read_cifar100(source: Path):
     if source.is_dir():
         blobs = {k: (source / k).read_bytes() for k in ("meta", "train", "test")}
     else:
-        blobs = {}
-        with tarfile.open(source) as tf:
-            for k in ("meta", "train", "test"):
-                member = tf.extractfile(f"{CIFAR_DIR}/{k}")
-                if member is None:
-                    raise ValueError(f"{source} has no member {CIFAR_DIR}/{k}; re-download it")
-                blobs[k] = member.read()
+        blobs = _read_tar_members(source, [f"{CIFAR_DIR}/{k}" for k in ("meta", "train", "test")])
+        blobs = {k: blobs[f"{CIFAR_DIR}/{k}"] for k in ("meta", "train", "test")}
     meta = load_pickle_bytes(blobs["meta"], f"{source}/meta")
     names = [_text(n) for n in _get(meta, "fine_label_names")]
     images, classes = [], []

@@ -51,6 +51,14 @@ def find_archive(root: Path) -> Optional[Path]:
     return None
 
 
+def unextracted_archive(root) -> Optional[Path]:
+    """The archive :func:`cub` would extract on first use, when no extracted copy is found."""
+    roots = data_roots(root)
+    if any(map(find_images, roots)):
+        return None
+    return next((a for a in map(find_archive, roots) if a), None)
+
+
 def _class_files(images: Path, cls: str) -> List[str]:
     folder = images / cls
     files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -102,4 +110,5 @@ def cub(root=None, split: str = "default", image_size: int = 84, download: bool 
 register_dataset(NAME, description="CUB-200-2011 birds, 140/30/30 (split='closerlook': 100/50/50), resized",
                  classes={"base": 140, "val": 30, "novel": 30},
                  available=lambda root: any(find_images(r) or find_archive(r) for r in data_roots(root)),
+                 unextracted=unextracted_archive,
                  layout="CUB_200_2011/images/ or CUB_200_2011.tgz")(cub)

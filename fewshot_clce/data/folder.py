@@ -4,7 +4,8 @@ Layout: one sub-folder per class (``PATH/cat/1.png``), or two levels as Omniglot
 (``PATH/Greek/alpha/1.png``, class name ``Greek/alpha``); both may be mixed. Files and folders
 whose names start with ``.`` are ignored, and so are files other than images at the top of
 ``PATH`` (a README, the split file); every other file in a class folder must be an image
-(extensions in :data:`IMAGE_EXTENSIONS`), and a class folder may not hold sub-folders.
+(extensions in :data:`IMAGE_EXTENSIONS`) and a regular file (a FIFO, device or broken link is an
+error naming it, and is never opened), and a class folder may not hold sub-folders.
 
 Split file (``folder:PATH::SPLITFILE`` or ``split_file=``): plain text, one class per line as
 ``split<TAB>class`` with ``split`` one of ``base``, ``val``, ``novel`` and ``class`` a name as
@@ -19,8 +20,10 @@ top-level folders the classes themselves are shuffled and split that way.
 
 Checks at construction: every image file is opened with Pillow, which reads its header
 (cheap: format and size, no pixel decoding), so a non-image or unreadable file is an error
-naming it; ``verify=True`` also runs Pillow's full ``verify()`` (reads every file). A file
-whose pixels are damaged past its header is reported, by name, when it is first read.
+naming it, and so is one whose header declares more than
+:data:`~fewshot_clce.data.base.MAX_IMAGE_PIXELS` pixels (a decompression bomb); ``verify=True``
+also runs Pillow's full ``verify()`` (reads every file). A file whose pixels are damaged past its
+header is reported, by name, when it is first read.
 
 Images are converted to ``L`` when the first image is grayscale, else ``RGB`` (or ``mode=``),
 and keep their size when all share one, else are resized to 84x84 (or ``size=``).
@@ -34,7 +37,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .base import SPLIT_NAMES, FewShotDataset, FileSplit
+from .base import SPLIT_NAMES, FewShotDataset, FileSplit, check_utf8_name, open_image
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp",
                               ".ppm", ".pgm", ".pbm"})
@@ -57,10 +60,15 @@ def scan_classes(root: Path) -> Dict[str, List[str]]:
     classes: Dict[str, List[str]] = {}
 
     def add_class(folder: Path, name: str, files: List[os.DirEntry]) -> None:
+        check_utf8_name(folder, "class folder name")
         for f in files:
+            check_utf8_name(f.path)
             if Path(f.name).suffix.lower() not in IMAGE_EXTENSIONS:
                 raise ValueError(f"{f.path!r} is not an image (extensions read: "
                                  f"{', '.join(sorted(IMAGE_EXTENSIONS))}); move it out of {str(root)!r}")
+            if not f.is_file():  # a FIFO, socket, device or broken link: never opened
+                raise ValueError(f"{f.path!r} is not a regular file (a FIFO, device, socket or broken link); "
+                                 f"only regular files are read as images: move it out of {str(root)!r}")
         if not files:
             raise ValueError(f"class folder {str(folder)!r} holds no images; add some or remove the folder")
         classes[name] = [(Path(name) / f.name).as_posix() for f in files]
@@ -157,18 +165,16 @@ def _resolve_split_file(split_file: str | os.PathLike, root: Path) -> Path:
 
 def _check_images(root: Path, paths: List[str], verify: bool) -> Tuple[str, Tuple[int, int]]:
     """Open every file's header; returns the mode of the first image and the common size (or none)."""
-    from PIL import Image, UnidentifiedImageError
-
     first_mode, sizes = None, Counter()
     for rel in paths:
-        try:
-            with Image.open(root / rel) as im:
-                first_mode = first_mode or im.mode
-                sizes[im.size[::-1]] += 1  # (height, width)
-                if verify:
+        with open_image(root / rel) as im:
+            first_mode = first_mode or im.mode
+            sizes[im.size[::-1]] += 1  # (height, width)
+            if verify:
+                try:
                     im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError) as e:
-            raise ValueError(f"cannot read image {str(root / rel)!r}: {e}; fix or remove the file") from None
+                except (OSError, SyntaxError) as e:
+                    raise ValueError(f"cannot read image {str(root / rel)!r}: {e}; fix or remove the file") from None
     return first_mode, (next(iter(sizes)) if len(sizes) == 1 else None)
 
 

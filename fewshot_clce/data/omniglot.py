@@ -66,6 +66,15 @@ def find(root: Path) -> Optional[tuple]:
     return None
 
 
+def unextracted_archive(root) -> Optional[Path]:
+    """The first zip :func:`omniglot` would extract on first use, or None when both parts are
+    extracted (or nothing is found)."""
+    found = next((f for f in map(find, data_roots(root)) if f), None)
+    if found is None:
+        return None
+    return next((found[1] / f"{p}.zip" for p in PARTS if not (found[1] / p).is_dir()), None)
+
+
 def _characters(part: Path, alphabets: List[str]):
     """Relative paths, character names and file lists of the characters of ``alphabets``."""
     paths, labels, names = [], [], []
@@ -144,4 +153,5 @@ def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_s
 register_dataset(NAME, description="Omniglot: background alphabets base, evaluation alphabets novel, 105x105",
                  classes={"base": 964, "novel": 659},
                  available=lambda root: any(find(r) for r in data_roots(root)),
+                 unextracted=unextracted_archive,
                  layout="images_background/ + images_evaluation/ (or their .zip)")(omniglot)

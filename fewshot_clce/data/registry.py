@@ -17,6 +17,7 @@ ROOT_ENV = "FEWSHOT_CLCE_DATA"
 def register_dataset(name: str, *, description: str, embedded: bool = False,
                      classes: Optional[Dict[str, int]] = None,
                      available: Optional[Callable[[Optional[Path]], bool]] = None,
+                     unextracted: Optional[Callable[[Optional[Path]], Optional[Path]]] = None,
                      layout: str = ""):
     """Decorator registering a dataset factory ``f(root=None, **options) -> FewShotDataset``.
 
@@ -25,10 +26,14 @@ def register_dataset(name: str, *, description: str, embedded: bool = False,
         embedded: True when the data ships with installed packages (no download, no root).
         classes: published class count per split, shown before the data is found.
         available: ``f(root) -> bool``, whether the data can be loaded from ``root`` here.
+        unextracted: ``f(root) -> Path or None``, the archive the loader would extract on first
+            use when only the archive is here; probes (``fewshot-clce datasets``) call this
+            instead of loading, so that listing never extracts anything.
         layout: what the loader expects on disk, for messages and the README.
     """
     return lambda f: DATASETS.register(name, f, description=description, embedded=embedded,
-                                       classes=dict(classes or {}), available=available, layout=layout)
+                                       classes=dict(classes or {}), available=available, unextracted=unextracted,
+                                       layout=layout)
 
 
 def default_root(root: Optional[str | os.PathLike] = None) -> Optional[Path]:

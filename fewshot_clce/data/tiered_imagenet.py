@@ -17,7 +17,6 @@ list (the order of Ren et al.'s split CSVs, which these files were generated fro
 """
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
@@ -28,7 +27,7 @@ import torch
 from ..safe_load import load_pickle
 from ._classes import array_split, check_classes, labels_for, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
-from .base import FewShotDataset, Split
+from .base import FewShotDataset, Split, decode_image, open_image
 from .registry import register_dataset
 
 NAME = "tiered-imagenet"
@@ -65,13 +64,9 @@ class EncodedImageSplit(Split):
         return b if isinstance(b, bytes) else np.asarray(b, dtype=np.uint8).tobytes()
 
     def get_image(self, index: int) -> torch.Tensor:
-        from PIL import Image
-
-        with Image.open(io.BytesIO(self._bytes(index))) as im:
-            arr = np.asarray(im.convert(self.mode), dtype=np.uint8)
-        t = torch.from_numpy(arr.copy())
-        t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
-        return t.float().div_(255.0)
+        name = f"{self.dataset} {self.name} image {index}"
+        with open_image(self._bytes(index), name) as im:
+            return decode_image(im, self.mode, name=name)
 
     def _identity(self) -> Iterable[bytes]:
         for i in range(len(self.blobs)):
