@@ -6,7 +6,8 @@ and every number from :mod:`fewshot_clce.analysis`. Output layout: see :mod:`few
 
 Resuming: a training whose run folder holds a finished run (all epochs, a best checkpoint, the
 same settings) is reused, an interrupted one is continued from its last checkpoint, and a run's
-evaluation is reused when its result file was made from the same checkpoint, episodes and heads.
+evaluation is reused when its result file was made from the same checkpoint, episodes and heads
+and holds every row of them (a damaged or incomplete one is evaluated again, with a log line).
 """
 from __future__ import annotations
 
@@ -66,28 +67,89 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
 
 
 def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
-    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path)."""
+    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path).
+
+    Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
+    file holds one row per (manifest, head) and episode ``0 .. number - 1``.
+    """
     from .evaluation import manifest_digest
     from .runplan import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
-            "episodes": sorted([s, k, manifest_digest(eps)] for (s, k), (eps, _) in manifests.items())}
+            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
 
 
-def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict) -> tuple:
-    """Per-episode rows of one run on every manifest, and whether they were reused from disk."""
+def read_results(csv: Path) -> pd.DataFrame:
+    """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
+    return pd.read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
+
+
+def incomplete_results(df: pd.DataFrame, key: dict) -> str:
+    """Why ``df`` is not the complete result of the evaluation ``key`` describes; empty when it is.
+
+    Complete means: exactly one row per (manifest, head, episode) for every manifest and head of
+    ``key``, episodes numbered ``0 .. E - 1``, and every accuracy a number in [0, 1].
+    """
+    needed = ("split", "shots", "head", "manifest", "episode", "accuracy")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    expected = sum(n for *_, n in key["episodes"]) * len(key["heads"])
+    episode = pd.to_numeric(df["episode"], errors="coerce")
+    acc = pd.to_numeric(df["accuracy"], errors="coerce")
+    for split, shots, digest, n in key["episodes"]:
+        for head in key["heads"]:
+            mine = episode[(df["manifest"] == digest) & (df["head"] == head)]
+            if len(mine) != n or sorted(mine.tolist()) != list(range(n)):
+                have = mine[mine.isin(range(n))].nunique()
+                twice = ", some of them twice" if mine.duplicated().any() else ""
+                return f"{have} of {n} episodes for {split} {shots}-shot, head {head}{twice}"
+    if len(df) != expected:
+        return f"{len(df)} rows where {expected} are expected"
+    bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
+    if bad.any():
+        return f"{int(bad.sum())} accuracies that are not numbers in [0, 1] (e.g. row {int(bad.idxmax()) + 2})"
+    return ""
+
+
+def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
+                  log: Callable[[str], None] = lambda m: None) -> tuple:
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk.
+
+    A result file is reused only when its key file matches (same checkpoint, heads and episodes)
+    and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
+    """
     from .evaluation import evaluate_run
 
     run_dir = spec.run_dir(out)
     csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
-    key = _evaluation_key(run_dir, manifests, cfg.heads)
-    if csv.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
-        return pd.read_csv(csv), True
+    key = json.loads(json.dumps(_evaluation_key(run_dir, manifests, cfg.heads)))
+    if csv.is_file():
+        why = _reuse_refusal(csv, key_path, key)
+        if isinstance(why, pd.DataFrame):
+            return why, True
+        log(f"{csv} {why}; re-evaluating")
     df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
     df = spec.annotate(df, run_dir, cfg.backbone)
     report.write_csv(df, csv)
     write_json_atomic(key_path, key)
     return df, False
+
+
+def _reuse_refusal(csv: Path, key_path: Path, key: dict):
+    """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""
+    try:
+        old_key = json.loads(key_path.read_text())
+    except (OSError, ValueError):
+        return f"has no readable key file {key_path.name}"
+    if old_key != key:
+        return "was made from another checkpoint, other heads or other episodes"
+    try:
+        df = read_results(csv)
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
+        return f"is unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+    why = incomplete_results(df, key)
+    return f"is incomplete ({why})" if why else df
 
 
 def _log(msg: str) -> None:
@@ -141,7 +203,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     frames = []
     for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()
-        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset])
+        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset], log)
         (res.reused_evaluations if reused else res.evaluated).append(spec.name)
         if not reused:
             res.timing[f"evaluate/{spec.dataset}/{spec.name}"] = time.perf_counter() - start

@@ -49,7 +49,7 @@ def dataset_tables(an: Analysis) -> Dict[str, str]:
     out = {}
     for d in an.datasets:
         s = an.main[an.main["dataset"] == d]
-        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s, int(s["n_episodes"].max()))
+        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
     return out
 
 

@@ -126,3 +126,70 @@ def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
     made = sorted(p.name for p in (out / "episodes").glob("*.npz"))
     assert made and all(name.startswith("glyphs-max_per_block-2_") for name in made)
     assert (out / "REPORT.md").is_file()
+
+
+def _quick_config(tmp_path, **changes):
+    """Two one-seed trainings of two steps, 1-shot only: the smallest benchmark that has a baseline."""
+    settings = dict(losses=["ce", "clce"], seeds=[0], shots=[1], episodes=12, val_episodes=6, batch_size=[16],
+                    train_options={"val_episodes": 5, "steps_per_epoch": 2}, tsne=False,
+                    manifests_dir=str(tmp_path / "no-committed"))
+    return tiny_config(**dict(settings, **changes))
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``(folder, config, BenchmarkResult)`` of the quick benchmark, made once for this module."""
+    tmp = tmp_path_factory.mktemp("quick-bench")
+    cfg = _quick_config(tmp)
+    return tmp / "out", cfg, run_benchmark(cfg, tmp / "out", log=lambda m: None)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "cut mid-row", "episode repeated", "accuracy out of range",
+                                    "not a table"])
+def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage):
+    """A result file that does not hold every expected episode is evaluated again, and the log says so."""
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    result = copy / "results" / "digits" / "ce-bs16-s0.csv"
+    text = result.read_text()
+    lines = text.splitlines(keepends=True)
+    if damage == "truncated":  # header and 9 rows: what a user's editor or a full disk may leave
+        result.write_text("".join(lines[:10]))
+    elif damage == "cut mid-row":
+        result.write_text(text[:len(text) // 2])
+    elif damage == "episode repeated":
+        result.write_text("".join(lines[:-1] + [lines[1]]))
+    elif damage == "accuracy out of range":
+        df = pd.read_csv(result)
+        df.loc[3, "accuracy"] = 1.5
+        df.to_csv(result, index=False)
+    else:
+        result.write_bytes(b"\x00\xff garbage\n\x01,\x02\n")
+    log = []
+    res = run_benchmark(cfg, copy, log=log.append)
+    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-bs16-s0"]
+    said = [m for m in log if str(result) in m]
+    assert said and "re-evaluating" in said[0], log
+    assert "incomplete" in said[0] or "unreadable" in said[0]
+    # the numbers are the first run's, on every episode
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "per_episode.csv"), pd.read_csv(out / "per_episode.csv"))
+    assert (copy / "summary.md").read_text() == (out / "summary.md").read_text()
+
+
+def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
+    """summary.md says how many episodes each cell rests on, from the data, not from the largest cell."""
+    from fewshot_clce.analysis import analyse
+    from fewshot_clce.report import dataset_tables
+
+    out, cfg, first = quick
+    assert "over 12 episodes per cell" in (out / "summary.md").read_text()
+    df = pd.read_csv(out / "per_episode.csv")
+    short = df[~((df["run"] == "clce-lam0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
+    table = dataset_tables(analyse(short, n_boot=50))["digits"]
+    assert "over 12 episodes per cell" not in table
+    assert "9 to 12 episodes" in table
+    header, rule, *rows = [line for line in table.splitlines() if line.startswith("|")]
+    col = [c.strip() for c in header.strip("|").split("|")].index("episodes")
+    cells = {r.split("|")[1].strip(): r.strip("|").split("|")[col].strip() for r in rows}
+    assert cells == {"ce": "12", "clce": "9"}
