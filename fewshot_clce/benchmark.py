@@ -169,6 +169,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     out = Path(out).expanduser()
     specs = plan_runs(cfg)  # validates losses before anything is written
     check_names(cfg)
+    check_trainings(cfg, specs, out)
     datasets = {d: create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     prepare_output(out, cfg, force)
     search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
@@ -219,6 +220,18 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
     report.write_report(out)
     return res
+
+
+def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
+    """Every check training makes before loading data, for every planned training (``train_options``
+    included), so that a value that cannot work is refused before the output folder is touched."""
+    from .training import check_config
+
+    seen = set()
+    for spec in specs:
+        if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
+            seen.add((spec.loss, spec.hparams, spec.batch_size))
+            check_config(train_config(spec, cfg, out))
 
 
 def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 
 from . import plots
+from ._checks import at_least
 from ._io import atomic_path, write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
@@ -186,8 +187,11 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List
         The written paths and the claims' findings.
     """
     folder = Path(folder)
+    if n_boot is not None:
+        at_least("n_boot", n_boot)
     df, config, timing = load_benchmark(folder)
-    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot or config.get("n_boot", DEFAULT_BOOT),
+    n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
+    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
                  boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED))
     write_plots(folder, an)
     findings = check_all(an)

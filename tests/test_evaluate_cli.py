@@ -101,3 +101,18 @@ def test_cl2n_head_uses_the_base_split_mean(runs):
     a = df[df["head"] == "centroid_cl2n"]["accuracy"].to_numpy()
     b = df[df["head"] == "centroid"]["accuracy"].to_numpy()
     assert not np.array_equal(a, b)
+
+
+def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_path):
+    """1-way episodes would score 100.00 ± 0.00 with the centroid head: refused before any work."""
+    root, (run_a, run_b), paths = runs
+    one_way = EpisodeSet.load(paths[0])
+    one_way = EpisodeSet(one_way.classes[:, :1], one_way.support[:, :1], one_way.query[:, :1], one_way.dataset,
+                         one_way.split, one_way.fingerprint, one_way.seed)
+    path = one_way.save(tmp_path / "one_way.npz")
+    out = tmp_path / "x.csv"
+    assert main(["evaluate", str(run_a), "--episodes", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "at least 2 classes" in err and not out.exists()
+    assert main(["compare", str(run_a), str(run_b), "--episodes", str(path)]) == 2
+    assert "at least 2 classes" in capsys.readouterr().err

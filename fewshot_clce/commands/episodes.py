@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _checks
+
 DEFAULT_NAME = "{dataset}_{split}_{ways}way_{shots}shot_{queries}query.npz"
 
 
@@ -81,6 +83,11 @@ def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset
     from ..episodes import sample_episodes
 
+    _checks.ways("--ways", args.ways)
+    for flag, value in [("--shots", k) for k in args.shots] + [("--queries", args.queries),
+                                                                  ("--episodes", args.episodes)]:
+        _checks.at_least(flag, value)
+    _checks.seed("--seed", args.seed)
     shots = list(dict.fromkeys(args.shots))
     if args.out and len(shots) > 1 and "{shots}" not in args.out:
         raise ValueError(f"--out {args.out!r} names one file but --shots gives {len(shots)} values; "
@@ -129,6 +136,7 @@ def run_show(args: argparse.Namespace) -> int:
     from ..episode_plot import plot_episode
     from ..episodes import EpisodeSet
 
+    _checks.at_least("--episode", args.episode, 0)
     eps = EpisodeSet.load(args.file)
     dataset = args.dataset or (eps.dataset if args.out else None)
     split = None
