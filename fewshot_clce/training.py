@@ -198,39 +198,50 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
         version=__version__, torch=str(torch.__version__)))
-    state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
-    if state is not None and state["epoch"] >= cfg.epochs:
-        _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
-        return run_dir
-
     steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
     scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
-    val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
-                                   cfg.val_episodes, seed=cfg.val_seed)
+    try:  # before the run folder is touched: too few val images for these episodes is a bad option
+        val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
+                                       cfg.val_episodes, seed=cfg.val_seed)
+    except ValueError as e:
+        raise ValueError(f"validation episodes (--val-ways {cfg.val_ways}, --val-shots {cfg.val_shots}, "
+                         f"--val-queries {cfg.val_queries}): {e}") from None
     val_index = val_episodes.used_indices()
-    if cfg.val_ways > val.num_classes:
-        _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than --val-ways "
-                  f"{cfg.val_ways}; validating {val.num_classes}-way")
 
     def validate() -> float:
         feats = embed(model.backbone, val, val_index, preprocess, ctx.device)
         return float(centroid_accuracy(feats, val_index, val_episodes).mean())
 
-    if state is None:
-        rows, best, start = [], -1.0, 1
-        if ctx.is_main:
-            acc0 = validate()
-            rows.append({"epoch": 0, "val_acc": acc0})
-            _rundir.write_metrics(run_dir, rows)
-            _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
-                      f"accuracy {acc0:.4f}")
-    else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
-        _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+    # A start that fails before training (epoch 0 included) takes back what it wrote into a
+    # folder that held no run, so the corrected command needs no --force.
+    start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
+    try:
+        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
+        if state is not None and state["epoch"] >= cfg.epochs:
+            _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
+            return run_dir
+        if cfg.val_ways > val.num_classes:
+            _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
+                      f"--val-ways {cfg.val_ways}; validating {val.num_classes}-way")
+        if state is None:
+            rows, best, start = [], -1.0, 1
+            if ctx.is_main:
+                acc0 = validate()
+                rows.append({"epoch": 0, "val_acc": acc0})
+                _rundir.write_metrics(run_dir, rows)
+                _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
+                          f"accuracy {acc0:.4f}")
+        else:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
+            _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+    except Exception:
+        if start_guard is not None:
+            start_guard.undo()
+        raise
 
     train_model = model
     if ctx.distributed:

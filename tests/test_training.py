@@ -266,3 +266,45 @@ def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
                  "--val-episodes", "5", "--no-progress", "--device", "cpu", "--out", str(tmp_path / "run")])
     assert code == 130
     assert "add --resume to the same command" in capsys.readouterr().err
+
+
+def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_command(tmp_path, capsys):
+    """--val-queries 500 is more than a digits val class holds; it used to be found after config.yaml was
+    written, so the corrected command was refused without --force."""
+    args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+            "--batch-size", "16", "--steps-per-epoch", "2", "--val-episodes", "5", "--no-progress",
+            "--device", "cpu", "--out", str(tmp_path / "new" / "run")]
+    assert main(args + ["--val-queries", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "--val-queries 500" in err and "need 505 per class" in err
+    assert not (tmp_path / "new").exists()
+    assert main(args) == 0
+
+
+def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeypatch):
+    """A failure after the folder was prepared (here: reading the val images at epoch 0) removes the
+    new config.yaml and metrics.csv and the folders this start made, never what was there before."""
+    def unreadable(*args, **kwargs):
+        raise ValueError("val image 'x.png' is unreadable")
+
+    monkeypatch.setattr(training, "embed", unreadable)
+    with pytest.raises(ValueError, match="unreadable"):
+        train(_config(tmp_path / "a" / "b" / "run", epochs=1))
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="unreadable"):
+        train(_config(kept, epochs=1))
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_rundir, "write_config", disk_full)
+    with pytest.raises(OSError, match="No space"):  # resuming a run: its files are never taken back
+        train(_config(run_dir, epochs=1, resume=True))
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
