@@ -77,3 +77,31 @@ def test_show_and_convert_check_the_dataset(tmp_path, capsys):
     assert EpisodeSet.load(tmp_path / "good.csv", split=split) == EpisodeSet.load(good)
     assert main(["episodes", "convert", str(tmp_path / "good.csv"), str(tmp_path / "back.npz")]) == 0
     assert np.array_equal(EpisodeSet.load(tmp_path / "back.npz").query, EpisodeSet.load(good).query)
+
+
+def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, capsys):
+    """--shots 1 170: the 1-shot file used to be written before 170-shot failed, so the corrected command
+    was refused without --force."""
+    args = ["episodes", "make", "--dataset", "digits", "--out-dir", str(tmp_path), "--episodes", "5"]
+    assert main(args + ["--shots", "1", "170"]) == 2
+    assert "170-shot" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    assert main(args + ["--shots", "1", "5"]) == 0
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, capsys, monkeypatch):
+    from fewshot_clce.episodes import EpisodeSet
+
+    real = EpisodeSet.save
+    (tmp_path / "old_5shot.npz").write_bytes(b"an older file")
+
+    def second_fails(self, path, overwrite=True):
+        if self.shots == 5:
+            raise PermissionError(f"{str(path)!r}: permission denied")
+        return real(self, path, overwrite)
+
+    monkeypatch.setattr(EpisodeSet, "save", second_fails)
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "new_{shots}shot.npz"),
+                 "--episodes", "5"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old_5shot.npz"]

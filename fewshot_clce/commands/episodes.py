@@ -99,12 +99,24 @@ def run_make(args: argparse.Namespace) -> int:
             if path.exists():
                 raise FileExistsError(f"{str(path)!r} exists; pass --force to replace it")
     split = create_dataset(args.dataset, root=args.root).split(args.split)
-    for k, path in zip(shots, paths):
+    made = []  # every shot setting is drawn before any file is written: one that cannot be made writes none
+    for k in shots:
         eps = sample_episodes(split, args.ways, k, args.queries, args.episodes, args.seed,
                               skip_small_classes=args.skip_small_classes)
         eps.meta["made_by"] = make_command(args.dataset, args.split, args.ways, k, args.queries,
                                            args.episodes, args.seed)
-        eps.save(path, overwrite=args.force)
+        made.append(eps)
+    written = []
+    try:
+        for eps, path in zip(made, paths):
+            new = not path.exists()
+            eps.save(path, overwrite=args.force)
+            written += [path] if new else []
+    except Exception:
+        for path in written:  # a failed command leaves no file of its own behind (replaced ones stay new)
+            path.unlink(missing_ok=True)
+        raise
+    for eps, path in zip(made, paths):
         print(f"{path}: {len(eps)} episodes, {eps.ways}-way {eps.shots}-shot {eps.queries}-query, "
               f"{eps.dataset}/{eps.split} fingerprint {eps.fingerprint}, seed {eps.seed}")
     return 0
