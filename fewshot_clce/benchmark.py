@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
 from . import report
-from ._io import write_json_atomic
+from ._io import atomic_path, write_json_atomic
 from .analysis import Analysis, analyse
 from .benchconfig import BenchmarkConfig
 from .runplan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
@@ -49,21 +50,44 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
     Raises:
         FileExistsError: the folder holds a benchmark of another configuration (names the
             differing settings) and ``force`` is False.
+        ValueError: its config.json is unreadable and ``force`` is False.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {str(out)!r} is a file; pass a folder for the benchmark")
     path = out / "config.json"
-    if path.is_file():
-        old = {k: v for k, v in json.loads(path.read_text()).items()}
+    old = read_config_json(path, force) if path.is_file() else None
+    if old is not None:
         new = json.loads(json.dumps(cfg.identity()))
         differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
         if differ and not force:
             what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
             raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
                                   "another --out, the same settings to resume, or --force to replace it")
-    elif any(out.iterdir()) and not force:
+    elif not path.is_file() and out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
+    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")}))
+
+
+def read_config_json(path: Path, force: bool = False):
+    """The dict in a benchmark's ``config.json``; None for an unreadable one when ``force`` (it is replaced).
+
+    Raises:
+        ValueError: naming the file when it is not a JSON object (truncated, damaged), saying how to go on.
+    """
+    try:
+        config = json.loads(Path(path).read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"it holds a {type(config).__name__}, not an object")
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        if force:
+            return None
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
+                         "cut short: pass --force to start this folder over (finished runs with matching settings "
+                         "are still reused), or another --out") from None
+    return config
 
 
 def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
@@ -171,18 +195,27 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     check_names(cfg)
     check_trainings(cfg, specs, out)
     datasets = {d: create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
-    prepare_output(out, cfg, force)
-    search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
-    counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
-    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts, cfg.episode_seed,
-                                        out / "episodes", search, name=d) for d, ds in datasets.items()}
-    for d, m in manifests.items():
-        for (s, k), (eps, src) in sorted(m.items()):
-            log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
-    states = {(s.dataset, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
-              for s in specs}
-    todo = [s for s in specs if states[(s.dataset, s.name)] != "finished"]
-    print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    check_splits(datasets)
+    # Until the first training starts, a failure takes back what this call wrote into ``out``, so
+    # the corrected command needs no --force.
+    guard = OutputGuard(out)
+    try:
+        prepare_output(out, cfg, force)
+        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
+        counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+        manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
+                                            cfg.episode_seed, out / "episodes", search, name=d)
+                     for d, ds in datasets.items()}
+        for d, m in manifests.items():
+            for (s, k), (eps, src) in sorted(m.items()):
+                log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+        states = {(s.dataset, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
+                  for s in specs}
+        todo = [s for s in specs if states[(s.dataset, s.name)] != "finished"]
+        print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    except Exception:
+        guard.undo()
+        raise
 
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
     bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
@@ -220,6 +253,59 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
     report.write_report(out)
     return res
+
+
+def check_splits(datasets: Dict) -> None:
+    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
+
+    Raises:
+        ValueError: naming the dataset, the missing split and the splits it has.
+    """
+    for name, ds in datasets.items():
+        for needed in ("base", "val", "novel"):
+            if needed not in ds.splits:
+                raise ValueError(f"the benchmark needs a {needed!r} split of every dataset (base classes to train "
+                                 f"on, val classes to pick epochs and hyper-parameters, novel classes to report); "
+                                 f"dataset {name!r} has {', '.join(ds.splits)}. Folder datasets take a split file "
+                                 "naming them (folder:PATH::SPLITFILE)")
+
+
+class OutputGuard:
+    """What a benchmark folder held before a start, to take back what a failed start wrote.
+
+    :meth:`undo` removes the folders this start created (``out`` and missing parents) when ``out``
+    did not exist; otherwise it puts ``config.json`` back as it was and removes the episode
+    manifests this start added. Runs and results are not written before the first training.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.created: Optional[Path] = None  # the highest folder the start will create
+        for p in (self.out, *self.out.parents):
+            if p.exists():
+                break
+            self.created = p
+        config = self.out / "config.json"
+        self.config = config.read_bytes() if config.is_file() else None
+        episodes = self.out / "episodes"
+        self.episodes = set(episodes.iterdir()) if episodes.is_dir() else None
+
+    def undo(self) -> None:
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        config = self.out / "config.json"
+        if self.config is None:
+            config.unlink(missing_ok=True)
+        elif not config.is_file() or config.read_bytes() != self.config:
+            with atomic_path(config) as tmp:
+                tmp.write_bytes(self.config)
+        episodes = self.out / "episodes"
+        if episodes.is_dir():
+            for p in set(episodes.iterdir()) - (self.episodes or set()):
+                p.unlink()
+            if self.episodes is None and not any(episodes.iterdir()):
+                episodes.rmdir()
 
 
 def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:

@@ -121,7 +121,19 @@ def load_benchmark(folder: str | Path) -> tuple:
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
     df = pd.read_csv(pe)
-    read = lambda name: json.loads((folder / name).read_text()) if (folder / name).is_file() else {}  # noqa: E731
+
+    def read(name: str) -> dict:
+        path = folder / name
+        if not path.is_file():
+            return {}
+        try:
+            blob = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
+                             "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
+                             "to write it again") from None
+        return blob if isinstance(blob, dict) else {}
+
     results = read("results.json")
     return df, read("config.json") or results.get("config", {}), results.get("timing", {})
 

@@ -193,3 +193,65 @@ def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     col = [c.strip() for c in header.strip("|").split("|")].index("episodes")
     cells = {r.split("|")[1].strip(): r.strip("|").split("|")[col].strip() for r in rows}
     assert cells == {"ce": "12", "clce": "9"}
+
+
+def test_a_failed_start_leaves_no_output_folder_behind(quick, tmp_path, capsys):
+    """20-way episodes on digits are found impossible only when the manifests are drawn, after config.json
+    was written: the folder must go again, so that the corrected command needs no --force."""
+    out, cfg, first = quick
+    new = tmp_path / "results" / "bench"
+    assert main(["benchmark", "--dataset", "digits", "--ways", "20", "--epochs", "1", "--no-progress",
+                 "--out", str(new)]) == 2
+    assert "20-way" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+    # a folder that held a benchmark keeps its config.json and episodes even under --force
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="20-way"):
+        run_benchmark(_quick_config(tmp_path, ways=20), copy, force=True, log=lambda m: None)
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    # the corrected command runs into the folder the failed one had named
+    res = run_benchmark(_quick_config(tmp_path), new, log=lambda m: None)
+    assert len(res.trained) == 2
+
+
+def test_a_dataset_without_a_split_the_benchmark_needs_is_named_before_anything_is_written(tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for c in "abcdef":
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(root / c / f"{i}.png")
+    split_file = tmp_path / "split.tsv"
+    split_file.write_text("".join(f"base\t{c}\n" for c in "abc") + "".join(f"novel\t{c}\n" for c in "def"))
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--dataset", f"folder:{root}::{split_file}", "--ways", "2", "--epochs", "1",
+                 "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a 'val' split" in err and "has base, novel" in err
+    assert not out.exists()
+
+
+def test_a_truncated_config_json_is_named(quick, tmp_path, capsys):
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "config.json").write_text((out / "config.json").read_text()[:40])
+    err = _refused_benchmark(copy, capsys)
+    assert str(copy / "config.json") in err and "--force" in err and "--out" in err
+    (copy / "config.json").write_bytes(b"\xff\xfe\x00")
+    assert str(copy / "config.json") in _refused_benchmark(copy, capsys)
+    assert main(["report", str(copy)]) == 2
+    assert str(copy / "config.json") in capsys.readouterr().err
+
+
+def _refused_benchmark(out, capsys):
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--shots", "1", "--heads", "centroid",
+            "--episodes", "12", "--val-episodes", "6", "--seeds", "0", "--lambda", "0.5", "--batch-size", "16",
+            "--epochs", "1", "--no-progress", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
