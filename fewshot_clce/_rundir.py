@@ -106,13 +106,17 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
         CheckpointWriteError: naming the file and the cause (e.g. no space left on device).
     """
     try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        with atomic_path(path, what="checkpoint", then="continue with --resume") as tmp:
+            try:
+                torch.save(state, tmp)
+            except RuntimeError as e:
+                # torch's zip writer reports a failed write (a full disk, most often) as RuntimeError
+                text = str(e).strip()
+                reason = text.splitlines()[0] if text else "the write failed"
+                full = "No space left" in text or "write failed" in text or "unexpected pos" in text
+                raise OSError(errno.ENOSPC if full else errno.EIO, reason) from None
     except OSError as e:
-        kept = " the previous checkpoint is intact;" if path.exists() else ""
-        hint = " free some space and" if e.errno == errno.ENOSPC else ""
-        raise CheckpointWriteError(e.errno or errno.EIO, f"could not write {str(path)!r} ({e.strerror or e});"
-                                   f"{kept}{hint} continue with --resume") from None
+        raise CheckpointWriteError(e.errno or errno.EIO, e.strerror or str(e)) from None
 
 
 def file_id(path: Path) -> str:

@@ -255,3 +255,22 @@ def _refused_benchmark(out, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
     return err
+
+
+def test_a_full_disk_or_an_unusable_out_is_one_line_naming_the_file(quick, tmp_path, capsys, monkeypatch):
+    from _faults import disk_full
+
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = (copy / "per_episode.csv").read_bytes()
+    real = pd.DataFrame.to_csv
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, path, *a, **k: disk_full()
+                        if ".per_episode.csv." in str(path) else real(self, path, *a, **k))
+    with pytest.raises(OSError) as info:
+        run_benchmark(cfg, copy, log=lambda m: None)
+    assert str(copy / "per_episode.csv") in str(info.value) and "No space left" in str(info.value)
+    assert (copy / "per_episode.csv").read_bytes() == before
+    (tmp_path / "file").write_text("x")
+    err = _refused_benchmark(tmp_path / "file" / "bench", capsys)
+    assert str(tmp_path / "file") in err

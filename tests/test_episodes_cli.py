@@ -105,3 +105,26 @@ def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, 
     assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "new_{shots}shot.npz"),
                  "--episodes", "5"]) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old_5shot.npz"]
+
+
+def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    from _faults import disk_full, make_unwritable
+
+    old = tmp_path / "e.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1",
+                 "--episodes", "5"]) == 0
+    before = old.read_bytes()
+    capsys.readouterr()
+    monkeypatch.setattr(np, "savez_compressed", lambda *a, **k: disk_full())
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1", "--episodes", "7",
+                 "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(old) in err and "No space left on device" in err, err
+    assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["e.npz"]
+    monkeypatch.undo()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    make_unwritable(ro, monkeypatch)
+    assert main(["episodes", "make", "--dataset", "digits", "--out-dir", str(ro), "--episodes", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(ro / "digits_novel_5way_1shot_15query.npz") in err, err

@@ -116,3 +116,43 @@ def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_p
     assert str(path) in err and "at least 2 classes" in err and not out.exists()
     assert main(["compare", str(run_a), str(run_b), "--episodes", str(path)]) == 2
     assert "at least 2 classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file", "unwritable"])
+@pytest.mark.parametrize("command", ["evaluate", "compare"])
+def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_path, capsys, monkeypatch, where,
+                                                                   command):
+    import fewshot_clce.evaluation
+    from _faults import make_unwritable
+
+    def never(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --out was checked")
+
+    root, (run_a, run_b), paths = runs
+    if where == "folder":
+        out = tmp_path
+    elif where == "under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "e.csv"
+    else:
+        make_unwritable(tmp_path, monkeypatch)
+        out = tmp_path / "e.csv"
+    monkeypatch.setattr(fewshot_clce.evaluation, "evaluate_run", never)
+    runs_args = [str(run_a)] if command == "evaluate" else [str(run_a), str(run_b)]
+    assert main([command, *runs_args, "--episodes", str(paths[0]), "--out", str(out), "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err, err
+
+
+def test_a_full_disk_when_writing_results_is_one_line_and_keeps_the_old_file(runs, tmp_path, capsys, monkeypatch):
+    from _faults import disk_full
+
+    root, (run_a, _), paths = runs
+    out = tmp_path / "e.csv"
+    out.write_text("the previous results\n")
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, *a, **k: disk_full())
+    assert main(["evaluate", str(run_a), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out),
+                 "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "No space left on device" in err, err
+    assert out.read_text() == "the previous results\n" and [p.name for p in tmp_path.iterdir()] == ["e.csv"]

@@ -308,3 +308,28 @@ def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeyp
     with pytest.raises(OSError, match="No space"):  # resuming a run: its files are never taken back
         train(_config(run_dir, epochs=1, resume=True))
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_a_full_disk_in_torch_save_is_one_line_naming_the_checkpoint(tmp_path, monkeypatch, capsys):
+    """torch.save reports a full disk as a RuntimeError, not an OSError: it must not become a traceback."""
+    real_save = torch.save
+
+    def disk_full(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing "
+                               "file data/3: file write failed (No space left on device)")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    run_dir = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "2",
+                 "--batch-size", "32", "--steps-per-epoch", "2", "--val-episodes", "5", "--no-progress",
+                 "--device", "cpu", "--out", str(run_dir)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("fewshot-clce train: error: could not write")
+    assert str(run_dir / "checkpoint_") in err[-1] and "No space left on device" in err[-1]
+    assert "previous checkpoint is intact" in err[-1] and "--resume" in err[-1]
+    assert _model_state(run_dir)["epoch"] == 1
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_best.pt", "checkpoint_last.pt",
+                                                         "config.yaml", "metrics.csv"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import _checks
+from .._io import check_output_file
 
 DEFAULT_NAME = "{dataset}_{split}_{ways}way_{shots}shot_{queries}query.npz"
 
@@ -94,10 +95,10 @@ def run_make(args: argparse.Namespace) -> int:
                          f"put {{shots}} in it (e.g. episodes_{{shots}}shot.npz) or use --out-dir")
     paths = [Path(args.out.format(shots=k)) if args.out else
              default_path(args.out_dir, args.dataset, args.split, args.ways, k, args.queries) for k in shots]
-    if not args.force:
-        for path in paths:
-            if path.exists():
-                raise FileExistsError(f"{str(path)!r} exists; pass --force to replace it")
+    for path in paths:
+        check_output_file(path, "--out" if args.out else "--out-dir")
+        if path.exists() and not args.force:
+            raise FileExistsError(f"{str(path)!r} exists; pass --force to replace it")
     split = create_dataset(args.dataset, root=args.root).split(args.split)
     made = []  # every shot setting is drawn before any file is written: one that cannot be made writes none
     for k in shots:

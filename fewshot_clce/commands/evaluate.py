@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_run, summarize
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "evaluation.csv"
+    _io.check_output_file(out, "--out")  # before the evaluation, not after it
     if out.exists() and not args.force:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it or --out to write elsewhere")
     results = evaluate_run(args.run_dir, args.episodes, args.head, **evaluate_kwargs(args))
