@@ -1,13 +1,17 @@
-"""File helpers: atomic writes, the user cache folder, refusing silent overwrites."""
+"""File helpers: atomic writes, the user cache folder, refusing silent overwrites, spreadsheet-safe CSV."""
 from __future__ import annotations
 
 import contextlib
 import errno
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CACHE_ENV = "FEWSHOT_CLCE_CACHE"
 
@@ -141,3 +145,49 @@ def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = True
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, overwrite: bool = True) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", overwrite)
+
+
+# A spreadsheet opening a CSV runs a text cell that starts with one of these as a formula
+# (``=HYPERLINK(...)`` in a run folder's name). Such cells get a leading ``'``, the usual mark of
+# text; cells already starting with quotes before such a character get one more, so that reading
+# back (removing one quote) gives every text exactly. Plain numbers ("-0.5") are left alone.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_escape(value: Any) -> Any:
+    """``value`` as it is written to a CSV cell: text that a spreadsheet would run is quoted."""
+    if isinstance(value, str) and _FORMULA.match(value) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_unescape(value: Any) -> Any:
+    """The inverse of :func:`csv_escape` (for cells read back from a CSV this toolkit wrote)."""
+    if isinstance(value, str) and value.startswith("'") and _FORMULA.match(value[1:]):
+        return value[1:]
+    return value
+
+
+def _text_columns(df: "pd.DataFrame") -> list:
+    return list(df.select_dtypes(include=["object", "string"]).columns)
+
+
+def write_csv(df: "pd.DataFrame", path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Write ``df`` (no index) atomically, with text cells escaped by :func:`csv_escape`."""
+    out = df.copy()
+    for c in _text_columns(out):
+        out[c] = out[c].map(csv_escape)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        out.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def read_csv(path: str | os.PathLike, **kwargs: Any) -> "pd.DataFrame":
+    """A CSV written by :func:`write_csv`, its text cells as they were (``kwargs`` go to ``pandas.read_csv``)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, **kwargs)
+    for c in _text_columns(df):
+        df[c] = df[c].map(csv_unescape)
+    return df

@@ -105,7 +105,9 @@ def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
 
 def read_results(csv: Path) -> pd.DataFrame:
     """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
-    return pd.read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
+    from ._io import read_csv
+
+    return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
 
 
 def incomplete_results(df: pd.DataFrame, key: dict) -> str:

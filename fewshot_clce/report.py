@@ -26,7 +26,8 @@ import pandas as pd
 
 from . import plots
 from ._checks import at_least
-from ._io import atomic_path, write_json_atomic, write_text_atomic
+from . import _io
+from ._io import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
 from .seedstats import DEFAULT_BOOT, DEFAULT_BOOT_SEED
@@ -35,9 +36,8 @@ from .tables import ci_legend, selection_markdown, summary_markdown
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return path
+    """``df`` as a CSV file, atomically; text that a spreadsheet would run as a formula is quoted."""
+    return _io.write_csv(df, path)
 
 
 def _json_rows(df: pd.DataFrame) -> list:
@@ -120,7 +120,7 @@ def load_benchmark(folder: str | Path) -> tuple:
     if not pe.is_file():
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
-    df = pd.read_csv(pe)
+    df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
 
     def read(name: str) -> dict:
         path = folder / name

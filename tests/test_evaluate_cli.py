@@ -156,3 +156,27 @@ def test_a_full_disk_when_writing_results_is_one_line_and_keeps_the_old_file(run
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err and "No space left on device" in err, err
     assert out.read_text() == "the previous results\n" and [p.name for p in tmp_path.iterdir()] == ["e.csv"]
+
+
+def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, capsys):
+    import csv
+    import shutil
+
+    from fewshot_clce._io import read_csv
+
+    root, (run_a, run_b), paths = runs
+    name = '=HYPERLINK("evil.example","x")'  # a folder name: no slash
+    evil = tmp_path / name
+    shutil.copytree(run_a, evil)
+    out = tmp_path / "e.csv"
+    assert main(["evaluate", str(evil), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(r["run"] == "'" + name for r in rows)
+    assert float(rows[0]["accuracy"]) >= 0
+    assert set(read_csv(out)["run"]) == {name}
+    cmp_out = tmp_path / "c.csv"
+    assert main(["compare", str(evil), str(run_b), "--episodes", str(paths[0]), "--head", "centroid",
+                 "--out", str(cmp_out)]) == 0
+    with open(cmp_out, newline="") as f:
+        assert all(r["run_a"] == "'" + name for r in csv.DictReader(f))

@@ -64,3 +64,37 @@ def test_check_output_file_refuses_before_any_work(tmp_path, monkeypatch):
     # a writable place is accepted, and nothing is created for it yet
     assert _io.check_output_file(tmp_path / "a" / "b" / "out.csv", "--out") == tmp_path / "a" / "b" / "out.csv"
     assert not (tmp_path / "a").exists()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(cell: str) -> bool:
+    """A cell a spreadsheet reads as text or as a plain number, never as a formula."""
+    try:
+        float(cell)
+        return True
+    except ValueError:
+        return not cell.startswith(FORMULA_STARTS)
+
+
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
+                                  "'=already quoted", "''+x", "plain", "", "-0.5", "+3", "1e-3", "a=b"])
+def test_csv_text_round_trips_and_is_never_a_formula(text):
+    written = _io.csv_escape(text)
+    assert _spreadsheet_safe(written), written
+    assert _io.csv_unescape(written) == text
+    if not text.startswith(FORMULA_STARTS) and not text.startswith("'"):
+        assert written == text  # ordinary text and plain numbers are left alone
+
+
+def test_csv_frames_keep_numbers_and_escape_text(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"run": ["=cmd|' /C calc'!A0", "ce-s0"], "delta": [-0.5, 0.25], "note": ["-", "+1 -2"]})
+    path = tmp_path / "t.csv"
+    _io.write_csv(df, path)
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert all(_spreadsheet_safe(c) for c in raw.to_numpy().ravel())
+    assert raw["delta"].tolist() == ["-0.5", "0.25"]  # numbers stay numbers
+    pd.testing.assert_frame_equal(_io.read_csv(path), df)

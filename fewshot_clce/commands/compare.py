@@ -48,6 +48,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"A = {table['run_a'].iloc[0]}, B = {table['run_b'].iloc[0]}")
     print(format_comparison(table))
     if args.out:
-        with _io.atomic_path(args.out, overwrite=args.force) as tmp:
-            table.to_csv(tmp, index=False)
+        _io.write_csv(table, args.out, overwrite=args.force)
     return 0
