@@ -60,6 +60,40 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
     return None
 
 
+class StartGuard:
+    """What a run folder held before a start, to take back what a failed start wrote.
+
+    Created before :func:`prepare`. When the folder held no run file, :meth:`undo` removes the
+    run files written since (config.yaml, metrics.csv: a start writes no checkpoint) and the
+    folders this start created, if they are empty. A folder that held a run is never touched.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.fresh = not any((self.run_dir / f).exists() for f in RUN_FILES)
+        # the highest folder this start will create (mkdir parents=True), None if run_dir exists
+        self.created: Optional[Path] = None
+        for p in (self.run_dir, *self.run_dir.parents):
+            if p.exists():
+                break
+            self.created = p
+
+    def undo(self) -> None:
+        if not self.fresh:
+            return
+        for f in RUN_FILES:
+            (self.run_dir / f).unlink(missing_ok=True)
+        if self.created is None:
+            return
+        for p in (self.run_dir, *self.run_dir.parents):
+            try:
+                p.rmdir()  # only an empty folder goes
+            except OSError:
+                return
+            if p == self.created:
+                return
+
+
 def read_checkpoint(path: Path) -> Dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it."""
     return load_checkpoint(path)
@@ -72,13 +106,17 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
         CheckpointWriteError: naming the file and the cause (e.g. no space left on device).
     """
     try:
-        with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+        with atomic_path(path, what="checkpoint", then="continue with --resume") as tmp:
+            try:
+                torch.save(state, tmp)
+            except RuntimeError as e:
+                # torch's zip writer reports a failed write (a full disk, most often) as RuntimeError
+                text = str(e).strip()
+                reason = text.splitlines()[0] if text else "the write failed"
+                full = "No space left" in text or "write failed" in text or "unexpected pos" in text
+                raise OSError(errno.ENOSPC if full else errno.EIO, reason) from None
     except OSError as e:
-        kept = " the previous checkpoint is intact;" if path.exists() else ""
-        hint = " free some space and" if e.errno == errno.ENOSPC else ""
-        raise CheckpointWriteError(e.errno or errno.EIO, f"could not write {str(path)!r} ({e.strerror or e});"
-                                   f"{kept}{hint} continue with --resume") from None
+        raise CheckpointWriteError(e.errno or errno.EIO, e.strerror or str(e)) from None
 
 
 def file_id(path: Path) -> str:

@@ -225,6 +225,7 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
 
     Raises:
         UnknownNameError: for a name neither here nor in timm, listing the valid ones.
+        ValueError: when the model does not take one of ``kwargs`` (naming it as a flag).
         WeightsUnavailableError: when ``pretrained`` weights do not exist or cannot be fetched.
         ValueError: when ``checkpoint`` belongs to another architecture (naming the keys that differ).
     """
@@ -237,6 +238,12 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
     except WeightsUnavailableError:
         raise
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e) or not kwargs:
+            raise
+        given = ", ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in kwargs.items())
+        raise ValueError(f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
+                         "(resnet12 takes --drop-block-rate)") from None
     except (OSError, RuntimeError) as e:
         if not pretrained:
             raise

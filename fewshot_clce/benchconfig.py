@@ -69,27 +69,39 @@ class BenchmarkConfig:
         """Fail fast on values that cannot work, naming them.
 
         Raises:
-            ValueError: empty lists, sizes below 1, episode counts too large to hold, a baseline not
+            ValueError: empty lists, sizes below 1, 1-way episodes, negative seeds, NaN or
+                out-of-range hyper-parameters, episode counts too large to hold, a baseline not
                 among the losses.
         """
+        from . import _checks
         from .episodes import check_episode_count
 
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size", "lam", "temperature", "beta"):
             if not getattr(self, name):
-                raise ValueError(f"--{name.replace('_', '-')} needs at least one value")
-        for name in ("ways", "queries", "episodes", "epochs", "n_boot"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.val_episodes < 0:
-            raise ValueError(f"--val-episodes must be >= 0, got {self.val_episodes}")
+                raise ValueError(f"{_flag(name)} needs at least one value")
+        _checks.ways("--ways", self.ways)
+        for name in ("queries", "episodes", "epochs", "n_boot", "tsne_classes", "tsne_per_class"):
+            _checks.at_least(_flag(name), getattr(self, name))
+        _checks.at_least("--val-episodes", self.val_episodes, 0)
         for name in ("shots", "batch_size"):
-            bad = [v for v in getattr(self, name) if v < 1]
+            bad = [v for v in getattr(self, name) if not (_checks.is_integer(v) and v >= 1)]
             if bad:
-                raise ValueError(f"--{name.replace('_', '-')} values must be at least 1, got {bad}")
+                raise ValueError(f"{_flag(name)} values must be at least 1, got {bad}")
+        _checks.each(_checks.seed, "--seeds", self.seeds)
+        for name in ("episode_seed", "boot_seed"):
+            _checks.seed(_flag(name), getattr(self, name))
+        for name in ("lam", "temperature", "beta"):
+            for v in getattr(self, name):
+                if v is not None:
+                    _checks.loss_hparam(_flag(name), name, v)
+        if self.lr is not None:
+            _checks.positive("--lr", self.lr)
+        if self.time_budget is not None:
+            _checks.positive("--time-budget", self.time_budget, hint=" (minutes)")
         for name in ("datasets", "losses", "shots", "heads", "seeds") + SWEEPS:
             vals = getattr(self, name)
             if len(set(vals)) != len(vals):
-                raise ValueError(f"--{name.replace('_', '-')} repeats a value: {vals}")
+                raise ValueError(f"{_flag(name)} repeats a value: {vals}")
         if self.baseline not in self.losses:
             raise ValueError(f"the baseline loss {self.baseline!r} is not among --losses {self.losses}; "
                              f"add it (paired differences are taken against it)")
@@ -100,6 +112,17 @@ class BenchmarkConfig:
         if swept and self.val_episodes < 1:
             raise ValueError(f"{', '.join(swept)} swept but --val-episodes is 0: the choice is made on val "
                              "episodes; pass --val-episodes N")
+
+
+# Python-only settings are named as fields; the others as the flags of `fewshot-clce benchmark`.
+_API_ONLY = ("n_boot", "boot_seed", "tsne_classes", "tsne_per_class")
+_FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifests", "data_root": "--root"}
+
+
+def _flag(name: str) -> str:
+    if name in _API_ONLY:
+        return name
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)

@@ -6,22 +6,24 @@ and every number from :mod:`fewshot_clce.analysis`. Output layout: see :mod:`few
 
 Resuming: a training whose run folder holds a finished run (all epochs, a best checkpoint, the
 same settings) is reused, an interrupted one is continued from its last checkpoint, and a run's
-evaluation is reused when its result file was made from the same checkpoint, episodes and heads.
+evaluation is reused when its result file was made from the same checkpoint, episodes and heads
+and holds every row of them (a damaged or incomplete one is evaluated again, with a log line).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
 from . import report
-from ._io import write_json_atomic
+from ._io import atomic_path, write_json_atomic
 from .analysis import Analysis, analyse
 from .benchconfig import BenchmarkConfig
 from .runplan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
@@ -48,41 +50,111 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
     Raises:
         FileExistsError: the folder holds a benchmark of another configuration (names the
             differing settings) and ``force`` is False.
+        ValueError: its config.json is unreadable and ``force`` is False.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {str(out)!r} is a file; pass a folder for the benchmark")
     path = out / "config.json"
-    if path.is_file():
-        old = {k: v for k, v in json.loads(path.read_text()).items()}
+    old = read_config_json(path, force) if path.is_file() else None
+    if old is not None:
         new = json.loads(json.dumps(cfg.identity()))
         differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
         if differ and not force:
             what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
             raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
                                   "another --out, the same settings to resume, or --force to replace it")
-    elif any(out.iterdir()) and not force:
+    elif not path.is_file() and out.is_dir() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
+    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")}))
 
 
+def read_config_json(path: Path, force: bool = False):
+    """The dict in a benchmark's ``config.json``; None for an unreadable one when ``force`` (it is replaced).
+
+    Raises:
+        ValueError: naming the file when it is not a JSON object (truncated, damaged), saying how to go on.
+    """
+    try:
+        config = json.loads(Path(path).read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"it holds a {type(config).__name__}, not an object")
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        if force:
+            return None
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
+                         "cut short: pass --force to start this folder over (finished runs with matching settings "
+                         "are still reused), or another --out") from None
+    return config
+
+
 def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
-    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path)."""
+    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path).
+
+    Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
+    file holds one row per (manifest, head) and episode ``0 .. number - 1``.
+    """
     from .evaluation import manifest_digest
     from .runplan import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
-            "episodes": sorted([s, k, manifest_digest(eps)] for (s, k), (eps, _) in manifests.items())}
+            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
 
 
-def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict) -> tuple:
-    """Per-episode rows of one run on every manifest, and whether they were reused from disk."""
+def read_results(csv: Path) -> pd.DataFrame:
+    """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
+    from ._io import read_csv
+
+    return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
+
+
+def incomplete_results(df: pd.DataFrame, key: dict) -> str:
+    """Why ``df`` is not the complete result of the evaluation ``key`` describes; empty when it is.
+
+    Complete means: exactly one row per (manifest, head, episode) for every manifest and head of
+    ``key``, episodes numbered ``0 .. E - 1``, and every accuracy a number in [0, 1].
+    """
+    needed = ("split", "shots", "head", "manifest", "episode", "accuracy")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    expected = sum(n for *_, n in key["episodes"]) * len(key["heads"])
+    episode = pd.to_numeric(df["episode"], errors="coerce")
+    acc = pd.to_numeric(df["accuracy"], errors="coerce")
+    for split, shots, digest, n in key["episodes"]:
+        for head in key["heads"]:
+            mine = episode[(df["manifest"] == digest) & (df["head"] == head)]
+            if len(mine) != n or sorted(mine.tolist()) != list(range(n)):
+                have = mine[mine.isin(range(n))].nunique()
+                twice = ", some of them twice" if mine.duplicated().any() else ""
+                return f"{have} of {n} episodes for {split} {shots}-shot, head {head}{twice}"
+    if len(df) != expected:
+        return f"{len(df)} rows where {expected} are expected"
+    bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
+    if bad.any():
+        return f"{int(bad.sum())} accuracies that are not numbers in [0, 1] (e.g. row {int(bad.idxmax()) + 2})"
+    return ""
+
+
+def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
+                  log: Callable[[str], None] = lambda m: None) -> tuple:
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk.
+
+    A result file is reused only when its key file matches (same checkpoint, heads and episodes)
+    and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
+    """
     from .evaluation import evaluate_run
 
     run_dir = spec.run_dir(out)
     csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
-    key = _evaluation_key(run_dir, manifests, cfg.heads)
-    if csv.is_file() and key_path.is_file() and json.loads(key_path.read_text()) == json.loads(json.dumps(key)):
-        return pd.read_csv(csv), True
+    key = json.loads(json.dumps(_evaluation_key(run_dir, manifests, cfg.heads)))
+    if csv.is_file():
+        why = _reuse_refusal(csv, key_path, key)
+        if isinstance(why, pd.DataFrame):
+            return why, True
+        log(f"{csv} {why}; re-evaluating")
     df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
     df = spec.annotate(df, run_dir, cfg.backbone)
     report.write_csv(df, csv)
@@ -106,6 +178,20 @@ def check_identities(specs: List[str]) -> None:
                              "benchmark, whose results name datasets so; give it once, or benchmark the two in "
                              "separate --out folders")
         seen[identity] = spec
+def _reuse_refusal(csv: Path, key_path: Path, key: dict):
+    """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""
+    try:
+        old_key = json.loads(key_path.read_text())
+    except (OSError, ValueError):
+        return f"has no readable key file {key_path.name}"
+    if old_key != key:
+        return "was made from another checkpoint, other heads or other episodes"
+    try:
+        df = read_results(csv)
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
+        return f"is unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+    why = incomplete_results(df, key)
+    return f"is incomplete ({why})" if why else df
 
 
 def _log(msg: str) -> None:
@@ -126,20 +212,30 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     specs = plan_runs(cfg)  # validates losses before anything is written
     check_names(cfg)
     check_identities(cfg.datasets)
+    check_trainings(cfg, specs, out)
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
-    prepare_output(out, cfg, force)
-    search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
-    counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
-    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts, cfg.episode_seed,
-                                        out / "episodes", search) for d, ds in datasets.items()}
-    for d, m in manifests.items():
-        for (s, k), (eps, src) in sorted(m.items()):
-            log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
-    states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
-              for s in specs}
-    todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
-    print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    check_splits(datasets)
+    # Until the first training starts, a failure takes back what this call wrote into ``out``, so
+    # the corrected command needs no --force.
+    guard = OutputGuard(out)
+    try:
+        prepare_output(out, cfg, force)
+        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
+        counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+        manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
+                                            cfg.episode_seed, out / "episodes", search)
+                     for d, ds in datasets.items()}
+        for d, m in manifests.items():
+            for (s, k), (eps, src) in sorted(m.items()):
+                log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+        states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
+                                                    explicit_fields(s, cfg)) for s in specs}
+        todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
+        print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    except Exception:
+        guard.undo()
+        raise
 
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
     bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
@@ -161,7 +257,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     frames = []
     for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()
-        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id])
+        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id], log)
         (res.reused_evaluations if reused else res.evaluated).append(spec.name)
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
@@ -177,6 +273,71 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
     report.write_report(out)
     return res
+
+
+def check_splits(datasets: Dict) -> None:
+    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
+
+    Raises:
+        ValueError: naming the dataset, the missing split and the splits it has.
+    """
+    for name, ds in datasets.items():
+        for needed in ("base", "val", "novel"):
+            if needed not in ds.splits:
+                raise ValueError(f"the benchmark needs a {needed!r} split of every dataset (base classes to train "
+                                 f"on, val classes to pick epochs and hyper-parameters, novel classes to report); "
+                                 f"dataset {name!r} has {', '.join(ds.splits)}. Folder datasets take a split file "
+                                 "naming them (folder:PATH::SPLITFILE)")
+
+
+class OutputGuard:
+    """What a benchmark folder held before a start, to take back what a failed start wrote.
+
+    :meth:`undo` removes the folders this start created (``out`` and missing parents) when ``out``
+    did not exist; otherwise it puts ``config.json`` back as it was and removes the episode
+    manifests this start added. Runs and results are not written before the first training.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.created: Optional[Path] = None  # the highest folder the start will create
+        for p in (self.out, *self.out.parents):
+            if p.exists():
+                break
+            self.created = p
+        config = self.out / "config.json"
+        self.config = config.read_bytes() if config.is_file() else None
+        episodes = self.out / "episodes"
+        self.episodes = set(episodes.iterdir()) if episodes.is_dir() else None
+
+    def undo(self) -> None:
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        config = self.out / "config.json"
+        if self.config is None:
+            config.unlink(missing_ok=True)
+        elif not config.is_file() or config.read_bytes() != self.config:
+            with atomic_path(config) as tmp:
+                tmp.write_bytes(self.config)
+        episodes = self.out / "episodes"
+        if episodes.is_dir():
+            for p in set(episodes.iterdir()) - (self.episodes or set()):
+                p.unlink()
+            if self.episodes is None and not any(episodes.iterdir()):
+                episodes.rmdir()
+
+
+def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
+    """Every check training makes before loading data, for every planned training (``train_options``
+    included), so that a value that cannot work is refused before the output folder is touched."""
+    from .training import check_config
+
+    seen = set()
+    for spec in specs:
+        if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
+            seen.add((spec.loss, spec.hparams, spec.batch_size))
+            check_config(train_config(spec, cfg, out))
 
 
 def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,

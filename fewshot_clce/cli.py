@@ -23,10 +23,17 @@ COMMANDS = [
     "report",
 ]
 
-# Errors that come from what the user asked for: printed as one line, no traceback.
+# Errors that come from what the user asked for or from the machine (a full disk, a read-only
+# folder: every OSError): printed as one line, no traceback.
 # pickle.UnpicklingError covers safe_load.UnsafePickleError: a data file that was refused.
-USER_ERRORS = (ValueError, UnknownNameError, FileNotFoundError, FileExistsError, PermissionError,
-               NotADirectoryError, IsADirectoryError, pickle.UnpicklingError)
+USER_ERRORS = (ValueError, UnknownNameError, OSError, pickle.UnpicklingError)
+
+
+def error_text(e: BaseException) -> str:
+    """The one-line message of a user error: an ``OSError(errno, message)`` without its ``[Errno N]`` prefix."""
+    if isinstance(e, OSError) and e.strerror and e.filename is None and len(e.args) == 2:
+        return e.strerror
+    return str(e)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,14 +56,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and the like: not an error (an OSError: caught first)
+        sys.stderr.close()
+        return 0
     except USER_ERRORS as e:
         if args.debug or os.environ.get("FEWSHOT_CLCE_DEBUG"):
             raise
-        print(f"fewshot-clce {args.command}: error: {e}", file=sys.stderr)
+        print(f"fewshot-clce {args.command}: error: {error_text(e)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # output piped into `head` and the like: not an error
-        sys.stderr.close()
-        return 0
     except KeyboardInterrupt:
         print(f"fewshot-clce {args.command}: interrupted; finished work is kept, "
               "re-run the same command to resume", file=sys.stderr)

@@ -25,6 +25,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from . import _checks
 from ._io import atomic_path
 from ._version import __version__
 
@@ -525,12 +526,13 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
         An :class:`EpisodeSet` with classes ``[E, N]``, support ``[E, N, K]``, query ``[E, N, Q]``.
 
     Raises:
-        ValueError: on sizes below 1, ``ways`` above the number of usable classes, a class
+        ValueError: on sizes below 1, ``ways`` below 2 or above the number of usable classes, a class
             with fewer than K + Q samples (naming it and both counts), or more episodes than
             :func:`check_episode_count` allows.
     """
     ways, shots, queries, episodes = (_positive_int(k, v) for k, v in (
         ("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes)))
+    _checks.ways("ways", ways)
     check_episode_count(episodes, ways, shots, queries)
     if hasattr(split, "labels"):
         labels = np.asarray(split.labels, dtype=np.int64)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._checks import MIN_WAYS
 from ._distributed import resolve_device
 from .episodes import EpisodeSet
 from .features import FeatureTable, extract_features
@@ -43,7 +44,14 @@ def _as_episode_sets(episodes: EpisodesArg) -> List[EpisodeSet]:
     items = [episodes] if isinstance(episodes, (EpisodeSet, str, Path)) else list(episodes)
     if not items:
         raise ValueError("no episodes given; pass at least one manifest (fewshot-clce episodes make)")
-    return [e if isinstance(e, EpisodeSet) else EpisodeSet.load(e) for e in items]
+    sets = [e if isinstance(e, EpisodeSet) else EpisodeSet.load(e) for e in items]
+    for item, es in zip(items, sets):
+        if es.ways < MIN_WAYS:  # a head fitted on one class predicts it for every query: 100% says nothing
+            where = f"manifest {str(item)!r}" if not isinstance(item, EpisodeSet) else f"episodes {es!r}"
+            raise ValueError(f"{where} holds {es.ways}-way episodes; a classification episode needs at least "
+                             f"{MIN_WAYS} classes: make them with `fewshot-clce episodes make --ways 5` (or any "
+                             f"--ways of at least {MIN_WAYS})")
+    return sets
 
 
 def _as_heads(heads, base_mean=None) -> Dict[str, Head]:
@@ -150,8 +158,8 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
 
     run_dir = Path(run_dir).expanduser()
     device = resolve_device(str(device))  # a bad or absent device is named before any work
-    loaded = load_run(run_dir, which=which)
     sets = _as_episode_sets(episodes)
+    loaded = load_run(run_dir, which=which)
     for es in sets:  # by canonical identity (folder name, options); the fingerprints are checked below
         if es.dataset and es.dataset != loaded.dataset_id:
             raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "

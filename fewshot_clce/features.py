@@ -119,7 +119,7 @@ def _load_entry(path: Path, key: dict) -> Optional[FeatureTable]:
 
 
 def _save_entry(path: Path, key: dict, table: FeatureTable) -> None:
-    with _io.atomic_path(path) as tmp:
+    with _io.atomic_path(path, what="cache entry", then="the features are used without caching them") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), indices=table.indices,
                      features=table.features.numpy())
@@ -205,6 +205,9 @@ def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequenc
             have = FeatureTable(all_idx[order], all_feat[torch.from_numpy(order)])
         else:
             have = FeatureTable(missing, new)
-        _save_entry(path, key, have)
+        try:
+            _save_entry(path, key, have)
+        except OSError as e:  # a cache that cannot be written costs the cache, not the features
+            warnings.warn(f"feature cache: {e.strerror or e}")
     rows = have.rows(wanted)
     return FeatureTable(wanted, have.features[rows])

@@ -25,7 +25,9 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 
 from . import plots
-from ._io import atomic_path, write_json_atomic, write_text_atomic
+from ._checks import at_least
+from . import _io
+from ._io import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
 from .seedstats import DEFAULT_BOOT, DEFAULT_BOOT_SEED
@@ -34,9 +36,8 @@ from .tables import ci_legend, selection_markdown, summary_markdown
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
-    return path
+    """``df`` as a CSV file, atomically; text that a spreadsheet would run as a formula is quoted."""
+    return _io.write_csv(df, path)
 
 
 def _json_rows(df: pd.DataFrame) -> list:
@@ -49,7 +50,7 @@ def dataset_tables(an: Analysis) -> Dict[str, str]:
     out = {}
     for d in an.datasets:
         s = an.main[an.main["dataset"] == d]
-        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s, int(s["n_episodes"].max()))
+        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
     return out
 
 
@@ -119,8 +120,20 @@ def load_benchmark(folder: str | Path) -> tuple:
     if not pe.is_file():
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
-    df = pd.read_csv(pe)
-    read = lambda name: json.loads((folder / name).read_text()) if (folder / name).is_file() else {}  # noqa: E731
+    df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
+
+    def read(name: str) -> dict:
+        path = folder / name
+        if not path.is_file():
+            return {}
+        try:
+            blob = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
+                             "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
+                             "to write it again") from None
+        return blob if isinstance(blob, dict) else {}
+
     results = read("results.json")
     return df, read("config.json") or results.get("config", {}), results.get("timing", {})
 
@@ -186,8 +199,11 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List
         The written paths and the claims' findings.
     """
     folder = Path(folder)
+    if n_boot is not None:
+        at_least("n_boot", n_boot)
     df, config, timing = load_benchmark(folder)
-    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot or config.get("n_boot", DEFAULT_BOOT),
+    n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
+    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
                  boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED))
     write_plots(folder, an)
     findings = check_all(an)

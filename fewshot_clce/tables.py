@@ -48,7 +48,9 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
         summary: rows of :func:`fewshot_clce.summary.summarize` for one dataset.
         extra: further columns to show (e.g. ``batch_size`` in a batch-size profile).
     """
-    header = ["loss", "head", "shots", *extra, "accuracy % (95% CI)", f"Δ vs {baseline} (95% CI)",
+    # cells resting on different numbers of episodes say so each (the legend cannot give one number)
+    episodes = ["episodes"] if "n_episodes" in summary.columns and summary["n_episodes"].nunique() > 1 else []
+    header = ["loss", "head", "shots", *extra, *episodes, "accuracy % (95% CI)", f"Δ vs {baseline} (95% CI)",
               "p (Wilcoxon)", "W/T/L", "seeds", "seeds agree", "config"]
     rows = []
     for _, r in summary.iterrows():
@@ -56,6 +58,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
         wtl = f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}" if has_delta else "–"
         rows.append([r["loss"], r["head"], int(r["shots"]),
                      *[("–" if _nan(r.get(c)) else f"{r[c]:g}") for c in extra],
+                     *[int(r["n_episodes"]) for _ in episodes],
                      fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]),
                      fmt_interval(r["delta"], r["delta_ci_low"], r["delta_ci_high"], r["delta_ci_kind"], True)
                      if has_delta else "(baseline)" if r["loss"] == baseline else "–",
@@ -64,8 +67,12 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
     return markdown(rows, header)
 
 
-def ci_legend(summary: pd.DataFrame, episodes: Optional[int] = None) -> str:
-    """One sentence saying which intervals a table shows."""
+def ci_legend(summary: pd.DataFrame) -> str:
+    """One sentence saying which intervals a table shows and how many episodes its cells rest on.
+
+    The episode count comes from the summary's ``n_episodes`` column: one number when every cell
+    has it, else the range (and :func:`summary_markdown` then shows an ``episodes`` column).
+    """
     kinds = set(summary["ci_kind"])
     parts = []
     if "episode" in kinds:
@@ -74,7 +81,11 @@ def ci_legend(summary: pd.DataFrame, episodes: Optional[int] = None) -> str:
     if "seed" in kinds:
         method = summary.loc[summary["ci_kind"] == "seed", "ci_method"].iloc[0]
         parts.append(f"[low, high] is the seed-level 95% CI from a {method}")
-    n = f" over {episodes} episodes per cell" if episodes else ""
+    n = ""
+    if "n_episodes" in summary.columns and len(summary):
+        low, high = int(summary["n_episodes"].min()), int(summary["n_episodes"].max())
+        n = (f" over {low} episodes per cell" if low == high else
+             f" over {low} to {high} episodes per cell (the episodes column gives each cell's count)")
     return "Accuracy in %" + n + "; " + "; ".join(parts) + ". Δ is paired on the same episodes (and seeds)."
 
 

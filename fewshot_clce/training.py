@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 import torch
 from torch import nn
 
-from . import _rundir
+from . import _checks, _rundir
 from ._distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
 from ._trainloop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler,
                          centroid_accuracy, derive_seed, embed, epoch_batches, generator, train_epoch)
@@ -52,13 +52,12 @@ class LoadedRun(NamedTuple):
     dataset_id: str
 
 
-def _positive(name: str, value, minimum=1) -> None:
-    if value is None or value < minimum:
-        raise ValueError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+def _flag(name: str) -> str:
+    return "--lambda" if name == "lam" else f"--{name.replace('_', '-')}"
 
 
 def _check(cfg: TrainConfig) -> None:
-    """Fail fast, before loading data, on values that cannot work."""
+    """Fail fast, before loading data or writing anything, on values that cannot work, naming the flag."""
     from .episodes import check_episode_count
     from .losses import LOSSES
 
@@ -67,21 +66,47 @@ def _check(cfg: TrainConfig) -> None:
             raise ValueError(f"--{name.replace('_', '-')} is required")
     check_backbone_name(cfg.backbone)
     LOSSES.get(cfg.loss)
-    for name in ("epochs", "batch_size", "views", "projection_dim", "val_ways", "val_shots", "val_queries",
-                 "val_episodes"):
-        _positive(name, getattr(cfg, name))
-    _positive("num_workers", cfg.num_workers, 0)
+    for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
+        _checks.at_least(_flag(name), getattr(cfg, name))
+    _checks.ways("--val-ways", cfg.val_ways)
+    _checks.at_least("--num-workers", cfg.num_workers, 0)
+    for name in ("seed", "val_seed"):
+        _checks.seed(_flag(name), getattr(cfg, name))
     if cfg.steps_per_epoch is not None:
-        _positive("steps_per_epoch", cfg.steps_per_epoch)
+        _checks.at_least("--steps-per-epoch", cfg.steps_per_epoch)
+    if cfg.image_size is not None:
+        _checks.at_least("--image-size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
     if cfg.optimizer not in ("sgd", "adamw"):
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
     if cfg.augment != "auto" and cfg.augment not in PRESETS:
         raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
-    if cfg.warmup_epochs < 0 or cfg.warmup_epochs > cfg.epochs:
-        raise ValueError(f"--warmup-epochs must lie in [0, --epochs={cfg.epochs}], got {cfg.warmup_epochs}")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise ValueError(f"--lr must be positive, got {cfg.lr}")
+    _checks.in_range("--warmup-epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
+    if cfg.lr is not None:
+        _checks.positive("--lr", cfg.lr)
+    _checks.in_range("--momentum", cfg.momentum, 0, 1, high_open=True)
+    if cfg.weight_decay is not None:
+        _checks.non_negative("--weight-decay", cfg.weight_decay)
+    if cfg.grad_clip is not None:
+        # a negative norm bound flips the gradient (the loss climbs); zero stops training
+        _checks.positive("--grad-clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
+    for name in LOSS_HPARAMS:
+        if getattr(cfg, name) is not None:
+            _checks.loss_hparam(_flag(name), name, getattr(cfg, name))
+    _checks.in_range("--drop-block-rate", cfg.drop_block_rate, 0, 1, high_open=True)
+    if cfg.drop_block_rate:
+        # the backbone is built here, before any data is read, to refuse an option it does not take
+        create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
     check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "--val-episodes")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Every check :func:`train` makes before it loads data (values, names, the loss's options).
+
+    Raises:
+        ValueError, UnknownNameError: naming the option and the value.
+    """
+    _check(config)
+    _create_loss(config)
 
 
 def _create_loss(cfg: TrainConfig):
@@ -142,6 +167,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
                              "Folder datasets take a split file naming val classes (folder:PATH::SPLITFILE); "
                              "omniglot holds some alphabets out with --dataset 'omniglot[val_alphabets=5]'")
     base, val = dataset.split("base"), dataset.split("val")
+    if val.num_classes < _checks.MIN_WAYS:
+        raise ValueError(f"the val split of {cfg.dataset!r} has {val.num_classes} class; validation episodes need "
+                         f"at least {_checks.MIN_WAYS} classes: give the val split more classes")
     need = cfg.batch_size * ctx.world_size
     if len(base) < need:
         raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
@@ -180,39 +208,50 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
         version=__version__, torch=str(torch.__version__)))
-    state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
-    if state is not None and state["epoch"] >= cfg.epochs:
-        _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
-        return run_dir
-
     steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
     scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
-    val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
-                                   cfg.val_episodes, seed=cfg.val_seed)
+    try:  # before the run folder is touched: too few val images for these episodes is a bad option
+        val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
+                                       cfg.val_episodes, seed=cfg.val_seed)
+    except ValueError as e:
+        raise ValueError(f"validation episodes (--val-ways {cfg.val_ways}, --val-shots {cfg.val_shots}, "
+                         f"--val-queries {cfg.val_queries}): {e}") from None
     val_index = val_episodes.used_indices()
-    if cfg.val_ways > val.num_classes:
-        _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than --val-ways "
-                  f"{cfg.val_ways}; validating {val.num_classes}-way")
 
     def validate() -> float:
         feats = embed(model.backbone, val, val_index, preprocess, ctx.device)
         return float(centroid_accuracy(feats, val_index, val_episodes).mean())
 
-    if state is None:
-        rows, best, start = [], -1.0, 1
-        if ctx.is_main:
-            acc0 = validate()
-            rows.append({"epoch": 0, "val_acc": acc0})
-            _rundir.write_metrics(run_dir, rows)
-            _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
-                      f"accuracy {acc0:.4f}")
-    else:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
-        _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+    # A start that fails before training (epoch 0 included) takes back what it wrote into a
+    # folder that held no run, so the corrected command needs no --force.
+    start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
+    try:
+        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
+        if state is not None and state["epoch"] >= cfg.epochs:
+            _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
+            return run_dir
+        if cfg.val_ways > val.num_classes:
+            _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
+                      f"--val-ways {cfg.val_ways}; validating {val.num_classes}-way")
+        if state is None:
+            rows, best, start = [], -1.0, 1
+            if ctx.is_main:
+                acc0 = validate()
+                rows.append({"epoch": 0, "val_acc": acc0})
+                _rundir.write_metrics(run_dir, rows)
+                _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
+                          f"accuracy {acc0:.4f}")
+        else:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
+            _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+    except Exception:
+        if start_guard is not None:
+            start_guard.undo()
+        raise
 
     train_model = model
     if ctx.distributed:

@@ -136,3 +136,149 @@ def test_absurd_episode_counts_are_refused_before_anything_is_written(tmp_path, 
     err = capsys.readouterr().err
     assert f"{flag} 10000000000" in err and "GiB" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+def _quick_config(tmp_path, **changes):
+    """Two one-seed trainings of two steps, 1-shot only: the smallest benchmark that has a baseline."""
+    settings = dict(losses=["ce", "clce"], seeds=[0], shots=[1], episodes=12, val_episodes=6, batch_size=[16],
+                    train_options={"val_episodes": 5, "steps_per_epoch": 2}, tsne=False,
+                    manifests_dir=str(tmp_path / "no-committed"))
+    return tiny_config(**dict(settings, **changes))
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    """``(folder, config, BenchmarkResult)`` of the quick benchmark, made once for this module."""
+    tmp = tmp_path_factory.mktemp("quick-bench")
+    cfg = _quick_config(tmp)
+    return tmp / "out", cfg, run_benchmark(cfg, tmp / "out", log=lambda m: None)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "cut mid-row", "episode repeated", "accuracy out of range",
+                                    "not a table"])
+def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage):
+    """A result file that does not hold every expected episode is evaluated again, and the log says so."""
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    result = copy / "results" / "digits" / "ce-bs16-s0.csv"
+    text = result.read_text()
+    lines = text.splitlines(keepends=True)
+    if damage == "truncated":  # header and 9 rows: what a user's editor or a full disk may leave
+        result.write_text("".join(lines[:10]))
+    elif damage == "cut mid-row":
+        result.write_text(text[:len(text) // 2])
+    elif damage == "episode repeated":
+        result.write_text("".join(lines[:-1] + [lines[1]]))
+    elif damage == "accuracy out of range":
+        df = pd.read_csv(result)
+        df.loc[3, "accuracy"] = 1.5
+        df.to_csv(result, index=False)
+    else:
+        result.write_bytes(b"\x00\xff garbage\n\x01,\x02\n")
+    log = []
+    res = run_benchmark(cfg, copy, log=log.append)
+    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-bs16-s0"]
+    said = [m for m in log if str(result) in m]
+    assert said and "re-evaluating" in said[0], log
+    assert "incomplete" in said[0] or "unreadable" in said[0]
+    # the numbers are the first run's, on every episode
+    pd.testing.assert_frame_equal(pd.read_csv(copy / "per_episode.csv"), pd.read_csv(out / "per_episode.csv"))
+    assert (copy / "summary.md").read_text() == (out / "summary.md").read_text()
+
+
+def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
+    """summary.md says how many episodes each cell rests on, from the data, not from the largest cell."""
+    from fewshot_clce.analysis import analyse
+    from fewshot_clce.report import dataset_tables
+
+    out, cfg, first = quick
+    assert "over 12 episodes per cell" in (out / "summary.md").read_text()
+    df = pd.read_csv(out / "per_episode.csv")
+    short = df[~((df["run"] == "clce-lam0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
+    table = dataset_tables(analyse(short, n_boot=50))["digits"]
+    assert "over 12 episodes per cell" not in table
+    assert "9 to 12 episodes" in table
+    header, rule, *rows = [line for line in table.splitlines() if line.startswith("|")]
+    col = [c.strip() for c in header.strip("|").split("|")].index("episodes")
+    cells = {r.split("|")[1].strip(): r.strip("|").split("|")[col].strip() for r in rows}
+    assert cells == {"ce": "12", "clce": "9"}
+
+
+def test_a_failed_start_leaves_no_output_folder_behind(quick, tmp_path, capsys):
+    """20-way episodes on digits are found impossible only when the manifests are drawn, after config.json
+    was written: the folder must go again, so that the corrected command needs no --force."""
+    out, cfg, first = quick
+    new = tmp_path / "results" / "bench"
+    assert main(["benchmark", "--dataset", "digits", "--ways", "20", "--epochs", "1", "--no-progress",
+                 "--out", str(new)]) == 2
+    assert "20-way" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+    # a folder that held a benchmark keeps its config.json and episodes even under --force
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match="20-way"):
+        run_benchmark(_quick_config(tmp_path, ways=20), copy, force=True, log=lambda m: None)
+    assert {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
+    # the corrected command runs into the folder the failed one had named
+    res = run_benchmark(_quick_config(tmp_path), new, log=lambda m: None)
+    assert len(res.trained) == 2
+
+
+def test_a_dataset_without_a_split_the_benchmark_needs_is_named_before_anything_is_written(tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    for c in "abcdef":
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), color=40 * i).save(root / c / f"{i}.png")
+    split_file = tmp_path / "split.tsv"
+    split_file.write_text("".join(f"base\t{c}\n" for c in "abc") + "".join(f"novel\t{c}\n" for c in "def"))
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--dataset", f"folder:{root}::{split_file}", "--ways", "2", "--epochs", "1",
+                 "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "needs a 'val' split" in err and "has base, novel" in err
+    assert not out.exists()
+
+
+def test_a_truncated_config_json_is_named(quick, tmp_path, capsys):
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    (copy / "config.json").write_text((out / "config.json").read_text()[:40])
+    err = _refused_benchmark(copy, capsys)
+    assert str(copy / "config.json") in err and "--force" in err and "--out" in err
+    (copy / "config.json").write_bytes(b"\xff\xfe\x00")
+    assert str(copy / "config.json") in _refused_benchmark(copy, capsys)
+    assert main(["report", str(copy)]) == 2
+    assert str(copy / "config.json") in capsys.readouterr().err
+
+
+def _refused_benchmark(out, capsys):
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--shots", "1", "--heads", "centroid",
+            "--episodes", "12", "--val-episodes", "6", "--seeds", "0", "--lambda", "0.5", "--batch-size", "16",
+            "--epochs", "1", "--no-progress", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_a_full_disk_or_an_unusable_out_is_one_line_naming_the_file(quick, tmp_path, capsys, monkeypatch):
+    from _faults import disk_full
+
+    out, cfg, first = quick
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = (copy / "per_episode.csv").read_bytes()
+    real = pd.DataFrame.to_csv
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, path, *a, **k: disk_full()
+                        if ".per_episode.csv." in str(path) else real(self, path, *a, **k))
+    with pytest.raises(OSError) as info:
+        run_benchmark(cfg, copy, log=lambda m: None)
+    assert str(copy / "per_episode.csv") in str(info.value) and "No space left" in str(info.value)
+    assert (copy / "per_episode.csv").read_bytes() == before
+    (tmp_path / "file").write_text("x")
+    err = _refused_benchmark(tmp_path / "file" / "bench", capsys)
+    assert str(tmp_path / "file") in err

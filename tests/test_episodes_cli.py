@@ -134,3 +134,52 @@ def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--episodes 10000000000" in err and "GiB" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, capsys):
+    """--shots 1 170: the 1-shot file used to be written before 170-shot failed, so the corrected command
+    was refused without --force."""
+    args = ["episodes", "make", "--dataset", "digits", "--out-dir", str(tmp_path), "--episodes", "5"]
+    assert main(args + ["--shots", "1", "170"]) == 2
+    assert "170-shot" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    assert main(args + ["--shots", "1", "5"]) == 0
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+
+
+def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, capsys, monkeypatch):
+    from fewshot_clce.episodes import EpisodeSet
+
+    real = EpisodeSet.save
+    (tmp_path / "old_5shot.npz").write_bytes(b"an older file")
+
+    def second_fails(self, path, overwrite=True):
+        if self.shots == 5:
+            raise PermissionError(f"{str(path)!r}: permission denied")
+        return real(self, path, overwrite)
+
+    monkeypatch.setattr(EpisodeSet, "save", second_fails)
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "new_{shots}shot.npz"),
+                 "--episodes", "5"]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old_5shot.npz"]
+
+
+def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, capsys, monkeypatch):
+    from _faults import disk_full, make_unwritable
+
+    old = tmp_path / "e.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1",
+                 "--episodes", "5"]) == 0
+    before = old.read_bytes()
+    capsys.readouterr()
+    monkeypatch.setattr(np, "savez_compressed", lambda *a, **k: disk_full())
+    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1", "--episodes", "7",
+                 "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(old) in err and "No space left on device" in err, err
+    assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["e.npz"]
+    monkeypatch.undo()
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    make_unwritable(ro, monkeypatch)
+    assert main(["episodes", "make", "--dataset", "digits", "--out-dir", str(ro), "--episodes", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(ro / "digits_novel_5way_1shot_15query.npz") in err, err

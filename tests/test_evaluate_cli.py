@@ -100,3 +100,82 @@ def test_cl2n_head_uses_the_base_split_mean(runs):
     a = df[df["head"] == "centroid_cl2n"]["accuracy"].to_numpy()
     b = df[df["head"] == "centroid"]["accuracy"].to_numpy()
     assert not np.array_equal(a, b)
+
+
+def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_path):
+    """1-way episodes would score 100.00 ± 0.00 with the centroid head: refused before any work."""
+    root, (run_a, run_b), paths = runs
+    one_way = EpisodeSet.load(paths[0])
+    one_way = EpisodeSet(one_way.classes[:, :1], one_way.support[:, :1], one_way.query[:, :1], one_way.dataset,
+                         one_way.split, one_way.fingerprint, one_way.seed)
+    path = one_way.save(tmp_path / "one_way.npz")
+    out = tmp_path / "x.csv"
+    assert main(["evaluate", str(run_a), "--episodes", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "at least 2 classes" in err and not out.exists()
+    assert main(["compare", str(run_a), str(run_b), "--episodes", str(path)]) == 2
+    assert "at least 2 classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file", "unwritable"])
+@pytest.mark.parametrize("command", ["evaluate", "compare"])
+def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_path, capsys, monkeypatch, where,
+                                                                   command):
+    import fewshot_clce.evaluation
+    from _faults import make_unwritable
+
+    def never(*args, **kwargs):
+        raise AssertionError("the evaluation ran before --out was checked")
+
+    root, (run_a, run_b), paths = runs
+    if where == "folder":
+        out = tmp_path
+    elif where == "under a file":
+        (tmp_path / "file").write_text("x")
+        out = tmp_path / "file" / "e.csv"
+    else:
+        make_unwritable(tmp_path, monkeypatch)
+        out = tmp_path / "e.csv"
+    monkeypatch.setattr(fewshot_clce.evaluation, "evaluate_run", never)
+    runs_args = [str(run_a)] if command == "evaluate" else [str(run_a), str(run_b)]
+    assert main([command, *runs_args, "--episodes", str(paths[0]), "--out", str(out), "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err, err
+
+
+def test_a_full_disk_when_writing_results_is_one_line_and_keeps_the_old_file(runs, tmp_path, capsys, monkeypatch):
+    from _faults import disk_full
+
+    root, (run_a, _), paths = runs
+    out = tmp_path / "e.csv"
+    out.write_text("the previous results\n")
+    monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, *a, **k: disk_full())
+    assert main(["evaluate", str(run_a), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out),
+                 "--force"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "No space left on device" in err, err
+    assert out.read_text() == "the previous results\n" and [p.name for p in tmp_path.iterdir()] == ["e.csv"]
+
+
+def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, capsys):
+    import csv
+    import shutil
+
+    from fewshot_clce._io import read_csv
+
+    root, (run_a, run_b), paths = runs
+    name = '=HYPERLINK("evil.example","x")'  # a folder name: no slash
+    evil = tmp_path / name
+    shutil.copytree(run_a, evil)
+    out = tmp_path / "e.csv"
+    assert main(["evaluate", str(evil), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out)]) == 0
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(r["run"] == "'" + name for r in rows)
+    assert float(rows[0]["accuracy"]) >= 0
+    assert set(read_csv(out)["run"]) == {name}
+    cmp_out = tmp_path / "c.csv"
+    assert main(["compare", str(evil), str(run_b), "--episodes", str(paths[0]), "--head", "centroid",
+                 "--out", str(cmp_out)]) == 0
+    with open(cmp_out, newline="") as f:
+        assert all(r["run_a"] == "'" + name for r in csv.DictReader(f))

@@ -165,3 +165,12 @@ def test_changed_images_are_never_served_from_the_feature_cache(tmp_path, monkey
     after = _accuracy(capsys.readouterr().out)
     assert after != before
     assert len(list((tmp_path / "cache" / "features").iterdir())) > len(cached)  # features recomputed
+def test_a_cache_that_cannot_be_written_warns_and_the_features_are_still_returned(tmp_path, monkeypatch):
+    """A full disk under the cache costs the cache, not the evaluation: one warning naming the entry."""
+    from _faults import disk_full
+
+    split, net = make_split(), CountingNet()
+    monkeypatch.setattr(np, "savez", lambda *a, **k: disk_full())
+    with pytest.warns(UserWarning, match=f"feature cache: could not write '{tmp_path}/features-.*No space left.*without caching"):
+        t = extract_features(net, split, range(6), checkpoint_id="ckpt-a", cache=tmp_path)
+    assert t.indices.tolist() == list(range(6)) and not list(tmp_path.iterdir())

@@ -77,3 +77,33 @@ def test_written_summaries_match_the_analysis(tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert "| clce | logistic | 5 |" in md and "Δ vs ce" in md
     assert len(pd.read_csv(tmp_path / "per_episode.csv")) == len(df)
+
+
+def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
+    """A run folder named like a spreadsheet formula is written as text everywhere, and the report,
+    which recomputes from per_episode.csv, gets the very names back; numbers (negative deltas too)
+    stay numbers."""
+    import csv
+
+    df = make_results({"ce": 0.0, "clce": -0.05}, seeds=[0, 1], episodes=30)
+    evil = {"ce--s0": '=HYPERLINK("http://evil.example","ce")', "ce--s1": "+ce-s1",
+            "clce--s0": "@clce", "clce--s1": "-clce"}
+    df["run"] = df["run"].map(lambda r: evil.get(r, r))
+    an = _folder(tmp_path, df)
+    write_report(tmp_path, n_boot=100)
+    for name in ("per_episode.csv", "summary.csv", "summary_all.csv", "claims.csv"):
+        with open(tmp_path / name, newline="") as f:
+            for row in csv.reader(f):
+                for cell in row:
+                    try:
+                        float(cell)
+                    except ValueError:
+                        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (name, cell)
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert summary["delta"].dtype == float and (summary["delta"] < 0).any()
+    from fewshot_clce.report import load_benchmark
+
+    back, _, _ = load_benchmark(tmp_path)
+    assert sorted(back["run"].unique()) == sorted(evil.values())
+    pd.testing.assert_frame_equal(back, an.per_episode.reset_index(drop=True),
+                                  check_dtype=False)

@@ -119,7 +119,7 @@ def test_load_checkpoint_errors_are_one_short_line(tmp_path):
     torch.save({"w": torch.arange(1000.0)}, whole)
     cut = tmp_path / "cut.pt"
     cut.write_bytes(whole.read_bytes()[:300])
-    cases = [(obj, r"refusing to load checkpoint .*obj.pt.*GLOBAL torch.nn.modules.linear.Linear\)$"),
+    cases = [(obj, r"refusing to load checkpoint .*obj.pt.*the global torch.nn.modules.linear.Linear;"),
              (png, r"image.pt.*is not a PyTorch checkpoint"),
              (text, r"text.pt.*not a complete PyTorch checkpoint"),
              (empty, r"empty.pt.*not a complete PyTorch checkpoint.*empty or truncated"),
@@ -130,6 +130,73 @@ def test_load_checkpoint_errors_are_one_short_line(tmp_path):
         message = str(err.value)
         # torch's advice to retry with weights_only=False would run the file's code: never pass it on
         assert "\n" not in message and "weights_only` set to `False" not in message, message
+        _no_bypass_advice(message)
+
+
+def _no_bypass_advice(message: str) -> None:
+    """None of the ways torch words its advice to load the file unsafely may reach the user."""
+    lowered = message.lower().replace("`", "").replace(" ", "")
+    for phrase in ("weights_only=false", "weights_onlysettofalse", "weights_only", "add_safe_globals",
+                   "safe_globals", "trustedsource", "trustthesource"):
+        assert phrase not in lowered, message
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_a_hostile_checkpoint_names_the_global_and_gives_no_bypass_advice(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _TouchFile(marker)}, path, pickle_protocol=protocol)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert not marker.exists()
+    assert str(path) in message and "\n" not in message
+    assert "posix.system" in message or "os.system" in message, message
+    _no_bypass_advice(message)
+
+
+def test_the_refused_global_is_found_whatever_torch_says(tmp_path, monkeypatch):
+    """A future torch may word its error otherwise: the global is read from the file, not from the text."""
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _Eval()}, path)
+
+    def reworded(*args, **kwargs):
+        raise pickle.UnpicklingError("Loading refused. Set weights_only to False, or allowlist the class with "
+                                     "torch.serialization.add_safe_globals, if you trust the source.")
+
+    monkeypatch.setattr(torch, "load", reworded)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path)
+    message = str(info.value)
+    assert "builtins.eval" in message, message
+    _no_bypass_advice(message)
+
+
+def test_the_cli_refuses_a_hostile_run_checkpoint_in_one_line(tmp_path, capsys):
+    from fewshot_clce.cli import main
+
+    marker = tmp_path / "pwned"
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"model": _TouchFile(marker), "config": {}}, run / "checkpoint_best.pt")
+    episodes = tmp_path / "e.npz"
+    from fewshot_clce.episodes import sample_episodes
+    sample_episodes(np.repeat(np.arange(5), 20), ways=5, shots=1, queries=2, episodes=2, seed=0,
+                    dataset="digits", split_name="novel").save(episodes)
+    assert main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "posix.system" in err and str(run / "checkpoint_best.pt") in err, err
+    _no_bypass_advice(err)
+    assert not marker.exists() and not (tmp_path / "r.csv").exists()
+
+
+def test_a_checkpoint_torch_cannot_read_safely_gets_its_reason_without_advice(tmp_path):
+    """torch's safe loader does not read protocol-4 pickles: the reason is kept, the advice is not."""
+    path = tmp_path / "p4.pt"
+    torch.save({"w": torch.ones(2)}, path, pickle_protocol=4)
+    with pytest.raises(ValueError, match=r"p4.pt.*safe loader cannot read it \(Unsupported operand \d+\)") as info:
+        load_checkpoint(path)
+    _no_bypass_advice(str(info.value))
 
 
 class _Call:

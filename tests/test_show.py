@@ -59,7 +59,7 @@ def test_show_errors(tmp_path, capsys):
     assert main(["show", "digits", "--split", "test", "--out", str(tmp_path / "x.png")]) == 2
     assert "has no split 'test'" in capsys.readouterr().err
     assert main(["show", "digits", "--classes", "0", "--out", str(tmp_path / "x.png")]) == 2
-    assert "--classes and --per-class must be at least 1, got 0" in capsys.readouterr().err
+    assert "--classes must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
     assert main(["show", "digits", "--out", str(tmp_path / "grid.jpg")]) == 2
     assert "'" + str(tmp_path / "grid.jpg") + "': image grids are written as PNG" in capsys.readouterr().err

@@ -275,3 +275,68 @@ def test_absurd_val_episode_count_is_refused_before_the_run_folder_is_made(tmp_p
     err = capsys.readouterr().err
     assert "--val-episodes 10000000000" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_command(tmp_path, capsys):
+    """--val-queries 500 is more than a digits val class holds; it used to be found after config.yaml was
+    written, so the corrected command was refused without --force."""
+    args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+            "--batch-size", "16", "--steps-per-epoch", "2", "--val-episodes", "5", "--no-progress",
+            "--device", "cpu", "--out", str(tmp_path / "new" / "run")]
+    assert main(args + ["--val-queries", "500"]) == 2
+    err = capsys.readouterr().err
+    assert "--val-queries 500" in err and "need 505 per class" in err
+    assert not (tmp_path / "new").exists()
+    assert main(args) == 0
+
+
+def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeypatch):
+    """A failure after the folder was prepared (here: reading the val images at epoch 0) removes the
+    new config.yaml and metrics.csv and the folders this start made, never what was there before."""
+    def unreadable(*args, **kwargs):
+        raise ValueError("val image 'x.png' is unreadable")
+
+    monkeypatch.setattr(training, "embed", unreadable)
+    with pytest.raises(ValueError, match="unreadable"):
+        train(_config(tmp_path / "a" / "b" / "run", epochs=1))
+    assert not (tmp_path / "a").exists()
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="unreadable"):
+        train(_config(kept, epochs=1))
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_rundir, "write_config", disk_full)
+    with pytest.raises(OSError, match="No space"):  # resuming a run: its files are never taken back
+        train(_config(run_dir, epochs=1, resume=True))
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_a_full_disk_in_torch_save_is_one_line_naming_the_checkpoint(tmp_path, monkeypatch, capsys):
+    """torch.save reports a full disk as a RuntimeError, not an OSError: it must not become a traceback."""
+    real_save = torch.save
+
+    def disk_full(obj, f, *args, **kwargs):
+        if isinstance(obj, dict) and obj.get("epoch") == 2:
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing "
+                               "file data/3: file write failed (No space left on device)")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    run_dir = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "2",
+                 "--batch-size", "32", "--steps-per-epoch", "2", "--val-episodes", "5", "--no-progress",
+                 "--device", "cpu", "--out", str(run_dir)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("fewshot-clce train: error: could not write")
+    assert str(run_dir / "checkpoint_") in err[-1] and "No space left on device" in err[-1]
+    assert "previous checkpoint is intact" in err[-1] and "--resume" in err[-1]
+    assert _model_state(run_dir)["epoch"] == 1
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_best.pt", "checkpoint_last.pt",
+                                                         "config.yaml", "metrics.csv"]

@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from .. import _io
     from ..evaluation import compare_runs
 
+    if args.out:
+        _io.check_output_file(args.out, "--out")  # before the evaluations, not after them
     if args.out and Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out!r} exists; pass --force to replace it")
     table = compare_runs(args.run_a, args.run_b, args.episodes, args.head, method=args.ci,
@@ -46,6 +48,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"A = {table['run_a'].iloc[0]}, B = {table['run_b'].iloc[0]}")
     print(format_comparison(table))
     if args.out:
-        with _io.atomic_path(args.out, overwrite=args.force) as tmp:
-            table.to_csv(tmp, index=False)
+        _io.write_csv(table, args.out, overwrite=args.force)
     return 0

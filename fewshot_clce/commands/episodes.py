@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _checks
+from .._io import check_output_file
+
 DEFAULT_NAME = "{dataset}_{split}_{ways}way_{shots}shot_{queries}query.npz"
 
 
@@ -85,6 +88,11 @@ def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset, dataset_id
     from ..episodes import check_episode_count, sample_episodes
 
+    _checks.ways("--ways", args.ways)
+    for flag, value in [("--shots", k) for k in args.shots] + [("--queries", args.queries),
+                                                                  ("--episodes", args.episodes)]:
+        _checks.at_least(flag, value)
+    _checks.seed("--seed", args.seed)
     shots = list(dict.fromkeys(args.shots))
     for k in shots:  # every file's size, before the data is loaded or a file written
         check_episode_count(args.episodes, args.ways, k, args.queries, "--episodes")
@@ -94,17 +102,29 @@ def run_make(args: argparse.Namespace) -> int:
     identity = dataset_id(args.dataset)  # what the manifests record: a folder's name, not its path
     paths = [Path(args.out.format(shots=k)) if args.out else
              default_path(args.out_dir, identity, args.split, args.ways, k, args.queries) for k in shots]
-    if not args.force:
-        for path in paths:
-            if path.exists():
-                raise FileExistsError(f"{str(path)!r} exists; pass --force to replace it")
+    for path in paths:
+        check_output_file(path, "--out" if args.out else "--out-dir")
+        if path.exists() and not args.force:
+            raise FileExistsError(f"{str(path)!r} exists; pass --force to replace it")
     split = create_dataset(args.dataset, root=args.root).split(args.split)
-    for k, path in zip(shots, paths):
+    made = []  # every shot setting is drawn before any file is written: one that cannot be made writes none
+    for k in shots:
         eps = sample_episodes(split, args.ways, k, args.queries, args.episodes, args.seed,
                               skip_small_classes=args.skip_small_classes)
         eps.meta["made_by"] = make_command(args.dataset, args.split, args.ways, k, args.queries,
                                            args.episodes, args.seed)
-        eps.save(path, overwrite=args.force)
+        made.append(eps)
+    written = []
+    try:
+        for eps, path in zip(made, paths):
+            new = not path.exists()
+            eps.save(path, overwrite=args.force)
+            written += [path] if new else []
+    except Exception:
+        for path in written:  # a failed command leaves no file of its own behind (replaced ones stay new)
+            path.unlink(missing_ok=True)
+        raise
+    for eps, path in zip(made, paths):
         print(f"{path}: {len(eps)} episodes, {eps.ways}-way {eps.shots}-shot {eps.queries}-query, "
               f"{eps.dataset}/{eps.split} fingerprint {eps.fingerprint}, seed {eps.seed}")
     return 0
@@ -136,6 +156,7 @@ def run_show(args: argparse.Namespace) -> int:
     from ..episode_plot import plot_episode
     from ..episodes import EpisodeSet
 
+    _checks.at_least("--episode", args.episode, 0)
     eps = EpisodeSet.load(args.file)
     dataset = args.dataset or (eps.dataset if args.out else None)
     if dataset and not args.dataset and dataset.startswith("folder:"):

@@ -64,11 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_run, summarize
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "evaluation.csv"
+    _io.check_output_file(out, "--out")  # before the evaluation, not after it
     if out.exists() and not args.force:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it or --out to write elsewhere")
     results = evaluate_run(args.run_dir, args.episodes, args.head, **evaluate_kwargs(args))
-    with _io.atomic_path(out, overwrite=args.force) as tmp:
-        results.to_csv(tmp, index=False)
+    _io.write_csv(results, out, overwrite=args.force)
     print(format_summary(summarize(results, method=args.ci)))
     print(f"per-episode results: {out}")
     return 0
