@@ -9,7 +9,7 @@ import sys
 from typing import List, Optional
 
 from ._version import __version__
-from .registry import UnknownNameError
+from .utils.registry import UnknownNameError
 
 # Each module defines ``add_parser(subparsers)``, which sets ``func`` on its parser.
 COMMANDS = [

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import MIN_WAYS
-from ._distributed import resolve_device
-from .episodes import EpisodeSet
+from .utils.checks import MIN_WAYS
+from .utils.distributed import resolve_device
+from .episodes.manifest import EpisodeSet
 from .features import FeatureTable, extract_features
-from .heads import HEADS, Head, create_head
-from .stats import mean_ci, paired_comparison
+from .heads.registry import HEADS, Head, create_head
+from .stats.intervals import mean_ci, paired_comparison
 
 HParams = ("lam", "temperature", "beta", "batch_size", "backbone")
 # Columns that identify an episode of a result; a paired comparison joins on them.
@@ -154,7 +154,7 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
             absent device.
     """
     from .data import create_dataset
-    from .training import load_run
+    from .training.trainer import load_run
 
     run_dir = Path(run_dir).expanduser()
     device = resolve_device(str(device))  # a bad or absent device is named before any work

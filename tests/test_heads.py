@@ -3,8 +3,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from fewshot_clce._logreg import fit_logistic, objective
-from fewshot_clce.heads import HEADS, CentroidHead, LogisticHead, create_head
+from fewshot_clce.heads.logistic_solver import fit_logistic, objective
+from fewshot_clce.heads.registry import HEADS, CentroidHead, LogisticHead, create_head
 
 
 def _episodes(E=40, ways=5, shots=5, queries=6, D=32, sep=0.6, seed=0):

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fewshot_clce import _rundir, training
+from fewshot_clce.training import run_folder as _rundir
+
+from fewshot_clce.training import trainer as training
 from fewshot_clce.cli import main
-from fewshot_clce.training import TrainConfig, load_run, train
+from fewshot_clce.training.trainer import TrainConfig, load_run, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -244,8 +246,8 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 
 def test_ranks_get_disjoint_batches_of_one_seeded_order():
-    from fewshot_clce._distributed import DistContext
-    from fewshot_clce._trainloop import epoch_batches
+    from fewshot_clce.utils.distributed import DistContext
+    from fewshot_clce.training.loop import epoch_batches
 
     ranks = [torch.cat(epoch_batches(103, 8, seed=5, epoch=2, ctx=DistContext(rank=r, world_size=3)))
              for r in range(3)]

@@ -7,7 +7,7 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ..benchconfig import PRESETS
+    from ..benchmark.config import PRESETS
 
     presets = "; ".join(f"{k}: {v.description} ({v.expected})" for k, v in PRESETS.items())
     p = sub.add_parser(
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from ..benchconfig import resolve
+    from ..benchmark.config import resolve
 
     given = {k: getattr(args, k) for k in ("datasets", "losses", "backbone", "shots", "ways", "queries", "heads",
                                            "episodes", "val_episodes", "seeds", "lam", "temperature", "beta",
@@ -86,8 +86,8 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..benchmark import run_benchmark
-    from ..report import console_text
+    from ..benchmark.run import run_benchmark
+    from ..report.writer import console_text
 
     cfg = config_from_args(args)
     out = Path(args.out or f"results/{cfg.preset or 'benchmark'}")
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_plan(cfg, out) -> int:
     """The planned trainings, one line each: state and train command."""
-    from ..runplan import explicit_fields, plan_runs, run_state, train_command, train_config
+    from ..benchmark.plan import explicit_fields, plan_runs, run_state, train_command, train_config
 
     specs = plan_runs(cfg)
     for s in specs:

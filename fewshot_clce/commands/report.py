@@ -16,8 +16,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import _checks
-    from ..report import write_report
+    from ..utils import checks as _checks
+    from ..report.writer import write_report
 
     if args.n_boot is not None:
         _checks.at_least("--n-boot", args.n_boot)

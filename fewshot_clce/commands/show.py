@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _checks
-from .._io import atomic_path, check_png
+from ..utils import checks as _checks
+from ..utils.files import atomic_path, check_png
 from ..data.base import Split
 
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..registry import Registry
+from ..utils.registry import Registry
 from .base import FewShotDataset
 
 DATASETS: Registry[FewShotDataset] = Registry("dataset")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, List
 
-from ..registry import Registry
+from ..utils.registry import Registry
 from .functional import BETA, LAM, TEMPERATURE, ce_loss, clce_loss, lacln_loss, supcon_loss
 from .modules import CELoss, CLCELoss, LACLNLoss, LossOutput, SupConLoss
 

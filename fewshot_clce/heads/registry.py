@@ -15,7 +15,7 @@ Registered heads (``HEADS.create(name, **options)``):
   ``base_mean [D]``), L2-normalise, nearest centroid by Euclidean distance.
 - ``logistic``: L2-regularised multinomial logistic regression with scikit-learn's
   ``LogisticRegression(C=1.0)`` objective on L2-normalised features (the RFS protocol),
-  solved for all episodes of a chunk at once (see :mod:`fewshot_clce._logreg`).
+  solved for all episodes of a chunk at once (see :mod:`fewshot_clce.heads.logistic_solver`).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ._logreg import fit_logistic, logits_from
-from .registry import Registry
+from .logistic_solver import fit_logistic, logits_from
+from ..utils.registry import Registry
 
 HEADS: Registry["Head"] = Registry("head")
 

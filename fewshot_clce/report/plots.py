@@ -17,8 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ._io import atomic_path  # noqa: E402
-from .summary import with_config  # noqa: E402
+from ..utils.files import atomic_path  # noqa: E402
+from ..stats.summary import with_config  # noqa: E402
 
 _COLORS = plt.get_cmap("tab10").colors
 
@@ -46,7 +46,7 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
     Points with error bars rather than bars, because the y axis does not start at 0.
 
     Args:
-        summary: rows of :func:`fewshot_clce.summary.summarize` for one configuration per loss.
+        summary: rows of :func:`fewshot_clce.stats.summary.summarize` for one configuration per loss.
     """
     s = summary if dataset is None else summary[summary["dataset"] == dataset]
     shots = sorted(s["shots"].unique())

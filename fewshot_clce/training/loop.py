@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ._distributed import DistContext, all_reduce_sum
-from .augment import Augment, Preprocess
+from ..utils.distributed import DistContext, all_reduce_sum
+from ..data.transforms import Augment, Preprocess
 
 # Stream tags: each kind of randomness gets its own seed derived from (seed, tag, epoch, rank).
 ORDER, AUGMENT, MODEL_RNG, INIT = 1, 2, 3, 4

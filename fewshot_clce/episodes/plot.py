@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path, check_png
+from ..utils.files import atomic_path, check_png
 
 _BLUE = (0.12, 0.47, 0.71)
 _ORANGE = (1.0, 0.5, 0.05)
@@ -17,7 +17,7 @@ def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite
 
     Args:
         split: the split the episodes index (checked first).
-        episodes: an :class:`~fewshot_clce.episodes.EpisodeSet`.
+        episodes: an :class:`~fewshot_clce.episodes.manifest.EpisodeSet`.
         index: which episode, ``0 <= index < len(episodes)``.
         path: the PNG to write.
 

@@ -1,7 +1,7 @@
 """From a per-episode results table to every summary the benchmark reports.
 
 - ``scores`` / ``chosen``: validation score of each configuration, and the one chosen per
-  (dataset, loss) on the ``val`` split (see :mod:`fewshot_clce.selection`).
+  (dataset, loss) on the ``val`` split (see :mod:`fewshot_clce.stats.selection`).
 - ``main``: the chosen configurations on the ``novel`` split, with paired Δ vs the baseline.
 - ``all_configs``: every configuration on ``novel`` (for inspection; not for choosing).
 - ``profiles``: for each swept hyper-parameter, the configuration chosen on ``val`` at each of
@@ -14,8 +14,9 @@ from typing import Dict, List
 
 import pandas as pd
 
-from . import seedstats, selection
-from .summary import summarize, with_config
+from ..stats import seeds as seedstats
+from ..stats import selection
+from ..stats.summary import summarize, with_config
 
 REQUIRED_COLUMNS = ("run", "loss", "seed", "dataset", "split", "head", "ways", "shots", "episode", "accuracy")
 

@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
-from ._rundir import CONFIG, file_id, read_config
-from .benchconfig import BenchmarkConfig
+from ..training.run_folder import CONFIG, file_id, read_config
+from .config import BenchmarkConfig
 
 LOSS_SWEEPS = ("lam", "temperature", "beta")
 _SHORT = {"lam": "lam", "temperature": "t", "beta": "beta"}
@@ -27,7 +27,7 @@ def loss_hparams(loss: str) -> Tuple[str, ...]:
     Raises:
         UnknownNameError: for an unregistered loss, listing the valid ones.
     """
-    from .losses import LOSSES
+    from ..losses import LOSSES
 
     params = inspect.signature(LOSSES.get(loss)).parameters
     return tuple(h for h in LOSS_SWEEPS if h in params)
@@ -57,7 +57,7 @@ class RunSpec:
     @property
     def dataset_id(self) -> str:
         """The dataset's canonical identity: results rows, run and result folders are named by it."""
-        from .data.registry import dataset_id
+        from ..data.registry import dataset_id
 
         return dataset_id(self.dataset)
 
@@ -92,8 +92,8 @@ def dataset_folder(identity: str) -> str:
 
 def check_names(cfg: BenchmarkConfig) -> None:
     """Fail before any training on an unknown loss, head or backbone (listing the valid names)."""
-    from .backbones import check_backbone_name
-    from .heads import HEADS
+    from ..backbones.factory import check_backbone_name
+    from ..heads.registry import HEADS
 
     for head in cfg.heads:
         HEADS.get(head)
@@ -119,8 +119,8 @@ def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
 
 
 def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
-    """The :class:`~fewshot_clce.training.TrainConfig` of one run (same budget for every loss)."""
-    from .training import TrainConfig
+    """The :class:`~fewshot_clce.training.trainer.TrainConfig` of one run (same budget for every loss)."""
+    from ..training.trainer import TrainConfig
 
     options = dict(cfg.train_options)
     if cfg.lr is not None:
@@ -171,7 +171,7 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
     import dataclasses
     import shlex
 
-    from .training import TrainConfig
+    from ..training.trainer import TrainConfig
 
     tc = train_config(spec, cfg, out)
     parts = ["fewshot-clce", "train"]

@@ -82,7 +82,7 @@ def each(check, flag: str, values: Optional[Iterable], *args, **kwargs) -> None:
 def loss_hparam(flag: str, name: str, value) -> None:
     """A loss hyper-parameter (``lam``, ``temperature``, ``beta``, ``label_smoothing``), checked as the
     losses check it, the message naming the flag."""
-    from .losses._contrastive import check_beta, check_lam, check_smoothing, check_temperature
+    from ..losses._contrastive import check_beta, check_lam, check_smoothing, check_temperature
 
     check = {"lam": check_lam, "temperature": check_temperature, "beta": check_beta,
              "label_smoothing": check_smoothing}[name]

@@ -9,7 +9,7 @@ Two kinds of interval are reported side by side:
 
 - episode level (``ep_*``): ``stats.mean_ci`` of the per-episode accuracies averaged over seeds,
   i.e. the usual few-shot CI; with one seed it is exactly that run's CI. It ignores seed noise.
-- seed level (``seed_*``): the hierarchical bootstrap of :mod:`fewshot_clce.seedstats`, only with
+- seed level (``seed_*``): the hierarchical bootstrap of :mod:`fewshot_clce.stats.seeds`, only with
   two or more seeds.
 
 ``ci_low``/``ci_high`` (and ``delta_ci_*``) are the seed-level interval when it exists and the
@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from . import seedstats
+from . import seeds as seedstats
 
 HPARAMS = ("lam", "temperature", "beta", "batch_size")
 UNIT_KEYS = ["dataset", "split", "head", "ways", "shots"]
@@ -60,7 +60,7 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
 
 def episode_ci(acc: np.ndarray, method: str = "normal") -> Dict[str, float]:
     """Mean with the episode-level 95% CI from ``stats.mean_ci``."""
-    from . import stats
+    from . import intervals as stats
 
     r = stats.mean_ci(np.asarray(acc, dtype=np.float64), method=method)
     return {"mean": float(r.mean), "low": float(r.low), "high": float(r.high)}
@@ -68,7 +68,7 @@ def episode_ci(acc: np.ndarray, method: str = "normal") -> Dict[str, float]:
 
 def episode_paired(a: np.ndarray, b: np.ndarray, method: str = "normal") -> Dict[str, float]:
     """Paired comparison ``a - b`` on the same episodes from ``stats.paired_comparison``."""
-    from . import stats
+    from . import intervals as stats
 
     r = stats.paired_comparison(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), method=method)
     return {"delta": float(r.diff), "low": float(r.diff_low), "high": float(r.diff_high),

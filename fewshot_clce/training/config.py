@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
-from .augment import PRESETS
+from ..data.transforms import PRESETS
 
 LOSS_HPARAMS = ("lam", "temperature", "beta", "label_smoothing")
 # Fields that say how to run, not what is trained: they may differ when resuming.

@@ -25,9 +25,9 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from . import _checks
-from ._io import atomic_path
-from ._version import __version__
+from ..utils import checks as _checks
+from ..utils.files import atomic_path
+from .._version import __version__
 
 
 def file_safe(name: str) -> str:
@@ -219,7 +219,7 @@ class EpisodeSet:
         """
         path = Path(path)
         if path.suffix.lower() == ".csv":
-            from .episode_table import write_episode_table
+            from .table import write_episode_table
 
             return write_episode_table(self, path, overwrite=overwrite)
         arrays = {a: _compact(getattr(self, a)) for a in _ARRAYS}
@@ -244,7 +244,7 @@ class EpisodeSet:
             raise FileNotFoundError(f"episode file {str(path)!r} does not exist; make one with "
                                     f"`fewshot-clce episodes make`")
         if path.suffix.lower() == ".csv":
-            from .episode_table import read_episode_table
+            from .table import read_episode_table
 
             return read_episode_table(path, split=split)
         episodes = _read_npz(path)

@@ -55,9 +55,9 @@ def tsne_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def run_features(run_dir: str | Path, split, indices: np.ndarray, device: str = "cpu") -> np.ndarray:
     """Backbone features ``[len(indices), D]`` of ``split[indices]`` from a trained run (in that order)."""
-    from ._distributed import resolve_device
-    from .features import extract_features
-    from .training import load_run
+    from ..utils.distributed import resolve_device
+    from ..features import extract_features
+    from ..training.trainer import load_run
 
     device = resolve_device(str(device))
     run = load_run(run_dir)

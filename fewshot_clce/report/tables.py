@@ -45,7 +45,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
     """The loss x head x shots table of one dataset: accuracy with CI, Δ vs ``baseline`` with CI and p.
 
     Args:
-        summary: rows of :func:`fewshot_clce.summary.summarize` for one dataset.
+        summary: rows of :func:`fewshot_clce.stats.summary.summarize` for one dataset.
         extra: further columns to show (e.g. ``batch_size`` in a batch-size profile).
     """
     # cells resting on different numbers of episodes say so each (the legend cannot give one number)

@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .episodes import EpisodeSet, sample_episodes
+from .manifest import EpisodeSet, sample_episodes
 
 
 class EpisodeBatchSampler(torch.utils.data.Sampler):
@@ -31,7 +31,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
             initialised, else ``0`` of ``1``.
         drop_last: give every rank ``episodes // world_size`` episodes (equal step counts, as
             distributed training needs); otherwise the first ranks get one more.
-        skip_small_classes: see :func:`~fewshot_clce.episodes.sample_episodes`.
+        skip_small_classes: see :func:`~fewshot_clce.episodes.manifest.sample_episodes`.
     """
 
     def __init__(self, split, ways: int, shots: int, queries: int, episodes: int, seed: int = 0, *,

@@ -73,8 +73,8 @@ class BenchmarkConfig:
                 out-of-range hyper-parameters, episode counts too large to hold, a baseline not
                 among the losses.
         """
-        from . import _checks
-        from .episodes import check_episode_count
+        from ..utils import checks as _checks
+        from ..episodes.manifest import check_episode_count
 
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size", "lam", "temperature", "beta"):
             if not getattr(self, name):

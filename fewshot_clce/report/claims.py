@@ -16,9 +16,10 @@ from typing import List, Optional
 import numpy as np
 import pandas as pd
 
-from . import selection, seedstats
+from ..stats import selection
+from ..stats import seeds as seedstats
 from .analysis import Analysis
-from .summary import paired_row
+from ..stats.summary import paired_row
 from .tables import fmt_interval, fmt_p, markdown
 
 NOT_MEASURED = "not measured in this run"

@@ -32,14 +32,14 @@ from typing import Dict
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_path
+from ..utils.files import atomic_path
 
 COLUMNS = ("episode", "role", "class", "sample")
 ROLES = ("support", "query")
 
 
 def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write an :class:`~fewshot_clce.episodes.EpisodeSet` as the CSV table, atomically.
+    """Write an :class:`~fewshot_clce.episodes.manifest.EpisodeSet` as the CSV table, atomically.
 
     Raises:
         FileExistsError: if ``path`` exists and ``overwrite`` is False.
@@ -81,7 +81,7 @@ def read_header(path: Path) -> Dict[str, str]:
 
 
 def read_episode_table(path: str | os.PathLike, split=None):
-    """Read the CSV table into an :class:`~fewshot_clce.episodes.EpisodeSet`.
+    """Read the CSV table into an :class:`~fewshot_clce.episodes.manifest.EpisodeSet`.
 
     Args:
         path: the CSV file.
@@ -90,9 +90,9 @@ def read_episode_table(path: str | os.PathLike, split=None):
     Raises:
         ValueError: naming the row, episode or class at fault, for missing columns, unknown roles,
             unknown class names, unequal shots or queries, or episodes that fail
-            :func:`~fewshot_clce.episodes.validate_episodes` (a sample used twice in an episode, ...).
+            :func:`~fewshot_clce.episodes.manifest.validate_episodes` (a sample used twice in an episode, ...).
     """
-    from .episodes import EpisodeSet
+    from .manifest import EpisodeSet
 
     path = Path(path)
     header = read_header(path)

@@ -22,8 +22,8 @@ from timm.layers import DropBlock2d
 from timm.models import register_model
 from torch import nn
 
-from .registry import UnknownNameError
-from .safe_load import load_checkpoint
+from ..utils.registry import UnknownNameError
+from ..utils.safe_load import load_checkpoint
 
 # The few-shot backbones this module adds to timm's registry.
 FEWSHOT_BACKBONES = ("conv4", "resnet12")

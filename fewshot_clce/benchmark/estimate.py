@@ -21,8 +21,8 @@ _EVAL_TO_TRAIN = 1 / 3  # a forward pass costs about a third of forward + backwa
 def time_train_step(backbone_name: str, image_shape: Tuple[int, int, int], batch_size: int, views: int = 2,
                     repeats: int = 2, seed: int = 0) -> float:
     """Seconds for one training step of ``backbone_name`` on ``[batch_size * views, *image_shape]`` inputs."""
-    from .augment import Augment, choose_preset
-    from .backbones import create_backbone
+    from ..data.transforms import Augment, choose_preset
+    from ..backbones.factory import create_backbone
 
     c, h, w = image_shape
     gen = torch.Generator().manual_seed(seed)

@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional
 import torch
 import yaml
 
-from ._io import atomic_path, write_text_atomic
-from .safe_load import load_checkpoint
+from ..utils.files import atomic_path, write_text_atomic
+from ..utils.safe_load import load_checkpoint
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"

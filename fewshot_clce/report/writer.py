@@ -25,13 +25,13 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 
 from . import plots
-from ._checks import at_least
-from . import _io
-from ._io import write_json_atomic, write_text_atomic
+from ..utils.checks import at_least
+from ..utils import files as _io
+from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
-from .seedstats import DEFAULT_BOOT, DEFAULT_BOOT_SEED
-from .summary import HPARAMS
+from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
+from ..stats.summary import HPARAMS
 from .tables import ci_legend, selection_markdown, summary_markdown
 
 

@@ -1,8 +1,8 @@
 """The benchmark: train one backbone per (loss, hyper-parameters, seed), evaluate all on the same episodes.
 
-Only orchestration: training is :func:`fewshot_clce.training.train`, evaluation
-:func:`fewshot_clce.evaluation.evaluate_run`, episodes come from :mod:`fewshot_clce.manifests`
-and every number from :mod:`fewshot_clce.analysis`. Output layout: see :mod:`fewshot_clce.report`.
+Only orchestration: training is :func:`fewshot_clce.training.trainer.train`, evaluation
+:func:`fewshot_clce.evaluation.evaluate_run`, episodes come from :mod:`fewshot_clce.benchmark.manifests`
+and every number from :mod:`fewshot_clce.report.analysis`. Output layout: see :mod:`fewshot_clce.report.writer`.
 
 Resuming: a training whose run folder holds a finished run (all epochs, a best checkpoint, the
 same settings) is reused, an interrupted one is continued from its last checkpoint, and a run's
@@ -22,11 +22,11 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
-from . import report
-from ._io import atomic_path, write_json_atomic
-from .analysis import Analysis, analyse
-from .benchconfig import BenchmarkConfig
-from .runplan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
+from ..report import writer as report
+from ..utils.files import atomic_path, write_json_atomic
+from ..report.analysis import Analysis, analyse
+from .config import BenchmarkConfig
+from .plan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
 
 SPLITS = ("val", "novel")
 
@@ -96,8 +96,8 @@ def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
     Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
     file holds one row per (manifest, head) and episode ``0 .. number - 1``.
     """
-    from .evaluation import manifest_digest
-    from .runplan import checkpoint_id
+    from ..evaluation import manifest_digest
+    from .plan import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
             "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
@@ -105,7 +105,7 @@ def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
 
 def read_results(csv: Path) -> pd.DataFrame:
     """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
-    from ._io import read_csv
+    from ..utils.files import read_csv
 
     return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
 
@@ -145,7 +145,7 @@ def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dic
     A result file is reused only when its key file matches (same checkpoint, heads and episodes)
     and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
     """
-    from .evaluation import evaluate_run
+    from ..evaluation import evaluate_run
 
     run_dir = spec.run_dir(out)
     csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
@@ -168,7 +168,7 @@ def check_identities(specs: List[str]) -> None:
     Raises:
         ValueError: naming both specs and the identity.
     """
-    from .data import dataset_id
+    from ..data import dataset_id
 
     seen: Dict[str, str] = {}
     for spec in specs:
@@ -203,9 +203,9 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring."""
     from tqdm import tqdm
 
-    from .data import create_dataset, dataset_id
+    from ..data import create_dataset, dataset_id
     from .manifests import REPO_EPISODES, benchmark_manifests
-    from .training import train
+    from ..training.trainer import train
 
     t0 = time.perf_counter()
     out = Path(out).expanduser()
@@ -331,7 +331,7 @@ class OutputGuard:
 def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
     """Every check training makes before loading data, for every planned training (``train_options``
     included), so that a value that cannot work is refused before the output folder is touched."""
-    from .training import check_config
+    from ..training.trainer import check_config
 
     seen = set()
     for spec in specs:
@@ -372,9 +372,9 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
 
 def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None:
     """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
-    from . import plots
-    from .embeddings import embed_runs
-    from .runplan import dataset_folder
+    from ..report import plots
+    from ..report.embeddings import embed_runs
+    from .plan import dataset_folder
 
     for d in an.datasets:
         chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]

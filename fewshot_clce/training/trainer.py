@@ -23,16 +23,17 @@ from typing import Any, Callable, Dict, NamedTuple, Optional
 import torch
 from torch import nn
 
-from . import _checks, _rundir
-from ._distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
-from ._trainloop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler,
+from ..utils import checks as _checks
+from . import run_folder as _rundir
+from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
+from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler,
                          centroid_accuracy, derive_seed, embed, epoch_batches, generator, train_epoch)
-from ._version import __version__
-from .augment import PRESETS, Augment, Preprocess, choose_preset
-from .backbones import check_backbone_name, create_backbone, embedding_dim, load_weights
-from .data.registry import dataset_id
+from .._version import __version__
+from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
+from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim, load_weights
+from ..data.registry import dataset_id
 from .model import TrainingModel
-from .train_config import LOSS_HPARAMS, RUNTIME_FIELDS, TrainConfig
+from .config import LOSS_HPARAMS, RUNTIME_FIELDS, TrainConfig
 
 class LoadedRun(NamedTuple):
     """A trained backbone and what is needed to evaluate it (see ``load_run``).
@@ -58,8 +59,8 @@ def _flag(name: str) -> str:
 
 def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data or writing anything, on values that cannot work, naming the flag."""
-    from .episodes import check_episode_count
-    from .losses import LOSSES
+    from ..episodes.manifest import check_episode_count
+    from ..losses import LOSSES
 
     for name in ("dataset", "backbone", "loss", "out"):
         if not getattr(cfg, name):
@@ -111,7 +112,7 @@ def check_config(config: TrainConfig) -> None:
 
 def _create_loss(cfg: TrainConfig):
     """The loss module and its resolved hyper-parameters (given values over the loss's defaults)."""
-    from .losses import LOSSES, create_loss
+    from ..losses import LOSSES, create_loss
 
     given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
     params = inspect.signature(LOSSES.get(cfg.loss)).parameters
@@ -155,8 +156,8 @@ def train(config: TrainConfig) -> Path:
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
-    from .data import create_dataset, reload_spec
-    from .episodes import sample_episodes
+    from ..data import create_dataset, reload_spec
+    from ..episodes.manifest import sample_episodes
 
     run_dir = Path(cfg.out).expanduser()
     dataset = create_dataset(cfg.dataset, root=cfg.data_root)
