@@ -61,7 +61,7 @@ def test_non_utf8_file_name_is_a_one_line_error(tmp_path, capsys, where):
         bad = os.fsencode(root) + b"/caf\xe9"
         os.rename(os.fsencode(root / "b"), bad)
     for args in (["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")],
-                 *(["episodes", "make", "--dataset", f"folder:{root}", "--split", s, "--ways", "1", "--shots", "1",
+                 *(["episodes", "make", "--dataset", f"folder:{root}", "--split", s, "--ways", "2", "--shots", "1",
                     "--queries", "1", "--episodes", "2", "--out", str(tmp_path / f"{s}.npz")]
                    for s in ("base", "val", "novel"))):
         assert main(args) == 2, args
