@@ -24,9 +24,9 @@ def test_bad_settings_are_named():
         resolve("fast")
     with pytest.raises(ValueError, match="baseline loss 'ce'"):
         resolve(losses=["supcon", "clce"])
-    with pytest.raises(ValueError, match="--shots values must be at least 1"):
+    with pytest.raises(ValueError, match="^shots values must be at least 1"):
         resolve(shots=[0, 5])
-    with pytest.raises(ValueError, match="--val-episodes is 0"):
+    with pytest.raises(ValueError, match="val_episodes is 0"):
         resolve(lam=[0.1, 0.9], val_episodes=0)
     with pytest.raises(ValueError, match="repeats"):
         resolve(seeds=[0, 0])

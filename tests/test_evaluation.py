@@ -6,7 +6,7 @@ import torch
 from fewshot_clce.episodes.manifest import sample_episodes
 from fewshot_clce.evaluation import compare_results, evaluate_features, manifest_digest, summarize
 from fewshot_clce.features import extract_features
-from fewshot_clce.heads.registry import CentroidHead
+from fewshot_clce.heads import CentroidHead
 from _evaltools import CountingNet, make_split
 
 

@@ -76,13 +76,13 @@ def test_drop_block_rate_reaches_a_backbone_that_takes_it(tmp_path):
 
     _check(TrainConfig(dataset="digits", backbone="resnet12", loss="ce", out=str(tmp_path / "r"),
                        drop_block_rate=0.1))
-    with pytest.raises(ValueError, match="--drop-block-rate.*\\[0, 1\\)"):
+    with pytest.raises(ValueError, match="^drop_block_rate must be a number in \\[0, 1\\)"):
         _check(TrainConfig(dataset="digits", backbone="resnet12", loss="ce", out=str(tmp_path / "r"),
                            drop_block_rate=1.5))
 
 
 def test_train_api_refuses_grad_clip_below_zero(tmp_path):
-    with pytest.raises(ValueError, match="--grad-clip"):
+    with pytest.raises(ValueError, match="^grad_clip must be a positive"):  # the API's name, not the flag
         train(TrainConfig(dataset="digits", backbone="conv4", loss="ce", out=str(tmp_path / "r"), grad_clip=-1.0))
     assert not (tmp_path / "r").exists()
 
@@ -180,7 +180,7 @@ def test_one_way_manifests_are_refused_before_evaluation():
 
 
 @pytest.mark.parametrize("options, flag", [
-    ({"grad_clip": -1.0}, "--grad-clip"), ({"weight_decay": -1.0}, "--weight-decay"), ({"image_size": 0}, "--image-size"),
+    ({"grad_clip": -1.0}, "grad_clip"), ({"weight_decay": -1.0}, "weight_decay"), ({"image_size": 0}, "image_size"),
     ({"drop_block_rate": 0.1}, "conv4"), ({"val_ways": 1}, "at least 2 classes")])
 def test_benchmark_checks_train_options_before_its_folder_is_made(tmp_path, no_work, options, flag):
     from fewshot_clce.benchmark.config import resolve

@@ -210,7 +210,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "run")
     # digits/val has 8 classes: the run says so instead of silently validating 8-way
-    assert "val split of 'digits' has 6 classes, fewer than --val-ways 30; validating 6-way" in captured.err
+    assert "val split of 'digits' has 6 classes, fewer than the 30 val ways asked for; validating 6-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
 
     def error(extra):

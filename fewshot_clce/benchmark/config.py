@@ -75,54 +75,53 @@ class BenchmarkConfig:
         """
         from ..utils import checks as _checks
         from ..episodes.manifest import check_episode_count
+        from ..losses.hparams import check_value
 
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size", "lam", "temperature", "beta"):
             if not getattr(self, name):
-                raise ValueError(f"{_flag(name)} needs at least one value")
-        _checks.ways("--ways", self.ways)
+                raise _checks.SettingError(name, "{setting} needs at least one value")
+        _checks.ways("ways", self.ways)
         for name in ("queries", "episodes", "epochs", "n_boot", "tsne_classes", "tsne_per_class"):
-            _checks.at_least(_flag(name), getattr(self, name))
-        _checks.at_least("--val-episodes", self.val_episodes, 0)
+            _checks.at_least(name, getattr(self, name))
+        _checks.at_least("val_episodes", self.val_episodes, 0)
         for name in ("shots", "batch_size"):
             bad = [v for v in getattr(self, name) if not (_checks.is_integer(v) and v >= 1)]
             if bad:
-                raise ValueError(f"{_flag(name)} values must be at least 1, got {bad}")
-        _checks.each(_checks.seed, "--seeds", self.seeds)
+                raise _checks.SettingError(name, "{setting} values must be at least 1, got " + str(bad))
+        _checks.each(_checks.seed, "seeds", self.seeds)
         for name in ("episode_seed", "boot_seed"):
-            _checks.seed(_flag(name), getattr(self, name))
+            _checks.seed(name, getattr(self, name))
         for name in ("lam", "temperature", "beta"):
             for v in getattr(self, name):
                 if v is not None:
-                    _checks.loss_hparam(_flag(name), name, v)
+                    check_value(name, v)
         if self.lr is not None:
-            _checks.positive("--lr", self.lr)
+            _checks.positive("lr", self.lr)
         if self.time_budget is not None:
-            _checks.positive("--time-budget", self.time_budget, hint=" (minutes)")
+            _checks.positive("time_budget", self.time_budget, hint=" (minutes)")
         for name in ("datasets", "losses", "shots", "heads", "seeds") + SWEEPS:
             vals = getattr(self, name)
             if len(set(vals)) != len(vals):
-                raise ValueError(f"{_flag(name)} repeats a value: {vals}")
+                raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
         if self.baseline not in self.losses:
-            raise ValueError(f"the baseline loss {self.baseline!r} is not among --losses {self.losses}; "
-                             f"add it (paired differences are taken against it)")
+            raise _checks.SettingError("losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
+                                       + f"{self.losses}; add it (paired differences are taken against it)")
         for name in ("episodes", "val_episodes"):
             for k in self.shots:  # a manifest of this size is drawn per split and shot count
-                check_episode_count(getattr(self, name), self.ways, k, self.queries, f"--{name.replace('_', '-')}")
+                check_episode_count(getattr(self, name), self.ways, k, self.queries, name)
         swept = [s for s in SWEEPS if len(getattr(self, s)) > 1]
         if swept and self.val_episodes < 1:
-            raise ValueError(f"{', '.join(swept)} swept but --val-episodes is 0: the choice is made on val "
-                             "episodes; pass --val-episodes N")
+            raise _checks.SettingError("val_episodes", f"{', '.join(swept)} swept but " + "{setting} is 0: the choice is "
+                                       "made on val episodes; set {setting} to at least 1")
 
 
-# Python-only settings are named as fields; the others as the flags of `fewshot-clce benchmark`.
-_API_ONLY = ("n_boot", "boot_seed", "tsne_classes", "tsne_per_class")
-_FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifests", "data_root": "--root"}
+# Command-line flags that are not the field name with dashes (the others: --field-name).
+FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifests", "data_root": "--root"}
 
 
-def _flag(name: str) -> str:
-    if name in _API_ONLY:
-        return name
-    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+def flag(name: str) -> str:
+    """The ``fewshot-clce benchmark`` flag of a setting."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
 @dataclass(frozen=True)

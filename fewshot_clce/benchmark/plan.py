@@ -5,7 +5,6 @@ loss is trained at every batch size and seed, with the same epochs and optimiser
 """
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 from dataclasses import dataclass
@@ -15,22 +14,20 @@ from typing import Dict, List, Optional, Tuple
 import pandas as pd
 
 from ..training.run_folder import CONFIG, file_id, read_config
+from ..losses.hparams import LOSS_HPARAMS, loss_takes, run_name_parts
 from .config import BenchmarkConfig
 
-LOSS_SWEEPS = ("lam", "temperature", "beta")
-_SHORT = {"lam": "lam", "temperature": "t", "beta": "beta"}
+# The loss hyper-parameters a benchmark sweeps (the batch size is swept separately, for every loss).
+LOSS_SWEEPS = tuple(h for h in LOSS_HPARAMS if h != "label_smoothing")
 
 
 def loss_hparams(loss: str) -> Tuple[str, ...]:
-    """Which of λ, τ, β the registered loss ``loss`` takes (from its factory's signature).
+    """Which of the swept hyper-parameters (λ, τ, β) the registered loss ``loss`` takes.
 
     Raises:
         UnknownNameError: for an unregistered loss, listing the valid ones.
     """
-    from ..losses import LOSSES
-
-    params = inspect.signature(LOSSES.get(loss)).parameters
-    return tuple(h for h in LOSS_SWEEPS if h in params)
+    return tuple(h for h in loss_takes(loss) if h in LOSS_SWEEPS)
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class RunSpec:
     @property
     def name(self) -> str:
         """``clce-lam0.5-t0.1-bs64-s0``: unique within a dataset, readable in a file listing."""
-        parts = [f"{_SHORT[k]}{v:g}" for k, v in self.hparams if v is not None]
+        parts = run_name_parts({k: v for k, v in self.hparams if v is not None})
         return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
 
     @property
@@ -93,10 +90,10 @@ def dataset_folder(identity: str) -> str:
 def check_names(cfg: BenchmarkConfig) -> None:
     """Fail before any training on an unknown loss, head or backbone (listing the valid names)."""
     from ..backbones.factory import check_backbone_name
-    from ..heads.registry import HEADS
+    from ..heads import parse_head
 
     for head in cfg.heads:
-        HEADS.get(head)
+        parse_head(head)
     check_backbone_name(cfg.backbone)
 
 

@@ -49,7 +49,9 @@ def add_parser(sub) -> None:
     p.add_argument("--plan", action="store_true",
                    help="print the trainings (as `fewshot-clce train` commands) and their state, then stop; "
                         "runs trained with them elsewhere (e.g. under torchrun) are reused")
-    p.set_defaults(func=run)
+    from ..benchmark.config import flag
+
+    p.set_defaults(func=run, flag_of=flag)
 
 
 def config_from_args(args: argparse.Namespace):
@@ -71,7 +73,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command as given (options that were set), for the record in config.json and the report."""
     parts = ["fewshot-clce", "benchmark"]
     for k, v in vars(args).items():
-        if k in ("func", "command", "debug", "force", "plan") or v is None:
+        if k in ("func", "flag_of", "command", "debug", "force", "plan") or v is None:
             continue
         flag = _FLAGS.get(k, "--" + k.replace("_", "-"))
         if isinstance(v, bool):

@@ -88,14 +88,14 @@ def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset, dataset_id
     from ..episodes.manifest import check_episode_count, sample_episodes
 
-    _checks.ways("--ways", args.ways)
+    _checks.ways("ways", args.ways)
     for flag, value in [("--shots", k) for k in args.shots] + [("--queries", args.queries),
                                                                   ("--episodes", args.episodes)]:
         _checks.at_least(flag, value)
-    _checks.seed("--seed", args.seed)
+    _checks.seed("seed", args.seed)
     shots = list(dict.fromkeys(args.shots))
     for k in shots:  # every file's size, before the data is loaded or a file written
-        check_episode_count(args.episodes, args.ways, k, args.queries, "--episodes")
+        check_episode_count(args.episodes, args.ways, k, args.queries, "episodes")
     if args.out and len(shots) > 1 and "{shots}" not in args.out:
         raise ValueError(f"--out {args.out!r} names one file but --shots gives {len(shots)} values; "
                          f"put {{shots}} in it (e.g. episodes_{{shots}}shot.npz) or use --out-dir")
@@ -156,7 +156,7 @@ def run_show(args: argparse.Namespace) -> int:
     from ..episodes.plot import plot_episode
     from ..episodes.manifest import EpisodeSet
 
-    _checks.at_least("--episode", args.episode, 0)
+    _checks.at_least("episode", args.episode, 0)
     eps = EpisodeSet.load(args.file)
     dataset = args.dataset or (eps.dataset if args.out else None)
     if dataset and not args.dataset and dataset.startswith("folder:"):

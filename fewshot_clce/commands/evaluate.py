@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..heads.registry import list_heads
+from ..heads import list_heads
 from ..stats.intervals import CI_METHODS
 
 

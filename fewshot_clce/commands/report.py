@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from ..report.writer import write_report
 
     if args.n_boot is not None:
-        _checks.at_least("--n-boot", args.n_boot)
+        _checks.at_least("n_boot", args.n_boot)
     paths, findings = write_report(args.folder, n_boot=args.n_boot)
     for f in findings:
         print(f"- {f.claim}: {f.verdict}")

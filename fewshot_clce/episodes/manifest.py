@@ -480,17 +480,17 @@ def check_episode_count(episodes: int, ways: int, shots: int, queries: int, name
 
     Args:
         episodes, ways, shots, queries: the manifest's sizes (E, N, K, Q).
-        name: how the message names the count (``--episodes``, ``--val-episodes``, ...).
+        name: the setting that gave the count (``episodes``, ``val_episodes``, ...).
 
     Raises:
         ValueError: naming the count, the memory it needs and the most episodes allowed.
     """
     per_episode = 8 * ways * (1 + shots + queries)  # int64: a class, K support and Q query indices
     if episodes * per_episode > MAX_INDEX_BYTES:
-        raise ValueError(f"{name} {episodes}: {ways}-way {shots}-shot {queries}-query episodes would take "
-                         f"{episodes * per_episode / 2 ** 30:,.1f} GiB of sample indices; the limit is "
-                         f"{MAX_INDEX_BYTES / 2 ** 30:g} GiB, {MAX_INDEX_BYTES // per_episode:,} such episodes; "
-                         f"ask for fewer")
+        raise _checks.SettingError(name, "{setting} " + f"{episodes}: {ways}-way {shots}-shot {queries}-query episodes "
+                                   f"would take {episodes * per_episode / 2 ** 30:,.1f} GiB of sample indices; the "
+                                   f"limit is {MAX_INDEX_BYTES / 2 ** 30:g} GiB, {MAX_INDEX_BYTES // per_episode:,} "
+                                   "such episodes; ask for fewer")
 
 
 def _positive_int(name: str, value) -> int:

@@ -23,25 +23,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..losses.hparams import CONFIG_COLUMNS, config_label  # noqa: F401 (config_label: re-exported)
 from . import seeds as seedstats
 
-HPARAMS = ("lam", "temperature", "beta", "batch_size")
+# The columns that define a configuration and the label format: one declaration, in the losses.
+HPARAMS = CONFIG_COLUMNS
 UNIT_KEYS = ["dataset", "split", "head", "ways", "shots"]
-_SHORT = {"lam": "lam", "temperature": "t", "beta": "beta", "batch_size": "bs"}
-
-
-def _fmt_value(v) -> str:
-    return f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
-
-
-def config_label(loss: str, hparams: Dict[str, object]) -> str:
-    """``"clce(lam=0.5,t=0.1,beta=1,bs=64)"``: a loss with the hyper-parameters it was trained with.
-
-    Missing values (NaN/None: the loss does not use that hyper-parameter) are left out.
-    """
-    parts = [f"{_SHORT.get(k, k)}={_fmt_value(v)}" for k, v in hparams.items()
-             if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    return f"{loss}({','.join(parts)})" if parts else loss
 
 
 def with_config(df: pd.DataFrame) -> pd.DataFrame:

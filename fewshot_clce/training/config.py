@@ -10,7 +10,6 @@ from typing import Any, Dict, Optional
 
 from ..data.transforms import PRESETS
 
-LOSS_HPARAMS = ("lam", "temperature", "beta", "label_smoothing")
 # Fields that say how to run, not what is trained: they may differ when resuming.
 RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root")
 

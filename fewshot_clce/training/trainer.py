@@ -15,7 +15,6 @@ The caller's global RNG state is left untouched.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, NamedTuple, Optional
@@ -33,7 +32,8 @@ from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
 from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim, load_weights
 from ..data.registry import dataset_id
 from .model import TrainingModel
-from .config import LOSS_HPARAMS, RUNTIME_FIELDS, TrainConfig
+from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
+from .config import RUNTIME_FIELDS, TrainConfig
 
 class LoadedRun(NamedTuple):
     """A trained backbone and what is needed to evaluate it (see ``load_run``).
@@ -53,51 +53,47 @@ class LoadedRun(NamedTuple):
     dataset_id: str
 
 
-def _flag(name: str) -> str:
-    return "--lambda" if name == "lam" else f"--{name.replace('_', '-')}"
-
-
 def _check(cfg: TrainConfig) -> None:
-    """Fail fast, before loading data or writing anything, on values that cannot work, naming the flag."""
+    """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
     from ..episodes.manifest import check_episode_count
     from ..losses import LOSSES
 
     for name in ("dataset", "backbone", "loss", "out"):
         if not getattr(cfg, name):
-            raise ValueError(f"--{name.replace('_', '-')} is required")
+            raise _checks.SettingError(name, "{setting} is required")
     check_backbone_name(cfg.backbone)
     LOSSES.get(cfg.loss)
     for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
-        _checks.at_least(_flag(name), getattr(cfg, name))
-    _checks.ways("--val-ways", cfg.val_ways)
-    _checks.at_least("--num-workers", cfg.num_workers, 0)
+        _checks.at_least(name, getattr(cfg, name))
+    _checks.ways("val_ways", cfg.val_ways)
+    _checks.at_least("num_workers", cfg.num_workers, 0)
     for name in ("seed", "val_seed"):
-        _checks.seed(_flag(name), getattr(cfg, name))
+        _checks.seed(name, getattr(cfg, name))
     if cfg.steps_per_epoch is not None:
-        _checks.at_least("--steps-per-epoch", cfg.steps_per_epoch)
+        _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
     if cfg.image_size is not None:
-        _checks.at_least("--image-size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
+        _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
     if cfg.optimizer not in ("sgd", "adamw"):
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
     if cfg.augment != "auto" and cfg.augment not in PRESETS:
         raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
-    _checks.in_range("--warmup-epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
+    _checks.in_range("warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
     if cfg.lr is not None:
-        _checks.positive("--lr", cfg.lr)
-    _checks.in_range("--momentum", cfg.momentum, 0, 1, high_open=True)
+        _checks.positive("lr", cfg.lr)
+    _checks.in_range("momentum", cfg.momentum, 0, 1, high_open=True)
     if cfg.weight_decay is not None:
-        _checks.non_negative("--weight-decay", cfg.weight_decay)
+        _checks.non_negative("weight_decay", cfg.weight_decay)
     if cfg.grad_clip is not None:
         # a negative norm bound flips the gradient (the loss climbs); zero stops training
-        _checks.positive("--grad-clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
+        _checks.positive("grad_clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
     for name in LOSS_HPARAMS:
         if getattr(cfg, name) is not None:
-            _checks.loss_hparam(_flag(name), name, getattr(cfg, name))
-    _checks.in_range("--drop-block-rate", cfg.drop_block_rate, 0, 1, high_open=True)
+            check_value(name, getattr(cfg, name))
+    _checks.in_range("drop_block_rate", cfg.drop_block_rate, 0, 1, high_open=True)
     if cfg.drop_block_rate:
         # the backbone is built here, before any data is read, to refuse an option it does not take
         create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
-    check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "--val-episodes")
+    check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes")
 
 
 def check_config(config: TrainConfig) -> None:
@@ -111,22 +107,21 @@ def check_config(config: TrainConfig) -> None:
 
 
 def _create_loss(cfg: TrainConfig):
-    """The loss module and its resolved hyper-parameters (given values over the loss's defaults)."""
-    from ..losses import LOSSES, create_loss
+    """The loss module and its resolved hyper-parameters (given values over the loss's defaults).
+
+    Raises:
+        ValueError: for a hyper-parameter the loss does not take (the registry names those it does).
+    """
+    from ..losses import LOSSES
 
     given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
-    params = inspect.signature(LOSSES.get(cfg.loss)).parameters
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    unknown = [k for k in given if k not in params and not accepts_any]
-    if unknown:
-        takes = [k for k in LOSS_HPARAMS if k in params]
-        flags = ", ".join("--lambda" if k == "lam" else f"--{k.replace('_', '-')}" for k in unknown)
-        raise ValueError(f"loss {cfg.loss!r} does not take {flags}; its hyper-parameters are: "
-                         f"{', '.join(takes) or 'none'}")
-    loss = create_loss(cfg.loss, **given)
-    resolved = {k: (given[k] if k in given else p.default) for k, p in params.items()
-                if k in LOSS_HPARAMS and (k in given or p.default is not p.empty)}
-    return loss, resolved
+    takes = loss_takes(cfg.loss)
+    for k in given:
+        if k not in takes:
+            raise _checks.SettingError(k, f"loss {cfg.loss!r} does not take " + "{setting}"
+                                       + f"; its hyper-parameters are: {', '.join(takes) or 'none'}")
+    loss = LOSSES.create(cfg.loss, **given)
+    return loss, {**loss_defaults(cfg.loss), **given}
 
 
 def _log(ctx: DistContext, message: str) -> None:
@@ -216,8 +211,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                        cfg.val_episodes, seed=cfg.val_seed)
     except ValueError as e:
-        raise ValueError(f"validation episodes (--val-ways {cfg.val_ways}, --val-shots {cfg.val_shots}, "
-                         f"--val-queries {cfg.val_queries}): {e}") from None
+        raise ValueError(f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot {cfg.val_queries}-query: "
+                         f"settings val_ways, val_shots, val_queries) cannot be drawn: {e}") from None
     val_index = val_episodes.used_indices()
 
     def validate() -> float:
@@ -234,7 +229,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
             return run_dir
         if cfg.val_ways > val.num_classes:
             _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
-                      f"--val-ways {cfg.val_ways}; validating {val.num_classes}-way")
+                      f"the {cfg.val_ways} val ways asked for; validating {val.num_classes}-way")
         if state is None:
             rows, best, start = [], -1.0, 1
             if ctx.is_main:
