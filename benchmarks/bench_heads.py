@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in a checkout
 
-from fewshot_clce.backbones.factory import create_backbone  # noqa: E402
+from fewshot_clce.backbones import create_backbone  # noqa: E402
 from fewshot_clce.data import ArraySplit  # noqa: E402
 from fewshot_clce.episodes.manifest import sample_episodes  # noqa: E402
 from fewshot_clce.heads import episode_accuracies  # noqa: E402

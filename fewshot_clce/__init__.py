@@ -1,5 +1,6 @@
 """fewshot-clce: few-shot episodic evaluation of CLCE and other losses."""
 from . import _compat
+from .backbones import timm_hook as _timm_hook
 from ._lazy import lazy_exports
 from ._version import __version__
 from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
@@ -23,11 +24,12 @@ __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", 
 
 # Training pulls in timm, the benchmark layer pandas and matplotlib: imported on first use so that
 # light commands stay quick.
-_LAZY = {"TrainConfig": ".training.config", "train": ".training.trainer", "load_run": ".training.trainer",
-         "LoadedRun": ".training.trainer", "create_backbone": ".backbones.factory",
+_LAZY = {"TrainConfig": ".training.config", "train": ".training.trainer", "load_run": ".training.run_folder",
+         "LoadedRun": ".training.run_folder", "create_backbone": ".backbones.factory",
          "embedding_dim": ".backbones.factory", "BenchmarkConfig": ".benchmark.config",
          "run_benchmark": ".benchmark.run", "analyse": ".report.analysis", "write_report": ".report.writer",
          "hierarchical_bootstrap": ".stats.seeds", "seed_level": ".stats.seeds", "seed_paired": ".stats.seeds"}
 __all__ += list(_LAZY)
 __getattr__ = lazy_exports(__name__, _LAZY)
 _compat.install(__name__)
+_timm_hook.install()

@@ -15,7 +15,6 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .utils.checks import MIN_WAYS
 from .utils.distributed import resolve_device
@@ -142,7 +141,7 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
             absent device.
     """
     from .data import create_dataset
-    from .training.trainer import load_run
+    from .training.run_folder import load_run
 
     run_dir = Path(run_dir).expanduser()
     device = resolve_device(str(device))  # a bad or absent device is named before any work

@@ -2,8 +2,8 @@ import pytest
 import timm
 import torch
 
-from fewshot_clce.backbones.factory import (FEWSHOT_BACKBONES, WeightsUnavailableError, create_backbone, embedding_dim,
-                                    load_weights)
+from fewshot_clce.backbones import (FEWSHOT_BACKBONES, WeightsUnavailableError, create_backbone, embedding_dim,
+                                   load_weights)
 from fewshot_clce.utils.registry import UnknownNameError
 
 # The toolkit's own backbones plus one timm model, through the same contract.

@@ -36,7 +36,7 @@ def test_unknown_option_lists_valid_ones():
 def test_options_travel_through_training_and_evaluation(tmp_path):
     from fewshot_clce.episodes.manifest import sample_episodes
     from fewshot_clce.evaluation import evaluate_run
-    from fewshot_clce.training.trainer import TrainConfig, train
+    from fewshot_clce.training import TrainConfig, train
 
     spec = "glyphs[max_per_block=2]"
     run = train(TrainConfig(dataset=spec, backbone="conv4", loss="ce", out=str(tmp_path / "run"), epochs=1,

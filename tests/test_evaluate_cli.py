@@ -6,7 +6,7 @@ from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
 from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
 from fewshot_clce.evaluation import compare_runs, evaluate_run
-from fewshot_clce.training.trainer import TrainConfig, train
+from fewshot_clce.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # trains two tiny runs (about 20 s)
 

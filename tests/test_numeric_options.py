@@ -5,7 +5,7 @@ import pytest
 import fewshot_clce.data
 from fewshot_clce.cli import main
 from fewshot_clce.episodes.manifest import sample_episodes
-from fewshot_clce.training.trainer import TrainConfig, train
+from fewshot_clce.training import TrainConfig, train
 
 TRAIN = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "clce", "--epochs", "1",
          "--batch-size", "16", "--steps-per-epoch", "2", "--val-episodes", "5", "--no-progress", "--device", "cpu"]

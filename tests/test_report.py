@@ -1,7 +1,6 @@
 import json
 
 import pandas as pd
-import pytest
 
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.claims import NOT_MEASURED, check_all

@@ -12,7 +12,7 @@ from fewshot_clce.training import run_folder as _rundir
 
 from fewshot_clce.training import trainer as training
 from fewshot_clce.cli import main
-from fewshot_clce.training.trainer import TrainConfig, load_run, train
+from fewshot_clce.training import TrainConfig, load_run, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -296,7 +296,7 @@ def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeyp
     def unreadable(*args, **kwargs):
         raise ValueError("val image 'x.png' is unreadable")
 
-    monkeypatch.setattr(training, "embed", unreadable)
+    monkeypatch.setattr(training, "extract_features", unreadable)
     with pytest.raises(ValueError, match="unreadable"):
         train(_config(tmp_path / "a" / "b" / "run", epochs=1))
     assert not (tmp_path / "a").exists()

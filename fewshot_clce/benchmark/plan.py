@@ -9,11 +9,11 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pandas as pd
 
-from ..training.run_folder import CONFIG, file_id, read_config
+from ..training.run_folder import CONFIG, is_finished, read_config
 from ..losses.hparams import LOSS_HPARAMS, loss_takes, run_name_parts
 from .config import BenchmarkConfig
 
@@ -117,7 +117,7 @@ def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
 
 def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     """The :class:`~fewshot_clce.training.trainer.TrainConfig` of one run (same budget for every loss)."""
-    from ..training.trainer import TrainConfig
+    from ..training.config import TrainConfig
 
     options = dict(cfg.train_options)
     if cfg.lr is not None:
@@ -151,12 +151,7 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
     saved = read_config(run_dir)
     if any(saved.get(k) != getattr(tc, k) for k in fields):
         return "different"
-    metrics = run_dir / "metrics.csv"
-    if metrics.is_file() and (run_dir / "checkpoint_best.pt").is_file():
-        epochs = pd.read_csv(metrics)["epoch"]
-        if len(epochs) and int(epochs.max()) >= tc.epochs:
-            return "finished"
-    return "partial"
+    return "finished" if is_finished(run_dir, tc.epochs) else "partial"
 
 
 def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
@@ -168,7 +163,7 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
     import dataclasses
     import shlex
 
-    from ..training.trainer import TrainConfig
+    from ..training.config import TrainConfig
 
     tc = train_config(spec, cfg, out)
     parts = ["fewshot-clce", "train"]
@@ -178,8 +173,3 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         parts += [flag, shlex.quote(str(getattr(tc, f.name)))]
     return " ".join(parts)
-
-
-def checkpoint_id(run_dir: Path, which: str = "checkpoint_best.pt") -> str:
-    """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
-    return file_id(Path(run_dir) / which)

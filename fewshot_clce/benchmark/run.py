@@ -97,7 +97,7 @@ def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
     file holds one row per (manifest, head) and episode ``0 .. number - 1``.
     """
     from ..evaluation import manifest_digest
-    from .plan import checkpoint_id
+    from ..training.run_folder import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
             "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
@@ -267,7 +267,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     start = time.perf_counter()
     report.write_plots(out, res.analysis)
     if cfg.tsne:
-        _tsne_plots(res.analysis, cfg, out, datasets)
+        _tsne_plots(res.analysis, cfg, out, datasets, specs)
     res.timing["plots_s"] = time.perf_counter() - start
     res.timing["total_s"] = time.perf_counter() - t0
     report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
@@ -370,11 +370,12 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
             "to fit (continuing)")
 
 
-def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None:
+def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:
     """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
     from ..report import plots
     from ..report.embeddings import embed_runs
-    from .plan import dataset_folder
+
+    run_dirs = {(s.dataset_id, s.name): s.run_dir(out) for s in specs}
 
     for d in an.datasets:
         chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
@@ -386,7 +387,7 @@ def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets) -> None
         runs = {}
         for loss in losses:
             names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
-            runs[f"{chosen[loss]}, seed {seed}"] = out / "runs" / dataset_folder(d) / str(names.iloc[0])
+            runs[f"{chosen[loss]}, seed {seed}"] = run_dirs[(d, str(names.iloc[0]))]
         split = datasets[d].split("novel")
         emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed,
                          device=cfg.device)

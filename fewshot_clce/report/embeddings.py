@@ -57,7 +57,7 @@ def run_features(run_dir: str | Path, split, indices: np.ndarray, device: str = 
     """Backbone features ``[len(indices), D]`` of ``split[indices]`` from a trained run (in that order)."""
     from ..utils.distributed import resolve_device
     from ..features import extract_features
-    from ..training.trainer import load_run
+    from ..training.run_folder import load_run
 
     device = resolve_device(str(device))
     run = load_run(run_dir)

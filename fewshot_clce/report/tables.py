@@ -6,7 +6,7 @@ a seed-level (bootstrap) interval may not be, and is printed ``61.23 [60.40, 62.
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import pandas as pd
 

@@ -17,7 +17,6 @@ episode-level one otherwise; ``ci_kind`` says which.
 """
 from __future__ import annotations
 
-import math
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""The parts of the training loop: seeds, data order, optimizer, schedule, one epoch, validation."""
+"""The parts of the training loop: seeds, data order, optimizer, schedule, one epoch."""
 from __future__ import annotations
 
 import math
@@ -8,12 +8,11 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from ..utils.distributed import DistContext, all_reduce_sum
-from ..data.transforms import Augment, Preprocess
+from ..data.transforms import Augment
 
 # Stream tags: each kind of randomness gets its own seed derived from (seed, tag, epoch, rank).
 ORDER, AUGMENT, MODEL_RNG, INIT = 1, 2, 3, 4
@@ -165,38 +164,3 @@ class _BatchReader(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
         idx = self.batches[i].numpy()
         return self.split.get_images(idx), torch.from_numpy(self.split.labels[idx])
-
-
-@torch.no_grad()
-def embed(backbone: nn.Module, split, indices: np.ndarray, preprocess: Preprocess, device: torch.device,
-          batch_size: int = 256) -> torch.Tensor:
-    """L2-normalised features ``[len(indices), D]`` (float32, CPU) of the given samples, eval mode."""
-    was_training = backbone.training
-    backbone.eval()
-    out = []
-    try:
-        for start in range(0, len(indices), batch_size):
-            x = preprocess(split.get_images(indices[start:start + batch_size])).to(device)
-            with _autocast(device):
-                f = backbone(x)
-            out.append(F.normalize(f.float(), dim=1).cpu())
-    finally:
-        backbone.train(was_training)
-    return torch.cat(out)
-
-
-def centroid_accuracy(features: torch.Tensor, feature_index: np.ndarray, episodes) -> np.ndarray:
-    """Per-episode accuracy ``[E]`` of the cosine nearest-centroid classifier.
-
-    Args:
-        features: ``[n, D]`` L2-normalised features of the samples ``feature_index`` (sorted).
-        feature_index: ``[n]`` sample indices the rows of ``features`` belong to.
-        episodes: an EpisodeSet (``support [E, N, K]``, ``query [E, N, Q]`` sample indices).
-    """
-    support = features[torch.from_numpy(np.searchsorted(feature_index, episodes.support))]  # [E, N, K, D]
-    query = features[torch.from_numpy(np.searchsorted(feature_index, episodes.query))]  # [E, N, Q, D]
-    e, n, q, d = query.shape
-    centroids = F.normalize(support.mean(dim=2), dim=-1)  # [E, N, D]
-    scores = query.reshape(e, n * q, d) @ centroids.transpose(1, 2)  # [E, N * Q, N]
-    truth = torch.arange(n).repeat_interleave(q)  # [N * Q], query rows are grouped by class
-    return (scores.argmax(-1) == truth).float().mean(1).numpy()

@@ -1,4 +1,6 @@
-"""A training run's folder: config.yaml, metrics.csv, checkpoint_last.pt, checkpoint_best.pt.
+"""A training run's folder, its format in one place: config.yaml, metrics.csv, checkpoint_last.pt,
+checkpoint_best.pt; writing them (the trainer) and reading them back (:func:`load_run`, for
+evaluation, which never imports the trainer).
 
 Every file is written atomically (temporary file + rename), so an interrupted or failed write
 (out of disk space included) leaves the previous version intact.
@@ -10,7 +12,7 @@ import errno
 import hashlib
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import torch
 import yaml
@@ -175,3 +177,110 @@ def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     write_text_atomic(Path(run_dir) / METRICS, buf.getvalue())
+
+
+def is_finished(run_dir: Path, epochs: int) -> bool:
+    """Whether the folder holds a run that trained ``epochs`` epochs and kept a best checkpoint."""
+    run_dir = Path(run_dir)
+    metrics = run_dir / METRICS
+    if not (metrics.is_file() and (run_dir / BEST).is_file()):
+        return False
+    with open(metrics, newline="") as f:
+        done = [int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("epoch") not in (None, "")]
+    return bool(done) and max(done) >= epochs
+
+
+def checkpoint_id(run_dir: Path, which: str = "best") -> str:
+    """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
+    return file_id(checkpoint_path(run_dir, which))
+
+
+# Where the backbone's weights sit in a checkpoint's "model" state dict (TrainingModel.backbone).
+BACKBONE_PREFIX = "backbone."
+
+
+def is_run_checkpoint(obj: Any) -> bool:
+    """Whether a loaded checkpoint was written by :func:`save_checkpoint` of a training run."""
+    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), dict)
+            and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
+
+
+def backbone_weights(source) -> Dict[str, torch.Tensor]:
+    """Backbone weights from a run's checkpoint, or from any weights file or state dict.
+
+    Args:
+        source: a path (``.pt`` / ``.pth`` / ``.safetensors``) or a loaded dict.
+
+    Raises:
+        FileNotFoundError, ValueError: see :func:`fewshot_clce.backbones.read_state_dict`.
+    """
+    from ..backbones.weights import read_state_dict
+
+    obj = source
+    if not isinstance(source, dict):
+        path = Path(source).expanduser()
+        if path.suffix != ".safetensors" and path.is_file():
+            obj = load_checkpoint(path)
+    if is_run_checkpoint(obj):
+        return read_state_dict(obj["model"], prefix=BACKBONE_PREFIX)
+    return read_state_dict(obj if isinstance(obj, dict) else source)
+
+
+class LoadedRun(NamedTuple):
+    """A trained backbone and what is needed to evaluate it (see :func:`load_run`).
+
+    Attributes:
+        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
+        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
+            which manifests of its data record.
+    """
+
+    backbone: torch.nn.Module
+    config: Dict[str, Any]
+    checkpoint_path: Path
+    checkpoint_id: str
+    dataset: str
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
+    dataset_id: str
+
+
+def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
+    """The backbone of a finished (or interrupted) run, in eval mode on the CPU.
+
+    Reads the run folder only (the trainer is not imported): evaluation's way into a run.
+
+    Args:
+        run_dir: a folder written by ``fewshot-clce train``.
+        which: ``"best"`` (highest validation score) or ``"last"``.
+
+    Raises:
+        FileNotFoundError: naming the run folder when it has no such checkpoint.
+    """
+    from ..backbones.factory import create_backbone
+    from ..backbones.weights import load_weights
+    from ..data.registry import dataset_id
+    from ..data.transforms import Preprocess
+
+    run_dir = Path(run_dir).expanduser()
+    if not run_dir.is_dir():
+        what = "is a file, not a run folder" if run_dir.exists() else "does not exist"
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} {what}; pass the --out folder of "
+                                "`fewshot-clce train`")
+    path = checkpoint_path(run_dir, which)
+    if not path.is_file():
+        found = [f for f in (BEST, LAST) if (run_dir / f).is_file()]
+        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {path.name}"
+                                f"{' (it has ' + ', '.join(found) + ')' if found else ''}; train it with "
+                                f"`fewshot-clce train --out {run_dir} ...` (or finish it with --resume)")
+    state = read_checkpoint(path)
+    config = state["config"]
+    derived = config["derived"]
+    backbone = create_backbone(config["backbone"], in_chans=derived["in_chans"], **derived["backbone_kwargs"])
+    load_weights(backbone, backbone_weights(state), config["backbone"])
+    backbone.eval()
+    preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
+    # runs trained before the identity was recorded: derived from what was typed (a relative
+    # folder path then has to be valid from here)
+    spec = derived.get("dataset_spec") or config["dataset"]
+    identity = derived.get("dataset_id") or dataset_id(spec)
+    return LoadedRun(backbone, config, path, file_id(path), spec, preprocess, identity)

@@ -1,9 +1,10 @@
-"""Base-class fine-tuning: ``TrainConfig``, ``train(config) -> run_dir`` and ``load_run``.
+"""Base-class fine-tuning: ``train(config) -> run_dir``.
 
 A run trains ``backbone -> pooled feature`` with a linear classifier and/or a projection head on
 the base split of a dataset, with a registered loss, on two augmented views per image. After
-every epoch it scores the backbone on fixed few-shot episodes of the val split (cosine nearest
-centroid) and writes, atomically, ``checkpoint_last.pt`` (everything needed to resume) and,
+every epoch it scores the backbone on fixed few-shot episodes of the val split, through the very
+feature extraction and head code evaluation uses (:data:`VAL_HEAD`, in float32 on every device),
+and writes, atomically, ``checkpoint_last.pt`` (everything needed to resume) and,
 when the score improved, ``checkpoint_best.pt``. ``metrics.csv`` has one row per epoch, epoch 0
 being the untrained backbone. ``config.yaml`` is the resolved configuration.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, NamedTuple, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn
@@ -25,32 +26,21 @@ from torch import nn
 from ..utils import checks as _checks
 from . import run_folder as _rundir
 from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
-from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler,
-                         centroid_accuracy, derive_seed, embed, epoch_batches, generator, train_epoch)
+from ..features import extract_features
+from ..heads import CentroidHead, episode_accuracies
+from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
+                   epoch_batches, generator, train_epoch)
 from .._version import __version__
 from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
-from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim, load_weights
-from ..data.registry import dataset_id
+from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim
+from ..backbones.weights import load_weights
 from .model import TrainingModel
 from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
 from .config import RUNTIME_FIELDS, TrainConfig
 
-class LoadedRun(NamedTuple):
-    """A trained backbone and what is needed to evaluate it (see ``load_run``).
-
-    Attributes:
-        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
-        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
-            which manifests of its data record.
-    """
-
-    backbone: nn.Module
-    config: Dict[str, Any]
-    checkpoint_path: Path
-    checkpoint_id: str
-    dataset: str
-    preprocess: Callable[[torch.Tensor], torch.Tensor]
-    dataset_id: str
+# The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
+# picks the best epoch; evaluation's heads are chosen separately).
+VAL_HEAD = CentroidHead(metric="cosine", normalize="l2n")
 
 
 def _check(cfg: TrainConfig) -> None:
@@ -183,8 +173,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
-    backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained,
-                               checkpoint=cfg.checkpoint, **backbone_kw)
+    backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained, **backbone_kw)
+    if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
+        load_weights(backbone, _rundir.backbone_weights(cfg.checkpoint), cfg.backbone, source=cfg.checkpoint)
     feature_dim = embedding_dim(backbone, (channels, *size))
     augment = Augment(preset, size, channels)
     mean, std = augment.mean, augment.std
@@ -211,13 +202,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                        cfg.val_episodes, seed=cfg.val_seed)
     except ValueError as e:
-        raise ValueError(f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot {cfg.val_queries}-query: "
-                         f"settings val_ways, val_shots, val_queries) cannot be drawn: {e}") from None
+        raise _checks.SettingError("val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
+                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {e}") from None
     val_index = val_episodes.used_indices()
 
     def validate() -> float:
-        feats = embed(model.backbone, val, val_index, preprocess, ctx.device)
-        return float(centroid_accuracy(feats, val_index, val_episodes).mean())
+        feats = extract_features(model.backbone, val, val_index, preprocess, device=ctx.device, cache=False)
+        return float(episode_accuracies(feats, val_episodes, VAL_HEAD).mean())
 
     # A start that fails before training (epoch 0 included) takes back what it wrote into a
     # folder that held no run, so the corrected command needs no --force.
@@ -321,38 +312,3 @@ def _end_epoch(run_dir: Path, model: TrainingModel, optimizer, scheduler, valida
     _log(ctx, f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
               f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}")
     return best
-
-
-def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
-    """The backbone of a finished (or interrupted) run, in eval mode on the CPU.
-
-    Args:
-        run_dir: a folder written by :func:`train`.
-        which: ``"best"`` (highest validation score) or ``"last"``.
-
-    Raises:
-        FileNotFoundError: naming the run folder when it has no such checkpoint.
-    """
-    run_dir = Path(run_dir).expanduser()
-    if not run_dir.is_dir():
-        what = "is a file, not a run folder" if run_dir.exists() else "does not exist"
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} {what}; pass the --out folder of "
-                                "`fewshot-clce train`")
-    path = _rundir.checkpoint_path(run_dir, which)
-    if not path.is_file():
-        found = [f for f in (_rundir.BEST, _rundir.LAST) if (run_dir / f).is_file()]
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {path.name}"
-                                f"{' (it has ' + ', '.join(found) + ')' if found else ''}; train it with "
-                                f"`fewshot-clce train --out {run_dir} ...` (or finish it with --resume)")
-    state = _rundir.read_checkpoint(path)
-    config = state["config"]
-    derived = config["derived"]
-    backbone = create_backbone(config["backbone"], in_chans=derived["in_chans"], **derived["backbone_kwargs"])
-    load_weights(backbone, state, config["backbone"])
-    backbone.eval()
-    preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
-    # runs trained before the identity was recorded: derived from what was typed (a relative
-    # folder path then has to be valid from here)
-    spec = derived.get("dataset_spec") or config["dataset"]
-    identity = derived.get("dataset_id") or dataset_id(spec)
-    return LoadedRun(backbone, config, path, _rundir.file_id(path), spec, preprocess, identity)
