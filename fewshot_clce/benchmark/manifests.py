@@ -12,7 +12,15 @@ from typing import Dict, Iterable, Optional, Tuple
 
 from ..episodes.manifest import EpisodeSet, file_safe, sample_episodes
 
-REPO_EPISODES = Path(__file__).resolve().parent.parent / "episodes"
+
+
+def committed_dir() -> Path:
+    """The committed manifests, shipped as package data (``fewshot_clce/episodes/committed``, which is
+    the repository's top-level ``episodes/`` folder): found the same way from a checkout, an
+    editable install or a wheel."""
+    from importlib.resources import files
+
+    return Path(str(files("fewshot_clce.episodes") / "committed"))
 
 
 def _matches(eps: EpisodeSet, split, ways: int, shots: int, queries: int, count: int) -> bool:

@@ -204,7 +204,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
-    from .manifests import REPO_EPISODES, benchmark_manifests
+    from .manifests import benchmark_manifests, committed_dir
     from ..training.trainer import train
 
     t0 = time.perf_counter()
@@ -221,7 +221,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     guard = OutputGuard(out)
     try:
         prepare_output(out, cfg, force)
-        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [REPO_EPISODES]
+        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
         counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
         manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
                                             cfg.episode_seed, out / "episodes", search)
