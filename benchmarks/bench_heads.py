@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from fewshot_clce.backbones import create_backbone  # noqa: E402
 from fewshot_clce.data import ArraySplit  # noqa: E402
-from fewshot_clce.episodes import sample_episodes  # noqa: E402
-from fewshot_clce.evaluation import episode_accuracies  # noqa: E402
+from fewshot_clce.episodes.manifest import sample_episodes  # noqa: E402
+from fewshot_clce.heads import episode_accuracies  # noqa: E402
 from fewshot_clce.features import FeatureTable, extract_features  # noqa: E402
 from fewshot_clce.heads import create_head  # noqa: E402
 

@@ -31,8 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in a checkout
 
-from fewshot_clce.episode_sampler import EpisodeBatchSampler  # noqa: E402
-from fewshot_clce.episodes import EpisodeSet, sample_episodes  # noqa: E402
+from fewshot_clce.episodes.sampler import EpisodeBatchSampler  # noqa: E402
+from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS = 5, 5, 15, 20, 600
 

@@ -26,13 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
 
-from fewshot_clce._distributed import DistContext, resolve_device  # noqa: E402
-from fewshot_clce._trainloop import build_optimizer, epoch_batches, generator, train_epoch  # noqa: E402
-from fewshot_clce.augment import Augment, choose_preset  # noqa: E402
+from fewshot_clce.utils.distributed import DistContext, resolve_device  # noqa: E402
+from fewshot_clce.training.loop import build_optimizer, epoch_batches, generator, train_epoch  # noqa: E402
+from fewshot_clce.data.transforms import Augment, choose_preset  # noqa: E402
 from fewshot_clce.backbones import create_backbone, embedding_dim  # noqa: E402
 from fewshot_clce.data import ArraySplit, create_dataset, list_datasets  # noqa: E402
 from fewshot_clce.losses import create_loss  # noqa: E402
-from fewshot_clce.model import TrainingModel  # noqa: E402
+from fewshot_clce.training.model import TrainingModel  # noqa: E402
 
 
 def _split(name: str, image_size: int):

@@ -9,7 +9,8 @@ import sys
 from typing import List, Optional
 
 from ._version import __version__
-from .registry import UnknownNameError
+from .utils.checks import SettingError
+from .utils.registry import UnknownNameError
 
 # Each module defines ``add_parser(subparsers)``, which sets ``func`` on its parser.
 COMMANDS = [
@@ -29,8 +30,16 @@ COMMANDS = [
 USER_ERRORS = (ValueError, UnknownNameError, OSError, pickle.UnpicklingError)
 
 
-def error_text(e: BaseException) -> str:
-    """The one-line message of a user error: an ``OSError(errno, message)`` without its ``[Errno N]`` prefix."""
+def default_flag(setting: str) -> str:
+    """A setting's flag where the sub-command does not say otherwise: ``val_episodes`` -> ``--val-episodes``."""
+    return "--lambda" if setting == "lam" else "--" + setting.replace("_", "-")
+
+
+def error_text(e: BaseException, flag_of=default_flag) -> str:
+    """The one-line message of a user error: an ``OSError(errno, message)`` without its ``[Errno N]`` prefix,
+    a refused setting named by its flag (``flag_of``: the sub-command's ``flag_of``, if it sets one)."""
+    if isinstance(e, SettingError):
+        return e.message_for(flag_of)
     if isinstance(e, OSError) and e.strerror and e.filename is None and len(e.args) == 2:
         return e.strerror
     return str(e)
@@ -62,7 +71,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except USER_ERRORS as e:
         if args.debug or os.environ.get("FEWSHOT_CLCE_DEBUG"):
             raise
-        print(f"fewshot-clce {args.command}: error: {error_text(e)}", file=sys.stderr)
+        print(f"fewshot-clce {args.command}: error: {error_text(e, getattr(args, 'flag_of', default_flag))}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"fewshot-clce {args.command}: interrupted; finished work is kept, "

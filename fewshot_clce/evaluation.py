@@ -15,16 +15,17 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
-import torch
 
-from ._checks import MIN_WAYS
-from ._distributed import resolve_device
-from .episodes import EpisodeSet
+from .utils.checks import MIN_WAYS
+from .utils.distributed import resolve_device
+from .episodes.manifest import EpisodeSet
 from .features import FeatureTable, extract_features
-from .heads import HEADS, Head, create_head
-from .stats import mean_ci, paired_comparison
+from .losses.hparams import CONFIG_COLUMNS
+from .heads import HEADS, Head, create_head, episode_accuracies, head_needs_base_mean
+from .stats.intervals import mean_ci, paired_comparison
 
-HParams = ("lam", "temperature", "beta", "batch_size", "backbone")
+# Settings of a run copied onto its result rows: the configuration columns and the backbone.
+RUN_COLUMNS = (*CONFIG_COLUMNS, "backbone")
 # Columns that identify an episode of a result; a paired comparison joins on them.
 EPISODE_KEYS = ["dataset", "split", "ways", "shots", "queries", "head", "manifest", "episode"]
 
@@ -55,18 +56,20 @@ def _as_episode_sets(episodes: EpisodesArg) -> List[EpisodeSet]:
 
 
 def _as_heads(heads, base_mean=None) -> Dict[str, Head]:
+    """Head objects keyed by their label (``logistic[C=0.1]``): what the results' ``head`` column holds."""
     if isinstance(heads, (str, Head)):
         heads = [heads]
     out: Dict[str, Head] = {}
     for h in heads:
-        if isinstance(h, Head):
-            out[h.name] = h
-            continue
-        opts = {"base_mean": base_mean} if HEADS.meta(h).get("needs_base_mean") else {}
-        if opts and base_mean is None:
-            raise ValueError(f"head {h!r} needs the base-class mean feature; pass base_mean "
-                             "(evaluate_run computes it from the base split)")
-        out[h] = create_head(h, **opts)
+        if not isinstance(h, Head):
+            if head_needs_base_mean(h) and base_mean is None:
+                raise ValueError(f"head {h!r} needs the base-class mean feature; pass base_mean "
+                                 "(evaluate_run computes it from the base split)")
+            h = create_head(h, base_mean=base_mean)
+        if h.label in out:
+            raise ValueError(f"two heads are both {h.label!r}; give each head once (differently configured "
+                             "heads of one kind are told apart by their options, e.g. logistic[C=0.1])")
+        out[h.label] = h
     if not out:
         raise ValueError(f"no heads given; choose from {', '.join(HEADS.list())}")
     return out
@@ -74,23 +77,7 @@ def _as_heads(heads, base_mean=None) -> Dict[str, Head]:
 
 def heads_need_base_mean(heads) -> bool:
     names = [heads] if isinstance(heads, (str, Head)) else list(heads)
-    return any(h.needs_base_mean if isinstance(h, Head) else HEADS.meta(h).get("needs_base_mean")
-               for h in names)
-
-
-def episode_accuracies(features: FeatureTable, episodes: EpisodeSet, head: Head,
-                       chunk_size: int = 2048) -> np.ndarray:
-    """Accuracy ``[E]`` of ``head`` on every episode, gathering features chunk by chunk."""
-    s_lab = torch.from_numpy(episodes.support_labels())  # [N*K]
-    q_lab = torch.from_numpy(episodes.query_labels())  # [N*Q]
-    flat_s, flat_q = episodes.flat_support(), episodes.flat_query()  # [E, N*K], [E, N*Q]
-    acc = []
-    for i in range(0, len(episodes), chunk_size):
-        sup = features.lookup(flat_s[i:i + chunk_size])  # [e, N*K, D]
-        qry = features.lookup(flat_q[i:i + chunk_size])  # [e, N*Q, D]
-        pred = head.predict(sup, s_lab.expand(len(sup), -1), qry, episodes.ways)  # [e, N*Q]
-        acc.append((pred == q_lab).double().mean(1).numpy())
-    return np.concatenate(acc) if acc else np.zeros(0)
+    return any(head_needs_base_mean(h) for h in names)
 
 
 def evaluate_features(features: FeatureTable, episodes: EpisodesArg, heads=("centroid", "logistic"),
@@ -126,7 +113,7 @@ def evaluate_features(features: FeatureTable, episodes: EpisodesArg, heads=("cen
 
 def _run_meta(run_dir: Path, config: Mapping) -> dict:
     meta = {"run": run_dir.name, "loss": str(config.get("loss", "")), "seed": int(config.get("seed", -1))}
-    for k in HParams:
+    for k in RUN_COLUMNS:
         if k in config:  # kept even when None (CE has no temperature) so runs stack into one table
             meta[k] = config[k]
     return meta
@@ -154,7 +141,7 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
             absent device.
     """
     from .data import create_dataset
-    from .training import load_run
+    from .training.run_folder import load_run
 
     run_dir = Path(run_dir).expanduser()
     device = resolve_device(str(device))  # a bad or absent device is named before any work

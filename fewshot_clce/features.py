@@ -22,7 +22,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from . import _io
+from .utils import files as _io
 
 log = logging.getLogger(__name__)
 

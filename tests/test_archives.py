@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from _dataset_fixtures import cve_2025_4517_tar
-from fewshot_clce.archives import UnsafeArchiveError, extract
+from fewshot_clce.utils.archives import UnsafeArchiveError, extract
 
 
 def _tar(path, members):

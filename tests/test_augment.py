@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from fewshot_clce.augment import PRESETS, Augment, Preprocess, choose_preset, eval_preprocess, normalize
+from fewshot_clce.data.transforms import PRESETS, Augment, Preprocess, choose_preset, eval_preprocess, normalize
 
 
 def _images(b=6, c=3, h=20, w=24, seed=0):

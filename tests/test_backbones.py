@@ -3,8 +3,8 @@ import timm
 import torch
 
 from fewshot_clce.backbones import (FEWSHOT_BACKBONES, WeightsUnavailableError, create_backbone, embedding_dim,
-                                    load_weights)
-from fewshot_clce.registry import UnknownNameError
+                                   load_weights)
+from fewshot_clce.utils.registry import UnknownNameError
 
 # The toolkit's own backbones plus one timm model, through the same contract.
 CONTRACT = [*FEWSHOT_BACKBONES, "resnet10t"]

@@ -2,13 +2,13 @@ import json
 
 import pytest
 
-from fewshot_clce.benchconfig import PRESETS, BenchmarkConfig, resolve
-from fewshot_clce.benchmark import prepare_output
+from fewshot_clce.benchmark.config import PRESETS, BenchmarkConfig, resolve
+from fewshot_clce.benchmark.run import prepare_output
 from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args
-from fewshot_clce.estimate import estimate
-from fewshot_clce.registry import UnknownNameError
-from fewshot_clce.runplan import check_names, plan_runs
+from fewshot_clce.benchmark.estimate import estimate
+from fewshot_clce.utils.registry import UnknownNameError
+from fewshot_clce.benchmark.plan import check_names, plan_runs
 
 
 def test_preset_then_explicit_values():
@@ -24,9 +24,9 @@ def test_bad_settings_are_named():
         resolve("fast")
     with pytest.raises(ValueError, match="baseline loss 'ce'"):
         resolve(losses=["supcon", "clce"])
-    with pytest.raises(ValueError, match="--shots values must be at least 1"):
+    with pytest.raises(ValueError, match="^shots values must be at least 1"):
         resolve(shots=[0, 5])
-    with pytest.raises(ValueError, match="--val-episodes is 0"):
+    with pytest.raises(ValueError, match="val_episodes is 0"):
         resolve(lam=[0.1, 0.9], val_episodes=0)
     with pytest.raises(ValueError, match="repeats"):
         resolve(seeds=[0, 0])
@@ -87,9 +87,9 @@ def test_every_preset_resolves():
 
 
 def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
-    from fewshot_clce.benchmark import print_estimate
+    from fewshot_clce.benchmark.run import print_estimate
     from fewshot_clce.data import create_dataset
-    from fewshot_clce.manifests import benchmark_manifests
+    from fewshot_clce.benchmark.manifests import benchmark_manifests
 
     cfg = resolve(datasets=["digits"], losses=["ce", "clce"], lam=[0.1, 0.5, 0.9], seeds=[0, 1, 2], epochs=50,
                   time_budget=0.01)

@@ -4,7 +4,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from fewshot_clce.benchmark import run_benchmark
+from fewshot_clce.benchmark.run import run_benchmark
 from fewshot_clce.cli import main
 
 from tiny_benchmark import tiny_benchmark, tiny_config
@@ -48,7 +48,7 @@ def test_rerun_reuses_finished_work(tiny, tmp_path):
 
 
 def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monkeypatch):
-    from fewshot_clce import training
+    from fewshot_clce.training import trainer as training
 
     out, _ = tiny
     copy = tmp_path / "copy"
@@ -112,7 +112,7 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
 
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
     """A dataset given with loader options keeps its full name in rows, run folders and file names."""
-    from fewshot_clce.benchmark import run_benchmark
+    from fewshot_clce.benchmark.run import run_benchmark
 
     spec = "glyphs[max_per_block=2]"
     cfg = tiny_config(datasets=[spec], losses=["ce", "clce"], seeds=[0], shots=[1], episodes=10, val_episodes=5,
@@ -187,8 +187,8 @@ def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage)
 
 def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     """summary.md says how many episodes each cell rests on, from the data, not from the largest cell."""
-    from fewshot_clce.analysis import analyse
-    from fewshot_clce.report import dataset_tables
+    from fewshot_clce.report.analysis import analyse
+    from fewshot_clce.report.writer import dataset_tables
 
     out, cfg, first = quick
     assert "over 12 episodes per cell" in (out / "summary.md").read_text()

@@ -7,7 +7,7 @@ import pytest
 
 from fewshot_clce.commands.episodes import default_path, make_command
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes import EpisodeSet, sample_episodes
+from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
 
 FOLDER = Path(__file__).resolve().parents[1] / "episodes"
 FILES = sorted(FOLDER.glob("*.npz"))
@@ -63,3 +63,41 @@ def test_readme_csv_example_loads(tmp_path):
     eps = EpisodeSet.load(tmp_path / "tasks.csv", split=split)
     assert (len(eps), eps.ways, eps.shots, eps.queries) == (1, 2, 1, 1)
     assert [split.class_names[c] for c in eps.classes[0]] == ["7@90", "8@0"]
+
+
+def test_the_package_finds_the_committed_manifests():
+    from fewshot_clce.benchmark.manifests import committed_dir
+
+    assert sorted(p.name for p in committed_dir().glob("*.npz")) == [p.name for p in FILES]
+
+
+def test_the_benchmark_evaluates_on_the_committed_manifests():
+    """Not on freshly drawn ones: the README's numbers are on these very episodes."""
+    from fewshot_clce.benchmark.manifests import benchmark_manifests, committed_dir
+
+    found = benchmark_manifests(create_dataset("digits"), ("val", "novel"), 5, [1, 5], 15, {"val": 100, "novel": 300},
+                                0, Path("/nonexistent-out"), [committed_dir()])
+    assert len(found) == 4
+    for (split, shots), (eps, source) in found.items():
+        assert Path(source).parent == committed_dir() and Path(source).name == default_path("", "digits", split, 5,
+                                                                                              shots, 15).name
+
+
+@pytest.mark.slow
+def test_a_wheel_ships_the_committed_manifests(tmp_path):
+    """Built and installed as users get it (not a checkout): the manifests come with the package."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(root)], check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("fewshot_clce-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)
+    code = ("import fewshot_clce, sys; from fewshot_clce.benchmark.manifests import committed_dir; "
+            "assert fewshot_clce.__file__.startswith(sys.argv[1]), fewshot_clce.__file__; "
+            "print(sorted(p.name for p in committed_dir().glob('*.npz')))")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], cwd=tmp_path, check=True,
+                         capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    assert out.stdout.strip() == str([p.name for p in FILES])

@@ -4,7 +4,7 @@ import torch
 
 from fewshot_clce import create_dataset
 from fewshot_clce.data import ArraySplit, FewShotDataset
-from fewshot_clce.registry import UnknownNameError
+from fewshot_clce.utils.registry import UnknownNameError
 
 
 def _split(name="base", seed=0, n_classes=3, per_class=4):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from fewshot_clce._distributed import resolve_device
+from fewshot_clce.utils.distributed import resolve_device
 from fewshot_clce.cli import main
 
 

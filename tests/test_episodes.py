@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot_clce.data import ArraySplit
-from fewshot_clce.episode_sampler import EpisodeBatchSampler
-from fewshot_clce.episodes import EpisodeSet, sample_distinct, sample_episodes
+from fewshot_clce.episodes.sampler import EpisodeBatchSampler
+from fewshot_clce.episodes.manifest import EpisodeSet, sample_distinct, sample_episodes
 
 
 def make_split(counts, dataset="toy", name="novel", seed=0):

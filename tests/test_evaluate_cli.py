@@ -4,7 +4,7 @@ import pytest
 
 from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes import EpisodeSet, sample_episodes
+from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
 from fewshot_clce.evaluation import compare_runs, evaluate_run
 from fewshot_clce.training import TrainConfig, train
 
@@ -161,7 +161,7 @@ def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, ca
     import csv
     import shutil
 
-    from fewshot_clce._io import read_csv
+    from fewshot_clce.utils.files import read_csv
 
     root, (run_a, run_b), paths = runs
     name = '=HYPERLINK("evil.example","x")'  # a folder name: no slash

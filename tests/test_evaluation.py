@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fewshot_clce.episodes import sample_episodes
+from fewshot_clce.episodes.manifest import sample_episodes
 from fewshot_clce.evaluation import compare_results, evaluate_features, manifest_digest, summarize
 from fewshot_clce.features import extract_features
 from fewshot_clce.heads import CentroidHead

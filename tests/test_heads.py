@@ -3,8 +3,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from fewshot_clce._logreg import fit_logistic, objective
-from fewshot_clce.heads import HEADS, CentroidHead, LogisticHead, create_head
+from fewshot_clce.heads.logistic_solver import fit_logistic, objective
+from fewshot_clce.heads import HEADS, CentroidHead, LogisticHead, create_head, head_needs_base_mean
 
 
 def _episodes(E=40, ways=5, shots=5, queries=6, D=32, sep=0.6, seed=0):
@@ -101,7 +101,7 @@ def test_chunking_does_not_change_predictions(name):
 @pytest.mark.parametrize("name", HEADS.list())
 def test_every_head_contract(name):
     s, sl, q, ql = _episodes(E=9, sep=3.0, seed=5)
-    opts = {"base_mean": torch.zeros(s.shape[2])} if HEADS.meta(name)["needs_base_mean"] else {}
+    opts = {"base_mean": torch.zeros(s.shape[2])} if head_needs_base_mean(name) else {}
     head = create_head(name, **opts)
     pred = head.predict(s.numpy(), sl.numpy(), q.numpy(), 5)  # numpy input is accepted
     assert pred.shape == (9, q.shape[1]) and pred.dtype == torch.int64
@@ -125,3 +125,44 @@ def test_logistic_warns_when_not_converged():
     s, sl, q, _ = _episodes(E=3, seed=4)
     with pytest.warns(UserWarning, match="did not converge"):
         LogisticHead(max_iter=1, tol=1e-12).predict(s, sl, q, 5)
+
+
+def test_heads_are_classes_with_labels_from_their_options():
+    from fewshot_clce.heads import Head
+
+    assert all(isinstance(HEADS.get(n), type) and issubclass(HEADS.get(n), Head) for n in HEADS.list())
+    with pytest.raises(TypeError):
+        Head()  # abstract: a head must implement _predict_chunk
+    assert create_head("logistic").label == "logistic"
+    assert create_head("logistic[C=0.1]").label == "logistic[C=0.1]"
+    assert create_head("logistic", C=0.1, chunk_size=8).label == "logistic[C=0.1]"  # chunking is not a setting
+    assert create_head("centroid[metric=cosine]").label == "centroid[metric=cosine]"
+    assert create_head("centroid_cosine").label == "centroid_cosine"
+    assert HEADS.options("logistic")["C"] == 1.0
+
+
+def test_head_options_are_validated_by_the_registry():
+    with pytest.raises(ValueError, match=r"head 'logistic' takes C, normalize, tol, max_iter, chunk_size; got unknown k"):
+        create_head("logistic[k=3]")
+    with pytest.raises(ValueError, match=r"head 'centroid' takes .*got unknown base_mean"):
+        create_head("centroid[base_mean=1]")  # data, not a setting
+    with pytest.raises(ValueError, match="not key=value"):
+        create_head("logistic[C]")
+    with pytest.raises(ValueError, match="C must be positive"):
+        create_head("logistic[C=-1]")
+
+
+def test_two_configurations_of_one_head_are_two_results():
+    from fewshot_clce.episodes import sample_episodes
+    from fewshot_clce.evaluation import evaluate_features
+    from fewshot_clce.features import FeatureTable
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(6), 20)
+    feats = FeatureTable(np.arange(120), torch.tensor(rng.normal(size=(120, 8)) + labels[:, None], dtype=torch.float32))
+    eps = sample_episodes(labels, ways=5, shots=2, queries=3, episodes=6, seed=0, dataset="toy", split_name="novel")
+    df = evaluate_features(feats, eps, ["logistic", "logistic[C=0.01]"])
+    assert sorted(df["head"].unique()) == ["logistic", "logistic[C=0.01]"]
+    assert len(df) == 12
+    with pytest.raises(ValueError, match="both 'logistic'"):
+        evaluate_features(feats, eps, ["logistic", "logistic[C=1]"])

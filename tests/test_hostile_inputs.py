@@ -15,8 +15,8 @@ from fewshot_clce.cli import main
     (b"dataset: \xff\xfe\n", "not UTF-8"),
 ])
 def test_unreadable_run_config_is_a_one_line_error(tmp_path, capsys, text, reason):
-    from fewshot_clce.benchconfig import resolve
-    from fewshot_clce.runplan import plan_runs
+    from fewshot_clce.benchmark.config import resolve
+    from fewshot_clce.benchmark.plan import plan_runs
 
     marker = tmp_path / "pwned"
     out = tmp_path / "bench"

@@ -5,8 +5,8 @@ import stat
 import pytest
 
 from _faults import disk_full, make_unwritable
-from fewshot_clce import _io
-from fewshot_clce._io import atomic_path, write_text_atomic
+from fewshot_clce.utils import files as _io
+from fewshot_clce.utils.files import atomic_path, write_text_atomic
 
 
 def test_atomic_write_permissions_follow_umask(tmp_path):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from fewshot_clce.losses import (
     LOSSES, LossOutput, ce_loss, clce_loss, create_loss, lacln_loss, list_losses, supcon_loss,
 )
-from fewshot_clce.registry import UnknownNameError
+from fewshot_clce.utils.registry import UnknownNameError
 
 
 def _batch(b=10, v=2, d=6, classes=3, seed=0, dtype=torch.float64):

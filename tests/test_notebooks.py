@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from fewshot_clce.analysis import analyse
-from fewshot_clce.report import write_results
+from fewshot_clce.report.analysis import analyse
+from fewshot_clce.report.writer import write_results
 
 from notebook_runner import NOTEBOOKS, images, install_kernel, outputs_text, run_notebook
 from synthetic_results import make_results

@@ -4,7 +4,7 @@ import pytest
 
 import fewshot_clce.data
 from fewshot_clce.cli import main
-from fewshot_clce.episodes import sample_episodes
+from fewshot_clce.episodes.manifest import sample_episodes
 from fewshot_clce.training import TrainConfig, train
 
 TRAIN = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "clce", "--epochs", "1",
@@ -72,17 +72,17 @@ def test_train_refuses_values_that_cannot_work(tmp_path, capsys, no_work, extra,
 
 def test_drop_block_rate_reaches_a_backbone_that_takes_it(tmp_path):
     """resnet12 takes --drop-block-rate, so the check is about the backbone, not the option."""
-    from fewshot_clce.training import _check
+    from fewshot_clce.training.trainer import _check
 
     _check(TrainConfig(dataset="digits", backbone="resnet12", loss="ce", out=str(tmp_path / "r"),
                        drop_block_rate=0.1))
-    with pytest.raises(ValueError, match="--drop-block-rate.*\\[0, 1\\)"):
+    with pytest.raises(ValueError, match="^drop_block_rate must be a number in \\[0, 1\\)"):
         _check(TrainConfig(dataset="digits", backbone="resnet12", loss="ce", out=str(tmp_path / "r"),
                            drop_block_rate=1.5))
 
 
 def test_train_api_refuses_grad_clip_below_zero(tmp_path):
-    with pytest.raises(ValueError, match="--grad-clip"):
+    with pytest.raises(ValueError, match="^grad_clip must be a positive"):  # the API's name, not the flag
         train(TrainConfig(dataset="digits", backbone="conv4", loss="ce", out=str(tmp_path / "r"), grad_clip=-1.0))
     assert not (tmp_path / "r").exists()
 
@@ -116,7 +116,7 @@ def test_benchmark_refuses_values_that_cannot_work(tmp_path, capsys, no_work, ex
 
 
 def test_benchmark_api_checks_its_other_numbers():
-    from fewshot_clce.benchconfig import resolve
+    from fewshot_clce.benchmark.config import resolve
 
     for field, value, flag in (("n_boot", 0, "n_boot"), ("boot_seed", -1, "boot_seed"),
                                ("tsne_classes", 0, "tsne_classes"), ("tsne_per_class", 0, "tsne_per_class")):
@@ -167,7 +167,7 @@ def test_report_refuses_n_boot_below_one(tmp_path, capsys, value):
 def test_one_way_manifests_are_refused_before_evaluation():
     import torch
 
-    from fewshot_clce.episodes import EpisodeSet
+    from fewshot_clce.episodes.manifest import EpisodeSet
     from fewshot_clce.evaluation import evaluate_features
     from fewshot_clce.features import FeatureTable
 
@@ -180,11 +180,11 @@ def test_one_way_manifests_are_refused_before_evaluation():
 
 
 @pytest.mark.parametrize("options, flag", [
-    ({"grad_clip": -1.0}, "--grad-clip"), ({"weight_decay": -1.0}, "--weight-decay"), ({"image_size": 0}, "--image-size"),
+    ({"grad_clip": -1.0}, "grad_clip"), ({"weight_decay": -1.0}, "weight_decay"), ({"image_size": 0}, "image_size"),
     ({"drop_block_rate": 0.1}, "conv4"), ({"val_ways": 1}, "at least 2 classes")])
 def test_benchmark_checks_train_options_before_its_folder_is_made(tmp_path, no_work, options, flag):
-    from fewshot_clce.benchconfig import resolve
-    from fewshot_clce.benchmark import run_benchmark
+    from fewshot_clce.benchmark.config import resolve
+    from fewshot_clce.benchmark.run import run_benchmark
 
     cfg = resolve(datasets=["digits"], losses=["ce", "clce"], epochs=1, train_options=options, progress=False)
     with pytest.raises(ValueError, match=flag):

@@ -1,6 +1,6 @@
 import pytest
 
-from fewshot_clce.registry import Registry, UnknownNameError
+from fewshot_clce.utils.registry import Registry, UnknownNameError
 
 
 def test_register_create_list():

@@ -1,12 +1,11 @@
 import json
 
 import pandas as pd
-import pytest
 
-from fewshot_clce.analysis import analyse
-from fewshot_clce.claims import NOT_MEASURED, check_all
+from fewshot_clce.report.analysis import analyse
+from fewshot_clce.report.claims import NOT_MEASURED, check_all
 from fewshot_clce.cli import main
-from fewshot_clce.report import write_report, write_results
+from fewshot_clce.report.writer import write_report, write_results
 
 from synthetic_results import make_results
 
@@ -101,7 +100,7 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
                         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (name, cell)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert summary["delta"].dtype == float and (summary["delta"] < 0).any()
-    from fewshot_clce.report import load_benchmark
+    from fewshot_clce.report.writer import load_benchmark
 
     back, _, _ = load_benchmark(tmp_path)
     assert sorted(back["run"].unique()) == sorted(evil.values())

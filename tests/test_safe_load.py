@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from _dataset_fixtures import py2_pickle
-from fewshot_clce.safe_load import UnsafePickleError, load_checkpoint, load_pickle, load_pickle_bytes
+from fewshot_clce.utils.safe_load import UnsafePickleError, load_checkpoint, load_pickle, load_pickle_bytes
 
 
 class _TouchFile:
@@ -180,7 +180,7 @@ def test_the_cli_refuses_a_hostile_run_checkpoint_in_one_line(tmp_path, capsys):
     run.mkdir()
     torch.save({"model": _TouchFile(marker), "config": {}}, run / "checkpoint_best.pt")
     episodes = tmp_path / "e.npz"
-    from fewshot_clce.episodes import sample_episodes
+    from fewshot_clce.episodes.manifest import sample_episodes
     sample_episodes(np.repeat(np.arange(5), 20), ways=5, shots=1, queries=2, episodes=2, seed=0,
                     dataset="digits", split_name="novel").save(episodes)
     assert main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")]) == 2
@@ -239,7 +239,7 @@ def test_admitted_globals_cannot_exhaust_memory(tmp_path, payload):
 
 def test_allocations_are_bounded_in_total(tmp_path, monkeypatch):
     """Many moderate allocations from a small file add up: the budget is per file, not per call."""
-    import fewshot_clce.safe_load as safe_load
+    import fewshot_clce.utils.safe_load as safe_load
 
     monkeypatch.setattr(safe_load, "ALLOCATION_FLOOR", 1 << 20)
     path = tmp_path / "many.pkl"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewshot_clce import seedstats
+from fewshot_clce.stats import seeds as seedstats
 
 
 def _naive_bootstrap(values, n_boot, seed):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fewshot_clce.stats import mean_ci, paired_comparison, wilcoxon_p
+from fewshot_clce.stats.intervals import mean_ci, paired_comparison, wilcoxon_p
 
 
 def test_normal_ci_is_1_96_std_over_sqrt_n():

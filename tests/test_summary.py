@@ -1,11 +1,12 @@
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from fewshot_clce import seedstats, selection
-from fewshot_clce.analysis import analyse
-from fewshot_clce.summary import config_label, summarize
+from fewshot_clce.stats import seeds as seedstats
+
+from fewshot_clce.stats import selection
+from fewshot_clce.report.analysis import analyse
+from fewshot_clce.stats.summary import config_label, summarize
 
 from synthetic_results import make_results
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fewshot_clce import _rundir, training
+from fewshot_clce.training import run_folder as _rundir
+
+from fewshot_clce.training import trainer as training
 from fewshot_clce.cli import main
 from fewshot_clce.training import TrainConfig, load_run, train
 
@@ -208,7 +210,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.strip() == str(tmp_path / "run")
     # digits/val has 8 classes: the run says so instead of silently validating 8-way
-    assert "val split of 'digits' has 6 classes, fewer than --val-ways 30; validating 6-way" in captured.err
+    assert "val split of 'digits' has 6 classes, fewer than the 30 val ways asked for; validating 6-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
 
     def error(extra):
@@ -244,8 +246,8 @@ def test_ddp_two_cpu_processes(tmp_path):
 
 
 def test_ranks_get_disjoint_batches_of_one_seeded_order():
-    from fewshot_clce._distributed import DistContext
-    from fewshot_clce._trainloop import epoch_batches
+    from fewshot_clce.utils.distributed import DistContext
+    from fewshot_clce.training.loop import epoch_batches
 
     ranks = [torch.cat(epoch_batches(103, 8, seed=5, epoch=2, ctx=DistContext(rank=r, world_size=3)))
              for r in range(3)]
@@ -294,7 +296,7 @@ def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeyp
     def unreadable(*args, **kwargs):
         raise ValueError("val image 'x.png' is unreadable")
 
-    monkeypatch.setattr(training, "embed", unreadable)
+    monkeypatch.setattr(training, "extract_features", unreadable)
     with pytest.raises(ValueError, match="unreadable"):
         train(_config(tmp_path / "a" / "b" / "run", epochs=1))
     assert not (tmp_path / "a").exists()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fewshot_clce.benchconfig import resolve
+from fewshot_clce.benchmark.config import resolve
 
 _MADE = {}
 
@@ -18,7 +18,7 @@ def tiny_config(**changes):
 
 def tiny_benchmark(tmp_path_factory):
     """``(folder, BenchmarkResult)`` of the tiny benchmark (4 trainings), shared by the session."""
-    from fewshot_clce.benchmark import run_benchmark
+    from fewshot_clce.benchmark.run import run_benchmark
 
     if "tiny" not in _MADE:
         out = Path(tmp_path_factory.mktemp("tiny-bench")) / "out"

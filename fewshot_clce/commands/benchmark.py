@@ -7,7 +7,7 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ..benchconfig import PRESETS
+    from ..benchmark.config import PRESETS
 
     presets = "; ".join(f"{k}: {v.description} ({v.expected})" for k, v in PRESETS.items())
     p = sub.add_parser(
@@ -49,11 +49,13 @@ def add_parser(sub) -> None:
     p.add_argument("--plan", action="store_true",
                    help="print the trainings (as `fewshot-clce train` commands) and their state, then stop; "
                         "runs trained with them elsewhere (e.g. under torchrun) are reused")
-    p.set_defaults(func=run)
+    from ..benchmark.config import flag
+
+    p.set_defaults(func=run, flag_of=flag)
 
 
 def config_from_args(args: argparse.Namespace):
-    from ..benchconfig import resolve
+    from ..benchmark.config import resolve
 
     given = {k: getattr(args, k) for k in ("datasets", "losses", "backbone", "shots", "ways", "queries", "heads",
                                            "episodes", "val_episodes", "seeds", "lam", "temperature", "beta",
@@ -71,7 +73,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The command as given (options that were set), for the record in config.json and the report."""
     parts = ["fewshot-clce", "benchmark"]
     for k, v in vars(args).items():
-        if k in ("func", "command", "debug", "force", "plan") or v is None:
+        if k in ("func", "flag_of", "command", "debug", "force", "plan") or v is None:
             continue
         flag = _FLAGS.get(k, "--" + k.replace("_", "-"))
         if isinstance(v, bool):
@@ -86,8 +88,8 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..benchmark import run_benchmark
-    from ..report import console_text
+    from ..benchmark.run import run_benchmark
+    from ..report.writer import console_text
 
     cfg = config_from_args(args)
     out = Path(args.out or f"results/{cfg.preset or 'benchmark'}")
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
 def print_plan(cfg, out) -> int:
     """The planned trainings, one line each: state and train command."""
-    from ..runplan import explicit_fields, plan_runs, run_state, train_command, train_config
+    from ..benchmark.plan import explicit_fields, plan_runs, run_state, train_command, train_config
 
     specs = plan_runs(cfg)
     for s in specs:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..stats import CI_METHODS
+from ..stats.intervals import CI_METHODS
 from .evaluate import add_common, evaluate_kwargs
 
 
@@ -36,7 +36,7 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import _io
+    from ..utils import files as _io
     from ..evaluation import compare_runs
 
     if args.out:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _checks
-from .._io import check_output_file
+from ..utils import checks as _checks
+from ..utils.files import check_output_file
 
 DEFAULT_NAME = "{dataset}_{split}_{ways}way_{shots}shot_{queries}query.npz"
 
@@ -72,7 +72,7 @@ def add_parser(sub) -> None:
 def default_path(out_dir, dataset: str, split: str, ways: int, shots: int, queries: int) -> Path:
     """``out_dir/<dataset>_<split>_<N>way_<K>shot_<Q>query.npz``, the dataset's identity (as manifests
     record it, see :func:`~fewshot_clce.data.registry.dataset_id`) made file-safe."""
-    from ..episodes import file_safe
+    from ..episodes.manifest import file_safe
 
     return Path(out_dir) / DEFAULT_NAME.format(dataset=file_safe(dataset), split=split, ways=ways, shots=shots,
                                                queries=queries)
@@ -86,16 +86,16 @@ def make_command(dataset, split, ways, shots, queries, episodes, seed) -> str:
 
 def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset, dataset_id
-    from ..episodes import check_episode_count, sample_episodes
+    from ..episodes.manifest import check_episode_count, sample_episodes
 
-    _checks.ways("--ways", args.ways)
+    _checks.ways("ways", args.ways)
     for flag, value in [("--shots", k) for k in args.shots] + [("--queries", args.queries),
                                                                   ("--episodes", args.episodes)]:
         _checks.at_least(flag, value)
-    _checks.seed("--seed", args.seed)
+    _checks.seed("seed", args.seed)
     shots = list(dict.fromkeys(args.shots))
     for k in shots:  # every file's size, before the data is loaded or a file written
-        check_episode_count(args.episodes, args.ways, k, args.queries, "--episodes")
+        check_episode_count(args.episodes, args.ways, k, args.queries, "episodes")
     if args.out and len(shots) > 1 and "{shots}" not in args.out:
         raise ValueError(f"--out {args.out!r} names one file but --shots gives {len(shots)} values; "
                          f"put {{shots}} in it (e.g. episodes_{{shots}}shot.npz) or use --out-dir")
@@ -153,10 +153,10 @@ def summary_lines(eps) -> list:
 
 def run_show(args: argparse.Namespace) -> int:
     from ..data import create_dataset
-    from ..episode_plot import plot_episode
-    from ..episodes import EpisodeSet
+    from ..episodes.plot import plot_episode
+    from ..episodes.manifest import EpisodeSet
 
-    _checks.at_least("--episode", args.episode, 0)
+    _checks.at_least("episode", args.episode, 0)
     eps = EpisodeSet.load(args.file)
     dataset = args.dataset or (eps.dataset if args.out else None)
     if dataset and not args.dataset and dataset.startswith("folder:"):
@@ -179,7 +179,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     from ..data import create_dataset
-    from ..episodes import EpisodeSet
+    from ..episodes.manifest import EpisodeSet
 
     split = None
     if args.dataset:
@@ -201,6 +201,6 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def _csv_split(path) -> str:
-    from ..episode_table import read_header
+    from ..episodes.table import read_header
 
     return read_header(Path(path)).get("split", "")

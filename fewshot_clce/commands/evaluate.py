@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..heads import list_heads
-from ..stats import CI_METHODS
+from ..stats.intervals import CI_METHODS
 
 
 def _positive_int(text: str) -> int:
@@ -60,7 +60,7 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import _io
+    from ..utils import files as _io
     from ..evaluation import evaluate_run, summarize
 
     out = Path(args.out) if args.out else Path(args.run_dir) / "evaluation.csv"

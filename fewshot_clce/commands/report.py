@@ -16,11 +16,11 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .. import _checks
-    from ..report import write_report
+    from ..utils import checks as _checks
+    from ..report.writer import write_report
 
     if args.n_boot is not None:
-        _checks.at_least("--n-boot", args.n_boot)
+        _checks.at_least("n_boot", args.n_boot)
     paths, findings = write_report(args.folder, n_boot=args.n_boot)
     for f in findings:
         print(f"- {f.claim}: {f.verdict}")

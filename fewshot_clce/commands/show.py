@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import _checks
-from .._io import atomic_path, check_png
+from ..utils import checks as _checks
+from ..utils.files import atomic_path, check_png
 from ..data.base import Split
 
 
@@ -83,9 +83,9 @@ def write_grid(split: Split, out: str | Path, classes: int = 10, per_class: int 
 def run(args: argparse.Namespace) -> int:
     from ..data import create_dataset
 
-    _checks.at_least("--classes", args.classes)
-    _checks.at_least("--per-class", args.per_class)
-    _checks.seed("--seed", args.seed)
+    _checks.at_least("classes", args.classes)
+    _checks.at_least("per_class", args.per_class)
+    _checks.seed("seed", args.seed)
     split = create_dataset(args.dataset, root=args.root).split(args.split)
     path = write_grid(split, args.out, args.classes, args.per_class, args.seed, overwrite=args.force)
     print(f"wrote {path} ({split.dataset} / {split.name})")

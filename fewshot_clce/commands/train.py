@@ -15,7 +15,7 @@ def _arg_type(hint) -> type:
 
 
 def add_parser(sub) -> None:
-    from ..train_config import TrainConfig
+    from ..training.config import TrainConfig
 
     p = sub.add_parser(
         "train", help="fine-tune a backbone on the base classes of a dataset",
@@ -42,9 +42,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._rundir import CheckpointWriteError
-    from ..train_config import TrainConfig
-    from ..training import train
+    from ..training.run_folder import CheckpointWriteError
+    from ..training.config import TrainConfig
+    from ..training.trainer import train
 
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

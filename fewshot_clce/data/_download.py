@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from .._io import atomic_path, cache_dir
+from ..utils.files import atomic_path, cache_dir
 from .registry import ROOT_ENV
 
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from .._io import cache_dir, write_text_atomic
+from ..utils.files import cache_dir, write_text_atomic
 
 MEMO_VERSION = 1
 RACY_NS = 2_000_000_000

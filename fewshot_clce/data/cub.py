@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional
 
-from ..archives import extract
+from ..utils.archives import extract
 from ._classes import check_classes, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
 from .base import FewShotDataset, FileSplit

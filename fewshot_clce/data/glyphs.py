@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .._io import atomic_path, cache_dir
+from ..utils.files import atomic_path, cache_dir
 from .base import ArraySplit, FewShotDataset
 from .glyph_classes import GlyphClass, class_counts, load_classes
 from .glyph_render import faces_for, render_class, render_env_key

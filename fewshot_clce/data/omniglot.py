@@ -21,7 +21,7 @@ from typing import Iterable, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..archives import extract
+from ..utils.archives import extract
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
 from .base import FewShotDataset, FileSplit
 from .registry import register_dataset

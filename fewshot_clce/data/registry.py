@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
-from ..registry import Registry
+from ..utils.registry import Registry, parse_spec
 from .base import FewShotDataset
 
 DATASETS: Registry[FewShotDataset] = Registry("dataset")
@@ -45,38 +44,15 @@ def default_root(root: Optional[str | os.PathLike] = None) -> Optional[Path]:
 
 
 def parse_dataset_spec(spec: str) -> Tuple[str, Dict[str, object]]:
-    """Split ``"name[key=value,...]"`` into the name and its loader options.
-
-    Values read as int, float, ``true``/``false`` or plain strings, so a dataset option travels
-    inside the name everywhere a dataset name goes (training configs, evaluation, benchmarks):
-    ``cub[split=closerlook]``, ``omniglot[rotations=true,val_alphabets=5]``.
+    """Split ``"name[key=value,...]"`` into the name and its loader options (see
+    :func:`fewshot_clce.utils.registry.parse_spec`), so that a dataset option travels inside the
+    name everywhere a dataset name goes: ``cub[split=closerlook]``,
+    ``omniglot[rotations=true,val_alphabets=5]``.
 
     Raises:
         ValueError: for a malformed option list.
     """
-    match = re.fullmatch(r"([^\[\]]+)\[(.*)\]", spec.strip())
-    if not match:
-        return spec, {}
-    name, body = match.group(1), match.group(2)
-    options: Dict[str, object] = {}
-    for item in filter(None, (part.strip() for part in body.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip() or not value.strip():
-            raise ValueError(f"dataset option {item!r} in {spec!r} is not key=value; "
-                             f"write e.g. 'omniglot[rotations=true,val_alphabets=5]'")
-        options[key.strip()] = _option_value(value.strip())
-    return name, options
-
-
-def _option_value(text: str) -> object:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
+    return parse_spec(spec, "dataset", "omniglot[rotations=true,val_alphabets=5]")
 
 
 # Loader options that say how to obtain the data, not which data: left out of the identity.
@@ -93,14 +69,12 @@ def _registered(name: str, options: Dict[str, object]):
     name, spec_options = parse_dataset_spec(name)
     options = {**spec_options, **options}
     factory = DATASETS.get(name)
-    accepted = inspect.signature(factory).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
-    unknown = [k for k in options if k not in accepted and not takes_any]
-    if unknown:
-        valid = [k for k, p in accepted.items()
-                 if k != "root" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        raise ValueError(f"dataset {name!r} takes no option {', '.join(map(repr, unknown))}; "
-                         f"its options: {', '.join(valid) or '(none)'}")
+    try:
+        DATASETS.check_options(name, options, exclude=("root",))
+    except ValueError:
+        valid = [k for k in DATASETS.options(name) if k != "root"]
+        raise ValueError(f"dataset {name!r} takes no option {', '.join(map(repr, sorted(set(options) - set(valid))))}; "
+                         f"its options: {', '.join(valid) or '(none)'}") from None
     return name, factory, options
 
 
@@ -136,10 +110,10 @@ def dataset_id(spec: str, **options) -> str:
         path = spec[len("folder:"):].partition("::")[0]
         return f"folder:{Path(path).expanduser().resolve().name}"
     name, factory, options = _registered(spec, options)
-    params = inspect.signature(factory).parameters
+    defaults = DATASETS.options(name)
     kept = {k: v for k, v in options.items()
-            if k not in NOT_IDENTITY and not (k in params and params[k].default is not params[k].empty
-                                              and _option_text(params[k].default) == _option_text(v))}
+            if k not in NOT_IDENTITY and not (k in defaults and defaults[k] is not inspect.Parameter.empty
+                                              and _option_text(defaults[k]) == _option_text(v))}
     if not kept:
         return name
     return f"{name}[{','.join(f'{k}={_option_text(v)}' for k, v in sorted(kept.items()))}]"

@@ -1,0 +1,79 @@
+"""Shared by the benchmark scripts: alternating rounds, per-round ratios, medians, and the load.
+
+A ratio against a peer is only meaningful when both were timed under the same conditions. Each
+script therefore runs its contenders in alternating order for several rounds, takes the ratio
+within each round, and reports the median with its range, next to the load average before and
+after (a machine busy with other jobs slows the contenders unequally).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Callable, Dict, List, Sequence, Tuple
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def load_average() -> Tuple[float, float, float]:
+    """The 1-, 5- and 15-minute load averages (zeros where the system has none)."""
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (0.0, 0.0, 0.0)
+
+
+def load_line(when: str) -> str:
+    """``"load average before: 0.41 0.52 0.60 (2 cores)"``, with a warning when the machine is busy."""
+    one, five, fifteen = load_average()
+    n = cores()
+    text = f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} ({n} cores)"
+    if one > n:
+        text += (f"  WARNING: the load exceeds the core count; other jobs are running and the ratios below "
+                 f"say as much about them as about the code")
+    return text
+
+
+def timed(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def alternate(contenders: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, List[float]]:
+    """Time every contender once per round, the order reversed every other round (ABBA...).
+
+    Returns:
+        name -> ``[rounds]`` seconds.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
+    names = list(contenders)
+    out: Dict[str, List[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            out[n].append(timed(contenders[n]))
+    return out
+
+
+def ratios(slow: Sequence[float], fast: Sequence[float]) -> List[float]:
+    """Per-round ``slow / fast``."""
+    return [s / f for s, f in zip(slow, fast)]
+
+
+def summary(values: Sequence[float]) -> Tuple[float, float, float]:
+    """``(median, min, max)``."""
+    return statistics.median(values), min(values), max(values)
+
+
+def ratio_text(values: Sequence[float]) -> str:
+    """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``."""
+    med, low, high = summary(values)
+    return f"{med:.1f}x (median of {len(values)} rounds, {low:.1f}x-{high:.1f}x)"

@@ -1,0 +1,90 @@
+"""``create_backbone``: any backbone by name through ``timm.create_model(..., num_classes=0)``, and
+``embedding_dim``, the feature width measured with one dummy forward pass."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import timm
+import torch
+from torch import nn
+
+from ..utils.registry import UnknownNameError
+from .nets import FEWSHOT_BACKBONES, WeightsUnavailableError
+from .weights import load_weights
+
+
+def list_backbones() -> List[str]:
+    """The few-shot backbones of this toolkit (any ``timm.list_models()`` name works too)."""
+    return list(FEWSHOT_BACKBONES)
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an unknown one."""
+    if timm.is_model(timm.models.get_arch_name(name)):
+        return
+    close = difflib.get_close_matches(name, timm.list_models(), n=4)
+    hint = f"; close timm names: {', '.join(close)}" if close else ""
+    raise UnknownNameError(f"unknown backbone {name!r}; valid names: {', '.join(FEWSHOT_BACKBONES)}, "
+                           f"or any timm model (timm.list_models()){hint}")
+
+
+def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
+                    checkpoint: Optional[str | Path] = None, **kwargs) -> nn.Module:
+    """A backbone mapping ``[B, in_chans, H, W]`` images to ``[B, D]`` pooled features.
+
+    Args:
+        name: ``conv4``, ``resnet12`` or any timm model name (``resnet18``, ``resnet18.a1_in1k``).
+        in_chans: channels of the input images (timm adapts pretrained first convolutions).
+        pretrained: load timm's published weights (needs them cached or a network connection).
+        checkpoint: local weights to load afterwards (``.safetensors`` or a ``torch.save``d state dict).
+        **kwargs: passed to the model (``drop_block_rate=0.1``, ``global_pool="flatten"``, ...).
+
+    Raises:
+        UnknownNameError: for a name neither here nor in timm, listing the valid ones.
+        ValueError: when the model does not take one of ``kwargs`` (naming it as a flag).
+        WeightsUnavailableError: when ``pretrained`` weights do not exist or cannot be fetched.
+        ValueError: when ``checkpoint`` belongs to another architecture (naming the keys that differ).
+    """
+    check_backbone_name(name)
+    if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
+            and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
+        raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
+                                      f"or pick a model from timm.list_pretrained()")
+    try:
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
+    except WeightsUnavailableError:
+        raise
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e) or not kwargs:
+            raise
+        given = ", ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in kwargs.items())
+        raise ValueError(f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
+                         "(resnet12 takes --drop-block-rate)") from None
+    except (OSError, RuntimeError) as e:
+        if not pretrained:
+            raise
+        raise WeightsUnavailableError(
+            f"could not fetch timm's pretrained weights for {name!r} (no network here? {type(e).__name__}: "
+            f"{e}); download them once on a connected machine (they are cached under ~/.cache/huggingface), "
+            f"or pass --checkpoint FILE with local weights, or drop --pretrained") from None
+    if checkpoint is not None:
+        load_weights(model, checkpoint, name)
+    return model
+
+
+@torch.no_grad()
+def embedding_dim(model: nn.Module, input_shape: Tuple[int, int, int]) -> int:
+    """Width D of ``model``'s output for inputs ``[C, H, W]``, measured by one dummy forward pass."""
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()  # batch norm in training mode would update its statistics
+    try:
+        out = model(torch.zeros(2, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    return int(out.reshape(2, -1).shape[1])  # [2, D]
+
+

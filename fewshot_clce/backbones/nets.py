@@ -1,0 +1,190 @@
+"""The few-shot backbones ``conv4`` and ``resnet12``, registered into timm's own registry.
+
+Both few-shot backbones end in global average pooling, so their embedding width does not
+depend on the input size (64 for ``conv4``, 640 for ``resnet12``) and they accept any image
+size the datasets give, 8x8 digits included: each stage max-pools by 2 only while the feature
+map is at least 2 px on both sides, so small inputs keep a 1x1 map instead of failing.
+``conv4(global_pool="flatten")`` gives the classic ProtoNet embedding instead (1600-d at 84 px).
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from timm.layers import DropBlock2d
+from timm.models import register_model
+from torch import nn
+
+# The few-shot backbones this module adds to timm's registry.
+FEWSHOT_BACKBONES = ("conv4", "resnet12")
+
+
+class WeightsUnavailableError(FileNotFoundError):
+    """Pretrained weights could not be found locally nor downloaded."""
+
+
+def _pool_if_possible(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pool ``[B, C, H, W] -> [B, C, H//2, W//2]`` while both sides are >= 2 px, else identity."""
+    if min(x.shape[-2:]) >= 2:
+        return F.max_pool2d(x, 2)
+    return x
+
+
+class _FewShotNet(nn.Module):
+    """timm-style interface shared by the few-shot backbones.
+
+    Subclasses set ``num_features`` and implement ``forward_features`` (``[B, C, H, W] -> [B, D, h, w]``).
+    """
+
+    num_features: int
+    global_pool: str = "avg"
+
+    def _init_head(self, num_classes: int, drop_rate: float) -> None:
+        self.num_classes = num_classes
+        self.drop_rate = drop_rate
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self._init_head(num_classes, self.drop_rate)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """``[B, D, h, w] -> [B, D]`` pooled features (``pre_logits``) or ``[B, num_classes]`` logits."""
+        if self.global_pool == "flatten":
+            x = x.flatten(1)  # [B, D * h * w]
+        else:
+            x = x.mean(dim=(2, 3))  # [B, D]
+        if pre_logits:
+            return x
+        x = F.dropout(x, self.drop_rate, self.training) if self.drop_rate else x
+        return self.head(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B, D]`` features when ``num_classes == 0``, else ``[B, num_classes]`` logits."""
+        return self.forward_head(self.forward_features(x))
+
+
+class Conv4(_FewShotNet):
+    """Four blocks of [3x3 conv 64, batch norm, ReLU, 2x2 max-pool] (Vinyals et al. 2016; Snell et al. 2017).
+
+    Args:
+        in_chans: input channels.
+        num_classes: classifier outputs; 0 returns the pooled features.
+        width: channels of every block.
+        global_pool: ``"avg"`` (``width``-d features for any input size) or ``"flatten"``
+            (``width * h * w``, size-dependent, the original ProtoNet embedding).
+    """
+
+    def __init__(self, in_chans: int = 3, num_classes: int = 0, width: int = 64, global_pool: str = "avg",
+                 drop_rate: float = 0.0):
+        super().__init__()
+        if global_pool not in ("avg", "flatten"):
+            raise ValueError(f"conv4 global_pool must be 'avg' or 'flatten', got {global_pool!r}")
+        self.global_pool = global_pool
+        self.blocks = nn.ModuleList()
+        chans = in_chans
+        for _ in range(4):
+            self.blocks.append(nn.Sequential(nn.Conv2d(chans, width, 3, padding=1, bias=False),
+                                             nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
+            chans = width
+        self.num_features = width
+        self.pretrained_cfg = {"architecture": "conv4", "first_conv": "blocks.0.0", "classifier": "head"}
+        self._init_head(num_classes, drop_rate)
+        self._init_weights()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B, width, H', W']`` with H' = H / 16 (at least 1)."""
+        for block in self.blocks:
+            x = _pool_if_possible(block(x))
+        return x
+
+
+class _ResidualBlock(nn.Module):
+    """ResNet-12 block: 3 x (3x3 conv, BN, LeakyReLU 0.1) with a 1x1 shortcut, then pool and DropBlock."""
+
+    def __init__(self, in_chans: int, out_chans: int, drop_block_rate: float, block_size: int):
+        super().__init__()
+        layers: List[nn.Module] = []
+        for i in range(3):
+            layers += [nn.Conv2d(in_chans if i == 0 else out_chans, out_chans, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(out_chans)]
+            if i < 2:
+                layers.append(nn.LeakyReLU(0.1, inplace=True))
+        self.body = nn.Sequential(*layers)
+        self.shortcut = nn.Sequential(nn.Conv2d(in_chans, out_chans, 1, bias=False), nn.BatchNorm2d(out_chans))
+        self.drop_block = DropBlock2d(drop_block_rate, block_size) if drop_block_rate > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(self.body(x) + self.shortcut(x), 0.1)
+        return self.drop_block(_pool_if_possible(x))
+
+
+class ResNet12(_FewShotNet):
+    """The few-shot ResNet-12 (Oreshkin et al. 2018; Lee et al. 2019): 64-160-320-640 channels.
+
+    Args:
+        in_chans: input channels.
+        num_classes: classifier outputs; 0 returns the pooled 640-d features.
+        channels: output channels of the four residual blocks.
+        drop_block_rate: DropBlock probability in the last two blocks (0 disables it).
+        drop_block_size: side of the dropped blocks (clipped to the feature map).
+        drop_rate: dropout before the classifier.
+    """
+
+    def __init__(self, in_chans: int = 3, num_classes: int = 0, channels: Sequence[int] = (64, 160, 320, 640),
+                 drop_block_rate: float = 0.0, drop_block_size: int = 5, drop_rate: float = 0.0):
+        super().__init__()
+        if len(channels) != 4:
+            raise ValueError(f"resnet12 needs 4 channel widths, got {tuple(channels)}")
+        blocks, prev = [], in_chans
+        for i, c in enumerate(channels):
+            blocks.append(_ResidualBlock(prev, c, drop_block_rate if i >= 2 else 0.0, drop_block_size))
+            prev = c
+        self.blocks = nn.Sequential(*blocks)
+        self.num_features = channels[-1]
+        self.pretrained_cfg = {"architecture": "resnet12", "first_conv": "blocks.0.body.0", "classifier": "head"}
+        self._init_head(num_classes, drop_rate)
+        self._init_weights()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W] -> [B, 640, H', W']`` with H' = H / 16 (at least 1)."""
+        return self.blocks(x)
+
+
+def _no_pretrained(name: str, pretrained: bool) -> None:
+    if pretrained:
+        raise WeightsUnavailableError(
+            f"backbone {name!r} has no published pretrained weights; train it from scratch (drop "
+            f"--pretrained) or load your own with --checkpoint FILE")
+
+
+# timm passes its own options (pretrained_cfg, cache_dir, ...) to every entry point; they mean
+# nothing for these models, which have no published weights.
+_TIMM_ONLY = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+
+
+@register_model
+def conv4(pretrained: bool = False, **kwargs) -> Conv4:
+    """timm entry point for :class:`Conv4`."""
+    _no_pretrained("conv4", pretrained)
+    return Conv4(**{k: v for k, v in kwargs.items() if k not in _TIMM_ONLY})
+
+
+@register_model
+def resnet12(pretrained: bool = False, **kwargs) -> ResNet12:
+    """timm entry point for :class:`ResNet12`."""
+    _no_pretrained("resnet12", pretrained)
+    return ResNet12(**{k: v for k, v in kwargs.items() if k not in _TIMM_ONLY})
+
+

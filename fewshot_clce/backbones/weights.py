@@ -1,0 +1,103 @@
+"""Local weights: reading a state dict from a file without running code from it, and loading it
+into a backbone strictly, naming what does not fit."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+import torch
+from torch import nn
+
+from ..utils.safe_load import load_checkpoint
+
+
+def read_state_dict(source: str | Path | dict, prefix: str = "") -> Dict[str, torch.Tensor]:
+    """Weights from a file (safetensors or a ``torch.save``d dict) or from a loaded dict.
+
+    Loading never runs code from the file (``torch.load(weights_only=True)``). A dict that wraps
+    its weights under ``"state_dict"`` or ``"model"`` (the usual ways training scripts save them) is
+    unwrapped, and ``module.`` prefixes (DDP) are removed.
+
+    Args:
+        prefix: keep only the keys that start with it, without it (``"backbone."`` picks the
+            backbone out of a whole model's state dict).
+
+    Raises:
+        FileNotFoundError: if the file does not exist.
+        ValueError: if it holds no tensors (under ``prefix``) or something else than weights.
+    """
+    if isinstance(source, dict):
+        return _tensors(source, "the given state dict", prefix)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            obj = load_file(str(path))
+        except Exception as e:  # SafetensorError and friends: name the file instead
+            raise ValueError(f"cannot read {str(path)!r} as safetensors ({e})") from None
+    else:
+        obj = load_checkpoint(path)  # weights_only: refuses pickled objects
+    return _tensors(obj, repr(str(path)), prefix)
+
+
+def _tensors(obj, where: str, prefix: str) -> Dict[str, torch.Tensor]:
+    """The tensors of a state dict (unwrapped from a checkpoint dict), DDP prefixes removed."""
+    for key in ("state_dict", "model"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict) and not torch.is_tensor(obj.get(key)):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
+        raise ValueError(f"{where} holds no state dict of tensors")
+    obj = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+    if prefix:
+        obj = {k[len(prefix):]: v for k, v in obj.items() if k.startswith(prefix)}
+    if not obj:
+        raise ValueError(f"{where} holds no state dict of tensors{f' under {prefix!r}' if prefix else ''}")
+    return obj
+
+
+def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", source: str | Path | None = None) -> None:
+    """Load local weights (a file or a loaded checkpoint dict) into ``model`` strictly, with a clear
+    error when they do not fit.
+
+    Classifier weights of a timm checkpoint are dropped (the backbone has ``num_classes=0``);
+    missing batch-norm counters are tolerated.
+
+    Args:
+        name: the backbone's name, for messages.
+        source: the file the weights came from, for messages (when ``path`` is a loaded dict).
+
+    Raises:
+        ValueError: naming missing keys, unexpected keys and shape mismatches.
+    """
+    state = read_state_dict(path)
+    own = model.state_dict()
+    head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier")
+    heads = (head,) if isinstance(head, str) else tuple(head or ())
+    state = {k: v for k, v in state.items()
+             if k in own or not any(k.startswith(h + ".") for h in heads)}
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k} is {list(state[k].shape)} in the checkpoint but {list(own[k].shape)} in the model"
+                  for k in state if k in own and state[k].shape != own[k].shape]
+    if missing or unexpected or mismatched:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing keys ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])}"
+                            f"{', ...' if len(unexpected) > 3 else ''})")
+        if mismatched:
+            problems.append(f"shape mismatch: {mismatched[0]}"
+                            + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""))
+        if source is None and isinstance(path, dict):
+            where = "the given weights"
+        else:
+            where = repr(str(source if source is not None else path))
+        raise ValueError(f"checkpoint {where} does not fit backbone {name or type(model).__name__!r}: "
+                         f"{'; '.join(problems)}; was it saved from another backbone or with other "
+                         f"channels? use the --backbone it was trained with")
+    model.load_state_dict(state, strict=False)

@@ -1,0 +1,83 @@
+"""A time estimate printed before a benchmark starts, from a quick timing of training steps.
+
+One step = augmenting a batch into two views, a forward and backward pass of the backbone on
+``batch_size * views`` images and an SGD update, timed on random images of the dataset's shape
+(after one warm-up step). A training is ``epochs * (base images // batch_size)`` steps plus one
+forward pass over the validation images per epoch; an evaluation is one forward pass over the
+images its episodes use. Data loading and the heads are not timed, so real runs take somewhat
+longer; the benchmark prints the measured time of its first training next to the estimate.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+import torch
+
+_EVAL_TO_TRAIN = 1 / 3  # a forward pass costs about a third of forward + backward
+
+
+def time_train_step(backbone_name: str, image_shape: Tuple[int, int, int], batch_size: int, views: int = 2,
+                    repeats: int = 2, seed: int = 0) -> float:
+    """Seconds for one training step of ``backbone_name`` on ``[batch_size * views, *image_shape]`` inputs."""
+    from ..data.transforms import Augment, choose_preset
+    from ..backbones.factory import create_backbone
+
+    c, h, w = image_shape
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = create_backbone(backbone_name, in_chans=c)
+    augment = Augment(choose_preset(image_shape), (h, w), c)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    images = torch.rand(batch_size, c, h, w, generator=gen)  # [B, C, H, W]
+    times = []
+    for _ in range(repeats + 1):  # the first step warms up allocators and kernels
+        start = time.perf_counter()
+        x = augment(images, views, gen).flatten(0, 1)  # [B * V, C, h, w]
+        loss = model(x).pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - start)
+    return min(times[1:])
+
+
+@dataclass
+class Estimate:
+    """Seconds expected for the trainings and evaluations still to do."""
+
+    train_s: float
+    eval_s: float
+    trainings: int
+    evaluations: int
+    step_s: Dict[int, float]
+
+    @property
+    def total_s(self) -> float:
+        return self.train_s + self.eval_s
+
+    def text(self) -> str:
+        steps = ", ".join(f"{s * 1000:.0f} ms/step at batch {b}" for b, s in sorted(self.step_s.items()))
+        return (f"time estimate: {self.total_s / 60:.1f} min for {self.trainings} training(s) and "
+                f"{self.evaluations} evaluation(s) still to do ({steps}; from a timed training step, "
+                "data loading not included)")
+
+
+def estimate(trainings: Dict[int, int], epochs: int, base_images: int, val_images: int, eval_images: int,
+             evaluations: int, step_s: Dict[int, float]) -> Estimate:
+    """Expected seconds for ``trainings`` (batch size -> count) and ``evaluations`` runs to evaluate.
+
+    Args:
+        base_images, val_images: images per training epoch and per validation pass.
+        eval_images: images a run's evaluation embeds (the union of its episodes' samples).
+        step_s: batch size -> seconds per training step (:func:`time_train_step`).
+    """
+    train_s = 0.0
+    for bs, n in trainings.items():
+        per_image = step_s[bs] / bs
+        train_s += n * epochs * ((base_images // bs) * step_s[bs] + val_images * per_image * _EVAL_TO_TRAIN)
+    per_image = min(s / b for b, s in step_s.items()) if step_s else 0.0
+    eval_s = evaluations * eval_images * per_image * _EVAL_TO_TRAIN
+    return Estimate(train_s, eval_s, sum(trainings.values()), evaluations, dict(step_s))

@@ -1,0 +1,175 @@
+"""The trainings a benchmark needs: one per (dataset, loss, hyper-parameter combination, seed).
+
+A loss is swept only over the hyper-parameters it takes (CE is not trained once per λ); every
+loss is trained at every batch size and seed, with the same epochs and optimiser settings.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import pandas as pd
+
+from ..training.run_folder import CONFIG, is_finished, read_config
+from ..losses.hparams import LOSS_HPARAMS, loss_takes, run_name_parts
+from .config import BenchmarkConfig
+
+# The loss hyper-parameters a benchmark sweeps (the batch size is swept separately, for every loss).
+LOSS_SWEEPS = tuple(h for h in LOSS_HPARAMS if h != "label_smoothing")
+
+
+def loss_hparams(loss: str) -> Tuple[str, ...]:
+    """Which of the swept hyper-parameters (λ, τ, β) the registered loss ``loss`` takes.
+
+    Raises:
+        UnknownNameError: for an unregistered loss, listing the valid ones.
+    """
+    return tuple(h for h in loss_takes(loss) if h in LOSS_SWEEPS)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training of the benchmark.
+
+    Attributes:
+        dataset: the dataset as the user gave it (what training loads).
+        hparams: the swept values this loss takes (None: the loss's default).
+    """
+
+    dataset: str
+    loss: str
+    seed: int
+    batch_size: int
+    hparams: Tuple[Tuple[str, Optional[float]], ...]
+
+    @property
+    def name(self) -> str:
+        """``clce-lam0.5-t0.1-bs64-s0``: unique within a dataset, readable in a file listing."""
+        parts = run_name_parts({k: v for k, v in self.hparams if v is not None})
+        return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
+
+    @property
+    def dataset_id(self) -> str:
+        """The dataset's canonical identity: results rows, run and result folders are named by it."""
+        from ..data.registry import dataset_id
+
+        return dataset_id(self.dataset)
+
+    def run_dir(self, out: Path) -> Path:
+        return Path(out) / "runs" / dataset_folder(self.dataset_id) / self.name
+
+    def result_path(self, out: Path) -> Path:
+        return Path(out) / "results" / dataset_folder(self.dataset_id) / f"{self.name}.csv"
+
+    def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str) -> pd.DataFrame:
+        """Add the results schema's run columns, with the hyper-parameters the run really used.
+
+        The values come from the run's resolved ``config.yaml`` (so a loss default is recorded as
+        its number); hyper-parameters the loss does not take are left empty (NaN).
+        """
+        used = read_config(run_dir)
+        takes = dict(self.hparams)
+        df = df.copy()
+        df["dataset"] = self.dataset_id  # as evaluation records it: one name per dataset everywhere
+        df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
+        df["batch_size"] = int(used.get("batch_size", self.batch_size))
+        for h in LOSS_SWEEPS:
+            v = used.get(h) if h in takes else None
+            df[h] = float(v) if v is not None else math.nan
+        return df
+
+
+def dataset_folder(identity: str) -> str:
+    """A dataset identity as one folder name (``folder:data``, ``cub[split=closerlook]``)."""
+    return identity.replace("/", "-")
+
+
+def check_names(cfg: BenchmarkConfig) -> None:
+    """Fail before any training on an unknown loss, head or backbone (listing the valid names)."""
+    from ..backbones.factory import check_backbone_name
+    from ..heads import parse_head
+
+    for head in cfg.heads:
+        parse_head(head)
+    check_backbone_name(cfg.backbone)
+
+
+def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
+    """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, hyper-parameters).
+
+    Seeds are the outer loop but one, so an interrupted benchmark has finished whole seeds.
+
+    Raises:
+        UnknownNameError: for an unknown loss (listing the valid ones).
+    """
+    out = []
+    takes = {loss: loss_hparams(loss) for loss in cfg.losses}
+    for d, s, bs in itertools.product(cfg.datasets, cfg.seeds, cfg.batch_size):
+        for loss in cfg.losses:
+            names = takes[loss]
+            for values in itertools.product(*(getattr(cfg, h) for h in names)):
+                out.append(RunSpec(d, loss, int(s), int(bs), tuple(zip(names, values))))
+    return out
+
+
+def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
+    """The :class:`~fewshot_clce.training.trainer.TrainConfig` of one run (same budget for every loss)."""
+    from ..training.config import TrainConfig
+
+    options = dict(cfg.train_options)
+    if cfg.lr is not None:
+        options["lr"] = cfg.lr
+    try:
+        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss, out=str(spec.run_dir(out)),
+                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed, data_root=cfg.data_root,
+                           device=cfg.device, progress=cfg.progress,
+                           **{k: v for k, v in spec.hparams if v is not None}, **options)
+    except TypeError as e:
+        raise ValueError(f"train_options {sorted(options)} contain a setting training does not know ({e}); "
+                         "see `fewshot-clce train --help`") from None
+
+
+def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
+    """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
+    fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed"]
+    fields += [k for k, v in spec.hparams if v is not None] + list(cfg.train_options)
+    return tuple(fields + (["lr"] if cfg.lr is not None else []))
+
+
+def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
+    """``"absent"``, ``"partial"`` (interrupted: resume it), ``"finished"`` or ``"different"``.
+
+    ``different``: the folder holds a run whose saved settings disagree with ``tc`` on one of
+    ``fields`` (it is retrained only under ``--force``).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        return "absent"
+    saved = read_config(run_dir)
+    if any(saved.get(k) != getattr(tc, k) for k in fields):
+        return "different"
+    return "finished" if is_finished(run_dir, tc.epochs) else "partial"
+
+
+def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
+    """The ``fewshot-clce train`` command line of one run (for training it elsewhere, e.g. under torchrun).
+
+    A run trained with it into the same folder is reused by the benchmark, as long as its
+    settings match.
+    """
+    import dataclasses
+    import shlex
+
+    from ..training.config import TrainConfig
+
+    tc = train_config(spec, cfg, out)
+    parts = ["fewshot-clce", "train"]
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in explicit_fields(spec, cfg) + ("out",):
+            continue
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        parts += [flag, shlex.quote(str(getattr(tc, f.name)))]
+    return " ".join(parts)

@@ -1,0 +1,396 @@
+"""The benchmark: train one backbone per (loss, hyper-parameters, seed), evaluate all on the same episodes.
+
+Only orchestration: training is :func:`fewshot_clce.training.trainer.train`, evaluation
+:func:`fewshot_clce.evaluation.evaluate_run`, episodes come from :mod:`fewshot_clce.benchmark.manifests`
+and every number from :mod:`fewshot_clce.report.analysis`. Output layout: see :mod:`fewshot_clce.report.writer`.
+
+Resuming: a training whose run folder holds a finished run (all epochs, a best checkpoint, the
+same settings) is reused, an interrupted one is continued from its last checkpoint, and a run's
+evaluation is reused when its result file was made from the same checkpoint, episodes and heads
+and holds every row of them (a damaged or incomplete one is evaluated again, with a log line).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import pandas as pd
+
+from ..report import writer as report
+from ..utils.files import atomic_path, write_json_atomic
+from ..report.analysis import Analysis, analyse
+from .config import BenchmarkConfig
+from .plan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
+
+SPLITS = ("val", "novel")
+
+
+@dataclass
+class BenchmarkResult:
+    """What a benchmark did: the analysis, and which trainings/evaluations ran or were reused."""
+
+    out: Path
+    analysis: Analysis
+    trained: List[str] = field(default_factory=list)
+    reused: List[str] = field(default_factory=list)
+    evaluated: List[str] = field(default_factory=list)
+    reused_evaluations: List[str] = field(default_factory=list)
+    timing: Dict[str, float] = field(default_factory=dict)
+
+
+def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
+    """Write ``config.json``, or check that the folder's existing one has the same identity.
+
+    Raises:
+        FileExistsError: the folder holds a benchmark of another configuration (names the
+            differing settings) and ``force`` is False.
+        ValueError: its config.json is unreadable and ``force`` is False.
+    """
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {str(out)!r} is a file; pass a folder for the benchmark")
+    path = out / "config.json"
+    old = read_config_json(path, force) if path.is_file() else None
+    if old is not None:
+        new = json.loads(json.dumps(cfg.identity()))
+        differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
+        if differ and not force:
+            what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
+            raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
+                                  "another --out, the same settings to resume, or --force to replace it")
+    elif not path.is_file() and out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
+                              "empty or new --out, or --force")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")}))
+
+
+def read_config_json(path: Path, force: bool = False):
+    """The dict in a benchmark's ``config.json``; None for an unreadable one when ``force`` (it is replaced).
+
+    Raises:
+        ValueError: naming the file when it is not a JSON object (truncated, damaged), saying how to go on.
+    """
+    try:
+        config = json.loads(Path(path).read_text())
+        if not isinstance(config, dict):
+            raise ValueError(f"it holds a {type(config).__name__}, not an object")
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+        if force:
+            return None
+        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
+                         "cut short: pass --force to start this folder over (finished runs with matching settings "
+                         "are still reused), or another --out") from None
+    return config
+
+
+def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
+    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path).
+
+    Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
+    file holds one row per (manifest, head) and episode ``0 .. number - 1``.
+    """
+    from ..evaluation import manifest_digest
+    from ..training.run_folder import checkpoint_id
+
+    return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
+            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
+
+
+def read_results(csv: Path) -> pd.DataFrame:
+    """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
+    from ..utils.files import read_csv
+
+    return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
+
+
+def incomplete_results(df: pd.DataFrame, key: dict) -> str:
+    """Why ``df`` is not the complete result of the evaluation ``key`` describes; empty when it is.
+
+    Complete means: exactly one row per (manifest, head, episode) for every manifest and head of
+    ``key``, episodes numbered ``0 .. E - 1``, and every accuracy a number in [0, 1].
+    """
+    needed = ("split", "shots", "head", "manifest", "episode", "accuracy")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        return f"no column(s) {', '.join(missing)}"
+    expected = sum(n for *_, n in key["episodes"]) * len(key["heads"])
+    episode = pd.to_numeric(df["episode"], errors="coerce")
+    acc = pd.to_numeric(df["accuracy"], errors="coerce")
+    for split, shots, digest, n in key["episodes"]:
+        for head in key["heads"]:
+            mine = episode[(df["manifest"] == digest) & (df["head"] == head)]
+            if len(mine) != n or sorted(mine.tolist()) != list(range(n)):
+                have = mine[mine.isin(range(n))].nunique()
+                twice = ", some of them twice" if mine.duplicated().any() else ""
+                return f"{have} of {n} episodes for {split} {shots}-shot, head {head}{twice}"
+    if len(df) != expected:
+        return f"{len(df)} rows where {expected} are expected"
+    bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
+    if bad.any():
+        return f"{int(bad.sum())} accuracies that are not numbers in [0, 1] (e.g. row {int(bad.idxmax()) + 2})"
+    return ""
+
+
+def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
+                  log: Callable[[str], None] = lambda m: None) -> tuple:
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk.
+
+    A result file is reused only when its key file matches (same checkpoint, heads and episodes)
+    and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
+    """
+    from ..evaluation import evaluate_run
+
+    run_dir = spec.run_dir(out)
+    csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
+    key = json.loads(json.dumps(_evaluation_key(run_dir, manifests, cfg.heads)))
+    if csv.is_file():
+        why = _reuse_refusal(csv, key_path, key)
+        if isinstance(why, pd.DataFrame):
+            return why, True
+        log(f"{csv} {why}; re-evaluating")
+    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
+    df = spec.annotate(df, run_dir, cfg.backbone)
+    report.write_csv(df, csv)
+    write_json_atomic(key_path, key)
+    return df, False
+
+
+def check_identities(specs: List[str]) -> None:
+    """Refuse two datasets of one identity (results are grouped by it), before anything is written.
+
+    Raises:
+        ValueError: naming both specs and the identity.
+    """
+    from ..data import dataset_id
+
+    seen: Dict[str, str] = {}
+    for spec in specs:
+        identity = dataset_id(spec)
+        if identity in seen:
+            raise ValueError(f"--dataset {seen[identity]!r} and {spec!r} are one dataset ({identity!r}) to the "
+                             "benchmark, whose results name datasets so; give it once, or benchmark the two in "
+                             "separate --out folders")
+        seen[identity] = spec
+def _reuse_refusal(csv: Path, key_path: Path, key: dict):
+    """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""
+    try:
+        old_key = json.loads(key_path.read_text())
+    except (OSError, ValueError):
+        return f"has no readable key file {key_path.name}"
+    if old_key != key:
+        return "was made from another checkpoint, other heads or other episodes"
+    try:
+        df = read_results(csv)
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
+        return f"is unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
+    why = incomplete_results(df, key)
+    return f"is incomplete ({why})" if why else df
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
+                  log: Callable[[str], None] = _log) -> BenchmarkResult:
+    """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring."""
+    from tqdm import tqdm
+
+    from ..data import create_dataset, dataset_id
+    from .manifests import benchmark_manifests, committed_dir
+    from ..training.trainer import train
+
+    t0 = time.perf_counter()
+    out = Path(out).expanduser()
+    specs = plan_runs(cfg)  # validates losses before anything is written
+    check_names(cfg)
+    check_identities(cfg.datasets)
+    check_trainings(cfg, specs, out)
+    # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
+    datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
+    check_splits(datasets)
+    # Until the first training starts, a failure takes back what this call wrote into ``out``, so
+    # the corrected command needs no --force.
+    guard = OutputGuard(out)
+    try:
+        prepare_output(out, cfg, force)
+        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
+        counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+        manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
+                                            cfg.episode_seed, out / "episodes", search)
+                     for d, ds in datasets.items()}
+        for d, m in manifests.items():
+            for (s, k), (eps, src) in sorted(m.items()):
+                log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+        states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
+                                                    explicit_fields(s, cfg)) for s in specs}
+        todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
+        print_estimate(cfg, specs, todo, datasets, manifests, out, log)
+    except Exception:
+        guard.undo()
+        raise
+
+    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+    bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
+    for spec in bar:
+        bar.set_postfix_str(spec.name)
+        state = states[(spec.dataset_id, spec.name)]
+        if state == "finished":
+            res.reused.append(spec.name)
+            continue
+        start = time.perf_counter()
+        train(dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
+                                  force=state == "different" and force))
+        res.trained.append(spec.name)
+        res.timing[f"train/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
+        if len(res.trained) == 1:
+            took = time.perf_counter() - start
+            log(f"first training took {took:.0f} s; at that pace the {len(todo) - 1} other(s) take about "
+                f"{took * (len(todo) - 1) / 60:.1f} min more")
+    frames = []
+    for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
+        start = time.perf_counter()
+        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id], log)
+        (res.reused_evaluations if reused else res.evaluated).append(spec.name)
+        if not reused:
+            res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
+        frames.append(df)
+    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
+                           boot_seed=cfg.boot_seed)
+    start = time.perf_counter()
+    report.write_plots(out, res.analysis)
+    if cfg.tsne:
+        _tsne_plots(res.analysis, cfg, out, datasets, specs)
+    res.timing["plots_s"] = time.perf_counter() - start
+    res.timing["total_s"] = time.perf_counter() - t0
+    report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
+    report.write_report(out)
+    return res
+
+
+def check_splits(datasets: Dict) -> None:
+    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
+
+    Raises:
+        ValueError: naming the dataset, the missing split and the splits it has.
+    """
+    for name, ds in datasets.items():
+        for needed in ("base", "val", "novel"):
+            if needed not in ds.splits:
+                raise ValueError(f"the benchmark needs a {needed!r} split of every dataset (base classes to train "
+                                 f"on, val classes to pick epochs and hyper-parameters, novel classes to report); "
+                                 f"dataset {name!r} has {', '.join(ds.splits)}. Folder datasets take a split file "
+                                 "naming them (folder:PATH::SPLITFILE)")
+
+
+class OutputGuard:
+    """What a benchmark folder held before a start, to take back what a failed start wrote.
+
+    :meth:`undo` removes the folders this start created (``out`` and missing parents) when ``out``
+    did not exist; otherwise it puts ``config.json`` back as it was and removes the episode
+    manifests this start added. Runs and results are not written before the first training.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.created: Optional[Path] = None  # the highest folder the start will create
+        for p in (self.out, *self.out.parents):
+            if p.exists():
+                break
+            self.created = p
+        config = self.out / "config.json"
+        self.config = config.read_bytes() if config.is_file() else None
+        episodes = self.out / "episodes"
+        self.episodes = set(episodes.iterdir()) if episodes.is_dir() else None
+
+    def undo(self) -> None:
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+            return
+        config = self.out / "config.json"
+        if self.config is None:
+            config.unlink(missing_ok=True)
+        elif not config.is_file() or config.read_bytes() != self.config:
+            with atomic_path(config) as tmp:
+                tmp.write_bytes(self.config)
+        episodes = self.out / "episodes"
+        if episodes.is_dir():
+            for p in set(episodes.iterdir()) - (self.episodes or set()):
+                p.unlink()
+            if self.episodes is None and not any(episodes.iterdir()):
+                episodes.rmdir()
+
+
+def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
+    """Every check training makes before loading data, for every planned training (``train_options``
+    included), so that a value that cannot work is refused before the output folder is touched."""
+    from ..training.trainer import check_config
+
+    seen = set()
+    for spec in specs:
+        if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
+            seen.add((spec.loss, spec.hparams, spec.batch_size))
+            check_config(train_config(spec, cfg, out))
+
+
+def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,
+                   out: Path, log: Callable[[str], None]) -> None:
+    """Log the time estimate of the trainings still ``todo`` (and all evaluations); warn over the budget."""
+    from .estimate import estimate, time_train_step
+
+    if not todo:
+        log(f"all {len(specs)} trainings are finished in {out}; reusing them")
+        return
+    total = 0.0
+    for d, ds in datasets.items():
+        mine = [s for s in todo if s.dataset_id == d]
+        if not mine:
+            continue
+        base, val = ds.split("base"), ds.split("val")
+        sizes = sorted({s.batch_size for s in mine})
+        step = {b: time_train_step(cfg.backbone, base.image_shape, b) for b in sizes}
+        per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
+        val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
+        eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
+        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs,
+                       len([s for s in specs if s.dataset_id == d]), step)
+        log(f"{d}: {est.text()}")
+        total += est.total_s
+    log(f"estimated total: {total / 60:.1f} min")
+    if cfg.time_budget is not None and total > 60 * cfg.time_budget:
+        log(f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
+            f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
+            "to fit (continuing)")
+
+
+def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:
+    """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
+    from ..report import plots
+    from ..report.embeddings import embed_runs
+
+    run_dirs = {(s.dataset_id, s.name): s.run_dir(out) for s in specs}
+
+    for d in an.datasets:
+        chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
+        losses = [l for l in (cfg.baseline, "clce") if l in chosen.index]
+        if len(losses) < 2:
+            losses = list(chosen.index)
+        df = an.per_episode
+        seed = min(an.seeds)
+        runs = {}
+        for loss in losses:
+            names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
+            runs[f"{chosen[loss]}, seed {seed}"] = run_dirs[(d, str(names.iloc[0]))]
+        split = datasets[d].split("novel")
+        emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed,
+                         device=cfg.device)
+        plots.embedding_panels(emb, out / "plots" / f"tsne_{d}.png", split.class_names,
+                               title=f"{d}: t-SNE of novel-class features ({cfg.tsne_classes} classes)")
+

@@ -1,0 +1,86 @@
+"""From a per-episode results table to every summary the benchmark reports.
+
+- ``scores`` / ``chosen``: validation score of each configuration, and the one chosen per
+  (dataset, loss) on the ``val`` split (see :mod:`fewshot_clce.stats.selection`).
+- ``main``: the chosen configurations on the ``novel`` split, with paired Δ vs the baseline.
+- ``all_configs``: every configuration on ``novel`` (for inspection; not for choosing).
+- ``profiles``: for each swept hyper-parameter, the configuration chosen on ``val`` at each of
+  its values, on ``novel`` (the ablation curves).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import pandas as pd
+
+from ..stats import seeds as seedstats
+from ..stats import selection
+from ..stats.summary import summarize, with_config
+
+REQUIRED_COLUMNS = ("run", "loss", "seed", "dataset", "split", "head", "ways", "shots", "episode", "accuracy")
+
+
+@dataclass
+class Analysis:
+    """Every summary of one benchmark's per-episode table (all recomputed from it)."""
+
+    per_episode: pd.DataFrame
+    scores: pd.DataFrame
+    chosen: pd.DataFrame
+    main: pd.DataFrame
+    all_configs: pd.DataFrame
+    profiles: Dict[str, pd.DataFrame] = field(default_factory=dict)
+    swept: List[str] = field(default_factory=list)
+    baseline: str = "ce"
+    n_boot: int = seedstats.DEFAULT_BOOT
+    boot_seed: int = seedstats.DEFAULT_BOOT_SEED
+
+    @property
+    def datasets(self) -> List[str]:
+        return list(pd.unique(self.main["dataset"]))
+
+    @property
+    def seeds(self) -> List[int]:
+        return sorted(int(s) for s in self.per_episode["seed"].unique())
+
+
+def check_columns(df: pd.DataFrame) -> None:
+    """Raise ValueError naming the columns of the results schema that ``df`` lacks."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"per-episode results lack column(s) {missing}; expected the results schema "
+                         f"({', '.join(REQUIRED_COLUMNS)})")
+
+
+def _trivial_choice(df: pd.DataFrame) -> pd.DataFrame:
+    """Without validation rows: allowed only when every loss has a single configuration."""
+    counts = df.groupby(["dataset", "loss"])["config"].nunique()
+    if (counts > 1).any():
+        many = counts[counts > 1].index.tolist()
+        raise ValueError(f"several configurations of {many} but no results on the val split to choose "
+                         "among them; evaluate on val episodes too (never choose on novel)")
+    chosen = df.groupby(["dataset", "loss", "config"]).size().reset_index()[["dataset", "loss", "config"]]
+    chosen["val_accuracy"] = float("nan")
+    chosen["candidates"] = 1
+    return chosen
+
+
+def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = "normal",
+            n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> Analysis:
+    """All summaries of ``per_episode`` (results schema, rows on ``val`` and ``novel``)."""
+    check_columns(per_episode)
+    df = with_config(per_episode)
+    kw = dict(baseline=baseline, ci_method=ci_method, n_boot=n_boot, boot_seed=boot_seed)
+    has_val = (df["split"] == selection.VAL_SPLIT).any()
+    scores = selection.validation_scores(df) if has_val else pd.DataFrame()
+    chosen = selection.select(df) if has_val else _trivial_choice(df)
+    main = summarize(selection.restrict(df, chosen), **kw)
+    all_configs = summarize(df, **kw)
+    swept = selection.swept(df)
+    profiles = {}
+    for hp in swept:
+        if not has_val:
+            raise ValueError(f"{hp} was swept but there are no val results to choose the other settings on")
+        profiles[hp] = summarize(selection.restrict(df, selection.select(df, by=(hp,))), pair_on=(hp,), **kw)
+    return Analysis(df, scores, chosen, main, all_configs, profiles, swept, baseline, n_boot, boot_seed)

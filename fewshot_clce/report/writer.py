@@ -1,0 +1,216 @@
+"""Writing a benchmark's results: CSV / markdown / JSON files, plots, and the reproduction report.
+
+Layout of a benchmark folder (``fewshot-clce benchmark --out DIR``)::
+
+    config.json          the resolved BenchmarkConfig (a different one is refused on re-run)
+    per_episode.csv      every run x split x head x shots x episode (the results schema)
+    selection.csv        validation score of every configuration and which one was chosen
+    summary.csv          chosen configurations on novel: mean, CIs, paired Δ vs the baseline
+    summary_all.csv      every configuration on novel (for inspection, not for choosing)
+    summary.md           the tables in markdown
+    results.json         summaries, choices, config and timings in one file
+    plots/*.png          accuracy bars, paired differences, accuracy vs batch size, t-SNE
+    REPORT.md, report.ipynb   the reproduction report (``fewshot-clce report DIR``)
+    runs/, results/, episodes/   training runs, per-run results, generated manifests
+
+Everything is recomputed from ``per_episode.csv``; summaries are never the only record.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pandas as pd
+
+from . import plots
+from ..utils.checks import at_least
+from ..utils import files as _io
+from ..utils.files import write_json_atomic, write_text_atomic
+from .analysis import Analysis, analyse
+from .claims import Finding, check_all, findings_frame
+from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
+from ..stats.summary import HPARAMS
+from .tables import ci_legend, selection_markdown, summary_markdown
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """``df`` as a CSV file, atomically; text that a spreadsheet would run as a formula is quoted."""
+    return _io.write_csv(df, path)
+
+
+def _json_rows(df: pd.DataFrame) -> list:
+    rows = json.loads(df.to_json(orient="records"))  # NaN -> null
+    return rows
+
+
+def dataset_tables(an: Analysis) -> Dict[str, str]:
+    """dataset -> markdown of the main table and its legend."""
+    out = {}
+    for d in an.datasets:
+        s = an.main[an.main["dataset"] == d]
+        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
+    return out
+
+
+def console_text(an: Analysis) -> str:
+    """What the benchmark prints at the end: per dataset the loss x head x shots table."""
+    parts = []
+    for d, table in dataset_tables(an).items():
+        parts.append(f"## {d}: novel classes, 95% CI, Δ vs {an.baseline} paired on the same episodes\n\n{table}")
+    if an.swept:
+        hp = [h for h in HPARAMS if h in an.chosen.columns]
+        parts.append("## hyper-parameters chosen on the val split (never on novel)\n\n" + selection_markdown(an.chosen, hp))
+    return "\n\n".join(parts)
+
+
+def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing: Optional[dict] = None) -> List[Path]:
+    """The result files of a benchmark folder (all atomic)."""
+    out = Path(out)
+    paths = [write_csv(an.per_episode, out / "per_episode.csv"),
+             write_csv(an.main, out / "summary.csv"),
+             write_csv(an.all_configs, out / "summary_all.csv")]
+    sel = an.scores.copy() if not an.scores.empty else an.chosen.copy()
+    if not sel.empty:
+        chosen = set(zip(an.chosen["dataset"], an.chosen["config"]))
+        sel["chosen"] = [(d, c) in chosen for d, c in zip(sel["dataset"], sel["config"])]
+        paths.append(write_csv(sel, out / "selection.csv"))
+    md = [f"# Benchmark summary\n\n{console_text(an)}"]
+    for hp, prof in an.profiles.items():
+        for d in an.datasets:
+            p = prof[prof["dataset"] == d]
+            md.append(f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
+                      + summary_markdown(p, an.baseline, extra=[hp]))
+    paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
+    blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
+            "summary": _json_rows(an.main), "chosen": _json_rows(an.chosen),
+            "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
+            "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed}}
+    paths.append(write_json_atomic(out / "results.json", blob))
+    return paths
+
+
+def write_plots(out: Path, an: Analysis) -> List[Path]:
+    """Accuracy bars and paired differences per dataset; accuracy vs batch size when it was swept."""
+    pdir = Path(out) / "plots"
+    paths = []
+    for d in an.datasets:
+        main = an.main[an.main["dataset"] == d]
+        paths.append(plots.accuracy_bars(main, pdir / f"accuracy_{d}.png", dataset=d))
+        chosen = an.chosen[an.chosen["dataset"] == d]
+        base = chosen.loc[chosen["loss"] == an.baseline, "config"]
+        if len(base) == 1 and len(chosen) > 1:
+            paths.append(plots.paired_differences(an.per_episode, list(chosen["config"]), pdir / f"differences_{d}.png",
+                                                  base.iloc[0], dataset=d))
+        if "batch_size" in an.profiles:
+            prof = an.profiles["batch_size"]
+            paths.append(plots.accuracy_vs_batch_size(prof[prof["dataset"] == d], pdir / f"batch_size_{d}.png", d))
+    return paths
+
+
+def load_benchmark(folder: str | Path) -> tuple:
+    """``(per_episode DataFrame, config dict, timing dict)`` of a finished benchmark folder.
+
+    Raises:
+        FileNotFoundError: naming the folder when it holds no ``per_episode.csv``.
+    """
+    folder = Path(folder)
+    pe = folder / "per_episode.csv"
+    if not pe.is_file():
+        raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
+                                "finished `fewshot-clce benchmark` run?")
+    df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
+
+    def read(name: str) -> dict:
+        path = folder / name
+        if not path.is_file():
+            return {}
+        try:
+            blob = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
+            raise ValueError(f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
+                             "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
+                             "to write it again") from None
+        return blob if isinstance(blob, dict) else {}
+
+    results = read("results.json")
+    return df, read("config.json") or results.get("config", {}), results.get("timing", {})
+
+
+def _claim_md(i: int, f: Finding) -> str:
+    return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.** {f.text}\n\n{f.table}".rstrip()
+
+
+def _fmt_seconds(s) -> str:
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return "unknown"
+    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def report_sections(an: Analysis, findings: List[Finding], config: dict, timing: dict, folder: Path) -> List[str]:
+    """The reproduction report as markdown sections (also the notebook's markdown cells)."""
+    cmd = config.get("command") or "(not recorded)"
+    head = (f"# Reproduction report: CLCE (arXiv 2402.14551)\n\n"
+            f"Generated from `{folder}`. Command: `{cmd}`. Training seeds: {an.seeds} "
+            f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
+            f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
+            f"and every number below is on novel classes.")
+    verdicts = "\n".join(f"- **{f.claim}**: {f.verdict}" for f in findings)
+    sections = [head, "## The paper's claims, one by one\n\n" + verdicts]
+    sections += [_claim_md(i + 1, f) for i, f in enumerate(findings)]
+    for d, table in dataset_tables(an).items():
+        imgs = [p for p in (f"plots/accuracy_{d}.png", f"plots/differences_{d}.png", f"plots/batch_size_{d}.png",
+                            f"plots/tsne_{d}.png") if (folder / p).is_file()]
+        sections.append(f"## {d}: all losses\n\n{table}\n\n" + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
+    hp = [h for h in HPARAMS if h in an.chosen.columns]
+    sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
+    for name, prof in an.profiles.items():
+        sections.append(f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
+                        f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name]))
+    sections.append("## How the numbers are computed\n\n"
+                    "- Episode-level CI: normal 95% interval of the per-episode accuracies (averaged over seeds).\n"
+                    "- Seed-level CI (two or more seeds): hierarchical bootstrap, resampling training seeds and then "
+                    f"episodes within each seed ({an.n_boot} resamples, generator seed {an.boot_seed}).\n"
+                    "- Δ: paired on the same episodes, seed by seed; p: Wilcoxon signed-rank on per-episode "
+                    "differences (averaged over seeds); 'seeds agree': seeds whose own Δ has the sign of the mean.")
+    return sections
+
+
+def _notebook(sections: List[str]) -> dict:
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": s} for s in sections]
+    cells.append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+                  "source": "import pandas as pd\npd.read_csv('summary.csv')"})
+    return {"cells": cells, "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                                        "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List[Path], List[Finding]]:
+    """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
+
+    Plots that need only the results (accuracy, differences, batch size) are drawn again; the
+    t-SNE plot needs the trained runs and is drawn by the benchmark itself.
+
+    Args:
+        n_boot: bootstrap resamples (default: the benchmark's own setting, else 2000).
+
+    Returns:
+        The written paths and the claims' findings.
+    """
+    folder = Path(folder)
+    if n_boot is not None:
+        at_least("n_boot", n_boot)
+    df, config, timing = load_benchmark(folder)
+    n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
+    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
+                 boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED))
+    write_plots(folder, an)
+    findings = check_all(an)
+    sections = report_sections(an, findings, config, timing, folder)
+    ff = findings_frame(findings)
+    paths = [write_text_atomic(folder / "REPORT.md", "\n\n".join(sections) + "\n"),
+             write_json_atomic(folder / "report.ipynb", _notebook(sections))]
+    if ff is not None:
+        paths.append(write_csv(ff, folder / "claims.csv"))
+    return paths, findings

@@ -1,0 +1,67 @@
+"""``TrainConfig``: everything that defines a training run; the ``train`` command is built from it.
+
+Kept apart from ``training`` (which imports timm) so that building the CLI stays light.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
+
+from ..data.transforms import PRESETS
+
+# Fields that say how to run, not what is trained: they may differ when resuming.
+RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root")
+
+
+def _f(default: Any, help: str, **meta: Any):
+    return field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; the CLI ``fewshot-clce train`` is built from it."""
+
+    dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
+    backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
+    loss: str = _f(None, "ce, supcon, lacln, clce (the registered losses)", required=True)
+    out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
+    epochs: int = _f(10, "training epochs")
+    batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
+    steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)")
+    lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)")
+    optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"))
+    momentum: float = _f(0.9, "SGD momentum (Nesterov)")
+    weight_decay: Optional[float] = _f(None, "weight decay (default 5e-4 for sgd, 0.05 for adamw)")
+    warmup_epochs: float = _f(1.0, "linear warm-up before the cosine decay, in epochs")
+    grad_clip: Optional[float] = _f(None, "clip the gradient norm to this value")
+    lam: Optional[float] = _f(None, "CLCE weight of the contrastive term (loss default when omitted)", flag="--lambda")
+    temperature: Optional[float] = _f(None, "contrastive temperature (loss default when omitted)")
+    beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
+    label_smoothing: Optional[float] = _f(None, "label smoothing of the CE term (loss default when omitted)")
+    views: int = _f(2, "augmented views per image (with 1, contrastive positives are only other images of the "
+                          "same class in the batch)")
+    augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS))
+    image_size: Optional[int] = _f(None, "square input size (default: the dataset's own)")
+    projection_dim: int = _f(128, "output width of the projection head")
+    drop_block_rate: float = _f(0.0, "DropBlock rate of resnet12 (and timm models that take it)")
+    pretrained: bool = _f(False, "start from timm's pretrained weights (needs them cached or a network)")
+    checkpoint: Optional[str] = _f(None, "start from local backbone weights (.safetensors or state dict)")
+    val_ways: int = _f(5, "validation episodes: classes")
+    val_shots: int = _f(5, "validation episodes: support images per class")
+    val_queries: int = _f(15, "validation episodes: query images per class")
+    val_episodes: int = _f(200, "validation episodes per evaluation")
+    val_seed: int = _f(0, "seed of the fixed validation episodes")
+    seed: int = _f(0, "seed of initialisation, data order and augmentation")
+    data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)",
+                                  aliases=("--root",))
+    device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
+    num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
+    progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
+                         cli_help="hide the progress bar")
+    resume: bool = _f(False, "continue the run in --out from its last checkpoint")
+    force: bool = _f(False, "start over in an --out that already holds a run (deletes its checkpoints)")
+
+    def identity(self) -> Dict[str, Any]:
+        """The fields that define what is trained (all but the runtime ones)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}

@@ -1,0 +1,166 @@
+"""The parts of the training loop: seeds, data order, optimizer, schedule, one epoch."""
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..utils.distributed import DistContext, all_reduce_sum
+from ..data.transforms import Augment
+
+# Stream tags: each kind of randomness gets its own seed derived from (seed, tag, epoch, rank).
+ORDER, AUGMENT, MODEL_RNG, INIT = 1, 2, 3, 4
+
+
+class NonFiniteLossError(ValueError):
+    """The loss became NaN or infinite; the run stopped and its last good checkpoint is kept."""
+
+
+def derive_seed(seed: int, *keys: int) -> int:
+    """A 63-bit seed from ``seed`` and integer keys, independent across different keys."""
+    return int(np.random.SeedSequence([seed, *keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def generator(seed: int, *keys: int) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with :func:`derive_seed`."""
+    return torch.Generator().manual_seed(derive_seed(seed, *keys))
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -> List[torch.Tensor]:
+    """This rank's batches of sample indices for ``epoch`` (drop-last, the same order on every rank).
+
+    The permutation depends only on ``(seed, epoch)``; rank r takes every world_size-th batch
+    position, so the processes together see ``steps * batch_size * world_size`` distinct samples.
+    """
+    perm = torch.randperm(n, generator=generator(seed, ORDER, epoch))
+    steps = n // (batch_size * ctx.world_size)
+    perm = perm[: steps * batch_size * ctx.world_size].view(steps, ctx.world_size, batch_size)  # [S, W, B]
+    return list(perm[:, ctx.rank])
+
+
+def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
+                    momentum: float) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW; weight decay on weight matrices and kernels only, not on biases or norms."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; valid: sgd, adamw")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int,
+                    warmup_epochs: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``warmup_epochs``, then cosine decay to zero; stepped every batch."""
+    total = epochs * steps_per_epoch
+    warm = min(int(round(warmup_epochs * steps_per_epoch)), total)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _autocast(device: torch.device):
+    """bfloat16 autocast on CUDA; full precision elsewhere (CPU runs stay exactly reproducible)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch.Tensor], augment: Augment,
+                views: int, optimizer: torch.optim.Optimizer, scheduler, grad_clip: Optional[float],
+                aug_gen: torch.Generator, ctx: DistContext, epoch: int, loader_workers: int = 0,
+                progress: bool = True) -> Dict[str, float]:
+    """One pass over ``batches``; returns mean loss, mean parts, images per second and time.
+
+    Raises:
+        NonFiniteLossError: at the first step whose loss is NaN or infinite on any rank (before
+            the optimizer step, so no weights are touched).
+    """
+    model.train()
+    device = ctx.device
+    channels_last = device.type == "cuda"
+    sums: Optional[torch.Tensor] = None
+    names: List[str] = []
+    seen = 0
+    bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
+               disable=not (progress and ctx.is_main))
+    start = time.perf_counter()
+    for step, (images, labels) in enumerate(_load(split, batches, loader_workers, device)):
+        b = images.shape[0]
+        x = augment(images, views, aug_gen)  # [B, V, C, h, w]
+        x = x.flatten(0, 1)  # [B * V, C, h, w]
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device):
+            out = model(x)
+        # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
+        logits = out.logits.float().view(b, views, -1) if out.logits is not None else None  # [B, V, classes]
+        z = out.z.float().view(b, views, -1) if out.z is not None else None  # [B, V, d]
+        res = loss_fn(logits if loss_fn.uses_logits else None, z if loss_fn.uses_projection else None, labels)
+        if not names:
+            names = list(res.parts)
+        values = torch.stack([res.total.detach().float()]
+                             + [torch.as_tensor(res.parts[k]).detach().float().to(device) for k in names])
+        values = all_reduce_sum(ctx, values) / ctx.world_size  # [1 + parts]
+        if not bool(torch.isfinite(values).all()):
+            bad = ", ".join(f"{k}={v:.4g}" for k, v in zip(["total", *names], values.tolist()))
+            bar.close()
+            raise NonFiniteLossError(
+                f"loss became non-finite at epoch {epoch}, step {step + 1}/{len(batches)} ({bad}); stopped "
+                f"before updating the weights; lower --lr, set --grad-clip, or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        res.total.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        sums = values if sums is None else sums + values
+        seen += b * ctx.world_size
+        bar.update(1)
+        bar.set_postfix(loss=f"{values[0].item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.3g}")
+    bar.close()
+    if device.type == "cuda":  # count the queued kernels of the last step too
+        torch.cuda.synchronize(device)
+    elapsed = time.perf_counter() - start
+    means = (sums / max(1, len(batches))).tolist() if sums is not None else [float("nan")] * (1 + len(names))
+    row = {"loss": means[0], **{f"loss_{k}": v for k, v in zip(names, means[1:])}}
+    row.update(images_per_s=seen / elapsed if elapsed > 0 else float("nan"), epoch_time_s=elapsed)
+    return row
+
+
+def _load(split, batches: List[torch.Tensor], workers: int,
+          device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """``(images [B, C, H, W], labels [B])`` on ``device`` per batch; ``workers`` read files in parallel."""
+    dataset = _BatchReader(split, batches)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                         pin_memory=device.type == "cuda")
+    for images, labels in loader:
+        yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+
+
+class _BatchReader(torch.utils.data.Dataset):
+    """Item i is the whole i-th batch, read with the split's batched ``get_images``."""
+
+    def __init__(self, split, batches: List[torch.Tensor]):
+        self.split = split
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        idx = self.batches[i].numpy()
+        return self.split.get_images(idx), torch.from_numpy(self.split.labels[idx])

@@ -1,0 +1,314 @@
+"""Base-class fine-tuning: ``train(config) -> run_dir``.
+
+A run trains ``backbone -> pooled feature`` with a linear classifier and/or a projection head on
+the base split of a dataset, with a registered loss, on two augmented views per image. After
+every epoch it scores the backbone on fixed few-shot episodes of the val split, through the very
+feature extraction and head code evaluation uses (:data:`VAL_HEAD`, in float32 on every device),
+and writes, atomically, ``checkpoint_last.pt`` (everything needed to resume) and,
+when the score improved, ``checkpoint_best.pt``. ``metrics.csv`` has one row per epoch, epoch 0
+being the untrained backbone. ``config.yaml`` is the resolved configuration.
+
+Reproducibility: the data order, the augmentations and the model's own randomness (dropout,
+DropBlock) use streams re-derived from ``(seed, epoch, rank)`` at the start of every epoch, so
+a run resumed at an epoch boundary continues exactly as an uninterrupted one (on CPU).
+The caller's global RNG state is left untouched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from ..utils import checks as _checks
+from . import run_folder as _rundir
+from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
+from ..features import extract_features
+from ..heads import CentroidHead, episode_accuracies
+from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
+                   epoch_batches, generator, train_epoch)
+from .._version import __version__
+from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
+from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim
+from ..backbones.weights import load_weights
+from .model import TrainingModel
+from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
+from .config import RUNTIME_FIELDS, TrainConfig
+
+# The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
+# picks the best epoch; evaluation's heads are chosen separately).
+VAL_HEAD = CentroidHead(metric="cosine", normalize="l2n")
+
+
+def _check(cfg: TrainConfig) -> None:
+    """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
+    from ..episodes.manifest import check_episode_count
+    from ..losses import LOSSES
+
+    for name in ("dataset", "backbone", "loss", "out"):
+        if not getattr(cfg, name):
+            raise _checks.SettingError(name, "{setting} is required")
+    check_backbone_name(cfg.backbone)
+    LOSSES.get(cfg.loss)
+    for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
+        _checks.at_least(name, getattr(cfg, name))
+    _checks.ways("val_ways", cfg.val_ways)
+    _checks.at_least("num_workers", cfg.num_workers, 0)
+    for name in ("seed", "val_seed"):
+        _checks.seed(name, getattr(cfg, name))
+    if cfg.steps_per_epoch is not None:
+        _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
+    if cfg.image_size is not None:
+        _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
+    if cfg.optimizer not in ("sgd", "adamw"):
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
+    if cfg.augment != "auto" and cfg.augment not in PRESETS:
+        raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
+    _checks.in_range("warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
+    if cfg.lr is not None:
+        _checks.positive("lr", cfg.lr)
+    _checks.in_range("momentum", cfg.momentum, 0, 1, high_open=True)
+    if cfg.weight_decay is not None:
+        _checks.non_negative("weight_decay", cfg.weight_decay)
+    if cfg.grad_clip is not None:
+        # a negative norm bound flips the gradient (the loss climbs); zero stops training
+        _checks.positive("grad_clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
+    for name in LOSS_HPARAMS:
+        if getattr(cfg, name) is not None:
+            check_value(name, getattr(cfg, name))
+    _checks.in_range("drop_block_rate", cfg.drop_block_rate, 0, 1, high_open=True)
+    if cfg.drop_block_rate:
+        # the backbone is built here, before any data is read, to refuse an option it does not take
+        create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
+    check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes")
+
+
+def check_config(config: TrainConfig) -> None:
+    """Every check :func:`train` makes before it loads data (values, names, the loss's options).
+
+    Raises:
+        ValueError, UnknownNameError: naming the option and the value.
+    """
+    _check(config)
+    _create_loss(config)
+
+
+def _create_loss(cfg: TrainConfig):
+    """The loss module and its resolved hyper-parameters (given values over the loss's defaults).
+
+    Raises:
+        ValueError: for a hyper-parameter the loss does not take (the registry names those it does).
+    """
+    from ..losses import LOSSES
+
+    given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
+    takes = loss_takes(cfg.loss)
+    for k in given:
+        if k not in takes:
+            raise _checks.SettingError(k, f"loss {cfg.loss!r} does not take " + "{setting}"
+                                       + f"; its hyper-parameters are: {', '.join(takes) or 'none'}")
+    loss = LOSSES.create(cfg.loss, **given)
+    return loss, {**loss_defaults(cfg.loss), **given}
+
+
+def _log(ctx: DistContext, message: str) -> None:
+    if ctx.is_main:
+        print(message, file=sys.stderr, flush=True)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a backbone on the base classes; returns the run folder.
+
+    Under ``torchrun`` every process calls this; rank 0 alone writes files.
+
+    Raises:
+        ValueError: on unusable settings (unknown names, a split smaller than a batch, ...).
+        FileExistsError: when ``config.out`` holds a run and neither ``resume`` nor ``force`` is set.
+        NonFiniteLossError: when the loss turns NaN/inf (the last good checkpoint is kept).
+        CheckpointWriteError: when a checkpoint cannot be written (the previous one is intact).
+    """
+    _check(config)
+    loss_fn, loss_hparams = _create_loss(config)
+    ctx = init_distributed(config.device)
+    try:
+        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
+            return _train(config, ctx, loss_fn, loss_hparams)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
+    from ..data import create_dataset, reload_spec
+    from ..episodes.manifest import sample_episodes
+
+    run_dir = Path(cfg.out).expanduser()
+    dataset = create_dataset(cfg.dataset, root=cfg.data_root)
+    for needed in ("base", "val"):
+        if needed not in dataset.splits:
+            raise ValueError(f"training needs a {needed!r} split (base classes to train on, val classes to "
+                             f"pick the best epoch); dataset {cfg.dataset!r} has {', '.join(dataset.splits)}. "
+                             "Folder datasets take a split file naming val classes (folder:PATH::SPLITFILE); "
+                             "omniglot holds some alphabets out with --dataset 'omniglot[val_alphabets=5]'")
+    base, val = dataset.split("base"), dataset.split("val")
+    if val.num_classes < _checks.MIN_WAYS:
+        raise ValueError(f"the val split of {cfg.dataset!r} has {val.num_classes} class; validation episodes need "
+                         f"at least {_checks.MIN_WAYS} classes: give the val split more classes")
+    need = cfg.batch_size * ctx.world_size
+    if len(base) < need:
+        raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
+                         f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
+    if loss_fn.uses_projection and cfg.views < 2 and cfg.batch_size < 2:
+        raise ValueError("a contrastive loss needs positives: use --views 2 or a larger --batch-size")
+    channels, height, width = base.image_shape
+    preset = choose_preset(base.image_shape) if cfg.augment == "auto" else cfg.augment
+    size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
+    resolved = dataclasses.replace(
+        cfg, augment=preset,
+        lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
+        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
+        **loss_hparams)
+
+    torch.manual_seed(derive_seed(cfg.seed, INIT))
+    backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
+    backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained, **backbone_kw)
+    if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
+        load_weights(backbone, _rundir.backbone_weights(cfg.checkpoint), cfg.backbone, source=cfg.checkpoint)
+    feature_dim = embedding_dim(backbone, (channels, *size))
+    augment = Augment(preset, size, channels)
+    mean, std = augment.mean, augment.std
+    timm_cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    if cfg.pretrained and timm_cfg.get("mean"):  # pretrained weights expect their own normalisation
+        mean, std = _match_channels(timm_cfg["mean"], channels), _match_channels(timm_cfg["std"], channels)
+        augment.mean, augment.std = mean, std
+    preprocess = Preprocess(size, mean, std)
+    model = TrainingModel(backbone, feature_dim, base.num_classes, loss_fn.uses_logits, loss_fn.uses_projection,
+                          cfg.projection_dim).to(ctx.device)
+    if ctx.device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = loss_fn.to(ctx.device)
+
+    config_dict = dict(dataclasses.asdict(resolved), derived=dict(
+        dataset_id=dataset.name, dataset_spec=reload_spec(cfg.dataset), in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
+        num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
+        base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
+        version=__version__, torch=str(torch.__version__)))
+    steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
+    optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
+    scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
+    try:  # before the run folder is touched: too few val images for these episodes is a bad option
+        val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
+                                       cfg.val_episodes, seed=cfg.val_seed)
+    except ValueError as e:
+        raise _checks.SettingError("val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
+                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {e}") from None
+    val_index = val_episodes.used_indices()
+
+    def validate() -> float:
+        feats = extract_features(model.backbone, val, val_index, preprocess, device=ctx.device, cache=False)
+        return float(episode_accuracies(feats, val_episodes, VAL_HEAD).mean())
+
+    # A start that fails before training (epoch 0 included) takes back what it wrote into a
+    # folder that held no run, so the corrected command needs no --force.
+    start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
+    try:
+        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
+        if state is not None and state["epoch"] >= cfg.epochs:
+            _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
+            return run_dir
+        if cfg.val_ways > val.num_classes:
+            _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
+                      f"the {cfg.val_ways} val ways asked for; validating {val.num_classes}-way")
+        if state is None:
+            rows, best, start = [], -1.0, 1
+            if ctx.is_main:
+                acc0 = validate()
+                rows.append({"epoch": 0, "val_acc": acc0})
+                _rundir.write_metrics(run_dir, rows)
+                _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
+                          f"accuracy {acc0:.4f}")
+        else:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
+            _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+    except Exception:
+        if start_guard is not None:
+            start_guard.undo()
+        raise
+
+    train_model = model
+    if ctx.distributed:
+        train_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    for epoch in range(start, cfg.epochs + 1):
+        torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
+        batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
+        try:
+            row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
+                              cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
+                              epoch=epoch, loader_workers=cfg.num_workers, progress=cfg.progress)
+        except NonFiniteLossError as e:
+            kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
+                    else "no checkpoint was written")
+            raise NonFiniteLossError(f"{e}; {kept}") from None
+        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], **row}
+        best = run_on_main(ctx, _end_epoch, run_dir, model, optimizer, scheduler, validate, row, rows, best,
+                           config_dict, ctx)
+    return run_dir
+
+
+def _match_channels(values, channels: int) -> tuple:
+    values = tuple(float(v) for v in values)
+    return values if len(values) == channels else (sum(values) / len(values),) * channels
+
+
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
+    state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
+    if state is not None:
+        saved, new = _comparable(state["config"]), _comparable(config_dict)
+        differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
+        if differ:
+            what = "; ".join(f"{k}: {saved.get(k)!r} in the run, {new.get(k)!r} now" for k in differ)
+            raise ValueError(f"cannot resume {str(run_dir)!r} with other settings ({what}); use the "
+                             f"original ones, or --force to start over")
+    elif cfg.resume:
+        print(f"no checkpoint in {run_dir} yet; starting from epoch 1", file=sys.stderr)
+    _rundir.write_config(run_dir, config_dict)
+    return state
+
+
+def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
+    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out
+    (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
+    split fingerprints already pin the data)."""
+    out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
+    out.update({f"derived.{k}": v for k, v in config["derived"].items()
+                if k not in ("version", "torch", "dataset_id", "dataset_spec")})
+    return out
+
+
+def _end_epoch(run_dir: Path, model: TrainingModel, optimizer, scheduler, validate, row: Dict[str, Any],
+               rows: list, best: float, config_dict: Dict[str, Any], ctx: DistContext) -> float:
+    """Rank 0: validate, save the best and last checkpoints, append the metrics row; the best score."""
+    acc = validate()
+    improved = acc > best
+    row.update(val_acc=acc, best=improved)
+    rows.append(row)
+    epoch = row["epoch"]
+    if improved:
+        best = acc
+        _rundir.save_checkpoint(run_dir / _rundir.BEST, {"epoch": epoch, "val_acc": acc,
+                                                         "model": model.state_dict(), "config": config_dict})
+    _rundir.save_checkpoint(run_dir / _rundir.LAST, {
+        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(), "best_val": best, "metrics": rows, "config": config_dict})
+    _rundir.write_metrics(run_dir, rows)
+    parts = " ".join(f"{k[5:]}={v:.4f}" for k, v in row.items() if k.startswith("loss_"))
+    _log(ctx, f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
+              f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}")
+    return best

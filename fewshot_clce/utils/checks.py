@@ -1,0 +1,104 @@
+"""Checks of user-given numbers, each naming the setting and the value it got.
+
+Every command runs them before loading data or writing a file, so a value that cannot work (a
+negative size, NaN, a 1-way episode) is one line, not a wrong result later. NaN fails every
+comparison, so each check states what it accepts and refuses everything else.
+
+A refusal is a :class:`SettingError`: in Python it names the setting as the API spells it
+(``grad_clip must be a positive finite number, got -1``); the command line shows the flag instead
+(``--grad-clip must be ...``), see :meth:`SettingError.message_for`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable, Iterable, Optional
+
+MIN_WAYS = 2
+
+
+class SettingError(ValueError):
+    """A setting's value cannot work.
+
+    Args:
+        setting: the setting's name in the Python API (``grad_clip``, ``val_episodes``).
+        text: the message with ``{setting}`` where the setting's name goes (plain text otherwise:
+            braces elsewhere are kept as they are).
+    """
+
+    MARK = "{setting}"
+
+    def __init__(self, setting: str, text: str):
+        self.setting, self.text = setting, text
+        super().__init__(text.replace(self.MARK, setting))
+
+    def message_for(self, name_of: Callable[[str], str]) -> str:
+        """The message with the setting named by ``name_of`` (e.g. its command-line flag)."""
+        return self.text.replace(self.MARK, name_of(self.setting))
+
+
+def _real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def at_least(name: str, value, minimum: int = 1, hint: str = "") -> int:
+    """``value`` if it is an integer >= ``minimum``.
+
+    Raises:
+        SettingError: "epochs must be at least 1, got 0".
+    """
+    if not is_integer(value):
+        raise SettingError(name, "{setting} must be an integer, got " + f"{value!r}{hint}")
+    if value < minimum:
+        raise SettingError(name, "{setting} must be at least " + f"{minimum}, got {value!r}{hint}")
+    return int(value)
+
+
+def seed(name: str, value) -> int:
+    """``value`` if it is a non-negative integer (numpy's seed sequences take no negative seeds)."""
+    if not is_integer(value) or value < 0:
+        raise SettingError(name, "{setting} must be a non-negative integer, got " + repr(value))
+    return int(value)
+
+
+def ways(name: str, value) -> int:
+    """``value`` if an episode of that many classes can be classified (at least 2)."""
+    if not is_integer(value) or value < MIN_WAYS:
+        raise SettingError(name, "{setting} " + f"{value!r}: a classification episode needs at least {MIN_WAYS} "
+                                              f"classes (with 1 every query is trivially right); pass "
+                           + "{setting} " + f"{MIN_WAYS} or more")
+    return int(value)
+
+
+def positive(name: str, value, hint: str = "") -> float:
+    """``value`` if it is a finite number > 0."""
+    if not _real(value) or not math.isfinite(value) or value <= 0:
+        raise SettingError(name, "{setting} must be a positive finite number, got " + f"{value!r}{hint}")
+    return float(value)
+
+
+def in_range(name: str, value, low: float, high: float, high_open: bool = False, hint: str = "") -> float:
+    """``value`` if it is a finite number in ``[low, high]`` (``[low, high)`` with ``high_open``)."""
+    ok = _real(value) and math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"[{low:g}, {high:g}{')' if high_open else ']'}"
+        raise SettingError(name, "{setting} must be a number in " + f"{interval}, got {value!r}{hint}")
+    return float(value)
+
+
+def non_negative(name: str, value, hint: str = "") -> float:
+    """``value`` if it is a finite number >= 0."""
+    if not _real(value) or not math.isfinite(value) or value < 0:
+        raise SettingError(name, "{setting} must be a finite number >= 0, got " + f"{value!r}{hint}")
+    return float(value)
+
+
+def each(check, name: str, values: Optional[Iterable], *args, **kwargs) -> None:
+    """Apply ``check`` to every value of a list setting (``None`` entries mean "the default")."""
+    for v in values or ():
+        if v is not None:
+            check(name, v, *args, **kwargs)
