@@ -69,13 +69,13 @@ def test_without_values_each_loss_sweeps_its_default_grid():
 
 
 def test_sweep_blocks_are_unions_of_products():
-    cfg = resolve(losses=["ce", "supcon", "clce"], sweeps=[{"lam": [0.05, 0.1], "beta": [0.0, 1.0]},
-                                                          {"temperature": [0.05, 0.2]}, {"batch_size": [32]}])
+    cfg = resolve(losses=["ce", "supcon", "clce"], sweeps=[{"lam": [0.3, 0.4], "beta": [0.0, 2.5]},
+                                                          {"temperature": [0.03, 0.3]}, {"batch_size": [32]}])
     grid = loss_grid(cfg, "clce")
     d = loss_defaults("clce")
     assert [(c["lam"], c["temperature"], c["beta"]) for c, _ in grid] == [
-        (0.05, d["temperature"], 0.0), (0.05, d["temperature"], 1.0), (0.1, d["temperature"], 0.0),
-        (0.1, d["temperature"], 1.0), (d["lam"], 0.05, d["beta"]), (d["lam"], 0.2, d["beta"]),
+        (0.3, d["temperature"], 0.0), (0.3, d["temperature"], 2.5), (0.4, d["temperature"], 0.0),
+        (0.4, d["temperature"], 2.5), (d["lam"], 0.03, d["beta"]), (d["lam"], 0.3, d["beta"]),
         (d["lam"], d["temperature"], d["beta"])]
     assert grid[-1][1] == (32,) and grid[0][1] == (64,)
     assert [c for c, _ in loss_grid(cfg, "ce")] == [{}]  # CE takes none of them: once per batch size
@@ -186,3 +186,33 @@ def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
     print_estimate(resolve(datasets=["digits"], time_budget=10_000), specs, specs, {"digits": ds}, manifests,
                     tmp_path, lines.append)
     assert not any(line.startswith("WARNING") for line in lines)
+
+
+def test_paper_glyphs_is_the_union_of_the_ablations():
+    """The README's results folder holds every training of the three ablation presets, and nothing else."""
+    union = {s.name for p in ("ablation-lambda", "ablation-temperature", "ablation-batch")
+             for s in plan_runs(resolve(p))}
+    paper = [s.name for s in plan_runs(resolve("paper-glyphs"))]
+    assert len(paper) == len(set(paper)) and set(paper) == union
+    for p in ("paper-glyphs", "ablation-lambda", "ablation-temperature", "ablation-batch"):
+        cfg = resolve(p)
+        assert len(cfg.seeds) >= 3 and cfg.datasets == ["glyphs"] and cfg.heads == ["centroid", "logistic"]
+
+
+def test_default_grids_hold_the_defaults_inside():
+    """Each default grid brackets the loss's default: the default is a grid value, with one on each side."""
+    for loss in ("ce", "supcon", "lacln", "clce"):
+        d = loss_defaults(loss)
+        for name, values in default_grid(loss).items():
+            assert d[name] in values and min(values) < d[name] < max(values), (loss, name, values)
+
+
+def test_demo_sweeps_the_default_grids():
+    cfg = resolve("demo")
+    specs = plan_runs(cfg)
+    for loss in cfg.losses:
+        n = 1
+        for values in default_grid(loss).values():
+            n *= len(values)
+        assert sum(s.loss == loss for s in specs) == n
+    assert sum(len(v) > 1 for loss in cfg.losses for v in default_grid(loss).values()) >= 1  # CLCE is chosen on val

@@ -213,40 +213,44 @@ class Preset:
     expected: str  # expected wall time and where, saying whether measured or estimated
 
 
-_ABLATION = dict(losses=["ce", "supcon", "clce"], shots=[1, 5], heads=["centroid"], episodes=1000,
-                 val_episodes=200, epochs=3, seeds=[0, 1], train_options={"val_episodes": 100, "warmup_epochs": 0.5})
-# Estimates below: about 70 s per conv4 training on glyphs (3 epochs of ~21 s, measured when the
-# 2-core machine was quiet, plus its evaluation); several times more when the machine is loaded.
+# The glyphs ablation (README, "Results"; results/glyphs-ablation/): 3 epochs of conv4 per training,
+# 3 seeds, both heads, 1,000 novel and 200 val episodes per shot setting. Its grids bracket the
+# values chosen on val on both sides; paper-glyphs is their union, so one output folder holds
+# every training of the three ablations.
+_ABLATION = dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
+                 heads=["centroid", "logistic"], episodes=1000, val_episodes=200, epochs=3, seeds=[0, 1, 2],
+                 batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5})
+_LAMBDAS = [0.02, 0.05, 0.1, 0.2, 0.5]
+_BETAS = [0.0, 1.0, 2.0]
+_TEMPERATURES = [0.025, 0.05, 0.1, 0.2]
+_BATCHES = [32, 256]  # with the default batch size 64
 
 PRESETS: Dict[str, Preset] = {
     "demo": Preset(
-        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid and logistic heads, 1 seed, 3 epochs",
+        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid and logistic heads, "
+        "1 seed, 3 epochs, each loss's default grid chosen on val",
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
              train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "measured: 4.0 min on the quiet 2-core CPU (5.5-12 min when loaded by other jobs)"),
+        "DEMO_TIME"),
     "paper-glyphs": Preset(
-        "the README's results: glyphs, CE/SupCon/CLCE, 3 seeds, both heads, β (0 = the SupCon+CE hybrid, or 1) "
-        "chosen on val",
-        dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-             heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0, 1, 2], epochs=3,
-             beta=[0.0, 1.0], batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5}),
-        "measured: 23.5 min on the 2-core CPU, partly loaded by other jobs"),
-    "ablation-lambda": Preset("weight λ of the contrastive term in CLCE",
-                              dict(_ABLATION, losses=["ce", "clce"], lam=[0.1, 0.3, 0.5, 0.7, 0.9]),
-                              "estimate: 12 trainings, ~15 min on a quiet 2-core CPU"),
-    "ablation-beta": Preset("hard-negative concentration β: 0 (the SupCon+CE hybrid) against 1 and 2",
-                            dict(_ABLATION, losses=["ce", "clce"], beta=[0.0, 1.0, 2.0]),
-                            "estimate: 8 trainings, ~10 min on a quiet 2-core CPU"),
-    "ablation-temperature": Preset("temperature τ of the contrastive terms",
-                                   dict(_ABLATION, temperature=[0.05, 0.1, 0.2, 0.5]),
-                                   "estimate: 18 trainings, ~21 min on a quiet 2-core CPU"),
-    "ablation-batch": Preset("training batch size 32 / 64 / 256 for CE, SupCon and CLCE (the small-batch claim)",
-                             dict(_ABLATION, batch_size=[32, 64, 256]),
-                             "estimate: 18 trainings, ~21 min on a quiet 2-core CPU"),
-    "ablation-heads": Preset("nearest-centroid against logistic-regression heads on the same features",
-                             dict(_ABLATION, heads=["centroid", "logistic"]),
-                             "estimate: 6 trainings, ~7 min on a quiet 2-core CPU"),
+        "the README's results: the union of the three ablations below (CLCE λ x β, τ of SupCon and CLCE, batch "
+        "size 32/64/256), each loss's configuration chosen on val, all three claims measured",
+        dict(_ABLATION, sweeps=[{"lam": _LAMBDAS, "beta": _BETAS, "temperature": [0.1]}, {"temperature": _TEMPERATURES},
+                                {"batch_size": _BATCHES}]),
+        "PAPER_TIME"),
+    "ablation-lambda": Preset(
+        "CLCE's weight λ x hard-negative β (τ = 0.1) against CE; β = 0 is the SupCon+CE hybrid",
+        dict(_ABLATION, losses=["ce", "clce"], lam=_LAMBDAS, beta=_BETAS, temperature=[0.1]),
+        "LAMBDA_TIME"),
+    "ablation-temperature": Preset(
+        "temperature τ of SupCon and of CLCE (λ, β at their defaults) against CE",
+        dict(_ABLATION, temperature=_TEMPERATURES),
+        "TEMPERATURE_TIME"),
+    "ablation-batch": Preset(
+        "training batch size 32 / 64 / 256 for CE, SupCon and CLCE at their defaults (the small-batch claim)",
+        dict(_ABLATION, batch_size=sorted(_BATCHES + [64]), default_grids=False),
+        "BATCH_TIME"),
     "mini-imagenet-gpu": Preset(
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,

@@ -141,7 +141,7 @@ def hard_negatives_help(an: Analysis) -> Finding:
     clce = df[df["loss"] == "clce"]
     if "beta" not in df.columns or not (clce["beta"] == 0).any() or not (clce["beta"] > 0).any():
         return Finding(claim, NOT_MEASURED, "Needs CLCE trained with β = 0 and with β > 0 "
-                       "(e.g. `--preset ablation-beta`, or `--losses ce clce --beta 0 1 2`).")
+                       "(e.g. `--preset ablation-lambda`, or `--losses ce clce --beta 0 1 2`).")
     prof = _profile_configs(an, "beta", "clce")
     base = prof[prof["beta"] == 0]["config"].iloc[0]
     rows = []
