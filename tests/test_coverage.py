@@ -3,7 +3,7 @@ benchmarks/seed_interval_coverage.py)."""
 import numpy as np
 import pytest
 
-from fewshot_clce.coverage import Scenario, coverage, intervals
+from fewshot_clce.stats.coverage import Scenario, coverage, intervals
 
 # Effect sizes in accuracy units, of the order of this project's 3-seed glyphs results.
 DELTA = Scenario("paired difference", sd_seed=0.005, sd_episode=0.03, sd_residual=0.06)

@@ -23,7 +23,7 @@ Two methods:
   drawn seed (percentile interval). Kept for comparison: with 2-5 seeds a percentile interval
   over so few seed resamples covers the truth well below its nominal level, and resampling
   episodes independently per seed ignores that all seeds share one manifest (see
-  :mod:`fewshot_clce.coverage`, which measures both).
+  :mod:`fewshot_clce.stats.coverage`, which measures both).
 """
 from __future__ import annotations
 

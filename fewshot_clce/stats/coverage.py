@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
-from . import seedstats
+from . import seeds as seedstats
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def intervals(x: np.ndarray, method: str, level: float = 0.95, n_boot: int = 400
               rng: Optional[np.random.Generator] = None):
     """``(low, high)`` arrays ``[n]`` of the seed-level interval of each benchmark ``x [n, S, E]``.
 
-    Methods: ``"crossed"`` and ``"bootstrap"`` (:mod:`fewshot_clce.seedstats`), and
+    Methods: ``"crossed"`` and ``"bootstrap"`` (:mod:`fewshot_clce.stats.seeds`), and
     ``"t-seed-means"``, the plain t interval over the seeds' means with ``S - 1`` degrees of
     freedom (for comparison: it leaves out the episode effect all seeds share).
     """
