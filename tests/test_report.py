@@ -106,3 +106,33 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
     assert sorted(back["run"].unique()) == sorted(evil.values())
     pd.testing.assert_frame_equal(back, an.per_episode.reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_importing_and_drawing_the_report_plots_leaves_the_callers_backend_alone(tmp_path):
+    """A notebook's inline backend or a GUI session's must survive the report: no pyplot, no
+    matplotlib.use() (checked in a fresh interpreter, where nothing else has set the backend yet)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys
+import matplotlib
+matplotlib.use("svg")
+from fewshot_clce.report import plots
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from synthetic_results import make_results
+from fewshot_clce.report.analysis import analyse
+an = analyse(make_results({{"ce": 0.0, "clce": 0.02}}, seeds=[0, 1], episodes=20, splits=("novel",)))
+path = plots.accuracy_bars(an.main, {str(tmp_path / "acc.png")!r})
+assert path.stat().st_size > 5000
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env.pop("MPLBACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
