@@ -156,3 +156,32 @@ def coverage_table(scenarios: Iterable[Scenario], methods: Iterable[str] = ("cro
             for s in seeds:
                 rows.append(coverage(sc, m, s, n_episodes, sims, seed=seed, n_boot=n_boot, truth=truth))
     return pd.DataFrame(rows)
+
+
+# Coverage from which an interval counts as trusted: within 2.5 points of the nominal 95% (the
+# Satterthwaite degrees of freedom are an approximation; a shortfall of a point or two is the
+# price of it, one of five or more is not).
+TRUST_FLOOR = 0.925
+
+
+def trusted_seeds(table: pd.DataFrame, method: str = "crossed", floor: float = TRUST_FLOOR) -> Optional[int]:
+    """The fewest seeds from which ``method`` covers at least ``floor`` in every scenario of ``table``.
+
+    Args:
+        table: rows of :func:`coverage_table`.
+
+    Returns:
+        The smallest seed count ``S`` of the table such that every row of ``method`` with ``S`` or
+        more seeds has a coverage of at least ``floor``; None when even the largest count falls short.
+    """
+    rows = table[table["method"] == method]
+    if rows.empty:
+        raise ValueError(f"no rows of method {method!r} in the coverage table; it has {sorted(set(table['method']))}")
+    worst = rows.groupby("seeds")["coverage"].min().sort_index()  # [seed counts] lowest over scenarios
+    trusted = None
+    for s in reversed(worst.index.tolist()):
+        if worst[s] < floor:
+            break
+        trusted = int(s)
+    return trusted
+
