@@ -31,7 +31,8 @@ def test_report_states_each_claim_with_numbers(tmp_path):
     assert [f.verdict for f in findings][0] == "supported"  # +5 points with 3 seeds x 150 episodes
     assert findings[1].verdict in ("supported", "partly supported")
     assert findings[2].verdict == "supported"
-    assert "seed-level" in text and "hierarchical bootstrap" in text
+    assert "seed-level" in text and "random-effects" in text and "Verdict rule: the seed-level 95% CI" in text
+    assert "p (seed-level)" in text and "p (Wilcoxon" not in text
     for f in findings:
         assert f"**This run: {f.verdict}.**" in text
     for plot in ("accuracy_glyphs", "differences_glyphs", "batch_size_glyphs"):
@@ -56,11 +57,35 @@ def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
     assert text.count(NOT_MEASURED) >= 2 and "contradicted" in text
 
 
+def test_report_says_when_seeds_disagree_next_to_the_verdict(tmp_path, capsys):
+    """Two seeds of three favour CLCE and one CE: the verdict is inconclusive and says why in words."""
+    from fewshot_clce.stats.seeds import TRUSTED_SEEDS
+
+    df = make_results({"ce": 0.0, "clce": 0.0}, seeds=[0, 1, 2], episodes=100, dataset="glyphs", shots=(5,),
+                      seed_sd=0.0, splits=("novel",))
+    shift = {0: 0.06, 1: 0.05, 2: -0.04}
+    clce = df["loss"] == "clce"
+    df.loc[clce, "accuracy"] = (df.loc[clce, "accuracy"] + df.loc[clce, "seed"].map(shift)).clip(0, 1)
+    _folder(tmp_path, df)
+    assert main(["report", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "CLCE beats CE in 1-shot and 5-shot: inconclusive (seeds disagree in sign in 1 of 1 cells" in printed
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "**This run: inconclusive.** Seeds disagree in sign in 1 of 1 cells: clce − ce, centroid 5-shot: " \
+           "2 of 3 positive." in text
+    assert "| 2 of 3 positive, 1 negative |" in text and f"trusted from {TRUSTED_SEEDS} seeds" in text
+    assert "W/T/L (seeds)" in text and "| 2/0/1 |" in text
+
+
 def test_report_command(tmp_path, capsys):
     _folder(tmp_path, make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=40))
     assert main(["report", str(tmp_path), "--n-boot", "100"]) == 0
     out = capsys.readouterr().out
     assert "CLCE beats CE" in out and "REPORT.md" in out
+    assert "random-effects" in (tmp_path / "REPORT.md").read_text()
+    assert main(["report", str(tmp_path), "--seed-ci", "bootstrap", "--n-boot", "100"]) == 0
+    assert "hierarchical bootstrap" in (tmp_path / "REPORT.md").read_text() and "100 resamples" in \
+        (tmp_path / "REPORT.md").read_text()
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "per_episode.csv" in capsys.readouterr().err
 
