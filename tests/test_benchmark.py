@@ -114,8 +114,7 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
 
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
     """A dataset given with loader options keeps its full name in rows, run folders and file names."""
-    from fewshot_clce.benchmark.manifests import committed_dir
-from fewshot_clce.benchmark.run import run_benchmark
+    from fewshot_clce.benchmark.run import run_benchmark
 
     spec = "glyphs[max_per_block=2]"
     cfg = tiny_config(datasets=[spec], losses=["ce", "clce"], seeds=[0], shots=[1], episodes=10, val_episodes=5,
