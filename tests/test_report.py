@@ -31,7 +31,8 @@ def test_report_states_each_claim_with_numbers(tmp_path):
     assert [f.verdict for f in findings][0] == "supported"  # +5 points with 3 seeds x 150 episodes
     assert findings[1].verdict in ("supported", "partly supported")
     assert findings[2].verdict == "supported"
-    assert "seed-level" in text and "random-effects" in text and "Verdict rule: the seed-level 95% CI" in text
+    assert "seed-level" in text and "random-effects" in text
+    assert "Verdict rule: supported when the seed-level 95% CI of Δ lies above 0" in text
     assert "p (seed-level)" in text and "p (Wilcoxon" not in text
     for f in findings:
         assert f"**This run: {f.verdict}.**" in text
@@ -51,6 +52,8 @@ def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
     findings = check_all(an)
     assert findings[0].verdict == "contradicted"
     assert "episode-level" in findings[0].text and "--seeds" in findings[0].text
+    assert "Verdict rule: supported when the episode-level 95% CI of Δ lies above 0" in findings[0].text
+    assert "p: the Wilcoxon signed-rank test over episodes" in findings[0].text
     assert findings[1].verdict == NOT_MEASURED and findings[2].verdict == NOT_MEASURED
     write_report(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()

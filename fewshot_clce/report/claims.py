@@ -89,17 +89,17 @@ def overall(verdicts: List[str]) -> str:
 
 def verdict_rule(n_seeds: int, an: Analysis) -> str:
     """The interval and test a verdict over ``n_seeds`` (paired) seeds rests on, in words."""
+    rule = ("Verdict rule: supported when the {level} 95% CI of Δ lies above 0, contradicted when it lies "
+            "below, inconclusive when it contains 0.")
     if n_seeds >= 2:
         method = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-        same = " (p < 0.05 exactly when that interval leaves 0 out)" if an.seed_method == "crossed" else ""
-        return (f"{n_seeds} training seeds. Verdict rule: the seed-level 95% CI of Δ ({method}): supported when "
-                f"it lies above 0, contradicted when below, inconclusive when it contains 0; p is the seed-level "
-                f"t test of the crossed seeds x episodes model{same}; the seeds' own signs are given as \"k of S "
-                f"positive\". {sentence(trust_text(n_seeds))}.")
-    return (f"1 training seed. Verdict rule: the episode-level 95% CI of Δ (t over episodes): supported when it "
-            f"lies above 0, contradicted when below, inconclusive when it contains 0; p is the Wilcoxon "
-            f"signed-rank test over episodes. Both leave seed-to-seed noise out, so a 'supported' verdict here "
-            f"is weaker than it looks; rerun with {seeds_flag()}.")
+        same = " (p < 0.05 exactly when the interval leaves 0 out)" if an.seed_method == "crossed" else ""
+        return (f"{n_seeds} training seeds. {rule.format(level='seed-level')} The interval: {method}. p: the "
+                f"seed-level t test of Δ = 0 in the crossed seeds x episodes model{same}. The seeds' own signs "
+                f"are given as \"k of S positive\". {sentence(trust_text(n_seeds))}.")
+    return (f"1 training seed. {rule.format(level='episode-level')} The interval: t over episodes; p: the "
+            f"Wilcoxon signed-rank test over episodes. Both leave seed-to-seed noise out, so a 'supported' "
+            f"verdict here is weaker than it looks; rerun with {seeds_flag()}.")
 
 
 def _row(what: str, dataset: str, head: str, shots: int, r) -> dict:
