@@ -55,7 +55,7 @@ def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monke
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     # as if interrupted during the first epoch of one training, and before one evaluation was written
-    run = copy / "runs" / "digits" / "clce-lam0.5-bs64-s1"
+    run = copy / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs64-s1"
     for f in ("checkpoint_best.pt", "checkpoint_last.pt"):
         (run / f).unlink()
     metrics = pd.read_csv(run / "metrics.csv")
@@ -65,9 +65,9 @@ def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monke
     real = training.train
     monkeypatch.setattr(training, "train", lambda cfg: calls.append(cfg) or real(cfg))
     res = run_benchmark(tiny_config(), copy, log=lambda m: None)
-    assert [c.out for c in calls] == [str(copy / "runs" / "digits" / "clce-lam0.5-bs64-s1")]
-    assert res.trained == ["clce-lam0.5-bs64-s1"] and len(res.reused) == 3
-    assert sorted(res.evaluated) == ["ce-bs64-s1", "clce-lam0.5-bs64-s1"]
+    assert [c.out for c in calls] == [str(copy / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs64-s1")]
+    assert res.trained == ["clce-lam0.5-t0.1-beta0.5-bs64-s1"] and len(res.reused) == 3
+    assert sorted(res.evaluated) == ["ce-bs64-s1", "clce-lam0.5-t0.1-beta0.5-bs64-s1"]
 
 
 def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
@@ -178,7 +178,7 @@ def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage)
         result.write_bytes(b"\x00\xff garbage\n\x01,\x02\n")
     log = []
     res = run_benchmark(cfg, copy, log=log.append)
-    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-bs16-s0"]
+    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-t0.1-beta0.5-bs16-s0"]
     said = [m for m in log if str(result) in m]
     assert said and "re-evaluating" in said[0], log
     assert "incomplete" in said[0] or "unreadable" in said[0]
@@ -195,7 +195,7 @@ def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     out, cfg, first = quick
     assert "over 12 episodes per cell" in (out / "summary.md").read_text()
     df = pd.read_csv(out / "per_episode.csv")
-    short = df[~((df["run"] == "clce-lam0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
+    short = df[~((df["run"] == "clce-lam0.5-t0.1-beta0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
     table = dataset_tables(analyse(short, n_boot=50))["digits"]
     assert "over 12 episodes per cell" not in table
     assert "9 to 12 episodes" in table
