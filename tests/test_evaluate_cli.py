@@ -80,6 +80,8 @@ def test_compare_prints_paired_table(runs, capsys):
     assert f"{t['wins']}/{t['ties']}/{t['losses']}" in row and f"{100 * t['mean']:.2f}" in row
     assert table["wins"].dtype == "Int64"  # counts, not floats
     assert f"{100 * t['baseline_mean']:.2f}" in row and "seed-to-seed" in lines[-1]
+    # the footer says the p-value and W/T/L, not only the CI, ignore seed noise
+    assert "p and W/T/L are episode-level too (seed noise ignored)" in lines[-1]
 
 
 def test_clear_errors(runs, capsys, tmp_path):

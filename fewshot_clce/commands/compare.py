@@ -47,6 +47,8 @@ def format_comparison(table: pd.DataFrame) -> str:
     shown[WTL_HEADER[level]] = [f"{int(w)}/{int(t)}/{int(l)}{cell(k)}" for w, t, l, k in
                                 zip(table["wins"], table["ties"], table["losses"], table["wtl_kind"])]
     footer = ci_footer(table.assign(ci_method=table["delta_ci_method"], ci_kind=table["delta_ci_kind"]))
+    if (table["p_kind"] == "episode").any():
+        footer += "; p and W/T/L are episode-level too (seed noise ignored)"
     return shown.to_string(index=False) + "\n" + footer
 
 
