@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,8 @@ from .episodes.manifest import EpisodeSet
 from .features import FeatureTable, extract_features
 from .losses.hparams import CONFIG_COLUMNS
 from .heads import HEADS, Head, create_head, episode_accuracies, head_needs_base_mean
-from .stats.intervals import mean_ci, paired_comparison
+from .stats.intervals import DEFAULT_CI_METHOD
+from .stats.summary import summarize as _summarize
 
 # Settings of a run copied onto its result rows: the configuration columns and the backbone.
 RUN_COLUMNS = (*CONFIG_COLUMNS, "backbone")
@@ -174,27 +175,32 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     return pd.concat(frames, ignore_index=True)
 
 
-GROUP = ["dataset", "split", "ways", "shots", "head"]
+def summarize(results: pd.DataFrame, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95,
+              by: str = "run", baseline: Optional[str] = None) -> pd.DataFrame:
+    """Mean accuracy with its CI per run and episode setting, every split.
 
+    The entry point of ``fewshot-clce evaluate`` onto the one summary,
+    :func:`fewshot_clce.stats.summary.summarize` (its columns; ``ci_method`` names the interval
+    next to the numbers).
 
-def summarize(results: pd.DataFrame, method: str = "normal", confidence: float = 0.95,
-              by: Optional[Iterable[str]] = None) -> pd.DataFrame:
-    """Mean accuracy with its CI per group (default: run, dataset, split, ways, shots, head).
-
-    The ``ci_method`` column names the interval method next to the numbers.
+    Args:
+        results: per-episode results (results schema).
+        method: episode-level interval, ``"t"`` (default) or ``"normal"``.
+        by: ``"run"`` (each run on its own) or ``"config"`` (a configuration's seeds pooled, with
+            the seed-level interval from two seeds on).
+        baseline: a run (or configuration, or loss) to compare every other one with; None: none.
     """
-    by = list(by) if by is not None else [c for c in ["run", *GROUP] if c in results.columns]
-    rows = []
-    for key, g in results.groupby(by, sort=False):
-        ci = mean_ci(g["accuracy"].to_numpy(), method=method, confidence=confidence)
-        rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "episodes": ci.n,
-                     "mean": ci.mean, "ci": ci.half_width, "ci_method": ci.method, "confidence": confidence})
-    return pd.DataFrame(rows)
+    return _summarize(results, baseline=baseline, split=None, ci_method=method, confidence=confidence, by=by)
 
 
-def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = "t",
+def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = DEFAULT_CI_METHOD,
                     confidence: float = 0.95) -> pd.DataFrame:
     """Paired comparison of two per-episode result tables, per (dataset, split, ways, shots, head).
+
+    The entry point of ``fewshot-clce compare`` onto the one summary: the rows of run A in
+    :func:`fewshot_clce.stats.summary.summarize` grouped by run with run B as the baseline
+    (``mean`` is A's, ``baseline_mean`` B's, ``delta`` A − B with its interval, p-value and
+    wins/ties/losses; ``*_kind`` columns say they are episode-level for single-seed runs).
 
     Raises:
         ValueError: when the two tables do not hold the same episodes.
@@ -211,19 +217,16 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = "t",
         raise ValueError(f"the runs were not evaluated on the same episodes: {len(only)} (episode, head) rows "
                          f"are in one table only (e.g. {only[keys].iloc[0].to_dict()} only in run {side}); "
                          "evaluate both runs with the same manifests and heads")
-    rows = []
-    for key, g in merged.groupby(GROUP, sort=False):
-        g = g.sort_values("episode")
-        pc = paired_comparison(g["accuracy_a"].to_numpy(), g["accuracy_b"].to_numpy(), method, confidence)
-        rows.append({**dict(zip(GROUP, key)), **pc.as_dict()})
-    out = pd.DataFrame(rows)
-    for df, col in ((a, "run_a"), (b, "run_b")):
-        out.insert(0 if col == "run_a" else 1, col, df["run"].iloc[0] if "run" in df.columns and len(df) else "")
-    return out
+    names = [str(df["run"].iloc[0]) if "run" in df.columns and len(df) else "" for df in (a, b)]
+    if names[0] == names[1]:  # two folders of one name: told apart, or B would be its own baseline
+        names = [f"{names[0]} (A)".lstrip(), f"{names[1]} (B)".lstrip()]
+    both = pd.concat([a.assign(run=names[0]), b.assign(run=names[1])], ignore_index=True)
+    table = _summarize(both, baseline=names[1], split=None, ci_method=method, confidence=confidence, by="run")
+    return table[table["run"] == names[0]].reset_index(drop=True)
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
-                 method: str = "t", confidence: float = 0.95, **evaluate_kw) -> pd.DataFrame:
+                 method: str = DEFAULT_CI_METHOD, confidence: float = 0.95, **evaluate_kw) -> pd.DataFrame:
     """Evaluate two runs on the same episodes and compare them pairwise (see :func:`compare_results`)."""
     sets = _as_episode_sets(episodes)
     a = evaluate_run(run_a, sets, heads, **evaluate_kw)

@@ -7,6 +7,7 @@ import pytest
 from fewshot_clce.benchmark.manifests import committed_dir
 from fewshot_clce.benchmark.run import run_benchmark
 from fewshot_clce.cli import main
+from fewshot_clce.stats.seeds import TRUSTED_SEEDS
 
 from tiny_benchmark import tiny_benchmark, tiny_config
 
@@ -37,6 +38,13 @@ def test_tiny_benchmark_writes_everything(tiny):
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["ci_kind"]) == {"seed"} and (summary["n_seeds"] == 2).all()
     assert summary.loc[summary["loss"] == "clce", "delta"].notna().all()
+    # two seeds: the headline p and W/T/L are seed-level; the episode-level ones only in summary.csv
+    paired = summary[summary["delta"].notna()]
+    assert set(paired["p_kind"]) == {"seed"} and set(paired["wtl_kind"]) == {"seed"}
+    assert paired["p_episode"].notna().all() and (paired["ep_wins"] + paired["ep_ties"] + paired["ep_losses"] == 40).all()
+    md = (out / "summary.md").read_text()
+    assert "p (seed-level)" in md and "W/T/L (seeds)" in md and "p (Wilcoxon" not in md
+    assert f"trusted from {TRUSTED_SEEDS} seeds on" in md and "with 2 it covered the truth less often than it states" in md
 
 
 def test_rerun_reuses_finished_work(tiny, tmp_path):

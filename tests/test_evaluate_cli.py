@@ -35,7 +35,8 @@ def test_evaluate_writes_csv_prints_table_and_refuses_overwrite(runs, capsys):
             "--out", str(out)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "± " in printed and "95% normal" in printed and "logistic" in printed
+    assert "± " in printed and "95% CI: t interval over episodes" in printed and "logistic" in printed
+    assert "episode noise only" in printed  # one run, one seed: no seed-level claim
     df = pd.read_csv(out)
     assert len(df) == 2 * (20 + 15)
     assert set(df["split"]) == {"novel", "val"} and (df["run"] == "run_ce").all() and (df["loss"] == "ce").all()
@@ -43,8 +44,8 @@ def test_evaluate_writes_csv_prints_table_and_refuses_overwrite(runs, capsys):
     before = out.read_bytes()
     assert main(argv) == 2
     assert "--force" in capsys.readouterr().err and out.read_bytes() == before
-    assert main(argv + ["--force", "--ci", "t"]) == 0
-    assert "95% t" in capsys.readouterr().out
+    assert main(argv + ["--force", "--ci", "normal"]) == 0
+    assert "95% CI: normal interval over episodes" in capsys.readouterr().out
 
 
 def test_second_evaluation_uses_the_feature_cache(runs, monkeypatch):
@@ -64,15 +65,23 @@ def test_compare_prints_paired_table(runs, capsys):
     root, (run_a, run_b), paths = runs
     assert main(["compare", str(run_a), str(run_b), "--episodes", str(paths[0]), "--head", "centroid"]) == 0
     out = capsys.readouterr().out
-    assert "run_ce" in out and "run_supcon" in out and "wilcoxon p" in out and "W/T/L" in out
+    assert "A = run_ce, B = run_supcon" in out
+    # two runs of one seed each: the p-value and W/T/L say they are episode-level
+    assert "p (Wilcoxon, episode-level)" in out and "W/T/L (episodes)" in out
     table = compare_runs(run_a, run_b, paths[0], ["centroid"])
-    assert table["n"].iloc[0] == 20
+    assert table["paired_episodes"].iloc[0] == 20 and (table["run"] == "run_ce").all()
     assert table["wins"].iloc[0] + table["ties"].iloc[0] + table["losses"].iloc[0] == 20
-    # the printed row carries the same numbers, and the CI method with its level
-    row = out.strip().splitlines()[-1]
+    # the printed row carries the same numbers, and the CI method with its level below the table
+    lines = out.strip().splitlines()
+    row = lines[-3]
     t = table.iloc[0]
-    assert f"{100 * t['diff']:+.2f} ± {100 * t['diff_half_width']:.2f}" in row and "95% t" in row
-    assert f"{t['wins']}/{t['ties']}/{t['losses']}" in row and f"{100 * t['mean_a']:.2f}" in row
+    half = (t["delta_ci_high"] - t["delta_ci_low"]) / 2
+    assert f"{100 * t['delta']:+.2f} ± {100 * half:.2f}" in row and "95% CI: t interval over episodes" in lines[-2]
+    assert f"{t['wins']}/{t['ties']}/{t['losses']}" in row and f"{100 * t['mean']:.2f}" in row
+    assert table["wins"].dtype == "Int64"  # counts, not floats
+    assert f"{100 * t['baseline_mean']:.2f}" in row and "seed-to-seed" in lines[-1]
+    # the footer says the p-value and W/T/L, not only the CI, ignore seed noise
+    assert "p and W/T/L are episode-level too (seed noise ignored)" in lines[-1]
 
 
 def test_clear_errors(runs, capsys, tmp_path):
@@ -178,4 +187,4 @@ def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, ca
     assert main(["compare", str(evil), str(run_b), "--episodes", str(paths[0]), "--head", "centroid",
                  "--out", str(cmp_out)]) == 0
     with open(cmp_out, newline="") as f:
-        assert all(r["run_a"] == "'" + name for r in csv.DictReader(f))
+        assert all(r["run"] == "'" + name for r in csv.DictReader(f))

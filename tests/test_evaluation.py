@@ -39,11 +39,16 @@ def test_evaluate_features_schema_and_naive_accuracy(setup):
 
 
 def test_summary_records_ci_method(setup):
+    from scipy import stats
+
     _, episodes, feats = setup
     df = evaluate_features(feats, episodes, [CentroidHead()])
-    s = summarize(df, method="t")
-    assert len(s) == 1 and s["ci_method"].iloc[0] == "t" and s["episodes"].iloc[0] == 30
+    s = summarize(df)  # the one default: t over episodes
+    assert len(s) == 1 and s["ci_method"].iloc[0].startswith("t interval") and s["n_episodes"].iloc[0] == 30
     assert s["mean"].iloc[0] == pytest.approx(df["accuracy"].mean())
+    lo, hi = stats.t.interval(0.95, 29, loc=df["accuracy"].mean(), scale=stats.sem(df["accuracy"]))
+    assert (s["ci_low"].iloc[0], s["ci_high"].iloc[0]) == pytest.approx((lo, hi))
+    assert summarize(df, method="normal")["ci_method"].iloc[0].startswith("normal interval")
 
 
 def test_compare_results_pairs_and_refuses_other_episodes(setup):
@@ -51,8 +56,13 @@ def test_compare_results_pairs_and_refuses_other_episodes(setup):
     a = evaluate_features(feats, episodes, ["centroid"], meta={"run": "a"})
     b = a.assign(run="b", accuracy=np.clip(a["accuracy"] - 0.05, 0, 1))
     table = compare_results(a, b)
-    assert len(table) == 1 and table["run_a"].iloc[0] == "a" and table["run_b"].iloc[0] == "b"
-    assert table["wins"].iloc[0] + table["ties"].iloc[0] == 30 and table["diff"].iloc[0] > 0
+    assert len(table) == 1 and table["run"].iloc[0] == "a" and table["baseline"].iloc[0] == "b"
+    assert table["wins"].iloc[0] + table["ties"].iloc[0] == 30 and table["delta"].iloc[0] > 0
+    assert table["wtl_kind"].iloc[0] == "episode" and table["paired_episodes"].iloc[0] == 30
+    # two result files of one run name are told apart rather than compared with themselves
+    same = compare_results(a, a.assign(accuracy=b["accuracy"]))
+    assert (same["run"].iloc[0], same["baseline"].iloc[0]) == ("a (A)", "a (B)")
+    assert same["delta"].iloc[0] == pytest.approx(table["delta"].iloc[0])
     other = sample_episodes(split, ways=3, shots=2, queries=4, episodes=30, seed=1)
     assert manifest_digest(other) != manifest_digest(episodes)
     c = evaluate_features(feats if set(other.used_indices()) <= set(feats.indices)

@@ -31,7 +31,9 @@ def test_report_states_each_claim_with_numbers(tmp_path):
     assert [f.verdict for f in findings][0] == "supported"  # +5 points with 3 seeds x 150 episodes
     assert findings[1].verdict in ("supported", "partly supported")
     assert findings[2].verdict == "supported"
-    assert "seed-level" in text and "hierarchical bootstrap" in text
+    assert "seed-level" in text and "random-effects" in text
+    assert "Verdict rule: supported when the seed-level 95% CI of Δ lies above 0" in text
+    assert "p (seed-level)" in text and "p (Wilcoxon" not in text
     for f in findings:
         assert f"**This run: {f.verdict}.**" in text
     for plot in ("accuracy_glyphs", "differences_glyphs", "batch_size_glyphs"):
@@ -50,10 +52,32 @@ def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
     findings = check_all(an)
     assert findings[0].verdict == "contradicted"
     assert "episode-level" in findings[0].text and "--seeds" in findings[0].text
+    assert "Verdict rule: supported when the episode-level 95% CI of Δ lies above 0" in findings[0].text
+    assert "p: the Wilcoxon signed-rank test over episodes" in findings[0].text
     assert findings[1].verdict == NOT_MEASURED and findings[2].verdict == NOT_MEASURED
     write_report(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert text.count(NOT_MEASURED) >= 2 and "contradicted" in text
+
+
+def test_report_says_when_seeds_disagree_next_to_the_verdict(tmp_path, capsys):
+    """Two seeds of three favour CLCE and one CE: the verdict is inconclusive and says why in words."""
+    from fewshot_clce.stats.seeds import TRUSTED_SEEDS
+
+    df = make_results({"ce": 0.0, "clce": 0.0}, seeds=[0, 1, 2], episodes=100, dataset="glyphs", shots=(5,),
+                      seed_sd=0.0, splits=("novel",))
+    shift = {0: 0.06, 1: 0.05, 2: -0.04}
+    clce = df["loss"] == "clce"
+    df.loc[clce, "accuracy"] = (df.loc[clce, "accuracy"] + df.loc[clce, "seed"].map(shift)).clip(0, 1)
+    _folder(tmp_path, df)
+    assert main(["report", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "CLCE beats CE in 1-shot and 5-shot: inconclusive (seeds disagree in sign in 1 of 1 cells" in printed
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "**This run: inconclusive.** Seeds disagree in sign in 1 of 1 cells: clce − ce, centroid 5-shot: " \
+           "2 of 3 positive." in text
+    assert "| 2 of 3 positive, 1 negative |" in text and f"trusted from {TRUSTED_SEEDS} seeds" in text
+    assert "W/T/L (seeds)" in text and "| 2/0/1 |" in text
 
 
 def test_report_command(tmp_path, capsys):
@@ -61,6 +85,10 @@ def test_report_command(tmp_path, capsys):
     assert main(["report", str(tmp_path), "--n-boot", "100"]) == 0
     out = capsys.readouterr().out
     assert "CLCE beats CE" in out and "REPORT.md" in out
+    assert "random-effects" in (tmp_path / "REPORT.md").read_text()
+    assert main(["report", str(tmp_path), "--seed-ci", "bootstrap", "--n-boot", "100"]) == 0
+    assert "hierarchical bootstrap" in (tmp_path / "REPORT.md").read_text() and "100 resamples" in \
+        (tmp_path / "REPORT.md").read_text()
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "per_episode.csv" in capsys.readouterr().err
 
@@ -106,3 +134,33 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
     assert sorted(back["run"].unique()) == sorted(evil.values())
     pd.testing.assert_frame_equal(back, an.per_episode.reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_importing_and_drawing_the_report_plots_leaves_the_callers_backend_alone(tmp_path):
+    """A notebook's inline backend or a GUI session's must survive the report: no pyplot, no
+    matplotlib.use() (checked in a fresh interpreter, where nothing else has set the backend yet)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = f"""
+import sys
+import matplotlib
+matplotlib.use("svg")
+from fewshot_clce.report import plots
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from synthetic_results import make_results
+from fewshot_clce.report.analysis import analyse
+an = analyse(make_results({{"ce": 0.0, "clce": 0.02}}, seeds=[0, 1], episodes=20, splits=("novel",)))
+path = plots.accuracy_bars(an.main, {str(tmp_path / "acc.png")!r})
+assert path.stat().st_size > 5000
+assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+assert "matplotlib.pyplot" not in sys.modules
+"""
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env.pop("MPLBACKEND", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr

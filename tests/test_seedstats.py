@@ -86,3 +86,74 @@ def test_seed_matrix_pivots_and_rejects_holes():
         seedstats.seed_matrix(df.iloc[:3])
     with pytest.raises(ValueError, match="more than once"):
         seedstats.seed_matrix(pd.concat([df, df.iloc[:1]]))
+
+
+def _naive_crossed(x):
+    """Two-way ANOVA without replication by explicit loops, components truncated at zero."""
+    s, e = len(x), len(x[0])
+    g = sum(sum(r) for r in x) / (s * e)
+    rows = [sum(r) / e for r in x]
+    cols = [sum(x[i][j] for i in range(s)) / s for j in range(e)]
+    ms_s = e * sum((r - g) ** 2 for r in rows) / (s - 1)
+    ms_e = s * sum((c - g) ** 2 for c in cols) / (e - 1)
+    ms_r = sum((x[i][j] - rows[i] - cols[j] + g) ** 2 for i in range(s) for j in range(e)) / ((s - 1) * (e - 1))
+    vs, ve = max(ms_s - ms_r, 0) / e, max(ms_e - ms_r, 0) / s
+    var = vs / s + ve / e + ms_r / (s * e)
+    # Satterthwaite on the mean squares that the truncated components keep
+    terms = [(ms_s, s - 1)] if ms_s > ms_r else []
+    terms += [(ms_e, e - 1)] if ms_e > ms_r else []
+    k_r = 1 - len(terms)
+    num = (sum(m for m, _ in terms) + k_r * ms_r) ** 2
+    den = sum(m ** 2 / d for m, d in terms) + (k_r * ms_r) ** 2 / ((s - 1) * (e - 1))
+    return g, var ** 0.5, max(num / den, 1.0)
+
+
+@pytest.mark.parametrize("shape,sd", [((3, 40), (0.05, 0.1, 0.1)), ((5, 25), (0.0, 0.2, 0.05)),
+                                      ((2, 60), (0.1, 0.0, 0.1)), ((4, 30), (0.0, 0.0, 0.1))])
+def test_crossed_t_matches_explicit_anova(shape, sd):
+    rng = np.random.default_rng(sum(shape))
+    s, e = shape
+    x = (rng.normal(0, sd[0], (s, 1)) + rng.normal(0, sd[1], (1, e)) + rng.normal(0, sd[2], (s, e))).tolist()
+    ct = seedstats.crossed_t(np.array(x))
+    g, se, df = _naive_crossed(x)
+    assert float(ct.mean) == pytest.approx(g, abs=1e-12)
+    assert float(ct.se) == pytest.approx(se, rel=1e-9)
+    assert float(ct.df) == pytest.approx(df, rel=1e-9)
+    batched = seedstats.crossed_t(np.stack([np.array(x)] * 3))
+    np.testing.assert_allclose(batched.se, [se] * 3, rtol=1e-9)
+
+
+def test_crossed_interval_carries_the_shared_episode_effect():
+    # Seeds agree perfectly (no seed effect) but the episodes shared by all seeds vary: the grand
+    # mean still has the episode-sampling error sd_ep / sqrt(E), which a t over seed means misses.
+    rng = np.random.default_rng(2)
+    ep = rng.normal(0, 0.1, (1, 400))
+    x = 0.5 + ep + rng.normal(0, 1e-4, (3, 400))
+    res = seedstats.seed_level(x)
+    assert res.se == pytest.approx(0.1 / np.sqrt(400), rel=0.2)
+    seed_means = x.mean(1)
+    assert res.se > 20 * seed_means.std(ddof=1) / np.sqrt(3)
+
+
+def test_seed_level_p_value_and_per_seed_signs():
+    rng = np.random.default_rng(4)
+    b = rng.random((3, 300))
+    noise = rng.normal(0, 0.05, (3, 300))
+    tied = seedstats.seed_paired(b + noise, b)
+    assert 0.0 <= tied.p_value <= 1.0 and not tied.p_value < 0.01
+    clear = seedstats.seed_paired(b + 0.05 + noise, b)
+    assert clear.p_value < 0.01 and clear.positive == 3 and clear.negative == 0
+    mixed = seedstats.seed_paired(b + np.array([[0.06], [0.05], [-0.04]]) + noise, b)
+    assert (mixed.positive, mixed.negative) == (2, 1)
+    # the low end stays inside the per-seed spread's t interval: 3 seeds disagreeing cannot be "significant"
+    assert mixed.low < 0 < mixed.high and mixed.p_value > 0.05
+
+
+def test_two_seeds_carry_a_note_and_bootstrap_stays_available():
+    x = np.random.default_rng(0).random((2, 50))
+    res = seedstats.seed_level(x)
+    assert "at least 3 seeds" in res.note and np.isfinite(res.low)
+    boot = seedstats.seed_level(x, method="bootstrap", n_boot=200)
+    assert "bootstrap" in boot.method and np.isnan(boot.p_value)
+    with pytest.raises(ValueError, match="crossed, bootstrap"):
+        seedstats.seed_level(x, method="jackknife")

@@ -80,6 +80,21 @@ def test_sensitivity_lines_and_plots(tmp_path):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
+def test_sensitivity_with_one_seed_uses_the_one_episode_level_interval():
+    from fewshot_clce.stats.intervals import mean_ci
+
+    df = _results(best_lam=0.1, betas=(0.0,))
+    df = df[df["seed"] == 0]
+    lines = sensitivity_lines(df, "toy", "lam")
+    row = lines[(lines["line"] == "clce, τ=0.1") & (lines["split"] == "val") & (lines["value"] == 0.1)].iloc[0]
+    cells = df[(df["loss"] == "clce") & (df["lam"] == 0.1) & (df["temperature"] == 0.1) & (df["split"] == "val")]
+    assert row["mean"] == pytest.approx(cells["accuracy"].mean())
+    # per (head, shots, episode) cell, as the score pools them; the t interval, the summaries' one default
+    ci = mean_ci(cells.groupby(["head", "shots", "episode"])["accuracy"].first().to_numpy())
+    assert row["seeds"] == 1 and ci.method == "t"
+    assert (row["low"], row["high"]) == pytest.approx((ci.low, ci.high))
+
+
 def test_the_report_says_what_was_tuned_and_warns_at_the_edge(tmp_path):
     from fewshot_clce.report.writer import write_plots, write_report, write_results
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..heads import list_heads
-from ..stats.intervals import CI_METHODS
+from ..report.tables import fmt_interval, seeds_flag
+from ..stats.intervals import CI_METHODS, DEFAULT_CI_METHOD
 
 
 def _positive_int(text: str) -> int:
@@ -47,16 +48,31 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, metavar="CSV",
                    help="per-episode results file (default: RUN_DIR/evaluation.csv)")
     p.add_argument("--force", action="store_true", help="replace an existing results file")
-    p.add_argument("--ci", default="normal", choices=CI_METHODS, help="confidence-interval method")
+    p.add_argument("--ci", default=DEFAULT_CI_METHOD, choices=CI_METHODS,
+                   help=f"confidence-interval method over episodes (default: {DEFAULT_CI_METHOD})")
     p.set_defaults(func=run)
 
 
+def ci_footer(summary: pd.DataFrame) -> str:
+    """Which interval the table shows, and what it leaves out."""
+    lines = [f"{c:.0%} CI: {m}" for c, m in dict.fromkeys(zip(summary["confidence"], summary["ci_method"]))]
+    if (summary["ci_kind"] == "episode").any():
+        lines.append("one training seed per run: the CI measures episode noise only, not seed-to-seed noise "
+                     f"(a seed-level CI needs a benchmark with several seeds: fewshot-clce benchmark {seeds_flag()})")
+    return "\n".join(lines)
+
+
 def format_summary(summary: pd.DataFrame) -> str:
-    """The printed table: dataset, split, ways, shots, head, episodes, mean ± CI (percent)."""
-    table = summary[["dataset", "split", "ways", "shots", "head", "episodes"]].copy()
-    table["accuracy (%)"] = [f"{100 * m:.2f} ± {100 * c:.2f}" for m, c in zip(summary["mean"], summary["ci"])]
-    table["ci"] = [f"{conf:.0%} {m}" for conf, m in zip(summary["confidence"], summary["ci_method"])]
-    return table.to_string(index=False)
+    """The printed table: dataset, split, ways, shots, head, episodes, mean and CI (percent), then the
+    interval method in words.
+
+    Args:
+        summary: rows of :func:`fewshot_clce.stats.summary.summarize` (``by="run"``).
+    """
+    table = summary[["dataset", "split", "ways", "shots", "head", "n_episodes"]].rename(columns={"n_episodes": "episodes"})
+    table["accuracy (%)"] = [fmt_interval(*r) for r in zip(summary["mean"], summary["ci_low"], summary["ci_high"],
+                                                        summary["ci_kind"])]
+    return table.to_string(index=False) + "\n" + ci_footer(summary)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..stats.seeds import DEFAULT_SEED_METHOD, SEED_METHODS
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="write the reproduction report of a finished benchmark folder",
@@ -10,8 +12,11 @@ def add_parser(sub) -> None:
                                    "and DIR/report.ipynb: the paper's claims one by one with what this run "
                                    "found (numbers, 95% CIs, number of seeds), the tables and the plots.")
     p.add_argument("folder", help="the --out folder of a finished `fewshot-clce benchmark`")
+    p.add_argument("--seed-ci", default=DEFAULT_SEED_METHOD, choices=SEED_METHODS,
+                   help="seed-level interval: crossed (the seeds x episodes random-effects t interval, default) "
+                        "or bootstrap (the hierarchical bootstrap, for comparison)")
     p.add_argument("--n-boot", type=int, default=None,
-                   help="bootstrap resamples for seed-level intervals (default: the benchmark's)")
+                   help="resamples of --seed-ci bootstrap (default: the benchmark's)")
     p.set_defaults(func=run)
 
 
@@ -21,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_boot is not None:
         _checks.at_least("n_boot", args.n_boot)
-    paths, findings = write_report(args.folder, n_boot=args.n_boot)
+    paths, findings = write_report(args.folder, n_boot=args.n_boot, seed_method=args.seed_ci)
     for f in findings:
-        print(f"- {f.claim}: {f.verdict}")
+        print(f"- {f.claim}: {f.headline}")
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0

@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..stats import seeds as seedstats
 from ..stats import selection
+from ..stats.intervals import DEFAULT_CI_METHOD
 from ..stats.summary import summarize, with_config
 
 REQUIRED_COLUMNS = ("run", "loss", "seed", "dataset", "split", "head", "ways", "shots", "episode", "accuracy")
@@ -35,6 +36,8 @@ class Analysis:
     baseline: str = "ce"
     n_boot: int = seedstats.DEFAULT_BOOT
     boot_seed: int = seedstats.DEFAULT_BOOT_SEED
+    ci_method: str = DEFAULT_CI_METHOD
+    seed_method: str = seedstats.DEFAULT_SEED_METHOD
 
     @property
     def datasets(self) -> List[str]:
@@ -66,12 +69,19 @@ def _trivial_choice(df: pd.DataFrame) -> pd.DataFrame:
     return chosen
 
 
-def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = "normal",
-            n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> Analysis:
-    """All summaries of ``per_episode`` (results schema, rows on ``val`` and ``novel``)."""
+def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DEFAULT_CI_METHOD,
+            n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED,
+            seed_method: str = seedstats.DEFAULT_SEED_METHOD) -> Analysis:
+    """All summaries of ``per_episode`` (results schema, rows on ``val`` and ``novel``).
+
+    Args:
+        ci_method: episode-level interval (``"t"`` or ``"normal"``); seed_method: seed-level one
+            (``"crossed"`` or ``"bootstrap"``, whose resamples and generator seed are ``n_boot``,
+            ``boot_seed``). See :mod:`fewshot_clce.stats.summary`.
+    """
     check_columns(per_episode)
     df = with_config(per_episode)
-    kw = dict(baseline=baseline, ci_method=ci_method, n_boot=n_boot, boot_seed=boot_seed)
+    kw = dict(baseline=baseline, ci_method=ci_method, n_boot=n_boot, boot_seed=boot_seed, seed_method=seed_method)
     has_val = (df["split"] == selection.VAL_SPLIT).any()
     scores = selection.validation_scores(df) if has_val else pd.DataFrame()
     chosen = selection.select(df) if has_val else _trivial_choice(df)
@@ -83,4 +93,5 @@ def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = "n
         if not has_val:
             raise ValueError(f"{hp} was swept but there are no val results to choose the other settings on")
         profiles[hp] = summarize(selection.restrict(df, selection.select(df, by=(hp,))), pair_on=(hp,), **kw)
-    return Analysis(df, scores, chosen, main, all_configs, profiles, swept, baseline, n_boot, boot_seed)
+    return Analysis(df, scores, chosen, main, all_configs, profiles, swept, baseline, n_boot, boot_seed, ci_method,
+                    seed_method)

@@ -1,8 +1,12 @@
-"""Benchmark plots (matplotlib, Agg backend, PNG files), drawn from summaries and per-episode rows.
+"""Benchmark plots (PNG files), drawn from summaries and per-episode rows.
 
 Every function takes tables, returns the written path, and writes atomically. Accuracies are
 shown in percent; every interval drawn is the one in the summary's ``ci_low``/``ci_high`` and its
 kind (episode or seed level) is written on the figure.
+
+Figures are bare :class:`matplotlib.figure.Figure` objects saved by their own Agg canvas: no
+pyplot, so importing or using this module never changes the caller's backend or open figures
+(a notebook keeps its inline backend, a GUI session its windows).
 """
 from __future__ import annotations
 
@@ -10,29 +14,36 @@ import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from ..utils.files import atomic_path
+from ..stats.summary import with_config
 
-from ..utils.files import atomic_path  # noqa: E402
-from ..stats.summary import with_config  # noqa: E402
-
-_COLORS = plt.get_cmap("tab10").colors
+_COLORS = colormaps["tab10"].colors
 
 
-def _save(fig, path: str | os.PathLike) -> Path:
+def _figure(nrows: int, ncols: int, figsize: Tuple[float, float], **kw):
+    """A pyplot-free figure and its ``[nrows, ncols]`` axes array."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")  # a bare Figure renders with Agg
     return Path(path)
 
 
 def _ci_kind_text(summary: pd.DataFrame) -> str:
     kinds = sorted(summary["ci_kind"].unique())
-    words = {"seed": "seeds + episodes (hierarchical bootstrap)", "episode": "episodes only"}
+    words = {"seed": "seeds + episodes (crossed random-effects t)", "episode": "episodes only"}
+    if "ci_method" in summary.columns and (summary["ci_kind"] == "seed").any():
+        method = summary.loc[summary["ci_kind"] == "seed", "ci_method"].iloc[0]
+        if "bootstrap" in method:
+            words["seed"] = "seeds + episodes (hierarchical bootstrap)"
     return "95% CI over " + " / ".join(words.get(k, k) for k in kinds)
 
 
@@ -52,8 +63,7 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
     shots = sorted(s["shots"].unique())
     heads = list(pd.unique(s["head"]))
     losses = _loss_order(s)
-    fig, axes = plt.subplots(1, len(shots), figsize=(1.5 + (1.2 + 1.3 * len(losses)) * len(shots), 4.0),
-                             squeeze=False)
+    fig, axes = _figure(1, len(shots), (1.5 + (1.2 + 1.3 * len(losses)) * len(shots), 4.0))
     step = 0.5 / max(len(heads), 1)
     for ax, k in zip(axes[0], shots):
         for h_i, head in enumerate(heads):
@@ -94,8 +104,7 @@ def paired_differences(per_episode: pd.DataFrame, chosen_configs: Sequence[str],
     panels = df[["head", "shots"]].drop_duplicates().sort_values(["shots", "head"]).itertuples(index=False)
     panels = list(panels)
     others = [c for c in chosen_configs if c != baseline_config]
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.5 + 1.7 * max(len(others), 1) * len(panels), 4.0),
-                             squeeze=False, sharey=True)
+    fig, axes = _figure(1, len(panels), (1.5 + 1.7 * max(len(others), 1) * len(panels), 4.0), sharey=True)
     for ax, (head, k) in zip(axes[0], panels):
         cell = df[(df["head"] == head) & (df["shots"] == k)]
         # [configs, episodes] seed-averaged accuracy, so pairs share an episode index.
@@ -129,7 +138,7 @@ def accuracy_vs_batch_size(summary: pd.DataFrame, path: str | os.PathLike, datas
     """
     s = summary if dataset is None else summary[summary["dataset"] == dataset]
     panels = list(s[["head", "shots"]].drop_duplicates().sort_values(["shots", "head"]).itertuples(index=False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 3.6 * len(panels), 3.6), squeeze=False)
+    fig, axes = _figure(1, len(panels), (1.0 + 3.6 * len(panels), 3.6))
     for ax, (head, k) in zip(axes[0], panels):
         cell = s[(s["head"] == head) & (s["shots"] == k)]
         losses = _loss_order(cell)
@@ -160,10 +169,10 @@ def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]]
         embeddings: name -> (points ``[n, 2]``, labels ``[n]``, silhouette score).
         class_names: names for the legend, indexed by label.
     """
-    fig, axes = plt.subplots(1, len(embeddings), figsize=(4.2 * len(embeddings), 4.6), squeeze=False)
+    fig, axes = _figure(1, len(embeddings), (4.2 * len(embeddings), 4.6))
     n_classes = max(len(np.unique(lab)) for _, lab, _ in embeddings.values())
     # tab10 keeps neighbouring classes far apart in colour; tab20 (pairs of shades) only when needed
-    cmap = plt.get_cmap("tab10" if n_classes <= 10 else "tab20")
+    cmap = colormaps["tab10" if n_classes <= 10 else "tab20"]
     for ax, (name, (pts, labels, sil)) in zip(axes[0], embeddings.items()):
         for j, c in enumerate(np.unique(labels)):
             m = labels == c

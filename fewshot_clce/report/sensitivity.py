@@ -5,7 +5,8 @@ a grid tried two or more values of the hyper-parameter with the others held fixe
 of a configuration is its mean accuracy over every head, shot setting and episode of the split
 (the very number choices on val are made with); the error bars are its seed-level 95% interval
 (:func:`fewshot_clce.stats.seeds.seed_level`, the training seeds crossed with those cells), or
-the episode-level one with a single seed. The val panel is what the choice saw; the novel panel
+the episode-level t interval with a single seed (the summaries' one default,
+:mod:`fewshot_clce.stats.intervals`). The val panel is what the choice saw; the novel panel
 is what it was worth.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ..losses.hparams import HPARAMS
 from ..stats import seeds as seedstats
+from ..stats.intervals import mean_ci
 from ..stats.summary import with_config
 from ..utils.files import atomic_path
 from .tuning import SYMBOL, TUNABLE
@@ -39,9 +41,8 @@ def _score(cells: pd.DataFrame) -> Dict[str, float]:
     if len(mat) >= 2:
         r = seedstats.seed_level(mat.to_numpy())
         return {"mean": r.mean, "low": r.low, "high": r.high, "seeds": len(mat)}
-    acc = mat.to_numpy()[0]
-    half = 1.96 * acc.std(ddof=1) / np.sqrt(len(acc)) if len(acc) > 1 else float("nan")
-    return {"mean": float(acc.mean()), "low": float(acc.mean() - half), "high": float(acc.mean() + half), "seeds": 1}
+    ep = mean_ci(mat.to_numpy()[0])  # the summaries' one default (t), so plot and tables agree
+    return {"mean": ep.mean, "low": ep.low, "high": ep.high, "seeds": 1}
 
 
 def sensitivity_lines(per_episode: pd.DataFrame, dataset: str, hparam: str) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Text tables of summaries: markdown (printed to the terminal and written to files).
 
-Accuracies are in percent. An episode-level interval is symmetric and printed ``61.23 ± 0.85``;
-a seed-level (bootstrap) interval may not be, and is printed ``61.23 [60.40, 62.10]``.
+Accuracies are in percent. An episode-level interval is printed ``61.23 ± 0.85``; a seed-level
+one ``61.23 [60.40, 62.10]`` (the bootstrap's need not be symmetric), so the two cannot be mistaken
+for each other.
 """
 from __future__ import annotations
 
@@ -41,8 +42,26 @@ def markdown(rows: List[List[str]], header: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _level(summary: pd.DataFrame) -> str:
+    """``"seed"``, ``"episode"`` or ``"mixed"``: the level of the table's p-values and W/T/L counts."""
+    kinds = set(summary["p_kind"].dropna()) - {""} if "p_kind" in summary.columns else set()
+    if not kinds:
+        kinds = {"seed" if n >= 2 else "episode" for n in summary["n_seeds"]}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+# Column headers of the paired test and counts at each level: never a bare "p" beside a seed-level CI.
+P_HEADER = {"seed": "p (seed-level)", "episode": "p (Wilcoxon, episode-level)", "mixed": "p"}
+WTL_HEADER = {"seed": "W/T/L (seeds)", "episode": "W/T/L (episodes)", "mixed": "W/T/L"}
+CELL_LEVEL = {"seed": " (seeds)", "episode": " (episodes)"}
+
+
 def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequence[str] = ()) -> str:
-    """The loss x head x shots table of one dataset: accuracy with CI, Δ vs ``baseline`` with CI and p.
+    """The loss x head x shots table of one dataset: accuracy with CI, Δ vs ``baseline`` with CI, p and W/T/L.
+
+    The p-value and W/T/L are seed-level with two or more seeds (the crossed model's t test;
+    seeds counted) and episode-level with one; the headers say which (each cell does in a table
+    that mixes both).
 
     Args:
         summary: rows of :func:`fewshot_clce.stats.summary.summarize` for one dataset.
@@ -50,37 +69,81 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
     """
     # cells resting on different numbers of episodes say so each (the legend cannot give one number)
     episodes = ["episodes"] if "n_episodes" in summary.columns and summary["n_episodes"].nunique() > 1 else []
-    header = ["loss", "head", "shots", *extra, *episodes, "accuracy % (95% CI)", f"Δ vs {baseline} (95% CI)",
-              "p (Wilcoxon)", "W/T/L", "seeds", "seeds agree", "config"]
+    level = _level(summary)
+    conf = f"{summary['confidence'].iloc[0]:.0%}" if "confidence" in summary.columns and len(summary) else "95%"
+    header = ["loss", "head", "shots", *extra, *episodes, f"accuracy % ({conf} CI)", f"Δ vs {baseline} ({conf} CI)",
+              P_HEADER[level], WTL_HEADER[level], "seeds", "config"]
     rows = []
     for _, r in summary.iterrows():
         has_delta = "delta" in r and not _nan(r.get("delta"))
-        wtl = f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}" if has_delta else "–"
+        cell = CELL_LEVEL.get(r.get("p_kind"), "") if level == "mixed" else ""
+        wtl = f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}{cell}" if has_delta else "–"
         rows.append([r["loss"], r["head"], int(r["shots"]),
                      *[("–" if _nan(r.get(c)) else f"{r[c]:g}") for c in extra],
                      *[int(r["n_episodes"]) for _ in episodes],
                      fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]),
                      fmt_interval(r["delta"], r["delta_ci_low"], r["delta_ci_high"], r["delta_ci_kind"], True)
                      if has_delta else "(baseline)" if r["loss"] == baseline else "–",
-                     fmt_p(r["p_value"]) if has_delta else "–", wtl, int(r["n_seeds"]),
-                     r["seeds_agree"] if has_delta and r["n_seeds"] >= 2 else "–", r["config"]])
+                     fmt_p(r["p_value"]) + cell if has_delta else "–", wtl, int(r["n_seeds"]), r["config"]])
     return markdown(rows, header)
 
 
+def seeds_flag() -> str:
+    """``--seeds 0 1 2``: the flag that gives a benchmark the seeds its interval needs to be trusted."""
+    from ..stats.seeds import TRUSTED_SEEDS
+
+    return "--seeds " + " ".join(str(s) for s in range(TRUSTED_SEEDS))
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter capitalised (the rest untouched, unlike ``str.capitalize``)."""
+    return text[:1].upper() + text[1:]
+
+
+def trust_text(n_seeds: int) -> str:
+    """How far a seed-level interval over ``n_seeds`` seeds can be trusted (coverage simulation)."""
+    from ..stats.seeds import TRUSTED_SEEDS
+
+    if n_seeds < 2:
+        return (f"a seed-level interval needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} on "
+                f"(coverage simulation; README, statistics): rerun with {seeds_flag()}")
+    if n_seeds >= TRUSTED_SEEDS:
+        return (f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (its coverage was measured "
+                f"by simulation; README, statistics); here {n_seeds} seeds")
+    return (f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (coverage simulation; README, "
+            f"statistics): with {n_seeds} it covered the truth less often than it states, so rerun with "
+            f"{seeds_flag()}")
+
+
 def ci_legend(summary: pd.DataFrame) -> str:
-    """One sentence saying which intervals a table shows and how many episodes its cells rest on.
+    """What a table's intervals, p-values and W/T/L counts are, and how many episodes its cells rest on.
 
     The episode count comes from the summary's ``n_episodes`` column: one number when every cell
     has it, else the range (and :func:`summary_markdown` then shows an ``episodes`` column).
     """
+    from ..stats.seeds import TRUSTED_SEEDS
+
     kinds = set(summary["ci_kind"])
+    tests = set(summary["p_kind"].dropna()) - {""} if "p_kind" in summary.columns else set()
+    conf = f"{summary['confidence'].iloc[0]:.0%}" if "confidence" in summary.columns and len(summary) else "95%"
     parts = []
     if "episode" in kinds:
-        parts.append("± is the episode-level 95% CI, which leaves out seed-to-seed noise: a seed-level CI cannot "
-                     "be computed from 1 training seed (pass --seeds with 2 or more, e.g. --seeds 0 1 2)")
+        method = summary.loc[summary["ci_kind"] == "episode", "ci_method"].iloc[0]
+        parts.append(f"± is the episode-level {conf} CI ({method}), which leaves out seed-to-seed noise: a "
+                     f"seed-level CI needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} (pass "
+                     f"{seeds_flag()})")
+    if "episode" in tests:
+        parts.append("with 1 seed, p is the Wilcoxon signed-rank test over episodes and W/T/L counts the episodes "
+                     "on which the loss is above / equal to / below the baseline: episode-level, seed noise ignored")
     if "seed" in kinds:
         method = summary.loc[summary["ci_kind"] == "seed", "ci_method"].iloc[0]
-        parts.append(f"[low, high] is the seed-level 95% CI from a {method}")
+        parts.append(f"[low, high] is the seed-level {conf} CI: {method}")
+        parts.append(trust_text(int(summary.loc[summary["ci_kind"] == "seed", "n_seeds"].min())))
+    if "seed" in tests:
+        parts.append("p (seed-level) is the t test of Δ = 0 in the crossed seeds x episodes model and W/T/L counts "
+                     "the seeds whose own Δ is above / equal to / below 0; the episode-level Wilcoxon p and W/T/L "
+                     "over episodes, which ignore seed noise, are only in summary.csv (p_episode, ep_wins, "
+                     "ep_ties, ep_losses)")
     n = ""
     if "n_episodes" in summary.columns and len(summary):
         low, high = int(summary["n_episodes"].min()), int(summary["n_episodes"].max())

@@ -30,10 +30,11 @@ from ..utils import files as _io
 from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
+from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
-from ..stats.summary import HPARAMS
+from ..stats.summary import HPARAMS, episode_method_text
 from .sensitivity import write_sensitivity_plots
-from .tables import ci_legend, selection_markdown, summary_markdown
+from .tables import ci_legend, selection_markdown, sentence, summary_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
 
 
@@ -91,6 +92,8 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing
     blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
             "summary": _json_rows(an.main), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
+            "intervals": {"ci_method": an.ci_method, "seed_method": an.seed_method,
+                          "trusted_seeds": seedstats.TRUSTED_SEEDS},
             "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed},
             "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
             "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)]}
@@ -147,13 +150,31 @@ def load_benchmark(folder: str | Path) -> tuple:
 
 
 def _claim_md(i: int, f: Finding) -> str:
-    return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.** {f.text}\n\n{f.table}".rstrip()
+    disagree = f" {sentence(f.disagreement)}." if f.disagreement else ""
+    return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.**{disagree} {f.text}\n\n{f.table}".rstrip()
 
 
 def _fmt_seconds(s) -> str:
     if s is None or (isinstance(s, float) and math.isnan(s)):
         return "unknown"
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
+
+
+def method_lines(an: Analysis) -> List[str]:
+    """The statistics behind every table and verdict, one line each (REPORT.md)."""
+    seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
+    return [
+        f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
+        "seeds); it leaves seed-to-seed noise out.",
+        f"Seed-level CI (two or more seeds): {seed_ci}. {sentence(trust_text(len(an.seeds)))}.",
+        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is the seed-level t test "
+        "of the crossed seeds x episodes model and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
+        "the episode-level Wilcoxon signed-rank p and W/T/L over episodes, which ignore seed noise, are only in "
+        "summary.csv (p_episode, ep_wins, ep_ties, ep_losses). With one seed, p and W/T/L are those episode-level "
+        "ones, and the tables say so.",
+        "Verdicts: from the 95% CI of Δ (seed-level with two or more seeds): supported above 0, contradicted "
+        "below 0, inconclusive when it contains 0; when the seeds' own Δ disagree in sign, the verdict says so.",
+    ]
 
 
 def report_sections(an: Analysis, findings: List[Finding], config: dict, timing: dict, folder: Path) -> List[str]:
@@ -164,7 +185,7 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
             f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
             f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
             f"and every number below is on novel classes.")
-    verdicts = "\n".join(f"- **{f.claim}**: {f.verdict}" for f in findings)
+    verdicts = "\n".join(f"- **{f.claim}**: {f.headline}" for f in findings)
     edges = grid_edges(an.chosen, an.per_episode)
     fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
                 + tuning_markdown(an.chosen, an.per_episode, common_settings(config))
@@ -187,12 +208,7 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
     for name, prof in an.profiles.items():
         sections.append(f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
                         f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name]))
-    sections.append("## How the numbers are computed\n\n"
-                    "- Episode-level CI: normal 95% interval of the per-episode accuracies (averaged over seeds).\n"
-                    "- Seed-level CI (two or more seeds): hierarchical bootstrap, resampling training seeds and then "
-                    f"episodes within each seed ({an.n_boot} resamples, generator seed {an.boot_seed}).\n"
-                    "- Δ: paired on the same episodes, seed by seed; p: Wilcoxon signed-rank on per-episode "
-                    "differences (averaged over seeds); 'seeds agree': seeds whose own Δ has the sign of the mean.")
+    sections.append("## How the numbers are computed\n\n" + "\n".join(f"- {line}" for line in method_lines(an)))
     return sections
 
 
@@ -205,14 +221,17 @@ def _notebook(sections: List[str]) -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List[Path], List[Finding]]:
+def write_report(folder: str | Path, n_boot: Optional[int] = None,
+                 seed_method: str = seedstats.DEFAULT_SEED_METHOD) -> Tuple[List[Path], List[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
     Plots that need only the results (accuracy, differences, batch size) are drawn again; the
     t-SNE plot needs the trained runs and is drawn by the benchmark itself.
 
     Args:
-        n_boot: bootstrap resamples (default: the benchmark's own setting, else 2000).
+        n_boot: bootstrap resamples (default: the benchmark's own setting, else 2000); used with
+            ``seed_method="bootstrap"``.
+        seed_method: seed-level interval, ``"crossed"`` (default) or ``"bootstrap"``.
 
     Returns:
         The written paths and the claims' findings.
@@ -223,7 +242,7 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None) -> Tuple[List
     df, config, timing = load_benchmark(folder)
     n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
     an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
-                 boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED))
+                 boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
     write_plots(folder, an)
     findings = check_all(an)
     sections = report_sections(an, findings, config, timing, folder)

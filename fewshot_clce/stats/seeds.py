@@ -1,33 +1,68 @@
-"""Seed-level statistics: a confidence interval that accounts for training seeds and episodes.
+"""Seed-level statistics: intervals and tests that account for training seeds and episodes.
 
 An episode confidence interval measures how well the episodes pin down the accuracy of *one*
 trained backbone. When the same configuration is trained with several seeds, the accuracy also
-varies from seed to seed; a comparison of losses has to carry that variation too. This module
-resamples at both levels, the way the data were produced: a **hierarchical bootstrap** that first
-draws training seeds with replacement, then, within each drawn seed, episodes with replacement.
+varies from seed to seed, and a comparison of losses has to carry that variation too.
 
-Inputs are matrices ``[n_seeds, n_episodes]`` of per-episode accuracies, with the same episodes
-(same manifest) in every row. Paired differences are taken seed by seed on the same episodes
-before resampling, so the bootstrap keeps the pairing.
+Inputs are matrices ``[n_seeds, n_episodes]`` of per-episode accuracies with the same episodes
+(one manifest) in every row: seeds and episodes are *crossed*. Paired differences are taken
+seed by seed on the same episodes first, so every method keeps the pairing.
+
+Two methods:
+
+- ``"crossed"`` (the default): a t interval from the two-way random-effects model of a crossed
+  design, ``x[s, e] = mu + u_s + v_e + w_se`` (seed effect, episode effect, interaction). The
+  variance of the grand mean, ``var(u)/S + var(v)/E + var(w)/(S E)``, is estimated from the
+  ANOVA mean squares (components truncated at zero) and its degrees of freedom by
+  Satterthwaite's approximation (Satterthwaite 1946, *Biometrics Bulletin* 2(6); the
+  variance-component estimators are the classical ones, e.g. Searle, Casella and McCulloch,
+  *Variance Components*, 1992, ch. 4). The same statistic gives the seed-level p-value of a
+  paired difference (``p_value``, two-sided, against 0). With few seeds the degrees of freedom
+  are few and the t quantile is large, which is what makes the interval honest there.
+- ``"bootstrap"``: the hierarchical bootstrap, resampling seeds and then episodes within each
+  drawn seed (percentile interval). Kept for comparison: with 2-5 seeds a percentile interval
+  over so few seed resamples covers the truth well below its nominal level, and resampling
+  episodes independently per seed ignores that all seeds share one manifest (see
+  :mod:`fewshot_clce.stats.coverage`, which measures both).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import pandas as pd
 
 DEFAULT_BOOT = 2000
 DEFAULT_BOOT_SEED = 0
+SEED_METHODS = ("crossed", "bootstrap")
+DEFAULT_SEED_METHOD = "crossed"
+# Seeds from which the crossed interval covered the truth at close to its nominal level in the
+# coverage simulation (benchmarks/seed_interval_coverage.py; README, statistics section).
+TRUSTED_SEEDS = 3
 # Upper bound on the elements of one chunk of resampled indices [chunk, S, E] (memory stays bounded).
 _CHUNK_ELEMENTS = 4_000_000
 
 
 def bootstrap_method(n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED) -> str:
-    """How the seed-level interval is computed, in words (written next to every such number)."""
+    """How the bootstrap seed-level interval is computed, in words."""
     return (f"hierarchical bootstrap (resample training seeds, then episodes within each seed; "
             f"{n_boot} resamples, percentile interval, numpy generator seed {seed})")
+
+
+CROSSED_METHOD = ("t interval of the seeds x episodes random-effects model (seed, episode and "
+                  "interaction variance; Satterthwaite degrees of freedom)")
+
+
+def method_text(method: str = DEFAULT_SEED_METHOD, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED) -> str:
+    """The seed-level interval ``method`` in words (written next to every such number)."""
+    _check_method(method)
+    return CROSSED_METHOD if method == "crossed" else bootstrap_method(n_boot, seed)
+
+
+def _check_method(method: str) -> None:
+    if method not in SEED_METHODS:
+        raise ValueError(f"unknown seed-level method {method!r}; use one of {', '.join(SEED_METHODS)}")
 
 
 @dataclass(frozen=True)
@@ -36,11 +71,15 @@ class SeedLevel:
 
     Attributes:
         mean: mean over seeds of each seed's mean over episodes.
-        low, high: ends of the hierarchical-bootstrap interval (NaN with fewer than 2 seeds).
+        low, high: ends of the seed-level interval (NaN with fewer than 2 seeds).
         per_seed: ``[n_seeds]`` each seed's mean over episodes.
         n_seeds, n_episodes: sizes of the matrix.
         method: how ``low``/``high`` were computed.
         note: empty, or why the interval could not be computed.
+        p_value: two-sided seed-level p-value of ``mean == 0`` (``"crossed"`` method only; NaN
+            otherwise). Meaningful for paired differences.
+        df: degrees of freedom of the t quantile (``"crossed"``), else NaN.
+        se: standard error of ``mean`` (``"crossed"``), else NaN.
     """
 
     mean: float
@@ -51,20 +90,25 @@ class SeedLevel:
     n_episodes: int
     method: str
     note: str = ""
+    p_value: float = float("nan")
+    df: float = float("nan")
+    se: float = float("nan")
 
 
 @dataclass(frozen=True)
 class SeedPaired(SeedLevel):
-    """A :class:`SeedLevel` of the paired differences ``a - b``, plus sign agreement.
+    """A :class:`SeedLevel` of the paired differences ``a - b``, plus the seeds' signs.
 
     Attributes:
         agree: number of seeds whose mean difference has the sign of the overall mean
             (a zero per-seed difference does not agree with a non-zero mean).
-        positive: number of seeds whose mean difference is > 0.
+        positive, negative: seeds whose mean difference is > 0 / < 0 (wins and losses
+            counted over seeds; ``n_seeds - positive - negative`` are ties).
     """
 
     agree: int = 0
     positive: int = 0
+    negative: int = 0
 
 
 def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED,
@@ -84,13 +128,9 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
     Returns:
         ``[n_boot]`` resampled grand means.
     """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"values must be a non-empty [seeds, episodes] matrix, got shape {values.shape}")
+    values = _matrix(values)
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not np.isfinite(values).all():
-        raise ValueError("values contain NaN or infinity; drop or fix those episodes first")
     n_seeds, n_ep = values.shape
     if chunk is None:
         chunk = max(1, _CHUNK_ELEMENTS // (n_seeds * n_ep))
@@ -105,57 +145,166 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
     return out
 
 
-def _interval(values: np.ndarray, level: float, n_boot: int, seed: int):
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
+def _matrix(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.size == 0:
         raise ValueError(f"values must be a non-empty [seeds, episodes] matrix, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("values contain NaN or infinity; drop or fix those episodes first")
+    return values
+
+
+@dataclass(frozen=True)
+class CrossedT:
+    """The crossed random-effects t statistic of a ``[S, E]`` matrix's grand mean (arrays: one per matrix).
+
+    Attributes:
+        mean: grand mean; se: its standard error; df: Satterthwaite degrees of freedom.
+        var_seed, var_episode, var_residual: variance components (truncated at zero).
+    """
+
+    mean: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    var_seed: np.ndarray
+    var_episode: np.ndarray
+    var_residual: np.ndarray
+
+    def interval(self, level: float = 0.95) -> Tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` of the two-sided ``level`` interval."""
+        from scipy import stats as _st
+
+        q = _st.t.ppf(0.5 + level / 2, self.df)
+        return self.mean - q * self.se, self.mean + q * self.se
+
+    def p_value(self, null: float = 0.0) -> np.ndarray:
+        """Two-sided p-value of ``mean == null`` (1 where the difference and its se are both 0)."""
+        from scipy import stats as _st
+
+        diff = self.mean - null
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.abs(diff) / self.se
+        p = 2 * _st.t.sf(t, self.df)
+        return np.where(self.se > 0, p, np.where(diff == 0, 1.0, 0.0))
+
+
+def crossed_t(values: np.ndarray) -> CrossedT:
+    """Estimate the grand mean's standard error under the crossed seeds x episodes model.
+
+    Args:
+        values: ``[S, E]`` (one matrix) or ``[n, S, E]`` (n matrices at once; the coverage
+            simulation uses this) with ``S >= 2`` seeds.
+
+    Returns:
+        :class:`CrossedT` with arrays of shape ``[]`` or ``[n]``. With one episode per seed
+        (``E == 1``) the model reduces to the t interval over seed means.
+
+    Raises:
+        ValueError: for fewer than 2 seeds.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    single = x.ndim == 2
+    x = x[None] if single else x  # [n, S, E]
+    n, s, e = x.shape
+    if s < 2:
+        raise ValueError(f"a seed-level interval needs at least 2 seeds, got {s}")
+    grand = x.mean(axis=(1, 2))  # [n]
+    rows = x.mean(axis=2)  # [n, S] seed means
+    cols = x.mean(axis=1)  # [n, E] episode means
+    ms_seed = e * ((rows - grand[:, None]) ** 2).sum(1) / (s - 1)
+    if e > 1:
+        ms_ep = s * ((cols - grand[:, None]) ** 2).sum(1) / (e - 1)
+        resid = x - rows[:, :, None] - cols[:, None, :] + grand[:, None, None]  # [n, S, E]
+        ms_res = (resid ** 2).sum(axis=(1, 2)) / ((s - 1) * (e - 1))
+    else:
+        ms_ep = np.zeros(n)
+        ms_res = np.zeros(n)
+    # Components truncated at zero; var(grand) = var_seed/S + var_ep/E + var_res/(S E) is then a
+    # combination sum_i k_i MS_i / (S E) with k_i in {-1, 0, 1}, whose df follow Satterthwaite.
+    seed_pos = ms_seed > ms_res
+    ep_pos = (ms_ep > ms_res) & (e > 1)
+    k_seed = seed_pos.astype(float)
+    k_ep = ep_pos.astype(float)
+    k_res = 1.0 - k_seed - k_ep
+    var_grand = (k_seed * ms_seed + k_ep * ms_ep + k_res * ms_res) / (s * e)
+    df_seed, df_ep, df_res = s - 1, max(e - 1, 1), max((s - 1) * (e - 1), 1)
+    num = (k_seed * ms_seed + k_ep * ms_ep + k_res * ms_res) ** 2
+    den = (k_seed * ms_seed) ** 2 / df_seed + (k_ep * ms_ep) ** 2 / df_ep + (k_res * ms_res) ** 2 / df_res
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = np.where(den > 0, num / den, float(df_seed))
+    df = np.maximum(df, 1.0)
+    out = CrossedT(grand, np.sqrt(np.maximum(var_grand, 0.0)), df,
+                   np.maximum(ms_seed - ms_res, 0.0) / e, np.maximum(ms_ep - ms_res, 0.0) / s if e > 1 else np.zeros(n),
+                   ms_res)
+    if single:
+        out = CrossedT(*(np.asarray(getattr(out, f)[0]) for f in
+                         ("mean", "se", "df", "var_seed", "var_episode", "var_residual")))
+    return out
+
+
+def _interval(values: np.ndarray, level: float, n_boot: int, seed: int, method: str):
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    _check_method(method)
+    values = _matrix(values)
     per_seed = values.mean(axis=1)
-    n_seeds, n_ep = values.shape
-    method = bootstrap_method(n_boot, seed)
+    n_seeds, _ = values.shape
+    text = method_text(method, n_boot, seed)
+    nan = float("nan")
     if n_seeds < 2:
         note = (f"seed-level CI cannot be computed from {n_seeds} training seed; "
                 "pass --seeds with at least 2 seeds (e.g. --seeds 0 1 2)")
-        return per_seed, float(per_seed.mean()), np.nan, np.nan, method, note
-    draws = hierarchical_bootstrap(values, n_boot=n_boot, seed=seed)
-    alpha = 1.0 - level
-    low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-    return per_seed, float(per_seed.mean()), float(low), float(high), method, ""
+        return per_seed, dict(mean=float(per_seed.mean()), low=nan, high=nan, method=text, note=note)
+    note = "" if n_seeds >= TRUSTED_SEEDS else (
+        f"with {n_seeds} seeds the seed-level interval covered the truth less often than stated in "
+        f"the coverage simulation; use at least {TRUSTED_SEEDS} seeds")
+    if method == "bootstrap":
+        draws = hierarchical_bootstrap(values, n_boot=n_boot, seed=seed)
+        alpha = 1.0 - level
+        low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
+        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high), method=text, note=note)
+    ct = crossed_t(values)
+    low, high = ct.interval(level)
+    return per_seed, dict(mean=float(ct.mean), low=float(low), high=float(high), method=text, note=note,
+                          p_value=float(ct.p_value()), df=float(ct.df), se=float(ct.se))
 
 
 def seed_level(values: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT,
-               seed: int = DEFAULT_BOOT_SEED) -> SeedLevel:
-    """Mean over seeds and its hierarchical-bootstrap interval.
+               seed: int = DEFAULT_BOOT_SEED, method: str = DEFAULT_SEED_METHOD) -> SeedLevel:
+    """Mean over seeds and its seed-level interval.
 
     Args:
         values: ``[S, E]`` per-episode accuracies (rows: training seeds; same episodes in every row).
         level: confidence level.
+        n_boot, seed: bootstrap settings (``method="bootstrap"`` only).
+        method: ``"crossed"`` (default) or ``"bootstrap"`` (see the module docstring).
 
     With ``S < 2`` the interval is NaN and ``note`` says why; the mean is still reported.
     """
-    per_seed, mean, low, high, method, note = _interval(values, level, n_boot, seed)
-    return SeedLevel(mean, low, high, per_seed, len(per_seed), np.shape(values)[1], method, note)
+    per_seed, r = _interval(values, level, n_boot, seed, method)
+    return SeedLevel(per_seed=per_seed, n_seeds=len(per_seed), n_episodes=np.shape(values)[1], **r)
 
 
 def seed_paired(a: np.ndarray, b: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                seed: int = DEFAULT_BOOT_SEED) -> SeedPaired:
+                seed: int = DEFAULT_BOOT_SEED, method: str = DEFAULT_SEED_METHOD) -> SeedPaired:
     """Paired difference ``a - b`` computed seed by seed on the same episodes.
 
     Args:
         a, b: ``[S, E]`` per-episode accuracies of two configurations; row ``s`` of both comes
             from training seed ``s`` and column ``e`` from episode ``e`` of the same manifest.
+        method: see :func:`seed_level`; with ``"crossed"`` the result's ``p_value`` is the
+            seed-level test of a zero difference.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired matrices must have the same [seeds, episodes] shape, got {a.shape} and {b.shape}")
     diff = a - b  # [S, E] paired per seed and episode
-    per_seed, mean, low, high, method, note = _interval(diff, level, n_boot, seed)
-    sign = np.sign(mean)
+    per_seed, r = _interval(diff, level, n_boot, seed, method)
+    sign = np.sign(r["mean"])
     agree = int(np.sum(np.sign(per_seed) == sign)) if sign != 0 else 0
-    return SeedPaired(mean, low, high, per_seed, len(per_seed), diff.shape[1], method, note,
-                      agree=agree, positive=int(np.sum(per_seed > 0)))
+    return SeedPaired(per_seed=per_seed, n_seeds=len(per_seed), n_episodes=diff.shape[1], agree=agree,
+                      positive=int(np.sum(per_seed > 0)), negative=int(np.sum(per_seed < 0)), **r)
 
 
 def seed_matrix(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:

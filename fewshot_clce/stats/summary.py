@@ -1,19 +1,37 @@
-"""Summaries of a per-episode results table: mean ± 95% CI per configuration, paired Δ vs a baseline.
+"""The one summary of a per-episode results table: mean accuracy with its 95% CI per group, and the
+paired difference Δ against a baseline group on the same episodes (and seeds).
 
-The input is the per-episode DataFrame of the results schema (one row per run, dataset, split,
-head, ways, shots, episode; column ``accuracy``). A *configuration* is a loss with its
-hyper-parameters (``config`` column, derived when missing); a *run* is a configuration trained
-with one seed. Every number here is recomputed from the per-episode rows.
+``evaluate``, ``compare``, ``benchmark``, the report and the notebooks all show rows of
+:func:`summarize`; :func:`fewshot_clce.summarize` and :func:`fewshot_clce.compare_results` are
+entry points onto it. Every number is recomputed from the per-episode rows (results schema: one
+row per run, dataset, split, head, ways, shots, episode; column ``accuracy``).
 
-Two kinds of interval are reported side by side:
+A *group* is what one summary row describes:
 
-- episode level (``ep_*``): ``stats.mean_ci`` of the per-episode accuracies averaged over seeds,
-  i.e. the usual few-shot CI; with one seed it is exactly that run's CI. It ignores seed noise.
-- seed level (``seed_*``): the hierarchical bootstrap of :mod:`fewshot_clce.stats.seeds`, only with
-  two or more seeds.
+- ``by="config"`` (the benchmark): a configuration, a loss with its hyper-parameters (``config``
+  column, derived when missing), pooled over its training seeds;
+- ``by="run"`` (``evaluate``, ``compare``): each run, one trained backbone, on its own.
 
-``ci_low``/``ci_high`` (and ``delta_ci_*``) are the seed-level interval when it exists and the
-episode-level one otherwise; ``ci_kind`` says which.
+Intervals, one default: Student t (why: :mod:`fewshot_clce.stats.intervals`).
+
+- episode level (``ep_*``): the t interval (n − 1 df) of the per-episode accuracies averaged over
+  seeds; with one seed it is the usual few-shot CI. It leaves seed-to-seed noise out.
+- seed level (``seed_*``, two or more seeds): the crossed seeds x episodes random-effects t
+  interval (Satterthwaite df) of :mod:`fewshot_clce.stats.seeds`, or with
+  ``seed_method="bootstrap"`` the hierarchical bootstrap. Its coverage was measured by simulation
+  (:mod:`fewshot_clce.stats.coverage`): it is trusted from
+  :data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS` seeds on.
+
+Paired Δ: the seed-level test is the same crossed model's t test of Δ = 0 (``p_seed``) and its
+win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the episode-level
+test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
+(``p_episode``) with counts over episodes (``ep_wins``...). The headline columns (``ci_low`` /
+``ci_high``, ``delta_ci_*``, ``p_value``, ``wins`` / ``ties`` / ``losses``) are seed level whenever
+two or more seeds are paired and episode level otherwise; ``ci_kind``, ``delta_ci_kind``,
+``p_kind`` and ``wtl_kind`` say which, so no episode-level figure is shown as seed-level evidence.
+
+Every row has every column of :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS` (NaN, or "" for
+text, where a column does not apply: the Δ columns of a baseline row).
 """
 from __future__ import annotations
 
@@ -24,10 +42,36 @@ import pandas as pd
 
 from ..losses.hparams import CONFIG_COLUMNS, config_label  # noqa: F401 (config_label: re-exported)
 from . import seeds as seedstats
+from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
 HPARAMS = CONFIG_COLUMNS
 UNIT_KEYS = ["dataset", "split", "head", "ways", "shots"]
+# Further columns that tell episode sets apart, used as keys when the table has them.
+EPISODE_SET_KEYS = ["queries", "manifest"]
+GROUPS = ("config", "run")
+
+ACCURACY_COLUMNS = (
+    "n_seeds", "seeds", "n_episodes", "mean", "ci_low", "ci_high", "ci_kind", "ci_method", "confidence",
+    "ep_ci_low", "ep_ci_high", "seed_ci_low", "seed_ci_high", "seed_std", "note")
+PAIRED_COLUMNS = (
+    "baseline", "baseline_mean", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_kind", "delta_ci_method",
+    "delta_ep_ci_low", "delta_ep_ci_high", "delta_seed_ci_low", "delta_seed_ci_high",
+    "p_value", "p_kind", "p_method", "p_seed", "p_episode", "wins", "ties", "losses", "wtl_kind",
+    "ep_wins", "ep_ties", "ep_losses", "seeds_positive", "seeds_negative", "seeds_agree", "delta_per_seed",
+    "paired_seeds", "paired_episodes")
+
+COUNT_COLUMNS = ("n_seeds", "n_episodes", "wins", "ties", "losses", "ep_wins", "ep_ties", "ep_losses",
+                 "seeds_positive", "seeds_negative", "paired_seeds", "paired_episodes")
+
+SEED_TEST = "t test of the seeds x episodes random-effects model (Satterthwaite df)"
+EPISODE_TEST = "Wilcoxon signed-rank test over episodes"
+
+
+def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
+    """The episode-level interval ``method`` in words (written next to every such number)."""
+    return {"t": "t interval over episodes (n − 1 df)",
+            "normal": "normal interval over episodes (z = 1.96)"}.get(method, f"{method} interval over episodes")
 
 
 def with_config(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,114 +88,171 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def episode_ci(acc: np.ndarray, method: str = "normal") -> Dict[str, float]:
-    """Mean with the episode-level 95% CI from ``stats.mean_ci``."""
-    from . import intervals as stats
-
-    r = stats.mean_ci(np.asarray(acc, dtype=np.float64), method=method)
-    return {"mean": float(r.mean), "low": float(r.low), "high": float(r.high)}
-
-
-def episode_paired(a: np.ndarray, b: np.ndarray, method: str = "normal") -> Dict[str, float]:
-    """Paired comparison ``a - b`` on the same episodes from ``stats.paired_comparison``."""
-    from . import intervals as stats
-
-    r = stats.paired_comparison(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64), method=method)
-    return {"delta": float(r.diff), "low": float(r.diff_low), "high": float(r.diff_high),
-            "p_value": float(r.p_wilcoxon), "wins": int(r.wins), "ties": int(r.ties), "losses": int(r.losses)}
-
-
-def _unit_row(mat: pd.DataFrame, ci_method: str, n_boot: int, boot_seed: int) -> Dict[str, object]:
-    ep = episode_ci(mat.mean(axis=0).to_numpy(), ci_method)
-    sl = seedstats.seed_level(mat.to_numpy(), n_boot=n_boot, seed=boot_seed)
+def accuracy_row(mat: pd.DataFrame, ci_method: str = DEFAULT_CI_METHOD,
+                 seed_method: str = seedstats.DEFAULT_SEED_METHOD, confidence: float = 0.95,
+                 n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> Dict[str, object]:
+    """The :data:`ACCURACY_COLUMNS` of one group's ``[seeds, episodes]`` accuracy matrix."""
+    values = mat.to_numpy(dtype=np.float64)
+    ep = mean_ci(values.mean(axis=0), method=ci_method, confidence=confidence)
+    sl = seedstats.seed_level(values, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sl.n_seeds >= 2
     return {"n_seeds": sl.n_seeds, "seeds": " ".join(str(s) for s in mat.index), "n_episodes": sl.n_episodes,
-            "mean": sl.mean, "ep_ci_low": ep["low"], "ep_ci_high": ep["high"],
-            "seed_ci_low": sl.low, "seed_ci_high": sl.high,
-            "ci_low": sl.low if has_seed else ep["low"], "ci_high": sl.high if has_seed else ep["high"],
+            "mean": sl.mean, "ci_low": sl.low if has_seed else ep.low, "ci_high": sl.high if has_seed else ep.high,
             "ci_kind": "seed" if has_seed else "episode",
-            "seed_std": float(np.std(sl.per_seed, ddof=1)) if has_seed else np.nan,
-            "note": sl.note}
+            "ci_method": sl.method if has_seed else episode_method_text(ci_method), "confidence": confidence,
+            "ep_ci_low": ep.low, "ep_ci_high": ep.high, "seed_ci_low": sl.low, "seed_ci_high": sl.high,
+            "seed_std": float(np.std(sl.per_seed, ddof=1)) if has_seed else np.nan, "note": sl.note}
 
 
-def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT_BOOT,
-               boot_seed: int = seedstats.DEFAULT_BOOT_SEED, ci_method: str = "normal") -> Dict[str, object]:
-    """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
+def _paired_part(a: pd.DataFrame, b: pd.DataFrame):
+    """``a`` and ``b`` restricted to what they share: common seeds and episodes.
 
-    Returns ``delta``, the episode-level CI and Wilcoxon p-value (``stats.paired_comparison`` on the
-    seed-averaged per-episode accuracies), the seed-level CI and ``seeds_agree`` (``"k/S"``: seeds
-    whose own Δ has the sign of the mean), and the headline ``delta_ci_*`` with ``delta_ci_kind``.
+    Two single-seed groups with different seeds (two runs, say) are paired on the episodes alone.
     """
     seeds = a.index.intersection(b.index)
     eps = a.columns.intersection(b.columns)
+    if len(seeds) == 0 and len(a.index) == 1 and len(b.index) == 1:
+        return a.loc[:, eps].to_numpy(dtype=np.float64), b.loc[:, eps].to_numpy(dtype=np.float64), len(eps)
     if len(seeds) == 0 or len(eps) == 0:
         raise ValueError(f"nothing to pair: seeds {list(a.index)} vs {list(b.index)}, "
                          f"{len(eps)} common episodes; compare runs with the same seeds on the same manifest")
-    a, b = a.loc[seeds, eps], b.loc[seeds, eps]
-    ep = episode_paired(a.mean(axis=0).to_numpy(), b.mean(axis=0).to_numpy(), ci_method)
-    sp = seedstats.seed_paired(a.to_numpy(), b.to_numpy(), n_boot=n_boot, seed=boot_seed)
+    return (a.loc[seeds, eps].to_numpy(dtype=np.float64), b.loc[seeds, eps].to_numpy(dtype=np.float64), len(eps))
+
+
+def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT_BOOT,
+               boot_seed: int = seedstats.DEFAULT_BOOT_SEED, ci_method: str = DEFAULT_CI_METHOD,
+               seed_method: str = seedstats.DEFAULT_SEED_METHOD, confidence: float = 0.95) -> Dict[str, object]:
+    """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
+
+    Returns the :data:`PAIRED_COLUMNS` but ``baseline``: the episode level (``delta_ep_ci_*``,
+    ``p_episode``, ``ep_wins``...: :func:`~fewshot_clce.stats.intervals.paired_comparison` of the
+    seed-averaged per-episode accuracies), the seed level (``delta_seed_ci_*``, ``p_seed``, the
+    seeds' signs), and the headline columns taken from the seed level with two or more paired
+    seeds, else from the episode level (see the module docstring).
+    """
+    a, b, n_eps = _paired_part(a, b)
+    ep = paired_comparison(a.mean(axis=0), b.mean(axis=0), method=ci_method, confidence=confidence)
+    sp = seedstats.seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sp.n_seeds >= 2
-    return {"delta": sp.mean, "delta_ep_ci_low": ep["low"], "delta_ep_ci_high": ep["high"],
-            "delta_seed_ci_low": sp.low, "delta_seed_ci_high": sp.high,
-            "delta_ci_low": sp.low if has_seed else ep["low"], "delta_ci_high": sp.high if has_seed else ep["high"],
+    # The seed-level test is the crossed model's whatever the interval method (the bootstrap has none).
+    p_seed = (sp.p_value if seed_method == "crossed" else float(seedstats.crossed_t(a - b).p_value())) \
+        if has_seed else np.nan
+    ties = sp.n_seeds - sp.positive - sp.negative
+    return {"baseline_mean": float(b.mean()), "delta": sp.mean,
+            "delta_ci_low": sp.low if has_seed else ep.diff_low, "delta_ci_high": sp.high if has_seed else ep.diff_high,
             "delta_ci_kind": "seed" if has_seed else "episode",
-            "p_value": ep["p_value"], "wins": ep["wins"], "ties": ep["ties"], "losses": ep["losses"],
-            "seeds_agree": f"{sp.agree}/{sp.n_seeds}", "delta_per_seed": " ".join(f"{d:+.4f}" for d in sp.per_seed),
-            "paired_seeds": len(seeds), "paired_episodes": len(eps)}
+            "delta_ci_method": sp.method if has_seed else episode_method_text(ci_method),
+            "delta_ep_ci_low": ep.diff_low, "delta_ep_ci_high": ep.diff_high,
+            "delta_seed_ci_low": sp.low, "delta_seed_ci_high": sp.high,
+            "p_value": p_seed if has_seed else ep.p_wilcoxon, "p_kind": "seed" if has_seed else "episode",
+            "p_method": SEED_TEST if has_seed else EPISODE_TEST, "p_seed": p_seed, "p_episode": ep.p_wilcoxon,
+            "wins": sp.positive if has_seed else ep.wins, "ties": ties if has_seed else ep.ties,
+            "losses": sp.negative if has_seed else ep.losses, "wtl_kind": "seed" if has_seed else "episode",
+            "ep_wins": ep.wins, "ep_ties": ep.ties, "ep_losses": ep.losses,
+            "seeds_positive": sp.positive, "seeds_negative": sp.negative, "seeds_agree": f"{sp.agree}/{sp.n_seeds}",
+            "delta_per_seed": " ".join(f"{d:+.4f}" for d in sp.per_seed),
+            "paired_seeds": sp.n_seeds, "paired_episodes": n_eps}
 
 
-def _pick_baseline(cands: List[str], g: pd.DataFrame, config: str, pair_on: Sequence[str]) -> Optional[str]:
-    """The baseline configuration to pair ``config`` with: the only one, or the one agreeing on ``pair_on``."""
+def _baseline_candidates(g: pd.DataFrame, by: str, baseline: Optional[str]) -> List[str]:
+    """Groups of ``g`` that ``baseline`` names: a group itself, else every group of that loss."""
+    if baseline is None:
+        return []
+    if (g[by] == baseline).any():
+        return [baseline]
+    return sorted(g.loc[g["loss"] == baseline, by].unique())
+
+
+def _pick_baseline(cands: List[str], g: pd.DataFrame, by: str, name: str, pair_on: Sequence[str]) -> Optional[str]:
+    """The baseline group to pair ``name`` with: the only one, or the one agreeing on ``pair_on``."""
     if len(cands) <= 1:
         return cands[0] if cands else None
-    mine = g[g["config"] == config].iloc[0]
+    mine = g[g[by] == name].iloc[0]
     for c in cands:
-        theirs = g[g["config"] == c].iloc[0]
+        theirs = g[g[by] == c].iloc[0]
         if all(col in g.columns and mine[col] == theirs[col] for col in pair_on) and pair_on:
             return c
     return None
 
 
-def summarize(df: pd.DataFrame, baseline: str = "ce", split: str = "novel", ci_method: str = "normal",
-              pair_on: Sequence[str] = ("batch_size",), n_boot: int = seedstats.DEFAULT_BOOT,
-              boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> pd.DataFrame:
-    """One row per (dataset, head, ways, shots, configuration): accuracy and Δ vs ``baseline``.
+def _prepared(df: pd.DataFrame, by: str) -> pd.DataFrame:
+    """``df`` with the columns a summary needs: ``config``, and a ``seed``, ``loss`` or ``run`` that
+    a hand-made table may lack (one run of one seed)."""
+    missing = {c: v for c, v in (("loss", ""), ("seed", -1), ("run", "")) if c not in df.columns}
+    if by == "config":
+        missing.pop("run", None)
+    if missing:
+        df = df.assign(**missing)
+    return with_config(df)
+
+
+def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[str] = "novel",
+              ci_method: str = DEFAULT_CI_METHOD, pair_on: Sequence[str] = ("batch_size",),
+              n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED,
+              by: str = "config", seed_method: str = seedstats.DEFAULT_SEED_METHOD,
+              confidence: float = 0.95) -> pd.DataFrame:
+    """One row per (dataset, split, head, ways, shots, group): accuracy and Δ vs ``baseline``.
 
     Args:
-        df: per-episode results (results schema); only rows of ``split`` are used.
-        baseline: loss every configuration is compared with. When several baseline configurations
-            exist, the one with the same values in ``pair_on`` columns is used.
-        ci_method: episode-level CI method passed to ``stats.mean_ci`` (``"normal"`` or ``"t"``).
-        n_boot, boot_seed: hierarchical bootstrap settings (seed-level intervals).
+        df: per-episode results (results schema).
+        baseline: the group every other group is compared with, on the same episodes: a value of
+            the ``by`` column (a configuration or run), else a loss name. When a loss has several
+            configurations, the one with the same values in the ``pair_on`` columns is used.
+            None: no comparison.
+        split: only rows of this split (None: every split, each summarised on its own).
+        ci_method: episode-level interval, ``"t"`` (default) or ``"normal"``.
+        by: ``"config"`` (pool a configuration's seeds) or ``"run"`` (each run on its own).
+        seed_method: seed-level interval, ``"crossed"`` (default) or ``"bootstrap"``.
+        confidence: level of every interval.
+        n_boot, boot_seed: hierarchical bootstrap settings (``seed_method="bootstrap"``).
 
     Returns:
-        DataFrame with the unit keys, ``loss``, ``config``, hyper-parameter columns, and the
-        columns of :func:`paired_row` (NaN where there is no baseline or for the baseline itself).
+        The unit keys (``dataset, split, head, ways, shots`` and ``queries``, ``manifest`` when the
+        table has them), ``run`` (``by="run"``), ``loss``, ``config``, the hyper-parameter columns,
+        then :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS`.
+
+    Raises:
+        ValueError: for an unknown ``by`` or method, no rows to summarise, a (seed, episode) listed
+            twice in a group, or seeds of a group evaluated on different episodes.
     """
-    df = with_config(df)
-    df = df[df["split"] == split]
+    if by not in GROUPS:
+        raise ValueError(f"cannot group a summary by {by!r}; use one of {', '.join(GROUPS)}")
+    df = _prepared(df, by)
+    if split is not None:
+        df = df[df["split"] == split]
+        if df.empty:
+            raise ValueError(f"no results on the {split!r} split to summarise")
     if df.empty:
-        raise ValueError(f"no results on the {split!r} split to summarise")
+        raise ValueError("no results to summarise (0 rows)")
+    keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
     hp = [c for c in HPARAMS if c in df.columns]
+    ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
+    stat = dict(ci_method=ci_method, seed_method=seed_method, confidence=confidence, n_boot=n_boot,
+                boot_seed=boot_seed)
     rows = []
-    for keys, g in df.groupby(UNIT_KEYS, sort=True):
-        mats = {c: seedstats.seed_matrix(cg) for c, cg in g.groupby("config", sort=False)}
-        cands = sorted(g.loc[g["loss"] == baseline, "config"].unique())
-        for config, mat in mats.items():
-            first = g[g["config"] == config].iloc[0]
-            row = dict(zip(UNIT_KEYS, keys), loss=first["loss"], config=config, **{c: first[c] for c in hp})
-            row.update(_unit_row(mat, ci_method, n_boot, boot_seed))
-            row["ci_method"] = (seedstats.bootstrap_method(n_boot, boot_seed) if row["ci_kind"] == "seed"
-                                else f"episode-level {ci_method} 95% CI")
-            base = _pick_baseline(cands, g, config, pair_on)
+    for ukey, g in df.groupby(keys, sort=False, dropna=False):
+        mats = {name: seedstats.seed_matrix(gg) for name, gg in g.groupby(by, sort=False)}
+        cands = _baseline_candidates(g, by, baseline)
+        for name, mat in mats.items():
+            first = g[g[by] == name].iloc[0]
+            row = dict(zip(keys, ukey), **{c: first[c] for c in ident})
+            row.update(accuracy_row(mat, **stat))
+            base = _pick_baseline(cands, g, by, name, pair_on)
             row["baseline"] = base or ""
-            if base is not None and base != config:
-                row.update(paired_row(mat, mats[base], n_boot, boot_seed, ci_method))
+            if base is not None and base != name:
+                row.update(paired_row(mat, mats[base], **stat))
             rows.append(row)
-    out = pd.DataFrame(rows)
-    order = {name: i for i, name in enumerate(pd.unique(df["loss"]))}
-    out["_o"] = out["loss"].map(order)
-    return out.sort_values(["dataset", "shots", "head", "_o", "config"]).drop(columns="_o").reset_index(drop=True)
+    out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
+    for col in COUNT_COLUMNS:  # counts stay integers beside the NaN of baseline rows
+        out[col] = out[col].astype("Int64")
+    for col in ("p_kind", "wtl_kind", "delta_ci_kind", "delta_ci_method", "p_method", "seeds_agree",
+                "delta_per_seed"):
+        out[col] = out[col].astype(object).where(out[col].notna(), "")
+    # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen.
+    order = {name: i for i, name in enumerate(pd.unique(df["loss" if by == "config" else "run"]))}
+    out["_o"] = out["loss" if by == "config" else "run"].map(order)
+    sort = ["dataset", "split", "ways", "shots", "head", "_o"] + (["config"] if by == "config" else [])
+    return out.sort_values(sort, kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
 def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:
@@ -161,4 +262,3 @@ def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:
     keys = UNIT_KEYS + ["loss", "config", "seed"]
     return (df.groupby(keys, sort=True)["accuracy"].agg(["mean", "count"])
             .rename(columns={"count": "n_episodes"}).reset_index())
-
