@@ -88,3 +88,16 @@ def embedding_dim(model: nn.Module, input_shape: Tuple[int, int, int]) -> int:
     return int(out.reshape(2, -1).shape[1])  # [2, D]
 
 
+
+
+def pretrained_digest(name: str) -> str:
+    """The digest (:func:`~fewshot_clce.backbones.weights.state_digest`) of timm's published weights for
+    ``name`` as a 3-channel backbone without classifier: one number for "these starting weights",
+    whatever channel count a training then adapts them to.
+
+    Raises:
+        WeightsUnavailableError: when the weights are neither cached nor downloadable.
+    """
+    from .weights import state_digest
+
+    return state_digest(create_backbone(name, in_chans=3, pretrained=True).state_dict())

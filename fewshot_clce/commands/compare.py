@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..stats.intervals import CI_METHODS
-from .evaluate import add_common, evaluate_kwargs
+from .evaluate import add_common, episodes_of, evaluate_kwargs
 
 
 def add_parser(sub) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         _io.check_output_file(args.out, "--out")  # before the evaluations, not after them
     if args.out and Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out!r} exists; pass --force to replace it")
-    table = compare_runs(args.run_a, args.run_b, args.episodes, args.head, method=args.ci,
+    table = compare_runs(args.run_a, args.run_b, episodes_of(args), args.head, method=args.ci,
                          **evaluate_kwargs(args))
     print(f"A = {table['run_a'].iloc[0]}, B = {table['run_b'].iloc[0]}")
     print(format_comparison(table))

@@ -88,7 +88,8 @@ def check_channels(channels: int, to: int, what: str = "the images", backbone: s
         ValueError: naming both counts and what can be adapted.
     """
     if not can_adapt(channels, to):
-        raise ValueError(f"{what} have {channels} channels but {backbone} takes {to}; only grayscale (1) and RGB "
+        raise ValueError(f"{what} have {channels} channel{'s' * (channels != 1)} but {backbone} takes {to}; "
+                         f"only grayscale (1) and RGB "
                          f"(3) images are adapted to each other: evaluate a backbone made for {channels}-channel "
                          f"images, or convert the images to grayscale or RGB")
 
@@ -138,12 +139,17 @@ class Preprocess:
         """Channels of the backbone's input."""
         return len(self.mean)
 
-    def adapted_to(self, image_shape: Sequence[int]) -> "Preprocess":
+    def adapted_to(self, image_shape: Sequence[int], what: str = "the images",
+                   backbone: str = "the backbone") -> "Preprocess":
         """This preprocessing for raw images ``[C, H, W]`` of another dataset (their channels adapted).
+
+        Args:
+            what, backbone: how the images and the backbone are named in the error.
 
         Raises:
             ValueError: when ``C`` cannot be adapted to this backbone's channels.
         """
+        check_channels(int(image_shape[0]), self.channels, what, backbone)
         return Preprocess(self.size, self.mean, self.std, in_channels=int(image_shape[0]))
 
     def describe(self, image_shape: Sequence[int]) -> str:
