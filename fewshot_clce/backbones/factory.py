@@ -65,10 +65,12 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
     except (OSError, RuntimeError) as e:
         if not pretrained:
             raise
+        # the hub's own text is several sentences; its class name says enough (LocalEntryNotFoundError)
         raise WeightsUnavailableError(
-            f"could not fetch timm's pretrained weights for {name!r} (no network here? {type(e).__name__}: "
-            f"{e}); download them once on a connected machine (they are cached under ~/.cache/huggingface), "
-            f"or pass --checkpoint FILE with local weights, or drop --pretrained") from None
+            f"timm's pretrained weights for {name!r} are not cached here and could not be downloaded (no "
+            f"network here? {type(e).__name__}); download them once on a connected machine (they are cached "
+            f"under ~/.cache/huggingface, or $HF_HOME), or pass --checkpoint FILE with local weights, or drop "
+            f"--pretrained") from None
     if checkpoint is not None:
         load_weights(model, checkpoint, name)
     return model
