@@ -236,7 +236,8 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
                       mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
                       heads=("centroid", "logistic"), dataset=None, run_name: Optional[str] = None,
                       flip: bool = False, batch_size: int = 256, device: str = "cpu",
-                      cache: bool | str | Path = True, data_root=None, **backbone_kwargs) -> pd.DataFrame:
+                      cache: bool | str | Path = True, data_root=None, in_chans: Optional[int] = None,
+                      **backbone_kwargs) -> pd.DataFrame:
     """Evaluate a backbone that no run folder holds: a weights file, or timm's pretrained weights.
 
     A checkpoint written by a training run evaluates exactly as its run folder (its settings give
@@ -246,7 +247,8 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
         backbone: ``conv4``, ``resnet12`` or a timm model name.
         episodes: manifests of one dataset, as for :func:`evaluate_run`.
         checkpoint, pretrained: where the weights come from (exactly one).
-        image_size, mean, std: the preprocessing (input side; normalisation per channel).
+        image_size, mean, std: the preprocessing (input side or ``(height, width)``; normalisation).
+        in_chans: channels of ``pretrained`` weights (timm adapts the first convolution).
         dataset: the evaluation dataset; default: the episodes' dataset by name.
         run_name: the ``run`` column (default: the checkpoint file's name, or ``NAME-pretrained``).
         The others: as for :func:`evaluate_run`.
@@ -265,7 +267,7 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     ds = dataset if isinstance(dataset, FewShotDataset) else create_dataset(str(dataset), root=data_root)
     shape = ds.split(sets[0].split or "novel").image_shape
     loaded = load_backbone(backbone, checkpoint, pretrained, image_size, mean, std, image_shape=shape,
-                           **backbone_kwargs)
+                           in_chans=in_chans, **backbone_kwargs)
     name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
     meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
             **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}

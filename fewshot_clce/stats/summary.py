@@ -27,11 +27,22 @@ from . import seeds as seedstats
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
 HPARAMS = CONFIG_COLUMNS
-UNIT_KEYS = ["dataset", "split", "head", "ways", "shots"]
+# train_dataset: where the backbone was trained (and its configuration chosen); dataset: evaluated on
+UNIT_KEYS = ["train_dataset", "dataset", "split", "head", "ways", "shots"]
+
+
+def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with a ``train_dataset`` column: kept if present, else ``dataset`` (results written
+    before cross-domain evaluation were all evaluated on the dataset they were trained on)."""
+    if "train_dataset" in df.columns:
+        return df
+    return df.assign(train_dataset=df["dataset"])
 
 
 def with_config(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``config`` column (kept if present, else built from loss + hyper-parameters)."""
+    """The table with a ``config`` column (kept if present, else built from loss + hyper-parameters),
+    and a ``train_dataset`` column (:func:`with_train_dataset`)."""
+    df = with_train_dataset(df)
     if "config" in df.columns:
         return df
     cols = [c for c in HPARAMS if c in df.columns]
@@ -115,7 +126,7 @@ def _pick_baseline(cands: List[str], g: pd.DataFrame, config: str, pair_on: Sequ
 def summarize(df: pd.DataFrame, baseline: str = "ce", split: str = "novel", ci_method: str = "normal",
               pair_on: Sequence[str] = ("batch_size",), n_boot: int = seedstats.DEFAULT_BOOT,
               boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> pd.DataFrame:
-    """One row per (dataset, head, ways, shots, configuration): accuracy and Δ vs ``baseline``.
+    """One row per (train_dataset, dataset, head, ways, shots, configuration): accuracy and Δ vs ``baseline``.
 
     Args:
         df: per-episode results (results schema); only rows of ``split`` are used.
@@ -151,7 +162,8 @@ def summarize(df: pd.DataFrame, baseline: str = "ce", split: str = "novel", ci_m
     out = pd.DataFrame(rows)
     order = {name: i for i, name in enumerate(pd.unique(df["loss"]))}
     out["_o"] = out["loss"].map(order)
-    return out.sort_values(["dataset", "shots", "head", "_o", "config"]).drop(columns="_o").reset_index(drop=True)
+    return out.sort_values(["train_dataset", "dataset", "shots", "head", "_o", "config"]).drop(columns="_o").reset_index(
+        drop=True)
 
 
 def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:

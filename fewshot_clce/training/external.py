@@ -52,9 +52,9 @@ def _timm_defaults(model) -> Dict[str, Any]:
 
 
 def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained: bool = False,
-                  image_size: Optional[int] = None, mean: Optional[Sequence[float]] = None,
+                  image_size: Optional[int | Sequence[int]] = None, mean: Optional[Sequence[float]] = None,
                   std: Optional[Sequence[float]] = None, image_shape: Optional[Sequence[int]] = None,
-                  **backbone_kwargs) -> LoadedRun:
+                  in_chans: Optional[int] = None, **backbone_kwargs) -> LoadedRun:
     """A backbone with its evaluation preprocessing, in eval mode on the CPU.
 
     Args:
@@ -62,9 +62,11 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         checkpoint: a weights file: a run's checkpoint, a ``torch.save``d state dict (wrapped or not)
             or ``.safetensors``. Loaded without running code from it.
         pretrained: timm's published weights instead (cached, or downloaded when online).
-        image_size: square input side; default see the module docstring.
+        image_size: square input side, or ``(height, width)``; default see the module docstring.
         mean, std: normalisation, one value or one per channel; default see the module docstring.
         image_shape: ``[C, H, W]`` of the images to evaluate, for the defaults that depend on them.
+        in_chans: input channels of pretrained weights (timm adapts the first convolution, as training
+            does for grayscale data); default 3, as published. A checkpoint's own are read off it.
         **backbone_kwargs: passed to the model (``global_pool="flatten"``, ...).
 
     Returns:
@@ -89,7 +91,9 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
                                    "--pretrained (one of them)" if checkpoint is None else
                                    "{setting} and --pretrained both give the weights; pass one of them")
     if image_size is not None:
-        _checks.at_least("image_size", image_size)
+        image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        for side in image_size:
+            _checks.at_least("image_size", side)
     check_backbone_name(name)
     run_config: Dict[str, Any] = {}
     if checkpoint is not None:
@@ -119,15 +123,15 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         spec = derived.get("dataset_spec") or run_config.get("dataset") or ""
     else:
         path = None
-        channels = 3  # what timm publishes
-        model = create_backbone(name, pretrained=True, **backbone_kwargs)
+        channels = int(in_chans or 3)  # 3: what timm publishes
+        model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
         weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
         defaults = _timm_defaults(model)
         config = {"backbone": name, "pretrained": True}
         train_dataset, spec = f"timm:{name}", ""
     model.eval()
     if image_size is not None:
-        size = (int(image_size), int(image_size))
+        size = tuple(int(v) for v in image_size)
     elif defaults.get("image_size"):
         size = tuple(int(s) for s in defaults["image_size"])
     else:
