@@ -222,7 +222,7 @@ class BenchmarkConfig:
 
     def _check_init_and_eval_datasets(self) -> None:
         """``init`` names weights (the file itself is read by the benchmark, before any work),
-        ``baseline_backbone`` has them, ``eval_datasets`` are distinct, and no loss is called ``init``."""
+        ``baseline_backbone`` has them, and ``eval_datasets`` are distinct."""
         from ..utils import checks as _checks
 
         if self.init is not None:
@@ -233,12 +233,17 @@ class BenchmarkConfig:
                 raise _checks.SettingError("init", "{setting} " + f"{self.init!r} gives weights of {self.init_timm!r}, "
                                            f"but --backbone is {self.backbone!r}; drop --backbone (it follows --init) "
                                            "or make them agree")
+            if not self.init_timm:  # named as --init here, before training's --checkpoint check sees it
+                from pathlib import Path
+
+                path = Path(self.init).expanduser()
+                if not path.is_file():
+                    what = "is a folder, not a weights file" if path.is_dir() else "does not exist"
+                    raise _checks.SettingError("init", "{setting} " + f"{self.init!r} {what}; give a weights file "
+                                               "(.pt, .pth, .safetensors, a run's checkpoint) or timm:NAME")
         if self.baseline_backbone and self.init is None:
             raise _checks.SettingError("baseline_backbone", "{setting} evaluates the starting weights without "
                                        "fine-tuning; pass --init FILE or --init timm:NAME to say which")
-        if INIT_LOSS in self.losses:
-            raise _checks.SettingError("losses", "{setting} " + f"names {INIT_LOSS!r}, the row of the starting "
-                                       "weights (--baseline-backbone), not a loss")
         if self.eval_datasets is not None:
             if not self.eval_datasets:
                 raise _checks.SettingError("eval_datasets", "{setting} needs at least one dataset, or leave it out")
@@ -304,6 +309,22 @@ PRESETS: Dict[str, Preset] = {
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
              train_options={"image_size": 84, "num_workers": 8}),
         "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~12 h for the 12 trainings"),
+    "cross-domain-demo": Preset(
+        "cross-domain on the embedded data: trained on glyphs, evaluated on glyphs and on the novel split of digits "
+        "(8x8 images upsampled to 28x28), CE/SupCon/CLCE at their defaults, conv4, 1 seed, the demo's 3 epochs",
+        dict(datasets=["glyphs"], eval_datasets=["digits"], losses=["ce", "supcon", "clce"], backbone="conv4",
+             shots=[1, 5], heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3,
+             batch_size=[64], default_grids=False, train_options={"val_episodes": 100, "warmup_epochs": 0.5},
+             tsne_classes=10, tsne_per_class=25),
+        "measured: MEASURED"),
+    "cross-domain-gpu": Preset(
+        "cross-domain as in Chen et al. 2019: miniImageNet base classes -> CUB novel classes (and miniImageNet's "
+        "own), ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
+        dict(datasets=["mini-imagenet"], eval_datasets=["cub"], backbone="resnet12", heads=["centroid", "logistic"],
+             episodes=2000, val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
+             train_options={"image_size": 84, "num_workers": 8}),
+        "estimate, not measured (no GPU here): the 12 trainings of mini-imagenet-gpu (~12 h on one recent GPU) "
+        "plus ~2 min per run for the CUB episodes"),
     "cifar-fs-gpu": Preset(
         "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,

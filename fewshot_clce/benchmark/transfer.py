@@ -50,7 +50,7 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
     """Read (or fetch) ``cfg.init`` and take its digest; a file must fit the backbone for every dataset.
 
     Raises:
-        SettingError: for a file that does not exist or holds no weights.
+        SettingError: for a file that holds no weights (one that does not exist: BenchmarkConfig.check).
         ValueError: for weights that do not fit ``cfg.backbone`` (naming missing and unexpected keys).
         WeightsUnavailableError: for timm weights that are neither cached nor downloadable.
     """
@@ -64,11 +64,7 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
         return None
     if cfg.init_timm:
         return InitWeights(cfg.init, pretrained_digest(cfg.init_timm), None, cfg.init_timm)
-    path = Path(cfg.init).expanduser()
-    if not path.is_file():
-        what = "is a folder, not a weights file" if path.is_dir() else "does not exist"
-        raise _checks.SettingError("init", "{setting} " + f"{cfg.init!r} {what}; give a weights file (.pt, .pth, "
-                                   ".safetensors, a run's checkpoint) or timm:NAME")
+    path = Path(cfg.init).expanduser()  # a file: BenchmarkConfig.check saw it
     try:
         state = backbone_weights(path)
     except (ValueError, pickle.UnpicklingError) as e:
