@@ -53,13 +53,23 @@ def alternate(contenders: Dict[str, Callable[[], object]], rounds: int) -> Dict[
     Returns:
         name -> ``[rounds]`` seconds.
     """
+    return alternate_rounds({n: (lambda r, fn=fn: fn()) for n, fn in contenders.items()}, rounds)
+
+
+def alternate_rounds(contenders: Dict[str, Callable[[int], object]], rounds: int) -> Dict[str, List[float]]:
+    """:func:`alternate` for contenders that take the round number (``0 .. rounds-1``), e.g. to
+    work on that round's block of inputs.
+
+    Returns:
+        name -> ``[rounds]`` seconds.
+    """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     names = list(contenders)
     out: Dict[str, List[float]] = {n: [] for n in names}
     for r in range(rounds):
         for n in (names if r % 2 == 0 else names[::-1]):
-            out[n].append(timed(contenders[n]))
+            out[n].append(timed(lambda: contenders[n](r)))
     return out
 
 
