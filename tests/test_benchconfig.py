@@ -8,7 +8,8 @@ from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args
 from fewshot_clce.benchmark.estimate import estimate
 from fewshot_clce.utils.registry import UnknownNameError
-from fewshot_clce.benchmark.plan import check_names, plan_runs
+from fewshot_clce.benchmark.plan import check_names, loss_grid, plan_runs
+from fewshot_clce.losses.hparams import default_grid, loss_defaults
 
 
 def test_preset_then_explicit_values():
@@ -26,8 +27,9 @@ def test_bad_settings_are_named():
         resolve(losses=["supcon", "clce"])
     with pytest.raises(ValueError, match="^shots values must be at least 1"):
         resolve(shots=[0, 5])
-    with pytest.raises(ValueError, match="val_episodes is 0"):
+    with pytest.raises(ValueError, match="val_episodes is 0, but configurations are chosen on val"):
         resolve(lam=[0.1, 0.9], val_episodes=0)
+    resolve(losses=["ce", "clce"], default_grids=False, val_episodes=0)  # nothing to choose: allowed
     with pytest.raises(ValueError, match="repeats"):
         resolve(seeds=[0, 0])
     with pytest.raises(UnknownNameError, match="worm.*clce"):
@@ -46,7 +48,65 @@ def test_plan_sweeps_only_what_a_loss_takes():
     # per seed and batch size: ce 1, supcon 2 temperatures, clce 2 x 2
     assert per_loss == {"ce": 4, "supcon": 8, "clce": 16}
     assert len({(s.dataset, s.name) for s in specs}) == len(specs)
-    assert "clce-lam0.1-t0.5-bs32-s1" in {s.name for s in specs}
+    beta = loss_defaults("clce")["beta"]  # values the grid leaves out are spelled out at their defaults
+    assert f"clce-lam0.1-t0.5-beta{beta:g}-bs32-s1" in {s.name for s in specs}
+
+
+def test_without_values_each_loss_sweeps_its_default_grid():
+    specs = plan_runs(resolve(losses=["ce", "supcon", "clce"]))
+    for loss in ("ce", "supcon", "clce"):
+        grid = default_grid(loss)
+        n = 1
+        for values in grid.values():
+            n *= len(values)
+        assert sum(s.loss == loss for s in specs) == n
+        for name, values in grid.items():  # every value of the registry's grid is trained
+            assert {dict(s.hparams)[name] for s in specs if s.loss == loss} == set(values)
+    fixed = plan_runs(resolve(losses=["ce", "supcon", "clce"], default_grids=False))
+    assert [s.name for s in fixed] == [f"ce-bs64-s0", f"supcon-t{loss_defaults('supcon')['temperature']:g}-bs64-s0",
+                                       "clce-" + "-".join(f"{k}{v:g}" for k, v in zip(
+                                           ("lam", "t", "beta"), loss_defaults("clce").values())) + "-bs64-s0"]
+
+
+def test_sweep_blocks_are_unions_of_products():
+    cfg = resolve(losses=["ce", "supcon", "clce"], sweeps=[{"lam": [0.05, 0.1], "beta": [0.0, 1.0]},
+                                                          {"temperature": [0.05, 0.2]}, {"batch_size": [32]}])
+    grid = loss_grid(cfg, "clce")
+    d = loss_defaults("clce")
+    assert [(c["lam"], c["temperature"], c["beta"]) for c, _ in grid] == [
+        (0.05, d["temperature"], 0.0), (0.05, d["temperature"], 1.0), (0.1, d["temperature"], 0.0),
+        (0.1, d["temperature"], 1.0), (d["lam"], 0.05, d["beta"]), (d["lam"], 0.2, d["beta"]),
+        (d["lam"], d["temperature"], d["beta"])]
+    assert grid[-1][1] == (32,) and grid[0][1] == (64,)
+    assert [c for c, _ in loss_grid(cfg, "ce")] == [{}]  # CE takes none of them: once per batch size
+    assert sorted(bs for _, bs in loss_grid(cfg, "ce")) == [(64, 32)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(lam=[0.1], losses=["ce", "supcon"]), "none of the losses ce, supcon takes lam"),
+    (dict(sweeps=[{"beta": [1.0]}], losses=["ce", "supcon"]), "^sweeps gives beta values, but none"),
+    (dict(lam=[1.5]), r"^lam 1.5: lam must be in \[0, 1\]"),
+    (dict(temperature=[0.0]), "temperature must be a positive number"),
+    (dict(lam=[]), "^lam is an empty grid"),
+    (dict(sweeps=[]), "^sweeps is an empty grid"),
+    (dict(sweeps=[{"lam": []}]), "^sweeps gives lam no values"),
+    (dict(sweeps=[{"gamma": [1.0]}]), "names 'gamma', which the benchmark does not sweep"),
+    (dict(sweeps=[{"lam": [0.1]}], beta=[1.0]), "either as sweeps blocks or as"),
+])
+def test_grid_values_no_loss_can_take_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        resolve(**kwargs)
+
+
+def test_grids_are_refused_on_the_command_line_by_flag(capsys):
+    from fewshot_clce.cli import main
+
+    assert main(["benchmark", "--losses", "ce", "supcon", "--lambda", "0.1", "--plan"]) == 2
+    assert "--lambda is given with values, but none of the losses ce, supcon takes lam" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["benchmark", "--sweep", "lam=0.1,x", "--plan"])
+    assert exit_.value.code == 2
+    assert "argument --sweep: sweep block 'lam=0.1,x': '0.1,x' are not numbers" in capsys.readouterr().err
 
 
 def test_cli_builds_the_config_and_records_the_command():
@@ -56,6 +116,27 @@ def test_cli_builds_the_config_and_records_the_command():
     assert cfg.lam == [0.1, 0.9] and cfg.datasets == ["digits"] and cfg.tsne is False
     assert command_line(args) == ("fewshot-clce benchmark --preset demo --dataset digits --lambda 0.1 0.9 "
                                   "--no-tsne")
+    args = build_parser().parse_args(["benchmark", "--sweep", "lam=0.05,0.1 beta=0,1", "t=0.2", "--no-default-grids",
+                                      "--out", "x"])
+    cfg = config_from_args(args)
+    assert cfg.sweeps == [{"lam": [0.05, 0.1], "beta": [0.0, 1.0]}, {"temperature": [0.2]}]
+    assert cfg.default_grids is False
+    assert command_line(args) == ("fewshot-clce benchmark --sweep 'lam=0.05,0.1 beta=0,1' temperature=0.2 "
+                                  "--no-default-grids --out x")
+
+
+def test_the_benchmark_command_line_is_generated_from_the_config():
+    import dataclasses
+
+    from fewshot_clce.commands._from_config import flag_of
+
+    options = {a.dest: a for a in build_parser()._subparsers._group_actions[0].choices["benchmark"]._actions}
+    for f in dataclasses.fields(BenchmarkConfig):
+        if f.metadata.get("api_only"):
+            assert f.name not in options or f.name == "preset"  # --preset is the command's own option
+            continue
+        assert flag_of(f) in options[f.name].option_strings, f.name
+        assert options[f.name].help.startswith(f.metadata.get("cli_help", f.metadata["help"]))
 
 
 def test_output_folder_of_another_configuration_is_refused(tmp_path):

@@ -4,6 +4,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from fewshot_clce.benchmark.manifests import committed_dir
 from fewshot_clce.benchmark.run import run_benchmark
 from fewshot_clce.cli import main
 
@@ -54,7 +55,7 @@ def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monke
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     # as if interrupted during the first epoch of one training, and before one evaluation was written
-    run = copy / "runs" / "digits" / "clce-lam0.5-bs64-s1"
+    run = copy / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs64-s1"
     for f in ("checkpoint_best.pt", "checkpoint_last.pt"):
         (run / f).unlink()
     metrics = pd.read_csv(run / "metrics.csv")
@@ -64,9 +65,9 @@ def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monke
     real = training.train
     monkeypatch.setattr(training, "train", lambda cfg: calls.append(cfg) or real(cfg))
     res = run_benchmark(tiny_config(), copy, log=lambda m: None)
-    assert [c.out for c in calls] == [str(copy / "runs" / "digits" / "clce-lam0.5-bs64-s1")]
-    assert res.trained == ["clce-lam0.5-bs64-s1"] and len(res.reused) == 3
-    assert sorted(res.evaluated) == ["ce-bs64-s1", "clce-lam0.5-bs64-s1"]
+    assert [c.out for c in calls] == [str(copy / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs64-s1")]
+    assert res.trained == ["clce-lam0.5-t0.1-beta0.5-bs64-s1"] and len(res.reused) == 3
+    assert sorted(res.evaluated) == ["ce-bs64-s1", "clce-lam0.5-t0.1-beta0.5-bs64-s1"]
 
 
 def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
@@ -84,7 +85,8 @@ def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
     assert res.trained == [] and len(res.evaluated) == 4
     made = copy / "episodes" / "digits_novel_5way_2shot_15query_50ep_seed0.npz"
     assert made.is_file() and any(f"2-shot: 50 from {made}" in line for line in lines)
-    assert any("1-shot: 50 from" in line and "/episodes/digits_novel_5way_1shot" in line for line in lines)
+    committed = committed_dir() / "digits_novel_5way_1shot_15query.npz"  # the package's, not generated
+    assert any(f"1-shot: 50 from {committed}" in line for line in lines), lines
     assert set(pd.read_csv(copy / "summary.csv")["shots"]) == {1, 2}
 
 
@@ -176,7 +178,7 @@ def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage)
         result.write_bytes(b"\x00\xff garbage\n\x01,\x02\n")
     log = []
     res = run_benchmark(cfg, copy, log=log.append)
-    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-bs16-s0"]
+    assert res.evaluated == ["ce-bs16-s0"] and res.reused_evaluations == ["clce-lam0.5-t0.1-beta0.5-bs16-s0"]
     said = [m for m in log if str(result) in m]
     assert said and "re-evaluating" in said[0], log
     assert "incomplete" in said[0] or "unreadable" in said[0]
@@ -193,7 +195,7 @@ def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     out, cfg, first = quick
     assert "over 12 episodes per cell" in (out / "summary.md").read_text()
     df = pd.read_csv(out / "per_episode.csv")
-    short = df[~((df["run"] == "clce-lam0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
+    short = df[~((df["run"] == "clce-lam0.5-t0.1-beta0.5-bs16-s0") & (df["split"] == "novel") & (df["episode"] >= 9))]
     table = dataset_tables(analyse(short, n_boot=50))["digits"]
     assert "over 12 episodes per cell" not in table
     assert "9 to 12 episodes" in table

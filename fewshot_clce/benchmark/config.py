@@ -16,70 +16,135 @@ from typing import Any, Dict, List, Optional
 
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
 RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command")
-SWEEPS = ("lam", "temperature", "beta", "batch_size")
+# The loss hyper-parameters a benchmark sweeps per loss; the batch size is swept for every loss.
+LOSS_SWEEPS = ("lam", "temperature", "beta")
+SWEEPS = LOSS_SWEEPS + ("batch_size",)
+
+
+def _s(default: Any = None, help: str = "", factory=None, **meta: Any):
+    """A setting: its default (or ``factory``) and the metadata its command-line option is built from."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help, **meta})
+    return field(default=default, metadata={"help": help, **meta})
+
+
+def parse_sweep(text: str) -> Dict[str, List[float]]:
+    """``"lam=0.05,0.1 beta=0,1"`` -> ``{"lam": [0.05, 0.1], "beta": [0.0, 1.0]}`` (one grid block).
+
+    Raises:
+        ValueError: for a malformed block (argparse shows it as the option's error).
+    """
+    block: Dict[str, List[float]] = {}
+    for part in text.replace(";", " ").split():
+        name, eq, values = part.partition("=")
+        name = {"lambda": "lam", "t": "temperature", "bs": "batch_size"}.get(name, name)
+        if not eq or not values:
+            raise ValueError(f"sweep block {text!r}: write name=v1,v2 for each hyper-parameter, e.g. "
+                             "'lam=0.05,0.1 beta=0,1'")
+        try:
+            block[name] = [int(v) if name == "batch_size" else float(v) for v in values.split(",") if v]
+        except ValueError:
+            raise ValueError(f"sweep block {text!r}: {values!r} are not numbers") from None
+    if not block:
+        raise ValueError("an empty sweep block; write e.g. 'lam=0.05,0.1 beta=0,1'")
+    return block
 
 
 @dataclass
 class BenchmarkConfig:
-    """Everything that defines a benchmark (the CLI ``fewshot-clce benchmark`` is built from it).
+    """Everything that defines a benchmark; ``fewshot-clce benchmark`` is built from these fields.
 
-    ``lam``, ``temperature``, ``beta`` and ``batch_size`` are lists: every combination that a
-    loss uses is trained (a sweep), and the choice among them is made on the val split's
-    episodes. ``None`` in a list means the loss's own default.
+    **Which configurations are trained.** Each loss is trained at every configuration of its own
+    hyper-parameters in a grid, every batch size and every seed, all with the same budget; the
+    configuration reported on novel classes is chosen on the val split. The grid of a loss is:
+
+    - ``sweeps`` when given: a list of blocks, each the product of the values it names
+      (``[{"lam": [0.05, 0.1], "beta": [0, 1]}, {"temperature": [0.05, 0.2]}]``); the union of
+      the blocks is trained, the values a block does not name at the loss's defaults;
+    - else the values given in ``lam`` / ``temperature`` / ``beta`` (one block);
+    - else, with ``default_grids`` (the default), the loss's default grid from the loss registry
+      (:data:`fewshot_clce.losses.registry.GRIDS`);
+    - else the loss's defaults alone.
+
+    A loss is swept only over the hyper-parameters it takes (CE is not trained once per λ).
     """
 
-    datasets: List[str] = field(default_factory=lambda: ["glyphs"])
-    losses: List[str] = field(default_factory=lambda: ["ce", "supcon", "clce"])
-    backbone: str = "conv4"
-    shots: List[int] = field(default_factory=lambda: [1, 5])
-    ways: int = 5
-    queries: int = 15
-    heads: List[str] = field(default_factory=lambda: ["centroid", "logistic"])
-    episodes: int = 1000
-    val_episodes: int = 300
-    seeds: List[int] = field(default_factory=lambda: [0])
-    lam: List[Optional[float]] = field(default_factory=lambda: [None])
-    temperature: List[Optional[float]] = field(default_factory=lambda: [None])
-    beta: List[Optional[float]] = field(default_factory=lambda: [None])
-    batch_size: List[int] = field(default_factory=lambda: [64])
-    epochs: int = 10
-    lr: Optional[float] = None
-    train_options: Dict[str, Any] = field(default_factory=dict)
-    episode_seed: int = 0
-    manifests_dir: Optional[str] = None
-    baseline: str = "ce"
-    n_boot: int = 2000
-    boot_seed: int = 0
-    tsne: bool = True
-    tsne_classes: int = 10
-    tsne_per_class: int = 30
+    datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
+                             factory=lambda: ["glyphs"], flag="--dataset")
+    losses: List[str] = _s(help="losses to compare (the registered ones: ce, supcon, lacln, clce)",
+                           factory=lambda: ["ce", "supcon", "clce"])
+    backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
+    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
+    ways: int = _s(5, "classes per episode")
+    queries: int = _s(15, "query images per class")
+    heads: List[str] = _s(help="few-shot heads, with options in brackets (logistic[C=0.1])",
+                          factory=lambda: ["centroid", "logistic"])
+    episodes: int = _s(1000, "novel-split episodes per shot setting")
+    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters")
+    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0])
+    lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
+                                    flag="--lambda", metavar="LAMBDA")
+    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)")
+    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)")
+    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64])
+    sweeps: Optional[List[Dict[str, List[float]]]] = _s(
+        None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
+              "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
+    default_grids: bool = _s(True, "sweep each loss's default grid when no values are given",
+                             flag="--no-default-grids", action="store_false",
+                             cli_help="train every loss at its default hyper-parameters when no values are given "
+                                      "(no choice on val)")
+    epochs: int = _s(10, "training epochs per run (the same budget for every loss)")
+    lr: Optional[float] = _s(None, "peak learning rate (default: training's)")
+    train_options: Dict[str, Any] = _s(help="further TrainConfig settings for every run", factory=dict, api_only=True)
+    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits")
+    manifests_dir: Optional[str] = _s(None, "folder of committed manifests to use (default: the package's)",
+                                      flag="--manifests")
+    baseline: str = _s("ce", "the loss every other is compared with, paired on the same episodes")
+    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True)
+    boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True)
+    tsne: bool = _s(True, "draw the t-SNE plot", flag="--no-tsne", action="store_false", cli_help="skip the t-SNE plot")
+    tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True)
+    tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True)
     # runtime
-    preset: Optional[str] = None
-    data_root: Optional[str] = None
-    device: str = "auto"
-    time_budget: Optional[float] = None
-    progress: bool = True
-    command: str = ""
+    preset: Optional[str] = _s(None, "the preset these values came from", api_only=True)
+    data_root: Optional[str] = _s(None, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
+                                  flag="--root", aliases=("--data-root",))
+    device: str = _s("auto", "auto, cpu, cuda or cuda:N")
+    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
+    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false", cli_help="no progress bars")
+    command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
         """The fields that define the results (all but the runtime ones)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
 
+    def given_grid(self) -> Optional[List[Dict[str, List[float]]]]:
+        """The grid blocks the user gave (``sweeps``, or one block of ``lam``/``temperature``/``beta``); None if none."""
+        if self.sweeps:
+            return [dict(b) for b in self.sweeps]
+        block = {h: list(getattr(self, h)) for h in LOSS_SWEEPS if getattr(self, h) is not None}
+        return [block] if block else None
+
     def check(self) -> None:
         """Fail fast on values that cannot work, naming them.
 
         Raises:
-            ValueError: empty lists, sizes below 1, 1-way episodes, negative seeds, NaN or
-                out-of-range hyper-parameters, episode counts too large to hold, a baseline not
-                among the losses.
+            SettingError: empty lists, sizes below 1, 1-way episodes, negative seeds, NaN or
+                out-of-range hyper-parameters, a grid value no chosen loss takes, episode counts
+                too large to hold, a baseline not among the losses.
         """
-        from ..utils import checks as _checks
         from ..episodes.manifest import check_episode_count
-        from ..losses.hparams import check_value
+        from ..losses.hparams import check_value, loss_takes
+        from ..utils import checks as _checks
 
-        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size", "lam", "temperature", "beta"):
+        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size"):
             if not getattr(self, name):
                 raise _checks.SettingError(name, "{setting} needs at least one value")
+        for name in LOSS_SWEEPS + ("sweeps",):
+            if getattr(self, name) is not None and not getattr(self, name):
+                raise _checks.SettingError(name, "{setting} is an empty grid; give at least one value, or leave "
+                                                 "{setting} out to use each loss's default grid")
         _checks.ways("ways", self.ways)
         for name in ("queries", "episodes", "epochs", "n_boot", "tsne_classes", "tsne_per_class"):
             _checks.at_least(name, getattr(self, name))
@@ -91,28 +156,43 @@ class BenchmarkConfig:
         _checks.each(_checks.seed, "seeds", self.seeds)
         for name in ("episode_seed", "boot_seed"):
             _checks.seed(name, getattr(self, name))
-        for name in ("lam", "temperature", "beta"):
-            for v in getattr(self, name):
-                if v is not None:
-                    check_value(name, v)
         if self.lr is not None:
             _checks.positive("lr", self.lr)
         if self.time_budget is not None:
             _checks.positive("time_budget", self.time_budget, hint=" (minutes)")
-        for name in ("datasets", "losses", "shots", "heads", "seeds") + SWEEPS:
+        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size") + LOSS_SWEEPS:
             vals = getattr(self, name)
-            if len(set(vals)) != len(vals):
+            if vals is not None and len(set(vals)) != len(vals):
                 raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
         if self.baseline not in self.losses:
             raise _checks.SettingError("losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
                                        + f"{self.losses}; add it (paired differences are taken against it)")
+        if self.sweeps and any(getattr(self, h) is not None for h in LOSS_SWEEPS):
+            raise _checks.SettingError("sweeps", "give the grid either as {setting} blocks or as --lambda/--temperature/"
+                                                 "--beta values, not both")
+        takes = {loss: loss_takes(loss) for loss in self.losses}  # unknown losses are named here
+        for block in self.given_grid() or []:
+            for name, values in block.items():
+                setting = "sweeps" if self.sweeps else name
+                what = f"{{setting}} gives {name} " if self.sweeps else "{setting} is given with "
+                if name not in SWEEPS:
+                    raise _checks.SettingError(setting, "{setting} " + f"names {name!r}, which the benchmark does not "
+                                               f"sweep; it sweeps {', '.join(SWEEPS)}")
+                if not values:
+                    raise _checks.SettingError(setting, what + "no values")
+                for v in values:
+                    check_value(name, v)
+                if name in LOSS_SWEEPS and not any(name in t for t in takes.values()):
+                    raise _checks.SettingError(setting, what + f"values, but none of the losses "
+                                               f"{', '.join(self.losses)} takes {name}; add a loss that does "
+                                               f"(e.g. clce) or drop them")
         for name in ("episodes", "val_episodes"):
             for k in self.shots:  # a manifest of this size is drawn per split and shot count
                 check_episode_count(getattr(self, name), self.ways, k, self.queries, name)
-        swept = [s for s in SWEEPS if len(getattr(self, s)) > 1]
-        if swept and self.val_episodes < 1:
-            raise _checks.SettingError("val_episodes", f"{', '.join(swept)} swept but " + "{setting} is 0: the choice is "
-                                       "made on val episodes; set {setting} to at least 1")
+        if self.val_episodes < 1 and (len(self.batch_size) > 1 or self.given_grid() or self.default_grids):
+            raise _checks.SettingError("val_episodes", "{setting} is 0, but configurations are chosen on val "
+                                       "episodes; set {setting} to at least 1 (or --no-default-grids with one "
+                                       "batch size and no grid)")
 
 
 # Command-line flags that are not the field name with dashes (the others: --field-name).

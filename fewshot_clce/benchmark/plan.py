@@ -1,7 +1,11 @@
-"""The trainings a benchmark needs: one per (dataset, loss, hyper-parameter combination, seed).
+"""The trainings a benchmark needs: one per (dataset, loss, configuration, batch size, seed).
 
-A loss is swept only over the hyper-parameters it takes (CE is not trained once per λ); every
-loss is trained at every batch size and seed, with the same epochs and optimiser settings.
+A loss's configurations are its grid (see :class:`~fewshot_clce.benchmark.config.BenchmarkConfig`):
+the product of each grid block's values over the hyper-parameters the loss takes (CE is not
+trained once per λ), the others at the loss's defaults. Every configuration is trained at every
+batch size and seed, with the same epochs and optimiser settings. Run names spell every value out
+(``clce-lam0.1-t0.1-beta1-bs64-s0``), so a run trained under other defaults is never taken for one
+of these.
 """
 from __future__ import annotations
 
@@ -9,16 +13,14 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
 from ..training.run_folder import CONFIG, is_finished, read_config
-from ..losses.hparams import LOSS_HPARAMS, loss_takes, run_name_parts
-from .config import BenchmarkConfig
+from ..losses.hparams import default_grid, loss_defaults, loss_takes, run_name_parts
+from .config import LOSS_SWEEPS, BenchmarkConfig
 
-# The loss hyper-parameters a benchmark sweeps (the batch size is swept separately, for every loss).
-LOSS_SWEEPS = tuple(h for h in LOSS_HPARAMS if h != "label_smoothing")
 
 
 def loss_hparams(loss: str) -> Tuple[str, ...]:
@@ -36,7 +38,7 @@ class RunSpec:
 
     Attributes:
         dataset: the dataset as the user gave it (what training loads).
-        hparams: the swept values this loss takes (None: the loss's default).
+        hparams: the value of every swept hyper-parameter this loss takes (λ, τ, β), in that order.
     """
 
     dataset: str
@@ -97,21 +99,46 @@ def check_names(cfg: BenchmarkConfig) -> None:
     check_backbone_name(cfg.backbone)
 
 
+def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, float], Tuple[int, ...]]]:
+    """The configurations of ``loss`` that ``cfg`` trains: ``(hyper-parameters, batch sizes)`` pairs.
+
+    Every hyper-parameter the loss takes (of λ, τ, β) has a value; the order is stable (blocks in
+    order, then their products), and a configuration two blocks share is listed once.
+    """
+    takes = loss_hparams(loss)
+    defaults = loss_defaults(loss)
+    blocks = cfg.given_grid()
+    if blocks is None:
+        blocks = [default_grid(loss)] if cfg.default_grids else [{}]
+    out: Dict[Tuple, Tuple[Dict[str, float], Tuple[int, ...]]] = {}
+    for block in blocks:
+        names = [h for h in takes if h in block]
+        sizes = tuple(int(b) for b in block.get("batch_size", cfg.batch_size))
+        for values in itertools.product(*(block[h] for h in names)):
+            config = {h: float(defaults[h]) for h in takes}
+            config.update({h: float(v) for h, v in zip(names, values)})
+            key = tuple(config.items())
+            have = out.get(key, (config, ()))[1]
+            out[key] = (config, have + tuple(b for b in sizes if b not in have))
+    return list(out.values())
+
+
 def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
-    """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, hyper-parameters).
+    """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, configuration).
 
     Seeds are the outer loop but one, so an interrupted benchmark has finished whole seeds.
 
     Raises:
         UnknownNameError: for an unknown loss (listing the valid ones).
     """
+    grids = {loss: loss_grid(cfg, loss) for loss in cfg.losses}
+    sizes = list(dict.fromkeys(b for g in grids.values() for _, bs in g for b in bs))
     out = []
-    takes = {loss: loss_hparams(loss) for loss in cfg.losses}
-    for d, s, bs in itertools.product(cfg.datasets, cfg.seeds, cfg.batch_size):
+    for d, s, bs in itertools.product(cfg.datasets, cfg.seeds, sizes):
         for loss in cfg.losses:
-            names = takes[loss]
-            for values in itertools.product(*(getattr(cfg, h) for h in names)):
-                out.append(RunSpec(d, loss, int(s), int(bs), tuple(zip(names, values))))
+            for config, batch_sizes in grids[loss]:
+                if bs in batch_sizes:
+                    out.append(RunSpec(d, loss, int(s), int(bs), tuple(config.items())))
     return out
 
 

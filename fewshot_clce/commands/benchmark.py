@@ -7,81 +7,58 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ..benchmark.config import PRESETS
+    from ..benchmark.config import PRESETS, BenchmarkConfig, flag
+    from ._from_config import add_config_arguments
 
     presets = "; ".join(f"{k}: {v.description} ({v.expected})" for k, v in PRESETS.items())
     p = sub.add_parser(
         "benchmark", help="compare losses on fixed few-shot episodes (train, evaluate, report)",
-        description="Train one backbone per loss, hyper-parameter combination and seed (same budget), "
-                    "evaluate every one on the same fixed episode manifests, choose swept hyper-parameters "
-                    "on the val split, and print per dataset the loss x head x shots table with 95% CIs and "
-                    "the paired difference against the baseline. Re-running the same command resumes.",
+        description="Train one backbone per loss, configuration of its hyper-parameters and seed (same budget), "
+                    "evaluate every one on the same fixed episode manifests, choose each loss's configuration on "
+                    "the val split (from its default grid unless you give values), and print per dataset the "
+                    "loss x head x shots table with 95% CIs and the paired difference against the baseline. "
+                    "Re-running the same command resumes.",
         epilog=f"Presets: {presets}. Explicit options override the preset's values.")
     p.add_argument("--preset", default=None, help=f"named setting: {', '.join(PRESETS)}")
-    p.add_argument("--dataset", dest="datasets", nargs="+", default=None, help="datasets (default: glyphs)")
-    p.add_argument("--losses", nargs="+", default=None, help="losses to compare (default: ce supcon clce)")
-    p.add_argument("--backbone", default=None, help="backbone (default: conv4)")
-    p.add_argument("--shots", nargs="+", type=int, default=None, help="shot settings (default: 1 5)")
-    p.add_argument("--ways", type=int, default=None, help="classes per episode (default: 5)")
-    p.add_argument("--queries", type=int, default=None, help="queries per class (default: 15)")
-    p.add_argument("--heads", nargs="+", default=None, help="few-shot heads (default: centroid logistic)")
-    p.add_argument("--episodes", type=int, default=None, help="novel-split episodes per shot setting (default 1000)")
-    p.add_argument("--val-episodes", type=int, default=None,
-                   help="val-split episodes per shot setting, for choosing swept hyper-parameters (default 300)")
-    p.add_argument("--seeds", nargs="+", type=int, default=None, help="training seeds (default: 0)")
-    p.add_argument("--lambda", dest="lam", nargs="+", type=float, default=None, help="CLCE weight λ values to sweep")
-    p.add_argument("--temperature", nargs="+", type=float, default=None, help="temperatures τ to sweep")
-    p.add_argument("--beta", nargs="+", type=float, default=None, help="hard-negative β values to sweep")
-    p.add_argument("--batch-size", nargs="+", type=int, default=None, help="training batch sizes (default: 64)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per run (default: 10)")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: training's)")
-    p.add_argument("--episode-seed", type=int, default=None, help="seed of generated manifests (default 0)")
-    p.add_argument("--manifests", dest="manifests_dir", default=None,
-                   help="folder of committed manifests to use (default: the repository's episodes/)")
-    p.add_argument("--no-tsne", dest="tsne", action="store_false", default=None, help="skip the t-SNE plot")
-    p.add_argument("--time-budget", type=float, default=None,
-                   help="minutes; warn before starting when the estimate exceeds it")
-    p.add_argument("--root", dest="data_root", default=None, help="folder holding downloaded datasets")
-    p.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: auto)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="no progress bars")
+    # None for every option not typed, so that the preset's values can fill them
+    add_config_arguments(p, BenchmarkConfig, given_only=True)
     p.add_argument("--out", default=None, help="output folder (default: results/<preset or 'benchmark'>)")
     p.add_argument("--force", action="store_true", help="replace an output folder of another configuration")
     p.add_argument("--plan", action="store_true",
                    help="print the trainings (as `fewshot-clce train` commands) and their state, then stop; "
                         "runs trained with them elsewhere (e.g. under torchrun) are reused")
-    from ..benchmark.config import flag
-
     p.set_defaults(func=run, flag_of=flag)
 
 
 def config_from_args(args: argparse.Namespace):
-    from ..benchmark.config import resolve
+    from ..benchmark.config import BenchmarkConfig, resolve
+    from ._from_config import given_values
 
-    given = {k: getattr(args, k) for k in ("datasets", "losses", "backbone", "shots", "ways", "queries", "heads",
-                                           "episodes", "val_episodes", "seeds", "lam", "temperature", "beta",
-                                           "batch_size", "epochs", "lr", "episode_seed", "manifests_dir", "tsne",
-                                           "time_budget", "data_root", "device", "progress")}
+    given = given_values(args, BenchmarkConfig)
     given["command"] = command_line(args)
     return resolve(args.preset, **given)
 
 
-_FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifests", "data_root": "--root",
-          "tsne": "--no-tsne", "progress": "--no-progress"}
-
-
 def command_line(args: argparse.Namespace) -> str:
     """The command as given (options that were set), for the record in config.json and the report."""
-    parts = ["fewshot-clce", "benchmark"]
+    from ..benchmark.config import BenchmarkConfig
+    from ._from_config import cli_fields, flag_of
+
+    flags = {name: flag_of(f) for name, f in cli_fields(BenchmarkConfig).items()}
+    parts = ["fewshot-clce", "benchmark"] + (["--preset", shlex.quote(args.preset)] if args.preset else [])
     for k, v in vars(args).items():
-        if k in ("func", "flag_of", "command", "debug", "force", "plan") or v is None:
+        if k not in flags or v is None:
             continue
-        flag = _FLAGS.get(k, "--" + k.replace("_", "-"))
         if isinstance(v, bool):
-            parts += [flag] if (v is False) == flag.startswith("--no-") else []
+            parts += [flags[k]]  # only a flag that was typed is not None
         elif isinstance(v, list):
-            parts += [flag, *(shlex.quote(str(x)) for x in v)]
+            texts = [" ".join(f"{n}={','.join(f'{x:g}' for x in vals)}" for n, vals in x.items())
+                     if isinstance(x, dict) else str(x) for x in v]
+            parts += [flags[k], *(shlex.quote(t) for t in texts)]
         else:
-            parts += [flag, shlex.quote(str(v))]
+            parts += [flags[k], shlex.quote(str(v))]
+    if args.out:
+        parts += ["--out", shlex.quote(str(args.out))]
     return " ".join(parts)
 
 

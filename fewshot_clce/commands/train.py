@@ -2,42 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
-import typing
-
-
-def _arg_type(hint) -> type:
-    """``int`` for ``int`` and ``Optional[int]``, and so on."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
 
 
 def add_parser(sub) -> None:
     from ..training.config import TrainConfig
+    from ._from_config import add_config_arguments
 
     p = sub.add_parser(
         "train", help="fine-tune a backbone on the base classes of a dataset",
         description="Fine-tune a backbone on the base classes of a dataset with a registered loss, "
                     "scoring it on fixed validation episodes after every epoch. Under torchrun "
                     "(torchrun --nproc_per_node N -m fewshot_clce train ...) it trains with DDP.")
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        meta = dict(f.metadata)
-        flags = [meta.pop("flag", "--" + f.name.replace("_", "-")), *meta.pop("aliases", ())]
-        help_text = meta.pop("help")
-        kwargs = {"dest": f.name, "help": meta.pop("cli_help", help_text)}
-        if hints[f.name] is bool:
-            kwargs["action"] = meta.pop("action", "store_true")
-        else:
-            kwargs.update(type=_arg_type(hints[f.name]), **meta)
-            if "choices" not in meta:
-                kwargs["metavar"] = f.name.upper()
-            if not meta.get("required"):
-                kwargs["default"] = f.default
-                kwargs["help"] += f" (default: {f.default})" if f.default is not None else ""
-        p.add_argument(*flags, **kwargs)
+    add_config_arguments(p, TrainConfig)
     p.set_defaults(func=run)
 
 
@@ -46,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import TrainConfig
     from ..training.trainer import train
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    from ._from_config import given_values
+
+    config = TrainConfig(**given_values(args, TrainConfig))
     try:
         run_dir = train(config)
     except CheckpointWriteError as e:  # an OSError: not among the CLI's one-line user errors

@@ -32,7 +32,9 @@ from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import HPARAMS
+from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, summary_markdown
+from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -62,6 +64,9 @@ def console_text(an: Analysis) -> str:
     if an.swept:
         hp = [h for h in HPARAMS if h in an.chosen.columns]
         parts.append("## hyper-parameters chosen on the val split (never on novel)\n\n" + selection_markdown(an.chosen, hp))
+    edges = grid_edges(an.chosen, an.per_episode)
+    if edges:
+        parts.append("## WARNING: choices at the edge of their grid\n\n" + "\n".join(f"- {e.text()}" for e in edges))
     return "\n\n".join(parts)
 
 
@@ -86,7 +91,9 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing
     blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
             "summary": _json_rows(an.main), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
-            "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed}}
+            "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed},
+            "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
+            "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)]}
     paths.append(write_json_atomic(out / "results.json", blob))
     return paths
 
@@ -106,6 +113,7 @@ def write_plots(out: Path, an: Analysis) -> List[Path]:
         if "batch_size" in an.profiles:
             prof = an.profiles["batch_size"]
             paths.append(plots.accuracy_vs_batch_size(prof[prof["dataset"] == d], pdir / f"batch_size_{d}.png", d))
+    paths += write_sensitivity_plots(an.per_episode, pdir)
     return paths
 
 
@@ -157,7 +165,13 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
             f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
             f"and every number below is on novel classes.")
     verdicts = "\n".join(f"- **{f.claim}**: {f.verdict}" for f in findings)
-    sections = [head, "## The paper's claims, one by one\n\n" + verdicts]
+    edges = grid_edges(an.chosen, an.per_episode)
+    fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
+                + tuning_markdown(an.chosen, an.per_episode, common_settings(config))
+                + ("\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
+                   + "\n".join(f"- {e.text()}" for e in edges) if edges
+                   else "\n\nNo choice sits at an open end of its grid."))
+    sections = [head, "## The paper's claims, one by one\n\n" + verdicts, fairness]
     sections += [_claim_md(i + 1, f) for i, f in enumerate(findings)]
     for d, table in dataset_tables(an).items():
         imgs = [p for p in (f"plots/accuracy_{d}.png", f"plots/differences_{d}.png", f"plots/batch_size_{d}.png",
@@ -165,6 +179,11 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
         sections.append(f"## {d}: all losses\n\n{table}\n\n" + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
     hp = [h for h in HPARAMS if h in an.chosen.columns]
     sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
+    for d in an.datasets:
+        imgs = sorted(p.relative_to(folder).as_posix() for p in (folder / "plots").glob(f"sensitivity_{d}_*.png"))
+        if imgs:
+            sections.append(f"## {d}: sensitivity (val and novel accuracy against each swept value)\n\n"
+                            + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
     for name, prof in an.profiles.items():
         sections.append(f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
                         f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name]))
