@@ -83,7 +83,7 @@ def summary(values: Sequence[float]) -> Tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
-def ratio_text(values: Sequence[float]) -> str:
-    """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``."""
+def ratio_text(values: Sequence[float], digits: int = 1) -> str:
+    """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``, with ``digits`` decimals."""
     med, low, high = summary(values)
-    return f"{med:.1f}x (median of {len(values)} rounds, {low:.1f}x-{high:.1f}x)"
+    return f"{med:.{digits}f}x (median of {len(values)} rounds, {low:.{digits}f}x-{high:.{digits}f}x)"
