@@ -77,9 +77,18 @@ def register_arrays(folder_spec: str) -> None:
     for name, split in folder.splits.items():
         split.preload(cache=False)
         splits[name] = ArraySplit(ARRAYS, name, np.asarray(split._decoded), split.labels, split.class_names)
-    dataset = FewShotDataset(ARRAYS, splits, "the folder benchmark's images as arrays")
-    if ARRAYS not in DATASETS.list():
-        register_dataset(ARRAYS, description="bench_folder.py's array twin", embedded=True)(lambda: dataset)
+    if ARRAYS not in DATASETS:  # registered once per process; a later call replaces what it serves
+        register_dataset(ARRAYS, description="bench_folder.py's array twin", embedded=True)(_Twin())
+    DATASETS.get(ARRAYS).dataset = FewShotDataset(ARRAYS, splits, "the folder benchmark's images as arrays")
+
+
+class _Twin:
+    """The registered factory of :data:`ARRAYS`: serves the dataset last set by :func:`register_arrays`."""
+
+    dataset = None
+
+    def __call__(self) -> FewShotDataset:
+        return self.dataset
 
 
 def train_rates(dataset: str, out: Path, args: argparse.Namespace) -> float:
