@@ -223,6 +223,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         if state is not None and state["epoch"] >= cfg.epochs:
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
+        remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
+        _decode_once(base, remaining * steps * cfg.batch_size, cfg.num_workers, ctx)
+        if ctx.is_main:  # rank 0 alone validates: at every epoch end, and before the first one
+            _decode_once(val, (remaining + (state is None)) * len(val_index), cfg.num_workers, ctx)
         if cfg.val_ways > val.num_classes:
             _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
                       f"the {cfg.val_ways} val ways asked for; validating {val.num_classes}-way")
@@ -253,9 +257,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
         batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
         try:
+            # Decoded images are sliced from memory faster than worker processes could hand them over.
+            workers = 0 if getattr(base, "preloaded", False) else cfg.num_workers
             row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
                               cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
-                              epoch=epoch, loader_workers=cfg.num_workers, progress=cfg.progress)
+                              epoch=epoch, loader_workers=workers, progress=cfg.progress)
         except NonFiniteLossError as e:
             kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
                     else "no checkpoint was written")
@@ -289,6 +295,16 @@ def init_digest(cfg: TrainConfig, backbone: Optional[nn.Module] = None, channels
 def _init_name(cfg: Any) -> str:
     get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
     return f"--checkpoint {get('checkpoint')}" if get("checkpoint") else f"timm's pretrained {get('backbone')}"
+def _decode_once(split, reads: int, workers: int, ctx: DistContext) -> None:
+    """Decode the images of a split that decodes files on access once, in a pass with ``workers``
+    processes, when the training will read more images from it than it holds (see
+    :mod:`fewshot_clce.data.decoded`); otherwise each image is decoded when read, as before."""
+    if not hasattr(split, "preload") or split.preloaded or reads <= len(split):
+        return
+    _log(ctx, f"decoding the {len(split):,} images of {split.dataset}/{split.name} once")
+    where = split.preload(workers)
+    _log(ctx, "  kept in memory" if where == "memory" else f"  kept in {where}" if where
+         else "  not kept (no room in memory or the cache); decoding each image when it is read")
 
 
 def _match_channels(values, channels: int) -> tuple:
