@@ -53,13 +53,23 @@ def alternate(contenders: Dict[str, Callable[[], object]], rounds: int) -> Dict[
     Returns:
         name -> ``[rounds]`` seconds.
     """
+    return alternate_rounds({n: (lambda r, fn=fn: fn()) for n, fn in contenders.items()}, rounds)
+
+
+def alternate_rounds(contenders: Dict[str, Callable[[int], object]], rounds: int) -> Dict[str, List[float]]:
+    """:func:`alternate` for contenders that take the round number (``0 .. rounds-1``), e.g. to
+    work on that round's block of inputs.
+
+    Returns:
+        name -> ``[rounds]`` seconds.
+    """
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     names = list(contenders)
     out: Dict[str, List[float]] = {n: [] for n in names}
     for r in range(rounds):
         for n in (names if r % 2 == 0 else names[::-1]):
-            out[n].append(timed(contenders[n]))
+            out[n].append(timed(lambda: contenders[n](r)))
     return out
 
 
@@ -73,7 +83,7 @@ def summary(values: Sequence[float]) -> Tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
-def ratio_text(values: Sequence[float]) -> str:
-    """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``."""
+def ratio_text(values: Sequence[float], digits: int = 1) -> str:
+    """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``, with ``digits`` decimals."""
     med, low, high = summary(values)
-    return f"{med:.1f}x (median of {len(values)} rounds, {low:.1f}x-{high:.1f}x)"
+    return f"{med:.{digits}f}x (median of {len(values)} rounds, {low:.{digits}f}x-{high:.{digits}f}x)"

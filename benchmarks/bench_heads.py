@@ -1,28 +1,31 @@
-"""Evaluation speed: batched heads against per-episode peers, in the same run.
+"""Evaluation speed: batched heads against per-episode peers, in alternating rounds.
 
 (a) Logistic head on 640-d class-structured synthetic features (20 classes x 600 samples),
     2,000 5-way 5-shot 15-query episodes, against a per-episode scikit-learn loop with the
-    RFS settings (``LogisticRegression(C=1.0, max_iter=1000)`` on L2-normalised features):
-    episodes/s of each, agreement of the predictions, ratio.
-(b) Nearest-centroid head, 10,000 episodes on the same features: episodes/s.
+    RFS settings (``LogisticRegression(C=1.0, max_iter=1000)`` on L2-normalised features).
+    The episodes are cut into one block per round; in each round both solve that round's
+    block (in alternating order), and the round's ratio compares their episodes/s. Ours is
+    the toolkit's evaluation path: ``episode_predictions`` (features gathered per chunk, then
+    the head). Agreement of the predictions over all episodes.
+(b) Nearest-centroid head, 10,000 episodes on the same features: episodes/s per round.
 (c) End to end with a conv4 backbone on a 12,000-image split (20 classes x 600 synthetic
-    28x28 grayscale images), 1,000 episodes: this toolkit (features once per image, then the
-    batched centroid head) against easyfsl's ``evaluate`` with ``PrototypicalNetworks`` on the
-    same backbone and the same episodes, fed easyfsl-style task batches built from our
-    ``EpisodeSet`` (easyfsl's ``TaskSampler`` is not needed, so its construction failure
-    under current torch does not matter here). Both accuracies are printed.
+    28x28 grayscale images), 1,000 episodes: this toolkit (``extract_features`` once per image,
+    then the batched centroid head) against easyfsl's ``evaluate`` with ``PrototypicalNetworks``
+    on the same backbone module and the same episodes, fed easyfsl-style task batches built from
+    our ``EpisodeSet`` (easyfsl's ``TaskSampler`` is not needed, so its construction failure
+    under current torch does not matter here). Both run every round, in alternating order.
 
-The machine may be shared: (a) alternates blocks of episodes between the two solvers, and
-(c) measures ours before and after easyfsl (A-B-A) and averages, so load hits both alike.
+Each part prints its per-round figures and the median ratio with its range; the load average
+is printed before and after (a busy machine slows the contenders unequally: a ratio measured
+under load says as much about the load as about the code). The last line holds the ratios.
 
-    python benchmarks/bench_heads.py [--logistic-episodes 2000] [--centroid-episodes 10000]
-                                     [--e2e-episodes 1000] [--blocks 4]
+    python benchmarks/bench_heads.py [--rounds 3] [--parts a b c] [--logistic-episodes 2000]
+                                     [--centroid-episodes 10000] [--e2e-episodes 1000]
 """
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -30,13 +33,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in a checkout
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _timing import alternate_rounds, load_line, ratio_text, ratios, summary  # noqa: E402
 from fewshot_clce.backbones import create_backbone  # noqa: E402
 from fewshot_clce.data import ArraySplit  # noqa: E402
 from fewshot_clce.episodes.manifest import sample_episodes  # noqa: E402
-from fewshot_clce.heads import episode_accuracies  # noqa: E402
 from fewshot_clce.features import FeatureTable, extract_features  # noqa: E402
-from fewshot_clce.heads import create_head  # noqa: E402
+from fewshot_clce.heads import create_head, episode_accuracies, episode_predictions  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS, DIM = 5, 5, 15, 20, 600, 640
 
@@ -66,56 +70,58 @@ def sklearn_predict(features: FeatureTable, episodes) -> np.ndarray:
 
 
 def ours_predict(features: FeatureTable, episodes) -> np.ndarray:
-    head = create_head("logistic")
-    sup = features.lookup(episodes.flat_support())  # [E, N*K, D]
-    qry = features.lookup(episodes.flat_query())  # [E, N*Q, D]
-    labels = torch.from_numpy(episodes.support_labels()).expand(len(episodes), -1)
-    return head.predict(sup, labels, qry, WAYS).numpy()
+    """The toolkit's evaluation path: features gathered per chunk, the batched logistic head."""
+    return episode_predictions(features, episodes, create_head("logistic")).numpy()
 
 
-def part_a(features, labels, n_episodes: int, blocks: int):
+def _rounds_table(names, times, count, unit="episodes/s"):
+    for r in range(len(times[names[0]])):
+        rates = ", ".join(f"{n} {count[r] / times[n][r]:9,.1f} {unit}" for n in names)
+        print(f"    round {r + 1}: {rates}; ratio {times[names[1]][r] / times[names[0]][r]:.1f}x")
+
+
+def part_a(features, labels, n_episodes: int, rounds: int) -> str:
     episodes = sample_episodes(labels, WAYS, SHOTS, QUERIES, n_episodes, seed=1)
     ours_predict(features, episodes[:8])  # warm-up of both paths (thread pools, lazy imports)
     sklearn_predict(features, episodes[:2])
-    t_ours = t_sk = 0.0
-    p_ours, p_sk = [], []
-    edges = np.linspace(0, n_episodes, blocks + 1).astype(int)
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
-        block = episodes[lo:hi]
-        order = (ours_predict, sklearn_predict) if i % 2 == 0 else (sklearn_predict, ours_predict)
-        for fn in order:
-            t0 = time.perf_counter()
-            pred = fn(features, block)
-            dt = time.perf_counter() - t0
-            if fn is ours_predict:
-                t_ours += dt
-                p_ours.append(pred)
-            else:
-                t_sk += dt
-                p_sk.append(pred)
-    p_ours, p_sk = np.concatenate(p_ours), np.concatenate(p_sk)
+    edges = np.linspace(0, n_episodes, rounds + 1).astype(int)
+    blocks = [episodes[lo:hi] for lo, hi in zip(edges[:-1], edges[1:])]
+    preds = {"ours": [None] * rounds, "sklearn": [None] * rounds}
+
+    def run(name, fn):
+        def one(r):
+            preds[name][r] = fn(features, blocks[r])
+        return one
+
+    times = alternate_rounds({"ours": run("ours", ours_predict), "sklearn": run("sklearn", sklearn_predict)}, rounds)
+    p_ours, p_sk = np.concatenate(preds["ours"]), np.concatenate(preds["sklearn"])
     truth = episodes.query_labels()
     agree = float((p_ours == p_sk).mean())
-    print(f"(a) logistic, {n_episodes} episodes of {WAYS}-way {SHOTS}-shot {QUERIES}-query, {DIM}-d:")
-    print(f"    fewshot-clce batched Newton: {n_episodes / t_ours:9.1f} episodes/s ({t_ours:.1f} s), "
-          f"accuracy {100 * (p_ours == truth).mean():.2f}%")
-    print(f"    scikit-learn loop (lbfgs):   {n_episodes / t_sk:9.1f} episodes/s ({t_sk:.1f} s), "
-          f"accuracy {100 * (p_sk == truth).mean():.2f}%")
-    print(f"    agreement {100 * agree:.2f}% of {p_ours.size} queries; speedup {t_sk / t_ours:.1f}x")
-    return t_sk / t_ours, agree
+    r = ratios(times["sklearn"], times["ours"])
+    print(f"(a) logistic, {n_episodes} episodes of {WAYS}-way {SHOTS}-shot {QUERIES}-query, {DIM}-d, "
+          f"{rounds} rounds of {len(blocks[0])}-{len(blocks[-1])} episodes:")
+    _rounds_table(["ours", "sklearn"], times, [len(b) for b in blocks])
+    print(f"    fewshot-clce (episode_predictions, logistic head): {n_episodes / sum(times['ours']):9.1f} episodes/s "
+          f"overall, accuracy {100 * (p_ours == truth).mean():.2f}%")
+    print(f"    scikit-learn loop (lbfgs):                         {n_episodes / sum(times['sklearn']):9.1f} episodes/s "
+          f"overall, accuracy {100 * (p_sk == truth).mean():.2f}%")
+    print(f"    agreement {100 * agree:.2f}% of {p_ours.size} queries; ratio {ratio_text(r)}")
+    return f"logistic {ratio_text(r)} vs scikit-learn (agreement {100 * agree:.2f}%)"
 
 
-def part_b(features, labels, n_episodes: int, repeats: int = 3):
+def part_b(features, labels, n_episodes: int, rounds: int) -> str:
     episodes = sample_episodes(labels, WAYS, SHOTS, QUERIES, n_episodes, seed=2)
     head = create_head("centroid")
     episode_accuracies(features, episodes[:100], head)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        acc = episode_accuracies(features, episodes, head)
-        times.append(time.perf_counter() - t0)
-    print(f"(b) centroid, {n_episodes} episodes: {n_episodes / min(times):,.0f} episodes/s "
-          f"(best of {repeats}: {min(times):.2f} s, feature gathering included), accuracy {100 * acc.mean():.2f}%")
+    acc = {}
+    times = alternate_rounds({"ours": lambda r: acc.setdefault("acc", episode_accuracies(features, episodes, head))},
+                             rounds)["ours"]
+    rates = [n_episodes / t for t in times]
+    med, low, high = summary(rates)
+    print(f"(b) centroid, {n_episodes} episodes (feature gathering included), accuracy "
+          f"{100 * acc['acc'].mean():.2f}%: " + ", ".join(f"{x:,.0f}" for x in rates) + " episodes/s")
+    print(f"    median {med:,.0f} episodes/s ({low:,.0f}-{high:,.0f})")
+    return f"centroid {med:,.0f} episodes/s"
 
 
 def synthetic_image_split(seed: int = 0) -> ArraySplit:
@@ -162,47 +168,57 @@ def easyfsl_end_to_end(backbone, split, episodes) -> float:
                           use_tqdm=False))
 
 
-def part_c(n_episodes: int):
+def part_c(n_episodes: int, rounds: int) -> str:
     split = synthetic_image_split()
     episodes = sample_episodes(split, WAYS, SHOTS, QUERIES, n_episodes, seed=3)
     torch.manual_seed(0)  # the benchmark's own untrained conv4; only its speed and agreement matter
     backbone = create_backbone("conv4", in_chans=1).eval()
     ours_end_to_end(backbone, split, episodes[:5])  # warm-up
     easyfsl_end_to_end(backbone, split, episodes[:5])
-    t0 = time.perf_counter()
-    acc_ours = ours_end_to_end(backbone, split, episodes)
-    t1 = time.perf_counter()
-    acc_easy = easyfsl_end_to_end(backbone, split, episodes)
-    t2 = time.perf_counter()
-    acc_ours2 = ours_end_to_end(backbone, split, episodes)
-    t3 = time.perf_counter()
-    t_ours, t_easy = ((t1 - t0) + (t3 - t2)) / 2, t2 - t1
+    acc = {"ours": [], "easyfsl": []}
+    times = alternate_rounds({
+        "ours": lambda r: acc["ours"].append(ours_end_to_end(backbone, split, episodes)),
+        "easyfsl": lambda r: acc["easyfsl"].append(easyfsl_end_to_end(backbone, split, episodes)),
+    }, rounds)
+    r = ratios(times["easyfsl"], times["ours"])
     queries = n_episodes * WAYS * QUERIES
-    print(f"(c) end to end, conv4 on {len(split)} 28x28 images, {n_episodes} episodes "
-          f"({len(episodes.used_indices())} distinct images used):")
-    print(f"    fewshot-clce (features once + centroid): {t_ours:7.1f} s (mean of 2 runs: "
-          f"{t1 - t0:.1f}, {t3 - t2:.1f}), accuracy {100 * acc_ours:.4f}%")
-    print(f"    easyfsl evaluate + PrototypicalNetworks: {t_easy:7.1f} s, accuracy {100 * acc_easy:.4f}%")
-    print(f"    accuracy difference {abs(acc_ours - acc_easy) * queries:.0f} of {queries} queries "
-          f"(repeat run identical: {acc_ours == acc_ours2}); speedup {t_easy / t_ours:.1f}x")
-    return t_easy / t_ours
+    used = len(episodes.used_indices())
+    print(f"(c) end to end, conv4 on {len(split)} 28x28 images, {n_episodes} episodes ({used} distinct images "
+          f"used; easyfsl forwards {n_episodes * WAYS * (SHOTS + QUERIES)}):")
+    for i in range(rounds):
+        print(f"    round {i + 1}: fewshot-clce {times['ours'][i]:6.1f} s ({used / times['ours'][i]:,.0f} images/s "
+              f"through the backbone), easyfsl {times['easyfsl'][i]:6.1f} s; ratio {r[i]:.1f}x")
+    a_ours, a_easy = acc["ours"][0], acc["easyfsl"][0]
+    print(f"    accuracy: fewshot-clce {100 * a_ours:.4f}% (same in every round: {len(set(acc['ours'])) == 1}), "
+          f"easyfsl {100 * a_easy:.4f}%; {abs(a_ours - a_easy) * queries:.0f} of {queries} queries differ")
+    print(f"    ratio {ratio_text(r)}")
+    return f"end-to-end {ratio_text(r)} vs easyfsl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per part (default 3)")
+    parser.add_argument("--parts", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"])
     parser.add_argument("--logistic-episodes", type=int, default=2000)
     parser.add_argument("--centroid-episodes", type=int, default=10000)
     parser.add_argument("--e2e-episodes", type=int, default=1000)
-    parser.add_argument("--blocks", type=int, default=4, help="alternating blocks in (a)")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    labels, features = synthetic_features()
-    speed_lr, agree = part_a(features, labels, args.logistic_episodes, args.blocks)
-    part_b(features, labels, args.centroid_episodes)
-    speed_e2e = part_c(args.e2e_episodes)
-    print(f"speedup: logistic {speed_lr:.0f}x vs sklearn (agreement {100 * agree:.1f}%), "
-          f"end-to-end {speed_e2e:.1f}x vs easyfsl")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} alternating rounds")
+    print(load_line("before"), flush=True)
+    results = []
+    if "a" in args.parts or "b" in args.parts:
+        labels, features = synthetic_features()
+        if "a" in args.parts:
+            results.append(part_a(features, labels, args.logistic_episodes, args.rounds))
+        if "b" in args.parts:
+            results.append(part_b(features, labels, args.centroid_episodes, args.rounds))
+    if "c" in args.parts:
+        results.append(part_c(args.e2e_episodes, args.rounds))
+    print(load_line("after"))
+    print("speedup: " + "; ".join(results))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 Same inputs for all ([B, 2, d] projections, two views, labels from ``--classes`` classes; the
 peer gets the [2B, d] flattened projections and repeated labels and normalises them itself).
-Measurements are interleaved (peer, supcon, lacln, clce, peer, ...) so a load on the machine
-hits all alike; each figure is the median of ``--repeats`` runs. Uses torch's default number
-of threads. The last line reads ``time vs pml at B=4096: supcon 0.8x, lacln 1.1x, clce 1.2x``.
+The losses run in ``--rounds`` alternating rounds (peer, supcon, lacln, clce, then the reverse)
+so a load on the machine hits all alike; a round's figure for a loss is the median of its
+``--repeats`` runs. The script prints every round, the median ratio against the peer with its
+range, and the load average before and after. Uses torch's default number of threads. The last
+line reads ``time vs pml at B=4096: supcon 0.80x, lacln 1.10x, clce 1.20x`` (medians).
 
-Usage: python benchmarks/bench_losses.py [--sizes 256 1024 4096] [--repeats N] [--device cpu]
+Usage: python benchmarks/bench_losses.py [--sizes 256 1024 4096] [--rounds 3] [--repeats N] [--device cpu]
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from typing import Callable, Dict, List
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _timing import load_line, ratio_text, ratios, summary  # noqa: E402
 
 from fewshot_clce.losses import clce_loss, lacln_loss, supcon_loss  # noqa: E402
 
@@ -34,9 +39,14 @@ def _timed(fn: Callable[[], torch.Tensor], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def bench(batch: int, dim: int, classes: int, repeats: int, tau: float, beta: float, lam: float,
-          device: torch.device) -> Dict[str, float]:
-    """Median seconds of one forward + backward per loss at batch size ``batch``."""
+def bench(batch: int, dim: int, classes: int, repeats: int, rounds: int, tau: float, beta: float, lam: float,
+          device: torch.device) -> Dict[str, List[float]]:
+    """Per round, the median seconds of ``repeats`` forward + backward passes of each loss at batch size
+    ``batch``; the losses run in alternating order (reversed every other round).
+
+    Returns:
+        name -> ``[rounds]`` seconds.
+    """
     from pytorch_metric_learning.losses import SupConLoss
 
     g = torch.Generator().manual_seed(batch)
@@ -51,14 +61,18 @@ def bench(batch: int, dim: int, classes: int, repeats: int, tau: float, beta: fl
         "lacln": lambda: lacln_loss(z, labels, temperature=tau, beta=beta),
         "clce": lambda: clce_loss(logits, z, labels, lam=lam, temperature=tau, beta=beta),
     }
-    times: Dict[str, List[float]] = {name: [] for name in runs}
-    for name, fn in runs.items():  # warm-up: allocator, first-call dispatch
+    for fn in runs.values():  # warm-up: allocator, first-call dispatch
         _timed(fn, device)
-    for _ in range(repeats):
-        for name, fn in runs.items():
-            z.grad = logits.grad = None
-            times[name].append(_timed(fn, device))
-    return {name: statistics.median(t) for name, t in times.items()}
+    times: Dict[str, List[float]] = {name: [] for name in runs}
+    names = list(runs)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            one = []
+            for _ in range(repeats):
+                z.grad = logits.grad = None
+                one.append(_timed(runs[name], device))
+            times[name].append(statistics.median(one))
+    return times
 
 
 def main(argv: List[str] | None = None) -> None:
@@ -66,25 +80,33 @@ def main(argv: List[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--classes", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per size (at least 1)")
     parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per loss and size (default: 25 up to B=512, 9 up to B=2048, then 5)")
+                        help="runs per loss, size and round (default: 9 up to B=512, 3 up to B=2048, then 2)")
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--beta", type=float, default=0.5)
     parser.add_argument("--lam", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, d={args.dim}, "
-          f"{args.classes} classes, 2 views, medians of interleaved runs")
-    print(f"{'B':>6} {'pml ms':>9} {'supcon ms':>10} {'lacln ms':>9} {'clce ms':>8}   ratios vs pml")
+          f"{args.classes} classes, 2 views, {args.rounds} alternating rounds (each the median of its repeats)")
+    print(load_line("before"), flush=True)
     line = ""
     for batch in args.sizes:
-        repeats = args.repeats or (25 if batch <= 512 else 9 if batch <= 2048 else 5)
-        t = bench(batch, args.dim, args.classes, repeats, args.temperature, args.beta, args.lam, device)
-        ratios = ", ".join(f"{name} {t[name] / t['pml']:.2f}x" for name in ("supcon", "lacln", "clce"))
-        print(f"{batch:>6} {1e3 * t['pml']:>9.1f} {1e3 * t['supcon']:>10.1f} {1e3 * t['lacln']:>9.1f} "
-              f"{1e3 * t['clce']:>8.1f}   {ratios}", flush=True)
-        line = f"time vs pml at B={batch}: {ratios}"
+        repeats = args.repeats or (9 if batch <= 512 else 3 if batch <= 2048 else 2)
+        t = bench(batch, args.dim, args.classes, repeats, args.rounds, args.temperature, args.beta, args.lam,
+                  device)
+        for r in range(args.rounds):
+            row = ", ".join(f"{name} {1e3 * t[name][r]:.1f} ms" for name in t)
+            print(f"B={batch} round {r + 1}: {row}", flush=True)
+        parts = [f"{name} {ratio_text(ratios(t[name], t['pml']), digits=2)}" for name in ("supcon", "lacln", "clce")]
+        print(f"B={batch} time vs pml: " + "; ".join(parts), flush=True)
+        line = f"time vs pml at B={batch}: " + ", ".join(
+            f"{name} {summary(ratios(t[name], t['pml']))[0]:.2f}x" for name in ("supcon", "lacln", "clce"))
+    print(load_line("after"))
     print(line)
 
 

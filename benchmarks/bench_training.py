@@ -1,106 +1,100 @@
-"""Training throughput of CE against CLCE on the same model, the same two views and the same batches.
+"""Training throughput of CE against CLCE, timed by the trainer itself, exactly as ``fewshot-clce train`` runs.
 
-Each measurement runs the trainer's own epoch loop (``train_epoch``: batch reading, batched
-augmentation, forward, loss, backward, optimizer step) over ``--steps`` batches; CE and CLCE
-alternate, ``--repeats`` times, and the best images per second of each is reported (as
-``timeit`` does: a load on the machine only ever slows a measurement down). It also estimates the time of one epoch over the base split.
-bfloat16 autocast and channels-last are used on CUDA, as in training.
+Each measurement is one ``fewshot-clce train`` command (through ``fewshot_clce.cli.main``: the
+same model with the heads the loss needs, the same loss object, the same data path, two views)
+into a fresh run folder; the figure is the ``images_per_s`` the trainer writes to metrics.csv
+for its last epoch (training steps only; validation is not counted). CE and CLCE alternate for
+``--rounds`` rounds (the order reversed every other round, so a load on the machine hits both
+alike); the script prints every round, the median ratio with its range, and the load average
+before and after.
 
-The peer is CE: the goal is a CLCE step at most 1.15x a CE step on CPU (5% on GPU).
-The last line reads ``clce/ce step time at B=128: 1.07x``.
+The goal: a CLCE step at most 1.10x a CE step in the trainer's own metrics. The last line reads
+``clce/ce step time (trainer's images_per_s): 1.05x (median of 3 rounds, 1.02x-1.08x)``.
 
 Usage:
-    python benchmarks/bench_training.py [--dataset glyphs] [--backbone conv4] [--batch-sizes 64 128]
-    python benchmarks/bench_training.py --dataset synthetic --image-size 84 --backbone resnet12 \\
-        --batch-sizes 64 256 --device cuda          # the GPU check
+    python benchmarks/bench_training.py [--dataset glyphs] [--backbone conv4] [--batch-size 64] \\
+        [--steps 60] [--epochs 1] [--rounds 3]
+    python benchmarks/bench_training.py --image-size 84 --backbone resnet12 --batch-size 256 --device cuda   # a GPU
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
+import tempfile
 from pathlib import Path
 from typing import Dict, List
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fewshot_clce.utils.distributed import DistContext, resolve_device  # noqa: E402
-from fewshot_clce.training.loop import build_optimizer, epoch_batches, generator, train_epoch  # noqa: E402
-from fewshot_clce.data.transforms import Augment, choose_preset  # noqa: E402
-from fewshot_clce.backbones import create_backbone, embedding_dim  # noqa: E402
-from fewshot_clce.data import ArraySplit, create_dataset, list_datasets  # noqa: E402
-from fewshot_clce.losses import create_loss  # noqa: E402
-from fewshot_clce.training.model import TrainingModel  # noqa: E402
+from _timing import load_line, ratio_text, summary  # noqa: E402
 
+from fewshot_clce.cli import main as cli_main  # noqa: E402
+from fewshot_clce.data import list_datasets  # noqa: E402
+from fewshot_clce.training.run_folder import METRICS  # noqa: E402
+from fewshot_clce.utils.files import read_csv  # noqa: E402
 
-def _split(name: str, image_size: int):
-    if name == "synthetic":  # random colour images: throughput does not depend on the content
-        rng = np.random.default_rng(0)
-        n, classes = 4096, 64
-        images = rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
-        return ArraySplit("synthetic", "base", images, np.arange(n) % classes, [f"c{i}" for i in range(classes)])
-    return create_dataset(name).split("base")
+LOSSES = ("ce", "clce")
 
 
-def bench(split, backbone: str, batch: int, size, steps: int, repeats: int,
-          device: torch.device) -> Dict[str, float]:
-    """Best images per second of a training step over the repeats, per loss."""
-    channels = split.image_shape[0]
-    augment = Augment(choose_preset(split.image_shape), size, channels)
-    ctx = DistContext(device=device)
-    runs = {}
-    for name in ("ce", "clce"):
-        torch.manual_seed(0)
-        net = create_backbone(backbone, in_chans=channels)
-        loss = create_loss(name)
-        model = TrainingModel(net, embedding_dim(net, (channels, *size)), split.num_classes, loss.uses_logits,
-                              loss.uses_projection).to(device)
-        if device.type == "cuda":
-            model = model.to(memory_format=torch.channels_last)
-        optimizer = build_optimizer(model, "sgd", 0.01, 5e-4, 0.9)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-        runs[name] = (model, loss.to(device), optimizer, scheduler)
-    rates: Dict[str, List[float]] = {name: [] for name in runs}
-    for r in range(repeats + 1):  # round 0 warms up (allocator, first-call dispatch)
-        batches = epoch_batches(len(split), batch, 0, r, ctx)[:steps]
-        order = list(runs) if r % 2 else list(runs)[::-1]  # neither loss always runs first
-        for name in order:
-            model, loss, optimizer, scheduler = runs[name]
-            row = train_epoch(model, loss, split, batches, augment, 2, optimizer, scheduler, None,
-                              generator(0, r), ctx=ctx, epoch=r, progress=False)
-            if r:
-                rates[name].append(row["images_per_s"])
-    return {name: max(v) for name, v in rates.items()}
+def train_rate(loss: str, out: Path, args: argparse.Namespace) -> float:
+    """Run ``fewshot-clce train`` once; the images per second of its last epoch from metrics.csv."""
+    argv = ["train", "--dataset", args.dataset, "--backbone", args.backbone, "--loss", loss, "--out", str(out),
+            "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--batch-size",
+            str(args.batch_size), "--device", args.device, "--num-workers", str(args.num_workers),
+            "--val-episodes", str(args.val_episodes), "--no-progress", "--force"]
+    if args.image_size:
+        argv += ["--image-size", str(args.image_size)]
+    # the trainer's log lines (stderr) and the run folder it prints (stdout) would break up the table
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log), contextlib.redirect_stdout(io.StringIO()):
+        code = cli_main(argv)
+    if code:  # the command's one-line error, instead of a missing metrics.csv
+        raise SystemExit(f"fewshot-clce {' '.join(argv)} failed:\n{log.getvalue().strip()}")
+    rows = read_csv(out / METRICS)
+    return float(rows["images_per_s"].dropna().iloc[-1])
 
 
 def main(argv: List[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="glyphs" if "glyphs" in list_datasets() else "digits",
-                        help="a dataset name or 'synthetic' (random colour images)")
+                        help="any dataset spec `fewshot-clce train --dataset` takes")
     parser.add_argument("--backbone", default="conv4")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=None, help="default: the dataset's own")
-    parser.add_argument("--steps", type=int, default=10, help="batches per measurement")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=60, help="training steps per epoch")
+    parser.add_argument("--epochs", type=int, default=1, help="the last epoch's rate is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating CE/CLCE rounds (at least 1)")
+    parser.add_argument("--val-episodes", type=int, default=20,
+                        help="validation episodes per epoch (not timed; fewer make a round quicker)")
+    parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    split = _split(args.dataset, args.image_size or 84)
-    size = (args.image_size,) * 2 if args.image_size else tuple(split.image_shape[1:])
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {device} ({name}), {args.backbone} on {args.dataset} base "
-          f"({len(split)} images) at {size[0]}x{size[1]}, 2 views, best of {args.repeats} x {args.steps} steps")
-    print(f"{'B':>5} {'ce img/s':>9} {'clce img/s':>11} {'ce epoch s':>11} {'clce epoch s':>13} {'clce/ce':>8}")
-    line = ""
-    for batch in args.batch_sizes:
-        r = bench(split, args.backbone, batch, size, args.steps, args.repeats, device)
-        ratio = r["ce"] / r["clce"]
-        print(f"{batch:>5} {r['ce']:>9.0f} {r['clce']:>11.0f} {len(split) / r['ce']:>11.1f} "
-              f"{len(split) / r['clce']:>13.1f} {ratio:>7.2f}x")
-        line = f"clce/ce step time at B={batch}: {ratio:.2f}x"
-    print(line)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+
+    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads: fewshot-clce train "
+          f"--dataset {args.dataset} --backbone {args.backbone} --batch-size {args.batch_size} --epochs "
+          f"{args.epochs} --steps-per-epoch {args.steps} (2 views), {args.rounds} alternating rounds")
+    print(load_line("before"), flush=True)
+    rates: Dict[str, List[float]] = {name: [] for name in LOSSES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name in (LOSSES if r % 2 == 0 else LOSSES[::-1]):
+                rates[name].append(train_rate(name, Path(tmp) / name, args))
+            ratio = rates["ce"][-1] / rates["clce"][-1]
+            print(f"round {r + 1}: ce {rates['ce'][-1]:.0f} img/s, clce {rates['clce'][-1]:.0f} img/s, "
+                  f"clce/ce step time {ratio:.2f}x", flush=True)
+    print(load_line("after"))
+    for name in LOSSES:
+        med, low, high = summary(rates[name])
+        print(f"{name}: median {med:.0f} img/s ({low:.0f}-{high:.0f})")
+    step_ratios = [ce / clce for ce, clce in zip(rates["ce"], rates["clce"])]
+    print(f"clce/ce step time (trainer's images_per_s): {ratio_text(step_ratios, digits=2)}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from ._lazy import lazy_exports
 from ._version import __version__
 from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
 from .episodes import EpisodeBatchSampler, EpisodeSet, EpisodeStream, sample_episodes
-from .evaluation import compare_results, compare_runs, evaluate_features, evaluate_run, summarize
+from .evaluation import compare_results, compare_runs, evaluate_backbone, evaluate_features, evaluate_run, summarize
 from .features import FeatureTable, extract_features
 from .heads import HEADS, create_head, list_heads
 from .losses import LOSSES, LossOutput, create_loss, list_losses
@@ -19,7 +19,7 @@ __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", 
            "LOSSES", "LossOutput", "create_loss", "list_losses",
            "UnsafePickleError", "load_checkpoint", "load_pickle",
            "FeatureTable", "extract_features", "HEADS", "create_head", "list_heads", "mean_ci",
-           "paired_comparison", "evaluate_features", "evaluate_run", "compare_runs", "compare_results",
+           "paired_comparison", "evaluate_features", "evaluate_run", "evaluate_backbone", "compare_runs", "compare_results",
            "summarize"]
 
 # Training pulls in timm, the benchmark layer pandas and matplotlib: imported on first use so that

@@ -4,12 +4,14 @@ The per-episode DataFrame has the columns of the results schema: ``run``, ``loss
 ``seed``, ``dataset``, ``split``, ``head``, ``ways``, ``shots``, ``queries``, ``episode``,
 ``accuracy`` (in [0, 1]), hyper-parameter columns when known (``lam``, ``temperature``,
 ``beta``, ``batch_size``, ``backbone``), and ``manifest``: a digest of the episode arrays,
-so that a paired comparison can refuse results from different episodes.
+so that a paired comparison can refuse results from different episodes. A backbone's evaluation
+adds ``train_dataset`` (what it was trained on; ``dataset`` is what it is evaluated on) and
+``adaptation`` (what was done to the images to fit it: ``none``, ``8x8 -> 28x28``,
+``3 -> 1 channels (ITU-R BT.601 luminance)``).
 """
 from __future__ import annotations
 
 import hashlib
-import shlex
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
@@ -120,14 +122,91 @@ def _run_meta(run_dir: Path, config: Mapping) -> dict:
     return meta
 
 
+def _eval_dataset(sets: List[EpisodeSet], dataset, loaded, data_root):
+    """The dataset the episodes index: ``dataset`` (a spec or a loaded one), else the run's own when the
+    episodes are of its data, else the episodes' dataset by its identity (a registered name).
+
+    Raises:
+        ValueError: for episodes of several datasets, episodes of another dataset than ``dataset``,
+            or episodes of a ``folder:`` dataset other than the run's (its path is needed).
+    """
+    from .data import FewShotDataset, create_dataset, dataset_id
+
+    named = sorted({es.dataset for es in sets if es.dataset})
+    if dataset is not None:
+        identity = dataset.name if isinstance(dataset, FewShotDataset) else dataset_id(str(dataset))
+        other = [d for d in named if d != identity]
+        if other:
+            raise ValueError(f"the episodes were drawn from dataset {other[0]!r}, not from --dataset {identity!r}; "
+                             f"pass --dataset {other[0]} (or its folder:PATH), or episodes of {identity!r}")
+        if isinstance(dataset, FewShotDataset):
+            return dataset
+        return create_dataset(str(dataset), root=data_root)
+    if len(named) > 1:
+        raise ValueError(f"the episodes come from {len(named)} datasets ({', '.join(named)}); evaluate one "
+                         "dataset at a time")
+    identity = named[0] if named else loaded.dataset_id
+    if identity == loaded.dataset_id and loaded.dataset:
+        return create_dataset(loaded.dataset, root=data_root)
+    if not named:
+        raise ValueError("the episodes do not name their dataset and the backbone has no training data to assume; "
+                         "pass --dataset")
+    if identity.startswith("folder:"):
+        raise ValueError(f"the episodes are of the folder dataset {identity!r}, which the run was not trained on: "
+                         f"pass its path, --dataset folder:PATH[::SPLITFILE]")
+    return create_dataset(identity, root=data_root)
+
+
+def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset, data_root, flip: bool,
+                     batch_size: int, device, cache) -> pd.DataFrame:
+    """Evaluate a loaded backbone (a run, or weights from elsewhere) on ``sets``: every check first
+    (dataset, fingerprints, channels), then features once per split, then every head."""
+    from .data import create_dataset
+
+    ds = _eval_dataset(sets, dataset, loaded, data_root)
+    splits = {}
+    for split_name in dict.fromkeys(es.split for es in sets):
+        split = ds.split(split_name)
+        for es in sets:
+            if es.split == split_name:
+                es.check(split)  # the fingerprint check against the evaluation data itself
+        splits[split_name] = (split, loaded.preprocess.adapted_to(
+            split.image_shape, f"the images of {ds.name}/{split_name}", f"backbone {meta['run']!r}"))
+    backbone = loaded.backbone.to(device)
+    common = dict(batch_size=batch_size, flip=flip, checkpoint_id=loaded.checkpoint_id, cache=cache, device=device)
+    base_mean = None
+    if heads_need_base_mean(heads):
+        # the base classes the backbone was trained on (SimpleShot's centring); for weights from
+        # elsewhere, those of the evaluation dataset
+        own = ds.name == loaded.dataset_id or not loaded.dataset
+        base = (ds if own else create_dataset(loaded.dataset, root=data_root)).split("base")
+        pre = loaded.preprocess.adapted_to(base.image_shape)
+        base_mean = extract_features(backbone, base, None, preprocess=pre, preprocess_id=repr(pre), **common).mean()
+    frames = []
+    for split_name, (split, pre) in splits.items():
+        group = [es for es in sets if es.split == split_name]
+        used = np.unique(np.concatenate([es.used_indices() for es in group]))
+        feats = extract_features(backbone, split, used, preprocess=pre, preprocess_id=repr(pre), **common)
+        rows = dict(meta, train_dataset=loaded.dataset_id,
+                    adaptation=loaded.preprocess.describe(split.image_shape))
+        frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=rows))
+    return pd.concat(frames, ignore_index=True)
+
+
 def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
                  which: str = "best", flip: bool = False, batch_size: int = 256,
-                 device: str = "cpu", cache: bool | str | Path = True, data_root=None) -> pd.DataFrame:
+                 device: str = "cpu", cache: bool | str | Path = True, data_root=None,
+                 dataset=None) -> pd.DataFrame:
     """Evaluate a trained run on episode manifests: features once per split, then every head.
+
+    The episodes may be of another dataset than the run was trained on (cross-domain): the run's
+    preprocessing adapts the images (its input size; grayscale repeated into RGB or RGB turned
+    into luminance for its channels) and the ``adaptation`` column says what was done. Every row
+    records the run's ``train_dataset`` and the evaluation ``dataset``.
 
     Args:
         run_dir: folder written by ``fewshot-clce train``.
-        episodes: manifests (objects or paths) of the run's dataset; several splits allowed.
+        episodes: manifests (objects or paths) of one dataset; several splits allowed.
         heads: head names or objects.
         which: checkpoint, "best" or "last".
         flip: test-time horizontal-flip averaging of features.
@@ -135,44 +214,65 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
         device: where the backbone runs: cpu, cuda, cuda:N or auto (a GPU when visible).
         cache: feature cache (True: the toolkit cache folder; a folder; False: none).
         data_root: dataset folder (default: the one the run was trained with).
+        dataset: the evaluation dataset (a spec such as ``digits`` or ``folder:PATH``, or a loaded
+            one); default: the run's own for its episodes, else the episodes' dataset by name.
 
     Raises:
         FileNotFoundError: when the run folder has no checkpoint.
-        ValueError: for episodes of another dataset or split, non-finite features, or an unknown or
-            absent device.
+        ValueError: for episodes of another split or data (fingerprints), images whose channels
+            cannot be adapted, non-finite features, or an unknown or absent device.
     """
-    from .data import create_dataset
     from .training.run_folder import load_run
 
     run_dir = Path(run_dir).expanduser()
     device = resolve_device(str(device))  # a bad or absent device is named before any work
     sets = _as_episode_sets(episodes)
     loaded = load_run(run_dir, which=which)
-    for es in sets:  # by canonical identity (folder name, options); the fingerprints are checked below
-        if es.dataset and es.dataset != loaded.dataset_id:
-            raise ValueError(f"episodes of dataset {es.dataset!r} cannot evaluate run {run_dir.name!r}, "
-                             f"which was trained on {loaded.dataset_id!r}; make episodes of its data with "
-                             f"`fewshot-clce episodes make --dataset {shlex.quote(loaded.dataset)}`")
-    dataset = create_dataset(loaded.dataset, root=data_root or loaded.config.get("data_root"))
-    backbone = loaded.backbone.to(device)
-    common = dict(preprocess=loaded.preprocess, batch_size=batch_size, flip=flip,
-                  checkpoint_id=loaded.checkpoint_id, preprocess_id=repr(loaded.preprocess),
-                  cache=cache, device=device)
-    base_mean = None
-    if heads_need_base_mean(heads):
-        base = dataset.split("base")
-        base_mean = extract_features(backbone, base, None, **common).mean()
-    meta = _run_meta(run_dir, loaded.config)
-    frames = []
-    for split_name in dict.fromkeys(es.split for es in sets):
-        split = dataset.split(split_name)
-        group = [es for es in sets if es.split == split_name]
-        for es in group:
-            es.check(split)
-        used = np.unique(np.concatenate([es.used_indices() for es in group]))
-        feats = extract_features(backbone, split, used, **common)
-        frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=meta))
-    return pd.concat(frames, ignore_index=True)
+    return _evaluate_loaded(loaded, sets, heads, _run_meta(run_dir, loaded.config), dataset,
+                            data_root or loaded.config.get("data_root"), flip, batch_size, device, cache)
+
+
+def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional[str | Path] = None,
+                      pretrained: bool = False, image_size: Optional[int] = None,
+                      mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
+                      heads=("centroid", "logistic"), dataset=None, run_name: Optional[str] = None,
+                      flip: bool = False, batch_size: int = 256, device: str = "cpu",
+                      cache: bool | str | Path = True, data_root=None, in_chans: Optional[int] = None,
+                      **backbone_kwargs) -> pd.DataFrame:
+    """Evaluate a backbone that no run folder holds: a weights file, or timm's pretrained weights.
+
+    A checkpoint written by a training run evaluates exactly as its run folder (its settings give
+    the preprocessing). Defaults and errors: :func:`fewshot_clce.training.external.load_backbone`.
+
+    Args:
+        backbone: ``conv4``, ``resnet12`` or a timm model name.
+        episodes: manifests of one dataset, as for :func:`evaluate_run`.
+        checkpoint, pretrained: where the weights come from (exactly one).
+        image_size, mean, std: the preprocessing (input side or ``(height, width)``; normalisation).
+        in_chans: channels of ``pretrained`` weights (timm adapts the first convolution).
+        dataset: the evaluation dataset; default: the episodes' dataset by name.
+        run_name: the ``run`` column (default: the checkpoint file's name, or ``NAME-pretrained``).
+        The others: as for :func:`evaluate_run`.
+    """
+    from .data import FewShotDataset, create_dataset
+    from .training.external import load_backbone
+
+    device = resolve_device(str(device))
+    sets = _as_episode_sets(episodes)
+    if dataset is None:  # the images' shape gives defaults of the preprocessing: load them first
+        named = sorted({es.dataset for es in sets if es.dataset})
+        if len(named) != 1 or named[0].startswith("folder:"):
+            raise ValueError("pass --dataset: the evaluation dataset cannot be told from the episodes "
+                             f"({', '.join(named) or 'they name none'})")
+        dataset = named[0]
+    ds = dataset if isinstance(dataset, FewShotDataset) else create_dataset(str(dataset), root=data_root)
+    shape = ds.split(sets[0].split or "novel").image_shape
+    loaded = load_backbone(backbone, checkpoint, pretrained, image_size, mean, std, image_shape=shape,
+                           in_chans=in_chans, **backbone_kwargs)
+    name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
+    meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
+            **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}
+    return _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device, cache)
 
 
 def summarize(results: pd.DataFrame, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95,

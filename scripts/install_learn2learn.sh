@@ -63,14 +63,16 @@ trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s)
 
 say "[1/5] Cython < 3 into a private folder (the target environment is left alone)"
-"$PY" -m pip install --quiet --disable-pip-version-check --target "$WORK/tools" "cython>=0.29,<3" \
+"$PY" -m pip install --quiet --disable-pip-version-check --only-binary cython --target "$WORK/tools" "cython>=0.29,<3" \
     || die "could not install Cython < 3 from the package registry"
 # The sdist's setup_requires asks for cython; with this on the path pip's build finds it
 # instead of fetching the latest (3.x) release.
 export PYTHONPATH="$WORK/tools${PYTHONPATH:+:$PYTHONPATH}"
 
 say "[2/5] learn2learn $L2L_VERSION sdist from the package registry"
-"$PY" -m pip download --quiet --disable-pip-version-check --no-binary :all: --no-deps \
+# --no-binary names learn2learn alone: with ":all:" pip would also build the sdist's build
+# requirements (Cython among them) from source to prepare its metadata, which took minutes.
+"$PY" -m pip download --quiet --disable-pip-version-check --no-binary learn2learn --no-deps \
     "learn2learn==$L2L_VERSION" -d "$WORK/dist" \
     || die "could not download the learn2learn $L2L_VERSION sdist from the package registry"
 SDIST=$(ls "$WORK"/dist/learn2learn-"$L2L_VERSION".tar.gz 2>/dev/null | head -n1)

@@ -75,3 +75,58 @@ def test_large_images_are_shrunk_smoothly_before_cropping():
     out = Augment(still, (28, 28), 1)(stripes, 1, torch.Generator().manual_seed(0))
     mean_value = (0.5 - still.mean[0]) / still.std[0]
     torch.testing.assert_close(out, torch.full_like(out, mean_value), atol=0.1, rtol=0)
+
+
+def test_grayscale_images_are_repeated_into_rgb_for_a_colour_backbone():
+    pre = Preprocess((6, 6), (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
+    gray = _images(b=3, c=1, h=6, w=6)
+    out = pre.adapted_to((1, 6, 6))(gray)
+    assert out.shape == (3, 3, 6, 6)
+    for c, m in enumerate((0.1, 0.2, 0.3)):  # every plane is the gray one, normalised by its own mean
+        torch.testing.assert_close(out[:, c], (gray[:, 0] - m) / 0.5)
+
+
+def test_rgb_images_become_bt601_luminance_for_a_grayscale_backbone():
+    from PIL import Image
+    import numpy as np
+
+    pre = Preprocess(None, (0.0,), (1.0,)).adapted_to((3, 5, 7))
+    rgb = _images(b=2, c=3, h=5, w=7, seed=2)
+    out = pre(rgb)
+    assert out.shape == (2, 1, 5, 7)
+    naive = torch.zeros(2, 5, 7)
+    for c, w in enumerate((0.299, 0.587, 0.114)):  # ITU-R BT.601, written out
+        naive += w * rgb[:, c]
+    torch.testing.assert_close(out[:, 0], naive)
+    # Pillow's RGB -> L conversion uses the same weights (in 8-bit integers)
+    pixels = (rgb[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    pil = np.asarray(Image.fromarray(pixels, "RGB").convert("L"), dtype=np.float32) / 255
+    assert np.abs(pil - out[0, 0].numpy()).max() <= 1.5 / 255
+
+
+def test_resizing_and_channel_adaptation_commute_up_to_rounding():
+    pre = Preprocess((8, 8), (0.5,), (0.5,)).adapted_to((3, 20, 24))
+    rgb = _images(b=2, c=3)
+    luma = Preprocess((8, 8), (0.5,), (0.5,))(
+        (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True))
+    torch.testing.assert_close(pre(rgb), luma, atol=1e-5, rtol=1e-5)
+
+
+def test_a_channel_count_that_cannot_be_adapted_is_refused_naming_both():
+    pre = Preprocess((8, 8), (0.5,) * 3, (0.5,) * 3)
+    with pytest.raises(ValueError, match="have 4 channels but the backbone takes 3"):
+        pre.adapted_to((4, 8, 8))
+    with pytest.raises(ValueError, match="have 3 channels but the backbone takes 2"):
+        Preprocess(None, (0.5,) * 2, (0.5,) * 2, in_channels=3)
+
+
+def test_the_adaptation_is_described_and_keys_the_cache_only_when_there_is_one():
+    pre = Preprocess((28, 28), (0.5,), (0.5,))
+    assert pre.adapted_to((1, 28, 28)) == pre and repr(pre.adapted_to((1, 8, 8))) == repr(pre)
+    assert "in_channels" not in repr(pre)
+    rgb = pre.adapted_to((3, 32, 32))
+    assert rgb != pre and "in_channels=3" in repr(rgb)
+    assert pre.describe((1, 28, 28)) == "none"
+    assert pre.describe((1, 8, 8)) == "8x8 -> 28x28"
+    assert rgb.describe((3, 32, 32)) == "3 -> 1 channels (ITU-R BT.601 luminance), 32x32 -> 28x28"
+    assert Preprocess(None, (0.5,) * 3, (0.5,) * 3).describe((1, 8, 8)) == "1 -> 3 channels (gray repeated)"

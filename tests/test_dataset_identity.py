@@ -117,16 +117,26 @@ def test_other_data_under_the_same_name_is_refused_by_fingerprint(world, tmp_pat
     assert "fingerprint" in err and not (tmp_path / "x.csv").exists()
 
 
-def test_another_dataset_is_refused_with_a_command_that_works(world, tmp_path, capsys):
+def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_path(world, tmp_path, capsys):
     tmp, root, spec = world
     assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
                  "--out", str(tmp_path / "digits.npz")]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "digits.npz"),
-                 "--out", str(tmp_path / "x.csv")]) == 2
+                 "--out", str(tmp_path / "x.csv")]) == 0, capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "x.csv")
+    assert set(df["train_dataset"]) == {"folder:mydata"} and set(df["dataset"]) == {"digits"}
+    # episodes of another folder dataset do not say where it lies: the error names the option that does
+    other = write_folder_dataset(tmp_path / "otherdata", per_class=21, seed=1)
+    assert main(["episodes", "make", "--dataset", f"folder:{other}::split.tsv", "--split", "novel", "--ways", "3",
+                 "--shots", "1", "--queries", "2", "--episodes", "5", "--out", str(tmp_path / "other.npz")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "other.npz"),
+                 "--out", str(tmp_path / "y.csv")]) == 2
     err = capsys.readouterr().err
-    assert "episodes of dataset 'digits'" in err and "'folder:mydata'" in err
-    assert f"fewshot-clce episodes make --dataset {spec}" in err
+    assert "'folder:otherdata'" in err and "--dataset folder:PATH" in err and not (tmp_path / "y.csv").exists()
+    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "other.npz"), "--dataset",
+                 f"folder:{other}::split.tsv", "--out", str(tmp_path / "y.csv")]) == 0
 
 
 def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):

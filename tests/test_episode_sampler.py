@@ -20,6 +20,9 @@ def test_batches_are_episodes_support_then_query():
         assert (support == support[:, :1]).all() and (query == support[:, :1]).all()
         assert len(set(support[:, 0])) == 3
     assert batches == list(sampler)  # same epoch, same episodes
+    eps = sampler.episodes_for_epoch(0)
+    assert batches == np.concatenate([eps.flat_support(), eps.flat_query()], axis=1).tolist()
+    assert all(type(i) is int for batch in batches for i in batch)  # Python ints, as DataLoader expects
     sampler.set_epoch(1)
     assert batches != list(sampler)
     sampler.set_epoch(0)

@@ -56,6 +56,24 @@ def test_sampler_invariants(counts, ways, shots, queries, count, seed):
     assert eps == again
 
 
+@settings(max_examples=40, deadline=None)
+@given(counts=st.lists(st.integers(0, 30), min_size=2, max_size=10), shots=st.integers(1, 3),
+       queries=st.integers(1, 4), count=st.integers(1, 30), seed=st.integers(0, 2 ** 32))
+def test_sampled_episodes_pass_the_integrity_check_with_shuffled_labels(counts, shots, queries, count, seed):
+    """sample_episodes builds its EpisodeSet without validating it again: the one integrity check
+    (with the labels) must find nothing, for samples grouped by class or not."""
+    from fewshot_clce.episodes.manifest import validate_episodes
+
+    grouped = np.repeat(np.arange(len(counts)), counts)
+    shuffled = grouped[np.random.default_rng(seed).permutation(len(grouped))]
+    if sum(c >= shots + queries for c in counts) < 2:
+        return
+    for labels in (grouped, shuffled):
+        eps = sample_episodes(labels, 2, shots, queries, count, seed, skip_small_classes=True)
+        validate_episodes(eps.classes, eps.support, eps.query, labels=labels, num_classes=len(counts))
+        check_invariants(eps, labels, 2, shots, queries, count)
+
+
 @settings(max_examples=60, deadline=None)
 @given(n=st.lists(st.integers(1, 50), min_size=1, max_size=20), data=st.data())
 def test_sample_distinct_in_range_and_distinct(n, data):

@@ -174,3 +174,65 @@ def test_a_cache_that_cannot_be_written_warns_and_the_features_are_still_returne
     with pytest.warns(UserWarning, match=f"feature cache: could not write '{tmp_path}/features-.*No space left.*without caching"):
         t = extract_features(net, split, range(6), checkpoint_id="ckpt-a", cache=tmp_path)
     assert t.indices.tolist() == list(range(6)) and not list(tmp_path.iterdir())
+
+
+def test_lookup_fills_a_given_buffer():
+    t = FeatureTable(np.array([2, 5, 9]), torch.arange(12, dtype=torch.float32).view(3, 4))
+    buf = torch.full((2, 2, 4), -1.0)
+    got = t.lookup(np.array([[9, 2], [5, 5]]), out=buf)
+    assert got.data_ptr() == buf.data_ptr()
+    torch.testing.assert_close(buf, t.features[torch.tensor([[2, 0], [1, 1]])])
+
+
+def _conv4_with_batch_norm_statistics():
+    from fewshot_clce.backbones import create_backbone
+
+    torch.manual_seed(0)
+    net = create_backbone("conv4", in_chans=1)
+    g = torch.Generator().manual_seed(1)
+    for m in net.modules():  # running statistics far from the identity, so folding them matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return net.eval()
+
+
+def test_inference_backbone_folds_batch_norm_into_a_channels_last_copy():
+    from fewshot_clce.features import _inference_backbone
+
+    net = _conv4_with_batch_norm_statistics()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = make_split().get_images(range(16)).repeat(1, 1, 2, 2)  # [16, 1, 16, 16]
+    with torch.no_grad():
+        want = net(x)
+        with _inference_backbone(net) as fast:
+            assert fast is not net
+            assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+            conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+            assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+            got = fast(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    # The caller's module is untouched: same modules, same values, same memory layout.
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 4
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]) and v.is_contiguous(), k
+
+
+def test_inference_backbone_without_batch_norm_is_the_module_itself_restored_afterwards():
+    from fewshot_clce.features import _inference_backbone
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3)).eval()
+    with _inference_backbone(net) as fast:
+        assert fast is net and net[2].weight.is_contiguous(memory_format=torch.channels_last)
+    assert net[0].weight.is_contiguous() and net[2].weight.is_contiguous()
+
+
+def test_extracted_features_equal_the_plain_forward_pass():
+    net = _conv4_with_batch_norm_statistics()
+    split = make_split()
+    t = extract_features(net, split, range(40), batch_size=16, cache=False)
+    with torch.no_grad():
+        want = net(split.get_images(range(40)))
+    torch.testing.assert_close(t.features, want, rtol=1e-4, atol=1e-5)

@@ -166,3 +166,90 @@ def test_two_configurations_of_one_head_are_two_results():
     assert len(df) == 12
     with pytest.raises(ValueError, match="both 'logistic'"):
         evaluate_features(feats, eps, ["logistic", "logistic[C=1]"])
+
+
+def test_logistic_from_gram_with_folded_normalisation_is_the_same_fit():
+    """fit_logistic_gram on a rescaled Gram matrix (the head folds L2 normalisation into it)
+    gives the weights fit_logistic finds on the normalised features."""
+    from fewshot_clce.heads.logistic_solver import fit_logistic_gram
+
+    s, sl, _, _ = _episodes(E=5, D=40, seed=8)
+    x = s.double()
+    inv = x.norm(dim=2).reciprocal()  # [E, n]
+    gram = (x @ x.mT) * inv.unsqueeze(2) * inv.unsqueeze(1)
+    by_gram = fit_logistic_gram(gram, sl, 5)
+    direct = fit_logistic(torch.nn.functional.normalize(x, dim=-1), sl, 5)
+    torch.testing.assert_close((by_gram.coef * inv.unsqueeze(1)) @ x, direct.weight, rtol=0, atol=1e-9)
+    torch.testing.assert_close(by_gram.bias, direct.bias, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("normalize", ["none", "l2n", "cl2n"])
+def test_logistic_head_scores_queries_as_the_fitted_model_does(normalize):
+    """The head folds the normalisation into the Gram matrix and the query logits; its predictions
+    are those of the model fitted on explicitly transformed features."""
+    from fewshot_clce.heads.base import transform
+    from fewshot_clce.heads.logistic_solver import logits_from
+
+    s, sl, q, _ = _episodes(E=7, D=24, seed=9)
+    base_mean = torch.randn(24, generator=torch.Generator().manual_seed(2)) if normalize == "cl2n" else None
+    head = LogisticHead(normalize=normalize, base_mean=base_mean)
+    xs, xq = transform(s.double(), normalize, base_mean), transform(q.double(), normalize, base_mean)
+    fit = fit_logistic(xs, sl, 5)
+    want = logits_from(fit.weight, fit.bias, xq).argmax(2)
+    assert (head.predict(s, sl, q, 5) == want).float().mean() == 1.0
+
+
+def test_logistic_converges_where_probabilities_saturate():
+    """Well separated classes and a weak penalty (C=100): the Hessian is far from its value at 0,
+    where the preconditioner is exact; Newton-CG still reaches scikit-learn's optimum."""
+    s, sl, _, _ = _episodes(E=6, D=30, sep=3.0, seed=12)
+    x = torch.nn.functional.normalize(s.double(), dim=-1)
+    fit = fit_logistic(x, sl, 5, C=100.0)
+    w = fit.weight.clone().requires_grad_(True)
+    b = fit.bias.clone().requires_grad_(True)
+    objective(w, b, x, sl, C=100.0).sum().backward()
+    assert w.grad.abs().max() < 1e-6 and b.grad.abs().max() < 1e-6
+    for e in range(len(x)):
+        m = LogisticRegression(C=100.0, max_iter=5000, tol=1e-10).fit(x[e].numpy(), sl[e].numpy())
+        f_sk = objective(torch.tensor(m.coef_)[None], torch.tensor(m.intercept_)[None], x[e:e + 1], sl[e:e + 1],
+                         C=100.0).item()
+        assert objective(fit.weight[e:e + 1], fit.bias[e:e + 1], x[e:e + 1], sl[e:e + 1], C=100.0).item() <= f_sk + 1e-9
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
+def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk):
+    from fewshot_clce.episodes import sample_episodes
+    from fewshot_clce.features import FeatureTable
+    from fewshot_clce.heads import episode_accuracies, episode_predictions
+
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(7), 12)
+    feats = FeatureTable(np.arange(84), torch.tensor(rng.normal(size=(84, 10)) + labels[:, None] * 0.3,
+                                                     dtype=torch.float32))
+    eps = sample_episodes(labels, ways=5, shots=2, queries=4, episodes=10, seed=1)
+    head = create_head("logistic")
+    want = head.predict(feats.lookup(eps.flat_support()), torch.from_numpy(eps.support_labels()).expand(10, -1),
+                        feats.lookup(eps.flat_query()), 5)
+    got = episode_predictions(feats, eps, head, chunk_size=chunk)
+    torch.testing.assert_close(got, want)
+    np.testing.assert_allclose(episode_accuracies(feats, eps, head, chunk_size=chunk),
+                               (want.numpy() == eps.query_labels()).mean(1))
+    with pytest.raises(ValueError, match="chunk_size"):
+        episode_predictions(feats, eps, head, chunk_size=0)
+
+
+def test_logistic_weights_are_recomputed_in_float64_where_the_support_cancels():
+    """Two nearly identical support samples of different classes get large coefficients of opposite
+    signs; their float32 combination would lose most digits of the weights."""
+    from fewshot_clce.heads.logistic import _weights
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 4, 64, generator=g, dtype=torch.float64)
+    x[0, 1] = x[0, 0] + 1e-4 * torch.randn(64, generator=g, dtype=torch.float64)
+    coef = torch.tensor([[[3e3, -3e3, 0.5, 0.1]]], dtype=torch.float64)  # [1, 1, 4]
+    x32 = x.float()
+    want = coef @ x32.double()  # the exact product of the float32 features
+    plain = coef.float() @ x32
+    rel = lambda w: float((w.double() - want).norm() / want.norm())  # noqa: E731
+    assert rel(plain) > 1e-4  # the float32 product is visibly wrong here ...
+    assert rel(_weights(coef, x32, x32.double().norm(dim=2))) < 1e-7  # ... the head's is not

@@ -239,3 +239,31 @@ def test_contract_of_every_registered_loss(name, views):
             assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     if len(out.parts) == 1:
         assert torch.equal(next(iter(out.parts.values())), out.total.detach())
+
+
+@pytest.mark.parametrize("onehot_max", [0, 1 << 22])
+def test_both_class_sum_paths_match_naive_loop(monkeypatch, onehot_max):
+    """Class sums by one-hot matmul (small batches) and by index_add_ (many classes x big batches)."""
+    from fewshot_clce.losses import _contrastive
+
+    monkeypatch.setattr(_contrastive, "ONEHOT_MAX", onehot_max)
+    _, z, labels = _batch(b=11, v=2, classes=4, seed=7)
+    z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
+    ours, ref = lacln_loss(z1, labels, temperature=0.2, beta=0.7), naive_contrastive(z2, labels, 0.2, beta=0.7)
+    torch.testing.assert_close(ours, ref)
+    ours.backward()
+    ref.backward()
+    torch.testing.assert_close(z1.grad, z2.grad)
+
+
+def test_clce_at_training_batch_size_avoids_scatter_and_index_put():
+    """On the CPU, scatter_add_ / index_put_ (index_add_ and a gather's backward) are slow in parallel;
+    at a training batch (B = 64, two views, 64 classes) the loss runs on matmuls instead."""
+    from torch.profiler import ProfilerActivity, profile
+
+    logits, z, labels = _batch(b=64, v=2, d=16, classes=64, dtype=torch.float32)
+    z.requires_grad_()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        clce_loss(logits, z, labels).backward()
+    ops = {e.key for e in prof.key_averages()}
+    assert not ops & {"aten::scatter_add_", "aten::index_add_", "aten::_index_put_impl_"}, sorted(ops)

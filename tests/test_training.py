@@ -342,3 +342,34 @@ def test_a_full_disk_in_torch_save_is_one_line_naming_the_checkpoint(tmp_path, m
     assert _model_state(run_dir)["epoch"] == 1
     assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoint_best.pt", "checkpoint_last.pt",
                                                          "config.yaml", "metrics.csv"]
+
+
+def test_the_starting_weights_digest_is_recorded_and_resume_refuses_other_weights(tmp_path):
+    from fewshot_clce.backbones.factory import create_backbone
+
+    init = tmp_path / "init.pt"
+    torch.manual_seed(0)
+    torch.save(create_backbone("conv4", in_chans=1).state_dict(), init)
+    digest = _rundir.file_id(init)
+    run_dir = train(_config(tmp_path / "run", epochs=2, steps_per_epoch=1, loss="ce", checkpoint=str(init)))
+    assert _rundir.read_config(run_dir)["derived"]["init_digest"] == digest
+    assert _rundir.read_checkpoint(run_dir / "checkpoint_last.pt")["config"]["derived"]["init_digest"] == digest
+    # an interrupted run: epoch 1 of 2 done
+    state = _rundir.read_checkpoint(run_dir / "checkpoint_last.pt")
+    rows = state["metrics"][:2]
+    state.update(epoch=1, metrics=rows)
+    _rundir.save_checkpoint(run_dir / "checkpoint_last.pt", state)
+    torch.manual_seed(1)
+    torch.save(create_backbone("conv4", in_chans=1).state_dict(), init)  # the same path now holds other weights
+    with pytest.raises(ValueError, match=rf"started from weights with digest {digest} \(--checkpoint .*init.pt\), "
+                                         rf"but --checkpoint .*init.pt has digest {_rundir.file_id(init)}"):
+        train(_config(tmp_path / "run", epochs=2, steps_per_epoch=1, loss="ce", checkpoint=str(init), resume=True))
+    assert train(_config(tmp_path / "fresh", epochs=1, steps_per_epoch=1, loss="ce")) and \
+        _rundir.read_config(tmp_path / "fresh")["derived"]["init_digest"] is None
+
+
+def test_a_checkpoint_that_does_not_exist_is_refused_before_any_work(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(tmp_path / "r"),
+                 "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    err = capsys.readouterr().err
+    assert f"error: --checkpoint '{tmp_path / 'missing.pt'}' does not exist" in err and not (tmp_path / "r").exists()

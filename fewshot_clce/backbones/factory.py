@@ -65,10 +65,12 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
     except (OSError, RuntimeError) as e:
         if not pretrained:
             raise
+        # the hub's own text is several sentences; its class name says enough (LocalEntryNotFoundError)
         raise WeightsUnavailableError(
-            f"could not fetch timm's pretrained weights for {name!r} (no network here? {type(e).__name__}: "
-            f"{e}); download them once on a connected machine (they are cached under ~/.cache/huggingface), "
-            f"or pass --checkpoint FILE with local weights, or drop --pretrained") from None
+            f"timm's pretrained weights for {name!r} are not cached here and could not be downloaded (no "
+            f"network here? {type(e).__name__}); download them once on a connected machine (they are cached "
+            f"under ~/.cache/huggingface, or $HF_HOME), or pass --checkpoint FILE with local weights, or drop "
+            f"--pretrained") from None
     if checkpoint is not None:
         load_weights(model, checkpoint, name)
     return model
@@ -88,3 +90,16 @@ def embedding_dim(model: nn.Module, input_shape: Tuple[int, int, int]) -> int:
     return int(out.reshape(2, -1).shape[1])  # [2, D]
 
 
+
+
+def pretrained_digest(name: str) -> str:
+    """The digest (:func:`~fewshot_clce.backbones.weights.state_digest`) of timm's published weights for
+    ``name`` as a 3-channel backbone without classifier: one number for "these starting weights",
+    whatever channel count a training then adapts them to.
+
+    Raises:
+        WeightsUnavailableError: when the weights are neither cached nor downloadable.
+    """
+    from .weights import state_digest
+
+    return state_digest(create_backbone(name, in_chans=3, pretrained=True).state_dict())

@@ -1,9 +1,10 @@
-"""Local weights: reading a state dict from a file without running code from it, and loading it
-into a backbone strictly, naming what does not fit."""
+"""Local weights: reading a state dict from a file without running code from it, loading it
+into a backbone strictly, naming what does not fit, and digests that identify weights."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 from torch import nn
@@ -101,3 +102,25 @@ def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", sour
                          f"{'; '.join(problems)}; was it saved from another backbone or with other "
                          f"channels? use the --backbone it was trained with")
     model.load_state_dict(state, strict=False)
+
+
+def state_digest(state: Dict[str, torch.Tensor]) -> str:
+    """First 16 hex digits of a sha256 over a state dict: every key, dtype, shape and value, in key order.
+
+    Identifies weights that exist only in memory (timm's pretrained ones); a weights file is
+    identified by the digest of its bytes instead.
+    """
+    h = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        h.update(f"{key}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def first_conv_channels(model: nn.Module, state: Dict[str, torch.Tensor]) -> Optional[int]:
+    """Input channels of the first convolution in ``state``, found by ``model``'s ``pretrained_cfg``
+    (``first_conv``); None when the model does not name it or the weights lack it."""
+    first = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv")
+    weight = state.get(f"{first}.weight") if isinstance(first, str) else None
+    return int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None

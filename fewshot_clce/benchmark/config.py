@@ -16,6 +16,12 @@ from typing import Any, Dict, List, Optional
 
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
 RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command")
+# Settings added later: left out of the identity at their default (old folders still resume).
+LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets")
+# ``--init timm:NAME``: timm's pretrained weights of model NAME.
+TIMM = "timm:"
+# The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
+INIT_LOSS = "init"
 # The loss hyper-parameters a benchmark sweeps per loss; the batch size is swept for every loss.
 LOSS_SWEEPS = ("lam", "temperature", "beta")
 SWEEPS = LOSS_SWEEPS + ("batch_size",)
@@ -101,6 +107,14 @@ class BenchmarkConfig:
     manifests_dir: Optional[str] = _s(None, "folder of committed manifests to use (default: the package's)",
                                       flag="--manifests")
     baseline: str = _s("ce", "the loss every other is compared with, paired on the same episodes")
+    init: Optional[str] = _s(None, "weights every loss fine-tunes from: a weights file (.pt, .pth, .safetensors, a run's "
+                                   "checkpoint) or timm:NAME (timm's pretrained weights; sets --backbone NAME)",
+                             metavar="FILE|timm:NAME")
+    baseline_backbone: bool = _s(False, "also evaluate the --init weights without fine-tuning, as the loss 'init' in "
+                                        "every table (what fine-tuning with each loss adds)", flag="--baseline-backbone")
+    eval_datasets: Optional[List[str]] = _s(None, "also evaluate every trained run on the novel split of these "
+                                                  "datasets (cross-domain rows: trained on X, evaluated on Y)",
+                                            metavar="DATASET")
     n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True)
     boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True)
     tsne: bool = _s(True, "draw the t-SNE plot", flag="--no-tsne", action="store_false", cli_help="skip the t-SNE plot")
@@ -116,8 +130,18 @@ class BenchmarkConfig:
     command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
-        """The fields that define the results (all but the runtime ones)."""
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+        """The fields that define the results (all but the runtime ones).
+
+        Settings added after benchmarks were first written (:data:`LATER_FIELDS`) are left out while
+        at their default, so that a folder made before them still resumes.
+        """
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in RUNTIME_FIELDS and not (k in LATER_FIELDS and v in (None, False, []))}
+
+    @property
+    def init_timm(self) -> Optional[str]:
+        """The timm model name of ``init = "timm:NAME"``; None for a file or no init."""
+        return self.init[len(TIMM):] if self.init and self.init.startswith(TIMM) else None
 
     def given_grid(self) -> Optional[List[Dict[str, List[float]]]]:
         """The grid blocks the user gave (``sweeps``, or one block of ``lam``/``temperature``/``beta``); None if none."""
@@ -189,10 +213,42 @@ class BenchmarkConfig:
         for name in ("episodes", "val_episodes"):
             for k in self.shots:  # a manifest of this size is drawn per split and shot count
                 check_episode_count(getattr(self, name), self.ways, k, self.queries, name)
+        self._check_init_and_eval_datasets()
         if self.val_episodes < 1 and (len(self.batch_size) > 1 or self.given_grid() or self.default_grids):
             raise _checks.SettingError("val_episodes", "{setting} is 0, but configurations are chosen on val "
                                        "episodes; set {setting} to at least 1 (or --no-default-grids with one "
                                        "batch size and no grid)")
+
+
+    def _check_init_and_eval_datasets(self) -> None:
+        """``init`` names weights (the file itself is read by the benchmark, before any work),
+        ``baseline_backbone`` has them, and ``eval_datasets`` are distinct."""
+        from ..utils import checks as _checks
+
+        if self.init is not None:
+            if not str(self.init).strip() or self.init == TIMM:
+                raise _checks.SettingError("init", "{setting} is empty; give a weights file or timm:NAME "
+                                                   "(e.g. timm:resnet18.a1_in1k)")
+            if self.init_timm and self.backbone != self.init_timm:
+                raise _checks.SettingError("init", "{setting} " + f"{self.init!r} gives weights of {self.init_timm!r}, "
+                                           f"but --backbone is {self.backbone!r}; drop --backbone (it follows --init) "
+                                           "or make them agree")
+            if not self.init_timm:  # named as --init here, before training's --checkpoint check sees it
+                from pathlib import Path
+
+                path = Path(self.init).expanduser()
+                if not path.is_file():
+                    what = "is a folder, not a weights file" if path.is_dir() else "does not exist"
+                    raise _checks.SettingError("init", "{setting} " + f"{self.init!r} {what}; give a weights file "
+                                               "(.pt, .pth, .safetensors, a run's checkpoint) or timm:NAME")
+        if self.baseline_backbone and self.init is None:
+            raise _checks.SettingError("baseline_backbone", "{setting} evaluates the starting weights without "
+                                       "fine-tuning; pass --init FILE or --init timm:NAME to say which")
+        if self.eval_datasets is not None:
+            if not self.eval_datasets:
+                raise _checks.SettingError("eval_datasets", "{setting} needs at least one dataset, or leave it out")
+            if len(set(self.eval_datasets)) != len(self.eval_datasets):
+                raise _checks.SettingError("eval_datasets", "{setting} repeats a value: " + str(self.eval_datasets))
 
 
 # Command-line flags that are not the field name with dashes (the others: --field-name).
@@ -257,6 +313,23 @@ PRESETS: Dict[str, Preset] = {
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
              train_options={"image_size": 84, "num_workers": 8}),
         "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~12 h for the 12 trainings"),
+    "cross-domain-demo": Preset(
+        "cross-domain on the embedded data: trained on glyphs, evaluated on glyphs and on the novel split of digits "
+        "(8x8 images upsampled to 28x28), CE/SupCon/CLCE at their defaults, conv4, 1 seed, the demo's 3 epochs",
+        dict(datasets=["glyphs"], eval_datasets=["digits"], losses=["ce", "supcon", "clce"], backbone="conv4",
+             shots=[1, 5], heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3,
+             batch_size=[64], default_grids=False, train_options={"val_episodes": 100, "warmup_epochs": 0.5},
+             tsne_classes=10, tsne_per_class=25),
+        "estimate, not measured: ~5 min on the quiet 2-core CPU (the demo's measured 4.0 min for 3 such "
+        "trainings, plus the digits episodes); far longer when loaded"),
+    "cross-domain-gpu": Preset(
+        "cross-domain as in Chen et al. 2019: miniImageNet base classes -> CUB novel classes (and miniImageNet's "
+        "own), ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
+        dict(datasets=["mini-imagenet"], eval_datasets=["cub"], backbone="resnet12", heads=["centroid", "logistic"],
+             episodes=2000, val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
+             train_options={"image_size": 84, "num_workers": 8}),
+        "estimate, not measured (no GPU here): the 12 trainings of mini-imagenet-gpu (~12 h on one recent GPU) "
+        "plus ~2 min per run for the CUB episodes"),
     "cifar-fs-gpu": Preset(
         "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
@@ -281,6 +354,9 @@ def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
     if unknown:
         raise ValueError(f"unknown benchmark setting(s) {unknown}; valid: {', '.join(sorted(names))}")
     values.update({k: v for k, v in given.items() if v is not None})
+    init = values.get("init")
+    if isinstance(init, str) and init.startswith(TIMM) and given.get("backbone") is None:
+        values["backbone"] = init[len(TIMM):]  # the weights name their architecture
     cfg = BenchmarkConfig(preset=preset, **{k: v for k, v in values.items() if k != "preset"})
     cfg.check()
     return cfg

@@ -63,19 +63,23 @@ class RunSpec:
     def run_dir(self, out: Path) -> Path:
         return Path(out) / "runs" / dataset_folder(self.dataset_id) / self.name
 
-    def result_path(self, out: Path) -> Path:
-        return Path(out) / "results" / dataset_folder(self.dataset_id) / f"{self.name}.csv"
+    def result_path(self, out: Path, on: Optional[str] = None) -> Path:
+        """The run's result file; ``on``: the identity of another dataset it is evaluated on (cross-domain)."""
+        folder = Path(out) / "results" / dataset_folder(self.dataset_id)
+        return (folder / f"on-{dataset_folder(on)}" if on else folder) / f"{self.name}.csv"
 
-    def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str) -> pd.DataFrame:
+    def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str, on: Optional[str] = None) -> pd.DataFrame:
         """Add the results schema's run columns, with the hyper-parameters the run really used.
 
         The values come from the run's resolved ``config.yaml`` (so a loss default is recorded as
-        its number); hyper-parameters the loss does not take are left empty (NaN).
+        its number); hyper-parameters the loss does not take are left empty (NaN). ``train_dataset``
+        is this run's dataset, ``dataset`` the one evaluated on (``on``, else the same).
         """
         used = read_config(run_dir)
         takes = dict(self.hparams)
         df = df.copy()
-        df["dataset"] = self.dataset_id  # as evaluation records it: one name per dataset everywhere
+        df["train_dataset"] = self.dataset_id
+        df["dataset"] = on or self.dataset_id  # as evaluation records it: one name per dataset everywhere
         df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
         for h in LOSS_SWEEPS:
@@ -149,6 +153,7 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     options = dict(cfg.train_options)
     if cfg.lr is not None:
         options["lr"] = cfg.lr
+    options.update(init_options(cfg))
     try:
         return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss, out=str(spec.run_dir(out)),
                            epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed, data_root=cfg.data_root,
@@ -163,7 +168,17 @@ def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
     """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
     fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed"]
     fields += [k for k, v in spec.hparams if v is not None] + list(cfg.train_options)
-    return tuple(fields + (["lr"] if cfg.lr is not None else []))
+    return tuple(fields + (["lr"] if cfg.lr is not None else []) + list(init_options(cfg)))
+
+
+def init_options(cfg: BenchmarkConfig) -> Dict[str, object]:
+    """The TrainConfig settings that start every run from ``cfg.init``: ``checkpoint`` (the file, as an
+    absolute path) or ``pretrained``; none without an init."""
+    if cfg.init is None:
+        return {}
+    if cfg.init_timm:
+        return {"pretrained": True}
+    return {"checkpoint": str(Path(cfg.init).expanduser().resolve())}
 
 
 def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
@@ -198,5 +213,9 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
         if f.name not in explicit_fields(spec, cfg) + ("out",):
             continue
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        parts += [flag, shlex.quote(str(getattr(tc, f.name)))]
+        value = getattr(tc, f.name)
+        if isinstance(value, bool):  # a switch: its flag turns it away from the default, or nothing does
+            parts += [flag] if value != f.default else []
+            continue
+        parts += [flag, shlex.quote(str(value))]
     return " ".join(parts)

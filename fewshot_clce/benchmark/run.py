@@ -46,8 +46,9 @@ class BenchmarkResult:
     timing: Dict[str, float] = field(default_factory=dict)
 
 
-def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
-    """Write ``config.json``, or check that the folder's existing one has the same identity.
+def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional[dict] = None) -> None:
+    """Write ``config.json`` (with ``extra``: what is derived, e.g. the starting weights' digest), or
+    check that the folder's existing one has the same identity.
 
     Raises:
         FileExistsError: the folder holds a benchmark of another configuration (names the
@@ -69,7 +70,8 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")}))
+    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")},
+                                 **(extra or {})))
 
 
 def read_config_json(path: Path, force: bool = False):
@@ -206,6 +208,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
+    from . import transfer
     from .manifests import benchmark_manifests, committed_dir
     from ..training.trainer import train
 
@@ -218,21 +221,26 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     check_splits(datasets)
+    init = transfer.prepare_init(cfg, datasets)  # the starting weights read and digested before any work
+    targets = transfer.cross_datasets(cfg, datasets)
     # Until the first training starts, a failure takes back what this call wrote into ``out``, so
     # the corrected command needs no --force.
     guard = OutputGuard(out)
     try:
-        prepare_output(out, cfg, force)
+        transfer.check_init_digest(out, init, force)
+        prepare_output(out, cfg, force, init.record() if init else None)
         search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
         counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
         manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
                                             cfg.episode_seed, out / "episodes", search)
                      for d, ds in datasets.items()}
-        for d, m in manifests.items():
+        cross = transfer.cross_manifests(cfg, targets, out / "episodes", search)
+        for d, m in {**manifests, **cross}.items():
             for (s, k), (eps, src) in sorted(m.items()):
                 log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
+        transfer.check_run_inits(specs, out, init, states, force)
         todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
         print_estimate(cfg, specs, todo, datasets, manifests, out, log)
     except Exception:
@@ -264,6 +272,11 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
+        for d, df, reused in transfer.evaluate_cross(spec, cfg, out, targets, cross, log):
+            (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
+            frames.append(df)
+    if cfg.baseline_backbone:
+        frames = transfer.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
     res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
                            boot_seed=cfg.boot_seed)
     start = time.perf_counter()

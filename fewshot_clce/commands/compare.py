@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..stats.intervals import CI_METHODS, DEFAULT_CI_METHOD
 from ..report.tables import CELL_LEVEL, P_HEADER, WTL_HEADER, fmt_interval
-from .evaluate import add_common, ci_footer, evaluate_kwargs
+from .evaluate import add_common, ci_footer, episodes_of, evaluate_kwargs
 
 
 def add_parser(sub) -> None:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         _io.check_output_file(args.out, "--out")  # before the evaluations, not after them
     if args.out and Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out!r} exists; pass --force to replace it")
-    table = compare_runs(args.run_a, args.run_b, args.episodes, args.head, method=args.ci,
+    table = compare_runs(args.run_a, args.run_b, episodes_of(args), args.head, method=args.ci,
                          **evaluate_kwargs(args))
     print(f"A = {table['run'].iloc[0]}, B = {table['baseline'].iloc[0]}")
     print(format_comparison(table))

@@ -18,10 +18,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _float_list(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by ``evaluate`` and ``compare``."""
-    p.add_argument("--episodes", nargs="+", required=True, metavar="MANIFEST",
-                   help="episode manifests (.npz or .csv) of the run's dataset")
+    p.add_argument("--episodes", nargs="+", default=None, metavar="MANIFEST",
+                   help="episode manifests (.npz or .csv) of one dataset: the run's, or another (cross-domain)")
+    p.add_argument("--dataset", default=None, metavar="DATASET",
+                   help="dataset to evaluate on (default: the manifests' own); without --episodes, its novel "
+                        "split's committed manifests where they fit, else episodes drawn with --episode-seed")
+    p.add_argument("--shots", nargs="+", type=_positive_int, default=None, metavar="K",
+                   help="with --dataset and no --episodes: shot settings (default: 1 5)")
+    p.add_argument("--ways", type=_positive_int, default=None, help="with --dataset and no --episodes: classes "
+                                                                    "per episode (default: 5)")
+    p.add_argument("--queries", type=_positive_int, default=None,
+                   help="with --dataset and no --episodes: query images per class (default: 15)")
+    p.add_argument("--n-episodes", type=_positive_int, default=None, metavar="N",
+                   help="with --dataset and no --episodes: episodes per shot setting (default: 1000)")
+    p.add_argument("--episode-seed", type=int, default=None, metavar="SEED",
+                   help="with --dataset and no --episodes: seed of episodes drawn when no committed manifest "
+                        "fits (default: 0)")
     p.add_argument("--head", nargs="+", default=["centroid", "logistic"], choices=list_heads(),
                    help="heads fitted on each episode's support set (default: centroid logistic)")
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint to evaluate")
@@ -34,19 +55,75 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="dataset folder (default: the run's)")
 
 
+DRAW_OPTIONS = {"shots": [1, 5], "ways": 5, "queries": 15, "n_episodes": 1000, "episode_seed": 0}
+
+
+def episodes_of(args: argparse.Namespace) -> list:
+    """The manifests to evaluate on: ``--episodes``, or for ``--dataset`` alone its novel split's
+    manifests (committed ones where they fit, else drawn with ``--episode-seed``, in memory).
+
+    Raises:
+        ValueError: for neither option, or a drawing option given with ``--episodes``.
+    """
+    given = [k for k in DRAW_OPTIONS if getattr(args, k, None) is not None]
+    if args.episodes:
+        if given:
+            flag = "--" + given[0].replace("_", "-")
+            raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --episodes manifests fix their "
+                             f"own: drop {flag}, or drop --episodes")
+        return list(args.episodes)
+    if not args.dataset:
+        raise ValueError("nothing to evaluate on: pass --episodes MANIFEST... (fewshot-clce episodes make), or "
+                         "--dataset NAME to use its novel split's manifests")
+    from ..benchmark.manifests import committed_dir, find_committed
+    from ..data import create_dataset
+    from ..episodes.manifest import sample_episodes
+
+    o = {k: getattr(args, k) if getattr(args, k, None) is not None else v for k, v in DRAW_OPTIONS.items()}
+    split = create_dataset(args.dataset, root=args.data_root).split("novel")
+    out = []
+    for k in o["shots"]:
+        found = find_committed(split, o["ways"], k, o["queries"], o["n_episodes"], [committed_dir()])
+        if found is not None:
+            out.append(found[0])
+            continue
+        try:
+            out.append(sample_episodes(split, o["ways"], k, o["queries"], o["n_episodes"], seed=o["episode_seed"]))
+        except ValueError as e:
+            raise ValueError(f"cannot draw {o['ways']}-way {k}-shot {o['queries']}-query episodes on "
+                             f"{split.dataset}/novel: {e}") from None
+    return out
+
+
 def evaluate_kwargs(args: argparse.Namespace) -> dict:
     return dict(which=args.which, flip=args.flip, batch_size=args.batch_size, device=args.device,
-                cache=not args.no_cache, data_root=args.data_root)
+                cache=not args.no_cache, data_root=args.data_root, dataset=args.dataset)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("evaluate", help="evaluate a trained run on episode manifests",
+    p = sub.add_parser("evaluate", help="evaluate a trained run (or any backbone's weights) on episode manifests",
                        description="Extract features once per image, fit each head on every episode, write "
-                                   "one CSV row per (episode, head) and print mean accuracy with its CI.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="folder written by `fewshot-clce train`")
+                                   "one CSV row per (episode, head) and print mean accuracy with its CI. The "
+                                   "episodes may be of another dataset than the run was trained on: its "
+                                   "preprocessing adapts the images (size; grayscale <-> RGB).",
+                       epilog="Without a run folder: --backbone NAME with --checkpoint FILE or --pretrained "
+                              "evaluates those weights (a run's checkpoint file gives its own preprocessing).")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", default=None,
+                   help="folder written by `fewshot-clce train` (or none, with --backbone)")
     add_common(p)
+    ext = p.add_argument_group("a backbone without a run folder")
+    ext.add_argument("--backbone", default=None, help="conv4, resnet12 or any timm model name")
+    ext.add_argument("--checkpoint", default=None, metavar="FILE",
+                     help="its weights: a run's checkpoint, a state dict (.pt, .pth) or .safetensors")
+    ext.add_argument("--pretrained", action="store_true", help="timm's published weights (cached, or online)")
+    ext.add_argument("--image-size", type=_positive_int, default=None, metavar="S",
+                     help="square input side (default: the checkpoint's run, timm's, else the images')")
+    ext.add_argument("--mean", nargs="+", type=_float_list, default=None, metavar="M",
+                     help="normalisation mean, one value or one per channel")
+    ext.add_argument("--std", nargs="+", type=_float_list, default=None, metavar="S",
+                     help="normalisation std, one value or one per channel")
     p.add_argument("--out", default=None, metavar="CSV",
-                   help="per-episode results file (default: RUN_DIR/evaluation.csv)")
+                   help="per-episode results file (default: RUN_DIR/evaluation.csv; required with --backbone)")
     p.add_argument("--force", action="store_true", help="replace an existing results file")
     p.add_argument("--ci", default=DEFAULT_CI_METHOD, choices=CI_METHODS,
                    help=f"confidence-interval method over episodes (default: {DEFAULT_CI_METHOD})")
@@ -60,6 +137,23 @@ def ci_footer(summary: pd.DataFrame) -> str:
         lines.append("one training seed per run: the CI measures episode noise only, not seed-to-seed noise "
                      f"(a seed-level CI needs a benchmark with several seeds: fewshot-clce benchmark {seeds_flag()})")
     return "\n".join(lines)
+EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std")
+
+
+def _check_source(args: argparse.Namespace) -> None:
+    """A run folder or an external backbone, not both, not neither; options of one not given to the other."""
+    typed = [k for k in EXTERNAL if getattr(args, k) not in (None, False)]
+    if args.run_dir and args.backbone:
+        raise ValueError(f"pass RUN_DIR {args.run_dir!r} or --backbone {args.backbone!r}, not both")
+    if not args.run_dir and not args.backbone:
+        raise ValueError("nothing to evaluate: pass a run folder (RUN_DIR) or --backbone NAME with "
+                         "--checkpoint FILE or --pretrained")
+    if args.run_dir and typed:
+        flag = "--" + typed[0].replace("_", "-")
+        raise ValueError(f"{flag} describes a backbone given with --backbone; a run folder brings its own weights "
+                         f"and preprocessing: drop {flag}")
+    if args.backbone and not args.out:
+        raise ValueError("--backbone has no run folder to write evaluation.csv into: pass --out CSV")
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -77,14 +171,31 @@ def format_summary(summary: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..utils import files as _io
-    from ..evaluation import evaluate_run, summarize
+    from ..evaluation import evaluate_backbone, evaluate_run, summarize
 
+    _check_source(args)
     out = Path(args.out) if args.out else Path(args.run_dir) / "evaluation.csv"
     _io.check_output_file(out, "--out")  # before the evaluation, not after it
     if out.exists() and not args.force:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it or --out to write elsewhere")
-    results = evaluate_run(args.run_dir, args.episodes, args.head, **evaluate_kwargs(args))
+    episodes = episodes_of(args)
+    if args.run_dir:
+        results = evaluate_run(args.run_dir, episodes, args.head, **evaluate_kwargs(args))
+    else:
+        kw = evaluate_kwargs(args)
+        kw.pop("which")
+        results = evaluate_backbone(args.backbone, episodes, checkpoint=args.checkpoint, pretrained=args.pretrained,
+                                    image_size=args.image_size, mean=args.mean, std=args.std, heads=args.head, **kw)
     _io.write_csv(results, out, overwrite=args.force)
     print(format_summary(summarize(results, method=args.ci)))
+    print(adaptation_note(results))
     print(f"per-episode results: {out}")
     return 0
+
+
+def adaptation_note(results: pd.DataFrame) -> str:
+    """``trained on glyphs, evaluated on digits (images adapted: 8x8 -> 28x28)``."""
+    parts = []
+    for (train, ds, how), _ in results.groupby(["train_dataset", "dataset", "adaptation"], sort=False):
+        parts.append(f"trained on {train}, evaluated on {ds} (images adapted: {how})")
+    return "; ".join(parts)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ._filehash import file_digests
+from .decoded import DecodedImages, to_float_images
 
 SPLIT_NAMES = ("base", "val", "novel")
 
@@ -145,20 +146,16 @@ class ArraySplit(Split):
         return self.get_images([index])[0]
 
     def get_images(self, indices: Sequence[int]) -> torch.Tensor:
-        x = torch.from_numpy(self.images[np.asarray(indices, dtype=np.int64)])
-        if x.ndim == 3:  # [B, H, W] -> [B, 1, H, W]
-            x = x.unsqueeze(1)
-        else:  # [B, H, W, C] -> [B, C, H, W]
-            x = x.permute(0, 3, 1, 2)
-        return x.float().div_(255.0)
+        return to_float_images(self.images[np.asarray(indices, dtype=np.int64)])
 
     def _identity(self) -> Iterable[bytes]:
         yield str(self.images.shape).encode()
         yield self.images.tobytes()
 
 
-class FileSplit(Split):
-    """A split whose images are files read lazily with Pillow.
+class FileSplit(DecodedImages, Split):
+    """A split whose images are files read lazily with Pillow (or, after :meth:`preload`, from
+    an array of the decoded images: see :mod:`fewshot_clce.data.decoded`).
 
     Args:
         root: folder the ``paths`` are relative to. The fingerprint covers the relative paths and a
@@ -182,8 +179,11 @@ class FileSplit(Split):
         self.mode = mode
         self.size = tuple(size) if size else None
 
-    def get_image(self, index: int) -> torch.Tensor:
-        return read_image(self.root / self.paths[index], self.mode, self.size)
+    def _read(self, index: int) -> np.ndarray:
+        return read_array(self.root / self.paths[index], self.mode, self.size)
+
+    def _describe(self, index: int) -> str:
+        return f"image {str(self.root / self.paths[index])!r}"
 
     def _identity(self) -> Iterable[bytes]:
         # Relative paths and content digests: a copy of the same images elsewhere keeps the
@@ -259,8 +259,8 @@ def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = Non
             yield im
 
 
-def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> torch.Tensor:
-    """An open Pillow image decoded into ``[C, H, W]`` float32 in [0, 1].
+def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> np.ndarray:
+    """An open Pillow image decoded into uint8 ``[H, W]`` (one channel) or ``[H, W, C]``.
 
     Raises:
         ValueError: naming the image when its pixel data is damaged.
@@ -271,12 +271,28 @@ def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str 
         im = im.convert(mode)
         if size is not None:
             im = im.resize((size[1], size[0]), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
+        return np.array(im, dtype=np.uint8)
     except (OSError, SyntaxError) as e:
         raise ValueError(f"cannot read image {name!r}: {e}") from None
-    t = torch.from_numpy(arr.copy())
-    t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)  # -> [C, H, W]
-    return t.float().div_(255.0)
+
+
+def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> torch.Tensor:
+    """An open Pillow image decoded into ``[C, H, W]`` float32 in [0, 1].
+
+    Raises:
+        ValueError: naming the image when its pixel data is damaged.
+    """
+    return to_float_images(decode_array(im, mode, size, name)[None])[0]
+
+
+def read_array(path: Path, mode: str = "RGB", size: Optional[tuple] = None) -> np.ndarray:
+    """Read one image file into uint8 ``[H, W]`` (one channel) or ``[H, W, C]``.
+
+    Raises:
+        ValueError: as :func:`read_image`.
+    """
+    with open_image(path) as im:
+        return decode_array(im, mode, size, str(path))
 
 
 def read_image(path: Path, mode: str = "RGB", size: Optional[tuple] = None) -> torch.Tensor:
@@ -286,8 +302,7 @@ def read_image(path: Path, mode: str = "RGB", size: Optional[tuple] = None) -> t
         ValueError: naming the file when it is missing, not a regular file, unreadable, not an
             image, or larger than :data:`MAX_IMAGE_PIXELS`.
     """
-    with open_image(path) as im:
-        return decode_image(im, mode, size, str(path))
+    return to_float_images(read_array(path, mode, size)[None])[0]
 
 
 class FewShotDataset:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..utils.archives import extract
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
@@ -46,10 +45,10 @@ class RotatedFileSplit(FileSplit):
         if len(self.quarter_turns) != len(self.paths):
             raise ValueError(f"{len(self.quarter_turns)} rotations for {len(self.paths)} images")
 
-    def get_image(self, index: int) -> torch.Tensor:
-        img = super().get_image(index)
+    def _read(self, index: int) -> np.ndarray:
+        img = super()._read(index)  # [H, W]
         k = int(self.quarter_turns[index]) % 4
-        return torch.rot90(img, k, dims=(1, 2)) if k else img
+        return np.ascontiguousarray(np.rot90(img, k, axes=(0, 1))) if k else img
 
     def _identity(self) -> Iterable[bytes]:
         yield from super()._identity()

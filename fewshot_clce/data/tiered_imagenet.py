@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..utils.safe_load import load_pickle
 from ._classes import array_split, check_classes, labels_for, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
-from .base import FewShotDataset, Split, decode_image, open_image
+from .base import FewShotDataset, Split, decode_array, open_image
+from .decoded import DecodedImages
 from .registry import register_dataset
 
 NAME = "tiered-imagenet"
@@ -43,8 +43,9 @@ HOW_TO_GET = ("learn2learn's copy of Ren et al.'s files from zenodo.org, about 1
               "https://github.com/renmengye/few-shot-ssl-public.")
 
 
-class EncodedImageSplit(Split):
-    """A split held in memory as encoded image files (PNG / JPEG bytes), decoded on access.
+class EncodedImageSplit(DecodedImages, Split):
+    """A split held in memory as encoded image files (PNG / JPEG bytes), decoded on access (or, after
+    :meth:`preload`, once: see :mod:`fewshot_clce.data.decoded`).
 
     Args:
         blobs: ``[N]`` encoded images (``bytes`` or uint8 arrays).
@@ -63,10 +64,13 @@ class EncodedImageSplit(Split):
         b = self.blobs[index]
         return b if isinstance(b, bytes) else np.asarray(b, dtype=np.uint8).tobytes()
 
-    def get_image(self, index: int) -> torch.Tensor:
-        name = f"{self.dataset} {self.name} image {index}"
+    def _read(self, index: int) -> np.ndarray:
+        name = self._describe(index)
         with open_image(self._bytes(index), name) as im:
-            return decode_image(im, self.mode, name=name)
+            return decode_array(im, self.mode, name=name)
+
+    def _describe(self, index: int) -> str:
+        return f"{self.dataset} {self.name} image {index}"
 
     def _identity(self) -> Iterable[bytes]:
         for i in range(len(self.blobs)):

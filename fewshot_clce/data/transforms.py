@@ -13,6 +13,11 @@ Presets (choices of this toolkit, tuned for few-shot base training, not taken fr
   0.4 (p=0.8), grayscale (p=0.2).
 - ``imagenet``: larger colour images (84 px mini-ImageNet, CUB): crops of 25-100% of the area,
   flips, colour jitter 0.4 (p=0.8), grayscale (p=0.2).
+
+Evaluating a backbone on images of another kind than it was trained on (cross-domain) adapts
+them in :class:`Preprocess`: grayscale to RGB by repeating the channel, RGB to grayscale by
+luminance (ITU-R BT.601 weights, :data:`LUMA_WEIGHTS`), then the usual resize; any other
+channel count is refused (:func:`check_channels`).
 """
 from __future__ import annotations
 
@@ -22,6 +27,9 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+# ITU-R BT.601 luma weights of R, G, B: the luminance of an RGB image (as Pillow's "L" conversion).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,40 @@ def _norm_stats(preset: AugmentPreset, channels: int) -> Tuple[Tuple[float, ...]
     return (mean,) * channels, (std,) * channels
 
 
+def can_adapt(channels: int, to: int) -> bool:
+    """Whether images of ``channels`` channels can be fed to a backbone taking ``to``: equal, or 1 <-> 3."""
+    return channels == to or {channels, to} == {1, 3}
+
+
+def check_channels(channels: int, to: int, what: str = "the images", backbone: str = "the backbone") -> None:
+    """Refuse images whose channel count cannot be adapted to the backbone's.
+
+    Raises:
+        ValueError: naming both counts and what can be adapted.
+    """
+    if not can_adapt(channels, to):
+        raise ValueError(f"{what} have {channels} channel{'s' * (channels != 1)} but {backbone} takes {to}; "
+                         f"only grayscale (1) and RGB "
+                         f"(3) images are adapted to each other: evaluate a backbone made for {channels}-channel "
+                         f"images, or convert the images to grayscale or RGB")
+
+
+def adapt_channels(x: torch.Tensor, to: int) -> torch.Tensor:
+    """``[B, C, H, W]`` -> ``[B, to, H, W]``: unchanged, grayscale repeated into RGB, or RGB to luminance.
+
+    Raises:
+        ValueError: for a channel count that cannot be adapted (see :func:`check_channels`).
+    """
+    c = x.shape[1]
+    if c == to:
+        return x
+    check_channels(c, to)
+    if c == 1:
+        return x.expand(-1, to, -1, -1)  # [B, 3, H, W], one gray plane seen three times
+    w = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)  # [B, 1, H, W]
+
+
 class Preprocess:
     """Evaluation transform: raw batch ``[B, C, H, W]`` in [0, 1] -> resized, normalised backbone input.
 
@@ -75,25 +117,71 @@ class Preprocess:
 
     Args:
         size: output ``(height, width)``; None keeps the input size.
-        mean, std: per-channel normalisation.
+        mean, std: per-channel normalisation (their length is the backbone's channel count).
+        in_channels: channels of the images given, when they differ from the backbone's: they are
+            adapted first (see :func:`adapt_channels`). None: the backbone's own.
+
+    Raises:
+        ValueError: when ``in_channels`` cannot be adapted to the backbone's channels.
     """
 
-    def __init__(self, size: Optional[Sequence[int]], mean: Sequence[float], std: Sequence[float]):
+    def __init__(self, size: Optional[Sequence[int]], mean: Sequence[float], std: Sequence[float],
+                 in_channels: Optional[int] = None):
         self.size = tuple(int(s) for s in size) if size is not None else None
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
+        self.in_channels = None if in_channels is None or int(in_channels) == len(self.mean) else int(in_channels)
+        if self.in_channels is not None:
+            check_channels(self.in_channels, len(self.mean))
+
+    @property
+    def channels(self) -> int:
+        """Channels of the backbone's input."""
+        return len(self.mean)
+
+    def adapted_to(self, image_shape: Sequence[int], what: str = "the images",
+                   backbone: str = "the backbone") -> "Preprocess":
+        """This preprocessing for raw images ``[C, H, W]`` of another dataset (their channels adapted).
+
+        Args:
+            what, backbone: how the images and the backbone are named in the error.
+
+        Raises:
+            ValueError: when ``C`` cannot be adapted to this backbone's channels.
+        """
+        check_channels(int(image_shape[0]), self.channels, what, backbone)
+        return Preprocess(self.size, self.mean, self.std, in_channels=int(image_shape[0]))
+
+    def describe(self, image_shape: Sequence[int]) -> str:
+        """What is done to raw images ``[C, H, W]`` besides normalising: ``"1 -> 3 channels (gray
+        repeated), 8x8 -> 28x28"``, or ``"none"``."""
+        c, h, w = (int(v) for v in image_shape)
+        parts = []
+        if c != self.channels:
+            how = "gray repeated" if c == 1 else "ITU-R BT.601 luminance"
+            parts.append(f"{c} -> {self.channels} channels ({how})")
+        if self.size is not None and (h, w) != self.size:
+            parts.append(f"{h}x{w} -> {self.size[0]}x{self.size[1]}")
+        return ", ".join(parts) or "none"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` in [0, 1] -> ``[B, C, *size]`` normalised."""
-        if x.ndim != 4 or x.shape[1] != len(self.mean):
-            raise ValueError(f"expected images [B, {len(self.mean)}, H, W], got shape {tuple(x.shape)}")
+        """``[B, C, H, W]`` in [0, 1] -> ``[B, channels, *size]`` normalised."""
+        given = self.in_channels or self.channels
+        if x.ndim != 4 or x.shape[1] != given:
+            raise ValueError(f"expected images [B, {given}, H, W], got shape {tuple(x.shape)}")
         x = x.float()
+        if given > self.channels:  # fewer planes to resize
+            x = adapt_channels(x, self.channels)
         if self.size is not None and tuple(x.shape[-2:]) != self.size:
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+        if given < self.channels:
+            x = adapt_channels(x, self.channels)
         return normalize(x, self.mean, self.std)
 
     def __repr__(self) -> str:
-        return f"Preprocess(size={self.size}, mean={self.mean}, std={self.std})"
+        # in_channels only when set, so that the feature caches of unadapted runs keep their keys
+        extra = f", in_channels={self.in_channels}" if self.in_channels is not None else ""
+        return f"Preprocess(size={self.size}, mean={self.mean}, std={self.std}{extra})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Preprocess) and repr(self) == repr(other)
@@ -159,7 +247,7 @@ class Augment:
             f = _uniform(n, 1 - p.jitter, 1 + p.jitter, g)
             return torch.where(apply, f, torch.ones(n)).to(x.device).view(n, 1, 1, 1)  # [n, 1, 1, 1]
 
-        weights = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+        weights = torch.tensor(LUMA_WEIGHTS, device=x.device).view(1, 3, 1, 1)
         x = x * factor()
         gray = (x * weights).sum(1, keepdim=True)  # [n, 1, h, w]
         x = (x - gray.mean((2, 3), keepdim=True)) * factor() + gray.mean((2, 3), keepdim=True)

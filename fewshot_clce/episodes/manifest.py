@@ -99,6 +99,13 @@ class EpisodeSet:
                           split_size=self.meta.get("split_size"))
         return self
 
+    @classmethod
+    def _trusted(cls, classes, support, query, dataset, split, fingerprint, seed, meta) -> "EpisodeSet":
+        """An :class:`EpisodeSet` of arrays made well-formed by construction (:func:`sample_episodes`)."""
+        self = cls.__new__(cls)
+        self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
+        return self
+
     def _where(self) -> str:
         return f"episodes of {self.dataset or '?'}/{self.split or '?'}"
 
@@ -456,10 +463,14 @@ def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.nd
     while len(rows):
         high = sizes[0] if len(sizes) == 1 else n[rows, None]  # a scalar bound draws faster
         draw = rng.integers(0, high, size=(len(rows), size))
+        # Every row takes its draw; rows with a repeat are drawn again (and overwritten) in the
+        # next pass. Assigning all rows at once costs a fraction of selecting the distinct ones.
+        if len(rows) == len(out):
+            out[...] = draw
+        else:
+            out[rows] = draw
         ordered = np.sort(draw, axis=1)
-        distinct = (ordered[:, 1:] != ordered[:, :-1]).all(axis=1)
-        out[rows[distinct]] = draw[distinct]
-        rows = rows[~distinct]
+        rows = rows[(ordered[:, 1:] == ordered[:, :-1]).any(axis=1)]
     rows = np.flatnonzero(~by_rejection)
     if len(rows):
         keys = rng.random((len(rows), int(n[rows].max())))  # [R', max population]
@@ -572,11 +583,15 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
         rng = np.random.default_rng(recorded)
     classes = usable[sample_distinct(rng, np.full(episodes, len(usable)), ways)]  # [E, N]
     picks = sample_distinct(rng, counts[classes].ravel(), need)  # [E*N, K+Q] positions within each class
-    order = np.argsort(labels, kind="stable")  # sample indices grouped by class
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    chosen = order[starts[classes.ravel()][:, None] + picks].reshape(episodes, ways, need)  # [E, N, K+Q]
+    chosen = starts[classes.ravel()][:, None] + picks  # [E*N, K+Q] positions in the class-grouped order
+    if labels.size > 1 and (labels[1:] < labels[:-1]).any():  # samples not already grouped by class
+        chosen = np.argsort(labels, kind="stable")[chosen]
+    chosen = chosen.reshape(episodes, ways, need)  # [E, N, K+Q]
     meta = dict(split_size=int(len(labels)), num_classes=int(num_classes), created_with=f"fewshot-clce {__version__}")
     if class_names is not None:
         meta["class_names"] = list(class_names)
-    return EpisodeSet(classes, chosen[:, :, :shots], chosen[:, :, shots:], dataset, split_name,
-                      fingerprint, recorded, meta)
+    # Well-formed by construction (distinct classes, distinct samples of those classes, all in
+    # range; the tests check it with validate_episodes): not validated again.
+    return EpisodeSet._trusted(classes, chosen[:, :, :shots], chosen[:, :, shots:], dataset, split_name,
+                               fingerprint, recorded, meta)

@@ -45,6 +45,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         self.epoch = 0
         self.rank, self.world_size = _shard(rank, world_size)
         self.drop_last = drop_last
+        self._ints: Optional[np.ndarray] = None
         self.episodes_for_epoch(0)  # validate the sizes now rather than in the first iteration
 
     @classmethod
@@ -57,7 +58,13 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         self.episodes, self.fixed = len(episodes), episodes
         self.rank, self.world_size = _shard(rank, world_size)
         self.drop_last = drop_last
+        self._ints = None
         return self
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_ints"] = None  # a cache, rebuilt where needed (DataLoader workers get a copy)
+        return state
 
     def set_epoch(self, epoch: int) -> None:
         """Draw another set of episodes for ``epoch`` (call before each epoch, like DistributedSampler)."""
@@ -87,8 +94,13 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
     def __iter__(self) -> Iterator[List[int]]:
         eps = self.episodes_for_epoch(self.epoch)
         # [E, N*K + N*Q]: support then query, each class-major
-        flat = np.concatenate([eps.flat_support(), eps.flat_query()], axis=1)
-        yield from flat[self._shard_ids()].tolist()  # one conversion to lists: far faster than per row
+        flat = np.concatenate([eps.flat_support(), eps.flat_query()], axis=1)[self._shard_ids()]
+        # One conversion to lists (far faster than per row), of Python ints made once per sample:
+        # gathering references from an object array beats creating a new int for every entry.
+        need = int(flat.max(initial=-1)) + 1
+        if self._ints is None or len(self._ints) < need:
+            self._ints = np.arange(need).astype(object)  # [need] the Python ints 0 .. need-1
+        yield from self._ints[flat].tolist()
 
     def labels(self) -> Tuple[torch.Tensor, torch.Tensor]:
         """Episode-local labels ``([N*K], [N*Q])`` int64 of every batch's support and query."""

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import warnings
 
-from .base import Head, as_tensor, check_normalize, transform
-from .logistic_solver import fit_logistic, logits_from
+import torch
+
+from .base import Head, as_tensor, check_normalize
+from .logistic_solver import binary_to_two, fit_logistic_gram, one_thread
+
+# Weights are recomputed in float64 where sum_i |coef_i| |x_i| exceeds their norm this many times
+# (typical episodes: about 5, a float32 error near 2e-7 relative).
+_CANCELLATION = 16.0
 
 
 class LogisticHead(Head):
@@ -34,15 +40,54 @@ class LogisticHead(Head):
         self.base_mean = None if base_mean is None else as_tensor(base_mean)
 
     def _predict_chunk(self, support, support_labels, query, ways):
-        # The fit runs in float64 on the (small) support set; the many query rows are scored
-        # in their own precision (float32 features: logits accurate to ~1e-6, so only exact
-        # near-ties could flip) because converting them to float64 would dominate the time.
-        support = transform(support.double(), self.normalize, self.base_mean)
-        query = transform(query, self.normalize, self.base_mean)
-        fit = fit_logistic(support, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter)
+        with one_thread():  # small operations throughout: see logistic_solver.one_thread
+            return self._predict_one_thread(support, support_labels, query, ways)
+
+    def _predict_one_thread(self, support, support_labels, query, ways):
+        # The solve runs in float64 on the (small) support set. Its Gram matrix and the query
+        # logits are computed in the features' own precision (float32 features: about 1e-7
+        # relative, so only exact near-ties could flip): float64 copies of the features would
+        # dominate the time. L2 normalisation is folded into the Gram matrix and divided out of
+        # the query logits (W q / |q| + b), so that no normalised copy of the features is made.
+        scaled = self.normalize in ("l2n", "cl2n")
+        if support.dtype not in (torch.float32, torch.float64):  # half-precision features
+            support, query = support.float(), query.float()
+        if self.normalize == "cl2n":
+            support, query = support - self.base_mean.to(support.dtype), query - self.base_mean.to(query.dtype)
+        gram = support @ support.transpose(1, 2)  # [E, n, n]
+        norms = gram.diagonal(dim1=1, dim2=2).double().sqrt()  # [E, n] |x_i|
+        if scaled:
+            inv = norms.clamp_min(1e-12).reciprocal()  # 1 / max(|x|, 1e-12), as F.normalize divides
+            gram = (gram.double() * inv.unsqueeze(2) * inv.unsqueeze(1)).to(gram.dtype)
+        fit = fit_logistic_gram(gram, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter)
         worst = float(fit.grad_norm.max()) / support.shape[1] if len(support) else 0.0
         if worst > 1e-4:  # looser than scikit-learn's own tolerance: say so, do not hide it
             warnings.warn(f"logistic head: {int((fit.grad_norm / support.shape[1] > 1e-4).sum())} episodes "
                           f"did not converge in {self.max_iter} Newton steps (gradient {worst:.2e}); "
                           "raise max_iter")
-        return logits_from(fit.weight.to(query.dtype), fit.bias.to(query.dtype), query).argmax(2)
+        coef = fit.coef * inv.unsqueeze(1) if scaled else fit.coef  # [E, R, n]
+        weight = _weights(coef, support, norms).to(query.dtype)  # [E, R, D]
+        logits = query @ weight.transpose(1, 2)  # [E, M, R]
+        if scaled:
+            logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(1e-12)
+        return binary_to_two(logits + fit.bias.to(query.dtype).unsqueeze(1)).argmax(2)
+
+
+def _weights(coef: torch.Tensor, support: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
+    """``coef @ support`` ``[E, R, D]``, in the support's precision where that is accurate.
+
+    A float32 product has an error of about ``eps * sum_i |coef_i| |x_i|``, small against the
+    weights unless the combination cancels heavily (nearly dependent support samples with large
+    coefficients of opposite signs); those episodes are recomputed in float64.
+
+    Args:
+        coef: ``[E, R, n]`` float64; support: ``[E, n, D]``; norms: ``[E, n]`` float64 ``|x_i|``.
+    """
+    weight = coef.to(support.dtype) @ support  # [E, R, D]
+    if support.dtype == torch.float64:
+        return weight
+    mass = (coef.abs() @ norms.unsqueeze(2)).squeeze(2)  # [E, R] sum_i |coef_i| |x_i|
+    cancels = (mass > _CANCELLATION * weight.double().norm(dim=2)).any(1)  # [E]
+    if cancels.any():
+        weight[cancels] = (coef[cancels] @ support[cancels].double()).to(weight.dtype)
+    return weight

@@ -11,34 +11,50 @@ classes scikit-learn fits a single binary model (one weight vector, logit ``w x 
 for class 1, penalty ``1 / (2 C) ||w||^2``), which is not the same optimum as the
 two-class multinomial; :func:`fit_logistic` follows it there too.
 
-Why it is fast: the loss depends on ``W`` only through ``W x_i`` and the penalty only
-grows outside the span of the support features, so the optimal ``W`` lies in that span
-(the representer theorem). The eigendecomposition of the support's Gram matrix gives an
-isometric ``n``-dimensional copy ``Z`` of the ``n`` support points, and the problem
-in ``Z`` has ``(n + 1) * classes`` parameters instead of ``(D + 1) * classes``. Damped
-Newton with a batched Cholesky solve then reaches the optimum in a few steps (3 on
-typical 5-way 5-shot episodes) for all episodes at once.
+Why it is fast:
+
+* The loss depends on ``W`` only through ``W x_i`` and the penalty only grows outside the
+  span of the support features, so the optimal ``W`` lies in that span (the representer
+  theorem). A factor ``K = Z Z^T`` of the support's Gram matrix (Cholesky; an
+  eigendecomposition where the support is rank-deficient) gives an isometric ``n``-dimensional
+  copy ``Z`` of the ``n`` support points, and the problem in ``Z`` has ``(n + 1) * classes``
+  parameters instead of ``(D + 1) * classes``. Only the Gram matrix is needed, so a caller can
+  fold a normalisation into it (:func:`fit_logistic_gram`).
+* The Hessian is ``sum_i D_i (x) za_i za_i^T`` (``D_i = diag(p_i) - p_i p_i^T``, ``za_i = [z_i, 1]``)
+  plus the penalty. At ``W = 0`` every ``D_i`` is the same matrix ``(I - 11^T / R) / R``, and the
+  Hessian is a Kronecker product that one ``(n + 1)``-square matrix per episode inverts. Away
+  from 0 that inverse is still an excellent preconditioner, so each Newton direction comes from
+  a few conjugate-gradient steps made of batched Hessian-vector products (a handful of small
+  matrix products, never the ``(n + 1) * classes``-square Hessian; the first step is exact).
+  Newton then reaches the optimum in 3-4 steps on typical 5-way 5-shot episodes, for all
+  episodes at once.
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, Tuple
 
 import torch
 
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
 _HALVINGS = 30
+_MAX_CG = 100  # conjugate-gradient steps per Newton direction at most (3 or fewer are typical)
+# Smallest squared Cholesky pivot, relative to the largest squared norm, for which L^-1 is used
+# on a float64 Gram matrix: its rounding error grows like eps / pivot, kept near 1e-11 here;
+# smaller pivots (nearly dependent support samples) take the eigendecomposition, which drops
+# such directions. A Gram matrix computed in lower precision raises the bar (_coordinates).
+_PIVOT = 1e-10
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
+def one_thread() -> Iterator[None]:
     """Run the solver on one intra-op thread, then restore the caller's setting.
 
     The solver is a long sequence of operations on small tensors (and LAPACK calls on small
     matrices, which torch issues one matrix at a time). Each parallel region pays an OpenMP
     fork/join; on a machine shared with other processes the spinning threads wait for CPU
-    slices, measured 3x slower overall than one thread (and 10-1000x for the batched
-    Cholesky alone). Episodes are independent, so callers wanting more cores can split them.
+    slices, measured 3x slower overall than one thread. Episodes are independent, so callers
+    wanting more cores can split them.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -64,12 +80,33 @@ class LogisticFit(NamedTuple):
     grad_norm: torch.Tensor
 
 
+class GramFit(NamedTuple):
+    """The fitted models of a batch of episodes, with weights as combinations of the support.
+
+    Attributes:
+        coef: ``[E, R, n]``: the weights are ``coef @ x`` for the support ``x [E, n, D]`` whose
+            Gram matrix was fitted (``R`` = classes, or 1 for a binary problem).
+        bias: ``[E, R]`` intercepts.
+        iterations: Newton iterations used by the slowest episode.
+        grad_norm: ``[E]`` final max-abs gradient of the (sum) objective.
+    """
+    coef: torch.Tensor
+    bias: torch.Tensor
+    iterations: int
+    grad_norm: torch.Tensor
+
+
 def logits_from(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Class logits ``[E, M, classes]`` of ``x`` ``[E, M, D]`` under a fitted model."""
     out = x @ weight.transpose(1, 2) + bias.unsqueeze(1)  # [E, M, R]
-    if weight.shape[1] == 1:  # binary model: class 0 has logit 0
-        out = torch.cat([torch.zeros_like(out), out], dim=2)  # [E, M, 2]
-    return out
+    return binary_to_two(out)
+
+
+def binary_to_two(logits: torch.Tensor) -> torch.Tensor:
+    """``[E, M, 1]`` logits of a binary model as ``[E, M, 2]`` (class 0 has logit 0); others unchanged."""
+    if logits.shape[2] == 1:
+        return torch.cat([torch.zeros_like(logits), logits], dim=2)
+    return logits
 
 
 def objective(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
@@ -104,36 +141,6 @@ def _loss_grad(theta, za, onehot, C, binary):
     return f, grad, prob
 
 
-def _hessian(za, prob, C, binary):
-    """Hessian ``[E, R*(r+1), R*(r+1)]`` of the objective, flattened class-major, in float32.
-
-    float32 is enough for a Newton *direction* (the line search and the stopping test use
-    float64 objectives and gradients) and makes this, the costliest step, several times faster.
-    """
-    za, prob = za.float(), prob.float()
-    E, n, p = za.shape
-    R = prob.shape[2]
-    # sum_i (diag(p_i) - p_i p_i^T) (x) za_i za_i^T (for a binary model R = 1 and this is
-    # p_i (1 - p_i) za_i za_i^T): a rank-n product minus, plus block-diagonal terms, so that
-    # no [E, n, p, p] tensor is ever formed.
-    weighted = prob.transpose(1, 2).unsqueeze(3) * za.unsqueeze(1)  # [E, R, n, p]
-    outer = weighted.permute(0, 2, 1, 3).reshape(E, n, R * p)  # [E, n, R*p]: p_ic * za_i
-    h = -(outer.transpose(1, 2) @ outer)  # [E, R*p, R*p]
-    blocks = torch.einsum("ernp,enq->erpq", weighted, za)  # [E, R, p, p]
-    hv = h.view(E, R, p, R, p)  # [E, R, p, R, p] view of h
-    for c in range(R):
-        hv[:, c, :, c, :] += blocks[:, c]
-    reg = torch.full((R, p), 1.0 / C, dtype=za.dtype, device=za.device)
-    reg[:, -1] = 0.0  # the intercept is not penalised
-    h.diagonal(dim1=1, dim2=2).add_(reg.reshape(-1))
-    if not binary:
-        # Shifting every intercept by the same amount changes nothing: a null direction
-        # v = (intercepts all 1/sqrt(R)). The gradient is always orthogonal to it, so adding
-        # v v^T makes the system definite without changing the Newton step.
-        hv[:, :, -1, :, -1] += 1.0 / R
-    return h
-
-
 def _line_search(th, d, f, slope, za, onehot, C, binary):
     """Backtracking (Armijo) along ``d``: the full Newton step for most episodes, halved only
     for those where it does not decrease the objective enough.
@@ -157,6 +164,131 @@ def _line_search(th, d, f, slope, za, onehot, C, binary):
     return new, fn, gn, pn
 
 
+def _coordinates(gram: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """An exact ``n``-dimensional copy of the support and the map back to it.
+
+    Args:
+        gram: ``[E, n, n]`` float64 Gram matrix ``x x^T`` of the support.
+        eps: the relative precision the Gram matrix was computed in: directions whose
+            eigenvalue is within its rounding error are dropped.
+
+    Returns:
+        ``z [E, n, n]`` with ``z z^T = gram`` (row ``i`` are the coordinates of sample ``i`` in
+        an orthonormal basis ``V^T [E, n, D]`` of the support's span: ``x = z V^T``), and
+        ``back [E, n, n]`` with ``V^T = back @ x``, so that weights ``theta`` in these
+        coordinates are ``theta @ back @ x`` in the input space.
+    """
+    E, n, _ = gram.shape
+    chol, info = torch.linalg.cholesky_ex(gram)
+    pivot = chol.diagonal(dim1=1, dim2=2)  # [E, n]
+    # A support with repeated (or linearly dependent) samples has a singular Gram matrix: its
+    # Cholesky factor fails or has pivots at rounding level, and L^-1 would amplify that noise.
+    scale = gram.diagonal(dim1=1, dim2=2).amax(1)  # [E]
+    ok = (info == 0) & (pivot.pow(2).amin(1) > scale * max(_PIVOT, 10 * n * eps))
+    eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand(E, n, n)
+    back = torch.linalg.solve_triangular(chol, eye, upper=False)  # L^-1 [E, n, n]
+    z = chol
+    if not ok.all():
+        # Eigendecomposition K = U S U^T: z = U S^(1/2), V^T = S^(-1/2) U^T x; directions with an
+        # eigenvalue at rounding level get zero coordinates and no weight.
+        bad = torch.nonzero(~ok).flatten()
+        s, u = torch.linalg.eigh(gram[bad])  # s [b, n], u [b, n, n]
+        s = s.clamp_min(0)
+        keep = s > s.amax(1, keepdim=True) * n * max(eps, torch.finfo(s.dtype).eps)
+        inv_sqrt = torch.where(keep, s.clamp_min(torch.finfo(s.dtype).tiny).rsqrt(), torch.zeros_like(s))
+        z, back = z.clone(), back.clone()
+        z[bad] = u * torch.where(keep, s.sqrt(), torch.zeros_like(s)).unsqueeze(1)
+        back[bad] = (u * inv_sqrt.unsqueeze(1)).transpose(1, 2)
+    return z, back
+
+
+def _preconditioner(za: torch.Tensor, R: int, C: float, binary: bool) -> torch.Tensor:
+    """The inverse ``[E, p, p]`` of the Hessian at ``theta = 0`` on the classes' difference space.
+
+    At ``theta = 0`` every class probability is ``1 / classes``, so every ``D_i`` equals
+    ``d0 (I - 11^T / R)`` (binary: the scalar ``1 / 4``) and the Hessian is
+    ``(I - 11^T / R) (x) (d0 za^T za + P) + (11^T / R) (x) P'`` with ``P`` the penalty (``1 / C`` on
+    the weights, 0 on the intercept) and ``P'`` its value on the class-mean direction, where the
+    loss is flat (:func:`_apply_preconditioner`). One ``p x p`` inverse serves every class.
+    """
+    d0 = 0.25 if binary else 1.0 / R
+    p = za.shape[2]
+    m = d0 * (za.transpose(1, 2) @ za)  # [E, p, p]
+    reg = torch.full((p,), 1.0 / C, dtype=za.dtype, device=za.device)
+    reg[-1] = 0.0  # the intercept is not penalised (d0 * n on the diagonal keeps m definite)
+    m.diagonal(dim1=1, dim2=2).add_(reg)
+    chol, info = torch.linalg.cholesky_ex(m)
+    if bool((info != 0).any()):  # not expected (m is definite); the general inverse then
+        return torch.linalg.inv_ex(m)[0]
+    return torch.cholesky_inverse(chol)
+
+
+def _apply_preconditioner(v: torch.Tensor, pinv: torch.Tensor, mean_scale: torch.Tensor,
+                          binary: bool) -> torch.Tensor:
+    """The preconditioner applied to ``v [A, R, p]``.
+
+    For a multinomial model the class-mean part of ``v`` is split off: there every ``D_i``
+    vanishes (softmax is shift-invariant), so the Hessian is the penalty on the weights and the
+    ``11^T / R`` added on the intercepts (see :func:`_hvp`): ``mean_scale`` ``[p]`` inverts it.
+    """
+    if binary:
+        return v @ pinv  # [A, 1, p]; pinv is symmetric
+    mean = v.mean(1, keepdim=True)  # [A, 1, p]
+    return torch.baddbmm(mean * mean_scale, v - mean, pinv)
+
+
+def _hvp(v: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor, binary: bool) -> torch.Tensor:
+    """Hessian-vector products ``[A, R, p]`` for directions ``v [A, R, p]``, never forming the Hessian.
+
+    ``H v = sum_i (D_i (v za_i)) za_i^T + penalty``: the change of the logits along ``v``
+    (``[A, n, R]``), times the softmax Jacobian ``D_i = diag(p_i) - p_i p_i^T``, mapped back.
+    """
+    t = prob * (za @ v.transpose(1, 2))  # [A, n, R]: p_i * (v za_i)
+    # D_i u_i = p_i * u_i - p_i (p_i . u_i); binary: p (1 - p) u.
+    t.addcmul_(prob, t if binary else t.sum(2, keepdim=True), value=-1.0)
+    out = torch.baddbmm(v * reg, t.transpose(1, 2), za)  # [A, R, p]
+    if not binary:
+        # Shifting every intercept by the same amount changes nothing: a null direction
+        # (intercepts all 1 / sqrt(R)). The gradient is always orthogonal to it, so adding its
+        # outer product makes the system definite without changing the Newton step.
+        out[..., -1] += v[..., -1].mean(1, keepdim=True)
+    return out
+
+
+def _newton_direction(g, za, prob, pinv, reg, mean_scale, binary, target):
+    """Preconditioned conjugate gradients for ``H d = -g``, stopped per episode once
+    ``||H d + g||^2 <= target`` (a truncated Newton direction; ``target`` ``[A]``).
+
+    Returns:
+        ``d [A, R, p]`` and the conjugate-gradient steps taken by the slowest episode.
+    """
+    r = -g
+    z = _apply_preconditioner(r, pinv, mean_scale, binary)
+    direction = z
+    rz = (r * z).sum((1, 2))
+    rr = r.pow(2).sum((1, 2))
+    d = torch.zeros_like(g)
+    one = torch.ones_like(rz)
+    steps = 0
+    for steps in range(1, _MAX_CG + 1):
+        hp = _hvp(direction, za, prob, reg, binary)
+        curv = (direction * hp).sum((1, 2))
+        # Episodes already at their target (or with nothing left to do) take no step.
+        done = (rr <= target) | ~(curv > 0)
+        alpha = torch.where(done, 0.0, rz / torch.where(done, one, curv)).view(-1, 1, 1)
+        d.addcmul_(alpha, direction)
+        r.addcmul_(alpha, hp, value=-1.0)
+        rr = r.pow(2).sum((1, 2))
+        if bool((done | (rr <= target)).all()):
+            break
+        z = _apply_preconditioner(r, pinv, mean_scale, binary)
+        rz_new = (r * z).sum((1, 2))
+        beta = rz_new / torch.where(rz > 0, rz, one)
+        direction = torch.addcmul(z, beta.view(-1, 1, 1), direction)
+        rz = rz_new
+    return d, steps
+
+
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
                  tol: float = 1e-9, max_iter: int = 100) -> LogisticFit:
     """Fit one regularised logistic model per episode, all episodes at once.
@@ -173,32 +305,60 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
     Returns:
         :class:`LogisticFit` in float64.
     """
-    with _one_thread():
-        return _fit(x, y, classes, C, tol, max_iter)
+    with one_thread():
+        x = x.to(torch.float64)
+        fit = _fit_gram(x @ x.transpose(1, 2), y, classes, C, tol, max_iter, torch.finfo(x.dtype).eps)
+        return LogisticFit(fit.coef @ x, fit.bias, fit.iterations, fit.grad_norm)
 
 
-def _fit(x: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, max_iter: int) -> LogisticFit:
-    x = x.to(torch.float64)
-    E, n, D = x.shape
+def fit_logistic_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
+                      tol: float = 1e-9, max_iter: int = 100) -> GramFit:
+    """:func:`fit_logistic` from the support's Gram matrix alone.
+
+    The features enter the problem only through their inner products, so a caller can fold a
+    per-sample scaling (an L2 normalisation) into ``gram`` instead of materialising scaled
+    features, and form the weights (``coef @ x``) or the query logits however suits it.
+
+    Args:
+        gram: ``[E, n, n]`` Gram matrices ``x x^T`` of the support features. The solve runs in
+            float64 either way; a Gram matrix computed in float32 keeps its rounding error
+            (about 1e-7 relative, the precision of float32 features themselves), and directions
+            within that error of singular are dropped as dependent.
+        y, classes, C, tol, max_iter: as in :func:`fit_logistic`.
+
+    Returns:
+        :class:`GramFit` in float64.
+    """
+    with one_thread():
+        return _fit_gram(gram.to(torch.float64), y, classes, C, tol, max_iter, torch.finfo(gram.dtype).eps)
+
+
+def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, max_iter: int,
+              eps: float) -> GramFit:
+    E, n, _ = gram.shape
+    dtype, device = gram.dtype, gram.device
     binary = classes == 2
     R = 1 if binary else classes
-    # The Gram matrix K = X X^T = U S U^T gives an exact copy Z = U S^(1/2) of the support
-    # in r = n coordinates (X = Z V^T with orthonormal V^T = S^(-1/2) U^T X); directions with
-    # a zero eigenvalue (repeated support samples) get zero coordinates and no weight.
-    s, u = torch.linalg.eigh(x @ x.transpose(1, 2))  # s [E, n], u [E, n, n]
-    s = s.clamp_min(0)
-    keep_dir = s > s.amax(1, keepdim=True) * n * torch.finfo(x.dtype).eps
-    z = u * s.sqrt().unsqueeze(1)  # [E, n, n]
-    inv_sqrt = torch.where(keep_dir, s.clamp_min(torch.finfo(x.dtype).tiny).rsqrt(), torch.zeros_like(s))
-    basis = (u * inv_sqrt.unsqueeze(1)).transpose(1, 2) @ x  # V^T [E, n, D]
-    za = torch.cat([z, torch.ones(E, n, 1, dtype=x.dtype, device=x.device)], dim=2)  # [E, n, r+1]
-    p = za.shape[2]
-    onehot = torch.nn.functional.one_hot(y, classes).to(x.dtype)  # [E, n, classes]
-    theta = torch.zeros(E, R, p, dtype=x.dtype, device=x.device)
-    gnorm = torch.full((E,), float("inf"), dtype=x.dtype, device=x.device)
-    active = torch.arange(E, device=x.device)
-    th, zz, oh = theta, za, onehot  # the state of the episodes still iterating
+    z, back = _coordinates(gram, eps)  # [E, n, n] each
+    za = torch.cat([z, torch.ones(E, n, 1, dtype=dtype, device=device)], dim=2)  # [E, n, p], p = n + 1
+    p = n + 1
+    # The conjugate-gradient solves run in float32 (a Newton direction needs no more; the
+    # objective, gradient and stopping test stay float64), on half the memory traffic.
+    za32 = za.float()
+    pinv = _preconditioner(za, R, C, binary).float()  # [E, p, p]
+    reg = torch.full((p,), 1.0 / C, dtype=torch.float32, device=device)
+    reg[-1] = 0.0  # the intercept is not penalised
+    mean_scale = torch.full((p,), float(C), dtype=torch.float32, device=device)
+    mean_scale[-1] = 1.0  # the intercepts' class-mean direction: the 11^T / R of _hvp
+    onehot = torch.nn.functional.one_hot(y, classes).to(dtype)  # [E, n, classes]
+    theta = torch.zeros(E, R, p, dtype=dtype, device=device)
+    gnorm = torch.full((E,), float("inf"), dtype=dtype, device=device)
+    active = torch.arange(E, device=device)
+    th, zz, zz32, oh, pi = theta, za, za32, onehot, pinv  # the state of the episodes still iterating
     f, g, prob = _loss_grad(th, zz, oh, C, binary)
+    # Residual a Newton direction need not go below: a tenth of the stopping tolerance (on the
+    # sum objective); float rounding would keep conjugate gradients from reaching much less.
+    floor = (0.1 * tol * n) ** 2
     it = 0
     while True:
         gmax = g.abs().flatten(1).amax(1)
@@ -206,20 +366,23 @@ def _fit(x: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, m
         keep = gmax / n > tol
         if not keep.all():  # converged episodes leave the batch
             theta[active] = th
-            active, th, zz, oh, f, g, prob = (t[keep] for t in (active, th, zz, oh, f, g, prob))
+            active, th, zz, zz32, oh, pi, f, g, prob = (
+                t[keep] for t in (active, th, zz, zz32, oh, pi, f, g, prob))
         if not len(active) or it == max_iter:
             break
         it += 1
-        h = _hessian(zz, prob, C, binary)
-        chol, info = torch.linalg.cholesky_ex(h)
-        # Two triangular solves; much faster than cholesky_solve for many small systems.
-        d = torch.linalg.solve_triangular(chol, g.float().reshape(len(active), -1, 1), upper=False)
-        d = -torch.linalg.solve_triangular(chol.mT, d, upper=True).reshape(g.shape).double()  # [A, R, p]
-        failed = (info != 0) | ~torch.isfinite(d).flatten(1).all(1)
-        if failed.any():  # a float32 system too ill-conditioned to factorise: steepest descent there
-            d[failed] = -g[failed]
+        # Forcing term min(0.5, sqrt(||g||)): loose directions far from the optimum, ever tighter
+        # ones near it, which keeps Newton's fast local convergence (Eisenstat & Walker).
+        gg = g.pow(2).sum((1, 2))
+        target = (gg * gg.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
+        d, _ = _newton_direction(g.float(), zz32, prob.float(), pi, reg, mean_scale, binary, target.float())
+        d = d.double()
         slope = (g * d).sum((1, 2))  # [A], negative for a descent direction
+        failed = ~(slope < 0) | ~torch.isfinite(d).flatten(1).all(1)
+        if failed.any():  # never expected (the system is definite): steepest descent there
+            d[failed] = -g[failed]
+            slope = (g * d).sum((1, 2))
         th, f, g, prob = _line_search(th, d, f, slope, zz, oh, C, binary)
     theta[active] = th
-    weight = theta[..., :-1] @ basis  # [E, R, D]
-    return LogisticFit(weight, theta[..., -1], it, gnorm)
+    coef = theta[..., :-1] @ back  # [E, R, n]
+    return GramFit(coef, theta[..., -1], it, gnorm)

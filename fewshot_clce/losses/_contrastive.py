@@ -119,9 +119,9 @@ def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, bet
     classes, contrast_class = torch.unique(contrast_labels, return_inverse=True)
     anchor_class = contrast_class[offset : offset + n]
     class_count = torch.bincount(contrast_class, minlength=classes.shape[0])
-    class_sum = contrast.new_zeros(classes.shape[0], contrast.shape[1]).index_add_(0, contrast_class, contrast)
+    own_class_sum = _own_class_sum(contrast, contrast_class, classes.shape[0], offset, n)  # [n, d]
     positive_count = class_count[anchor_class] - 1  # [n]
-    positive_sum = (anchors * (class_sum[anchor_class] - anchors)).sum(-1) / temperature  # [n]
+    positive_sum = (anchors * (own_class_sum - anchors)).sum(-1) / temperature  # [n]
 
     negative_count = m - class_count[anchor_class]  # [n]
     if beta > 0 and not detach_weights:
@@ -139,6 +139,33 @@ def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, bet
     total = torch.where(has_positive, per_anchor, torch.zeros_like(per_anchor)).sum()
     # a batch without any positive pair sums only zeros: 0, still on the graph
     return total * (size_count / anchor_count.clamp_min(1).to(total.dtype))
+
+
+#: Above this many entries of the [classes, m] one-hot matrix, class sums use index_add_ instead.
+ONEHOT_MAX = 1 << 22
+
+
+def _own_class_sum(contrast: Tensor, contrast_class: Tensor, classes: int, offset: int, n: int) -> Tensor:
+    """Σ_{k: y_k = y_i} z_k for each anchor i (itself included).
+
+    Args:
+        contrast: z_k [m, d]; contrast_class: class index of each row [m], in ``0 .. classes-1``.
+        offset, n: the anchors are rows ``offset .. offset+n-1`` of ``contrast``.
+
+    Returns:
+        [n, d].
+    """
+    m = contrast.shape[0]
+    if classes * m > ONEHOT_MAX:  # many classes in a big batch: a one-hot matrix would not fit well
+        class_sum = contrast.new_zeros(classes, contrast.shape[1]).index_add_(0, contrast_class, contrast)
+        return class_sum[contrast_class[offset : offset + n]]
+    # Two small matmuls, forward and backward: on the CPU index_add_ runs as scatter_add_ and the
+    # gather's backward as index_put_, both slow in parallel (at B = 64 they cost more than the
+    # rest of the loss on two threads).
+    onehot = (contrast_class[None, :] == torch.arange(classes, device=contrast.device)[:, None])
+    onehot = onehot.to(contrast.dtype)  # [classes, m]
+    class_sum = onehot @ contrast  # [classes, d]
+    return onehot[:, offset : offset + n].T @ class_sum  # [n, d]
 
 
 def _differentiated_log_denominator(

@@ -6,6 +6,10 @@
 - ``all_configs``: every configuration on ``novel`` (for inspection; not for choosing).
 - ``profiles``: for each swept hyper-parameter, the configuration chosen on ``val`` at each of
   its values, on ``novel`` (the ablation curves).
+- ``cross``: the chosen configurations (chosen on their training dataset's val split) on the
+  novel split of the other datasets they were evaluated on (``train_dataset`` != ``dataset``),
+  with paired Δ vs the baseline; their per-episode rows are ``cross_episode``, kept apart from
+  ``per_episode`` (the in-domain rows every other summary and claim is about).
 """
 from __future__ import annotations
 
@@ -38,6 +42,21 @@ class Analysis:
     boot_seed: int = seedstats.DEFAULT_BOOT_SEED
     ci_method: str = DEFAULT_CI_METHOD
     seed_method: str = seedstats.DEFAULT_SEED_METHOD
+    cross_episode: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cross: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def all_episodes(self) -> pd.DataFrame:
+        """Every per-episode row, in-domain and cross-domain (what ``per_episode.csv`` holds)."""
+        return pd.concat([self.per_episode, self.cross_episode], ignore_index=True) if len(self.cross_episode) \
+            else self.per_episode
+
+    @property
+    def transfers(self) -> List[tuple]:
+        """``(trained on, evaluated on)`` pairs of the cross-domain rows, in order."""
+        if self.cross.empty:
+            return []
+        return list(dict.fromkeys(zip(self.cross["train_dataset"], self.cross["dataset"])))
 
     @property
     def datasets(self) -> List[str]:
@@ -81,6 +100,10 @@ def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DE
     """
     check_columns(per_episode)
     df = with_config(per_episode)
+    transfer = df["dataset"] != df["train_dataset"]
+    cross_episode = df[transfer].copy()
+    if transfer.any():
+        df = df[~transfer].copy()
     kw = dict(baseline=baseline, ci_method=ci_method, n_boot=n_boot, boot_seed=boot_seed, seed_method=seed_method)
     has_val = (df["split"] == selection.VAL_SPLIT).any()
     scores = selection.validation_scores(df) if has_val else pd.DataFrame()
@@ -93,5 +116,6 @@ def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DE
         if not has_val:
             raise ValueError(f"{hp} was swept but there are no val results to choose the other settings on")
         profiles[hp] = summarize(selection.restrict(df, selection.select(df, by=(hp,))), pair_on=(hp,), **kw)
+    cross = summarize(selection.restrict(cross_episode, chosen), **kw) if len(cross_episode) else pd.DataFrame()
     return Analysis(df, scores, chosen, main, all_configs, profiles, swept, baseline, n_boot, boot_seed, ci_method,
-                    seed_method)
+                    seed_method, cross_episode, cross)

@@ -51,13 +51,15 @@ def _loss_order(summary: pd.DataFrame) -> list:
     return list(pd.unique(summary["loss"]))
 
 
-def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optional[str] = None) -> Path:
+def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optional[str] = None,
+                  title: Optional[str] = None) -> Path:
     """Accuracy per loss with CI error bars: one panel per shot setting, one marker per head.
 
     Points with error bars rather than bars, because the y axis does not start at 0.
 
     Args:
         summary: rows of :func:`fewshot_clce.stats.summary.summarize` for one configuration per loss.
+        title: what the figure shows (default: the dataset's name).
     """
     s = summary if dataset is None else summary[summary["dataset"] == dataset]
     shots = sorted(s["shots"].unique())
@@ -84,7 +86,7 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
         ax.grid(axis="y", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, title="head", fontsize=8, loc="center right")
-    name = dataset or ", ".join(pd.unique(s["dataset"]))
+    name = title or dataset or ", ".join(pd.unique(s["dataset"]))
     fig.suptitle(f"{name}: accuracy per loss ({_ci_kind_text(s)})", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     return _save(fig, path)

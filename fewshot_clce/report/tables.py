@@ -159,3 +159,23 @@ def selection_markdown(chosen: pd.DataFrame, hparams: Sequence[str]) -> str:
              "–" if _nan(r["val_accuracy"]) else f"{100 * r['val_accuracy']:.2f}", int(r["candidates"])]
             for _, r in chosen.iterrows()]
     return markdown(rows, header)
+
+
+def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: str) -> str:
+    """Accuracy of the configurations chosen on ``train_dataset``, one column per dataset evaluated on.
+
+    Args:
+        main: the in-domain summary (rows evaluated on the dataset they were trained on).
+        cross: the cross-domain summary (``train_dataset`` differs from ``dataset``).
+    """
+    own = main[main["dataset"] == train_dataset]
+    away = cross[cross["train_dataset"] == train_dataset]
+    targets = list(pd.unique(away["dataset"]))
+    cells = {}
+    for _, r in pd.concat([own, away]).iterrows():
+        cells[(r["config"], r["head"], int(r["shots"]), r["dataset"])] = fmt_interval(
+            r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"])
+    keys = pd.concat([own, away])[["loss", "config", "head", "shots"]].drop_duplicates(["config", "head", "shots"])
+    rows = [[loss, head, int(k), *[cells.get((config, head, int(k), d), "–") for d in [train_dataset, *targets]]]
+            for loss, config, head, k in keys.itertuples(index=False)]
+    return markdown(rows, ["loss", "head", "shots", f"{train_dataset} (trained on)", *targets])

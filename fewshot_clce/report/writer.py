@@ -7,9 +7,11 @@ Layout of a benchmark folder (``fewshot-clce benchmark --out DIR``)::
     selection.csv        validation score of every configuration and which one was chosen
     summary.csv          chosen configurations on novel: mean, CIs, paired Δ vs the baseline
     summary_all.csv      every configuration on novel (for inspection, not for choosing)
+    summary_cross.csv    with --eval-datasets: the chosen configurations on other datasets' novel split
     summary.md           the tables in markdown
     results.json         summaries, choices, config and timings in one file
-    plots/*.png          accuracy bars, paired differences, accuracy vs batch size, t-SNE
+    plots/*.png          accuracy bars (also trained on X, evaluated on Y), paired differences,
+                         accuracy vs batch size, t-SNE
     REPORT.md, report.ipynb   the reproduction report (``fewshot-clce report DIR``)
     runs/, results/, episodes/   training runs, per-run results, generated manifests
 
@@ -34,7 +36,7 @@ from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import HPARAMS, episode_method_text
 from .sensitivity import write_sensitivity_plots
-from .tables import ci_legend, selection_markdown, sentence, summary_markdown, trust_text
+from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
 
 
@@ -57,11 +59,29 @@ def dataset_tables(an: Analysis) -> Dict[str, str]:
     return out
 
 
+def transfer_tables(an: Analysis) -> Dict[Tuple[str, str], str]:
+    """(trained on, evaluated on) -> markdown of the cross-domain table and its legend."""
+    out = {}
+    for x, y in an.transfers:
+        s = an.cross[(an.cross["train_dataset"] == x) & (an.cross["dataset"] == y)]
+        out[(x, y)] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
+    return out
+
+
+def transfer_overview(an: Analysis) -> List[str]:
+    """Per training dataset with cross-domain rows: its chosen configurations on every dataset, one column each."""
+    return [f"## trained on {x}: accuracy % on the novel classes of each dataset (95% CI; configurations "
+            f"chosen on {x}'s val split)\n\n" + transfer_markdown(an.main, an.cross, x)
+            for x in dict.fromkeys(x for x, _ in an.transfers)]
+
+
 def console_text(an: Analysis) -> str:
-    """What the benchmark prints at the end: per dataset the loss x head x shots table."""
+    """What the benchmark prints at the end: per dataset the loss x head x shots table (and, with
+    cross-domain rows, each training dataset's accuracy on every dataset)."""
     parts = []
     for d, table in dataset_tables(an).items():
         parts.append(f"## {d}: novel classes, 95% CI, Δ vs {an.baseline} paired on the same episodes\n\n{table}")
+    parts += transfer_overview(an)
     if an.swept:
         hp = [h for h in HPARAMS if h in an.chosen.columns]
         parts.append("## hyper-parameters chosen on the val split (never on novel)\n\n" + selection_markdown(an.chosen, hp))
@@ -74,15 +94,20 @@ def console_text(an: Analysis) -> str:
 def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing: Optional[dict] = None) -> List[Path]:
     """The result files of a benchmark folder (all atomic)."""
     out = Path(out)
-    paths = [write_csv(an.per_episode, out / "per_episode.csv"),
+    paths = [write_csv(an.all_episodes, out / "per_episode.csv"),
              write_csv(an.main, out / "summary.csv"),
              write_csv(an.all_configs, out / "summary_all.csv")]
+    if not an.cross.empty:
+        paths.append(write_csv(an.cross, out / "summary_cross.csv"))
     sel = an.scores.copy() if not an.scores.empty else an.chosen.copy()
     if not sel.empty:
         chosen = set(zip(an.chosen["dataset"], an.chosen["config"]))
         sel["chosen"] = [(d, c) in chosen for d, c in zip(sel["dataset"], sel["config"])]
         paths.append(write_csv(sel, out / "selection.csv"))
     md = [f"# Benchmark summary\n\n{console_text(an)}"]
+    for (x, y), table in transfer_tables(an).items():
+        md.append(f"## trained on {x}, evaluated on {y}: novel classes, 95% CI, Δ vs {an.baseline} paired on the "
+                  f"same episodes\n\n{table}")
     for hp, prof in an.profiles.items():
         for d in an.datasets:
             p = prof[prof["dataset"] == d]
@@ -90,7 +115,7 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing
                       + summary_markdown(p, an.baseline, extra=[hp]))
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
     blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
-            "summary": _json_rows(an.main), "chosen": _json_rows(an.chosen),
+            "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
             "intervals": {"ci_method": an.ci_method, "seed_method": an.seed_method,
                           "trusted_seeds": seedstats.TRUSTED_SEEDS},
@@ -116,6 +141,9 @@ def write_plots(out: Path, an: Analysis) -> List[Path]:
         if "batch_size" in an.profiles:
             prof = an.profiles["batch_size"]
             paths.append(plots.accuracy_vs_batch_size(prof[prof["dataset"] == d], pdir / f"batch_size_{d}.png", d))
+    for x, y in an.transfers:
+        s = an.cross[(an.cross["train_dataset"] == x) & (an.cross["dataset"] == y)]
+        paths.append(plots.accuracy_bars(s, pdir / f"accuracy_{x}_on_{y}.png", title=f"trained on {x}, evaluated on {y}"))
     paths += write_sensitivity_plots(an.per_episode, pdir)
     return paths
 
@@ -185,6 +213,10 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
             f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
             f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
             f"and every number below is on novel classes.")
+    if config.get("init_digest"):
+        head += (f" Every loss fine-tuned from the same weights: `{config.get('init')}` (sha256 digest "
+                 f"{config['init_digest']})" + ("; the row `init` is them without fine-tuning." if
+                                                (an.per_episode["loss"] == "init").any() else "."))
     verdicts = "\n".join(f"- **{f.claim}**: {f.headline}" for f in findings)
     edges = grid_edges(an.chosen, an.per_episode)
     fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
@@ -198,6 +230,12 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
         imgs = [p for p in (f"plots/accuracy_{d}.png", f"plots/differences_{d}.png", f"plots/batch_size_{d}.png",
                             f"plots/tsne_{d}.png") if (folder / p).is_file()]
         sections.append(f"## {d}: all losses\n\n{table}\n\n" + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
+    if an.transfers:
+        sections += [s.replace("## ", "## Cross-domain: ", 1) for s in transfer_overview(an)]
+    for (x, y), table in transfer_tables(an).items():
+        img = f"plots/accuracy_{x}_on_{y}.png"
+        sections.append(f"## Trained on {x}, evaluated on {y}\n\n{table}"
+                        + (f"\n\n![{Path(img).stem}]({img})" if (folder / img).is_file() else ""))
     hp = [h for h in HPARAMS if h in an.chosen.columns]
     sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
     for d in an.datasets:

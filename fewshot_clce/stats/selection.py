@@ -20,7 +20,7 @@ def validation_scores(df: pd.DataFrame, split: str = VAL_SPLIT) -> pd.DataFrame:
     """Mean validation accuracy of every configuration: columns dataset, loss, config, hyper-parameters,
     ``val_accuracy``, ``val_episodes`` (rows averaged)."""
     df = with_config(df)
-    val = df[df["split"] == split]
+    val = df[(df["split"] == split) & (df["dataset"] == df["train_dataset"])]  # the training dataset's own val
     if val.empty:
         raise ValueError(f"no results on the {split!r} split: hyper-parameters are chosen on validation "
                          "episodes; evaluate the runs on the val split too")
@@ -59,10 +59,11 @@ def select(df: pd.DataFrame, by: Sequence[str] = (), split: str = VAL_SPLIT) -> 
 
 
 def restrict(df: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``df`` belonging to the ``chosen`` configurations (per dataset)."""
+    """Rows of ``df`` belonging to the ``chosen`` configurations (per training dataset: a configuration
+    chosen on a dataset's val split is the one reported wherever its runs are evaluated)."""
     df = with_config(df)
     keep = set(zip(chosen["dataset"], chosen["config"]))
-    mask = [k in keep for k in zip(df["dataset"], df["config"])]
+    mask = [k in keep for k in zip(df["train_dataset"], df["config"])]
     return df[mask]
 
 

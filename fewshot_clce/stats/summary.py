@@ -46,7 +46,8 @@ from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
 HPARAMS = CONFIG_COLUMNS
-UNIT_KEYS = ["dataset", "split", "head", "ways", "shots"]
+# train_dataset: where the backbone was trained (and its configuration chosen); dataset: evaluated on
+UNIT_KEYS = ["train_dataset", "dataset", "split", "head", "ways", "shots"]
 # Further columns that tell episode sets apart, used as keys when the table has them.
 EPISODE_SET_KEYS = ["queries", "manifest"]
 GROUPS = ("config", "run")
@@ -74,8 +75,18 @@ def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
             "normal": "normal interval over episodes (z = 1.96)"}.get(method, f"{method} interval over episodes")
 
 
+def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with a ``train_dataset`` column: kept if present, else ``dataset`` (results written
+    before cross-domain evaluation were all evaluated on the dataset they were trained on)."""
+    if "train_dataset" in df.columns:
+        return df
+    return df.assign(train_dataset=df["dataset"])
+
+
 def with_config(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``config`` column (kept if present, else built from loss + hyper-parameters)."""
+    """The table with a ``config`` column (kept if present, else built from loss + hyper-parameters),
+    and a ``train_dataset`` column (:func:`with_train_dataset`)."""
+    df = with_train_dataset(df)
     if "config" in df.columns:
         return df
     cols = [c for c in HPARAMS if c in df.columns]
@@ -251,7 +262,7 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
     # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen.
     order = {name: i for i, name in enumerate(pd.unique(df["loss" if by == "config" else "run"]))}
     out["_o"] = out["loss" if by == "config" else "run"].map(order)
-    sort = ["dataset", "split", "ways", "shots", "head", "_o"] + (["config"] if by == "config" else [])
+    sort = ["train_dataset", "dataset", "split", "ways", "shots", "head", "_o"] + (["config"] if by == "config" else [])
     return out.sort_values(sort, kind="stable").drop(columns="_o").reset_index(drop=True)
 
 

@@ -63,6 +63,9 @@ def _check(cfg: TrainConfig) -> None:
         _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
     if cfg.image_size is not None:
         _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
+    if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
+        what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
+        raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
     if cfg.optimizer not in ("sgd", "adamw"):
         raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
     if cfg.augment != "auto" and cfg.augment not in PRESETS:
@@ -175,6 +178,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
     backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained, **backbone_kw)
+    init = init_digest(cfg, backbone, channels)
     if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
         load_weights(backbone, _rundir.backbone_weights(cfg.checkpoint), cfg.backbone, source=cfg.checkpoint)
     feature_dim = embedding_dim(backbone, (channels, *size))
@@ -195,7 +199,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         dataset_id=dataset.name, dataset_spec=reload_spec(cfg.dataset), in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
-        version=__version__, torch=str(torch.__version__)))
+        init_digest=init, version=__version__, torch=str(torch.__version__)))
     steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
     scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
@@ -219,6 +223,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         if state is not None and state["epoch"] >= cfg.epochs:
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
+        remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
+        _decode_once(base, remaining * steps * cfg.batch_size, cfg.num_workers, ctx)
+        if ctx.is_main:  # rank 0 alone validates: at every epoch end, and before the first one
+            _decode_once(val, (remaining + (state is None)) * len(val_index), cfg.num_workers, ctx)
         if cfg.val_ways > val.num_classes:
             _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
                       f"the {cfg.val_ways} val ways asked for; validating {val.num_classes}-way")
@@ -249,9 +257,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
         batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
         try:
+            # Decoded images are sliced from memory faster than worker processes could hand them over.
+            workers = 0 if getattr(base, "preloaded", False) else cfg.num_workers
             row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
                               cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
-                              epoch=epoch, loader_workers=cfg.num_workers, progress=cfg.progress)
+                              epoch=epoch, loader_workers=workers, progress=cfg.progress)
         except NonFiniteLossError as e:
             kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
                     else "no checkpoint was written")
@@ -260,6 +270,41 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         best = run_on_main(ctx, _end_epoch, run_dir, model, optimizer, scheduler, validate, row, rows, best,
                            config_dict, ctx)
     return run_dir
+
+
+def init_digest(cfg: TrainConfig, backbone: Optional[nn.Module] = None, channels: int = 3) -> Optional[str]:
+    """The digest of the weights a run starts from: of the ``checkpoint`` file's bytes, or of timm's
+    ``pretrained`` weights as a 3-channel backbone (:func:`~fewshot_clce.backbones.factory.pretrained_digest`);
+    None for a random initialisation.
+
+    Args:
+        backbone: the freshly created pretrained backbone, whose digest is the answer when it has 3
+            channels (saves creating it twice).
+    """
+    from ..backbones.factory import pretrained_digest
+    from ..backbones.weights import state_digest
+
+    if cfg.checkpoint:
+        return _rundir.file_id(Path(cfg.checkpoint).expanduser())
+    if cfg.pretrained:
+        return state_digest(backbone.state_dict()) if backbone is not None and channels == 3 \
+            else pretrained_digest(cfg.backbone)
+    return None
+
+
+def _init_name(cfg: Any) -> str:
+    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
+    return f"--checkpoint {get('checkpoint')}" if get("checkpoint") else f"timm's pretrained {get('backbone')}"
+def _decode_once(split, reads: int, workers: int, ctx: DistContext) -> None:
+    """Decode the images of a split that decodes files on access once, in a pass with ``workers``
+    processes, when the training will read more images from it than it holds (see
+    :mod:`fewshot_clce.data.decoded`); otherwise each image is decoded when read, as before."""
+    if not hasattr(split, "preload") or split.preloaded or reads <= len(split):
+        return
+    _log(ctx, f"decoding the {len(split):,} images of {split.dataset}/{split.name} once")
+    where = split.preload(workers)
+    _log(ctx, "  kept in memory" if where == "memory" else f"  kept in {where}" if where
+         else "  not kept (no room in memory or the cache); decoding each image when it is read")
 
 
 def _match_channels(values, channels: int) -> tuple:
@@ -271,6 +316,12 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
     """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
     if state is not None:
+        was, now = state["config"]["derived"].get("init_digest"), config_dict["derived"]["init_digest"]
+        if "init_digest" in state["config"]["derived"] and was != now:  # runs made before it was recorded: unknown
+            before = f"weights with digest {was} ({_init_name(state['config'])})" if was else "a random initialisation"
+            after = f"{_init_name(cfg)} has digest {now}" if now else "no starting weights are given"
+            raise ValueError(f"cannot resume {str(run_dir)!r}: it was started from {before}, but {after}; resume "
+                             f"with the weights it started from, or --force to start over")
         saved, new = _comparable(state["config"]), _comparable(config_dict)
         differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
         if differ:
@@ -286,10 +337,11 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
 def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out
     (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
-    split fingerprints already pin the data)."""
+    split fingerprints already pin the data; the starting weights' digest is compared on its own, to
+    name both digests)."""
     out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
     out.update({f"derived.{k}": v for k, v in config["derived"].items()
-                if k not in ("version", "torch", "dataset_id", "dataset_spec")})
+                if k not in ("version", "torch", "dataset_id", "dataset_spec", "init_digest")})
     return out
 
 

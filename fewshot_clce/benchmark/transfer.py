@@ -1,0 +1,251 @@
+"""The benchmark's transfer settings: one set of starting weights for every loss (``init``), those
+weights evaluated without fine-tuning (``baseline_backbone``), and every run evaluated on other
+datasets (``eval_datasets``).
+
+- ``init``: a weights file or ``timm:NAME``. It is read (or fetched) and its digest taken before any
+  work; every training starts from it (``TrainConfig.checkpoint`` / ``pretrained``) and records the
+  digest (``derived.init_digest`` of its config), ``config.json`` records it, and a benchmark folder
+  started from other weights is refused, naming both digests.
+- ``baseline_backbone``: the starting weights evaluated with the preprocessing the fine-tuned runs
+  use, as the loss ``init`` (run ``init``), on the same episodes; its rows repeat under every seed,
+  so that it pairs with every loss seed by seed (it has no training noise: its seeds agree).
+- ``eval_datasets``: each run (and the ``init`` row) is also evaluated on the novel split of these
+  datasets, on fixed manifests (committed ones where they fit, else drawn with the episode seed and
+  saved in ``episodes/``). Those rows have ``train_dataset`` (where the run was trained and its
+  configuration chosen on val) different from ``dataset``. Result files:
+  ``results/<train>/on-<dataset>/<run>.csv``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import pandas as pd
+
+from ..losses.hparams import CONFIG_COLUMNS
+from ..utils import checks as _checks
+from ..utils.files import write_json_atomic
+from .config import INIT_LOSS, BenchmarkConfig
+from .plan import RunSpec, dataset_folder
+
+
+@dataclass(frozen=True)
+class InitWeights:
+    """The starting weights of a benchmark: as given, their digest, and where they come from."""
+
+    source: str
+    digest: str
+    checkpoint: Optional[Path]  # the weights file; None for timm's pretrained weights
+    timm: Optional[str]  # the timm model name; None for a file
+
+    def record(self) -> Dict[str, str]:
+        """What ``config.json`` (and the report) records of them."""
+        return {"init": self.source, "init_digest": self.digest}
+
+
+def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
+    """Read (or fetch) ``cfg.init`` and take its digest; a file must fit the backbone for every dataset.
+
+    Raises:
+        SettingError: for a file that holds no weights (one that does not exist: BenchmarkConfig.check).
+        ValueError: for weights that do not fit ``cfg.backbone`` (naming missing and unexpected keys).
+        WeightsUnavailableError: for timm weights that are neither cached nor downloadable.
+    """
+    import pickle
+
+    from ..backbones.factory import create_backbone, pretrained_digest
+    from ..backbones.weights import load_weights
+    from ..training.run_folder import backbone_weights, file_id
+
+    if cfg.init is None:
+        return None
+    if cfg.init_timm:
+        return InitWeights(cfg.init, pretrained_digest(cfg.init_timm), None, cfg.init_timm)
+    path = Path(cfg.init).expanduser()  # a file: BenchmarkConfig.check saw it
+    try:
+        state = backbone_weights(path)
+    except (ValueError, pickle.UnpicklingError) as e:
+        raise _checks.SettingError("init", "{setting} " + f"{cfg.init!r} is not a weights file ({e})") from None
+    for ds in datasets.values():
+        channels = ds.split("base").image_shape[0]
+        load_weights(create_backbone(cfg.backbone, in_chans=channels), state, cfg.backbone, source=path)
+    return InitWeights(cfg.init, file_id(path), path.resolve(), None)
+
+
+def check_init_digest(out: Path, init: Optional[InitWeights], force: bool) -> None:
+    """Refuse a benchmark folder whose runs started from other weights (unless ``force``).
+
+    Raises:
+        FileExistsError: naming both digests.
+    """
+    path = Path(out) / "config.json"
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):  # none yet, or unreadable: prepare_output says so
+        return
+    if not isinstance(old, dict) or force:
+        return
+    was, now = old.get("init_digest"), init.digest if init else None
+    if was != now:
+        before = f"weights with digest {was} (--init {old.get('init')})" if was else "a random initialisation"
+        after = f"--init {init.source} has digest {now}" if init else "no --init is given"
+        raise FileExistsError(f"{str(out)!r} holds a benchmark whose runs started from {before}, but {after}; "
+                              "give the weights it started from, another --out, or --force to train every run "
+                              "again from these")
+
+
+def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights], states: Dict, force: bool) -> None:
+    """Every trained (or interrupted) run in ``out`` started from ``init``; with ``force`` the others are
+    trained again (their state becomes ``different``).
+
+    Runs made before the digest was recorded are taken as they are.
+
+    Raises:
+        ValueError: naming the run and both digests.
+    """
+    from ..training.run_folder import read_config
+
+    now = init.digest if init else None
+    for s in specs:
+        key = (s.dataset_id, s.name)
+        if states[key] not in ("finished", "partial"):
+            continue
+        derived = read_config(s.run_dir(out)).get("derived") or {}
+        if "init_digest" not in derived or derived["init_digest"] == now:
+            continue
+        if not force:
+            raise ValueError(f"run {str(s.run_dir(out))!r} started from weights with digest {derived['init_digest']}, "
+                             f"not {now} ({init.source if init else 'a random initialisation'}); move it away, or "
+                             "pass --force to train it again")
+        states[key] = "different"
+
+
+def cross_datasets(cfg: BenchmarkConfig, datasets: Dict) -> Dict[str, Tuple[str, object]]:
+    """The ``eval_datasets`` by identity: ``(spec, loaded dataset)``, each with a novel split whose images
+    every trained backbone can take.
+
+    Raises:
+        ValueError: for a dataset without a novel split, two specs of one dataset, or images whose
+            channels cannot be adapted to a backbone trained on another dataset.
+    """
+    from ..data import create_dataset
+    from ..data.transforms import check_channels
+
+    out: Dict[str, Tuple[str, object]] = {}
+    for spec in cfg.eval_datasets or []:
+        ds = create_dataset(spec, root=cfg.data_root)
+        if ds.name in out:
+            raise _checks.SettingError("eval_datasets", "{setting} " + f"names {ds.name!r} twice ({out[ds.name][0]!r} "
+                                       f"and {spec!r})")
+        if "novel" not in ds.splits:
+            raise ValueError(f"--eval-datasets {spec!r} has no 'novel' split to evaluate on (it has "
+                             f"{', '.join(ds.splits)})")
+        shape = ds.split("novel").image_shape
+        for d, trained in datasets.items():
+            if d != ds.name:
+                check_channels(shape[0], trained.split("base").image_shape[0], f"the images of {ds.name}/novel",
+                               f"a backbone trained on {d}")
+        out[ds.name] = (spec, ds)
+    return out
+
+
+def cross_manifests(cfg: BenchmarkConfig, targets: Dict, out_dir: Path, search) -> Dict[str, Dict]:
+    """Fixed novel-split manifests of every ``eval_datasets`` entry, as :func:`benchmark_manifests` gives them."""
+    from .manifests import benchmark_manifests
+
+    return {d: benchmark_manifests(ds, ("novel",), cfg.ways, cfg.shots, cfg.queries, {"novel": cfg.episodes},
+                                   cfg.episode_seed, out_dir, search)
+            for d, (_, ds) in targets.items()}
+
+
+def _key(checkpoint: str, manifests: Dict, heads: List[str], **extra) -> dict:
+    from ..evaluation import manifest_digest
+
+    key = {"checkpoint": checkpoint, "heads": list(heads), **extra,
+           "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
+    return json.loads(json.dumps(key))
+
+
+def _cached(csv: Path, key: dict, compute: Callable[[], pd.DataFrame], log: Callable[[str], None]) -> tuple:
+    """The rows of ``csv`` when its key file matches and it is complete, else ``compute()`` written there."""
+    from ..report.writer import write_csv
+    from .run import _reuse_refusal
+
+    key_path = csv.with_suffix(".json")
+    if csv.is_file():
+        why = _reuse_refusal(csv, key_path, key)
+        if isinstance(why, pd.DataFrame):
+            return why, True
+        log(f"{csv} {why}; re-evaluating")
+    df = compute()
+    write_csv(df, csv)
+    write_json_atomic(key_path, key)
+    return df, False
+
+
+def evaluate_cross(spec: RunSpec, cfg: BenchmarkConfig, out: Path, targets: Dict, cross: Dict,
+                   log: Callable[[str], None]) -> List[tuple]:
+    """``(dataset, rows, reused)`` of one run on the novel split of every other ``eval_datasets`` entry."""
+    from ..evaluation import evaluate_run
+    from ..training.run_folder import checkpoint_id
+
+    run_dir = spec.run_dir(out)
+    done = []
+    for d, (_, ds) in targets.items():
+        if d == spec.dataset_id:
+            continue
+
+        def compute(ds=ds, d=d):
+            df = evaluate_run(run_dir, [eps for eps, _ in cross[d].values()], heads=cfg.heads, device=cfg.device,
+                              dataset=ds)
+            return spec.annotate(df, run_dir, cfg.backbone, on=d)
+
+        df, reused = _cached(spec.result_path(out, on=d), _key(checkpoint_id(run_dir), cross[d], cfg.heads),
+                             compute, log)
+        done.append((d, df, reused))
+    return done
+
+
+def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: InitWeights, datasets: Dict,
+                  manifests: Dict, targets: Dict, cross: Dict, log: Callable[[str], None]) -> List[pd.DataFrame]:
+    """The starting weights without fine-tuning, per training dataset, on its episodes and on every other
+    ``eval_datasets`` entry: rows of the loss ``init``, repeated under every seed.
+
+    The preprocessing is the one the dataset's fine-tuned runs use (read from the first run's
+    config), so that the rows differ from theirs by the training alone.
+    """
+    from ..evaluation import evaluate_backbone
+    from ..training.run_folder import read_config
+
+    frames = []
+    for d in dict.fromkeys(s.dataset_id for s in specs):
+        derived = read_config(next(s for s in specs if s.dataset_id == d).run_dir(out))["derived"]
+        pre = {k: derived[k] for k in ("image_size", "mean", "std", "in_chans")}
+        places = [(d, datasets[d], manifests[d])] + [(e, ds, cross[e]) for e, (_, ds) in targets.items() if e != d]
+        for on, ds, mans in places:
+            def compute(ds=ds, mans=mans):
+                df = evaluate_backbone(cfg.backbone, [eps for eps, _ in mans.values()], checkpoint=init.checkpoint,
+                                       pretrained=init.timm is not None, image_size=pre["image_size"],
+                                       mean=pre["mean"], std=pre["std"],
+                                       in_chans=pre["in_chans"] if init.timm else None, heads=cfg.heads, dataset=ds,
+                                       run_name=INIT_LOSS, device=cfg.device)
+                return annotate_init(df, d, on, cfg.backbone)
+
+            folder = Path(out) / "results" / dataset_folder(d)
+            csv = (folder / f"on-{dataset_folder(on)}" if on != d else folder) / f"{INIT_LOSS}.csv"
+            df, _ = _cached(csv, _key(init.digest, mans, cfg.heads, preprocess=pre), compute, log)
+            frames.append(pd.concat([df.assign(seed=int(s)) for s in cfg.seeds], ignore_index=True))
+    return frames
+
+
+def annotate_init(df: pd.DataFrame, train_dataset: str, dataset: str, backbone: str) -> pd.DataFrame:
+    """The results schema's run columns for the starting weights: loss and run ``init``, no hyper-parameters."""
+    df = df.copy()
+    df["run"], df["loss"], df["backbone"] = INIT_LOSS, INIT_LOSS, backbone
+    df["train_dataset"], df["dataset"] = train_dataset, dataset
+    for c in CONFIG_COLUMNS:  # batch_size included
+        df[c] = math.nan
+    return df
