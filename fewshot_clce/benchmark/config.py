@@ -289,12 +289,14 @@ PRESETS: Dict[str, Preset] = {
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], lam=[0.5, 0.9],
-             train_options={"image_size": 84, "num_workers": 8}),
+             train_options={"image_size": 84, "num_workers": 8},
+             gpus_per_job=1, cpus_per_job=10, timeout_min=180),
         "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~12 h for the 12 trainings"),
     "cifar-fs-gpu": Preset(
         "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8}),
+             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8},
+             gpus_per_job=1, cpus_per_job=10, timeout_min=60),
         "estimate, not measured (no GPU here): ~20 min per training on one recent GPU, ~3 h for the 9 trainings"),
 }
 

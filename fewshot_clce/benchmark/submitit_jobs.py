@@ -208,7 +208,7 @@ class SubmititExecutor(Executor):
                     shown = line
                     bar.set_postfix_str(now)
                 if queue or active:
-                    time.sleep(self.poll_s)
+                    self.wait()
         except KeyboardInterrupt:
             self._interrupted(active, queue)
             raise
@@ -217,6 +217,10 @@ class SubmititExecutor(Executor):
         if failures:
             raise _failed(failures, len(trainings), logs)
         return took
+
+    def wait(self) -> None:
+        """Pause between two looks at the jobs."""
+        time.sleep(self.poll_s)
 
     def _interrupted(self, active: List[_Job], queue: List[Training]) -> None:
         """Ctrl-C: the jobs go on; say how to re-attach to them or cancel them."""
