@@ -150,18 +150,21 @@ def test_jobs_2_writes_the_sequential_files_bit_for_bit(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_failed_training_is_reported_with_its_log_and_the_others_finish(reference, tmp_path):
+    from fewshot_clce.benchmark.run import prepare_output
+
     manifests, ref = reference
     out = tmp_path / "out"
+    cfg = _quick(manifests, jobs=2, threads=1)
+    prepare_output(out, cfg, force=False)  # as an earlier start of this benchmark left it
     blocker = out / "runs" / "digits" / "ce-bs16-s0"
     blocker.parent.mkdir(parents=True)
-    blocker.write_text("not a run folder")  # the training fails in its process, after the others started
-    cfg = _quick(manifests, jobs=2, threads=1)
+    blocker.write_text("not a run folder")  # the training fails in its process, after the other started
     log = []
     with pytest.raises(executors.TrainingsFailedError) as info:
         run_benchmark(cfg, out, log=log.append)
     report = next(m for m in log if m.startswith("training ce-bs16-s0 failed"))
     path = out / "logs" / "digits" / "ce-bs16-s0.log"
-    assert "exit code 1" in report and "is a file" in report and f"full log: {path}" in report
+    assert "exit code 1" in report and "NotADirectoryError" in report and f"full log: {path}" in report
     assert "1 of 2 trainings failed (ce-bs16-s0)" in str(info.value) and "\n" not in str(info.value)
     assert (out / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs16-s0" / "checkpoint_best.pt").is_file()
     # fixed, the same command trains only the failed one
