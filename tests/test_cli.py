@@ -1,3 +1,5 @@
+import pytest
+
 from fewshot_clce.cli import main
 
 
@@ -58,3 +60,28 @@ def test_every_command_takes_root_and_data_root():
         for flag in ("--root", "--data-root"):
             ns = parser.parse_args(command.split() + args + [flag, "/data"])
             assert (getattr(ns, "root", None) or getattr(ns, "data_root", None)) == "/data", (command, flag)
+
+
+def test_settings_are_named_as_the_api_spells_them_and_as_flags_on_the_command_line(tmp_path, capsys):
+    """The library says `views`/`batch_size`; the command line says `--views`/`--batch-size`."""
+    from fewshot_clce.training import TrainConfig, train
+    from fewshot_clce.utils.checks import SettingError
+
+    cfg = TrainConfig(dataset="digits", backbone="conv4", loss="supcon", out=str(tmp_path / "r"), epochs=1,
+                      resume=True, force=True)
+    with pytest.raises(SettingError, match="^resume continues a run and force starts it over"):
+        train(cfg)
+    with pytest.raises(SettingError, match="needs positives: set views to 2 or raise batch_size"):
+        train(TrainConfig(dataset="digits", backbone="conv4", loss="supcon", out=str(tmp_path / "s"), views=1,
+                          batch_size=1, epochs=1))
+    args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "supcon", "--out", str(tmp_path / "r"),
+            "--epochs", "1", "--resume", "--force"]
+    assert main(args) == 2
+    assert "error: --resume continues a run and --force starts it over" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out",
+                 str(tmp_path / "file"), "--epochs", "1"]) == 2
+    assert f"error: --out '{tmp_path / 'file'}' is a file" in capsys.readouterr().err
+    err = SettingError("views", "set {setting} to 2 or raise {setting:batch_size}")
+    assert str(err) == "set views to 2 or raise batch_size"
+    assert err.message_for(lambda n: "--" + n.replace("_", "-")) == "set --views to 2 or raise --batch-size"

@@ -22,6 +22,8 @@ from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
+from ..utils.checks import SettingError
+
 from ..report import writer as report
 from ..utils.files import atomic_path, write_json_atomic
 from ..report.analysis import Analysis, analyse
@@ -53,7 +55,7 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool) -> None:
         ValueError: its config.json is unreadable and ``force`` is False.
     """
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {str(out)!r} is a file; pass a folder for the benchmark")
+        raise SettingError("out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the benchmark")
     path = out / "config.json"
     old = read_config_json(path, force) if path.is_file() else None
     if old is not None:
@@ -174,9 +176,9 @@ def check_identities(specs: List[str]) -> None:
     for spec in specs:
         identity = dataset_id(spec)
         if identity in seen:
-            raise ValueError(f"--dataset {seen[identity]!r} and {spec!r} are one dataset ({identity!r}) to the "
-                             "benchmark, whose results name datasets so; give it once, or benchmark the two in "
-                             "separate --out folders")
+            raise SettingError("datasets", "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
+                               f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
+                               "benchmark the two in separate output folders")
         seen[identity] = spec
 def _reuse_refusal(csv: Path, key_path: Path, key: dict):
     """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional
 import torch
 import yaml
 
+from ..utils.checks import SettingError
 from ..utils.files import atomic_path, write_text_atomic
 from ..utils.safe_load import load_checkpoint
 
@@ -45,10 +46,10 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
         ValueError: when both are set.
     """
     if resume and force:
-        raise ValueError("--resume continues a run and --force starts it over; pass only one")
+        raise SettingError("resume", "{setting} continues a run and {setting:force} starts it over; pass only one")
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"--out {str(run_dir)!r} is a file; pass a folder for the run")
+        raise SettingError("out", "{setting} " + f"{str(run_dir)!r} is a file; pass a folder for the run")
     present = [f for f in RUN_FILES if (run_dir / f).exists()]
     if present and not (resume or force):
         raise FileExistsError(f"run folder {str(run_dir)!r} already holds a run ({', '.join(present)}); "
@@ -81,7 +82,7 @@ class StartGuard:
             self.created = p
 
     def undo(self) -> None:
-        if not self.fresh:
+        if not self.fresh or not self.run_dir.is_dir():  # a file given as the folder: nothing of ours is there
             return
         for f in RUN_FILES:
             (self.run_dir / f).unlink(missing_ok=True)

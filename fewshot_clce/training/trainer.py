@@ -168,7 +168,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
                          f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
     if loss_fn.uses_projection and cfg.views < 2 and cfg.batch_size < 2:
-        raise ValueError("a contrastive loss needs positives: use --views 2 or a larger --batch-size")
+        raise _checks.SettingError("views", "a contrastive loss needs positives: set {setting} to 2 or raise "
+                                            "{setting:batch_size}")
     channels, height, width = base.image_shape
     preset = choose_preset(base.image_shape) if cfg.augment == "auto" else cfg.augment
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)

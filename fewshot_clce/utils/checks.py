@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Callable, Iterable, Optional
 
 MIN_WAYS = 2
@@ -22,19 +23,19 @@ class SettingError(ValueError):
 
     Args:
         setting: the setting's name in the Python API (``grad_clip``, ``val_episodes``).
-        text: the message with ``{setting}`` where the setting's name goes (plain text otherwise:
-            braces elsewhere are kept as they are).
+        text: the message with ``{setting}`` where the setting's name goes, and ``{setting:other}``
+            where another setting's does (plain text otherwise: braces elsewhere are kept).
     """
 
-    MARK = "{setting}"
+    MARK = re.compile(r"\{setting(?::(\w+))?\}")
 
     def __init__(self, setting: str, text: str):
         self.setting, self.text = setting, text
-        super().__init__(text.replace(self.MARK, setting))
+        super().__init__(self.message_for(lambda name: name))
 
     def message_for(self, name_of: Callable[[str], str]) -> str:
-        """The message with the setting named by ``name_of`` (e.g. its command-line flag)."""
-        return self.text.replace(self.MARK, name_of(self.setting))
+        """The message with the settings named by ``name_of`` (e.g. their command-line flags)."""
+        return self.MARK.sub(lambda m: name_of(m.group(1) or self.setting), self.text)
 
 
 def _real(value) -> bool:
