@@ -264,3 +264,40 @@ def test_a_submitit_job_of_two_gpus_trains_under_ddp(tmp_path):
     assert res.trained == ["ce-bs16-s0"]
     derived = read_config(out / "runs" / "digits" / "ce-bs16-s0")["derived"]
     assert derived["world_size"] == 2 and derived["global_batch_size"] == 32
+
+
+def test_local_submitit_jobs_get_gpus_of_their_own(tmp_path, monkeypatch):
+    """submitit's local executor would give every job GPUs 0..G-1: each job gets the least used group."""
+    submitit = pytest.importorskip("submitit")
+    from fewshot_clce.benchmark import submitit_jobs
+
+    assert submitit_jobs.gpu_groups([0, 1, 2, 3, 4], 2) == [(0, 1), (2, 3)]
+    assert submitit_jobs.gpu_groups([0], 2) == [] and submitit_jobs.gpu_groups([0, 1], 0) == []
+
+    submitted = []
+
+    class Recorder:  # stands in for submitit.AutoExecutor: records what each job would get
+        def __init__(self, folder, cluster):
+            self.params = {}
+
+        def update_parameters(self, **params):
+            self.params.update(params)
+
+        def submit(self, task):
+            submitted.append((task.config.out, self.params.get("local_visible_gpus"), self.params["gpus_per_node"]))
+            return type("Job", (), {"job_id": str(len(submitted))})()
+
+    monkeypatch.setattr(submitit, "AutoExecutor", Recorder)
+    monkeypatch.setattr(submitit_jobs, "local_gpus", lambda: [0, 1, 2, 3])
+    cfg = resolve(datasets=["digits"], executor="submitit", gpus_per_job=2, jobs=3)
+    ex = submitit_jobs.SubmititExecutor(cfg, tmp_path, lambda m: None, "local")
+    from fewshot_clce.training.config import TrainConfig
+
+    trainings = [executors.Training(None, TrainConfig(dataset="digits", out=f"run{i}")) for i in range(3)]
+    ledger = {}
+    monkeypatch.setattr(executors.Training, "key", property(lambda t: t.config.out))
+    monkeypatch.setattr(executors.Training, "name", property(lambda t: t.config.out))
+    jobs = ex._submit(trainings[:2], ledger, [])
+    jobs += ex._submit(trainings[2:], ledger, jobs)
+    assert submitted == [("run0", (0, 1), 2), ("run1", (2, 3), 2), ("run2", (0, 1), 2)]
+    assert [ledger[f"run{i}"]["gpus"] for i in range(3)] == [[0, 1], [2, 3], [0, 1]]

@@ -15,7 +15,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .config import BenchmarkConfig
 from .executors import (DEFAULT_TIMEOUT_MIN, Executor, Log, Training, TrainingTask, _failed, failure_report,
@@ -39,11 +39,34 @@ def _alive(pid: str) -> bool:
     return not cmdline.exists() or b"submitit" in cmdline.read_bytes()
 
 
+def local_gpus() -> List[int]:
+    """The GPUs this machine shows, as the ids submitit writes into a local job's CUDA_VISIBLE_DEVICES."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        try:
+            return [int(x) for x in visible.split(",") if x.strip()]
+        except ValueError:  # GPU UUIDs: submitit takes numbers only; fall back to its own default
+            return []
+    return list(range(torch.cuda.device_count()))
+
+
+def gpu_groups(gpus: List[int], per_job: int) -> List[Tuple[int, ...]]:
+    """The machine's GPUs cut into groups of ``per_job`` (one group per local job at a time)."""
+    if per_job < 1 or len(gpus) < per_job:
+        return []
+    return [tuple(gpus[i:i + per_job]) for i in range(0, len(gpus) - per_job + 1, per_job)]
+
+
 class _Job:
     """A training's submitit job: submitted by this driver, or re-attached from the ledger."""
 
-    def __init__(self, training: Training, job, cluster: str, ours: bool):
+    def __init__(self, training: Training, job, cluster: str, ours: bool, gpus: Tuple[int, ...] = ()):
         self.training, self.job, self.cluster, self.ours = training, job, cluster, ours
+        self.gpus = tuple(gpus)  # a local job's GPUs (Slurm gives its jobs theirs)
         self.start = time.perf_counter()
 
     @property
@@ -97,6 +120,9 @@ class SubmititExecutor(Executor):
         self.tasks = max(1, cfg.gpus_per_job or 0)  # one process per GPU
         self.at_once = cfg.jobs or 1  # local jobs at once (Slurm schedules its own)
         self.poll_s = 1.0 if cluster == "local" else 15.0
+        # submitit's local executor gives every job GPUs 0..G-1: each local job is given a group of
+        # its own instead, the least used one (groups are shared when --jobs exceeds them)
+        self.groups = gpu_groups(local_gpus(), cfg.gpus_per_job or 0) if cluster == "local" else []
 
     def parameters(self) -> Dict[str, object]:
         """The resources of every job, in submitit's names (its Slurm-only ones prefixed ``slurm_``)."""
@@ -134,28 +160,42 @@ class SubmititExecutor(Executor):
             return None
         cls = submitit.SlurmJob if self.cluster == "slurm" else submitit.LocalJob
         job = _Job(t, cls(self.folder, str(record["job_id"]), tasks=tuple(range(int(record.get("tasks", 1))))),
-                   self.cluster, ours=False)
+                   self.cluster, ours=False, gpus=tuple(record.get("gpus", ())))
         state = job.state()
         return job if (state == "RUNNING" if self.cluster == "local" else state in ACTIVE) else None
 
-    def _submit(self, trainings: List[Training], ledger: Dict[str, dict]) -> List[_Job]:
+    def _free_group(self, active: List[_Job]) -> Tuple[int, ...]:
+        """The GPU group fewest running local jobs use (empty: submitit's default, or no GPU)."""
+        if not self.groups:
+            return ()
+        use = Counter(j.gpus for j in active)
+        return min(self.groups, key=lambda g: use[g])  # the first of the least used: deterministic
+
+    def _submit(self, trainings: List[Training], ledger: Dict[str, dict], active: List[_Job]) -> List[_Job]:
         import submitit
 
         executor = submitit.AutoExecutor(folder=self.folder, cluster=self.cluster)
         executor.update_parameters(**self.parameters())
+        jobs: List[_Job] = []
         with ignoring_ctrl_c():  # local jobs are child processes: Ctrl-C here must not reach them
-            if len(trainings) > 1:
-                with executor.batch():  # one job array on Slurm
+            if self.cluster == "slurm" and len(trainings) > 1:
+                with executor.batch():  # one job array
                     submitted = [executor.submit(self._task(t)) for t in trainings]
+                jobs = [_Job(t, j, self.cluster, ours=True) for t, j in zip(trainings, submitted)]
             else:
-                submitted = [executor.submit(self._task(t)) for t in trainings]
-        jobs = [_Job(t, j, self.cluster, ours=True) for t, j in zip(trainings, submitted)]
+                for t in trainings:
+                    gpus = self._free_group(active + jobs)
+                    if gpus:
+                        executor.update_parameters(local_visible_gpus=gpus)
+                    jobs.append(_Job(t, executor.submit(self._task(t)), self.cluster, ours=True, gpus=gpus))
         for j in jobs:
             ledger[j.training.key] = {"job_id": j.id, "cluster": self.cluster, "tasks": self.tasks,
-                                      "run": j.training.name, "submitted": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                      "gpus": list(j.gpus), "run": j.training.name,
+                                      "submitted": time.strftime("%Y-%m-%d %H:%M:%S")}
         write_ledger(self.ledger_path, ledger)
         self.log(f"submitted {len(jobs)} job(s) to {self.cluster}: "
-                 + ", ".join(f"{j.training.name} ({j.id})" for j in jobs))
+                 + ", ".join(f"{j.training.name} ({j.id}{', GPUs ' + ','.join(map(str, j.gpus)) if j.gpus else ''})"
+                             for j in jobs))
         return jobs
 
     def run(self, trainings: List[Training]) -> Dict[str, float]:
@@ -183,7 +223,7 @@ class SubmititExecutor(Executor):
             while queue or active:
                 room = len(queue) if self.cluster == "slurm" else max(0, self.at_once - len(active))
                 if queue and room:
-                    active += self._submit(queue[:room], ledger)
+                    active += self._submit(queue[:room], ledger, active)
                     queue = queue[room:]
                 for job in [j for j in active if j.done()]:
                     active.remove(job)
