@@ -124,6 +124,15 @@ def test_the_thread_count_of_a_cpu_training_does_not_depend_on_the_executor():
     assert executors.training_threads(cfg, "cuda:0", torch.get_num_threads() * 2) == 1
 
 
+def test_where_trainings_run_is_no_part_of_the_results_identity():
+    """A benchmark started sequentially may be resumed with --jobs or as submitit jobs, and back."""
+    plain = resolve(datasets=["digits"])
+    elsewhere = resolve(datasets=["digits"], executor="submitit", jobs=4, devices=["cpu"], threads=1, gpus_per_job=2,
+                        cpus_per_job=8, mem_gb=16, timeout_min=60, slurm_partition="gpu", slurm_account="me",
+                        slurm_array_parallelism=2)
+    assert plain.identity() == elsewhere.identity()
+
+
 def test_a_requeued_submitit_job_resumes_its_training(tmp_path):
     pytest.importorskip("submitit")
     from fewshot_clce.training.config import TrainConfig
@@ -137,15 +146,25 @@ def test_a_requeued_submitit_job_resumes_its_training(tmp_path):
 # --- local processes ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_jobs_2_writes_the_sequential_files_bit_for_bit(tmp_path, capsys):
-    """The user's commands: the same benchmark in this process, then with two training processes."""
+def test_jobs_2_and_submitit_write_the_sequential_files_bit_for_bit(tmp_path, capsys):
+    """The user's commands: the same benchmark in this process, with two training processes, and as
+    submitit jobs (local subprocesses here)."""
     assert main(_bench_args(tmp_path / "seq")) == 0
     assert main(_bench_args(tmp_path / "jobs", "--jobs", "2")) == 0
     err = capsys.readouterr().err
     assert "2 at a time" in err and "trained ce-bs64-s0" in err
+    assert torch.cuda.is_available() or "2 at a time on cpu" in err  # --device auto, resolved for the log
     _same_results(tmp_path / "jobs", tmp_path / "seq")
     log = (tmp_path / "jobs" / "logs" / "digits" / "ce-bs64-s0.log").read_text()
     assert "epoch 1/1" in log  # each training's output went to its own log
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        return  # the [cluster] extra is not installed: the submitit half is tested where it is
+    assert main(_bench_args(tmp_path / "jobs-submitit", "--executor", "submitit", "--jobs", "2")) == 0
+    err = capsys.readouterr().err
+    assert "submitted 2 job(s) to local" in err and "trained ce-bs64-s0 (job" in err
+    _same_results(tmp_path / "jobs-submitit", tmp_path / "seq")
 
 
 @pytest.mark.slow
@@ -164,7 +183,8 @@ def test_a_failed_training_is_reported_with_its_log_and_the_others_finish(refere
         run_benchmark(cfg, out, log=log.append)
     report = next(m for m in log if m.startswith("training ce-bs16-s0 failed"))
     path = out / "logs" / "digits" / "ce-bs16-s0.log"
-    assert "exit code 1" in report and "is a file; pass a folder for the run" in report and f"full log: {path}" in report
+    assert "exit code 1" in report and "is a file; pass a folder for the run" in report
+    assert f"full log: {path}" in report
     assert "1 of 2 trainings failed (ce-bs16-s0)" in str(info.value) and "\n" not in str(info.value)
     assert (out / "runs" / "digits" / "clce-lam0.5-t0.1-beta0.5-bs16-s0" / "checkpoint_best.pt").is_file()
     # fixed, the same command trains only the failed one

@@ -124,7 +124,7 @@ class BenchmarkConfig:
                                    "in this process); submitit without Slurm: local jobs at once (default 1)")
     devices: Optional[List[str]] = _s(None, "devices of the local executor's processes, one training at a time on "
                                             "each (cycled when --jobs is larger; default: every visible GPU when "
-                                            "--device is auto, else --device)")
+                                            "--device is auto, the CPU when there is none, else --device)")
     threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
                                       "whatever the executor; CPU results depend on it in the last bits)")
     gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "

@@ -242,7 +242,8 @@ class SubmititExecutor(Executor):
                     bar.update(1)
                 states = Counter(j.state() for j in active)
                 now = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-                line = f"jobs: {now or 'none running'}; {len(queue)} to submit, {len(took)} done, {len(failures)} failed"
+                line = (f"jobs: {now or 'none running'}; {len(queue)} to submit, {len(took)} done, "
+                        f"{len(failures)} failed")
                 if line != shown:
                     self.log(line)
                     shown = line
