@@ -113,6 +113,32 @@ def test_resume_gives_the_same_result_as_an_uninterrupted_run(tmp_path, monkeypa
     assert strip(_metrics(straight)) == strip(_metrics(resumed))
 
 
+def test_threads_are_set_for_the_training_recorded_and_given_back(tmp_path):
+    """A training runs on the thread count it is given (CPU sums depend on it in the last bits: the
+    number is recorded in config.yaml), and the caller's own setting is restored afterwards."""
+    import yaml
+
+    before = torch.get_num_threads()
+    seen = []
+    real_epoch = training.train_epoch
+    try:
+        training.train_epoch = lambda *a, **k: seen.append(torch.get_num_threads()) or real_epoch(*a, **k)
+        torch.set_num_threads(2)
+        run_dir = train(_config(tmp_path / "one", epochs=1, steps_per_epoch=1, threads=1))
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert yaml.safe_load((run_dir / "config.yaml").read_text())["threads"] == 1
+        default = train(_config(tmp_path / "default", epochs=1, steps_per_epoch=1))
+        assert seen == [1, 2]  # not given: the caller's
+        assert yaml.safe_load((default / "config.yaml").read_text())["threads"] == 2
+        # a runtime setting: a resume may change it
+        train(_config(tmp_path / "one", epochs=1, steps_per_epoch=1, threads=2, resume=True))
+    finally:
+        training.train_epoch = real_epoch
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        train(_config(tmp_path / "zero", threads=0))
+
+
 def _flatten(tree, prefix=""):
     out = {}
     if isinstance(tree, dict):

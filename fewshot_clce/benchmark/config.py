@@ -15,7 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
-RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command")
+RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command", "executor", "jobs",
+                  "devices", "threads", "gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min", "slurm_partition",
+                  "slurm_account", "slurm_array_parallelism")
+# Where trainings can run (see fewshot_clce.benchmark.executors).
+EXECUTORS = ("local", "submitit")
 # Settings added later: left out of the identity at their default (old folders still resume).
 LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets")
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
@@ -127,6 +131,27 @@ class BenchmarkConfig:
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
     time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
     progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false", cli_help="no progress bars")
+    # runtime: where the trainings run (fewshot_clce.benchmark.executors)
+    executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
+                                "each: on Slurm where srun exists, else local subprocesses)")
+    jobs: Optional[int] = _s(None, "trainings at once: local processes (default: one per --devices entry, else 1, "
+                                   "in this process); submitit without Slurm: local jobs at once (default 1)")
+    devices: Optional[List[str]] = _s(None, "devices of the local executor's processes, one training at a time on "
+                                            "each (cycled when --jobs is larger; default: every visible GPU when "
+                                            "--device is auto, the CPU when there is none, else --device)")
+    threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
+                                      "whatever the executor; CPU results depend on it in the last bits)")
+    gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "
+                                           "DDP, one process per GPU (default 0)")
+    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes")
+    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)")
+    timeout_min: Optional[int] = _s(None, "submitit: time limit of each job in minutes; a job that reaches it is "
+                                          "requeued (up to 3 times) and resumes from its last checkpoint "
+                                          "(default 1440)")
+    slurm_partition: Optional[str] = _s(None, "Slurm partition of the jobs")
+    slurm_account: Optional[str] = _s(None, "Slurm account the jobs are charged to")
+    slurm_array_parallelism: Optional[int] = _s(None, "Slurm: at most this many of the benchmark's jobs run at once "
+                                                      "(they are submitted as one job array)")
     command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
@@ -184,6 +209,19 @@ class BenchmarkConfig:
             _checks.positive("lr", self.lr)
         if self.time_budget is not None:
             _checks.positive("time_budget", self.time_budget, hint=" (minutes)")
+        if self.executor not in EXECUTORS:
+            raise _checks.SettingError("executor", "{setting} " + f"{self.executor!r} is not an executor; valid: "
+                                       + ", ".join(EXECUTORS))
+        for name in ("jobs", "threads", "cpus_per_job", "timeout_min", "slurm_array_parallelism"):
+            if getattr(self, name) is not None:
+                _checks.at_least(name, getattr(self, name))
+        if self.gpus_per_job is not None:
+            _checks.at_least("gpus_per_job", self.gpus_per_job, 0)
+        if self.mem_gb is not None:
+            _checks.positive("mem_gb", self.mem_gb)
+        if self.devices is not None and not self.devices:
+            raise _checks.SettingError("devices", "{setting} needs at least one device (e.g. cuda:0 cuda:1), or "
+                                                  "leave it out")
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size") + LOSS_SWEEPS:
             vals = getattr(self, name)
             if vals is not None and len(set(vals)) != len(vals):
@@ -311,7 +349,8 @@ PRESETS: Dict[str, Preset] = {
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
              val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128],
-             train_options={"image_size": 84, "num_workers": 8}),
+             train_options={"image_size": 84, "num_workers": 8},
+             gpus_per_job=1, cpus_per_job=10, timeout_min=180),
         "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~21 h for the 21 trainings "
         "(each loss's default grid, 3 seeds)"),
     "cross-domain-demo": Preset(
@@ -334,7 +373,8 @@ PRESETS: Dict[str, Preset] = {
     "cifar-fs-gpu": Preset(
         "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8}),
+             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8},
+             gpus_per_job=1, cpus_per_job=10, timeout_min=60),
         "estimate, not measured (no GPU here): ~20 min per training on one recent GPU, ~7 h for the 21 trainings "
         "(each loss's default grid, 3 seeds)"),
 }

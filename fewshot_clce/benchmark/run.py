@@ -210,7 +210,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     from ..data import create_dataset, dataset_id
     from . import transfer
     from .manifests import benchmark_manifests, committed_dir
-    from ..training.trainer import train
+    from .executors import Training, make_executor
 
     t0 = time.perf_counter()
     out = Path(out).expanduser()
@@ -218,6 +218,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     check_names(cfg)
     check_identities(cfg.datasets)
     check_trainings(cfg, specs, out)
+    executor = make_executor(cfg, out, log)  # its options are checked before any training starts
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     check_splits(datasets)
@@ -248,22 +249,18 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         raise
 
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
-    bar = tqdm(specs, desc="train", unit="run", disable=not cfg.progress)
-    for spec in bar:
-        bar.set_postfix_str(spec.name)
+    trainings = []
+    for spec in specs:
         state = states[(spec.dataset_id, spec.name)]
         if state == "finished":
             res.reused.append(spec.name)
             continue
-        start = time.perf_counter()
-        train(dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
-                                  force=state == "different" and force))
-        res.trained.append(spec.name)
-        res.timing[f"train/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
-        if len(res.trained) == 1:
-            took = time.perf_counter() - start
-            log(f"first training took {took:.0f} s; at that pace the {len(todo) - 1} other(s) take about "
-                f"{took * (len(todo) - 1) / 60:.1f} min more")
+        trainings.append(Training(spec, dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
+                                                            force=state == "different" and force)))
+    took = executor.run(trainings) if trainings else {}
+    for t in trainings:
+        res.trained.append(t.name)
+        res.timing[f"train/{t.key}"] = took[t.key]
     frames = []
     for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()

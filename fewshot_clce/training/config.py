@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional
 from ..data.transforms import PRESETS
 
 # Fields that say how to run, not what is trained: they may differ when resuming.
-RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root")
+RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root", "threads")
 
 
 def _f(default: Any, help: str, **meta: Any):
@@ -57,6 +57,9 @@ class TrainConfig:
                                   aliases=("--root",))
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
     num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
+    threads: Optional[int] = _f(None, "intra-op CPU threads of this training (torch.set_num_threads; default: "
+                                      "torch's, the cores or $OMP_NUM_THREADS); CPU results depend on it in the "
+                                      "last bits, so config.yaml records the number used")
     progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
                          cli_help="hide the progress bar")
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")

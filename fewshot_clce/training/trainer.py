@@ -57,6 +57,8 @@ def _check(cfg: TrainConfig) -> None:
         _checks.at_least(name, getattr(cfg, name))
     _checks.ways("val_ways", cfg.val_ways)
     _checks.at_least("num_workers", cfg.num_workers, 0)
+    if cfg.threads is not None:
+        _checks.at_least("threads", cfg.threads)
     for name in ("seed", "val_seed"):
         _checks.seed(name, getattr(cfg, name))
     if cfg.steps_per_epoch is not None:
@@ -136,10 +138,15 @@ def train(config: TrainConfig) -> Path:
     _check(config)
     loss_fn, loss_hparams = _create_loss(config)
     ctx = init_distributed(config.device)
+    # The thread count is process-wide state: set for this training, then given back to the caller.
+    threads_before = torch.get_num_threads()
     try:
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)
         with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
             return _train(config, ctx, loss_fn, loss_hparams)
     finally:
+        torch.set_num_threads(threads_before)
         shutdown_distributed(ctx)
 
 
@@ -173,7 +180,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         cfg, augment=preset,
         lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
         weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
-        **loss_hparams)
+        threads=torch.get_num_threads(), **loss_hparams)
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
