@@ -321,8 +321,15 @@ def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = DEFAULT_CI_M
     if names[0] == names[1]:  # two folders of one name: told apart, or B would be its own baseline
         names = [f"{names[0]} (A)".lstrip(), f"{names[1]} (B)".lstrip()]
     both = pd.concat([a.assign(run=names[0]), b.assign(run=names[1])], ignore_index=True)
+    trained = [sorted(set(df["train_dataset"])) if "train_dataset" in df.columns else [] for df in (a, b)]
+    if trained[0] != trained[1]:  # runs trained on different datasets are still paired on the same episodes
+        both = both.drop(columns="train_dataset")
     table = _summarize(both, baseline=names[1], split=None, ci_method=method, confidence=confidence, by="run")
-    return table[table["run"] == names[0]].reset_index(drop=True)
+    table = table[table["run"] == names[0]].reset_index(drop=True)
+    if trained[0] != trained[1]:
+        table["train_dataset"] = ", ".join(trained[0])  # not the evaluation dataset the summary filled in
+        table.insert(table.columns.get_loc("baseline") + 1, "baseline_train_dataset", ", ".join(trained[1]))
+    return table
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),

@@ -111,7 +111,8 @@ def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
 def test_plan_lists_every_training_with_its_state(tiny, capsys):
     out, _ = tiny
     args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--shots", "1", "5", "--heads", "centroid",
-            "--episodes", "40", "--val-episodes", "20", "--seeds", "0", "1", "--lambda", "0.5", "--epochs", "1",
+            "--episodes", "40", "--val-episodes", "20", "--seeds", "0", "1", "--lambda", "0.5", "--temperature", "0.1",
+            "--beta", "0.5", "--epochs", "1",
             "--out", str(out), "--plan"]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()

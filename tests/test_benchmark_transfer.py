@@ -109,8 +109,8 @@ def test_a_rerun_reuses_everything_and_other_weights_are_refused(bench, tmp_path
         _no_work(m)  # every training and evaluation, the init row's and the cross-domain ones included, is reused
         again = run_benchmark(resolve(**API, init=str(init)), copy, log=lambda m: None)
     assert again.trained == [] and again.evaluated == []
-    assert sorted(again.reused_evaluations) == ["ce-bs64-s0", "ce-bs64-s0 on digits", "clce-lam0.5-t0.1-beta0.5-bs64-s0",
-                                                "clce-lam0.5-t0.1-beta0.5-bs64-s0 on digits"]
+    clce = next(n for n in again.reused_evaluations if n.startswith("clce-") and " on " not in n)
+    assert sorted(again.reused_evaluations) == ["ce-bs64-s0", "ce-bs64-s0 on digits", clce, f"{clce} on digits"]
     # the same file name with other contents, and another file: both digests are named
     other = _weights(tmp_path / "other.pt", 1)
     for weights in (other, _weights(tmp_path / "init.pt", 1)):

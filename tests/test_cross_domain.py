@@ -209,4 +209,6 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
                  "--dataset", rgb, "--head", "centroid", "--out", str(tmp_path / "cmp.csv")]) == 0
     out = capsys.readouterr().out
     assert "A = glyph_run, B = digit_run" in out and "folder:rgb" in out
-    assert pd.read_csv(tmp_path / "cmp.csv")["n"].iloc[0] == 10
+    cmp = pd.read_csv(tmp_path / "cmp.csv")
+    assert cmp["paired_episodes"].iloc[0] == 10 and cmp["baseline_train_dataset"].iloc[0] == "digits"
+    assert cmp["train_dataset"].iloc[0].startswith("glyphs") and cmp["dataset"].iloc[0] == "folder:rgb"

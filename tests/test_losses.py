@@ -146,8 +146,8 @@ def test_limits_of_clce():
     torch.testing.assert_close(lacln_loss(z, labels, temperature=0.2, beta=1e-9), supcon_loss(z, labels, temperature=0.2))
     assert torch.equal(clce_loss(logits, z, labels, lam=0.0), ce_loss(logits, labels))
     assert torch.equal(clce_loss(logits, z, labels, lam=1.0, beta=0.7), lacln_loss(z, labels, beta=0.7))
-    hybrid = 0.3 * supcon_loss(z, labels) + 0.7 * ce_loss(logits, labels)
-    torch.testing.assert_close(clce_loss(logits, z, labels, lam=0.3, beta=0.0), hybrid)
+    hybrid = 0.3 * supcon_loss(z, labels, temperature=0.1) + 0.7 * ce_loss(logits, labels)
+    torch.testing.assert_close(clce_loss(logits, z, labels, lam=0.3, temperature=0.1, beta=0.0), hybrid)
 
 
 @pytest.mark.parametrize("name", ["supcon", "lacln", "clce"])

@@ -93,6 +93,23 @@ def test_report_command(tmp_path, capsys):
     assert "per_episode.csv" in capsys.readouterr().err
 
 
+def test_report_reads_a_compressed_per_episode_table(tmp_path, capsys):
+    """A folder committed with per_episode.csv.gz (as results/glyphs-ablation) reports as the plain one."""
+    import gzip
+    import shutil
+
+    plain, packed = tmp_path / "plain", tmp_path / "packed"
+    for folder in (plain, packed):
+        folder.mkdir()
+        _folder(folder, make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=40))
+    with open(packed / "per_episode.csv", "rb") as src, gzip.open(packed / "per_episode.csv.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (packed / "per_episode.csv").unlink()
+    assert main(["report", str(plain)]) == 0 and main(["report", str(packed)]) == 0
+    assert (packed / "claims.csv").read_text() == (plain / "claims.csv").read_text()
+    assert not (packed / "per_episode.csv").exists()
+
+
 def test_written_summaries_match_the_analysis(tmp_path):
     df = make_results({"ce": 0.0, "supcon": 0.01, "clce": 0.02}, seeds=[0], episodes=50, heads=("centroid", "logistic"))
     an = _folder(tmp_path, df)

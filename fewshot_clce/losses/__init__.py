@@ -6,11 +6,11 @@ The hyper-parameters they take are declared once in :mod:`fewshot_clce.losses.hp
 """
 from __future__ import annotations
 
-from .functional import BETA, LAM, TEMPERATURE, ce_loss, clce_loss, lacln_loss, supcon_loss
+from .functional import BETA, LAM, SUPCON_TEMPERATURE, TEMPERATURE, ce_loss, clce_loss, lacln_loss, supcon_loss
 from .modules import CELoss, CLCELoss, LACLNLoss, LossOutput, SupConLoss
 from .registry import LOSSES, create_loss, list_losses
 
 __all__ = [
-    "BETA", "LAM", "TEMPERATURE", "ce_loss", "clce_loss", "lacln_loss", "supcon_loss", "CELoss", "CLCELoss",
-    "LACLNLoss", "LossOutput", "SupConLoss", "LOSSES", "create_loss", "list_losses",
+    "BETA", "LAM", "SUPCON_TEMPERATURE", "TEMPERATURE", "ce_loss", "clce_loss", "lacln_loss", "supcon_loss",
+    "CELoss", "CLCELoss", "LACLNLoss", "LossOutput", "SupConLoss", "LOSSES", "create_loss", "list_losses",
 ]

@@ -64,7 +64,7 @@ class SupConLoss(_Loss):
 
     name, uses_projection = "supcon", True
 
-    def __init__(self, temperature: float = Fn.TEMPERATURE):
+    def __init__(self, temperature: float = Fn.SUPCON_TEMPERATURE):
         super().__init__()
         check_temperature(temperature)
         self.temperature = temperature

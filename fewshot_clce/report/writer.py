@@ -151,11 +151,16 @@ def write_plots(out: Path, an: Analysis) -> List[Path]:
 def load_benchmark(folder: str | Path) -> tuple:
     """``(per_episode DataFrame, config dict, timing dict)`` of a finished benchmark folder.
 
+    The per-episode table is ``per_episode.csv``, else ``per_episode.csv.gz`` (how the README's
+    results are committed).
+
     Raises:
         FileNotFoundError: naming the folder when it holds no ``per_episode.csv``.
     """
     folder = Path(folder)
     pe = folder / "per_episode.csv"
+    if not pe.is_file() and (folder / "per_episode.csv.gz").is_file():  # a folder committed compressed
+        pe = folder / "per_episode.csv.gz"
     if not pe.is_file():
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
