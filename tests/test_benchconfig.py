@@ -216,3 +216,18 @@ def test_demo_sweeps_the_default_grids():
             n *= len(values)
         assert sum(s.loss == loss for s in specs) == n
     assert sum(len(v) > 1 for loss in cfg.losses for v in default_grid(loss).values()) >= 1  # CLCE is chosen on val
+
+
+def test_the_loss_defaults_are_the_committed_ablations_val_choices():
+    """Defaults are claims: each one is what the committed glyphs ablation chose on val."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    sel = pd.read_csv(Path(__file__).resolve().parent.parent / "results" / "glyphs-ablation" / "selection.csv")
+    chosen = sel[sel["chosen"].astype(str) == "True"].set_index("loss")
+    for loss in ("supcon", "clce"):
+        for name, value in loss_defaults(loss).items():
+            if name in chosen.columns and name != "label_smoothing":
+                assert float(chosen.loc[loss, name]) == value, (loss, name)
+    assert set(default_grid("clce")["lam"]) <= set(sel.loc[sel["loss"] == "clce", "lam"])
