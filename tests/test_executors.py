@@ -16,6 +16,7 @@ from fewshot_clce.benchmark import executors
 from fewshot_clce.benchmark.config import resolve
 from fewshot_clce.benchmark.run import run_benchmark
 from fewshot_clce.cli import main
+from fewshot_clce.training.run_folder import is_finished
 
 from tiny_benchmark import tiny_config
 
@@ -218,15 +219,17 @@ def test_submitit_jobs_outlive_ctrl_c_and_the_same_command_reattaches(reference,
     with pytest.raises(KeyboardInterrupt):
         run_benchmark(cfg, out, log=log.append)
     ledger = json.loads((out / "jobs" / "jobs.json").read_text())
-    ids = [ledger[k]["job_id"] for k in ("digits/ce-bs16-s0", "digits/clce-lam0.5-t0.1-beta0.5-bs16-s0")]
+    keys = ("digits/ce-bs16-s0", "digits/clce-lam0.5-t0.1-beta0.5-bs16-s0")
+    ids = [ledger[k]["job_id"] for k in keys]
     said = next(m for m in log if m.startswith("interrupted"))
     assert "keep running" in said and str(out / "jobs" / "jobs.json") in said and "re-attach" in said
     assert f"kill {' '.join(ids)}" in said
     for i in ids:  # the terminal's Ctrl-C reaches the jobs too: they ignore it
-        assert _controller_alive(i)
-        os.kill(int(i), signal.SIGINT)
+        if _controller_alive(i):  # a tiny job may already be done on a quiet machine
+            os.kill(int(i), signal.SIGINT)
     time.sleep(1)
-    assert all(_controller_alive(i) for i in ids)
+    for k, i in zip(keys, ids):  # each job still runs, or finished its training: none died of the SIGINT
+        assert _controller_alive(i) or is_finished(out / "runs" / k, cfg.epochs), k
     monkeypatch.undo()
     log.clear()
     res = run_benchmark(cfg, out, log=log.append)
