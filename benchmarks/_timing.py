@@ -87,3 +87,27 @@ def ratio_text(values: Sequence[float], digits: int = 1) -> str:
     """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``, with ``digits`` decimals."""
     med, low, high = summary(values)
     return f"{med:.{digits}f}x (median of {len(values)} rounds, {low:.{digits}f}x-{high:.{digits}f}x)"
+
+
+def train_metrics(argv, out):
+    """Run ``fewshot-clce train ARGV`` quietly (its log lines would break up the benchmark's table)
+    and return the run's metrics.csv; a failed command ends the script with its one-line error.
+
+    Args:
+        argv: the command's arguments after ``fewshot-clce``, ``--out`` included.
+        out: the run folder ``argv`` names.
+    """
+    import contextlib
+    import io
+    from pathlib import Path
+
+    from fewshot_clce.cli import main as cli_main
+    from fewshot_clce.training.run_folder import METRICS
+    from fewshot_clce.utils.files import read_csv
+
+    log = io.StringIO()
+    with contextlib.redirect_stderr(log), contextlib.redirect_stdout(io.StringIO()):
+        code = cli_main(list(argv))
+    if code:  # the command's one-line error, instead of a missing metrics.csv
+        raise SystemExit(f"fewshot-clce {' '.join(argv)} failed:\n{log.getvalue().strip()}")
+    return read_csv(Path(out) / METRICS)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import os
 import sys
 import tempfile
@@ -35,13 +34,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import load_line, ratio_text, ratios, summary  # noqa: E402
+from _timing import load_line, ratio_text, ratios, summary, train_metrics  # noqa: E402
 
-from fewshot_clce.cli import main as cli_main  # noqa: E402
 from fewshot_clce.data import ArraySplit, FewShotDataset, create_dataset  # noqa: E402
 from fewshot_clce.data.registry import DATASETS, register_dataset  # noqa: E402
-from fewshot_clce.training.run_folder import METRICS  # noqa: E402
-from fewshot_clce.utils.files import read_csv  # noqa: E402
 
 ARRAYS = "bench-folder-arrays"  # the array twin, registered in this process only
 
@@ -97,12 +93,7 @@ def train_rates(dataset: str, out: Path, args: argparse.Namespace) -> float:
             "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--batch-size",
             str(args.batch_size), "--image-size", str(args.image_size), "--num-workers", str(args.num_workers),
             "--val-episodes", "10", "--device", "cpu", "--no-progress", "--force"]
-    log = io.StringIO()
-    with contextlib.redirect_stderr(log), contextlib.redirect_stdout(io.StringIO()):
-        code = cli_main(argv)
-    if code:  # the command's one-line error, instead of a missing metrics.csv
-        raise SystemExit(f"fewshot-clce {' '.join(argv)} failed:\n{log.getvalue().strip()}")
-    rows = read_csv(out / METRICS)
+    rows = train_metrics(argv, out)  # quietly: its log lines would break up the table
     rows = rows[rows["epoch"] >= 2]
     return float(rows["images_per_s"].mean())
 

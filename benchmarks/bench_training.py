@@ -19,8 +19,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import sys
 import tempfile
 from pathlib import Path
@@ -31,12 +29,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _timing import load_line, ratio_text, summary  # noqa: E402
+from _timing import load_line, ratio_text, summary, train_metrics  # noqa: E402
 
-from fewshot_clce.cli import main as cli_main  # noqa: E402
 from fewshot_clce.data import list_datasets  # noqa: E402
-from fewshot_clce.training.run_folder import METRICS  # noqa: E402
-from fewshot_clce.utils.files import read_csv  # noqa: E402
 
 LOSSES = ("ce", "clce")
 
@@ -49,13 +44,7 @@ def train_rate(loss: str, out: Path, args: argparse.Namespace) -> float:
             "--val-episodes", str(args.val_episodes), "--no-progress", "--force"]
     if args.image_size:
         argv += ["--image-size", str(args.image_size)]
-    # the trainer's log lines (stderr) and the run folder it prints (stdout) would break up the table
-    log = io.StringIO()
-    with contextlib.redirect_stderr(log), contextlib.redirect_stdout(io.StringIO()):
-        code = cli_main(argv)
-    if code:  # the command's one-line error, instead of a missing metrics.csv
-        raise SystemExit(f"fewshot-clce {' '.join(argv)} failed:\n{log.getvalue().strip()}")
-    rows = read_csv(out / METRICS)
+    rows = train_metrics(argv, out)  # quietly: its log lines would break up the table
     return float(rows["images_per_s"].dropna().iloc[-1])
 
 
