@@ -28,14 +28,14 @@ def time_train_step(backbone_name: str, image_shape: Tuple[int, int, int], batch
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create_backbone(backbone_name, in_chans=c)
+        model = create_backbone(backbone_name, in_chans=c).to(memory_format=torch.channels_last)  # as the trainer
     augment = Augment(choose_preset(image_shape), (h, w), c)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     images = torch.rand(batch_size, c, h, w, generator=gen)  # [B, C, H, W]
     times = []
     for _ in range(repeats + 1):  # the first step warms up allocators and kernels
         start = time.perf_counter()
-        x = augment(images, views, gen).flatten(0, 1)  # [B * V, C, h, w]
+        x = augment(images, views, gen).flatten(0, 1).contiguous(memory_format=torch.channels_last)  # [B * V, C, h, w]
         loss = model(x).pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -91,7 +91,6 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
     """
     model.train()
     device = ctx.device
-    channels_last = device.type == "cuda"
     sums: Optional[torch.Tensor] = None
     names: List[str] = []
     seen = 0
@@ -102,8 +101,7 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
         b = images.shape[0]
         x = augment(images, views, aug_gen)  # [B, V, C, h, w]
         x = x.flatten(0, 1)  # [B * V, C, h, w]
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)  # as the model's weights (trainer)
         with _autocast(device):
             out = model(x)
         # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
