@@ -139,6 +139,57 @@ def test_threads_are_set_for_the_training_recorded_and_given_back(tmp_path):
         train(_config(tmp_path / "zero", threads=0))
 
 
+def test_precision_is_resolved_recorded_and_used_for_the_forward_pass(tmp_path, monkeypatch):
+    """``auto`` is bfloat16 where the device computes it natively and float32 elsewhere; the forward
+    pass runs in the precision config.yaml records, the losses in float32; a resume may change it."""
+    import yaml
+    from fewshot_clce.training import loop
+
+    cpu = torch.device("cpu")
+    assert loop.resolve_precision("float32", cpu) == "float32"
+    assert loop.resolve_precision("bfloat16", cpu) == "bfloat16"
+    assert loop.resolve_precision("auto", torch.device("cuda")) == "bfloat16"
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(loop, "native_bfloat16", lambda device, native=native: native)
+        assert loop.resolve_precision("auto", cpu) == expected
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="unknown precision 'fp8'; valid: auto, float32, bfloat16"):
+        loop.resolve_precision("fp8", cpu)
+
+    dtypes = {}
+    real_loss = training._create_loss
+
+    def spying_loss(cfg):
+        fn, hp = real_loss(cfg)
+        inner = fn.forward
+
+        def forward(logits, z, labels):
+            dtypes.setdefault(cfg.out, []).append((logits.dtype, z.dtype))
+            return inner(logits, z, labels)
+        fn.forward = forward
+        return fn, hp
+
+    monkeypatch.setattr(training, "_create_loss", spying_loss)
+    dtype_of_forward = {}
+    real_forward = torch.nn.Conv2d.forward
+
+    def conv_forward(self, x):
+        out = real_forward(self, x)
+        dtype_of_forward.setdefault(str(torch.is_autocast_enabled("cpu")), out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", conv_forward)
+    for precision in ("float32", "bfloat16"):
+        dtype_of_forward.clear()
+        out = tmp_path / precision
+        run_dir = train(_config(out, epochs=1, steps_per_epoch=1, precision=precision))
+        assert yaml.safe_load((run_dir / "config.yaml").read_text())["precision"] == precision
+        assert dtype_of_forward["True" if precision == "bfloat16" else "False"] == getattr(torch, precision)
+        assert dtypes[str(out)] == [(torch.float32, torch.float32)]  # the losses see float32 either way
+    # a runtime setting, as the device: a resume may change it
+    train(_config(tmp_path / "float32", epochs=1, steps_per_epoch=1, precision="bfloat16", resume=True))
+
+
 def _flatten(tree, prefix=""):
     out = {}
     if isinstance(tree, dict):

@@ -325,7 +325,7 @@ PRESETS: Dict[str, Preset] = {
         dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
              heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
              train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "measured: 14.3 min on the quiet 2-core CPU (2026-11-30; 5 trainings of 154-180 s)"),
+        "measured: 5.9 min on the quiet 2-core CPU (2026-11-30; 5 trainings of 62-71 s in bfloat16)"),
     "paper-glyphs": Preset(
         "the README's results: the union of the two ablations below (CLCE λ x β; τ of SupCon and CLCE), each "
         "loss's configuration chosen on val (the batch-size claim: ablation-batch)",

@@ -19,10 +19,12 @@ _EVAL_TO_TRAIN = 1 / 3  # a forward pass costs about a third of forward + backwa
 
 
 def time_train_step(backbone_name: str, image_shape: Tuple[int, int, int], batch_size: int, views: int = 2,
-                    repeats: int = 2, seed: int = 0) -> float:
-    """Seconds for one training step of ``backbone_name`` on ``[batch_size * views, *image_shape]`` inputs."""
+                    repeats: int = 2, seed: int = 0, precision: str = "auto") -> float:
+    """Seconds for one CPU training step of ``backbone_name`` on ``[batch_size * views, *image_shape]`` inputs,
+    in the trainer's memory layout and ``precision``."""
     from ..data.transforms import Augment, choose_preset
     from ..backbones.factory import create_backbone
+    from ..training.loop import _autocast, resolve_precision
 
     c, h, w = image_shape
     gen = torch.Generator().manual_seed(seed)
@@ -36,7 +38,9 @@ def time_train_step(backbone_name: str, image_shape: Tuple[int, int, int], batch
     for _ in range(repeats + 1):  # the first step warms up allocators and kernels
         start = time.perf_counter()
         x = augment(images, views, gen).flatten(0, 1).contiguous(memory_format=torch.channels_last)  # [B * V, C, h, w]
-        loss = model(x).pow(2).mean()
+        with _autocast(torch.device("cpu"), resolve_precision(precision, torch.device("cpu"))):
+            out = model(x)
+        loss = out.float().pow(2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -11,7 +11,8 @@ from typing import Any, Dict, Optional
 from ..data.transforms import PRESETS
 
 # Fields that say how to run, not what is trained: they may differ when resuming.
-RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root", "threads")
+RUNTIME_FIELDS = ("out", "resume", "force", "device", "num_workers", "progress", "data_root", "threads",
+                  "precision")
 
 
 def _f(default: Any, help: str, **meta: Any):
@@ -60,6 +61,10 @@ class TrainConfig:
     threads: Optional[int] = _f(None, "intra-op CPU threads of this training (torch.set_num_threads; default: "
                                       "torch's, the cores or $OMP_NUM_THREADS); CPU results depend on it in the "
                                       "last bits, so config.yaml records the number used")
+    precision: str = _f("auto", "autocast precision of the backbone's forward pass: auto (bfloat16 on CUDA and on "
+                                "CPUs with native bfloat16 arithmetic, AVX512-BF16 or AMX; float32 elsewhere), float32 "
+                                "or bfloat16; weights, gradients and losses stay float32, and config.yaml records the "
+                                "precision used", choices=("auto", "float32", "bfloat16"))
     progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
                          cli_help="hide the progress bar")
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")

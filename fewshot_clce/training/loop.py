@@ -72,17 +72,38 @@ def build_scheduler(optimizer: torch.optim.Optimizer, epochs: int, steps_per_epo
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _autocast(device: torch.device):
-    """bfloat16 autocast on CUDA; full precision elsewhere (CPU runs stay exactly reproducible)."""
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: CUDA, or a CPU with AVX512-BF16 or AMX."""
     if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return True
+    if device.type != "cpu":
+        return False
+    try:  # private probes of torch's CPU capabilities; absent in some builds: float32 then
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"float32"`` or ``"bfloat16"`` for a TrainConfig ``precision`` on ``device``."""
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16(device) else "float32"
+    if precision not in ("float32", "bfloat16"):
+        raise ValueError(f"unknown precision {precision!r}; valid: auto, float32, bfloat16")
+    return precision
+
+
+def _autocast(device: torch.device, precision: str):
+    """bfloat16 autocast of the forward pass, or full precision; both deterministic on the CPU."""
+    if precision == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 
 def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch.Tensor], augment: Augment,
                 views: int, optimizer: torch.optim.Optimizer, scheduler, grad_clip: Optional[float],
                 aug_gen: torch.Generator, ctx: DistContext, epoch: int, loader_workers: int = 0,
-                progress: bool = True) -> Dict[str, float]:
+                progress: bool = True, precision: str = "float32") -> Dict[str, float]:
     """One pass over ``batches``; returns mean loss, mean parts, images per second and time.
 
     Raises:
@@ -102,7 +123,7 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
         x = augment(images, views, aug_gen)  # [B, V, C, h, w]
         x = x.flatten(0, 1)  # [B * V, C, h, w]
         x = x.contiguous(memory_format=torch.channels_last)  # as the model's weights (trainer)
-        with _autocast(device):
+        with _autocast(device, precision):
             out = model(x)
         # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
         logits = out.logits.float().view(b, views, -1) if out.logits is not None else None  # [B, V, classes]

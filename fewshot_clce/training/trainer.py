@@ -29,7 +29,7 @@ from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devi
 from ..features import extract_features
 from ..heads import CentroidHead, episode_accuracies
 from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
-                   epoch_batches, generator, train_epoch)
+                   epoch_batches, generator, resolve_precision, train_epoch)
 from .._version import __version__
 from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
 from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim
@@ -180,7 +180,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         cfg, augment=preset,
         lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
         weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
-        threads=torch.get_num_threads(), **loss_hparams)
+        threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device), **loss_hparams)
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
@@ -269,7 +269,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
             workers = 0 if getattr(base, "preloaded", False) else cfg.num_workers
             row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
                               cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
-                              epoch=epoch, loader_workers=workers, progress=cfg.progress)
+                              epoch=epoch, loader_workers=workers, progress=cfg.progress,
+                              precision=resolved.precision)
         except NonFiniteLossError as e:
             kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
                     else "no checkpoint was written")
