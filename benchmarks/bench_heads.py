@@ -6,7 +6,9 @@
     The episodes are cut into one block per round; in each round both solve that round's
     block (in alternating order), and the round's ratio compares their episodes/s. Ours is
     the toolkit's evaluation path: ``episode_predictions`` (features gathered per chunk, then
-    the head). Agreement of the predictions over all episodes.
+    the head; chunks on one thread per core, as evaluation runs by default), and again on one
+    thread (``workers=1``), whose ratio is printed too. Agreement of the predictions over all
+    episodes.
 (b) Nearest-centroid head, 10,000 episodes on the same features: episodes/s per round.
 (c) End to end with a conv4 backbone on a 12,000-image split (20 classes x 600 synthetic
     28x28 grayscale images), 1,000 episodes: this toolkit (``extract_features`` once per image,
@@ -69,9 +71,14 @@ def sklearn_predict(features: FeatureTable, episodes) -> np.ndarray:
     return out
 
 
-def ours_predict(features: FeatureTable, episodes) -> np.ndarray:
-    """The toolkit's evaluation path: features gathered per chunk, the batched logistic head."""
-    return episode_predictions(features, episodes, create_head("logistic")).numpy()
+def ours_predict(features: FeatureTable, episodes, workers=None) -> np.ndarray:
+    """The toolkit's evaluation path: features gathered per chunk, the batched logistic head (chunks
+    on one thread per core by default; ``workers=1``: one thread in all)."""
+    return episode_predictions(features, episodes, create_head("logistic"), workers=workers).numpy()
+
+
+def ours_one_thread(features: FeatureTable, episodes) -> np.ndarray:
+    return ours_predict(features, episodes, workers=1)
 
 
 def _rounds_table(names, times, count, unit="episodes/s"):
@@ -86,27 +93,34 @@ def part_a(features, labels, n_episodes: int, rounds: int) -> str:
     sklearn_predict(features, episodes[:2])
     edges = np.linspace(0, n_episodes, rounds + 1).astype(int)
     blocks = [episodes[lo:hi] for lo, hi in zip(edges[:-1], edges[1:])]
-    preds = {"ours": [None] * rounds, "sklearn": [None] * rounds}
+    preds = {"ours": [None] * rounds, "ours_1": [None] * rounds, "sklearn": [None] * rounds}
 
     def run(name, fn):
         def one(r):
             preds[name][r] = fn(features, blocks[r])
         return one
 
-    times = alternate_rounds({"ours": run("ours", ours_predict), "sklearn": run("sklearn", sklearn_predict)}, rounds)
+    times = alternate_rounds({"ours": run("ours", ours_predict), "ours_1": run("ours_1", ours_one_thread),
+                              "sklearn": run("sklearn", sklearn_predict)}, rounds)
     p_ours, p_sk = np.concatenate(preds["ours"]), np.concatenate(preds["sklearn"])
     truth = episodes.query_labels()
     agree = float((p_ours == p_sk).mean())
+    same = bool((np.concatenate(preds["ours_1"]) == p_ours).all())
     r = ratios(times["sklearn"], times["ours"])
+    r1 = ratios(times["sklearn"], times["ours_1"])
+    workers = torch.get_num_threads()
     print(f"(a) logistic, {n_episodes} episodes of {WAYS}-way {SHOTS}-shot {QUERIES}-query, {DIM}-d, "
           f"{rounds} rounds of {len(blocks[0])}-{len(blocks[-1])} episodes:")
     _rounds_table(["ours", "sklearn"], times, [len(b) for b in blocks])
-    print(f"    fewshot-clce (episode_predictions, logistic head): {n_episodes / sum(times['ours']):9.1f} episodes/s "
-          f"overall, accuracy {100 * (p_ours == truth).mean():.2f}%")
+    print(f"    fewshot-clce (episode_predictions, logistic head, {workers} worker threads): "
+          f"{n_episodes / sum(times['ours']):9.1f} episodes/s overall, accuracy {100 * (p_ours == truth).mean():.2f}%")
+    print(f"    fewshot-clce on one thread (workers=1):           {n_episodes / sum(times['ours_1']):9.1f} episodes/s "
+          f"overall, the same predictions: {same}; ratio {ratio_text(r1)}")
     print(f"    scikit-learn loop (lbfgs):                         {n_episodes / sum(times['sklearn']):9.1f} episodes/s "
           f"overall, accuracy {100 * (p_sk == truth).mean():.2f}%")
     print(f"    agreement {100 * agree:.2f}% of {p_ours.size} queries; ratio {ratio_text(r)}")
-    return f"logistic {ratio_text(r)} vs scikit-learn (agreement {100 * agree:.2f}%)"
+    return (f"logistic {ratio_text(r)} vs scikit-learn (agreement {100 * agree:.2f}%; one thread: "
+            f"{ratio_text(r1).split(' (')[0]})")
 
 
 def part_b(features, labels, n_episodes: int, rounds: int) -> str:

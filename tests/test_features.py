@@ -16,6 +16,12 @@ def test_one_forward_per_image_batched_and_sorted():
     assert t.lookup(np.array([[3, 30], [5, 9]])).shape == (2, 2, 6)
     with pytest.raises(KeyError, match="no features"):
         t.lookup([4])
+    for outside in ([-1], [31], [10**6]):  # below, above, far above the largest index
+        with pytest.raises(KeyError, match=rf"1 samples have no features \(e.g. \[{outside[0]}\]\)"):
+            t.lookup(outside)
+    assert t.rows(np.array([[30, 3], [9, 5]])).tolist() == [[3, 0], [2, 1]]
+    with pytest.raises(KeyError, match="no features"):
+        FeatureTable(np.zeros(0, np.int64), torch.zeros(0, 6)).lookup([0])
 
 
 def test_cache_second_call_does_no_forward(tmp_path):

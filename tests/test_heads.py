@@ -216,8 +216,8 @@ def test_logistic_converges_where_probabilities_saturate():
         assert objective(fit.weight[e:e + 1], fit.bias[e:e + 1], x[e:e + 1], sl[e:e + 1], C=100.0).item() <= f_sk + 1e-9
 
 
-@pytest.mark.parametrize("chunk", [1, 3, 7, 100])
-def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk):
+@pytest.mark.parametrize("chunk,workers", [(1, 1), (3, 2), (7, 3), (100, None)])
+def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk, workers, monkeypatch):
     from fewshot_clce.episodes import sample_episodes
     from fewshot_clce.features import FeatureTable
     from fewshot_clce.heads import episode_accuracies, episode_predictions
@@ -227,15 +227,37 @@ def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk):
     feats = FeatureTable(np.arange(84), torch.tensor(rng.normal(size=(84, 10)) + labels[:, None] * 0.3,
                                                      dtype=torch.float32))
     eps = sample_episodes(labels, ways=5, shots=2, queries=4, episodes=10, seed=1)
-    head = create_head("logistic")
-    want = head.predict(feats.lookup(eps.flat_support()), torch.from_numpy(eps.support_labels()).expand(10, -1),
-                        feats.lookup(eps.flat_query()), 5)
-    got = episode_predictions(feats, eps, head, chunk_size=chunk)
-    torch.testing.assert_close(got, want)
-    np.testing.assert_allclose(episode_accuracies(feats, eps, head, chunk_size=chunk),
-                               (want.numpy() == eps.query_labels()).mean(1))
+    from fewshot_clce.heads import episodic
+
+    monkeypatch.setattr(episodic, "QUERY_BLOCK", 2)  # queries gathered in blocks smaller than a chunk
+    for name in ("logistic", "centroid", "centroid_cosine"):
+        head = create_head(name)
+        want = head.predict(feats.lookup(eps.flat_support()), torch.from_numpy(eps.support_labels()).expand(10, -1),
+                            feats.lookup(eps.flat_query()), 5)
+        threads = torch.get_num_threads()
+        got = episode_predictions(feats, eps, head, chunk_size=chunk, workers=workers)
+        assert torch.get_num_threads() == threads  # the workers' one-thread setting is given back
+        torch.testing.assert_close(got, want)
+        np.testing.assert_allclose(episode_accuracies(feats, eps, head, chunk_size=chunk),
+                                   (want.numpy() == eps.query_labels()).mean(1))
     with pytest.raises(ValueError, match="chunk_size"):
         episode_predictions(feats, eps, head, chunk_size=0)
+    with pytest.raises(ValueError, match="workers must be a positive number of threads, got 0"):
+        episode_predictions(feats, eps, head, workers=0)
+
+
+def test_a_failure_in_a_worker_thread_reaches_the_caller():
+    """Features missing for some episode: the KeyError raised in a worker is raised by the call."""
+    from fewshot_clce.episodes import sample_episodes
+    from fewshot_clce.features import FeatureTable
+    from fewshot_clce.heads import episode_predictions
+
+    labels = np.repeat(np.arange(6), 10)
+    eps = sample_episodes(labels, ways=5, shots=1, queries=3, episodes=40, seed=0)
+    used = eps.used_indices()
+    partial = FeatureTable(used[:-1], torch.ones(len(used) - 1, 4))  # the last used sample has none
+    with pytest.raises(KeyError, match=rf"1 samples have no features \(e.g. \[{used[-1]}\]\)"):
+        episode_predictions(partial, eps, create_head("logistic"), chunk_size=4, workers=2)
 
 
 def test_logistic_weights_are_recomputed_in_float64_where_the_support_cancels():
@@ -253,3 +275,17 @@ def test_logistic_weights_are_recomputed_in_float64_where_the_support_cancels():
     rel = lambda w: float((w.double() - want).norm() / want.norm())  # noqa: E731
     assert rel(plain) > 1e-4  # the float32 product is visibly wrong here ...
     assert rel(_weights(coef, x32, x32.double().norm(dim=2))) < 1e-7  # ... the head's is not
+
+
+def test_episodes_already_at_the_optimum_at_zero_leave_the_solver_untouched():
+    """Identical support features of balanced classes: the gradient at W = 0 is exactly zero, so the
+    episode converges before the first Newton step (it once failed writing its state back)."""
+    x = torch.ones(3, 10, 4, dtype=torch.float64)
+    x[1] = torch.randn(10, 4, generator=torch.Generator().manual_seed(0))  # a normal episode beside them
+    y = torch.arange(5).repeat(2).expand(3, -1)
+    fit = fit_logistic(x, y, 5)
+    assert fit.weight[0].abs().max() == 0 and fit.bias[0].abs().max() == 0
+    assert fit.weight[1].abs().max() > 0
+    pred = LogisticHead().predict(x.float(), y, torch.ones(3, 5, 4), 5)
+    assert pred.shape == (3, 5)
+

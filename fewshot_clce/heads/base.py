@@ -120,5 +120,18 @@ class Head(abc.ABC):
                        ways: int) -> torch.Tensor:
         """Predictions ``[e, M]`` for one chunk of episodes (shapes as in :meth:`predict`)."""
 
+    # Fitting and predicting apart, for callers that gather the queries of a chunk in smaller blocks
+    # (episode_predictions: a block of queries is used while it is still in the CPU cache). A head
+    # with a per-episode model to fit overrides both; the default keeps the support set and fits
+    # nothing until the queries come.
+    def _fit_chunk(self, support: torch.Tensor, support_labels: torch.Tensor, ways: int):
+        """The fitted state of a chunk of episodes, sliceable by episode in :meth:`_predict_fitted`."""
+        return support, support_labels, ways
+
+    def _predict_fitted(self, fitted, lo: int, hi: int, query: torch.Tensor) -> torch.Tensor:
+        """Predictions ``[hi - lo, M]`` for episodes ``lo:hi`` of a fitted chunk; ``query [hi - lo, M, D]``."""
+        support, support_labels, ways = fitted
+        return self._predict_chunk(support[lo:hi], support_labels[lo:hi], query, ways)
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"

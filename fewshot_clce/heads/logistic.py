@@ -23,14 +23,15 @@ class LogisticHead(Head):
         C: inverse regularisation strength (scikit-learn's meaning; RFS uses 1.0).
         normalize: "l2n" (RFS: L2-normalise features first), "none" or "cl2n".
         base_mean: ``[D]`` base-class mean, required for "cl2n".
-        tol: gradient tolerance of the Newton solver on the mean objective.
+        tol: gradient tolerance of the Newton solver on the mean objective (1e-7: float32 features and
+            their Gram matrix carry about that relative error; scikit-learn stops at 1e-4).
         max_iter: Newton steps at most.
         chunk_size: episodes per chunk.
     """
 
     name = "logistic"
 
-    def __init__(self, C: float = 1.0, normalize: str = "l2n", base_mean=None, tol: float = 1e-9,
+    def __init__(self, C: float = 1.0, normalize: str = "l2n", base_mean=None, tol: float = 1e-7,
                  max_iter: int = 100, chunk_size: int = 256):
         super().__init__(chunk_size)
         if not C > 0:
@@ -40,10 +41,14 @@ class LogisticHead(Head):
         self.base_mean = None if base_mean is None else as_tensor(base_mean)
 
     def _predict_chunk(self, support, support_labels, query, ways):
-        with one_thread():  # small operations throughout: see logistic_solver.one_thread
-            return self._predict_one_thread(support, support_labels, query, ways)
+        return self._predict_fitted(self._fit_chunk(support, support_labels, ways), 0, len(support), query)
 
-    def _predict_one_thread(self, support, support_labels, query, ways):
+    def _fit_chunk(self, support, support_labels, ways):
+        """``(weight [E, R, D], bias [E, R])`` of every episode, in the support's precision."""
+        with one_thread():  # small operations throughout: see logistic_solver.one_thread
+            return self._fit_one_thread(support, support_labels, ways)
+
+    def _fit_one_thread(self, support, support_labels, ways):
         # The solve runs in float64 on the (small) support set. Its Gram matrix and the query
         # logits are computed in the features' own precision (float32 features: about 1e-7
         # relative, so only exact near-ties could flip): float64 copies of the features would
@@ -51,9 +56,9 @@ class LogisticHead(Head):
         # the query logits (W q / |q| + b), so that no normalised copy of the features is made.
         scaled = self.normalize in ("l2n", "cl2n")
         if support.dtype not in (torch.float32, torch.float64):  # half-precision features
-            support, query = support.float(), query.float()
+            support = support.float()
         if self.normalize == "cl2n":
-            support, query = support - self.base_mean.to(support.dtype), query - self.base_mean.to(query.dtype)
+            support = support - self.base_mean.to(support.dtype)
         gram = support @ support.transpose(1, 2)  # [E, n, n]
         norms = gram.diagonal(dim1=1, dim2=2).double().sqrt()  # [E, n] |x_i|
         if scaled:
@@ -66,11 +71,19 @@ class LogisticHead(Head):
                           f"did not converge in {self.max_iter} Newton steps (gradient {worst:.2e}); "
                           "raise max_iter")
         coef = fit.coef * inv.unsqueeze(1) if scaled else fit.coef  # [E, R, n]
-        weight = _weights(coef, support, norms).to(query.dtype)  # [E, R, D]
-        logits = query @ weight.transpose(1, 2)  # [E, M, R]
-        if scaled:
-            logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(1e-12)
-        return binary_to_two(logits + fit.bias.to(query.dtype).unsqueeze(1)).argmax(2)
+        return _weights(coef, support, norms), fit.bias.to(support.dtype)  # [E, R, D], [E, R]
+
+    def _predict_fitted(self, fitted, lo, hi, query):
+        weight, bias = fitted[0][lo:hi], fitted[1][lo:hi]
+        with one_thread():
+            if query.dtype not in (torch.float32, torch.float64):  # half-precision features
+                query = query.float()
+            if self.normalize == "cl2n":
+                query = query - self.base_mean.to(query.dtype)
+            logits = query @ weight.to(query.dtype).transpose(1, 2)  # [e, M, R]
+            if self.normalize in ("l2n", "cl2n"):
+                logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(1e-12)
+            return binary_to_two(logits + bias.to(query.dtype).unsqueeze(1)).argmax(2)
 
 
 def _weights(coef: torch.Tensor, support: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:

@@ -354,7 +354,8 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
     theta = torch.zeros(E, R, p, dtype=dtype, device=device)
     gnorm = torch.full((E,), float("inf"), dtype=dtype, device=device)
     active = torch.arange(E, device=device)
-    th, zz, zz32, oh, pi = theta, za, za32, onehot, pinv  # the state of the episodes still iterating
+    # The state of the episodes still iterating (a copy: episodes converged at the start are written back).
+    th, zz, zz32, oh, pi = theta.clone(), za, za32, onehot, pinv
     f, g, prob = _loss_grad(th, zz, oh, C, binary)
     # Residual a Newton direction need not go below: a tenth of the stopping tolerance (on the
     # sum objective); float rounding would keep conjugate gradients from reaching much less.
