@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/fewshot-clce benchmark --preset demo
 
 test: $(STAMP) $(L2L_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: $(STAMP) $(L2L_STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -231,3 +231,21 @@ def test_the_loss_defaults_are_the_committed_ablations_val_choices():
             if name in chosen.columns and name != "label_smoothing":
                 assert float(chosen.loc[loss, name]) == value, (loss, name)
     assert set(default_grid("clce")["lam"]) <= set(sel.loc[sel["loss"] == "clce", "lam"])
+
+
+def test_the_committed_batch_ablation_holds_every_training_of_its_preset_on_three_seeds():
+    """results/glyphs-batch-ablation, which the README's batch-size section quotes, is the whole
+    ablation-batch preset: every loss x batch size it plans, each on the preset's three seeds."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    folder = Path(__file__).resolve().parent.parent / "results" / "glyphs-batch-ablation"
+    rows = pd.read_csv(folder / "summary_all.csv")
+    rows = rows[rows["split"] == "novel"]
+    planned = {(s.loss, s.batch_size) for s in plan_runs(resolve("ablation-batch"))}
+    assert set(zip(rows["loss"], rows["batch_size"])) == planned
+    assert (rows["n_seeds"] == 3).all()
+    claims = pd.read_csv(folder / "claims.csv")
+    small = claims[claims["claim"].str.contains("small batch")]
+    assert len(small) == 12 and set(small["verdict"]) <= {"supported", "contradicted"}

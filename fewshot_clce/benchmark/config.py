@@ -343,8 +343,8 @@ PRESETS: Dict[str, Preset] = {
     "ablation-batch": Preset(
         "training batch size 32 / 64 / 256 for CE, SupCon and CLCE at their defaults (the small-batch claim)",
         dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False),
-        "measured for 19 of its 27 trainings: 143 min of training time (one thread each, shared 2-core CPU); "
-        "batch 32 and 256 take 2-5 times as long as 64 here"),
+        "measured: 27 trainings, about 200 min of training time (one thread each, on the 2-core CPU shared with "
+        "other jobs; batch 32 and 256 take 2-5 times as long as 64 here); with them done, 62 s"),
     "mini-imagenet-gpu": Preset(
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
