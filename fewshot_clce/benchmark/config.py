@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional
 
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
 RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command", "executor", "jobs",
-                  "devices", "threads", "gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min", "slurm_partition",
-                  "slurm_account", "slurm_array_parallelism")
+                  "devices", "threads", "precision", "gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min",
+                  "slurm_partition", "slurm_account", "slurm_array_parallelism")
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
 # Settings added later: left out of the identity at their default (old folders still resume).
@@ -141,6 +141,9 @@ class BenchmarkConfig:
                                             "--device is auto, the CPU when there is none, else --device)")
     threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
                                       "whatever the executor; CPU results depend on it in the last bits)")
+    precision: Optional[str] = _s(None, "autocast precision of every training's forward pass (default: training's "
+                                        "auto: bfloat16 on CUDA and on CPUs with native bfloat16, else float32); "
+                                        "recorded in each run's config.yaml", choices=("auto", "float32", "bfloat16"))
     gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "
                                            "DDP, one process per GPU (default 0)")
     cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes")

@@ -153,6 +153,8 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     options = dict(cfg.train_options)
     if cfg.lr is not None:
         options["lr"] = cfg.lr
+    if cfg.precision is not None:
+        options["precision"] = cfg.precision
     options.update(init_options(cfg))
     try:
         return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss, out=str(spec.run_dir(out)),

@@ -368,7 +368,7 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
         base, val = ds.split("base"), ds.split("val")
         sizes = sorted({s.batch_size for s in mine})
         step = {b: time_train_step(cfg.backbone, base.image_shape, b,
-                                   precision=cfg.train_options.get("precision", "auto")) for b in sizes}
+                                   precision=cfg.precision or cfg.train_options.get("precision", "auto")) for b in sizes}
         per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
         val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
         eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
