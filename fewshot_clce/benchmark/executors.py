@@ -156,11 +156,35 @@ def failure_report(training: Training, what: str, log: Path) -> str:
             f"  full log: {log}")
 
 
-def _failed(failures: List[str], total: int, logs: List[Path]) -> TrainingsFailedError:
-    return TrainingsFailedError(
-        f"{len(failures)} of {total} trainings failed ({', '.join(failures)}); each is reported above with the end "
-        f"of its log ({', '.join(str(p) for p in logs)}). The others finished: fix the cause and re-run the same "
-        "command, which reuses finished trainings and resumes interrupted ones from their last checkpoint")
+@dataclass
+class _Tally:
+    """What the trainings a concurrent executor runs came to: the seconds of those that finished, by
+    :attr:`Training.key`, and the failed ones with their logs (each reported as it fails)."""
+
+    total: int
+    log: Log
+    took: Dict[str, float] = dataclasses.field(default_factory=dict)
+    failures: List[str] = dataclasses.field(default_factory=list)
+    logs: List[Path] = dataclasses.field(default_factory=list)
+
+    def failed(self, training: Training, what: str, log: Path) -> None:
+        self.log(failure_report(training, what, log))
+        self.failures.append(training.name)
+        self.logs.append(log)
+
+    def result(self) -> Dict[str, float]:
+        """The seconds each training took, once every one has ended.
+
+        Raises:
+            TrainingsFailedError: naming the failed trainings and their logs (the others finished).
+        """
+        if self.failures:
+            raise TrainingsFailedError(
+                f"{len(self.failures)} of {self.total} trainings failed ({', '.join(self.failures)}); each is "
+                f"reported above with the end of its log ({', '.join(str(p) for p in self.logs)}). The others "
+                "finished: fix the cause and re-run the same command, which reuses finished trainings and resumes "
+                "interrupted ones from their last checkpoint")
+        return self.took
 
 
 class Executor:
@@ -250,9 +274,7 @@ class LocalProcessExecutor(Executor):
         from ..training.run_folder import is_finished
 
         queue, running, free = list(trainings), {}, list(range(self.jobs))
-        took: Dict[str, float] = {}
-        failures: List[str] = []
-        logs: List[Path] = []
+        tally = _Tally(len(trainings), self.log)
         self.log(f"training {len(trainings)} run(s), {self.jobs} at a time on {', '.join(self.devices)}; "
                  f"logs in {self.out / 'logs'}")
         bar = tqdm(total=len(trainings), desc="train", unit="run", disable=not self.cfg.progress)
@@ -270,14 +292,12 @@ class LocalProcessExecutor(Executor):
                     free.append(slot)
                     seconds = time.perf_counter() - r.start
                     if code == 0 and is_finished(r.training.config.out, r.training.config.epochs):
-                        took[r.training.key] = seconds
+                        tally.took[r.training.key] = seconds
                         self.log(f"trained {r.training.name} on {r.device} in {seconds:.0f} s")
-                        self._first(took, len(trainings), self.jobs)
+                        self._first(tally.took, len(trainings), self.jobs)
                     else:
                         why = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
-                        self.log(failure_report(r.training, f"{why}, on {r.device}", r.log))
-                        failures.append(r.training.name)
-                        logs.append(r.log)
+                        tally.failed(r.training, f"{why}, on {r.device}", r.log)
                     bar.update(1)
                     bar.set_postfix_str(", ".join(r.training.name for r in running.values()))
                 time.sleep(self.poll_s)
@@ -288,9 +308,7 @@ class LocalProcessExecutor(Executor):
             raise
         finally:
             bar.close()
-        if failures:
-            raise _failed(failures, len(trainings), logs)
-        return took
+        return tally.result()
 
 
 def _reap(processes: List[subprocess.Popen], grace_s: float = 10.0) -> None:

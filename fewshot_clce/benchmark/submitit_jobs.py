@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from .config import BenchmarkConfig
-from .executors import (DEFAULT_TIMEOUT_MIN, Executor, Log, Training, TrainingTask, _failed, failure_report,
-                        ignoring_ctrl_c, read_ledger, training_threads, write_ledger)
+from .executors import (DEFAULT_TIMEOUT_MIN, Executor, Log, Training, TrainingTask, _Tally, ignoring_ctrl_c,
+                        read_ledger, training_threads, write_ledger)
 
 # Slurm states of a job that has not ended (sacct); submitit's local jobs say RUNNING.
 ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "RESIZING", "SUSPENDED", "READY",
@@ -214,9 +214,7 @@ class SubmititExecutor(Executor):
             else:
                 active.append(job)
                 self.log(f"re-attached to job {job.id} ({t.name}), {job.state()}")
-        took: Dict[str, float] = {}
-        failures: List[str] = []
-        logs: List[Path] = []
+        tally = _Tally(len(trainings), self.log)
         shown = ""
         bar = tqdm(total=len(trainings), desc="train (jobs)", unit="run", disable=not self.cfg.progress)
         try:
@@ -232,18 +230,17 @@ class SubmititExecutor(Executor):
                     if why is None and not is_finished(t.config.out, t.config.epochs):
                         why = f"job {job.id} returned but {t.config.out} holds no finished run"
                     if why is None:
-                        took[t.key] = time.perf_counter() - job.start
-                        self.log(f"trained {t.name} (job {job.id}) in {took[t.key]:.0f} s")
-                        self._first(took, len(trainings), len(trainings) if self.cluster == "slurm" else self.at_once)
+                        tally.took[t.key] = time.perf_counter() - job.start
+                        self.log(f"trained {t.name} (job {job.id}) in {tally.took[t.key]:.0f} s")
+                        self._first(tally.took, len(trainings),
+                                    len(trainings) if self.cluster == "slurm" else self.at_once)
                     else:
-                        self.log(failure_report(t, why, job.log))
-                        failures.append(t.name)
-                        logs.append(job.log)
+                        tally.failed(t, why, job.log)
                     bar.update(1)
                 states = Counter(j.state() for j in active)
                 now = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-                line = (f"jobs: {now or 'none running'}; {len(queue)} to submit, {len(took)} done, "
-                        f"{len(failures)} failed")
+                line = (f"jobs: {now or 'none running'}; {len(queue)} to submit, {len(tally.took)} done, "
+                        f"{len(tally.failures)} failed")
                 if line != shown:
                     self.log(line)
                     shown = line
@@ -255,9 +252,7 @@ class SubmititExecutor(Executor):
             raise
         finally:
             bar.close()
-        if failures:
-            raise _failed(failures, len(trainings), logs)
-        return took
+        return tally.result()
 
     def wait(self) -> None:
         """Pause between two looks at the jobs."""
