@@ -94,6 +94,12 @@ def check_channels(channels: int, to: int, what: str = "the images", backbone: s
                          f"images, or convert the images to grayscale or RGB")
 
 
+def luminance(x: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W]`` RGB -> ``[B, 1, H, W]`` ITU-R BT.601 luminance (:data:`LUMA_WEIGHTS`)."""
+    w = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
 def adapt_channels(x: torch.Tensor, to: int) -> torch.Tensor:
     """``[B, C, H, W]`` -> ``[B, to, H, W]``: unchanged, grayscale repeated into RGB, or RGB to luminance.
 
@@ -106,8 +112,7 @@ def adapt_channels(x: torch.Tensor, to: int) -> torch.Tensor:
     check_channels(c, to)
     if c == 1:
         return x.expand(-1, to, -1, -1)  # [B, 3, H, W], one gray plane seen three times
-    w = torch.tensor(LUMA_WEIGHTS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)  # [B, 1, H, W]
+    return luminance(x)  # [B, 1, H, W]
 
 
 class Preprocess:
@@ -247,14 +252,13 @@ class Augment:
             f = _uniform(n, 1 - p.jitter, 1 + p.jitter, g)
             return torch.where(apply, f, torch.ones(n)).to(x.device).view(n, 1, 1, 1)  # [n, 1, 1, 1]
 
-        weights = torch.tensor(LUMA_WEIGHTS, device=x.device).view(1, 3, 1, 1)
         x = x * factor()
-        gray = (x * weights).sum(1, keepdim=True)  # [n, 1, h, w]
+        gray = luminance(x)  # [n, 1, h, w]
         x = (x - gray.mean((2, 3), keepdim=True)) * factor() + gray.mean((2, 3), keepdim=True)
-        gray = (x * weights).sum(1, keepdim=True)
+        gray = luminance(x)
         x = (x - gray) * factor() + gray
         to_gray = (torch.rand(n, generator=g) < p.grayscale_p).to(x.device).view(n, 1, 1, 1)
-        x = torch.where(to_gray, (x * weights).sum(1, keepdim=True).expand_as(x), x)
+        x = torch.where(to_gray, luminance(x).expand_as(x), x)
         return x.clamp_(0, 1)
 
     def __call__(self, x: torch.Tensor, views: int, generator: torch.Generator) -> torch.Tensor:
