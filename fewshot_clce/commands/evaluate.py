@@ -18,7 +18,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _float_list(text: str) -> float:
+def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
@@ -118,9 +118,9 @@ def add_parser(sub) -> None:
     ext.add_argument("--pretrained", action="store_true", help="timm's published weights (cached, or online)")
     ext.add_argument("--image-size", type=_positive_int, default=None, metavar="S",
                      help="square input side (default: the checkpoint's run, timm's, else the images')")
-    ext.add_argument("--mean", nargs="+", type=_float_list, default=None, metavar="M",
+    ext.add_argument("--mean", nargs="+", type=_number, default=None, metavar="M",
                      help="normalisation mean, one value or one per channel")
-    ext.add_argument("--std", nargs="+", type=_float_list, default=None, metavar="S",
+    ext.add_argument("--std", nargs="+", type=_number, default=None, metavar="S",
                      help="normalisation std, one value or one per channel")
     p.add_argument("--out", default=None, metavar="CSV",
                    help="per-episode results file (default: RUN_DIR/evaluation.csv; required with --backbone)")
@@ -137,6 +137,8 @@ def ci_footer(summary: pd.DataFrame) -> str:
         lines.append("one training seed per run: the CI measures episode noise only, not seed-to-seed noise "
                      f"(a seed-level CI needs a benchmark with several seeds: fewshot-clce benchmark {seeds_flag()})")
     return "\n".join(lines)
+
+
 EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std")
 
 
