@@ -296,22 +296,23 @@ def test_a_full_disk_or_an_unusable_out_is_one_line_naming_the_file(quick, tmp_p
 
 
 def test_precision_reaches_every_training_and_a_rerun_at_another_precision_reuses_the_runs(tmp_path, capsys):
-    """`--precision float32` is given to every training (config.yaml says so); like the thread count it
-    says how a run was computed, not what it is, so a rerun at another precision reuses the runs."""
+    """`--precision float32`, as a user types it, is given to every training (config.yaml says so); like
+    the thread count it says how a run was computed, not what it is, so a rerun at another precision
+    reuses the runs."""
     import yaml
 
     from fewshot_clce.cli import main
 
-    small = dict(losses=["ce"], lam=None, temperature=None, beta=None, seeds=[0], shots=[1], episodes=10,
-                 val_episodes=6, tsne=False,
-                 manifests_dir=str(tmp_path / "manifests"))
     out = tmp_path / "out"
-    first = run_benchmark(tiny_config(precision="float32", **small), out, log=lambda m: None)
-    assert len(first.trained) == 1
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "--shots", "1", "--heads", "centroid",
+            "--episodes", "10", "--val-episodes", "6", "--seeds", "0", "--epochs", "1", "--no-progress", "--no-tsne",
+            "--manifests", str(tmp_path / "manifests"), "--out", str(out)]
+    assert main(args + ["--precision", "float32"]) == 0
+    assert "1 trained, 0 reused" in capsys.readouterr().out
     (run_dir,) = (out / "runs" / "digits").iterdir()
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["precision"] == "float32"
-    again = run_benchmark(tiny_config(precision="bfloat16", **small), out, log=lambda m: None)
-    assert again.trained == [] and len(again.reused) == 1
+    assert main(args + ["--precision", "bfloat16"]) == 0
+    assert "0 trained, 1 reused" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
         main(["benchmark", "--dataset", "digits", "--precision", "fp8", "--out", str(tmp_path / "x")])
     assert stop.value.code == 2
