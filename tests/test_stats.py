@@ -56,6 +56,25 @@ def test_paired_comparison_against_scipy():
     assert pc.wins + pc.ties + pc.losses == 200 and pc.ties > 0
 
 
+@pytest.mark.parametrize("n", [2, 5, 9, 13, 14])
+def test_wilcoxon_p_of_few_tied_differences_is_scipys(n):
+    """Up to 13 differences with ties or zeros the exact sign-flip p-value is computed here at once
+    (SciPy enumerates the same 2**n patterns one Python call each); beyond, SciPy's own method."""
+    import warnings
+
+    rng = np.random.default_rng(n)
+    for trial in range(3):
+        d = rng.integers(-3, 4, size=n) / 7  # accuracies differ by steps: ties and zeros
+        if not d.any():
+            d[0] = 2 / 7  # all zero is p = 1 here, an error in SciPy (see the test below)
+        if trial == 2:
+            d = rng.normal(size=n)  # no ties: SciPy's exact distribution
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = stats.wilcoxon(d, zero_method="wilcox").pvalue
+        assert wilcoxon_p(d) == pytest.approx(expected, abs=1e-12), (n, d)
+
+
 def test_paired_all_ties_and_mismatch():
     a = np.full(10, 0.7)
     pc = paired_comparison(a, a.copy())

@@ -116,6 +116,35 @@ class PairedComparison:
         return asdict(self)
 
 
+# Up to this many differences, with ties or zeros among them, the p-value is the exact two-sided
+# sign-flip test of the signed-rank statistic over all 2**n sign patterns: what SciPy's wilcoxon
+# computes there (with a permutation test that evaluates the statistic once per pattern in Python,
+# about a second per call). Beyond it, or without ties or zeros, SciPy's own exact or normal method.
+_SIGN_FLIP_MAX_N = 13
+
+
+def _ties_or_zeros(d: np.ndarray) -> bool:
+    magnitudes = np.abs(d)
+    return bool(np.any(magnitudes == 0) or np.unique(magnitudes).size < magnitudes.size)
+
+
+def _sign_flip_p(d: np.ndarray) -> float:
+    """Exact two-sided p-value of the signed-rank sum over every sign pattern of the non-zero
+    differences (zeros dropped, average ranks for ties), with SciPy's tolerance for equal sums."""
+    from scipy.stats import rankdata
+
+    nonzero = d[d != 0]
+    ranks = rankdata(np.abs(nonzero))  # average ranks for ties
+    observed = float(ranks[nonzero > 0].sum())
+    m = nonzero.size
+    patterns = (np.arange(2**m)[:, None] >> np.arange(m)) & 1  # row i: which ranks are positive
+    null = patterns @ ranks
+    gamma = abs(np.finfo(float).eps * 100 * observed)  # sums equal in theory, apart by rounding
+    p_less = np.count_nonzero(null <= observed + gamma) / null.size
+    p_greater = np.count_nonzero(null >= observed - gamma) / null.size
+    return float(min(1.0, 2 * min(p_less, p_greater)))
+
+
 def wilcoxon_p(diff) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences ``[n]``.
 
@@ -127,6 +156,8 @@ def wilcoxon_p(diff) -> float:
     d = _vector(diff, "differences")
     if not np.any(d != 0):
         return 1.0
+    if d.size <= _SIGN_FLIP_MAX_N and _ties_or_zeros(d):
+        return _sign_flip_p(d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns about ties / small samples; the test still applies
         return float(_st.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
