@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Install learn2learn 0.2.0 (the toolkit's optional `learn2learn` extra) into the Python given.
 #
-#   bash scripts/install_learn2learn.sh [PYTHON]      # default: python3
+#   bash scripts/install_learn2learn.sh [PYTHON]                  # build it and install it (default: python3)
+#   bash scripts/install_learn2learn.sh --build-only DIR [PYTHON] # only build its wheel into DIR
+#   bash scripts/install_learn2learn.sh --from DIR [PYTHON]       # install the wheel in DIR (built if missing
+#                                                                 # or made for another Python)
 #
 # Why a script: learn2learn 0.2.0 ships only an sdist whose Cython-generated C files predate
 # Python 3.11 (they include `longintrepr.h`, which moved), so `pip install learn2learn` fails.
 # This script fetches the sdist from the package registry, regenerates the C sources with
-# Cython < 3 (learn2learn's .pyx files do not compile under Cython 3), builds and installs it,
-# then installs the runtime packages its import needs (gym, requests, ...). Nothing is fetched
-# from anywhere but the package registry pip is configured with.
+# Cython < 3 (learn2learn's .pyx files do not compile under Cython 3), builds a wheel and installs
+# it, then installs the runtime packages its import needs (gym, requests, ...). Nothing is fetched
+# from anywhere but the package registry pip is configured with. The build tools (Cython,
+# setuptools) come as wheels into a private folder, so nothing but learn2learn is compiled.
+#
+# `make test` builds the wheel with the Python that makes the virtual environment while the
+# environment installs (--build-only), then installs it (--from).
 #
 # Idempotent: does nothing when `import learn2learn` already gives version 0.2.0.
 # Needs a C compiler and the Python headers (Python.h).
@@ -19,6 +26,20 @@ L2L_VERSION=0.2.0
 # no-ops where already installed (the Makefile installs torch and friends first).
 RUNTIME_PACKAGES=("gym==0.26.2" "requests" "tqdm" "scipy" "numpy" "torch" "torchvision")
 
+MODE=install
+WHEELS=
+case "${1:-}" in
+    --build-only | --from)
+        [ $# -ge 2 ] && [ -n "$2" ] || { echo "install_learn2learn: ERROR: $1 needs a folder" >&2; exit 2; }
+        [ "$1" = --build-only ] && MODE=build
+        WHEELS=$2
+        shift 2
+        ;;
+    -*)
+        echo "install_learn2learn: ERROR: unknown option '$1' (valid: --build-only DIR, --from DIR)" >&2
+        exit 2
+        ;;
+esac
 PY=${1:-python3}
 
 die() {
@@ -44,7 +65,7 @@ print(learn2learn.__version__)
 EOF
 }
 
-if [ "$(installed_version || true)" = "$L2L_VERSION" ]; then
+if [ "$MODE" = install ] && [ "$(installed_version || true)" = "$L2L_VERSION" ]; then
     say "learn2learn $L2L_VERSION already importable with $PY; nothing to do"
     exit 0
 fi
@@ -52,37 +73,42 @@ fi
 "$PY" -c 'import sys; assert sys.version_info >= (3, 8)' 2>/dev/null \
     || die "'$PY' is not a working Python >= 3.8"
 "$PY" -m pip --version >/dev/null 2>&1 || die "'$PY' has no pip; run: $PY -m ensurepip --upgrade"
-INCLUDE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-[ -f "$INCLUDE/Python.h" ] || die "Python headers not found ($INCLUDE/Python.h); install the python dev package (e.g. apt-get install python3-dev)"
-CC_BIN=${CC:-cc}
-command -v "$CC_BIN" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 \
-    || die "no C compiler found (cc/gcc); install one (e.g. apt-get install build-essential)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/install-learn2learn.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 start=$(date +%s)
 
-say "[1/5] Cython < 3 into a private folder (the target environment is left alone)"
-"$PY" -m pip install --quiet --disable-pip-version-check --only-binary cython --target "$WORK/tools" "cython>=0.29,<3" \
-    || die "could not install Cython < 3 from the package registry"
-# The sdist's setup_requires asks for cython; with this on the path pip's build finds it
-# instead of fetching the latest (3.x) release.
-export PYTHONPATH="$WORK/tools${PYTHONPATH:+:$PYTHONPATH}"
+# build_wheel OUT: learn2learn's wheel for $PY, written into the folder OUT.
+build_wheel() {
+    local out=$1 include src sdist
+    include=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    [ -f "$include/Python.h" ] || die "Python headers not found ($include/Python.h); install the python dev package (e.g. apt-get install python3-dev)"
+    command -v "${CC:-cc}" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 \
+        || die "no C compiler found (cc/gcc); install one (e.g. apt-get install build-essential)"
 
-say "[2/5] learn2learn $L2L_VERSION sdist from the package registry"
-# --no-binary names learn2learn alone: with ":all:" pip would also build the sdist's build
-# requirements (Cython among them) from source to prepare its metadata, which took minutes.
-"$PY" -m pip download --quiet --disable-pip-version-check --no-binary learn2learn --no-deps \
-    "learn2learn==$L2L_VERSION" -d "$WORK/dist" \
-    || die "could not download the learn2learn $L2L_VERSION sdist from the package registry"
-SDIST=$(ls "$WORK"/dist/learn2learn-"$L2L_VERSION".tar.gz 2>/dev/null | head -n1)
-[ -n "$SDIST" ] || die "pip download did not produce learn2learn-$L2L_VERSION.tar.gz in $WORK/dist"
-tar -xzf "$SDIST" -C "$WORK"
-SRC="$WORK/learn2learn-$L2L_VERSION"
-[ -f "$SRC/setup.py" ] || die "unexpected sdist layout: $SRC/setup.py missing"
+    say "[1/4] Cython < 3 and setuptools, as wheels, into a private folder (the target environment is left alone)"
+    "$PY" -m pip install --quiet --disable-pip-version-check --only-binary :all: --target "$WORK/tools" \
+        "cython>=0.29,<3" setuptools \
+        || die "could not install Cython < 3 and setuptools from the package registry"
+    # The steps below run without build isolation and find these first on the path (the sdist's
+    # setup_requires asks for cython; pip would otherwise fetch the latest, 3.x, release).
+    export PYTHONPATH="$WORK/tools${PYTHONPATH:+:$PYTHONPATH}"
 
-say "[3/5] regenerating the C sources with $("$PY" -c 'import Cython; print("Cython", Cython.__version__)')"
-(cd "$SRC" && "$PY" - <<'EOF') || die "Cython failed to regenerate learn2learn's C sources"
+    say "[2/4] learn2learn $L2L_VERSION sdist from the package registry"
+    # --no-binary names learn2learn alone: with ":all:" pip would also build the sdist's build
+    # requirements (Cython among them) from source. --no-build-isolation: pip reads the sdist's
+    # metadata with the tools above instead of installing setuptools into two fresh environments.
+    "$PY" -m pip download --quiet --disable-pip-version-check --no-binary learn2learn --no-deps \
+        --no-build-isolation "learn2learn==$L2L_VERSION" -d "$WORK/dist" \
+        || die "could not download the learn2learn $L2L_VERSION sdist from the package registry"
+    sdist=$(ls "$WORK"/dist/learn2learn-"$L2L_VERSION".tar.gz 2>/dev/null | head -n1)
+    [ -n "$sdist" ] || die "pip download did not produce learn2learn-$L2L_VERSION.tar.gz in $WORK/dist"
+    tar -xzf "$sdist" -C "$WORK"
+    src="$WORK/learn2learn-$L2L_VERSION"
+    [ -f "$src/setup.py" ] || die "unexpected sdist layout: $src/setup.py missing"
+
+    say "[3/4] regenerating the C sources with $("$PY" -c 'import Cython; print("Cython", Cython.__version__)')"
+    (cd "$src" && "$PY" - <<'EOF') || die "Cython failed to regenerate learn2learn's C sources"
 import glob
 from Cython.Build import cythonize
 
@@ -93,22 +119,48 @@ if not pyx:
 cythonize(pyx, force=True, quiet=True,
           compiler_directives={"language_level": 3, "embedsignature": True})
 EOF
-for c in "$SRC"/learn2learn/data/*.c; do
-    head -n1 "$c" | grep -q "Generated by Cython 0\.29" \
-        || die "$c was not regenerated by Cython 0.29 (first line: $(head -n1 "$c"))"
-done
+    for c in "$src"/learn2learn/data/*.c; do
+        head -n1 "$c" | grep -q "Generated by Cython 0\.29" \
+            || die "$c was not regenerated by Cython 0.29 (first line: $(head -n1 "$c"))"
+    done
 
-say "[4/5] building and installing learn2learn (no dependencies resolved by pip)"
-"$PY" -m pip install --quiet --disable-pip-version-check --no-deps "$SRC" \
-    || die "building learn2learn $L2L_VERSION failed (see the compiler output above)"
+    say "[4/4] compiling learn2learn into a wheel"
+    mkdir -p "$out"
+    "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation -w "$out" "$src" \
+        || die "building learn2learn $L2L_VERSION failed (see the compiler output above)"
+    unset PYTHONPATH
+}
 
-say "[5/5] runtime packages: ${RUNTIME_PACKAGES[*]}"
-say "      (not installed: gsutil and qpth, used only by learn2learn's QuickDraw download and its"
-say "      MetaOptNet QP head; pip may say they are missing)"
+wheel_in() {
+    ls "$1"/learn2learn-"$L2L_VERSION"-*.whl 2>/dev/null | head -n1
+}
+
+if [ "$MODE" = build ]; then
+    build_wheel "$WHEELS"
+    say "learn2learn $L2L_VERSION wheel for $PY in $WHEELS ($(( $(date +%s) - start ))s)"
+    exit 0
+fi
+
+WHEEL=
+if [ -n "$WHEELS" ]; then
+    WHEEL=$(wheel_in "$WHEELS")
+    if [ -n "$WHEEL" ] && ! "$PY" -m pip install --quiet --disable-pip-version-check --no-deps "$WHEEL"; then
+        say "$WHEEL does not install for $PY (made for another Python?); building one for it"
+        WHEEL=
+    fi
+fi
+if [ -z "$WHEEL" ]; then
+    build_wheel "$WORK/wheel"
+    "$PY" -m pip install --quiet --disable-pip-version-check --no-deps "$(wheel_in "$WORK/wheel")" \
+        || die "installing the learn2learn $L2L_VERSION wheel failed (see pip's output above)"
+fi
+
+say "runtime packages: ${RUNTIME_PACKAGES[*]}"
+say "  (not installed: gsutil and qpth, used only by learn2learn's QuickDraw download and its"
+say "  MetaOptNet QP head; pip may say they are missing)"
 "$PY" -m pip install --quiet --disable-pip-version-check "${RUNTIME_PACKAGES[@]}" \
     || die "could not install learn2learn's runtime packages: ${RUNTIME_PACKAGES[*]}"
 
-unset PYTHONPATH
 got=$(installed_version || true)
 if [ "$got" != "$L2L_VERSION" ]; then
     "$PY" -c 'import learn2learn' || true
