@@ -47,6 +47,25 @@ def test_tiny_benchmark_writes_everything(tiny):
     assert f"trusted from {TRUSTED_SEEDS} seeds on" in md and "with 2 it covered the truth less often than it states" in md
 
 
+def test_the_report_command_rewrites_what_the_benchmark_wrote_byte_for_byte(tiny, tmp_path):
+    """The benchmark writes its report from the analysis it holds; `fewshot-clce report OUT` reads the
+    result files back and analyses them again: the same report, claims and plots."""
+    import shutil
+
+    out, _ = tiny
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    written = ["REPORT.md", "report.ipynb", "claims.csv",
+               *(str(p.relative_to(copy)) for p in sorted((copy / "plots").glob("*.png")) if "tsne" not in p.name)]
+    assert "plots/accuracy_digits.png" in written and "plots/differences_digits.png" in written
+    for name in written:
+        (copy / name).unlink()
+    assert main(["report", str(copy)]) == 0
+    for name in written:
+        again = (copy / name).read_bytes().replace(str(copy).encode(), str(out).encode())  # "Generated from FOLDER"
+        assert again == (out / name).read_bytes(), name
+
+
 def test_rerun_reuses_finished_work(tiny, tmp_path):
     out, _ = tiny
     copy = tmp_path / "copy"

@@ -283,7 +283,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     res.timing["plots_s"] = time.perf_counter() - start
     res.timing["total_s"] = time.perf_counter() - t0
     report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
-    report.write_report(out)
+    report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back and redone
     return res
 
 

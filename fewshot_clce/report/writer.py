@@ -165,7 +165,11 @@ def load_benchmark(folder: str | Path) -> tuple:
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
     df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
+    return (df, *_read_meta(folder))
 
+
+def _read_meta(folder: Path) -> tuple:
+    """``(config dict, timing dict)`` of a benchmark folder (config.json, results.json)."""
     def read(name: str) -> dict:
         path = folder / name
         if not path.is_file():
@@ -179,7 +183,7 @@ def load_benchmark(folder: str | Path) -> tuple:
         return blob if isinstance(blob, dict) else {}
 
     results = read("results.json")
-    return df, read("config.json") or results.get("config", {}), results.get("timing", {})
+    return read("config.json") or results.get("config", {}), results.get("timing", {})
 
 
 def _claim_md(i: int, f: Finding) -> str:
@@ -265,7 +269,8 @@ def _notebook(sections: List[str]) -> dict:
 
 
 def write_report(folder: str | Path, n_boot: Optional[int] = None,
-                 seed_method: str = seedstats.DEFAULT_SEED_METHOD) -> Tuple[List[Path], List[Finding]]:
+                 seed_method: str = seedstats.DEFAULT_SEED_METHOD,
+                 analysis: Optional[Analysis] = None) -> Tuple[List[Path], List[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
     Plots that need only the results (accuracy, differences, batch size) are drawn again; the
@@ -275,18 +280,25 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
         n_boot: bootstrap resamples (default: the benchmark's own setting, else 2000); used with
             ``seed_method="bootstrap"``.
         seed_method: seed-level interval, ``"crossed"`` (default) or ``"bootstrap"``.
+        analysis: the analysis of this folder's results with its own settings, its plots already
+            drawn (what a benchmark holds when it has just written the folder): used as it is,
+            instead of reading the results back, analysing and drawing them a second time.
 
     Returns:
         The written paths and the claims' findings.
     """
     folder = Path(folder)
-    if n_boot is not None:
-        at_least("n_boot", n_boot)
-    df, config, timing = load_benchmark(folder)
-    n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
-    an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
-                 boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
-    write_plots(folder, an)
+    if analysis is not None:
+        config, timing = _read_meta(folder)
+        an = analysis
+    else:
+        if n_boot is not None:
+            at_least("n_boot", n_boot)
+        df, config, timing = load_benchmark(folder)
+        n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
+        an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
+                     boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
+        write_plots(folder, an)
     findings = check_all(an)
     sections = report_sections(an, findings, config, timing, folder)
     ff = findings_frame(findings)
