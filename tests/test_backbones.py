@@ -45,6 +45,25 @@ def test_timm_create_model_knows_the_fewshot_backbones():
     assert "resnet12" in timm.list_models("resnet12")
 
 
+@pytest.mark.parametrize("name, in_chans, options", [
+    ("conv4", 1, {}), ("conv4", 3, {"global_pool": "flatten", "width": 32}),
+    ("resnet12", 3, {"drop_block_rate": 0.1, "drop_rate": None}), ("resnet12", 1, {"channels": (8, 16, 24, 32)}),
+])
+def test_the_fewshot_backbones_built_without_timm_are_timms_models(name, in_chans, options):
+    """create_backbone builds conv4 and resnet12 from their entry points without importing timm:
+    the same module, the same initial weights from the same seed, the same recorded options."""
+    torch.manual_seed(0)
+    ours = create_backbone(name, in_chans=in_chans, **options)
+    torch.manual_seed(0)
+    theirs = timm.create_model(name, num_classes=0, in_chans=in_chans, **options)
+    assert repr(ours) == repr(theirs) and ours._model_args == theirs._model_args
+    assert ours.pretrained_cfg == theirs.pretrained_cfg
+    mine, other = ours.state_dict(), theirs.state_dict()
+    assert list(mine) == list(other) and all(torch.equal(mine[k], other[k]) for k in mine)
+    with pytest.raises(ValueError, match=rf"backbone '{name}' does not take --depth 3"):
+        create_backbone(name, in_chans=in_chans, depth=3)
+
+
 def test_dropblock_is_active_in_training_only():
     model = timm.create_model("resnet12", num_classes=0, drop_block_rate=0.1, in_chans=1)
     x = torch.rand(4, 1, 40, 40)

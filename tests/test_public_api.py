@@ -83,5 +83,9 @@ def test_timm_knows_the_few_shot_backbones_after_importing_the_package():
 
 def test_light_commands_do_not_import_timm():
     code = ("import sys\nfrom fewshot_clce.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('timm' in sys.modules, 'fewshot_clce.training.trainer' in sys.modules)")
-    assert _python(code).splitlines()[-1] == "False False"
+            "print('timm' in sys.modules, 'fewshot_clce.training.trainer' in sys.modules)\n"
+            # nor does building the few-shot backbones (what a conv4 training or evaluation does)
+            "from fewshot_clce.backbones import check_backbone_name, create_backbone\ncheck_backbone_name('conv4')\n"
+            "print(create_backbone('conv4', in_chans=1).num_features, create_backbone('resnet12').num_features, "
+            "'timm' in sys.modules)")
+    assert _python(code).splitlines()[-2:] == ["False False", "64 640 False"]

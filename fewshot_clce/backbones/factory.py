@@ -1,17 +1,21 @@
 """``create_backbone``: any backbone by name through ``timm.create_model(..., num_classes=0)``, and
-``embedding_dim``, the feature width measured with one dummy forward pass."""
+``embedding_dim``, the feature width measured with one dummy forward pass.
+
+``conv4`` and ``resnet12`` are built by their timm entry points without importing timm, which
+costs about 2 s in every process that trains or evaluates (each ``--jobs`` or submitit training
+among them); the result is the model ``timm.create_model`` gives (``tests/test_backbones.py``).
+"""
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-import timm
 import torch
 from torch import nn
 
 from ..utils.registry import UnknownNameError
-from .nets import FEWSHOT_BACKBONES, WeightsUnavailableError
+from .nets import ENTRY_POINTS, FEWSHOT_BACKBONES, WeightsUnavailableError
 from .weights import load_weights
 
 
@@ -22,6 +26,10 @@ def list_backbones() -> List[str]:
 
 def check_backbone_name(name: str) -> None:
     """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an unknown one."""
+    if name in ENTRY_POINTS:
+        return
+    import timm
+
     if timm.is_model(timm.models.get_arch_name(name)):
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=4)
@@ -48,12 +56,22 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         ValueError: when ``checkpoint`` belongs to another architecture (naming the keys that differ).
     """
     check_backbone_name(name)
-    if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
-            and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
-        raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
-                                      f"or pick a model from timm.list_pretrained()")
+    if name not in ENTRY_POINTS:
+        import timm
+
+        if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
+                and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
+            raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
+                                          f"or pick a model from timm.list_pretrained()")
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
+        if name in ENTRY_POINTS:
+            # what timm.create_model does with an entry point: options set to None dropped, the entry
+            # point called, the options kept on the model
+            options = {k: v for k, v in dict(num_classes=0, in_chans=in_chans, **kwargs).items() if v is not None}
+            model = ENTRY_POINTS[name](pretrained=pretrained, **options)
+            model._model_args = options
+        else:
+            model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
     except WeightsUnavailableError:
         raise
     except TypeError as e:

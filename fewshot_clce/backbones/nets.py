@@ -1,5 +1,9 @@
 """The few-shot backbones ``conv4`` and ``resnet12``, registered into timm's own registry.
 
+This module does not import timm (about 2 s per process): :func:`register_into_timm` runs when
+timm is imported (:mod:`fewshot_clce.backbones.timm_hook`), and ``resnet12`` takes timm's
+DropBlock only when it drops blocks.
+
 Both few-shot backbones end in global average pooling, so their embedding width does not
 depend on the input size (64 for ``conv4``, 640 for ``resnet12``) and they accept any image
 size the datasets give, 8x8 digits included: each stage max-pools by 2 only while the feature
@@ -12,8 +16,6 @@ from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropBlock2d
-from timm.models import register_model
 from torch import nn
 
 # The few-shot backbones this module adds to timm's registry.
@@ -123,7 +125,12 @@ class _ResidualBlock(nn.Module):
                 layers.append(nn.LeakyReLU(0.1, inplace=True))
         self.body = nn.Sequential(*layers)
         self.shortcut = nn.Sequential(nn.Conv2d(in_chans, out_chans, 1, bias=False), nn.BatchNorm2d(out_chans))
-        self.drop_block = DropBlock2d(drop_block_rate, block_size) if drop_block_rate > 0 else nn.Identity()
+        if drop_block_rate > 0:
+            from timm.layers import DropBlock2d
+
+            self.drop_block = DropBlock2d(drop_block_rate, block_size)
+        else:
+            self.drop_block = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.leaky_relu(self.body(x) + self.shortcut(x), 0.1)
@@ -174,17 +181,29 @@ def _no_pretrained(name: str, pretrained: bool) -> None:
 _TIMM_ONLY = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
 
 
-@register_model
 def conv4(pretrained: bool = False, **kwargs) -> Conv4:
     """timm entry point for :class:`Conv4`."""
     _no_pretrained("conv4", pretrained)
     return Conv4(**{k: v for k, v in kwargs.items() if k not in _TIMM_ONLY})
 
 
-@register_model
 def resnet12(pretrained: bool = False, **kwargs) -> ResNet12:
     """timm entry point for :class:`ResNet12`."""
     _no_pretrained("resnet12", pretrained)
     return ResNet12(**{k: v for k, v in kwargs.items() if k not in _TIMM_ONLY})
 
 
+# name -> timm entry point, as timm's registry holds them once registered
+ENTRY_POINTS = {"conv4": conv4, "resnet12": resnet12}
+_registered = False
+
+
+def register_into_timm() -> None:
+    """Add the entry points to timm's registry (imports timm; once per process)."""
+    global _registered
+    if not _registered:
+        from timm.models import register_model
+
+        for fn in ENTRY_POINTS.values():
+            register_model(fn)
+        _registered = True

@@ -13,7 +13,7 @@ import sys
 
 
 def _register() -> None:
-    importlib.import_module(f"{__package__}.nets")  # its @register_model decorators do the work
+    importlib.import_module(f"{__package__}.nets").register_into_timm()
 
 
 class _RegisteringLoader(importlib.abc.Loader):
