@@ -57,6 +57,24 @@ def test_unknown_split_and_dataset_errors():
         create_dataset("nope")
 
 
+def test_digits_are_read_as_scikit_learn_loads_them(monkeypatch):
+    """The bundled file is read without importing scikit-learn; the same arrays as load_digits, and
+    load_digits itself where the file is not found."""
+    import importlib.util
+
+    from sklearn.datasets import load_digits
+
+    from fewshot_clce.data import digits
+
+    raw = load_digits()
+    images, target = digits.bundled_digits()
+    assert images.dtype == raw.images.dtype and np.array_equal(images, raw.images)
+    assert np.array_equal(target, raw.target)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    fallback = digits.bundled_digits()
+    assert np.array_equal(fallback[0], raw.images) and np.array_equal(fallback[1], raw.target)
+
+
 def test_digits_split_counts_and_disjoint():
     ds = create_dataset("digits")
     counts = {k: v.num_classes for k, v in ds.splits.items()}
