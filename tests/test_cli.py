@@ -9,6 +9,24 @@ def test_datasets_lists_digits(capsys):
     assert "digits" in out and "novel" in out and "yes" in out
 
 
+def test_datasets_lists_glyphs_without_rendering_them(capsys, tmp_path, monkeypatch):
+    """Listing never builds: with no glyphs cache, glyphs is listed as here, with its class counts and
+    what its first use does, and nothing is rendered or written."""
+    from fewshot_clce.data import glyphs
+
+    monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(glyphs, "build_glyphs", lambda *a, **k: pytest.fail("the listing rendered glyphs"))
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["glyphs"]]
+    assert rows == [["glyphs", "base", "967", "-", "-", "yes"], ["glyphs", "val", "114", "-", "-", "yes"],
+                    ["glyphs", "novel", "471", "-", "-", "yes"]]
+    path = glyphs.cache_path(create=False)
+    assert f"glyphs: rendered from matplotlib's fonts by the first command that loads it (about 10 s), cached as " \
+           f"{path}" in out
+    assert not (tmp_path / "cache" / "glyphs").exists()
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "usage: fewshot-clce" in capsys.readouterr().out

@@ -22,7 +22,9 @@ def dataset_table(root=None) -> pd.DataFrame:
 
     Available is ``yes``, ``no``, or ``archive`` when only an archive is here: listing never
     extracts anything (and never runs an archive's contents past the safety checks), so such a
-    dataset is reported with its published class counts and extracted on first use.
+    dataset is reported with its published class counts and extracted on first use. Nor does it
+    build an embedded dataset that is made on first use (``glyphs``): while it is not built, it is
+    ``yes`` with its class counts, and ``why`` says what its first use does.
     """
     from ..data import create_dataset, dataset_info, default_root, list_datasets
 
@@ -47,6 +49,17 @@ def dataset_table(root=None) -> pd.DataFrame:
                 rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
                                  image_shape="", fingerprint="", available="archive",
                                  why=f"{archive} is here, extracted on first use"))
+            continue
+        pending = None
+        if here and info.get("unbuilt"):
+            try:
+                pending = info["unbuilt"]()
+            except OSError:
+                pending = None  # loading it says what is wrong with the cache
+        if pending:
+            for split, n in info["classes"].items():
+                rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
+                                 image_shape="", fingerprint="", available="yes", why=pending))
             continue
         if here:
             try:
@@ -75,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
         shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(shown.to_string(index=False))
+    unbuilt = table[(table.available == "yes") & (table.why != "")].drop_duplicates("dataset")
+    if len(unbuilt):
+        print("\nNot built yet (images and fingerprints are shown once built):")
+        for r in unbuilt.itertuples():
+            print(f"  {r.dataset}: {r.why}")
     archived = table[table.available == "archive"].drop_duplicates("dataset")
     if len(archived):
         print("\nArchives not extracted yet (the first command that loads the dataset extracts them):")

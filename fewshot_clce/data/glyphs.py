@@ -91,10 +91,20 @@ def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str
             "codepoints": np.array([c.codepoint for c in classes], dtype=np.int64)}
 
 
-def cache_path(seed: int = 0, max_per_block: Optional[int] = None) -> Path:
-    """Where the build for ``seed`` is cached (creates the folder; PermissionError if unwritable)."""
+def cache_path(seed: int = 0, max_per_block: Optional[int] = None, create: bool = True) -> Path:
+    """Where the build for ``seed`` is cached (creates the folder unless ``create=False``;
+    PermissionError if unwritable)."""
     sub = "" if max_per_block is None else f"-first{max_per_block}"
-    return cache_dir("glyphs") / f"glyphs-v{VERSION}-seed{seed}{sub}-{render_env_key()}.npz"
+    return cache_dir("glyphs", create=create) / f"glyphs-v{VERSION}-seed{seed}{sub}-{render_env_key()}.npz"
+
+
+def not_built_yet() -> Optional[str]:
+    """What loading ``glyphs`` would build first, or None when its cache is here (a probe for
+    ``fewshot-clce datasets``, which lists the dataset without rendering it)."""
+    path = cache_path(create=False)
+    if path.is_file():
+        return None
+    return f"rendered from matplotlib's fonts by the first command that loads it (about 10 s), cached as {path}"
 
 
 def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str, np.ndarray]:
@@ -118,7 +128,7 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
 @register_dataset("glyphs", description="characters of 17 Unicode blocks rendered from matplotlib's fonts "
                                         "(Omniglot-like, 28x28, split by block)",
                   embedded=True, classes=class_counts(_CLASSES), available=lambda root: True,
-                  layout="rendered from the fonts bundled with matplotlib, cached on first use")
+                  unbuilt=not_built_yet, layout="rendered from the fonts bundled with matplotlib, cached on first use")
 def glyphs_dataset(seed: int = 0, max_per_block: Optional[int] = None) -> FewShotDataset:
     """The ``glyphs`` dataset (see the module docstring).
 

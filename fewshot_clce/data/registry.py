@@ -17,6 +17,7 @@ def register_dataset(name: str, *, description: str, embedded: bool = False,
                      classes: Optional[Dict[str, int]] = None,
                      available: Optional[Callable[[Optional[Path]], bool]] = None,
                      unextracted: Optional[Callable[[Optional[Path]], Optional[Path]]] = None,
+                     unbuilt: Optional[Callable[[], Optional[str]]] = None,
                      layout: str = ""):
     """Decorator registering a dataset factory ``f(root=None, **options) -> FewShotDataset``.
 
@@ -28,11 +29,13 @@ def register_dataset(name: str, *, description: str, embedded: bool = False,
         unextracted: ``f(root) -> Path or None``, the archive the loader would extract on first
             use when only the archive is here; probes (``fewshot-clce datasets``) call this
             instead of loading, so that listing never extracts anything.
+        unbuilt: ``f() -> text or None``, what the loader of an embedded dataset would build and
+            cache on first use, while it is not built; probes list the dataset without building it.
         layout: what the loader expects on disk, for messages and the README.
     """
     return lambda f: DATASETS.register(name, f, description=description, embedded=embedded,
                                        classes=dict(classes or {}), available=available, unextracted=unextracted,
-                                       layout=layout)
+                                       unbuilt=unbuilt, layout=layout)
 
 
 def default_root(root: Optional[str | os.PathLike] = None) -> Optional[Path]:

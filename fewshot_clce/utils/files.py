@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 CACHE_ENV = "FEWSHOT_CLCE_CACHE"
 
 
-def cache_dir(sub: str = "") -> Path:
+def cache_dir(sub: str = "", create: bool = True) -> Path:
     """The toolkit's cache folder (``$FEWSHOT_CLCE_CACHE``, else ``$XDG_CACHE_HOME/fewshot-clce``,
-    else ``~/.cache/fewshot-clce``), created if needed.
+    else ``~/.cache/fewshot-clce``), created if needed (``create=False``: only its path).
 
     Raises:
         PermissionError: if the folder cannot be created or written, naming it and the variable.
@@ -30,6 +30,8 @@ def cache_dir(sub: str = "") -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME")
         root = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fewshot-clce"
     path = root / sub if sub else root
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".probe-"):
