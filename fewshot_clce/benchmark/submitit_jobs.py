@@ -119,7 +119,7 @@ class SubmititExecutor(Executor):
         self.ledger_path = self.folder / "jobs.json"
         self.tasks = max(1, cfg.gpus_per_job or 0)  # one process per GPU
         self.at_once = cfg.jobs or 1  # local jobs at once (Slurm schedules its own)
-        self.poll_s = 1.0 if cluster == "local" else 15.0
+        self.poll_s = 0.25 if cluster == "local" else 15.0  # local jobs are processes here, cheap to look at
         # submitit's local executor gives every job GPUs 0..G-1: each local job is given a group of
         # its own instead, the least used one (groups are shared when --jobs exceeds them)
         self.groups = gpu_groups(local_gpus(), cfg.gpus_per_job or 0) if cluster == "local" else []
