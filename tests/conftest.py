@@ -3,11 +3,21 @@ import os
 import pytest
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    """This test session's cache folder, new for every session and shared by its xdist workers (a
+    build that several workers need, such as the full glyphs, is made once: the others wait)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder, above each worker's own
+    return base / "cache"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
+def _isolated_cache(session_cache, monkeypatch):
     """Every test gets the shared session cache unless it sets its own (keeps ~/.cache clean)."""
     if "FEWSHOT_CLCE_CACHE" not in os.environ:
-        monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(session_cache))
     yield
 
 

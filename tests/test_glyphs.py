@@ -22,12 +22,11 @@ _BUILT_IN_THIS_SESSION = []
 
 
 @pytest.fixture(scope="session")
-def full(tmp_path_factory):
+def full(session_cache):
     """The full dataset, built once per test session in the session cache (as conftest sets it)."""
     with pytest.MonkeyPatch.context() as mp:
-        if "FEWSHOT_CLCE_CACHE" not in os.environ:
-            mp.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        if not glyphs.cache_path().exists():
+        if "FEWSHOT_CLCE_CACHE" not in os.environ:  # a new folder: the build is made in this session
+            mp.setenv("FEWSHOT_CLCE_CACHE", str(session_cache))
             _BUILT_IN_THIS_SESSION.append(True)
         return create_dataset("glyphs")
 
@@ -102,8 +101,8 @@ def test_reference_fingerprints(full):
 @pytest.mark.slow
 def test_full_build_is_deterministic_in_a_fresh_cache(full, tmp_path, monkeypatch):
     """Two builds from nothing agree. With the reference fonts and FreeType, this session's build (made
-    from nothing by the fixture) is held against the fingerprints recorded from another build, on
-    another day; elsewhere a second build in a fresh cache is held against the first."""
+    from nothing in the session's new cache) is held against the fingerprints recorded from another
+    build, on another day; elsewhere a second build in a fresh cache is held against the first."""
     built = {k: s.fingerprint for k, s in full.splits.items()}
     if render_env_key() == REFERENCE_ENV and _BUILT_IN_THIS_SESSION:
         assert built == REFERENCE_FINGERPRINTS
@@ -152,3 +151,32 @@ def test_read_only_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
 def test_bad_subset_option():
     with pytest.raises(ValueError, match="max_per_block must be at least 1, got 0"):
         create_dataset("glyphs", max_per_block=0)
+
+
+def test_processes_needing_the_same_build_make_it_once(tmp_path, monkeypatch):
+    """Two loaders of a missing build at once (trainings started together, test workers): one builds
+    it, the other waits for the lock and reads that build."""
+    import threading
+    import time
+
+    monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path))
+    real, builds = glyphs.build_glyphs, []
+
+    def slow_build(*args, **kwargs):
+        builds.append(threading.get_ident())
+        time.sleep(0.3)  # long enough for the other loader to arrive while it runs
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(glyphs, "build_glyphs", slow_build)
+    results = [None, None]
+
+    def load(i):
+        results[i] = glyphs.load_glyph_arrays(0, 1)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(builds) == 1
+    assert all(np.array_equal(results[0][k], results[1][k]) for k in ("images", "labels", "codepoints"))

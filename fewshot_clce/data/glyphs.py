@@ -31,7 +31,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..utils.files import atomic_path, cache_dir
+from ..utils.files import atomic_path, cache_dir, file_lock
 from .base import ArraySplit, FewShotDataset
 from .glyph_classes import GlyphClass, class_counts, load_classes
 from .glyph_render import faces_for, render_class, render_env_key
@@ -107,9 +107,7 @@ def not_built_yet() -> Optional[str]:
     return f"rendered from matplotlib's fonts by the first command that loads it (about 10 s), cached as {path}"
 
 
-def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """The cached build, made and written atomically first when missing or unreadable."""
-    path = cache_path(seed, max_per_block)
+def _read_cache(path: Path) -> Optional[Dict[str, np.ndarray]]:
     if path.exists():
         try:
             with np.load(path) as z:
@@ -117,11 +115,27 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
             if len(arrays["images"]) == len(arrays["labels"]) == len(arrays["codepoints"]) * PER_CLASS:
                 return arrays
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-            pass  # a cache file from an interrupted foreign copy: rebuild it below
-    arrays = build_glyphs(seed, max_per_block)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
-            np.savez_compressed(f, **arrays)
+            pass  # a cache file from an interrupted foreign copy: rebuilt
+    return None
+
+
+def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """The cached build, made and written atomically first when missing or unreadable.
+
+    Processes that need the same missing build at once (trainings started together, test
+    workers) build it once: the others wait for it and read it.
+    """
+    path = cache_path(seed, max_per_block)
+    arrays = _read_cache(path)
+    if arrays is not None:
+        return arrays
+    with file_lock(path):
+        arrays = _read_cache(path)  # built by the process that held the lock
+        if arrays is None:
+            arrays = build_glyphs(seed, max_per_block)
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
+                    np.savez_compressed(f, **arrays)
     return arrays
 
 

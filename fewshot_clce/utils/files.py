@@ -100,6 +100,24 @@ def _write_error(e: OSError, path: Path, what: str, then: str) -> OSError:
 
 
 @contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock tied to ``path`` (on ``PATH.lock``, left in place) while the block runs:
+    other processes, and other threads that take it, wait. Where the OS has no ``fcntl``
+    (Windows), nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(f"{os.fspath(path)}.lock", "a") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "file",
                 then: str = "run the command again") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
