@@ -6,10 +6,9 @@
 # What `make demo` and `make test` run. The install goes through uv when uv can be had from the
 # package registry (scripts/uv_install.py: uv given what pip is configured with, so that both
 # resolve the same versions): PyTorch's CUDA build is several GB of wheels, which pip unpacks one
-# after the other (about 90 s here) and uv in parallel (about 35 s with the bytecode, which both
-# write: where PYTHONDONTWRITEBYTECODE is set, Python would otherwise compile PyTorch's modules
-# again in every process). pip installs instead when uv cannot be installed or fails, or when
-# FEWSHOT_CLCE_INSTALLER=pip.
+# after the other (about 90 s here) and uv in parallel (about 20 s). uv leaves the bytecode to
+# `make`, which compiles it while learn2learn installs (pip writes it as it installs). pip installs
+# instead when uv cannot be installed or fails, or when FEWSHOT_CLCE_INSTALLER=pip.
 set -euo pipefail
 
 PYTHON=${1:-python3}
@@ -44,7 +43,7 @@ with_pip() {
 HERE=$(cd "$(dirname "$0")" && pwd)
 if [ "$INSTALLER" = uv ]; then
     if "$PY" -m pip install -q --disable-pip-version-check uv 2>/dev/null && [ -x "$VENV/bin/uv" ]; then
-        if "$PY" "$HERE/uv_install.py" -e "$TARGET"; then
+        if "$PY" "$HERE/uv_install.py" --no-compile -e "$TARGET"; then
             say "installed $TARGET into $VENV with uv"
             exit 0
         fi

@@ -1,13 +1,14 @@
 """Install packages into this Python's environment with uv, from what pip is configured with.
 
-    PYTHON scripts/uv_install.py REQUIREMENT...      # e.g. -e '.[test]', a wheel file, gym==0.26.2
+    PYTHON scripts/uv_install.py [--no-compile] REQUIREMENT...   # e.g. -e '.[test]', a wheel, gym==0.26.2
 
 Used by setup_venv.sh and install_learn2learn.sh. uv (installed in the environment beside this
 Python) is given pip's index-url, extra-index-url, find-links, constraint and no-index settings
 (`pip config list`: environment variables over the [install] section over [global]), pip's
 certificate as SSL_CERT_FILE, and pip's rule for choosing among several indexes (the best version
 on any of them), so that it resolves what pip would. Like pip, it writes the bytecode of what it
-installs. Exit status: uv's, or 3 when there is no uv beside this Python (the caller uses pip).
+installs, unless --no-compile (the caller compiles it later). Exit status: uv's, or 3 when there
+is no uv beside this Python (the caller uses pip).
 """
 from __future__ import annotations
 
@@ -54,12 +55,15 @@ def main(requirements: list) -> int:
     uv = Path(sys.executable).parent / "uv"
     if not uv.is_file():
         return 3
+    compile_bytecode = ["--compile-bytecode"]
+    if requirements[:1] == ["--no-compile"]:
+        compile_bytecode, requirements = [], requirements[1:]
     settings = pip_settings()
     env = dict(os.environ)
     if settings.get("cert"):
         env["SSL_CERT_FILE"] = settings["cert"]
     command = [str(uv), "pip", "install", "--quiet", "--python", sys.executable,
-               "--index-strategy", "unsafe-best-match", "--compile-bytecode", *uv_options(settings), *requirements]
+               "--index-strategy", "unsafe-best-match", *compile_bytecode, *uv_options(settings), *requirements]
     return subprocess.run(command, env=env).returncode
 
 
