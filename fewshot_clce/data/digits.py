@@ -24,6 +24,7 @@ import numpy as np
 from .base import ArraySplit, FewShotDataset
 from .registry import register_dataset
 
+
 def bundled_digits() -> Tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: images ``[1797, 8, 8]`` float (0..16) and labels ``[1797]``, as
     ``sklearn.datasets.load_digits`` gives them.
