@@ -17,6 +17,24 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _probe(fn, *args):
+    """What a dataset's listing probe (archive not extracted, embedded data not built) says, or None
+    when it has none or cannot look (loading the dataset then says what is wrong)."""
+    if fn is None:
+        return None
+    try:
+        return fn(*args)
+    except OSError:
+        return None
+
+
+def _published_counts(name: str, info: dict, available: str, why: str) -> list:
+    """Rows of a dataset listed without loading it: its published class counts per split."""
+    return [dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA, image_shape="",
+                 fingerprint="", available=available, why=why)
+            for split, n in (info.get("classes") or {"-": 0}).items()]
+
+
 def dataset_table(root=None) -> pd.DataFrame:
     """One row per (dataset, split): classes, images, availability, and why not when missing.
 
@@ -38,28 +56,13 @@ def dataset_table(root=None) -> pd.DataFrame:
         except Exception:  # an availability probe must never break the listing
             here = False
         why = "" if here or info["embedded"] else f"expected under --root: {info['layout'] or 'see README'}"
-        archive = None
-        if here and info.get("unextracted"):
-            try:
-                archive = info["unextracted"](root)
-            except OSError:
-                archive = None
+        archive = _probe(info.get("unextracted"), root) if here else None
         if archive is not None:
-            for split, n in (info.get("classes") or {"-": 0}).items():
-                rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
-                                 image_shape="", fingerprint="", available="archive",
-                                 why=f"{archive} is here, extracted on first use"))
+            rows += _published_counts(name, info, "archive", f"{archive} is here, extracted on first use")
             continue
-        pending = None
-        if here and info.get("unbuilt"):
-            try:
-                pending = info["unbuilt"]()
-            except OSError:
-                pending = None  # loading it says what is wrong with the cache
+        pending = _probe(info.get("unbuilt")) if here else None
         if pending:
-            for split, n in info["classes"].items():
-                rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
-                                 image_shape="", fingerprint="", available="yes", why=pending))
+            rows += _published_counts(name, info, "yes", pending)
             continue
         if here:
             try:
@@ -68,9 +71,7 @@ def dataset_table(root=None) -> pd.DataFrame:
                 continue
             except Exception as e:  # found but unreadable: say why
                 why = f"found but unreadable: {e}"
-        for split, n in (info.get("classes") or {"-": 0}).items():
-            rows.append(dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA,
-                             image_shape="", fingerprint="", available="no", why=why))
+        rows += _published_counts(name, info, "no", why)
     table = pd.DataFrame(rows)
     for col in ("images", "min_per_class"):
         table[col] = table[col].astype("Int64")
