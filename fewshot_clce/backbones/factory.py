@@ -56,13 +56,6 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         ValueError: when ``checkpoint`` belongs to another architecture (naming the keys that differ).
     """
     check_backbone_name(name)
-    if name not in ENTRY_POINTS:
-        import timm
-
-        if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
-                and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
-            raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
-                                          f"or pick a model from timm.list_pretrained()")
     try:
         if name in ENTRY_POINTS:
             # what timm.create_model does with an entry point: options set to None dropped, the entry
@@ -71,6 +64,12 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
             model = ENTRY_POINTS[name](pretrained=pretrained, **options)
             model._model_args = options
         else:
+            import timm
+
+            if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
+                    and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
+                raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
+                                              f"or pick a model from timm.list_pretrained()")
             model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
     except WeightsUnavailableError:
         raise
