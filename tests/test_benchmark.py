@@ -137,7 +137,7 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"4 trainings into {out}/runs/"
     assert all(line.startswith("[finished] fewshot-clce train --dataset digits") for line in lines[:-1])
-    assert any("--loss clce" in line and "--lambda 0.5" in line and "--seed 1" in line for line in lines)
+    assert any("--losses clce" in line and "--lambda 0.5" in line and "--seeds 1" in line for line in lines)
 
 
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):

@@ -82,16 +82,16 @@ class BenchmarkConfig:
     datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
                              factory=lambda: ["glyphs"], flag="--dataset")
     losses: List[str] = _s(help="losses to compare (the registered ones: ce, supcon, lacln, clce)",
-                           factory=lambda: ["ce", "supcon", "clce"])
+                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",))
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
     shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
     ways: int = _s(5, "classes per episode")
     queries: int = _s(15, "query images per class")
     heads: List[str] = _s(help="few-shot heads, with options in brackets (logistic[C=0.1])",
-                          factory=lambda: ["centroid", "logistic"])
-    episodes: int = _s(1000, "novel-split episodes per shot setting")
+                          factory=lambda: ["centroid", "logistic"], aliases=("--head",))
+    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",))
     val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters")
-    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0])
+    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0], aliases=("--seed",))
     lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
                                     flag="--lambda", metavar="LAMBDA")
     temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)")
@@ -130,7 +130,9 @@ class BenchmarkConfig:
                                   flag="--root", aliases=("--data-root",))
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
     time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
-    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false", cli_help="no progress bars")
+    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false", cli_help="no progress bars",
+                        on_flag="--progress", on_help="progress bars even when stderr is not a terminal (default: "
+                                                      "only on a terminal)")
     # runtime: where the trainings run (fewshot_clce.benchmark.executors)
     executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
                                 "each: on Slurm where srun exists, else local subprocesses)")

@@ -2,7 +2,8 @@
 
 Each field is one option. Its metadata says how: ``help`` (required), ``flag`` (else
 ``--field-name``), ``aliases``, ``choices``, ``action`` with ``cli_help`` for booleans
-(``--no-tsne``), ``nargs``/``type`` overrides, ``api_only`` for fields the command line does not
+(``--no-tsne``), ``on_flag`` with ``on_help`` for a boolean that is also switched on by name
+(``--progress`` / ``--no-progress``: None when neither is given), ``nargs``/``type`` overrides, ``api_only`` for fields the command line does not
 set, and ``metavar``. Lists become ``nargs="+"``.
 """
 from __future__ import annotations
@@ -73,6 +74,13 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, given_only: bool 
         flags = [flag_of(f), *meta.get("aliases", ())]
         default = default_of(f)
         kwargs: Dict[str, Any] = {"dest": f.name, "help": meta.get("cli_help", meta["help"])}
+        if hints[f.name] is bool and "on_flag" in meta:
+            pair = parser.add_mutually_exclusive_group()
+            pair.add_argument(meta["on_flag"], dest=f.name, action="store_true", default=None,
+                              help=meta["on_help"])
+            pair.add_argument(*flags, dest=f.name, action="store_false", default=None,
+                              help=kwargs["help"])
+            continue
         if hints[f.name] is bool:
             kwargs["action"] = meta.get("action", "store_true")
             kwargs["default"] = None if given_only else default

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import time
 
 
@@ -36,6 +37,8 @@ def config_from_args(args: argparse.Namespace):
 
     given = given_values(args, BenchmarkConfig)
     given["command"] = command_line(args)
+    if given.get("progress") is None:  # bars only where someone watches; --progress forces them
+        given["progress"] = sys.stderr.isatty()
     return resolve(args.preset, **given)
 
 
@@ -49,8 +52,9 @@ def command_line(args: argparse.Namespace) -> str:
     for k, v in vars(args).items():
         if k not in flags or v is None:
             continue
-        if isinstance(v, bool):
-            parts += [flags[k]]  # only a flag that was typed is not None
+        if isinstance(v, bool):  # only a flag that was typed is not None
+            on_flag = cli_fields(BenchmarkConfig)[k].metadata.get("on_flag")
+            parts += [on_flag if v and on_flag else flags[k]]
         elif isinstance(v, list):
             texts = [" ".join(f"{n}={','.join(f'{x:g}' for x in vals)}" for n, vals in x.items())
                      if isinstance(x, dict) else str(x) for x in v]

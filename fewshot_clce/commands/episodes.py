@@ -30,7 +30,8 @@ def add_parser(sub) -> None:
                       help="support samples per class; one file per value (default: 1 5)")
     make.add_argument("--queries", type=int, default=15, help="query samples per class (default: 15)")
     make.add_argument("--episodes", type=int, default=2000, help="number of episodes (default: 2000)")
-    make.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    make.add_argument("--episode-seed", "--seed", dest="seed", type=int, default=0, metavar="SEED",
+                      help="seed the episodes are drawn with (default: 0)")
     make.add_argument("--out", default=None,
                       help="output file (.npz, or .csv for the table format); with several --shots it "
                            "must contain {shots}; default: --out-dir/" + DEFAULT_NAME)

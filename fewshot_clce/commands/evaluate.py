@@ -25,26 +25,56 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _head_spec(text: str) -> str:
+    """A head with its options (``logistic[C=0.1]``), checked as the benchmark checks its ``--heads``."""
+    from ..heads.registry import parse_head
+    from ..utils.registry import UnknownNameError
+
+    try:
+        parse_head(text)
+    except (UnknownNameError, ValueError) as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+class _EpisodesOption(argparse.Action):
+    """``--episodes N`` (episodes per shot setting, as in ``benchmark`` and ``episodes make``) or,
+    as before ``--manifests`` existed, ``--episodes MANIFEST...``: one whole number that names no
+    file is a count, anything else manifests."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) == 1 and values[0].isdigit() and not Path(values[0]).exists():
+            namespace.n_episodes = _positive_int(values[0])
+        else:
+            namespace.episodes = list(values)
+
+
 def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared by ``evaluate`` and ``compare``."""
-    p.add_argument("--episodes", nargs="+", default=None, metavar="MANIFEST",
-                   help="episode manifests (.npz or .csv) of one dataset: the run's, or another (cross-domain)")
+    p.add_argument("--manifests", dest="episodes", nargs="+", default=None, metavar="MANIFEST",
+                   help="episode manifests (.npz or .csv) of one dataset: the run's, or another "
+                        "(cross-domain); --episodes MANIFEST... is the older spelling")
     p.add_argument("--dataset", default=None, metavar="DATASET",
-                   help="dataset to evaluate on (default: the manifests' own); without --episodes, its novel "
+                   help="dataset to evaluate on (default: the manifests' own); without --manifests, its novel "
                         "split's committed manifests where they fit, else episodes drawn with --episode-seed")
     p.add_argument("--shots", nargs="+", type=_positive_int, default=None, metavar="K",
-                   help="with --dataset and no --episodes: shot settings (default: 1 5)")
-    p.add_argument("--ways", type=_positive_int, default=None, help="with --dataset and no --episodes: classes "
+                   help="with --dataset and no --manifests: shot settings (default: 1 5)")
+    p.add_argument("--ways", type=_positive_int, default=None, help="with --dataset and no --manifests: classes "
                                                                     "per episode (default: 5)")
     p.add_argument("--queries", type=_positive_int, default=None,
-                   help="with --dataset and no --episodes: query images per class (default: 15)")
-    p.add_argument("--n-episodes", type=_positive_int, default=None, metavar="N",
-                   help="with --dataset and no --episodes: episodes per shot setting (default: 1000)")
+                   help="with --dataset and no --manifests: query images per class (default: 15)")
+    p.add_argument("--episodes", dest="n_episodes", action=_EpisodesOption, nargs="+", default=None,
+                   metavar="N", help="with --dataset and no --manifests: episodes per shot setting "
+                                     "(default: 1000)")
+    p.add_argument("--n-episodes", dest="n_episodes", type=_positive_int, default=None, metavar="N",
+                   help="the same as --episodes N")
     p.add_argument("--episode-seed", type=int, default=None, metavar="SEED",
-                   help="with --dataset and no --episodes: seed of episodes drawn when no committed manifest "
+                   help="with --dataset and no --manifests: seed of episodes drawn when no committed manifest "
                         "fits (default: 0)")
-    p.add_argument("--head", nargs="+", default=["centroid", "logistic"], choices=list_heads(),
-                   help="heads fitted on each episode's support set (default: centroid logistic)")
+    p.add_argument("--heads", "--head", dest="head", nargs="+", type=_head_spec, default=["centroid", "logistic"],
+                   metavar="HEAD", help=f"heads fitted on each episode's support set, with options in "
+                                        f"brackets (logistic[C=0.1]); one of {', '.join(list_heads())} "
+                                        f"(default: centroid logistic)")
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint to evaluate")
     p.add_argument("--flip", action="store_true", help="average features over a horizontal flip")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass")
@@ -59,21 +89,21 @@ DRAW_OPTIONS = {"shots": [1, 5], "ways": 5, "queries": 15, "n_episodes": 1000, "
 
 
 def episodes_of(args: argparse.Namespace) -> list:
-    """The manifests to evaluate on: ``--episodes``, or for ``--dataset`` alone its novel split's
+    """The manifests to evaluate on: ``--manifests``, or for ``--dataset`` alone its novel split's
     manifests (committed ones where they fit, else drawn with ``--episode-seed``, in memory).
 
     Raises:
-        ValueError: for neither option, or a drawing option given with ``--episodes``.
+        ValueError: for neither option, or a drawing option given with ``--manifests``.
     """
     given = [k for k in DRAW_OPTIONS if getattr(args, k, None) is not None]
     if args.episodes:
         if given:
-            flag = "--" + given[0].replace("_", "-")
-            raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --episodes manifests fix their "
-                             f"own: drop {flag}, or drop --episodes")
+            flag = "--episodes" if given[0] == "n_episodes" else "--" + given[0].replace("_", "-")
+            raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --manifests files fix their "
+                             f"own: drop {flag}, or drop --manifests")
         return list(args.episodes)
     if not args.dataset:
-        raise ValueError("nothing to evaluate on: pass --episodes MANIFEST... (fewshot-clce episodes make), or "
+        raise ValueError("nothing to evaluate on: pass --manifests MANIFEST... (fewshot-clce episodes make), or "
                          "--dataset NAME to use its novel split's manifests")
     from ..benchmark.manifests import committed_dir, find_committed
     from ..data import create_dataset

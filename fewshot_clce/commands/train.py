@@ -16,7 +16,38 @@ def add_parser(sub) -> None:
                     "scoring it on fixed validation episodes after every epoch. Under torchrun "
                     "(torchrun --nproc_per_node N -m fewshot_clce train ...) it trains with DDP.")
     add_config_arguments(p, TrainConfig)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, flag_of=_flag)
+
+
+def _flag(setting: str) -> str:
+    """The ``train`` flag of a TrainConfig field, for one-line errors naming it."""
+    import dataclasses
+
+    from ..training.config import TrainConfig
+    from ._from_config import flag_of
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    return flag_of(fields[setting]) if setting in fields else "--" + setting.replace("_", "-")
+
+
+def summary_line(run_dir) -> str:
+    """One line on a finished run: its best epoch, that epoch's val accuracy, the checkpoint path.
+
+    Read from the run folder's ``metrics.csv`` (the epoch whose ``best`` is set last is the one
+    ``checkpoint_best.pt`` holds).
+    """
+    import csv
+    from pathlib import Path
+
+    from ..training import run_folder as _rundir
+
+    with open(Path(run_dir) / _rundir.METRICS, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val_acc") not in (None, "")]
+    best = [r for r in rows if r.get("best") == "True"] or rows
+    row = best[-1]
+    last_epoch = max(int(float(r["epoch"])) for r in rows)
+    return (f"best epoch {int(float(row['epoch']))} of {last_epoch}: val accuracy "
+            f"{100 * float(row['val_acc']):.2f}%; checkpoint {Path(run_dir) / _rundir.BEST}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ._from_config import given_values
 
-    config = TrainConfig(**given_values(args, TrainConfig))
+    given = given_values(args, TrainConfig)
+    if given.get("progress") is None:  # bars only where someone watches; --progress forces them
+        given["progress"] = sys.stderr.isatty()
+    config = TrainConfig(**given)
     try:
         run_dir = train(config)
     except CheckpointWriteError as e:  # an OSError: not among the CLI's one-line user errors
@@ -37,5 +71,5 @@ def run(args: argparse.Namespace) -> int:
               f"same command to continue", file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the whole job
-        print(run_dir)
+        print(summary_line(run_dir))
     return 0

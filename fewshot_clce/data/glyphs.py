@@ -25,6 +25,7 @@ holds the format version, the seed and a hash of the font files and FreeType ver
 """
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -62,12 +63,14 @@ def _select(max_per_block: Optional[int]) -> List[GlyphClass]:
     return out
 
 
-def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str, np.ndarray]:
+def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None,
+                 progress: bool = False) -> Dict[str, np.ndarray]:
     """Render every class (no cache).
 
     Args:
         seed: base seed; class ``c`` renders with ``numpy.random.default_rng([seed, c.codepoint])``.
         max_per_block: keep only the first classes of each block (fast builds for tests).
+        progress: show a progress bar over the classes on stderr.
 
     Returns:
         ``images`` ``[n_classes * 20, 28, 28]`` uint8, ``labels`` ``[n]`` int64 index into
@@ -78,7 +81,9 @@ def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str
     """
     classes = _select(max_per_block)
     images = np.empty((len(classes) * PER_CLASS, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
-    for k, c in enumerate(classes):
+    from tqdm.auto import tqdm
+
+    for k, c in enumerate(tqdm(classes, desc="glyphs", unit="class", leave=False, disable=not progress)):
         faces = faces_for(c.codepoint)
         if not faces:
             raise ValueError(f"no bundled font maps U+{c.codepoint:04X} ({c.name}); this matplotlib's "
@@ -132,7 +137,11 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
     with file_lock(path):
         arrays = _read_cache(path)  # built by the process that held the lock
         if arrays is None:
-            arrays = build_glyphs(seed, max_per_block)
+            n_classes = len(_select(max_per_block))
+            # the first use takes a while: say what it does (once; later loads read the file)
+            print(f"glyphs: first use: rendering {n_classes:,} classes x {PER_CLASS} images from "
+                  f"matplotlib's fonts into {path} (once; later loads read it)", file=sys.stderr, flush=True)
+            arrays = build_glyphs(seed, max_per_block, progress=sys.stderr.isatty())
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
                     np.savez_compressed(f, **arrays)

@@ -1,6 +1,6 @@
 """The head registry: head classes by name, and ``create_head("logistic[C=0.1]")``.
 
-Registered heads (``fewshot-clce evaluate --head NAME[opt=value,...]``):
+Registered heads (``fewshot-clce evaluate --heads NAME[opt=value,...]``):
 
 - ``centroid``: nearest class mean, Euclidean distance on raw features (ProtoNet's rule);
   options ``metric`` ("euclidean" or "cosine") and ``normalize`` ("none", "l2n", "cl2n").
