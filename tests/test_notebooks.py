@@ -62,3 +62,32 @@ def test_embeddings_notebook_on_a_real_tiny_benchmark(kernel, monkeypatch, tmp_p
     # one row per loss: its mean silhouette over the 2 seeds, a number in [-1, 1]
     assert re.search(r"digits\s+ce\s+-?[01]\.\d+", text) and re.search(r"\n\s+clce\s+-?[01]\.\d+", text)
     assert images(nb) == 1
+
+
+@pytest.mark.slow
+def test_embeddings_notebook_on_a_folder_benchmark(kernel, monkeypatch, tmp_path):
+    """Result rows name a folder: dataset by its folder's name; the notebook loads it from the
+    benchmark's recorded configuration (it looked for a dataset called 'letters')."""
+    import numpy as np
+    from PIL import Image
+
+    from fewshot_clce.benchmark.config import resolve
+    from fewshot_clce.benchmark.run import run_benchmark
+
+    rng = np.random.default_rng(0)
+    for c in range(15):
+        (tmp_path / "letters" / f"c{c:02d}").mkdir(parents=True)
+        pattern = rng.integers(0, 255, (28, 28))
+        for i in range(10):
+            noisy = np.clip(pattern + rng.normal(0, 20, (28, 28)), 0, 255).astype(np.uint8)
+            Image.fromarray(noisy, "L").save(tmp_path / "letters" / f"c{c:02d}" / f"{i}.png")
+    cfg = resolve(datasets=[f"folder:{tmp_path / 'letters'}"], losses=["ce"], backbone="conv4", shots=[1],
+                  heads=["centroid"], ways=3, episodes=10, val_episodes=5, queries=5, seeds=[0], epochs=1,
+                  default_grids=False, train_options={"val_episodes": 5, "val_queries": 5, "val_ways": 3}, tsne=False,
+                  progress=False, n_boot=50)
+    run_benchmark(cfg, tmp_path / "bench", log=lambda m: None)
+    monkeypatch.setenv("FEWSHOT_CLCE_BENCH_DIR", str(tmp_path / "bench"))
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_CLASSES", "3")
+    monkeypatch.setenv("FEWSHOT_CLCE_NB_PER_CLASS", "5")
+    text = outputs_text(run_notebook("embeddings.ipynb"))
+    assert "silhouette_mean" in text and re.search(r"folder:letters\s+ce\s+-?[01]\.\d+", text)

@@ -109,7 +109,7 @@ def not_built_yet() -> Optional[str]:
     path = cache_path(create=False)
     if path.is_file():
         return None
-    return f"rendered from matplotlib's fonts by the first command that loads it (10-20 s on one core), cached as {path}"
+    return f"rendered from matplotlib's fonts by the first command that loads it, cached as {path}"
 
 
 def _read_cache(path: Path) -> Optional[Dict[str, np.ndarray]]:
