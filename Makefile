@@ -8,11 +8,11 @@ L2L_WHEELS := build/learn2learn-wheel
 L2L_WHEEL := $(L2L_WHEELS)/.built
 BYTECODE := $(VENV)/.bytecode
 
-.PHONY: demo test venv learn2learn clean bench
+.PHONY: demo test venv learn2learn clean bench docs docs-samples
 
-# The project with its test and cluster extras (uv given pip's configuration, else pip).
+# The project with its test, cluster and docs extras (uv given pip's configuration, else pip).
 $(STAMP): setup.cfg pyproject.toml scripts/setup_venv.sh
-	bash scripts/setup_venv.sh $(PYTHON) $(VENV) test,cluster
+	bash scripts/setup_venv.sh $(PYTHON) $(VENV) test,cluster,docs
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -47,6 +47,15 @@ demo: $(STAMP) $(BYTECODE)
 test: learn2learn
 	$(BIN)/python -m compileall -q fewshot_clce
 	$(BIN)/python -m pytest -q -n auto
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The documentation site, served with live reload on http://127.0.0.1:8000.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# Every command output the docs show (docs/samples/*.txt), written from the current code.
+docs-samples: $(STAMP)
+	$(BIN)/python scripts/docs_samples.py
 
 bench: learn2learn
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done

@@ -1,0 +1,155 @@
+"""The docs stay true: every ``fewshot-clce ...`` command shown in a markdown file parses with the
+real parser, code fences are balanced, samples exist, the README's table is the committed one."""
+import argparse
+import contextlib
+import functools
+import io
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from fewshot_clce.cli import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+MARKDOWN = sorted([REPO / "README.md", REPO / "CHANGELOG.md", REPO / "episodes" / "README.md",
+                   *(REPO / "docs").rglob("*.md"), *(REPO / "results").glob("*/*.md")])
+FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+INLINE = re.compile(r"(?<!`)`(fewshot-clce [^`]+)`(?!`)")
+SNIPPET = re.compile(r'^--8<-- "([^"]+)"', re.M)
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def fences(text: str):
+    """``(line number, language, body lines)`` of every fenced block; AssertionError if one stays open."""
+    blocks, opened = [], None
+    for n, line in enumerate(text.splitlines(), 1):
+        m = FENCE.match(line)
+        if opened is None and m:
+            opened = (n, m.group(1), line.strip()[len(m.group(1)):].strip(), [])
+        elif opened is not None and m and m.group(1)[0] == opened[1][0] and len(m.group(1)) >= len(opened[1]) \
+                and not line.strip()[len(m.group(1)):].strip():
+            blocks.append((opened[0], opened[2], opened[3]))
+            opened = None
+        elif opened is not None:
+            opened[3].append(line)
+    assert opened is None, f"code fence opened on line {opened[0]} is never closed"
+    return blocks
+
+
+def fenced_commands(text: str):
+    """``(line number, command)`` of every ``fewshot-clce`` (or ``-m fewshot_clce``) command in a
+    fenced block, continuation lines joined, a leading ``$ `` dropped."""
+    out = []
+    for start, _, body in fences(text):
+        joined, first = "", None
+        for k, line in enumerate(body):
+            line = line.strip()
+            if joined:
+                joined += " " + line.rstrip("\\").strip()
+            else:
+                line = line[2:] if line.startswith("$ ") else line
+                m = re.search(r"(?:^|\s)-m fewshot_clce (.*)$", line)
+                if line.startswith("fewshot-clce "):
+                    joined, first = line.rstrip("\\").strip(), start + 1 + k
+                elif m:
+                    joined, first = "fewshot-clce " + m.group(1).rstrip("\\").strip(), start + 1 + k
+                else:
+                    continue
+            if not line.endswith("\\"):
+                out.append((first, joined))
+                joined = ""
+    return out
+
+
+def _relaxed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The parser with nothing required: a command named in prose may leave out what it needs,
+    but every option it names must exist."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _relaxed(sub)
+        elif action.option_strings:
+            action.required = False
+        elif action.nargs is None:
+            action.nargs = "?"
+    return parser
+
+
+@functools.lru_cache(maxsize=None)
+def _parser(relaxed: bool) -> argparse.ArgumentParser:
+    return _relaxed(build_parser()) if relaxed else build_parser()
+
+
+def parse(command: str, relaxed: bool = False):
+    """Parse ``fewshot-clce ...`` with the real parser; AssertionError naming the command if refused."""
+    argv = shlex.split(command, comments=True)
+    assert argv[0] == "fewshot-clce", command
+    parser = _parser(relaxed)
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(argv[1:])
+    except SystemExit as stop:
+        assert stop.code == 0, f"{command!r} does not parse: {err.getvalue().strip().splitlines()[-1]}"
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=_rel)
+def test_code_fences_are_balanced(path):
+    fences(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", MARKDOWN, ids=_rel)
+def test_every_command_shown_parses(path):
+    text = path.read_text(encoding="utf-8")
+    for line, command in fenced_commands(text):
+        try:
+            parse(command)
+        except AssertionError as e:
+            raise AssertionError(f"{_rel(path)}:{line}: {e}") from None
+    prose = "\n".join(line for line in text.splitlines() if not FENCE.match(line))
+    for command in INLINE.findall(prose):
+        parse(command, relaxed=True)
+
+
+def test_the_checks_can_fail():
+    with pytest.raises(AssertionError, match="never closed"):
+        fences("text\n```bash\nfewshot-clce datasets\n")
+    with pytest.raises(AssertionError, match="unrecognized arguments: --no-such-option"):
+        parse("fewshot-clce evaluate runs/r --dataset digits --no-such-option")
+    with pytest.raises(AssertionError, match="required"):
+        parse("fewshot-clce train --dataset digits")
+    parse("fewshot-clce train --dataset digits", relaxed=True)
+    assert fenced_commands("```bash\n$ fewshot-clce evaluate r \\\n    --heads centroid  # a comment\n```\n") == \
+        [(2, "fewshot-clce evaluate r --heads centroid  # a comment")]
+
+
+def test_snippets_exist_and_their_commands_parse():
+    """Every ``--8<--`` sample a page includes was written by ``make docs-samples`` and starts with
+    the command that printed it."""
+    names = {name for path in MARKDOWN for name in SNIPPET.findall(path.read_text(encoding="utf-8"))}
+    assert names, "no page includes a sample"
+    for name in sorted(names):
+        sample = REPO / "docs" / "samples" / name
+        assert sample.is_file(), f"{name}: no such sample; run make docs-samples"
+        first = sample.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("$ fewshot-clce "), name
+        parse(first[2:])
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("docs_samples", REPO / "scripts" / "docs_samples.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert {f"{n}.txt" for n, _ in script.COMMANDS} >= names  # each one is written by the script
+
+
+def test_readme_is_short_and_its_table_is_the_committed_one():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    summary = (REPO / "results" / "glyphs-ablation" / "summary.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "bs=64" in line]
+    assert len(rows) == 12 and all(row in summary for row in rows)
