@@ -2,6 +2,7 @@
 
 Both are generated at build time, so the site cannot drift from the code or from ``results/``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ def _subcommands(parser: argparse.ArgumentParser, prefix: str):
 
 
 def cli_reference() -> str:
-    """Every sub-command's ``--help``, as argparse prints it, in the order of ``fewshot-clce --help``."""
+    """Every sub-command's ``--help`` as argparse prints it, in ``fewshot-clce --help``'s order."""
     os.environ["COLUMNS"] = "100"  # argparse wraps help at the terminal width: fix it for the page
     from fewshot_clce.cli import build_parser
 
@@ -42,11 +43,24 @@ EPISODE_FORMAT = "reference/episode-format.md"
 def on_files(files, config):
     """Add ``results/<name>/REPORT.md`` and its plots, as they are committed, under ``results/``,
     and ``episodes/README.md`` (the manifest format) as :data:`EPISODE_FORMAT`."""
-    for path in sorted((REPO / "results").glob("*/REPORT.md")) + sorted((REPO / "results").glob("*/plots/*.png")):
-        files.append(File(str(path.relative_to(REPO)), str(REPO), config["site_dir"],
-                          config["use_directory_urls"]))
-    files.append(File.generated(config, EPISODE_FORMAT,
-                                content=(REPO / "episodes" / "README.md").read_text(encoding="utf-8")))
+    for path in sorted((REPO / "results").glob("*/REPORT.md")) + sorted(
+        (REPO / "results").glob("*/plots/*.png")
+    ):
+        files.append(
+            File(
+                str(path.relative_to(REPO)),
+                str(REPO),
+                config["site_dir"],
+                config["use_directory_urls"],
+            )
+        )
+    files.append(
+        File.generated(
+            config,
+            EPISODE_FORMAT,
+            content=(REPO / "episodes" / "README.md").read_text(encoding="utf-8"),
+        )
+    )
     return files
 
 

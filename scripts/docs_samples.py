@@ -5,9 +5,10 @@ it printed on standard output. The commands run on the embedded ``digits`` data 
 in a scratch folder (so the paths they print are the short relative ones the docs use), one after
 another, as a reader would type them. The pages include the files with ``--8<-- "NAME.txt"``.
 
-Usage: python scripts/docs_samples.py [--only NAME ...] [--keep DIR]  (--only still runs the commands
-before the last sample it names, without writing their samples)
+Usage: python scripts/docs_samples.py [--only NAME ...] [--keep DIR]
+(--only still runs the commands before the last sample it names, without writing their samples)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,33 +28,63 @@ SAMPLES = REPO / "docs" / "samples"
 # (sample name, command line); later commands use what earlier ones wrote.
 COMMANDS = [
     ("datasets", "fewshot-clce datasets"),
-    ("train", "fewshot-clce train --dataset digits --backbone conv4 --losses clce --epochs 1 "
-              "--steps-per-epoch 10 --out runs/digits-clce"),
-    ("train-ce", "fewshot-clce train --dataset digits --backbone conv4 --losses ce --epochs 1 "
-                 "--steps-per-epoch 10 --out runs/digits-ce"),
-    ("evaluate", "fewshot-clce evaluate runs/digits-clce --dataset digits --heads centroid logistic"),
-    ("evaluate-manifests", "fewshot-clce evaluate runs/digits-clce --manifests "
-                           "episodes/digits_novel_5way_1shot_15query.npz --heads 'logistic[C=0.1]' "
-                           "--out runs/digits-clce/logistic-c0.1.csv"),
-    ("compare", "fewshot-clce compare runs/digits-clce runs/digits-ce --dataset digits --heads logistic"),
-    ("episodes-make", "fewshot-clce episodes make --dataset digits --split novel --shots 1 5 --episodes 500 "
-                      "--out-dir my-episodes"),
+    (
+        "train",
+        "fewshot-clce train --dataset digits --backbone conv4 --losses clce --epochs 1 "
+        "--steps-per-epoch 10 --out runs/digits-clce",
+    ),
+    (
+        "train-ce",
+        "fewshot-clce train --dataset digits --backbone conv4 --losses ce --epochs 1 "
+        "--steps-per-epoch 10 --out runs/digits-ce",
+    ),
+    (
+        "evaluate",
+        "fewshot-clce evaluate runs/digits-clce --dataset digits --heads centroid logistic",
+    ),
+    (
+        "evaluate-manifests",
+        "fewshot-clce evaluate runs/digits-clce --manifests "
+        "episodes/digits_novel_5way_1shot_15query.npz --heads 'logistic[C=0.1]' "
+        "--out runs/digits-clce/logistic-c0.1.csv",
+    ),
+    (
+        "compare",
+        "fewshot-clce compare runs/digits-clce runs/digits-ce --dataset digits --heads logistic",
+    ),
+    (
+        "episodes-make",
+        "fewshot-clce episodes make --dataset digits --split novel --shots 1 5 --episodes 500 "
+        "--out-dir my-episodes",
+    ),
     ("episodes-show", "fewshot-clce episodes show episodes/digits_novel_5way_5shot_15query.npz"),
-    ("cross-domain", "fewshot-clce evaluate runs/digits-clce --dataset 'glyphs[max_per_block=2]' --shots 1 5 "
-                     "--episodes 200 --out runs/digits-clce/on-glyphs.csv"),
-    ("folder-train", "fewshot-clce train --dataset folder:my-images --backbone conv4 --losses ce --epochs 1 "
-                     "--steps-per-epoch 10 --val-ways 3 --out runs/folder-ce"),
-    ("folder-evaluate", "fewshot-clce evaluate runs/folder-ce --dataset folder:my-images --ways 3 --shots 1 5 "
-                        "--episodes 300"),
-    ("benchmark", "fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 "
-                  "--episodes 200 --val-episodes 50 --no-default-grids --no-tsne --out results/digits-tiny"),
+    (
+        "cross-domain",
+        "fewshot-clce evaluate runs/digits-clce --dataset 'glyphs[max_per_block=2]' --shots 1 5 "
+        "--episodes 200 --out runs/digits-clce/on-glyphs.csv",
+    ),
+    (
+        "folder-train",
+        "fewshot-clce train --dataset folder:my-images --backbone conv4 --losses ce --epochs 1 "
+        "--steps-per-epoch 10 --val-ways 3 --out runs/folder-ce",
+    ),
+    (
+        "folder-evaluate",
+        "fewshot-clce evaluate runs/folder-ce --dataset folder:my-images --ways 3 --shots 1 5 "
+        "--episodes 300",
+    ),
+    (
+        "benchmark",
+        "fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 "
+        "--episodes 200 --val-episodes 50 --no-default-grids --no-tsne --out results/digits-tiny",
+    ),
     ("report", "fewshot-clce report results/digits-tiny"),
     ("plan", "fewshot-clce benchmark --preset demo --plan --out results/demo"),
 ]
 
 
 def _write_image_folder(root: Path) -> None:
-    """``my-images/<class>/<i>.png``: the 20 classes of the embedded digits, as a user's own folder."""
+    """``my-images/<class>/<i>.png``: the 20 classes of the embedded digits, as a user's folder."""
     from PIL import Image
 
     from fewshot_clce import create_dataset
@@ -87,9 +118,15 @@ def run_command(line: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", default=None, metavar="NAME", help="write only these samples")
-    parser.add_argument("--keep", default=None, metavar="DIR", help="work in DIR and keep it (default: a "
-                                                                    "temporary folder, removed)")
+    parser.add_argument(
+        "--only", nargs="+", default=None, metavar="NAME", help="write only these samples"
+    )
+    parser.add_argument(
+        "--keep",
+        default=None,
+        metavar="DIR",
+        help="work in DIR and keep it (default: a temporary folder, removed)",
+    )
     args = parser.parse_args(argv)
     names = [n for n, _ in COMMANDS]
     unknown = sorted(set(args.only or ()) - set(names))
@@ -107,7 +144,9 @@ def main(argv=None) -> int:
         os.chdir(work)
         _write_image_folder(work / "my-images")
         last = max(names.index(n) for n in args.only) if args.only else len(names) - 1
-        for name, line in COMMANDS[:last + 1]:  # the ones before a chosen sample make what it reads
+        for name, line in COMMANDS[
+            : last + 1
+        ]:  # the ones before a chosen sample make what it reads
             started = time.perf_counter()
             text = run_command(line).replace(str(work / ".cache"), "~/.cache/fewshot-clce")
             text = text.replace(str(work) + os.sep, "").replace(str(work), ".")

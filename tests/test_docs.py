@@ -1,5 +1,6 @@
 """The docs stay true: every ``fewshot-clce ...`` command shown in a markdown file parses with the
 real parser, code fences are balanced, samples exist, the README's table is the committed one."""
+
 import argparse
 import contextlib
 import functools
@@ -13,8 +14,15 @@ import pytest
 from fewshot_clce.cli import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
-MARKDOWN = sorted([REPO / "README.md", REPO / "CHANGELOG.md", REPO / "episodes" / "README.md",
-                   *(REPO / "docs").rglob("*.md"), *(REPO / "results").glob("*/*.md")])
+MARKDOWN = sorted(
+    [
+        REPO / "README.md",
+        REPO / "CHANGELOG.md",
+        REPO / "episodes" / "README.md",
+        *(REPO / "docs").rglob("*.md"),
+        *(REPO / "results").glob("*/*.md"),
+    ]
+)
 FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 INLINE = re.compile(r"(?<!`)`(fewshot-clce [^`]+)`(?!`)")
 SNIPPET = re.compile(r'^--8<-- "([^"]+)"', re.M)
@@ -25,14 +33,20 @@ def _rel(path: Path) -> str:
 
 
 def fences(text: str):
-    """``(line number, language, body lines)`` of every fenced block; AssertionError if one stays open."""
+    """``(line number, language, body lines)`` of every fenced block; AssertionError if one
+    stays open."""
     blocks, opened = [], None
     for n, line in enumerate(text.splitlines(), 1):
         m = FENCE.match(line)
         if opened is None and m:
-            opened = (n, m.group(1), line.strip()[len(m.group(1)):].strip(), [])
-        elif opened is not None and m and m.group(1)[0] == opened[1][0] and len(m.group(1)) >= len(opened[1]) \
-                and not line.strip()[len(m.group(1)):].strip():
+            opened = (n, m.group(1), line.strip()[len(m.group(1)) :].strip(), [])
+        elif (
+            opened is not None
+            and m
+            and m.group(1)[0] == opened[1][0]
+            and len(m.group(1)) >= len(opened[1])
+            and not line.strip()[len(m.group(1)) :].strip()
+        ):
             blocks.append((opened[0], opened[2], opened[3]))
             opened = None
         elif opened is not None:
@@ -86,7 +100,7 @@ def _parser(relaxed: bool) -> argparse.ArgumentParser:
 
 
 def parse(command: str, relaxed: bool = False):
-    """Parse ``fewshot-clce ...`` with the real parser; AssertionError naming the command if refused."""
+    """Parse ``fewshot-clce ...`` with the real parser; AssertionError naming it if refused."""
     argv = shlex.split(command, comments=True)
     assert argv[0] == "fewshot-clce", command
     parser = _parser(relaxed)
@@ -95,7 +109,9 @@ def parse(command: str, relaxed: bool = False):
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             parser.parse_args(argv[1:])
     except SystemExit as stop:
-        assert stop.code == 0, f"{command!r} does not parse: {err.getvalue().strip().splitlines()[-1]}"
+        assert stop.code == 0, (
+            f"{command!r} does not parse: {err.getvalue().strip().splitlines()[-1]}"
+        )
 
 
 @pytest.mark.parametrize("path", MARKDOWN, ids=_rel)
@@ -124,14 +140,17 @@ def test_the_checks_can_fail():
     with pytest.raises(AssertionError, match="required"):
         parse("fewshot-clce train --dataset digits")
     parse("fewshot-clce train --dataset digits", relaxed=True)
-    assert fenced_commands("```bash\n$ fewshot-clce evaluate r \\\n    --heads centroid  # a comment\n```\n") == \
-        [(2, "fewshot-clce evaluate r --heads centroid  # a comment")]
+    assert fenced_commands(
+        "```bash\n$ fewshot-clce evaluate r \\\n    --heads centroid  # a comment\n```\n"
+    ) == [(2, "fewshot-clce evaluate r --heads centroid  # a comment")]
 
 
 def test_snippets_exist_and_their_commands_parse():
     """Every ``--8<--`` sample a page includes was written by ``make docs-samples`` and starts with
     the command that printed it."""
-    names = {name for path in MARKDOWN for name in SNIPPET.findall(path.read_text(encoding="utf-8"))}
+    names = {
+        name for path in MARKDOWN for name in SNIPPET.findall(path.read_text(encoding="utf-8"))
+    }
     assert names, "no page includes a sample"
     for name in sorted(names):
         sample = REPO / "docs" / "samples" / name
@@ -141,7 +160,9 @@ def test_snippets_exist_and_their_commands_parse():
         parse(first[2:])
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("docs_samples", REPO / "scripts" / "docs_samples.py")
+    spec = importlib.util.spec_from_file_location(
+        "docs_samples", REPO / "scripts" / "docs_samples.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     assert {f"{n}.txt" for n, _ in script.COMMANDS} >= names  # each one is written by the script

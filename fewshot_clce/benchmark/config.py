@@ -91,7 +91,8 @@ class BenchmarkConfig:
                           factory=lambda: ["centroid", "logistic"], aliases=("--head",))
     episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",))
     val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters")
-    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0], aliases=("--seed",))
+    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0],
+                          aliases=("--seed",))
     lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
                                     flag="--lambda", metavar="LAMBDA")
     temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)")
@@ -130,9 +131,10 @@ class BenchmarkConfig:
                                   flag="--root", aliases=("--data-root",))
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
     time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
-    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false", cli_help="no progress bars",
-                        on_flag="--progress", on_help="progress bars even when stderr is not a terminal (default: "
-                                                      "only on a terminal)")
+    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false",
+                        cli_help="no progress bars", on_flag="--progress",
+                        on_help="progress bars even when stderr is not a terminal (default: only "
+                                "on a terminal)")
     # runtime: where the trainings run (fewshot_clce.benchmark.executors)
     executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
                                 "each: on Slurm where srun exists, else local subprocesses)")

@@ -3,7 +3,8 @@
 Each field is one option. Its metadata says how: ``help`` (required), ``flag`` (else
 ``--field-name``), ``aliases``, ``choices``, ``action`` with ``cli_help`` for booleans
 (``--no-tsne``), ``on_flag`` with ``on_help`` for a boolean that is also switched on by name
-(``--progress`` / ``--no-progress``: None when neither is given), ``nargs``/``type`` overrides, ``api_only`` for fields the command line does not
+(``--progress`` / ``--no-progress``: None when neither is given), ``nargs``/``type``
+overrides, ``api_only`` for fields the command line does not
 set, and ``metavar``. Lists become ``nargs="+"``.
 """
 from __future__ import annotations

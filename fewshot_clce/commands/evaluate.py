@@ -26,7 +26,7 @@ def _number(text: str) -> float:
 
 
 def _head_spec(text: str) -> str:
-    """A head with its options (``logistic[C=0.1]``), checked as the benchmark checks its ``--heads``."""
+    """A head with its options (``logistic[C=0.1]``), checked as benchmark checks them."""
     from ..heads.registry import parse_head
     from ..utils.registry import UnknownNameError
 
@@ -55,12 +55,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="episode manifests (.npz or .csv) of one dataset: the run's, or another "
                         "(cross-domain); --episodes MANIFEST... is the older spelling")
     p.add_argument("--dataset", default=None, metavar="DATASET",
-                   help="dataset to evaluate on (default: the manifests' own); without --manifests, its novel "
-                        "split's committed manifests where they fit, else episodes drawn with --episode-seed")
+                   help="dataset to evaluate on (default: the manifests' own); without "
+                        "--manifests, its novel split's committed manifests where they fit, else "
+                        "episodes drawn with --episode-seed")
     p.add_argument("--shots", nargs="+", type=_positive_int, default=None, metavar="K",
                    help="with --dataset and no --manifests: shot settings (default: 1 5)")
-    p.add_argument("--ways", type=_positive_int, default=None, help="with --dataset and no --manifests: classes "
-                                                                    "per episode (default: 5)")
+    p.add_argument("--ways", type=_positive_int, default=None,
+                   help="with --dataset and no --manifests: classes per episode (default: 5)")
     p.add_argument("--queries", type=_positive_int, default=None,
                    help="with --dataset and no --manifests: query images per class (default: 15)")
     p.add_argument("--episodes", dest="n_episodes", action=_EpisodesOption, nargs="+", default=None,
@@ -69,12 +70,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-episodes", dest="n_episodes", type=_positive_int, default=None, metavar="N",
                    help="the same as --episodes N")
     p.add_argument("--episode-seed", type=int, default=None, metavar="SEED",
-                   help="with --dataset and no --manifests: seed of episodes drawn when no committed manifest "
-                        "fits (default: 0)")
-    p.add_argument("--heads", "--head", dest="head", nargs="+", type=_head_spec, default=["centroid", "logistic"],
-                   metavar="HEAD", help=f"heads fitted on each episode's support set, with options in "
-                                        f"brackets (logistic[C=0.1]); one of {', '.join(list_heads())} "
-                                        f"(default: centroid logistic)")
+                   help="with --dataset and no --manifests: seed of episodes drawn when no "
+                        "committed manifest fits (default: 0)")
+    p.add_argument("--heads", "--head", dest="head", nargs="+", type=_head_spec,
+                   default=["centroid", "logistic"], metavar="HEAD",
+                   help=f"heads fitted on each episode's support set, with options in brackets "
+                        f"(logistic[C=0.1]); one of {', '.join(list_heads())} "
+                        f"(default: centroid logistic)")
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint to evaluate")
     p.add_argument("--flip", action="store_true", help="average features over a horizontal flip")
     p.add_argument("--batch-size", type=_positive_int, default=256, help="images per forward pass")
@@ -99,12 +101,12 @@ def episodes_of(args: argparse.Namespace) -> list:
     if args.episodes:
         if given:
             flag = "--episodes" if given[0] == "n_episodes" else "--" + given[0].replace("_", "-")
-            raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --manifests files fix their "
-                             f"own: drop {flag}, or drop --manifests")
+            raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --manifests "
+                             f"files fix their own: drop {flag}, or drop --manifests")
         return list(args.episodes)
     if not args.dataset:
-        raise ValueError("nothing to evaluate on: pass --manifests MANIFEST... (fewshot-clce episodes make), or "
-                         "--dataset NAME to use its novel split's manifests")
+        raise ValueError("nothing to evaluate on: pass --manifests MANIFEST... (fewshot-clce "
+                         "episodes make), or --dataset NAME to use its novel split's manifests")
     from ..benchmark.manifests import committed_dir, find_committed
     from ..data import create_dataset
     from ..episodes.manifest import sample_episodes

@@ -83,7 +83,8 @@ def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None,
     images = np.empty((len(classes) * PER_CLASS, IMAGE_SIZE, IMAGE_SIZE), dtype=np.uint8)
     from tqdm.auto import tqdm
 
-    for k, c in enumerate(tqdm(classes, desc="glyphs", unit="class", leave=False, disable=not progress)):
+    bar = tqdm(classes, desc="glyphs", unit="class", leave=False, disable=not progress)
+    for k, c in enumerate(bar):
         faces = faces_for(c.codepoint)
         if not faces:
             raise ValueError(f"no bundled font maps U+{c.codepoint:04X} ({c.name}); this matplotlib's "
@@ -140,7 +141,8 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
             n_classes = len(_select(max_per_block))
             # the first use takes a while: say what it does (once; later loads read the file)
             print(f"glyphs: first use: rendering {n_classes:,} classes x {PER_CLASS} images from "
-                  f"matplotlib's fonts into {path} (once; later loads read it)", file=sys.stderr, flush=True)
+                  f"matplotlib's fonts into {path} (once; later loads read it)",
+                  file=sys.stderr, flush=True)
             arrays = build_glyphs(seed, max_per_block, progress=sys.stderr.isatty())
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name

@@ -25,8 +25,8 @@ class TrainConfig:
 
     dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
     backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
-    loss: str = _f(None, "ce, supcon, lacln, clce (the registered losses)", required=True, flag="--losses",
-                   aliases=("--loss",), metavar="LOSS")
+    loss: str = _f(None, "ce, supcon, lacln, clce (the registered losses)", required=True,
+                   flag="--losses", aliases=("--loss",), metavar="LOSS")
     out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
     epochs: int = _f(10, "training epochs")
     batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
@@ -54,8 +54,8 @@ class TrainConfig:
     val_queries: int = _f(15, "validation episodes: query images per class")
     val_episodes: int = _f(200, "validation episodes per evaluation")
     val_seed: int = _f(0, "seed of the fixed validation episodes")
-    seed: int = _f(0, "seed of initialisation, data order and augmentation", flag="--seeds", aliases=("--seed",),
-                   metavar="SEED")
+    seed: int = _f(0, "seed of initialisation, data order and augmentation", flag="--seeds",
+                   aliases=("--seed",), metavar="SEED")
     data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)",
                                   aliases=("--root",))
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
@@ -69,8 +69,8 @@ class TrainConfig:
                                 "precision used", choices=("auto", "float32", "bfloat16"))
     progress: bool = _f(True, "show a progress bar", flag="--no-progress", action="store_false",
                          cli_help="hide the progress bar", on_flag="--progress",
-                         on_help="show the progress bar even when stderr is not a terminal (default: only on "
-                                 "a terminal)")
+                         on_help="show the progress bar even when stderr is not a terminal "
+                                 "(default: only on a terminal)")
     resume: bool = _f(False, "continue the run in --out from its last checkpoint")
     force: bool = _f(False, "start over in an --out that already holds a run (deletes its checkpoints)")
 
