@@ -1,5 +1,5 @@
-"""The public API: every exported name, every import path the README documents, the old flat paths,
-and the timm registration, each as a user would reach it."""
+"""The public API: every exported name, every import path the README and the docs document, the
+old flat paths, and the timm registration, each as a user would reach it."""
 import importlib
 import re
 import subprocess
@@ -12,7 +12,9 @@ import fewshot_clce
 from fewshot_clce import _compat
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+# the README and the manual's pages (the README's sections moved there)
+README = "\n".join(p.read_text(encoding="utf-8")
+                   for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
 
 
 def test_every_exported_name_resolves():

@@ -285,7 +285,9 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
             "--device", "cpu", "--label-smoothing", "0.1"]
     assert main(args + ["--out", str(tmp_path / "run"), "--val-ways", "30"]) == 0
     captured = capsys.readouterr()
-    assert captured.out.strip() == str(tmp_path / "run")
+    summary = captured.out.strip()  # one line: best epoch, its val accuracy, the checkpoint
+    assert summary.startswith("best epoch ") and "val accuracy" in summary
+    assert summary.endswith(f"checkpoint {tmp_path / 'run' / 'checkpoint_best.pt'}")
     # digits/val has 8 classes: the run says so instead of silently validating 8-way
     assert "val split of 'digits' has 6 classes, fewer than the 30 val ways asked for; validating 6-way" in captured.err
     assert load_run(tmp_path / "run").config["label_smoothing"] == 0.1
@@ -316,7 +318,9 @@ def test_ddp_two_cpu_processes(tmp_path):
            "--no-progress", "--device", "cpu", "--out", str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip() == str(out), "only rank 0 prints the run folder"
+    printed = proc.stdout.strip().splitlines()
+    assert len(printed) == 1 and printed[0].endswith(f"checkpoint {out / 'checkpoint_best.pt'}"), \
+        "only rank 0 prints the run's summary line"
     run = load_run(out)
     assert run.config["derived"]["world_size"] == 2 and run.config["derived"]["global_batch_size"] == 32
     assert [r["epoch"] for r in _metrics(out)] == ["0", "1"]
