@@ -62,6 +62,29 @@ def few_classes_warning(where: str, n_classes: int, ways: int) -> str:
             f"seed-level numbers")
 
 
+def episode_set_warnings(episode_sets) -> List[str]:
+    """The small-split warning for each distinct (dataset, split, ways) of loaded episode manifests.
+
+    The split's class count is the one a bound manifest records; else the classes its episodes
+    use (a lower bound: the episodes then repeat those classes whatever the split holds).
+    """
+    import numpy as np
+
+    out = []
+    seen = set()
+    for es in episode_sets:
+        key = (es.dataset, es.split, es.ways)
+        if key in seen:
+            continue
+        seen.add(key)
+        n_classes = es.meta.get("num_classes") or len(np.unique(es.classes))
+        where = f"the {es.split or 'episodes'} split of {es.dataset}" if es.dataset else "the episodes' split"
+        text = few_classes_warning(where, int(n_classes), es.ways)
+        if text:
+            out.append(text)
+    return out
+
+
 def small_split_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]]) -> List[str]:
     """One warning per dataset whose novel split has fewer than ``2 x ways`` classes."""
     out = []

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -31,11 +31,12 @@ from ..utils.checks import at_least
 from ..utils import files as _io
 from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
-from .claims import NOT_MEASURED, PAPER, Finding, check_all, compared_losses, findings_frame, unchecked_paper_claims
+from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses, findings_frame,
+                     unchecked_paper_claims)
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import HPARAMS, episode_method_text
-from .sanity import sanity_sections
+from .sanity import sanity_sections, sanity_warnings
 from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
@@ -212,8 +213,9 @@ def _claim_md(i: int, f: Finding) -> str:
 def report_title(an: Analysis, findings: List[Finding]) -> str:
     """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are checked."""
     losses = compared_losses(an)
+    trained = [loss for loss in pd.unique(an.main["loss"]) if loss not in REFERENCE_LOSSES]
     title = (f"Loss comparison: {', '.join(losses)} against {an.baseline}" if losses
-             else f"Loss comparison: {', '.join(pd.unique(an.main['loss']))}")
+             else f"Loss comparison: {', '.join(trained or pd.unique(an.main['loss']))}")
     if any(f.source == "paper" for f in findings):
         title += f", with the claims of {PAPER}"
     return title
@@ -226,9 +228,12 @@ def claims_sections(an: Analysis, findings: List[Finding]) -> List[str]:
     if mine:
         out.append(f"## Each loss against {an.baseline}\n\n" + "\n".join(f"- **{f.claim}**: {f.headline}"
                                                                          for f in mine))
-    elif (an.main["loss"] != an.baseline).any():
+    elif not (an.main["loss"] == an.baseline).any():
         out.append(f"## Each loss against {an.baseline}\n\nThe baseline `{an.baseline}` is not in this run: "
                    "no loss is compared with it (pass --baseline with a loss of the run).")
+    else:
+        out.append(f"## Each loss against {an.baseline}\n\nOnly the baseline `{an.baseline}` was trained: no "
+                   "other loss to compare with it.")
     paper = [f for f in findings if f.source == "paper"]
     unchecked = unchecked_paper_claims(an, findings)
     if paper or unchecked:
@@ -282,8 +287,9 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
                  f"{config['init_digest']})" + ("; the row `init` is them without fine-tuning." if
                                                 (an.per_episode["loss"] == "init").any() else "."))
     edges = grid_edges(an.chosen, an.per_episode)
+    trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # the references were not trained
     fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
-                + tuning_markdown(an.chosen, an.per_episode, common_settings(config))
+                + tuning_markdown(trained, an.per_episode, common_settings(config))
                 + ("\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
                    + "\n".join(f"- {e.text()}" for e in edges) if edges
                    else "\n\nNo choice sits at an open end of its grid."))
@@ -324,7 +330,8 @@ def _notebook(sections: List[str]) -> dict:
 
 def write_report(folder: str | Path, n_boot: Optional[int] = None,
                  seed_method: str = seedstats.DEFAULT_SEED_METHOD,
-                 analysis: Optional[Analysis] = None) -> Tuple[List[Path], List[Finding]]:
+                 analysis: Optional[Analysis] = None,
+                 log: Optional[Callable[[str], None]] = None) -> Tuple[List[Path], List[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
     Plots that need only the results (accuracy, differences, batch size) are drawn again; the
@@ -337,6 +344,8 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
         analysis: the analysis of this folder's results with its own settings, its plots already
             drawn (what a benchmark holds when it has just written the folder): used as it is,
             instead of reading the results back, analysing and drawing them a second time.
+        log: where each sanity warning (:mod:`fewshot_clce.report.sanity`) also goes; None: only
+            into REPORT.md.
 
     Returns:
         The written paths and the claims' findings.
@@ -354,7 +363,11 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
                      boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
         write_plots(folder, an)
     findings = check_all(an)
-    sections = report_sections(an, findings, config, timing, folder, _novel_classes(folder))
+    novel_classes = _novel_classes(folder)
+    if log is not None:
+        for warning in sanity_warnings(an, novel_classes):
+            log(warning)
+    sections = report_sections(an, findings, config, timing, folder, novel_classes)
     ff = findings_frame(findings)
     paths = [write_text_atomic(folder / "REPORT.md", "\n\n".join(sections) + "\n"),
              write_json_atomic(folder / "report.ipynb", _notebook(sections))]
