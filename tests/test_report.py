@@ -282,6 +282,8 @@ def test_bootstrap_report_takes_interval_and_p_from_the_bootstrap(tmp_path):
     boot = pd.read_csv(tmp_path / "claims.csv")
     text = (tmp_path / "REPORT.md").read_text()
     assert "p: the same bootstrap, its percentile interval inverted" in text
+    assert "p (seed-level) is the hierarchical bootstrap's test of Δ = 0" in text  # the tables' legend too
+    assert "its p-value is the seed-level bootstrap's" in text
     assert not (boot["p_value"].to_numpy() == crossed["p_value"].to_numpy()).any()
     for table in (crossed, boot):  # the unadjusted p is below 0.05 exactly when the 95% CI leaves 0 out
         assert ((table["p_value"] < 0.05) == ((table["low"] > 0) | (table["high"] < 0))).all()

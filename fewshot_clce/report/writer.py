@@ -252,12 +252,14 @@ def _fmt_seconds(s) -> str:
 def method_lines(an: Analysis) -> List[str]:
     """The statistics behind every table and verdict, one line each (REPORT.md)."""
     seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
+    seed_test = ("the seed-level t test of the crossed seeds x episodes model" if an.seed_method == "crossed"
+                 else "the seed-level bootstrap's (its percentile interval inverted)")
     return [
         f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
         "seeds); it leaves seed-to-seed noise out.",
         f"Seed-level CI (two or more seeds): {seed_ci}. {sentence(trust_text(len(an.seeds)))}.",
-        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is the seed-level t test "
-        "of the crossed seeds x episodes model and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
+        f"Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is {seed_test} "
+        "and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
         "the episode-level Wilcoxon signed-rank p and W/T/L over episodes, which ignore seed noise, are only in "
         "summary.csv (p_episode, ep_wins, ep_ties, ep_losses). With one seed, p and W/T/L are those episode-level "
         "ones, and the tables say so.",
