@@ -1,4 +1,6 @@
-"""Sanity rows and warnings: the untrained backbone as a row of every benchmark, and small novel splits."""
+"""Sanity rows and warnings: the untrained backbone as a row of every benchmark, small novel
+splits."""
+
 import json
 
 import pandas as pd
@@ -20,25 +22,57 @@ def test_benchmark_evaluates_the_untrained_backbone_and_warns_from_the_cli(tmp_p
     from fewshot_clce.training.run_folder import read_config
 
     out = tmp_path / "bench"
-    argv = ["benchmark", "--dataset", "digits", "--losses", "ce", "--seeds", "0", "--epochs", "1", "--episodes", "20",
-            "--val-episodes", "10", "--heads", "centroid", "--shots", "1", "--no-tsne", "--no-progress",
-            "--device", "cpu", "--out", str(out)]
+    argv = [
+        "benchmark",
+        "--dataset",
+        "digits",
+        "--losses",
+        "ce",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--episodes",
+        "20",
+        "--val-episodes",
+        "10",
+        "--heads",
+        "centroid",
+        "--shots",
+        "1",
+        "--no-tsne",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     captured = capsys.readouterr()
     assert "| untrained | centroid | 1 |" in captured.out  # a row of the printed table
-    assert "WARNING: the novel split of digits has 6 classes for 5-way episodes (fewer than 2 x 5)" in captured.err
+    assert (
+        "WARNING: the novel split of digits has 6 classes for 5-way episodes (fewer than 2 x 5)"
+        in captured.err
+    )
     df = pd.read_csv(out / "per_episode.csv")
     untrained = df[df["loss"] == "untrained"]
     assert set(untrained["split"]) == {"val", "novel"} and set(untrained["seed"]) == {0}
     assert set(untrained["run"]) == {"untrained-s0"} and untrained["batch_size"].isna().all()
-    novel = df[df["split"] == "novel"].pivot_table(index="episode", columns="loss", values="accuracy")
-    assert len(novel) == 20 and not novel["untrained"].equals(novel["ce"])  # same episodes, other features
+    novel = df[df["split"] == "novel"].pivot_table(
+        index="episode", columns="loss", values="accuracy"
+    )
+    assert len(novel) == 20 and not novel["untrained"].equals(
+        novel["ce"]
+    )  # same episodes, other features
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["loss"]) == {"ce", "untrained"}
     assert json.loads((out / "results.json").read_text())["novel_classes"] == {"digits": 6}
-    assert not any(k.startswith("train/untrained") for k in json.loads((out / "results.json").read_text())["timing"])
-    # the row is the very initialisation of the seed's training: rebuilt from the run's config, it differs
-    # from the trained weights and is the same each time it is made
+    assert not any(
+        k.startswith("train/untrained")
+        for k in json.loads((out / "results.json").read_text())["timing"]
+    )
+    # the row is the initialisation of the seed's training: rebuilt from the run's config, it is
+    # the same each time it is made, and another seed's differs
     config = read_config(next((out / "runs" / "digits").iterdir()))
     a, b = initial_backbone(config, 0).state_dict(), initial_backbone(config, 0).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -46,7 +80,9 @@ def test_benchmark_evaluates_the_untrained_backbone_and_warns_from_the_cli(tmp_p
     text = (out / "REPORT.md").read_text()
     sanity = text.split("## Sanity checks")[1].split("\n## ")[0]
     assert "6 classes for 5-way episodes" in sanity
-    beaten = (summary.loc[summary["loss"] == "untrained", "delta_ci_high"] < 0).all()  # Δ untrained − ce
+    beaten = (
+        summary.loc[summary["loss"] == "untrained", "delta_ci_high"] < 0
+    ).all()  # Δ untrained − ce
     assert ("does not beat the untrained backbone" in sanity) != beaten
     # the report command recomputes the same warnings and prints them
     assert main(["report", str(out)]) == 0
@@ -59,15 +95,20 @@ def test_benchmark_evaluates_the_untrained_backbone_and_warns_from_the_cli(tmp_p
 
 
 def test_a_configuration_below_the_untrained_row_is_named(tmp_path):
-    df = make_results({"untrained": 0.0, "ce": 0.10, "supcon": -0.06}, seeds=[0, 1, 2], episodes=60,
-                      seed_sd=0.005)
+    df = make_results(
+        {"untrained": 0.0, "ce": 0.10, "supcon": -0.06}, seeds=[0, 1, 2], episodes=60, seed_sd=0.005
+    )
     an = analyse(df, n_boot=100)
     warnings = sanity_warnings(an, {"toy": 64})
-    assert len(warnings) == 1 and warnings[0].startswith("WARNING: toy: supcon does not beat the untrained backbone")
+    assert len(warnings) == 1 and warnings[0].startswith(
+        "WARNING: toy: supcon does not beat the untrained backbone"
+    )
     assert "in 2 of 2 cells" in warnings[0]
     write_results(tmp_path, an, {"command": "x"}, {}, novel_classes={"toy": 64})
     _, findings = write_report(tmp_path)
-    assert [f.claim for f in findings] == ["supcon beats ce"]  # the untrained row is a reference, not a loss
+    assert [f.claim for f in findings] == [
+        "supcon beats ce"
+    ]  # the untrained row is a reference, not a loss
     text = (tmp_path / "REPORT.md").read_text()
     assert "**WARNING: toy: supcon does not beat" in text and "at least 2 x ways classes" in text
 

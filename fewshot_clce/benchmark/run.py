@@ -287,8 +287,8 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     novel_classes = sanity.novel_class_counts(datasets)
     for warning in sanity.sanity_warnings(res.analysis, novel_classes):
         log(warning)
-    report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing,
-                         novel_classes)
+    config = json.loads((out / "config.json").read_text())
+    report.write_results(out, res.analysis, config, res.timing, novel_classes)
     report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back and redone
     return res
 

@@ -13,6 +13,7 @@ training options) have those weights as their starting point instead: their refe
 
 Result files: ``results/<dataset>/untrained-s<seed>.csv``, reused when their key file matches.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +31,8 @@ UNTRAINED_LOSS = "untrained"
 
 
 def initial_backbone(train_config: dict, seed: int):
-    """The backbone a training of ``train_config`` (a run's resolved config.yaml) starts from with ``seed``.
+    """The backbone a training of ``train_config`` (a run's resolved config.yaml) starts from with
+    ``seed``.
 
     Returns:
         The freshly initialised module (the global torch generator is left as it was).
@@ -43,13 +45,23 @@ def initial_backbone(train_config: dict, seed: int):
     derived = train_config["derived"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, INIT))
-        return create_backbone(train_config["backbone"], in_chans=int(derived["in_chans"]),
-                               **(derived.get("backbone_kwargs") or {}))
+        return create_backbone(
+            train_config["backbone"],
+            in_chans=int(derived["in_chans"]),
+            **(derived.get("backbone_kwargs") or {}),
+        )
 
 
-def evaluate_untrained(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], datasets: Dict, manifests: Dict,
-                       log: Callable[[str], None]) -> List[pd.DataFrame]:
-    """Rows of the loss ``untrained`` for every (training dataset, seed), on that dataset's episodes.
+def evaluate_untrained(
+    cfg: BenchmarkConfig,
+    out: Path,
+    specs: List[RunSpec],
+    datasets: Dict,
+    manifests: Dict,
+    log: Callable[[str], None],
+) -> List[pd.DataFrame]:
+    """Rows of the loss ``untrained`` for every (training dataset, seed), on that dataset's
+    episodes.
 
     Args:
         specs: the benchmark's trainings (finished: each seed's first run gives the preprocessing).
@@ -64,14 +76,17 @@ def evaluate_untrained(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], da
 
     if cfg.init is not None:
         return []
-    frames = []
+    frames: List[pd.DataFrame] = []
     for d in dict.fromkeys(s.dataset_id for s in specs):
         for seed in dict.fromkeys(s.seed for s in specs if s.dataset_id == d):
             spec = next(s for s in specs if s.dataset_id == d and s.seed == seed)
             config = read_config(spec.run_dir(out))
             if config.get("checkpoint") or config.get("pretrained"):
-                log(f"{d}: the runs start from given weights; their untrained reference is --baseline-backbone's "
-                    "'init' row, so no 'untrained' row is evaluated")
+                log(
+                    f"{d}: the runs start from given weights; their untrained reference is "
+                    "--baseline-backbone's "
+                    "'init' row, so no 'untrained' row is evaluated"
+                )
                 return frames
             derived = config["derived"]
             pre = {k: derived[k] for k in ("image_size", "mean", "std", "in_chans")}
@@ -82,15 +97,28 @@ def evaluate_untrained(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], da
                 with tempfile.TemporaryDirectory() as tmp:
                     weights = Path(tmp) / f"{name}.pt"
                     torch.save(backbone.state_dict(), weights)
-                    df = evaluate_backbone(config["backbone"], [eps for eps, _ in manifests[d].values()],
-                                           checkpoint=weights, image_size=pre["image_size"], mean=pre["mean"],
-                                           std=pre["std"], heads=cfg.heads, dataset=datasets[d], run_name=name,
-                                           device=cfg.device, **(derived.get("backbone_kwargs") or {}))
+                    df = evaluate_backbone(
+                        config["backbone"],
+                        [eps for eps, _ in manifests[d].values()],
+                        checkpoint=weights,
+                        image_size=pre["image_size"],
+                        mean=pre["mean"],
+                        std=pre["std"],
+                        heads=cfg.heads,
+                        dataset=datasets[d],
+                        run_name=name,
+                        device=cfg.device,
+                        **(derived.get("backbone_kwargs") or {}),
+                    )
                 return annotate_untrained(df, d, seed, config["backbone"])
 
             csv = Path(out) / "results" / dataset_folder(d) / f"{name}.csv"
-            key = _key(f"{UNTRAINED_LOSS}:{state_digest(backbone.state_dict())}", manifests[d], cfg.heads,
-                       preprocess=pre)
+            key = _key(
+                f"{UNTRAINED_LOSS}:{state_digest(backbone.state_dict())}",
+                manifests[d],
+                cfg.heads,
+                preprocess=pre,
+            )
             df, _ = _cached(csv, key, compute, log)
             frames.append(df)
     return frames
@@ -100,7 +128,12 @@ def annotate_untrained(df: pd.DataFrame, dataset: str, seed: int, backbone: str)
     """The results schema's run columns of an untrained backbone: loss ``untrained``, its seed, no
     hyper-parameters."""
     df = df.copy()
-    df["run"], df["loss"], df["seed"], df["backbone"] = f"{UNTRAINED_LOSS}-s{seed}", UNTRAINED_LOSS, int(seed), backbone
+    df["run"], df["loss"], df["seed"], df["backbone"] = (
+        f"{UNTRAINED_LOSS}-s{seed}",
+        UNTRAINED_LOSS,
+        int(seed),
+        backbone,
+    )
     df["train_dataset"], df["dataset"] = dataset, dataset
     for c in CONFIG_COLUMNS:  # batch_size included
         df[c] = math.nan

@@ -64,8 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out and Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out!r} exists; pass --force to replace it")
     episodes = [e if isinstance(e, EpisodeSet) else EpisodeSet.load(e) for e in episodes_of(args)]
-    table = compare_runs(args.run_a, args.run_b, episodes, args.head, method=args.ci, **evaluate_kwargs(args))
-    for warning in episode_set_warnings(episodes):  # after the table's checks: the episodes fit the runs
+    table = compare_runs(args.run_a, args.run_b, episodes, args.head, method=args.ci,
+                         **evaluate_kwargs(args))
+    for warning in episode_set_warnings(episodes):  # after compare_runs found the episodes fit
         print(warning, file=sys.stderr)
     print(f"A = {table['run'].iloc[0]}, B = {table['baseline'].iloc[0]}")
     print(format_comparison(table))

@@ -10,10 +10,11 @@ from ..stats.seeds import DEFAULT_SEED_METHOD, SEED_METHODS
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="write the reproduction report of a finished benchmark folder",
                        description="Recompute every summary from DIR/per_episode.csv and write DIR/REPORT.md "
-                                   "and DIR/report.ipynb: each compared loss against the baseline (and the CLCE "
-                                   "paper's claims when the run holds what they need) with what this run found "
-                                   "(numbers, 95% CIs, Holm-adjusted p, number of seeds), sanity warnings, the "
-                                   "tables and the plots.")
+                                   "and DIR/report.ipynb: each compared loss against the "
+                                   "baseline (and the CLCE paper's claims when the run holds what "
+                                   "they need) with what this run found (numbers, 95% CIs, "
+                                   "Holm-adjusted p, number of seeds), sanity warnings, the tables "
+                                   "and the plots.")
     p.add_argument("folder", help="the --out folder of a finished `fewshot-clce benchmark`")
     p.add_argument("--seed-ci", default=DEFAULT_SEED_METHOD, choices=SEED_METHODS,
                    help="seed-level interval: crossed (the seeds x episodes random-effects t interval, default) "

@@ -21,6 +21,7 @@ t, the hierarchical bootstrap inverted, or the episode-level t), so the unadjust
 exactly when the 95% interval leaves 0 out. When the seeds' own Δ disagree in sign, the finding
 says so next to the verdict.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -64,12 +65,20 @@ class Finding:
 
     @property
     def disagreement(self) -> str:
-        """``"seeds disagree in 1 of 4 cells: clce − ce, centroid 5-shot: 2 of 3 positive"``, or ""."""
-        cells = [r for r in self.rows if r.get("n_seeds", 0) >= 2 and r.get("positive", 0) and r.get("negative", 0)]
+        """``"seeds disagree in sign in 1 of 4 cells: clce − ce, centroid 5-shot: 2 of 3
+        positive"``, or ""."""
+        cells = [
+            r
+            for r in self.rows
+            if r.get("n_seeds", 0) >= 2 and r.get("positive", 0) and r.get("negative", 0)
+        ]
         if not cells:
             return ""
-        what = "; ".join(f"{r['what']}, {r['head']} {r['shots']}-shot: {r['positive']} of {r['n_seeds']} positive"
-                         for r in cells)
+        what = "; ".join(
+            f"{r['what']}, {r['head']} {r['shots']}-shot: "
+            f"{r['positive']} of {r['n_seeds']} positive"
+            for r in cells
+        )
         return f"seeds disagree in sign in {len(cells)} of {len(self.rows)} cells: {what}"
 
     @property
@@ -102,7 +111,9 @@ def overall(verdicts: List[str]) -> str:
     if all(v == "supported" for v in verdicts):
         return "supported"
     if any(v == "contradicted" for v in verdicts):
-        return "contradicted" if all(v == "contradicted" for v in verdicts) else "partly contradicted"
+        return (
+            "contradicted" if all(v == "contradicted" for v in verdicts) else "partly contradicted"
+        )
     return "partly supported" if any(v == "supported" for v in verdicts) else "inconclusive"
 
 
@@ -112,7 +123,7 @@ def no_verdict(n_seeds: int) -> str:
 
 
 def _episode_p(delta: float, low: float, high: float, n: int, ci_method: str) -> float:
-    """Two-sided p of Δ = 0 from the episode-level interval's own method (t with n − 1 df, or normal).
+    """Two-sided p of Δ = 0 from the episode-level interval's own method (t, n − 1 df, or normal).
 
     The interval is ``Δ ± q·se``; the test is the same statistic, so p < 0.05 exactly when the 95%
     interval leaves 0 out.
@@ -142,10 +153,21 @@ def _row(what: str, dataset: str, head: str, shots: int, r, an: Analysis) -> dic
     else:
         low, high = r["delta_ep_ci_low"], r["delta_ep_ci_high"]
         p = _episode_p(delta, low, high, int(r["paired_episodes"]), an.ci_method)
-    return dict(what=what, dataset=dataset, head=head, shots=int(shots), delta=delta, low=float(low),
-                high=float(high), level="seed" if seed_level else "episode", p_value=float(p),
-                n_seeds=n_seeds, positive=int(r["seeds_positive"]), negative=int(r["seeds_negative"]),
-                measured=measured(float(low), float(high)))
+    return dict(
+        what=what,
+        dataset=dataset,
+        head=head,
+        shots=int(shots),
+        delta=delta,
+        low=float(low),
+        high=float(high),
+        level="seed" if seed_level else "episode",
+        p_value=float(p),
+        n_seeds=n_seeds,
+        positive=int(r["seeds_positive"]),
+        negative=int(r["seeds_negative"]),
+        measured=measured(float(low), float(high)),
+    )
 
 
 def _judge(rows: List[dict]) -> str:
@@ -168,41 +190,80 @@ def verdict_rule(rows: List[dict], an: Analysis) -> str:
     """The interval, test and adjustment a verdict over ``rows`` rests on, in words."""
     m = len(rows)
     n_seeds = min(r["n_seeds"] for r in rows)
-    holm_text = (f"p is Holm-adjusted over the {m} cells of this claim" if m > 1
-                 else "one cell, so no adjustment")
+    holm_text = (
+        f"p is Holm-adjusted over the {m} cells of this claim"
+        if m > 1
+        else "one cell, so no adjustment"
+    )
     if n_seeds >= seedstats.TRUSTED_SEEDS:
         method = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-        test = ("the t test of the same crossed model" if an.seed_method == "crossed"
-                else "the same bootstrap, its percentile interval inverted")
-        return (f"{n_seeds} training seeds. Verdict per cell: supported when the adjusted p is below {ALPHA:g} "
-                f"and Δ > 0, contradicted when below {ALPHA:g} and Δ < 0, else inconclusive; {holm_text}. "
-                f"Interval: {method}; p: {test} (unadjusted p < {ALPHA:g} when the 95% CI leaves 0 out). "
-                "The seeds' own signs are given as \"k of S positive\".")
+        test = (
+            "the t test of the same crossed model"
+            if an.seed_method == "crossed"
+            else "the same bootstrap, its percentile interval inverted"
+        )
+        return (
+            f"{n_seeds} training seeds. Verdict per cell: supported when the adjusted p is below "
+            f"{ALPHA:g} and Δ > 0, contradicted when below {ALPHA:g} and Δ < 0, else inconclusive; "
+            f"{holm_text}. Interval: {method}; p: {test} (unadjusted p < {ALPHA:g} when the 95% CI "
+            "leaves 0 out). "
+            'The seeds\' own signs are given as "k of S positive".'
+        )
     seeds = "1 training seed" if n_seeds == 1 else f"{n_seeds} training seeds"
-    return (f"{seeds}: no verdict. A verdict needs the seed-level test with at least "
-            f"{seedstats.TRUSTED_SEEDS} seeds (rerun with {seeds_flag()}). Shown instead: episode-level numbers, "
-            f"the t interval over episodes and the paired t test of the same ({holm_text}); they leave "
-            "seed-to-seed noise out, so they overstate the evidence.")
+    return (
+        f"{seeds}: no verdict. A verdict needs the seed-level test with at least "
+        f"{seedstats.TRUSTED_SEEDS} seeds (rerun with {seeds_flag()}). Shown instead: "
+        "episode-level numbers, "
+        f"the t interval over episodes and the paired t test of the same ({holm_text}); they leave "
+        "seed-to-seed noise out, so they overstate the evidence."
+    )
 
 
 def _signs(r: dict) -> str:
     if r["n_seeds"] < 2:
         return "–"
-    return f"{r['positive']} of {r['n_seeds']} positive" + (f", {r['negative']} negative" if r["positive"] and
-                                                             r["negative"] else "")
+    return f"{r['positive']} of {r['n_seeds']} positive" + (
+        f", {r['negative']} negative" if r["positive"] and r["negative"] else ""
+    )
 
 
 def _rows_table(rows: List[dict]) -> str:
     levels = {r["level"] for r in rows}
     level = levels.pop() if len(levels) == 1 else "mixed"
     name = {"seed": "seed-level", "episode": "episode-level"}.get(level)
-    body = [[r["what"], r["dataset"], r["head"], r["shots"],
-             fmt_interval(r["delta"], r["low"], r["high"], r["level"], signed=True),
-             fmt_p(r["p_value"]), fmt_p(r["p_holm"]), r["n_seeds"], _signs(r), r["measured"], r["verdict"]]
-            for r in rows]
+    body = [
+        [
+            r["what"],
+            r["dataset"],
+            r["head"],
+            r["shots"],
+            fmt_interval(r["delta"], r["low"], r["high"], r["level"], signed=True),
+            fmt_p(r["p_value"]),
+            fmt_p(r["p_holm"]),
+            r["n_seeds"],
+            _signs(r),
+            r["measured"],
+            r["verdict"],
+        ]
+        for r in rows
+    ]
     ci_head = f"Δ accuracy, points (95% CI, {name})" if name else "Δ accuracy, points (95% CI)"
-    return markdown(body, ["comparison", "dataset", "head", "shots", ci_head, f"p ({name})" if name else "p",
-                           "p (Holm)", "seeds", "seeds' own Δ", "95% CI of Δ", "cell"])
+    return markdown(
+        body,
+        [
+            "comparison",
+            "dataset",
+            "head",
+            "shots",
+            ci_head,
+            f"p ({name})" if name else "p",
+            "p (Holm)",
+            "seeds",
+            "seeds' own Δ",
+            "95% CI of Δ",
+            "cell",
+        ],
+    )
 
 
 def _finding(claim: str, rows: List[dict], an: Analysis, source: str, before: str = "") -> Finding:
@@ -213,7 +274,11 @@ def _finding(claim: str, rows: List[dict], an: Analysis, source: str, before: st
 
 def compared_losses(an: Analysis) -> List[str]:
     """The losses compared with the baseline, in the order of the tables (references left out)."""
-    return [loss for loss in pd.unique(an.main["loss"]) if loss != an.baseline and loss not in REFERENCE_LOSSES]
+    return [
+        loss
+        for loss in pd.unique(an.main["loss"])
+        if loss != an.baseline and loss not in REFERENCE_LOSSES
+    ]
 
 
 def beats_baseline(an: Analysis, loss: str) -> Finding:
@@ -222,15 +287,27 @@ def beats_baseline(an: Analysis, loss: str) -> Finding:
     m = an.main
     cells = m[(m["loss"] == loss) & m["delta"].notna()] if "delta" in m else m.iloc[:0]
     if cells.empty:
-        return Finding(claim, NOT_MEASURED, f"No cell pairs `{loss}` with `{an.baseline}` on the same episodes.")
-    rows = [_row(f"{loss} − {an.baseline}", r["dataset"], r["head"], r["shots"], r, an) for _, r in cells.iterrows()]
+        return Finding(
+            claim,
+            NOT_MEASURED,
+            f"No cell pairs `{loss}` with `{an.baseline}` on the same episodes.",
+        )
+    rows = [
+        _row(f"{loss} − {an.baseline}", r["dataset"], r["head"], r["shots"], r, an)
+        for _, r in cells.iterrows()
+    ]
     return _finding(claim, rows, an, "losses")
 
 
 def _profile_matrix(an: Analysis, config: str, dataset: str, head: str, shots: int) -> pd.DataFrame:
     df = an.per_episode
-    cell = df[(df["split"] == "novel") & (df["config"] == config) & (df["dataset"] == dataset)
-              & (df["head"] == head) & (df["shots"] == shots)]
+    cell = df[
+        (df["split"] == "novel")
+        & (df["config"] == config)
+        & (df["dataset"] == dataset)
+        & (df["head"] == head)
+        & (df["shots"] == shots)
+    ]
     return seedstats.seed_matrix(cell)
 
 
@@ -243,8 +320,14 @@ def _compare(an: Analysis, a: str, b: str, what: str, dataset: Optional[str] = N
         mine = mine[mine["dataset"] == dataset]
     for d, h, k in mine[["dataset", "head", "shots"]].drop_duplicates().itertuples(index=False):
         try:
-            pr = paired_row(_profile_matrix(an, a, d, h, k), _profile_matrix(an, b, d, h, k), n_boot=an.n_boot,
-                            boot_seed=an.boot_seed, ci_method=an.ci_method, seed_method=an.seed_method)
+            pr = paired_row(
+                _profile_matrix(an, a, d, h, k),
+                _profile_matrix(an, b, d, h, k),
+                n_boot=an.n_boot,
+                boot_seed=an.boot_seed,
+                ci_method=an.ci_method,
+                seed_method=an.seed_method,
+            )
         except ValueError:
             continue
         out.append(_row(what, d, h, k, pr, an))
@@ -257,13 +340,16 @@ def _profile_configs(an: Analysis, hp: str, loss: str) -> pd.DataFrame:
 
 
 def clce_beats_ce(an: Analysis) -> Optional[Finding]:
-    """CLCE beats CE in 5-way 1-shot and 5-shot (chosen configurations, novel classes); None when the
-    run lacks either."""
+    """CLCE beats CE in 5-way 1-shot and 5-shot (chosen configurations, novel classes); None when
+    the run lacks either."""
     claim = "CLCE beats CE in 1-shot and 5-shot"
     if an.baseline == "ce":
         m = an.main
         cells = m[(m["loss"] == "clce") & m["delta"].notna()] if "delta" in m else m.iloc[:0]
-        rows = [_row("clce − ce", r["dataset"], r["head"], r["shots"], r, an) for _, r in cells.iterrows()]
+        rows = [
+            _row("clce − ce", r["dataset"], r["head"], r["shots"], r, an)
+            for _, r in cells.iterrows()
+        ]
     else:
         rows = []
         for d, g in an.chosen.groupby("dataset", sort=False):
@@ -282,8 +368,8 @@ def clce_beats_ce(an: Analysis) -> Optional[Finding]:
 
 
 def hard_negatives_help(an: Analysis) -> Optional[Finding]:
-    """Hard negative mining (β > 0) adds to the SupCon+CE hybrid (CLCE with β = 0); None when the run
-    has no CLCE at β = 0 and at β > 0."""
+    """Hard negative mining (β > 0) adds to the SupCon+CE hybrid (CLCE with β = 0); None when the
+    run has no CLCE at β = 0 and at β > 0."""
     claim = "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)"
     df = an.per_episode
     clce = df[df["loss"] == "clce"]
@@ -296,55 +382,77 @@ def hard_negatives_help(an: Analysis) -> Optional[Finding]:
         rows += _compare(an, r["config"], base, f"β={r['beta']:g} − β=0")
     if not rows:
         return None
-    before = (f"Each β is compared with β = 0 on the same episodes and seeds; the other hyper-parameters "
-              f"are chosen on val at each β ({base} is the hybrid). ")
+    before = (
+        f"Each β is compared with β = 0 on the same episodes and seeds; the other hyper-parameters "
+        f"are chosen on val at each β ({base} is the hybrid). "
+    )
     return _finding(claim, rows, an, "paper", before)
 
 
 def small_batch(an: Analysis) -> Optional[Finding]:
-    """CLCE holds at small batch sizes where SupCon degrades; None when the run lacks SupCon and CLCE
-    each at two or more batch sizes."""
+    """CLCE holds at small batch sizes where SupCon degrades; None when the run lacks SupCon and
+    CLCE each at two or more batch sizes."""
     claim = "CLCE holds up at small batch sizes where SupCon degrades"
     df = an.per_episode
     if "batch_size" not in df.columns:
         return None
-    sizes = {loss: sorted(int(b) for b in df.loc[df["loss"] == loss, "batch_size"].dropna().unique())
-             for loss in ("clce", "supcon")}
+    sizes = {
+        loss: sorted(int(b) for b in df.loc[df["loss"] == loss, "batch_size"].dropna().unique())
+        for loss in ("clce", "supcon")
+    }
     common = sorted(set(sizes["clce"]) & set(sizes["supcon"]))
     if any(len(v) < 2 for v in sizes.values()) or len(common) < 2:
         return None
     small, large = common[0], common[-1]
-    cfg = {loss: _profile_configs(an, "batch_size", loss).set_index("batch_size")["config"] for loss in ("clce", "supcon")}
+    cfg = {
+        loss: _profile_configs(an, "batch_size", loss).set_index("batch_size")["config"]
+        for loss in ("clce", "supcon")
+    }
     rows = []
     for loss in ("supcon", "clce"):
-        rows += _compare(an, cfg[loss][small], cfg[loss][large], f"{loss}: bs {small:g} − bs {large:g}")
+        rows += _compare(
+            an, cfg[loss][small], cfg[loss][large], f"{loss}: bs {small:g} − bs {large:g}"
+        )
     rows += _compare(an, cfg["clce"][small], cfg["supcon"][small], f"clce − supcon at bs {small:g}")
     if not rows:
         return None
     judged = _judge(rows)
     rule = verdict_rule(rows, an)
-    where = (f"Smallest batch size {small:g} against the largest {large:g} (same episodes and seeds; other "
-             f"hyper-parameters chosen on val at each batch size). ")
+    where = (
+        f"Smallest batch size {small:g} against the largest {large:g} (same episodes and seeds; "
+        "other "
+        f"hyper-parameters chosen on val at each batch size). "
+    )
     if NO_VERDICT in judged:
         return Finding(claim, judged, where + rule, _rows_table(rows), rows, "paper")
     sup = [r for r in rows if r["what"].startswith("supcon:")]
-    degrades = bool(sup) and all(r["verdict"] == "contradicted" for r in sup)  # every cell: a measured drop
+    degrades = bool(sup) and all(
+        r["verdict"] == "contradicted" for r in sup
+    )  # every cell: a measured drop
     clce_drops = any(r["verdict"] == "contradicted" for r in rows if r["what"].startswith("clce:"))
     vs = [r["verdict"] for r in rows if r["what"].startswith("clce −")]
     # CLCE dropping measurably contradicts "holds"; without a SupCon drop the premise is not seen.
     verdict = "contradicted" if clce_drops else "supported" if degrades else "inconclusive"
-    text = (where + f"SupCon degrades in every cell: {'yes' if degrades else 'no'}; CLCE drops measurably in "
-            f"some cell: {'yes' if clce_drops else 'no'}; CLCE vs SupCon at batch size {small:g}: {overall(vs)}. "
-            + rule)
+    text = (
+        where
+        + f"SupCon degrades in every cell: {'yes' if degrades else 'no'}; CLCE drops measurably in "
+        f"some cell: {'yes' if clce_drops else 'no'}; CLCE vs SupCon at batch size {small:g}: "
+        f"{overall(vs)}. "
+        + rule
+    )
     return Finding(claim, verdict, text, _rows_table(rows), rows, "paper")
 
 
 PAPER_CLAIMS = {
     "CLCE beats CE in 1-shot and 5-shot": "`ce` and `clce` in `--losses`",
-    "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)":
-        "CLCE trained with β = 0 and with β > 0 (e.g. `--preset ablation-lambda`, or `--losses ce clce --beta 0 1 2`)",
-    "CLCE holds up at small batch sizes where SupCon degrades":
-        "`supcon` and `clce` each trained at two or more batch sizes (e.g. `--preset ablation-batch`)",
+    "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)": (
+        "CLCE trained with β = 0 and with β > 0 (e.g. `--preset ablation-lambda`, or "
+        "`--losses ce clce --beta 0 1 2`)"
+    ),
+    "CLCE holds up at small batch sizes where SupCon degrades": (
+        "`supcon` and `clce` each trained at two or more batch sizes "
+        "(e.g. `--preset ablation-batch`)"
+    ),
 }
 
 
@@ -355,11 +463,14 @@ def paper_claims(an: Analysis) -> List[Finding]:
 
 
 def unchecked_paper_claims(an: Analysis, findings: List[Finding]) -> List[str]:
-    """``"claim (needs ...)"`` for each paper claim a run with CLCE could not check; empty without CLCE."""
+    """``"claim (needs ...)"`` for each paper claim a run with CLCE could not check; empty without
+    CLCE."""
     if not (an.per_episode["loss"] == "clce").any():
         return []
     done = {f.claim for f in findings}
-    return [f"{claim} (needs {needs})" for claim, needs in PAPER_CLAIMS.items() if claim not in done]
+    return [
+        f"{claim} (needs {needs})" for claim, needs in PAPER_CLAIMS.items() if claim not in done
+    ]
 
 
 def check_all(an: Analysis) -> List[Finding]:

@@ -140,7 +140,8 @@ def ci_legend(summary: pd.DataFrame) -> str:
         parts.append(f"[low, high] is the seed-level {conf} CI: {method}")
         parts.append(trust_text(int(summary.loc[summary["ci_kind"] == "seed", "n_seeds"].min())))
     if "seed" in tests:
-        seed_p = summary.loc[summary["p_kind"] == "seed", "p_method"] if "p_method" in summary.columns else []
+        seed_p = (summary.loc[summary["p_kind"] == "seed", "p_method"]
+                  if "p_method" in summary.columns else [])
         test = ("the hierarchical bootstrap's test of Δ = 0 (its percentile interval inverted)"
                 if any("bootstrap" in str(m) for m in seed_p)
                 else "the t test of Δ = 0 in the crossed seeds x episodes model")

@@ -31,8 +31,8 @@ from ..utils.checks import at_least
 from ..utils import files as _io
 from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
-from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses, findings_frame,
-                     unchecked_paper_claims)
+from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses,
+                     findings_frame, unchecked_paper_claims)
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import HPARAMS, episode_method_text
@@ -93,7 +93,8 @@ def console_text(an: Analysis) -> str:
     return "\n\n".join(parts)
 
 
-def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing: Optional[dict] = None,
+def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
+                  timing: Optional[dict] = None,
                   novel_classes: Optional[Dict[str, int]] = None) -> List[Path]:
     """The result files of a benchmark folder (all atomic).
 
@@ -196,13 +197,13 @@ def _read_meta(folder: Path) -> tuple:
 
 
 def _novel_classes(folder: Path) -> Dict[str, int]:
-    """dataset -> novel classes, as the benchmark recorded them in results.json ({} when it did not)."""
+    """dataset -> novel classes, as the benchmark recorded them in results.json (else {})."""
     try:
         blob = json.loads((folder / "results.json").read_text())
         counts = blob.get("novel_classes") if isinstance(blob, dict) else None
         return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
     except (OSError, ValueError, TypeError, UnicodeDecodeError, AttributeError):
-        return {}  # an unreadable results.json is named by _read_meta; the warning needs the counts only
+        return {}  # an unreadable results.json is named by _read_meta; only the warning needs these
 
 
 def _claim_md(i: int, f: Finding) -> str:
@@ -211,7 +212,8 @@ def _claim_md(i: int, f: Finding) -> str:
 
 
 def report_title(an: Analysis, findings: List[Finding]) -> str:
-    """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are checked."""
+    """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are
+    checked."""
     losses = compared_losses(an)
     trained = [loss for loss in pd.unique(an.main["loss"]) if loss not in REFERENCE_LOSSES]
     title = (f"Loss comparison: {', '.join(losses)} against {an.baseline}" if losses
@@ -225,15 +227,15 @@ def claims_sections(an: Analysis, findings: List[Finding]) -> List[str]:
     """The verdicts in a list each: the compared losses against the baseline, the paper's claims."""
     out = []
     mine = [f for f in findings if f.source == "losses"]
+    title = f"## Each loss against {an.baseline}\n\n"
     if mine:
-        out.append(f"## Each loss against {an.baseline}\n\n" + "\n".join(f"- **{f.claim}**: {f.headline}"
-                                                                         for f in mine))
+        out.append(title + "\n".join(f"- **{f.claim}**: {f.headline}" for f in mine))
     elif not (an.main["loss"] == an.baseline).any():
-        out.append(f"## Each loss against {an.baseline}\n\nThe baseline `{an.baseline}` is not in this run: "
-                   "no loss is compared with it (pass --baseline with a loss of the run).")
+        out.append(title + f"The baseline `{an.baseline}` is not in this run: no loss is compared "
+                   "with it (pass --baseline with a loss of the run).")
     else:
-        out.append(f"## Each loss against {an.baseline}\n\nOnly the baseline `{an.baseline}` was trained: no "
-                   "other loss to compare with it.")
+        out.append(title + f"Only the baseline `{an.baseline}` was trained: no other loss to "
+                   "compare with it.")
     paper = [f for f in findings if f.source == "paper"]
     unchecked = unchecked_paper_claims(an, findings)
     if paper or unchecked:
@@ -252,22 +254,24 @@ def _fmt_seconds(s) -> str:
 def method_lines(an: Analysis) -> List[str]:
     """The statistics behind every table and verdict, one line each (REPORT.md)."""
     seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-    seed_test = ("the seed-level t test of the crossed seeds x episodes model" if an.seed_method == "crossed"
+    seed_test = ("the seed-level t test of the crossed seeds x episodes model"
+                 if an.seed_method == "crossed"
                  else "the seed-level bootstrap's (its percentile interval inverted)")
     return [
         f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
         "seeds); it leaves seed-to-seed noise out.",
         f"Seed-level CI (two or more seeds): {seed_ci}. {sentence(trust_text(len(an.seeds)))}.",
-        f"Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is {seed_test} "
-        "and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
+        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is "
+        f"{seed_test} and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
         "the episode-level Wilcoxon signed-rank p and W/T/L over episodes, which ignore seed noise, are only in "
         "summary.csv (p_episode, ep_wins, ep_ties, ep_losses). With one seed, p and W/T/L are those episode-level "
         "ones, and the tables say so.",
-        f"Verdicts: from the seed-level test of Δ = 0 with at least {seedstats.TRUSTED_SEEDS} seeds, its p "
-        "Holm-adjusted over the cells a claim looks at: a cell is supported when the adjusted p is below 0.05 and "
-        "Δ > 0, contradicted when below 0.05 and Δ < 0, else inconclusive; with fewer seeds there is no verdict and "
-        "the claim shows the episode-level numbers (t interval and paired t test over episodes). A cell's interval "
-        "and p always come from one method. When the seeds' own Δ disagree in sign, the verdict says so.",
+        f"Verdicts: from the seed-level test of Δ = 0 with at least {seedstats.TRUSTED_SEEDS} "
+        "seeds, its p Holm-adjusted over the cells a claim looks at: a cell is supported when the "
+        "adjusted p is below 0.05 and Δ > 0, contradicted when below 0.05 and Δ < 0, else "
+        "inconclusive; with fewer seeds there is no verdict and the claim shows the episode-level "
+        "numbers (t interval and paired t test over episodes). A cell's interval and p always come "
+        "from one method. When the seeds' own Δ disagree in sign, the verdict says so.",
     ]
 
 
@@ -276,7 +280,8 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
     """The report as markdown sections (also the notebook's markdown cells).
 
     Args:
-        novel_classes: dataset -> classes of its novel split, for the small-split warning (unknown: none).
+        novel_classes: dataset -> classes of its novel split, for the small-split warning (None:
+            unknown, no warning).
     """
     cmd = config.get("command") or "(not recorded)"
     head = (f"# {report_title(an, findings)}\n\n"
@@ -289,7 +294,7 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
                  f"{config['init_digest']})" + ("; the row `init` is them without fine-tuning." if
                                                 (an.per_episode["loss"] == "init").any() else "."))
     edges = grid_edges(an.chosen, an.per_episode)
-    trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # the references were not trained
+    trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # references: never trained
     fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
                 + tuning_markdown(trained, an.per_episode, common_settings(config))
                 + ("\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"

@@ -1,10 +1,12 @@
 """Several tests read as one verdict: p-values adjusted for the number of cells a claim looks at.
 
-A claim such as "L beats the baseline" looks at every (dataset, head, shots) cell; with four cells at
-p < 0.05 each, one of them passes by chance far more often than once in twenty. Holm's step-down
-procedure (Holm 1979, *Scandinavian Journal of Statistics* 6(2)) keeps the chance of any false
-"supported" cell at 5% without assuming the cells independent, and rejects everything Bonferroni does.
+A claim such as "L beats the baseline" looks at every (dataset, head, shots) cell; with four cells
+tested at p < 0.05 each, one of them passes by chance far more often than once in twenty. Holm's
+step-down procedure (Holm 1979, *Scandinavian Journal of Statistics* 6(2)) keeps the chance of any
+false "supported" cell at 5% without assuming the cells independent, and rejects everything
+Bonferroni does.
 """
+
 from __future__ import annotations
 
 from typing import Sequence

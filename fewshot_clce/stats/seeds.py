@@ -147,7 +147,7 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
 
 
 def bootstrap_p(draws: np.ndarray, null: float = 0.0) -> float:
-    """Two-sided p-value of ``mean == null`` from bootstrap draws of the mean: the interval inverted.
+    """Two-sided p-value of ``mean == null`` from bootstrap draws of the mean (interval inverted).
 
     It is the smallest ``alpha`` at which the ``1 - alpha`` percentile interval of ``draws`` leaves
     ``null`` out, ``2 * min(share of draws <= null, share >= null)``, so that p < 0.05 when the 95%
@@ -275,8 +275,8 @@ def _interval(values: np.ndarray, level: float, n_boot: int, seed: int, method: 
         draws = hierarchical_bootstrap(values, n_boot=n_boot, seed=seed)
         alpha = 1.0 - level
         low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high), method=text, note=note,
-                              p_value=bootstrap_p(draws))
+        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high),
+                              method=text, note=note, p_value=bootstrap_p(draws))
     ct = crossed_t(values)
     low, high = ct.interval(level)
     return per_seed, dict(mean=float(ct.mean), low=float(low), high=float(high), method=text, note=note,

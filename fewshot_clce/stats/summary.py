@@ -23,9 +23,9 @@ Intervals, one default: Student t (why: :mod:`fewshot_clce.stats.intervals`).
   :data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS` seeds on.
 
 Paired Δ: the seed-level test of Δ = 0 (``p_seed``) comes from the interval's own method (the
-crossed model's t test, or with ``seed_method="bootstrap"`` the percentile interval inverted), and its
-win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the episode-level
-test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
+crossed model's t test, or with ``seed_method="bootstrap"`` the percentile interval inverted), and
+its win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the
+episode-level test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
 (``p_episode``) with counts over episodes (``ep_wins``...). The headline columns (``ci_low`` /
 ``ci_high``, ``delta_ci_*``, ``p_value``, ``wins`` / ``ties`` / ``losses``) are seed level whenever
 two or more seeds are paired and episode level otherwise; ``ci_kind``, ``delta_ci_kind``,
@@ -147,7 +147,7 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT
     ep = paired_comparison(a.mean(axis=0), b.mean(axis=0), method=ci_method, confidence=confidence)
     sp = seedstats.seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sp.n_seeds >= 2
-    # The seed-level test comes from the interval's own method, so that p and interval never disagree.
+    # The seed-level test comes from the interval's own method: p and interval never disagree.
     p_seed = sp.p_value if has_seed else np.nan
     ties = sp.n_seeds - sp.positive - sp.negative
     return {"baseline_mean": float(b.mean()), "delta": sp.mean,
