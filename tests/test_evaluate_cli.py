@@ -64,8 +64,11 @@ def test_second_evaluation_uses_the_feature_cache(runs, monkeypatch):
 def test_compare_prints_paired_table(runs, capsys):
     root, (run_a, run_b), paths = runs
     assert main(["compare", str(run_a), str(run_b), "--episodes", str(paths[0]), "--head", "centroid"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "A = run_ce, B = run_supcon" in out
+    # digits has 6 novel classes: 5-way episodes repeat them, and compare says so
+    assert "WARNING: the novel split of digits has 6 classes for 5-way episodes" in captured.err
     # two runs of one seed each: the p-value and W/T/L say they are episode-level
     assert "p (Wilcoxon, episode-level)" in out and "W/T/L (episodes)" in out
     table = compare_runs(run_a, run_b, paths[0], ["centroid"])

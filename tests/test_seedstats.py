@@ -154,6 +154,16 @@ def test_two_seeds_carry_a_note_and_bootstrap_stays_available():
     res = seedstats.seed_level(x)
     assert "at least 3 seeds" in res.note and np.isfinite(res.low)
     boot = seedstats.seed_level(x, method="bootstrap", n_boot=200)
-    assert "bootstrap" in boot.method and np.isnan(boot.p_value)
+    # accuracies near 0.5 are far from 0: every draw is above, the inverted interval's p is 0
+    assert "bootstrap" in boot.method and boot.p_value == 0.0
     with pytest.raises(ValueError, match="crossed, bootstrap"):
         seedstats.seed_level(x, method="jackknife")
+
+
+def test_bootstrap_p_is_the_percentile_interval_inverted():
+    draws = np.arange(1, 201) / 100 - 0.1  # 10 of 200 draws at or below 0
+    assert seedstats.bootstrap_p(draws) == pytest.approx(0.1)
+    rng = np.random.default_rng(3)
+    diff = rng.normal(0.02, 0.05, (4, 80)) + rng.normal(0, 0.01, (4, 1))
+    res = seedstats.seed_paired(diff + 0.5, np.full_like(diff, 0.5), method="bootstrap", n_boot=1000, seed=2)
+    assert (res.p_value < 0.05) == (res.low > 0 or res.high < 0)

@@ -69,7 +69,7 @@ def test_several_seeds_use_the_crossed_t_interval_and_seed_level_test():
     assert row["seed_ci_high"] - row["seed_ci_low"] > row["ep_ci_high"] - row["ep_ci_low"]
 
 
-def test_the_hierarchical_bootstrap_stays_available_with_the_crossed_test():
+def test_the_hierarchical_bootstrap_gives_its_interval_and_its_own_p_value():
     df = make_results({"ce": 0.0, "clce": 0.03}, seeds=[0, 1, 2], episodes=40, seed_sd=0.03, shots=(5,))
     crossed = summarize(df).iloc[1]
     boot = summarize(df, seed_method="bootstrap", n_boot=300, boot_seed=4).iloc[1]
@@ -78,7 +78,10 @@ def test_the_hierarchical_bootstrap_stays_available_with_the_crossed_test():
     mat = lambda loss: seedstats.seed_matrix(cell[cell["loss"] == loss]).to_numpy()  # noqa: E731
     direct = seedstats.seed_paired(mat("clce"), mat("ce"), n_boot=300, seed=4, method="bootstrap")
     assert (boot["delta_ci_low"], boot["delta_ci_high"]) == pytest.approx((direct.low, direct.high))
-    assert boot["p_value"] == pytest.approx(crossed["p_value"])  # the bootstrap has no test of its own
+    # interval and p from the same method: the bootstrap's p is its percentile interval inverted
+    assert boot["p_value"] == pytest.approx(direct.p_value) and boot["p_value"] != crossed["p_value"]
+    assert "bootstrap" in boot["p_method"] and "random-effects" in crossed["p_method"]
+    assert (boot["p_value"] < 0.05) == (boot["delta_ci_low"] > 0 or boot["delta_ci_high"] < 0)
 
 
 def _three_seeds_one_against(episodes=300):

@@ -208,7 +208,8 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
-    from . import transfer
+    from . import transfer, untrained
+    from ..report import sanity
     from .manifests import benchmark_manifests, committed_dir
     from .executors import Training, make_executor
 
@@ -272,6 +273,7 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         for d, df, reused in transfer.evaluate_cross(spec, cfg, out, targets, cross, log):
             (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
             frames.append(df)
+    frames = untrained.evaluate_untrained(cfg, out, specs, datasets, manifests, log) + frames
     if cfg.baseline_backbone:
         frames = transfer.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
     res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
@@ -282,7 +284,11 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         _tsne_plots(res.analysis, cfg, out, datasets, specs)
     res.timing["plots_s"] = time.perf_counter() - start
     res.timing["total_s"] = time.perf_counter() - t0
-    report.write_results(out, res.analysis, json.loads((out / "config.json").read_text()), res.timing)
+    novel_classes = sanity.novel_class_counts(datasets)
+    for warning in sanity.sanity_warnings(res.analysis, novel_classes):
+        log(warning)
+    config = json.loads((out / "config.json").read_text())
+    report.write_results(out, res.analysis, config, res.timing, novel_classes)
     report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back and redone
     return res
 
@@ -386,12 +392,14 @@ def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpe
 def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:
     """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
     from ..report import plots
+    from ..report.claims import REFERENCE_LOSSES
     from ..report.embeddings import embed_runs
 
     run_dirs = {(s.dataset_id, s.name): s.run_dir(out) for s in specs}
 
     for d in an.datasets:
         chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
+        chosen = chosen[~chosen.index.isin(REFERENCE_LOSSES)]  # no run folder of their own
         losses = [l for l in (cfg.baseline, "clce") if l in chosen.index]
         if len(losses) < 2:
             losses = list(chosen.index)

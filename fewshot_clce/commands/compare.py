@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -54,14 +55,19 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..utils import files as _io
+    from ..episodes.manifest import EpisodeSet
     from ..evaluation import compare_runs
+    from ..report.sanity import episode_set_warnings
 
     if args.out:
         _io.check_output_file(args.out, "--out")  # before the evaluations, not after them
     if args.out and Path(args.out).exists() and not args.force:
         raise FileExistsError(f"{args.out!r} exists; pass --force to replace it")
-    table = compare_runs(args.run_a, args.run_b, episodes_of(args), args.head, method=args.ci,
+    episodes = [e if isinstance(e, EpisodeSet) else EpisodeSet.load(e) for e in episodes_of(args)]
+    table = compare_runs(args.run_a, args.run_b, episodes, args.head, method=args.ci,
                          **evaluate_kwargs(args))
+    for warning in episode_set_warnings(episodes):  # after compare_runs found the episodes fit
+        print(warning, file=sys.stderr)
     print(f"A = {table['run'].iloc[0]}, B = {table['baseline'].iloc[0]}")
     print(format_comparison(table))
     if args.out:

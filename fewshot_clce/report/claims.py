@@ -1,18 +1,27 @@
-"""The paper's claims, checked one by one against a finished benchmark's results.
+"""The claims a benchmark can check, one by one: each compared loss against the baseline, and the
+CLCE paper's claims when the run holds what they need.
 
-Each check returns a :class:`Finding` whose verdict rule is the 95% interval of a paired difference
-Δ, seed level with two or more seeds (the crossed seeds x episodes random-effects t interval of
-:mod:`fewshot_clce.stats.seeds`), episode level with one (t over episodes):
+Every claim looks at several cells (dataset x head x shots, or ablation steps), each a paired
+difference Δ on the same episodes and seeds. A verdict rests on the seed-level test, and only
+with at least :data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS` training seeds (fewer seeds give an
+interval that covered the truth less often than stated in the coverage simulation):
 
-- ``supported``: the whole interval is above 0;
-- ``contradicted``: the whole interval is below 0 (the opposite effect is measured);
-- ``inconclusive``: the interval contains 0;
-- ``not measured in this run``: the run lacks the configurations the claim needs.
+- per cell, the p-value of Δ = 0 is Holm-adjusted over the claim's cells
+  (:func:`fewshot_clce.stats.multiplicity.holm`), so that more cells do not make a "supported"
+  easier to reach by chance; a cell is ``supported`` when its adjusted p is below 0.05 and Δ > 0,
+  ``contradicted`` when below 0.05 and Δ < 0, else ``inconclusive``;
+- the claim: ``supported`` when every cell is, ``contradicted`` when every cell is, ``partly
+  supported`` / ``partly contradicted`` / ``inconclusive`` otherwise;
+- with fewer seeds: ``one seed: no verdict`` (``2 seeds: no verdict``), with the episode-level
+  numbers (t interval over episodes and the paired t test over episodes, Holm-adjusted too) shown
+  for what they are: they leave seed-to-seed noise out.
 
-The p-value shown beside it is the test of the same level (the crossed model's t test, whose
-p < 0.05 exactly when the interval leaves 0 out; with one seed the Wilcoxon signed-rank test over
-episodes). When the seeds' own Δ disagree in sign, the finding says so next to the verdict.
+Interval and p-value of a cell always come from one method (the crossed seeds x episodes model's
+t, the hierarchical bootstrap inverted, or the episode-level t), so the unadjusted p is below 0.05
+exactly when the 95% interval leaves 0 out. When the seeds' own Δ disagree in sign, the finding
+says so next to the verdict.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,11 +32,18 @@ import pandas as pd
 
 from ..stats import selection
 from ..stats import seeds as seedstats
-from .analysis import Analysis
+from ..stats.multiplicity import holm
 from ..stats.summary import paired_row
-from .tables import CELL_LEVEL, P_HEADER, fmt_interval, fmt_p, markdown, seeds_flag, sentence, trust_text
+from .analysis import Analysis
+from .tables import fmt_interval, fmt_p, markdown, seeds_flag
 
 NOT_MEASURED = "not measured in this run"
+NO_VERDICT = "no verdict"
+PAPER = "the CLCE paper (arXiv 2402.14551)"
+# Rows that are references, not losses under comparison: the backbone before any training, and the
+# --init weights without fine-tuning.
+REFERENCE_LOSSES = ("untrained", "init")
+ALPHA = 0.05
 
 
 @dataclass
@@ -36,7 +52,8 @@ class Finding:
 
     Attributes:
         claim: the claim in words; verdict: see the module docstring; text: how it was measured
-            (the verdict rule included); table: markdown of the compared cells; rows: those cells.
+            (the verdict rule included); table: markdown of the compared cells; rows: those cells;
+            source: ``"losses"`` (a compared loss against the baseline) or ``"paper"``.
     """
 
     claim: str
@@ -44,15 +61,24 @@ class Finding:
     text: str
     table: str = ""
     rows: List[dict] = field(default_factory=list)
+    source: str = "losses"
 
     @property
     def disagreement(self) -> str:
-        """``"seeds disagree in 1 of 4 cells: clce − ce, centroid 5-shot: 2 of 3 positive"``, or ""."""
-        cells = [r for r in self.rows if r.get("n_seeds", 0) >= 2 and r.get("positive", 0) and r.get("negative", 0)]
+        """``"seeds disagree in sign in 1 of 4 cells: clce − ce, centroid 5-shot: 2 of 3
+        positive"``, or ""."""
+        cells = [
+            r
+            for r in self.rows
+            if r.get("n_seeds", 0) >= 2 and r.get("positive", 0) and r.get("negative", 0)
+        ]
         if not cells:
             return ""
-        what = "; ".join(f"{r['what']}, {r['head']} {r['shots']}-shot: {r['positive']} of {r['n_seeds']} positive"
-                         for r in cells)
+        what = "; ".join(
+            f"{r['what']}, {r['head']} {r['shots']}-shot: "
+            f"{r['positive']} of {r['n_seeds']} positive"
+            for r in cells
+        )
         return f"seeds disagree in sign in {len(cells)} of {len(self.rows)} cells: {what}"
 
     @property
@@ -71,9 +97,11 @@ def measured(low: float, high: float) -> str:
     return ABOVE if low > 0 else BELOW if high < 0 else SPANS
 
 
-def verdict_of(low: float, high: float) -> str:
-    """Verdict on a claim that the difference is positive."""
-    return {ABOVE: "supported", BELOW: "contradicted", SPANS: "inconclusive"}[measured(low, high)]
+def cell_verdict(delta: float, p_adjusted: float) -> str:
+    """Verdict of one cell on a claim that Δ is positive, from its adjusted p-value."""
+    if np.isnan(p_adjusted) or p_adjusted >= ALPHA or delta == 0:
+        return "inconclusive"
+    return "supported" if delta > 0 else "contradicted"
 
 
 def overall(verdicts: List[str]) -> str:
@@ -83,91 +111,226 @@ def overall(verdicts: List[str]) -> str:
     if all(v == "supported" for v in verdicts):
         return "supported"
     if any(v == "contradicted" for v in verdicts):
-        return "contradicted" if all(v == "contradicted" for v in verdicts) else "partly contradicted"
+        return (
+            "contradicted" if all(v == "contradicted" for v in verdicts) else "partly contradicted"
+        )
     return "partly supported" if any(v == "supported" for v in verdicts) else "inconclusive"
 
 
-def verdict_rule(n_seeds: int, an: Analysis) -> str:
-    """The interval and test a verdict over ``n_seeds`` (paired) seeds rests on, in words."""
-    rule = ("Verdict rule: supported when the {level} 95% CI of Δ lies above 0, contradicted when it lies "
-            "below, inconclusive when it contains 0.")
-    if n_seeds >= 2:
+def no_verdict(n_seeds: int) -> str:
+    """``"one seed: no verdict"``, ``"2 seeds: no verdict"``."""
+    return f"{'one seed' if n_seeds == 1 else f'{n_seeds} seeds'}: {NO_VERDICT}"
+
+
+def _episode_p(delta: float, low: float, high: float, n: int, ci_method: str) -> float:
+    """Two-sided p of Δ = 0 from the episode-level interval's own method (t, n − 1 df, or normal).
+
+    The interval is ``Δ ± q·se``; the test is the same statistic, so p < 0.05 exactly when the 95%
+    interval leaves 0 out.
+    """
+    from scipy import stats as _st
+
+    if any(np.isnan(x) for x in (delta, low, high)) or n < 2:
+        return float("nan")
+    dist = _st.norm() if ci_method == "normal" else _st.t(n - 1)
+    se = (high - low) / 2 / dist.ppf(0.975)
+    if se <= 0:
+        return 1.0 if delta == 0 else 0.0
+    return float(2 * dist.sf(abs(delta) / se))
+
+
+def _row(what: str, dataset: str, head: str, shots: int, r, an: Analysis) -> dict:
+    """One compared cell from a summary row or :func:`~fewshot_clce.stats.summary.paired_row`.
+
+    Seed level with at least the trusted number of paired seeds, else episode level (see the module
+    docstring); ``p_holm`` and ``verdict`` are set by :func:`_judge`.
+    """
+    n_seeds = int(r["paired_seeds"])
+    seed_level = n_seeds >= seedstats.TRUSTED_SEEDS
+    delta = float(r["delta"])
+    if seed_level:
+        low, high, p = r["delta_seed_ci_low"], r["delta_seed_ci_high"], r["p_seed"]
+    else:
+        low, high = r["delta_ep_ci_low"], r["delta_ep_ci_high"]
+        p = _episode_p(delta, low, high, int(r["paired_episodes"]), an.ci_method)
+    return dict(
+        what=what,
+        dataset=dataset,
+        head=head,
+        shots=int(shots),
+        delta=delta,
+        low=float(low),
+        high=float(high),
+        level="seed" if seed_level else "episode",
+        p_value=float(p),
+        n_seeds=n_seeds,
+        positive=int(r["seeds_positive"]),
+        negative=int(r["seeds_negative"]),
+        measured=measured(float(low), float(high)),
+    )
+
+
+def _judge(rows: List[dict]) -> str:
+    """Holm-adjust the rows' p-values over the rows, give each its verdict; the claim's verdict."""
+    if not rows:
+        return NOT_MEASURED
+    for r, p in zip(rows, holm([r["p_value"] for r in rows])):
+        r["p_holm"] = float(p)
+    n_seeds = min(r["n_seeds"] for r in rows)
+    if n_seeds < seedstats.TRUSTED_SEEDS:
+        for r in rows:
+            r["verdict"] = NO_VERDICT
+        return no_verdict(n_seeds)
+    for r in rows:
+        r["verdict"] = cell_verdict(r["delta"], r["p_holm"])
+    return overall([r["verdict"] for r in rows])
+
+
+def verdict_rule(rows: List[dict], an: Analysis) -> str:
+    """The interval, test and adjustment a verdict over ``rows`` rests on, in words."""
+    m = len(rows)
+    n_seeds = min(r["n_seeds"] for r in rows)
+    holm_text = (
+        f"p is Holm-adjusted over the {m} cells of this claim"
+        if m > 1
+        else "one cell, so no adjustment"
+    )
+    if n_seeds >= seedstats.TRUSTED_SEEDS:
         method = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-        same = " (p < 0.05 exactly when the interval leaves 0 out)" if an.seed_method == "crossed" else ""
-        return (f"{n_seeds} training seeds. {rule.format(level='seed-level')} The interval: {method}. p: the "
-                f"seed-level t test of Δ = 0 in the crossed seeds x episodes model{same}. The seeds' own signs "
-                f"are given as \"k of S positive\". {sentence(trust_text(n_seeds))}.")
-    return (f"1 training seed. {rule.format(level='episode-level')} The interval: t over episodes; p: the "
-            f"Wilcoxon signed-rank test over episodes. Both leave seed-to-seed noise out, so a 'supported' "
-            f"verdict here is weaker than it looks; rerun with {seeds_flag()}.")
-
-
-def _row(what: str, dataset: str, head: str, shots: int, r) -> dict:
-    """One compared cell from a summary row or :func:`~fewshot_clce.stats.summary.paired_row`."""
-    return dict(what=what, dataset=dataset, head=head, shots=int(shots), delta=r["delta"], low=r["delta_ci_low"],
-                high=r["delta_ci_high"], kind=r["delta_ci_kind"], p_value=r["p_value"], p_kind=r["p_kind"],
-                n_seeds=int(r["paired_seeds"]), positive=int(r["seeds_positive"]), negative=int(r["seeds_negative"]),
-                verdict=verdict_of(r["delta_ci_low"], r["delta_ci_high"]),
-                measured=measured(r["delta_ci_low"], r["delta_ci_high"]))
-
-
-def _delta_rows(cells: pd.DataFrame, what: str) -> List[dict]:
-    return [_row(what, r["dataset"], r["head"], r["shots"], r) for _, r in cells.iterrows()]
+        test = (
+            "the t test of the same crossed model"
+            if an.seed_method == "crossed"
+            else "the same bootstrap, its percentile interval inverted"
+        )
+        return (
+            f"{n_seeds} training seeds. Verdict per cell: supported when the adjusted p is below "
+            f"{ALPHA:g} and Δ > 0, contradicted when below {ALPHA:g} and Δ < 0, else inconclusive; "
+            f"{holm_text}. Interval: {method}; p: {test} (unadjusted p < {ALPHA:g} when the 95% CI "
+            "leaves 0 out). "
+            'The seeds\' own signs are given as "k of S positive".'
+        )
+    seeds = "1 training seed" if n_seeds == 1 else f"{n_seeds} training seeds"
+    return (
+        f"{seeds}: no verdict. A verdict needs the seed-level test with at least "
+        f"{seedstats.TRUSTED_SEEDS} seeds (rerun with {seeds_flag()}). Shown instead: "
+        "episode-level numbers, "
+        f"the t interval over episodes and the paired t test of the same ({holm_text}); they leave "
+        "seed-to-seed noise out, so they overstate the evidence."
+    )
 
 
 def _signs(r: dict) -> str:
     if r["n_seeds"] < 2:
         return "–"
-    return f"{r['positive']} of {r['n_seeds']} positive" + (f", {r['negative']} negative" if r["positive"] and
-                                                             r["negative"] else "")
+    return f"{r['positive']} of {r['n_seeds']} positive" + (
+        f", {r['negative']} negative" if r["positive"] and r["negative"] else ""
+    )
 
 
 def _rows_table(rows: List[dict]) -> str:
-    kinds = {r["p_kind"] for r in rows}
-    level = kinds.pop() if len(kinds) == 1 else "mixed"
-    body = [[r["what"], r["dataset"], r["head"], r["shots"],
-             fmt_interval(r["delta"], r["low"], r["high"], r["kind"], signed=True),
-             fmt_p(r["p_value"]) + (CELL_LEVEL.get(r["p_kind"], "") if level == "mixed" else ""),
-             r["n_seeds"], _signs(r), r["measured"]] for r in rows]
-    return markdown(body, ["comparison", "dataset", "head", "shots", "Δ accuracy, points (95% CI)",
-                           P_HEADER[level], "seeds", "seeds' own Δ", "95% CI of Δ"])
+    levels = {r["level"] for r in rows}
+    level = levels.pop() if len(levels) == 1 else "mixed"
+    name = {"seed": "seed-level", "episode": "episode-level"}.get(level)
+    body = [
+        [
+            r["what"],
+            r["dataset"],
+            r["head"],
+            r["shots"],
+            fmt_interval(r["delta"], r["low"], r["high"], r["level"], signed=True),
+            fmt_p(r["p_value"]),
+            fmt_p(r["p_holm"]),
+            r["n_seeds"],
+            _signs(r),
+            r["measured"],
+            r["verdict"],
+        ]
+        for r in rows
+    ]
+    ci_head = f"Δ accuracy, points (95% CI, {name})" if name else "Δ accuracy, points (95% CI)"
+    return markdown(
+        body,
+        [
+            "comparison",
+            "dataset",
+            "head",
+            "shots",
+            ci_head,
+            f"p ({name})" if name else "p",
+            "p (Holm)",
+            "seeds",
+            "seeds' own Δ",
+            "95% CI of Δ",
+            "cell",
+        ],
+    )
 
 
-def clce_beats_ce(an: Analysis) -> Finding:
-    """CLCE beats CE in 5-way 1-shot and 5-shot (chosen configurations, novel classes)."""
-    claim = "CLCE beats CE in 1-shot and 5-shot"
+def _finding(claim: str, rows: List[dict], an: Analysis, source: str, before: str = "") -> Finding:
+    verdict = _judge(rows)
+    text = before + verdict_rule(rows, an)
+    return Finding(claim, verdict, text, _rows_table(rows), rows, source)
+
+
+def compared_losses(an: Analysis) -> List[str]:
+    """The losses compared with the baseline, in the order of the tables (references left out)."""
+    return [
+        loss
+        for loss in pd.unique(an.main["loss"])
+        if loss != an.baseline and loss not in REFERENCE_LOSSES
+    ]
+
+
+def beats_baseline(an: Analysis, loss: str) -> Finding:
+    """``loss`` beats the baseline on novel classes, configurations chosen on val, every cell."""
+    claim = f"{loss} beats {an.baseline}"
     m = an.main
-    cells = m[(m["loss"] == "clce") & m["delta"].notna()] if "delta" in m else m.iloc[:0]
+    cells = m[(m["loss"] == loss) & m["delta"].notna()] if "delta" in m else m.iloc[:0]
     if cells.empty:
-        return Finding(claim, NOT_MEASURED, "Needs both `ce` and `clce` in `--losses`.")
-    rows = _delta_rows(cells, "clce − ce")
-    parts = []
-    for k in (1, 5):
-        vs = [r["verdict"] for r in rows if r["shots"] == k]
-        parts.append(f"{k}-shot: {overall(vs)}" if vs else f"{k}-shot: {NOT_MEASURED}")
-    text = "; ".join(parts) + ". " + verdict_rule(min(r["n_seeds"] for r in rows), an)
-    return Finding(claim, overall([r["verdict"] for r in rows]), text, _rows_table(rows), rows)
+        return Finding(
+            claim,
+            NOT_MEASURED,
+            f"No cell pairs `{loss}` with `{an.baseline}` on the same episodes.",
+        )
+    rows = [
+        _row(f"{loss} − {an.baseline}", r["dataset"], r["head"], r["shots"], r, an)
+        for _, r in cells.iterrows()
+    ]
+    return _finding(claim, rows, an, "losses")
 
 
 def _profile_matrix(an: Analysis, config: str, dataset: str, head: str, shots: int) -> pd.DataFrame:
     df = an.per_episode
-    cell = df[(df["split"] == "novel") & (df["config"] == config) & (df["dataset"] == dataset)
-              & (df["head"] == head) & (df["shots"] == shots)]
+    cell = df[
+        (df["split"] == "novel")
+        & (df["config"] == config)
+        & (df["dataset"] == dataset)
+        & (df["head"] == head)
+        & (df["shots"] == shots)
+    ]
     return seedstats.seed_matrix(cell)
 
 
-def _compare(an: Analysis, a: str, b: str, what: str) -> List[dict]:
+def _compare(an: Analysis, a: str, b: str, what: str, dataset: Optional[str] = None) -> List[dict]:
     """Paired ``a - b`` for every (dataset, head, shots) both configurations were evaluated on."""
     df = an.per_episode
     out = []
-    units = df[(df["split"] == "novel") & (df["config"] == a)][["dataset", "head", "shots"]].drop_duplicates()
-    for d, h, k in units.itertuples(index=False):
+    mine = df[(df["split"] == "novel") & (df["config"] == a)]
+    if dataset is not None:
+        mine = mine[mine["dataset"] == dataset]
+    for d, h, k in mine[["dataset", "head", "shots"]].drop_duplicates().itertuples(index=False):
         try:
-            pr = paired_row(_profile_matrix(an, a, d, h, k), _profile_matrix(an, b, d, h, k), n_boot=an.n_boot,
-                            boot_seed=an.boot_seed, ci_method=an.ci_method, seed_method=an.seed_method)
+            pr = paired_row(
+                _profile_matrix(an, a, d, h, k),
+                _profile_matrix(an, b, d, h, k),
+                n_boot=an.n_boot,
+                boot_seed=an.boot_seed,
+                ci_method=an.ci_method,
+                seed_method=an.seed_method,
+            )
         except ValueError:
             continue
-        out.append(_row(what, d, h, k, pr))
+        out.append(_row(what, d, h, k, pr, an))
     return out
 
 
@@ -176,60 +339,143 @@ def _profile_configs(an: Analysis, hp: str, loss: str) -> pd.DataFrame:
     return chosen[chosen["loss"] == loss].sort_values(hp)
 
 
-def hard_negatives_help(an: Analysis) -> Finding:
-    """Hard negative mining (β > 0) adds to the SupCon+CE hybrid (CLCE with β = 0)."""
+def clce_beats_ce(an: Analysis) -> Optional[Finding]:
+    """CLCE beats CE in 5-way 1-shot and 5-shot (chosen configurations, novel classes); None when
+    the run lacks either."""
+    claim = "CLCE beats CE in 1-shot and 5-shot"
+    if an.baseline == "ce":
+        m = an.main
+        cells = m[(m["loss"] == "clce") & m["delta"].notna()] if "delta" in m else m.iloc[:0]
+        rows = [
+            _row("clce − ce", r["dataset"], r["head"], r["shots"], r, an)
+            for _, r in cells.iterrows()
+        ]
+    else:
+        rows = []
+        for d, g in an.chosen.groupby("dataset", sort=False):
+            cfg = g.set_index("loss")["config"]
+            if "clce" in cfg.index and "ce" in cfg.index:
+                rows += _compare(an, cfg["clce"], cfg["ce"], "clce − ce", dataset=d)
+    if not rows:
+        return None
+    verdict = _judge(rows)
+    parts = []
+    for k in sorted({r["shots"] for r in rows}):
+        vs = [r["verdict"] for r in rows if r["shots"] == k]
+        parts.append(f"{k}-shot: {verdict if NO_VERDICT in verdict else overall(vs)}")
+    text = "; ".join(parts) + ". " + verdict_rule(rows, an)
+    return Finding(claim, verdict, text, _rows_table(rows), rows, "paper")
+
+
+def hard_negatives_help(an: Analysis) -> Optional[Finding]:
+    """Hard negative mining (β > 0) adds to the SupCon+CE hybrid (CLCE with β = 0); None when the
+    run has no CLCE at β = 0 and at β > 0."""
     claim = "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)"
     df = an.per_episode
     clce = df[df["loss"] == "clce"]
     if "beta" not in df.columns or not (clce["beta"] == 0).any() or not (clce["beta"] > 0).any():
-        return Finding(claim, NOT_MEASURED, "Needs CLCE trained with β = 0 and with β > 0 "
-                       "(e.g. `--preset ablation-lambda`, or `--losses ce clce --beta 0 1 2`).")
+        return None
     prof = _profile_configs(an, "beta", "clce")
     base = prof[prof["beta"] == 0]["config"].iloc[0]
     rows = []
     for _, r in prof[prof["beta"] > 0].iterrows():
         rows += _compare(an, r["config"], base, f"β={r['beta']:g} − β=0")
-    text = (f"Each β is compared with β = 0 on the same episodes and seeds; the other hyper-parameters "
-            f"are chosen on val at each β ({base} is the hybrid). " + verdict_rule(min(r["n_seeds"] for r in rows), an))
-    return Finding(claim, overall([r["verdict"] for r in rows]), text, _rows_table(rows), rows)
+    if not rows:
+        return None
+    before = (
+        f"Each β is compared with β = 0 on the same episodes and seeds; the other hyper-parameters "
+        f"are chosen on val at each β ({base} is the hybrid). "
+    )
+    return _finding(claim, rows, an, "paper", before)
 
 
-def small_batch(an: Analysis) -> Finding:
-    """CLCE holds at small batch sizes where SupCon degrades."""
+def small_batch(an: Analysis) -> Optional[Finding]:
+    """CLCE holds at small batch sizes where SupCon degrades; None when the run lacks SupCon and
+    CLCE each at two or more batch sizes."""
     claim = "CLCE holds up at small batch sizes where SupCon degrades"
     df = an.per_episode
     if "batch_size" not in df.columns:
-        return Finding(claim, NOT_MEASURED, "Needs `--batch-size` with two or more values (e.g. "
-                       "`--preset ablation-batch`) for both `supcon` and `clce`.")
-    sizes = {loss: sorted(int(b) for b in df.loc[df["loss"] == loss, "batch_size"].dropna().unique())
-             for loss in ("clce", "supcon")}
-    if any(len(v) < 2 for v in sizes.values()):
-        return Finding(claim, NOT_MEASURED, "Needs `supcon` and `clce` each trained at two or more batch "
-                       f"sizes; this run has {sizes}. Try `--preset ablation-batch`.")
+        return None
+    sizes = {
+        loss: sorted(int(b) for b in df.loc[df["loss"] == loss, "batch_size"].dropna().unique())
+        for loss in ("clce", "supcon")
+    }
     common = sorted(set(sizes["clce"]) & set(sizes["supcon"]))
+    if any(len(v) < 2 for v in sizes.values()) or len(common) < 2:
+        return None
     small, large = common[0], common[-1]
-    cfg = {loss: _profile_configs(an, "batch_size", loss).set_index("batch_size")["config"] for loss in ("clce", "supcon")}
+    cfg = {
+        loss: _profile_configs(an, "batch_size", loss).set_index("batch_size")["config"]
+        for loss in ("clce", "supcon")
+    }
     rows = []
     for loss in ("supcon", "clce"):
-        rows += _compare(an, cfg[loss][small], cfg[loss][large], f"{loss}: bs {small:g} − bs {large:g}")
+        rows += _compare(
+            an, cfg[loss][small], cfg[loss][large], f"{loss}: bs {small:g} − bs {large:g}"
+        )
     rows += _compare(an, cfg["clce"][small], cfg["supcon"][small], f"clce − supcon at bs {small:g}")
+    if not rows:
+        return None
+    judged = _judge(rows)
+    rule = verdict_rule(rows, an)
+    where = (
+        f"Smallest batch size {small:g} against the largest {large:g} (same episodes and seeds; "
+        "other "
+        f"hyper-parameters chosen on val at each batch size). "
+    )
+    if NO_VERDICT in judged:
+        return Finding(claim, judged, where + rule, _rows_table(rows), rows, "paper")
     sup = [r for r in rows if r["what"].startswith("supcon:")]
-    cl = [r for r in rows if r["what"].startswith("clce:")]
+    degrades = bool(sup) and all(
+        r["verdict"] == "contradicted" for r in sup
+    )  # every cell: a measured drop
+    clce_drops = any(r["verdict"] == "contradicted" for r in rows if r["what"].startswith("clce:"))
     vs = [r["verdict"] for r in rows if r["what"].startswith("clce −")]
-    degrades = bool(sup) and all(r["high"] < 0 for r in sup)  # every cell: a measured drop
-    clce_drops = any(r["high"] < 0 for r in cl)
     # CLCE dropping measurably contradicts "holds"; without a SupCon drop the premise is not seen.
     verdict = "contradicted" if clce_drops else "supported" if degrades else "inconclusive"
-    text = (f"Smallest batch size {small:g} against the largest {large:g} (same episodes and seeds; other "
-            f"hyper-parameters chosen on val at each batch size). SupCon degrades in every cell: "
-            f"{'yes' if degrades else 'no'}; CLCE drops measurably in some cell: {'yes' if clce_drops else 'no'}; "
-            f"CLCE vs SupCon at batch size {small:g}: {overall(vs)}. " + verdict_rule(min(r["n_seeds"] for r in rows), an))
-    return Finding(claim, verdict, text, _rows_table(rows), rows)
+    text = (
+        where
+        + f"SupCon degrades in every cell: {'yes' if degrades else 'no'}; CLCE drops measurably in "
+        f"some cell: {'yes' if clce_drops else 'no'}; CLCE vs SupCon at batch size {small:g}: "
+        f"{overall(vs)}. "
+        + rule
+    )
+    return Finding(claim, verdict, text, _rows_table(rows), rows, "paper")
+
+
+PAPER_CLAIMS = {
+    "CLCE beats CE in 1-shot and 5-shot": "`ce` and `clce` in `--losses`",
+    "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)": (
+        "CLCE trained with β = 0 and with β > 0 (e.g. `--preset ablation-lambda`, or "
+        "`--losses ce clce --beta 0 1 2`)"
+    ),
+    "CLCE holds up at small batch sizes where SupCon degrades": (
+        "`supcon` and `clce` each trained at two or more batch sizes "
+        "(e.g. `--preset ablation-batch`)"
+    ),
+}
+
+
+def paper_claims(an: Analysis) -> List[Finding]:
+    """The CLCE paper's claims this run can check, in the paper's order (none without CLCE)."""
+    found = [clce_beats_ce(an), hard_negatives_help(an), small_batch(an)]
+    return [f for f in found if f is not None]
+
+
+def unchecked_paper_claims(an: Analysis, findings: List[Finding]) -> List[str]:
+    """``"claim (needs ...)"`` for each paper claim a run with CLCE could not check; empty without
+    CLCE."""
+    if not (an.per_episode["loss"] == "clce").any():
+        return []
+    done = {f.claim for f in findings}
+    return [
+        f"{claim} (needs {needs})" for claim, needs in PAPER_CLAIMS.items() if claim not in done
+    ]
 
 
 def check_all(an: Analysis) -> List[Finding]:
-    """Every claim, in the paper's order."""
-    return [clce_beats_ce(an), hard_negatives_help(an), small_batch(an)]
+    """Each compared loss against the baseline, then the paper's claims the run can check."""
+    return [beats_baseline(an, loss) for loss in compared_losses(an)] + paper_claims(an)
 
 
 def findings_frame(findings: List[Finding]) -> Optional[pd.DataFrame]:

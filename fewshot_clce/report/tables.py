@@ -140,7 +140,12 @@ def ci_legend(summary: pd.DataFrame) -> str:
         parts.append(f"[low, high] is the seed-level {conf} CI: {method}")
         parts.append(trust_text(int(summary.loc[summary["ci_kind"] == "seed", "n_seeds"].min())))
     if "seed" in tests:
-        parts.append("p (seed-level) is the t test of Δ = 0 in the crossed seeds x episodes model and W/T/L counts "
+        seed_p = (summary.loc[summary["p_kind"] == "seed", "p_method"]
+                  if "p_method" in summary.columns else [])
+        test = ("the hierarchical bootstrap's test of Δ = 0 (its percentile interval inverted)"
+                if any("bootstrap" in str(m) for m in seed_p)
+                else "the t test of Δ = 0 in the crossed seeds x episodes model")
+        parts.append(f"p (seed-level) is {test} and W/T/L counts "
                      "the seeds whose own Δ is above / equal to / below 0; the episode-level Wilcoxon p and W/T/L "
                      "over episodes, which ignore seed noise, are only in summary.csv (p_episode, ep_wins, "
                      "ep_ties, ep_losses)")

@@ -138,11 +138,15 @@ def tuning_markdown(chosen: pd.DataFrame, per_episode: pd.DataFrame, fixed_for_a
 def common_settings(config: dict) -> str:
     """The training settings every loss shared, from a benchmark's ``config.json``."""
     opts = dict(config.get("train_options") or {})
-    parts = [f"{config.get('epochs')} epochs", f"{config.get('backbone')} backbone"]
+    if not config:  # results without their benchmark's config.json: nothing known to list
+        return ""
+    # settings a config.json does not record are left out rather than shown as "None"
+    parts = [f"{config[k]} {k}" for k in ("epochs", "backbone") if config.get(k) is not None]
     lr = config.get("lr") or opts.get("lr")
     parts.append(f"peak learning rate {lr}" if lr else "training's default optimiser and learning rate")
     seeds = config.get("seeds") or []
-    parts.append(f"training seeds {', '.join(str(s) for s in seeds)}")
+    if seeds:
+        parts.append(f"training seeds {', '.join(str(s) for s in seeds)}")
     for k in ("warmup_epochs", "val_episodes"):
         if k in opts:
             parts.append(f"{k.replace('_', ' ')} {opts[k]}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import pandas as pd
 
@@ -31,10 +31,12 @@ from ..utils.checks import at_least
 from ..utils import files as _io
 from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
-from .claims import Finding, check_all, findings_frame
+from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses,
+                     findings_frame, unchecked_paper_claims)
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import HPARAMS, episode_method_text
+from .sanity import sanity_sections, sanity_warnings
 from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
@@ -91,8 +93,15 @@ def console_text(an: Analysis) -> str:
     return "\n\n".join(parts)
 
 
-def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing: Optional[dict] = None) -> List[Path]:
-    """The result files of a benchmark folder (all atomic)."""
+def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
+                  timing: Optional[dict] = None,
+                  novel_classes: Optional[Dict[str, int]] = None) -> List[Path]:
+    """The result files of a benchmark folder (all atomic).
+
+    Args:
+        novel_classes: dataset -> classes of its novel split, kept in results.json for the report's
+            small-split warning.
+    """
     out = Path(out)
     paths = [write_csv(an.all_episodes, out / "per_episode.csv"),
              write_csv(an.main, out / "summary.csv"),
@@ -121,7 +130,8 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None, timing
                           "trusted_seeds": seedstats.TRUSTED_SEEDS},
             "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed},
             "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
-            "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)]}
+            "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)],
+            "novel_classes": dict(novel_classes or {})}
     paths.append(write_json_atomic(out / "results.json", blob))
     return paths
 
@@ -186,9 +196,53 @@ def _read_meta(folder: Path) -> tuple:
     return read("config.json") or results.get("config", {}), results.get("timing", {})
 
 
+def _novel_classes(folder: Path) -> Dict[str, int]:
+    """dataset -> novel classes, as the benchmark recorded them in results.json (else {})."""
+    try:
+        blob = json.loads((folder / "results.json").read_text())
+        counts = blob.get("novel_classes") if isinstance(blob, dict) else None
+        return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
+    except (OSError, ValueError, TypeError, UnicodeDecodeError, AttributeError):
+        return {}  # an unreadable results.json is named by _read_meta; only the warning needs these
+
+
 def _claim_md(i: int, f: Finding) -> str:
     disagree = f" {sentence(f.disagreement)}." if f.disagreement else ""
     return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.**{disagree} {f.text}\n\n{f.table}".rstrip()
+
+
+def report_title(an: Analysis, findings: List[Finding]) -> str:
+    """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are
+    checked."""
+    losses = compared_losses(an)
+    trained = [loss for loss in pd.unique(an.main["loss"]) if loss not in REFERENCE_LOSSES]
+    title = (f"Loss comparison: {', '.join(losses)} against {an.baseline}" if losses
+             else f"Loss comparison: {', '.join(trained or pd.unique(an.main['loss']))}")
+    if any(f.source == "paper" for f in findings):
+        title += f", with the claims of {PAPER}"
+    return title
+
+
+def claims_sections(an: Analysis, findings: List[Finding]) -> List[str]:
+    """The verdicts in a list each: the compared losses against the baseline, the paper's claims."""
+    out = []
+    mine = [f for f in findings if f.source == "losses"]
+    title = f"## Each loss against {an.baseline}\n\n"
+    if mine:
+        out.append(title + "\n".join(f"- **{f.claim}**: {f.headline}" for f in mine))
+    elif not (an.main["loss"] == an.baseline).any():
+        out.append(title + f"The baseline `{an.baseline}` is not in this run: no loss is compared "
+                   "with it (pass --baseline with a loss of the run).")
+    else:
+        out.append(title + f"Only the baseline `{an.baseline}` was trained: no other loss to "
+                   "compare with it.")
+    paper = [f for f in findings if f.source == "paper"]
+    unchecked = unchecked_paper_claims(an, findings)
+    if paper or unchecked:
+        lines = [f"- **{f.claim}**: {f.headline}" for f in paper]
+        lines += [f"- {u}: {NOT_MEASURED}" for u in unchecked]
+        out.append(f"## The claims of {PAPER}\n\n" + "\n".join(lines))
+    return out
 
 
 def _fmt_seconds(s) -> str:
@@ -200,24 +254,37 @@ def _fmt_seconds(s) -> str:
 def method_lines(an: Analysis) -> List[str]:
     """The statistics behind every table and verdict, one line each (REPORT.md)."""
     seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
+    seed_test = ("the seed-level t test of the crossed seeds x episodes model"
+                 if an.seed_method == "crossed"
+                 else "the seed-level bootstrap's (its percentile interval inverted)")
     return [
         f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
         "seeds); it leaves seed-to-seed noise out.",
         f"Seed-level CI (two or more seeds): {seed_ci}. {sentence(trust_text(len(an.seeds)))}.",
-        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is the seed-level t test "
-        "of the crossed seeds x episodes model and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
+        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is "
+        f"{seed_test} and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
         "the episode-level Wilcoxon signed-rank p and W/T/L over episodes, which ignore seed noise, are only in "
         "summary.csv (p_episode, ep_wins, ep_ties, ep_losses). With one seed, p and W/T/L are those episode-level "
         "ones, and the tables say so.",
-        "Verdicts: from the 95% CI of Δ (seed-level with two or more seeds): supported above 0, contradicted "
-        "below 0, inconclusive when it contains 0; when the seeds' own Δ disagree in sign, the verdict says so.",
+        f"Verdicts: from the seed-level test of Δ = 0 with at least {seedstats.TRUSTED_SEEDS} "
+        "seeds, its p Holm-adjusted over the cells a claim looks at: a cell is supported when the "
+        "adjusted p is below 0.05 and Δ > 0, contradicted when below 0.05 and Δ < 0, else "
+        "inconclusive; with fewer seeds there is no verdict and the claim shows the episode-level "
+        "numbers (t interval and paired t test over episodes). A cell's interval and p always come "
+        "from one method. When the seeds' own Δ disagree in sign, the verdict says so.",
     ]
 
 
-def report_sections(an: Analysis, findings: List[Finding], config: dict, timing: dict, folder: Path) -> List[str]:
-    """The reproduction report as markdown sections (also the notebook's markdown cells)."""
+def report_sections(an: Analysis, findings: List[Finding], config: dict, timing: dict, folder: Path,
+                    novel_classes: Optional[Dict[str, int]] = None) -> List[str]:
+    """The report as markdown sections (also the notebook's markdown cells).
+
+    Args:
+        novel_classes: dataset -> classes of its novel split, for the small-split warning (None:
+            unknown, no warning).
+    """
     cmd = config.get("command") or "(not recorded)"
-    head = (f"# Reproduction report: CLCE (arXiv 2402.14551)\n\n"
+    head = (f"# {report_title(an, findings)}\n\n"
             f"Generated from `{folder}`. Command: `{cmd}`. Training seeds: {an.seeds} "
             f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
             f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
@@ -226,14 +293,14 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
         head += (f" Every loss fine-tuned from the same weights: `{config.get('init')}` (sha256 digest "
                  f"{config['init_digest']})" + ("; the row `init` is them without fine-tuning." if
                                                 (an.per_episode["loss"] == "init").any() else "."))
-    verdicts = "\n".join(f"- **{f.claim}**: {f.headline}" for f in findings)
     edges = grid_edges(an.chosen, an.per_episode)
+    trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # references: never trained
     fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
-                + tuning_markdown(an.chosen, an.per_episode, common_settings(config))
+                + tuning_markdown(trained, an.per_episode, common_settings(config))
                 + ("\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
                    + "\n".join(f"- {e.text()}" for e in edges) if edges
                    else "\n\nNo choice sits at an open end of its grid."))
-    sections = [head, "## The paper's claims, one by one\n\n" + verdicts, fairness]
+    sections = [head, *claims_sections(an, findings), *sanity_sections(an, novel_classes), fairness]
     sections += [_claim_md(i + 1, f) for i, f in enumerate(findings)]
     for d, table in dataset_tables(an).items():
         imgs = [p for p in (f"plots/accuracy_{d}.png", f"plots/differences_{d}.png", f"plots/batch_size_{d}.png",
@@ -270,7 +337,8 @@ def _notebook(sections: List[str]) -> dict:
 
 def write_report(folder: str | Path, n_boot: Optional[int] = None,
                  seed_method: str = seedstats.DEFAULT_SEED_METHOD,
-                 analysis: Optional[Analysis] = None) -> Tuple[List[Path], List[Finding]]:
+                 analysis: Optional[Analysis] = None,
+                 log: Optional[Callable[[str], None]] = None) -> Tuple[List[Path], List[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
     Plots that need only the results (accuracy, differences, batch size) are drawn again; the
@@ -283,6 +351,8 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
         analysis: the analysis of this folder's results with its own settings, its plots already
             drawn (what a benchmark holds when it has just written the folder): used as it is,
             instead of reading the results back, analysing and drawing them a second time.
+        log: where each sanity warning (:mod:`fewshot_clce.report.sanity`) also goes; None: only
+            into REPORT.md.
 
     Returns:
         The written paths and the claims' findings.
@@ -300,7 +370,11 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
                      boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
         write_plots(folder, an)
     findings = check_all(an)
-    sections = report_sections(an, findings, config, timing, folder)
+    novel_classes = _novel_classes(folder)
+    if log is not None:
+        for warning in sanity_warnings(an, novel_classes):
+            log(warning)
+    sections = report_sections(an, findings, config, timing, folder, novel_classes)
     ff = findings_frame(findings)
     paths = [write_text_atomic(folder / "REPORT.md", "\n\n".join(sections) + "\n"),
              write_json_atomic(folder / "report.ipynb", _notebook(sections))]

@@ -76,8 +76,9 @@ class SeedLevel:
         n_seeds, n_episodes: sizes of the matrix.
         method: how ``low``/``high`` were computed.
         note: empty, or why the interval could not be computed.
-        p_value: two-sided seed-level p-value of ``mean == 0`` (``"crossed"`` method only; NaN
-            otherwise). Meaningful for paired differences.
+        p_value: two-sided seed-level p-value of ``mean == 0`` from the same method as the interval
+            (the crossed model's t test, or :func:`bootstrap_p` of the bootstrap draws); NaN with
+            fewer than 2 seeds. Meaningful for paired differences.
         df: degrees of freedom of the t quantile (``"crossed"``), else NaN.
         se: standard error of ``mean`` (``"crossed"``), else NaN.
     """
@@ -143,6 +144,18 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
         drawn = values[seed_idx[:, :, None], ep_idx]  # [b, S, E] episode ep_idx of drawn seed seed_idx
         out[start:start + b] = drawn.mean(axis=(1, 2))
     return out
+
+
+def bootstrap_p(draws: np.ndarray, null: float = 0.0) -> float:
+    """Two-sided p-value of ``mean == null`` from bootstrap draws of the mean (interval inverted).
+
+    It is the smallest ``alpha`` at which the ``1 - alpha`` percentile interval of ``draws`` leaves
+    ``null`` out, ``2 * min(share of draws <= null, share >= null)``, so that p < 0.05 when the 95%
+    percentile interval excludes ``null`` (up to the resolution of ``len(draws)`` draws).
+    """
+    draws = np.asarray(draws, dtype=np.float64)
+    share = min(float(np.mean(draws <= null)), float(np.mean(draws >= null)))
+    return min(1.0, 2.0 * share)
 
 
 def _matrix(values) -> np.ndarray:
@@ -262,7 +275,8 @@ def _interval(values: np.ndarray, level: float, n_boot: int, seed: int, method: 
         draws = hierarchical_bootstrap(values, n_boot=n_boot, seed=seed)
         alpha = 1.0 - level
         low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high), method=text, note=note)
+        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high),
+                              method=text, note=note, p_value=bootstrap_p(draws))
     ct = crossed_t(values)
     low, high = ct.interval(level)
     return per_seed, dict(mean=float(ct.mean), low=float(low), high=float(high), method=text, note=note,

@@ -22,9 +22,10 @@ Intervals, one default: Student t (why: :mod:`fewshot_clce.stats.intervals`).
   (:mod:`fewshot_clce.stats.coverage`): it is trusted from
   :data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS` seeds on.
 
-Paired Δ: the seed-level test is the same crossed model's t test of Δ = 0 (``p_seed``) and its
-win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the episode-level
-test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
+Paired Δ: the seed-level test of Δ = 0 (``p_seed``) comes from the interval's own method (the
+crossed model's t test, or with ``seed_method="bootstrap"`` the percentile interval inverted), and
+its win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the
+episode-level test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
 (``p_episode``) with counts over episodes (``ep_wins``...). The headline columns (``ci_low`` /
 ``ci_high``, ``delta_ci_*``, ``p_value``, ``wins`` / ``ties`` / ``losses``) are seed level whenever
 two or more seeds are paired and episode level otherwise; ``ci_kind``, ``delta_ci_kind``,
@@ -67,6 +68,7 @@ COUNT_COLUMNS = ("n_seeds", "n_episodes", "wins", "ties", "losses", "ep_wins", "
 
 SEED_TEST = "t test of the seeds x episodes random-effects model (Satterthwaite df)"
 EPISODE_TEST = "Wilcoxon signed-rank test over episodes"
+BOOTSTRAP_TEST = "hierarchical bootstrap test (the percentile interval inverted)"
 
 
 def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
@@ -145,9 +147,8 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT
     ep = paired_comparison(a.mean(axis=0), b.mean(axis=0), method=ci_method, confidence=confidence)
     sp = seedstats.seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sp.n_seeds >= 2
-    # The seed-level test is the crossed model's whatever the interval method (the bootstrap has none).
-    p_seed = (sp.p_value if seed_method == "crossed" else float(seedstats.crossed_t(a - b).p_value())) \
-        if has_seed else np.nan
+    # The seed-level test comes from the interval's own method: p and interval never disagree.
+    p_seed = sp.p_value if has_seed else np.nan
     ties = sp.n_seeds - sp.positive - sp.negative
     return {"baseline_mean": float(b.mean()), "delta": sp.mean,
             "delta_ci_low": sp.low if has_seed else ep.diff_low, "delta_ci_high": sp.high if has_seed else ep.diff_high,
@@ -156,7 +157,8 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT
             "delta_ep_ci_low": ep.diff_low, "delta_ep_ci_high": ep.diff_high,
             "delta_seed_ci_low": sp.low, "delta_seed_ci_high": sp.high,
             "p_value": p_seed if has_seed else ep.p_wilcoxon, "p_kind": "seed" if has_seed else "episode",
-            "p_method": SEED_TEST if has_seed else EPISODE_TEST, "p_seed": p_seed, "p_episode": ep.p_wilcoxon,
+            "p_method": ((SEED_TEST if seed_method == "crossed" else BOOTSTRAP_TEST) if has_seed
+                         else EPISODE_TEST), "p_seed": p_seed, "p_episode": ep.p_wilcoxon,
             "wins": sp.positive if has_seed else ep.wins, "ties": ties if has_seed else ep.ties,
             "losses": sp.negative if has_seed else ep.losses, "wtl_kind": "seed" if has_seed else "episode",
             "ep_wins": ep.wins, "ep_ties": ep.ties, "ep_losses": ep.losses,
