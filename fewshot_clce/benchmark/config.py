@@ -105,7 +105,9 @@ class BenchmarkConfig:
                              flag="--no-default-grids", action="store_false",
                              cli_help="train every loss at its default hyper-parameters when no values are given "
                                       "(no choice on val)")
-    epochs: int = _s(10, "training epochs per run (the same budget for every loss)")
+    epochs: int = _s(10, "training epochs per run (the same budget for every loss); several values run a budget "
+                         "study: the whole benchmark once per budget, into OUT/epochs-E, each loss's configuration "
+                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+")
     lr: Optional[float] = _s(None, "peak learning rate (default: training's)")
     train_options: Dict[str, Any] = _s(help="further TrainConfig settings for every run", factory=dict, api_only=True)
     episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits")
@@ -312,6 +314,7 @@ class Preset:
     description: str
     values: Dict[str, Any]
     expected: str  # expected wall time and where, saying whether measured or estimated
+    budgets: Optional[List[int]] = None  # a budget study: the benchmark at each of these epochs
 
 
 # The glyphs ablation (README, "Results"; results/glyphs-ablation/): 3 epochs of conv4 per training,
@@ -352,6 +355,20 @@ PRESETS: Dict[str, Preset] = {
         dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False),
         "measured: 27 trainings, about 200 min of training time (one thread each, on the 2-core CPU shared with "
         "other jobs; batch 32 and 256 take 2-5 times as long as 64 here); with them done, 62 s"),
+    "budget-glyphs": Preset(
+        "the budget study: CE, SupCon and CLCE (each loss's default grid, chosen on val at each budget) at 3, 10 "
+        "and 30 epochs, 3 seeds, both heads, 1- and 5-shot; results/glyphs-budget/",
+        dict(_ABLATION), budgets=[3, 10, 30],
+        expected="estimate: 45 trainings, 645 epochs; one epoch of one training takes 1-2 min at one thread on the "
+                 "2-core CPU, so 6-11 h with two trainings at a time"),
+    "ablation-batch-steps": Preset(
+        "the batch-size ablation at equal optimizer steps: batch 32 / 64 / 256 for CE, SupCon and CLCE at their "
+        "defaults, every batch size taking the steps of batch 256 (12 epochs of it: batch 64 gets the same 936 "
+        "steps and warm-up as the 3-epoch ablation-batch run)",
+        dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False, epochs=12,
+             train_options={"val_episodes": 100, "warmup_epochs": 2.0, "steps_as_batch": 256}),
+        "estimate: 27 trainings of 12 epochs at batch 256's steps (16.5 epochs' images per loss and seed over the "
+        "three batch sizes); 2-4 h with two trainings at a time on the 2-core CPU"),
     "mini-imagenet-gpu": Preset(
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
         dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,

@@ -88,7 +88,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, given_only: bool 
         else:
             element, is_list = _unwrap(hints[f.name])
             kwargs["type"] = _with_message(meta["type"]) if "type" in meta else element
-            if is_list:
+            if is_list or "nargs" in meta:
                 kwargs["nargs"] = meta.get("nargs", "+")
             for key in ("choices", "required", "metavar"):
                 if key in meta:

@@ -32,6 +32,7 @@ def add_parser(sub) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    """The benchmark's configuration; with several ``--epochs``, that of the first budget."""
     from ..benchmark.config import BenchmarkConfig, resolve
     from ._from_config import given_values
 
@@ -39,7 +40,23 @@ def config_from_args(args: argparse.Namespace):
     given["command"] = command_line(args)
     if given.get("progress") is None:  # bars only where someone watches; --progress forces them
         given["progress"] = sys.stderr.isatty()
+    if isinstance(given.get("epochs"), list):
+        given["epochs"] = given["epochs"][0]
     return resolve(args.preset, **given)
+
+
+def budgets_of(args: argparse.Namespace):
+    """The budgets of a budget study (two or more ``--epochs`` values), else None."""
+    from ..benchmark.budget import check_budgets
+
+    from ..benchmark.config import PRESETS
+
+    epochs = getattr(args, "epochs", None)
+    if isinstance(epochs, list) and len(epochs) > 1:
+        return check_budgets(epochs)
+    if epochs is None and args.preset in PRESETS and PRESETS[args.preset].budgets:
+        return check_budgets(PRESETS[args.preset].budgets)
+    return None
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -74,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     out = Path(args.out or f"results/{cfg.preset or 'benchmark'}")
+    budgets = budgets_of(args)
+    if budgets is not None:
+        return run_budgets(cfg, budgets, out, args)
     if args.plan:
         return print_plan(cfg, out)
     start = time.perf_counter()
@@ -82,6 +102,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n{len(res.trained)} trained, {len(res.reused)} reused; {len(res.evaluated)} evaluated, "
           f"{len(res.reused_evaluations)} evaluations reused; {time.perf_counter() - start:.0f} s in all")
     print(f"results in {out}/ (summary.md, summary.csv, per_episode.csv, results.json, plots/, REPORT.md)")
+    return 0
+
+
+def run_budgets(cfg, budgets, out, args: argparse.Namespace) -> int:
+    """``--epochs 3 10 30``: the benchmark at every budget, then the budget report."""
+    import dataclasses
+
+    from ..benchmark.budget import REPORT, budget_folder, run_budget_study
+
+    if args.plan:
+        for epochs in budgets:
+            print(f"# budget {epochs} epochs")
+            print_plan(dataclasses.replace(cfg, epochs=epochs), budget_folder(out, epochs))
+        return 0
+    start = time.perf_counter()
+    res = run_budget_study(cfg, budgets, out, force=args.force)
+    print(f"\nbudgets {', '.join(map(str, res.budgets))} epochs; {time.perf_counter() - start:.0f} s in all")
+    print(f"results in {out}/ ({REPORT}, budget.csv, convergence.csv, plots/; each budget in epochs-E/)")
     return 0
 
 

@@ -30,6 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_boot is not None:
         _checks.at_least("n_boot", args.n_boot)
+    from ..benchmark.budget import is_budget_study, write_budget_report
+
+    if is_budget_study(args.folder):  # the budgets' own reports: `report FOLDER/epochs-E`
+        paths = write_budget_report(args.folder)
+        print("wrote " + ", ".join(str(p) for p in paths))
+        return 0
     paths, findings = write_report(args.folder, n_boot=args.n_boot, seed_method=args.seed_ci,
                                    log=lambda warning: print(warning, file=sys.stderr))
     for f in findings:

@@ -31,6 +31,10 @@ class TrainConfig:
     epochs: int = _f(10, "training epochs")
     batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
     steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)")
+    steps_as_batch: Optional[int] = _f(None, "take per epoch the optimizer steps of one pass at this batch size "
+                                             "(equal steps across batch sizes: a smaller batch sees a random part "
+                                             "of the base split each epoch); at most the batch size's own pass",
+                                       metavar="BATCH_SIZE")
     lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)")
     optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"))
     momentum: float = _f(0.9, "SGD momentum (Nesterov)")

@@ -63,6 +63,12 @@ def _check(cfg: TrainConfig) -> None:
         _checks.seed(name, getattr(cfg, name))
     if cfg.steps_per_epoch is not None:
         _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
+    if cfg.steps_as_batch is not None:
+        _checks.at_least("steps_as_batch", cfg.steps_as_batch)
+        if cfg.steps_as_batch < cfg.batch_size:
+            raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
+                                       f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
+                                       "split; give the largest batch size compared")
     if cfg.image_size is not None:
         _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
@@ -89,6 +95,17 @@ def _check(cfg: TrainConfig) -> None:
         # the backbone is built here, before any data is read, to refuse an option it does not take
         create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
     check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes")
+
+
+def epoch_steps(n_images: int, global_batch: int, cap: Optional[int] = None,
+                equal_to_batch: Optional[int] = None) -> int:
+    """Optimizer steps per epoch: one pass over ``n_images`` at ``global_batch``, at most ``cap``,
+    and at most the steps of one pass at the global batch ``equal_to_batch`` (equal steps across
+    batch sizes)."""
+    steps = n_images // global_batch
+    if equal_to_batch is not None:
+        steps = min(steps, n_images // equal_to_batch)
+    return max(1, min(steps, cap or steps))
 
 
 def check_config(config: TrainConfig) -> None:
@@ -209,7 +226,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
         init_digest=init, version=__version__, torch=str(torch.__version__)))
-    steps = min(len(base) // need, cfg.steps_per_epoch or len(base))
+    steps = epoch_steps(len(base), need, cfg.steps_per_epoch,
+                        cfg.steps_as_batch * ctx.world_size if cfg.steps_as_batch else None)
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
     scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
     try:  # before the run folder is touched: too few val images for these episodes is a bad option

@@ -1,0 +1,133 @@
+"""The budget axis: ``benchmark --epochs A B`` runs the benchmark at each budget and reports across them."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewshot_clce.benchmark.budget import check_budgets, convergence
+from fewshot_clce.cli import main
+from fewshot_clce.training.trainer import epoch_steps
+
+TINY = ["--dataset", "digits", "--losses", "ce", "clce", "--backbone", "conv4", "--shots", "1", "--heads",
+        "centroid", "--episodes", "20", "--val-episodes", "10", "--seeds", "0", "--lambda", "0.5",
+        "--no-progress", "--no-tsne"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    out = tmp_path_factory.mktemp("budget") / "out"
+    assert main(["benchmark", *TINY, "--epochs", "2", "1", "--out", str(out)]) == 0
+    return out
+
+
+def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
+    for epochs in (1, 2):
+        folder = study / f"epochs-{epochs}"
+        assert json.loads((folder / "config.json").read_text())["epochs"] == epochs
+        assert (folder / "REPORT.md").is_file()
+        runs = sorted((folder / "runs" / "digits").iterdir())
+        assert len(runs) == 2  # ce and clce
+        for run in runs:
+            assert f"epochs: {epochs}" in (run / "config.yaml").read_text()
+    table = pd.read_csv(study / "budget.csv")
+    assert sorted(table["epochs"].unique()) == [1, 2]
+    assert set(table["loss"]) == {"ce", "clce"}
+    clce = table[(table["loss"] == "clce") & (table["epochs"] == 2)].iloc[0]
+    summary = pd.read_csv(study / "epochs-2" / "summary.csv")
+    row = summary[(summary["loss"] == "clce") & (summary["split"] == "novel")].iloc[0]
+    assert clce["delta"] == pytest.approx(row["delta"])  # the budget's own benchmark, not a recomputation
+    text = (study / "BUDGET.md").read_text()
+    assert "| 1 epochs | 2 epochs |" in text
+    assert "clce − ce" in text
+    assert "## Convergence" in text and "## Claims per budget" in text
+    conv = pd.read_csv(study / "convergence.csv")
+    assert set(conv["epochs"]) == {1, 2} and set(conv["loss"]) == {"ce", "clce"}
+    assert (study / "plots" / "budget_digits.png").stat().st_size > 0
+    assert (study / "plots" / "val_curves_digits.png").stat().st_size > 0
+
+
+def test_a_rerun_resumes_and_the_report_command_rewrites_the_same_report(study, capsys):
+    before = {p: p.stat().st_mtime_ns for p in study.glob("epochs-*/runs/digits/*/checkpoint_best.pt")}
+    assert len(before) == 4
+    assert main(["benchmark", *TINY, "--epochs", "1", "2", "--out", str(study)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing retrained
+    text = (study / "BUDGET.md").read_text()
+    (study / "BUDGET.md").unlink()
+    assert main(["report", str(study)]) == 0
+    assert (study / "BUDGET.md").read_text() == text
+    assert "BUDGET.md" in capsys.readouterr().out
+
+
+def test_a_study_of_another_configuration_is_refused(study, capsys):
+    assert main(["benchmark", *TINY[:-2], "--epochs", "1", "2", "--shots", "5", "--out", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "shots" in err
+
+
+@pytest.mark.parametrize("values, message", [(["3", "3"], "repeats"), (["0", "3"], "at least 1")])
+def test_bad_budgets_are_one_line_before_anything_is_written(tmp_path, capsys, values, message):
+    out = tmp_path / "out"
+    assert main(["benchmark", *TINY, "--epochs", *values, "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_check_budgets_sorts_and_needs_two():
+    assert check_budgets([30, 3, 10]) == [3, 10, 30]
+    with pytest.raises(ValueError, match="two or more"):
+        check_budgets([3])
+
+
+def _curves(gains_per_epoch, seeds=(0, 1, 2), epochs=10, noise=0.0):
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in seeds:
+        for e in range(epochs + 1):
+            jitter = rng.normal(0, noise)
+            rows.append({"epochs": epochs, "dataset": "d", "loss": "ce", "config": "ce(bs=64)", "run": f"r{s}",
+                         "seed": s, "epoch": e, "val_acc": 0.5 + gains_per_epoch * e + jitter})
+    return pd.DataFrame(rows)
+
+
+def test_convergence_tells_a_rising_curve_from_a_flat_one():
+    rising = convergence(_curves(0.01, noise=0.001)).iloc[0]
+    assert rising["state"] == "still rising"
+    assert rising["gain"] == pytest.approx(0.01 * 2, abs=0.002)  # 3 last epochs: two epochs of gain
+    flat = convergence(_curves(0.0, noise=0.01)).iloc[0]
+    assert flat["state"] == "flat"
+    one = convergence(_curves(0.01, seeds=(0,))).iloc[0]
+    assert one["state"] == "one seed: not judged"
+
+
+def test_equal_steps_take_the_largest_batch_s_pass():
+    assert epoch_steps(20_000, 64) == 312
+    assert epoch_steps(20_000, 64, equal_to_batch=256) == 78
+    assert epoch_steps(20_000, 32, equal_to_batch=256) == 78
+    assert epoch_steps(20_000, 256, equal_to_batch=256) == 78
+    assert epoch_steps(20_000, 64, cap=10, equal_to_batch=256) == 10
+
+
+def test_steps_as_batch_below_the_batch_size_is_refused(tmp_path, capsys):
+    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(tmp_path / "r"),
+                 "--batch-size", "64", "--steps-as-batch", "32", "--no-progress"])
+    assert code == 2
+    assert "--steps-as-batch 32 is below --batch-size 64" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_steps_as_batch_trains_the_larger_batch_s_steps_and_is_recorded(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(out),
+                 "--batch-size", "16", "--steps-as-batch", "256", "--epochs", "1", "--val-episodes", "5",
+                 "--no-progress"]) == 0
+    assert "steps_as_batch: 256" in (out / "config.yaml").read_text()
+    import torch
+
+    from fewshot_clce.data import create_dataset
+
+    n_base = len(create_dataset("digits").split("base"))
+    state = torch.load(out / "checkpoint_last.pt", map_location="cpu", weights_only=False)
+    assert state["scheduler"]["last_epoch"] == n_base // 256  # not the n_base // 16 steps of its own pass
