@@ -79,7 +79,7 @@ def _is_file(module: str) -> bool:
 @functools.lru_cache(maxsize=None)
 def _load_file(path: str, digest: str):
     """The module of a ``.py`` file, imported once per (path, content)."""
-    module_name = f"fewshot_clce_user_loss_{digest[:16]}"
+    module_name = f"{_FILE_MODULE}{digest[:16]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise LossError(f"loss file {path!r} cannot be imported as Python")
@@ -94,6 +94,8 @@ def _load_file(path: str, digest: str):
 
 
 _LOADED: Dict[str, Any] = {}
+# Modules imported from loss files are named this, then the start of the file's sha256.
+_FILE_MODULE = "fewshot_clce_user_loss_"
 
 
 def known_hparams() -> Dict[str, HyperParam]:
@@ -209,6 +211,8 @@ def source_record(reference: str, cls) -> Dict[str, Optional[str]]:
         path = None
     if path and Path(path).is_file():
         record["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        if cls.__module__.startswith(_FILE_MODULE):  # a module named after the file's content: the file says more
+            record["import_path"] = f"{Path(path).resolve()}:{cls.__qualname__}"
     return record
 
 
