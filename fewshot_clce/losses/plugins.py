@@ -82,14 +82,14 @@ def _load_file(path: str, digest: str):
     module_name = f"{_FILE_MODULE}{digest[:16]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise LossError(f"loss file {path!r} cannot be imported as Python")
+        raise LossError("cannot be imported as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as e:  # the user's code: any error is reported as one line
         sys.modules.pop(module_name, None)
-        raise LossError(f"loss file {path!r} fails to import ({type(e).__name__}: {e}); fix the file") from None
+        raise LossError(f"fails to import ({type(e).__name__}: {e})") from None
     return module
 
 
@@ -149,7 +149,10 @@ def _load_loss_class(reference: str):
             path = Path(module_text).expanduser().resolve()
             if not path.is_file():
                 raise LossError(f"loss {ref!r}: file {module_text!r} does not exist")
-            module = _load_file(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+            try:
+                module = _load_file(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+            except LossError as e:
+                raise LossError(f"loss {ref!r}: file {module_text!r} {e}; fix the file") from None
         else:
             try:
                 module = importlib.import_module(module_text)
