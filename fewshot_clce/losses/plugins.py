@@ -52,7 +52,9 @@ def split_reference(text: str) -> Tuple[str, Dict[str, Any]]:
     return parse_spec(str(text).strip(), kind="loss", example="clce[lam=0.2,detach_weights=false]")
 
 
+@functools.lru_cache(maxsize=1)
 def _entry_points() -> Dict[str, Any]:
+    """The installed packages' losses by name (read once per process)."""
     from importlib.metadata import entry_points
 
     found: Dict[str, Any] = {}

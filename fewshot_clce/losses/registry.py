@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, List
 
 from ..utils.registry import Registry
+from .declare import declared
 from .margins import ArcFaceLoss, BaselinePPLoss, CosFaceLoss, NegMarginLoss, ProtoLoss
 from .modules import CELoss, CLCELoss, LabelSmoothingCELoss, LACLNLoss, SupConLoss
 
@@ -18,6 +19,9 @@ for _cls in (CELoss, SupConLoss, LACLNLoss, CLCELoss, LabelSmoothingCELoss, Base
              CosFaceLoss, ArcFaceLoss, ProtoLoss):
     LOSSES.register(_cls.name, _cls, uses_logits=getattr(_cls, "uses_logits", False),
                     uses_projection=getattr(_cls, "uses_projection", False))
+
+# Each built-in loss's default grid, as its class declares it (read-only view, by loss name).
+GRIDS = {name: {k: list(h.grid) for k, h in declared(LOSSES.get(name)).items() if h.grid} for name in LOSSES.list()}
 
 
 def create_loss(name: str, **hparams: Any):
