@@ -1,5 +1,6 @@
 """The field's standard losses (Baseline++, NegMargin, CosFace, ArcFace, ProtoNet's loss,
 label-smoothed CE, the PML adapter) against naive loops written from their papers' formulas."""
+
 import math
 
 import pytest
@@ -42,8 +43,15 @@ def naive_cosine_softmax(features, labels, weight, scale, margin, kind):
     return total / count
 
 
-@pytest.mark.parametrize("name, margin, kind", [
-    ("baselinepp", 0.0, "add"), ("negmargin", -0.05, "add"), ("cosface", 0.35, "add"), ("arcface", 0.5, "arc")])
+@pytest.mark.parametrize(
+    "name, margin, kind",
+    [
+        ("baselinepp", 0.0, "add"),
+        ("negmargin", -0.05, "add"),
+        ("cosface", 0.35, "add"),
+        ("arcface", 0.5, "arc"),
+    ],
+)
 def test_cosine_classifier_losses_match_naive_loop(name, margin, kind):
     features, labels = _features(seed=1)
     options = {"scale": 7.0} if name == "baselinepp" else {"scale": 7.0, "margin": margin}
@@ -87,7 +95,9 @@ def naive_proto(features, labels, scale):
             proto = [sum(col) / len(members[c]) for col in zip(*members[c])]
             logits.append(-scale * sum((a - b) ** 2 for a, b in zip(x[i], proto)))
         top = max(logits)
-        total += top + math.log(sum(math.exp(v - top) for v in logits)) - logits[classes.index(y[i])]
+        total += (
+            top + math.log(sum(math.exp(v - top) for v in logits)) - logits[classes.index(y[i])]
+        )
         count += 1
     return total / count
 
@@ -95,7 +105,9 @@ def naive_proto(features, labels, scale):
 @pytest.mark.parametrize("views", [1, 2])
 def test_proto_loss_matches_naive_loop(views):
     features, labels = _features(b=7, v=views, d=4, seed=3)
-    labels = torch.tensor([0, 0, 1, 1, 2, 2, 5])  # with one view, class 5 has no other sample: no query
+    labels = torch.tensor(
+        [0, 0, 1, 1, 2, 2, 5]
+    )  # with one view, class 5 has no other sample: no query
     loss = create_loss("proto", scale=0.3)
     out = loss(None, None, labels, features=features)
     assert out.total.item() == pytest.approx(naive_proto(features, labels, 0.3), rel=1e-5)
@@ -123,7 +135,11 @@ def test_every_default_grid_brackets_its_default():
     for name in LOSSES.list():
         for h in declared(LOSSES.get(name)).values():
             if h.grid:  # values on both sides of the default, the default among them
-                assert min(h.grid) < h.default < max(h.grid) and h.default in h.grid, (name, h.name, h.grid)
+                assert min(h.grid) < h.default < max(h.grid) and h.default in h.grid, (
+                    name,
+                    h.name,
+                    h.grid,
+                )
     for name in ("lsce", "baselinepp", "negmargin", "cosface", "arcface", "proto"):
         assert any(h.grid for h in declared(LOSSES.get(name)).values()), name
 

@@ -237,8 +237,8 @@ class _NaNAfter(torch.nn.Module):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real = training._create_loss
-    monkeypatch.setattr(training, "_create_loss",
-                        lambda cfg: real(cfg)._replace(module=_NaNAfter(real(cfg).module, after=6)))  # epoch 2, step 2
+    monkeypatch.setattr(training, "_create_loss",  # NaN at epoch 2, step 2
+                        lambda cfg: real(cfg)._replace(module=_NaNAfter(real(cfg).module, after=6)))
     with pytest.raises(training.NonFiniteLossError,
                        match=r"non-finite at epoch 2, step 2/4 \(total=nan.*checkpoint_last.pt \(epoch 1\)"):
         train(_config(tmp_path / "run", epochs=3))

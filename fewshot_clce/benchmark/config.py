@@ -92,9 +92,10 @@ class BenchmarkConfig:
 
     datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
                              factory=lambda: ["glyphs"], flag="--dataset")
-    losses: List[str] = _s(help="losses to compare: registered names (fewshot_clce.list_losses(): ce, lsce, supcon, "
-                                "lacln, clce, baselinepp, negmargin, cosface, arcface, proto), package.module:Class, "
-                                "./file.py:Class or pml:Name, values in brackets: 'clce[detach_weights=false]'",
+    losses: List[str] = _s(help="losses to compare: registered names (ce, lsce, supcon, lacln, "
+                                "clce, baselinepp, negmargin, cosface, arcface, proto), "
+                                "package.module:Class, ./file.py:Class or pml:Name; values in "
+                                "brackets: 'clce[detach_weights=false]'",
                            factory=lambda: ["ce", "supcon", "clce"])
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
     shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
@@ -113,8 +114,9 @@ class BenchmarkConfig:
     sweeps: Optional[List[Dict[str, List[float]]]] = _s(
         None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
               "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
-    hp: Optional[List[str]] = _s(None, "values of any declared hyper-parameter of one loss, each tried: "
-                                       "LOSS.NAME=V1,V2 (e.g. clce.detach_weights=true,false arcface.margin=0.3,0.5)",
+    hp: Optional[List[str]] = _s(None, "values of any declared hyper-parameter of one loss, "
+                                       "each tried: LOSS.NAME=V1,V2 (e.g. "
+                                       "clce.detach_weights=true,false arcface.margin=0.3,0.5)",
                                  flag="--hp", metavar="LOSS.NAME=V1,V2", type=_hp_item)
     default_grids: bool = _s(True, "sweep each loss's default grid when no values are given",
                              flag="--no-default-grids", action="store_false",
@@ -261,10 +263,12 @@ class BenchmarkConfig:
                 raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
         from .plan import benchmark_losses
 
-        entries = benchmark_losses(self.losses)  # unknown losses, bad bracket values, one name twice
+        # unknown losses, bad bracket values, one name twice
+        entries = benchmark_losses(self.losses)
         if self.baseline not in entries:
-            raise _checks.SettingError("losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
-                                       + f"{list(entries)}; add it (paired differences are taken against it)")
+            raise _checks.SettingError(
+                "losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
+                + f"{list(entries)}; add it (paired differences are taken against it)")
         self._check_hp(entries)
         if self.sweeps and any(getattr(self, h) is not None for h in LOSS_SWEEPS):
             raise _checks.SettingError("sweeps", "give the grid either as {setting} blocks or as --lambda/--temperature/"
@@ -311,18 +315,21 @@ class BenchmarkConfig:
             if loss is None:
                 mine = [e for e in entries.values() if name in hparams_of(e.reference)]
                 if not mine:
-                    raise _checks.SettingError("hp", "{setting} " + f"{item!r}: none of the losses "
-                                               f"{', '.join(entries)} declares {name!r}; write LOSS.{name}=...")
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r}: none of the losses {', '.join(entries)} "
+                        f"declares {name!r}; write LOSS.{name}=...")
             else:
                 mine = [e for e in entries.values() if loss in (e.name, e.reference)]
                 if not mine:
-                    raise _checks.SettingError("hp", "{setting} " + f"{item!r} names loss {loss!r}, which is not "
-                                               f"compared; the losses are {', '.join(entries)}")
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r} names loss {loss!r}, which is not "
+                        f"compared; the losses are {', '.join(entries)}")
             for entry in mine:
                 decl = hparams_of(entry.reference)
                 if name not in decl:
-                    raise _checks.SettingError("hp", "{setting} " + f"{item!r}: loss {entry.name!r} does not take "
-                                               f"{name}; it takes {describe(decl)}")
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r}: loss {entry.name!r} does not take {name}; "
+                        f"it takes {describe(decl)}")
                 for v in values:
                     try:
                         check_hparam(entry.name, decl[name], v)

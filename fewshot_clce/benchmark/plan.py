@@ -66,8 +66,9 @@ def benchmark_losses(losses: List[str]) -> Dict[str, LossEntry]:
         cls, ref, _ = resolve(text)  # checks the bracket values against the declaration
         name = loss_name(cls)
         if name in out:
-            raise LossError(f"two losses under one name {name!r}: {given[name]!r} and {text!r}; compare one "
-                            f"(sweep its hyper-parameters with --hp {name}.NAME=V1,V2), or rename one class")
+            raise LossError(f"two losses under one name {name!r}: {given[name]!r} and {text!r}; "
+                            f"compare one (sweep its hyper-parameters with --hp "
+                            f"{name}.NAME=V1,V2), or rename one class")
         out[name] = LossEntry(name, ref, tuple(split_reference(text)[1].items()))
         given[name] = text
     return out
@@ -98,7 +99,8 @@ class RunSpec:
     @property
     def name(self) -> str:
         """``clce-lam0.5-t0.1-bs64-s0``: unique within a dataset, readable in a file listing."""
-        parts = run_name_parts({k: v for k, v in self.hparams if v is not None}, loss=self.loss_reference)
+        values = {k: v for k, v in self.hparams if v is not None}
+        parts = run_name_parts(values, loss=self.loss_reference)
         return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
 
     @property
@@ -138,7 +140,8 @@ class RunSpec:
         df["dataset"] = on or self.dataset_id  # as evaluation records it: one name per dataset everywhere
         df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
-        for h in LOSS_SWEEPS:  # the vocabulary's columns on every row, empty where the loss lacks them
+        # the vocabulary's columns on every row, empty where the loss lacks them
+        for h in LOSS_SWEEPS:
             v = used.get(h) if h in takes else None
             df[h] = float(v) if v is not None else math.nan
         values = {}
@@ -146,7 +149,8 @@ class RunSpec:
             values[h] = used.get(h) if h in LOSS_HPARAMS else used["loss_options"].get(h)
             if h not in LOSS_SWEEPS:
                 df[h] = values[h]
-        df["config"] = declared_label(self.loss_reference, values, df["batch_size"].iloc[0] if len(df) else None)
+        batch_size = df["batch_size"].iloc[0] if len(df) else None
+        df["config"] = declared_label(self.loss_reference, values, batch_size)
         return df
 
 
@@ -166,8 +170,8 @@ def check_names(cfg: BenchmarkConfig) -> None:
 
 
 def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tuple[int, ...]]]:
-    """The configurations of ``loss`` (a name or reference among ``cfg.losses``) that ``cfg`` trains:
-    ``(hyper-parameters, batch sizes)`` pairs.
+    """The configurations of ``loss`` (a name or reference among ``cfg.losses``) that ``cfg``
+    trains: ``(hyper-parameters, batch sizes)`` pairs.
 
     Every hyper-parameter the loss declares has a value; the order is stable (blocks in order, then
     their products), and a configuration two blocks share is listed once.
@@ -179,7 +183,8 @@ def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tup
     decl = declared(entry.cls)
     blocks = cfg.given_grid()
     if blocks is None:
-        blocks = [{k: list(h.grid) for k, h in decl.items() if h.grid}] if cfg.default_grids else [{}]
+        default = {k: list(h.grid) for k, h in decl.items() if h.grid}
+        blocks = [default] if cfg.default_grids else [{}]
     own = dict(cfg.loss_hp(entry.name, entry.reference, list(decl)))
     own.update({k: [v] for k, v in entry.fixed})
     out: Dict[Tuple, Tuple[Dict[str, Any], Tuple[int, ...]]] = {}
@@ -230,8 +235,9 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     legacy = {k: v for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS}
     loss_options = {k: v for k, v in spec.hparams if k not in LOSS_HPARAMS}
     try:
-        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss_reference,
-                           out=str(spec.run_dir(out)), epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed,
+        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone,
+                           loss=spec.loss_reference, out=str(spec.run_dir(out)),
+                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed,
                            data_root=cfg.data_root, device=cfg.device, progress=cfg.progress,
                            loss_options=loss_options, **legacy, **options)
     except TypeError as e:
@@ -242,7 +248,8 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
 def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
     """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
     fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed", "loss_options"]
-    fields += [k for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS] + list(cfg.train_options)
+    fields += [k for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS]
+    fields += list(cfg.train_options)
     return tuple(fields + (["lr"] if cfg.lr is not None else []) + list(init_options(cfg)))
 
 
@@ -270,19 +277,15 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
         return "absent"
     ref = split_reference(tc.loss)[0]
     cls = load_loss_class(ref)
-    saved = with_loss_defaults(read_config(run_dir), cls) if saved_loss(run_dir) == ref else read_config(run_dir)
+    saved = read_config(run_dir)
+    if saved.get("loss") == ref:  # hyper-parameters declared after the run was made: their defaults
+        saved = with_loss_defaults(saved, cls)
     if any(saved.get(k) != getattr(tc, k) for k in fields):
         return "different"
     was = ((saved.get("derived") or {}).get("loss_source") or {}).get("sha256")
     if not is_builtin(cls) and was is not None and was != source_record(ref, cls)["sha256"]:
         return "different"  # the loss's source file changed since this run was trained
     return "finished" if is_finished(run_dir, tc.epochs) else "partial"
-
-
-def saved_loss(run_dir: Path) -> Optional[str]:
-    """The loss reference a run's config.yaml records."""
-    loss = read_config(run_dir).get("loss")
-    return str(loss) if loss is not None else None
 
 
 def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:

@@ -32,9 +32,10 @@ def add_parser(sub) -> None:
 
 
 # TrainConfig fields the benchmark sets per run, or has an option of its own for.
-SET_BY_BENCHMARK = ("dataset", "backbone", "loss", "out", "epochs", "batch_size", "seed", "lam", "temperature",
-                    "beta", "label_smoothing", "loss_options", "data_root", "device", "progress", "resume", "force",
-                    "lr", "precision", "threads", "checkpoint", "pretrained")
+SET_BY_BENCHMARK = ("dataset", "backbone", "loss", "out", "epochs", "batch_size", "seed", "lam",
+                    "temperature", "beta", "label_smoothing", "loss_options", "data_root", "device",
+                    "progress", "resume", "force", "lr", "precision", "threads", "checkpoint",
+                    "pretrained")
 TRAIN_DEST = "train__"
 _TRAIN_FLAGS: dict = {}
 
@@ -61,13 +62,14 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             group.add_argument(*flags, action="store_const", const=action.const, **kwargs)
         else:
-            group.add_argument(*flags, type=action.type, choices=action.choices, metavar=action.metavar,
-                               nargs=action.nargs, **kwargs)
+            group.add_argument(*flags, type=action.type, choices=action.choices,
+                               metavar=action.metavar, nargs=action.nargs, **kwargs)
 
 
 def training_options(args: argparse.Namespace) -> dict:
     """The training options given on the command line, by TrainConfig field."""
-    return {k[len(TRAIN_DEST):]: v for k, v in vars(args).items() if k.startswith(TRAIN_DEST) and v is not None}
+    return {k[len(TRAIN_DEST):]: v for k, v in vars(args).items()
+            if k.startswith(TRAIN_DEST) and v is not None}
 
 
 def config_from_args(args: argparse.Namespace):
@@ -78,7 +80,8 @@ def config_from_args(args: argparse.Namespace):
     given["command"] = command_line(args)
     options = training_options(args)
     if options:  # over the preset's own training options
-        preset = PRESETS[args.preset].values.get("train_options", {}) if args.preset in PRESETS else {}
+        preset = PRESETS[args.preset].values.get("train_options", {}) \
+            if args.preset in PRESETS else {}
         given["train_options"] = {**preset, **options}
     return resolve(args.preset, **given)
 

@@ -17,8 +17,9 @@ def add_parser(sub) -> None:
                     "(torchrun --nproc_per_node N -m fewshot_clce train ...) it trains with DDP.")
     add_config_arguments(p, TrainConfig)
     p.add_argument("--hp", nargs="+", default=None, metavar="[LOSS.]NAME=VALUE", type=_hp,
-                   help="a value of any hyper-parameter the loss declares, e.g. --hp detach_weights=false "
-                        "margin=0.3 (or give them in brackets: --loss 'arcface[margin=0.3]')")
+                   help="a value of any hyper-parameter the loss declares, e.g. --hp "
+                        "detach_weights=false margin=0.3 (or in brackets: "
+                        "--loss 'arcface[margin=0.3]')")
     p.set_defaults(func=run)
 
 
@@ -32,8 +33,8 @@ def _hp(text: str):
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"--hp {text!r}: train takes one value per hyper-parameter (the "
-                                         "benchmark sweeps several)")
+        raise argparse.ArgumentTypeError(f"--hp {text!r}: train takes one value per "
+                                         "hyper-parameter (the benchmark sweeps several)")
     return loss, name, values[0]
 
 
@@ -50,7 +51,8 @@ def loss_options(args: argparse.Namespace) -> dict:
         if loss is not None:
             ref = split_reference(args.loss)[0]
             if loss not in (ref, loss_name(load_loss_class(ref))):
-                raise ValueError(f"--hp {loss}.{name}={value}: the loss trained is {args.loss!r}, not {loss!r}")
+                raise ValueError(f"--hp {loss}.{name}={value}: the loss trained is {args.loss!r}, "
+                                 f"not {loss!r}")
         options[name] = value
     return options
 

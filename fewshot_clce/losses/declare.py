@@ -12,6 +12,7 @@ read that declaration; nothing else needs to know the loss::
         def __init__(self, margin: float = 0.2): ...
         def forward(self, logits, z, labels) -> LossOutput: ...
 """
+
 from __future__ import annotations
 
 import math
@@ -70,8 +71,10 @@ class HyperParam:
             return f"{what} {'>' if self.low_open else '>='} {self.low:g}"
         if self.low is None:
             return f"{what} {'<' if self.high_open else '<='} {self.high:g}"
-        return (f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
-                f"{')' if self.high_open else ']'}")
+        return (
+            f"{what} in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+            f"{')' if self.high_open else ']'}"
+        )
 
     def coerce(self, value: Any) -> Any:
         """``value`` as this hyper-parameter's type, checked against its range.
@@ -97,8 +100,12 @@ class HyperParam:
             raise ValueError(f"must be {self.accepts()}; got {value!r}") from None
         if not math.isfinite(number) or (self.type is int and number != int(number)):
             raise ValueError(f"must be {self.accepts()}; got {value!r}")
-        too_low = self.low is not None and (number < self.low or (self.low_open and number == self.low))
-        too_high = self.high is not None and (number > self.high or (self.high_open and number == self.high))
+        too_low = self.low is not None and (
+            number < self.low or (self.low_open and number == self.low)
+        )
+        too_high = self.high is not None and (
+            number > self.high or (self.high_open and number == self.high)
+        )
         if too_low or too_high:
             raise ValueError(f"must be {self.accepts()}; got {value!r}")
         return int(number) if self.type is int else number
@@ -120,15 +127,19 @@ def declared(loss_cls: Any) -> Dict[str, HyperParam]:
     out: Dict[str, HyperParam] = {}
     for h in items:
         if not isinstance(h, HyperParam):
-            raise ValueError(f"{what} declares {h!r} in hyperparams; each entry must be a "
-                             "fewshot_clce.losses.HyperParam")
+            raise ValueError(
+                f"{what} declares {h!r} in hyperparams; each entry must be a "
+                "fewshot_clce.losses.HyperParam"
+            )
         if h.name in out:
             raise ValueError(f"{what} declares hyper-parameter {h.name!r} twice")
         for v in (h.default, *h.grid):
             try:
                 h.coerce(v)
             except ValueError as e:
-                raise ValueError(f"{what}: hyper-parameter {h.name!r} {e} (its own default or grid)") from None
+                raise ValueError(
+                    f"{what}: hyper-parameter {h.name!r} {e} (its own default or grid)"
+                ) from None
         out[h.name] = h
     return out
 

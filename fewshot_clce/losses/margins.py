@@ -14,6 +14,7 @@ L2-normalised weight of class c, cos_c = f·w_c, θ_y = arccos(cos_y) for the sa
 
 Every view of a sample is a sample with its label.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,17 +30,34 @@ from .modules import LossOutput
 
 
 def _scale(default: float, grid=()) -> HyperParam:
-    return HyperParam("scale", float, default, grid=tuple(grid), low=0.0, low_open=True, label="s", scale="log",
-                      help="scale s of the cosine logits")
+    return HyperParam(
+        "scale",
+        float,
+        default,
+        grid=tuple(grid),
+        low=0.0,
+        low_open=True,
+        label="s",
+        scale="log",
+        help="scale s of the cosine logits",
+    )
 
 
 def _margin(default: float, grid, low: Optional[float], high: Optional[float]) -> HyperParam:
-    return HyperParam("margin", float, default, grid=tuple(grid), low=low, high=high, label="m",
-                      help="margin m on the label's logit")
+    return HyperParam(
+        "margin",
+        float,
+        default,
+        grid=tuple(grid),
+        low=low,
+        high=high,
+        label="m",
+        help="margin m on the label's logit",
+    )
 
 
 class _CosineClassifierLoss(nn.Module):
-    """Cross-entropy on ``scale x`` (margin-adjusted) cosine logits against learned class weights."""
+    """Cross-entropy on ``scale x`` (margin-adjusted) cosines against learned class weights."""
 
     name = ""
     uses_features = True
@@ -58,23 +76,34 @@ class _CosineClassifierLoss(nn.Module):
     def setup(self, num_classes: int, feature_dim: int) -> None:
         """Create the class weights ``[num_classes, feature_dim]``."""
         generator = torch.Generator().manual_seed(0)
-        self.weight = nn.Parameter(torch.randn(num_classes, feature_dim, generator=generator) / math.sqrt(feature_dim))
+        self.weight = nn.Parameter(
+            torch.randn(num_classes, feature_dim, generator=generator) / math.sqrt(feature_dim)
+        )
 
     def cosines(self, features: Tensor) -> Tensor:
         """features [N, D] -> cos [N, C]."""
         if self.weight is None:
-            raise ValueError(f"loss {self.name!r} has class weights: call setup(num_classes, feature_dim) first")
+            raise ValueError(
+                f"loss {self.name!r} has class weights: call setup(num_classes, feature_dim) first"
+            )
         return F.normalize(features.float(), dim=-1) @ F.normalize(self.weight, dim=-1).T
 
     def target_logit(self, cos_y: Tensor) -> Tensor:
         """The label's cosine after the margin: cos_y [N] -> [N]."""
         return cos_y - self.margin
 
-    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor,
-                features: Optional[Tensor] = None) -> LossOutput:
+    def forward(
+        self,
+        logits: Optional[Tensor],
+        z: Optional[Tensor],
+        labels: Tensor,
+        features: Optional[Tensor] = None,
+    ) -> LossOutput:
         """features [B, D] or [B, V, D]; labels [B]."""
         if features is None:
-            raise ValueError(f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None")
+            raise ValueError(
+                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
+            )
         flat, flat_labels = flatten_views(features, labels, what="features")  # [N, D], [N]
         cos = self.cosines(flat)  # [N, C]
         target = self.target_logit(cos.gather(1, flat_labels[:, None]).squeeze(1))  # [N]
@@ -138,18 +167,36 @@ class ProtoLoss(nn.Module):
 
     name = "proto"
     uses_features = True
-    hyperparams = (HyperParam("scale", float, 1.0, grid=(0.1, 1.0, 10.0), low=0.0, low_open=True, label="s",
-                              scale="log", help="factor of the negative squared distances in the logits"),)
+    hyperparams = (
+        HyperParam(
+            "scale",
+            float,
+            1.0,
+            grid=(0.1, 1.0, 10.0),
+            low=0.0,
+            low_open=True,
+            label="s",
+            scale="log",
+            help="factor of the negative squared distances in the logits",
+        ),
+    )
 
     def __init__(self, scale: float = 1.0):
         super().__init__()
         self.scale = float(scale)
 
-    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor,
-                features: Optional[Tensor] = None) -> LossOutput:
+    def forward(
+        self,
+        logits: Optional[Tensor],
+        z: Optional[Tensor],
+        labels: Tensor,
+        features: Optional[Tensor] = None,
+    ) -> LossOutput:
         """features [B, D] or [B, V, D]; labels [B]."""
         if features is None:
-            raise ValueError(f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None")
+            raise ValueError(
+                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
+            )
         x, y = flatten_views(features, labels, what="features")  # [N, D], [N]
         x = x.float()
         classes, y_idx = torch.unique(y, return_inverse=True)  # y_idx [N] in 0 .. C-1

@@ -12,7 +12,8 @@ from .declare import HyperParam
 # The declarations the built-in losses share (labels and ranges are those of run names already
 # on disk: ``clce-lam0.1-t0.1-beta1-bs64-s0``). Default grids bracket the committed ablation's
 # choices on val (functional.py's docstring); SupCon and CE train once by default.
-_SMOOTHING = HyperParam("label_smoothing", float, 0.0, low=0.0, high=1.0, high_open=True, label="ls",
+_SMOOTHING = HyperParam("label_smoothing", float, 0.0, low=0.0, high=1.0, high_open=True,
+                        label="ls",
                         help="label smoothing ε of the CE term", named_at_default=False)
 _BETA = HyperParam("beta", float, Fn.BETA, low=0.0, label="beta",
                    help="hard-negative concentration β (0 = SupCon's denominator)")
@@ -21,8 +22,8 @@ _DETACH = HyperParam("detach_weights", bool, True, label="detach", named_at_defa
 
 
 def _temperature(default: float, grid=()) -> HyperParam:
-    return HyperParam("temperature", float, default, grid=tuple(grid), low=0.0, low_open=True, label="t",
-                      scale="log", help="temperature τ of the contrastive term")
+    return HyperParam("temperature", float, default, grid=tuple(grid), low=0.0, low_open=True,
+                      label="t", scale="log", help="temperature τ of the contrastive term")
 
 
 class LossOutput(NamedTuple):
@@ -116,7 +117,8 @@ class LACLNLoss(_Loss):
         return LossOutput(loss, _parts(lacln=loss))
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, beta={self.beta}, detach_weights={self.detach_weights}"
+        return (f"temperature={self.temperature}, beta={self.beta}, "
+                f"detach_weights={self.detach_weights}")
 
 
 class CLCELoss(_Loss):
@@ -124,7 +126,8 @@ class CLCELoss(_Loss):
 
     name, uses_logits, uses_projection = "clce", True, True
     hyperparams = (
-        HyperParam("lam", float, Fn.LAM, grid=(0.05, 0.1, 0.2), low=0.0, high=1.0, label="lam", scale="log",
+        HyperParam("lam", float, Fn.LAM, grid=(0.05, 0.1, 0.2), low=0.0, high=1.0, label="lam",
+                   scale="log",
                    help="weight λ of the contrastive term (0 = CE, 1 = LACLN)"),
         _temperature(Fn.TEMPERATURE), _BETA, _SMOOTHING, _DETACH)
 
@@ -161,7 +164,8 @@ class LabelSmoothingCELoss(CELoss):
     """Cross-entropy with label smoothing on by default (ε = 0.1, Szegedy et al. 2016)."""
 
     name = "lsce"
-    hyperparams = (HyperParam("label_smoothing", float, 0.1, grid=(0.05, 0.1, 0.2), low=0.0, high=1.0,
+    hyperparams = (HyperParam("label_smoothing", float, 0.1, grid=(0.05, 0.1, 0.2), low=0.0,
+                              high=1.0,
                               high_open=True, label="ls", help="label smoothing ε"),)
 
     def __init__(self, label_smoothing: float = 0.1):

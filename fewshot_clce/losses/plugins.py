@@ -14,6 +14,7 @@ Hyper-parameter values may follow in brackets (``clce[detach_weights=false]``), 
 ``uses_projection``, ``uses_features``) and declares its hyper-parameters in ``hyperparams``
 (:class:`~fewshot_clce.losses.declare.HyperParam`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -32,8 +33,10 @@ from .declare import HyperParam, declared
 
 ENTRY_POINT_GROUP = "fewshot_clce.losses"
 PML_PREFIX = "pml:"
-FORMS = ("a registered name, an entry point of group 'fewshot_clce.losses', package.module:Class, "
-         "./file.py:Class or pml:Name")
+FORMS = (
+    "a registered name, an entry point of group 'fewshot_clce.losses', package.module:Class, "
+    "./file.py:Class or pml:Name"
+)
 
 
 class LossError(ValueError):
@@ -60,9 +63,11 @@ def _entry_points() -> Dict[str, Any]:
     found: Dict[str, Any] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found and found[ep.name].value != ep.value:
-            raise LossError(f"two losses are published under the name {ep.name!r} (entry points "
-                            f"{found[ep.name].value} and {ep.value}); uninstall one, or name the "
-                            "class as package.module:Class")
+            raise LossError(
+                f"two losses are published under the name {ep.name!r} (entry points "
+                f"{found[ep.name].value} and {ep.value}); uninstall one, or name the "
+                "class as package.module:Class"
+            )
         found[ep.name] = ep
     return found
 
@@ -137,11 +142,13 @@ def _load_loss_class(reference: str):
     if ref.startswith(PML_PREFIX):
         from .pml import pml_loss_class
 
-        return pml_loss_class(ref[len(PML_PREFIX):])
+        return pml_loss_class(ref[len(PML_PREFIX) :])
     if ref in LOSSES:
         if ref in _entry_points():
-            raise LossError(f"two losses under the name {ref!r}: the built-in one and the entry point "
-                            f"{_entry_points()[ref].value}; name the latter as package.module:Class")
+            raise LossError(
+                f"two losses under the name {ref!r}: the built-in one and the entry point "
+                f"{_entry_points()[ref].value}; name the latter as package.module:Class"
+            )
         return LOSSES.get(ref)
     if ":" in ref:
         module_text, _, attr = ref.rpartition(":")
@@ -159,8 +166,10 @@ def _load_loss_class(reference: str):
             try:
                 module = importlib.import_module(module_text)
             except Exception as e:
-                raise LossError(f"loss {ref!r}: module {module_text!r} fails to import "
-                                f"({type(e).__name__}: {e})") from None
+                raise LossError(
+                    f"loss {ref!r}: module {module_text!r} fails to import "
+                    f"({type(e).__name__}: {e})"
+                ) from None
         obj = module
         for part in attr.split("."):
             obj = getattr(obj, part, None)
@@ -172,21 +181,29 @@ def _load_loss_class(reference: str):
         try:
             obj = eps[ref].load()
         except Exception as e:
-            raise LossError(f"loss {ref!r}: entry point {eps[ref].value} fails to load "
-                            f"({type(e).__name__}: {e})") from None
+            raise LossError(
+                f"loss {ref!r}: entry point {eps[ref].value} fails to load "
+                f"({type(e).__name__}: {e})"
+            ) from None
         return check_loss_class(obj, ref)
-    raise UnknownLossError(f"unknown loss {ref!r}; valid names: {', '.join(available())}; or give {FORMS}")
+    raise UnknownLossError(
+        f"unknown loss {ref!r}; valid names: {', '.join(available())}; or give {FORMS}"
+    )
 
 
 def check_loss_class(obj: Any, ref: str):
     """``obj`` if it is a loss class (an ``nn.Module`` subclass that reads logits, projections or
     features and declares valid hyper-parameters)."""
     if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
-        raise LossError(f"loss {ref!r} names {getattr(obj, '__name__', type(obj).__name__)!r}, which is not a loss "
-                        "class (a torch.nn.Module subclass with forward(logits, z, labels))")
+        raise LossError(
+            f"loss {ref!r} names {getattr(obj, '__name__', type(obj).__name__)!r}, which is not "
+            "a loss class (a torch.nn.Module subclass with forward(logits, z, labels))"
+        )
     if not any(getattr(obj, k, False) for k in ("uses_logits", "uses_projection", "uses_features")):
-        raise LossError(f"loss {ref!r} is not a loss class: set uses_logits, uses_projection or uses_features "
-                        "to True on it, to say what it reads")
+        raise LossError(
+            f"loss {ref!r} is not a loss class: set uses_logits, uses_projection or uses_features "
+            "to True on it, to say what it reads"
+        )
     try:
         declared(obj)
     except ValueError as e:
@@ -208,15 +225,20 @@ def is_builtin(cls) -> bool:
 def source_record(reference: str, cls) -> Dict[str, Optional[str]]:
     """Where a loss came from: ``reference`` as given, ``import_path`` (module:Class), and the
     ``sha256`` of its source file (None when there is no file)."""
-    record: Dict[str, Optional[str]] = {"reference": reference,
-                                        "import_path": f"{cls.__module__}:{cls.__qualname__}", "sha256": None}
+    record: Dict[str, Optional[str]] = {
+        "reference": reference,
+        "import_path": f"{cls.__module__}:{cls.__qualname__}",
+        "sha256": None,
+    }
     try:
         path = inspect.getsourcefile(cls)
     except TypeError:
         path = None
     if path and Path(path).is_file():
         record["sha256"] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        if cls.__module__.startswith(_FILE_MODULE):  # a module named after the file's content: the file says more
+        if cls.__module__.startswith(
+            _FILE_MODULE
+        ):  # a module named after the file's content: the file says more
             record["import_path"] = f"{Path(path).resolve()}:{cls.__qualname__}"
     return record
 
@@ -247,7 +269,9 @@ def resolve(reference: str, given: Optional[Dict[str, Any]] = None):
     merged = {**bracket, **(given or {})}
     unknown = sorted(k for k in merged if k not in decl)
     if unknown:
-        raise LossError(f"loss {name!r} does not take {', '.join(unknown)}; it takes {describe(decl)}")
+        raise LossError(
+            f"loss {name!r} does not take {', '.join(unknown)}; it takes {describe(decl)}"
+        )
     try:
         values = {k: _check(name, h, merged.get(k, h.default)) for k, h in decl.items()}
     except ValueError as e:
@@ -267,12 +291,14 @@ def build_loss(reference: str, given: Optional[Dict[str, Any]] = None):
     try:
         module = cls(**values)
     except Exception as e:  # the user's code: reported as one line
-        raise LossError(f"loss {loss_name(cls)!r} cannot be built with {values} ({type(e).__name__}: {e})") from None
+        raise LossError(
+            f"loss {loss_name(cls)!r} cannot be built with {values} ({type(e).__name__}: {e})"
+        ) from None
     return module, values, ref, cls
 
 
 def parse_hp(text: str) -> Tuple[Optional[str], str, List[Any]]:
-    """``"clce.lam=0.05,0.1"`` -> ``("clce", "lam", [0.05, 0.1])``; ``"lam=0.1"`` -> ``(None, "lam", [0.1])``.
+    """``"clce.lam=0.05,0.1"`` -> ``("clce", "lam", [0.05, 0.1])``; no loss before the dot: None.
 
     The loss is named by its short name or its reference (``pml:ArcFaceLoss.margin=20``): the text
     up to the last dot before ``=``. Values read as numbers, ``true``/``false`` or text.
@@ -284,8 +310,15 @@ def parse_hp(text: str) -> Tuple[Optional[str], str, List[Any]]:
 
     key, eq, values = str(text).partition("=")
     loss, dot, name = key.strip().rpartition(".")
-    if not eq or not name or (dot and not loss) or not values.strip() \
-            or not all(v.strip() for v in values.split(",")):
-        raise ValueError(f"--hp {text!r}: write LOSS.NAME=V1,V2 (e.g. clce.lam=0.05,0.1 or "
-                         "arcface.margin=0.3,0.5)")
+    if (
+        not eq
+        or not name
+        or (dot and not loss)
+        or not values.strip()
+        or not all(v.strip() for v in values.split(","))
+    ):
+        raise ValueError(
+            f"--hp {text!r}: write LOSS.NAME=V1,V2 (e.g. clce.lam=0.05,0.1 or "
+            "arcface.margin=0.3,0.5)"
+        )
     return (loss or None), name, [option_value(v.strip()) for v in values.split(",")]

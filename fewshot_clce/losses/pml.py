@@ -9,6 +9,7 @@ trainer knows them (:meth:`setup`), so its weights are trained and saved with th
 
 Needs the ``pml`` extra: ``pip install 'fewshot-clce[pml]'``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,11 +23,24 @@ from .declare import HyperParam
 from .modules import LossOutput
 
 # Miners by option value; each PML class is built with its own defaults.
-MINERS = {"none": None, "triplet": "TripletMarginMiner", "multisimilarity": "MultiSimilarityMiner",
-          "batchhard": "BatchHardMiner", "pairmargin": "PairMarginMiner"}
+MINERS = {
+    "none": None,
+    "triplet": "TripletMarginMiner",
+    "multisimilarity": "MultiSimilarityMiner",
+    "batchhard": "BatchHardMiner",
+    "pairmargin": "PairMarginMiner",
+}
 # Keyword options of PML losses that are objects or filled in here, never hyper-parameters.
-_NOT_HPARAMS = ("num_classes", "embedding_size", "distance", "reducer", "embedding_regularizer",
-                "weight_regularizer", "weight_init_func", "collect_stats")
+_NOT_HPARAMS = (
+    "num_classes",
+    "embedding_size",
+    "distance",
+    "reducer",
+    "embedding_regularizer",
+    "weight_regularizer",
+    "weight_init_func",
+    "collect_stats",
+)
 
 
 def _pml():
@@ -36,8 +50,10 @@ def _pml():
     except ImportError:
         from .plugins import LossError
 
-        raise LossError("pml: losses need pytorch-metric-learning; install it with "
-                        "pip install 'fewshot-clce[pml]'") from None
+        raise LossError(
+            "pml: losses need pytorch-metric-learning; install it with "
+            "pip install 'fewshot-clce[pml]'"
+        ) from None
     return losses, miners
 
 
@@ -66,17 +82,38 @@ def pml_loss_class(name: str):
     losses, _ = _pml()
     pml_cls = getattr(losses, name, None)
     if not (inspect.isclass(pml_cls) and issubclass(pml_cls, nn.Module) and name.endswith("Loss")):
-        valid = sorted(n for n in dir(losses) if n.endswith("Loss") and n != "BaseMetricLossFunction")
-        raise LossError(f"unknown loss 'pml:{name}'; pytorch-metric-learning has {', '.join(valid)}")
+        valid = sorted(
+            n for n in dir(losses) if n.endswith("Loss") and n != "BaseMetricLossFunction"
+        )
+        raise LossError(
+            f"unknown loss 'pml:{name}'; pytorch-metric-learning has {', '.join(valid)}"
+        )
     options = _options(pml_cls)
-    hps = [HyperParam(k, type(p.default), p.default, named_at_default=False) for k, p in options.items()
-           if k not in _NOT_HPARAMS and isinstance(p.default, (bool, int, float))]
-    hps.append(HyperParam("miner", str, "none", choices=tuple(MINERS), named_at_default=False,
-                          help="the PML miner that picks pairs or triplets"))
+    hps = [
+        HyperParam(k, type(p.default), p.default, named_at_default=False)
+        for k, p in options.items()
+        if k not in _NOT_HPARAMS and isinstance(p.default, (bool, int, float))
+    ]
+    hps.append(
+        HyperParam(
+            "miner",
+            str,
+            "none",
+            choices=tuple(MINERS),
+            named_at_default=False,
+            help="the PML miner that picks pairs or triplets",
+        )
+    )
     needs_classes = "num_classes" in options
-    attrs = dict(name=f"pml-{name}", hyperparams=tuple(hps), pml_class=pml_cls, needs_classes=needs_classes,
-                 __doc__=f"pytorch-metric-learning's {name} on the backbone features (adapter).",
-                 __module__=__name__, __qualname__=f"PMLLoss[{name}]")
+    attrs = dict(
+        name=f"pml-{name}",
+        hyperparams=tuple(hps),
+        pml_class=pml_cls,
+        needs_classes=needs_classes,
+        __doc__=f"pytorch-metric-learning's {name} on the backbone features (adapter).",
+        __module__=__name__,
+        __qualname__=f"PMLLoss[{name}]",
+    )
     return type(f"PML{name}", (PMLLoss,), attrs)
 
 
@@ -99,18 +136,33 @@ class PMLLoss(nn.Module):
         self.miner = getattr(miners, miner)() if miner else None
 
     def setup(self, num_classes: int, feature_dim: int) -> None:
-        """Build a loss with class weights for ``num_classes`` classes of ``feature_dim`` features."""
+        """Build a loss with class weights: ``num_classes`` classes of ``feature_dim`` features."""
         if self.needs_classes:
-            self.loss = self.pml_class(num_classes=num_classes, embedding_size=feature_dim, **self.options)
+            self.loss = self.pml_class(
+                num_classes=num_classes, embedding_size=feature_dim, **self.options
+            )
 
-    def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor,
-                features: Optional[Tensor] = None) -> LossOutput:
+    def forward(
+        self,
+        logits: Optional[Tensor],
+        z: Optional[Tensor],
+        labels: Tensor,
+        features: Optional[Tensor] = None,
+    ) -> LossOutput:
         """features [B, D] or [B, V, D]; labels [B]."""
         if features is None:
-            raise ValueError(f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None")
+            raise ValueError(
+                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
+            )
         if self.loss is None:
-            raise ValueError(f"loss {self.name!r} has class weights: call setup(num_classes, feature_dim) first")
+            raise ValueError(
+                f"loss {self.name!r} has class weights: call setup(num_classes, feature_dim) first"
+            )
         flat, flat_labels = flatten_views(features, labels, what="features")  # [B*V, D], [B*V]
         pairs = self.miner(flat, flat_labels) if self.miner is not None else None
-        total = self.loss(flat, flat_labels, pairs) if pairs is not None else self.loss(flat, flat_labels)
+        total = (
+            self.loss(flat, flat_labels, pairs)
+            if pairs is not None
+            else self.loss(flat, flat_labels)
+        )
         return LossOutput(total, {self.name: total.detach()})

@@ -15,19 +15,20 @@ from .modules import CELoss, CLCELoss, LabelSmoothingCELoss, LACLNLoss, SupConLo
 
 LOSSES: Registry = Registry("loss")
 
-for _cls in (CELoss, SupConLoss, LACLNLoss, CLCELoss, LabelSmoothingCELoss, BaselinePPLoss, NegMarginLoss,
-             CosFaceLoss, ArcFaceLoss, ProtoLoss):
+for _cls in (CELoss, SupConLoss, LACLNLoss, CLCELoss, LabelSmoothingCELoss, BaselinePPLoss,
+             NegMarginLoss, CosFaceLoss, ArcFaceLoss, ProtoLoss):
     LOSSES.register(_cls.name, _cls, uses_logits=getattr(_cls, "uses_logits", False),
                     uses_projection=getattr(_cls, "uses_projection", False))
 
 # Each built-in loss's default grid, as its class declares it (read-only view, by loss name).
-GRIDS = {name: {k: list(h.grid) for k, h in declared(LOSSES.get(name)).items() if h.grid} for name in LOSSES.list()}
+GRIDS = {name: {k: list(h.grid) for k, h in declared(LOSSES.get(name)).items() if h.grid}
+         for name in LOSSES.list()}
 
 
 def create_loss(name: str, **hparams: Any):
-    """Build a loss from a reference (a registered name, ``package.module:Class``, ``./file.py:Class``,
-    ``pml:Name``; options may follow in brackets) with its hyper-parameters checked against its
-    declaration.
+    """Build a loss from a reference (a registered name, ``package.module:Class``,
+    ``./file.py:Class``, ``pml:Name``; options may follow in brackets) with its hyper-parameters
+    checked against its declaration.
 
     Raises:
         LossError: for an unknown or unusable loss, an undeclared hyper-parameter or a value out

@@ -40,7 +40,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..losses.hparams import CONFIG_COLUMNS, config_label, hparam_columns  # noqa: F401 (config_label: re-exported)
+from ..losses.hparams import (  # noqa: F401 (config_label: re-exported)
+    CONFIG_COLUMNS, config_label, hparam_columns)
 from . import seeds as seedstats
 from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
 
@@ -84,9 +85,9 @@ def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_config(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``config`` column (kept where present, else built from loss + hyper-parameters:
-    results written by the benchmark carry the label their loss declares, older ones are labelled
-    here), and a ``train_dataset`` column (:func:`with_train_dataset`)."""
+    """The table with a ``config`` column (kept where present, else built from loss and
+    hyper-parameters: results written by the benchmark carry the label their loss declares, older
+    ones are labelled here), and a ``train_dataset`` column (:func:`with_train_dataset`)."""
     df = with_train_dataset(df)
     if "config" in df.columns and df["config"].notna().all():
         return df

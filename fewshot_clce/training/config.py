@@ -25,9 +25,9 @@ class TrainConfig:
 
     dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
     backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
-    loss: str = _f(None, "a registered loss (ce, clce, arcface, ...: the losses), package.module:Class, "
-                         "./file.py:Class or pml:Name; hyper-parameters may follow in brackets: "
-                         "'clce[detach_weights=false]'", required=True)
+    loss: str = _f(None, "a registered loss (ce, clce, arcface, ...: the losses), "
+                         "package.module:Class, ./file.py:Class or pml:Name; hyper-parameters may "
+                         "follow in brackets: 'clce[detach_weights=false]'", required=True)
     out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
     epochs: int = _f(10, "training epochs")
     batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
@@ -43,7 +43,8 @@ class TrainConfig:
     beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
     label_smoothing: Optional[float] = _f(None, "label smoothing of the CE term (loss default when omitted)")
     loss_options: Dict[str, Any] = field(default_factory=dict, metadata={
-        "help": "the loss's other declared hyper-parameters by name (on the command line: --hp NAME=VALUE)",
+        "help": "the loss's other declared hyper-parameters by name "
+                "(on the command line: --hp NAME=VALUE)",
         "api_only": True})
     views: int = _f(2, "augmented views per image (with 1, contrastive positives are only other images of the "
                           "same class in the batch)")

@@ -40,7 +40,8 @@ class TrainingModel(nn.Module):
                  use_projection: bool, projection_dim: int = 128, use_features: bool = False):
         super().__init__()
         if not (use_logits or use_projection or use_features):
-            raise ValueError("the loss uses neither logits, projections nor features; nothing would be trained")
+            raise ValueError("the loss uses neither logits, projections nor features; "
+                             "nothing would be trained")
         self.backbone = backbone
         self.classifier = nn.Linear(feature_dim, num_classes) if use_logits else None
         # A two-layer MLP as in SupCon (Khosla et al. 2020); hidden width = feature width.

@@ -215,13 +215,14 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
         mean, std = _match_channels(timm_cfg["mean"], channels), _match_channels(timm_cfg["std"], channels)
         augment.mean, augment.std = mean, std
     preprocess = Preprocess(size, mean, std)
-    model = TrainingModel(backbone, feature_dim, base.num_classes, getattr(loss_fn, "uses_logits", False),
+    model = TrainingModel(backbone, feature_dim, base.num_classes,
+                          getattr(loss_fn, "uses_logits", False),
                           getattr(loss_fn, "uses_projection", False), cfg.projection_dim,
                           use_features=getattr(loss_fn, "uses_features", False))
     if callable(getattr(loss_fn, "setup", None)):  # class weights of its own: sized now
         loss_fn.setup(base.num_classes, feature_dim)
     if any(True for _ in loss_fn.parameters()):
-        # trained by the optimizer, saved in the checkpoints and synchronised under DDP with the model
+        # trained by the optimizer, saved in the checkpoints, synchronised under DDP: as the model
         model.criterion = loss_fn
     model = model.to(ctx.device)
     # Channels-last on every device: on the 2-core CPU a conv4 training step at 28 px (batch 64, two views)
@@ -388,9 +389,10 @@ def check_loss_source(run_dir: Path, saved: Dict[str, Any], new: Dict[str, Any],
     now = new["derived"]["loss_source"]
     if is_builtin(loss_cls) or not was.get("sha256") or was.get("sha256") == now.get("sha256"):
         return
-    raise ValueError(f"cannot resume {str(run_dir)!r}: its loss {now['import_path']} was trained from a source "
-                     f"file with sha256 {was['sha256'][:12]}…, which now has {str(now['sha256'])[:12]}…; train "
-                     "the changed loss into another folder, or --force to start over")
+    raise ValueError(f"cannot resume {str(run_dir)!r}: its loss {now['import_path']} was trained "
+                     f"from a source file with sha256 {was['sha256'][:12]}…, which now has "
+                     f"{str(now['sha256'])[:12]}…; train the changed loss into another folder, or "
+                     "--force to start over")
 
 
 def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
