@@ -8,7 +8,7 @@ from .episodes import EpisodeBatchSampler, EpisodeSet, EpisodeStream, sample_epi
 from .evaluation import compare_results, compare_runs, evaluate_backbone, evaluate_features, evaluate_run, summarize
 from .features import FeatureTable, extract_features
 from .heads import HEADS, create_head, list_heads
-from .losses import LOSSES, LossOutput, create_loss, list_losses
+from .losses import LOSSES, HyperParam, LossError, LossOutput, create_loss, list_losses, load_loss_class
 from .utils.registry import Registry, UnknownNameError
 from .utils.safe_load import UnsafePickleError, load_checkpoint, load_pickle
 from .stats import mean_ci, paired_comparison
@@ -16,7 +16,7 @@ from .stats import mean_ci, paired_comparison
 __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "create_dataset",
            "list_datasets", "register_dataset", "Registry", "UnknownNameError",
            "EpisodeBatchSampler", "EpisodeSet", "EpisodeStream", "sample_episodes",
-           "LOSSES", "LossOutput", "create_loss", "list_losses",
+           "LOSSES", "LossOutput", "create_loss", "list_losses", "HyperParam", "LossError", "load_loss_class",
            "UnsafePickleError", "load_checkpoint", "load_pickle",
            "FeatureTable", "extract_features", "HEADS", "create_head", "list_heads", "mean_ci",
            "paired_comparison", "evaluate_features", "evaluate_run", "evaluate_backbone", "compare_runs", "compare_results",

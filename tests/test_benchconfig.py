@@ -78,7 +78,8 @@ def test_sweep_blocks_are_unions_of_products():
         (0.4, d["temperature"], 2.5), (d["lam"], 0.03, d["beta"]), (d["lam"], 0.3, d["beta"]),
         (d["lam"], d["temperature"], d["beta"])]
     assert grid[-1][1] == (32,) and grid[0][1] == (64,)
-    assert [c for c, _ in loss_grid(cfg, "ce")] == [{}]  # CE takes none of them: once per batch size
+    # CE takes none of them (its label smoothing stays at its default): once per batch size
+    assert [c for c, _ in loss_grid(cfg, "ce")] == [{"label_smoothing": 0.0}]
     assert sorted(bs for _, bs in loss_grid(cfg, "ce")) == [(64, 32)]
 
 

@@ -210,10 +210,12 @@ def test_bad_inputs_are_named():
 
 
 def test_registry_names_and_errors():
-    assert list_losses() == ["ce", "clce", "lacln", "supcon"]
-    with pytest.raises(UnknownNameError, match="unknown loss 'triplet'; valid names: ce, clce, lacln, supcon"):
+    assert list_losses() == ["arcface", "baselinepp", "ce", "clce", "cosface", "lacln", "lsce",
+                             "negmargin", "proto", "supcon"]
+    with pytest.raises(ValueError, match="unknown loss 'triplet'; valid names: arcface"):
         create_loss("triplet")
-    with pytest.raises(ValueError, match="loss 'supcon' takes temperature; got unknown beta"):
+    with pytest.raises(ValueError,
+                       match=r"loss 'supcon' does not take beta; it takes temperature \(a number"):
         create_loss("supcon", beta=1.0)
     assert create_loss("clce", lam=0.2, temperature=0.05, beta=1.0, label_smoothing=0.1).lam == 0.2
     with pytest.raises(ValueError, match="needs classifier logits"):
@@ -226,15 +228,24 @@ def test_contract_of_every_registered_loss(name, views):
     logits, z, labels = _batch(b=8, v=views, seed=9, dtype=torch.float32)
     loss = create_loss(name)
     meta = LOSSES.meta(name)
-    assert (loss.uses_logits, loss.uses_projection) == (meta["uses_logits"], meta["uses_projection"])
-    logits = logits.requires_grad_() if loss.uses_logits else None
-    z = z.requires_grad_() if loss.uses_projection else None
-    out = loss(logits, z, labels)
+    uses_features = getattr(loss, "uses_features", False)
+    assert (getattr(loss, "uses_logits", False), getattr(loss, "uses_projection", False)) == \
+        (meta["uses_logits"], meta["uses_projection"])
+    logits = logits.requires_grad_() if meta["uses_logits"] else None
+    z = z.requires_grad_() if meta["uses_projection"] else None
+    if uses_features:  # the backbone features, in the z slot's shape
+        if callable(getattr(loss, "setup", None)):
+            loss.setup(num_classes=3, feature_dim=6)
+        features = _batch(b=8, v=views, seed=9, dtype=torch.float32)[1].requires_grad_()
+        out = loss(logits, z, labels, features=features)
+        z = features
+    else:
+        out = loss(logits, z, labels)
     assert isinstance(out, LossOutput)
     assert out.total.dim() == 0 and torch.isfinite(out.total) and out.total.dtype == torch.float32
     assert out.parts and all(p.dim() == 0 and not p.requires_grad for p in out.parts.values())
     out.total.backward()
-    for used, x in ((loss.uses_logits, logits), (loss.uses_projection, z)):
+    for used, x in ((meta["uses_logits"], logits), (meta["uses_projection"] or uses_features, z)):
         if used:
             assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
     if len(out.parts) == 1:

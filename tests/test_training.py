@@ -160,14 +160,15 @@ def test_precision_is_resolved_recorded_and_used_for_the_forward_pass(tmp_path, 
     real_loss = training._create_loss
 
     def spying_loss(cfg):
-        fn, hp = real_loss(cfg)
+        loss = real_loss(cfg)
+        fn = loss.module
         inner = fn.forward
 
         def forward(logits, z, labels):
             dtypes.setdefault(cfg.out, []).append((logits.dtype, z.dtype))
             return inner(logits, z, labels)
         fn.forward = forward
-        return fn, hp
+        return loss
 
     monkeypatch.setattr(training, "_create_loss", spying_loss)
     dtype_of_forward = {}
@@ -236,8 +237,8 @@ class _NaNAfter(torch.nn.Module):
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real = training._create_loss
-    monkeypatch.setattr(training, "_create_loss",
-                        lambda cfg: (_NaNAfter(real(cfg)[0], after=6), real(cfg)[1]))  # step 2 of epoch 2
+    monkeypatch.setattr(training, "_create_loss",  # NaN at epoch 2, step 2
+                        lambda cfg: real(cfg)._replace(module=_NaNAfter(real(cfg).module, after=6)))
     with pytest.raises(training.NonFiniteLossError,
                        match=r"non-finite at epoch 2, step 2/4 \(total=nan.*checkpoint_last.pt \(epoch 1\)"):
         train(_config(tmp_path / "run", epochs=3))
@@ -297,7 +298,7 @@ def test_cli_train_and_its_errors(tmp_path, capsys):
         return capsys.readouterr().err
 
     assert "already holds a run" in error(["--out", str(tmp_path / "run")])
-    assert "unknown loss 'cee'; valid names: ce, clce, lacln, supcon" in error(
+    assert "unknown loss 'cee'; valid names: arcface, baselinepp, ce, clce, cosface" in error(
         ["--out", str(tmp_path / "x"), "--loss", "cee"])
     assert "unknown backbone 'conv3'" in error(["--out", str(tmp_path / "x"), "--backbone", "conv3"])
     assert "does not take --temperature" in error(["--out", str(tmp_path / "x"), "--temperature", "0.1"])

@@ -21,7 +21,7 @@ RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "c
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
 # Settings added later: left out of the identity at their default (old folders still resume).
-LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets")
+LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets", "hp")
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
 TIMM = "timm:"
 # The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
@@ -60,6 +60,14 @@ def parse_sweep(text: str) -> Dict[str, List[float]]:
     return block
 
 
+def _hp_item(text: str) -> str:
+    """An ``--hp`` item, checked for form (the loss and values are checked with the losses)."""
+    from ..losses.plugins import parse_hp
+
+    parse_hp(text)
+    return text.strip()
+
+
 @dataclass
 class BenchmarkConfig:
     """Everything that defines a benchmark; ``fewshot-clce benchmark`` is built from these fields.
@@ -72,16 +80,22 @@ class BenchmarkConfig:
       (``[{"lam": [0.05, 0.1], "beta": [0, 1]}, {"temperature": [0.05, 0.2]}]``); the union of
       the blocks is trained, the values a block does not name at the loss's defaults;
     - else the values given in ``lam`` / ``temperature`` / ``beta`` (one block);
-    - else, with ``default_grids`` (the default), the loss's default grid from the loss registry
-      (:data:`fewshot_clce.losses.registry.GRIDS`);
-    - else the loss's defaults alone.
+    - else, with ``default_grids`` (the default), the loss's default grid (the ``grid`` of each
+      hyper-parameter it declares);
+    - else the loss's defaults alone;
 
-    A loss is swept only over the hyper-parameters it takes (CE is not trained once per λ).
+    then ``hp`` (``clce.lam=0.05,0.1``) replaces the values of one loss's hyper-parameter in every
+    block, and values in brackets in ``losses`` (``clce[detach_weights=false]``) fix them.
+
+    A loss is swept only over the hyper-parameters it declares (CE is not trained once per λ).
     """
 
     datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
                              factory=lambda: ["glyphs"], flag="--dataset")
-    losses: List[str] = _s(help="losses to compare (the registered ones: ce, supcon, lacln, clce)",
+    losses: List[str] = _s(help="losses to compare: registered names (ce, lsce, supcon, lacln, "
+                                "clce, baselinepp, negmargin, cosface, arcface, proto), "
+                                "package.module:Class, ./file.py:Class or pml:Name; values in "
+                                "brackets: 'clce[detach_weights=false]'",
                            factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",))
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
     shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
@@ -101,6 +115,10 @@ class BenchmarkConfig:
     sweeps: Optional[List[Dict[str, List[float]]]] = _s(
         None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
               "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
+    hp: Optional[List[str]] = _s(None, "values of any declared hyper-parameter of one loss, "
+                                       "each tried: LOSS.NAME=V1,V2 (e.g. "
+                                       "clce.detach_weights=true,false arcface.margin=0.3,0.5)",
+                                 flag="--hp", metavar="LOSS.NAME=V1,V2", type=_hp_item)
     default_grids: bool = _s(True, "sweep each loss's default grid when no values are given",
                              flag="--no-default-grids", action="store_false",
                              cli_help="train every loss at its default hyper-parameters when no values are given "
@@ -184,6 +202,18 @@ class BenchmarkConfig:
         block = {h: list(getattr(self, h)) for h in LOSS_SWEEPS if getattr(self, h) is not None}
         return [block] if block else None
 
+    def loss_hp(self, name: str, reference: str, declared: List[str]) -> Dict[str, List[Any]]:
+        """The ``hp`` values of the loss called ``name`` (or ``reference``), by hyper-parameter; an
+        item without a loss applies to every loss that declares its name."""
+        from ..losses.plugins import parse_hp
+
+        out: Dict[str, List[Any]] = {}
+        for item in self.hp or []:
+            loss, hp_name, values = parse_hp(item)
+            if loss in (name, reference) or (loss is None and hp_name in declared):
+                out[hp_name] = values
+        return out
+
     def check(self) -> None:
         """Fail fast on values that cannot work, naming them.
 
@@ -193,7 +223,9 @@ class BenchmarkConfig:
                 too large to hold, a baseline not among the losses.
         """
         from ..episodes.manifest import check_episode_count
+        from ..losses.declare import check_hparam
         from ..losses.hparams import check_value, loss_takes
+        from ..losses.plugins import hparams_of
         from ..utils import checks as _checks
 
         for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size"):
@@ -235,9 +267,15 @@ class BenchmarkConfig:
             vals = getattr(self, name)
             if vals is not None and len(set(vals)) != len(vals):
                 raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
-        if self.baseline not in self.losses:
-            raise _checks.SettingError("losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
-                                       + f"{self.losses}; add it (paired differences are taken against it)")
+        from .plan import benchmark_losses
+
+        # unknown losses, bad bracket values, one name twice
+        entries = benchmark_losses(self.losses)
+        if self.baseline not in entries:
+            raise _checks.SettingError(
+                "losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
+                + f"{list(entries)}; add it (paired differences are taken against it)")
+        self._check_hp(entries)
         if self.sweeps and any(getattr(self, h) is not None for h in LOSS_SWEEPS):
             raise _checks.SettingError("sweeps", "give the grid either as {setting} blocks or as --lambda/--temperature/"
                                                  "--beta values, not both")
@@ -253,6 +291,10 @@ class BenchmarkConfig:
                     raise _checks.SettingError(setting, what + "no values")
                 for v in values:
                     check_value(name, v)
+                    for entry in entries.values():
+                        decl = hparams_of(entry.reference)
+                        if name in decl:
+                            check_hparam(entry.name, decl[name], v)
                 if name in LOSS_SWEEPS and not any(name in t for t in takes.values()):
                     raise _checks.SettingError(setting, what + f"values, but none of the losses "
                                                f"{', '.join(self.losses)} takes {name}; add a loss that does "
@@ -266,6 +308,39 @@ class BenchmarkConfig:
                                        "episodes; set {setting} to at least 1 (or --no-default-grids with one "
                                        "batch size and no grid)")
 
+
+    def _check_hp(self, entries) -> None:
+        """Every ``hp`` item names a loss being compared and a hyper-parameter it declares, with
+        values in its range."""
+        from ..losses.declare import check_hparam
+        from ..losses.plugins import describe, hparams_of, parse_hp
+        from ..utils import checks as _checks
+
+        for item in self.hp or []:
+            loss, name, values = parse_hp(item)
+            if loss is None:
+                mine = [e for e in entries.values() if name in hparams_of(e.reference)]
+                if not mine:
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r}: none of the losses {', '.join(entries)} "
+                        f"declares {name!r}; write LOSS.{name}=...")
+            else:
+                mine = [e for e in entries.values() if loss in (e.name, e.reference)]
+                if not mine:
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r} names loss {loss!r}, which is not "
+                        f"compared; the losses are {', '.join(entries)}")
+            for entry in mine:
+                decl = hparams_of(entry.reference)
+                if name not in decl:
+                    raise _checks.SettingError(
+                        "hp", "{setting} " + f"{item!r}: loss {entry.name!r} does not take {name}; "
+                        f"it takes {describe(decl)}")
+                for v in values:
+                    try:
+                        check_hparam(entry.name, decl[name], v)
+                    except ValueError as e:
+                        raise _checks.SettingError("hp", "{setting} " + f"{item!r}: {e}") from None
 
     def _check_init_and_eval_datasets(self) -> None:
         """``init`` names weights (the file itself is read by the benchmark, before any work),

@@ -1,11 +1,13 @@
 """The trainings a benchmark needs: one per (dataset, loss, configuration, batch size, seed).
 
 A loss's configurations are its grid (see :class:`~fewshot_clce.benchmark.config.BenchmarkConfig`):
-the product of each grid block's values over the hyper-parameters the loss takes (CE is not
-trained once per λ), the others at the loss's defaults. Every configuration is trained at every
-batch size and seed, with the same epochs and optimiser settings. Run names spell every value out
-(``clce-lam0.1-t0.1-beta1-bs64-s0``), so a run trained under other defaults is never taken for one
-of these.
+the product of each grid block's values over the hyper-parameters the loss declares (CE is not
+trained once per λ), the others at the loss's defaults; ``--hp LOSS.NAME=V1,V2`` replaces a
+name's values for one loss, and values in brackets (``clce[detach_weights=false]``) fix them.
+Every configuration is trained at every batch size and seed, with the same epochs and optimiser
+settings. Run names spell every value out (``clce-lam0.1-t0.1-beta1-bs64-s0``) but switches a
+loss declares as unnamed at their default, so a run trained under other defaults is never taken
+for one of these (its config.yaml is compared too).
 """
 from __future__ import annotations
 
@@ -13,23 +15,63 @@ import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pandas as pd
 
 from ..training.run_folder import CONFIG, is_finished, read_config
-from ..losses.hparams import default_grid, loss_defaults, loss_takes, run_name_parts
+from ..losses.hparams import LOSS_HPARAMS, declared_label, run_name_parts
 from .config import LOSS_SWEEPS, BenchmarkConfig
 
 
-
 def loss_hparams(loss: str) -> Tuple[str, ...]:
-    """Which of the swept hyper-parameters (λ, τ, β) the registered loss ``loss`` takes.
+    """The hyper-parameters the loss ``loss`` (a reference) declares.
 
     Raises:
-        UnknownNameError: for an unregistered loss, listing the valid ones.
+        LossError: for an unknown loss, listing the valid ones.
     """
-    return tuple(h for h in loss_takes(loss) if h in LOSS_SWEEPS)
+    from ..losses.hparams import loss_takes
+
+    return loss_takes(loss)
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """One loss of a benchmark: its short ``name``, the ``reference`` it is imported by (options
+    stripped) and the values fixed in brackets."""
+
+    name: str
+    reference: str
+    fixed: Tuple[Tuple[str, Any], ...]
+
+    @property
+    def cls(self):
+        from ..losses.plugins import load_loss_class
+
+        return load_loss_class(self.reference)
+
+
+def benchmark_losses(losses: List[str]) -> Dict[str, LossEntry]:
+    """The losses a benchmark compares, by name, in order.
+
+    Raises:
+        LossError: a reference that cannot be used, a bracket value the loss does not declare or
+            out of its range, or two losses under one name.
+    """
+    from ..losses.plugins import LossError, loss_name, resolve, split_reference
+
+    out: Dict[str, LossEntry] = {}
+    given: Dict[str, str] = {}
+    for text in losses:
+        cls, ref, _ = resolve(text)  # checks the bracket values against the declaration
+        name = loss_name(cls)
+        if name in out:
+            raise LossError(f"two losses under one name {name!r}: {given[name]!r} and {text!r}; "
+                            f"compare one (sweep its hyper-parameters with --hp "
+                            f"{name}.NAME=V1,V2), or rename one class")
+        out[name] = LossEntry(name, ref, tuple(split_reference(text)[1].items()))
+        given[name] = text
+    return out
 
 
 @dataclass(frozen=True)
@@ -38,20 +80,33 @@ class RunSpec:
 
     Attributes:
         dataset: the dataset as the user gave it (what training loads).
-        hparams: the value of every swept hyper-parameter this loss takes (λ, τ, β), in that order.
+        loss: the loss's short name (tables, run names).
+        hparams: the value of every hyper-parameter the loss declares, in declaration order.
+        reference: what the loss is imported by (default: ``loss``, a registered name).
     """
 
     dataset: str
     loss: str
     seed: int
     batch_size: int
-    hparams: Tuple[Tuple[str, Optional[float]], ...]
+    hparams: Tuple[Tuple[str, Any], ...]
+    reference: str = ""
+
+    @property
+    def loss_reference(self) -> str:
+        return self.reference or self.loss
 
     @property
     def name(self) -> str:
         """``clce-lam0.5-t0.1-bs64-s0``: unique within a dataset, readable in a file listing."""
-        parts = run_name_parts({k: v for k, v in self.hparams if v is not None})
+        values = {k: v for k, v in self.hparams if v is not None}
+        parts = run_name_parts(values, loss=self.loss_reference)
         return "-".join([self.loss, *parts, f"bs{self.batch_size}", f"s{self.seed}"])
+
+    @property
+    def config_label(self) -> str:
+        """``clce(lam=0.1,t=0.1,beta=1,bs=64)``: the configuration in tables."""
+        return declared_label(self.loss_reference, dict(self.hparams), self.batch_size)
 
     @property
     def dataset_id(self) -> str:
@@ -75,16 +130,27 @@ class RunSpec:
         its number); hyper-parameters the loss does not take are left empty (NaN). ``train_dataset``
         is this run's dataset, ``dataset`` the one evaluated on (``on``, else the same).
         """
-        used = read_config(run_dir)
+        from ..losses.plugins import load_loss_class
+        from ..training.config import with_loss_defaults
+
+        used = with_loss_defaults(read_config(run_dir), load_loss_class(self.loss_reference))
         takes = dict(self.hparams)
         df = df.copy()
         df["train_dataset"] = self.dataset_id
         df["dataset"] = on or self.dataset_id  # as evaluation records it: one name per dataset everywhere
         df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
+        # the vocabulary's columns on every row, empty where the loss lacks them
         for h in LOSS_SWEEPS:
             v = used.get(h) if h in takes else None
             df[h] = float(v) if v is not None else math.nan
+        values = {}
+        for h in takes:
+            values[h] = used.get(h) if h in LOSS_HPARAMS else used["loss_options"].get(h)
+            if h not in LOSS_SWEEPS:
+                df[h] = values[h]
+        batch_size = df["batch_size"].iloc[0] if len(df) else None
+        df["config"] = declared_label(self.loss_reference, values, batch_size)
         return df
 
 
@@ -103,24 +169,32 @@ def check_names(cfg: BenchmarkConfig) -> None:
     check_backbone_name(cfg.backbone)
 
 
-def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, float], Tuple[int, ...]]]:
-    """The configurations of ``loss`` that ``cfg`` trains: ``(hyper-parameters, batch sizes)`` pairs.
+def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tuple[int, ...]]]:
+    """The configurations of ``loss`` (a name or reference among ``cfg.losses``) that ``cfg``
+    trains: ``(hyper-parameters, batch sizes)`` pairs.
 
-    Every hyper-parameter the loss takes (of λ, τ, β) has a value; the order is stable (blocks in
-    order, then their products), and a configuration two blocks share is listed once.
+    Every hyper-parameter the loss declares has a value; the order is stable (blocks in order, then
+    their products), and a configuration two blocks share is listed once.
     """
-    takes = loss_hparams(loss)
-    defaults = loss_defaults(loss)
+    from ..losses.declare import declared
+
+    entries = benchmark_losses(cfg.losses)
+    entry = entries.get(loss) or next(e for e in entries.values() if loss in (e.reference, e.name))
+    decl = declared(entry.cls)
     blocks = cfg.given_grid()
     if blocks is None:
-        blocks = [default_grid(loss)] if cfg.default_grids else [{}]
-    out: Dict[Tuple, Tuple[Dict[str, float], Tuple[int, ...]]] = {}
+        default = {k: list(h.grid) for k, h in decl.items() if h.grid}
+        blocks = [default] if cfg.default_grids else [{}]
+    own = dict(cfg.loss_hp(entry.name, entry.reference, list(decl)))
+    own.update({k: [v] for k, v in entry.fixed})
+    out: Dict[Tuple, Tuple[Dict[str, Any], Tuple[int, ...]]] = {}
     for block in blocks:
-        names = [h for h in takes if h in block]
+        block = {**block, **own}
+        names = [h for h in decl if h in block]
         sizes = tuple(int(b) for b in block.get("batch_size", cfg.batch_size))
         for values in itertools.product(*(block[h] for h in names)):
-            config = {h: float(defaults[h]) for h in takes}
-            config.update({h: float(v) for h, v in zip(names, values)})
+            config = {h: decl[h].coerce(decl[h].default) for h in decl}
+            config.update({h: decl[h].coerce(v) for h, v in zip(names, values)})
             key = tuple(config.items())
             have = out.get(key, (config, ()))[1]
             out[key] = (config, have + tuple(b for b in sizes if b not in have))
@@ -135,14 +209,16 @@ def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
     Raises:
         UnknownNameError: for an unknown loss (listing the valid ones).
     """
-    grids = {loss: loss_grid(cfg, loss) for loss in cfg.losses}
+    entries = benchmark_losses(cfg.losses)
+    grids = {name: loss_grid(cfg, name) for name in entries}
     sizes = list(dict.fromkeys(b for g in grids.values() for _, bs in g for b in bs))
     out = []
     for d, s, bs in itertools.product(cfg.datasets, cfg.seeds, sizes):
-        for loss in cfg.losses:
-            for config, batch_sizes in grids[loss]:
+        for name, entry in entries.items():
+            ref = "" if entry.reference == name else entry.reference
+            for config, batch_sizes in grids[name]:
                 if bs in batch_sizes:
-                    out.append(RunSpec(d, loss, int(s), int(bs), tuple(config.items())))
+                    out.append(RunSpec(d, name, int(s), int(bs), tuple(config.items()), ref))
     return out
 
 
@@ -156,11 +232,14 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     if cfg.precision is not None:
         options["precision"] = cfg.precision
     options.update(init_options(cfg))
+    legacy = {k: v for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS}
+    loss_options = {k: v for k, v in spec.hparams if k not in LOSS_HPARAMS}
     try:
-        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone, loss=spec.loss, out=str(spec.run_dir(out)),
-                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed, data_root=cfg.data_root,
-                           device=cfg.device, progress=cfg.progress,
-                           **{k: v for k, v in spec.hparams if v is not None}, **options)
+        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone,
+                           loss=spec.loss_reference, out=str(spec.run_dir(out)),
+                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed,
+                           data_root=cfg.data_root, device=cfg.device, progress=cfg.progress,
+                           loss_options=loss_options, **legacy, **options)
     except TypeError as e:
         raise ValueError(f"train_options {sorted(options)} contain a setting training does not know ({e}); "
                          "see `fewshot-clce train --help`") from None
@@ -168,8 +247,9 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
 
 def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
     """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
-    fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed"]
-    fields += [k for k, v in spec.hparams if v is not None] + list(cfg.train_options)
+    fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed", "loss_options"]
+    fields += [k for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS]
+    fields += list(cfg.train_options)
     return tuple(fields + (["lr"] if cfg.lr is not None else []) + list(init_options(cfg)))
 
 
@@ -189,12 +269,22 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
     ``different``: the folder holds a run whose saved settings disagree with ``tc`` on one of
     ``fields`` (it is retrained only under ``--force``).
     """
+    from ..losses.plugins import is_builtin, load_loss_class, source_record, split_reference
+    from ..training.config import with_loss_defaults
+
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         return "absent"
+    ref = split_reference(tc.loss)[0]
+    cls = load_loss_class(ref)
     saved = read_config(run_dir)
+    if saved.get("loss") == ref:  # hyper-parameters declared after the run was made: their defaults
+        saved = with_loss_defaults(saved, cls)
     if any(saved.get(k) != getattr(tc, k) for k in fields):
         return "different"
+    was = ((saved.get("derived") or {}).get("loss_source") or {}).get("sha256")
+    if not is_builtin(cls) and was is not None and was != source_record(ref, cls)["sha256"]:
+        return "different"  # the loss's source file changed since this run was trained
     return "finished" if is_finished(run_dir, tc.epochs) else "partial"
 
 
@@ -216,6 +306,10 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
             continue
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         value = getattr(tc, f.name)
+        if f.name == "loss_options":
+            parts += ["--hp", *(shlex.quote(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
+                                for k, v in value.items())] if value else []
+            continue
         if isinstance(value, bool):  # a switch: its flag turns it away from the default, or nothing does
             parts += [flag] if value != f.default else []
             continue

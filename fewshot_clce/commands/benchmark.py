@@ -23,6 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", default=None, help=f"named setting: {', '.join(PRESETS)}")
     # None for every option not typed, so that the preset's values can fill them
     add_config_arguments(p, BenchmarkConfig, given_only=True)
+    add_training_arguments(p)
     p.add_argument("--out", default=None, help="output folder (default: results/<preset or 'benchmark'>)")
     p.add_argument("--force", action="store_true", help="replace an output folder of another configuration")
     p.add_argument("--plan", action="store_true",
@@ -31,9 +32,50 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run, flag_of=flag)
 
 
+# TrainConfig fields the benchmark sets per run, or has an option of its own for.
+SET_BY_BENCHMARK = ("dataset", "backbone", "loss", "out", "epochs", "batch_size", "seed", "lam",
+                    "temperature", "beta", "label_smoothing", "loss_options", "data_root", "device",
+                    "progress", "resume", "force", "lr", "precision", "threads", "checkpoint",
+                    "pretrained")
+TRAIN_DEST = "train__"
+_TRAIN_FLAGS: dict = {}
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """One option per further TrainConfig field, applied to every training of the benchmark and
+    recorded in each run's config.yaml; a flag the benchmark already uses for something else gets
+    the prefix ``--train-`` (``--train-val-episodes``: episodes of the per-epoch validation)."""
+    import dataclasses
+
+    from ..training.config import TrainConfig
+    from ._from_config import add_config_arguments
+
+    group = p.add_argument_group("training options (every run; see `fewshot-clce train --help`)")
+    scratch = argparse.ArgumentParser(add_help=False)
+    skip = [f.name for f in dataclasses.fields(TrainConfig) if f.name in SET_BY_BENCHMARK]
+    add_config_arguments(scratch, TrainConfig, given_only=True, skip=skip)
+    taken = set(p._option_string_actions)
+    for action in scratch._actions:
+        flags = [f for f in action.option_strings if f not in taken] or \
+            ["--train-" + action.option_strings[0].lstrip("-")]
+        kwargs = dict(dest=TRAIN_DEST + action.dest, default=None, help=action.help)
+        _TRAIN_FLAGS[action.dest] = flags[0]
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            group.add_argument(*flags, action="store_const", const=action.const, **kwargs)
+        else:
+            group.add_argument(*flags, type=action.type, choices=action.choices,
+                               metavar=action.metavar, nargs=action.nargs, **kwargs)
+
+
+def training_options(args: argparse.Namespace) -> dict:
+    """The training options given on the command line, by TrainConfig field."""
+    return {k[len(TRAIN_DEST):]: v for k, v in vars(args).items()
+            if k.startswith(TRAIN_DEST) and v is not None}
+
+
 def config_from_args(args: argparse.Namespace):
     """The benchmark's configuration; with several ``--epochs``, that of the first budget."""
-    from ..benchmark.config import BenchmarkConfig, resolve
+    from ..benchmark.config import PRESETS, BenchmarkConfig, resolve
     from ._from_config import given_values
 
     given = given_values(args, BenchmarkConfig)
@@ -42,6 +84,11 @@ def config_from_args(args: argparse.Namespace):
         given["progress"] = sys.stderr.isatty()
     if isinstance(given.get("epochs"), list):
         given["epochs"] = given["epochs"][0]
+    options = training_options(args)
+    if options:  # over the preset's own training options
+        preset = PRESETS[args.preset].values.get("train_options", {}) \
+            if args.preset in PRESETS else {}
+        given["train_options"] = {**preset, **options}
     return resolve(args.preset, **given)
 
 
@@ -78,9 +125,16 @@ def command_line(args: argparse.Namespace) -> str:
             parts += [flags[k], *(shlex.quote(t) for t in texts)]
         else:
             parts += [flags[k], shlex.quote(str(v))]
+    for k, v in training_options(args).items():
+        parts += [_train_flag(k), *([] if isinstance(v, bool) else [shlex.quote(str(v))])]
     if args.out:
         parts += ["--out", shlex.quote(str(args.out))]
     return " ".join(parts)
+
+
+def _train_flag(field: str) -> str:
+    """The benchmark's flag of a training option (as :func:`add_training_arguments` made it)."""
+    return _TRAIN_FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ not the paper's (its exact values could not be verified from its text); mean val
   63.09%); SupCon's τ = 0.1 of Khosla et al. costs 2.7 points here.
 - LACLN (not in the ablation) takes CLCE's τ and β.
 
-The benchmark re-chooses CLCE's λ on val around its default (:data:`fewshot_clce.losses.registry.GRIDS`);
+The benchmark re-chooses CLCE's λ on val around its default (the grid ``CLCELoss.hyperparams`` declares);
 choose all of them on validation classes again for other datasets and budgets.
 """
 from __future__ import annotations

@@ -19,7 +19,6 @@ of 0.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from dataclasses import dataclass
@@ -109,37 +108,97 @@ def config_label(loss: str, values: Mapping[str, object]) -> str:
     return f"{loss}({','.join(parts)})" if parts else loss
 
 
-def run_name_parts(values: Mapping[str, object]) -> List[str]:
+def run_name_parts(values: Mapping[str, object], loss: Optional[str] = None) -> List[str]:
     """``["lam0.5", "t0.1"]``: the values in run-folder names (a stable format: finished runs are
-    found again by it)."""
-    return [f"{HPARAMS[k].short}{_fmt(v)}" for k, v in values.items() if not _missing(v)]
+    found again by it).
+
+    With ``loss``, keys are the loss's declared labels, and a value the loss declares as not named
+    at its default (``detach_weights=True``) is left out there.
+    """
+    decl = _declared(loss) if loss is not None else {}
+    parts = []
+    for k, v in values.items():
+        if _missing(v):
+            continue
+        h = decl.get(k)
+        if h is not None and not h.named_at_default and v == h.default:
+            continue
+        key = h.key if h is not None else (HPARAMS[k].short if k in HPARAMS else k)
+        parts.append(f"{key}{_name_value(v)}")
+    return parts
 
 
-def _registry():
-    from .registry import LOSSES
+def _name_value(v) -> str:
+    return str(int(v)) if isinstance(v, bool) else _fmt(v)
 
-    return LOSSES
+
+def _declared(loss: str):
+    from .declare import declared
+    from .plugins import load_loss_class, split_reference
+
+    return declared(load_loss_class(split_reference(loss)[0]))
 
 
 def loss_takes(loss: str) -> Tuple[str, ...]:
-    """The hyper-parameters of the vocabulary that ``loss`` takes, in label order.
+    """The hyper-parameters ``loss`` (a loss reference) declares, in declaration order.
 
     Raises:
-        UnknownNameError: for an unregistered loss, listing the valid ones.
+        LossError: for an unknown loss, listing the valid ones.
     """
-    options = _registry().options(loss)
-    return tuple(n for n in LOSS_HPARAMS if n in options)
+    return tuple(_declared(loss))
 
 
-def loss_defaults(loss: str) -> Dict[str, float]:
-    """The default value of each hyper-parameter ``loss`` takes."""
-    options = _registry().options(loss)
-    return {n: options[n] for n in loss_takes(loss) if options[n] is not inspect.Parameter.empty}
+def loss_defaults(loss: str) -> Dict[str, object]:
+    """The default value of each hyper-parameter ``loss`` declares."""
+    return {n: h.default for n, h in _declared(loss).items()}
 
 
-def default_grid(loss: str) -> Dict[str, List[float]]:
-    """The values the benchmark tries for ``loss`` when the user gives none (from the registry)."""
-    return {k: list(v) for k, v in _registry().meta(loss).get("grid", {}).items()}
+def default_grid(loss: str) -> Dict[str, List[object]]:
+    """The values the benchmark tries for ``loss`` when the user gives none (its declaration)."""
+    return {n: list(h.grid) for n, h in _declared(loss).items() if h.grid}
+
+
+def declared_label(loss: str, values: Mapping[str, object], batch_size=None) -> str:
+    """The configuration label of a run of ``loss`` (a reference) with its values:
+    ``clce(lam=0.1,t=0.1,beta=1,bs=64)``; switches at their default and a label smoothing of 0
+    are left out, as in :func:`config_label`."""
+    from .plugins import load_loss_class, loss_name, split_reference
+
+    decl = _declared(loss)
+    name = loss_name(load_loss_class(split_reference(loss)[0]))
+    parts = []
+    for k, v in values.items():
+        h = decl.get(k)
+        if _missing(v) or (h is not None and not h.named_at_default and v == h.default) \
+                or (k == "label_smoothing" and v == 0):
+            continue
+        parts.append(f"{h.key if h is not None else k}={_label_value(v)}")
+    if batch_size is not None:
+        parts.append(f"bs={_fmt(batch_size)}")
+    return f"{name}({','.join(parts)})" if parts else name
+
+
+def _label_value(v) -> str:
+    return str(v).lower() if isinstance(v, bool) else _fmt(v)
+
+
+def hparam_columns(columns) -> List[str]:
+    """The columns of a results table that hold hyper-parameters: the vocabulary's
+    (:data:`CONFIG_COLUMNS`, in label order), then those declared by known losses."""
+    from .plugins import known_hparams
+
+    present = list(columns)
+    out = [c for c in CONFIG_COLUMNS if c in present]
+    known = known_hparams()
+    return out + [c for c in present if c in known and c not in out]
+
+
+def hparam_spec(name: str):
+    """The declaration of a hyper-parameter called ``name`` among the built-in losses and the losses
+    loaded in this process (for plot scales and bounds); None when none declares it."""
+    from .plugins import known_hparams
+
+    return known_hparams().get(name)
 
 
 def edge_of(name: str, value: float, values) -> Optional[str]:
@@ -148,7 +207,8 @@ def edge_of(name: str, value: float, values) -> Optional[str]:
     vals = sorted({float(v) for v in values if not _missing(v)})
     if len(vals) < 2 or _missing(value):
         return None
-    low, high = HPARAMS[name].bounds if name in HPARAMS else (None, None)
+    spec = HPARAMS.get(name) or hparam_spec(name)
+    low, high = spec.bounds if spec is not None else (None, None)
     if float(value) == vals[0] and not (low is not None and vals[0] <= low):
         return "lowest"
     if float(value) == vals[-1] and not (high is not None and vals[-1] >= high):

@@ -7,6 +7,23 @@ from torch import Tensor, nn
 
 from . import functional as Fn
 from ._contrastive import check_beta, check_lam, check_smoothing, check_temperature
+from .declare import HyperParam
+
+# The declarations the built-in losses share (labels and ranges are those of run names already
+# on disk: ``clce-lam0.1-t0.1-beta1-bs64-s0``). Default grids bracket the committed ablation's
+# choices on val (functional.py's docstring); SupCon and CE train once by default.
+_SMOOTHING = HyperParam("label_smoothing", float, 0.0, low=0.0, high=1.0, high_open=True,
+                        label="ls",
+                        help="label smoothing ε of the CE term", named_at_default=False)
+_BETA = HyperParam("beta", float, Fn.BETA, low=0.0, label="beta",
+                   help="hard-negative concentration β (0 = SupCon's denominator)")
+_DETACH = HyperParam("detach_weights", bool, True, label="detach", named_at_default=False,
+                     help="treat the hard-negative weights as constants in the backward pass")
+
+
+def _temperature(default: float, grid=()) -> HyperParam:
+    return HyperParam("temperature", float, default, grid=tuple(grid), low=0.0, low_open=True,
+                      label="t", scale="log", help="temperature τ of the contrastive term")
 
 
 class LossOutput(NamedTuple):
@@ -43,6 +60,7 @@ class CELoss(_Loss):
     """Cross-entropy on the classifier logits (see ``ce_loss``); ``z`` is ignored."""
 
     name, uses_logits = "ce", True
+    hyperparams = (_SMOOTHING,)
 
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
@@ -63,6 +81,7 @@ class SupConLoss(_Loss):
     """Supervised contrastive loss L_out (see ``supcon_loss``); ``logits`` are ignored."""
 
     name, uses_projection = "supcon", True
+    hyperparams = (_temperature(Fn.SUPCON_TEMPERATURE),)
 
     def __init__(self, temperature: float = Fn.SUPCON_TEMPERATURE):
         super().__init__()
@@ -83,6 +102,7 @@ class LACLNLoss(_Loss):
     """SupCon with hardness-weighted negatives (see ``lacln_loss``); ``logits`` are ignored."""
 
     name, uses_projection = "lacln", True
+    hyperparams = (_temperature(Fn.TEMPERATURE, (0.05, 0.1, 0.2)), _BETA, _DETACH)
 
     def __init__(self, temperature: float = Fn.TEMPERATURE, beta: float = Fn.BETA, detach_weights: bool = True):
         super().__init__()
@@ -97,13 +117,19 @@ class LACLNLoss(_Loss):
         return LossOutput(loss, _parts(lacln=loss))
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, beta={self.beta}"
+        return (f"temperature={self.temperature}, beta={self.beta}, "
+                f"detach_weights={self.detach_weights}")
 
 
 class CLCELoss(_Loss):
     """λ·LACLN + (1−λ)·CE (see ``clce_loss``); parts ``lacln`` and ``ce``."""
 
     name, uses_logits, uses_projection = "clce", True, True
+    hyperparams = (
+        HyperParam("lam", float, Fn.LAM, grid=(0.05, 0.1, 0.2), low=0.0, high=1.0, label="lam",
+                   scale="log",
+                   help="weight λ of the contrastive term (0 = CE, 1 = LACLN)"),
+        _temperature(Fn.TEMPERATURE), _BETA, _SMOOTHING, _DETACH)
 
     def __init__(
         self,
@@ -130,4 +156,17 @@ class CLCELoss(_Loss):
         return LossOutput(total, _parts(**parts))
 
     def extra_repr(self) -> str:
-        return f"lam={self.lam}, temperature={self.temperature}, beta={self.beta}, label_smoothing={self.label_smoothing}"
+        return (f"lam={self.lam}, temperature={self.temperature}, beta={self.beta}, "
+                f"label_smoothing={self.label_smoothing}, detach_weights={self.detach_weights}")
+
+
+class LabelSmoothingCELoss(CELoss):
+    """Cross-entropy with label smoothing on by default (ε = 0.1, Szegedy et al. 2016)."""
+
+    name = "lsce"
+    hyperparams = (HyperParam("label_smoothing", float, 0.1, grid=(0.05, 0.1, 0.2), low=0.0,
+                              high=1.0,
+                              high_open=True, label="ls", help="label smoothing ε"),)
+
+    def __init__(self, label_smoothing: float = 0.1):
+        super().__init__(label_smoothing)

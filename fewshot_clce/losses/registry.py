@@ -1,46 +1,42 @@
-"""The loss registry: each loss class under its name, with the grid the benchmark sweeps by default.
+"""The loss registry: the built-in loss classes under their names.
 
-``grid`` is each loss's *default grid*: the values of its own hyper-parameters that
-``fewshot-clce benchmark`` tries (choosing on the val split) when the user gives none. The
-defaults of the loss classes and these grids come from the committed ablation on ``glyphs``
-(README, "Results"); :mod:`fewshot_clce.losses.hparams` reads both.
+Each class declares its hyper-parameters, defaults and default grids itself
+(:class:`~fewshot_clce.losses.declare.HyperParam`); losses of one's own are named by reference
+instead of being registered (:mod:`fewshot_clce.losses.plugins`).
 """
 from __future__ import annotations
 
 from typing import Any, List
 
 from ..utils.registry import Registry
-from .modules import CELoss, CLCELoss, LACLNLoss, SupConLoss
+from .declare import declared
+from .margins import ArcFaceLoss, BaselinePPLoss, CosFaceLoss, NegMarginLoss, ProtoLoss
+from .modules import CELoss, CLCELoss, LabelSmoothingCELoss, LACLNLoss, SupConLoss
 
 LOSSES: Registry = Registry("loss")
 
-# Default grids (see the module docstring): the values the glyphs ablation brackets, sized so that
-# `make demo` (CE, SupCon, CLCE, one seed) trains 5 backbones. λ moved the CE-vs-CLCE verdict most
-# (λ = 0.5 against 0.1 flipped it), so CLCE re-chooses λ on val around its default; SupCon's τ and
-# CLCE's τ and β stay at the ablation's val choices (README, "Results"), so SupCon trains once.
-GRIDS = {
-    "ce": {},
-    "supcon": {},
-    "lacln": {"temperature": [0.05, 0.1, 0.2]},
-    "clce": {"lam": [0.05, 0.1, 0.2]},
-}
+for _cls in (CELoss, SupConLoss, LACLNLoss, CLCELoss, LabelSmoothingCELoss, BaselinePPLoss,
+             NegMarginLoss, CosFaceLoss, ArcFaceLoss, ProtoLoss):
+    LOSSES.register(_cls.name, _cls, uses_logits=getattr(_cls, "uses_logits", False),
+                    uses_projection=getattr(_cls, "uses_projection", False))
 
-for _cls in (CELoss, SupConLoss, LACLNLoss, CLCELoss):
-    LOSSES.register(_cls.name, _cls, uses_logits=_cls.uses_logits, uses_projection=_cls.uses_projection,
-                    grid=GRIDS[_cls.name])
+# Each built-in loss's default grid, as its class declares it (read-only view, by loss name).
+GRIDS = {name: {k: list(h.grid) for k, h in declared(LOSSES.get(name)).items() if h.grid}
+         for name in LOSSES.list()}
 
 
 def create_loss(name: str, **hparams: Any):
-    """Build the loss registered under ``name`` with its hyper-parameters.
-
-    Hyper-parameters: ``ce`` (label_smoothing), ``supcon`` (temperature), ``lacln``
-    (temperature, beta), ``clce`` (lam, temperature, beta, label_smoothing).
+    """Build a loss from a reference (a registered name, ``package.module:Class``,
+    ``./file.py:Class``, ``pml:Name``; options may follow in brackets) with its hyper-parameters
+    checked against its declaration.
 
     Raises:
-        UnknownNameError: for an unknown name, listing the valid ones.
-        ValueError: for a hyper-parameter the loss does not take, listing the ones it does.
+        LossError: for an unknown or unusable loss, an undeclared hyper-parameter or a value out
+            of range, naming the loss, the parameter and what it accepts.
     """
-    return LOSSES.create(name, **hparams)
+    from .plugins import build_loss
+
+    return build_loss(name, hparams)[0]
 
 
 def list_losses() -> List[str]:

@@ -19,7 +19,7 @@ from typing import Dict, List
 import numpy as np
 import pandas as pd
 
-from ..losses.hparams import HPARAMS
+from ..losses.hparams import HPARAMS, hparam_spec
 from ..stats import seeds as seedstats
 from ..stats.intervals import mean_ci
 from ..stats.summary import with_config
@@ -93,7 +93,8 @@ def plot_sensitivity(lines: pd.DataFrame, hparam: str, path: str | os.PathLike, 
             err = np.vstack([y - 100 * ln["low"].to_numpy(), 100 * ln["high"].to_numpy() - y])
             ax.errorbar(ln["value"], y, yerr=np.nan_to_num(err), marker="o", capsize=3, color=colors[i % 10],
                         label=name)
-        if HPARAMS.get(hparam) is not None and HPARAMS[hparam].scale == "log" and (lines["value"] > 0).all():
+        spec = HPARAMS.get(hparam) or hparam_spec(hparam)
+        if spec is not None and spec.scale == "log" and (lines["value"] > 0).all():
             ax.set_xscale("log")
             ticks = sorted(lines["value"].unique())
             ax.set_xticks(ticks)

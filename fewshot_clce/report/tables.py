@@ -157,10 +157,16 @@ def ci_legend(summary: pd.DataFrame) -> str:
     return "Accuracy in %" + n + "; " + "; ".join(parts) + ". Δ is paired on the same episodes (and seeds)."
 
 
+def _hparam_cell(value) -> str:
+    if isinstance(value, str) or type(value).__name__ in ("bool", "bool_"):  # numpy's bool too
+        return str(value).lower()
+    return "–" if _nan(value) else f"{value:g}"
+
+
 def selection_markdown(chosen: pd.DataFrame, hparams: Sequence[str]) -> str:
     """The configuration chosen per (dataset, loss) on the val split, with its score."""
     header = ["dataset", "loss", "chosen config", *hparams, "val accuracy %", "candidates"]
-    rows = [[r["dataset"], r["loss"], r["config"], *[("–" if _nan(r.get(h)) else f"{r[h]:g}") for h in hparams],
+    rows = [[r["dataset"], r["loss"], r["config"], *[_hparam_cell(r.get(h)) for h in hparams],
              "–" if _nan(r["val_accuracy"]) else f"{100 * r['val_accuracy']:.2f}", int(r["candidates"])]
             for _, r in chosen.iterrows()]
     return markdown(rows, header)

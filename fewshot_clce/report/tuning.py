@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from ..losses.hparams import HPARAMS, edge_of, loss_takes
+from ..losses.hparams import HPARAMS, edge_of, hparam_columns, hparam_spec, loss_takes
 from ..stats.selection import VAL_SPLIT
 
 # What a comparison tunes per loss: its own loss hyper-parameters, and the batch size.
@@ -32,15 +32,16 @@ def tried(per_episode: pd.DataFrame) -> Dict[tuple, Dict[str, List[float]]]:
     out: Dict[tuple, Dict[str, List[float]]] = {}
     for (d, loss), g in df.groupby(["dataset", "loss"], sort=False):
         takes = set(_takes(loss)) | {"batch_size"}
-        out[(d, loss)] = {h: sorted(float(v) for v in g[h].dropna().unique())
-                          for h in TUNABLE if h in g.columns and h in takes and g[h].notna().any()}
+        names = [h for h in hparam_columns(g.columns) if h in takes and g[h].notna().any()
+                 and pd.api.types.is_numeric_dtype(g[h].dropna().infer_objects())]
+        out[(d, loss)] = {h: sorted(float(v) for v in g[h].dropna().unique()) for h in names}
     return out
 
 
 def _takes(loss: str) -> Sequence[str]:
     try:
         return loss_takes(loss)
-    except KeyError:  # a loss registered in another session: trust the columns
+    except (KeyError, ValueError):  # a loss of one's own not loadable here: trust the columns
         return TUNABLE
 
 
@@ -58,11 +59,14 @@ class GridEdge:
 
     def text(self) -> str:
         name = SYMBOL.get(self.hparam, self.hparam)
-        flag = HPARAMS[self.hparam].flag if self.hparam in HPARAMS else "--" + self.hparam.replace("_", "-")
+        if self.hparam in HPARAMS:
+            wider = f"{HPARAMS[self.hparam].flag} {' '.join(_fmt(v) for v in self.suggestion)}"
+        else:
+            wider = f"--hp {self.loss}.{self.hparam}={','.join(_fmt(v) for v in self.suggestion)}"
         beyond = "below" if self.end == "lowest" else "above"
         return (f"{self.dataset}/{self.loss}: {name} = {_fmt(self.chosen)}, chosen on val, is the {self.end} value "
                 f"tried ({', '.join(_fmt(v) for v in self.values)}); the best may lie {beyond} it: extend the grid, "
-                f"e.g. {flag} {' '.join(_fmt(v) for v in self.suggestion)}")
+                f"e.g. {wider}")
 
     def as_dict(self) -> dict:
         return dict(asdict(self), text=self.text())
@@ -70,7 +74,7 @@ class GridEdge:
 
 def _widened(hparam: str, values: List[float], end: str) -> tuple:
     """The grid with one more value beyond ``end`` (halved/doubled on log scales, one step on linear ones)."""
-    spec = HPARAMS.get(hparam)
+    spec = HPARAMS.get(hparam) or hparam_spec(hparam)
     low, high = spec.bounds if spec else (None, None)
     if spec is None or spec.scale == "log":
         new = values[0] / 2 if end == "lowest" else values[-1] * 2

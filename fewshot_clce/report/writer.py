@@ -35,7 +35,7 @@ from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, 
                      findings_frame, unchecked_paper_claims)
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
-from ..stats.summary import HPARAMS, episode_method_text
+from ..stats.summary import episode_method_text, hparam_columns
 from .sanity import sanity_sections, sanity_warnings
 from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
@@ -85,7 +85,7 @@ def console_text(an: Analysis) -> str:
         parts.append(f"## {d}: novel classes, 95% CI, Δ vs {an.baseline} paired on the same episodes\n\n{table}")
     parts += transfer_overview(an)
     if an.swept:
-        hp = [h for h in HPARAMS if h in an.chosen.columns]
+        hp = hparam_columns(an.chosen.columns)
         parts.append("## hyper-parameters chosen on the val split (never on novel)\n\n" + selection_markdown(an.chosen, hp))
     edges = grid_edges(an.chosen, an.per_episode)
     if edges:
@@ -312,7 +312,7 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
         img = f"plots/accuracy_{x}_on_{y}.png"
         sections.append(f"## Trained on {x}, evaluated on {y}\n\n{table}"
                         + (f"\n\n![{Path(img).stem}]({img})" if (folder / img).is_file() else ""))
-    hp = [h for h in HPARAMS if h in an.chosen.columns]
+    hp = hparam_columns(an.chosen.columns)
     sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
     for d in an.datasets:
         imgs = sorted(p.relative_to(folder).as_posix() for p in (folder / "plots").glob(f"sensitivity_{d}_*.png"))

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .summary import HPARAMS, with_config
+from .summary import hparam_columns, with_config
 
 VAL_SPLIT = "val"
 
@@ -24,7 +24,7 @@ def validation_scores(df: pd.DataFrame, split: str = VAL_SPLIT) -> pd.DataFrame:
     if val.empty:
         raise ValueError(f"no results on the {split!r} split: hyper-parameters are chosen on validation "
                          "episodes; evaluate the runs on the val split too")
-    hp = [c for c in HPARAMS if c in df.columns]
+    hp = hparam_columns(df.columns)
     keys = ["dataset", "loss", "config"]
     first = val.groupby(keys, sort=True)[hp].first() if hp else None
     score = val.groupby(keys, sort=True)["accuracy"].agg(val_accuracy="mean", val_episodes="count")
@@ -70,7 +70,7 @@ def restrict(df: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
 def swept(df: pd.DataFrame) -> list:
     """Hyper-parameter columns that take more than one value within some loss."""
     out = []
-    for col in HPARAMS:
-        if col in df.columns and (df.groupby("loss")[col].nunique(dropna=True) > 1).any():
+    for col in hparam_columns(df.columns):
+        if (df.groupby("loss")[col].nunique(dropna=True) > 1).any():
             out.append(col)
     return out

@@ -41,7 +41,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ..losses.hparams import CONFIG_COLUMNS, config_label  # noqa: F401 (config_label: re-exported)
+from ..losses.hparams import (  # noqa: F401 (config_label: re-exported)
+    CONFIG_COLUMNS, config_label, hparam_columns)
 from . import seeds as seedstats
 from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
 
@@ -86,10 +87,11 @@ def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_config(df: pd.DataFrame) -> pd.DataFrame:
-    """The table with a ``config`` column (kept if present, else built from loss + hyper-parameters),
-    and a ``train_dataset`` column (:func:`with_train_dataset`)."""
+    """The table with a ``config`` column (kept where present, else built from loss and
+    hyper-parameters: results written by the benchmark carry the label their loss declares, older
+    ones are labelled here), and a ``train_dataset`` column (:func:`with_train_dataset`)."""
     df = with_train_dataset(df)
-    if "config" in df.columns:
+    if "config" in df.columns and df["config"].notna().all():
         return df
     cols = [c for c in HPARAMS if c in df.columns]
     keys = df[["loss"] + cols].astype(object)
@@ -97,7 +99,9 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
     rows = list(keys.itertuples(index=False, name=None))
     labels = {r: config_label(r[0], dict(zip(cols, r[1:]))) for r in set(rows)}
     out = df.copy()
-    out["config"] = [labels[r] for r in rows]
+    built = [labels[r] for r in rows]
+    out["config"] = out["config"].where(out["config"].notna(), pd.Series(built, index=out.index)) \
+        if "config" in out.columns else built
     return out
 
 
@@ -238,7 +242,7 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
     if df.empty:
         raise ValueError("no results to summarise (0 rows)")
     keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
-    hp = [c for c in HPARAMS if c in df.columns]
+    hp = hparam_columns(df.columns)
     ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
     stat = dict(ci_method=ci_method, seed_method=seed_method, confidence=confidence, n_boot=n_boot,
                 boot_seed=boot_seed)

@@ -25,7 +25,9 @@ class TrainConfig:
 
     dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
     backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
-    loss: str = _f(None, "ce, supcon, lacln, clce (the registered losses)", required=True,
+    loss: str = _f(None, "a registered loss (ce, clce, arcface, ...: the losses), "
+                         "package.module:Class, ./file.py:Class or pml:Name; hyper-parameters may "
+                         "follow in brackets: 'clce[detach_weights=false]'", required=True,
                    flag="--losses", aliases=("--loss",), metavar="LOSS")
     out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
     epochs: int = _f(10, "training epochs")
@@ -45,6 +47,10 @@ class TrainConfig:
     temperature: Optional[float] = _f(None, "contrastive temperature (loss default when omitted)")
     beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
     label_smoothing: Optional[float] = _f(None, "label smoothing of the CE term (loss default when omitted)")
+    loss_options: Dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "the loss's other declared hyper-parameters by name "
+                "(on the command line: --hp NAME=VALUE)",
+        "api_only": True})
     views: int = _f(2, "augmented views per image (with 1, contrastive positives are only other images of the "
                           "same class in the batch)")
     augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS))
@@ -81,3 +87,21 @@ class TrainConfig:
     def identity(self) -> Dict[str, Any]:
         """The fields that define what is trained (all but the runtime ones)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+
+
+def with_loss_defaults(config: Dict[str, Any], loss_cls) -> Dict[str, Any]:
+    """A saved run configuration with every hyper-parameter ``loss_cls`` declares that it does not
+    record at its default (a setting declared after the run was made had its default then)."""
+    from ..losses.declare import declared
+    from ..losses.hparams import LOSS_HPARAMS
+
+    config = dict(config)
+    options = dict(config.get("loss_options") or {})
+    for name, h in declared(loss_cls).items():
+        if name in LOSS_HPARAMS:
+            if config.get(name) is None:
+                config[name] = h.default
+        else:
+            options.setdefault(name, h.default)
+    config["loss_options"] = options
+    return config

@@ -128,7 +128,12 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
         # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
         logits = out.logits.float().view(b, views, -1) if out.logits is not None else None  # [B, V, classes]
         z = out.z.float().view(b, views, -1) if out.z is not None else None  # [B, V, d]
-        res = loss_fn(logits if loss_fn.uses_logits else None, z if loss_fn.uses_projection else None, labels)
+        inputs = (logits if getattr(loss_fn, "uses_logits", False) else None,
+                  z if getattr(loss_fn, "uses_projection", False) else None, labels)
+        if getattr(loss_fn, "uses_features", False):
+            res = loss_fn(*inputs, features=out.features.float().view(b, views, -1))  # [B, V, D]
+        else:
+            res = loss_fn(*inputs)
         if not names:
             names = list(res.parts)
         values = torch.stack([res.total.detach().float()]

@@ -31,13 +31,17 @@ class TrainingModel(nn.Module):
         use_logits: build the linear classifier (CE-style terms).
         use_projection: build the projection head (contrastive terms).
         projection_dim: output width of the projection MLP; the loss L2-normalises it.
+        use_features: the loss reads the backbone features themselves (with class weights of its
+            own, if any: the trainer attaches such a loss as ``criterion``, so that its weights are
+            trained and saved with the model).
     """
 
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, use_logits: bool,
-                 use_projection: bool, projection_dim: int = 128):
+                 use_projection: bool, projection_dim: int = 128, use_features: bool = False):
         super().__init__()
-        if not (use_logits or use_projection):
-            raise ValueError("the loss uses neither logits nor projections; nothing would be trained")
+        if not (use_logits or use_projection or use_features):
+            raise ValueError("the loss uses neither logits, projections nor features; "
+                             "nothing would be trained")
         self.backbone = backbone
         self.classifier = nn.Linear(feature_dim, num_classes) if use_logits else None
         # A two-layer MLP as in SupCon (Khosla et al. 2020); hidden width = feature width.

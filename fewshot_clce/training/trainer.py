@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 import torch
 from torch import nn
@@ -35,8 +35,9 @@ from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
 from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim
 from ..backbones.weights import load_weights
 from .model import TrainingModel
-from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
-from .config import RUNTIME_FIELDS, TrainConfig
+from ..losses.hparams import LOSS_HPARAMS, loss_takes
+from ..losses.plugins import source_record
+from .config import RUNTIME_FIELDS, TrainConfig, with_loss_defaults
 
 # The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
 # picks the best epoch; evaluation's heads are chosen separately).
@@ -46,13 +47,11 @@ VAL_HEAD = CentroidHead(metric="cosine", normalize="l2n")
 def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
     from ..episodes.manifest import check_episode_count
-    from ..losses import LOSSES
 
     for name in ("dataset", "backbone", "loss", "out"):
         if not getattr(cfg, name):
             raise _checks.SettingError(name, "{setting} is required")
     check_backbone_name(cfg.backbone)
-    LOSSES.get(cfg.loss)
     for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
         _checks.at_least(name, getattr(cfg, name))
     _checks.ways("val_ways", cfg.val_ways)
@@ -87,9 +86,7 @@ def _check(cfg: TrainConfig) -> None:
     if cfg.grad_clip is not None:
         # a negative norm bound flips the gradient (the loss climbs); zero stops training
         _checks.positive("grad_clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
-    for name in LOSS_HPARAMS:
-        if getattr(cfg, name) is not None:
-            check_value(name, getattr(cfg, name))
+    _create_loss(cfg)  # the loss, its hyper-parameters and their values, before any data is read
     _checks.in_range("drop_block_rate", cfg.drop_block_rate, 0, 1, high_open=True)
     if cfg.drop_block_rate:
         # the backbone is built here, before any data is read, to refuse an option it does not take
@@ -115,25 +112,45 @@ def check_config(config: TrainConfig) -> None:
         ValueError, UnknownNameError: naming the option and the value.
     """
     _check(config)
-    _create_loss(config)
 
 
-def _create_loss(cfg: TrainConfig):
+class _Loss(NamedTuple):
+    """A training's loss: the module, the value of every hyper-parameter it declares, the
+    reference it was named by (options stripped) and its class."""
+
+    module: nn.Module
+    values: Dict[str, Any]
+    reference: str
+    cls: type
+
+
+def _create_loss(cfg: TrainConfig) -> _Loss:
     """The loss module and its resolved hyper-parameters (given values over the loss's defaults).
 
     Raises:
-        ValueError: for a hyper-parameter the loss does not take (the registry names those it does).
+        ValueError: for an unknown loss, a hyper-parameter it does not declare or a value out of its
+            range, naming the loss, the parameter and what it accepts.
     """
-    from ..losses import LOSSES
+    from ..losses.plugins import build_loss, split_reference
 
+    ref, bracket = split_reference(cfg.loss)
+    takes = loss_takes(ref)
     given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
-    takes = loss_takes(cfg.loss)
     for k in given:
         if k not in takes:
-            raise _checks.SettingError(k, f"loss {cfg.loss!r} does not take " + "{setting}"
+            raise _checks.SettingError(k, f"loss {ref!r} does not take " + "{setting}"
                                        + f"; its hyper-parameters are: {', '.join(takes) or 'none'}")
-    loss = LOSSES.create(cfg.loss, **given)
-    return loss, {**loss_defaults(cfg.loss), **given}
+    module, values, ref, cls = build_loss(cfg.loss, {**given, **dict(cfg.loss_options or {})})
+    return _Loss(module, values, ref, cls)
+
+
+def resolved_loss_fields(loss: _Loss) -> Dict[str, Any]:
+    """The TrainConfig fields that record a loss: ``loss`` (its reference), the vocabulary's fields
+    for the hyper-parameters it declares under those names, ``loss_options`` for the others."""
+    fields: Dict[str, Any] = {"loss": loss.reference}
+    fields.update({k: v for k, v in loss.values.items() if k in LOSS_HPARAMS})
+    fields["loss_options"] = {k: v for k, v in loss.values.items() if k not in LOSS_HPARAMS}
+    return fields
 
 
 def _log(ctx: DistContext, message: str) -> None:
@@ -153,7 +170,7 @@ def train(config: TrainConfig) -> Path:
         CheckpointWriteError: when a checkpoint cannot be written (the previous one is intact).
     """
     _check(config)
-    loss_fn, loss_hparams = _create_loss(config)
+    loss = _create_loss(config)
     ctx = init_distributed(config.device)
     # The thread count is process-wide state: set for this training, then given back to the caller.
     threads_before = torch.get_num_threads()
@@ -161,13 +178,13 @@ def train(config: TrainConfig) -> Path:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
         with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
-            return _train(config, ctx, loss_fn, loss_hparams)
+            return _train(config, ctx, loss)
     finally:
         torch.set_num_threads(threads_before)
         shutdown_distributed(ctx)
 
 
-def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
+def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
     from ..data import create_dataset, reload_spec
     from ..episodes.manifest import sample_episodes
 
@@ -187,7 +204,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     if len(base) < need:
         raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
                          f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
-    if loss_fn.uses_projection and cfg.views < 2 and cfg.batch_size < 2:
+    loss_fn = loss.module
+    if getattr(loss_fn, "uses_projection", False) and cfg.views < 2 and cfg.batch_size < 2:
         raise _checks.SettingError("views", "a contrastive loss needs positives: set {setting} to 2 or raise "
                                             "{setting:batch_size}")
     channels, height, width = base.image_shape
@@ -197,7 +215,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         cfg, augment=preset,
         lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
         weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
-        threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device), **loss_hparams)
+        threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device),
+        **resolved_loss_fields(loss))
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
@@ -213,8 +232,16 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         mean, std = _match_channels(timm_cfg["mean"], channels), _match_channels(timm_cfg["std"], channels)
         augment.mean, augment.std = mean, std
     preprocess = Preprocess(size, mean, std)
-    model = TrainingModel(backbone, feature_dim, base.num_classes, loss_fn.uses_logits, loss_fn.uses_projection,
-                          cfg.projection_dim).to(ctx.device)
+    model = TrainingModel(backbone, feature_dim, base.num_classes,
+                          getattr(loss_fn, "uses_logits", False),
+                          getattr(loss_fn, "uses_projection", False), cfg.projection_dim,
+                          use_features=getattr(loss_fn, "uses_features", False))
+    if callable(getattr(loss_fn, "setup", None)):  # class weights of its own: sized now
+        loss_fn.setup(base.num_classes, feature_dim)
+    if any(True for _ in loss_fn.parameters()):
+        # trained by the optimizer, saved in the checkpoints, synchronised under DDP: as the model
+        model.criterion = loss_fn
+    model = model.to(ctx.device)
     # Channels-last on every device: on the 2-core CPU a conv4 training step at 28 px (batch 64, two views)
     # took 95 ms against 155 ms in NCHW with 2 threads, 164-175 against 323-337 ms with 1; GPUs' tensor-core
     # kernels want it too.
@@ -225,7 +252,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         dataset_id=dataset.name, dataset_spec=reload_spec(cfg.dataset), in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
         num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
         base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
-        init_digest=init, version=__version__, torch=str(torch.__version__)))
+        init_digest=init, version=__version__, torch=str(torch.__version__),
+        loss_source=source_record(loss.reference, loss.cls)))
     steps = epoch_steps(len(base), need, cfg.steps_per_epoch,
                         cfg.steps_as_batch * ctx.world_size if cfg.steps_as_batch else None)
     optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
@@ -246,7 +274,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     # folder that held no run, so the corrected command needs no --force.
     start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
     try:
-        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
+        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict, loss)
         if state is not None and state["epoch"] >= cfg.epochs:
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
@@ -340,10 +368,14 @@ def _match_channels(values, channels: int) -> tuple:
     return values if len(values) == channels else (sum(values) / len(values),) * channels
 
 
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any],
+                     loss: Optional[_Loss] = None) -> Optional[Dict[str, Any]]:
     """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
     if state is not None:
+        if loss is not None:
+            state["config"] = with_loss_defaults(state["config"], loss.cls)
+            check_loss_source(run_dir, state["config"], config_dict, loss.cls)
         was, now = state["config"]["derived"].get("init_digest"), config_dict["derived"]["init_digest"]
         if "init_digest" in state["config"]["derived"] and was != now:  # runs made before it was recorded: unknown
             before = f"weights with digest {was} ({_init_name(state['config'])})" if was else "a random initialisation"
@@ -362,6 +394,25 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
     return state
 
 
+def check_loss_source(run_dir: Path, saved: Dict[str, Any], new: Dict[str, Any], loss_cls) -> None:
+    """Refuse to continue a run of a loss of one's own whose source file changed since (the
+    built-in losses are versioned with the package).
+
+    Raises:
+        ValueError: naming both digests.
+    """
+    from ..losses.plugins import is_builtin
+
+    was = (saved.get("derived") or {}).get("loss_source") or {}
+    now = new["derived"]["loss_source"]
+    if is_builtin(loss_cls) or not was.get("sha256") or was.get("sha256") == now.get("sha256"):
+        return
+    raise ValueError(f"cannot resume {str(run_dir)!r}: its loss {now['import_path']} was trained "
+                     f"from a source file with sha256 {was['sha256'][:12]}…, which now has "
+                     f"{str(now['sha256'])[:12]}…; train the changed loss into another folder, or "
+                     "--force to start over")
+
+
 def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out
     (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
@@ -369,7 +420,7 @@ def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     name both digests)."""
     out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
     out.update({f"derived.{k}": v for k, v in config["derived"].items()
-                if k not in ("version", "torch", "dataset_id", "dataset_spec", "init_digest")})
+                if k not in ("version", "torch", "dataset_id", "dataset_spec", "init_digest", "loss_source")})
     return out
 
 
