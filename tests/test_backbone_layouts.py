@@ -1,0 +1,161 @@
+"""Checkpoints of other codebases read into conv4 / resnet12: the real classes of easyfsl and
+learn2learn (installed by the test extra and `make learn2learn`), and state dicts with the key
+names and shapes of RFS, MetaOptNet, FEAT and ProtoNet (whose packages do not install)."""
+import pytest
+import torch
+from torch import nn
+
+from fewshot_clce.backbones.factory import backbone_from_weights, create_backbone
+from fewshot_clce.backbones.layouts import LAYOUTS, detect_layout
+from fewshot_clce.interop.learn2learn import import_learn2learn
+
+
+def _randomised(model: nn.Module, seed: int = 0) -> nn.Module:
+    """``model`` with random batch-norm statistics and affine parameters (fresh ones are 0 and 1,
+    which would hide a swapped mean and bias), in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)) and m.running_mean is not None:
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def _same_features(theirs: nn.Module, ours: nn.Module, size: int, channels: int = 3) -> None:
+    x = torch.rand(2, channels, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = theirs(x), ours.eval()(x)
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_easyfsl_resnet12_loads_without_options():
+    from easyfsl.modules import resnet12 as easyfsl_resnet12
+
+    theirs = _randomised(easyfsl_resnet12())
+    model, imported = backbone_from_weights("resnet12", theirs.state_dict())
+    assert imported.describe() == "read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])"
+    _same_features(theirs, model, 32)
+
+
+def test_easyfsl_feat_resnet12_reads_as_the_metaoptnet_layout():
+    from easyfsl.modules import feat_resnet12
+
+    theirs = _randomised(feat_resnet12())
+    model, imported = backbone_from_weights("resnet12", theirs.state_dict())
+    assert imported.layout.source == "RFS / MetaOptNet ResNet-12"
+    _same_features(theirs, model, 84)
+
+
+def test_learn2learn_resnet12_and_its_backbone():
+    l2l = import_learn2learn()
+    theirs = _randomised(l2l.vision.models.ResNet12(output_size=5, dropblock_dropout=0.0))
+    model, imported = backbone_from_weights("resnet12", theirs.state_dict())
+    assert imported.layout.source == "learn2learn ResNet-12"
+    _same_features(theirs.features, model, 84)
+    narrow = _randomised(l2l.vision.models.ResNet12Backbone(wider=False, avg_pool=False, dropblock_dropout=0.0))
+    model, imported = backbone_from_weights("resnet12[global_pool=flatten]", narrow.state_dict())
+    assert imported.options == {"channels": "64-128-256-512"}
+    _same_features(narrow, model, 84)
+
+
+def test_learn2learn_cnn4_gives_the_1600d_embedding():
+    l2l = import_learn2learn()
+    theirs = _randomised(l2l.vision.models.CNN4(output_size=5))
+    model, imported = backbone_from_weights("conv4", theirs.state_dict())
+    assert imported.describe() == "read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten," \
+                                  "width=64])"
+    _same_features(theirs.features, model, 84)
+    backbone = _randomised(l2l.vision.models.CNN4Backbone(hidden_size=32, channels=1))
+    model, imported = backbone_from_weights("conv4", backbone.state_dict(), in_chans=1)
+    assert imported.layout.source == "learn2learn CNN4Backbone" and imported.options["width"] == 32
+    _same_features(backbone, model, 28, channels=1)
+
+
+def _metaoptnet_state(prefix: str = "", widths=(64, 160, 320, 640)) -> dict:
+    """A state dict with the keys and shapes of RFS's / MetaOptNet's / FEAT's ResNet-12."""
+    g = torch.Generator().manual_seed(2)
+    state, prev = {}, 3
+    for stage, width in enumerate(widths, start=1):
+        for i in (1, 2, 3):
+            state[f"{prefix}layer{stage}.0.conv{i}.weight"] = torch.randn(width, prev if i == 1 else width, 3, 3,
+                                                                           generator=g) * 0.05
+            for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+                state[f"{prefix}layer{stage}.0.bn{i}.{name}"] = torch.full((width,), value) + 0.1 * i
+            state[f"{prefix}layer{stage}.0.bn{i}.num_batches_tracked"] = torch.tensor(7)
+        state[f"{prefix}layer{stage}.0.downsample.0.weight"] = torch.randn(width, prev, 1, 1, generator=g) * 0.05
+        for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+            state[f"{prefix}layer{stage}.0.downsample.1.{name}"] = torch.full((width,), value)
+        prev = width
+    return state
+
+
+def test_rfs_metaoptnet_and_feat_key_names(tmp_path):
+    rfs = dict(_metaoptnet_state(), **{"classifier.weight": torch.zeros(64, 640), "classifier.bias": torch.zeros(64)})
+    path = tmp_path / "rfs.pth"
+    torch.save({"model": rfs, "epoch": 90}, path)  # how RFS's training script saves it
+    model = create_backbone("resnet12", checkpoint=path)
+    assert model.blocks[3].body[0].weight.shape == (640, 320, 3, 3)
+    torch.testing.assert_close(model.blocks[1].body[6].weight, rfs["layer2.0.conv3.weight"])
+    torch.save({"embedding": _metaoptnet_state(), "head": {}}, path)  # MetaOptNet's
+    assert create_backbone("resnet12[global_pool=flatten]", checkpoint=path).eval()(
+        torch.rand(1, 3, 84, 84)).shape == (1, 640 * 5 * 5)
+    feat = dict(_metaoptnet_state("encoder."), **{"slf_attn.w_qs.weight": torch.zeros(640, 640)})
+    torch.save({"params": feat}, path)  # FEAT saves its whole model under "params"
+    _, imported = backbone_from_weights("resnet12", feat)
+    assert imported.layout.source == "FEAT ResNet-12"
+    create_backbone("resnet12", checkpoint=path)
+
+
+def test_protonet_conv4_key_names():
+    g = torch.Generator().manual_seed(3)
+    state, prev = {}, 1
+    for i in range(4):  # protonets/models/few_shot.py: encoder = Sequential(conv_block x 4, Flatten)
+        state[f"encoder.{i}.0.weight"] = torch.randn(64, prev, 3, 3, generator=g) * 0.1
+        state[f"encoder.{i}.0.bias"] = torch.randn(64, generator=g)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            state[f"encoder.{i}.1.{name}"] = torch.rand(64, generator=g) + 0.5
+        state[f"encoder.{i}.1.num_batches_tracked"] = torch.tensor(1)
+        prev = 64
+    model, imported = backbone_from_weights("conv4", state, in_chans=1)
+    assert imported.describe().startswith("read as a ProtoNet Conv-4 checkpoint")
+    assert model.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 64)  # 28 px: 1x1 map after four pools
+    torch.testing.assert_close(model.blocks[2][0].bias, state["encoder.2.0.bias"])
+
+
+def test_a_mismatch_names_the_closest_layout(tmp_path):
+    from easyfsl.modules import resnet12 as easyfsl_resnet12
+
+    path = tmp_path / "easyfsl.pth"
+    torch.save(easyfsl_resnet12().state_dict(), path)
+    with pytest.raises(ValueError, match=r"does not fit backbone 'conv4'.*missing keys.*unexpected keys "
+                                         r"\(conv1\.weight.*closest known layout is easyfsl ResNet-12 for "
+                                         r"--backbone resnet12"):
+        create_backbone("conv4", checkpoint=path)
+
+
+def test_every_layout_is_detected_only_for_its_own_backbone():
+    state = _metaoptnet_state()
+    assert detect_layout(state, "resnet12").source == "RFS / MetaOptNet ResNet-12"
+    assert detect_layout(state, "conv4") is None
+    native = create_backbone("resnet12").state_dict()
+    assert detect_layout(native, "resnet12") is None
+    assert {layout.backbone for layout in LAYOUTS} == {"conv4", "resnet12"}
+
+
+def test_prefix_and_key_pick_the_backbone(tmp_path):
+    from fewshot_clce.backbones.weights import read_state_dict
+
+    native = create_backbone("conv4", 1).state_dict()
+    lightning = {"state_dict": {f"model.backbone.{k}": v for k, v in native.items()}, "epoch": 3}
+    lightning["state_dict"]["model.head.weight"] = torch.zeros(5, 64)
+    path = tmp_path / "lightning.ckpt"
+    torch.save(lightning, path)
+    state = read_state_dict(path, prefix="model.backbone.", key="state_dict")
+    assert set(state) == set(native)
+    with pytest.raises(ValueError, match=r"has no entry 'ema' \(--checkpoint-key\); it has 'state_dict', 'epoch'"):
+        read_state_dict(path, key="ema")
+    with pytest.raises(ValueError, match=r"no state dict of tensors under 'encoder\.' \(--checkpoint-prefix\)"):
+        read_state_dict(path, prefix="encoder.")
