@@ -159,3 +159,45 @@ def test_prefix_and_key_pick_the_backbone(tmp_path):
         read_state_dict(path, key="ema")
     with pytest.raises(ValueError, match=r"no state dict of tensors under 'encoder\.' \(--checkpoint-prefix\)"):
         read_state_dict(path, prefix="encoder.")
+
+
+def test_evaluate_cli_reads_a_learn2learn_file_and_a_lightning_file(tmp_path, capsys):
+    """`evaluate --backbone conv4 --checkpoint` on learn2learn's own CNN4 file (no option needed), and
+    on a Lightning checkpoint with --checkpoint-prefix/--checkpoint-key; the table names the width."""
+    import pandas as pd
+
+    from fewshot_clce.cli import main
+
+    l2l = import_learn2learn()
+    path = tmp_path / "l2l_cnn4.pth"
+    torch.save(_randomised(l2l.vision.models.CNN4(output_size=5, channels=1)).state_dict(), path)
+    common = ["--dataset", "digits", "--shots", "1", "--n-episodes", "5", "--queries", "3", "--head", "centroid",
+              "--no-cache", "--pretrained-on", "imagenet"]
+    assert main(["evaluate", "--backbone", "conv4", "--checkpoint", str(path), "--out", str(tmp_path / "a.csv"),
+                 *common]) == 0
+    printed = capsys.readouterr().out
+    assert f"{path}: read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten," in printed
+    assert " dim " in printed.splitlines()[1] and " 64 " in printed.splitlines()[2]  # 8x8 digits: 64 x 1 x 1
+    rows = pd.read_csv(tmp_path / "a.csv")
+    assert (rows["embedding_dim"] == 64).all() and (rows["pretrained_on"] == "imagenet").all()
+
+    native = create_backbone("conv4[global_pool=flatten]", 1).state_dict()
+    lightning = {"state_dict": {f"model.backbone.{k}": v for k, v in native.items()}}
+    torch.save(lightning, tmp_path / "last.ckpt")
+    argv = ["evaluate", "--backbone", "conv4[global_pool=flatten]", "--checkpoint", str(tmp_path / "last.ckpt"),
+            "--out", str(tmp_path / "b.csv"), *common]
+    assert main(argv) == 2
+    assert "missing keys" in capsys.readouterr().err
+    assert main(argv + ["--checkpoint-prefix", "model.backbone.", "--checkpoint-key", "state_dict"]) == 0
+
+
+def test_comparability_warnings():
+    from fewshot_clce.backbones.provenance import comparability_warnings
+
+    on_mini = comparability_warnings("mini-imagenet", "imagenet (timm tag a1_in1k)", 224, (3, 84, 84), 224)
+    assert len(on_mini) == 1 and "ImageNet classes" in on_mini[0]
+    assert comparability_warnings("cub", "imagenet", 224, (3, 84, 84), 224) == []
+    small = comparability_warnings("digits", None, 224, (1, 8, 8), 224)
+    assert len(small) == 1 and "8 px" in small[0] and "224 px" in small[0]
+    assert comparability_warnings("digits", None, 28, (1, 8, 8), 28) == []  # 8 >= 28 / 4
+    assert comparability_warnings("digits", None, 84, (1, 28, 28), 16)[0].startswith("the images of digits are 16")
