@@ -201,3 +201,21 @@ def test_comparability_warnings():
     assert len(small) == 1 and "8 px" in small[0] and "224 px" in small[0]
     assert comparability_warnings("digits", None, 28, (1, 8, 8), 28) == []  # 8 >= 28 / 4
     assert comparability_warnings("digits", None, 84, (1, 28, 28), 16)[0].startswith("the images of digits are 16")
+
+
+def test_train_starts_from_a_learn2learn_file_and_its_run_evaluates(tmp_path, capsys):
+    """The run keeps the options the weights needed, so `evaluate RUN_DIR` rebuilds the same backbone."""
+    from fewshot_clce.cli import main
+
+    l2l = import_learn2learn()
+    path = tmp_path / "l2l.pth"
+    torch.save({"state_dict": {f"model.{k}": v for k, v in
+                               l2l.vision.models.CNN4(output_size=5, channels=1).state_dict().items()}}, path)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(run),
+                 "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16", "--val-episodes", "5",
+                 "--val-queries", "3", "--no-progress", "--device", "cpu", "--checkpoint", str(path),
+                 "--checkpoint-prefix", "model.", "--checkpoint-key", "state_dict"]) == 0
+    assert "read as a learn2learn CNN4 checkpoint" in capsys.readouterr().err
+    assert main(["evaluate", str(run), "--dataset", "digits", "--shots", "1", "--n-episodes", "5", "--queries", "3",
+                 "--head", "centroid", "--no-cache"]) == 0
