@@ -218,7 +218,9 @@ def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset,
                     pretrained_on=pretraining)
         frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=rows))
         size = getattr(loaded.preprocess, "size", None)
-        warnings += comparability_warnings(ds.name, pretraining, _trained_side(loaded), split.image_shape,
+        # a backbone evaluated on its own training data saw images of this size in training
+        trained_side = None if ds.name == loaded.dataset_id else _trained_side(loaded)
+        warnings += comparability_warnings(ds.name, pretraining, trained_side, split.image_shape,
                                            min(int(v) for v in size) if size else None)
     results = pd.concat(frames, ignore_index=True)
     results.attrs["warnings"] = list(dict.fromkeys(warnings))

@@ -95,7 +95,10 @@ def _metaoptnet_state(prefix: str = "", widths=(64, 160, 320, 640)) -> dict:
 def test_rfs_metaoptnet_and_feat_key_names(tmp_path):
     rfs = dict(_metaoptnet_state(), **{"classifier.weight": torch.zeros(64, 640), "classifier.bias": torch.zeros(64)})
     path = tmp_path / "rfs.pth"
-    torch.save({"model": rfs, "epoch": 90}, path)  # how RFS's training script saves it
+    import argparse
+
+    # how RFS's training script saves it: its argparse options beside the weights
+    torch.save({"opt": argparse.Namespace(model="resnet12", lr=0.05), "model": rfs, "epoch": 90}, path)
     model = create_backbone("resnet12", checkpoint=path)
     assert model.blocks[3].body[0].weight.shape == (640, 320, 3, 3)
     torch.testing.assert_close(model.blocks[1].body[6].weight, rfs["layer2.0.conv3.weight"])
