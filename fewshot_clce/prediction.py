@@ -5,6 +5,7 @@ grayscale, else ``RGB``; their common size, else 84x84) and go through the backb
 preprocessing, as :func:`fewshot_clce.evaluation.evaluate_run` gives them; a head is fitted on
 the support features and gives each query a probability per class.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -25,14 +26,18 @@ def _support(folder: str | Path) -> Tuple[List[Path], List[int], List[str]]:
         what = "is a file, not a folder of class folders" if root.exists() else "does not exist"
         raise FileNotFoundError(f"support folder {str(root)!r} {what}")
     if not any(p.is_dir() for p in root.iterdir()):
-        raise ValueError(f"support folder {str(root)!r} holds no class folders; put each class's images in a "
-                         "folder of its own (SUPPORT/cat/1.jpg, SUPPORT/dog/1.jpg)")
+        raise ValueError(
+            f"support folder {str(root)!r} holds no class folders; put each class's images in a "
+            "folder of its own (SUPPORT/cat/1.jpg, SUPPORT/dog/1.jpg)"
+        )
     try:
         classes = scan_classes(root)
     except ValueError as e:
         if "class folder(s)" in str(e):  # scan_classes' "fewer than two classes"
-            raise ValueError(f"support folder {str(root)!r} has {sum(p.is_dir() for p in root.iterdir())} "
-                             "class folder; a prediction needs at least two classes to choose from") from None
+            raise ValueError(
+                f"support folder {str(root)!r} has {sum(p.is_dir() for p in root.iterdir())} "
+                "class folder; a prediction needs at least two classes to choose from"
+            ) from None
         raise
     names = sorted(classes)
     paths = [root / p for c in names for p in classes[c]]
@@ -42,12 +47,16 @@ def _support(folder: str | Path) -> Tuple[List[Path], List[int], List[str]]:
 
 def _image_file(path: Path) -> Path:
     if Path(path.name).suffix.lower() not in IMAGE_EXTENSIONS:
-        raise ValueError(f"query {str(path)!r} is not an image (extensions read: "
-                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+        raise ValueError(
+            f"query {str(path)!r} is not an image (extensions read: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))})"
+        )
     return path
 
 
-def _query(items: Sequence[str | Path], class_names: List[str]) -> Tuple[List[Path], List[Optional[str]]]:
+def _query(
+    items: Sequence[str | Path], class_names: List[str]
+) -> Tuple[List[Path], List[Optional[str]]]:
     """Query image paths and their true class (a class folder's name) or None."""
     paths: List[Path] = []
     truth: List[Optional[str]] = []
@@ -62,12 +71,16 @@ def _query(items: Sequence[str | Path], class_names: List[str]) -> Tuple[List[Pa
         entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
         folders = [p for p in entries if p.is_dir()]
         if not entries:
-            raise ValueError(f"query folder {str(path)!r} holds no images; add some, or pass image files")
+            raise ValueError(
+                f"query folder {str(path)!r} holds no images; add some, or pass image files"
+            )
         if folders:  # class folders: the truth is known, accuracy too
             for folder in folders:
                 if folder.name not in class_names:
-                    raise ValueError(f"query class folder {str(folder)!r} is not a class of the support folder "
-                                     f"({', '.join(class_names)}); rename it or move it out")
+                    raise ValueError(
+                        f"query class folder {str(folder)!r} is not a class of the support folder "
+                        f"({', '.join(class_names)}); rename it or move it out"
+                    )
                 images = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
                 if not images:
                     raise ValueError(f"query class folder {str(folder)!r} holds no images")
@@ -91,12 +104,24 @@ def _read_headers(paths: Sequence[Path]) -> Tuple[str, Optional[Tuple[int, int]]
     return first_mode, (next(iter(sizes)) if len(sizes) == 1 else None)
 
 
-def predict(support: str | Path, query: str | Path | Sequence[str | Path], run_dir: Optional[str | Path] = None,
-            backbone: Optional[str] = None, checkpoint: Optional[str | Path] = None, pretrained: bool = False,
-            head: str = "logistic", which: str = "best", image_size: Optional[int] = None,
-            mean: Optional[Sequence[float]] = None, std: Optional[Sequence[float]] = None,
-            checkpoint_prefix: str = "", checkpoint_key: Optional[str] = None, batch_size: int = 64,
-            device: str = "cpu", **backbone_kwargs) -> pd.DataFrame:
+def predict(
+    support: str | Path,
+    query: str | Path | Sequence[str | Path],
+    run_dir: Optional[str | Path] = None,
+    backbone: Optional[str] = None,
+    checkpoint: Optional[str | Path] = None,
+    pretrained: bool = False,
+    head: str = "logistic",
+    which: str = "best",
+    image_size: Optional[int] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    checkpoint_prefix: str = "",
+    checkpoint_key: Optional[str] = None,
+    batch_size: int = 64,
+    device: str = "cpu",
+    **backbone_kwargs,
+) -> pd.DataFrame:
     """Classify query images with a head fitted on a folder of labelled support images.
 
     Args:
@@ -108,16 +133,19 @@ def predict(support: str | Path, query: str | Path | Sequence[str | Path], run_d
         head: a head that gives scores: ``logistic`` (default), ``centroid``, ``centroid_cosine``,
             with options as ``logistic[C=0.1]``.
         which: the run's checkpoint, ``best`` or ``last``.
-        image_size, mean, std, checkpoint_prefix, checkpoint_key, **backbone_kwargs: for ``backbone``.
+        image_size, mean, std, checkpoint_prefix, checkpoint_key, **backbone_kwargs: for
+            ``backbone`` (as :func:`~fewshot_clce.training.external.load_backbone` takes them).
 
     Returns:
-        One row per query image: ``image``, ``predicted``, ``probability`` (of the predicted class),
-        one ``p(<class>)`` column per support class, and ``true`` / ``correct`` when the query came in
-        class folders. ``attrs``: ``accuracy`` (or None), ``embedding_dim``, ``head``, ``backbone``.
+        One row per query image: ``image``, ``predicted``, ``probability`` (of the predicted
+        class), one ``p(<class>)`` column per support class, and ``true`` / ``correct`` when the
+        query came in class folders. ``attrs``: ``accuracy`` (or None), ``embedding_dim``,
+        ``head``, ``backbone``, ``checkpoint_layout``.
 
     Raises:
-        FileNotFoundError, ValueError: naming the path for a missing folder, an empty class folder, a
-            single class, a file that is not an image or cannot be read, or no query images.
+        FileNotFoundError, ValueError: naming the path for a missing folder, an empty class
+            folder, a single class, a file that is not an image or cannot be read, or no query
+            images.
     """
     import torch
 
@@ -125,8 +153,11 @@ def predict(support: str | Path, query: str | Path | Sequence[str | Path], run_d
     from .heads import create_head, head_needs_base_mean
 
     if (run_dir is None) == (backbone is None):
-        raise ValueError("pass a run folder (RUN_DIR) or --backbone NAME with --checkpoint FILE or --pretrained, "
-                         "one of them")
+        raise ValueError(
+            "pass a run folder (RUN_DIR) or --backbone NAME with --checkpoint FILE or "
+            "--pretrained, "
+            "one of them"
+        )
     support_paths, support_labels, names = _support(support)
     query_paths, truth = _query([query] if isinstance(query, (str, Path)) else list(query), names)
     mode, common = _read_headers(support_paths)
@@ -142,36 +173,82 @@ def predict(support: str | Path, query: str | Path | Sequence[str | Path], run_d
         from .training.external import load_backbone
 
         shape = (1 if mode == "L" else 3, *size)
-        loaded = load_backbone(backbone, checkpoint, pretrained, image_size, mean, std, image_shape=shape,
-                               checkpoint_prefix=checkpoint_prefix, checkpoint_key=checkpoint_key, **backbone_kwargs)
+        loaded = load_backbone(
+            backbone,
+            checkpoint,
+            pretrained,
+            image_size,
+            mean,
+            std,
+            image_shape=shape,
+            checkpoint_prefix=checkpoint_prefix,
+            checkpoint_key=checkpoint_key,
+            **backbone_kwargs,
+        )
         name = backbone
     fitted_head = create_head(head)
     if head_needs_base_mean(fitted_head):
-        raise ValueError(f"head {head!r} centres features on base classes that a prediction does not have; "
-                         "use logistic, centroid or centroid_cosine")
+        raise ValueError(
+            f"head {head!r} centres features on base classes that a prediction does not have; "
+            "use logistic, centroid or centroid_cosine"
+        )
     features = []
-    for split_name, paths, labels in (("support", support_paths, support_labels),
-                                      ("query", query_paths, [0] * len(query_paths))):
-        split = FileSplit("predict", split_name, Path("/"), [p.resolve() for p in paths], labels, names,
-                          mode=mode, size=tuple(size))
-        pre = loaded.preprocess.adapted_to(split.image_shape, f"the {split_name} images", f"backbone {name!r}")
-        table = extract_features(loaded.backbone.to(device), split, None, preprocess=pre, batch_size=batch_size,
-                                 cache=False, device=device)
+    for split_name, paths, labels in (
+        ("support", support_paths, support_labels),
+        ("query", query_paths, [0] * len(query_paths)),
+    ):
+        split = FileSplit(
+            "predict",
+            split_name,
+            Path("/"),
+            [p.resolve() for p in paths],
+            labels,
+            names,
+            mode=mode,
+            size=tuple(size),
+        )
+        pre = loaded.preprocess.adapted_to(
+            split.image_shape, f"the {split_name} images", f"backbone {name!r}"
+        )
+        table = extract_features(
+            loaded.backbone.to(device),
+            split,
+            None,
+            preprocess=pre,
+            batch_size=batch_size,
+            cache=False,
+            device=device,
+        )
         features.append(table.features.float())
     support_feats, query_feats = features
-    probs = fitted_head.probabilities(support_feats[None], torch.as_tensor(support_labels)[None], query_feats[None],
-                                      len(names))[0].numpy()  # [M, N]
+    probs = fitted_head.probabilities(
+        support_feats[None], torch.as_tensor(support_labels)[None], query_feats[None], len(names)
+    )[0].numpy()  # [M, N]
     predicted = probs.argmax(1)
-    out = pd.DataFrame({"image": [str(p) for p in query_paths], "predicted": [names[k] for k in predicted],
-                        "probability": probs[np.arange(len(predicted)), predicted]})
+    out = pd.DataFrame(
+        {
+            "image": [str(p) for p in query_paths],
+            "predicted": [names[k] for k in predicted],
+            "probability": probs[np.arange(len(predicted)), predicted],
+        }
+    )
     for k, c in enumerate(names):
         out[f"p({c})"] = probs[:, k]
     known = [t is not None for t in truth]
     accuracy = None
     if any(known):
         out["true"] = [t if t is not None else "" for t in truth]
-        out["correct"] = [bool(t == p) if t is not None else None for t, p in zip(truth, out["predicted"])]
-        accuracy = float(np.mean([t == p for t, p in zip(truth, out["predicted"]) if t is not None]))
-    out.attrs.update(accuracy=accuracy, embedding_dim=int(support_feats.shape[1]), head=fitted_head.label,
-                     backbone=name, checkpoint_layout=loaded.config.get("checkpoint_layout", ""))
+        out["correct"] = [
+            bool(t == p) if t is not None else None for t, p in zip(truth, out["predicted"])
+        ]
+        accuracy = float(
+            np.mean([t == p for t, p in zip(truth, out["predicted"]) if t is not None])
+        )
+    out.attrs.update(
+        accuracy=accuracy,
+        embedding_dim=int(support_feats.shape[1]),
+        head=fitted_head.label,
+        backbone=name,
+        checkpoint_layout=loaded.config.get("checkpoint_layout", ""),
+    )
     return out

@@ -1,6 +1,7 @@
 """Checkpoints of other codebases read into conv4 / resnet12: the real classes of easyfsl and
 learn2learn (installed by the test extra and `make learn2learn`), and state dicts with the key
 names and shapes of RFS, MetaOptNet, FEAT and ProtoNet (whose packages do not install)."""
+
 import pytest
 import torch
 from torch import nn
@@ -36,7 +37,9 @@ def test_easyfsl_resnet12_loads_without_options():
 
     theirs = _randomised(easyfsl_resnet12())
     model, imported = backbone_from_weights("resnet12", theirs.state_dict())
-    assert imported.describe() == "read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])"
+    assert (
+        imported.describe() == "read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])"
+    )
     _same_features(theirs, model, 32)
 
 
@@ -55,7 +58,9 @@ def test_learn2learn_resnet12_and_its_backbone():
     model, imported = backbone_from_weights("resnet12", theirs.state_dict())
     assert imported.layout.source == "learn2learn ResNet-12"
     _same_features(theirs.features, model, 84)
-    narrow = _randomised(l2l.vision.models.ResNet12Backbone(wider=False, avg_pool=False, dropblock_dropout=0.0))
+    narrow = _randomised(
+        l2l.vision.models.ResNet12Backbone(wider=False, avg_pool=False, dropblock_dropout=0.0)
+    )
     model, imported = backbone_from_weights("resnet12[global_pool=flatten]", narrow.state_dict())
     assert imported.options == {"channels": "64-128-256-512"}
     _same_features(narrow, model, 84)
@@ -65,8 +70,11 @@ def test_learn2learn_cnn4_gives_the_1600d_embedding():
     l2l = import_learn2learn()
     theirs = _randomised(l2l.vision.models.CNN4(output_size=5))
     model, imported = backbone_from_weights("conv4", theirs.state_dict())
-    assert imported.describe() == "read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten," \
-                                  "width=64])"
+    assert (
+        imported.describe()
+        == "read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten,"
+        "width=64])"
+    )
     _same_features(theirs.features, model, 84)
     backbone = _randomised(l2l.vision.models.CNN4Backbone(hidden_size=32, channels=1))
     model, imported = backbone_from_weights("conv4", backbone.state_dict(), in_chans=1)
@@ -80,31 +88,52 @@ def _metaoptnet_state(prefix: str = "", widths=(64, 160, 320, 640)) -> dict:
     state, prev = {}, 3
     for stage, width in enumerate(widths, start=1):
         for i in (1, 2, 3):
-            state[f"{prefix}layer{stage}.0.conv{i}.weight"] = torch.randn(width, prev if i == 1 else width, 3, 3,
-                                                                           generator=g) * 0.05
-            for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
-                state[f"{prefix}layer{stage}.0.bn{i}.{name}"] = torch.full((width,), value) + 0.1 * i
+            state[f"{prefix}layer{stage}.0.conv{i}.weight"] = (
+                torch.randn(width, prev if i == 1 else width, 3, 3, generator=g) * 0.05
+            )
+            for name, value in (
+                ("weight", 1.0),
+                ("bias", 0.0),
+                ("running_mean", 0.0),
+                ("running_var", 1.0),
+            ):
+                state[f"{prefix}layer{stage}.0.bn{i}.{name}"] = (
+                    torch.full((width,), value) + 0.1 * i
+                )
             state[f"{prefix}layer{stage}.0.bn{i}.num_batches_tracked"] = torch.tensor(7)
-        state[f"{prefix}layer{stage}.0.downsample.0.weight"] = torch.randn(width, prev, 1, 1, generator=g) * 0.05
-        for name, value in (("weight", 1.0), ("bias", 0.0), ("running_mean", 0.0), ("running_var", 1.0)):
+        state[f"{prefix}layer{stage}.0.downsample.0.weight"] = (
+            torch.randn(width, prev, 1, 1, generator=g) * 0.05
+        )
+        for name, value in (
+            ("weight", 1.0),
+            ("bias", 0.0),
+            ("running_mean", 0.0),
+            ("running_var", 1.0),
+        ):
             state[f"{prefix}layer{stage}.0.downsample.1.{name}"] = torch.full((width,), value)
         prev = width
     return state
 
 
 def test_rfs_metaoptnet_and_feat_key_names(tmp_path):
-    rfs = dict(_metaoptnet_state(), **{"classifier.weight": torch.zeros(64, 640), "classifier.bias": torch.zeros(64)})
+    rfs = dict(
+        _metaoptnet_state(),
+        **{"classifier.weight": torch.zeros(64, 640), "classifier.bias": torch.zeros(64)},
+    )
     path = tmp_path / "rfs.pth"
     import argparse
 
     # how RFS's training script saves it: its argparse options beside the weights
-    torch.save({"opt": argparse.Namespace(model="resnet12", lr=0.05), "model": rfs, "epoch": 90}, path)
+    torch.save(
+        {"opt": argparse.Namespace(model="resnet12", lr=0.05), "model": rfs, "epoch": 90}, path
+    )
     model = create_backbone("resnet12", checkpoint=path)
     assert model.blocks[3].body[0].weight.shape == (640, 320, 3, 3)
     torch.testing.assert_close(model.blocks[1].body[6].weight, rfs["layer2.0.conv3.weight"])
     torch.save({"embedding": _metaoptnet_state(), "head": {}}, path)  # MetaOptNet's
     assert create_backbone("resnet12[global_pool=flatten]", checkpoint=path).eval()(
-        torch.rand(1, 3, 84, 84)).shape == (1, 640 * 5 * 5)
+        torch.rand(1, 3, 84, 84)
+    ).shape == (1, 640 * 5 * 5)
     feat = dict(_metaoptnet_state("encoder."), **{"slf_attn.w_qs.weight": torch.zeros(640, 640)})
     torch.save({"params": feat}, path)  # FEAT saves its whole model under "params"
     _, imported = backbone_from_weights("resnet12", feat)
@@ -115,7 +144,9 @@ def test_rfs_metaoptnet_and_feat_key_names(tmp_path):
 def test_protonet_conv4_key_names():
     g = torch.Generator().manual_seed(3)
     state, prev = {}, 1
-    for i in range(4):  # protonets/models/few_shot.py: encoder = Sequential(conv_block x 4, Flatten)
+    for i in range(
+        4
+    ):  # protonets/models/few_shot.py: encoder = Sequential(conv_block x 4, Flatten)
         state[f"encoder.{i}.0.weight"] = torch.randn(64, prev, 3, 3, generator=g) * 0.1
         state[f"encoder.{i}.0.bias"] = torch.randn(64, generator=g)
         for name in ("weight", "bias", "running_mean", "running_var"):
@@ -124,7 +155,10 @@ def test_protonet_conv4_key_names():
         prev = 64
     model, imported = backbone_from_weights("conv4", state, in_chans=1)
     assert imported.describe().startswith("read as a ProtoNet Conv-4 checkpoint")
-    assert model.eval()(torch.rand(2, 1, 28, 28)).shape == (2, 64)  # 28 px: 1x1 map after four pools
+    assert model.eval()(torch.rand(2, 1, 28, 28)).shape == (
+        2,
+        64,
+    )  # 28 px: 1x1 map after four pools
     torch.testing.assert_close(model.blocks[2][0].bias, state["encoder.2.0.bias"])
 
 
@@ -133,9 +167,12 @@ def test_a_mismatch_names_the_closest_layout(tmp_path):
 
     path = tmp_path / "easyfsl.pth"
     torch.save(easyfsl_resnet12().state_dict(), path)
-    with pytest.raises(ValueError, match=r"does not fit backbone 'conv4'.*missing keys.*unexpected keys "
-                                         r"\(conv1\.weight.*closest known layout is easyfsl ResNet-12 for "
-                                         r"--backbone resnet12"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit backbone 'conv4'.*missing keys.*unexpected keys "
+        r"\(conv1\.weight.*closest known layout is easyfsl ResNet-12 for "
+        r"--backbone resnet12",
+    ):
         create_backbone("conv4", checkpoint=path)
 
 
@@ -158,15 +195,20 @@ def test_prefix_and_key_pick_the_backbone(tmp_path):
     torch.save(lightning, path)
     state = read_state_dict(path, prefix="model.backbone.", key="state_dict")
     assert set(state) == set(native)
-    with pytest.raises(ValueError, match=r"has no entry 'ema' \(--checkpoint-key\); it has 'state_dict', 'epoch'"):
+    with pytest.raises(
+        ValueError, match=r"has no entry 'ema' \(--checkpoint-key\); it has 'state_dict', 'epoch'"
+    ):
         read_state_dict(path, key="ema")
-    with pytest.raises(ValueError, match=r"no state dict of tensors under 'encoder\.' \(--checkpoint-prefix\)"):
+    with pytest.raises(
+        ValueError, match=r"no state dict of tensors under 'encoder\.' \(--checkpoint-prefix\)"
+    ):
         read_state_dict(path, prefix="encoder.")
 
 
 def test_evaluate_cli_reads_a_learn2learn_file_and_a_lightning_file(tmp_path, capsys):
-    """`evaluate --backbone conv4 --checkpoint` on learn2learn's own CNN4 file (no option needed), and
-    on a Lightning checkpoint with --checkpoint-prefix/--checkpoint-key; the table names the width."""
+    """`evaluate --backbone conv4 --checkpoint` on learn2learn's own CNN4 file (no option
+    needed), and on a Lightning checkpoint with --checkpoint-prefix/--checkpoint-key; the table
+    names the width."""
     import pandas as pd
 
     from fewshot_clce.cli import main
@@ -174,51 +216,154 @@ def test_evaluate_cli_reads_a_learn2learn_file_and_a_lightning_file(tmp_path, ca
     l2l = import_learn2learn()
     path = tmp_path / "l2l_cnn4.pth"
     torch.save(_randomised(l2l.vision.models.CNN4(output_size=5, channels=1)).state_dict(), path)
-    common = ["--dataset", "digits", "--shots", "1", "--n-episodes", "5", "--queries", "3", "--head", "centroid",
-              "--no-cache", "--pretrained-on", "imagenet"]
-    assert main(["evaluate", "--backbone", "conv4", "--checkpoint", str(path), "--out", str(tmp_path / "a.csv"),
-                 *common]) == 0
+    common = [
+        "--dataset",
+        "digits",
+        "--shots",
+        "1",
+        "--n-episodes",
+        "5",
+        "--queries",
+        "3",
+        "--head",
+        "centroid",
+        "--no-cache",
+        "--pretrained-on",
+        "imagenet",
+    ]
+    assert (
+        main(
+            [
+                "evaluate",
+                "--backbone",
+                "conv4",
+                "--checkpoint",
+                str(path),
+                "--out",
+                str(tmp_path / "a.csv"),
+                *common,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
-    assert f"{path}: read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten," in printed
-    assert " dim " in printed.splitlines()[1] and " 64 " in printed.splitlines()[2]  # 8x8 digits: 64 x 1 x 1
+    assert (
+        f"{path}: read as a learn2learn CNN4 checkpoint (conv4[conv_bias=true,global_pool=flatten,"
+        in printed
+    )
+    assert (
+        " dim " in printed.splitlines()[1] and " 64 " in printed.splitlines()[2]
+    )  # 8x8 digits: 64 x 1 x 1
     rows = pd.read_csv(tmp_path / "a.csv")
     assert (rows["embedding_dim"] == 64).all() and (rows["pretrained_on"] == "imagenet").all()
 
     native = create_backbone("conv4[global_pool=flatten]", 1).state_dict()
     lightning = {"state_dict": {f"model.backbone.{k}": v for k, v in native.items()}}
     torch.save(lightning, tmp_path / "last.ckpt")
-    argv = ["evaluate", "--backbone", "conv4[global_pool=flatten]", "--checkpoint", str(tmp_path / "last.ckpt"),
-            "--out", str(tmp_path / "b.csv"), *common]
+    argv = [
+        "evaluate",
+        "--backbone",
+        "conv4[global_pool=flatten]",
+        "--checkpoint",
+        str(tmp_path / "last.ckpt"),
+        "--out",
+        str(tmp_path / "b.csv"),
+        *common,
+    ]
     assert main(argv) == 2
     assert "missing keys" in capsys.readouterr().err
-    assert main(argv + ["--checkpoint-prefix", "model.backbone.", "--checkpoint-key", "state_dict"]) == 0
+    assert (
+        main(argv + ["--checkpoint-prefix", "model.backbone.", "--checkpoint-key", "state_dict"])
+        == 0
+    )
 
 
 def test_comparability_warnings():
     from fewshot_clce.backbones.provenance import comparability_warnings
 
-    on_mini = comparability_warnings("mini-imagenet", "imagenet (timm tag a1_in1k)", 224, (3, 84, 84), 224)
+    on_mini = comparability_warnings(
+        "mini-imagenet", "imagenet (timm tag a1_in1k)", 224, (3, 84, 84), 224
+    )
     assert len(on_mini) == 1 and "ImageNet classes" in on_mini[0]
     assert comparability_warnings("cub", "imagenet", 224, (3, 84, 84), 224) == []
     small = comparability_warnings("digits", None, 224, (1, 8, 8), 224)
     assert len(small) == 1 and "8 px" in small[0] and "224 px" in small[0]
     assert comparability_warnings("digits", None, 28, (1, 8, 8), 28) == []  # 8 >= 28 / 4
-    assert comparability_warnings("digits", None, 84, (1, 28, 28), 16)[0].startswith("the images of digits are 16")
+    assert comparability_warnings("digits", None, 84, (1, 28, 28), 16)[0].startswith(
+        "the images of digits are 16"
+    )
 
 
 def test_train_starts_from_a_learn2learn_file_and_its_run_evaluates(tmp_path, capsys):
-    """The run keeps the options the weights needed, so `evaluate RUN_DIR` rebuilds the same backbone."""
+    """The run keeps the options the weights needed, so `evaluate RUN_DIR` rebuilds the same
+    backbone."""
     from fewshot_clce.cli import main
 
     l2l = import_learn2learn()
     path = tmp_path / "l2l.pth"
-    torch.save({"state_dict": {f"model.{k}": v for k, v in
-                               l2l.vision.models.CNN4(output_size=5, channels=1).state_dict().items()}}, path)
+    torch.save(
+        {
+            "state_dict": {
+                f"model.{k}": v
+                for k, v in l2l.vision.models.CNN4(output_size=5, channels=1).state_dict().items()
+            }
+        },
+        path,
+    )
     run = tmp_path / "run"
-    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(run),
-                 "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16", "--val-episodes", "5",
-                 "--val-queries", "3", "--no-progress", "--device", "cpu", "--checkpoint", str(path),
-                 "--checkpoint-prefix", "model.", "--checkpoint-key", "state_dict"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--backbone",
+                "conv4",
+                "--loss",
+                "ce",
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "1",
+                "--batch-size",
+                "16",
+                "--val-episodes",
+                "5",
+                "--val-queries",
+                "3",
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--checkpoint",
+                str(path),
+                "--checkpoint-prefix",
+                "model.",
+                "--checkpoint-key",
+                "state_dict",
+            ]
+        )
+        == 0
+    )
     assert "read as a learn2learn CNN4 checkpoint" in capsys.readouterr().err
-    assert main(["evaluate", str(run), "--dataset", "digits", "--shots", "1", "--n-episodes", "5", "--queries", "3",
-                 "--head", "centroid", "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--dataset",
+                "digits",
+                "--shots",
+                "1",
+                "--n-episodes",
+                "5",
+                "--queries",
+                "3",
+                "--head",
+                "centroid",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )

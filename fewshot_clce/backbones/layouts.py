@@ -17,11 +17,13 @@ learn2learn ResNet-12         resnet12   the same under ``features.``
 easyfsl ResNet-12             resnet12   ``conv1``/``bn1`` -> ``stem``, ``layerS.B.conv1`` ->
                                          ``blocks.S-1.B.body.0`` (``design="stride"``, ReLU)
 ProtoNet Conv-4               conv4      ``encoder.I.0`` (conv, with bias) -> ``blocks.I.0``
-learn2learn CNN4              conv4      ``features.I.conv`` / ``.normalize`` -> ``blocks.I.0`` / ``.1``
+learn2learn CNN4              conv4      ``features.I.conv`` / ``.normalize`` ->
+                                         ``blocks.I.0`` / ``.1``
 ============================  =========  ==========================================================
 
 torchvision and timm files need no layout: timm's models take them as they are.
 """
+
 from __future__ import annotations
 
 import re
@@ -32,21 +34,32 @@ import torch
 
 # ResNet-12 blocks of the MetaOptNet family: their BasicBlock's names -> _ResidualBlock's
 _RESNET12_BLOCK = (
-    (r"conv1\.", "body.0."), (r"bn1\.", "body.1."), (r"conv2\.", "body.3."), (r"bn2\.", "body.4."),
-    (r"conv3\.", "body.6."), (r"bn3\.", "body.7."), (r"downsample\.0\.", "shortcut.0."),
+    (r"conv1\.", "body.0."),
+    (r"bn1\.", "body.1."),
+    (r"conv2\.", "body.3."),
+    (r"bn2\.", "body.4."),
+    (r"conv3\.", "body.6."),
+    (r"bn3\.", "body.7."),
+    (r"downsample\.0\.", "shortcut.0."),
     (r"downsample\.1\.", "shortcut.1."),
 )
 # torchvision's BasicBlock (easyfsl's ResNet-12) -> _StridedBlock's
 _STRIDED_BLOCK = (
-    (r"conv1\.", "body.0."), (r"bn1\.", "body.1."), (r"conv2\.", "body.3."), (r"bn2\.", "body.4."),
-    (r"downsample\.0\.", "shortcut.0."), (r"downsample\.1\.", "shortcut.1."),
+    (r"conv1\.", "body.0."),
+    (r"bn1\.", "body.1."),
+    (r"conv2\.", "body.3."),
+    (r"bn2\.", "body.4."),
+    (r"downsample\.0\.", "shortcut.0."),
+    (r"downsample\.1\.", "shortcut.1."),
 )
 _BN_OR_CONV_TAIL = r"(weight|bias|running_mean|running_var|num_batches_tracked)$"
 
 
 def _metaoptnet_rules(prefix: str) -> Tuple[Tuple[str, str], ...]:
-    return tuple((rf"^{re.escape(prefix)}layer([1-4])\.0\.{src}{_BN_OR_CONV_TAIL}", f"blocks.<S>.{dst}\\2")
-                 for src, dst in _RESNET12_BLOCK)
+    return tuple(
+        (rf"^{re.escape(prefix)}layer([1-4])\.0\.{src}{_BN_OR_CONV_TAIL}", f"blocks.<S>.{dst}\\2")
+        for src, dst in _RESNET12_BLOCK
+    )
 
 
 @dataclass(frozen=True)
@@ -88,24 +101,57 @@ class Layout:
 
 
 LAYOUTS: Tuple[Layout, ...] = (
-    Layout("FEAT ResNet-12", "resnet12", _metaoptnet_rules("encoder."), ignore=(r"^(?!encoder\.)",)),
-    Layout("learn2learn ResNet-12", "resnet12", _metaoptnet_rules("features."), ignore=(r"^classifier\.",)),
-    Layout("RFS / MetaOptNet ResNet-12", "resnet12", _metaoptnet_rules(""), ignore=(r"^classifier\.",)),
-    Layout("easyfsl ResNet-12", "resnet12",
-           ((rf"^conv1\.{_BN_OR_CONV_TAIL}", r"stem.0.\1"), (rf"^bn1\.{_BN_OR_CONV_TAIL}", r"stem.1.\1"))
-           + tuple((rf"^layer([1-4])\.(\d+)\.{src}{_BN_OR_CONV_TAIL}", f"blocks.<S>.\\2.{dst}\\3")
-                   for src, dst in _STRIDED_BLOCK),
-           ignore=(r"^fc\.",), options={"design": "stride"}),
-    Layout("ProtoNet Conv-4", "conv4", ((rf"^encoder\.([0-3])\.([01])\.{_BN_OR_CONV_TAIL}", r"blocks.\1.\2.\3"),),
-           options={"conv_bias": True, "global_pool": "flatten"}),
-    Layout("learn2learn CNN4", "conv4",
-           ((rf"^features\.([0-3])\.conv\.{_BN_OR_CONV_TAIL}", r"blocks.\1.0.\2"),
-            (rf"^features\.([0-3])\.normalize\.{_BN_OR_CONV_TAIL}", r"blocks.\1.1.\2")),
-           ignore=(r"^classifier\.",), options={"conv_bias": True, "global_pool": "flatten"}),
-    Layout("learn2learn CNN4Backbone", "conv4",
-           ((rf"^([0-3])\.conv\.{_BN_OR_CONV_TAIL}", r"blocks.\1.0.\2"),
-            (rf"^([0-3])\.normalize\.{_BN_OR_CONV_TAIL}", r"blocks.\1.1.\2")),
-           options={"conv_bias": True, "global_pool": "flatten"}),
+    Layout(
+        "FEAT ResNet-12", "resnet12", _metaoptnet_rules("encoder."), ignore=(r"^(?!encoder\.)",)
+    ),
+    Layout(
+        "learn2learn ResNet-12",
+        "resnet12",
+        _metaoptnet_rules("features."),
+        ignore=(r"^classifier\.",),
+    ),
+    Layout(
+        "RFS / MetaOptNet ResNet-12", "resnet12", _metaoptnet_rules(""), ignore=(r"^classifier\.",)
+    ),
+    Layout(
+        "easyfsl ResNet-12",
+        "resnet12",
+        (
+            (rf"^conv1\.{_BN_OR_CONV_TAIL}", r"stem.0.\1"),
+            (rf"^bn1\.{_BN_OR_CONV_TAIL}", r"stem.1.\1"),
+        )
+        + tuple(
+            (rf"^layer([1-4])\.(\d+)\.{src}{_BN_OR_CONV_TAIL}", f"blocks.<S>.\\2.{dst}\\3")
+            for src, dst in _STRIDED_BLOCK
+        ),
+        ignore=(r"^fc\.",),
+        options={"design": "stride"},
+    ),
+    Layout(
+        "ProtoNet Conv-4",
+        "conv4",
+        ((rf"^encoder\.([0-3])\.([01])\.{_BN_OR_CONV_TAIL}", r"blocks.\1.\2.\3"),),
+        options={"conv_bias": True, "global_pool": "flatten"},
+    ),
+    Layout(
+        "learn2learn CNN4",
+        "conv4",
+        (
+            (rf"^features\.([0-3])\.conv\.{_BN_OR_CONV_TAIL}", r"blocks.\1.0.\2"),
+            (rf"^features\.([0-3])\.normalize\.{_BN_OR_CONV_TAIL}", r"blocks.\1.1.\2"),
+        ),
+        ignore=(r"^classifier\.",),
+        options={"conv_bias": True, "global_pool": "flatten"},
+    ),
+    Layout(
+        "learn2learn CNN4Backbone",
+        "conv4",
+        (
+            (rf"^([0-3])\.conv\.{_BN_OR_CONV_TAIL}", r"blocks.\1.0.\2"),
+            (rf"^([0-3])\.normalize\.{_BN_OR_CONV_TAIL}", r"blocks.\1.1.\2"),
+        ),
+        options={"conv_bias": True, "global_pool": "flatten"},
+    ),
 )
 
 
@@ -124,14 +170,16 @@ class ImportedWeights:
     layout: Optional[Layout] = None
 
     def describe(self) -> str:
-        """``read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])``, or "" for native keys."""
+        """``read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])``; "" for native
+        keys."""
         if self.layout is None:
             return ""
         from ..utils.registry import format_spec
 
         source = self.layout.source
         article = "an" if source[0] in "aeiouAEIOU" or source.startswith("RFS") else "a"
-        return f"read as {article} {source} checkpoint ({format_spec(self.layout.backbone, self.options)})"
+        spec = format_spec(self.layout.backbone, self.options)
+        return f"read as {article} {source} checkpoint ({spec})"
 
 
 def detect_layout(state: Mapping[str, torch.Tensor], backbone: str) -> Optional[Layout]:
@@ -198,9 +246,11 @@ def import_weights(state: Mapping[str, torch.Tensor], backbone: str) -> Imported
 
 
 def closest_hint(keys: List[str]) -> str:
-    """``; the closest known layout is easyfsl ResNet-12 (80% of its keys)``, or "" when none is close."""
+    """``; the closest known layout is easyfsl ResNet-12 ...``, or "" when none is close."""
     layout, share = closest_layout(keys)
     if layout is None:
         return ""
-    return (f"; the closest known layout is {layout.source} for --backbone {layout.backbone} "
-            f"({share:.0%} of the keys follow it)")
+    return (
+        f"; the closest known layout is {layout.source} for --backbone {layout.backbone} "
+        f"({share:.0%} of the keys follow it)"
+    )
