@@ -179,7 +179,8 @@ def _trained_side(loaded) -> Optional[int]:
 
 
 def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset, data_root, flip: bool,
-                     batch_size: int, device, cache, pretrained_on: Optional[str] = None) -> pd.DataFrame:
+                     batch_size: int, device, cache,
+                     pretrained_on: Optional[str] = None) -> pd.DataFrame:
     """Evaluate a loaded backbone (a run, or weights from elsewhere) on ``sets``: every check first
     (dataset, fingerprints, channels), then features once per split, then every head.
 
@@ -214,8 +215,8 @@ def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset,
         used = np.unique(np.concatenate([es.used_indices() for es in group]))
         feats = extract_features(backbone, split, used, preprocess=pre, preprocess_id=repr(pre), **common)
         rows = dict(meta, train_dataset=loaded.dataset_id,
-                    adaptation=loaded.preprocess.describe(split.image_shape), embedding_dim=feats.dim,
-                    pretrained_on=pretraining)
+                    adaptation=loaded.preprocess.describe(split.image_shape),
+                    embedding_dim=feats.dim, pretrained_on=pretraining)
         frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=rows))
         size = getattr(loaded.preprocess, "size", None)
         # a backbone evaluated on its own training data saw images of this size in training
@@ -267,8 +268,8 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     sets = _as_episode_sets(episodes)
     loaded = load_run(run_dir, which=which)
     return _evaluate_loaded(loaded, sets, heads, _run_meta(run_dir, loaded.config), dataset,
-                            data_root or loaded.config.get("data_root"), flip, batch_size, device, cache,
-                            pretrained_on)
+                            data_root or loaded.config.get("data_root"), flip, batch_size, device,
+                            cache, pretrained_on)
 
 
 def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional[str | Path] = None,
@@ -310,13 +311,13 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     ds = dataset if isinstance(dataset, FewShotDataset) else create_dataset(str(dataset), root=data_root)
     shape = ds.split(sets[0].split or "novel").image_shape
     loaded = load_backbone(backbone, checkpoint, pretrained, image_size, mean, std, image_shape=shape,
-                           in_chans=in_chans, checkpoint_prefix=checkpoint_prefix, checkpoint_key=checkpoint_key,
-                           **backbone_kwargs)
+                           in_chans=in_chans, checkpoint_prefix=checkpoint_prefix,
+                           checkpoint_key=checkpoint_key, **backbone_kwargs)
     name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
     meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
             **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}
-    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device, cache,
-                               pretrained_on)
+    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device,
+                               cache, pretrained_on)
     if loaded.config.get("checkpoint_layout"):
         results.attrs["checkpoint_layout"] = loaded.config["checkpoint_layout"]
     return results

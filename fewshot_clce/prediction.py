@@ -135,6 +135,8 @@ def predict(
         which: the run's checkpoint, ``best`` or ``last``.
         image_size, mean, std, checkpoint_prefix, checkpoint_key, **backbone_kwargs: for
             ``backbone`` (as :func:`~fewshot_clce.training.external.load_backbone` takes them).
+        batch_size: images per forward pass.
+        device: where the backbone runs: cpu, cuda, cuda:N or auto (a GPU when visible).
 
     Returns:
         One row per query image: ``image``, ``predicted``, ``probability`` (of the predicted
@@ -151,6 +153,9 @@ def predict(
 
     from .features import extract_features
     from .heads import create_head, head_needs_base_mean
+    from .utils.distributed import resolve_device
+
+    device = resolve_device(str(device))  # an absent device is named before any work
 
     if (run_dir is None) == (backbone is None):
         raise ValueError(

@@ -295,75 +295,39 @@ def test_comparability_warnings():
 
 
 def test_train_starts_from_a_learn2learn_file_and_its_run_evaluates(tmp_path, capsys):
-    """The run keeps the options the weights needed, so `evaluate RUN_DIR` rebuilds the same
-    backbone."""
+    """The run keeps the options the weights needed, so `evaluate RUN_DIR` and `predict RUN_DIR`
+    rebuild the same backbone (predict adapting RGB 12x12 images to the run's 8x8 grayscale)."""
+    import numpy as np
+    from PIL import Image
+
     from fewshot_clce.cli import main
 
     l2l = import_learn2learn()
     path = tmp_path / "l2l.pth"
-    torch.save(
-        {
-            "state_dict": {
-                f"model.{k}": v
-                for k, v in l2l.vision.models.CNN4(output_size=5, channels=1).state_dict().items()
-            }
-        },
-        path,
-    )
+    cnn4 = l2l.vision.models.CNN4(output_size=5, channels=1)
+    torch.save({"state_dict": {f"model.{k}": v for k, v in cnn4.state_dict().items()}}, path)
     run = tmp_path / "run"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                str(run),
-                "--epochs",
-                "1",
-                "--steps-per-epoch",
-                "1",
-                "--batch-size",
-                "16",
-                "--val-episodes",
-                "5",
-                "--val-queries",
-                "3",
-                "--no-progress",
-                "--device",
-                "cpu",
-                "--checkpoint",
-                str(path),
-                "--checkpoint-prefix",
-                "model.",
-                "--checkpoint-key",
-                "state_dict",
-            ]
-        )
-        == 0
-    )
+    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(run),
+             "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16", "--val-episodes", "5",
+             "--val-queries", "3", "--no-progress", "--device", "cpu", "--checkpoint", str(path),
+             "--checkpoint-prefix", "model.", "--checkpoint-key", "state_dict"]
+    assert main(train) == 0
     assert "read as a learn2learn CNN4 checkpoint" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "evaluate",
-                str(run),
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--n-episodes",
-                "5",
-                "--queries",
-                "3",
-                "--head",
-                "centroid",
-                "--no-cache",
-            ]
-        )
-        == 0
-    )
+    assert main(["evaluate", str(run), "--dataset", "digits", "--shots", "1", "--n-episodes", "5",
+                 "--queries", "3", "--head", "centroid", "--no-cache"]) == 0
+    rng = np.random.default_rng(0)
+    for name in ("support/a/1.png", "support/a/2.png", "support/b/1.png", "query/x.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3)).astype(np.uint8)).save(tmp_path / name)
+    assert main(["predict", str(run), "--support", str(tmp_path / "support"), "--query",
+                 str(tmp_path / "query"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert "1 image, 2 classes, head logistic" in capsys.readouterr().out
+
+
+def test_timm_pretraining_is_read_from_timm_metadata():
+    """timm's pretrained configuration (metadata, no weights downloaded) names ImageNet."""
+    from fewshot_clce.backbones.provenance import timm_pretraining
+
+    assert timm_pretraining("resnet18") == "imagenet (timm tag a1_in1k)"
+    assert timm_pretraining("resnet18.a1_in1k[drop_rate=0.1]").startswith("imagenet")
+    assert timm_pretraining("conv4") is None  # no published weights

@@ -46,8 +46,8 @@ def backbone_options(name: str) -> List[str]:
 
 
 def check_backbone_name(name: str) -> None:
-    """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an unknown one
-    (``name`` may carry options: ``resnet12[channels=64-128-256-512]``)."""
+    """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an
+    unknown one (``name`` may carry options: ``resnet12[channels=64-128-256-512]``)."""
     name, _ = split_backbone(name)
     if name in ENTRY_POINTS:
         return
@@ -86,7 +86,8 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
     if checkpoint is not None:
         from .weights import read_state_dict
 
-        model, _ = backbone_from_weights(spec, read_state_dict(checkpoint), in_chans, source=checkpoint, **kwargs)
+        state = read_state_dict(checkpoint)
+        model, _ = backbone_from_weights(spec, state, in_chans, source=checkpoint, **kwargs)
         return model
     try:
         if name in ENTRY_POINTS:
@@ -110,8 +111,10 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
             raise
         bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
         if bad and bad.group(1) in spec_options:
-            takes = f"; it takes {', '.join(backbone_options(name))}" if name in ENTRY_POINTS else ""
-            raise ValueError(f"backbone {name!r} has no option {bad.group(1)!r} (in {spec!r}){takes}") from None
+            options = backbone_options(name) if name in ENTRY_POINTS else []
+            takes = f"; it takes {', '.join(options)}" if options else ""
+            raise ValueError(f"backbone {name!r} has no option {bad.group(1)!r} "
+                             f"(in {spec!r}){takes}") from None
         given = ", ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in kwargs.items())
         raise ValueError(f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
                          "(resnet12 takes --drop-block-rate)") from None
@@ -128,7 +131,8 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
 
 
 def backbone_from_weights(name: str, state: Dict[str, torch.Tensor], in_chans: int = 3,
-                          source: Optional[str | Path] = None, **kwargs) -> Tuple[nn.Module, ImportedWeights]:
+                          source: Optional[str | Path] = None,
+                          **kwargs) -> Tuple[nn.Module, ImportedWeights]:
     """A backbone built with the options its weights need, the weights loaded strictly.
 
     Weights saved by another codebase's Conv-4 or ResNet-12 (:mod:`~fewshot_clce.backbones.layouts`)

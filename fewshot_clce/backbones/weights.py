@@ -17,7 +17,8 @@ from ..utils.safe_load import load_checkpoint
 CONTAINER_KEYS = ("state_dict", "model", "params", "embedding")
 
 
-def read_state_dict(source: str | Path | dict, prefix: str = "", key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def read_state_dict(source: str | Path | dict, prefix: str = "",
+                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Weights from a file (safetensors or a ``torch.save``d dict) or from a loaded dict.
 
     Loading never runs code from the file (``torch.load(weights_only=True)``). A dict that wraps
@@ -32,7 +33,8 @@ def read_state_dict(source: str | Path | dict, prefix: str = "", key: Optional[s
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it holds no tensors (under ``key`` and ``prefix``) or something else than weights.
+        ValueError: if it holds no tensors (under ``key`` and ``prefix``) or something else than
+            weights.
     """
     if isinstance(source, dict):
         return _tensors(_entry(source, key, "the given state dict"), "the given state dict", prefix)
@@ -57,7 +59,8 @@ def _entry(obj, key: Optional[str], where: str):
         return obj
     for part in key.split("."):
         if not isinstance(obj, dict) or part not in obj:
-            there = ", ".join(repr(k) for k in list(obj)[:8]) if isinstance(obj, dict) else "no entries"
+            there = ", ".join(repr(k) for k in list(obj)[:8]) if isinstance(obj, dict) \
+                else "no entries"
             raise ValueError(f"{where} has no entry {key!r} (--checkpoint-key); it has {there}")
         obj = obj[part]
     return obj
@@ -75,8 +78,8 @@ def _tensors(obj, where: str, prefix: str) -> Dict[str, torch.Tensor]:
     if prefix:
         obj = {k[len(prefix):]: v for k, v in obj.items() if k.startswith(prefix)}
     if not obj:
-        raise ValueError(f"{where} holds no state dict of tensors{f' under {prefix!r}' if prefix else ''}"
-                         + (" (--checkpoint-prefix)" if prefix else ""))
+        under = f" under {prefix!r} (--checkpoint-prefix)" if prefix else ""
+        raise ValueError(f"{where} holds no state dict of tensors{under}")
     return obj
 
 
@@ -122,9 +125,9 @@ def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", sour
 
         raise ValueError(f"checkpoint {where} does not fit backbone {name or type(model).__name__!r}: "
                          f"{'; '.join(problems)}; was it saved from another backbone or with other "
-                         f"channels? use the --backbone it was trained with, or --checkpoint-prefix / "
-                         f"--checkpoint-key to pick the backbone's weights out of the file"
-                         f"{closest_hint(list(state)) if unexpected else ''}")
+                         f"channels? use the --backbone it was trained with, or "
+                         f"--checkpoint-prefix / --checkpoint-key to pick the backbone's weights "
+                         f"out of the file{closest_hint(list(state)) if unexpected else ''}")
     model.load_state_dict(state, strict=False)
 
 

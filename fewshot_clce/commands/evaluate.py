@@ -103,18 +103,19 @@ def evaluate_kwargs(args: argparse.Namespace) -> dict:
 
 
 BACKBONE_HELP = ("conv4, resnet12 or any timm model name, with options as NAME[key=value,...]: "
-                 "conv4[global_pool=flatten] is the literature's 1,600-d Conv-4 (at 84 px), resnet12 its "
-                 "640-d ResNet-12; resnet12[channels=64-128-256-512] another width")
+                 "conv4[global_pool=flatten] is the literature's 1,600-d Conv-4 (at 84 px), "
+                 "resnet12 its 640-d ResNet-12; resnet12[channels=64-128-256-512] another width")
 
 
 def add_checkpoint_options(p) -> None:
-    """``--checkpoint-prefix`` and ``--checkpoint-key``: where a checkpoint keeps the backbone's weights."""
+    """``--checkpoint-prefix`` and ``--checkpoint-key``: where a checkpoint keeps the weights."""
     p.add_argument("--checkpoint-prefix", default="", metavar="PREFIX",
-                   help="keep the weights under this key prefix, without it (Lightning: model.backbone.; "
-                        "a whole model: backbone.); DDP's module. is always removed")
+                   help="keep the weights under this key prefix, without it (Lightning: "
+                        "model.backbone.; a whole model: backbone.); DDP's module. is always "
+                        "removed")
     p.add_argument("--checkpoint-key", default=None, metavar="KEY",
-                   help="the checkpoint entry holding the weights (state_dict, model, params, ema.model; "
-                        "default: the first of state_dict, model, params, embedding)")
+                   help="the checkpoint entry holding the weights (state_dict, model, params, "
+                        "ema.model; default: the first of state_dict, model, params, embedding)")
 
 
 def add_parser(sub) -> None:
@@ -131,12 +132,14 @@ def add_parser(sub) -> None:
     ext = p.add_argument_group("a backbone without a run folder")
     ext.add_argument("--backbone", default=None, help=BACKBONE_HELP)
     ext.add_argument("--checkpoint", default=None, metavar="FILE",
-                     help="its weights: a run's checkpoint, a state dict (.pt, .pth) or .safetensors; "
-                          "RFS, MetaOptNet, FEAT, easyfsl, learn2learn and ProtoNet files are recognised")
+                     help="its weights: a run's checkpoint, a state dict (.pt, .pth) or "
+                          ".safetensors; RFS, MetaOptNet, FEAT, easyfsl, learn2learn and ProtoNet "
+                          "files are recognised")
     add_checkpoint_options(ext)
     p.add_argument("--pretrained-on", default=None, metavar="DATA",
-                   help="what the weights were pretrained on (e.g. imagenet), recorded with the results and "
-                        "flagged on mini-/tiered-ImageNet (default: timm's tag for --pretrained)")
+                   help="what the weights were pretrained on (e.g. imagenet), recorded with the "
+                        "results and flagged on mini-/tiered-ImageNet (default: timm's tag for "
+                        "--pretrained)")
     ext.add_argument("--pretrained", action="store_true", help="timm's published weights (cached, or online)")
     ext.add_argument("--image-size", type=_positive_int, default=None, metavar="S",
                      help="square input side (default: the checkpoint's run, timm's, else the images')")
@@ -161,7 +164,8 @@ def ci_footer(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std", "checkpoint_prefix", "checkpoint_key")
+EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std", "checkpoint_prefix",
+            "checkpoint_key")
 
 
 def _check_source(args: argparse.Namespace) -> None:
@@ -215,7 +219,8 @@ def run(args: argparse.Namespace) -> int:
         kw.pop("which")
         results = evaluate_backbone(args.backbone, episodes, checkpoint=args.checkpoint, pretrained=args.pretrained,
                                     image_size=args.image_size, mean=args.mean, std=args.std, heads=args.head,
-                                    checkpoint_prefix=args.checkpoint_prefix, checkpoint_key=args.checkpoint_key,
+                                    checkpoint_prefix=args.checkpoint_prefix,
+                                    checkpoint_key=args.checkpoint_key,
                                     pretrained_on=args.pretrained_on, **kw)
     if results.attrs.get("checkpoint_layout"):
         print(f"{args.checkpoint}: {results.attrs['checkpoint_layout']}")

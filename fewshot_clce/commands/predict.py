@@ -96,7 +96,6 @@ EXTERNAL = (
 def run(args: argparse.Namespace) -> int:
     from ..prediction import predict
     from ..utils import files as _io
-    from ..utils.distributed import resolve_device
 
     if args.run_dir and args.backbone:
         raise ValueError(f"pass RUN_DIR {args.run_dir!r} or --backbone {args.backbone!r}, not both")
@@ -133,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_prefix=args.checkpoint_prefix,
         checkpoint_key=args.checkpoint_key,
         batch_size=args.batch_size,
-        device=resolve_device(str(args.device)),
+        device=args.device,
     )
     _io.write_csv(table, out, overwrite=args.force)
     if table.attrs.get("checkpoint_layout"):
@@ -147,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"... {len(table) - SHOWN_ROWS} more rows in the CSV")
     n_classes = sum(c.startswith("p(") for c in table.columns)
     print(
-        f"{len(table)} images, {n_classes} classes, head {table.attrs['head']}, backbone "
+        f"{len(table)} image{'s' if len(table) != 1 else ''}, {n_classes} classes, head {table.attrs['head']}, backbone "
         f"{table.attrs['backbone']} ({table.attrs['embedding_dim']}-d features)"
     )
     if table.attrs.get("accuracy") is not None:

@@ -127,7 +127,8 @@ class Head(abc.ABC):
         if scores is None:
             raise NotImplementedError(f"head {self.label!r} gives labels, not scores")
         support, query = as_tensor(support), as_tensor(query)
-        return torch.softmax(scores(support, as_tensor(support_labels, torch.int64), query, ways).float(), dim=2)
+        labels = as_tensor(support_labels, torch.int64)
+        return torch.softmax(scores(support, labels, query, ways).float(), dim=2)
 
     @abc.abstractmethod
     def _predict_chunk(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,

@@ -77,7 +77,8 @@ class LogisticHead(Head):
         return self._scores_fitted(fitted, lo, hi, query).argmax(2)
 
     def _scores_chunk(self, support, support_labels, query, ways):
-        return self._scores_fitted(self._fit_chunk(support, support_labels, ways), 0, len(support), query)
+        fitted = self._fit_chunk(support, support_labels, ways)
+        return self._scores_fitted(fitted, 0, len(support), query)
 
     def _scores_fitted(self, fitted, lo, hi, query):
         """Logits ``[hi - lo, M, N]`` of episodes ``lo:hi`` of a fitted chunk."""

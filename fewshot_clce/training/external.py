@@ -11,7 +11,8 @@ given is taken, in this order, from:
   (:func:`~fewshot_clce.data.transforms.choose_preset`); the input channels are read off the
   first convolution of the weights.
 
-The feature cache keys such a backbone by its name with the digest of the checkpoint file (or of
+The feature cache keys such a backbone by its name with the digest of the checkpoint file (and the
+--checkpoint-key / --checkpoint-prefix that picked the weights out of it; or the digest of
 the pretrained weights) and by the preprocessing.
 """
 from __future__ import annotations
@@ -87,7 +88,8 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         ValueError: for a file that holds no weights, or weights that do not fit ``name`` (naming the
             missing and unexpected keys).
     """
-    from ..backbones.factory import backbone_from_weights, check_backbone_name, create_backbone, split_backbone
+    from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
+                                     split_backbone)
     from ..backbones.layouts import import_weights
     from ..backbones.weights import first_conv_channels, read_state_dict, state_digest
     from ..data.transforms import Preprocess, choose_preset, eval_preprocess
@@ -113,7 +115,8 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         if is_run_checkpoint(obj):
             run_config = obj["config"]
         if checkpoint_prefix or checkpoint_key:
-            state = read_state_dict(obj if isinstance(obj, dict) else path, checkpoint_prefix, checkpoint_key)
+            state = read_state_dict(obj if isinstance(obj, dict) else path, checkpoint_prefix,
+                                    checkpoint_key)
         else:
             state = backbone_weights(obj) if isinstance(obj, dict) else read_state_dict(path)
         derived = run_config.get("derived", {})
@@ -123,8 +126,11 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
             imported = import_weights(state, split_backbone(name)[0])
             probe = create_backbone(name, in_chans=3, **{**imported.options, **backbone_kwargs})
             channels = first_conv_channels(probe, imported.state) or 3
-        model, imported = backbone_from_weights(name, state, in_chans=channels, source=path, **backbone_kwargs)
+        model, imported = backbone_from_weights(name, state, in_chans=channels, source=path,
+                                                **backbone_kwargs)
         weights_id = f"{name}:{file_id(path)}"
+        if checkpoint_prefix or checkpoint_key:  # two parts of one file are two backbones
+            weights_id += f":{checkpoint_key or ''}:{checkpoint_prefix}"
         defaults = {k: derived[k] for k in ("image_size", "mean", "std") if k in derived}
         config = dict(run_config) if run_config else {"backbone": name, "checkpoint": str(path)}
         if imported.layout is not None:
@@ -139,7 +145,8 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
         weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
         defaults = _timm_defaults(model)
-        config = {"backbone": name, "pretrained": True, "trained_image_size": defaults.get("image_size")}
+        config = {"backbone": name, "pretrained": True,
+                  "trained_image_size": defaults.get("image_size")}
         train_dataset, spec = f"timm:{name}", ""
     model.eval()
     if image_size is not None:

@@ -206,7 +206,8 @@ def is_run_checkpoint(obj: Any) -> bool:
             and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
 
 
-def backbone_weights(source, prefix: str = "", key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def backbone_weights(source, prefix: str = "",
+                     key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Backbone weights from a run's checkpoint, or from any weights file or state dict.
 
     Args:

@@ -32,7 +32,8 @@ from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer
                    epoch_batches, generator, resolve_precision, train_epoch)
 from .._version import __version__
 from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
-from ..backbones.factory import backbone_from_weights, check_backbone_name, create_backbone, embedding_dim
+from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
+                                 embedding_dim)
 from .model import TrainingModel
 from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
 from .config import RUNTIME_FIELDS, TrainConfig
@@ -185,13 +186,15 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
     if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
         state = _rundir.backbone_weights(cfg.checkpoint, cfg.checkpoint_prefix, cfg.checkpoint_key)
-        backbone, imported = backbone_from_weights(cfg.backbone, state, in_chans=channels, source=cfg.checkpoint,
-                                                   **backbone_kw)
-        backbone_kw.update(imported.options)  # what the weights need, for load_run to rebuild the backbone
+        backbone, imported = backbone_from_weights(cfg.backbone, state, in_chans=channels,
+                                                   source=cfg.checkpoint, **backbone_kw)
+        # what the weights need, so that load_run rebuilds the same backbone
+        backbone_kw.update(imported.options)
         if imported.layout is not None and ctx.is_main:
             print(f"{cfg.checkpoint}: {imported.describe()}", file=sys.stderr)
     else:
-        backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained, **backbone_kw)
+        backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained,
+                                   **backbone_kw)
     init = init_digest(cfg, backbone, channels)
     feature_dim = embedding_dim(backbone, (channels, *size))
     augment = Augment(preset, size, channels)

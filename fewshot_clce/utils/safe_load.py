@@ -292,8 +292,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, 
         with warnings.catch_warnings():
             # torch warns about pickle protocols it may not read; the error below says what matters
             warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
-            # RFS and other scripts save their argparse options beside the weights: a Namespace is an
-            # attribute bag (restored by setting attributes, whose values stay restricted), never code
+            # RFS and other scripts save their argparse options beside the weights: a Namespace
+            # is an attribute bag (restored by setting attributes, whose values stay
+            # restricted), never code
             with torch.serialization.safe_globals([argparse.Namespace]):
                 return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
