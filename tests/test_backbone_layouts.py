@@ -331,3 +331,24 @@ def test_timm_pretraining_is_read_from_timm_metadata():
     assert timm_pretraining("resnet18") == "imagenet (timm tag a1_in1k)"
     assert timm_pretraining("resnet18.a1_in1k[drop_rate=0.1]").startswith("imagenet")
     assert timm_pretraining("conv4") is None  # no published weights
+
+
+def test_benchmark_init_checks_a_field_checkpoint_as_training_reads_it(tmp_path):
+    """`benchmark --init FILE` reads the file through the layout table: learn2learn's CNN4 fits
+    conv4; an easyfsl ResNet-12 given for conv4 is refused naming the layout it follows."""
+    from easyfsl.modules import resnet12 as easyfsl_resnet12
+
+    from fewshot_clce.benchmark.config import resolve
+    from fewshot_clce.benchmark.transfer import prepare_init
+    from fewshot_clce.data import create_dataset
+
+    datasets = {"digits": create_dataset("digits")}
+    l2l = import_learn2learn()
+    path = tmp_path / "l2l.pth"
+    torch.save(l2l.vision.models.CNN4(output_size=5, channels=1).state_dict(), path)
+    init = prepare_init(resolve(backbone="conv4", init=str(path), datasets=["digits"]), datasets)
+    assert init.checkpoint == path.resolve()
+    torch.save(easyfsl_resnet12().state_dict(), path)
+    cfg = resolve(backbone="conv4", init=str(path), datasets=["digits"])
+    with pytest.raises(ValueError, match="closest known layout is easyfsl ResNet-12 for --backbone resnet12"):
+        prepare_init(cfg, datasets)
