@@ -10,6 +10,8 @@ from fewshot_clce.backbones.factory import backbone_from_weights, create_backbon
 from fewshot_clce.backbones.layouts import LAYOUTS, detect_layout
 from fewshot_clce.interop.learn2learn import import_learn2learn
 
+pytestmark = pytest.mark.slow  # full-size ResNet-12s at 84 px and a tiny training (about 60 s)
+
 
 def _randomised(model: nn.Module, seed: int = 0) -> nn.Module:
     """``model`` with random batch-norm statistics and affine parameters (fresh ones are 0 and 1,
@@ -63,7 +65,7 @@ def test_learn2learn_resnet12_and_its_backbone():
     )
     model, imported = backbone_from_weights("resnet12[global_pool=flatten]", narrow.state_dict())
     assert imported.options == {"channels": "64-128-256-512"}
-    _same_features(narrow, model, 84)
+    _same_features(narrow, model, 32)  # un-pooled: any size (2x2 maps here)
 
 
 def test_learn2learn_cnn4_gives_the_1600d_embedding():
@@ -307,8 +309,9 @@ def test_train_starts_from_a_learn2learn_file_and_its_run_evaluates(tmp_path, ca
     cnn4 = l2l.vision.models.CNN4(output_size=5, channels=1)
     torch.save({"state_dict": {f"model.{k}": v for k, v in cnn4.state_dict().items()}}, path)
     run = tmp_path / "run"
-    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(run),
-             "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16", "--val-episodes", "5",
+    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce",
+             "--out", str(run), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16",
+             "--val-episodes", "5",
              "--val-queries", "3", "--no-progress", "--device", "cpu", "--checkpoint", str(path),
              "--checkpoint-prefix", "model.", "--checkpoint-key", "state_dict"]
     assert main(train) == 0
@@ -350,5 +353,33 @@ def test_benchmark_init_checks_a_field_checkpoint_as_training_reads_it(tmp_path)
     assert init.checkpoint == path.resolve()
     torch.save(easyfsl_resnet12().state_dict(), path)
     cfg = resolve(backbone="conv4", init=str(path), datasets=["digits"])
-    with pytest.raises(ValueError, match="closest known layout is easyfsl ResNet-12 for --backbone resnet12"):
+    closest = "closest known layout is easyfsl ResNet-12 for --backbone resnet12"
+    with pytest.raises(ValueError, match=closest):
         prepare_init(cfg, datasets)
+
+
+def test_evaluate_warns_where_the_number_would_mislead(tmp_path, capsys):
+    """ImageNet pretraining on mini-ImageNet, and 8x8 images for a backbone trained at 84 px: one
+    warning each on stderr, the pretraining recorded in the rows."""
+    import pandas as pd
+    from _dataset_fixtures import write_mini_learn2learn
+
+    from fewshot_clce.cli import main
+
+    write_mini_learn2learn(tmp_path / "mini-imagenet", per_class=2, size=8)
+    weights = {f"backbone.{k}": v for k, v in create_backbone("conv4", 3).state_dict().items()}
+    derived = {"in_chans": 3, "image_size": [84, 84], "mean": [0.5] * 3, "std": [0.25] * 3,
+               "dataset_id": "elsewhere", "backbone_kwargs": {}}
+    path = tmp_path / "run_checkpoint.pt"  # as a training run writes it: its size is known
+    torch.save({"model": weights, "config": {"backbone": "conv4", "derived": derived}}, path)
+    assert main(["evaluate", "--backbone", "conv4", "--checkpoint", str(path),
+                 "--dataset", "mini-imagenet", "--root", str(tmp_path), "--shots", "1",
+                 "--queries", "1", "--n-episodes", "3",
+                 "--head", "centroid", "--no-cache", "--pretrained-on", "imagenet",
+                 "--out", str(tmp_path / "r.csv")]) == 0
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("warning: ")]
+    assert len(warnings) == 2
+    assert "pretrained on imagenet, and the classes of mini-imagenet are ImageNet" in warnings[0]
+    assert "are 8 px on their smaller side, under a quarter of the 84 px" in warnings[1]
+    assert (pd.read_csv(tmp_path / "r.csv")["pretrained_on"] == "imagenet").all()

@@ -145,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if len(table) > SHOWN_ROWS:
         print(f"... {len(table) - SHOWN_ROWS} more rows in the CSV")
     n_classes = sum(c.startswith("p(") for c in table.columns)
+    images = f"{len(table)} image{'s' if len(table) != 1 else ''}"
     print(
-        f"{len(table)} image{'s' if len(table) != 1 else ''}, {n_classes} classes, head {table.attrs['head']}, backbone "
+        f"{images}, {n_classes} classes, head {table.attrs['head']}, backbone "
         f"{table.attrs['backbone']} ({table.attrs['embedding_dim']}-d features)"
     )
     if table.attrs.get("accuracy") is not None:
