@@ -27,6 +27,7 @@ __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", 
 _LAZY = {"TrainConfig": ".training.config", "train": ".training.trainer", "load_run": ".training.run_folder",
          "LoadedRun": ".training.run_folder", "create_backbone": ".backbones.factory",
          "embedding_dim": ".backbones.factory", "BenchmarkConfig": ".benchmark.config",
+         "predict": ".prediction",
          "run_benchmark": ".benchmark.run", "analyse": ".report.analysis", "write_report": ".report.writer",
          "hierarchical_bootstrap": ".stats.seeds", "seed_level": ".stats.seeds", "seed_paired": ".stats.seeds"}
 __all__ += list(_LAZY)

@@ -20,6 +20,7 @@ COMMANDS = [
     "train",
     "evaluate",
     "compare",
+    "predict",
     "benchmark",
     "report",
 ]

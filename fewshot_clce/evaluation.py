@@ -157,10 +157,36 @@ def _eval_dataset(sets: List[EpisodeSet], dataset, loaded, data_root):
     return create_dataset(identity, root=data_root)
 
 
+def _pretrained_on(config: Mapping, stated: Optional[str]) -> str:
+    """What the backbone was pretrained on: the user's word, else timm's tag for timm's weights."""
+    if stated:
+        return str(stated)
+    if config.get("pretrained_on"):
+        return str(config["pretrained_on"])
+    if config.get("pretrained") and config.get("backbone"):
+        from .backbones.provenance import timm_pretraining
+
+        return timm_pretraining(str(config["backbone"])) or ""
+    return ""
+
+
+def _trained_side(loaded) -> Optional[int]:
+    """The smaller side of the images the backbone was trained at, when known."""
+    config = loaded.config
+    size = config["trained_image_size"] if "trained_image_size" in config else \
+        (config.get("derived") or {}).get("image_size")
+    return min(int(s) for s in size) if size else None
+
+
 def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset, data_root, flip: bool,
-                     batch_size: int, device, cache) -> pd.DataFrame:
+                     batch_size: int, device, cache,
+                     pretrained_on: Optional[str] = None) -> pd.DataFrame:
     """Evaluate a loaded backbone (a run, or weights from elsewhere) on ``sets``: every check first
-    (dataset, fingerprints, channels), then features once per split, then every head."""
+    (dataset, fingerprints, channels), then features once per split, then every head.
+
+    The result's ``attrs["warnings"]`` lists what makes its numbers misleading
+    (:func:`~fewshot_clce.backbones.provenance.comparability_warnings`)."""
+    from .backbones.provenance import comparability_warnings
     from .data import create_dataset
 
     ds = _eval_dataset(sets, dataset, loaded, data_root)
@@ -182,21 +208,30 @@ def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset,
         base = (ds if own else create_dataset(loaded.dataset, root=data_root)).split("base")
         pre = loaded.preprocess.adapted_to(base.image_shape)
         base_mean = extract_features(backbone, base, None, preprocess=pre, preprocess_id=repr(pre), **common).mean()
-    frames = []
+    frames, warnings = [], []
+    pretraining = _pretrained_on(loaded.config, pretrained_on)
     for split_name, (split, pre) in splits.items():
         group = [es for es in sets if es.split == split_name]
         used = np.unique(np.concatenate([es.used_indices() for es in group]))
         feats = extract_features(backbone, split, used, preprocess=pre, preprocess_id=repr(pre), **common)
         rows = dict(meta, train_dataset=loaded.dataset_id,
-                    adaptation=loaded.preprocess.describe(split.image_shape))
+                    adaptation=loaded.preprocess.describe(split.image_shape),
+                    embedding_dim=feats.dim, pretrained_on=pretraining)
         frames.append(evaluate_features(feats, group, heads, base_mean=base_mean, meta=rows))
-    return pd.concat(frames, ignore_index=True)
+        size = getattr(loaded.preprocess, "size", None)
+        # a backbone evaluated on its own training data saw images of this size in training
+        trained_side = None if ds.name == loaded.dataset_id else _trained_side(loaded)
+        warnings += comparability_warnings(ds.name, pretraining, trained_side, split.image_shape,
+                                           min(int(v) for v in size) if size else None)
+    results = pd.concat(frames, ignore_index=True)
+    results.attrs["warnings"] = list(dict.fromkeys(warnings))
+    return results
 
 
 def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
                  which: str = "best", flip: bool = False, batch_size: int = 256,
                  device: str = "cpu", cache: bool | str | Path = True, data_root=None,
-                 dataset=None) -> pd.DataFrame:
+                 dataset=None, pretrained_on: Optional[str] = None) -> pd.DataFrame:
     """Evaluate a trained run on episode manifests: features once per split, then every head.
 
     The episodes may be of another dataset than the run was trained on (cross-domain): the run's
@@ -216,6 +251,10 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
         data_root: dataset folder (default: the one the run was trained with).
         dataset: the evaluation dataset (a spec such as ``digits`` or ``folder:PATH``, or a loaded
             one); default: the run's own for its episodes, else the episodes' dataset by name.
+        pretrained_on: what the backbone was pretrained on (``"imagenet"``), recorded in the
+            ``pretrained_on`` column; default: timm's tag when the run started from timm's weights.
+            ``attrs["warnings"]`` of the result flags ImageNet pretraining evaluated on
+            mini-/tiered-ImageNet and images far smaller than the training size.
 
     Raises:
         FileNotFoundError: when the run folder has no checkpoint.
@@ -229,7 +268,8 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     sets = _as_episode_sets(episodes)
     loaded = load_run(run_dir, which=which)
     return _evaluate_loaded(loaded, sets, heads, _run_meta(run_dir, loaded.config), dataset,
-                            data_root or loaded.config.get("data_root"), flip, batch_size, device, cache)
+                            data_root or loaded.config.get("data_root"), flip, batch_size, device,
+                            cache, pretrained_on)
 
 
 def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional[str | Path] = None,
@@ -238,7 +278,8 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
                       heads=("centroid", "logistic"), dataset=None, run_name: Optional[str] = None,
                       flip: bool = False, batch_size: int = 256, device: str = "cpu",
                       cache: bool | str | Path = True, data_root=None, in_chans: Optional[int] = None,
-                      **backbone_kwargs) -> pd.DataFrame:
+                      checkpoint_prefix: str = "", checkpoint_key: Optional[str] = None,
+                      pretrained_on: Optional[str] = None, **backbone_kwargs) -> pd.DataFrame:
     """Evaluate a backbone that no run folder holds: a weights file, or timm's pretrained weights.
 
     A checkpoint written by a training run evaluates exactly as its run folder (its settings give
@@ -250,6 +291,8 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
         checkpoint, pretrained: where the weights come from (exactly one).
         image_size, mean, std: the preprocessing (input side or ``(height, width)``; normalisation).
         in_chans: channels of ``pretrained`` weights (timm adapts the first convolution).
+        checkpoint_prefix, checkpoint_key: where the backbone's weights sit in the checkpoint.
+        pretrained_on: what the weights were pretrained on (default: timm's tag for ``pretrained``).
         dataset: the evaluation dataset; default: the episodes' dataset by name.
         run_name: the ``run`` column (default: the checkpoint file's name, or ``NAME-pretrained``).
         The others: as for :func:`evaluate_run`.
@@ -268,11 +311,16 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     ds = dataset if isinstance(dataset, FewShotDataset) else create_dataset(str(dataset), root=data_root)
     shape = ds.split(sets[0].split or "novel").image_shape
     loaded = load_backbone(backbone, checkpoint, pretrained, image_size, mean, std, image_shape=shape,
-                           in_chans=in_chans, **backbone_kwargs)
+                           in_chans=in_chans, checkpoint_prefix=checkpoint_prefix,
+                           checkpoint_key=checkpoint_key, **backbone_kwargs)
     name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
     meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
             **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}
-    return _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device, cache)
+    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device,
+                               cache, pretrained_on)
+    if loaded.config.get("checkpoint_layout"):
+        results.attrs["checkpoint_layout"] = loaded.config["checkpoint_layout"]
+    return results
 
 
 def summarize(results: pd.DataFrame, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95,

@@ -9,7 +9,9 @@ from .._lazy import lazy_dir, lazy_exports
 _NAMES = {"FEWSHOT_BACKBONES": ".nets", "Conv4": ".nets", "ResNet12": ".nets", "WeightsUnavailableError": ".nets",
           "conv4": ".nets", "resnet12": ".nets", "check_backbone_name": ".factory", "create_backbone": ".factory",
           "embedding_dim": ".factory", "list_backbones": ".factory", "load_weights": ".weights",
-          "pretrained_digest": ".factory", "read_state_dict": ".weights", "state_digest": ".weights"}
+          "pretrained_digest": ".factory", "read_state_dict": ".weights",
+          "state_digest": ".weights",
+          "backbone_from_weights": ".factory", "LAYOUTS": ".layouts", "import_weights": ".layouts"}
 __all__ = list(_NAMES)
 __getattr__ = lazy_exports(__name__, _NAMES)
 __dir__ = lazy_dir([], _NAMES)

@@ -8,13 +8,16 @@ among them); the result is the model ``timm.create_model`` gives (``tests/test_b
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
-from ..utils.registry import UnknownNameError
+from ..utils.registry import UnknownNameError, parse_spec
+from .layouts import ImportedWeights
 from .nets import ENTRY_POINTS, FEWSHOT_BACKBONES, WeightsUnavailableError
 from .weights import load_weights
 
@@ -24,8 +27,28 @@ def list_backbones() -> List[str]:
     return list(FEWSHOT_BACKBONES)
 
 
+def split_backbone(name: str) -> Tuple[str, Dict[str, Any]]:
+    """``"conv4[global_pool=flatten]"`` -> ``("conv4", {"global_pool": "flatten"})``.
+
+    Raises:
+        ValueError: for a malformed option list.
+    """
+    return parse_spec(name, "backbone", "conv4[global_pool=flatten]")
+
+
+def backbone_options(name: str) -> List[str]:
+    """The options ``conv4`` / ``resnet12`` take in ``name[key=value]`` (the constructor's arguments
+    that the toolkit does not set itself)."""
+    from .nets import Conv4, ResNet12
+
+    cls = {"conv4": Conv4, "resnet12": ResNet12}[name]
+    return [p for p in inspect.signature(cls).parameters if p not in ("in_chans", "num_classes")]
+
+
 def check_backbone_name(name: str) -> None:
-    """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an unknown one."""
+    """Raise UnknownNameError, listing this toolkit's backbones and close timm names, for an
+    unknown one (``name`` may carry options: ``resnet12[channels=64-128-256-512]``)."""
+    name, _ = split_backbone(name)
     if name in ENTRY_POINTS:
         return
     import timm
@@ -43,7 +66,8 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
     """A backbone mapping ``[B, in_chans, H, W]`` images to ``[B, D]`` pooled features.
 
     Args:
-        name: ``conv4``, ``resnet12`` or any timm model name (``resnet18``, ``resnet18.a1_in1k``).
+        name: ``conv4``, ``resnet12`` or any timm model name (``resnet18``, ``resnet18.a1_in1k``),
+            with options if any: ``conv4[global_pool=flatten]`` (the options of ``kwargs`` win).
         in_chans: channels of the input images (timm adapts pretrained first convolutions).
         pretrained: load timm's published weights (needs them cached or a network connection).
         checkpoint: local weights to load afterwards (``.safetensors`` or a ``torch.save``d state dict).
@@ -56,6 +80,15 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         ValueError: when ``checkpoint`` belongs to another architecture (naming the keys that differ).
     """
     check_backbone_name(name)
+    spec = name
+    name, spec_options = split_backbone(name)
+    kwargs = {**spec_options, **kwargs}
+    if checkpoint is not None:
+        from .weights import read_state_dict
+
+        state = read_state_dict(checkpoint)
+        model, _ = backbone_from_weights(spec, state, in_chans, source=checkpoint, **kwargs)
+        return model
     try:
         if name in ENTRY_POINTS:
             # what timm.create_model does with an entry point: options set to None dropped, the entry
@@ -76,6 +109,12 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
     except TypeError as e:
         if "unexpected keyword argument" not in str(e) or not kwargs:
             raise
+        bad = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        if bad and bad.group(1) in spec_options:
+            options = backbone_options(name) if name in ENTRY_POINTS else []
+            takes = f"; it takes {', '.join(options)}" if options else ""
+            raise ValueError(f"backbone {name!r} has no option {bad.group(1)!r} "
+                             f"(in {spec!r}){takes}") from None
         given = ", ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in kwargs.items())
         raise ValueError(f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
                          "(resnet12 takes --drop-block-rate)") from None
@@ -88,9 +127,40 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
             f"network here? {type(e).__name__}); download them once on a connected machine (they are cached "
             f"under ~/.cache/huggingface, or $HF_HOME), or pass --checkpoint FILE with local weights, or drop "
             f"--pretrained") from None
-    if checkpoint is not None:
-        load_weights(model, checkpoint, name)
     return model
+
+
+def backbone_from_weights(name: str, state: Dict[str, torch.Tensor], in_chans: int = 3,
+                          source: Optional[str | Path] = None,
+                          **kwargs) -> Tuple[nn.Module, ImportedWeights]:
+    """A backbone built with the options its weights need, the weights loaded strictly.
+
+    Weights saved by another codebase's Conv-4 or ResNet-12 (:mod:`~fewshot_clce.backbones.layouts`)
+    are renamed into this toolkit's names, and the options that make them load exactly (widths,
+    convolution biases, the ResNet-12 design, the pooling of the original) are set; options given
+    in ``name`` or ``kwargs`` win over those.
+
+    Args:
+        name: as for :func:`create_backbone` (options allowed).
+        state: the weights (:func:`~fewshot_clce.backbones.weights.read_state_dict`).
+        source: the file they came from, for messages.
+
+    Returns:
+        The model (train mode, on the CPU) and what was read: ``.describe()`` says which layout.
+
+    Raises:
+        ValueError: for weights that do not fit, naming missing and unexpected keys and the
+            closest known layout.
+    """
+    from .layouts import import_weights
+
+    base, spec_options = split_backbone(name)
+    imported = import_weights(state, base)
+    options = {**imported.options, **spec_options, **kwargs}
+    imported.options = {k: options[k] for k in imported.options}
+    model = create_backbone(base, in_chans=in_chans, **options)
+    load_weights(model, imported.state, name, source=source)
+    return model, imported
 
 
 @torch.no_grad()

@@ -9,6 +9,10 @@ depend on the input size (64 for ``conv4``, 640 for ``resnet12``) and they accep
 size the datasets give, 8x8 digits included: each stage max-pools by 2 only while the feature
 map is at least 2 px on both sides, so small inputs keep a 1x1 map instead of failing.
 ``conv4(global_pool="flatten")`` gives the classic ProtoNet embedding instead (1600-d at 84 px).
+
+Options that other codebases' versions of these networks differ by (``conv_bias`` of ProtoNet's
+and learn2learn's Conv-4, ``channels``, ``slope`` and ``design="stride"`` of easyfsl's ResNet-12)
+let their weights load exactly; :mod:`fewshot_clce.backbones.layouts` sets them from a checkpoint.
 """
 from __future__ import annotations
 
@@ -86,10 +90,11 @@ class Conv4(_FewShotNet):
         width: channels of every block.
         global_pool: ``"avg"`` (``width``-d features for any input size) or ``"flatten"``
             (``width * h * w``, size-dependent, the original ProtoNet embedding).
+        conv_bias: give the convolutions a bias, as ProtoNet's and learn2learn's Conv-4 do.
     """
 
     def __init__(self, in_chans: int = 3, num_classes: int = 0, width: int = 64, global_pool: str = "avg",
-                 drop_rate: float = 0.0):
+                 drop_rate: float = 0.0, conv_bias: bool = False):
         super().__init__()
         if global_pool not in ("avg", "flatten"):
             raise ValueError(f"conv4 global_pool must be 'avg' or 'flatten', got {global_pool!r}")
@@ -97,8 +102,8 @@ class Conv4(_FewShotNet):
         self.blocks = nn.ModuleList()
         chans = in_chans
         for _ in range(4):
-            self.blocks.append(nn.Sequential(nn.Conv2d(chans, width, 3, padding=1, bias=False),
-                                             nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
+            conv = nn.Conv2d(chans, width, 3, padding=1, bias=bool(conv_bias))
+            self.blocks.append(nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
             chans = width
         self.num_features = width
         self.pretrained_cfg = {"architecture": "conv4", "first_conv": "blocks.0.0", "classifier": "head"}
@@ -113,28 +118,78 @@ class Conv4(_FewShotNet):
 
 
 class _ResidualBlock(nn.Module):
-    """ResNet-12 block: 3 x (3x3 conv, BN, LeakyReLU 0.1) with a 1x1 shortcut, then pool and DropBlock."""
+    """ResNet-12 block: 3 x (3x3 conv, BN, LeakyReLU) with a 1x1 shortcut, then pool, DropBlock."""
 
-    def __init__(self, in_chans: int, out_chans: int, drop_block_rate: float, block_size: int):
+    def __init__(self, in_chans: int, out_chans: int, drop_block_rate: float, block_size: int,
+                 slope: float = 0.1):
         super().__init__()
+        self.slope = slope
         layers: List[nn.Module] = []
         for i in range(3):
             layers += [nn.Conv2d(in_chans if i == 0 else out_chans, out_chans, 3, padding=1, bias=False),
                        nn.BatchNorm2d(out_chans)]
             if i < 2:
-                layers.append(nn.LeakyReLU(0.1, inplace=True))
+                layers.append(nn.LeakyReLU(slope, inplace=True))
         self.body = nn.Sequential(*layers)
         self.shortcut = nn.Sequential(nn.Conv2d(in_chans, out_chans, 1, bias=False), nn.BatchNorm2d(out_chans))
-        if drop_block_rate > 0:
-            from timm.layers import DropBlock2d
-
-            self.drop_block = DropBlock2d(drop_block_rate, block_size)
-        else:
-            self.drop_block = nn.Identity()
+        self.drop_block = _drop_block(drop_block_rate, block_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.leaky_relu(self.body(x) + self.shortcut(x), 0.1)
+        x = F.leaky_relu(self.body(x) + self.shortcut(x), self.slope)
         return self.drop_block(_pool_if_possible(x))
+
+
+class _StridedBlock(nn.Module):
+    """Two-convolution residual block that downsamples by a strided convolution (easyfsl's
+    ResNet-12, built from torchvision's BasicBlock): 3x3 conv (stride), BN, act, 3x3 conv, BN,
+    + shortcut, act."""
+
+    def __init__(self, in_chans: int, out_chans: int, stride: int, slope: float,
+                 drop_block_rate: float, block_size: int):
+        super().__init__()
+        self.slope = slope
+        self.body = nn.Sequential(nn.Conv2d(in_chans, out_chans, 3, stride, padding=1, bias=False),
+                                  nn.BatchNorm2d(out_chans), nn.LeakyReLU(slope, inplace=True),
+                                  nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(out_chans))
+        if stride != 1 or in_chans != out_chans:
+            self.shortcut: nn.Module = nn.Sequential(
+                nn.Conv2d(in_chans, out_chans, 1, stride, bias=False), nn.BatchNorm2d(out_chans))
+        else:
+            self.shortcut = nn.Identity()
+        self.drop_block = _drop_block(drop_block_rate, block_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop_block(F.leaky_relu(self.body(x) + self.shortcut(x), self.slope))
+
+
+def _drop_block(rate: float, block_size: int) -> nn.Module:
+    if rate > 0:
+        from timm.layers import DropBlock2d
+
+        return DropBlock2d(rate, block_size)
+    return nn.Identity()
+
+
+# ResNet-12 designs: "pool" is Oreshkin et al.'s (one 3-conv block per stage, max-pooled; RFS,
+# MetaOptNet, FEAT, learn2learn); "stride" is easyfsl's (a 3x3 stem, then 1, 1, 2, 1 two-conv
+# blocks per stage that downsample by strided convolutions; ReLU).
+RESNET12_DESIGNS = {"pool": (1, 1, 1, 1), "stride": (1, 1, 2, 1)}
+
+
+def _channels(value) -> tuple:
+    """``(64, 160, 320, 640)`` from a sequence or from the CLI's text ``64-160-320-640``."""
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.replace("/", "-").split("-")]
+        except ValueError:
+            raise ValueError(f"resnet12 channels must be 4 integers such as 64-160-320-640, "
+                             f"got {value!r}") from None
+    value = tuple(int(v) for v in value)
+    if len(value) != 4 or min(value) < 1:
+        raise ValueError(f"resnet12 needs 4 positive channel widths (channels=64-160-320-640), "
+                         f"got {value}")
+    return value
 
 
 class ResNet12(_FewShotNet):
@@ -143,29 +198,64 @@ class ResNet12(_FewShotNet):
     Args:
         in_chans: input channels.
         num_classes: classifier outputs; 0 returns the pooled 640-d features.
-        channels: output channels of the four residual blocks.
-        drop_block_rate: DropBlock probability in the last two blocks (0 disables it).
+        channels: output channels of the four stages (``"64-160-320-640"`` from the CLI).
+        drop_block_rate: DropBlock probability in the last two stages (0 disables it).
         drop_block_size: side of the dropped blocks (clipped to the feature map).
         drop_rate: dropout before the classifier.
+        global_pool: ``"avg"`` (``channels[-1]``-d features) or ``"flatten"`` (MetaOptNet's
+            16,000-d embedding at 84 px).
+        slope: negative slope of the leaky ReLUs (default 0.1 for ``design="pool"``, 0 = ReLU
+            for ``"stride"``).
+        design: ``"pool"`` (Oreshkin et al., max-pooled 3-conv blocks) or ``"stride"`` (easyfsl's
+            ``resnet12``: a stem, 1-1-2-1 two-conv blocks with strided convolutions).
     """
 
-    def __init__(self, in_chans: int = 3, num_classes: int = 0, channels: Sequence[int] = (64, 160, 320, 640),
-                 drop_block_rate: float = 0.0, drop_block_size: int = 5, drop_rate: float = 0.0):
+    def __init__(self, in_chans: int = 3, num_classes: int = 0,
+                 channels: Sequence[int] | str = (64, 160, 320, 640), drop_block_rate: float = 0.0,
+                 drop_block_size: int = 5, drop_rate: float = 0.0, global_pool: str = "avg",
+                 slope: Optional[float] = None, design: str = "pool"):
         super().__init__()
-        if len(channels) != 4:
-            raise ValueError(f"resnet12 needs 4 channel widths, got {tuple(channels)}")
-        blocks, prev = [], in_chans
-        for i, c in enumerate(channels):
-            blocks.append(_ResidualBlock(prev, c, drop_block_rate if i >= 2 else 0.0, drop_block_size))
-            prev = c
-        self.blocks = nn.Sequential(*blocks)
+        channels = _channels(channels)
+        if design not in RESNET12_DESIGNS:
+            raise ValueError(f"resnet12 design must be one of {', '.join(RESNET12_DESIGNS)}, "
+                             f"got {design!r}")
+        if global_pool not in ("avg", "flatten"):
+            raise ValueError(f"resnet12 global_pool must be 'avg' or 'flatten', "
+                             f"got {global_pool!r}")
+        self.global_pool = global_pool
+        slope = float(slope) if slope is not None else (0.1 if design == "pool" else 0.0)
+        stages: List[nn.Module] = []
+        if design == "pool":
+            prev = in_chans
+            for i, c in enumerate(channels):
+                rate = drop_block_rate if i >= 2 else 0.0
+                stages.append(_ResidualBlock(prev, c, rate, drop_block_size, slope))
+                prev = c
+            first_conv = "blocks.0.body.0"
+        else:
+            stem_width = 64  # easyfsl's stem is 64 wide whatever the stages are
+            self.stem = nn.Sequential(nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(stem_width), nn.LeakyReLU(slope, inplace=True))
+            prev = stem_width
+            for i, (c, n) in enumerate(zip(channels, RESNET12_DESIGNS[design])):
+                rate = drop_block_rate if i >= 2 else 0.0
+                stage = [_StridedBlock(prev if j == 0 else c, c, 2 if i > 0 and j == 0 else 1,
+                                       slope, rate, drop_block_size) for j in range(n)]
+                stages.append(nn.Sequential(*stage))
+                prev = c
+            first_conv = "stem.0"
+        self.blocks = nn.Sequential(*stages)
         self.num_features = channels[-1]
-        self.pretrained_cfg = {"architecture": "resnet12", "first_conv": "blocks.0.body.0", "classifier": "head"}
+        self.pretrained_cfg = {"architecture": "resnet12", "first_conv": first_conv,
+                               "classifier": "head"}
         self._init_head(num_classes, drop_rate)
         self._init_weights()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W] -> [B, 640, H', W']`` with H' = H / 16 (at least 1)."""
+        """``[B, C, H, W] -> [B, 640, H', W']`` with H' = H / 16 (at least 1), H / 8 for
+        ``design="stride"``."""
+        if hasattr(self, "stem"):
+            x = self.stem(x)
         return self.blocks(x)
 
 

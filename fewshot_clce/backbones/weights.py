@@ -12,23 +12,32 @@ from torch import nn
 from ..utils.safe_load import load_checkpoint
 
 
-def read_state_dict(source: str | Path | dict, prefix: str = "") -> Dict[str, torch.Tensor]:
+# Keys under which training scripts wrap their weights: most, RFS ("model"), FEAT ("params"),
+# MetaOptNet ("embedding": its backbone's own state dict).
+CONTAINER_KEYS = ("state_dict", "model", "params", "embedding")
+
+
+def read_state_dict(source: str | Path | dict, prefix: str = "",
+                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Weights from a file (safetensors or a ``torch.save``d dict) or from a loaded dict.
 
     Loading never runs code from the file (``torch.load(weights_only=True)``). A dict that wraps
-    its weights under ``"state_dict"`` or ``"model"`` (the usual ways training scripts save them) is
+    its weights under one of :data:`CONTAINER_KEYS` (the usual ways training scripts save them) is
     unwrapped, and ``module.`` prefixes (DDP) are removed.
 
     Args:
         prefix: keep only the keys that start with it, without it (``"backbone."`` picks the
-            backbone out of a whole model's state dict).
+            backbone out of a whole model's state dict; ``"model.backbone."`` out of Lightning's).
+        key: the entry of the checkpoint dict that holds the weights (dots go deeper:
+            ``"state_dict"``, ``"ema.model"``); default: the first of :data:`CONTAINER_KEYS` there.
 
     Raises:
         FileNotFoundError: if the file does not exist.
-        ValueError: if it holds no tensors (under ``prefix``) or something else than weights.
+        ValueError: if it holds no tensors (under ``key`` and ``prefix``) or something else than
+            weights.
     """
     if isinstance(source, dict):
-        return _tensors(source, "the given state dict", prefix)
+        return _tensors(_entry(source, key, "the given state dict"), "the given state dict", prefix)
     path = Path(source).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
@@ -41,12 +50,25 @@ def read_state_dict(source: str | Path | dict, prefix: str = "") -> Dict[str, to
             raise ValueError(f"cannot read {str(path)!r} as safetensors ({e})") from None
     else:
         obj = load_checkpoint(path)  # weights_only: refuses pickled objects
-    return _tensors(obj, repr(str(path)), prefix)
+    return _tensors(_entry(obj, key, repr(str(path))), repr(str(path)), prefix)
+
+
+def _entry(obj, key: Optional[str], where: str):
+    """``obj[key]`` (dots go deeper), naming the entries there when it has no such one."""
+    if not key:
+        return obj
+    for part in key.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            there = ", ".join(repr(k) for k in list(obj)[:8]) if isinstance(obj, dict) \
+                else "no entries"
+            raise ValueError(f"{where} has no entry {key!r} (--checkpoint-key); it has {there}")
+        obj = obj[part]
+    return obj
 
 
 def _tensors(obj, where: str, prefix: str) -> Dict[str, torch.Tensor]:
     """The tensors of a state dict (unwrapped from a checkpoint dict), DDP prefixes removed."""
-    for key in ("state_dict", "model"):
+    for key in CONTAINER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict) and not torch.is_tensor(obj.get(key)):
             obj = obj[key]
             break
@@ -56,7 +78,8 @@ def _tensors(obj, where: str, prefix: str) -> Dict[str, torch.Tensor]:
     if prefix:
         obj = {k[len(prefix):]: v for k, v in obj.items() if k.startswith(prefix)}
     if not obj:
-        raise ValueError(f"{where} holds no state dict of tensors{f' under {prefix!r}' if prefix else ''}")
+        under = f" under {prefix!r} (--checkpoint-prefix)" if prefix else ""
+        raise ValueError(f"{where} holds no state dict of tensors{under}")
     return obj
 
 
@@ -98,9 +121,13 @@ def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", sour
             where = "the given weights"
         else:
             where = repr(str(source if source is not None else path))
+        from .layouts import closest_hint
+
         raise ValueError(f"checkpoint {where} does not fit backbone {name or type(model).__name__!r}: "
                          f"{'; '.join(problems)}; was it saved from another backbone or with other "
-                         f"channels? use the --backbone it was trained with")
+                         f"channels? use the --backbone it was trained with, or "
+                         f"--checkpoint-prefix / --checkpoint-key to pick the backbone's weights "
+                         f"out of the file{closest_hint(list(state)) if unexpected else ''}")
     model.load_state_dict(state, strict=False)
 
 

@@ -56,8 +56,7 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
     """
     import pickle
 
-    from ..backbones.factory import create_backbone, pretrained_digest
-    from ..backbones.weights import load_weights
+    from ..backbones.factory import backbone_from_weights, pretrained_digest
     from ..training.run_folder import backbone_weights, file_id
 
     if cfg.init is None:
@@ -71,7 +70,8 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
         raise _checks.SettingError("init", "{setting} " + f"{cfg.init!r} is not a weights file ({e})") from None
     for ds in datasets.values():
         channels = ds.split("base").image_shape[0]
-        load_weights(create_backbone(cfg.backbone, in_chans=channels), state, cfg.backbone, source=path)
+        # another codebase's layout (easyfsl, RFS, ...) is read as training will read it
+        backbone_from_weights(cfg.backbone, state, in_chans=channels, source=path)
     return InitWeights(cfg.init, file_id(path), path.resolve(), None)
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -132,6 +134,22 @@ def evaluate_kwargs(args: argparse.Namespace) -> dict:
                 cache=not args.no_cache, data_root=args.data_root, dataset=args.dataset)
 
 
+BACKBONE_HELP = ("conv4, resnet12 or any timm model name, with options as NAME[key=value,...]: "
+                 "conv4[global_pool=flatten] is the literature's 1,600-d Conv-4 (at 84 px), "
+                 "resnet12 its 640-d ResNet-12; resnet12[channels=64-128-256-512] another width")
+
+
+def add_checkpoint_options(p) -> None:
+    """``--checkpoint-prefix`` and ``--checkpoint-key``: where a checkpoint keeps the weights."""
+    p.add_argument("--checkpoint-prefix", default="", metavar="PREFIX",
+                   help="keep the weights under this key prefix, without it (Lightning: "
+                        "model.backbone.; a whole model: backbone.); DDP's module. is always "
+                        "removed")
+    p.add_argument("--checkpoint-key", default=None, metavar="KEY",
+                   help="the checkpoint entry holding the weights (state_dict, model, params, "
+                        "ema.model; default: the first of state_dict, model, params, embedding)")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a trained run (or any backbone's weights) on episode manifests",
                        description="Extract features once per image, fit each head on every episode, write "
@@ -144,9 +162,16 @@ def add_parser(sub) -> None:
                    help="folder written by `fewshot-clce train` (or none, with --backbone)")
     add_common(p)
     ext = p.add_argument_group("a backbone without a run folder")
-    ext.add_argument("--backbone", default=None, help="conv4, resnet12 or any timm model name")
+    ext.add_argument("--backbone", default=None, help=BACKBONE_HELP)
     ext.add_argument("--checkpoint", default=None, metavar="FILE",
-                     help="its weights: a run's checkpoint, a state dict (.pt, .pth) or .safetensors")
+                     help="its weights: a run's checkpoint, a state dict (.pt, .pth) or "
+                          ".safetensors; RFS, MetaOptNet, FEAT, easyfsl, learn2learn and ProtoNet "
+                          "files are recognised")
+    add_checkpoint_options(ext)
+    p.add_argument("--pretrained-on", default=None, metavar="DATA",
+                   help="what the weights were pretrained on (e.g. imagenet), recorded with the "
+                        "results and flagged on mini-/tiered-ImageNet (default: timm's tag for "
+                        "--pretrained)")
     ext.add_argument("--pretrained", action="store_true", help="timm's published weights (cached, or online)")
     ext.add_argument("--image-size", type=_positive_int, default=None, metavar="S",
                      help="square input side (default: the checkpoint's run, timm's, else the images')")
@@ -171,12 +196,13 @@ def ci_footer(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std")
+EXTERNAL = ("checkpoint", "pretrained", "image_size", "mean", "std", "checkpoint_prefix",
+            "checkpoint_key")
 
 
 def _check_source(args: argparse.Namespace) -> None:
     """A run folder or an external backbone, not both, not neither; options of one not given to the other."""
-    typed = [k for k in EXTERNAL if getattr(args, k) not in (None, False)]
+    typed = [k for k in EXTERNAL if getattr(args, k) not in (None, False, "")]
     if args.run_dir and args.backbone:
         raise ValueError(f"pass RUN_DIR {args.run_dir!r} or --backbone {args.backbone!r}, not both")
     if not args.run_dir and not args.backbone:
@@ -190,14 +216,18 @@ def _check_source(args: argparse.Namespace) -> None:
         raise ValueError("--backbone has no run folder to write evaluation.csv into: pass --out CSV")
 
 
-def format_summary(summary: pd.DataFrame) -> str:
-    """The printed table: dataset, split, ways, shots, head, episodes, mean and CI (percent), then the
-    interval method in words.
+def format_summary(summary: pd.DataFrame, results: Optional[pd.DataFrame] = None) -> str:
+    """The printed table: dataset, split, ways, shots, head, episodes, embedding size, mean and CI
+    (percent), then the interval method in words.
 
     Args:
         summary: rows of :func:`fewshot_clce.stats.summary.summarize` (``by="run"``).
+        results: the per-episode rows, whose ``embedding_dim`` the table names.
     """
     table = summary[["dataset", "split", "ways", "shots", "head", "n_episodes"]].rename(columns={"n_episodes": "episodes"})
+    if results is not None and "embedding_dim" in results.columns and "run" in summary.columns:
+        dims = results.groupby("run")["embedding_dim"].first()
+        table["dim"] = [int(dims[r]) if r in dims.index else "" for r in summary["run"]]
     table["accuracy (%)"] = [fmt_interval(*r) for r in zip(summary["mean"], summary["ci_low"], summary["ci_high"],
                                                         summary["ci_kind"])]
     return table.to_string(index=False) + "\n" + ci_footer(summary)
@@ -214,15 +244,24 @@ def run(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{str(out)!r} exists; pass --force to replace it or --out to write elsewhere")
     episodes = episodes_of(args)
     if args.run_dir:
-        results = evaluate_run(args.run_dir, episodes, args.head, **evaluate_kwargs(args))
+        results = evaluate_run(args.run_dir, episodes, args.head, pretrained_on=args.pretrained_on,
+                               **evaluate_kwargs(args))
     else:
         kw = evaluate_kwargs(args)
         kw.pop("which")
         results = evaluate_backbone(args.backbone, episodes, checkpoint=args.checkpoint, pretrained=args.pretrained,
-                                    image_size=args.image_size, mean=args.mean, std=args.std, heads=args.head, **kw)
+                                    image_size=args.image_size, mean=args.mean, std=args.std, heads=args.head,
+                                    checkpoint_prefix=args.checkpoint_prefix,
+                                    checkpoint_key=args.checkpoint_key,
+                                    pretrained_on=args.pretrained_on, **kw)
+    if results.attrs.get("checkpoint_layout"):
+        print(f"{args.checkpoint}: {results.attrs['checkpoint_layout']}")
+    warnings = results.attrs.get("warnings", [])
     _io.write_csv(results, out, overwrite=args.force)
-    print(format_summary(summarize(results, method=args.ci)))
+    print(format_summary(summarize(results, method=args.ci), results))
     print(adaptation_note(results))
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
     print(f"per-episode results: {out}")
     return 0
 

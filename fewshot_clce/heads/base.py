@@ -115,6 +115,21 @@ class Head(abc.ABC):
             return torch.zeros(0, query.shape[1], dtype=torch.int64)
         return torch.cat(out)
 
+    def probabilities(self, support, support_labels, query, ways: int) -> torch.Tensor:
+        """Class probabilities ``[E, M, N]``: a softmax over the head's scores (a centroid head's
+        negative squared distances or cosines, logistic regression's logits); shapes as in
+        :meth:`predict`.
+
+        Raises:
+            NotImplementedError: for a head that only gives labels.
+        """
+        scores = getattr(self, "_scores_chunk", None)
+        if scores is None:
+            raise NotImplementedError(f"head {self.label!r} gives labels, not scores")
+        support, query = as_tensor(support), as_tensor(query)
+        labels = as_tensor(support_labels, torch.int64)
+        return torch.softmax(scores(support, labels, query, ways).float(), dim=2)
+
     @abc.abstractmethod
     def _predict_chunk(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
                        ways: int) -> torch.Tensor:

@@ -36,6 +36,9 @@ class CentroidHead(Head):
         self.base_mean = None if base_mean is None else as_tensor(base_mean).float()
 
     def _predict_chunk(self, support, support_labels, query, ways):
+        return self._scores_chunk(support, support_labels, query, ways).argmax(2)
+
+    def _scores_chunk(self, support, support_labels, query, ways):
         support = transform(support.float(), self.normalize, self.base_mean)
         query = transform(query.float(), self.normalize, self.base_mean)
         protos = class_means(support, support_labels, ways)  # [E, N, D]
@@ -45,7 +48,7 @@ class CentroidHead(Head):
         else:
             # -||q - c||^2 up to the per-query constant ||q||^2, which does not change the argmax.
             scores = 2 * query @ protos.transpose(1, 2) - protos.pow(2).sum(2).unsqueeze(1)  # [E, M, N]
-        return scores.argmax(2)
+        return scores
 
 
 class CosineCentroidHead(CentroidHead):

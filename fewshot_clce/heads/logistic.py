@@ -74,6 +74,14 @@ class LogisticHead(Head):
         return _weights(coef, support, norms), fit.bias.to(support.dtype)  # [E, R, D], [E, R]
 
     def _predict_fitted(self, fitted, lo, hi, query):
+        return self._scores_fitted(fitted, lo, hi, query).argmax(2)
+
+    def _scores_chunk(self, support, support_labels, query, ways):
+        fitted = self._fit_chunk(support, support_labels, ways)
+        return self._scores_fitted(fitted, 0, len(support), query)
+
+    def _scores_fitted(self, fitted, lo, hi, query):
+        """Logits ``[hi - lo, M, N]`` of episodes ``lo:hi`` of a fitted chunk."""
         weight, bias = fitted[0][lo:hi], fitted[1][lo:hi]
         with one_thread():
             if query.dtype not in (torch.float32, torch.float64):  # half-precision features
@@ -83,7 +91,7 @@ class LogisticHead(Head):
             logits = query @ weight.to(query.dtype).transpose(1, 2)  # [e, M, R]
             if self.normalize in ("l2n", "cl2n"):
                 logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(1e-12)
-            return binary_to_two(logits + bias.to(query.dtype).unsqueeze(1)).argmax(2)
+            return binary_to_two(logits + bias.to(query.dtype).unsqueeze(1))
 
 
 def _weights(coef: torch.Tensor, support: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,9 @@ class TrainConfig:
     """Everything that defines a training run; the CLI ``fewshot-clce train`` is built from it."""
 
     dataset: str = _f(None, "dataset name (fewshot-clce datasets lists them)", required=True)
-    backbone: str = _f(None, "conv4, resnet12 or any timm model name", required=True)
+    backbone: str = _f(None, "conv4, resnet12 or any timm model name, options as "
+                             "NAME[key=value,...] (conv4[global_pool=flatten]: the 1,600-d Conv-4)",
+                       required=True)
     loss: str = _f(None, "a registered loss (ce, clce, arcface, ...: the losses), "
                          "package.module:Class, ./file.py:Class or pml:Name; hyper-parameters may "
                          "follow in brackets: 'clce[detach_weights=false]'", required=True,
@@ -58,7 +60,14 @@ class TrainConfig:
     projection_dim: int = _f(128, "output width of the projection head")
     drop_block_rate: float = _f(0.0, "DropBlock rate of resnet12 (and timm models that take it)")
     pretrained: bool = _f(False, "start from timm's pretrained weights (needs them cached or a network)")
-    checkpoint: Optional[str] = _f(None, "start from local backbone weights (.safetensors or state dict)")
+    checkpoint: Optional[str] = _f(None, "start from local backbone weights (.safetensors or state "
+                                         "dict; RFS, MetaOptNet, FEAT, easyfsl, learn2learn and "
+                                         "ProtoNet files are recognised)")
+    checkpoint_prefix: str = _f("", "with --checkpoint: keep the weights under this key prefix, "
+                                    "without it (Lightning: model.backbone.)", metavar="PREFIX")
+    checkpoint_key: Optional[str] = _f(None, "with --checkpoint: the checkpoint entry holding "
+                                             "the weights (state_dict, params, ema.model)",
+                                       metavar="KEY")
     val_ways: int = _f(5, "validation episodes: classes")
     val_shots: int = _f(5, "validation episodes: support images per class")
     val_queries: int = _f(15, "validation episodes: query images per class")

@@ -11,7 +11,8 @@ given is taken, in this order, from:
   (:func:`~fewshot_clce.data.transforms.choose_preset`); the input channels are read off the
   first convolution of the weights.
 
-The feature cache keys such a backbone by its name with the digest of the checkpoint file (or of
+The feature cache keys such a backbone by its name with the digest of the checkpoint file (and the
+--checkpoint-key / --checkpoint-prefix that picked the weights out of it; or the digest of
 the pretrained weights) and by the preprocessing.
 """
 from __future__ import annotations
@@ -54,7 +55,8 @@ def _timm_defaults(model) -> Dict[str, Any]:
 def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained: bool = False,
                   image_size: Optional[int | Sequence[int]] = None, mean: Optional[Sequence[float]] = None,
                   std: Optional[Sequence[float]] = None, image_shape: Optional[Sequence[int]] = None,
-                  in_chans: Optional[int] = None, **backbone_kwargs) -> LoadedRun:
+                  in_chans: Optional[int] = None, checkpoint_prefix: str = "",
+                  checkpoint_key: Optional[str] = None, **backbone_kwargs) -> LoadedRun:
     """A backbone with its evaluation preprocessing, in eval mode on the CPU.
 
     Args:
@@ -67,12 +69,17 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         image_shape: ``[C, H, W]`` of the images to evaluate, for the defaults that depend on them.
         in_chans: input channels of pretrained weights (timm adapts the first convolution, as training
             does for grayscale data); default 3, as published. A checkpoint's own are read off it.
+        checkpoint_prefix, checkpoint_key: where the backbone's weights sit in the checkpoint
+            (:func:`~fewshot_clce.backbones.weights.read_state_dict`: ``"model.backbone."``,
+            ``"state_dict"``); by default a run's checkpoint or the whole file.
         **backbone_kwargs: passed to the model (``global_pool="flatten"``, ...).
 
     Returns:
         A :class:`LoadedRun`: ``config`` holds the run's settings for a run checkpoint (else the
         backbone's name and weights), ``dataset_id`` the training dataset when known (else
-        ``"unknown"``, or ``timm:NAME`` for pretrained weights), ``dataset`` its spec or "".
+        ``"unknown"``, or ``timm:NAME`` for pretrained weights), ``dataset`` its spec or "";
+        ``config["checkpoint_layout"]`` says which other codebase's layout the weights were read
+        as ("read as an easyfsl ResNet-12 checkpoint (resnet12[design=stride])"), when one.
 
     Raises:
         SettingError: for neither or both of ``checkpoint`` / ``pretrained``, or a bad size or statistic.
@@ -81,8 +88,10 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         ValueError: for a file that holds no weights, or weights that do not fit ``name`` (naming the
             missing and unexpected keys).
     """
-    from ..backbones.factory import check_backbone_name, create_backbone
-    from ..backbones.weights import first_conv_channels, load_weights, read_state_dict, state_digest
+    from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
+                                     split_backbone)
+    from ..backbones.layouts import import_weights
+    from ..backbones.weights import first_conv_channels, read_state_dict, state_digest
     from ..data.transforms import Preprocess, choose_preset, eval_preprocess
     from ..utils.safe_load import load_checkpoint
 
@@ -105,20 +114,29 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         obj = read_state_dict(path) if path.suffix == ".safetensors" else load_checkpoint(path)
         if is_run_checkpoint(obj):
             run_config = obj["config"]
-        state = backbone_weights(obj) if isinstance(obj, dict) else read_state_dict(path)
+        if checkpoint_prefix or checkpoint_key:
+            state = read_state_dict(obj if isinstance(obj, dict) else path, checkpoint_prefix,
+                                    checkpoint_key)
+        else:
+            state = backbone_weights(obj) if isinstance(obj, dict) else read_state_dict(path)
         derived = run_config.get("derived", {})
+        backbone_kwargs = {**derived.get("backbone_kwargs", {}), **backbone_kwargs}
         channels = int(derived.get("in_chans", 0))
-        if channels:
-            model = create_backbone(name, in_chans=channels, **backbone_kwargs)
-        else:  # the weights say it: the first convolution's input channels
-            model = create_backbone(name, in_chans=3, **backbone_kwargs)
-            channels = first_conv_channels(model, state) or 3
-            if channels != 3:
-                model = create_backbone(name, in_chans=channels, **backbone_kwargs)
-        load_weights(model, state, name, source=path)
+        if not channels:  # the weights say it: the first convolution's input channels
+            imported = import_weights(state, split_backbone(name)[0])
+            probe = create_backbone(name, in_chans=3, **{**imported.options, **backbone_kwargs})
+            channels = first_conv_channels(probe, imported.state) or 3
+        model, imported = backbone_from_weights(name, state, in_chans=channels, source=path,
+                                                **backbone_kwargs)
         weights_id = f"{name}:{file_id(path)}"
+        if checkpoint_prefix or checkpoint_key:  # two parts of one file are two backbones
+            weights_id += f":{checkpoint_key or ''}:{checkpoint_prefix}"
         defaults = {k: derived[k] for k in ("image_size", "mean", "std") if k in derived}
         config = dict(run_config) if run_config else {"backbone": name, "checkpoint": str(path)}
+        if imported.layout is not None:
+            config["checkpoint_layout"] = imported.describe()
+        if not run_config:  # a run's own config says its training size (derived image_size)
+            config["trained_image_size"] = defaults.get("image_size")
         train_dataset = derived.get("dataset_id") or UNKNOWN
         spec = derived.get("dataset_spec") or run_config.get("dataset") or ""
     else:
@@ -127,7 +145,8 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
         weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
         defaults = _timm_defaults(model)
-        config = {"backbone": name, "pretrained": True}
+        config = {"backbone": name, "pretrained": True,
+                  "trained_image_size": defaults.get("image_size")}
         train_dataset, spec = f"timm:{name}", ""
     model.eval()
     if image_size is not None:

@@ -206,11 +206,15 @@ def is_run_checkpoint(obj: Any) -> bool:
             and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
 
 
-def backbone_weights(source) -> Dict[str, torch.Tensor]:
+def backbone_weights(source, prefix: str = "",
+                     key: Optional[str] = None) -> Dict[str, torch.Tensor]:
     """Backbone weights from a run's checkpoint, or from any weights file or state dict.
 
     Args:
         source: a path (``.pt`` / ``.pth`` / ``.safetensors``) or a loaded dict.
+        prefix, key: where the weights sit in another tool's checkpoint (``--checkpoint-prefix``,
+            ``--checkpoint-key``: :func:`fewshot_clce.backbones.read_state_dict`); either one
+            given, a run's checkpoint is read the same way.
 
     Raises:
         FileNotFoundError, ValueError: see :func:`fewshot_clce.backbones.read_state_dict`.
@@ -222,6 +226,8 @@ def backbone_weights(source) -> Dict[str, torch.Tensor]:
         path = Path(source).expanduser()
         if path.suffix != ".safetensors" and path.is_file():
             obj = load_checkpoint(path)
+    if prefix or key:
+        return read_state_dict(obj if isinstance(obj, dict) else source, prefix, key)
     if is_run_checkpoint(obj):
         return read_state_dict(obj["model"], prefix=BACKBONE_PREFIX)
     return read_state_dict(obj if isinstance(obj, dict) else source)

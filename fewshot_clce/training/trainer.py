@@ -32,8 +32,8 @@ from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer
                    epoch_batches, generator, resolve_precision, train_epoch)
 from .._version import __version__
 from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
-from ..backbones.factory import check_backbone_name, create_backbone, embedding_dim
-from ..backbones.weights import load_weights
+from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
+                                 embedding_dim)
 from .model import TrainingModel
 from ..losses.hparams import LOSS_HPARAMS, loss_takes
 from ..losses.plugins import source_record
@@ -220,10 +220,18 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
     backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
-    backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained, **backbone_kw)
-    init = init_digest(cfg, backbone, channels)
     if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
-        load_weights(backbone, _rundir.backbone_weights(cfg.checkpoint), cfg.backbone, source=cfg.checkpoint)
+        state = _rundir.backbone_weights(cfg.checkpoint, cfg.checkpoint_prefix, cfg.checkpoint_key)
+        backbone, imported = backbone_from_weights(cfg.backbone, state, in_chans=channels,
+                                                   source=cfg.checkpoint, **backbone_kw)
+        # what the weights need, so that load_run rebuilds the same backbone
+        backbone_kw.update(imported.options)
+        if imported.layout is not None and ctx.is_main:
+            print(f"{cfg.checkpoint}: {imported.describe()}", file=sys.stderr)
+    else:
+        backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained,
+                                   **backbone_kw)
+    init = init_digest(cfg, backbone, channels)
     feature_dim = embedding_dim(backbone, (channels, *size))
     augment = Augment(preset, size, channels)
     mean, std = augment.mean, augment.std

@@ -280,6 +280,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, 
         ValueError: when the file holds anything but tensors, numbers, strings and containers,
             or is not a checkpoint at all; the message names the file.
     """
+    import argparse
     import warnings
 
     import torch
@@ -291,7 +292,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, 
         with warnings.catch_warnings():
             # torch warns about pickle protocols it may not read; the error below says what matters
             warnings.filterwarnings("ignore", message=".*pickle protocol", category=UserWarning)
-            return torch.load(path, map_location=map_location, weights_only=True)
+            # RFS and other scripts save their argparse options beside the weights: a Namespace
+            # is an attribute bag (restored by setting attributes, whose values stay
+            # restricted), never code
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's text advises loading the file unsafely (weights_only=False, allowlisting the
         # global), which would run its code; its wording changes between versions. None of it is
