@@ -34,7 +34,7 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
             assert f"epochs: {epochs}" in (run / "config.yaml").read_text()
     table = pd.read_csv(study / "budget.csv")
     assert sorted(table["epochs"].unique()) == [1, 2]
-    assert set(table["loss"]) == {"ce", "clce"}
+    assert set(table["loss"]) == {"ce", "clce", "untrained"}  # the untrained backbone: a reference row
     clce = table[(table["loss"] == "clce") & (table["epochs"] == 2)].iloc[0]
     summary = pd.read_csv(study / "epochs-2" / "summary.csv")
     row = summary[(summary["loss"] == "clce") & (summary["split"] == "novel")].iloc[0]

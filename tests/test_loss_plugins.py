@@ -175,7 +175,7 @@ def test_a_loss_in_a_users_file_runs_through_the_benchmark_cli(user_loss, capsys
     ]
     assert main(args) == 0
     summary = pd.read_csv(out / "summary.csv")
-    assert set(summary["loss"]) == {"ce", "margince"}
+    assert set(summary["loss"]) == {"ce", "margince", "untrained"}
     assert "margince(m=0.3,bs=64)" in set(summary["config"]) and set(
         summary["margin"].dropna()
     ) == {0.3}

@@ -254,6 +254,16 @@ def _claim_lines(claims: pd.DataFrame, budgets: List[int]) -> List[str]:
     return lines
 
 
+def compared_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of compared losses that have a Δ against the baseline (not the reference rows,
+    such as the untrained backbone)."""
+    from ..report.claims import REFERENCE_LOSSES
+
+    if "delta" not in table:
+        return table.iloc[0:0]
+    return table[table["delta"].notna() & ~table["loss"].isin(REFERENCE_LOSSES)]
+
+
 def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: pd.DataFrame,
                     record: Dict, plots: List[Path]) -> str:
     """The text of ``BUDGET.md``."""
@@ -279,7 +289,7 @@ def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: 
     lines += [f"## Δ against the baseline per budget (points, seed-level 95% CI where the seeds allow)", ""]
     header = "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |"
     lines += [header, "|" + "---|" * (4 + len(budgets))]
-    rows = table[table["delta"].notna()] if "delta" in table else table.iloc[0:0]
+    rows = compared_rows(table)
     for (dataset, loss, head, shots), group in rows.groupby(["dataset", "loss", "head", "shots"], sort=False):
         cells = []
         for e in budgets:
@@ -329,7 +339,8 @@ def plot_budget(table: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = table[(table["dataset"] == dataset) & table["delta"].notna()]
+    rows = compared_rows(table)
+    rows = rows[rows["dataset"] == dataset]
     if rows.empty:
         return None
     cells = list(dict.fromkeys(zip(rows["head"], rows["shots"])))
