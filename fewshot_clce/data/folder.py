@@ -115,7 +115,7 @@ def read_split_file(path: Path, classes: Dict[str, List[str]]) -> Dict[str, List
     """
     out: Dict[str, List[str]] = {}
     seen: Dict[str, int] = {}
-    for no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for no, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue

@@ -73,3 +73,40 @@ class TrainConfig:
     def identity(self) -> Dict[str, Any]:
         """The fields that define what is trained (all but the runtime ones)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
+
+
+def default_lr(optimizer: str) -> float:
+    """The peak learning rate training uses when none is given."""
+    return 0.05 if optimizer == "sgd" else 1e-3
+
+
+def default_weight_decay(optimizer: str) -> float:
+    """The weight decay training uses when none is given."""
+    return 5e-4 if optimizer == "sgd" else 0.05
+
+
+def resolved_settings(values: Dict[str, Any]) -> Dict[str, Any]:
+    """What a training of these settings trains: every field of :meth:`TrainConfig.identity`, a
+    missing one at its default (a config.yaml written before the field existed trained with it),
+    and the defaults training fills in itself (learning rate, weight decay, the loss's
+    hyper-parameters) resolved. ``augment="auto"`` stays as it is: it depends on the data.
+
+    Works the same on a :class:`TrainConfig`'s fields and on a run's saved config.yaml, so that the
+    two compare equal exactly when the run trained what the config would.
+    """
+    from ..losses.hparams import LOSS_HPARAMS, loss_defaults
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    out = {k: values.get(k, default) for k, default in defaults.items() if k not in RUNTIME_FIELDS}
+    if out["lr"] is None:
+        out["lr"] = default_lr(out["optimizer"])
+    if out["weight_decay"] is None:
+        out["weight_decay"] = default_weight_decay(out["optimizer"])
+    try:
+        loss_hparams = loss_defaults(out["loss"])
+    except (ValueError, KeyError, LookupError):  # an unknown loss: compared by its given values only
+        loss_hparams = {}
+    for name in LOSS_HPARAMS:
+        if out.get(name) is None:
+            out[name] = loss_hparams.get(name)
+    return out

@@ -15,6 +15,7 @@ The caller's global RNG state is left untouched.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ from ..backbones.factory import check_backbone_name, create_backbone, embedding_
 from ..backbones.weights import load_weights
 from .model import TrainingModel
 from ..losses.hparams import LOSS_HPARAMS, check_value, loss_defaults, loss_takes
-from .config import RUNTIME_FIELDS, TrainConfig
+from .config import RUNTIME_FIELDS, TrainConfig, default_lr, default_weight_decay
 
 # The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
 # picks the best epoch; evaluation's heads are chosen separately).
@@ -64,7 +65,7 @@ def _check(cfg: TrainConfig) -> None:
     if cfg.steps_per_epoch is not None:
         _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
     if cfg.image_size is not None:
-        _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
+        _checks.image_size("image_size", cfg.image_size)
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
         what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
         raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
@@ -143,11 +144,20 @@ def train(config: TrainConfig) -> Path:
     try:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
-        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
+        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)), _hold_run_folder(config, ctx):
             return _train(config, ctx, loss_fn, loss_hparams)
     finally:
         torch.set_num_threads(threads_before)
         shutdown_distributed(ctx)
+
+
+def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
+    """Rank 0 locks the run folder while it trains, so that a second training of it is refused."""
+    from ..utils.files import folder_lock
+
+    if not ctx.is_main:
+        return contextlib.nullcontext()
+    return folder_lock(cfg.out, "run folder", "train into another --out")
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams: Dict[str, float]) -> Path:
@@ -178,8 +188,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
     resolved = dataclasses.replace(
         cfg, augment=preset,
-        lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
-        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
+        lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
+        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else default_weight_decay(cfg.optimizer),
         threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device), **loss_hparams)
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
