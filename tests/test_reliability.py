@@ -230,3 +230,235 @@ def test_temporary_of_a_killed_episodes_make_is_removed_by_the_next_run(tmp_path
     assert target.is_file()
     assert not left.exists()
     assert live.exists()  # its writer (this process) is alive
+
+
+# 2. 16-bit PNGs are read over their full range, not clipped to 8 bits
+
+def test_16_bit_png_classes_are_scaled_not_clipped(tmp_path, capsys):
+    from PIL import Image
+
+    from fewshot_clce.data import create_dataset
+
+    root = tmp_path / "toy"
+    gradient = np.linspace(0, 65535, 8 * 8).reshape(8, 8).astype(np.uint16)
+    for k, c in enumerate("abcdef"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.roll(gradient, 3 * k + i, axis=1)).save(root / c / f"{i}.png")
+    assert Image.open(root / "a" / "0.png").mode.startswith("I;16")
+    split = create_dataset(f"folder:{root}").split("base")
+    image, _ = split[0]  # [1, 8, 8] float in [0, 1]
+    assert len(np.unique(image.numpy())) == 64  # every level kept, not {0, 1}
+    expected = np.rint(gradient * (255 / 65535)) / 255  # class a, image 0: not rolled
+    np.testing.assert_allclose(image[0].numpy(), expected, atol=1e-6)
+    assert main(["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")]) == 0
+
+
+# 3. a damaged per_episode.csv is never read as data
+
+def _results_folder(folder: Path) -> Path:
+    from fewshot_clce.report.analysis import analyse
+    from fewshot_clce.report.writer import write_results
+    from synthetic_results import make_results
+
+    df = make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=20, shots=[1])
+    df["manifest"] = np.where(df["split"] == "val", "0123456789abcdef", "fedcba9876543210")
+    folder.mkdir(parents=True)
+    write_results(folder, analyse(df, n_boot=50), {"command": "test", "n_boot": 50}, {})
+    return folder / "per_episode.csv"
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("cut mid-row", "ends in the middle of a row"),
+    ("cut at a row", "rows where the benchmark wrote"),
+    ("cut at a row, old folder", "holds 10 episodes"),
+    ("accuracy 2.0", "not numbers in [0, 1]"),
+    ("accuracy NaN", "not numbers in [0, 1]"),
+    ("accuracy -1", "not numbers in [0, 1]"),
+    ("episode twice", "some twice"),
+    ("two manifests", "evaluated on different episodes"),
+])
+def test_report_refuses_a_damaged_results_file(tmp_path, capsys, damage, message):
+    import pandas as pd
+
+    path = _results_folder(tmp_path / "bench")
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    if damage == "cut mid-row":
+        path.write_text(text[:-3])
+    elif damage.startswith("cut at a row"):
+        path.write_text("".join(lines[:-10]))
+        if damage.endswith("old folder"):  # results.json of a version that recorded no row count
+            blob = json.loads((tmp_path / "bench" / "results.json").read_text())
+            del blob["per_episode_rows"]
+            (tmp_path / "bench" / "results.json").write_text(json.dumps(blob))
+    else:
+        df = pd.read_csv(path, dtype={"manifest": str})
+        if damage.startswith("accuracy"):
+            df.loc[7, "accuracy"] = {"2.0": 2.0, "NaN": float("nan"), "-1": -1.0}[damage.split()[1]]
+        elif damage == "episode twice":
+            df.loc[3, "episode"] = 4
+        else:
+            df.loc[df["run"] == df["run"].iloc[0], "manifest"] = "00000000000000aa"
+        df.to_csv(path, index=False)
+    assert main(["report", str(tmp_path / "bench"), "--n-boot", "50"]) == 2
+    err = _one_line_error(capsys)
+    assert f"results file {str(path)!r} is damaged" in err and message in err, err
+    assert not (tmp_path / "bench" / "REPORT.md").exists()
+
+
+def test_report_reads_an_intact_results_file(tmp_path, capsys):
+    _results_folder(tmp_path / "bench")
+    assert main(["report", str(tmp_path / "bench"), "--n-boot", "50"]) == 0
+
+
+# 5. a manifest in --manifests is used, or refused with a message
+
+def test_user_manifests_are_used_or_refused_never_skipped(tmp_path, capsys, monkeypatch):
+    import fewshot_clce.benchmark.run as run
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for split in ("val", "novel"):
+        assert main(["episodes", "make", "--dataset", "digits", "--split", split, "--shots", "1", "--episodes", "7",
+                     "--out", str(folder / f"digits_{split}.npz")]) == 0
+    capsys.readouterr()
+
+    def stop(*args, **kwargs):
+        raise ValueError("stopped by the test before training")
+
+    monkeypatch.setattr(run, "print_estimate", stop)
+    common = BENCH[:9] + ["--shots", "1", "--heads", "centroid", "--no-progress", "--manifests", str(folder)]
+    assert main(common + ["--episodes", "7", "--val-episodes", "7", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"novel 5-way 1-shot: 7 from {folder / 'digits_novel.npz'}" in err, err
+    assert f"val 5-way 1-shot: 7 from {folder / 'digits_val.npz'}" in err
+    # asked for more episodes than the user's manifest holds: refused, naming the file and the fix
+    assert main(common + ["--episodes", "20", "--val-episodes", "7", "--out", str(tmp_path / "b")]) == 2
+    err = _one_line_error(capsys)
+    assert str(folder / "digits_novel.npz") in err and "holds 7 episodes" in err and "--episodes 7" in err
+    # a damaged file in the folder is refused, not passed over
+    (folder / "digits_novel.npz").write_bytes(b"PK\x03\x04 damaged")
+    assert main(common + ["--episodes", "7", "--val-episodes", "7", "--out", str(tmp_path / "c")]) == 2
+    err = _one_line_error(capsys)
+    assert "--manifests" in err and str(folder / "digits_novel.npz") in err and "corrupt" in err
+
+
+# 6. an .npz that declares more than it holds is refused before allocating
+
+def test_npz_declaring_millions_of_episodes_is_refused_before_allocating(tmp_path, capsys):
+    import zipfile
+
+    from numpy.lib import format as npy
+
+    path = tmp_path / "bomb.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
+                 "--out", str(tmp_path / "ok.npz")]) == 0
+    with zipfile.ZipFile(tmp_path / "ok.npz") as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "query.npy":
+                header = {"descr": "<i8", "fortran_order": False, "shape": (30_000_000, 5, 15)}
+                buf = __import__("io").BytesIO()
+                npy.write_array_header_1_0(buf, header)
+                data = buf.getvalue() + data[128:]
+            dst.writestr(info.filename, data)
+    for command in (["episodes", "show", str(path)],
+                    ["evaluate", "--episodes", str(path), "--backbone", "conv4", "--pretrained",
+                     "--out", str(tmp_path / "e.csv")]):
+        assert main(command) == 2
+        err = _one_line_error(capsys)
+        assert str(path) in err and "declares shape (30000000, 5, 15)" in err, err
+
+
+# 7. JSON nested 100,000 deep; --image-size 20000
+
+def test_deeply_nested_manifest_metadata_is_a_one_line_error(tmp_path, capsys):
+    import zipfile
+
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
+                 "--out", str(tmp_path / "ok.npz")]) == 0
+    path = tmp_path / "deep.npz"
+    with zipfile.ZipFile(tmp_path / "ok.npz") as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            if info.filename == "meta.npy":
+                buf = __import__("io").BytesIO()
+                np.save(buf, np.array("[" * 100_000 + "]" * 100_000))
+                dst.writestr(info.filename, buf.getvalue())
+            else:
+                dst.writestr(info.filename, src.read(info))
+    capsys.readouterr()
+    assert main(["episodes", "show", str(path)]) == 2
+    err = _one_line_error(capsys)
+    assert str(path) in err and "nests 100000 levels deep" in err, err
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1", "--image-size", "20000"],
+    ["evaluate", "--dataset", "digits", "--backbone", "conv4", "--pretrained", "--image-size", "20000"],
+])
+def test_huge_image_size_is_refused_with_its_bound(tmp_path, capsys, command):
+    assert main(command + ["--out", str(tmp_path / ("run" if command[0] == "train" else "e.csv"))]) == 2
+    err = _one_line_error(capsys)
+    assert "--image-size 20000 is larger than the 2048 pixels" in err and "omit it" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+# 8. a byte-order mark (what spreadsheets write) is accepted
+
+def test_episode_csv_and_split_file_with_a_byte_order_mark_are_read(tmp_path, capsys):
+    from PIL import Image
+
+    csv = tmp_path / "eps.csv"
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
+                 "--out", str(csv)]) == 0
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + csv.read_bytes())
+    capsys.readouterr()
+    assert main(["episodes", "show", str(bom), "--dataset", "digits"]) == 0, capsys.readouterr().err
+    assert "3 episodes" in capsys.readouterr().out
+
+    root = tmp_path / "toy"
+    for k, c in enumerate("abcdefghijklmno"):
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (6, 6), 3 * k + i).save(root / c / f"{i}.png")
+    split_file = tmp_path / "split.tsv"
+    rows = [f"{s}\t{c}" for s, names in (("base", "abcde"), ("val", "fghij"), ("novel", "klmno")) for c in names]
+    split_file.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode() + b"\n")
+    assert main(["show", f"folder:{root}::{split_file}", "--split", "base", "--out", str(tmp_path / "g.png")]) == 0
+
+
+# 12. splits that share files or content
+
+def _split_folder(root: Path, novel_link: bool = False, copy: bool = False) -> str:
+    from PIL import Image
+
+    for k, c in enumerate("abcdefghij"):
+        if c == "f" and novel_link:
+            (root / c).symlink_to(root / "a", target_is_directory=True)
+            continue
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (6, 6), 20 * k + i).save(root / c / f"{i}.png")
+    if copy:
+        (root / "f" / "0.png").write_bytes((root / "a" / "1.png").read_bytes())
+    (root / "split.tsv").write_text("".join(f"{'base' if c < 'f' else 'novel'}\t{c}\n" for c in "abcdefghij"))
+    return f"folder:{root}::{root / 'split.tsv'}"
+
+
+def test_novel_class_linked_to_a_base_class_is_refused(tmp_path, capsys):
+    spec = _split_folder(tmp_path / "toy", novel_link=True)
+    assert main(["show", spec, "--split", "novel", "--out", str(tmp_path / "g.png")]) == 2
+    err = _one_line_error(capsys)
+    assert "'f/0.png' (novel) and 'a/0.png' (base) are the same file" in err and "own images" in err, err
+
+
+def test_novel_image_identical_to_a_base_image_is_warned_about(tmp_path, capsys):
+    spec = _split_folder(tmp_path / "toy", copy=True)
+    with pytest.warns(UserWarning, match=r"byte-identical .* 'f/0.png' in novel and 'a/1.png' in base"):
+        assert main(["show", spec, "--split", "novel", "--out", str(tmp_path / "g.png")]) == 0
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("error")
+        assert main(["show", _split_folder(tmp_path / "clean"), "--split", "novel", "--out",
+                     str(tmp_path / "h.png")]) == 0

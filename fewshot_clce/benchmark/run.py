@@ -232,7 +232,7 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[
 
     from ..data import create_dataset, dataset_id
     from . import transfer
-    from .manifests import benchmark_manifests, committed_dir
+    from .manifests import benchmark_manifests, committed_dir, unused_manifests
     from .executors import Training, make_executor
 
     t0 = time.perf_counter()
@@ -262,6 +262,11 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[
         for d, m in {**manifests, **cross}.items():
             for (s, k), (eps, src) in sorted(m.items()):
                 log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+        if cfg.manifests_dir:
+            used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
+            for path in unused_manifests(Path(cfg.manifests_dir), used):
+                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of this benchmark; "
+                    "not used")
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
         transfer.check_run_inits(specs, out, init, states, force)

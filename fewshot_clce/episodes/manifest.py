@@ -380,15 +380,14 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
 
     Each member's ``.npy`` header (shape, dtype) is read without its data: the bytes it declares
     must fit the member's size in the zip directory, which must be plausible for its compressed
-    size (:data:`MAX_UNPACK_RATIO`); and the episode arrays' shapes must agree with one another
-    (``classes`` ``[E, N]``, ``support`` ``[E, N, K]``, ``query`` ``[E, N, Q]``).
+    size (:data:`MAX_UNPACK_RATIO`). Memory is then bounded by the file's size; the shapes are
+    checked against one another and the metadata once loaded.
 
     Raises:
         ValueError: naming the file, the member and the sizes.
     """
     from numpy.lib import format as npy
 
-    shapes = {}
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
@@ -405,14 +404,6 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
                 raise ValueError(f"{bad}: array {name!r} declares shape {tuple(shape)} ({declared:,} bytes) "
                                  f"but the file holds {info.file_size:,}; remake it with "
                                  "`fewshot-clce episodes make`")
-            shapes[name] = tuple(shape)
-    if all(k in shapes for k in _ARRAYS):
-        classes, support, query = (shapes[k] for k in _ARRAYS)
-        if len(classes) != 2 or len(support) != 3 or len(query) != 3 or not (
-                classes == support[:2] == query[:2]):
-            raise ValueError(f"{bad}: its arrays' shapes disagree (classes {classes}, support {support}, "
-                             f"query {query}; expected [E, N], [E, N, K], [E, N, Q]); remake it with "
-                             "`fewshot-clce episodes make`")
 
 
 def _read_npz(path: Path) -> EpisodeSet:
