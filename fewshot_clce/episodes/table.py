@@ -187,6 +187,16 @@ def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str)
                          f"resolved to labels")
     lookup = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(classes) - set(lookup))
+    labels = classes.str.fullmatch(r"\d+")
+    if unknown and labels.any():
+        # integer labels with a few other cells: those cells are the fault, not the labels
+        odd = classes[~labels & ~classes.isin(list(lookup))]
+        if len(odd):
+            row = int(np.flatnonzero((classes == odd.iloc[0]).to_numpy())[0])
+            formula = " (a spreadsheet formula?)" if str(odd.iloc[0])[:1] in "=+-@" else ""
+            raise ValueError(f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an integer label, as "
+                             f"the other class cells are, nor a class name of the split{formula}; write that "
+                             "class's label there")
     if unknown:
         raise ValueError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown[:5]))}; the "
                          f"split's classes are {', '.join(map(repr, names[:10]))}"

@@ -226,8 +226,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                        cfg.val_episodes, seed=cfg.val_seed)
     except ValueError as e:
+        # the sampler's own advice names `episodes make` options; training's are --val-*
+        reason = str(e).split(": lower --shots/--queries")[0].split("; lower --ways")[0]
         raise _checks.SettingError("val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
-                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {e}") from None
+                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {reason}; lower "
+                                   + "{setting:val_shots}, {setting} or {setting:val_ways}, or give the val split "
+                                   "more images per class") from None
     val_index = val_episodes.used_indices()
 
     def validate() -> float:
@@ -240,6 +244,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     try:
         state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict)
         if state is not None and state["epoch"] >= cfg.epochs:
+            if not (run_dir / _rundir.BEST).is_file():
+                raise FileNotFoundError(
+                    f"run folder {str(run_dir)!r} finished its {cfg.epochs} epochs but has no {_rundir.BEST} (removed "
+                    "after training?), which evaluation reads; its best epoch cannot be recovered: delete the run "
+                    "folder (or train with --force) to train it again")
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
@@ -335,6 +344,11 @@ def _match_channels(values, channels: int) -> tuple:
 def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
+    if state is not None and not all(torch.isfinite(t).all() for t in state["model"].values()
+                                     if torch.is_tensor(t) and t.is_floating_point()):
+        raise ValueError(f"cannot resume {str(run_dir)!r}: its {_rundir.LAST} (epoch {state['epoch']}) holds NaN or "
+                         "infinite weights, so there is no good checkpoint to continue from; pass --force to start "
+                         "over (lower --lr or set --grad-clip if the loss diverged)")
     if state is not None:
         was, now = state["config"]["derived"].get("init_digest"), config_dict["derived"]["init_digest"]
         if "init_digest" in state["config"]["derived"] and was != now:  # runs made before it was recorded: unknown
