@@ -462,3 +462,141 @@ def test_novel_image_identical_to_a_base_image_is_warned_about(tmp_path, capsys)
         __import__("warnings").simplefilter("error")
         assert main(["show", _split_folder(tmp_path / "clean"), "--split", "novel", "--out",
                      str(tmp_path / "h.png")]) == 0
+
+
+# 13. each message names the cause and the fix
+
+def _episode_csv(tmp_path: Path, capsys) -> Path:
+    path = tmp_path / "eps.csv"
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "2",
+                 "--out", str(path)]) == 0
+    capsys.readouterr()
+    return path
+
+
+def test_formula_in_a_class_cell_is_blamed_not_the_valid_labels(tmp_path, capsys):
+    path = _episode_csv(tmp_path, capsys)
+    lines = path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line[:1].isdigit())
+    cells = lines[first].split(",")
+    cells[2] = "=SUM(A1)"
+    lines[first] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["episodes", "show", str(path), "--dataset", "digits"]) == 2
+    err = _one_line_error(capsys)
+    assert "data row 1: class '=SUM(A1)'" in err and "spreadsheet formula" in err and "unknown" not in err, err
+
+
+def test_binary_file_named_csv_is_named_in_the_error(tmp_path, capsys):
+    path = tmp_path / "eps.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00binary")
+    assert main(["episodes", "show", str(path), "--dataset", "digits"]) == 2
+    err = _one_line_error(capsys)
+    assert str(path) in err and "not UTF-8 text" in err, err
+
+
+def test_csv_without_query_rows_says_so(tmp_path, capsys):
+    path = _episode_csv(tmp_path, capsys)
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True) if ",query," not in line))
+    assert main(["episodes", "show", str(path), "--dataset", "digits"]) == 2
+    err = _one_line_error(capsys)
+    assert "has no query rows" in err and "but another class has 0" not in err, err
+
+
+def test_train_val_shots_too_large_suggests_trains_own_options(tmp_path, capsys):
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+                 "--val-shots", "500", "--out", str(tmp_path / "run")]) == 2
+    err = _one_line_error(capsys)
+    assert "--val-shots" in err and "--val-queries" in err, err
+    assert "--skip-small-classes" not in err and "--shots/--queries" not in err
+
+
+@pytest.mark.parametrize("change,message", [
+    (["--heads", "foo"], "foo"),
+    (["--out", "FILE"], "is a file"),
+])
+def test_plan_refuses_what_the_run_refuses(tmp_path, capsys, change, message):
+    file = tmp_path / "file"
+    file.write_text("x")
+    args = [str(file) if a == "FILE" else a for a in change]
+    assert main(BENCH + ["--out", str(tmp_path / "b")] + args + ["--plan"]) == 2
+    assert message in _one_line_error(capsys)
+
+
+def test_resuming_from_a_nan_checkpoint_is_not_called_good(tmp_path, capsys):
+    import torch
+
+    run_dir = tmp_path / "run"
+    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "2",
+             "--val-episodes", "5", "--steps-per-epoch", "1", "--no-progress", "--out", str(run_dir)]
+    assert main(train[:8] + ["1"] + train[9:]) == 0  # one epoch of two: an interrupted run
+    last = run_dir / "checkpoint_last.pt"
+    state = torch.load(last, weights_only=True)
+    state["model"] = {k: v.float().fill_(float("nan")) if v.is_floating_point() else v
+                      for k, v in state["model"].items()}
+    state["config"]["epochs"] = 2
+    torch.save(state, last)
+    capsys.readouterr()
+    assert main(train + ["--resume"]) == 2
+    err = _one_line_error(capsys)
+    assert "checkpoint_last.pt (epoch 1) holds NaN or infinite weights" in err and "--force" in err, err
+    assert "last good checkpoint" not in err
+
+
+def test_class_name_with_a_line_break_stays_on_one_line(tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "toy"
+    for k, c in enumerate(["a", "b", "c", "d\nx", "e"]):
+        (root / c).mkdir(parents=True)
+        for i in range(3 if k != 3 else 1):
+            Image.new("L", (6, 6), 3 * k + i).save(root / c / f"{i}.png")
+    split = tmp_path / "split.tsv"
+    split.write_text("".join(f"base\t{c}\n" for c in "abce"))
+    assert main(["episodes", "make", "--dataset", f"folder:{root}", "--split", "base", "--ways", "5",
+                 "--shots", "2", "--queries", "1", "--episodes", "2", "--out", str(tmp_path / "e.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_same_manifest_twice_is_refused_before_writing(tmp_path, capsys):
+    path = tmp_path / "eps.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "2",
+                 "--out", str(path)]) == 0
+    (tmp_path / "copy.npz").write_bytes(path.read_bytes())
+    out = tmp_path / "e.csv"
+    assert main(["evaluate", "--backbone", "conv4", "--pretrained", "--episodes", str(path),
+                 str(tmp_path / "copy.npz"), "--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert "same episodes twice" in err and str(tmp_path / "copy.npz") in err, err
+    assert not out.exists()
+
+
+def test_finished_run_without_its_best_checkpoint_says_how_to_go_on(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+             "--val-episodes", "5", "--steps-per-epoch", "1", "--no-progress", "--out", str(run_dir)]
+    assert main(train) == 0
+    (run_dir / "checkpoint_best.pt").unlink()
+    capsys.readouterr()
+    assert main(train + ["--resume"]) == 2
+    err = _one_line_error(capsys)
+    assert "has no checkpoint_best.pt" in err and "delete the run folder" in err and "Errno" not in err, err
+
+
+def test_evaluating_on_the_training_classes_warns(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
+                 "--val-episodes", "5", "--steps-per-epoch", "1", "--no-progress", "--out", str(run_dir)]) == 0
+    base = tmp_path / "base.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--split", "base", "--shots", "1", "--episodes", "3",
+                 "--out", str(base)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--episodes", str(base), "--head", "centroid"]) == 0
+    assert "WARNING: these episodes are drawn from the base split of digits" in capsys.readouterr().err
+    novel = tmp_path / "novel.npz"
+    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
+                 "--out", str(novel)]) == 0
+    assert main(["evaluate", str(run_dir), "--episodes", str(novel), "--head", "centroid", "--out",
+                 str(tmp_path / "n.csv")]) == 0
+    assert "WARNING" not in capsys.readouterr().err
