@@ -42,7 +42,8 @@ def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
     fix = "remove it from --manifests, or make a fitting one with `fewshot-clce episodes make`"
     if path.suffix.lower() == ".csv":
         header = read_header(path)
-        if (header.get("dataset"), header.get("split")) not in ((split.dataset, split.name), (None, None)):
+        names = (header.get("dataset"), header.get("split"))
+        if names not in ((split.dataset, split.name), (None, None)):
             return None
     try:
         eps = EpisodeSet.load(path, split=split if path.suffix.lower() == ".csv" else None)
@@ -52,14 +53,14 @@ def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
         return None
     what = f"--manifests file {str(path)!r} ({eps.dataset}/{eps.split} {ways}-way {shots}-shot)"
     if eps.queries != queries:
-        raise ValueError(f"{what} has {eps.queries} queries per class; the benchmark evaluates with {queries}: "
-                         f"pass --queries {eps.queries}, or {fix}")
+        raise ValueError(f"{what} has {eps.queries} queries per class; the benchmark evaluates "
+                         f"with {queries}: pass --queries {eps.queries}, or {fix}")
     if eps.fingerprint != split.fingerprint:
-        raise ValueError(f"{what} was drawn from other data (split fingerprint {eps.fingerprint}, this split's "
-                         f"is {split.fingerprint}); {fix}")
+        raise ValueError(f"{what} was drawn from other data (split fingerprint {eps.fingerprint}, "
+                         f"this split's is {split.fingerprint}); {fix}")
     if len(eps) < count:
-        raise ValueError(f"{what} holds {len(eps)} episodes; the benchmark evaluates {count}: pass --episodes "
-                         f"{len(eps)} (or --val-episodes for a val manifest), or {fix}")
+        raise ValueError(f"{what} holds {len(eps)} episodes; the benchmark evaluates {count}: pass "
+                         f"--episodes {len(eps)} (or --val-episodes for a val manifest), or {fix}")
     eps.check(split)
     return eps[:count]
 
@@ -67,7 +68,9 @@ def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
 def user_manifest_files(folder: Path) -> list:
     """The manifests in a ``--manifests`` folder (``.npz`` and ``.csv`` episode tables)."""
     folder = Path(folder)
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".npz", ".csv")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".npz", ".csv"))
 
 
 def unused_manifests(folder: Path, used: Iterable[str]) -> list:

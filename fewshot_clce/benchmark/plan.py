@@ -188,7 +188,8 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...] = ()) -> str:
 
     ``different``: the folder holds a run whose saved settings disagree with ``tc`` on any setting
     of the whole resolved training configuration (:func:`training_differences`), not only on the
-    options given; it is retrained only under ``--force``. ``fields`` is not used (kept for callers).
+    options given; it is retrained only under ``--force``. ``fields`` is not used (kept for
+    callers).
     """
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
@@ -216,7 +217,8 @@ def training_differences(run_dir: Path, tc) -> List[str]:
     if new["augment"] == "auto":
         derived = raw.get("derived") if isinstance(raw.get("derived"), dict) else {}
         shape = derived.get("image_size")
-        if saved["image_size"] is None and "in_chans" in derived and isinstance(shape, list) and len(shape) == 2:
+        recorded = "in_chans" in derived and isinstance(shape, list) and len(shape) == 2
+        if saved["image_size"] is None and recorded:
             new["augment"] = choose_preset((derived["in_chans"], *shape))
         else:
             new["augment"] = saved["augment"]
@@ -235,9 +237,10 @@ def refuse_different_runs(specs: List["RunSpec"], states: Dict, out: Path, cfg: 
     for s in specs:
         if states[(s.dataset_id, s.name)] == "different":
             run_dir = s.run_dir(out)
-            differ = "; ".join(training_differences(run_dir, train_config(s, cfg, out))) or "its starting weights"
-            raise FileExistsError(f"run folder {str(run_dir)!r} holds a training of other settings ({differ}); "
-                                  "pass --force to retrain it, or another --out")
+            differ = "; ".join(training_differences(run_dir, train_config(s, cfg, out)))
+            differ = differ or "its starting weights"
+            raise FileExistsError(f"run folder {str(run_dir)!r} holds a training of other settings "
+                                  f"({differ}); pass --force to retrain it, or another --out")
 
 
 def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:

@@ -28,8 +28,8 @@ from ..report import writer as report
 from ..utils.files import atomic_path, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
 from .config import BenchmarkConfig
-from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs, run_state,
-                   train_config)
+from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
+                   run_state, train_config)
 
 SPLITS = ("val", "novel")
 
@@ -76,8 +76,8 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
 
 
 def holds_only_runs(out: Path) -> bool:
-    """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands ``--plan``
-    prints) and this process's lock file: a folder a benchmark may start in."""
+    """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands
+    ``--plan`` prints) and this process's lock file: a folder a benchmark may start in."""
     from ..utils.files import is_lock_file
 
     return all(p.name == "runs" and p.is_dir() or is_lock_file(p) for p in out.iterdir())
@@ -227,7 +227,8 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         return _run_benchmark(cfg, out, force, log)
 
 
-def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], None]) -> BenchmarkResult:
+def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
+                   log: Callable[[str], None]) -> BenchmarkResult:
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
@@ -265,8 +266,8 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[
         if cfg.manifests_dir:
             used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
             for path in unused_manifests(Path(cfg.manifests_dir), used):
-                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of this benchmark; "
-                    "not used")
+                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
+                    "this benchmark; not used")
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
         transfer.check_run_inits(specs, out, init, states, force)

@@ -91,7 +91,8 @@ def print_plan(cfg, out) -> int:
     specs = plan_runs(cfg)
     check_names(cfg)  # what the run refuses, the plan refuses too
     if out.exists() and not out.is_dir():
-        raise SettingError("out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the benchmark")
+        raise SettingError("out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the "
+                           "benchmark")
     for s in specs:
         state = run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
         print(f"[{state}] {train_command(s, cfg, out)}")

@@ -75,8 +75,8 @@ def _refuse_repeated(paths: list) -> None:
         except OSError:
             continue  # loading it names the problem
         if key in seen:
-            raise ValueError(f"--episodes lists the same episodes twice ({str(seen[key])!r} and {str(path)!r}); "
-                             "give each manifest once")
+            raise ValueError(f"--episodes lists the same episodes twice ({str(seen[key])!r} and "
+                             f"{str(path)!r}); give each manifest once")
         seen[key] = path
 
 
@@ -229,9 +229,9 @@ def base_split_warning(results: pd.DataFrame) -> str:
     own = results[(results["split"] == "base") & (results["dataset"] == results["train_dataset"])]
     if own.empty:
         return ""
-    return (f"WARNING: these episodes are drawn from the base split of {own['dataset'].iloc[0]}, the classes the run "
-            "was trained on: their accuracy measures memorised classes, not few-shot learning; evaluate on the "
-            "novel split (or val) for few-shot accuracy")
+    return (f"WARNING: these episodes are drawn from the base split of {own['dataset'].iloc[0]}, "
+            "the classes the run was trained on: their accuracy measures memorised classes, not "
+            "few-shot learning; evaluate on the novel split (or val) for few-shot accuracy")
 
 
 def adaptation_note(results: pd.DataFrame) -> str:

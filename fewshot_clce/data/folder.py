@@ -196,9 +196,10 @@ def check_leakage(root: Path, split_paths: Dict[str, List[str]]) -> None:
             real = os.path.realpath(root / p)
             other = owner.setdefault(real, (split, p))
             if other[0] != split:
-                raise ValueError(f"dataset folder {str(root)!r}: {p!r} ({split}) and {other[1]!r} ({other[0]}) are the "
-                                 f"same file {real!r} (a symbolic link): the {split} classes would leak into the "
-                                 f"{other[0]} split; give each split its own images")
+                raise ValueError(f"dataset folder {str(root)!r}: {p!r} ({split}) and {other[1]!r} "
+                                 f"({other[0]}) are the same file {real!r} (a symbolic link): the "
+                                 f"{split} classes would leak into the {other[0]} split; give each "
+                                 "split its own images")
     from ._filehash import MISSING, NOT_A_FILE, file_digests
 
     seen: Dict[str, Tuple[str, str]] = {}
@@ -212,9 +213,10 @@ def check_leakage(root: Path, split_paths: Dict[str, List[str]]) -> None:
                 shared.append((p, split, *other))
     if shared:
         p, split, other_split, other = shared[0]
-        warnings.warn(f"dataset folder {str(root)!r}: {len(shared)} image(s) of one split are byte-identical to "
-                      f"images of another (e.g. {p!r} in {split} and {other!r} in {other_split}): the splits "
-                      "share content, so results on them are not few-shot; remove the copies", stacklevel=2)
+        warnings.warn(f"dataset folder {str(root)!r}: {len(shared)} image(s) of one split are "
+                      f"byte-identical to images of another (e.g. {p!r} in {split} and {other!r} "
+                      f"in {other_split}): the splits share content, so results on them are not "
+                      "few-shot; remove the copies", stacklevel=2)
 
 
 def folder_dataset(path: str | os.PathLike, split_file: Optional[str | os.PathLike] = None,

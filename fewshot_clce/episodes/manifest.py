@@ -376,7 +376,7 @@ _SMALL_MEMBER = 1 << 20
 
 
 def _check_declared_sizes(path: Path, bad: str) -> None:
-    """Refuse an .npz whose arrays declare more data than the file can hold, before any is allocated.
+    """Refuse an .npz whose arrays declare more data than the file holds, before allocating any.
 
     Each member's ``.npy`` header (shape, dtype) is read without its data: the bytes it declares
     must fit the member's size in the zip directory, which must be plausible for its compressed
@@ -392,18 +392,20 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
         for info in zf.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             if info.file_size > _SMALL_MEMBER + MAX_UNPACK_RATIO * info.compress_size:
-                raise ValueError(f"{bad}: member {info.filename!r} declares {info.file_size:,} bytes from "
-                                 f"{info.compress_size:,} compressed (a damaged file or a zip bomb); remake it "
-                                 "with `fewshot-clce episodes make`")
+                raise ValueError(f"{bad}: member {info.filename!r} declares {info.file_size:,} "
+                                 f"bytes from {info.compress_size:,} compressed (a damaged file or "
+                                 "a zip bomb); remake it with `fewshot-clce episodes make`")
             with zf.open(info) as f:
                 version = npy.read_magic(f)
-                read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
-                shape, _, dtype = read_header(f, max_header_size=10000)
+                if version == (1, 0):
+                    shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=10000)
+                else:
+                    shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=10000)
             declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if declared > info.file_size:
-                raise ValueError(f"{bad}: array {name!r} declares shape {tuple(shape)} ({declared:,} bytes) "
-                                 f"but the file holds {info.file_size:,}; remake it with "
-                                 "`fewshot-clce episodes make`")
+                raise ValueError(f"{bad}: array {name!r} declares shape {tuple(shape)} "
+                                 f"({declared:,} bytes) but the file holds {info.file_size:,}; "
+                                 "remake it with `fewshot-clce episodes make`")
 
 
 def _read_npz(path: Path) -> EpisodeSet:

@@ -86,7 +86,8 @@ def read_header(path: Path) -> Dict[str, str]:
             f.read(1 << 16)  # the start of the data too: a binary file fails here, with its name
     except UnicodeDecodeError as e:
         raise ValueError(f"episode table {str(path)!r} is not UTF-8 text ({e.reason} in its first "
-                         "64 KiB): give a CSV table (as `fewshot-clce episodes make` writes) or convert it") from None
+                         "64 KiB): give a CSV table (as `fewshot-clce episodes make` writes) or "
+                         "convert it") from None
     return header
 
 
@@ -107,7 +108,8 @@ def read_episode_table(path: str | os.PathLike, split=None):
     path = Path(path)
     header = read_header(path)
     try:
-        df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True, encoding="utf-8-sig")
+        df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True,
+                         encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"episode table {str(path)!r} is not a readable CSV ({e})") from None
     where = f"episode table {str(path)!r}"
@@ -144,8 +146,8 @@ def read_episode_table(path: str | os.PathLike, split=None):
                          f"({sorted(ways_per_ep.unique().tolist())}); every episode needs the same ways")
     for role in ROLES:
         if sizes[role].max() == 0:
-            raise ValueError(f"{where} has no {role} rows; every class of every episode needs at least one "
-                             f"{role} sample: add rows with role {role!r}")
+            raise ValueError(f"{where} has no {role} rows; every class of every episode needs at "
+                             f"least one {role} sample: add rows with role {role!r}")
         if sizes[role].nunique() != 1 or sizes[role].iloc[0] == 0:
             ep, w = sizes[role].idxmin()
             name = first.loc[(first["ep"] == ep) & (first["way"] == w), "class"].iloc[0]
@@ -194,9 +196,9 @@ def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str)
         if len(odd):
             row = int(np.flatnonzero((classes == odd.iloc[0]).to_numpy())[0])
             formula = " (a spreadsheet formula?)" if str(odd.iloc[0])[:1] in "=+-@" else ""
-            raise ValueError(f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an integer label, as "
-                             f"the other class cells are, nor a class name of the split{formula}; write that "
-                             "class's label there")
+            raise ValueError(f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an "
+                             "integer label, as the other class cells are, nor a class name of "
+                             f"the split{formula}; write that class's label there")
     if unknown:
         raise ValueError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown[:5]))}; the "
                          f"split's classes are {', '.join(map(repr, names[:10]))}"

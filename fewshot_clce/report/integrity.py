@@ -5,6 +5,7 @@ folders can still parse: a cell then keeps half its episodes, or vanishes, and e
 verdict changes without a word. :func:`check_per_episode` refuses such a file with one line
 naming it and the damage.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -61,11 +62,17 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
     bad = ~accuracy.between(0.0, 1.0)  # NaN is not between: caught too
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        return (f"{int(bad.sum())} accuracies are not numbers in [0, 1] (data row {i + 1}: "
-                f"{df['accuracy'].iloc[i]!r})")
+        return (
+            f"{int(bad.sum())} accuracies are not numbers in [0, 1] (data row {i + 1}: "
+            f"{df['accuracy'].iloc[i]!r})"
+        )
     episode = pd.to_numeric(df["episode"], errors="coerce")
     if episode.isna().any() or (episode < 0).any() or (episode != episode.round()).any():
-        i = int((episode.isna() | (episode < 0) | (episode != episode.round())).to_numpy().nonzero()[0][0])
+        i = int(
+            (episode.isna() | (episode < 0) | (episode != episode.round()))
+            .to_numpy()
+            .nonzero()[0][0]
+        )
         return f"data row {i + 1} has episode {df['episode'].iloc[i]!r}, not a non-negative integer"
     keys = [c for c in CELL if c in df.columns]
     table = df[keys].astype(str).assign(episode=episode.astype("int64"))
@@ -74,18 +81,25 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
         n = len(group)
         if group.duplicated().any() or group.min() != 0 or group.max() != n - 1:
             have = group.nunique()
-            return (f"cell {_name(keys, cell)} holds {have} distinct episodes numbered {group.min()} to "
-                    f"{group.max()}{' (some twice)' if group.duplicated().any() else ''}, not 0 to {have - 1}")
+            twice = " (some twice)" if group.duplicated().any() else ""
+            return (
+                f"cell {_name(keys, cell)} holds {have} distinct episodes numbered "
+                f"{group.min()} to {group.max()}{twice}, not 0 to {have - 1}"
+            )
         counts[cell] = n
     episodes_of = {}
-    manifest_key = [k for k in ("dataset", "split", "ways", "shots", "queries", "manifest") if k in keys]
+    manifest_key = [
+        k for k in ("dataset", "split", "ways", "shots", "queries", "manifest") if k in keys
+    ]
     for cell, n in counts.items():
         values = dict(zip(keys, cell))
         setting = tuple(values[k] for k in manifest_key)
         if episodes_of.setdefault(setting, (n, cell))[0] != n:
             first_n, first = episodes_of[setting]
-            return (f"cell {_name(keys, cell)} holds {n} episodes, cell {_name(keys, first)} {first_n}, on the "
-                    "same episodes (cut short)")
+            return (
+                f"cell {_name(keys, cell)} holds {n} episodes, cell {_name(keys, first)} "
+                f"{first_n}, on the same episodes (cut short)"
+            )
     why = _missing_cells(table, keys)
     if why:
         return why
@@ -97,7 +111,8 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
 def _name(keys: List[str], cell) -> str:
     values = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
     return "/".join(str(values[k]) for k in ("dataset", "run", "split", "head") if k in values) + (
-        f" {values['shots']}-shot" if "shots" in values else "")
+        f" {values['shots']}-shot" if "shots" in values else ""
+    )
 
 
 def _missing_cells(table: pd.DataFrame, keys: List[str]) -> str:
@@ -107,14 +122,15 @@ def _missing_cells(table: pd.DataFrame, keys: List[str]) -> str:
     if not inner:
         return ""
     cells = table[keys].drop_duplicates()
-    for group_key, group in cells.groupby([k for k in per_run if k != "run"], sort=False, dropna=False):
+    for group_key, group in cells.groupby(
+        [k for k in per_run if k != "run"], sort=False, dropna=False
+    ):
         everything = set(map(tuple, group[inner].drop_duplicates().to_numpy().tolist()))
         for run, mine in group.groupby("run", sort=False):
             have = set(map(tuple, mine[inner].to_numpy().tolist()))
             if have != everything:
-                lost = sorted(everything - have)[0]
-                return (f"run {run!r} has no rows for {', '.join(f'{k} {v}' for k, v in zip(inner, lost))}, "
-                        "which the other runs have (cut short)")
+                lost = ", ".join(f"{k} {v}" for k, v in zip(inner, sorted(everything - have)[0]))
+                return f"run {run!r} has no rows for {lost}, which the other runs have (cut short)"
     return ""
 
 
@@ -123,13 +139,20 @@ def _manifest_damage(table: pd.DataFrame, keys: List[str]) -> str:
     bad = ~digests.str.fullmatch(_DIGEST.pattern)
     if bad.any():
         return f"manifest {digests[bad].iloc[0]!r} is not a manifest digest (16 hex digits)"
-    setting = [k for k in ("train_dataset", "dataset", "split", "ways", "shots", "queries") if k in keys]
-    for key, group in table[setting + ["run", "manifest"]].drop_duplicates().groupby(setting, dropna=False):
+    setting = [
+        k for k in ("train_dataset", "dataset", "split", "ways", "shots", "queries") if k in keys
+    ]
+    for key, group in (
+        table[setting + ["run", "manifest"]].drop_duplicates().groupby(setting, dropna=False)
+    ):
         if group["manifest"].nunique() > 1:
             runs = group.drop_duplicates("manifest").head(2)
             (run_a, m_a), (run_b, m_b) = runs[["run", "manifest"]].itertuples(index=False)
-            return (f"runs of one setting ({', '.join(f'{k} {v}' for k, v in zip(setting, key))}) were evaluated "
-                    f"on different episodes: {run_a!r} on manifest {m_a}, {run_b!r} on {m_b}")
+            where = ", ".join(f"{k} {v}" for k, v in zip(setting, key))
+            return (
+                f"runs of one setting ({where}) were evaluated on different episodes: "
+                f"{run_a!r} on manifest {m_a}, {run_b!r} on {m_b}"
+            )
     return ""
 
 
@@ -141,7 +164,9 @@ def check_per_episode(df: pd.DataFrame, path: Path, rows: Optional[int] = None) 
     """
     why = damage(df, path, rows)
     if why:
-        raise DamagedResultsError(f"results file {str(path)!r} is damaged: {why}; it is not read as data. Re-run "
-                                  "the benchmark's command into its folder (finished trainings and evaluations are "
-                                  "reused) to write it again")
+        raise DamagedResultsError(
+            f"results file {str(path)!r} is damaged: {why}; it is not read as data. Re-run "
+            "the benchmark's command into its folder (finished trainings and evaluations are "
+            "reused) to write it again"
+        )
     return df

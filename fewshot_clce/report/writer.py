@@ -169,10 +169,11 @@ def load_benchmark(folder: str | Path) -> tuple:
 
     try:
         df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
-    except (ValueError, UnicodeDecodeError, EOFError, OSError) as e:  # pandas' parser errors are ValueErrors
+    except (ValueError, UnicodeDecodeError, EOFError, OSError) as e:  # parser errors: ValueErrors
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DamagedResultsError(f"results file {str(pe)!r} is not a readable CSV ({text}); re-run the "
-                                  "benchmark's command into its folder to write it again") from None
+        raise DamagedResultsError(f"results file {str(pe)!r} is not a readable CSV ({text}); "
+                                  "re-run the benchmark's command into its folder to write it "
+                                  "again") from None
     config, timing = _read_meta(folder)
     rows = _recorded_rows(folder)
     check_per_episode(df, pe, rows)

@@ -104,7 +104,7 @@ def resolved_settings(values: Dict[str, Any]) -> Dict[str, Any]:
         out["weight_decay"] = default_weight_decay(out["optimizer"])
     try:
         loss_hparams = loss_defaults(out["loss"])
-    except (ValueError, KeyError, LookupError):  # an unknown loss: compared by its given values only
+    except (ValueError, KeyError, LookupError):  # an unknown loss: compared on its given values
         loss_hparams = {}
     for name in LOSS_HPARAMS:
         if out.get(name) is None:

@@ -144,7 +144,8 @@ def train(config: TrainConfig) -> Path:
     try:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
-        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)), _hold_run_folder(config, ctx):
+        seeded = maybe_seeded_devices(ctx.device)
+        with torch.random.fork_rng(devices=seeded), _hold_run_folder(config, ctx):
             return _train(config, ctx, loss_fn, loss_hparams)
     finally:
         torch.set_num_threads(threads_before)
@@ -189,7 +190,8 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     resolved = dataclasses.replace(
         cfg, augment=preset,
         lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
-        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else default_weight_decay(cfg.optimizer),
+        weight_decay=(cfg.weight_decay if cfg.weight_decay is not None
+                      else default_weight_decay(cfg.optimizer)),
         threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device), **loss_hparams)
 
     torch.manual_seed(derive_seed(cfg.seed, INIT))
@@ -228,10 +230,11 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
     except ValueError as e:
         # the sampler's own advice names `episodes make` options; training's are --val-*
         reason = str(e).split(": lower --shots/--queries")[0].split("; lower --ways")[0]
-        raise _checks.SettingError("val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
-                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {reason}; lower "
-                                   + "{setting:val_shots}, {setting} or {setting:val_ways}, or give the val split "
-                                   "more images per class") from None
+        raise _checks.SettingError(
+            "val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
+            + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {reason}; lower "
+            + "{setting:val_shots}, {setting} or {setting:val_ways}, or give the val split more "
+            "images per class") from None
     val_index = val_episodes.used_indices()
 
     def validate() -> float:
@@ -246,9 +249,10 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, loss_hparams:
         if state is not None and state["epoch"] >= cfg.epochs:
             if not (run_dir / _rundir.BEST).is_file():
                 raise FileNotFoundError(
-                    f"run folder {str(run_dir)!r} finished its {cfg.epochs} epochs but has no {_rundir.BEST} (removed "
-                    "after training?), which evaluation reads; its best epoch cannot be recovered: delete the run "
-                    "folder (or train with --force) to train it again")
+                    f"run folder {str(run_dir)!r} finished its {cfg.epochs} epochs but has no "
+                    f"{_rundir.BEST} (removed after training?), which evaluation reads; its best "
+                    "epoch cannot be recovered: delete the run folder (or train with --force) to "
+                    "train it again")
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
@@ -346,9 +350,10 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
     if state is not None and not all(torch.isfinite(t).all() for t in state["model"].values()
                                      if torch.is_tensor(t) and t.is_floating_point()):
-        raise ValueError(f"cannot resume {str(run_dir)!r}: its {_rundir.LAST} (epoch {state['epoch']}) holds NaN or "
-                         "infinite weights, so there is no good checkpoint to continue from; pass --force to start "
-                         "over (lower --lr or set --grad-clip if the loss diverged)")
+        raise ValueError(f"cannot resume {str(run_dir)!r}: its {_rundir.LAST} (epoch "
+                         f"{state['epoch']}) holds NaN or infinite weights, so there is no good "
+                         "checkpoint to continue from; pass --force to start over (lower --lr or "
+                         "set --grad-clip if the loss diverged)")
     if state is not None:
         was, now = state["config"]["derived"].get("init_digest"), config_dict["derived"]["init_digest"]
         if "init_digest" in state["config"]["derived"] and was != now:  # runs made before it was recorded: unknown

@@ -73,9 +73,10 @@ def image_size(name: str, value) -> int:
     at_least(name, value, hint=" (omit it to keep the dataset's own size)")
     if value > MAX_IMAGE_SIZE:
         gib = 3 * 4 * value * value / 2 ** 30
-        raise SettingError(name, "{setting} " + f"{value} is larger than the {MAX_IMAGE_SIZE} pixels this toolkit "
-                           f"resizes images to (one {value} x {value} RGB image takes {gib:.1f} GiB as float32); "
-                           "give a smaller size, or omit it to keep the dataset's own")
+        raise SettingError(name, "{setting} " + f"{value} is larger than the {MAX_IMAGE_SIZE} "
+                           f"pixels this toolkit resizes images to (one {value} x {value} RGB "
+                           f"image takes {gib:.1f} GiB as float32); give a smaller size, or omit "
+                           "it to keep the dataset's own")
     return int(value)
 
 

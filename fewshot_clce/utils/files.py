@@ -140,8 +140,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
-    """Remove the temporary files that :func:`atomic_path` left beside ``path`` in a process that was
-    killed (SIGKILL, a power cut) before it could clean up; the removed paths.
+    """Remove the temporary files that :func:`atomic_path` left beside ``path`` in a process that
+    was killed (SIGKILL, a power cut) before it could clean up; the removed paths.
 
     A temporary file's name records its writer's PID and host; one is stale when its writer ran on
     this host and no process of that PID is alive any more. Temporaries of live writers, of other
@@ -223,9 +223,11 @@ def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Opti
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise FolderInUseError(f"{what} {str(folder)!r} is in use by {_lock_holder(lock_path)}; wait for "
-                                   f"that process to end (or stop it), or {fix}") from None
-        try:  # the holder before us may have removed the file after we opened it: lock the current one
+            holder = _lock_holder(lock_path)
+            raise FolderInUseError(f"{what} {str(folder)!r} is in use by {holder}; wait for that "
+                                   f"process to end (or stop it), or {fix}") from None
+        # the holder before us may have removed the file after we opened it: lock the current one
+        try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
         except FileNotFoundError:
             same = False
@@ -234,7 +236,8 @@ def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Opti
         os.close(fd)
     try:
         holder = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv)[:300]}
+                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  "command": " ".join(sys.argv)[:300]}
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(holder) + "\n").encode())
         yield lock_path
@@ -274,7 +277,8 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "fi
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
+                                   suffix=".tmp")
     except OSError as e:
         raise _write_error(e, path, what, then) from None
     os.close(fd)
@@ -298,7 +302,7 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 def json_depth(text: str) -> int:
-    """How deep the arrays and objects of a JSON text nest (brackets inside strings do not count)."""
+    """How deep the arrays and objects of a JSON text nest (brackets in strings do not count)."""
     depth = deepest = 0
     for char in _JSON_STRING.sub("", text):
         if char in "[{":
@@ -319,8 +323,8 @@ def loads_json(text: str, where: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """
     depth = json_depth(text)
     if depth > max_depth:
-        raise ValueError(f"{where}: its JSON nests {depth} levels deep, more than the {max_depth} this toolkit "
-                         "reads (a damaged or hostile file); remake it")
+        raise ValueError(f"{where}: its JSON nests {depth} levels deep, more than the {max_depth} "
+                         "this toolkit reads (a damaged or hostile file); remake it")
     return json.loads(text)
 
 
