@@ -280,6 +280,49 @@ def test_local_training_processes_die_with_the_driver(tmp_path):
     assert not alive, f"children {alive} outlived their driver"
 
 
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] == "Z"  # a zombie waiting for init: dead
+    except FileNotFoundError:
+        return True
+
+
+def _children(pid: int) -> list:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_killed_jobs_benchmark_leaves_no_training_running(tmp_path):
+    """SIGKILL of a `benchmark --jobs 2` driver: both training processes die with it."""
+    out = tmp_path / "bench"
+    args = BENCH[:5] + ["--seeds", "0", "1", "--epochs", "200", "--jobs", "2", "--threads", "1"]
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "fewshot_clce", *args, "--episodes", "5", "--val-episodes", "5",
+         "--shots", "1", "--heads", "centroid", "--no-progress", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.monotonic() + 240
+    kids = []
+    while time.monotonic() < deadline and len(kids) < 2 and driver.poll() is None:
+        kids = _children(driver.pid)
+        time.sleep(0.1)
+    try:
+        assert len(kids) == 2, f"the trainings did not start (driver exit code {driver.poll()})"
+        time.sleep(1)  # past the start: the processes now run the training module
+        assert not any(_gone(p) for p in kids)
+    finally:
+        _kill(driver)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(_gone(p) for p in kids):
+        time.sleep(0.05)
+    assert all(_gone(p) for p in kids), f"trainings {kids} outlived their driver"
+
+
 def test_local_executor_starts_its_trainings_with_the_parent_death_signal(tmp_path, monkeypatch):
     from fewshot_clce.benchmark import executors
     from fewshot_clce.benchmark.plan import plan_runs, train_config
