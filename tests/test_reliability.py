@@ -297,7 +297,7 @@ def _children(pid: int) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a Linux parent-death signal")
 def test_killed_jobs_benchmark_leaves_no_training_running(tmp_path):
     """SIGKILL of a `benchmark --jobs 2` driver: both training processes die with it."""
     out = tmp_path / "bench"
