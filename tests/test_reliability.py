@@ -232,6 +232,18 @@ def test_finished_run_of_the_same_settings_is_reused_keys_it_lacks_at_their_defa
 # 9. the --plan workflow: train the printed commands, then run the benchmark
 
 
+def test_folder_holding_only_run_folders_is_a_benchmark_start(tmp_path, capsys):
+    """What the --plan commands leave (runs/ only) is no stranger's folder; anything else still is."""
+    out = tmp_path / "bench"
+    _fake_finished_run(out / "runs" / "digits" / "ce-bs64-s0", lr=0.01)
+    assert main(BENCH + ["--out", str(out)]) == 2
+    err = _one_line_error(capsys)
+    assert "holds a training of other settings" in err and "holds no benchmark" not in err, err
+    (out / "notes.txt").write_text("mine")
+    assert main(BENCH + ["--out", str(out)]) == 2
+    assert "is not empty and holds no benchmark" in _one_line_error(capsys)
+
+
 @pytest.mark.slow
 def test_plan_workflow_trains_printed_commands_then_benchmark_reuses_them(tmp_path, capsys):
     import shlex
