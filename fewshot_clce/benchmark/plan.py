@@ -215,11 +215,11 @@ def training_differences(run_dir: Path, tc) -> List[str]:
     raw = read_config(run_dir)
     saved, new = resolved_settings(raw), resolved_settings(dataclasses.asdict(tc))
     if new["augment"] == "auto":
-        derived = raw.get("derived") if isinstance(raw.get("derived"), dict) else {}
+        derived: Dict = raw["derived"] if isinstance(raw.get("derived"), dict) else {}
         shape = derived.get("image_size")
-        recorded = "in_chans" in derived and isinstance(shape, list) and len(shape) == 2
-        if saved["image_size"] is None and recorded:
-            new["augment"] = choose_preset((derived["in_chans"], *shape))
+        if saved["image_size"] is None and "in_chans" in derived and isinstance(shape, list) \
+                and len(shape) == 2:
+            new["augment"] = choose_preset((derived["in_chans"], shape[0], shape[1]))
         else:
             new["augment"] = saved["augment"]
     return [f"{k}: {saved[k]!r} there, {new[k]!r} now" for k in new if saved.get(k) != new[k]]

@@ -203,18 +203,18 @@ def check_leakage(root: Path, split_paths: Dict[str, List[str]]) -> None:
     from ._filehash import MISSING, NOT_A_FILE, file_digests
 
     seen: Dict[str, Tuple[str, str]] = {}
-    shared = []
+    shared: List[Tuple[str, str, str, str]] = []
     for split, paths in split_paths.items():
         for p, digest in zip(paths, file_digests(root, [Path(q) for q in paths])):
             if digest in (MISSING, NOT_A_FILE):
                 continue
-            other = seen.setdefault(digest, (split, p))
-            if other[0] != split:
-                shared.append((p, split, *other))
+            first = seen.setdefault(digest, (split, p))
+            if first[0] != split:
+                shared.append((p, split, *first))
     if shared:
-        p, split, other_split, other = shared[0]
+        path, split, other_split, other_path = shared[0]
         warnings.warn(f"dataset folder {str(root)!r}: {len(shared)} image(s) of one split are "
-                      f"byte-identical to images of another (e.g. {p!r} in {split} and {other!r} "
+                      f"byte-identical to images of another (e.g. {path!r} in {split} and {other_path!r} "
                       f"in {other_split}): the splits share content, so results on them are not "
                       "few-shot; remove the copies", stacklevel=2)
 

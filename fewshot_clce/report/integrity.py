@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import pandas as pd
 
@@ -87,7 +87,7 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
                 f"{group.min()} to {group.max()}{twice}, not 0 to {have - 1}"
             )
         counts[cell] = n
-    episodes_of = {}
+    episodes_of: Dict[tuple, tuple] = {}
     manifest_key = [
         k for k in ("dataset", "split", "ways", "shots", "queries", "manifest") if k in keys
     ]

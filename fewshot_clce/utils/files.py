@@ -149,7 +149,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
     """
     path = Path(path)
     host = socket.gethostname().replace(".", "_")
-    removed = []
+    removed: List[Path] = []
     try:
         candidates = list(path.parent.glob(f".{glob.escape(path.name)}.pid*.tmp"))
     except OSError:
@@ -235,11 +235,11 @@ def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Opti
             break
         os.close(fd)
     try:
-        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                   "command": " ".join(sys.argv)[:300]}
         os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps(holder) + "\n").encode())
+        os.write(fd, (json.dumps(info) + "\n").encode())
         yield lock_path
     finally:
         with contextlib.suppress(OSError):
