@@ -136,8 +136,14 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"4 trainings into {out}/runs/"
-    assert all(line.startswith("[finished] fewshot-clce train --dataset digits") for line in lines[:-1])
+    # the tiny runs validated on 10 episodes (train_options, which the command line cannot give);
+    # these commands would validate on training's default 200: another training, not reused
+    assert all(line.startswith("[different] fewshot-clce train --dataset digits") for line in lines[:-1])
     assert any("--loss clce" in line and "--lambda 0.5" in line and "--seed 1" in line for line in lines)
+    from fewshot_clce.benchmark.plan import plan_runs, run_state, train_config
+
+    cfg = tiny_config()  # the settings the runs were trained with: all reused
+    assert {run_state(s.run_dir(out), train_config(s, cfg, out)) for s in plan_runs(cfg)} == {"finished"}
 
 
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
