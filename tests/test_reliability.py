@@ -409,7 +409,8 @@ def test_16_bit_png_classes_are_scaled_not_clipped(tmp_path, capsys):
     for k, c in enumerate("abcdef"):
         (root / c).mkdir(parents=True)
         for i in range(3):
-            Image.fromarray(np.roll(gradient, 3 * k + i, axis=1)).save(root / c / f"{i}.png")
+            rolled = np.roll(gradient.ravel(), 3 * k + i).reshape(8, 8)
+            Image.fromarray(rolled).save(root / c / f"{i}.png")
     assert Image.open(root / "a" / "0.png").mode.startswith("I;16")
     split = create_dataset(f"folder:{root}").split("base")
     image, _ = split[0]  # [1, 8, 8] float in [0, 1]
