@@ -233,7 +233,7 @@ def test_finished_run_of_the_same_settings_is_reused_keys_it_lacks_at_their_defa
 
 
 def test_folder_holding_only_run_folders_is_a_benchmark_start(tmp_path, capsys):
-    """What the --plan commands leave (runs/ only) is no stranger's folder; anything else still is."""
+    """What the --plan commands leave (runs/ only) is a benchmark start; anything else is not."""
     out = tmp_path / "bench"
     _fake_finished_run(out / "runs" / "digits" / "ce-bs64-s0", lr=0.01)
     assert main(BENCH + ["--out", str(out)]) == 2
