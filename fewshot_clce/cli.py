@@ -40,10 +40,13 @@ def error_text(e: BaseException, flag_of=default_flag) -> str:
     """The one-line message of a user error: an ``OSError(errno, message)`` without its ``[Errno N]`` prefix,
     a refused setting named by its flag (``flag_of``: the sub-command's ``flag_of``, if it sets one)."""
     if isinstance(e, SettingError):
-        return e.message_for(flag_of)
-    if isinstance(e, OSError) and e.strerror and e.filename is None and len(e.args) == 2:
-        return e.strerror
-    return str(e)
+        text = e.message_for(flag_of)
+    elif isinstance(e, OSError) and e.strerror and e.filename is None and len(e.args) == 2:
+        text = e.strerror
+    else:
+        text = str(e)
+    # a name read from the user's files (a class folder, a dataset) may hold a line break
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ from .utils import files as _io
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the stored layout or the extraction semantics change
+# bump when the stored layout or the extraction semantics change (2: 16-bit images scaled)
+FORMAT = 2
 
 
 @dataclass

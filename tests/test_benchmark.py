@@ -131,13 +131,16 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
     out, _ = tiny
     args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--shots", "1", "5", "--heads", "centroid",
             "--episodes", "40", "--val-episodes", "20", "--seeds", "0", "1", "--lambda", "0.5", "--temperature", "0.1",
-            "--beta", "0.5", "--epochs", "1",
+            "--beta", "0.5", "--epochs", "1", "--train-val-episodes", "10",
             "--out", str(out), "--plan"]
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"4 trainings into {out}/runs/"
     assert all(line.startswith("[finished] fewshot-clce train --dataset digits") for line in lines[:-1])
     assert any("--losses clce" in line and "--lambda 0.5" in line and "--seeds 1" in line for line in lines)
+    # without the tiny runs' training option (validated on 10 episodes), they train otherwise
+    assert main([a for a in args if a not in ("--train-val-episodes", "10")]) == 0
+    assert all(line.startswith("[different]") for line in capsys.readouterr().out.splitlines()[:-1])
 
 
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):

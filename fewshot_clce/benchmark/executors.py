@@ -265,7 +265,8 @@ class LocalProcessExecutor(Executor):
                     f"{config.threads} thread(s)\n")
             f.flush()
             process = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(dataclasses.asdict(config))],
-                                       stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                       stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       preexec_fn=die_with_parent())
         return _Running(t, process, device, path, time.perf_counter())
 
     def run(self, trainings: List[Training]) -> Dict[str, float]:
@@ -309,6 +310,28 @@ class LocalProcessExecutor(Executor):
         finally:
             bar.close()
         return tally.result()
+
+
+def die_with_parent() -> Optional[Callable[[], None]]:
+    """A ``preexec_fn`` that makes a child process die with this one (Linux ``PR_SET_PDEATHSIG``):
+    a killed driver leaves no training running beside the one its re-run starts. None elsewhere
+    (there the run folder's lock refuses a second training of one folder)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the driver died before the signal was armed
+            os._exit(1)
+
+    return arm
 
 
 def _reap(processes: List[subprocess.Popen], grace_s: float = 10.0) -> None:

@@ -28,11 +28,72 @@ def _matches(eps: EpisodeSet, split, ways: int, shots: int, queries: int, count:
             and (eps.ways, eps.shots, eps.queries) == (ways, shots, queries) and len(eps) >= count)
 
 
+def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
+                   count: int) -> Optional[EpisodeSet]:
+    """A manifest the user put in ``--manifests``: the episodes when it is for this cell (dataset,
+    split, ways, shots) and fits, None when it is for another cell.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read, or is for this cell but does not fit
+            (other queries, other data, too few episodes): it is never skipped without a word.
+    """
+    from ..episodes.table import read_header
+
+    fix = "remove it from --manifests, or make a fitting one with `fewshot-clce episodes make`"
+    if path.suffix.lower() == ".csv":
+        header = read_header(path)
+        names = (header.get("dataset"), header.get("split"))
+        if names not in ((split.dataset, split.name), (None, None)):
+            return None
+    try:
+        eps = EpisodeSet.load(path, split=split if path.suffix.lower() == ".csv" else None)
+    except ValueError as e:
+        raise ValueError(f"--manifests: {e}; {fix}") from None
+    if (eps.dataset, eps.split, eps.ways, eps.shots) != (split.dataset, split.name, ways, shots):
+        return None
+    what = f"--manifests file {str(path)!r} ({eps.dataset}/{eps.split} {ways}-way {shots}-shot)"
+    if eps.queries != queries:
+        raise ValueError(f"{what} has {eps.queries} queries per class; the benchmark evaluates "
+                         f"with {queries}: pass --queries {eps.queries}, or {fix}")
+    if eps.fingerprint != split.fingerprint:
+        raise ValueError(f"{what} was drawn from other data (split fingerprint {eps.fingerprint}, "
+                         f"this split's is {split.fingerprint}); {fix}")
+    if len(eps) < count:
+        raise ValueError(f"{what} holds {len(eps)} episodes; the benchmark evaluates {count}: pass "
+                         f"--episodes {len(eps)} (or --val-episodes for a val manifest), or {fix}")
+    eps.check(split)
+    return eps[:count]
+
+
+def user_manifest_files(folder: Path) -> list:
+    """The manifests in a ``--manifests`` folder (``.npz`` and ``.csv`` episode tables)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".npz", ".csv"))
+
+
+def unused_manifests(folder: Path, used: Iterable[str]) -> list:
+    """The manifests of a ``--manifests`` folder that no cell of the benchmark used."""
+    used_paths = {str(Path(u).resolve()) for u in used}
+    return [p for p in user_manifest_files(folder) if str(p.resolve()) not in used_paths]
+
+
 def find_committed(split, ways: int, shots: int, queries: int, count: int,
                    folders: Iterable[Path]) -> Optional[Tuple[EpisodeSet, Path]]:
-    """The first manifest in ``folders`` that fits, cut to ``count`` episodes, with its path."""
+    """The first manifest in ``folders`` that fits, cut to ``count`` episodes, with its path.
+
+    Committed manifests that do not fit are passed over; a folder the user gave (any other than
+    :func:`committed_dir`) is read strictly (:func:`_user_manifest`).
+    """
     for folder in folders:
         if not Path(folder).is_dir():
+            continue
+        if Path(folder).resolve() != committed_dir().resolve():
+            for path in user_manifest_files(Path(folder)):
+                eps = _user_manifest(path, split, ways, shots, queries, count)
+                if eps is not None:
+                    return eps, path
             continue
         for path in sorted(Path(folder).glob("*.npz")):
             try:

@@ -263,29 +263,72 @@ def init_options(cfg: BenchmarkConfig) -> Dict[str, object]:
     return {"checkpoint": str(Path(cfg.init).expanduser().resolve())}
 
 
-def run_state(run_dir: Path, tc, fields: Tuple[str, ...]) -> str:
+def run_state(run_dir: Path, tc, fields: Tuple[str, ...] = ()) -> str:
     """``"absent"``, ``"partial"`` (interrupted: resume it), ``"finished"`` or ``"different"``.
 
-    ``different``: the folder holds a run whose saved settings disagree with ``tc`` on one of
-    ``fields`` (it is retrained only under ``--force``).
+    ``different``: the folder holds a run whose saved settings disagree with ``tc`` on any setting
+    of the whole resolved training configuration (:func:`training_differences`), not only on the
+    options given; it is retrained only under ``--force``. ``fields`` is not used (kept for
+    callers).
     """
     from ..losses.plugins import is_builtin, load_loss_class, source_record, split_reference
-    from ..training.config import with_loss_defaults
 
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
         return "absent"
     ref = split_reference(tc.loss)[0]
     cls = load_loss_class(ref)
-    saved = read_config(run_dir)
-    if saved.get("loss") == ref:  # hyper-parameters declared after the run was made: their defaults
-        saved = with_loss_defaults(saved, cls)
-    if any(saved.get(k) != getattr(tc, k) for k in fields):
+    if training_differences(run_dir, tc):
         return "different"
+    saved = read_config(run_dir)
     was = ((saved.get("derived") or {}).get("loss_source") or {}).get("sha256")
     if not is_builtin(cls) and was is not None and was != source_record(ref, cls)["sha256"]:
         return "different"  # the loss's source file changed since this run was trained
     return "finished" if is_finished(run_dir, tc.epochs) else "partial"
+
+
+def training_differences(run_dir: Path, tc) -> List[str]:
+    """The settings on which the run in ``run_dir`` trained otherwise than ``tc`` would, each as
+    ``"name: value there, value now"``; empty when they train the same.
+
+    Both sides are resolved by :func:`~fewshot_clce.training.config.resolved_settings` (a key an
+    older config.yaml lacks is that setting's default); ``augment="auto"`` is resolved from the
+    image shape the run recorded.
+    """
+    import dataclasses
+
+    from ..data.transforms import choose_preset
+    from ..training.config import resolved_settings
+
+    raw = read_config(run_dir)
+    saved, new = resolved_settings(raw), resolved_settings(dataclasses.asdict(tc))
+    if new["augment"] == "auto":
+        derived: Dict = raw["derived"] if isinstance(raw.get("derived"), dict) else {}
+        shape = derived.get("image_size")
+        if saved["image_size"] is None and "in_chans" in derived and isinstance(shape, list) \
+                and len(shape) == 2:
+            new["augment"] = choose_preset((derived["in_chans"], shape[0], shape[1]))
+        else:
+            new["augment"] = saved["augment"]
+    return [f"{k}: {saved[k]!r} there, {new[k]!r} now" for k in new if saved.get(k) != new[k]]
+
+
+def refuse_different_runs(specs: List["RunSpec"], states: Dict, out: Path, cfg: BenchmarkConfig,
+                          force: bool) -> None:
+    """Refuse, before any training, run folders that trained other settings (unless ``force``).
+
+    Raises:
+        FileExistsError: naming the first such run folder and its differing settings.
+    """
+    if force:
+        return
+    for s in specs:
+        if states[(s.dataset_id, s.name)] == "different":
+            run_dir = s.run_dir(out)
+            differ = "; ".join(training_differences(run_dir, train_config(s, cfg, out)))
+            differ = differ or "its starting weights"
+            raise FileExistsError(f"run folder {str(run_dir)!r} holds a training of other settings "
+                                  f"({differ}); pass --force to retrain it, or another --out")
 
 
 def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:

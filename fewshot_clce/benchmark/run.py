@@ -25,10 +25,11 @@ import pandas as pd
 from ..utils.checks import SettingError
 
 from ..report import writer as report
-from ..utils.files import atomic_path, write_json_atomic
+from ..utils.files import atomic_path, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
 from .config import BenchmarkConfig
-from .plan import RunSpec, check_names, explicit_fields, plan_runs, run_state, train_config
+from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
+                   run_state, train_config)
 
 SPLITS = ("val", "novel")
 
@@ -66,12 +67,20 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
             what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
             raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
                                   "another --out, the same settings to resume, or --force to replace it")
-    elif not path.is_file() and out.is_dir() and any(out.iterdir()) and not force:
+    elif not path.is_file() and out.is_dir() and not holds_only_runs(out) and not force:
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")},
                                  **(extra or {})))
+
+
+def holds_only_runs(out: Path) -> bool:
+    """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands
+    ``--plan`` prints) and this process's lock file: a folder a benchmark may start in."""
+    from ..utils.files import is_lock_file
+
+    return all(p.name == "runs" and p.is_dir() or is_lock_file(p) for p in out.iterdir())
 
 
 def read_config_json(path: Path, force: bool = False):
@@ -81,7 +90,7 @@ def read_config_json(path: Path, force: bool = False):
         ValueError: naming the file when it is not a JSON object (truncated, damaged), saying how to go on.
     """
     try:
-        config = json.loads(Path(path).read_text())
+        config = loads_json(Path(path).read_text(), str(path))
         if not isinstance(config, dict):
             raise ValueError(f"it holds a {type(config).__name__}, not an object")
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
@@ -204,13 +213,28 @@ def _log(msg: str) -> None:
 
 def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
                   log: Callable[[str], None] = _log) -> BenchmarkResult:
-    """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring."""
+    """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring.
+
+    The folder is locked while it runs (:func:`~fewshot_clce.utils.files.folder_lock`).
+
+    Raises:
+        FolderInUseError: another benchmark is running in ``out`` (the message names it).
+    """
+    from ..utils.files import folder_lock
+
+    out = Path(out).expanduser()
+    with folder_lock(out, "benchmark folder", "pass another --out"):
+        return _run_benchmark(cfg, out, force, log)
+
+
+def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
+                   log: Callable[[str], None]) -> BenchmarkResult:
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
     from . import transfer, untrained
     from ..report import sanity
-    from .manifests import benchmark_manifests, committed_dir
+    from .manifests import benchmark_manifests, committed_dir, unused_manifests
     from .executors import Training, make_executor
 
     t0 = time.perf_counter()
@@ -240,9 +264,15 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         for d, m in {**manifests, **cross}.items():
             for (s, k), (eps, src) in sorted(m.items()):
                 log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+        if cfg.manifests_dir:
+            used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
+            for path in unused_manifests(Path(cfg.manifests_dir), used):
+                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
+                    "this benchmark; not used")
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
         transfer.check_run_inits(specs, out, init, states, force)
+        refuse_different_runs(specs, states, out, cfg, force)
         todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
         print_estimate(cfg, specs, todo, datasets, manifests, out, log)
     except Exception:

@@ -181,7 +181,14 @@ def print_plan(cfg, out) -> int:
     """The planned trainings, one line each: state and train command."""
     from ..benchmark.plan import explicit_fields, plan_runs, run_state, train_command, train_config
 
+    from ..benchmark.plan import check_names
+    from ..utils.checks import SettingError
+
     specs = plan_runs(cfg)
+    check_names(cfg)  # what the run refuses, the plan refuses too
+    if out.exists() and not out.is_dir():
+        raise SettingError("out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the "
+                           "benchmark")
     for s in specs:
         state = run_state(s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg))
         print(f"[{state}] {train_command(s, cfg, out)}")

@@ -92,6 +92,27 @@ def add_common(p: argparse.ArgumentParser) -> None:
 DRAW_OPTIONS = {"shots": [1, 5], "ways": 5, "queries": 15, "n_episodes": 1000, "episode_seed": 0}
 
 
+def _refuse_repeated(paths: list) -> None:
+    """Refuse a manifest given twice (the same file, or two files of the same bytes), before any
+    evaluation: its episodes would be counted twice in every summary.
+
+    Raises:
+        ValueError: naming both paths.
+    """
+    import hashlib
+
+    seen: dict = {}
+    for path in paths:
+        try:
+            key = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        except OSError:
+            continue  # loading it names the problem
+        if key in seen:
+            raise ValueError(f"--manifests lists the same episodes twice ({str(seen[key])!r} and "
+                             f"{str(path)!r}); give each manifest once")
+        seen[key] = path
+
+
 def episodes_of(args: argparse.Namespace) -> list:
     """The manifests to evaluate on: ``--manifests``, or for ``--dataset`` alone its novel split's
     manifests (committed ones where they fit, else drawn with ``--episode-seed``, in memory).
@@ -105,6 +126,7 @@ def episodes_of(args: argparse.Namespace) -> list:
             flag = "--episodes" if given[0] == "n_episodes" else "--" + given[0].replace("_", "-")
             raise ValueError(f"{flag} applies to episodes drawn for --dataset; the --manifests "
                              f"files fix their own: drop {flag}, or drop --manifests")
+        _refuse_repeated(list(args.episodes))
         return list(args.episodes)
     if not args.dataset:
         raise ValueError("nothing to evaluate on: pass --manifests MANIFEST... (fewshot-clce "
@@ -258,12 +280,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.checkpoint}: {results.attrs['checkpoint_layout']}")
     warnings = results.attrs.get("warnings", [])
     _io.write_csv(results, out, overwrite=args.force)
+    warning = base_split_warning(results)
+    if warning:
+        print(warning, file=sys.stderr)
     print(format_summary(summarize(results, method=args.ci), results))
     print(adaptation_note(results))
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)
     print(f"per-episode results: {out}")
     return 0
+
+
+def base_split_warning(results: pd.DataFrame) -> str:
+    """A warning when a run is evaluated on episodes of the base split of the dataset it was trained
+    on: its training classes, so the accuracy is no few-shot accuracy; empty otherwise."""
+    if not {"split", "dataset", "train_dataset"} <= set(results.columns):
+        return ""
+    own = results[(results["split"] == "base") & (results["dataset"] == results["train_dataset"])]
+    if own.empty:
+        return ""
+    return (f"WARNING: these episodes are drawn from the base split of {own['dataset'].iloc[0]}, "
+            "the classes the run was trained on: their accuracy measures memorised classes, not "
+            "few-shot learning; evaluate on the novel split (or val) for few-shot accuracy")
 
 
 def adaptation_note(results: pd.DataFrame) -> str:

@@ -259,6 +259,22 @@ def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = Non
             yield im
 
 
+def _to_8bit(im):
+    """A 16-bit (or 32-bit integer) grayscale image scaled to 8 bits over its full range.
+
+    Pillow's ``convert("L")`` clips such pixels at 255 (a 0-65535 gradient becomes two values);
+    scaling maps 0..65535 onto 0..255, the range every image of this toolkit is read in (the
+    pixels are then divided by 255 into the model's [0, 1]). Other images are returned as they are.
+    """
+    from PIL import Image
+
+    if not (im.mode == "I" or im.mode.startswith("I;16")):
+        return im
+    pixels = np.asarray(im).astype(np.float64)
+    scaled = np.clip(pixels, 0, 65535) * (255.0 / 65535.0)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
+
+
 def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> np.ndarray:
     """An open Pillow image decoded into uint8 ``[H, W]`` (one channel) or ``[H, W, C]``.
 
@@ -268,7 +284,7 @@ def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str 
     from PIL import Image
 
     try:
-        im = im.convert(mode)
+        im = _to_8bit(im).convert(mode)
         if size is not None:
             im = im.resize((size[1], size[0]), Image.BILINEAR)
         return np.array(im, dtype=np.uint8)

@@ -32,7 +32,7 @@ from ..utils import files as _io
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when what a cache file holds changes
+FORMAT = 2  # bump when what a cache file holds changes (2: 16-bit images scaled, not clipped)
 CHUNK = 256  # images per worker task of the decoding pass
 MEMORY_SHARE = 0.25  # of the available memory, the most an in-memory cache may take
 

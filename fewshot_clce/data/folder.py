@@ -31,6 +31,7 @@ and keep their size when all share one, else are resized to 84x84 (or ``size=``)
 from __future__ import annotations
 
 import os
+import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -115,7 +116,7 @@ def read_split_file(path: Path, classes: Dict[str, List[str]]) -> Dict[str, List
     """
     out: Dict[str, List[str]] = {}
     seen: Dict[str, int] = {}
-    for no, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for no, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -178,6 +179,46 @@ def _check_images(root: Path, paths: List[str], verify: bool) -> Tuple[str, Tupl
     return first_mode, (next(iter(sizes)) if len(sizes) == 1 else None)
 
 
+def check_leakage(root: Path, split_paths: Dict[str, List[str]]) -> None:
+    """Refuse splits that share a file, warn when they share an image's content.
+
+    Few-shot results mean something only when the novel (and val) classes were never trained on.
+    A class folder that is a symbolic link to another split's class, or a file linked into two
+    splits, is the same file in both: refused. Byte-identical copies across splits (by the content
+    digests the fingerprint uses) are warned about, naming an example.
+
+    Raises:
+        ValueError: naming both paths, their splits and how to fix it.
+    """
+    owner: Dict[str, Tuple[str, str]] = {}
+    for split, paths in split_paths.items():
+        for p in paths:
+            real = os.path.realpath(root / p)
+            other = owner.setdefault(real, (split, p))
+            if other[0] != split:
+                raise ValueError(f"dataset folder {str(root)!r}: {p!r} ({split}) and {other[1]!r} "
+                                 f"({other[0]}) are the same file {real!r} (a symbolic link): the "
+                                 f"{split} classes would leak into the {other[0]} split; give each "
+                                 "split its own images")
+    from ._filehash import MISSING, NOT_A_FILE, file_digests
+
+    seen: Dict[str, Tuple[str, str]] = {}
+    shared: List[Tuple[str, str, str, str]] = []
+    for split, paths in split_paths.items():
+        for p, digest in zip(paths, file_digests(root, [Path(q) for q in paths])):
+            if digest in (MISSING, NOT_A_FILE):
+                continue
+            first = seen.setdefault(digest, (split, p))
+            if first[0] != split:
+                shared.append((p, split, *first))
+    if shared:
+        path, split, other_split, other_path = shared[0]
+        warnings.warn(f"dataset folder {str(root)!r}: {len(shared)} image(s) of one split are "
+                      f"byte-identical to images of another (e.g. {path!r} in {split} and {other_path!r} "
+                      f"in {other_split}): the splits share content, so results on them are not "
+                      "few-shot; remove the copies", stacklevel=2)
+
+
 def folder_dataset(path: str | os.PathLike, split_file: Optional[str | os.PathLike] = None,
                    mode: Optional[str] = None, size: Optional[Tuple[int, int]] = None,
                    split_seed: int = 0, verify: bool = False, name: Optional[str] = None) -> FewShotDataset:
@@ -221,4 +262,5 @@ def folder_dataset(path: str | os.PathLike, split_file: Optional[str | os.PathLi
         paths = [p for c in names for p in classes[c]]
         labels = np.concatenate([np.full(len(classes[c]), k, dtype=np.int64) for k, c in enumerate(names)])
         splits[sname] = FileSplit(name, sname, root, paths, labels, names, mode=mode, size=size)
+    check_leakage(root, {s: [p for c in members[s] for p in classes[c]] for s in splits})
     return FewShotDataset(name, splits, description=f"class folders under {str(root)}")

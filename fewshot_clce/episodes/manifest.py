@@ -26,7 +26,7 @@ from typing import Any, Dict, NamedTuple, Optional, Sequence
 import numpy as np
 
 from ..utils import checks as _checks
-from ..utils.files import atomic_path
+from ..utils.files import atomic_path, loads_json
 from .._version import __version__
 
 
@@ -369,6 +369,45 @@ def _times(count: int) -> str:
     return "twice" if count == 2 else f"{count} times"
 
 
+# How much larger than its compressed bytes a member of a manifest may unpack to: real manifests
+# unpack to 1-10 times theirs; a zip bomb to thousands.
+MAX_UNPACK_RATIO = 100
+_SMALL_MEMBER = 1 << 20
+
+
+def _check_declared_sizes(path: Path, bad: str) -> None:
+    """Refuse an .npz whose arrays declare more data than the file holds, before allocating any.
+
+    Each member's ``.npy`` header (shape, dtype) is read without its data: the bytes it declares
+    must fit the member's size in the zip directory, which must be plausible for its compressed
+    size (:data:`MAX_UNPACK_RATIO`). Memory is then bounded by the file's size; the shapes are
+    checked against one another and the metadata once loaded.
+
+    Raises:
+        ValueError: naming the file, the member and the sizes.
+    """
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.file_size > _SMALL_MEMBER + MAX_UNPACK_RATIO * info.compress_size:
+                raise ValueError(f"{bad}: member {info.filename!r} declares {info.file_size:,} "
+                                 f"bytes from {info.compress_size:,} compressed (a damaged file or "
+                                 "a zip bomb); remake it with `fewshot-clce episodes make`")
+            with zf.open(info) as f:
+                version = npy.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = npy.read_array_header_1_0(f, max_header_size=10000)
+                else:
+                    shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=10000)
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared > info.file_size:
+                raise ValueError(f"{bad}: array {name!r} declares shape {tuple(shape)} "
+                                 f"({declared:,} bytes) but the file holds {info.file_size:,}; "
+                                 "remake it with `fewshot-clce episodes make`")
+
+
 def _read_npz(path: Path) -> EpisodeSet:
     bad = f"episode file {str(path)!r} is corrupt or truncated"
     with open(path, "rb") as f:
@@ -378,6 +417,7 @@ def _read_npz(path: Path) -> EpisodeSet:
         raise ValueError(f"{bad}: it is not an .npz (zip) archive; remake it with `fewshot-clce episodes make`"
                          " (a .csv episode table needs the .csv suffix)")
     try:
+        _check_declared_sizes(path, bad)
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("meta",) + _ARRAYS if k not in z.files]
             if missing:
@@ -393,7 +433,7 @@ def _read_npz(path: Path) -> EpisodeSet:
         raise ValueError(f"{bad} ({type(e).__name__}: {e}); remake it with "
                          f"`fewshot-clce episodes make`") from None
     try:
-        meta = json.loads(meta_text)
+        meta = loads_json(meta_text, f"{bad}: its metadata")
     except json.JSONDecodeError as e:
         raise ValueError(f"{bad}: its metadata is not JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:

@@ -32,7 +32,7 @@ from typing import Dict
 import numpy as np
 import pandas as pd
 
-from ..utils.files import atomic_path
+from ..utils.files import atomic_path, loads_json
 
 COLUMNS = ("episode", "role", "class", "sample")
 ROLES = ("support", "query")
@@ -69,14 +69,25 @@ def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = Tru
 
 
 def read_header(path: Path) -> Dict[str, str]:
+    """The ``# key: value`` lines at the top of an episode table (a byte-order mark is allowed).
+
+    Raises:
+        ValueError: naming the file when it is not UTF-8 text (a binary file named .csv).
+    """
     header = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if not line.startswith("#"):
-                break
-            key, sep, value = line[1:].partition(":")
-            if sep:
-                header[key.strip()] = value.strip()
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                key, sep, value = line[1:].partition(":")
+                if sep:
+                    header[key.strip()] = value.strip()
+            f.read(1 << 16)  # the start of the data too: a binary file fails here, with its name
+    except UnicodeDecodeError as e:
+        raise ValueError(f"episode table {str(path)!r} is not UTF-8 text ({e.reason} in its first "
+                         "64 KiB): give a CSV table (as `fewshot-clce episodes make` writes) or "
+                         "convert it") from None
     return header
 
 
@@ -97,7 +108,8 @@ def read_episode_table(path: str | os.PathLike, split=None):
     path = Path(path)
     header = read_header(path)
     try:
-        df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True)
+        df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True,
+                         encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"episode table {str(path)!r} is not a readable CSV ({e})") from None
     where = f"episode table {str(path)!r}"
@@ -133,6 +145,9 @@ def read_episode_table(path: str | os.PathLike, split=None):
         raise ValueError(f"{where}: episodes have different numbers of classes "
                          f"({sorted(ways_per_ep.unique().tolist())}); every episode needs the same ways")
     for role in ROLES:
+        if sizes[role].max() == 0:
+            raise ValueError(f"{where} has no {role} rows; every class of every episode needs at "
+                             f"least one {role} sample: add rows with role {role!r}")
         if sizes[role].nunique() != 1 or sizes[role].iloc[0] == 0:
             ep, w = sizes[role].idxmin()
             name = first.loc[(first["ep"] == ep) & (first["way"] == w), "class"].iloc[0]
@@ -168,12 +183,22 @@ def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str)
     if split is not None:
         names = list(split.class_names)
     elif "class_names" in header:
-        names = json.loads(header["class_names"])
+        names = loads_json(header["class_names"], f"{where}: its class_names header")
     else:
         raise ValueError(f"{where} names its classes; pass the split (--dataset) so the names can be "
                          f"resolved to labels")
     lookup = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(classes) - set(lookup))
+    labels = classes.str.fullmatch(r"\d+")
+    if unknown and labels.any():
+        # integer labels with a few other cells: those cells are the fault, not the labels
+        odd = classes[~labels & ~classes.isin(list(lookup))]
+        if len(odd):
+            row = int(np.flatnonzero((classes == odd.iloc[0]).to_numpy())[0])
+            formula = " (a spreadsheet formula?)" if str(odd.iloc[0])[:1] in "=+-@" else ""
+            raise ValueError(f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an "
+                             "integer label, as the other class cells are, nor a class name of "
+                             f"the split{formula}; write that class's label there")
     if unknown:
         raise ValueError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown[:5]))}; the "
                          f"split's classes are {', '.join(map(repr, names[:10]))}"

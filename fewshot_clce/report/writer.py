@@ -124,6 +124,7 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
                       + summary_markdown(p, an.baseline, extra=[hp]))
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
     blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
+            "per_episode_rows": len(an.all_episodes),
             "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
             "intervals": {"ci_method": an.ci_method, "seed_method": an.seed_method,
@@ -174,8 +175,28 @@ def load_benchmark(folder: str | Path) -> tuple:
     if not pe.is_file():
         raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
                                 "finished `fewshot-clce benchmark` run?")
-    df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
-    return (df, *_read_meta(folder))
+    from .integrity import DamagedResultsError, check_per_episode
+
+    try:
+        df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
+    except (ValueError, UnicodeDecodeError, EOFError, OSError) as e:  # parser errors: ValueErrors
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise DamagedResultsError(f"results file {str(pe)!r} is not a readable CSV ({text}); "
+                                  "re-run the benchmark's command into its folder to write it "
+                                  "again") from None
+    config, timing = _read_meta(folder)
+    rows = _recorded_rows(folder)
+    check_per_episode(df, pe, rows)
+    return df, config, timing
+
+
+def _recorded_rows(folder: Path) -> Optional[int]:
+    """The row count of per_episode.csv that results.json records (None when it records none)."""
+    try:
+        rows = json.loads((folder / "results.json").read_text()).get("per_episode_rows")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
 
 
 def _read_meta(folder: Path) -> tuple:

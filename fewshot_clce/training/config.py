@@ -114,3 +114,38 @@ def with_loss_defaults(config: Dict[str, Any], loss_cls) -> Dict[str, Any]:
             options.setdefault(name, h.default)
     config["loss_options"] = options
     return config
+
+
+def default_lr(optimizer: str) -> float:
+    """The peak learning rate training uses when none is given."""
+    return 0.05 if optimizer == "sgd" else 1e-3
+
+
+def default_weight_decay(optimizer: str) -> float:
+    """The weight decay training uses when none is given."""
+    return 5e-4 if optimizer == "sgd" else 0.05
+
+
+def resolved_settings(values: Dict[str, Any]) -> Dict[str, Any]:
+    """What a training of these settings trains: every field of :meth:`TrainConfig.identity`, a
+    missing one at its default (a config.yaml written before the field existed trained with it),
+    and the defaults training fills in itself (learning rate, weight decay, the loss's
+    hyper-parameters) resolved. ``augment="auto"`` stays as it is: it depends on the data.
+
+    Works the same on a :class:`TrainConfig`'s fields and on a run's saved config.yaml, so that the
+    two compare equal exactly when the run trained what the config would.
+    """
+    from ..losses.plugins import load_loss_class, split_reference
+
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                for f in dataclasses.fields(TrainConfig)}
+    out = {k: values.get(k, default) for k, default in defaults.items() if k not in RUNTIME_FIELDS}
+    if out["lr"] is None:
+        out["lr"] = default_lr(out["optimizer"])
+    if out["weight_decay"] is None:
+        out["weight_decay"] = default_weight_decay(out["optimizer"])
+    try:
+        loss_cls = load_loss_class(split_reference(out["loss"])[0])
+    except (ValueError, LookupError, ImportError, OSError):  # an unknown loss: compared on its given values
+        return out
+    return with_loss_defaults(out, loss_cls)

@@ -102,7 +102,7 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
     if image_size is not None:
         image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         for side in image_size:
-            _checks.at_least("image_size", side)
+            _checks.image_size("image_size", side)
     check_backbone_name(name)
     run_config: Dict[str, Any] = {}
     if checkpoint is not None:

@@ -15,6 +15,7 @@ The caller's global RNG state is left untouched.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ from ..backbones.factory import (backbone_from_weights, check_backbone_name, cre
 from .model import TrainingModel
 from ..losses.hparams import LOSS_HPARAMS, loss_takes
 from ..losses.plugins import source_record
-from .config import RUNTIME_FIELDS, TrainConfig, with_loss_defaults
+from .config import RUNTIME_FIELDS, TrainConfig, default_lr, default_weight_decay, with_loss_defaults
 
 # The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
 # picks the best epoch; evaluation's heads are chosen separately).
@@ -69,7 +70,7 @@ def _check(cfg: TrainConfig) -> None:
                                        f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
                                        "split; give the largest batch size compared")
     if cfg.image_size is not None:
-        _checks.at_least("image_size", cfg.image_size, hint=" (omit it to keep the dataset's own size)")
+        _checks.image_size("image_size", cfg.image_size)
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
         what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
         raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
@@ -177,11 +178,21 @@ def train(config: TrainConfig) -> Path:
     try:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
-        with torch.random.fork_rng(devices=maybe_seeded_devices(ctx.device)):
+        seeded = maybe_seeded_devices(ctx.device)
+        with torch.random.fork_rng(devices=seeded), _hold_run_folder(config, ctx):
             return _train(config, ctx, loss)
     finally:
         torch.set_num_threads(threads_before)
         shutdown_distributed(ctx)
+
+
+def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
+    """Rank 0 locks the run folder while it trains, so that a second training of it is refused."""
+    from ..utils.files import folder_lock
+
+    if not ctx.is_main:
+        return contextlib.nullcontext()
+    return folder_lock(cfg.out, "run folder", "train into another --out")
 
 
 def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
@@ -213,8 +224,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
     resolved = dataclasses.replace(
         cfg, augment=preset,
-        lr=cfg.lr if cfg.lr is not None else (0.05 if cfg.optimizer == "sgd" else 1e-3),
-        weight_decay=cfg.weight_decay if cfg.weight_decay is not None else (5e-4 if cfg.optimizer == "sgd" else 0.05),
+        lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
+        weight_decay=(cfg.weight_decay if cfg.weight_decay is not None
+                      else default_weight_decay(cfg.optimizer)),
         threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device),
         **resolved_loss_fields(loss))
 
@@ -270,8 +282,13 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
         val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
                                        cfg.val_episodes, seed=cfg.val_seed)
     except ValueError as e:
-        raise _checks.SettingError("val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
-                                   + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {e}") from None
+        # the sampler's own advice names `episodes make` options; training's are --val-*
+        reason = str(e).split(": lower --shots/--queries")[0].split("; lower --ways")[0]
+        raise _checks.SettingError(
+            "val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
+            + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {reason}; lower "
+            + "{setting:val_shots}, {setting} or {setting:val_ways}, or give the val split more "
+            "images per class") from None
     val_index = val_episodes.used_indices()
 
     def validate() -> float:
@@ -284,6 +301,12 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
     try:
         state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict, loss)
         if state is not None and state["epoch"] >= cfg.epochs:
+            if not (run_dir / _rundir.BEST).is_file():
+                raise FileNotFoundError(
+                    f"run folder {str(run_dir)!r} finished its {cfg.epochs} epochs but has no "
+                    f"{_rundir.BEST} (removed after training?), which evaluation reads; its best "
+                    "epoch cannot be recovered: delete the run folder (or train with --force) to "
+                    "train it again")
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return run_dir
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
@@ -380,6 +403,12 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any
                      loss: Optional[_Loss] = None) -> Optional[Dict[str, Any]]:
     """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
     state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
+    if state is not None and not all(torch.isfinite(t).all() for t in state["model"].values()
+                                     if torch.is_tensor(t) and t.is_floating_point()):
+        raise ValueError(f"cannot resume {str(run_dir)!r}: its {_rundir.LAST} (epoch "
+                         f"{state['epoch']}) holds NaN or infinite weights, so there is no good "
+                         "checkpoint to continue from; pass --force to start over (lower --lr or "
+                         "set --grad-clip if the loss diverged)")
     if state is not None:
         if loss is not None:
             state["config"] = with_loss_defaults(state["config"], loss.cls)

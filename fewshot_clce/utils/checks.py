@@ -59,6 +59,27 @@ def at_least(name: str, value, minimum: int = 1, hint: str = "") -> int:
     return int(value)
 
 
+# The largest input side a backbone is given: few-shot images are 28 to 224 pixels, and one
+# float32 RGB image of this side already takes 48 MiB (a batch of 64, 3 GiB).
+MAX_IMAGE_SIZE = 2048
+
+
+def image_size(name: str, value) -> int:
+    """``value`` if it is an integer input side in ``[1, MAX_IMAGE_SIZE]``.
+
+    Raises:
+        SettingError: naming the value and the bound, saying how to go on.
+    """
+    at_least(name, value, hint=" (omit it to keep the dataset's own size)")
+    if value > MAX_IMAGE_SIZE:
+        gib = 3 * 4 * value * value / 2 ** 30
+        raise SettingError(name, "{setting} " + f"{value} is larger than the {MAX_IMAGE_SIZE} "
+                           f"pixels this toolkit resizes images to (one {value} x {value} RGB "
+                           f"image takes {gib:.1f} GiB as float32); give a smaller size, or omit "
+                           "it to keep the dataset's own")
+    return int(value)
+
+
 def seed(name: str, value) -> int:
     """``value`` if it is a non-negative integer (numpy's seed sequences take no negative seeds)."""
     if not is_integer(value) or value < 0:

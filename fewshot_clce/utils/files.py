@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import re
+import socket
+import sys
 import tempfile
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, List, Optional
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,6 +121,140 @@ def file_lock(path: str | os.PathLike) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def _writer_tag() -> str:
+    """What a temporary file's name says about its writer: ``pid<PID>@<host>``."""
+    return f"pid{os.getpid()}@{socket.gethostname().replace('.', '_')}"
+
+
+_TEMPORARY = re.compile(r"\.pid(\d+)@([^.]+)\.[^.]+\.tmp$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
+    """Remove the temporary files that :func:`atomic_path` left beside ``path`` in a process that
+    was killed (SIGKILL, a power cut) before it could clean up; the removed paths.
+
+    A temporary file's name records its writer's PID and host; one is stale when its writer ran on
+    this host and no process of that PID is alive any more. Temporaries of live writers, of other
+    hosts (a shared folder) and of other files are left alone.
+    """
+    path = Path(path)
+    host = socket.gethostname().replace(".", "_")
+    removed: List[Path] = []
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.pid*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        match = _TEMPORARY.fullmatch(tmp.name[len(path.name) + 1:])
+        if match is None or match.group(2) != host or _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+LOCK_NAME = ".fewshot-clce.lock"
+
+
+class FolderInUseError(OSError):
+    """A folder is locked by a live process (the message names it); an OSError, so that the CLI
+    prints it as one line."""
+
+
+def _lock_holder(lock_path: Path) -> str:
+    try:
+        info = json.loads(lock_path.read_text())
+        return (f"PID {info['pid']} on host {info['host']}, started {info['started']}"
+                f"{', command: ' + info['command'] if info.get('command') else ''}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a process that has not yet written its name"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Optional[Path]]:
+    """Hold ``folder`` for this process while the block runs (an OS lock: ``flock`` on the file
+    ``LOCK_NAME`` in it, which names the holder's PID, host and start time).
+
+    The OS releases the lock when its process ends, however it ends: a lock file left by a killed
+    process locks nothing. The folder (and its missing parents) is created if needed; on release
+    the lock file is removed, and so are the folders created here if nothing else was put in them.
+    Where the OS has no ``fcntl`` (Windows), or ``folder`` is a file (the caller reports that),
+    nothing is locked.
+
+    Args:
+        what: the folder's kind in messages ("benchmark folder").
+        fix: what the refused command can do instead ("use another --out").
+
+    Raises:
+        FolderInUseError: another live process holds the folder; the message names its PID, host
+            and start time.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield None
+        return
+    folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        yield None
+        return
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    lock_path = folder / LOCK_NAME
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
+    except OSError:  # a folder that cannot be written: the command's own write reports it
+        yield None
+        return
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = _lock_holder(lock_path)
+            raise FolderInUseError(f"{what} {str(folder)!r} is in use by {holder}; wait for that "
+                                   f"process to end (or stop it), or {fix}") from None
+        # the holder before us may have removed the file after we opened it: lock the current one
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                  "command": " ".join(sys.argv)[:300]}
+        os.ftruncate(fd, 0)
+        os.write(fd, (json.dumps(info) + "\n").encode())
+        yield lock_path
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        os.close(fd)
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()  # only an empty folder goes
+
+
+def is_lock_file(path: Path) -> bool:
+    """Whether ``path`` is a :func:`folder_lock` file (not content of the folder)."""
+    return Path(path).name == LOCK_NAME
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "file",
                 then: str = "run the command again") -> Iterator[Path]:
@@ -138,7 +276,9 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "fi
         raise FileExistsError(f"{str(path)!r} exists; pass --force (overwrite=True) to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
+                                   suffix=".tmp")
     except OSError as e:
         raise _write_error(e, path, what, then) from None
     os.close(fd)
@@ -155,6 +295,37 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "fi
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets in strings do not count)."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def loads_json(text: str, where: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(text)``, refusing nesting deeper than ``max_depth`` (no file this toolkit writes
+    nests more than a few levels; a deeper one would exhaust the parser's recursion).
+
+    Raises:
+        ValueError: naming ``where`` (e.g. "episode file 'x.npz'") and the depth; or the parser's
+            error for text that is not JSON.
+    """
+    depth = json_depth(text)
+    if depth > max_depth:
+        raise ValueError(f"{where}: its JSON nests {depth} levels deep, more than the {max_depth} "
+                         "this toolkit reads (a damaged or hostile file); remake it")
+    return json.loads(text)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = True) -> Path:
