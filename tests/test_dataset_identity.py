@@ -147,7 +147,9 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
                  "--episodes", "6", "--val-episodes", "3", "--no-tsne", "--no-progress", "--device", "cpu",
                  "--out", str(out)]) == 0, capsys.readouterr().err
     per_episode = pd.read_csv(out / "per_episode.csv")
-    assert set(per_episode["dataset"]) == {"folder:mydata"} and len(per_episode) == 6 + 3
+    # the trained run and the untrained backbone, each on 6 novel and 3 val episodes
+    assert set(per_episode["dataset"]) == {"folder:mydata"} and len(per_episode) == 2 * (6 + 3)
+    assert set(per_episode["loss"]) == {"ce", "untrained"}
     assert (out / "runs" / "folder:mydata" / "ce-bs8-s0").is_dir()
     made = sorted(p.name for p in (out / "episodes").glob("*.npz"))
     assert made and all(name.startswith("folder-mydata_") for name in made)

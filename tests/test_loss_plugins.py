@@ -199,10 +199,10 @@ def test_a_loss_in_a_users_file_runs_through_the_benchmark_cli(user_loss, capsys
     (user_loss / "my_loss.py").write_text(USER_LOSS + "\n# changed\n")
     assert main(args + ["--plan"]) == 0
     plan = capsys.readouterr().out
-    assert "[finished] fewshot-clce train --dataset digits --backbone conv4 --loss ce " in plan
+    assert "[finished] fewshot-clce train --dataset digits --backbone conv4 --losses ce " in plan
     assert (
         "[different] fewshot-clce train --dataset digits --backbone conv4 "
-        "--loss ./my_loss.py:MarginCE" in plan
+        "--losses ./my_loss.py:MarginCE" in plan
     )
 
 

@@ -147,7 +147,10 @@ def declared(loss_cls: Any) -> Dict[str, HyperParam]:
 def check_hparam(loss: str, h: HyperParam, value: Any) -> Any:
     """``value`` coerced to ``h``'s type; a one-line error naming the loss, the parameter and
     what it accepts otherwise."""
+    from .hparams import HPARAMS
+
     try:
         return h.coerce(value)
     except ValueError as e:
-        raise ValueError(f"loss {loss!r}: hyper-parameter {h.name} {e}") from None
+        flag = f" ({HPARAMS[h.name].flag})" if h.name in HPARAMS else ""
+        raise ValueError(f"loss {loss!r}: hyper-parameter {h.name}{flag} {e}") from None
