@@ -212,6 +212,21 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         train(_config(tmp_path / "run", epochs=1, batch_size=16, resume=True))
 
 
+def test_a_run_whose_saved_config_predates_a_setting_resumes_at_its_default(tmp_path):
+    """A checkpoint written before a setting existed trained with that setting's default."""
+    run_dir = train(_config(tmp_path / "run", epochs=1))
+    path = run_dir / "checkpoint_last.pt"
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("checkpoint_prefix", "checkpoint_key", "steps_as_batch"):
+        del state["config"][key]
+    torch.save(state, path)
+    before = path.stat().st_mtime_ns
+    train(_config(tmp_path / "run", epochs=1, resume=True))  # not refused: the defaults are what it trained
+    assert path.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match=r"cannot resume .*checkpoint_prefix: '' in the run, 'x.' now"):
+        train(_config(tmp_path / "run", epochs=1, resume=True, checkpoint_prefix="x."))
+
+
 def test_a_finished_run_resumes_to_nothing(tmp_path):
     run_dir = train(_config(tmp_path / "run", epochs=1))
     before = (run_dir / "checkpoint_last.pt").stat().st_mtime_ns

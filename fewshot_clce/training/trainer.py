@@ -455,7 +455,10 @@ def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
     (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
     split fingerprints already pin the data; the starting weights' digest is compared on its own, to
     name both digests)."""
-    out = {k: v for k, v in config.items() if k not in RUNTIME_FIELDS and k != "derived"}
+    # a setting an older config.yaml lacks trained at its default
+    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                for f in dataclasses.fields(TrainConfig)}
+    out = {k: v for k, v in {**defaults, **config}.items() if k not in RUNTIME_FIELDS and k != "derived"}
     out.update({f"derived.{k}": v for k, v in config["derived"].items()
                 if k not in ("version", "torch", "dataset_id", "dataset_spec", "init_digest", "loss_source")})
     return out
