@@ -23,7 +23,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -91,6 +91,16 @@ class DecodedImages:
 
     _decoded: Optional[np.ndarray] = None
     _decoded_file: Optional[str] = None
+
+    # What the mixin uses of the Split it is mixed into.
+    dataset: str
+    name: str
+
+    if TYPE_CHECKING:
+        def __len__(self) -> int: ...
+
+        @property
+        def fingerprint(self) -> str: ...
 
     def _read(self, index: int) -> np.ndarray:
         """Sample ``index`` decoded: uint8 ``[H, W]`` (grayscale) or ``[H, W, C]``."""
@@ -197,8 +207,9 @@ class DecodedImages:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if self.__dict__.get("_decoded") is None and self.__dict__.get("_decoded_file"):
-            self._decoded = np.load(self._decoded_file, mmap_mode="r")
+        decoded_file = self.__dict__.get("_decoded_file")
+        if self.__dict__.get("_decoded") is None and decoded_file:
+            self._decoded = np.load(decoded_file, mmap_mode="r")
 
 
 def _valid(path: Path, count: int) -> bool:
