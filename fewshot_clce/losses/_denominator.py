@@ -20,10 +20,10 @@ from torch.autograd.function import once_differentiable
 
 class _LogDenominator(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, anchors: Tensor, contrast: Tensor, same: Optional[Tensor], negative_count: Optional[Tensor],
+    def forward(ctx, anchors: Tensor, contrast: Tensor, same: Optional[Tensor], negative_count: Tensor,
                 beta: float, offset: int) -> Tensor:  # type: ignore[override]
         x = anchors @ contrast.T  # [n, m], s_ia / τ (anchors carry the 1/τ)
-        if beta > 0:
+        if same is not None:  # given exactly when beta > 0
             x.add_(_log_weights(x, same, negative_count, beta))
         x.diagonal(offset).fill_(-math.inf)  # the self-pair of anchor i is column offset + i
         row_max = x.amax(dim=1, keepdim=True)  # [n, 1], finite: each row keeps m - 1 >= 1 entries
