@@ -16,7 +16,7 @@ def split_list(filename: str) -> tuple:
 
     ``.tsv`` files hold ``superclass<TAB>class``; the class (last column) is returned.
     """
-    text = resources.files(__package__).joinpath("splits", filename).read_text()
+    text = resources.files(__package__).joinpath("splits").joinpath(filename).read_text()
     names = []
     for line in text.splitlines():
         line = line.strip()

@@ -156,7 +156,7 @@ class DecodedImages:
             try:
                 path = (_io.cache_dir("decoded") if cache is True else Path(cache)) / self._cache_name()
             except PermissionError as e:  # no cache folder: memory, or decoding on access
-                warnings.warn(f"decoded-image cache: {e}")
+                warnings.warn(f"decoded-image cache: {e}", stacklevel=1)
             if path is not None and _valid(path, len(self)):  # decoded before (this or another process)
                 return self._open(path)
         shape = tuple(self._read(0).shape)
@@ -177,7 +177,7 @@ class DecodedImages:
                 out.flush()
                 del out
         except OSError as e:  # a full disk costs the cache, not the training
-            warnings.warn(f"decoded-image cache: {e}")
+            warnings.warn(f"decoded-image cache: {e}", stacklevel=1)
             return None
         return self._open(path)
 
