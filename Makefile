@@ -8,7 +8,7 @@ L2L_WHEELS := build/learn2learn-wheel
 L2L_WHEEL := $(L2L_WHEELS)/.built
 BYTECODE := $(VENV)/.bytecode
 
-.PHONY: demo test venv learn2learn clean bench docs docs-samples
+.PHONY: demo test lint typecheck venv learn2learn clean bench docs docs-samples
 
 # The project with its test, cluster and docs extras (uv given pip's configuration, else pip).
 $(STAMP): setup.cfg pyproject.toml scripts/setup_venv.sh
@@ -48,6 +48,15 @@ test: learn2learn
 	$(BIN)/python -m compileall -q fewshot_clce
 	$(BIN)/python -m pytest -q -n auto
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The formatter and linter over the whole tree (settings in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# The type checker over the packages listed in pyproject.toml's [tool.mypy].
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 # The documentation site, served with live reload on http://127.0.0.1:8000.
 docs: $(STAMP)

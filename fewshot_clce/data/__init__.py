@@ -10,4 +10,4 @@ from . import cifar, cub, digits, glyphs, mini_imagenet, omniglot, tiered_imagen
 
 __all__ = ["DatasetNotFoundError", "SPLIT_NAMES", "ArraySplit", "FewShotDataset", "FileSplit", "Split",
            "read_image", "DATASETS", "create_dataset", "dataset_info", "default_root", "folder_dataset",
-           "list_datasets", "register_dataset"]
+           "list_datasets", "register_dataset", "dataset_id", "reload_spec"]

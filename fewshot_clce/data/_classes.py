@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Dict, Optional, Sequence
+from typing import Callable, Collection, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -16,7 +16,7 @@ def split_list(filename: str) -> tuple:
 
     ``.tsv`` files hold ``superclass<TAB>class``; the class (last column) is returned.
     """
-    text = resources.files(__package__).joinpath("splits", filename).read_text()
+    text = resources.files(__package__).joinpath("splits").joinpath(filename).read_text()
     names = []
     for line in text.splitlines():
         line = line.strip()
@@ -25,7 +25,7 @@ def split_list(filename: str) -> tuple:
     return tuple(names)
 
 
-def check_classes(dataset: str, split: str, found: Sequence[str], expected: Sequence[str], source: str) -> None:
+def check_classes(dataset: str, split: str, found: Collection[str], expected: Sequence[str], source: str) -> None:
     """Raise unless the classes ``found`` in ``source`` are exactly the ``expected`` split.
 
     Raises:
@@ -57,7 +57,7 @@ def labels_for(sample_classes: Sequence[str], classes: Sequence[str]) -> np.ndar
 
 
 def array_split(dataset: str, split: str, images: np.ndarray, sample_classes: Sequence[str],
-                expected: Sequence[str], source: str, transform: Optional[object] = None) -> ArraySplit:
+                expected: Sequence[str], source: str, transform: Optional[Callable] = None) -> ArraySplit:
     """An :class:`ArraySplit` whose class ``i`` is ``expected[i]``, after checking the classes.
 
     Args:

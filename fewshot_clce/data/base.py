@@ -8,7 +8,8 @@ import stat
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import (BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
+                    Union)
 
 import numpy as np
 import torch
@@ -54,8 +55,8 @@ class Split(torch.utils.data.Dataset):
         transform: optional callable applied to the image tensor in ``__getitem__``.
     """
 
-    def __init__(self, dataset: str, name: str, labels: Sequence[int], class_names: Sequence[str],
-                 transform: Optional[Callable] = None):
+    def __init__(self, dataset: str, name: str, labels: Sequence[int] | np.ndarray,
+                 class_names: Sequence[str], transform: Optional[Callable] = None):
         self.dataset = dataset
         self.name = name
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -131,8 +132,9 @@ class Split(torch.utils.data.Dataset):
 class ArraySplit(Split):
     """A split held in memory as a uint8 array ``[N, H, W]`` (grayscale) or ``[N, H, W, C]``."""
 
-    def __init__(self, dataset: str, name: str, images: np.ndarray, labels: Sequence[int],
-                 class_names: Sequence[str], transform: Optional[Callable] = None):
+    def __init__(self, dataset: str, name: str, images: np.ndarray,
+                 labels: Sequence[int] | np.ndarray, class_names: Sequence[str],
+                 transform: Optional[Callable] = None):
         super().__init__(dataset, name, labels, class_names, transform)
         images = np.ascontiguousarray(images)
         if images.dtype != np.uint8:
@@ -167,7 +169,7 @@ class FileSplit(DecodedImages, Split):
     """
 
     def __init__(self, dataset: str, name: str, root: str | Path, paths: Sequence[str | Path],
-                 labels: Sequence[int], class_names: Sequence[str], mode: str = "RGB",
+                 labels: Sequence[int] | np.ndarray, class_names: Sequence[str], mode: str = "RGB",
                  size: Optional[tuple] = None, transform: Optional[Callable] = None):
         super().__init__(dataset, name, labels, class_names, transform)
         self.root = Path(root)
@@ -222,6 +224,7 @@ def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = Non
     from PIL import Image, UnidentifiedImageError
 
     name = name or str(source)
+    fp: BinaryIO
     if isinstance(source, (bytes, bytearray)):
         fp = io.BytesIO(source)
     else:
@@ -286,7 +289,7 @@ def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str 
     try:
         im = _to_8bit(im).convert(mode)
         if size is not None:
-            im = im.resize((size[1], size[0]), Image.BILINEAR)
+            im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
         return np.array(im, dtype=np.uint8)
     except (OSError, SyntaxError) as e:
         raise ValueError(f"cannot read image {name!r}: {e}") from None
@@ -330,7 +333,7 @@ class FewShotDataset:
         description: one line for listings.
     """
 
-    def __init__(self, name: str, splits: Dict[str, Split], description: str = ""):
+    def __init__(self, name: str, splits: Mapping[str, Split], description: str = ""):
         self.name = name
         self.splits = dict(splits)
         self.description = description

@@ -19,7 +19,7 @@ from __future__ import annotations
 import tarfile
 import zlib
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -104,15 +104,16 @@ def _read_tar_members(source: Path, names: Sequence[str]) -> Dict[str, bytes]:
                     info = tf.getmember(name)
                 except KeyError:
                     info = None
-                if info is None or not info.isfile():
+                member = tf.extractfile(info) if info is not None and info.isfile() else None
+                if member is None:
                     raise ValueError(f"{source} has no plain file {name}; re-download it")
-                blobs[name] = tf.extractfile(info).read()
+                blobs[name] = member.read()
     except (EOFError, tarfile.TarError, zlib.error) as e:
         raise ValueError(f"{source} is truncated or damaged ({type(e).__name__}: {e}); re-download it") from None
     return blobs
 
 
-def read_cifar100(source: Path):
+def read_cifar100(source: Path) -> Tuple[np.ndarray, List[str]]:
     """CIFAR-100 python version from its folder or ``.tar.gz``.
 
     Returns:
@@ -125,7 +126,8 @@ def read_cifar100(source: Path):
         blobs = {k: blobs[f"{CIFAR_DIR}/{k}"] for k in ("meta", "train", "test")}
     meta = load_pickle_bytes(blobs["meta"], f"{source}/meta")
     names = [_text(n) for n in _get(meta, "fine_label_names")]
-    images, classes = [], []
+    images: List[np.ndarray] = []
+    classes: List[str] = []
     for part in ("train", "test"):
         d = load_pickle_bytes(blobs[part], f"{source}/{part}")
         data = np.asarray(_get(d, "data"), dtype=np.uint8)
@@ -135,7 +137,7 @@ def read_cifar100(source: Path):
     return np.ascontiguousarray(np.concatenate(images)), classes
 
 
-def read_metaoptnet_pickle(path: Path, fine_names: Sequence[str]):
+def read_metaoptnet_pickle(path: Path, fine_names: Sequence[str]) -> Tuple[np.ndarray, List[str]]:
     """A MetaOptNet / RFS CIFAR pickle: images ``[N, 32, 32, 3]`` uint8 and class name per image."""
     d = load_pickle(path)
     images = np.asarray(_get(d, "data"))
@@ -178,6 +180,7 @@ def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: 
             images, classes = read_metaoptnet_pickle(path, fine)
             splits[s] = array_split(flavour.name, s, images, classes, flavour.classes(s), str(path), transform)
     else:
+        assert cifar is not None  # found above, or just downloaded
         images, classes = read_cifar100(cifar)
         classes_arr = np.asarray(classes)
         for s in SPLIT_FILES:

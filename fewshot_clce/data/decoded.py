@@ -23,7 +23,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -92,6 +92,16 @@ class DecodedImages:
     _decoded: Optional[np.ndarray] = None
     _decoded_file: Optional[str] = None
 
+    # What the mixin uses of the Split it is mixed into.
+    dataset: str
+    name: str
+
+    if TYPE_CHECKING:
+        def __len__(self) -> int: ...
+
+        @property
+        def fingerprint(self) -> str: ...
+
     def _read(self, index: int) -> np.ndarray:
         """Sample ``index`` decoded: uint8 ``[H, W]`` (grayscale) or ``[H, W, C]``."""
         raise NotImplementedError
@@ -146,7 +156,7 @@ class DecodedImages:
             try:
                 path = (_io.cache_dir("decoded") if cache is True else Path(cache)) / self._cache_name()
             except PermissionError as e:  # no cache folder: memory, or decoding on access
-                warnings.warn(f"decoded-image cache: {e}")
+                warnings.warn(f"decoded-image cache: {e}", stacklevel=1)
             if path is not None and _valid(path, len(self)):  # decoded before (this or another process)
                 return self._open(path)
         shape = tuple(self._read(0).shape)
@@ -167,7 +177,7 @@ class DecodedImages:
                 out.flush()
                 del out
         except OSError as e:  # a full disk costs the cache, not the training
-            warnings.warn(f"decoded-image cache: {e}")
+            warnings.warn(f"decoded-image cache: {e}", stacklevel=1)
             return None
         return self._open(path)
 
@@ -197,8 +207,9 @@ class DecodedImages:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if self.__dict__.get("_decoded") is None and self.__dict__.get("_decoded_file"):
-            self._decoded = np.load(self._decoded_file, mmap_mode="r")
+        decoded_file = self.__dict__.get("_decoded_file")
+        if self.__dict__.get("_decoded") is None and decoded_file:
+            self._decoded = np.load(decoded_file, mmap_mode="r")
 
 
 def _valid(path: Path, count: int) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 
@@ -59,7 +59,9 @@ def digits_dataset() -> FewShotDataset:
     target = raw_target.astype(np.int64)
     splits = {}
     for sname, digits in DIGIT_SPLITS.items():
-        imgs, labels, names = [], [], []
+        imgs: List[np.ndarray] = []
+        labels: List[np.ndarray] = []
+        names: List[str] = []
         for d in digits:
             base = images[target == d]
             for r in ROTATIONS:

@@ -164,9 +164,11 @@ def _resolve_split_file(split_file: str | os.PathLike, root: Path) -> Path:
     return p
 
 
-def _check_images(root: Path, paths: List[str], verify: bool) -> Tuple[str, Tuple[int, int]]:
+def _check_images(root: Path, paths: List[str],
+                  verify: bool) -> Tuple[Optional[str], Optional[Tuple[int, int]]]:
     """Open every file's header; returns the mode of the first image and the common size (or none)."""
-    first_mode, sizes = None, Counter()
+    first_mode: Optional[str] = None
+    sizes: Counter[Tuple[int, int]] = Counter()
     for rel in paths:
         with open_image(root / rel) as im:
             first_mode = first_mode or im.mode
@@ -252,7 +254,7 @@ def folder_dataset(path: str | os.PathLike, split_file: Optional[str | os.PathLi
     used = [p for names in members.values() for c in names for p in classes[c]]
     first_mode, common = _check_images(root, used, verify)
     mode = mode or ("L" if first_mode in GRAY_MODES else "RGB")
-    size = tuple(size) if size else (None if common else RESIZE_WHEN_MIXED)
+    resize: Optional[tuple] = tuple(size) if size else (None if common else RESIZE_WHEN_MIXED)
     name = name or f"folder:{root.resolve().name}"
     splits = {}
     for sname in SPLIT_NAMES:
@@ -261,6 +263,6 @@ def folder_dataset(path: str | os.PathLike, split_file: Optional[str | os.PathLi
         names = members[sname]
         paths = [p for c in names for p in classes[c]]
         labels = np.concatenate([np.full(len(classes[c]), k, dtype=np.int64) for k, c in enumerate(names)])
-        splits[sname] = FileSplit(name, sname, root, paths, labels, names, mode=mode, size=size)
+        splits[sname] = FileSplit(name, sname, root, paths, labels, names, mode=mode, size=resize)
     check_leakage(root, {s: [p for c in members[s] for p in classes[c]] for s in splits})
     return FewShotDataset(name, splits, description=f"class folders under {str(root)}")

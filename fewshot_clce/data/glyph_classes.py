@@ -115,7 +115,7 @@ def format_classes(classes: List[GlyphClass]) -> str:
 
 def load_classes() -> List[GlyphClass]:
     """The committed class list (package data)."""
-    text = resources.files("fewshot_clce.data").joinpath("splits", CLASS_FILE).read_text(encoding="utf-8")
+    text = resources.files("fewshot_clce.data").joinpath("splits").joinpath(CLASS_FILE).read_text(encoding="utf-8")
     out = []
     for line in text.splitlines():
         if line and not line.startswith("#"):

@@ -180,9 +180,9 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     rows, cols = src.shape[1:]
     # flat index of the top-left neighbour in src: [n, big, big]
     flat = (np.arange(n)[:, None, None] * rows + y0.astype(np.int64)) * cols + x0.astype(np.int64)
-    src = src.ravel()  # [n * rows * cols]
-    top = src.take(flat) * (1 - fx) + src.take(flat + 1) * fx
-    bottom = src.take(flat + cols) * (1 - fx) + src.take(flat + cols + 1) * fx
+    src_flat = src.ravel()  # [n * rows * cols]
+    top = src_flat.take(flat) * (1 - fx) + src_flat.take(flat + 1) * fx
+    bottom = src_flat.take(flat + cols) * (1 - fx) + src_flat.take(flat + cols + 1) * fx
     out = top * (1 - fy) + bottom * fy  # [n, big, big]
     quad = out.reshape(n, size, 2, size, 2)  # [n, size, 2, size, 2]
     # 2x2 average -> [n, size, size], summed in a fixed order (a reduction's order may vary by CPU)

@@ -146,7 +146,7 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
             arrays = build_glyphs(seed, max_per_block, progress=sys.stderr.isatty())
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
-                    np.savez_compressed(f, **arrays)
+                    np.savez_compressed(f, allow_pickle=False, **arrays)  # numeric arrays only
     return arrays
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -46,7 +46,7 @@ HOW_TO_GET = ("learn2learn's cache pickles from zenodo.org, about 2.5 GB; other 
               "https://github.com/learnables/learn2learn, https://github.com/kjunelee/MetaOptNet.")
 
 
-def find(root: Path, fmt: str = "auto") -> Optional[tuple]:
+def find(root: Path, fmt: str = "auto") -> Optional[Tuple[str, Dict[str, Path]]]:
     """``(format, {split: path})`` of the first complete format under ``root``, or None."""
     for d in candidate_dirs(root, SUBDIRS):
         for name, files in FORMATS.items():
@@ -118,6 +118,8 @@ def mini_imagenet(root=None, format: str = "auto", image_size: int = 84, downloa
         files = FORMATS["learn2learn"].values()
         fetch_all(NAME, [(L2L_URL.format(f), f, None) for f in files], roots[0], LAYOUT)
         found = find(roots[0], "learn2learn")
+        if found is None:  # the downloads did not leave a complete copy
+            raise not_found(NAME, roots, LAYOUT, HOW_TO_GET)
     fmt, paths = found
     splits = {}
     for split, path in paths.items():

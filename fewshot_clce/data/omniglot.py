@@ -16,7 +16,7 @@ base classes (``"Alphabet/character01@90"``), as is common for Omniglot training
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -74,9 +74,11 @@ def unextracted_archive(root) -> Optional[Path]:
     return next((found[1] / f"{p}.zip" for p in PARTS if not (found[1] / p).is_dir()), None)
 
 
-def _characters(part: Path, alphabets: List[str]):
+def _characters(part: Path, alphabets: List[str]) -> Tuple[List[str], List[int], List[str]]:
     """Relative paths, character names and file lists of the characters of ``alphabets``."""
-    paths, labels, names = [], [], []
+    paths: List[str] = []
+    labels: List[int] = []
+    names: List[str] = []
     for alphabet in alphabets:
         for char in sorted(c.name for c in (part / alphabet).iterdir() if c.is_dir()):
             files = sorted(f.name for f in (part / alphabet / char).iterdir() if f.suffix.lower() == ".png")
@@ -127,7 +129,7 @@ def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_s
                          f"{len(bg_alphabets)} background alphabets")
     cut = len(bg_alphabets) - val_alphabets
     size = (image_size, image_size)
-    splits = {}
+    splits: Dict[str, FileSplit] = {}
     paths, labels, names = _characters(background, bg_alphabets[:cut])
     turns = [0] * len(paths)
     if rotations:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -160,7 +160,7 @@ def tiered_imagenet(root=None, format: str = "auto", channels: str = "auto", dow
         fetch_all(NAME, [(L2L_URL.format(f), f"tiered-imagenet/{f}", None) for f in files], roots[0], LAYOUT)
         found = ("png", roots[0] / "tiered-imagenet")
     fmt, folder = found
-    splits = {}
+    splits: Dict[str, Split] = {}
     for split, prefix in PREFIX.items():
         labels_path = folder / f"{prefix}_labels.pkl"
         classes = _sample_classes(labels_path, split)

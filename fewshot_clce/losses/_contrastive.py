@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import TypeGuard
 
 import torch
 import torch.nn.functional as F
@@ -28,26 +29,26 @@ from . import _denominator, distributed
 _UPCAST = (torch.float16, torch.bfloat16)
 
 
-def _is_number(x: object) -> bool:
+def _is_number(x: object) -> TypeGuard[float]:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def check_temperature(temperature: float) -> None:
+def check_temperature(temperature: object) -> None:
     if not (_is_number(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a positive number (e.g. 0.1); got {temperature!r}")
 
 
-def check_beta(beta: float) -> None:
+def check_beta(beta: object) -> None:
     if not (_is_number(beta) and beta >= 0):
         raise ValueError(f"beta must be a number >= 0 (0 turns the hard-negative weights off); got {beta!r}")
 
 
-def check_lam(lam: float) -> None:
+def check_lam(lam: object) -> None:
     if not (_is_number(lam) and 0.0 <= lam <= 1.0):
         raise ValueError(f"lam must be in [0, 1] (0 is plain CE, 1 is plain LACLN); got {lam!r}")
 
 
-def check_smoothing(label_smoothing: float) -> None:
+def check_smoothing(label_smoothing: object) -> None:
     if not (_is_number(label_smoothing) and 0.0 <= label_smoothing < 1.0):
         raise ValueError(f"label_smoothing must be in [0, 1) (0 turns it off); got {label_smoothing!r}")
 

@@ -20,10 +20,10 @@ from torch.autograd.function import once_differentiable
 
 class _LogDenominator(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, anchors: Tensor, contrast: Tensor, same: Optional[Tensor], negative_count: Optional[Tensor],
-                beta: float, offset: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, anchors: Tensor, contrast: Tensor, same: Optional[Tensor], negative_count: Tensor,
+                beta: float, offset: int) -> Tensor:
         x = anchors @ contrast.T  # [n, m], s_ia / τ (anchors carry the 1/τ)
-        if beta > 0:
+        if same is not None:  # given exactly when beta > 0
             x.add_(_log_weights(x, same, negative_count, beta))
         x.diagonal(offset).fill_(-math.inf)  # the self-pair of anchor i is column offset + i
         row_max = x.amax(dim=1, keepdim=True)  # [n, 1], finite: each row keeps m - 1 >= 1 entries
@@ -34,7 +34,7 @@ class _LogDenominator(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         anchors, contrast, x, total = ctx.saved_tensors
         softmax_grad = x * (grad[:, None] / total)  # [n, m], d loss / d x
         grad_anchors = softmax_grad @ contrast if ctx.needs_input_grad[0] else None

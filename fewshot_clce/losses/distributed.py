@@ -46,12 +46,12 @@ class _GatherWithGradient(torch.autograd.Function):
     """all_gather whose backward sums the gradients of all ranks and returns the own slice."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, sizes: List[int], rank: int) -> Tensor:  # type: ignore[override]
+    def forward(ctx, x: Tensor, sizes: List[int], rank: int) -> Tensor:
         ctx.sizes, ctx.rank = sizes, rank
         return _all_gather_padded(x, sizes)
 
     @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         # grad: [sum(sizes), d]; every rank's loss may depend on every sample.
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)

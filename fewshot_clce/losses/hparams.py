@@ -27,8 +27,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 from ._contrastive import check_beta, check_lam, check_smoothing, check_temperature
 
 
-def _check_batch_size(value) -> None:
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1):
+def _check_batch_size(value: object) -> None:
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1):
         raise ValueError(f"batch_size must be an integer of at least 1; got {value!r}")
 
 

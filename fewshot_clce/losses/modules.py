@@ -45,11 +45,17 @@ class _Loss(nn.Module):
     uses_logits = False
     uses_projection = False
 
-    def _check(self, logits: Optional[Tensor], z: Optional[Tensor]) -> None:
-        if self.uses_logits and logits is None:
+    def _logits(self, logits: Optional[Tensor]) -> Tensor:
+        """``logits``, refused when missing."""
+        if logits is None:
             raise ValueError(f"loss {self.name!r} needs classifier logits [B, C] or [B, V, C]; got None")
-        if self.uses_projection and z is None:
+        return logits
+
+    def _projections(self, z: Optional[Tensor]) -> Tensor:
+        """``z``, refused when missing."""
+        if z is None:
             raise ValueError(f"loss {self.name!r} needs projections z [B, d] or [B, V, d]; got None")
+        return z
 
 
 def _parts(**terms: Tensor) -> Dict[str, Tensor]:
@@ -69,8 +75,7 @@ class CELoss(_Loss):
 
     def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
         """logits [B, C] or [B, V, C]; labels [B]."""
-        self._check(logits, z)
-        ce = Fn.ce_loss(logits, labels, label_smoothing=self.label_smoothing)
+        ce = Fn.ce_loss(self._logits(logits), labels, label_smoothing=self.label_smoothing)
         return LossOutput(ce, _parts(ce=ce))
 
     def extra_repr(self) -> str:
@@ -90,8 +95,7 @@ class SupConLoss(_Loss):
 
     def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
         """z [B, d] or [B, V, d]; labels [B]."""
-        self._check(logits, z)
-        loss = Fn.supcon_loss(z, labels, temperature=self.temperature)
+        loss = Fn.supcon_loss(self._projections(z), labels, temperature=self.temperature)
         return LossOutput(loss, _parts(supcon=loss))
 
     def extra_repr(self) -> str:
@@ -112,8 +116,7 @@ class LACLNLoss(_Loss):
 
     def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
         """z [B, d] or [B, V, d]; labels [B]."""
-        self._check(logits, z)
-        loss = Fn.lacln_loss(z, labels, self.temperature, self.beta, self.detach_weights)
+        loss = Fn.lacln_loss(self._projections(z), labels, self.temperature, self.beta, self.detach_weights)
         return LossOutput(loss, _parts(lacln=loss))
 
     def extra_repr(self) -> str:
@@ -149,7 +152,7 @@ class CLCELoss(_Loss):
 
     def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
         """logits [B, C] or [B, V, C]; z [B, d] or [B, V, d]; labels [B]."""
-        self._check(logits, z)
+        logits, z = self._logits(logits), self._projections(z)
         total, parts = Fn.clce_terms(
             logits, z, labels, self.lam, self.temperature, self.beta, self.label_smoothing, self.detach_weights
         )
