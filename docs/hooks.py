@@ -1,12 +1,14 @@
-"""MkDocs hooks: the CLI reference from the real parsers, and the committed results as pages.
+"""MkDocs hooks: the CLI reference from the real parsers, the built-in losses' table from their
+declarations, and the committed results as pages.
 
-Both are generated at build time, so the site cannot drift from the code or from ``results/``.
+All are generated at build time, so the site cannot drift from the code or from ``results/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -35,6 +37,54 @@ def cli_reference() -> str:
     for words, sub in _subcommands(parser, "fewshot-clce"):
         blocks += [f"## {words}", "```text", sub.format_help().rstrip(), "```"]
     return "\n\n".join(blocks) + "\n"
+
+
+LOSSES_PAGE = "losses.md"
+LOSSES_MARKER = "<!-- loss-table -->"
+# The order the losses are presented in (CE and its variants, the contrastive family, the cosine
+# classifiers, ProtoNet's loss); a built-in loss missing here is listed after them.
+LOSS_ORDER = ("ce", "lsce", "supcon", "lacln", "clce", "baselinepp", "negmargin", "cosface",
+              "arcface", "proto")
+
+
+def _value(value) -> str:
+    """A hyper-parameter value as the command line takes it: ``0.1``, ``true``, ``cosine``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def loss_tables() -> str:
+    """Two markdown tables from the built-in losses' own declarations: what each loss is and reads,
+    then each hyper-parameter with its valid values, default, default grid and flag."""
+    from fewshot_clce.losses import LOSSES
+    from fewshot_clce.losses.declare import declared
+    from fewshot_clce.losses.hparams import HPARAMS
+
+    names = [n for n in LOSS_ORDER if n in LOSSES] + sorted(set(LOSSES.list()) - set(LOSS_ORDER))
+    reads = {"uses_logits": "logits", "uses_projection": "projection z",
+             "uses_features": "features"}
+    losses = ["| loss | class | reads | what it is |", "|---|---|---|---|"]
+    params = [("| loss | hyper-parameter | valid values | default | default grid | in names "
+               "| `train` flag |"),
+              "|---|---|---|---|---|---|---|"]
+    for name in names:
+        cls = LOSSES.get(name)
+        what = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+        what = re.sub(r" \(see [^)]*\)", "", what)  # pointers into the code, not the page
+        inputs = ", ".join(v for k, v in reads.items() if getattr(cls, k, False))
+        losses.append(f"| `{name}` | `{cls.__name__}` | {inputs} | {what} |")
+        decl = declared(cls)
+        if not decl:
+            params.append(f"| `{name}` | (none) | | | | | |")
+        for h in decl.values():
+            grid = ", ".join(_value(v) for v in h.grid) if h.grid else "(the default alone)"
+            flag = f"`{HPARAMS[h.name].flag}`" if h.name in HPARAMS else "`--hp`"
+            params.append(f"| `{name}` | `{h.name}` | {h.accepts()} | {_value(h.default)} | {grid} "
+                          f"| `{h.key}` | {flag} |")
+    return "\n".join(losses) + "\n\n" + "\n".join(params) + "\n"
 
 
 EPISODE_FORMAT = "reference/episode-format.md"
@@ -67,4 +117,6 @@ def on_files(files, config):
 def on_page_markdown(markdown, page, config, files):
     if page.file.src_uri == CLI_PAGE:
         return markdown.replace(MARKER, cli_reference())
+    if page.file.src_uri == LOSSES_PAGE:
+        return markdown.replace(LOSSES_MARKER, loss_tables())
     return markdown
