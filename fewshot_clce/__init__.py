@@ -1,5 +1,4 @@
 """fewshot-clce: few-shot episodic evaluation of CLCE and other losses."""
-from . import _compat
 from .backbones import timm_hook as _timm_hook
 from ._lazy import lazy_exports
 from ._version import __version__
@@ -32,5 +31,4 @@ _LAZY = {"TrainConfig": ".training.config", "train": ".training.trainer", "load_
          "hierarchical_bootstrap": ".stats.seeds", "seed_level": ".stats.seeds", "seed_paired": ".stats.seeds"}
 __all__ += list(_LAZY)
 __getattr__ = lazy_exports(__name__, _LAZY)
-_compat.install(__name__)
 _timm_hook.install()
