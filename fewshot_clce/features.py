@@ -69,7 +69,7 @@ class FeatureTable:
 
     def _positions(self) -> np.ndarray:
         """Row of each sample index up to the largest (-1 where none): built once, then one gather
-        per lookup instead of a binary search (5 ms instead of 20 for 2,000 episodes of 100 samples)."""
+        per lookup instead of a binary search per sample."""
         cached = self.__dict__.get("_position_of")
         if cached is None or cached[0] is not self.indices:
             size = int(self.indices[-1]) + 1 if len(self.indices) else 0

@@ -2,8 +2,8 @@
 paired difference Δ against a baseline group on the same episodes (and seeds).
 
 ``evaluate``, ``compare``, ``benchmark``, the report and the notebooks all show rows of
-:func:`summarize`; :func:`fewshot_clce.summarize` and :func:`fewshot_clce.compare_results` are
-entry points onto it. Every number is recomputed from the per-episode rows (results schema: one
+:func:`summarize` (exported as ``fewshot_clce.summarize``); :func:`fewshot_clce.compare_results`
+is an entry point onto it. Every number is recomputed from the per-episode rows (results schema: one
 row per run, dataset, split, head, ways, shots, episode; column ``accuracy``).
 
 A *group* is what one summary row describes:
@@ -245,20 +245,20 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
     keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
     hp = hparam_columns(df.columns)
     ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
-    stat = dict(ci_method=ci_method, seed_method=seed_method, confidence=confidence, n_boot=n_boot,
-                boot_seed=boot_seed)
     rows = []
     for ukey, g in df.groupby(keys, sort=False, dropna=False):
-        mats = {name: seed_matrix(gg) for name, gg in g.groupby(by, sort=False)}
+        mats = {name: seed_matrix(rows_of) for name, rows_of in g.groupby(by, sort=False)}
         cands = _baseline_candidates(g, by, baseline)
         for name, mat in mats.items():
             first = g[g[by] == name].iloc[0]
             row = dict(zip(keys, ukey), **{c: first[c] for c in ident})
-            row.update(accuracy_row(mat, **stat))
+            row.update(accuracy_row(mat, ci_method=ci_method, seed_method=seed_method, confidence=confidence,
+                                    n_boot=n_boot, boot_seed=boot_seed))
             base = _pick_baseline(cands, g, by, name, pair_on)
             row["baseline"] = base or ""
             if base is not None and base != name:
-                row.update(paired_row(mat, mats[base], **stat))
+                row.update(paired_row(mat, mats[base], n_boot=n_boot, boot_seed=boot_seed, ci_method=ci_method,
+                                      seed_method=seed_method, confidence=confidence))
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
     for col in COUNT_COLUMNS:  # counts stay integers beside the NaN of baseline rows
