@@ -256,11 +256,11 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
     from ..training.run_folder import load_run
 
     run_dir = Path(run_dir).expanduser()
-    device = resolve_device(str(device))  # a bad or absent device is named before any work
+    torch_device = resolve_device(str(device))  # a bad or absent device is named before any work
     sets = load_episode_sets(episodes)
     loaded = load_run(run_dir, which=which)
     return _evaluate_loaded(loaded, sets, heads, _run_meta(run_dir, loaded.config), dataset,
-                            data_root or loaded.config.get("data_root"), flip, batch_size, device,
+                            data_root or loaded.config.get("data_root"), flip, batch_size, torch_device,
                             cache, pretrained_on)
 
 
@@ -292,7 +292,7 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     from ..data import FewShotDataset, create_dataset
     from ..training.external import load_backbone
 
-    device = resolve_device(str(device))
+    torch_device = resolve_device(str(device))
     sets = load_episode_sets(episodes)
     if dataset is None:  # the images' shape gives defaults of the preprocessing: load them first
         named = sorted({es.dataset for es in sets if es.dataset})
@@ -308,7 +308,7 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
     meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
             **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}
-    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device,
+    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, torch_device,
                                cache, pretrained_on)
     if loaded.config.get("checkpoint_layout"):
         results.attrs["checkpoint_layout"] = loaded.config["checkpoint_layout"]

@@ -260,9 +260,10 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
     ``za_i = [z_i, 1]`` and parameters ``theta = [V, b]`` (``[E, R, p]``, ``p = n + 1``), it
     minimises ``f(theta) = sum_i -log softmax(theta za_i)[y_i] + 1 / (2 C) ||V||^2`` (binary: one
     logit row, the other class fixed at 0). Each step solves ``H d = -grad`` approximately
-    (:func:`~fewshot_clce.heads.newton_cg.newton_direction`) to a residual ``||H d + grad|| <= min(0.5, sqrt(||grad||)) ||grad||``
-    and searches along it (:func:`_line_search`); an episode stops once
-    ``max |grad| / n <= tol``. The weights are ``W = V back x`` (``back`` from :func:`_coordinates`).
+    (:func:`~fewshot_clce.heads.newton_cg.newton_direction`) to a residual
+    ``||H d + grad|| <= min(0.5, sqrt(||grad||)) ||grad||`` and searches along it
+    (:func:`_line_search`); an episode stops once ``max |grad| / n <= tol``. The weights are
+    ``W = V back x`` (``back`` from :func:`_coordinates`).
 
     Args:
         gram: ``[E, n, n]`` float64 Gram matrices of the support.
