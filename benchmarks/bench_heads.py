@@ -40,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import alternate_rounds, load_line, ratio_text, ratios, summary  # noqa: E402
 from fewshot_clce.backbones import create_backbone  # noqa: E402
 from fewshot_clce.data import ArraySplit  # noqa: E402
-from fewshot_clce.episodes.manifest import sample_episodes  # noqa: E402
+from fewshot_clce.episodes import sample_episodes  # noqa: E402
 from fewshot_clce.features import FeatureTable, extract_features  # noqa: E402
-from fewshot_clce.heads import create_head, episode_accuracies, episode_predictions  # noqa: E402
+from fewshot_clce.evaluation import episode_accuracies, episode_predictions  # noqa: E402
+from fewshot_clce.heads import create_head  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS, DIM = 5, 5, 15, 20, 600, 640
 

@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import alternate, alternate_rounds, load_line, ratio_text, ratios, summary  # noqa: E402
 
-from fewshot_clce.episodes.sampler import EpisodeBatchSampler  # noqa: E402
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes  # noqa: E402
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler  # noqa: E402
+from fewshot_clce.episodes import EpisodeSet, sample_episodes  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS = 5, 5, 15, 20, 600
 

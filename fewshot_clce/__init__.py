@@ -1,17 +1,18 @@
 """fewshot-clce: few-shot episodic evaluation of CLCE and other losses."""
-from . import _compat
 from .backbones import timm_hook as _timm_hook
 from ._lazy import lazy_exports
 from ._version import __version__
 from .data import ArraySplit, FewShotDataset, FileSplit, Split, create_dataset, list_datasets, register_dataset
 from .episodes import EpisodeBatchSampler, EpisodeSet, EpisodeStream, sample_episodes
-from .evaluation import compare_results, compare_runs, evaluate_backbone, evaluate_features, evaluate_run, summarize
+from .comparison import compare_results, compare_runs
+from .evaluation import evaluate_backbone, evaluate_features, evaluate_run
 from .features import FeatureTable, extract_features
 from .heads import HEADS, create_head, list_heads
 from .losses import LOSSES, HyperParam, LossError, LossOutput, create_loss, list_losses, load_loss_class
 from .utils.registry import Registry, UnknownNameError
 from .utils.safe_load import UnsafePickleError, load_checkpoint, load_pickle
 from .stats import mean_ci, paired_comparison
+from .stats.summary import summarize
 
 __all__ = ["__version__", "ArraySplit", "FewShotDataset", "FileSplit", "Split", "create_dataset",
            "list_datasets", "register_dataset", "Registry", "UnknownNameError",
@@ -32,5 +33,4 @@ _LAZY = {"TrainConfig": ".training.config", "train": ".training.trainer", "load_
          "hierarchical_bootstrap": ".stats.seeds", "seed_level": ".stats.seeds", "seed_paired": ".stats.seeds"}
 __all__ += list(_LAZY)
 __getattr__ = lazy_exports(__name__, _LAZY)
-_compat.install(__name__)
 _timm_hook.install()

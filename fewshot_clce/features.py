@@ -69,7 +69,7 @@ class FeatureTable:
 
     def _positions(self) -> np.ndarray:
         """Row of each sample index up to the largest (-1 where none): built once, then one gather
-        per lookup instead of a binary search (5 ms instead of 20 for 2,000 episodes of 100 samples)."""
+        per lookup instead of a binary search per sample."""
         cached = self.__dict__.get("_position_of")
         if cached is None or cached[0] is not self.indices:
             size = int(self.indices[-1]) + 1 if len(self.indices) else 0
@@ -220,7 +220,7 @@ def _forward(backbone: torch.nn.Module, split, indices: np.ndarray, preprocess: 
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequence[int]] = None,
+def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequence[int] | np.ndarray] = None,
                      preprocess: Optional[Callable] = None, batch_size: int = 256, flip: bool = False,
                      checkpoint_id: Optional[str] = None, preprocess_id: Optional[str] = None,
                      cache: bool | str | Path = True, device: str | torch.device = "cpu") -> FeatureTable:
@@ -256,7 +256,7 @@ def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequenc
                          "features are not reused under another preprocessing")
     backbone.eval()
     where = f" of {getattr(split, 'dataset', '?')}/{split.name}"
-    if checkpoint_id is None or cache is False:
+    if checkpoint_id is None or cache is False or not len(wanted):
         feats = _forward(backbone, split, wanted, preprocess, batch_size, flip, device)
         check_finite(feats, wanted, where)
         return FeatureTable(wanted, feats)
@@ -270,7 +270,7 @@ def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequenc
         missing = np.setdiff1d(wanted, have.indices, assume_unique=True)
     else:
         missing = wanted
-    if len(missing):
+    if have is None or len(missing):  # no entry: every wanted sample (at least one) is missing
         log.info("extracting features of %d samples%s", len(missing), where)
         new = _forward(backbone, split, missing, preprocess, batch_size, flip, device)
         check_finite(new, missing, where)

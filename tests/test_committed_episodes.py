@@ -7,7 +7,7 @@ import pytest
 
 from fewshot_clce.commands.episodes import default_path, make_command
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
 FOLDER = Path(__file__).resolve().parents[1] / "episodes"
 FILES = sorted(FOLDER.glob("*.npz"))

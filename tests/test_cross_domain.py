@@ -10,8 +10,9 @@ from PIL import Image
 
 from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
-from fewshot_clce.evaluation import evaluate_backbone, evaluate_run, summarize
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
+from fewshot_clce import summarize
+from fewshot_clce.evaluation import evaluate_backbone, evaluate_run
 
 pytestmark = pytest.mark.slow  # trains two tiny runs (about 20 s)
 
@@ -69,7 +70,7 @@ def test_a_glyphs_run_on_digits_records_both_datasets_and_the_adaptation(world):
     # the run's own episodes: nothing adapted, and summaries keep the two apart
     own = evaluate_run(tmp / "glyph_run", [paths["glyphs"]], ["centroid"], cache=False)
     assert set(own["adaptation"]) == {"none"} and set(own["dataset"]) == {GLYPHS}
-    table = summarize(pd.concat([df[df["head"] == "centroid"], own]))
+    table = summarize(pd.concat([df[df["head"] == "centroid"], own]), baseline=None, split=None, by="run")
     assert set(zip(table["train_dataset"], table["dataset"])) == {(GLYPHS, "digits"), (GLYPHS, GLYPHS)}
 
 
@@ -196,7 +197,7 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     assert set(df["train_dataset"]) == {GLYPHS} and set(df["dataset"]) == {"digits"} and len(df) == 20
     # the committed digits manifest was used: its first 20 episodes
     from fewshot_clce.benchmark.manifests import committed_dir
-    from fewshot_clce.evaluation import manifest_digest
+    from fewshot_clce.episodes import manifest_digest
 
     committed = EpisodeSet.load(committed_dir() / "digits_novel_5way_1shot_15query.npz")[:20]
     assert set(df["manifest"]) == {manifest_digest(committed)}

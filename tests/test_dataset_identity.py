@@ -11,7 +11,7 @@ from PIL import Image
 from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
 from fewshot_clce.data.registry import dataset_id
-from fewshot_clce.episodes.manifest import EpisodeSet
+from fewshot_clce.episodes import EpisodeSet
 
 CLASSES = {"base": ["ant", "bee", "cat", "dog"], "val": ["eel", "fox", "gar"], "novel": ["gnu", "hen", "ibis"]}
 TRAIN = ["--backbone", "conv4", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--device", "cpu",

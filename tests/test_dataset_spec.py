@@ -34,7 +34,7 @@ def test_unknown_option_lists_valid_ones():
 
 @pytest.mark.slow
 def test_options_travel_through_training_and_evaluation(tmp_path):
-    from fewshot_clce.episodes.manifest import sample_episodes
+    from fewshot_clce.episodes import sample_episodes
     from fewshot_clce.evaluation import evaluate_run
     from fewshot_clce.training import TrainConfig, train
 

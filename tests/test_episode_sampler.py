@@ -3,8 +3,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from fewshot_clce.episodes.sampler import EpisodeBatchSampler, EpisodeStream
-from fewshot_clce.episodes.manifest import sample_episodes
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler, EpisodeStream
+from fewshot_clce.episodes import sample_episodes
 from test_episodes import make_split
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
 from test_episodes import make_split
 
 HAND = """\

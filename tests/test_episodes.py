@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot_clce.data import ArraySplit
-from fewshot_clce.episodes.sampler import EpisodeBatchSampler
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_distinct, sample_episodes
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler
+from fewshot_clce.episodes import EpisodeSet, sample_distinct, sample_episodes
 
 
 def make_split(counts, dataset="toy", name="novel", seed=0):
@@ -62,7 +62,7 @@ def test_sampler_invariants(counts, ways, shots, queries, count, seed):
 def test_sampled_episodes_pass_the_integrity_check_with_shuffled_labels(counts, shots, queries, count, seed):
     """sample_episodes builds its EpisodeSet without validating it again: the one integrity check
     (with the labels) must find nothing, for samples grouped by class or not."""
-    from fewshot_clce.episodes.manifest import validate_episodes
+    from fewshot_clce.episodes import validate_episodes
 
     grouped = np.repeat(np.arange(len(counts)), counts)
     shuffled = grouped[np.random.default_rng(seed).permutation(len(grouped))]

@@ -6,7 +6,7 @@ from PIL import Image
 
 from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
 
 def test_make_one_file_per_shot_and_show(tmp_path, capsys):
@@ -146,7 +146,7 @@ def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, caps
 
 
 def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, capsys, monkeypatch):
-    from fewshot_clce.episodes.manifest import EpisodeSet
+    from fewshot_clce.episodes import EpisodeSet
 
     real = EpisodeSet.save
     (tmp_path / "old_5shot.npz").write_bytes(b"an older file")

@@ -4,8 +4,9 @@ import pytest
 
 from fewshot_clce.cli import main
 from fewshot_clce.data import create_dataset
-from fewshot_clce.episodes.manifest import EpisodeSet, sample_episodes
-from fewshot_clce.evaluation import compare_runs, evaluate_run
+from fewshot_clce.episodes import EpisodeSet, sample_episodes
+from fewshot_clce.comparison import compare_runs
+from fewshot_clce.evaluation import evaluate_run
 from fewshot_clce.training import TrainConfig, train
 
 pytestmark = pytest.mark.slow  # trains two tiny runs (about 20 s)
@@ -134,6 +135,7 @@ def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_p
 @pytest.mark.parametrize("command", ["evaluate", "compare"])
 def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_path, capsys, monkeypatch, where,
                                                                    command):
+    import fewshot_clce.comparison
     import fewshot_clce.evaluation
     from _faults import make_unwritable
 
@@ -150,6 +152,7 @@ def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_pa
         make_unwritable(tmp_path, monkeypatch)
         out = tmp_path / "e.csv"
     monkeypatch.setattr(fewshot_clce.evaluation, "evaluate_run", never)
+    monkeypatch.setattr(fewshot_clce.comparison, "evaluate_run", never)
     runs_args = [str(run_a)] if command == "evaluate" else [str(run_a), str(run_b)]
     assert main([command, *runs_args, "--episodes", str(paths[0]), "--out", str(out), "--force"]) == 2
     err = capsys.readouterr().err.strip()

@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
-from fewshot_clce.episodes.manifest import sample_episodes
-from fewshot_clce.evaluation import compare_results, evaluate_features, manifest_digest, summarize
+from fewshot_clce.episodes import sample_episodes
+from fewshot_clce import compare_results, evaluate_features, summarize
+from fewshot_clce.episodes import manifest_digest
 from fewshot_clce.features import extract_features
 from fewshot_clce.heads import CentroidHead
 from _evaltools import CountingNet, make_split
@@ -43,12 +44,12 @@ def test_summary_records_ci_method(setup):
 
     _, episodes, feats = setup
     df = evaluate_features(feats, episodes, [CentroidHead()])
-    s = summarize(df)  # the one default: t over episodes
+    s = summarize(df, baseline=None, split=None, by="run")  # the one default: t over episodes
     assert len(s) == 1 and s["ci_method"].iloc[0].startswith("t interval") and s["n_episodes"].iloc[0] == 30
     assert s["mean"].iloc[0] == pytest.approx(df["accuracy"].mean())
     lo, hi = stats.t.interval(0.95, 29, loc=df["accuracy"].mean(), scale=stats.sem(df["accuracy"]))
     assert (s["ci_low"].iloc[0], s["ci_high"].iloc[0]) == pytest.approx((lo, hi))
-    assert summarize(df, method="normal")["ci_method"].iloc[0].startswith("normal interval")
+    assert summarize(df, baseline=None, split=None, by="run", ci_method="normal")["ci_method"].iloc[0].startswith("normal interval")
 
 
 def test_compare_results_pairs_and_refuses_other_episodes(setup):

@@ -220,14 +220,14 @@ def test_logistic_converges_where_probabilities_saturate():
 def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk, workers, monkeypatch):
     from fewshot_clce.episodes import sample_episodes
     from fewshot_clce.features import FeatureTable
-    from fewshot_clce.heads import episode_accuracies, episode_predictions
+    from fewshot_clce.evaluation import episode_accuracies, episode_predictions
 
     rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(7), 12)
     feats = FeatureTable(np.arange(84), torch.tensor(rng.normal(size=(84, 10)) + labels[:, None] * 0.3,
                                                      dtype=torch.float32))
     eps = sample_episodes(labels, ways=5, shots=2, queries=4, episodes=10, seed=1)
-    from fewshot_clce.heads import episodic
+    from fewshot_clce.evaluation import episodic
 
     monkeypatch.setattr(episodic, "QUERY_BLOCK", 2)  # queries gathered in blocks smaller than a chunk
     for name in ("logistic", "centroid", "centroid_cosine"):
@@ -250,7 +250,7 @@ def test_a_failure_in_a_worker_thread_reaches_the_caller():
     """Features missing for some episode: the KeyError raised in a worker is raised by the call."""
     from fewshot_clce.episodes import sample_episodes
     from fewshot_clce.features import FeatureTable
-    from fewshot_clce.heads import episode_predictions
+    from fewshot_clce.evaluation import episode_predictions
 
     labels = np.repeat(np.arange(6), 10)
     eps = sample_episodes(labels, ways=5, shots=1, queries=3, episodes=40, seed=0)

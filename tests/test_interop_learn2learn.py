@@ -5,7 +5,7 @@ import torch
 
 from _dataset_fixtures import rand_images, write_mini_learn2learn
 from fewshot_clce.data import ArraySplit, create_dataset
-from fewshot_clce.episodes.manifest import sample_episodes
+from fewshot_clce.episodes import sample_episodes
 from fewshot_clce.interop.learn2learn import (EpisodeTasks, import_learn2learn, split_from_learn2learn,
                                               to_learn2learn_taskset)
 

@@ -4,7 +4,7 @@ import pytest
 
 import fewshot_clce.data
 from fewshot_clce.cli import main
-from fewshot_clce.episodes.manifest import sample_episodes
+from fewshot_clce.episodes import sample_episodes
 from fewshot_clce.training import TrainConfig, train
 
 TRAIN = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "clce", "--epochs", "1",
@@ -167,7 +167,7 @@ def test_report_refuses_n_boot_below_one(tmp_path, capsys, value):
 def test_one_way_manifests_are_refused_before_evaluation():
     import torch
 
-    from fewshot_clce.episodes.manifest import EpisodeSet
+    from fewshot_clce.episodes import EpisodeSet
     from fewshot_clce.evaluation import evaluate_features
     from fewshot_clce.features import FeatureTable
 

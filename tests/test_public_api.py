@@ -1,5 +1,5 @@
-"""The public API: every exported name, every import path the README and the docs document, the
-old flat paths, and the timm registration, each as a user would reach it."""
+"""The public API: every exported name, every import path the README and the docs document, and the
+timm registration, each as a user would reach it."""
 import importlib
 import re
 import subprocess
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import fewshot_clce
-from fewshot_clce import _compat
 
 ROOT = Path(__file__).resolve().parents[1]
 # the README and the manual's pages (the README's sections moved there)
@@ -56,20 +55,6 @@ def test_readme_dotted_names_resolve(dotted):
 
 def test_readme_documents_some_imports():
     assert len(_readme_imports()) > 20 and len(_readme_dotted()) > 10  # the parsers above see the README
-
-
-@pytest.mark.parametrize("old, new", sorted(_compat.ALIASES.items()))
-def test_flat_layout_paths_are_the_new_modules(old, new):
-    assert importlib.import_module(f"fewshot_clce.{old}") is importlib.import_module(f"fewshot_clce.{new}")
-
-
-def test_old_names_still_reach_the_public_objects():
-    from fewshot_clce.benchconfig import resolve
-    from fewshot_clce.seedstats import seed_level
-    from fewshot_clce.stats import mean_ci
-
-    assert resolve is importlib.import_module("fewshot_clce.benchmark.config").resolve
-    assert callable(seed_level) and callable(mean_ci)
 
 
 def _python(code: str) -> str:

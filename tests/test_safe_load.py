@@ -180,7 +180,7 @@ def test_the_cli_refuses_a_hostile_run_checkpoint_in_one_line(tmp_path, capsys):
     run.mkdir()
     torch.save({"model": _TouchFile(marker), "config": {}}, run / "checkpoint_best.pt")
     episodes = tmp_path / "e.npz"
-    from fewshot_clce.episodes.manifest import sample_episodes
+    from fewshot_clce.episodes import sample_episodes
     sample_episodes(np.repeat(np.arange(5), 20), ways=5, shots=1, queries=2, episodes=2, seed=0,
                     dataset="digits", split_name="novel").save(episodes)
     assert main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")]) == 2

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewshot_clce.stats import seeds as seedstats
+from fewshot_clce.stats.seeds import (bootstrap_p, crossed_t, hierarchical_bootstrap, seed_level,
+                                      seed_matrix, seed_paired)
 
 
 def _naive_bootstrap(values, n_boot, seed):
@@ -20,16 +21,16 @@ def _naive_bootstrap(values, n_boot, seed):
 
 def test_bootstrap_matches_direct_loop():
     values = np.random.default_rng(3).random((3, 7))
-    fast = seedstats.hierarchical_bootstrap(values, n_boot=50, seed=11, chunk=50)
+    fast = hierarchical_bootstrap(values, n_boot=50, seed=11, chunk=50)
     np.testing.assert_allclose(fast, _naive_bootstrap(values, 50, 11), rtol=0, atol=1e-12)
 
 
 def test_bootstrap_is_seeded_and_chunking_only_changes_draws():
     values = np.random.default_rng(0).random((4, 30))
-    a = seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1)
-    assert np.array_equal(a, seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1))
-    assert not np.array_equal(a, seedstats.hierarchical_bootstrap(values, n_boot=400, seed=2))
-    b = seedstats.hierarchical_bootstrap(values, n_boot=400, seed=1, chunk=7)
+    a = hierarchical_bootstrap(values, n_boot=400, seed=1)
+    assert np.array_equal(a, hierarchical_bootstrap(values, n_boot=400, seed=1))
+    assert not np.array_equal(a, hierarchical_bootstrap(values, n_boot=400, seed=2))
+    b = hierarchical_bootstrap(values, n_boot=400, seed=1, chunk=7)
     assert abs(a.std() - b.std()) < 0.25 * a.std()
 
 
@@ -40,11 +41,11 @@ def test_interval_width_matches_two_level_variance():
     rng = np.random.default_rng(5)
     s, e = 8, 400
     values = 0.6 + rng.normal(0, 0.05, (s, 1)) + rng.normal(0, 0.1, (s, e))
-    draws = seedstats.hierarchical_bootstrap(values, n_boot=3000, seed=0)
+    draws = hierarchical_bootstrap(values, n_boot=3000, seed=0)
     row_means = values.mean(axis=1)
     expected = np.sqrt(row_means.var(ddof=0) / s + values.var(axis=1, ddof=0).mean() / (s * e))
     assert draws.std() == pytest.approx(expected, rel=0.1)
-    res = seedstats.seed_level(values)
+    res = seed_level(values)
     assert res.low < res.mean < res.high
     assert res.mean == pytest.approx(values.mean())
     # ignoring seeds would give an interval about sd_ep/sqrt(S E) wide: far too narrow
@@ -53,7 +54,7 @@ def test_interval_width_matches_two_level_variance():
 
 def test_one_seed_says_ci_cannot_be_computed_and_keeps_the_mean():
     values = np.array([[0.5, 0.7, 0.6]])
-    res = seedstats.seed_level(values)
+    res = seed_level(values)
     assert res.mean == pytest.approx(0.6)
     assert np.isnan(res.low) and np.isnan(res.high)
     assert "cannot be computed" in res.note and "--seeds" in res.note
@@ -62,30 +63,30 @@ def test_one_seed_says_ci_cannot_be_computed_and_keeps_the_mean():
 def test_paired_difference_seed_by_seed_and_sign_agreement():
     b = np.array([[0.5, 0.6, 0.7, 0.4], [0.55, 0.6, 0.65, 0.5], [0.6, 0.5, 0.6, 0.6]])
     a = b + np.array([[0.1], [0.05], [-0.02]])
-    res = seedstats.seed_paired(a, b, n_boot=500)
+    res = seed_paired(a, b, n_boot=500)
     np.testing.assert_allclose(res.per_seed, [0.1, 0.05, -0.02])
     assert res.mean == pytest.approx(np.mean([0.1, 0.05, -0.02]))
     assert res.agree == 2 and res.positive == 2 and res.n_seeds == 3
     assert res.low <= res.mean <= res.high
     with pytest.raises(ValueError, match="same"):
-        seedstats.seed_paired(a, b[:, :3])
+        seed_paired(a, b[:, :3])
 
 
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="NaN"):
-        seedstats.hierarchical_bootstrap(np.array([[0.5, np.nan]]))
+        hierarchical_bootstrap(np.array([[0.5, np.nan]]))
     with pytest.raises(ValueError, match="matrix"):
-        seedstats.seed_level(np.array([0.5, 0.6]))
+        seed_level(np.array([0.5, 0.6]))
 
 
 def test_seed_matrix_pivots_and_rejects_holes():
     df = pd.DataFrame({"seed": [0, 0, 1, 1], "episode": [0, 1, 0, 1], "accuracy": [0.1, 0.2, 0.3, 0.4]})
-    mat = seedstats.seed_matrix(df)
+    mat = seed_matrix(df)
     assert mat.to_numpy().tolist() == [[0.1, 0.2], [0.3, 0.4]]
     with pytest.raises(ValueError, match="different episodes"):
-        seedstats.seed_matrix(df.iloc[:3])
+        seed_matrix(df.iloc[:3])
     with pytest.raises(ValueError, match="more than once"):
-        seedstats.seed_matrix(pd.concat([df, df.iloc[:1]]))
+        seed_matrix(pd.concat([df, df.iloc[:1]]))
 
 
 def _naive_crossed(x):
@@ -114,12 +115,12 @@ def test_crossed_t_matches_explicit_anova(shape, sd):
     rng = np.random.default_rng(sum(shape))
     s, e = shape
     x = (rng.normal(0, sd[0], (s, 1)) + rng.normal(0, sd[1], (1, e)) + rng.normal(0, sd[2], (s, e))).tolist()
-    ct = seedstats.crossed_t(np.array(x))
+    ct = crossed_t(np.array(x))
     g, se, df = _naive_crossed(x)
     assert float(ct.mean) == pytest.approx(g, abs=1e-12)
     assert float(ct.se) == pytest.approx(se, rel=1e-9)
     assert float(ct.df) == pytest.approx(df, rel=1e-9)
-    batched = seedstats.crossed_t(np.stack([np.array(x)] * 3))
+    batched = crossed_t(np.stack([np.array(x)] * 3))
     np.testing.assert_allclose(batched.se, [se] * 3, rtol=1e-9)
 
 
@@ -129,7 +130,7 @@ def test_crossed_interval_carries_the_shared_episode_effect():
     rng = np.random.default_rng(2)
     ep = rng.normal(0, 0.1, (1, 400))
     x = 0.5 + ep + rng.normal(0, 1e-4, (3, 400))
-    res = seedstats.seed_level(x)
+    res = seed_level(x)
     assert res.se == pytest.approx(0.1 / np.sqrt(400), rel=0.2)
     seed_means = x.mean(1)
     assert res.se > 20 * seed_means.std(ddof=1) / np.sqrt(3)
@@ -139,11 +140,11 @@ def test_seed_level_p_value_and_per_seed_signs():
     rng = np.random.default_rng(4)
     b = rng.random((3, 300))
     noise = rng.normal(0, 0.05, (3, 300))
-    tied = seedstats.seed_paired(b + noise, b)
+    tied = seed_paired(b + noise, b)
     assert 0.0 <= tied.p_value <= 1.0 and not tied.p_value < 0.01
-    clear = seedstats.seed_paired(b + 0.05 + noise, b)
+    clear = seed_paired(b + 0.05 + noise, b)
     assert clear.p_value < 0.01 and clear.positive == 3 and clear.negative == 0
-    mixed = seedstats.seed_paired(b + np.array([[0.06], [0.05], [-0.04]]) + noise, b)
+    mixed = seed_paired(b + np.array([[0.06], [0.05], [-0.04]]) + noise, b)
     assert (mixed.positive, mixed.negative) == (2, 1)
     # the low end stays inside the per-seed spread's t interval: 3 seeds disagreeing cannot be "significant"
     assert mixed.low < 0 < mixed.high and mixed.p_value > 0.05
@@ -151,19 +152,19 @@ def test_seed_level_p_value_and_per_seed_signs():
 
 def test_two_seeds_carry_a_note_and_bootstrap_stays_available():
     x = np.random.default_rng(0).random((2, 50))
-    res = seedstats.seed_level(x)
+    res = seed_level(x)
     assert "at least 3 seeds" in res.note and np.isfinite(res.low)
-    boot = seedstats.seed_level(x, method="bootstrap", n_boot=200)
+    boot = seed_level(x, method="bootstrap", n_boot=200)
     # accuracies near 0.5 are far from 0: every draw is above, the inverted interval's p is 0
     assert "bootstrap" in boot.method and boot.p_value == 0.0
     with pytest.raises(ValueError, match="crossed, bootstrap"):
-        seedstats.seed_level(x, method="jackknife")
+        seed_level(x, method="jackknife")
 
 
 def test_bootstrap_p_is_the_percentile_interval_inverted():
     draws = np.arange(1, 201) / 100 - 0.1  # 10 of 200 draws at or below 0
-    assert seedstats.bootstrap_p(draws) == pytest.approx(0.1)
+    assert bootstrap_p(draws) == pytest.approx(0.1)
     rng = np.random.default_rng(3)
     diff = rng.normal(0.02, 0.05, (4, 80)) + rng.normal(0, 0.01, (4, 1))
-    res = seedstats.seed_paired(diff + 0.5, np.full_like(diff, 0.5), method="bootstrap", n_boot=1000, seed=2)
+    res = seed_paired(diff + 0.5, np.full_like(diff, 0.5), method="bootstrap", n_boot=1000, seed=2)
     assert (res.p_value < 0.05) == (res.low > 0 or res.high < 0)

@@ -3,7 +3,7 @@ import pytest
 import pandas as pd
 from scipy.stats import t as student_t, wilcoxon
 
-from fewshot_clce.stats import seeds as seedstats
+from fewshot_clce.stats.seeds import TRUSTED_SEEDS, seed_matrix, seed_paired
 
 from fewshot_clce.stats import selection
 from fewshot_clce.report.analysis import analyse
@@ -50,8 +50,8 @@ def test_several_seeds_use_the_crossed_t_interval_and_seed_level_test():
     row = s[(s["loss"] == "clce") & (s["shots"] == 5)].iloc[0]
     assert row["ci_kind"] == "seed" and row["n_seeds"] == 3 and "random-effects" in row["ci_method"]
     cell = df[(df["split"] == "novel") & (df["shots"] == 5)]
-    mat = lambda loss: seedstats.seed_matrix(cell[cell["loss"] == loss]).to_numpy()  # noqa: E731
-    direct = seedstats.seed_paired(mat("clce"), mat("ce"))
+    mat = lambda loss: seed_matrix(cell[cell["loss"] == loss]).to_numpy()  # noqa: E731
+    direct = seed_paired(mat("clce"), mat("ce"))
     assert row["delta"] == pytest.approx(direct.mean)
     assert (row["delta_ci_low"], row["delta_ci_high"]) == pytest.approx((direct.low, direct.high))
     # the headline p-value and W/T/L are seed-level: the crossed model's test, seeds counted
@@ -75,8 +75,8 @@ def test_the_hierarchical_bootstrap_gives_its_interval_and_its_own_p_value():
     boot = summarize(df, seed_method="bootstrap", n_boot=300, boot_seed=4).iloc[1]
     assert "hierarchical" in boot["ci_method"] and "hierarchical" in boot["delta_ci_method"]
     cell = df[df["split"] == "novel"]
-    mat = lambda loss: seedstats.seed_matrix(cell[cell["loss"] == loss]).to_numpy()  # noqa: E731
-    direct = seedstats.seed_paired(mat("clce"), mat("ce"), n_boot=300, seed=4, method="bootstrap")
+    mat = lambda loss: seed_matrix(cell[cell["loss"] == loss]).to_numpy()  # noqa: E731
+    direct = seed_paired(mat("clce"), mat("ce"), n_boot=300, seed=4, method="bootstrap")
     assert (boot["delta_ci_low"], boot["delta_ci_high"]) == pytest.approx((direct.low, direct.high))
     # interval and p from the same method: the bootstrap's p is its percentile interval inverted
     assert boot["p_value"] == pytest.approx(direct.p_value) and boot["p_value"] != crossed["p_value"]
@@ -109,32 +109,30 @@ def test_a_seed_that_disagrees_shows_in_the_seed_level_p_and_counts_not_an_episo
     assert "p (seed-level)" in header and "W/T/L (seeds)" in header and "Wilcoxon" not in header
     assert "<0.0001" not in table and "| 2/0/1 |" in clce and f"{row['p_value']:.4f}" in clce
     legend = ci_legend(s)
-    assert f"trusted from {seedstats.TRUSTED_SEEDS} seeds" in legend and "p_episode" in legend
+    assert f"trusted from {TRUSTED_SEEDS} seeds" in legend and "p_episode" in legend
 
 
 def test_with_one_seed_the_table_says_its_p_value_is_episode_level():
     s = summarize(make_results({"ce": 0.0, "clce": 0.08}, seeds=[0], episodes=50))
     header = summary_markdown(s).splitlines()[0]
     assert "p (Wilcoxon, episode-level)" in header and "W/T/L (episodes)" in header
-    assert "seed noise ignored" in ci_legend(s) and f"trusted from {seedstats.TRUSTED_SEEDS}" in ci_legend(s)
+    assert "seed noise ignored" in ci_legend(s) and f"trusted from {TRUSTED_SEEDS}" in ci_legend(s)
 
 
 def test_one_column_schema_for_configs_runs_and_comparisons():
+    import fewshot_clce
     from fewshot_clce import compare_results
-    from fewshot_clce import summarize as summarize_runs
 
     df = make_results({"ce": 0.0, "clce": 0.05}, seeds=[0, 1], episodes=30, shots=(5,))
     stats_cols = list(ACCURACY_COLUMNS + PAIRED_COLUMNS)
     by_config = summarize(df)
-    runs = summarize_runs(df)
+    runs = summarize(df, by="run", baseline=None, split=None)  # what evaluate prints
     one_a, one_b = (df[(df["run"] == r)] for r in ("clce--s0", "ce--s1"))
     cmp = compare_results(one_a, one_b)
     for table in (by_config, runs, cmp):
         assert list(table.columns[-len(stats_cols):]) == stats_cols
     assert list(runs.columns) == list(cmp.columns)
-    # evaluate's summary is the same function grouped by run, every split, no baseline
-    same = summarize(df, by="run", baseline=None, split=None)
-    pd.testing.assert_frame_equal(runs, same)
+    assert fewshot_clce.summarize is summarize  # one summary function, one set of defaults
     assert len(runs) == 4 * 2 and set(runs["ci_kind"]) == {"episode"} and (runs["baseline"] == "").all()
     # compare: run A against run B on the same episodes, although their seeds differ
     row = cmp[cmp["split"] == "novel"].iloc[0]

@@ -222,7 +222,7 @@ class BenchmarkConfig:
                 out-of-range hyper-parameters, a grid value no chosen loss takes, episode counts
                 too large to hold, a baseline not among the losses.
         """
-        from ..episodes.manifest import check_episode_count
+        from ..episodes import check_episode_count
         from ..losses.declare import check_hparam
         from ..losses.hparams import check_value, loss_takes
         from ..losses.plugins import hparams_of

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Tuple
 
-from ..episodes.manifest import EpisodeSet, file_safe, sample_episodes
+from ..episodes import EpisodeSet, file_safe, sample_episodes
 
 
 

@@ -109,7 +109,7 @@ def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
     Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
     file holds one row per (manifest, head) and episode ``0 .. number - 1``.
     """
-    from ..evaluation import manifest_digest
+    from ..episodes import manifest_digest
     from ..training.run_folder import checkpoint_id
 
     return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),

@@ -162,7 +162,7 @@ def cross_manifests(cfg: BenchmarkConfig, targets: Dict, out_dir: Path, search) 
 
 
 def _key(checkpoint: str, manifests: Dict, heads: List[str], **extra) -> dict:
-    from ..evaluation import manifest_digest
+    from ..episodes import manifest_digest
 
     key = {"checkpoint": checkpoint, "heads": list(heads), **extra,
            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}

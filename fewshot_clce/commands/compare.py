@@ -55,8 +55,8 @@ def format_comparison(table: pd.DataFrame) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..utils import files as _io
-    from ..episodes.manifest import EpisodeSet
-    from ..evaluation import compare_runs
+    from ..episodes import EpisodeSet
+    from ..comparison import compare_runs
     from ..report.sanity import episode_set_warnings
 
     if args.out:

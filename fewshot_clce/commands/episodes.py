@@ -73,7 +73,7 @@ def add_parser(sub) -> None:
 def default_path(out_dir, dataset: str, split: str, ways: int, shots: int, queries: int) -> Path:
     """``out_dir/<dataset>_<split>_<N>way_<K>shot_<Q>query.npz``, the dataset's identity (as manifests
     record it, see :func:`~fewshot_clce.data.registry.dataset_id`) made file-safe."""
-    from ..episodes.manifest import file_safe
+    from ..episodes import file_safe
 
     return Path(out_dir) / DEFAULT_NAME.format(dataset=file_safe(dataset), split=split, ways=ways, shots=shots,
                                                queries=queries)
@@ -87,7 +87,7 @@ def make_command(dataset, split, ways, shots, queries, episodes, seed) -> str:
 
 def run_make(args: argparse.Namespace) -> int:
     from ..data import create_dataset, dataset_id
-    from ..episodes.manifest import check_episode_count, sample_episodes
+    from ..episodes import check_episode_count, sample_episodes
 
     _checks.ways("ways", args.ways)
     for flag, value in [("--shots", k) for k in args.shots] + [("--queries", args.queries),
@@ -155,7 +155,7 @@ def summary_lines(eps) -> list:
 def run_show(args: argparse.Namespace) -> int:
     from ..data import create_dataset
     from ..episodes.plot import plot_episode
-    from ..episodes.manifest import EpisodeSet
+    from ..episodes import EpisodeSet
 
     _checks.at_least("episode", args.episode, 0)
     eps = EpisodeSet.load(args.file)
@@ -180,7 +180,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_convert(args: argparse.Namespace) -> int:
     from ..data import create_dataset
-    from ..episodes.manifest import EpisodeSet
+    from ..episodes import EpisodeSet
 
     split = None
     if args.dataset:

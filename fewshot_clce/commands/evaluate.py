@@ -133,7 +133,7 @@ def episodes_of(args: argparse.Namespace) -> list:
                          "episodes make), or --dataset NAME to use its novel split's manifests")
     from ..benchmark.manifests import committed_dir, find_committed
     from ..data import create_dataset
-    from ..episodes.manifest import sample_episodes
+    from ..episodes import sample_episodes
 
     o = {k: getattr(args, k) if getattr(args, k, None) is not None else v for k, v in DRAW_OPTIONS.items()}
     split = create_dataset(args.dataset, root=args.data_root).split("novel")
@@ -257,7 +257,8 @@ def format_summary(summary: pd.DataFrame, results: Optional[pd.DataFrame] = None
 
 def run(args: argparse.Namespace) -> int:
     from ..utils import files as _io
-    from ..evaluation import evaluate_backbone, evaluate_run, summarize
+    from ..evaluation import evaluate_backbone, evaluate_run
+    from ..stats.summary import summarize
 
     _check_source(args)
     out = Path(args.out) if args.out else Path(args.run_dir) / "evaluation.csv"
@@ -283,7 +284,7 @@ def run(args: argparse.Namespace) -> int:
     warning = base_split_warning(results)
     if warning:
         print(warning, file=sys.stderr)
-    print(format_summary(summarize(results, method=args.ci), results))
+    print(format_summary(summarize(results, baseline=None, split=None, ci_method=args.ci, by="run"), results))
     print(adaptation_note(results))
     for line in warnings:
         print(f"warning: {line}", file=sys.stderr)

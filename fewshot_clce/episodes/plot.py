@@ -17,7 +17,7 @@ def plot_episode(split, episodes, index: int, path: str | os.PathLike, overwrite
 
     Args:
         split: the split the episodes index (checked first).
-        episodes: an :class:`~fewshot_clce.episodes.manifest.EpisodeSet`.
+        episodes: an :class:`~fewshot_clce.episodes.episode_set.EpisodeSet`.
         index: which episode, ``0 <= index < len(episodes)``.
         path: the PNG to write.
 

@@ -27,7 +27,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Tuple
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,7 @@ ROLES = ("support", "query")
 
 
 def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write an :class:`~fewshot_clce.episodes.manifest.EpisodeSet` as the CSV table, atomically.
+    """Write an :class:`~fewshot_clce.episodes.episode_set.EpisodeSet` as the CSV table, atomically.
 
     Raises:
         FileExistsError: if ``path`` exists and ``overwrite`` is False.
@@ -92,7 +92,7 @@ def read_header(path: Path) -> Dict[str, str]:
 
 
 def read_episode_table(path: str | os.PathLike, split=None):
-    """Read the CSV table into an :class:`~fewshot_clce.episodes.manifest.EpisodeSet`.
+    """Read the CSV table into an :class:`~fewshot_clce.episodes.episode_set.EpisodeSet`.
 
     Args:
         path: the CSV file.
@@ -101,18 +101,39 @@ def read_episode_table(path: str | os.PathLike, split=None):
     Raises:
         ValueError: naming the row, episode or class at fault, for missing columns, unknown roles,
             unknown class names, unequal shots or queries, or episodes that fail
-            :func:`~fewshot_clce.episodes.manifest.validate_episodes` (a sample used twice in an episode, ...).
+            :func:`~fewshot_clce.episodes.episode_set.validate_episodes` (a sample used twice in
+            an episode, ...).
     """
-    from .manifest import EpisodeSet
+    from .episode_set import EpisodeSet
 
     path = Path(path)
     header = read_header(path)
+    where = f"episode table {str(path)!r}"
+    classes, support, query = _episode_arrays(_read_rows(path, split, header, where), where)
+    seed = header.get("seed", "")
+    meta = {"source": path.name}
+    # the integrity checks every manifest gets (distinct classes and samples per episode, ...)
+    episodes = EpisodeSet._from_file(where, classes, support, query,
+                                     header.get("dataset") or (split.dataset if split is not None else ""),
+                                     header.get("split") or (split.name if split is not None else ""),
+                                     header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
+    if split is not None:
+        episodes.bind(split)  # checked, and bound to the split by its fingerprint
+    return episodes
+
+
+def _read_rows(path: Path, split, header: Dict[str, str], where: str) -> pd.DataFrame:
+    """The table's rows with integer ``episode`` and ``sample``, lower-case ``role`` and the
+    split-local class ``label`` of each row.
+
+    Raises:
+        ValueError: naming the row at fault.
+    """
     try:
         df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True,
                          encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"episode table {str(path)!r} is not a readable CSV ({e})") from None
-    where = f"episode table {str(path)!r}"
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{where} lacks the column(s) {', '.join(missing)}; it needs {', '.join(COLUMNS)}")
@@ -133,7 +154,16 @@ def read_episode_table(path: str | os.PathLike, split=None):
         raise ValueError(f"{where}, data row {row + 1}: role {df['role'].iloc[row]!r} is neither "
                          f"'support' nor 'query'")
     df["label"] = _class_labels(df["class"].str.strip(), split, header, where)
+    return df
 
+
+def _episode_arrays(df: pd.DataFrame, where: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classes ``[E, N]``, support ``[E, N, K]`` and query ``[E, N, Q]`` of the rows of
+    :func:`_read_rows`: episodes in ascending id order, classes in order of first appearance.
+
+    Raises:
+        ValueError: for episodes of unequal ways, or classes of unequal shots or queries.
+    """
     df["ep"] = np.unique(df["episode"].to_numpy(), return_inverse=True)[1]
     first = df.drop_duplicates(["ep", "label"]).copy()  # one row per (episode, class), in file order
     first["way"] = first.groupby("ep").cumcount()
@@ -159,21 +189,12 @@ def read_episode_table(path: str | os.PathLike, split=None):
     k, q = int(sizes["support"].iloc[0]), int(sizes["query"].iloc[0])
     classes = np.empty((e, n), np.int64)
     classes[first["ep"].to_numpy(), first["way"].to_numpy()] = first["label"].to_numpy()
-    arrays = {}
+    arrays: Dict[str, np.ndarray] = {}
     for role, m in (("support", k), ("query", q)):
         part = df[df["role"] == role]
         arrays[role] = np.empty((e, n, m), np.int64)
         arrays[role][part["ep"].to_numpy(), part["way"].to_numpy(), part["rank"].to_numpy()] = part["sample"]
-    seed = header.get("seed", "")
-    meta = {"source": path.name}
-    # the integrity checks every manifest gets (distinct classes and samples per episode, ...)
-    episodes = EpisodeSet._from_file(where, classes, arrays["support"], arrays["query"],
-                                     header.get("dataset") or (split.dataset if split is not None else ""),
-                                     header.get("split") or (split.name if split is not None else ""),
-                                     header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
-    if split is not None:
-        episodes.bind(split)  # checked, and bound to the split by its fingerprint
-    return episodes
+    return classes, arrays["support"], arrays["query"]
 
 
 def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str) -> np.ndarray:

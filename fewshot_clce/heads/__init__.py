@@ -2,9 +2,8 @@
 one module per head, an abstract base class, and a registry of head classes."""
 from .base import Head
 from .centroid import CentroidHead, CL2NCentroidHead, CosineCentroidHead, class_means
-from .episodic import episode_accuracies, episode_predictions
 from .logistic import LogisticHead
 from .registry import HEADS, create_head, head_needs_base_mean, list_heads, parse_head
 
 __all__ = ["HEADS", "CentroidHead", "CL2NCentroidHead", "CosineCentroidHead", "Head", "LogisticHead", "class_means",
-           "create_head", "episode_accuracies", "episode_predictions", "head_needs_base_mean", "list_heads", "parse_head"]
+           "create_head", "head_needs_base_mean", "list_heads", "parse_head"]

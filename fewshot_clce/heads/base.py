@@ -38,6 +38,8 @@ def check_normalize(normalize: str, base_mean) -> None:
 def transform(x: torch.Tensor, normalize: str, base_mean: Optional[torch.Tensor]) -> torch.Tensor:
     """SimpleShot's feature transforms of ``x [..., D]``: none, L2N, or CL2N (centre on ``base_mean``, then L2N)."""
     if normalize == "cl2n":
+        if base_mean is None:
+            raise ValueError("normalize='cl2n' needs base_mean, the [D] mean feature of the base classes")
         x = x - base_mean.to(x.dtype)
     if normalize in ("l2n", "cl2n"):
         x = torch.nn.functional.normalize(x, dim=-1)

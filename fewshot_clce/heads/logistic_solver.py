@@ -36,9 +36,10 @@ from typing import Iterator, NamedTuple, Tuple
 
 import torch
 
+from .newton_cg import newton_direction, preconditioner
+
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
 _HALVINGS = 30
-_MAX_CG = 100  # conjugate-gradient steps per Newton direction at most (3 or fewer are typical)
 # Smallest squared Cholesky pivot, relative to the largest squared norm, for which L^-1 is used
 # on a float64 Gram matrix: its rounding error grows like eps / pivot, kept near 1e-11 here;
 # smaller pivots (nearly dependent support samples) take the eigendecomposition, which drops
@@ -121,7 +122,8 @@ def objective(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torc
     return nll.sum(1) + 0.5 / C * weight.pow(2).sum((1, 2))
 
 
-def _loss_grad(theta, za, onehot, C, binary):
+def _loss_grad(theta: torch.Tensor, za: torch.Tensor, onehot: torch.Tensor, C: float,
+               binary: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Objective ``[E]``, gradient ``[E, R, r+1]`` and class probabilities ``[E, n, R]``."""
     logits = za @ theta.transpose(1, 2)  # [E, n, R]
     if binary:
@@ -131,37 +133,41 @@ def _loss_grad(theta, za, onehot, C, binary):
     logz = torch.logsumexp(full, 2, keepdim=True)  # [E, n, 1]
     prob = torch.exp(full - logz)  # [E, n, classes]
     nll = (logz.squeeze(2) - (full * onehot).sum(2)).sum(1)
-    w = theta[..., :-1]
-    f = nll + 0.5 / C * w.pow(2).sum((1, 2))
+    weight = theta[..., :-1]
+    objective = nll + 0.5 / C * weight.pow(2).sum((1, 2))
     resid = prob - onehot  # [E, n, classes]
     if binary:
         prob, resid = prob[..., 1:], resid[..., 1:]  # [E, n, 1]: only class 1 is free
     grad = resid.transpose(1, 2) @ za  # [E, R, r+1]
-    grad[..., :-1] += w / C
-    return f, grad, prob
+    grad[..., :-1] += weight / C
+    return objective, grad, prob
 
 
-def _line_search(th, d, f, slope, za, onehot, C, binary):
-    """Backtracking (Armijo) along ``d``: the full Newton step for most episodes, halved only
+def _line_search(theta: torch.Tensor, step: torch.Tensor, objective: torch.Tensor, slope: torch.Tensor,
+                 za: torch.Tensor, onehot: torch.Tensor, C: float,
+                 binary: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Backtracking (Armijo) along ``step``: the full Newton step for most episodes, halved only
     for those where it does not decrease the objective enough.
 
     Returns:
         The new parameters ``[A, R, p]`` and the objective, gradient and probabilities there,
         so that the next iteration does not evaluate them again.
     """
-    new = th + d
-    fn, gn, pn = _loss_grad(new, za, onehot, C, binary)
-    t = torch.ones_like(f)
-    todo = torch.nonzero(~(fn <= f + _ARMIJO * slope)).flatten()  # NaN counts as a failure
+    new = theta + step
+    new_objective, new_grad, new_prob = _loss_grad(new, za, onehot, C, binary)
+    length = torch.ones_like(objective)  # [A] fraction of the step taken
+    # NaN counts as a failure
+    todo = torch.nonzero(~(new_objective <= objective + _ARMIJO * slope)).flatten()
     for _ in range(_HALVINGS):
         if not len(todo):
             break
-        t[todo] *= 0.5
-        cand = th[todo] + t[todo].view(-1, 1, 1) * d[todo]
-        fc, gc, pc = _loss_grad(cand, za[todo], onehot[todo], C, binary)
-        new[todo], fn[todo], gn[todo], pn[todo] = cand, fc, gc, pc
-        todo = todo[~(fc <= f[todo] + _ARMIJO * t[todo] * slope[todo])]
-    return new, fn, gn, pn
+        length[todo] *= 0.5
+        cand = theta[todo] + length[todo].view(-1, 1, 1) * step[todo]
+        cand_objective, cand_grad, cand_prob = _loss_grad(cand, za[todo], onehot[todo], C, binary)
+        new[todo], new_objective[todo], new_grad[todo], new_prob[todo] = (cand, cand_objective, cand_grad,
+                                                                           cand_prob)
+        todo = todo[~(cand_objective <= objective[todo] + _ARMIJO * length[todo] * slope[todo])]
+    return new, new_objective, new_grad, new_prob
 
 
 def _coordinates(gram: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -200,93 +206,6 @@ def _coordinates(gram: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Te
         z[bad] = u * torch.where(keep, s.sqrt(), torch.zeros_like(s)).unsqueeze(1)
         back[bad] = (u * inv_sqrt.unsqueeze(1)).transpose(1, 2)
     return z, back
-
-
-def _preconditioner(za: torch.Tensor, R: int, C: float, binary: bool) -> torch.Tensor:
-    """The inverse ``[E, p, p]`` of the Hessian at ``theta = 0`` on the classes' difference space.
-
-    At ``theta = 0`` every class probability is ``1 / classes``, so every ``D_i`` equals
-    ``d0 (I - 11^T / R)`` (binary: the scalar ``1 / 4``) and the Hessian is
-    ``(I - 11^T / R) (x) (d0 za^T za + P) + (11^T / R) (x) P'`` with ``P`` the penalty (``1 / C`` on
-    the weights, 0 on the intercept) and ``P'`` its value on the class-mean direction, where the
-    loss is flat (:func:`_apply_preconditioner`). One ``p x p`` inverse serves every class.
-    """
-    d0 = 0.25 if binary else 1.0 / R
-    p = za.shape[2]
-    m = d0 * (za.transpose(1, 2) @ za)  # [E, p, p]
-    reg = torch.full((p,), 1.0 / C, dtype=za.dtype, device=za.device)
-    reg[-1] = 0.0  # the intercept is not penalised (d0 * n on the diagonal keeps m definite)
-    m.diagonal(dim1=1, dim2=2).add_(reg)
-    chol, info = torch.linalg.cholesky_ex(m)
-    if bool((info != 0).any()):  # not expected (m is definite); the general inverse then
-        return torch.linalg.inv_ex(m)[0]
-    return torch.cholesky_inverse(chol)
-
-
-def _apply_preconditioner(v: torch.Tensor, pinv: torch.Tensor, mean_scale: torch.Tensor,
-                          binary: bool) -> torch.Tensor:
-    """The preconditioner applied to ``v [A, R, p]``.
-
-    For a multinomial model the class-mean part of ``v`` is split off: there every ``D_i``
-    vanishes (softmax is shift-invariant), so the Hessian is the penalty on the weights and the
-    ``11^T / R`` added on the intercepts (see :func:`_hvp`): ``mean_scale`` ``[p]`` inverts it.
-    """
-    if binary:
-        return v @ pinv  # [A, 1, p]; pinv is symmetric
-    mean = v.mean(1, keepdim=True)  # [A, 1, p]
-    return torch.baddbmm(mean * mean_scale, v - mean, pinv)
-
-
-def _hvp(v: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor, binary: bool) -> torch.Tensor:
-    """Hessian-vector products ``[A, R, p]`` for directions ``v [A, R, p]``, never forming the Hessian.
-
-    ``H v = sum_i (D_i (v za_i)) za_i^T + penalty``: the change of the logits along ``v``
-    (``[A, n, R]``), times the softmax Jacobian ``D_i = diag(p_i) - p_i p_i^T``, mapped back.
-    """
-    t = prob * (za @ v.transpose(1, 2))  # [A, n, R]: p_i * (v za_i)
-    # D_i u_i = p_i * u_i - p_i (p_i . u_i); binary: p (1 - p) u.
-    t.addcmul_(prob, t if binary else t.sum(2, keepdim=True), value=-1.0)
-    out = torch.baddbmm(v * reg, t.transpose(1, 2), za)  # [A, R, p]
-    if not binary:
-        # Shifting every intercept by the same amount changes nothing: a null direction
-        # (intercepts all 1 / sqrt(R)). The gradient is always orthogonal to it, so adding its
-        # outer product makes the system definite without changing the Newton step.
-        out[..., -1] += v[..., -1].mean(1, keepdim=True)
-    return out
-
-
-def _newton_direction(g, za, prob, pinv, reg, mean_scale, binary, target):
-    """Preconditioned conjugate gradients for ``H d = -g``, stopped per episode once
-    ``||H d + g||^2 <= target`` (a truncated Newton direction; ``target`` ``[A]``).
-
-    Returns:
-        ``d [A, R, p]`` and the conjugate-gradient steps taken by the slowest episode.
-    """
-    r = -g
-    z = _apply_preconditioner(r, pinv, mean_scale, binary)
-    direction = z
-    rz = (r * z).sum((1, 2))
-    rr = r.pow(2).sum((1, 2))
-    d = torch.zeros_like(g)
-    one = torch.ones_like(rz)
-    steps = 0
-    for steps in range(1, _MAX_CG + 1):
-        hp = _hvp(direction, za, prob, reg, binary)
-        curv = (direction * hp).sum((1, 2))
-        # Episodes already at their target (or with nothing left to do) take no step.
-        done = (rr <= target) | ~(curv > 0)
-        alpha = torch.where(done, 0.0, rz / torch.where(done, one, curv)).view(-1, 1, 1)
-        d.addcmul_(alpha, direction)
-        r.addcmul_(alpha, hp, value=-1.0)
-        rr = r.pow(2).sum((1, 2))
-        if bool((done | (rr <= target)).all()):
-            break
-        z = _apply_preconditioner(r, pinv, mean_scale, binary)
-        rz_new = (r * z).sum((1, 2))
-        beta = rz_new / torch.where(rz > 0, rz, one)
-        direction = torch.addcmul(z, beta.view(-1, 1, 1), direction)
-        rz = rz_new
-    return d, steps
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
@@ -335,6 +254,21 @@ def fit_logistic_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: floa
 
 def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, max_iter: int,
               eps: float) -> GramFit:
+    """Newton's method on the coordinates of the support, for every episode at once.
+
+    With ``z_i`` the coordinates of support sample ``i`` (``K = Z Z^T``, :func:`_coordinates`),
+    ``za_i = [z_i, 1]`` and parameters ``theta = [V, b]`` (``[E, R, p]``, ``p = n + 1``), it
+    minimises ``f(theta) = sum_i -log softmax(theta za_i)[y_i] + 1 / (2 C) ||V||^2`` (binary: one
+    logit row, the other class fixed at 0). Each step solves ``H d = -grad`` approximately
+    (:func:`~fewshot_clce.heads.newton_cg.newton_direction`) to a residual
+    ``||H d + grad|| <= min(0.5, sqrt(||grad||)) ||grad||`` and searches along it
+    (:func:`_line_search`); an episode stops once ``max |grad| / n <= tol``. The weights are
+    ``W = V back x`` (``back`` from :func:`_coordinates`).
+
+    Args:
+        gram: ``[E, n, n]`` float64 Gram matrices of the support.
+        y: ``[E, n]`` labels; eps: the precision ``gram`` was computed in.
+    """
     E, n, _ = gram.shape
     dtype, device = gram.dtype, gram.device
     binary = classes == 2
@@ -345,45 +279,49 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
     # The conjugate-gradient solves run in float32 (a Newton direction needs no more; the
     # objective, gradient and stopping test stay float64), on half the memory traffic.
     za32 = za.float()
-    pinv = _preconditioner(za, R, C, binary).float()  # [E, p, p]
+    precond = preconditioner(za, R, C, binary).float()  # [E, p, p]
     reg = torch.full((p,), 1.0 / C, dtype=torch.float32, device=device)
     reg[-1] = 0.0  # the intercept is not penalised
     mean_scale = torch.full((p,), float(C), dtype=torch.float32, device=device)
-    mean_scale[-1] = 1.0  # the intercepts' class-mean direction: the 11^T / R of _hvp
+    mean_scale[-1] = 1.0  # the intercepts' class-mean direction: the 11^T / R of newton_cg.hvp
     onehot = torch.nn.functional.one_hot(y, classes).to(dtype)  # [E, n, classes]
     theta = torch.zeros(E, R, p, dtype=dtype, device=device)
-    gnorm = torch.full((E,), float("inf"), dtype=dtype, device=device)
+    grad_max = torch.full((E,), float("inf"), dtype=dtype, device=device)
+    # The episodes still iterating, and their state (a copy: episodes converged at the start are
+    # written back): parameters, coordinates (float64 and float32), labels, preconditioner.
     active = torch.arange(E, device=device)
-    # The state of the episodes still iterating (a copy: episodes converged at the start are written back).
-    th, zz, zz32, oh, pi = theta.clone(), za, za32, onehot, pinv
-    f, g, prob = _loss_grad(th, zz, oh, C, binary)
+    act_theta, act_za, act_za32, act_onehot, act_precond = theta.clone(), za, za32, onehot, precond
+    objective, grad, prob = _loss_grad(act_theta, act_za, act_onehot, C, binary)
     # Residual a Newton direction need not go below: a tenth of the stopping tolerance (on the
     # sum objective); float rounding would keep conjugate gradients from reaching much less.
     floor = (0.1 * tol * n) ** 2
     it = 0
     while True:
-        gmax = g.abs().flatten(1).amax(1)
-        gnorm[active] = gmax
-        keep = gmax / n > tol
+        act_grad_max = grad.abs().flatten(1).amax(1)
+        grad_max[active] = act_grad_max
+        keep = act_grad_max / n > tol
         if not keep.all():  # converged episodes leave the batch
-            theta[active] = th
-            active, th, zz, zz32, oh, pi, f, g, prob = (
-                t[keep] for t in (active, th, zz, zz32, oh, pi, f, g, prob))
+            theta[active] = act_theta
+            (active, act_theta, act_za, act_za32, act_onehot, act_precond, objective, grad, prob) = (
+                t[keep] for t in (active, act_theta, act_za, act_za32, act_onehot, act_precond, objective,
+                                  grad, prob))
         if not len(active) or it == max_iter:
             break
         it += 1
         # Forcing term min(0.5, sqrt(||g||)): loose directions far from the optimum, ever tighter
         # ones near it, which keeps Newton's fast local convergence (Eisenstat & Walker).
-        gg = g.pow(2).sum((1, 2))
-        target = (gg * gg.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
-        d, _ = _newton_direction(g.float(), zz32, prob.float(), pi, reg, mean_scale, binary, target.float())
-        d = d.double()
-        slope = (g * d).sum((1, 2))  # [A], negative for a descent direction
-        failed = ~(slope < 0) | ~torch.isfinite(d).flatten(1).all(1)
+        grad_sq = grad.pow(2).sum((1, 2))  # [A] ||g||^2
+        target = (grad_sq * grad_sq.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
+        step, _ = newton_direction(grad.float(), act_za32, prob.float(), act_precond, reg, mean_scale, binary,
+                                    target.float())
+        step = step.double()
+        slope = (grad * step).sum((1, 2))  # [A], negative for a descent direction
+        failed = ~(slope < 0) | ~torch.isfinite(step).flatten(1).all(1)
         if failed.any():  # never expected (the system is definite): steepest descent there
-            d[failed] = -g[failed]
-            slope = (g * d).sum((1, 2))
-        th, f, g, prob = _line_search(th, d, f, slope, zz, oh, C, binary)
-    theta[active] = th
+            step[failed] = -grad[failed]
+            slope = (grad * step).sum((1, 2))
+        act_theta, objective, grad, prob = _line_search(act_theta, step, objective, slope, act_za, act_onehot,
+                                                        C, binary)
+    theta[active] = act_theta
     coef = theta[..., :-1] @ back  # [E, R, n]
-    return GramFit(coef, theta[..., -1], it, gnorm)
+    return GramFit(coef, theta[..., -1], it, grad_max)

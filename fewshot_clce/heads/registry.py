@@ -11,14 +11,14 @@ Registered heads (``fewshot-clce evaluate --heads NAME[opt=value,...]``):
 """
 from __future__ import annotations
 
-from typing import List, Optional, Type
+from typing import List, Optional
 
 from ..utils.registry import Registry, parse_spec
 from .base import Head
 from .centroid import CentroidHead, CL2NCentroidHead, CosineCentroidHead
 from .logistic import LogisticHead
 
-HEADS: Registry[Type[Head]] = Registry("head")
+HEADS: Registry[Head] = Registry("head")  # name -> the head class
 for _cls, _text in ((CentroidHead, "nearest class mean, Euclidean, raw features (ProtoNet rule)"),
                     (CosineCentroidHead, "nearest class mean, cosine similarity"),
                     (CL2NCentroidHead, "SimpleShot CL2N: subtract base mean, L2-normalise, Euclidean"),

@@ -4,7 +4,7 @@
 - :func:`split_from_learn2learn` wraps any learn2learn dataset or ``MetaDataset`` (anything that
   returns ``(image, label)``) as a toolkit :class:`~fewshot_clce.data.Split`, so its samples get
   labels, class names and a fingerprint, and episodes can be drawn from it.
-- :class:`EpisodeTasks` turns an :class:`~fewshot_clce.episodes.manifest.EpisodeSet` into learn2learn-style
+- :class:`EpisodeTasks` turns an :class:`~fewshot_clce.episodes.episode_set.EpisodeSet` into learn2learn-style
   tasks ``(data, labels)``: ``data`` ``[N*(K+Q), C, H, W]`` grouped by class, the ``K`` support
   samples of each class before its ``Q`` queries, ``labels`` ``[N*(K+Q)]`` the episode-local
   labels ``0..N-1``; ``learn2learn.data.partition_task(data, labels, shots=K)`` splits it back

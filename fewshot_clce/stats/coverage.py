@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 import numpy as np
 import pandas as pd
 
-from . import seeds as seedstats
+from .seeds import crossed_t, hierarchical_bootstrap
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _bootstrap_intervals(x: np.ndarray, n_boot: int, rng: np.random.Generator, l
     low, high = np.empty(n), np.empty(n)
     alpha = 1.0 - level
     for i in range(n):
-        draws = seedstats.hierarchical_bootstrap(x[i], n_boot=n_boot, seed=int(rng.integers(2 ** 31)))
+        draws = hierarchical_bootstrap(x[i], n_boot=n_boot, seed=int(rng.integers(2 ** 31)))
         low[i], high[i] = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     return low, high
 
@@ -102,7 +102,7 @@ def intervals(x: np.ndarray, method: str, level: float = 0.95, n_boot: int = 400
 
     x = np.asarray(x, dtype=np.float64)
     if method == "crossed":
-        return seedstats.crossed_t(x).interval(level)
+        return crossed_t(x).interval(level)
     if method == "bootstrap":
         return _bootstrap_intervals(x, n_boot, rng or np.random.default_rng(0), level)
     if method == "t-seed-means":

@@ -2,8 +2,8 @@
 paired difference Δ against a baseline group on the same episodes (and seeds).
 
 ``evaluate``, ``compare``, ``benchmark``, the report and the notebooks all show rows of
-:func:`summarize`; :func:`fewshot_clce.summarize` and :func:`fewshot_clce.compare_results` are
-entry points onto it. Every number is recomputed from the per-episode rows (results schema: one
+:func:`summarize` (exported as ``fewshot_clce.summarize``); :func:`fewshot_clce.compare_results`
+is an entry point onto it. Every number is recomputed from the per-episode rows (results schema: one
 row per run, dataset, split, head, ways, shots, episode; column ``accuracy``).
 
 A *group* is what one summary row describes:
@@ -43,7 +43,8 @@ import pandas as pd
 
 from ..losses.hparams import (  # noqa: F401 (config_label: re-exported)
     CONFIG_COLUMNS, config_label, hparam_columns)
-from . import seeds as seedstats
+from .seeds import (DEFAULT_BOOT, DEFAULT_BOOT_SEED, DEFAULT_SEED_METHOD, seed_level, seed_matrix,
+                    seed_paired)
 from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
@@ -106,12 +107,12 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def accuracy_row(mat: pd.DataFrame, ci_method: str = DEFAULT_CI_METHOD,
-                 seed_method: str = seedstats.DEFAULT_SEED_METHOD, confidence: float = 0.95,
-                 n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED) -> Dict[str, object]:
+                 seed_method: str = DEFAULT_SEED_METHOD, confidence: float = 0.95,
+                 n_boot: int = DEFAULT_BOOT, boot_seed: int = DEFAULT_BOOT_SEED) -> Dict[str, object]:
     """The :data:`ACCURACY_COLUMNS` of one group's ``[seeds, episodes]`` accuracy matrix."""
     values = mat.to_numpy(dtype=np.float64)
     ep = mean_ci(values.mean(axis=0), method=ci_method, confidence=confidence)
-    sl = seedstats.seed_level(values, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
+    sl = seed_level(values, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sl.n_seeds >= 2
     return {"n_seeds": sl.n_seeds, "seeds": " ".join(str(s) for s in mat.index), "n_episodes": sl.n_episodes,
             "mean": sl.mean, "ci_low": sl.low if has_seed else ep.low, "ci_high": sl.high if has_seed else ep.high,
@@ -136,9 +137,9 @@ def _paired_part(a: pd.DataFrame, b: pd.DataFrame):
     return (a.loc[seeds, eps].to_numpy(dtype=np.float64), b.loc[seeds, eps].to_numpy(dtype=np.float64), len(eps))
 
 
-def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT_BOOT,
-               boot_seed: int = seedstats.DEFAULT_BOOT_SEED, ci_method: str = DEFAULT_CI_METHOD,
-               seed_method: str = seedstats.DEFAULT_SEED_METHOD, confidence: float = 0.95) -> Dict[str, object]:
+def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = DEFAULT_BOOT,
+               boot_seed: int = DEFAULT_BOOT_SEED, ci_method: str = DEFAULT_CI_METHOD,
+               seed_method: str = DEFAULT_SEED_METHOD, confidence: float = 0.95) -> Dict[str, object]:
     """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
 
     Returns the :data:`PAIRED_COLUMNS` but ``baseline``: the episode level (``delta_ep_ci_*``,
@@ -149,7 +150,7 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = seedstats.DEFAULT
     """
     a, b, n_eps = _paired_part(a, b)
     ep = paired_comparison(a.mean(axis=0), b.mean(axis=0), method=ci_method, confidence=confidence)
-    sp = seedstats.seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
+    sp = seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sp.n_seeds >= 2
     # The seed-level test comes from the interval's own method: p and interval never disagree.
     p_seed = sp.p_value if has_seed else np.nan
@@ -205,8 +206,8 @@ def _prepared(df: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[str] = "novel",
               ci_method: str = DEFAULT_CI_METHOD, pair_on: Sequence[str] = ("batch_size",),
-              n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED,
-              by: str = "config", seed_method: str = seedstats.DEFAULT_SEED_METHOD,
+              n_boot: int = DEFAULT_BOOT, boot_seed: int = DEFAULT_BOOT_SEED,
+              by: str = "config", seed_method: str = DEFAULT_SEED_METHOD,
               confidence: float = 0.95) -> pd.DataFrame:
     """One row per (dataset, split, head, ways, shots, group): accuracy and Δ vs ``baseline``.
 
@@ -244,20 +245,20 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
     keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
     hp = hparam_columns(df.columns)
     ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
-    stat = dict(ci_method=ci_method, seed_method=seed_method, confidence=confidence, n_boot=n_boot,
-                boot_seed=boot_seed)
     rows = []
     for ukey, g in df.groupby(keys, sort=False, dropna=False):
-        mats = {name: seedstats.seed_matrix(gg) for name, gg in g.groupby(by, sort=False)}
+        mats = {name: seed_matrix(rows_of) for name, rows_of in g.groupby(by, sort=False)}
         cands = _baseline_candidates(g, by, baseline)
         for name, mat in mats.items():
             first = g[g[by] == name].iloc[0]
             row = dict(zip(keys, ukey), **{c: first[c] for c in ident})
-            row.update(accuracy_row(mat, **stat))
+            row.update(accuracy_row(mat, ci_method=ci_method, seed_method=seed_method, confidence=confidence,
+                                    n_boot=n_boot, boot_seed=boot_seed))
             base = _pick_baseline(cands, g, by, name, pair_on)
             row["baseline"] = base or ""
             if base is not None and base != name:
-                row.update(paired_row(mat, mats[base], **stat))
+                row.update(paired_row(mat, mats[base], n_boot=n_boot, boot_seed=boot_seed, ci_method=ci_method,
+                                      seed_method=seed_method, confidence=confidence))
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
     for col in COUNT_COLUMNS:  # counts stay integers beside the NaN of baseline rows

@@ -28,7 +28,8 @@ from ..utils import checks as _checks
 from . import run_folder as _rundir
 from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
 from ..features import extract_features
-from ..heads import CentroidHead, episode_accuracies
+from ..evaluation.episodic import episode_accuracies
+from ..heads import CentroidHead
 from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
                    epoch_batches, generator, resolve_precision, train_epoch)
 from .._version import __version__
@@ -47,7 +48,7 @@ VAL_HEAD = CentroidHead(metric="cosine", normalize="l2n")
 
 def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
-    from ..episodes.manifest import check_episode_count
+    from ..episodes import check_episode_count
 
     for name in ("dataset", "backbone", "loss", "out"):
         if not getattr(cfg, name):
@@ -197,7 +198,7 @@ def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
 
 def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
     from ..data import create_dataset, reload_spec
-    from ..episodes.manifest import sample_episodes
+    from ..episodes import sample_episodes
 
     run_dir = Path(cfg.out).expanduser()
     dataset = create_dataset(cfg.dataset, root=cfg.data_root)

@@ -16,7 +16,8 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .manifest import EpisodeSet, sample_episodes
+from .episode_set import EpisodeSet
+from .sampling import sample_episodes
 
 
 class EpisodeBatchSampler(torch.utils.data.Sampler):
@@ -31,7 +32,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
             initialised, else ``0`` of ``1``.
         drop_last: give every rank ``episodes // world_size`` episodes (equal step counts, as
             distributed training needs); otherwise the first ranks get one more.
-        skip_small_classes: see :func:`~fewshot_clce.episodes.manifest.sample_episodes`.
+        skip_small_classes: see :func:`~fewshot_clce.episodes.sampling.sample_episodes`.
     """
 
     def __init__(self, split, ways: int, shots: int, queries: int, episodes: int, seed: int = 0, *,
@@ -39,7 +40,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
                  skip_small_classes: bool = False):
         self.split = split
         self.ways, self.shots, self.queries, self.episodes = ways, shots, queries, episodes
-        self.seed = seed
+        self.seed: Optional[int] = seed  # None for a fixed manifest drawn without a recorded seed
         self.skip_small_classes = skip_small_classes
         self.fixed: Optional[EpisodeSet] = None
         self.epoch = 0
@@ -74,6 +75,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         """All ranks' episodes of ``epoch``."""
         if self.fixed is not None:
             return self.fixed
+        assert self.seed is not None  # only a fixed manifest (from_episodes) may lack a seed
         return sample_episodes(self.split, self.ways, self.shots, self.queries, self.episodes,
                                np.random.default_rng([self.seed, epoch]),
                                skip_small_classes=self.skip_small_classes)

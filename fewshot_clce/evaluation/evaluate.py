@@ -11,40 +11,32 @@ adds ``train_dataset`` (what it was trained on; ``dataset`` is what it is evalua
 """
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
 
-from .utils.checks import MIN_WAYS
-from .utils.distributed import resolve_device
-from .episodes.manifest import EpisodeSet
-from .features import FeatureTable, extract_features
-from .losses.hparams import CONFIG_COLUMNS
-from .heads import HEADS, Head, create_head, episode_accuracies, head_needs_base_mean
-from .stats.intervals import DEFAULT_CI_METHOD
-from .stats.summary import summarize as _summarize
+from ..episodes import EpisodeSet, manifest_digest
+from ..features import FeatureTable, extract_features
+from ..heads import HEADS, Head, create_head, head_needs_base_mean
+from ..losses.hparams import CONFIG_COLUMNS
+from ..utils.checks import MIN_WAYS
+from ..utils.distributed import resolve_device
+from .episodic import episode_accuracies
 
 # Settings of a run copied onto its result rows: the configuration columns and the backbone.
 RUN_COLUMNS = (*CONFIG_COLUMNS, "backbone")
-# Columns that identify an episode of a result; a paired comparison joins on them.
-EPISODE_KEYS = ["dataset", "split", "ways", "shots", "queries", "head", "manifest", "episode"]
 
 EpisodesArg = Union[EpisodeSet, str, Path, Sequence[Union[EpisodeSet, str, Path]]]
 
 
-def manifest_digest(episodes: EpisodeSet) -> str:
-    """16 hex digits identifying the episodes (their split and every index)."""
-    h = hashlib.sha256(f"{episodes.dataset}\0{episodes.split}\0{episodes.fingerprint}\0".encode())
-    for a in (episodes.classes, episodes.support, episodes.query):
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a, dtype="<i8").tobytes())
-    return h.hexdigest()[:16]
+def load_episode_sets(episodes: EpisodesArg) -> List[EpisodeSet]:
+    """The episode sets of ``episodes`` (objects, or manifest paths read), each of two ways or more.
 
-
-def _as_episode_sets(episodes: EpisodesArg) -> List[EpisodeSet]:
+    Raises:
+        ValueError: for no episodes, or a set of fewer than two ways.
+    """
     items = [episodes] if isinstance(episodes, (EpisodeSet, str, Path)) else list(episodes)
     if not items:
         raise ValueError("no episodes given; pass at least one manifest (fewshot-clce episodes make)")
@@ -102,7 +94,7 @@ def evaluate_features(features: FeatureTable, episodes: EpisodesArg, heads=("cen
     meta.setdefault("loss", "")
     meta.setdefault("seed", -1)
     frames = []
-    for es in _as_episode_sets(episodes):
+    for es in load_episode_sets(episodes):
         digest = manifest_digest(es)
         for name, head in _as_heads(heads, base_mean).items():
             acc = episode_accuracies(features, es, head)
@@ -130,7 +122,7 @@ def _eval_dataset(sets: List[EpisodeSet], dataset, loaded, data_root):
         ValueError: for episodes of several datasets, episodes of another dataset than ``dataset``,
             or episodes of a ``folder:`` dataset other than the run's (its path is needed).
     """
-    from .data import FewShotDataset, create_dataset, dataset_id
+    from ..data import FewShotDataset, create_dataset, dataset_id
 
     named = sorted({es.dataset for es in sets if es.dataset})
     if dataset is not None:
@@ -164,7 +156,7 @@ def _pretrained_on(config: Mapping, stated: Optional[str]) -> str:
     if config.get("pretrained_on"):
         return str(config["pretrained_on"])
     if config.get("pretrained") and config.get("backbone"):
-        from .backbones.provenance import timm_pretraining
+        from ..backbones.provenance import timm_pretraining
 
         return timm_pretraining(str(config["backbone"])) or ""
     return ""
@@ -186,8 +178,8 @@ def _evaluate_loaded(loaded, sets: List[EpisodeSet], heads, meta: dict, dataset,
 
     The result's ``attrs["warnings"]`` lists what makes its numbers misleading
     (:func:`~fewshot_clce.backbones.provenance.comparability_warnings`)."""
-    from .backbones.provenance import comparability_warnings
-    from .data import create_dataset
+    from ..backbones.provenance import comparability_warnings
+    from ..data import create_dataset
 
     ds = _eval_dataset(sets, dataset, loaded, data_root)
     splits = {}
@@ -261,14 +253,14 @@ def evaluate_run(run_dir: str | Path, episodes: EpisodesArg, heads=("centroid", 
         ValueError: for episodes of another split or data (fingerprints), images whose channels
             cannot be adapted, non-finite features, or an unknown or absent device.
     """
-    from .training.run_folder import load_run
+    from ..training.run_folder import load_run
 
     run_dir = Path(run_dir).expanduser()
-    device = resolve_device(str(device))  # a bad or absent device is named before any work
-    sets = _as_episode_sets(episodes)
+    torch_device = resolve_device(str(device))  # a bad or absent device is named before any work
+    sets = load_episode_sets(episodes)
     loaded = load_run(run_dir, which=which)
     return _evaluate_loaded(loaded, sets, heads, _run_meta(run_dir, loaded.config), dataset,
-                            data_root or loaded.config.get("data_root"), flip, batch_size, device,
+                            data_root or loaded.config.get("data_root"), flip, batch_size, torch_device,
                             cache, pretrained_on)
 
 
@@ -297,11 +289,11 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
         run_name: the ``run`` column (default: the checkpoint file's name, or ``NAME-pretrained``).
         The others: as for :func:`evaluate_run`.
     """
-    from .data import FewShotDataset, create_dataset
-    from .training.external import load_backbone
+    from ..data import FewShotDataset, create_dataset
+    from ..training.external import load_backbone
 
-    device = resolve_device(str(device))
-    sets = _as_episode_sets(episodes)
+    torch_device = resolve_device(str(device))
+    sets = load_episode_sets(episodes)
     if dataset is None:  # the images' shape gives defaults of the preprocessing: load them first
         named = sorted({es.dataset for es in sets if es.dataset})
         if len(named) != 1 or named[0].startswith("folder:"):
@@ -316,74 +308,8 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     name = run_name or (Path(checkpoint).name if checkpoint is not None else f"{backbone}-pretrained")
     meta = {"run": name, "loss": str(loaded.config.get("loss", "")), "seed": int(loaded.config.get("seed", -1)),
             **{k: loaded.config[k] for k in RUN_COLUMNS if k in loaded.config}, "backbone": backbone}
-    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, device,
+    results = _evaluate_loaded(loaded, sets, heads, meta, ds, data_root, flip, batch_size, torch_device,
                                cache, pretrained_on)
     if loaded.config.get("checkpoint_layout"):
         results.attrs["checkpoint_layout"] = loaded.config["checkpoint_layout"]
     return results
-
-
-def summarize(results: pd.DataFrame, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95,
-              by: str = "run", baseline: Optional[str] = None) -> pd.DataFrame:
-    """Mean accuracy with its CI per run and episode setting, every split.
-
-    The entry point of ``fewshot-clce evaluate`` onto the one summary,
-    :func:`fewshot_clce.stats.summary.summarize` (its columns; ``ci_method`` names the interval
-    next to the numbers).
-
-    Args:
-        results: per-episode results (results schema).
-        method: episode-level interval, ``"t"`` (default) or ``"normal"``.
-        by: ``"run"`` (each run on its own) or ``"config"`` (a configuration's seeds pooled, with
-            the seed-level interval from two seeds on).
-        baseline: a run (or configuration, or loss) to compare every other one with; None: none.
-    """
-    return _summarize(results, baseline=baseline, split=None, ci_method=method, confidence=confidence, by=by)
-
-
-def compare_results(a: pd.DataFrame, b: pd.DataFrame, method: str = DEFAULT_CI_METHOD,
-                    confidence: float = 0.95) -> pd.DataFrame:
-    """Paired comparison of two per-episode result tables, per (dataset, split, ways, shots, head).
-
-    The entry point of ``fewshot-clce compare`` onto the one summary: the rows of run A in
-    :func:`fewshot_clce.stats.summary.summarize` grouped by run with run B as the baseline
-    (``mean`` is A's, ``baseline_mean`` B's, ``delta`` A − B with its interval, p-value and
-    wins/ties/losses; ``*_kind`` columns say they are episode-level for single-seed runs).
-
-    Raises:
-        ValueError: when the two tables do not hold the same episodes.
-    """
-    keys = [k for k in EPISODE_KEYS if k in a.columns and k in b.columns]
-    for df, name in ((a, "A"), (b, "B")):
-        if df.duplicated(keys).any():
-            raise ValueError(f"results of run {name} list some episodes twice; compare one run at a time")
-    merged = a[keys + ["accuracy"]].merge(b[keys + ["accuracy"]], on=keys, how="outer",
-                                          suffixes=("_a", "_b"), indicator=True)
-    if (merged["_merge"] != "both").any():
-        only = merged[merged["_merge"] != "both"]
-        side = only["_merge"].iloc[0].replace("_only", "").replace("left", "A").replace("right", "B")
-        raise ValueError(f"the runs were not evaluated on the same episodes: {len(only)} (episode, head) rows "
-                         f"are in one table only (e.g. {only[keys].iloc[0].to_dict()} only in run {side}); "
-                         "evaluate both runs with the same manifests and heads")
-    names = [str(df["run"].iloc[0]) if "run" in df.columns and len(df) else "" for df in (a, b)]
-    if names[0] == names[1]:  # two folders of one name: told apart, or B would be its own baseline
-        names = [f"{names[0]} (A)".lstrip(), f"{names[1]} (B)".lstrip()]
-    both = pd.concat([a.assign(run=names[0]), b.assign(run=names[1])], ignore_index=True)
-    trained = [sorted(set(df["train_dataset"])) if "train_dataset" in df.columns else [] for df in (a, b)]
-    if trained[0] != trained[1]:  # runs trained on different datasets are still paired on the same episodes
-        both = both.drop(columns="train_dataset")
-    table = _summarize(both, baseline=names[1], split=None, ci_method=method, confidence=confidence, by="run")
-    table = table[table["run"] == names[0]].reset_index(drop=True)
-    if trained[0] != trained[1]:
-        table["train_dataset"] = ", ".join(trained[0])  # not the evaluation dataset the summary filled in
-        table.insert(table.columns.get_loc("baseline") + 1, "baseline_train_dataset", ", ".join(trained[1]))
-    return table
-
-
-def compare_runs(run_a: str | Path, run_b: str | Path, episodes: EpisodesArg, heads=("centroid", "logistic"),
-                 method: str = DEFAULT_CI_METHOD, confidence: float = 0.95, **evaluate_kw) -> pd.DataFrame:
-    """Evaluate two runs on the same episodes and compare them pairwise (see :func:`compare_results`)."""
-    sets = _as_episode_sets(episodes)
-    a = evaluate_run(run_a, sets, heads, **evaluate_kw)
-    b = evaluate_run(run_b, sets, heads, **evaluate_kw)
-    return compare_results(a, b, method=method, confidence=confidence)

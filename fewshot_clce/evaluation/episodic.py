@@ -1,28 +1,25 @@
-"""A head applied to many episodes: per-episode predictions and accuracies from precomputed features."""
+"""The evaluation inner loop: a head fitted and applied on many episodes at once, per-episode
+predictions and accuracies from precomputed features."""
 from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .base import Head
-
-if TYPE_CHECKING:  # annotations only: heads sit below features in the import order
-    from ..episodes import EpisodeSet
-    from ..features import FeatureTable
+from ..episodes import EpisodeSet
+from ..features import FeatureTable
+from ..heads.base import Head
 
 
-# Episodes whose queries are gathered at once: a block of 32 5-way 15-query episodes of 640-d features
-# (6 MB) is used while it is still in the CPU's cache; gathering a whole chunk (256 episodes: 49 MB)
-# and reading it back for the logits and the norms took 1.8x as long (2,000 such episodes, one thread:
-# 221 against 124 ms).
+# Episodes whose queries are gathered at once: a block small enough (32 5-way 15-query episodes of
+# 640-d features: 6 MB) to be used while it is still in the CPU's cache, which a whole chunk is not.
 QUERY_BLOCK = 32
 
 
-def episode_predictions(features: "FeatureTable", episodes: "EpisodeSet", head: Head,
+def episode_predictions(features: FeatureTable, episodes: EpisodeSet, head: Head,
                         chunk_size: int = 256, workers: Optional[int] = None) -> torch.Tensor:
     """Predicted episode-local labels ``[E, N*Q]`` of ``head`` on every episode.
 
@@ -87,7 +84,7 @@ def episode_predictions(features: "FeatureTable", episodes: "EpisodeSet", head: 
     return out
 
 
-def episode_accuracies(features: "FeatureTable", episodes: "EpisodeSet", head: Head,
+def episode_accuracies(features: FeatureTable, episodes: EpisodeSet, head: Head,
                        chunk_size: int = 256) -> np.ndarray:
     """Accuracy ``[E]`` of ``head`` on every episode (arguments as :func:`episode_predictions`)."""
     pred = episode_predictions(features, episodes, head, chunk_size)  # [E, N*Q]
