@@ -47,7 +47,7 @@ demo: $(STAMP) $(BYTECODE)
 test: learn2learn
 	$(BIN)/python -m compileall -q fewshot_clce
 	$(BIN)/python -m pytest -q -n auto
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The formatter and linter over the whole tree (settings in pyproject.toml).
 lint: $(STAMP)

@@ -25,11 +25,15 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
 
     Args:
         split: a :class:`~fewshot_clce.data.Split` or a ``[num_samples]`` label array.
-        ways, shots, queries: episode shape (N, K, Q).
+        ways: classes per episode (N).
+        shots: support images per class (K).
+        queries: query images per class (Q).
         episodes: episodes per epoch, over all ranks.
         seed: the epoch-``e`` episodes are drawn from ``numpy.random.default_rng([seed, e])``.
-        rank, world_size: this process's shard; default: from ``torch.distributed`` when it is
-            initialised, else ``0`` of ``1``.
+        rank: this process's shard; default: from ``torch.distributed`` when it is initialised,
+            else ``0``.
+        world_size: the number of shards; default: from ``torch.distributed`` when it is
+            initialised, else ``1``.
         drop_last: give every rank ``episodes // world_size`` episodes (equal step counts, as
             distributed training needs); otherwise the first ranks get one more.
         skip_small_classes: see :func:`~fewshot_clce.episodes.sampling.sample_episodes`.

@@ -74,7 +74,10 @@ def check_episode_count(episodes: int, ways: int, shots: int, queries: int, name
     :data:`MAX_INDEX_BYTES`.
 
     Args:
-        episodes, ways, shots, queries: the manifest's sizes (E, N, K, Q).
+        episodes: the manifest's episode count E.
+        ways: classes per episode N.
+        shots: support images per class K.
+        queries: query images per class Q.
         name: the setting that gave the count (``episodes``, ``val_episodes``, ...).
 
     Raises:

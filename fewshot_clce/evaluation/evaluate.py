@@ -280,14 +280,20 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     Args:
         backbone: ``conv4``, ``resnet12`` or a timm model name.
         episodes: manifests of one dataset, as for :func:`evaluate_run`.
-        checkpoint, pretrained: where the weights come from (exactly one).
-        image_size, mean, std: the preprocessing (input side or ``(height, width)``; normalisation).
+        checkpoint: a weights file (give this or ``pretrained``).
+        pretrained: timm's pretrained weights of ``name`` (give this or ``checkpoint``).
+        image_size: the input side or ``(height, width)``.
+        mean: the normalisation mean per channel.
+        std: the normalisation standard deviation per channel.
         in_chans: channels of ``pretrained`` weights (timm adapts the first convolution).
-        checkpoint_prefix, checkpoint_key: where the backbone's weights sit in the checkpoint.
+        checkpoint_prefix: the key prefix of the backbone's weights in the checkpoint.
+        checkpoint_key: the checkpoint entry holding them.
         pretrained_on: what the weights were pretrained on (default: timm's tag for ``pretrained``).
         dataset: the evaluation dataset; default: the episodes' dataset by name.
         run_name: the ``run`` column (default: the checkpoint file's name, or ``NAME-pretrained``).
-        The others: as for :func:`evaluate_run`.
+        **backbone_kwargs: options of the backbone's constructor (``width``, ``global_pool``, ...).
+
+    The other arguments are as for :func:`evaluate_run`.
     """
     from ..data import FewShotDataset, create_dataset
     from ..training.external import load_backbone

@@ -91,7 +91,8 @@ def split_from_learn2learn(source, dataset: str = "learn2learn", split: str = "n
     Args:
         source: the dataset. A ``MetaDataset``'s ``indices_to_labels`` is used as is; other datasets
             are wrapped in one, which reads every sample once.
-        dataset, split: names the split carries (part of its fingerprint).
+        dataset: the dataset name the split carries (part of its fingerprint).
+        split: the split name it carries (part of its fingerprint).
         class_names: name of each original label (a dict, or a sequence indexed by the label);
             default ``str(label)``.
         labels: ``[N]`` original label of every sample, to skip reading them from ``source``.

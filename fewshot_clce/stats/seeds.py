@@ -290,7 +290,8 @@ def seed_level(values: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BO
     Args:
         values: ``[S, E]`` per-episode accuracies (rows: training seeds; same episodes in every row).
         level: confidence level.
-        n_boot, seed: bootstrap settings (``method="bootstrap"`` only).
+        n_boot: bootstrap resamples (``method="bootstrap"`` only).
+        seed: seed of the bootstrap's generator (``method="bootstrap"`` only).
         method: ``"crossed"`` (default) or ``"bootstrap"`` (see the module docstring).
 
     With ``S < 2`` the interval is NaN and ``note`` says why; the mean is still reported.
@@ -304,8 +305,9 @@ def seed_paired(a: np.ndarray, b: np.ndarray, level: float = 0.95, n_boot: int =
     """Paired difference ``a - b`` computed seed by seed on the same episodes.
 
     Args:
-        a, b: ``[S, E]`` per-episode accuracies of two configurations; row ``s`` of both comes
-            from training seed ``s`` and column ``e`` from episode ``e`` of the same manifest.
+        a: ``[S, E]`` per-episode accuracies of one configuration; row ``s`` comes from training
+            seed ``s`` and column ``e`` from episode ``e`` of the manifest.
+        b: ``[S, E]`` the same for the other configuration, on the same seeds and episodes.
         method: see :func:`seed_level`; with ``"crossed"`` the result's ``p_value`` is the
             seed-level test of a zero difference.
     """

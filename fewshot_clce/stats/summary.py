@@ -222,7 +222,8 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
         by: ``"config"`` (pool a configuration's seeds) or ``"run"`` (each run on its own).
         seed_method: seed-level interval, ``"crossed"`` (default) or ``"bootstrap"``.
         confidence: level of every interval.
-        n_boot, boot_seed: hierarchical bootstrap settings (``seed_method="bootstrap"``).
+        n_boot: hierarchical bootstrap resamples (``seed_method="bootstrap"``).
+        boot_seed: seed of the bootstrap's generator (``seed_method="bootstrap"``).
 
     Returns:
         The unit keys (``dataset, split, head, ways, shots`` and ``queries``, ``manifest`` when the

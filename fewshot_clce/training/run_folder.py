@@ -212,8 +212,9 @@ def backbone_weights(source, prefix: str = "",
 
     Args:
         source: a path (``.pt`` / ``.pth`` / ``.safetensors``) or a loaded dict.
-        prefix, key: where the weights sit in another tool's checkpoint (``--checkpoint-prefix``,
-            ``--checkpoint-key``: :func:`fewshot_clce.backbones.read_state_dict`); either one
+        prefix: the key prefix of the weights in another tool's checkpoint
+            (``--checkpoint-prefix``: :func:`fewshot_clce.backbones.read_state_dict`).
+        key: the checkpoint entry holding the weights (``--checkpoint-key``); with either one
             given, a run's checkpoint is read the same way.
 
     Raises:
