@@ -40,6 +40,7 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
     row = summary[(summary["loss"] == "clce") & (summary["split"] == "novel")].iloc[0]
     assert clce["delta"] == pytest.approx(row["delta"])  # the budget's own benchmark, not a recomputation
     text = (study / "BUDGET.md").read_text()
+    assert text.startswith("# Budget study: clce against ce\n")  # the untrained row is a reference, not compared
     assert "| 1 epochs | 2 epochs |" in text
     assert "clce − ce" in text
     assert "## Convergence" in text and "## Claims per budget" in text

@@ -270,8 +270,11 @@ def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: 
     budgets = sorted(int(e) for e in table["epochs"].unique()) if len(table) else []
     planned = record.get("budgets", [])
     missing = [e for e in planned if e not in budgets]
-    losses = list(dict.fromkeys(table["loss"])) if len(table) else []
-    lines = [f"# Budget study: {', '.join(losses) or 'no finished budget'}",
+    losses = list(dict.fromkeys(compared_rows(table)["loss"])) if len(table) else []
+    baseline_name = str(table["baseline"].dropna().iloc[0]).split("(")[0] if len(table) and \
+        table["baseline"].notna().any() else ""
+    title = f"{', '.join(losses)} against {baseline_name}" if losses else "no finished budget"
+    lines = [f"# Budget study: {title}",
              "",
              f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
              f"{', '.join(map(str, budgets)) or 'none'} epochs"
