@@ -245,7 +245,10 @@ def _claim_lines(claims: pd.DataFrame, budgets: List[int]) -> List[str]:
         verdicts: Dict[str, List[int]] = {}
         for e in budgets:
             verdicts.setdefault(by_budget.get(e, "not measured"), []).append(e)
-        if len(verdicts) == 1:
+        if len(budgets) == 1:
+            lines.append(f"- **{claim}**: {by_budget.get(budgets[0], 'not measured')} at {budgets[0]} epochs "
+                         "(the only budget finished so far)")
+        elif len(verdicts) == 1:
             (verdict, _), = verdicts.items()
             lines.append(f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)")
         else:
