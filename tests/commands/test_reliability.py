@@ -18,7 +18,7 @@ import yaml
 from fewshot_clce.cli import main
 from fewshot_clce.utils.files import LOCK_NAME, folder_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 

@@ -5,7 +5,7 @@ from torch.utils.data import DataLoader
 
 from fewshot_clce.episodes.sampler import EpisodeBatchSampler, EpisodeStream
 from fewshot_clce.episodes.manifest import sample_episodes
-from test_episodes import make_split
+from _episode_fixtures import make_split
 
 
 def test_batches_are_episodes_support_then_query():

@@ -209,7 +209,7 @@ import matplotlib
 matplotlib.use("svg")
 from fewshot_clce.report import plots
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from synthetic_results import make_results
 from fewshot_clce.report.analysis import analyse
 an = analyse(make_results({{"ce": 0.0, "clce": 0.02}}, seeds=[0, 1], episodes=20, splits=("novel",)))
@@ -218,7 +218,7 @@ assert path.stat().st_size > 5000
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
 """
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
     env.pop("MPLBACKEND", None)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
