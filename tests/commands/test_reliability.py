@@ -72,6 +72,7 @@ BENCH = [
 ]
 
 
+@pytest.mark.slow
 def test_second_benchmark_on_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
     out = tmp_path / "bench"
     holder = _hold_lock(out)

@@ -202,6 +202,7 @@ def _run_python(args, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
     import os
 
