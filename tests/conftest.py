@@ -1,6 +1,15 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
+
+# tests/ mirrors the package (tests/<package>/test_<module>.py); the shared helpers
+# (_dataset_fixtures, _evaltools, synthetic_results, ...) stay here, importable by plain name
+# from every subfolder.
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
 
 
 @pytest.fixture(scope="session")

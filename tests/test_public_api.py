@@ -62,6 +62,7 @@ def _python(code: str) -> str:
                           text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_timm_knows_the_few_shot_backbones_after_importing_the_package():
     # before or after timm itself is imported
     assert _python("import fewshot_clce, timm; print(type(timm.create_model('resnet12')).__name__)") == "ResNet12"

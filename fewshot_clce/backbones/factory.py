@@ -3,7 +3,8 @@
 
 ``conv4`` and ``resnet12`` are built by their timm entry points without importing timm, which
 costs about 2 s in every process that trains or evaluates (each ``--jobs`` or submitit training
-among them); the result is the model ``timm.create_model`` gives (``tests/test_backbones.py``).
+among them); the result is the model ``timm.create_model`` gives
+(``tests/backbones/test_factory.py``).
 """
 from __future__ import annotations
 

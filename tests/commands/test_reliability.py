@@ -18,7 +18,7 @@ import yaml
 from fewshot_clce.cli import main
 from fewshot_clce.utils.files import LOCK_NAME, folder_lock
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
 
 
@@ -72,6 +72,7 @@ BENCH = [
 ]
 
 
+@pytest.mark.slow
 def test_second_benchmark_on_a_folder_in_use_is_refused_naming_the_holder(tmp_path, capsys):
     out = tmp_path / "bench"
     holder = _hold_lock(out)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from fewshot_clce.episodes import EpisodeSet, sample_episodes
-from test_episodes import make_split
+from _episode_fixtures import make_split
 
 HAND = """\
 # dataset: toy

@@ -60,6 +60,7 @@ def two_ranks(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", list(_cases()))
+@pytest.mark.slow
 def test_two_processes_equal_one(two_ranks, name):
     sizes, fn = _cases()[name]
     logits, z, labels = _batch(sum(sizes))

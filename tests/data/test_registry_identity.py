@@ -139,6 +139,7 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
                  f"folder:{other}::split.tsv", "--out", str(tmp_path / "y.csv")]) == 0
 
 
+@pytest.mark.slow
 def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     tmp, root, spec = world
     out = tmp_path / "bench"

@@ -1,6 +1,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.claims import NOT_MEASURED, check_all
@@ -16,6 +17,7 @@ def _folder(tmp_path, df, command="fewshot-clce benchmark --test"):
     return an
 
 
+@pytest.mark.slow
 def test_report_states_each_claim_with_numbers(tmp_path):
     def effect(loss, hp, split):  # hard negatives help; supcon loses 15 points at batch 32
         e = 0.04 if loss == "clce" and hp.get("beta") == 1 else 0.0
@@ -195,6 +197,7 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
                                   check_dtype=False)
 
 
+@pytest.mark.slow
 def test_importing_and_drawing_the_report_plots_leaves_the_callers_backend_alone(tmp_path):
     """A notebook's inline backend or a GUI session's must survive the report: no pyplot, no
     matplotlib.use() (checked in a fresh interpreter, where nothing else has set the backend yet)."""
@@ -209,7 +212,7 @@ import matplotlib
 matplotlib.use("svg")
 from fewshot_clce.report import plots
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})
 from synthetic_results import make_results
 from fewshot_clce.report.analysis import analyse
 an = analyse(make_results({{"ce": 0.0, "clce": 0.02}}, seeds=[0, 1], episodes=20, splits=("novel",)))
@@ -218,7 +221,7 @@ assert path.stat().st_size > 5000
 assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
 """
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
     env.pop("MPLBACKEND", None)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)

@@ -88,6 +88,7 @@ def test_compare_prints_paired_table(runs, capsys):
     assert "p and W/T/L are episode-level too (seed noise ignored)" in lines[-1]
 
 
+@pytest.mark.slow
 def test_clear_errors(runs, capsys, tmp_path):
     root, (run_a, _), paths = runs
     other = EpisodeSet([[0, 1]], [[[0], [1]]], [[[2], [3]]], dataset="glyphs", split="novel")

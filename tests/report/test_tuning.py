@@ -95,6 +95,7 @@ def test_sensitivity_with_one_seed_uses_the_one_episode_level_interval():
     assert (row["low"], row["high"]) == pytest.approx((ci.low, ci.high))
 
 
+@pytest.mark.slow
 def test_the_report_says_what_was_tuned_and_warns_at_the_edge(tmp_path):
     from fewshot_clce.report.writer import write_plots, write_report, write_results
 

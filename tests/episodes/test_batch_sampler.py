@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler, EpisodeStream
 from fewshot_clce.episodes import sample_episodes
-from test_episodes import make_split
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler, EpisodeStream
+from _episode_fixtures import make_split
 
 
 def test_batches_are_episodes_support_then_query():

@@ -75,6 +75,7 @@ def test_rerun_reuses_finished_work(tiny, tmp_path):
     assert again.evaluated == [] and len(again.reused_evaluations) == 4
 
 
+@pytest.mark.slow
 def test_interrupted_benchmark_redoes_only_what_is_missing(tiny, tmp_path, monkeypatch):
     from fewshot_clce.training import trainer as training
 
@@ -143,6 +144,7 @@ def test_plan_lists_every_training_with_its_state(tiny, capsys):
     assert all(line.startswith("[different]") for line in capsys.readouterr().out.splitlines()[:-1])
 
 
+@pytest.mark.slow
 def test_dataset_options_in_the_name_reach_results_and_plots(tmp_path):
     """A dataset given with loader options keeps its full name in rows, run folders and file names."""
     from fewshot_clce.benchmark.run import run_benchmark

@@ -50,6 +50,7 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
     assert (study / "plots" / "val_curves_digits.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_a_rerun_resumes_and_the_report_command_rewrites_the_same_report(study, capsys):
     before = {p: p.stat().st_mtime_ns for p in study.glob("epochs-*/runs/digits/*/checkpoint_best.pt")}
     assert len(before) == 4

@@ -198,10 +198,11 @@ def _run_python(args, timeout=60):
     import sys
     from pathlib import Path
 
-    return subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[1],
+    return subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[2],
                           capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
     import os
 

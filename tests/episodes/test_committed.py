@@ -9,7 +9,7 @@ from fewshot_clce.commands.episodes import default_path, make_command
 from fewshot_clce.data import create_dataset
 from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
-FOLDER = Path(__file__).resolve().parents[1] / "episodes"
+FOLDER = Path(__file__).resolve().parents[2] / "episodes"
 FILES = sorted(FOLDER.glob("*.npz"))
 EXPECTED = [(d, s, k) for d in ("digits", "glyphs") for s in ("novel", "val") for k in (1, 5)]
 # building glyphs renders ~31,000 images (tens of seconds once per test session)
@@ -89,7 +89,7 @@ def test_a_wheel_ships_the_committed_manifests(tmp_path):
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
                     str(tmp_path / "dist"), str(root)], check=True, capture_output=True)
     wheel = next((tmp_path / "dist").glob("fewshot_clce-*.whl"))

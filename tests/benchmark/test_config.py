@@ -225,7 +225,7 @@ def test_the_loss_defaults_are_the_committed_ablations_val_choices():
 
     import pandas as pd
 
-    sel = pd.read_csv(Path(__file__).resolve().parent.parent / "results" / "glyphs-ablation" / "selection.csv")
+    sel = pd.read_csv(Path(__file__).resolve().parents[2] / "results" / "glyphs-ablation" / "selection.csv")
     chosen = sel[sel["chosen"].astype(str) == "True"].set_index("loss")
     for loss in ("supcon", "clce"):
         for name, value in loss_defaults(loss).items():
@@ -241,7 +241,7 @@ def test_the_committed_batch_ablation_holds_every_training_of_its_preset_on_thre
 
     import pandas as pd
 
-    folder = Path(__file__).resolve().parent.parent / "results" / "glyphs-batch-ablation"
+    folder = Path(__file__).resolve().parents[2] / "results" / "glyphs-batch-ablation"
     rows = pd.read_csv(folder / "summary_all.csv")
     rows = rows[rows["split"] == "novel"]
     planned = {(s.loss, s.batch_size) for s in plan_runs(resolve("ablation-batch"))}

@@ -14,7 +14,7 @@ from fewshot_clce.training import trainer as training
 from fewshot_clce.cli import main
 from fewshot_clce.training import TrainConfig, load_run, train
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _config(out, **overrides) -> TrainConfig:

@@ -6,17 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot_clce.data import ArraySplit
-from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler
 from fewshot_clce.episodes import EpisodeSet, sample_distinct, sample_episodes
-
-
-def make_split(counts, dataset="toy", name="novel", seed=0):
-    """A tiny in-memory split with ``counts[c]`` 2x2 images of class ``c``, samples shuffled."""
-    labels = np.repeat(np.arange(len(counts)), counts)
-    labels = labels[np.random.default_rng(seed).permutation(len(labels))]
-    images = (np.arange(len(labels) * 4) % 251).astype(np.uint8).reshape(-1, 2, 2)
-    return ArraySplit(dataset, name, images, labels, [f"c{i}" for i in range(len(counts))])
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler
+from _episode_fixtures import make_split
 
 
 def check_invariants(eps, labels, ways, shots, queries, count):
