@@ -208,7 +208,7 @@ def test_a_loss_in_a_users_file_runs_through_the_benchmark_cli(user_loss, capsys
 
 def test_a_pml_loss_trains_end_to_end_through_the_adapter(tmp_path, capsys):
     pytest.importorskip("pytorch_metric_learning")
-    from fewshot_clce.training.run_folder import load_checkpoint
+    from fewshot_clce.backbones.weights import load_checkpoint
 
     out = tmp_path / "run"
     assert (

@@ -19,7 +19,8 @@ import yaml
 
 from ..utils.checks import SettingError
 from ..utils.files import atomic_path, write_text_atomic
-from ..utils.safe_load import load_checkpoint
+from ..backbones.external import LoadedRun
+from ..backbones.weights import backbone_weights, file_id, load_checkpoint
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -122,15 +123,6 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
         raise CheckpointWriteError(e.errno or errno.EIO, e.strerror or str(e)) from None
 
 
-def file_id(path: Path) -> str:
-    """First 16 hex digits of the sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
 def write_config(run_dir: Path, config: Dict[str, Any]) -> None:
     write_text_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
@@ -194,61 +186,6 @@ def is_finished(run_dir: Path, epochs: int) -> bool:
 def checkpoint_id(run_dir: Path, which: str = "best") -> str:
     """First 16 hex digits of the sha256 of a run's checkpoint file (what its evaluation depends on)."""
     return file_id(checkpoint_path(run_dir, which))
-
-
-# Where the backbone's weights sit in a checkpoint's "model" state dict (TrainingModel.backbone).
-BACKBONE_PREFIX = "backbone."
-
-
-def is_run_checkpoint(obj: Any) -> bool:
-    """Whether a loaded checkpoint was written by :func:`save_checkpoint` of a training run."""
-    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), dict)
-            and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
-
-
-def backbone_weights(source, prefix: str = "",
-                     key: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Backbone weights from a run's checkpoint, or from any weights file or state dict.
-
-    Args:
-        source: a path (``.pt`` / ``.pth`` / ``.safetensors``) or a loaded dict.
-        prefix, key: where the weights sit in another tool's checkpoint (``--checkpoint-prefix``,
-            ``--checkpoint-key``: :func:`fewshot_clce.backbones.read_state_dict`); either one
-            given, a run's checkpoint is read the same way.
-
-    Raises:
-        FileNotFoundError, ValueError: see :func:`fewshot_clce.backbones.read_state_dict`.
-    """
-    from ..backbones.weights import read_state_dict
-
-    obj = source
-    if not isinstance(source, dict):
-        path = Path(source).expanduser()
-        if path.suffix != ".safetensors" and path.is_file():
-            obj = load_checkpoint(path)
-    if prefix or key:
-        return read_state_dict(obj if isinstance(obj, dict) else source, prefix, key)
-    if is_run_checkpoint(obj):
-        return read_state_dict(obj["model"], prefix=BACKBONE_PREFIX)
-    return read_state_dict(obj if isinstance(obj, dict) else source)
-
-
-class LoadedRun(NamedTuple):
-    """A trained backbone and what is needed to evaluate it (see :func:`load_run`).
-
-    Attributes:
-        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
-        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
-            which manifests of its data record.
-    """
-
-    backbone: torch.nn.Module
-    config: Dict[str, Any]
-    checkpoint_path: Path
-    checkpoint_id: str
-    dataset: str
-    preprocess: Callable[[torch.Tensor], torch.Tensor]
-    dataset_id: str
 
 
 def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
