@@ -2,6 +2,9 @@
 checkpoint_best.pt; writing them (the trainer) and reading them back (:func:`load_run`, for
 evaluation, which never imports the trainer).
 
+The saved configuration records the folder's :data:`FORMAT_VERSION`; whatever reads one goes
+through :func:`migrate_config`, which brings any version it knows to today's.
+
 Every file is written atomically (temporary file + rename), so an interrupted or failed write
 (out of disk space included) leaves the previous version intact.
 """
@@ -9,10 +12,9 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import io
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import yaml
@@ -27,6 +29,9 @@ METRICS = "metrics.csv"
 LAST = "checkpoint_last.pt"
 BEST = "checkpoint_best.pt"
 RUN_FILES = (CONFIG, METRICS, LAST, BEST)
+# The format of what a run folder records (config.yaml and the checkpoints' "config"); a saved
+# configuration without ``format_version`` is version 1.
+FORMAT_VERSION = 1
 
 
 class CheckpointWriteError(OSError):
@@ -99,8 +104,37 @@ class StartGuard:
 
 
 def read_checkpoint(path: Path) -> Dict[str, Any]:
-    """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it."""
-    return load_checkpoint(path)
+    """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it, its
+    ``config`` in today's format (:func:`migrate_config`)."""
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and isinstance(state.get("config"), dict):
+        state["config"] = migrate_config(state["config"], path)
+    return state
+
+
+def migrate_config(config: Dict[str, Any], source: Path | str = "run settings") -> Dict[str, Any]:
+    """A run's saved configuration in today's format (:data:`FORMAT_VERSION`).
+
+    Version 1 (a configuration without ``format_version``) may lack the dataset's reload spec and
+    identity: they are derived from the ``dataset`` typed (a relative folder path then has to be
+    valid from here).
+
+    Raises:
+        ValueError: for a version this fewshot-clce does not know, naming ``source``.
+    """
+    version = config.get("format_version", 1)
+    if version not in range(1, FORMAT_VERSION + 1):
+        raise ValueError(f"cannot read {str(source)!r}: it has format_version {version!r}, and this "
+                         f"fewshot-clce reads versions 1 to {FORMAT_VERSION}; upgrade fewshot-clce")
+    derived = config.get("derived")
+    if isinstance(derived, dict) and config.get("dataset") and not (
+            derived.get("dataset_spec") and derived.get("dataset_id")):
+        from ..data.registry import dataset_id
+
+        spec = derived.get("dataset_spec") or config["dataset"]
+        derived = dict(derived, dataset_spec=spec, dataset_id=derived.get("dataset_id") or dataset_id(spec))
+        config = dict(config, derived=derived)
+    return dict(config, format_version=FORMAT_VERSION)
 
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
@@ -156,7 +190,7 @@ def read_config(run_dir: Path) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"cannot read run settings {str(path)!r}: it is not a mapping of settings "
                          f"(found {type(data).__name__}); {fix}")
-    return data
+    return migrate_config(data, path)
 
 
 def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:
@@ -202,7 +236,6 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     """
     from ..backbones.factory import create_backbone
     from ..backbones.weights import load_weights
-    from ..data.registry import dataset_id
     from ..data.transforms import Preprocess
 
     run_dir = Path(run_dir).expanduser()
@@ -223,8 +256,5 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     load_weights(backbone, backbone_weights(state), config["backbone"])
     backbone.eval()
     preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
-    # runs trained before the identity was recorded: derived from what was typed (a relative
-    # folder path then has to be valid from here)
-    spec = derived.get("dataset_spec") or config["dataset"]
-    identity = derived.get("dataset_id") or dataset_id(spec)
-    return LoadedRun(backbone, config, path, file_id(path), spec, preprocess, identity)
+    return LoadedRun(backbone, config, path, file_id(path), derived["dataset_spec"], preprocess,
+                     derived["dataset_id"])
