@@ -4,7 +4,7 @@
 ``conv4`` and ``resnet12`` are built by their timm entry points without importing timm, a slow
 import in every process that trains or evaluates (each ``--jobs`` or submitit training among them;
 docs/performance.md); the result is the model ``timm.create_model`` gives
-(``tests/test_backbones.py``).
+(``tests/backbones/test_factory.py``).
 """
 from __future__ import annotations
 

@@ -125,7 +125,8 @@ def migrate_config(config: Dict[str, Any], source: Path | str = "run settings") 
     version = config.get("format_version", 1)
     if version not in range(1, FORMAT_VERSION + 1):
         raise ValueError(f"cannot read {str(source)!r}: it has format_version {version!r}, and this "
-                         f"fewshot-clce reads versions 1 to {FORMAT_VERSION}; upgrade fewshot-clce")
+                         f"fewshot-clce reads versions up to {FORMAT_VERSION}; upgrade fewshot-clce, or "
+                         "retrain the run")
     derived = config.get("derived")
     if isinstance(derived, dict) and config.get("dataset") and not (
             derived.get("dataset_spec") and derived.get("dataset_id")):
