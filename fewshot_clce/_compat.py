@@ -12,7 +12,7 @@ import importlib.util
 import sys
 
 ALIASES = {
-    "safe_load": "utils.safe_load",
+    "safe_load": "utils.safe_pickle",
     "archives": "utils.archives",
     "registry": "utils.registry",
     "augment": "data.transforms",
