@@ -10,7 +10,8 @@ from .features import FeatureTable, extract_features
 from .heads import HEADS, create_head, list_heads
 from .losses import LOSSES, HyperParam, LossError, LossOutput, create_loss, list_losses, load_loss_class
 from .utils.registry import Registry, UnknownNameError
-from .utils.safe_load import UnsafePickleError, load_checkpoint, load_pickle
+from .backbones.weights import load_checkpoint
+from .utils.safe_pickle import UnsafePickleError, load_pickle
 from .stats import mean_ci, paired_comparison
 from .stats.summary import summarize
 

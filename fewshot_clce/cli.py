@@ -27,7 +27,7 @@ COMMANDS = [
 
 # Errors that come from what the user asked for or from the machine (a full disk, a read-only
 # folder: every OSError): printed as one line, no traceback.
-# pickle.UnpicklingError covers safe_load.UnsafePickleError: a data file that was refused.
+# pickle.UnpicklingError covers safe_pickle.UnsafePickleError: a data file that was refused.
 USER_ERRORS = (ValueError, UnknownNameError, OSError, pickle.UnpicklingError)
 
 

@@ -129,12 +129,12 @@ def predict(
         query: an image file, a folder of images, a folder of class folders (named as the support's:
             the truth is then known), or a list of those.
         run_dir: a folder written by ``fewshot-clce train``; or else ``backbone`` with
-            ``checkpoint`` or ``pretrained`` (:func:`fewshot_clce.training.external.load_backbone`).
+            ``checkpoint`` or ``pretrained`` (:func:`fewshot_clce.backbones.external.load_backbone`).
         head: a head that gives scores: ``logistic`` (default), ``centroid``, ``centroid_cosine``,
             with options as ``logistic[C=0.1]``.
         which: the run's checkpoint, ``best`` or ``last``.
         image_size, mean, std, checkpoint_prefix, checkpoint_key, **backbone_kwargs: for
-            ``backbone`` (as :func:`~fewshot_clce.training.external.load_backbone` takes them).
+            ``backbone`` (as :func:`~fewshot_clce.backbones.external.load_backbone` takes them).
         batch_size: images per forward pass.
         device: where the backbone runs: cpu, cuda, cuda:N or auto (a GPU when visible).
 
@@ -175,7 +175,7 @@ def predict(
         loaded = load_run(run_dir, which=which)
         name = str(loaded.config.get("backbone", ""))
     else:
-        from .training.external import load_backbone
+        from .backbones.external import load_backbone
 
         shape = (1 if mode == "L" else 3, *size)
         loaded = load_backbone(

@@ -1,9 +1,9 @@
 """``create_backbone``: any backbone by name through ``timm.create_model(..., num_classes=0)``, and
 ``embedding_dim``, the feature width measured with one dummy forward pass.
 
-``conv4`` and ``resnet12`` are built by their timm entry points without importing timm, which
-costs about 2 s in every process that trains or evaluates (each ``--jobs`` or submitit training
-among them); the result is the model ``timm.create_model`` gives
+``conv4`` and ``resnet12`` are built by their timm entry points without importing timm, a slow
+import in every process that trains or evaluates (each ``--jobs`` or submitit training among them;
+docs/performance.md); the result is the model ``timm.create_model`` gives
 (``tests/backbones/test_factory.py``).
 """
 from __future__ import annotations

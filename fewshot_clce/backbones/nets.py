@@ -1,6 +1,6 @@
 """The few-shot backbones ``conv4`` and ``resnet12``, registered into timm's own registry.
 
-This module does not import timm (about 2 s per process): :func:`register_into_timm` runs when
+This module does not import timm (a slow import in every process): :func:`register_into_timm` runs when
 timm is imported (:mod:`fewshot_clce.backbones.timm_hook`), and ``resnet12`` takes timm's
 DropBlock only when it drops blocks.
 

@@ -329,13 +329,13 @@ def check_splits(datasets: Dict) -> None:
     Raises:
         ValueError: naming the dataset, the missing split and the splits it has.
     """
+    from ..data.registry import require_splits
+
     for name, ds in datasets.items():
-        for needed in ("base", "val", "novel"):
-            if needed not in ds.splits:
-                raise ValueError(f"the benchmark needs a {needed!r} split of every dataset (base classes to train "
-                                 f"on, val classes to pick epochs and hyper-parameters, novel classes to report); "
-                                 f"dataset {name!r} has {', '.join(ds.splits)}. Folder datasets take a split file "
-                                 "naming them (folder:PATH::SPLITFILE)")
+        require_splits(ds, ("base", "val", "novel"), "the benchmark",
+                       "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
+                       "classes to report", "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
+                       name=name, scope=" of every dataset")
 
 
 class OutputGuard:

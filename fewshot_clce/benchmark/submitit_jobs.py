@@ -95,7 +95,7 @@ class _Job:
 
     def outcome(self) -> Optional[str]:
         """Why the job failed (a phrase), or None when its task returned."""
-        from ..utils.safe_load import load_pickle
+        from ..utils.safe_pickle import load_pickle
 
         if not self.result.exists():
             return f"job {self.id} ended ({self.state()}) without a result: killed, out of memory or out of time"

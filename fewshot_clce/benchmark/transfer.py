@@ -57,7 +57,7 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
     import pickle
 
     from ..backbones.factory import backbone_from_weights, pretrained_digest
-    from ..training.run_folder import backbone_weights, file_id
+    from ..backbones.weights import backbone_weights, file_id
 
     if cfg.init is None:
         return None

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.safe_load import load_pickle, load_pickle_bytes
+from ..utils.safe_pickle import load_pickle, load_pickle_bytes
 from ._classes import array_split, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
 from .base import FewShotDataset

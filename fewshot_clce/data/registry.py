@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..utils.registry import Registry, parse_spec
 from .base import FewShotDataset
@@ -163,6 +163,27 @@ def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **option
             dataset = factory(root=default_root(root), **options)
     dataset.rename(identity)
     return dataset
+
+
+def require_splits(dataset: FewShotDataset, needed: Sequence[str], user: str, uses: str, fix: str,
+                   name: Optional[str] = None, scope: str = "") -> None:
+    """Refuse a dataset that lacks a split its user needs, before anything is read from it.
+
+    Args:
+        needed: the split names, checked in this order.
+        user: who needs them, as the message starts ("training").
+        uses: what the splits are for, said in parentheses.
+        fix: how to give a dataset those splits.
+        name: the dataset as the user named it (default: its identity).
+        scope: said after "split" (" of every dataset").
+
+    Raises:
+        ValueError: naming the first missing split, the dataset and the splits it has.
+    """
+    for split in needed:
+        if split not in dataset.splits:
+            raise ValueError(f"{user} needs a {split!r} split{scope} ({uses}); dataset "
+                             f"{name or dataset.name!r} has {', '.join(dataset.splits)}. {fix}")
 
 
 def list_datasets() -> List[str]:

@@ -23,7 +23,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
-from ..utils.safe_load import load_pickle
+from ..utils.safe_pickle import load_pickle
 from ._classes import array_split, check_classes, labels_for, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
 from .base import FewShotDataset, Split, decode_array, open_image

@@ -275,7 +275,7 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     """Evaluate a backbone that no run folder holds: a weights file, or timm's pretrained weights.
 
     A checkpoint written by a training run evaluates exactly as its run folder (its settings give
-    the preprocessing). Defaults and errors: :func:`fewshot_clce.training.external.load_backbone`.
+    the preprocessing). Defaults and errors: :func:`fewshot_clce.backbones.external.load_backbone`.
 
     Args:
         backbone: ``conv4``, ``resnet12`` or a timm model name.
@@ -296,7 +296,7 @@ def evaluate_backbone(backbone: str, episodes: EpisodesArg, checkpoint: Optional
     The other arguments are as for :func:`evaluate_run`.
     """
     from ..data import FewShotDataset, create_dataset
-    from ..training.external import load_backbone
+    from ..backbones.external import load_backbone
 
     torch_device = resolve_device(str(device))
     sets = load_episode_sets(episodes)

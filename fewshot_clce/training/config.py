@@ -100,7 +100,7 @@ class TrainConfig:
 
 def with_loss_defaults(config: Dict[str, Any], loss_cls) -> Dict[str, Any]:
     """A saved run configuration with every hyper-parameter ``loss_cls`` declares that it does not
-    record at its default (a setting declared after the run was made had its default then)."""
+    record at its default (what the loss trained with when the run did not set it)."""
     from ..losses.declare import declared
     from ..losses.hparams import LOSS_HPARAMS
 
@@ -128,7 +128,7 @@ def default_weight_decay(optimizer: str) -> float:
 
 def resolved_settings(values: Dict[str, Any]) -> Dict[str, Any]:
     """What a training of these settings trains: every field of :meth:`TrainConfig.identity`, a
-    missing one at its default (a config.yaml written before the field existed trained with it),
+    missing one at its default (what training used for a setting the file does not record),
     and the defaults training fills in itself (learning rate, weight decay, the loss's
     hyper-parameters) resolved. ``augment="auto"`` stays as it is: it depends on the data.
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from typing import Dict, Iterator, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,6 +43,17 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistConte
     steps = n // (batch_size * ctx.world_size)
     perm = perm[: steps * batch_size * ctx.world_size].view(steps, ctx.world_size, batch_size)  # [S, W, B]
     return list(perm[:, ctx.rank])
+
+
+def epoch_steps(n_images: int, global_batch: int, cap: Optional[int] = None,
+                equal_to_batch: Optional[int] = None) -> int:
+    """Optimizer steps per epoch: one pass over ``n_images`` at ``global_batch``, at most ``cap``,
+    and at most the steps of one pass at the global batch ``equal_to_batch`` (equal steps across
+    batch sizes)."""
+    steps = n_images // global_batch
+    if equal_to_batch is not None:
+        steps = min(steps, n_images // equal_to_batch)
+    return max(1, min(steps, cap or steps))
 
 
 def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
@@ -100,30 +112,58 @@ def _autocast(device: torch.device, precision: str):
     return nullcontext()
 
 
-def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch.Tensor], augment: Augment,
-                views: int, optimizer: torch.optim.Optimizer, scheduler, grad_clip: Optional[float],
-                aug_gen: torch.Generator, ctx: DistContext, epoch: int, loader_workers: int = 0,
-                progress: bool = True, precision: str = "float32") -> Dict[str, float]:
+@dataclass
+class EpochSetup:
+    """What every epoch of a training uses, the same from one epoch to the next.
+
+    Attributes:
+        model: maps ``[B * V, C, h, w]`` to a :class:`~fewshot_clce.training.model.ModelOutput`
+            (DDP-wrapped under torchrun).
+        split: the base split, read with its batched ``get_images``.
+        views: augmented views per image.
+        grad_clip: bound on the gradient norm; None or 0 leaves it unclipped.
+        loader_workers: processes reading the images (0: this one).
+        precision: ``"float32"`` or ``"bfloat16"`` autocast of the forward pass.
+    """
+
+    model: nn.Module
+    loss_fn: nn.Module
+    split: Any
+    augment: Augment
+    views: int
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    grad_clip: Optional[float]
+    ctx: DistContext
+    loader_workers: int = 0
+    progress: bool = True
+    precision: str = "float32"
+
+
+def train_epoch(setup: EpochSetup, batches: List[torch.Tensor], aug_gen: torch.Generator,
+                epoch: int) -> Dict[str, float]:
     """One pass over ``batches``; returns mean loss, mean parts, images per second and time.
 
     Raises:
         NonFiniteLossError: at the first step whose loss is NaN or infinite on any rank (before
             the optimizer step, so no weights are touched).
     """
+    model, loss_fn, ctx, views = setup.model, setup.loss_fn, setup.ctx, setup.views
+    optimizer, scheduler = setup.optimizer, setup.scheduler
     model.train()
     device = ctx.device
     sums: Optional[torch.Tensor] = None
     names: List[str] = []
     seen = 0
     bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-               disable=not (progress and ctx.is_main))
+               disable=not (setup.progress and ctx.is_main))
     start = time.perf_counter()
-    for step, (images, labels) in enumerate(_load(split, batches, loader_workers, device)):
+    for step, (images, labels) in enumerate(_load(setup.split, batches, setup.loader_workers, device)):
         b = images.shape[0]
-        x = augment(images, views, aug_gen)  # [B, V, C, h, w]
+        x = setup.augment(images, views, aug_gen)  # [B, V, C, h, w]
         x = x.flatten(0, 1)  # [B * V, C, h, w]
         x = x.contiguous(memory_format=torch.channels_last)  # as the model's weights (trainer)
-        with _autocast(device, precision):
+        with _autocast(device, setup.precision):
             out = model(x)
         # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
         logits = out.logits.float().view(b, views, -1) if out.logits is not None else None  # [B, V, classes]
@@ -147,8 +187,8 @@ def train_epoch(model: nn.Module, loss_fn: nn.Module, split, batches: List[torch
                 f"before updating the weights; lower --lr, set --grad-clip, or check the data")
         optimizer.zero_grad(set_to_none=True)
         res.total.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if setup.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), setup.grad_clip)
         optimizer.step()
         scheduler.step()
         sums = values if sums is None else sums + values

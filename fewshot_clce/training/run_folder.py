@@ -2,6 +2,9 @@
 checkpoint_best.pt; writing them (the trainer) and reading them back (:func:`load_run`, for
 evaluation, which never imports the trainer).
 
+The saved configuration records the folder's :data:`FORMAT_VERSION`; whatever reads one goes
+through :func:`migrate_config`, which brings any version it knows to today's.
+
 Every file is written atomically (temporary file + rename), so an interrupted or failed write
 (out of disk space included) leaves the previous version intact.
 """
@@ -9,23 +12,26 @@ from __future__ import annotations
 
 import csv
 import errno
-import hashlib
 import io
 from pathlib import Path
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 import yaml
 
 from ..utils.checks import SettingError
 from ..utils.files import atomic_path, write_text_atomic
-from ..utils.safe_load import load_checkpoint
+from ..backbones.external import LoadedRun
+from ..backbones.weights import backbone_weights, file_id, load_checkpoint
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 LAST = "checkpoint_last.pt"
 BEST = "checkpoint_best.pt"
 RUN_FILES = (CONFIG, METRICS, LAST, BEST)
+# The format of what a run folder records (config.yaml and the checkpoints' "config"); a saved
+# configuration without ``format_version`` is version 1.
+FORMAT_VERSION = 1
 
 
 class CheckpointWriteError(OSError):
@@ -98,8 +104,38 @@ class StartGuard:
 
 
 def read_checkpoint(path: Path) -> Dict[str, Any]:
-    """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it."""
-    return load_checkpoint(path)
+    """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it, its
+    ``config`` in today's format (:func:`migrate_config`)."""
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and isinstance(state.get("config"), dict):
+        state["config"] = migrate_config(state["config"], path)
+    return state
+
+
+def migrate_config(config: Dict[str, Any], source: Path | str = "run settings") -> Dict[str, Any]:
+    """A run's saved configuration in today's format (:data:`FORMAT_VERSION`).
+
+    Version 1 (a configuration without ``format_version``) may lack the dataset's reload spec and
+    identity: they are derived from the ``dataset`` typed (a relative folder path then has to be
+    valid from here).
+
+    Raises:
+        ValueError: for a version this fewshot-clce does not know, naming ``source``.
+    """
+    version = config.get("format_version", 1)
+    if version not in range(1, FORMAT_VERSION + 1):
+        raise ValueError(f"cannot read {str(source)!r}: it has format_version {version!r}, and this "
+                         f"fewshot-clce reads versions up to {FORMAT_VERSION}; upgrade fewshot-clce, or "
+                         "retrain the run")
+    derived = config.get("derived")
+    if isinstance(derived, dict) and config.get("dataset") and not (
+            derived.get("dataset_spec") and derived.get("dataset_id")):
+        from ..data.registry import dataset_id
+
+        spec = derived.get("dataset_spec") or config["dataset"]
+        derived = dict(derived, dataset_spec=spec, dataset_id=derived.get("dataset_id") or dataset_id(spec))
+        config = dict(config, derived=derived)
+    return dict(config, format_version=FORMAT_VERSION)
 
 
 def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
@@ -120,15 +156,6 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
                 raise OSError(errno.ENOSPC if full else errno.EIO, reason) from None
     except OSError as e:
         raise CheckpointWriteError(e.errno or errno.EIO, e.strerror or str(e)) from None
-
-
-def file_id(path: Path) -> str:
-    """First 16 hex digits of the sha256 of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def write_config(run_dir: Path, config: Dict[str, Any]) -> None:
@@ -164,7 +191,7 @@ def read_config(run_dir: Path) -> Dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"cannot read run settings {str(path)!r}: it is not a mapping of settings "
                          f"(found {type(data).__name__}); {fix}")
-    return data
+    return migrate_config(data, path)
 
 
 def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:
@@ -196,62 +223,6 @@ def checkpoint_id(run_dir: Path, which: str = "best") -> str:
     return file_id(checkpoint_path(run_dir, which))
 
 
-# Where the backbone's weights sit in a checkpoint's "model" state dict (TrainingModel.backbone).
-BACKBONE_PREFIX = "backbone."
-
-
-def is_run_checkpoint(obj: Any) -> bool:
-    """Whether a loaded checkpoint was written by :func:`save_checkpoint` of a training run."""
-    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), dict)
-            and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
-
-
-def backbone_weights(source, prefix: str = "",
-                     key: Optional[str] = None) -> Dict[str, torch.Tensor]:
-    """Backbone weights from a run's checkpoint, or from any weights file or state dict.
-
-    Args:
-        source: a path (``.pt`` / ``.pth`` / ``.safetensors``) or a loaded dict.
-        prefix: the key prefix of the weights in another tool's checkpoint
-            (``--checkpoint-prefix``: :func:`fewshot_clce.backbones.read_state_dict`).
-        key: the checkpoint entry holding the weights (``--checkpoint-key``); with either one
-            given, a run's checkpoint is read the same way.
-
-    Raises:
-        FileNotFoundError, ValueError: see :func:`fewshot_clce.backbones.read_state_dict`.
-    """
-    from ..backbones.weights import read_state_dict
-
-    obj = source
-    if not isinstance(source, dict):
-        path = Path(source).expanduser()
-        if path.suffix != ".safetensors" and path.is_file():
-            obj = load_checkpoint(path)
-    if prefix or key:
-        return read_state_dict(obj if isinstance(obj, dict) else source, prefix, key)
-    if is_run_checkpoint(obj):
-        return read_state_dict(obj["model"], prefix=BACKBONE_PREFIX)
-    return read_state_dict(obj if isinstance(obj, dict) else source)
-
-
-class LoadedRun(NamedTuple):
-    """A trained backbone and what is needed to evaluate it (see :func:`load_run`).
-
-    Attributes:
-        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
-        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
-            which manifests of its data record.
-    """
-
-    backbone: torch.nn.Module
-    config: Dict[str, Any]
-    checkpoint_path: Path
-    checkpoint_id: str
-    dataset: str
-    preprocess: Callable[[torch.Tensor], torch.Tensor]
-    dataset_id: str
-
-
 def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     """The backbone of a finished (or interrupted) run, in eval mode on the CPU.
 
@@ -266,7 +237,6 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     """
     from ..backbones.factory import create_backbone
     from ..backbones.weights import load_weights
-    from ..data.registry import dataset_id
     from ..data.transforms import Preprocess
 
     run_dir = Path(run_dir).expanduser()
@@ -287,8 +257,5 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     load_weights(backbone, backbone_weights(state), config["backbone"])
     backbone.eval()
     preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
-    # runs trained before the identity was recorded: derived from what was typed (a relative
-    # folder path then has to be valid from here)
-    spec = derived.get("dataset_spec") or config["dataset"]
-    identity = derived.get("dataset_id") or dataset_id(spec)
-    return LoadedRun(backbone, config, path, file_id(path), spec, preprocess, identity)
+    return LoadedRun(backbone, config, path, file_id(path), derived["dataset_spec"], preprocess,
+                     derived["dataset_id"])

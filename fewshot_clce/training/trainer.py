@@ -3,7 +3,8 @@
 A run trains ``backbone -> pooled feature`` with a linear classifier and/or a projection head on
 the base split of a dataset, with a registered loss, on two augmented views per image. After
 every epoch it scores the backbone on fixed few-shot episodes of the val split, through the very
-feature extraction and head code evaluation uses (:data:`VAL_HEAD`, in float32 on every device),
+feature extraction and head code evaluation uses (:data:`~fewshot_clce.training.build.VAL_HEAD`, in
+float32 on every device),
 and writes, atomically, ``checkpoint_last.pt`` (everything needed to resume) and,
 when the score improved, ``checkpoint_best.pt``. ``metrics.csv`` has one row per epoch, epoch 0
 being the untrained backbone. ``config.yaml`` is the resolved configuration.
@@ -16,10 +17,9 @@ The caller's global RNG state is left untouched.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -27,23 +27,14 @@ from torch import nn
 from ..utils import checks as _checks
 from . import run_folder as _rundir
 from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
-from ..features import extract_features
-from ..evaluation.episodic import episode_accuracies
-from ..heads import CentroidHead
-from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
-                   epoch_batches, generator, resolve_precision, train_epoch)
-from .._version import __version__
-from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
-from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
-                                 embedding_dim)
-from .model import TrainingModel
+from .loop import (AUGMENT, MODEL_RNG, EpochSetup, NonFiniteLossError, derive_seed, epoch_batches, generator,
+                   train_epoch)
+from ..data.transforms import PRESETS
+from ..backbones.factory import check_backbone_name, create_backbone
 from ..losses.hparams import LOSS_HPARAMS, loss_takes
-from ..losses.plugins import source_record
-from .config import RUNTIME_FIELDS, TrainConfig, default_lr, default_weight_decay, with_loss_defaults
-
-# The per-epoch validation score: cosine nearest centroid of L2-normalised features (the head that
-# picks the best epoch; evaluation's heads are chosen separately).
-VAL_HEAD = CentroidHead(metric="cosine", normalize="l2n")
+from .build import TrainingLoss, TrainingRun, build_run
+from .config import TrainConfig
+from .resume import prepare_run_dir
 
 
 def _check(cfg: TrainConfig) -> None:
@@ -96,17 +87,6 @@ def _check(cfg: TrainConfig) -> None:
     check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes")
 
 
-def epoch_steps(n_images: int, global_batch: int, cap: Optional[int] = None,
-                equal_to_batch: Optional[int] = None) -> int:
-    """Optimizer steps per epoch: one pass over ``n_images`` at ``global_batch``, at most ``cap``,
-    and at most the steps of one pass at the global batch ``equal_to_batch`` (equal steps across
-    batch sizes)."""
-    steps = n_images // global_batch
-    if equal_to_batch is not None:
-        steps = min(steps, n_images // equal_to_batch)
-    return max(1, min(steps, cap or steps))
-
-
 def check_config(config: TrainConfig) -> None:
     """Every check :func:`train` makes before it loads data (values, names, the loss's options).
 
@@ -116,17 +96,7 @@ def check_config(config: TrainConfig) -> None:
     _check(config)
 
 
-class _Loss(NamedTuple):
-    """A training's loss: the module, the value of every hyper-parameter it declares, the
-    reference it was named by (options stripped) and its class."""
-
-    module: nn.Module
-    values: Dict[str, Any]
-    reference: str
-    cls: type
-
-
-def _create_loss(cfg: TrainConfig) -> _Loss:
+def _create_loss(cfg: TrainConfig) -> TrainingLoss:
     """The loss module and its resolved hyper-parameters (given values over the loss's defaults).
 
     Raises:
@@ -143,16 +113,7 @@ def _create_loss(cfg: TrainConfig) -> _Loss:
             raise _checks.SettingError(k, f"loss {ref!r} does not take " + "{setting}"
                                        + f"; its hyper-parameters are: {', '.join(takes) or 'none'}")
     module, values, ref, cls = build_loss(cfg.loss, {**given, **dict(cfg.loss_options or {})})
-    return _Loss(module, values, ref, cls)
-
-
-def resolved_loss_fields(loss: _Loss) -> Dict[str, Any]:
-    """The TrainConfig fields that record a loss: ``loss`` (its reference), the vocabulary's fields
-    for the hyper-parameters it declares under those names, ``loss_options`` for the others."""
-    fields: Dict[str, Any] = {"loss": loss.reference}
-    fields.update({k: v for k, v in loss.values.items() if k in LOSS_HPARAMS})
-    fields["loss_options"] = {k: v for k, v in loss.values.items() if k not in LOSS_HPARAMS}
-    return fields
+    return TrainingLoss(module, values, ref, cls)
 
 
 def _log(ctx: DistContext, message: str) -> None:
@@ -196,111 +157,27 @@ def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
     return folder_lock(cfg.out, "run folder", "train into another --out")
 
 
-def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
-    from ..data import create_dataset, reload_spec
-    from ..episodes import sample_episodes
+def _train(cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss) -> Path:
+    """Build the training, start or resume its run folder, train the remaining epochs."""
+    run = build_run(cfg, ctx, loss)
+    started = _start(run, cfg, ctx, loss)
+    if started is not None:
+        _train_epochs(run, cfg, ctx, *started)
+    return run.run_dir
 
-    run_dir = Path(cfg.out).expanduser()
-    dataset = create_dataset(cfg.dataset, root=cfg.data_root)
-    for needed in ("base", "val"):
-        if needed not in dataset.splits:
-            raise ValueError(f"training needs a {needed!r} split (base classes to train on, val classes to "
-                             f"pick the best epoch); dataset {cfg.dataset!r} has {', '.join(dataset.splits)}. "
-                             "Folder datasets take a split file naming val classes (folder:PATH::SPLITFILE); "
-                             "omniglot holds some alphabets out with --dataset 'omniglot[val_alphabets=5]'")
-    base, val = dataset.split("base"), dataset.split("val")
-    if val.num_classes < _checks.MIN_WAYS:
-        raise ValueError(f"the val split of {cfg.dataset!r} has {val.num_classes} class; validation episodes need "
-                         f"at least {_checks.MIN_WAYS} classes: give the val split more classes")
-    need = cfg.batch_size * ctx.world_size
-    if len(base) < need:
-        raise ValueError(f"the base split of {cfg.dataset!r} has {len(base)} images; a batch of {cfg.batch_size}"
-                         f" x {ctx.world_size} process(es) needs {need}; lower --batch-size")
-    loss_fn = loss.module
-    if getattr(loss_fn, "uses_projection", False) and cfg.views < 2 and cfg.batch_size < 2:
-        raise _checks.SettingError("views", "a contrastive loss needs positives: set {setting} to 2 or raise "
-                                            "{setting:batch_size}")
-    channels, height, width = base.image_shape
-    preset = choose_preset(base.image_shape) if cfg.augment == "auto" else cfg.augment
-    size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
-    resolved = dataclasses.replace(
-        cfg, augment=preset,
-        lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
-        weight_decay=(cfg.weight_decay if cfg.weight_decay is not None
-                      else default_weight_decay(cfg.optimizer)),
-        threads=torch.get_num_threads(), precision=resolve_precision(cfg.precision, ctx.device),
-        **resolved_loss_fields(loss))
 
-    torch.manual_seed(derive_seed(cfg.seed, INIT))
-    backbone_kw = {"drop_block_rate": cfg.drop_block_rate} if cfg.drop_block_rate else {}
-    if cfg.checkpoint:  # any weights file, a run's checkpoint included (the run folder module reads those)
-        state = _rundir.backbone_weights(cfg.checkpoint, cfg.checkpoint_prefix, cfg.checkpoint_key)
-        backbone, imported = backbone_from_weights(cfg.backbone, state, in_chans=channels,
-                                                   source=cfg.checkpoint, **backbone_kw)
-        # what the weights need, so that load_run rebuilds the same backbone
-        backbone_kw.update(imported.options)
-        if imported.layout is not None and ctx.is_main:
-            print(f"{cfg.checkpoint}: {imported.describe()}", file=sys.stderr)
-    else:
-        backbone = create_backbone(cfg.backbone, in_chans=channels, pretrained=cfg.pretrained,
-                                   **backbone_kw)
-    init = init_digest(cfg, backbone, channels)
-    feature_dim = embedding_dim(backbone, (channels, *size))
-    augment = Augment(preset, size, channels)
-    mean, std = augment.mean, augment.std
-    timm_cfg = getattr(backbone, "pretrained_cfg", None) or {}
-    if cfg.pretrained and timm_cfg.get("mean"):  # pretrained weights expect their own normalisation
-        mean, std = _match_channels(timm_cfg["mean"], channels), _match_channels(timm_cfg["std"], channels)
-        augment.mean, augment.std = mean, std
-    preprocess = Preprocess(size, mean, std)
-    model = TrainingModel(backbone, feature_dim, base.num_classes,
-                          getattr(loss_fn, "uses_logits", False),
-                          getattr(loss_fn, "uses_projection", False), cfg.projection_dim,
-                          use_features=getattr(loss_fn, "uses_features", False))
-    if callable(getattr(loss_fn, "setup", None)):  # class weights of its own: sized now
-        loss_fn.setup(base.num_classes, feature_dim)
-    if any(True for _ in loss_fn.parameters()):
-        # trained by the optimizer, saved in the checkpoints, synchronised under DDP: as the model
-        model.criterion = loss_fn
-    model = model.to(ctx.device)
-    # Channels-last on every device: on the 2-core CPU a conv4 training step at 28 px (batch 64, two views)
-    # took 95 ms against 155 ms in NCHW with 2 threads, 164-175 against 323-337 ms with 1; GPUs' tensor-core
-    # kernels want it too.
-    model = model.to(memory_format=torch.channels_last)
-    loss_fn = loss_fn.to(ctx.device)
+def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
+           loss: TrainingLoss) -> Optional[Tuple[list, float, int]]:
+    """Start the run folder (epoch 0) or resume it: ``(metrics rows, best val score, first epoch
+    to train)``, None when it already finished.
 
-    config_dict = dict(dataclasses.asdict(resolved), derived=dict(
-        dataset_id=dataset.name, dataset_spec=reload_spec(cfg.dataset), in_chans=channels, image_size=list(size), mean=list(mean), std=list(std), embedding_dim=feature_dim,
-        num_classes=base.num_classes, world_size=ctx.world_size, global_batch_size=need,
-        base_fingerprint=base.fingerprint, val_fingerprint=val.fingerprint, backbone_kwargs=backbone_kw,
-        init_digest=init, version=__version__, torch=str(torch.__version__),
-        loss_source=source_record(loss.reference, loss.cls)))
-    steps = epoch_steps(len(base), need, cfg.steps_per_epoch,
-                        cfg.steps_as_batch * ctx.world_size if cfg.steps_as_batch else None)
-    optimizer = build_optimizer(model, cfg.optimizer, resolved.lr, resolved.weight_decay, cfg.momentum)
-    scheduler = build_scheduler(optimizer, cfg.epochs, steps, cfg.warmup_epochs)
-    try:  # before the run folder is touched: too few val images for these episodes is a bad option
-        val_episodes = sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,
-                                       cfg.val_episodes, seed=cfg.val_seed)
-    except ValueError as e:
-        # the sampler's own advice names `episodes make` options; training's are --val-*
-        reason = str(e).split(": lower --shots/--queries")[0].split("; lower --ways")[0]
-        raise _checks.SettingError(
-            "val_queries", f"validation episodes ({cfg.val_ways}-way {cfg.val_shots}-shot, "
-            + "{setting} " + f"{cfg.val_queries}) cannot be drawn: {reason}; lower "
-            + "{setting:val_shots}, {setting} or {setting:val_ways}, or give the val split more "
-            "images per class") from None
-    val_index = val_episodes.used_indices()
-
-    def validate() -> float:
-        feats = extract_features(model.backbone, val, val_index, preprocess, device=ctx.device, cache=False)
-        return float(episode_accuracies(feats, val_episodes, VAL_HEAD).mean())
-
-    # A start that fails before training (epoch 0 included) takes back what it wrote into a
-    # folder that held no run, so the corrected command needs no --force.
+    A start that fails before training (epoch 0 included) takes back what it wrote into a folder
+    that held no run, so the corrected command needs no --force.
+    """
+    run_dir = run.run_dir
     start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
     try:
-        state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict, loss)
+        state = run_on_main(ctx, prepare_run_dir, run_dir, cfg, run.config_dict, loss.cls)
         if state is not None and state["epoch"] >= cfg.epochs:
             if not (run_dir / _rundir.BEST).is_file():
                 raise FileNotFoundError(
@@ -309,84 +186,63 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
                     "epoch cannot be recovered: delete the run folder (or train with --force) to "
                     "train it again")
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
-            return run_dir
+            return None
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
-        _decode_once(base, remaining * steps * cfg.batch_size, cfg.num_workers, ctx)
+        _decode_once(run.base, remaining * run.steps * cfg.batch_size, cfg.num_workers, ctx)
         if ctx.is_main:  # rank 0 alone validates: at every epoch end, and before the first one
-            _decode_once(val, (remaining + (state is None)) * len(val_index), cfg.num_workers, ctx)
-        if cfg.val_ways > val.num_classes:
-            _log(ctx, f"note: the val split of {cfg.dataset!r} has {val.num_classes} classes, fewer than "
-                      f"the {cfg.val_ways} val ways asked for; validating {val.num_classes}-way")
-        if state is None:
-            rows, best, start = [], -1.0, 1
-            if ctx.is_main:
-                acc0 = validate()
-                rows.append({"epoch": 0, "val_acc": acc0})
-                _rundir.write_metrics(run_dir, rows)
-                _log(ctx, f"epoch 0 (untrained): val {val_episodes.ways}-way {val_episodes.shots}-shot "
-                          f"accuracy {acc0:.4f}")
-        else:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            rows, best, start = list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
-            _log(ctx, f"resuming {run_dir} at epoch {start} of {cfg.epochs}")
+            _decode_once(run.val, (remaining + (state is None)) * len(run.val_index), cfg.num_workers, ctx)
+        if cfg.val_ways > run.val.num_classes:
+            _log(ctx, f"note: the val split of {cfg.dataset!r} has {run.val.num_classes} classes, fewer than "
+                      f"the {cfg.val_ways} val ways asked for; validating {run.val.num_classes}-way")
+        if state is not None:
+            run.model.load_state_dict(state["model"])
+            run.optimizer.load_state_dict(state["optimizer"])
+            run.scheduler.load_state_dict(state["scheduler"])
+            _log(ctx, f"resuming {run_dir} at epoch {int(state['epoch']) + 1} of {cfg.epochs}")
+            return list(state["metrics"]), float(state["best_val"]), int(state["epoch"]) + 1
+        rows: list = []
+        if ctx.is_main:
+            acc0 = run.validate(ctx)
+            rows.append({"epoch": 0, "val_acc": acc0})
+            _rundir.write_metrics(run_dir, rows)
+            _log(ctx, f"epoch 0 (untrained): val {run.val_episodes.ways}-way {run.val_episodes.shots}-shot "
+                      f"accuracy {acc0:.4f}")
+        return rows, -1.0, 1
     except Exception:
         if start_guard is not None:
             start_guard.undo()
         raise
 
-    train_model = model
+
+def _train_epochs(run: TrainingRun, cfg: TrainConfig, ctx: DistContext, rows: list, best: float,
+                  start: int) -> None:
+    """Train epochs ``start`` to ``cfg.epochs``, validating and saving after each."""
+    train_model = run.model
     if ctx.distributed:
         train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+            run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    # Decoded images are sliced from memory faster than worker processes could hand them over.
+    workers = 0 if getattr(run.base, "preloaded", False) else cfg.num_workers
+    setup = EpochSetup(train_model, run.loss_fn, run.base, run.augment, cfg.views, run.optimizer,
+                       run.scheduler, cfg.grad_clip, ctx, loader_workers=workers, progress=cfg.progress,
+                       precision=run.precision)
     for epoch in range(start, cfg.epochs + 1):
         torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
-        batches = epoch_batches(len(base), cfg.batch_size, cfg.seed, epoch, ctx)[:steps]
+        batches = epoch_batches(len(run.base), cfg.batch_size, cfg.seed, epoch, ctx)[:run.steps]
         try:
-            # Decoded images are sliced from memory faster than worker processes could hand them over.
-            workers = 0 if getattr(base, "preloaded", False) else cfg.num_workers
-            row = train_epoch(train_model, loss_fn, base, batches, augment, cfg.views, optimizer, scheduler,
-                              cfg.grad_clip, generator(cfg.seed, AUGMENT, epoch, ctx.rank), ctx=ctx,
-                              epoch=epoch, loader_workers=workers, progress=cfg.progress,
-                              precision=resolved.precision)
+            row = train_epoch(setup, batches, generator(cfg.seed, AUGMENT, epoch, ctx.rank), epoch=epoch)
         except NonFiniteLossError as e:
-            kept = (f"the last good checkpoint is {run_dir / _rundir.LAST} (epoch {epoch - 1})" if epoch > 1
-                    else "no checkpoint was written")
+            kept = (f"the last good checkpoint is {run.run_dir / _rundir.LAST} (epoch {epoch - 1})"
+                    if epoch > 1 else "no checkpoint was written")
             raise NonFiniteLossError(f"{e}; {kept}") from None
-        row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0], **row}
-        best = run_on_main(ctx, _end_epoch, run_dir, model, optimizer, scheduler, validate, row, rows, best,
-                           config_dict, ctx)
-    return run_dir
+        row = {"epoch": epoch, "lr": run.scheduler.get_last_lr()[0], **row}
+        best = run_on_main(ctx, _end_epoch, run, row, rows, best, ctx)
 
 
-def init_digest(cfg: TrainConfig, backbone: Optional[nn.Module] = None, channels: int = 3) -> Optional[str]:
-    """The digest of the weights a run starts from: of the ``checkpoint`` file's bytes, or of timm's
-    ``pretrained`` weights as a 3-channel backbone (:func:`~fewshot_clce.backbones.factory.pretrained_digest`);
-    None for a random initialisation.
-
-    Args:
-        backbone: the freshly created pretrained backbone, whose digest is the answer when it has 3
-            channels (saves creating it twice).
-    """
-    from ..backbones.factory import pretrained_digest
-    from ..backbones.weights import state_digest
-
-    if cfg.checkpoint:
-        return _rundir.file_id(Path(cfg.checkpoint).expanduser())
-    if cfg.pretrained:
-        return state_digest(backbone.state_dict()) if backbone is not None and channels == 3 \
-            else pretrained_digest(cfg.backbone)
-    return None
-
-
-def _init_name(cfg: Any) -> str:
-    get = cfg.get if isinstance(cfg, dict) else lambda k: getattr(cfg, k)
-    return f"--checkpoint {get('checkpoint')}" if get("checkpoint") else f"timm's pretrained {get('backbone')}"
 def _decode_once(split, reads: int, workers: int, ctx: DistContext) -> None:
     """Decode the images of a split that decodes files on access once, in a pass with ``workers``
     processes, when the training will read more images from it than it holds (see
-    :mod:`fewshot_clce.data.decoded`); otherwise each image is decoded when read, as before."""
+    :mod:`fewshot_clce.data.decoded`); otherwise each image is decoded when it is read."""
     if not hasattr(split, "preload") or split.preloaded or reads <= len(split):
         return
     _log(ctx, f"decoding the {len(split):,} images of {split.dataset}/{split.name} once")
@@ -395,92 +251,21 @@ def _decode_once(split, reads: int, workers: int, ctx: DistContext) -> None:
          else "  not kept (no room in memory or the cache); decoding each image when it is read")
 
 
-def _match_channels(values, channels: int) -> tuple:
-    values = tuple(float(v) for v in values)
-    return values if len(values) == channels else (sum(values) / len(values),) * channels
-
-
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, config_dict: Dict[str, Any],
-                     loss: Optional[_Loss] = None) -> Optional[Dict[str, Any]]:
-    """Rank 0: check or clear the folder, write config.yaml; the checkpoint to resume from, if any."""
-    state = _rundir.prepare(run_dir, cfg.resume, cfg.force)
-    if state is not None and not all(torch.isfinite(t).all() for t in state["model"].values()
-                                     if torch.is_tensor(t) and t.is_floating_point()):
-        raise ValueError(f"cannot resume {str(run_dir)!r}: its {_rundir.LAST} (epoch "
-                         f"{state['epoch']}) holds NaN or infinite weights, so there is no good "
-                         "checkpoint to continue from; pass --force to start over (lower --lr or "
-                         "set --grad-clip if the loss diverged)")
-    if state is not None:
-        if loss is not None:
-            state["config"] = with_loss_defaults(state["config"], loss.cls)
-            check_loss_source(run_dir, state["config"], config_dict, loss.cls)
-        was, now = state["config"]["derived"].get("init_digest"), config_dict["derived"]["init_digest"]
-        if "init_digest" in state["config"]["derived"] and was != now:  # runs made before it was recorded: unknown
-            before = f"weights with digest {was} ({_init_name(state['config'])})" if was else "a random initialisation"
-            after = f"{_init_name(cfg)} has digest {now}" if now else "no starting weights are given"
-            raise ValueError(f"cannot resume {str(run_dir)!r}: it was started from {before}, but {after}; resume "
-                             f"with the weights it started from, or --force to start over")
-        saved, new = _comparable(state["config"]), _comparable(config_dict)
-        differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
-        if differ:
-            what = "; ".join(f"{k}: {saved.get(k)!r} in the run, {new.get(k)!r} now" for k in differ)
-            raise ValueError(f"cannot resume {str(run_dir)!r} with other settings ({what}); use the "
-                             f"original ones, or --force to start over")
-    elif cfg.resume:
-        print(f"no checkpoint in {run_dir} yet; starting from epoch 1", file=sys.stderr)
-    _rundir.write_config(run_dir, config_dict)
-    return state
-
-
-def check_loss_source(run_dir: Path, saved: Dict[str, Any], new: Dict[str, Any], loss_cls) -> None:
-    """Refuse to continue a run of a loss of one's own whose source file changed since (the
-    built-in losses are versioned with the package).
-
-    Raises:
-        ValueError: naming both digests.
-    """
-    from ..losses.plugins import is_builtin
-
-    was = (saved.get("derived") or {}).get("loss_source") or {}
-    now = new["derived"]["loss_source"]
-    if is_builtin(loss_cls) or not was.get("sha256") or was.get("sha256") == now.get("sha256"):
-        return
-    raise ValueError(f"cannot resume {str(run_dir)!r}: its loss {now['import_path']} was trained "
-                     f"from a source file with sha256 {was['sha256'][:12]}…, which now has "
-                     f"{str(now['sha256'])[:12]}…; train the changed loss into another folder, or "
-                     "--force to start over")
-
-
-def _comparable(config: Dict[str, Any]) -> Dict[str, Any]:
-    """What must match to resume: the config without runtime fields, ``derived`` flattened, versions left out
-    (and the dataset's identity and absolute spec, which runs made before they were recorded lack: the
-    split fingerprints already pin the data; the starting weights' digest is compared on its own, to
-    name both digests)."""
-    # a setting an older config.yaml lacks trained at its default
-    defaults = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-                for f in dataclasses.fields(TrainConfig)}
-    out = {k: v for k, v in {**defaults, **config}.items() if k not in RUNTIME_FIELDS and k != "derived"}
-    out.update({f"derived.{k}": v for k, v in config["derived"].items()
-                if k not in ("version", "torch", "dataset_id", "dataset_spec", "init_digest", "loss_source")})
-    return out
-
-
-def _end_epoch(run_dir: Path, model: TrainingModel, optimizer, scheduler, validate, row: Dict[str, Any],
-               rows: list, best: float, config_dict: Dict[str, Any], ctx: DistContext) -> float:
+def _end_epoch(run: TrainingRun, row: Dict[str, Any], rows: list, best: float, ctx: DistContext) -> float:
     """Rank 0: validate, save the best and last checkpoints, append the metrics row; the best score."""
-    acc = validate()
+    acc = run.validate(ctx)
     improved = acc > best
     row.update(val_acc=acc, best=improved)
     rows.append(row)
-    epoch = row["epoch"]
+    epoch, model, config_dict = row["epoch"], run.model, run.config_dict
     if improved:
         best = acc
-        _rundir.save_checkpoint(run_dir / _rundir.BEST, {"epoch": epoch, "val_acc": acc,
-                                                         "model": model.state_dict(), "config": config_dict})
-    _rundir.save_checkpoint(run_dir / _rundir.LAST, {
-        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(), "best_val": best, "metrics": rows, "config": config_dict})
-    _rundir.write_metrics(run_dir, rows)
+        _rundir.save_checkpoint(run.run_dir / _rundir.BEST, {"epoch": epoch, "val_acc": acc,
+                                                             "model": model.state_dict(), "config": config_dict})
+    _rundir.save_checkpoint(run.run_dir / _rundir.LAST, {
+        "epoch": epoch, "model": model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict(), "best_val": best, "metrics": rows, "config": config_dict})
+    _rundir.write_metrics(run.run_dir, rows)
     parts = " ".join(f"{k[5:]}={v:.4f}" for k, v in row.items() if k.startswith("loss_"))
     _log(ctx, f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
               f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}")

@@ -9,7 +9,7 @@ import pytest
 
 from fewshot_clce.benchmark.budget import check_budgets, convergence
 from fewshot_clce.cli import main
-from fewshot_clce.training.trainer import epoch_steps
+from fewshot_clce.training.loop import epoch_steps
 
 TINY = ["--dataset", "digits", "--losses", "ce", "clce", "--backbone", "conv4", "--shots", "1", "--heads",
         "centroid", "--episodes", "20", "--val-episodes", "10", "--seeds", "0", "--lambda", "0.5",

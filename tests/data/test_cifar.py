@@ -35,7 +35,7 @@ def test_from_cifar100_folder(cifar_root, name, counts, lists):
 def test_cifar100_pixels_and_labels_follow_the_archive(cifar_root):
     """Class 'apple' (fine label 0) gets training rows 0, 1 and test row 0, decoded from the
     [R-plane, G-plane, B-plane] row layout."""
-    from fewshot_clce.utils.safe_load import load_pickle
+    from fewshot_clce.utils.safe_pickle import load_pickle
 
     train = load_pickle(cifar_root / "cifar-100-python" / "train")
     test = load_pickle(cifar_root / "cifar-100-python" / "test")

@@ -5,7 +5,7 @@ from _dataset_fixtures import write_mini_csv, write_mini_learn2learn, write_mini
 from fewshot_clce.data import create_dataset, dataset_info
 from fewshot_clce.data._classes import split_list
 from fewshot_clce.data._download import DatasetNotFoundError
-from fewshot_clce.utils.safe_load import load_pickle
+from fewshot_clce.utils.safe_pickle import load_pickle
 
 LISTS = {"base": "mini_imagenet_train.txt", "val": "mini_imagenet_val.txt", "novel": "mini_imagenet_test.txt"}
 COUNTS = {"base": 64, "val": 16, "novel": 20}

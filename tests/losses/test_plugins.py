@@ -208,7 +208,7 @@ def test_a_loss_in_a_users_file_runs_through_the_benchmark_cli(user_loss, capsys
 
 def test_a_pml_loss_trains_end_to_end_through_the_adapter(tmp_path, capsys):
     pytest.importorskip("pytorch_metric_learning")
-    from fewshot_clce.training.run_folder import load_checkpoint
+    from fewshot_clce.backbones.weights import load_checkpoint
 
     out = tmp_path / "run"
     assert (
@@ -320,7 +320,7 @@ def _todays_run(folder: Path, loss: str, values: dict, epochs: int = 3) -> None:
 def test_runs_made_before_the_declarations_are_the_same_trainings(tmp_path):
     from fewshot_clce.losses import CLCELoss
     from fewshot_clce.training.config import with_loss_defaults
-    from fewshot_clce.training.trainer import _comparable
+    from fewshot_clce.training.resume import _comparable
 
     runs = tmp_path / "runs" / "glyphs"
     _todays_run(runs / "ce-bs64-s0", "ce", {"label_smoothing": 0.0})
@@ -435,7 +435,8 @@ def test_train_reads_hyper_parameters_from_brackets_flags_and_hp(tmp_path):
     from fewshot_clce.cli import build_parser
     from fewshot_clce.commands.train import loss_options
     from fewshot_clce.training.config import TrainConfig
-    from fewshot_clce.training.trainer import _create_loss, resolved_loss_fields
+    from fewshot_clce.training.build import resolved_loss_fields
+    from fewshot_clce.training.trainer import _create_loss
 
     base = ["train", "--dataset", "digits", "--backbone", "conv4", "--out", str(tmp_path / "run")]
     args = build_parser().parse_args(

@@ -393,7 +393,9 @@ def test_a_start_that_fails_late_takes_back_only_what_it_wrote(tmp_path, monkeyp
     def unreadable(*args, **kwargs):
         raise ValueError("val image 'x.png' is unreadable")
 
-    monkeypatch.setattr(training, "extract_features", unreadable)
+    from fewshot_clce.training import build
+
+    monkeypatch.setattr(build, "extract_features", unreadable)
     with pytest.raises(ValueError, match="unreadable"):
         train(_config(tmp_path / "a" / "b" / "run", epochs=1))
     assert not (tmp_path / "a").exists()

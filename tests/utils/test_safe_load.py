@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from _dataset_fixtures import py2_pickle
-from fewshot_clce.utils.safe_load import UnsafePickleError, load_checkpoint, load_pickle, load_pickle_bytes
+from fewshot_clce.backbones.weights import load_checkpoint
+from fewshot_clce.utils.safe_pickle import UnsafePickleError, load_pickle, load_pickle_bytes
 
 
 class _TouchFile:
@@ -239,7 +240,7 @@ def test_admitted_globals_cannot_exhaust_memory(tmp_path, payload):
 
 def test_allocations_are_bounded_in_total(tmp_path, monkeypatch):
     """Many moderate allocations from a small file add up: the budget is per file, not per call."""
-    import fewshot_clce.utils.safe_load as safe_load
+    import fewshot_clce.utils.safe_pickle as safe_load
 
     monkeypatch.setattr(safe_load, "ALLOCATION_FLOOR", 1 << 20)
     path = tmp_path / "many.pkl"

@@ -1,6 +1,6 @@
 """A backbone from outside a run folder, ready to evaluate: a weights file or timm's pretrained weights.
 
-:func:`load_backbone` returns the same :class:`~fewshot_clce.training.run_folder.LoadedRun` as
+:func:`load_backbone` returns the same :class:`LoadedRun` as
 :func:`~fewshot_clce.training.run_folder.load_run`, so evaluation treats both alike. What is not
 given is taken, in this order, from:
 
@@ -19,10 +19,31 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+
+import torch
 
 from ..utils import checks as _checks
-from .run_folder import LoadedRun, backbone_weights, file_id, is_run_checkpoint
+from .weights import backbone_weights, file_id, is_run_checkpoint
+
+
+class LoadedRun(NamedTuple):
+    """A trained backbone and what is needed to evaluate it (see
+    :func:`~fewshot_clce.training.run_folder.load_run` and :func:`load_backbone`).
+
+    Attributes:
+        dataset: the dataset spec to load the run's data with (a ``folder:`` path made absolute).
+        dataset_id: the dataset's canonical identity (:func:`~fewshot_clce.data.registry.dataset_id`),
+            which manifests of its data record.
+    """
+
+    backbone: torch.nn.Module
+    config: Dict[str, Any]
+    checkpoint_path: Optional[Path]
+    checkpoint_id: str
+    dataset: str
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
+    dataset_id: str
 
 # The training dataset recorded for weights that do not say what they were trained on.
 UNKNOWN = "unknown"
@@ -88,12 +109,8 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         ValueError: for a file that holds no weights, or weights that do not fit ``name`` (naming the
             missing and unexpected keys).
     """
-    from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
-                                     split_backbone)
-    from ..backbones.layouts import import_weights
-    from ..backbones.weights import first_conv_channels, read_state_dict, state_digest
-    from ..data.transforms import Preprocess, choose_preset, eval_preprocess
-    from ..utils.safe_load import load_checkpoint
+    from ..data.transforms import Preprocess
+    from .factory import check_backbone_name
 
     if (checkpoint is None) == (not pretrained):
         raise _checks.SettingError("checkpoint", "an external backbone needs its weights: pass {setting} FILE or "
@@ -104,51 +121,91 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
         for side in image_size:
             _checks.image_size("image_size", side)
     check_backbone_name(name)
-    run_config: Dict[str, Any] = {}
     if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            what = "is a folder (pass the weights file in it, or the folder as RUN_DIR)" if path.is_dir() \
-                else "does not exist"
-            raise FileNotFoundError(f"checkpoint {str(path)!r} {what}")
-        obj = read_state_dict(path) if path.suffix == ".safetensors" else load_checkpoint(path)
-        if is_run_checkpoint(obj):
-            run_config = obj["config"]
-        if checkpoint_prefix or checkpoint_key:
-            state = read_state_dict(obj if isinstance(obj, dict) else path, checkpoint_prefix,
-                                    checkpoint_key)
-        else:
-            state = backbone_weights(obj) if isinstance(obj, dict) else read_state_dict(path)
-        derived = run_config.get("derived", {})
-        backbone_kwargs = {**derived.get("backbone_kwargs", {}), **backbone_kwargs}
-        channels = int(derived.get("in_chans", 0))
-        if not channels:  # the weights say it: the first convolution's input channels
-            imported = import_weights(state, split_backbone(name)[0])
-            probe = create_backbone(name, in_chans=3, **{**imported.options, **backbone_kwargs})
-            channels = first_conv_channels(probe, imported.state) or 3
-        model, imported = backbone_from_weights(name, state, in_chans=channels, source=path,
-                                                **backbone_kwargs)
-        weights_id = f"{name}:{file_id(path)}"
-        if checkpoint_prefix or checkpoint_key:  # two parts of one file are two backbones
-            weights_id += f":{checkpoint_key or ''}:{checkpoint_prefix}"
-        defaults = {k: derived[k] for k in ("image_size", "mean", "std") if k in derived}
-        config = dict(run_config) if run_config else {"backbone": name, "checkpoint": str(path)}
-        if imported.layout is not None:
-            config["checkpoint_layout"] = imported.describe()
-        if not run_config:  # a run's own config says its training size (derived image_size)
-            config["trained_image_size"] = defaults.get("image_size")
-        train_dataset = derived.get("dataset_id") or UNKNOWN
-        spec = derived.get("dataset_spec") or run_config.get("dataset") or ""
+        found = _from_checkpoint(name, Path(checkpoint).expanduser(), checkpoint_prefix, checkpoint_key,
+                                 backbone_kwargs)
     else:
-        path = None
-        channels = int(in_chans or 3)  # 3: what timm publishes
-        model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
-        weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
-        defaults = _timm_defaults(model)
-        config = {"backbone": name, "pretrained": True,
-                  "trained_image_size": defaults.get("image_size")}
-        train_dataset, spec = f"timm:{name}", ""
-    model.eval()
+        found = _from_pretrained(name, int(in_chans or 3), backbone_kwargs)  # 3: what timm publishes
+    found.model.eval()
+    size, mean, std = _preprocessing(found, image_size, mean, std, image_shape)
+    channels = found.channels
+    config = dict(found.config, derived=dict(found.config.get("derived", {}), in_chans=channels,
+                                             image_size=list(size) if size else None, mean=list(mean),
+                                             std=list(std)))
+    return LoadedRun(found.model, config, found.path, found.weights_id, found.spec, Preprocess(size, mean, std),
+                     found.train_dataset)
+
+
+class _Found(NamedTuple):
+    """An external backbone's weights loaded, with what they say about themselves."""
+
+    model: torch.nn.Module
+    channels: int
+    path: Optional[Path]
+    weights_id: str
+    defaults: Dict[str, Any]  # image_size, mean, std the weights come with
+    config: Dict[str, Any]
+    train_dataset: str
+    spec: str
+
+
+def _from_checkpoint(name: str, path: Path, prefix: str, key: Optional[str],
+                     backbone_kwargs: Dict[str, Any]) -> _Found:
+    """The backbone of a weights file: a run's checkpoint (with its settings) or another one."""
+    from .factory import backbone_from_weights, create_backbone, split_backbone
+    from .layouts import import_weights
+    from .weights import first_conv_channels, load_checkpoint, read_state_dict
+
+    if not path.is_file():
+        what = "is a folder (pass the weights file in it, or the folder as RUN_DIR)" if path.is_dir() \
+            else "does not exist"
+        raise FileNotFoundError(f"checkpoint {str(path)!r} {what}")
+    obj = read_state_dict(path) if path.suffix == ".safetensors" else load_checkpoint(path)
+    run_config: Dict[str, Any] = obj["config"] if is_run_checkpoint(obj) else {}
+    if prefix or key:
+        state = read_state_dict(obj if isinstance(obj, dict) else path, prefix, key)
+    else:
+        state = backbone_weights(obj) if isinstance(obj, dict) else read_state_dict(path)
+    derived = run_config.get("derived", {})
+    backbone_kwargs = {**derived.get("backbone_kwargs", {}), **backbone_kwargs}
+    channels = int(derived.get("in_chans", 0))
+    if not channels:  # the weights say it: the first convolution's input channels
+        imported = import_weights(state, split_backbone(name)[0])
+        probe = create_backbone(name, in_chans=3, **{**imported.options, **backbone_kwargs})
+        channels = first_conv_channels(probe, imported.state) or 3
+    model, imported = backbone_from_weights(name, state, in_chans=channels, source=path, **backbone_kwargs)
+    weights_id = f"{name}:{file_id(path)}"
+    if prefix or key:  # two parts of one file are two backbones
+        weights_id += f":{key or ''}:{prefix}"
+    defaults = {k: derived[k] for k in ("image_size", "mean", "std") if k in derived}
+    config = dict(run_config) if run_config else {"backbone": name, "checkpoint": str(path)}
+    if imported.layout is not None:
+        config["checkpoint_layout"] = imported.describe()
+    if not run_config:  # a run's own config says its training size (derived image_size)
+        config["trained_image_size"] = defaults.get("image_size")
+    train_dataset = derived.get("dataset_id") or UNKNOWN
+    spec = derived.get("dataset_spec") or run_config.get("dataset") or ""
+    return _Found(model, channels, path, weights_id, defaults, config, train_dataset, spec)
+
+
+def _from_pretrained(name: str, channels: int, backbone_kwargs: Dict[str, Any]) -> _Found:
+    """timm's published weights of ``name``, with the input settings timm publishes with them."""
+    from .factory import create_backbone
+    from .weights import state_digest
+
+    model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
+    weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
+    defaults = _timm_defaults(model)
+    config = {"backbone": name, "pretrained": True, "trained_image_size": defaults.get("image_size")}
+    return _Found(model, channels, None, weights_id, defaults, config, f"timm:{name}", "")
+
+
+def _preprocessing(found: _Found, image_size, mean, std, image_shape) -> tuple:
+    """``(size, mean, std)``: as given, else as the weights say, else as training would choose
+    for ``image_shape`` (see the module docstring)."""
+    from ..data.transforms import choose_preset, eval_preprocess
+
+    channels, defaults = found.channels, found.defaults
     if image_size is not None:
         size = tuple(int(v) for v in image_size)
     elif defaults.get("image_size"):
@@ -168,6 +225,4 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
                                        "were normalised")
         mean = mean or _stats("mean", fallback[0], channels)
         std = std or _stats("std", fallback[1], channels)
-    config = dict(config, derived=dict(config.get("derived", {}), in_chans=channels,
-                                       image_size=list(size) if size else None, mean=list(mean), std=list(std)))
-    return LoadedRun(model, config, path, weights_id, spec, Preprocess(size, mean, std), train_dataset)
+    return size, mean, std
