@@ -28,6 +28,7 @@ from ..report import writer as report
 from ..utils.files import atomic_path, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
 from .config import BenchmarkConfig
+from .result_cache import cached, evaluation_key
 from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
                    run_state, train_config)
 
@@ -103,76 +104,22 @@ def read_config_json(path: Path, force: bool = False):
     return config
 
 
-def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
-    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path).
-
-    Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
-    file holds one row per (manifest, head) and episode ``0 .. number - 1``.
-    """
-    from ..evaluation import manifest_digest
-    from ..training.run_folder import checkpoint_id
-
-    return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
-            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
-
-
-def read_results(csv: Path) -> pd.DataFrame:
-    """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
-    from ..utils.files import read_csv
-
-    return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
-
-
-def incomplete_results(df: pd.DataFrame, key: dict) -> str:
-    """Why ``df`` is not the complete result of the evaluation ``key`` describes; empty when it is.
-
-    Complete means: exactly one row per (manifest, head, episode) for every manifest and head of
-    ``key``, episodes numbered ``0 .. E - 1``, and every accuracy a number in [0, 1].
-    """
-    needed = ("split", "shots", "head", "manifest", "episode", "accuracy")
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        return f"no column(s) {', '.join(missing)}"
-    expected = sum(n for *_, n in key["episodes"]) * len(key["heads"])
-    episode = pd.to_numeric(df["episode"], errors="coerce")
-    acc = pd.to_numeric(df["accuracy"], errors="coerce")
-    for split, shots, digest, n in key["episodes"]:
-        for head in key["heads"]:
-            mine = episode[(df["manifest"] == digest) & (df["head"] == head)]
-            if len(mine) != n or sorted(mine.tolist()) != list(range(n)):
-                have = mine[mine.isin(range(n))].nunique()
-                twice = ", some of them twice" if mine.duplicated().any() else ""
-                return f"{have} of {n} episodes for {split} {shots}-shot, head {head}{twice}"
-    if len(df) != expected:
-        return f"{len(df)} rows where {expected} are expected"
-    bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
-    if bad.any():
-        return f"{int(bad.sum())} accuracies that are not numbers in [0, 1] (e.g. row {int(bad.idxmax()) + 2})"
-    return ""
-
-
 def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
                   log: Callable[[str], None] = lambda m: None) -> tuple:
-    """Per-episode rows of one run on every manifest, and whether they were reused from disk.
-
-    A result file is reused only when its key file matches (same checkpoint, heads and episodes)
-    and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
-    """
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk
+    (:func:`~fewshot_clce.benchmark.result_cache.cached`; ``log`` says why a file was not)."""
     from ..evaluation import evaluate_run
+    from ..training.run_folder import checkpoint_id
 
     run_dir = spec.run_dir(out)
-    csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
-    key = json.loads(json.dumps(_evaluation_key(run_dir, manifests, cfg.heads)))
-    if csv.is_file():
-        why = _reuse_refusal(csv, key_path, key)
-        if isinstance(why, pd.DataFrame):
-            return why, True
-        log(f"{csv} {why}; re-evaluating")
-    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
-    df = spec.annotate(df, run_dir, cfg.backbone)
-    report.write_csv(df, csv)
-    write_json_atomic(key_path, key)
-    return df, False
+
+    def compute() -> pd.DataFrame:
+        df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads,
+                          device=cfg.device)
+        return spec.annotate(df, run_dir, cfg.backbone)
+
+    key = evaluation_key(checkpoint_id(run_dir), manifests, cfg.heads)
+    return cached(spec.result_path(out), key, compute, log)
 
 
 def check_identities(specs: List[str]) -> None:
@@ -191,20 +138,6 @@ def check_identities(specs: List[str]) -> None:
                                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
                                "benchmark the two in separate output folders")
         seen[identity] = spec
-def _reuse_refusal(csv: Path, key_path: Path, key: dict):
-    """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""
-    try:
-        old_key = json.loads(key_path.read_text())
-    except (OSError, ValueError):
-        return f"has no readable key file {key_path.name}"
-    if old_key != key:
-        return "was made from another checkpoint, other heads or other episodes"
-    try:
-        df = read_results(csv)
-    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
-        return f"is unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
-    why = incomplete_results(df, key)
-    return f"is incomplete ({why})" if why else df
 
 
 def _log(msg: str) -> None:
@@ -232,7 +165,7 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     from tqdm import tqdm
 
     from ..data import create_dataset, dataset_id
-    from . import transfer, untrained
+    from . import cross_domain, init_weights, untrained
     from ..report import sanity
     from .manifests import benchmark_manifests, committed_dir, unused_manifests
     from .executors import Training, make_executor
@@ -247,20 +180,20 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     check_splits(datasets)
-    init = transfer.prepare_init(cfg, datasets)  # the starting weights read and digested before any work
-    targets = transfer.cross_datasets(cfg, datasets)
+    init = init_weights.prepare_init(cfg, datasets)  # the starting weights read and digested before any work
+    targets = cross_domain.cross_datasets(cfg, datasets)
     # Until the first training starts, a failure takes back what this call wrote into ``out``, so
     # the corrected command needs no --force.
     guard = OutputGuard(out)
     try:
-        transfer.check_init_digest(out, init, force)
+        init_weights.check_init_digest(out, init, force)
         prepare_output(out, cfg, force, init.record() if init else None)
         search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
         counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
         manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
                                             cfg.episode_seed, out / "episodes", search)
                      for d, ds in datasets.items()}
-        cross = transfer.cross_manifests(cfg, targets, out / "episodes", search)
+        cross = cross_domain.cross_manifests(cfg, targets, out / "episodes", search)
         for d, m in {**manifests, **cross}.items():
             for (s, k), (eps, src) in sorted(m.items()):
                 log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
@@ -271,7 +204,7 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
                     "this benchmark; not used")
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
-        transfer.check_run_inits(specs, out, init, states, force)
+        init_weights.check_run_inits(specs, out, init, states, force)
         refuse_different_runs(specs, states, out, cfg, force)
         todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
         print_estimate(cfg, specs, todo, datasets, manifests, out, log)
@@ -300,12 +233,12 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
-        for d, df, reused in transfer.evaluate_cross(spec, cfg, out, targets, cross, log):
+        for d, df, reused in cross_domain.evaluate_cross(spec, cfg, out, targets, cross, log):
             (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
             frames.append(df)
     frames = untrained.evaluate_untrained(cfg, out, specs, datasets, manifests, log) + frames
     if cfg.baseline_backbone:
-        frames = transfer.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
+        frames = init_weights.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
     res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
                            boot_seed=cfg.boot_seed)
     start = time.perf_counter()
