@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from fewshot_clce.benchmark.config import PRESETS, BenchmarkConfig, resolve
+from fewshot_clce.benchmark.config import BenchmarkConfig, resolve
+from fewshot_clce.benchmark.presets import PRESETS
 from fewshot_clce.benchmark.run import prepare_output
 from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args

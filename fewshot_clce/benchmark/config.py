@@ -1,12 +1,10 @@
-"""The benchmark's configuration (a typed dataclass) and its named presets.
+"""The benchmark's configuration (a typed dataclass), resolved from the defaults, a preset
+(:mod:`fewshot_clce.benchmark.presets`) and the values given.
 
 A preset fills the fields it names; anything given explicitly (on the command line or as a
 keyword) wins over the preset, which wins over the defaults below. The resolved configuration
 is written to ``config.json`` in the output folder; a later run into the same folder must
 resolve to the same :meth:`BenchmarkConfig.identity` (or pass ``--force``).
-
-Timings of the presets: ``demo`` and ``paper-glyphs`` were measured on this project's 2-core CPU
-(see the README); the GPU / real-dataset figures are estimates, marked so.
 """
 from __future__ import annotations
 
@@ -382,108 +380,14 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named benchmark setting."""
-
-    description: str
-    values: Dict[str, Any]
-    expected: str  # expected wall time and where, saying whether measured or estimated
-    budgets: Optional[List[int]] = None  # a budget study: the benchmark at each of these epochs
-
-
-# The glyphs ablation (README, "Results"; results/glyphs-ablation/): 3 epochs of conv4 per training,
-# 3 seeds, both heads, 1,000 novel and 200 val episodes per shot setting. Its grids bracket the
-# values chosen on val on both sides; paper-glyphs is the union of the λ x β and τ ablations, so
-# one output folder holds every training of both.
-_ABLATION = dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-                 heads=["centroid", "logistic"], episodes=1000, val_episodes=200, epochs=3, seeds=[0, 1, 2],
-                 batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5})
-_LAMBDAS = [0.02, 0.05, 0.1, 0.2, 0.5]
-_BETAS = [0.0, 1.0, 2.0]
-_TEMPERATURES = [0.025, 0.05, 0.1, 0.2]
-
-PRESETS: Dict[str, Preset] = {
-    "demo": Preset(
-        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid and logistic heads, "
-        "1 seed, 3 epochs, each loss's default grid chosen on val",
-        dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-             heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
-             train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "measured: 5.9 min on the quiet 2-core CPU (2026-11-30; 5 trainings of 62-71 s in bfloat16)"),
-    "paper-glyphs": Preset(
-        "the README's results: the union of the two ablations below (CLCE λ x β; τ of SupCon and CLCE), each "
-        "loss's configuration chosen on val (the batch-size claim: ablation-batch)",
-        dict(_ABLATION, sweeps=[{"lam": _LAMBDAS, "beta": _BETAS, "temperature": [0.1]}, {"temperature": _TEMPERATURES}]),
-        "measured: 69 trainings, 371 min of training time (one thread each, on the 2-core CPU shared with other "
-        "jobs, load 4-16) and 12 min of evaluation; with them done, the command takes 36 s"),
-    "ablation-lambda": Preset(
-        "CLCE's weight λ x hard-negative β (τ = 0.1) against CE; β = 0 is the SupCon+CE hybrid",
-        dict(_ABLATION, losses=["ce", "clce"], lam=_LAMBDAS, beta=_BETAS, temperature=[0.1]),
-        "measured: 48 trainings, 184 min of training time (one thread each, shared 2-core CPU, load 4-16)"),
-    "ablation-temperature": Preset(
-        "temperature τ of SupCon and of CLCE (λ, β at their defaults) against CE",
-        dict(_ABLATION, temperature=_TEMPERATURES),
-        "measured: 27 trainings, 209 min of training time (one thread each, shared 2-core CPU, load 4-16)"),
-    "ablation-batch": Preset(
-        "training batch size 32 / 64 / 256 for CE, SupCon and CLCE at their defaults (the small-batch claim)",
-        dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False),
-        "measured: 27 trainings, about 200 min of training time (one thread each, on the 2-core CPU shared with "
-        "other jobs; batch 32 and 256 take 2-5 times as long as 64 here); with them done, 62 s"),
-    "budget-glyphs": Preset(
-        "the budget study: CE, SupCon and CLCE (each loss's default grid, chosen on val at each budget) at 3, 10 "
-        "and 30 epochs, 3 seeds, both heads, 1- and 5-shot; results/glyphs-budget/",
-        dict(_ABLATION), budgets=[3, 10, 30],
-        expected="estimate: 45 trainings, 645 epochs; one epoch of one training takes 1-2 min at one thread on the "
-                 "2-core CPU, so 6-11 h with two trainings at a time"),
-    "ablation-batch-steps": Preset(
-        "the batch-size ablation at equal optimizer steps: batch 32 / 64 / 256 for CE, SupCon and CLCE at their "
-        "defaults, every batch size taking the steps of batch 256 (12 epochs of it: batch 64 gets the same 936 "
-        "steps and warm-up as the 3-epoch ablation-batch run)",
-        dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False, epochs=12,
-             train_options={"val_episodes": 100, "warmup_epochs": 2.0, "steps_as_batch": 256}),
-        "estimate: 27 trainings of 12 epochs at batch 256's steps (16.5 epochs' images per loss and seed over the "
-        "three batch sizes); 2-4 h with two trainings at a time on the 2-core CPU"),
-    "mini-imagenet-gpu": Preset(
-        "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128],
-             train_options={"image_size": 84, "num_workers": 8},
-             gpus_per_job=1, cpus_per_job=10, timeout_min=180),
-        "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~15 h for the 15 trainings "
-        "(each loss's default grid, 3 seeds)"),
-    "cross-domain-demo": Preset(
-        "cross-domain on the embedded data: trained on glyphs, evaluated on glyphs and on the novel split of digits "
-        "(8x8 images upsampled to 28x28), CE/SupCon/CLCE at their defaults, conv4, 1 seed, the demo's 3 epochs",
-        dict(datasets=["glyphs"], eval_datasets=["digits"], losses=["ce", "supcon", "clce"], backbone="conv4",
-             shots=[1, 5], heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3,
-             batch_size=[64], default_grids=False, train_options={"val_episodes": 100, "warmup_epochs": 0.5},
-             tsne_classes=10, tsne_per_class=25),
-        "measured: 3.2 min on the quiet 2-core CPU (2026-11-30; 3 trainings in bfloat16, 6 evaluations)"),
-    "cross-domain-gpu": Preset(
-        "cross-domain as in Chen et al. 2019: miniImageNet base classes -> CUB novel classes (and miniImageNet's "
-        "own), ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["mini-imagenet"], eval_datasets=["cub"], backbone="resnet12", heads=["centroid", "logistic"],
-             episodes=2000, val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128],
-             train_options={"image_size": 84, "num_workers": 8}),
-        "estimate, not measured (no GPU here): the 15 trainings of mini-imagenet-gpu (~15 h on one recent GPU) "
-        "plus ~2 min per run for the CUB episodes"),
-    "cifar-fs-gpu": Preset(
-        "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8},
-             gpus_per_job=1, cpus_per_job=10, timeout_min=60),
-        "estimate, not measured (no GPU here): ~20 min per training on one recent GPU, ~5 h for the 15 trainings "
-        "(each loss's default grid, 3 seeds)"),
-}
-
-
 def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
     """Defaults, then the preset's values, then every ``given`` value that is not None.
 
     Raises:
         ValueError: on an unknown preset (listing the valid ones) or an unknown field.
     """
+    from .presets import PRESETS
+
     values: Dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:

@@ -47,7 +47,8 @@ from typing import Callable, Dict, Iterator, List, Optional
 
 from ..utils.checks import SettingError
 from ..utils.files import write_json_atomic
-from .config import PRESETS, BenchmarkConfig, flag
+from .config import BenchmarkConfig, flag
+from .presets import PRESETS
 from .plan import RunSpec, dataset_folder
 
 SUBMITIT_OPTIONS = ("gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min")
