@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import pandas as pd
 from ..utils.checks import SettingError
 
 from ..report import writer as report
-from ..utils.files import atomic_path, loads_json, write_json_atomic
+from ..utils.files import StartGuard, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
 from .config import BenchmarkConfig
 from .result_cache import cached, evaluation_key
@@ -184,7 +183,7 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     targets = cross_domain.cross_datasets(cfg, datasets)
     # Until the first training starts, a failure takes back what this call wrote into ``out``, so
     # the corrected command needs no --force.
-    guard = OutputGuard(out)
+    guard = StartGuard(out, ["config.json"], added_to=["episodes"])
     try:
         init_weights.check_init_digest(out, init, force)
         prepare_output(out, cfg, force, init.record() if init else None)
@@ -269,44 +268,6 @@ def check_splits(datasets: Dict) -> None:
                                  f"on, val classes to pick epochs and hyper-parameters, novel classes to report); "
                                  f"dataset {name!r} has {', '.join(ds.splits)}. Folder datasets take a split file "
                                  "naming them (folder:PATH::SPLITFILE)")
-
-
-class OutputGuard:
-    """What a benchmark folder held before a start, to take back what a failed start wrote.
-
-    :meth:`undo` removes the folders this start created (``out`` and missing parents) when ``out``
-    did not exist; otherwise it puts ``config.json`` back as it was and removes the episode
-    manifests this start added. Runs and results are not written before the first training.
-    """
-
-    def __init__(self, out: Path):
-        self.out = Path(out)
-        self.created: Optional[Path] = None  # the highest folder the start will create
-        for p in (self.out, *self.out.parents):
-            if p.exists():
-                break
-            self.created = p
-        config = self.out / "config.json"
-        self.config = config.read_bytes() if config.is_file() else None
-        episodes = self.out / "episodes"
-        self.episodes = set(episodes.iterdir()) if episodes.is_dir() else None
-
-    def undo(self) -> None:
-        if self.created is not None:
-            shutil.rmtree(self.created, ignore_errors=True)
-            return
-        config = self.out / "config.json"
-        if self.config is None:
-            config.unlink(missing_ok=True)
-        elif not config.is_file() or config.read_bytes() != self.config:
-            with atomic_path(config) as tmp:
-                tmp.write_bytes(self.config)
-        episodes = self.out / "episodes"
-        if episodes.is_dir():
-            for p in set(episodes.iterdir()) - (self.episodes or set()):
-                p.unlink()
-            if self.episodes is None and not any(episodes.iterdir()):
-                episodes.rmdir()
 
 
 def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:

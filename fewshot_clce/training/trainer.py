@@ -27,6 +27,7 @@ from torch import nn
 from ..utils import checks as _checks
 from . import run_folder as _rundir
 from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
+from ..utils.files import StartGuard
 from ..features import extract_features
 from ..heads import CentroidHead, episode_accuracies
 from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
@@ -297,7 +298,7 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: _Loss) -> Path:
 
     # A start that fails before training (epoch 0 included) takes back what it wrote into a
     # folder that held no run, so the corrected command needs no --force.
-    start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
+    start_guard = StartGuard(run_dir, _rundir.RUN_FILES, leave_held=True) if ctx.is_main else None
     try:
         state = run_on_main(ctx, _prepare_run_dir, run_dir, cfg, config_dict, loss)
         if state is not None and state["epoch"] >= cfg.epochs:

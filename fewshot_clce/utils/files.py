@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -382,3 +382,61 @@ def read_csv(path: str | os.PathLike, **kwargs: Any) -> "pd.DataFrame":
     for c in _text_columns(df):
         df[c] = df[c].map(csv_unescape)
     return df
+
+
+class StartGuard:
+    """What a folder held before a command started writing into it, to take back what a failed
+    start wrote, so that the corrected command needs no ``--force``.
+
+    :meth:`undo` puts each of ``files`` back as it was (removed when it did not exist), removes the
+    entries a start added to the sub-folders ``added_to`` (and such a sub-folder when the start
+    created it), then the folders the start created (``folder`` and missing parents) when they
+    are left empty: a folder shared with other processes keeps what they wrote.
+
+    Args:
+        folder: the folder a command writes into.
+        files: names of the files in ``folder`` the start may write.
+        added_to: names of sub-folders of ``folder`` the start may add files to.
+        leave_held: when ``folder`` already holds one of ``files``, :meth:`undo` touches nothing
+            (a run folder that holds a run is never changed by a failed start).
+    """
+
+    def __init__(self, folder: str | os.PathLike, files: Iterable[str],
+                 added_to: Iterable[str] = (), leave_held: bool = False):
+        self.folder = Path(folder)
+        self.created: Optional[Path] = None  # the highest folder the start will create
+        for p in (self.folder, *self.folder.parents):
+            if p.exists():
+                break
+            self.created = p
+        paths = [self.folder / name for name in files]
+        self.untouched = leave_held and any(p.exists() for p in paths)
+        self.files = {} if self.untouched else {
+            p: p.read_bytes() if p.is_file() else None for p in paths}
+        self.entries = {d: set(d.iterdir()) if d.is_dir() else None
+                        for d in (self.folder / name for name in added_to)}
+
+    def undo(self) -> None:
+        """Take back what was written since the guard was made (see the class docstring)."""
+        if self.untouched or not self.folder.is_dir():  # a file given as the folder: none of ours
+            return
+        for path, before in self.files.items():
+            if before is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != before:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(before)
+        for sub, before in self.entries.items():
+            if sub.is_dir():
+                for p in set(sub.iterdir()) - (before or set()):
+                    p.unlink()
+                if before is None and not any(sub.iterdir()):
+                    sub.rmdir()
+        if self.created is not None:
+            for p in (self.folder, *self.folder.parents):
+                try:
+                    p.rmdir()  # only an empty folder goes
+                except OSError:
+                    return
+                if p == self.created:
+                    return
