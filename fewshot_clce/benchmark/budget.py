@@ -25,11 +25,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .config import BenchmarkConfig
+from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 from .plan import dataset_folder
 
 BUDGET_FILE = "budget.json"
-FORMAT_VERSION = 1
 REPORT = "BUDGET.md"
 # Epochs at the end of a training whose val accuracy must be flat for "converged".
 FLAT_EPOCHS_MIN = 3
@@ -71,9 +70,10 @@ def _write_record(out: Path, cfg: BenchmarkConfig, budgets: List[int], force: bo
     record = _record(cfg, budgets)
     if path.is_file() and not force:
         old = json.loads(path.read_text(encoding="utf-8"))
-        if old.get("config") != record["config"]:
-            differ = sorted(k for k in set(old.get("config", {})) | set(record["config"])
-                            if old.get("config", {}).get(k) != record["config"].get(k))
+        recorded = migrate_identity(old.get("config", {}), old.get("format_version"), str(path))
+        if recorded != record["config"]:
+            differ = sorted(k for k in set(recorded) | set(record["config"])
+                            if recorded.get(k) != record["config"].get(k))
             raise ValueError(f"{out} holds a budget study of another configuration (differs in {', '.join(differ)}); "
                              "choose another --out, or pass --force to replace it")
         record["budgets"] = sorted(set(old.get("budgets", [])) | set(budgets))

@@ -18,8 +18,11 @@ RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "c
                   "slurm_partition", "slurm_account", "slurm_array_parallelism")
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
-# Settings added later: left out of the identity at their default (old folders still resume).
-LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets", "hp")
+# The format of the files that record a configuration (config.json, results.json, budget.json).
+# Format 1 (files without a format_version) left these settings out while at their default.
+FORMAT_VERSION = 2
+_DEFAULTS_LEFT_OUT_BY_1 = {"init": None, "baseline_backbone": False, "eval_datasets": None,
+                           "hp": None}
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
 TIMM = "timm:"
 # The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
@@ -180,13 +183,8 @@ class BenchmarkConfig:
     command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
-        """The fields that define the results (all but the runtime ones).
-
-        Settings added after benchmarks were first written (:data:`LATER_FIELDS`) are left out while
-        at their default, so that a folder made before them still resumes.
-        """
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in RUNTIME_FIELDS and not (k in LATER_FIELDS and v in (None, False, []))}
+        """The fields that define the results (all but the runtime ones)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
 
     @property
     def init_timm(self) -> Optional[str]:
@@ -378,6 +376,24 @@ FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifes
 def flag(name: str) -> str:
     """The ``fewshot-clce benchmark`` flag of a setting."""
     return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def migrate_identity(recorded: Dict[str, Any], version: Any, where: str) -> Dict[str, Any]:
+    """A configuration recorded in format ``version`` (None: 1), as :data:`FORMAT_VERSION` records it.
+
+    Raises:
+        ValueError: naming ``where`` for a format this version cannot read (a newer one).
+    """
+    version = 1 if version is None else version
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"{where} has format_version {version!r}; this fewshot-clce reads formats 1 to "
+                         f"{FORMAT_VERSION}: upgrade it, or use another folder")
+    recorded = dict(recorded)
+    if version == 1:
+        for name, default in _DEFAULTS_LEFT_OUT_BY_1.items():
+            recorded.setdefault(name, default)
+    recorded.pop("format_version", None)
+    return recorded
 
 
 def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:

@@ -96,7 +96,7 @@ def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights]
     """Every trained (or interrupted) run in ``out`` started from ``init``; with ``force`` the others are
     trained again (their state becomes ``different``).
 
-    Runs made before the digest was recorded are taken as they are.
+    A run whose config records no digest is taken as it is.
 
     Raises:
         ValueError: naming the run and both digests.

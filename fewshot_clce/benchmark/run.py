@@ -26,7 +26,7 @@ from ..utils.checks import SettingError
 from ..report import writer as report
 from ..utils.files import StartGuard, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
-from .config import BenchmarkConfig
+from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 from .result_cache import cached, evaluation_key
 from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
                    run_state, train_config)
@@ -61,6 +61,7 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
     path = out / "config.json"
     old = read_config_json(path, force) if path.is_file() else None
     if old is not None:
+        old = migrate_identity(old, old.get("format_version"), str(path))
         new = json.loads(json.dumps(cfg.identity()))
         differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
         if differ and not force:
@@ -71,7 +72,8 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")},
+    write_json_atomic(path, dict({"format_version": FORMAT_VERSION}, **cfg.identity(),
+                                 **{k: getattr(cfg, k) for k in ("preset", "command")},
                                  **(extra or {})))
 
 

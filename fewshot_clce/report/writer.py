@@ -123,7 +123,10 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
             md.append(f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
                       + summary_markdown(p, an.baseline, extra=[hp]))
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
-    blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
+    from ..benchmark.config import FORMAT_VERSION
+
+    blob = {"format_version": FORMAT_VERSION, "config": config or {}, "timing": timing or {},
+            "seeds": an.seeds, "swept": an.swept,
             "per_episode_rows": len(an.all_episodes),
             "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
@@ -191,7 +194,8 @@ def load_benchmark(folder: str | Path) -> tuple:
 
 
 def _recorded_rows(folder: Path) -> Optional[int]:
-    """The row count of per_episode.csv that results.json records (None when it records none)."""
+    """The row count of per_episode.csv that results.json records (None when it records none:
+    some files of format 1 do not)."""
     try:
         rows = json.loads((folder / "results.json").read_text()).get("per_episode_rows")
     except (OSError, ValueError, AttributeError):
