@@ -265,7 +265,7 @@ def test_local_training_processes_die_with_the_driver(tmp_path):
     """The driver starts children as the local executor does; SIGKILL of the driver kills them."""
     driver = (
         "import subprocess, sys, time\n"
-        "from fewshot_clce.benchmark.executors import die_with_parent\n"
+        "from fewshot_clce.benchmark.processes import die_with_parent\n"
         "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
         "                         preexec_fn=die_with_parent()) for _ in range(2)]\n"
         "print(' '.join(str(k.pid) for k in kids), flush=True)\ntime.sleep(120)\n"

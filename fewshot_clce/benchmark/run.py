@@ -161,18 +161,42 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
         return _run_benchmark(cfg, out, force, log)
 
 
+@dataclass
+class _Prepared:
+    """What a benchmark start read, drew and checked before any training."""
+
+    specs: List[RunSpec]
+    states: Dict
+    executor: object
+    datasets: Dict
+    init: object
+    targets: Dict
+    manifests: Dict
+    cross: Dict
+
+
 def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
                    log: Callable[[str], None]) -> BenchmarkResult:
-    from tqdm import tqdm
-
-    from ..data import create_dataset, dataset_id
-    from . import cross_domain, init_weights, untrained
-    from ..report import sanity
-    from .manifests import benchmark_manifests, committed_dir, unused_manifests
-    from .executors import Training, make_executor
-
     t0 = time.perf_counter()
     out = Path(out).expanduser()
+    prep = _prepare(cfg, out, force, log)
+    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+    _train(cfg, out, force, prep, res)
+    frames = _evaluate(cfg, out, prep, res, log)
+    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline,
+                           n_boot=cfg.n_boot, boot_seed=cfg.boot_seed)
+    _write_report(cfg, out, prep, res, t0, log)
+    return res
+
+
+def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], None]) -> _Prepared:
+    """Check everything, load the datasets, write config.json and the episodes; until the first
+    training starts, a failure takes back what this call wrote into ``out``, so the corrected
+    command needs no --force."""
+    from ..data import create_dataset, dataset_id
+    from . import cross_domain, init_weights
+    from .executors import make_executor
+
     specs = plan_runs(cfg)  # validates losses before anything is written
     check_names(cfg)
     check_identities(cfg.datasets)
@@ -181,28 +205,13 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     check_splits(datasets)
-    init = init_weights.prepare_init(cfg, datasets)  # the starting weights read and digested before any work
+    init = init_weights.prepare_init(cfg, datasets)  # read and digested before any work
     targets = cross_domain.cross_datasets(cfg, datasets)
-    # Until the first training starts, a failure takes back what this call wrote into ``out``, so
-    # the corrected command needs no --force.
     guard = StartGuard(out, ["config.json"], added_to=["episodes"])
     try:
         init_weights.check_init_digest(out, init, force)
         prepare_output(out, cfg, force, init.record() if init else None)
-        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
-        counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
-        manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
-                                            cfg.episode_seed, out / "episodes", search)
-                     for d, ds in datasets.items()}
-        cross = cross_domain.cross_manifests(cfg, targets, out / "episodes", search)
-        for d, m in {**manifests, **cross}.items():
-            for (s, k), (eps, src) in sorted(m.items()):
-                log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
-        if cfg.manifests_dir:
-            used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
-            for path in unused_manifests(Path(cfg.manifests_dir), used):
-                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
-                    "this benchmark; not used")
+        manifests, cross = _episodes(cfg, out, datasets, targets, log)
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
         init_weights.check_run_inits(specs, out, init, states, force)
@@ -212,49 +221,97 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     except Exception:
         guard.undo()
         raise
+    return _Prepared(specs, states, executor, datasets, init, targets, manifests, cross)
 
-    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+
+def _episodes(cfg: BenchmarkConfig, out: Path, datasets: Dict, targets: Dict,
+              log: Callable[[str], None]) -> tuple:
+    """``(manifests, cross)``: the fixed episodes of every dataset and ``eval_datasets`` entry,
+    logged with where each comes from."""
+    from .cross_domain import cross_manifests
+    from .manifests import benchmark_manifests, committed_dir, unused_manifests
+
+    search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
+    counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
+                                        cfg.episode_seed, out / "episodes", search)
+                 for d, ds in datasets.items()}
+    cross = cross_manifests(cfg, targets, out / "episodes", search)
+    for d, m in {**manifests, **cross}.items():
+        for (s, k), (eps, src) in sorted(m.items()):
+            log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+    if cfg.manifests_dir:
+        used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
+        for path in unused_manifests(Path(cfg.manifests_dir), used):
+            log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
+                "this benchmark; not used")
+    return manifests, cross
+
+
+def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
+           res: BenchmarkResult) -> None:
+    """Train (or continue) every run that is not finished, through the executor."""
+    from .executors import Training
+
     trainings = []
-    for spec in specs:
-        state = states[(spec.dataset_id, spec.name)]
+    for spec in prep.specs:
+        state = prep.states[(spec.dataset_id, spec.name)]
         if state == "finished":
             res.reused.append(spec.name)
             continue
-        trainings.append(Training(spec, dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
-                                                            force=state == "different" and force)))
-    took = executor.run(trainings) if trainings else {}
+        config = dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
+                                     force=state == "different" and force)
+        trainings.append(Training(spec, config))
+    took = prep.executor.run(trainings) if trainings else {}  # type: ignore[attr-defined]
     for t in trainings:
         res.trained.append(t.name)
         res.timing[f"train/{t.key}"] = took[t.key]
+
+
+def _evaluate(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
+              log: Callable[[str], None]) -> List[pd.DataFrame]:
+    """The per-episode rows of every run (and of the reference rows), reused where they may be."""
+    from tqdm import tqdm
+
+    from . import cross_domain, init_weights, untrained
+
     frames = []
-    for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
+    for spec in tqdm(prep.specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()
-        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id], log)
+        df, reused = evaluate_spec(spec, cfg, out, prep.manifests[spec.dataset_id], log)
         (res.reused_evaluations if reused else res.evaluated).append(spec.name)
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
-        for d, df, reused in cross_domain.evaluate_cross(spec, cfg, out, targets, cross, log):
+        for d, df, reused in cross_domain.evaluate_cross(spec, cfg, out, prep.targets, prep.cross,
+                                                         log):
             (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
             frames.append(df)
-    frames = untrained.evaluate_untrained(cfg, out, specs, datasets, manifests, log) + frames
+    frames = untrained.evaluate_untrained(cfg, out, prep.specs, prep.datasets, prep.manifests,
+                                          log) + frames
     if cfg.baseline_backbone:
-        frames = init_weights.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
-    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
-                           boot_seed=cfg.boot_seed)
+        frames = init_weights.evaluate_init(cfg, out, prep.specs, prep.init, prep.datasets,
+                                            prep.manifests, prep.targets, prep.cross, log) + frames
+    return frames
+
+
+def _write_report(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
+                  t0: float, log: Callable[[str], None]) -> None:
+    """Plots, sanity warnings, the result files and REPORT.md of the analysed benchmark."""
+    from ..report import sanity
+
     start = time.perf_counter()
     report.write_plots(out, res.analysis)
     if cfg.tsne:
-        _tsne_plots(res.analysis, cfg, out, datasets, specs)
+        _tsne_plots(res.analysis, cfg, out, prep.datasets, prep.specs)
     res.timing["plots_s"] = time.perf_counter() - start
     res.timing["total_s"] = time.perf_counter() - t0
-    novel_classes = sanity.novel_class_counts(datasets)
+    novel_classes = sanity.novel_class_counts(prep.datasets)
     for warning in sanity.sanity_warnings(res.analysis, novel_classes):
         log(warning)
     config = json.loads((out / "config.json").read_text())
     report.write_results(out, res.analysis, config, res.timing, novel_classes)
-    report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back and redone
-    return res
+    report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back
 
 
 def check_splits(datasets: Dict) -> None:
