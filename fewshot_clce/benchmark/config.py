@@ -92,27 +92,36 @@ class BenchmarkConfig:
     """
 
     datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
-                             factory=lambda: ["glyphs"], flag="--dataset")
+                             factory=lambda: ["glyphs"], flag="--dataset", nonempty=True,
+                             distinct=True)
     losses: List[str] = _s(help="losses to compare: registered names (ce, lsce, supcon, lacln, "
                                 "clce, baselinepp, negmargin, cosface, arcface, proto), "
                                 "package.module:Class, ./file.py:Class or pml:Name; values in "
                                 "brackets: 'clce[detach_weights=false]'",
-                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",))
+                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",),
+                           nonempty=True, distinct=True)
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
-    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
-    ways: int = _s(5, "classes per episode")
-    queries: int = _s(15, "query images per class")
+    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5],
+                          nonempty=True, minimum=1, distinct=True)
+    ways: int = _s(5, "classes per episode", check="ways")
+    queries: int = _s(15, "query images per class", minimum=1)
     heads: List[str] = _s(help="few-shot heads, with options in brackets (logistic[C=0.1])",
-                          factory=lambda: ["centroid", "logistic"], aliases=("--head",))
-    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",))
-    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters")
+                          factory=lambda: ["centroid", "logistic"], aliases=("--head",),
+                          nonempty=True, distinct=True)
+    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",),
+                       minimum=1)
+    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters",
+                           minimum=0)
     seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0],
-                          aliases=("--seed",))
+                          aliases=("--seed",), nonempty=True, check="seed", distinct=True)
     lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
-                                    flag="--lambda", metavar="LAMBDA")
-    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)")
-    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)")
-    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64])
+                                    flag="--lambda", metavar="LAMBDA", distinct=True)
+    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)",
+                                            distinct=True)
+    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)",
+                                     distinct=True)
+    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64],
+                               nonempty=True, minimum=1, distinct=True)
     sweeps: Optional[List[Dict[str, List[float]]]] = _s(
         None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
               "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
@@ -126,10 +135,11 @@ class BenchmarkConfig:
                                       "(no choice on val)")
     epochs: int = _s(10, "training epochs per run (the same budget for every loss); several values run a budget "
                          "study: the whole benchmark once per budget, into OUT/epochs-E, each loss's configuration "
-                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+")
-    lr: Optional[float] = _s(None, "peak learning rate (default: training's)")
+                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+",
+                 minimum=1)
+    lr: Optional[float] = _s(None, "peak learning rate (default: training's)", check="positive")
     train_options: Dict[str, Any] = _s(help="further TrainConfig settings for every run", factory=dict, api_only=True)
-    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits")
+    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits", check="seed")
     manifests_dir: Optional[str] = _s(None, "folder of committed manifests to use (default: the package's)",
                                       flag="--manifests")
     baseline: str = _s("ce", "the loss every other is compared with, paired on the same episodes")
@@ -141,45 +151,52 @@ class BenchmarkConfig:
     eval_datasets: Optional[List[str]] = _s(None, "also evaluate every trained run on the novel split of these "
                                                   "datasets (cross-domain rows: trained on X, evaluated on Y)",
                                             metavar="DATASET")
-    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True)
-    boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True)
+    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True, minimum=1)
+    boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True, check="seed")
     tsne: bool = _s(True, "draw the t-SNE plot", flag="--no-tsne", action="store_false", cli_help="skip the t-SNE plot")
-    tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True)
-    tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True)
+    tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True, minimum=1)
+    tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True, minimum=1)
     # runtime
     preset: Optional[str] = _s(None, "the preset these values came from", api_only=True)
     data_root: Optional[str] = _s(None, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
                                   flag="--root", aliases=("--data-root",))
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
-    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
+    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it",
+                                      check="positive", hint=" (minutes)")
     progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false",
                         cli_help="no progress bars", on_flag="--progress",
                         on_help="progress bars even when stderr is not a terminal (default: only "
                                 "on a terminal)")
     # runtime: where the trainings run (fewshot_clce.benchmark.executors)
     executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
-                                "each: on Slurm where srun exists, else local subprocesses)")
+                                "each: on Slurm where srun exists, else local subprocesses)",
+                       valid=EXECUTORS, choice_of="an executor")
     jobs: Optional[int] = _s(None, "trainings at once: local processes (default: one per --devices entry, else 1, "
-                                   "in this process); submitit without Slurm: local jobs at once (default 1)")
+                                   "in this process); submitit without Slurm: local jobs at once (default 1)",
+                             minimum=1)
     devices: Optional[List[str]] = _s(None, "devices of the local executor's processes, one training at a time on "
                                             "each (cycled when --jobs is larger; default: every visible GPU when "
                                             "--device is auto, the CPU when there is none, else --device)")
     threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
-                                      "whatever the executor; CPU results depend on it in the last bits)")
+                                      "whatever the executor; CPU results depend on it in the last bits)",
+                                minimum=1)
     precision: Optional[str] = _s(None, "autocast precision of every training's forward pass (default: training's "
                                         "auto: bfloat16 on CUDA and on CPUs with native bfloat16, else float32); "
                                         "recorded in each run's config.yaml", choices=("auto", "float32", "bfloat16"))
     gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "
-                                           "DDP, one process per GPU (default 0)")
-    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes")
-    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)")
+                                           "DDP, one process per GPU (default 0)", minimum=0)
+    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes",
+                                     minimum=1)
+    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)",
+                                 check="positive")
     timeout_min: Optional[int] = _s(None, "submitit: time limit of each job in minutes; a job that reaches it is "
                                           "requeued (up to 3 times) and resumes from its last checkpoint "
-                                          "(default 1440)")
+                                          "(default 1440)", minimum=1)
     slurm_partition: Optional[str] = _s(None, "Slurm partition of the jobs")
     slurm_account: Optional[str] = _s(None, "Slurm account the jobs are charged to")
     slurm_array_parallelism: Optional[int] = _s(None, "Slurm: at most this many of the benchmark's jobs run at once "
-                                                      "(they are submitted as one job array)")
+                                                      "(they are submitted as one job array)",
+                                              minimum=1)
     command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
@@ -224,45 +241,14 @@ class BenchmarkConfig:
         from ..losses.plugins import hparams_of
         from ..utils import checks as _checks
 
-        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size"):
-            if not getattr(self, name):
-                raise _checks.SettingError(name, "{setting} needs at least one value")
+        _checks.check_fields(self)  # what each field declares: sizes, seeds, choices, repeats
         for name in LOSS_SWEEPS + ("sweeps",):
             if getattr(self, name) is not None and not getattr(self, name):
                 raise _checks.SettingError(name, "{setting} is an empty grid; give at least one value, or leave "
                                                  "{setting} out to use each loss's default grid")
-        _checks.ways("ways", self.ways)
-        for name in ("queries", "episodes", "epochs", "n_boot", "tsne_classes", "tsne_per_class"):
-            _checks.at_least(name, getattr(self, name))
-        _checks.at_least("val_episodes", self.val_episodes, 0)
-        for name in ("shots", "batch_size"):
-            bad = [v for v in getattr(self, name) if not (_checks.is_integer(v) and v >= 1)]
-            if bad:
-                raise _checks.SettingError(name, "{setting} values must be at least 1, got " + str(bad))
-        _checks.each(_checks.seed, "seeds", self.seeds)
-        for name in ("episode_seed", "boot_seed"):
-            _checks.seed(name, getattr(self, name))
-        if self.lr is not None:
-            _checks.positive("lr", self.lr)
-        if self.time_budget is not None:
-            _checks.positive("time_budget", self.time_budget, hint=" (minutes)")
-        if self.executor not in EXECUTORS:
-            raise _checks.SettingError("executor", "{setting} " + f"{self.executor!r} is not an executor; valid: "
-                                       + ", ".join(EXECUTORS))
-        for name in ("jobs", "threads", "cpus_per_job", "timeout_min", "slurm_array_parallelism"):
-            if getattr(self, name) is not None:
-                _checks.at_least(name, getattr(self, name))
-        if self.gpus_per_job is not None:
-            _checks.at_least("gpus_per_job", self.gpus_per_job, 0)
-        if self.mem_gb is not None:
-            _checks.positive("mem_gb", self.mem_gb)
         if self.devices is not None and not self.devices:
             raise _checks.SettingError("devices", "{setting} needs at least one device (e.g. cuda:0 cuda:1), or "
                                                   "leave it out")
-        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size") + LOSS_SWEEPS:
-            vals = getattr(self, name)
-            if vals is not None and len(set(vals)) != len(vals):
-                raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
         from .plan import benchmark_losses
 
         # unknown losses, bad bracket values, one name twice

@@ -33,7 +33,7 @@ from ..heads import CentroidHead, episode_accuracies
 from .loop import (AUGMENT, INIT, MODEL_RNG, NonFiniteLossError, build_optimizer, build_scheduler, derive_seed,
                    epoch_batches, generator, resolve_precision, train_epoch)
 from .._version import __version__
-from ..data.transforms import PRESETS, Augment, Preprocess, choose_preset
+from ..data.transforms import Augment, Preprocess, choose_preset
 from ..backbones.factory import (backbone_from_weights, check_backbone_name, create_backbone,
                                  embedding_dim)
 from .model import TrainingModel
@@ -50,46 +50,17 @@ def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
     from ..episodes.manifest import check_episode_count
 
-    for name in ("dataset", "backbone", "loss", "out"):
-        if not getattr(cfg, name):
-            raise _checks.SettingError(name, "{setting} is required")
+    _checks.check_fields(cfg)  # what each field declares: required, sizes, seeds, ranges, choices
     check_backbone_name(cfg.backbone)
-    for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
-        _checks.at_least(name, getattr(cfg, name))
-    _checks.ways("val_ways", cfg.val_ways)
-    _checks.at_least("num_workers", cfg.num_workers, 0)
-    if cfg.threads is not None:
-        _checks.at_least("threads", cfg.threads)
-    for name in ("seed", "val_seed"):
-        _checks.seed(name, getattr(cfg, name))
-    if cfg.steps_per_epoch is not None:
-        _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
-    if cfg.steps_as_batch is not None:
-        _checks.at_least("steps_as_batch", cfg.steps_as_batch)
-        if cfg.steps_as_batch < cfg.batch_size:
-            raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
-                                       f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
-                                       "split; give the largest batch size compared")
-    if cfg.image_size is not None:
-        _checks.image_size("image_size", cfg.image_size)
+    if cfg.steps_as_batch is not None and cfg.steps_as_batch < cfg.batch_size:
+        raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
+                                   f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
+                                   "split; give the largest batch size compared")
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
         what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
         raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
-    if cfg.optimizer not in ("sgd", "adamw"):
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
-    if cfg.augment != "auto" and cfg.augment not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
     _checks.in_range("warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
-    if cfg.lr is not None:
-        _checks.positive("lr", cfg.lr)
-    _checks.in_range("momentum", cfg.momentum, 0, 1, high_open=True)
-    if cfg.weight_decay is not None:
-        _checks.non_negative("weight_decay", cfg.weight_decay)
-    if cfg.grad_clip is not None:
-        # a negative norm bound flips the gradient (the loss climbs); zero stops training
-        _checks.positive("grad_clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
     _create_loss(cfg)  # the loss, its hyper-parameters and their values, before any data is read
-    _checks.in_range("drop_block_rate", cfg.drop_block_rate, 0, 1, high_open=True)
     if cfg.drop_block_rate:
         # the backbone is built here, before any data is read, to refuse an option it does not take
         create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
