@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from fewshot_clce.cli import main
-from fewshot_clce.utils.files import LOCK_NAME, folder_lock
+from fewshot_clce.utils.folder_lock import LOCK_NAME, folder_lock
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -32,7 +32,7 @@ def _one_line_error(capsys) -> str:
 def _hold_lock(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
     code = (
-        "import sys, time\nfrom fewshot_clce.utils.files import folder_lock\n"
+        "import sys, time\nfrom fewshot_clce.utils.folder_lock import folder_lock\n"
         "with folder_lock(sys.argv[1], 'folder', 'wait'):\n"
         "    print('ready', flush=True)\n    time.sleep(120)\n"
     )

@@ -80,7 +80,7 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
 def holds_only_runs(out: Path) -> bool:
     """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands
     ``--plan`` prints) and this process's lock file: a folder a benchmark may start in."""
-    from ..utils.files import is_lock_file
+    from ..utils.folder_lock import is_lock_file
 
     return all(p.name == "runs" and p.is_dir() or is_lock_file(p) for p in out.iterdir())
 
@@ -149,12 +149,12 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
                   log: Callable[[str], None] = _log) -> BenchmarkResult:
     """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring.
 
-    The folder is locked while it runs (:func:`~fewshot_clce.utils.files.folder_lock`).
+    The folder is locked while it runs (:func:`~fewshot_clce.utils.folder_lock.folder_lock`).
 
     Raises:
         FolderInUseError: another benchmark is running in ``out`` (the message names it).
     """
-    from ..utils.files import folder_lock
+    from ..utils.folder_lock import folder_lock
 
     out = Path(out).expanduser()
     with folder_lock(out, "benchmark folder", "pass another --out"):

@@ -165,7 +165,8 @@ def run_budgets(cfg, budgets, out, args: argparse.Namespace) -> int:
     """``--epochs 3 10 30``: the benchmark at every budget, then the budget report."""
     import dataclasses
 
-    from ..benchmark.budget import REPORT, budget_folder, run_budget_study
+    from ..benchmark.budget import run_budget_study
+    from ..benchmark.budget_report import REPORT, budget_folder
 
     if args.plan:
         for epochs in budgets:

@@ -41,6 +41,9 @@ from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
 
+# The format of results.json; format 1 (files without a format_version) may lack per_episode_rows.
+RESULTS_FORMAT_VERSION = 2
+
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
     """``df`` as a CSV file, atomically; text that a spreadsheet would run as a formula is quoted."""
@@ -123,9 +126,7 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
             md.append(f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
                       + summary_markdown(p, an.baseline, extra=[hp]))
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
-    from ..benchmark.config import FORMAT_VERSION
-
-    blob = {"format_version": FORMAT_VERSION, "config": config or {}, "timing": timing or {},
+    blob = {"format_version": RESULTS_FORMAT_VERSION, "config": config or {}, "timing": timing or {},
             "seeds": an.seeds, "swept": an.swept,
             "per_episode_rows": len(an.all_episodes),
             "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
@@ -194,8 +195,7 @@ def load_benchmark(folder: str | Path) -> tuple:
 
 
 def _recorded_rows(folder: Path) -> Optional[int]:
-    """The row count of per_episode.csv that results.json records (None when it records none:
-    some files of format 1 do not)."""
+    """The row count of per_episode.csv that results.json records (None when it records none)."""
     try:
         rows = json.loads((folder / "results.json").read_text()).get("per_episode_rows")
     except (OSError, ValueError, AttributeError):

@@ -160,7 +160,7 @@ def train(config: TrainConfig) -> Path:
 
 def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
     """Rank 0 locks the run folder while it trains, so that a second training of it is refused."""
-    from ..utils.files import folder_lock
+    from ..utils.folder_lock import folder_lock
 
     if not ctx.is_main:
         return contextlib.nullcontext()
