@@ -4,7 +4,7 @@
 executor :func:`make_executor` chose, which checks its options before any training starts:
 
 - ``--executor local`` (the default) with one job: one training after another in this process,
-  with its progress bars (the behaviour before executors existed).
+  with its progress bars.
 - ``--executor local --jobs N [--devices cuda:0 cuda:1 ...]``: N trainings at once, each in a
   process of its own on a device (devices are cycled over the N slots, so N may exceed them),
   its output in ``out/logs/<dataset>/<run>.log``; one progress bar for all of them.
