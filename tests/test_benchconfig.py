@@ -170,7 +170,7 @@ def test_every_preset_resolves():
 
 
 def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
-    from fewshot_clce.benchmark.run import print_estimate
+    from fewshot_clce.benchmark.estimate import print_estimate
     from fewshot_clce.data import create_dataset
     from fewshot_clce.benchmark.manifests import benchmark_manifests
 

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import pandas as pd
 
@@ -30,6 +30,10 @@ from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 from .result_cache import cached, evaluation_key
 from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
                    run_state, train_config)
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .init_weights import InitWeights
 
 SPLITS = ("val", "novel")
 
@@ -167,9 +171,9 @@ class _Prepared:
 
     specs: List[RunSpec]
     states: Dict
-    executor: object
+    executor: Executor
     datasets: Dict
-    init: object
+    init: Optional[InitWeights]
     targets: Dict
     manifests: Dict
     cross: Dict
@@ -195,6 +199,7 @@ def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], 
     command needs no --force."""
     from ..data import create_dataset, dataset_id
     from . import cross_domain, init_weights
+    from .estimate import print_estimate
     from .executors import make_executor
 
     specs = plan_runs(cfg)  # validates losses before anything is written
@@ -262,7 +267,7 @@ def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
         config = dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
                                      force=state == "different" and force)
         trainings.append(Training(spec, config))
-    took = prep.executor.run(trainings) if trainings else {}  # type: ignore[attr-defined]
+    took = prep.executor.run(trainings) if trainings else {}
     for t in trainings:
         res.trained.append(t.name)
         res.timing[f"train/{t.key}"] = took[t.key]
@@ -339,37 +344,6 @@ def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> No
         if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
             seen.add((spec.loss, spec.hparams, spec.batch_size))
             check_config(train_config(spec, cfg, out))
-
-
-def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,
-                   out: Path, log: Callable[[str], None]) -> None:
-    """Log the time estimate of the trainings still ``todo`` (and all evaluations); warn over the budget."""
-    from .estimate import estimate, time_train_step
-
-    if not todo:
-        log(f"all {len(specs)} trainings are finished in {out}; reusing them")
-        return
-    total = 0.0
-    for d, ds in datasets.items():
-        mine = [s for s in todo if s.dataset_id == d]
-        if not mine:
-            continue
-        base, val = ds.split("base"), ds.split("val")
-        sizes = sorted({s.batch_size for s in mine})
-        step = {b: time_train_step(cfg.backbone, base.image_shape, b,
-                                   precision=cfg.precision or cfg.train_options.get("precision", "auto")) for b in sizes}
-        per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
-        val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
-        eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
-        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs,
-                       len([s for s in specs if s.dataset_id == d]), step)
-        log(f"{d}: {est.text()}")
-        total += est.total_s
-    log(f"estimated total: {total / 60:.1f} min")
-    if cfg.time_budget is not None and total > 60 * cfg.time_budget:
-        log(f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
-            f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
-            "to fit (continuing)")
 
 
 def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:
