@@ -27,6 +27,7 @@ from ..report import writer as report
 from ..utils.files import StartGuard, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
 from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
+from .estimate import print_estimate
 from .result_cache import cached, evaluation_key
 from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
                    run_state, train_config)
@@ -199,7 +200,6 @@ def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], 
     command needs no --force."""
     from ..data import create_dataset, dataset_id
     from . import cross_domain, init_weights
-    from .estimate import print_estimate
     from .executors import make_executor
 
     specs = plan_runs(cfg)  # validates losses before anything is written
