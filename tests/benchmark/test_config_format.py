@@ -47,3 +47,17 @@ def test_the_committed_results_are_the_configuration_of_their_preset(folder):
     migrated = migrate_identity(recorded, recorded.get("format_version"), folder)
     now = json.loads(json.dumps(resolve(recorded["preset"]).identity()))
     assert {k: migrated.get(k) for k in now} == now
+
+
+def test_a_budget_study_of_format_1_resumes_and_another_is_refused(tmp_path):
+    from fewshot_clce.benchmark.budget import _write_record
+
+    cfg = resolve("budget-glyphs")
+    identity = {k: v for k, v in _format_1(cfg).items() if k not in ("epochs", "preset", "command")}
+    record = {"format_version": 1, "budgets": [3, 10], "config": identity, "command": ""}
+    (tmp_path / "budget.json").write_text(json.dumps(record))
+    _write_record(tmp_path, cfg, [3, 10, 30], force=False)
+    written = json.loads((tmp_path / "budget.json").read_text())
+    assert written["format_version"] == FORMAT_VERSION and written["budgets"] == [3, 10, 30]
+    with pytest.raises(ValueError, match="differs in ways"):
+        _write_record(tmp_path, resolve("budget-glyphs", ways=3), [3], force=False)
