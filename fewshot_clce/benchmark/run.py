@@ -77,9 +77,8 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, dict({"format_version": FORMAT_VERSION}, **cfg.identity(),
-                                 **{k: getattr(cfg, k) for k in ("preset", "command")},
-                                 **(extra or {})))
+    write_json_atomic(path, {"format_version": FORMAT_VERSION, **cfg.identity(),
+                             **{k: getattr(cfg, k) for k in ("preset", "command")}, **(extra or {})})
 
 
 def holds_only_runs(out: Path) -> bool:
