@@ -2,7 +2,7 @@
 evaluates on, the time estimate, and the run that ties them together (train, evaluate, report)."""
 from .._lazy import lazy_dir, lazy_exports
 
-_NAMES = {"BenchmarkConfig": ".config", "PRESETS": ".config", "resolve": ".config",
+_NAMES = {"BenchmarkConfig": ".config", "PRESETS": ".presets", "resolve": ".config",
           "run_benchmark": ".run", "BenchmarkResult": ".run"}
 __all__ = list(_NAMES)
 __getattr__ = lazy_exports(__name__, _NAMES)

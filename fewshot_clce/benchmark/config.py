@@ -1,12 +1,10 @@
-"""The benchmark's configuration (a typed dataclass) and its named presets.
+"""The benchmark's configuration (a typed dataclass), resolved from the defaults, a preset
+(:mod:`fewshot_clce.benchmark.presets`) and the values given.
 
 A preset fills the fields it names; anything given explicitly (on the command line or as a
 keyword) wins over the preset, which wins over the defaults below. The resolved configuration
 is written to ``config.json`` in the output folder; a later run into the same folder must
 resolve to the same :meth:`BenchmarkConfig.identity` (or pass ``--force``).
-
-Timings of the presets: ``demo`` and ``paper-glyphs`` were measured on this project's 2-core CPU
-(see the README); the GPU / real-dataset figures are estimates, marked so.
 """
 from __future__ import annotations
 
@@ -20,8 +18,11 @@ RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "c
                   "slurm_partition", "slurm_account", "slurm_array_parallelism")
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
-# Settings added later: left out of the identity at their default (old folders still resume).
-LATER_FIELDS = ("init", "baseline_backbone", "eval_datasets", "hp")
+# The format of the files that record a configuration (config.json, results.json, budget.json).
+# Format 1 (files without a format_version) left these settings out while at their default.
+FORMAT_VERSION = 2
+_DEFAULTS_LEFT_OUT_BY_1 = {"init": None, "baseline_backbone": False, "eval_datasets": None,
+                           "hp": None}
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
 TIMM = "timm:"
 # The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
@@ -91,27 +92,36 @@ class BenchmarkConfig:
     """
 
     datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
-                             factory=lambda: ["glyphs"], flag="--dataset")
+                             factory=lambda: ["glyphs"], flag="--dataset", nonempty=True,
+                             distinct=True)
     losses: List[str] = _s(help="losses to compare: registered names (ce, lsce, supcon, lacln, "
                                 "clce, baselinepp, negmargin, cosface, arcface, proto), "
                                 "package.module:Class, ./file.py:Class or pml:Name; values in "
                                 "brackets: 'clce[detach_weights=false]'",
-                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",))
+                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",),
+                           nonempty=True, distinct=True)
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
-    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5])
-    ways: int = _s(5, "classes per episode")
-    queries: int = _s(15, "query images per class")
+    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5],
+                          nonempty=True, minimum=1, distinct=True)
+    ways: int = _s(5, "classes per episode", check="ways")
+    queries: int = _s(15, "query images per class", minimum=1)
     heads: List[str] = _s(help="few-shot heads, with options in brackets (logistic[C=0.1])",
-                          factory=lambda: ["centroid", "logistic"], aliases=("--head",))
-    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",))
-    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters")
+                          factory=lambda: ["centroid", "logistic"], aliases=("--head",),
+                          nonempty=True, distinct=True)
+    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",),
+                       minimum=1)
+    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters",
+                           minimum=0)
     seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0],
-                          aliases=("--seed",))
+                          aliases=("--seed",), nonempty=True, check="seed", distinct=True)
     lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
-                                    flag="--lambda", metavar="LAMBDA")
-    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)")
-    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)")
-    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64])
+                                    flag="--lambda", metavar="LAMBDA", distinct=True)
+    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)",
+                                            distinct=True)
+    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)",
+                                     distinct=True)
+    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64],
+                               nonempty=True, minimum=1, distinct=True)
     sweeps: Optional[List[Dict[str, List[float]]]] = _s(
         None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
               "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
@@ -125,10 +135,11 @@ class BenchmarkConfig:
                                       "(no choice on val)")
     epochs: int = _s(10, "training epochs per run (the same budget for every loss); several values run a budget "
                          "study: the whole benchmark once per budget, into OUT/epochs-E, each loss's configuration "
-                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+")
-    lr: Optional[float] = _s(None, "peak learning rate (default: training's)")
+                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+",
+                 minimum=1)
+    lr: Optional[float] = _s(None, "peak learning rate (default: training's)", check="positive")
     train_options: Dict[str, Any] = _s(help="further TrainConfig settings for every run", factory=dict, api_only=True)
-    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits")
+    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits", check="seed")
     manifests_dir: Optional[str] = _s(None, "folder of committed manifests to use (default: the package's)",
                                       flag="--manifests")
     baseline: str = _s("ce", "the loss every other is compared with, paired on the same episodes")
@@ -140,55 +151,57 @@ class BenchmarkConfig:
     eval_datasets: Optional[List[str]] = _s(None, "also evaluate every trained run on the novel split of these "
                                                   "datasets (cross-domain rows: trained on X, evaluated on Y)",
                                             metavar="DATASET")
-    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True)
-    boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True)
+    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True, minimum=1)
+    boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True, check="seed")
     tsne: bool = _s(True, "draw the t-SNE plot", flag="--no-tsne", action="store_false", cli_help="skip the t-SNE plot")
-    tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True)
-    tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True)
+    tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True, minimum=1)
+    tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True, minimum=1)
     # runtime
     preset: Optional[str] = _s(None, "the preset these values came from", api_only=True)
     data_root: Optional[str] = _s(None, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
                                   flag="--root", aliases=("--data-root",))
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
-    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it")
+    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it",
+                                      check="positive", hint=" (minutes)")
     progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false",
                         cli_help="no progress bars", on_flag="--progress",
                         on_help="progress bars even when stderr is not a terminal (default: only "
                                 "on a terminal)")
     # runtime: where the trainings run (fewshot_clce.benchmark.executors)
     executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
-                                "each: on Slurm where srun exists, else local subprocesses)")
+                                "each: on Slurm where srun exists, else local subprocesses)",
+                       valid=EXECUTORS, choice_of="an executor")
     jobs: Optional[int] = _s(None, "trainings at once: local processes (default: one per --devices entry, else 1, "
-                                   "in this process); submitit without Slurm: local jobs at once (default 1)")
+                                   "in this process); submitit without Slurm: local jobs at once (default 1)",
+                             minimum=1)
     devices: Optional[List[str]] = _s(None, "devices of the local executor's processes, one training at a time on "
                                             "each (cycled when --jobs is larger; default: every visible GPU when "
                                             "--device is auto, the CPU when there is none, else --device)")
     threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
-                                      "whatever the executor; CPU results depend on it in the last bits)")
+                                      "whatever the executor; CPU results depend on it in the last bits)",
+                                minimum=1)
     precision: Optional[str] = _s(None, "autocast precision of every training's forward pass (default: training's "
                                         "auto: bfloat16 on CUDA and on CPUs with native bfloat16, else float32); "
                                         "recorded in each run's config.yaml", choices=("auto", "float32", "bfloat16"))
     gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "
-                                           "DDP, one process per GPU (default 0)")
-    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes")
-    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)")
+                                           "DDP, one process per GPU (default 0)", minimum=0)
+    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes",
+                                     minimum=1)
+    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)",
+                                 check="positive")
     timeout_min: Optional[int] = _s(None, "submitit: time limit of each job in minutes; a job that reaches it is "
                                           "requeued (up to 3 times) and resumes from its last checkpoint "
-                                          "(default 1440)")
+                                          "(default 1440)", minimum=1)
     slurm_partition: Optional[str] = _s(None, "Slurm partition of the jobs")
     slurm_account: Optional[str] = _s(None, "Slurm account the jobs are charged to")
     slurm_array_parallelism: Optional[int] = _s(None, "Slurm: at most this many of the benchmark's jobs run at once "
-                                                      "(they are submitted as one job array)")
+                                                      "(they are submitted as one job array)",
+                                              minimum=1)
     command: str = _s("", "the command line, for the record", api_only=True)
 
     def identity(self) -> Dict[str, Any]:
-        """The fields that define the results (all but the runtime ones).
-
-        Settings added after benchmarks were first written (:data:`LATER_FIELDS`) are left out while
-        at their default, so that a folder made before them still resumes.
-        """
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if k not in RUNTIME_FIELDS and not (k in LATER_FIELDS and v in (None, False, []))}
+        """The fields that define the results (all but the runtime ones)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
 
     @property
     def init_timm(self) -> Optional[str]:
@@ -215,162 +228,15 @@ class BenchmarkConfig:
         return out
 
     def check(self) -> None:
-        """Fail fast on values that cannot work, naming them.
+        """Fail fast on values that cannot work, naming them
+        (:func:`fewshot_clce.benchmark.validation.check_benchmark`).
 
         Raises:
-            SettingError: empty lists, sizes below 1, 1-way episodes, negative seeds, NaN or
-                out-of-range hyper-parameters, a grid value no chosen loss takes, episode counts
-                too large to hold, a baseline not among the losses.
+            SettingError: naming the setting and the value.
         """
-        from ..episodes import check_episode_count
-        from ..losses.declare import check_hparam
-        from ..losses.hparams import check_value, loss_takes
-        from ..losses.plugins import hparams_of
-        from ..utils import checks as _checks
+        from .validation import check_benchmark
 
-        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size"):
-            if not getattr(self, name):
-                raise _checks.SettingError(name, "{setting} needs at least one value")
-        for name in LOSS_SWEEPS + ("sweeps",):
-            if getattr(self, name) is not None and not getattr(self, name):
-                raise _checks.SettingError(name, "{setting} is an empty grid; give at least one value, or leave "
-                                                 "{setting} out to use each loss's default grid")
-        _checks.ways("ways", self.ways)
-        for name in ("queries", "episodes", "epochs", "n_boot", "tsne_classes", "tsne_per_class"):
-            _checks.at_least(name, getattr(self, name))
-        _checks.at_least("val_episodes", self.val_episodes, 0)
-        for name in ("shots", "batch_size"):
-            bad = [v for v in getattr(self, name) if not (_checks.is_integer(v) and v >= 1)]
-            if bad:
-                raise _checks.SettingError(name, "{setting} values must be at least 1, got " + str(bad))
-        _checks.each(_checks.seed, "seeds", self.seeds)
-        for name in ("episode_seed", "boot_seed"):
-            _checks.seed(name, getattr(self, name))
-        if self.lr is not None:
-            _checks.positive("lr", self.lr)
-        if self.time_budget is not None:
-            _checks.positive("time_budget", self.time_budget, hint=" (minutes)")
-        if self.executor not in EXECUTORS:
-            raise _checks.SettingError("executor", "{setting} " + f"{self.executor!r} is not an executor; valid: "
-                                       + ", ".join(EXECUTORS))
-        for name in ("jobs", "threads", "cpus_per_job", "timeout_min", "slurm_array_parallelism"):
-            if getattr(self, name) is not None:
-                _checks.at_least(name, getattr(self, name))
-        if self.gpus_per_job is not None:
-            _checks.at_least("gpus_per_job", self.gpus_per_job, 0)
-        if self.mem_gb is not None:
-            _checks.positive("mem_gb", self.mem_gb)
-        if self.devices is not None and not self.devices:
-            raise _checks.SettingError("devices", "{setting} needs at least one device (e.g. cuda:0 cuda:1), or "
-                                                  "leave it out")
-        for name in ("datasets", "losses", "shots", "heads", "seeds", "batch_size") + LOSS_SWEEPS:
-            vals = getattr(self, name)
-            if vals is not None and len(set(vals)) != len(vals):
-                raise _checks.SettingError(name, "{setting} repeats a value: " + str(vals))
-        from .plan import benchmark_losses
-
-        # unknown losses, bad bracket values, one name twice
-        entries = benchmark_losses(self.losses)
-        if self.baseline not in entries:
-            raise _checks.SettingError(
-                "losses", f"the baseline loss {self.baseline!r} is not among " + "{setting} "
-                + f"{list(entries)}; add it (paired differences are taken against it)")
-        self._check_hp(entries)
-        if self.sweeps and any(getattr(self, h) is not None for h in LOSS_SWEEPS):
-            raise _checks.SettingError("sweeps", "give the grid either as {setting} blocks or as --lambda/--temperature/"
-                                                 "--beta values, not both")
-        takes = {loss: loss_takes(loss) for loss in self.losses}  # unknown losses are named here
-        for block in self.given_grid() or []:
-            for name, values in block.items():
-                setting = "sweeps" if self.sweeps else name
-                what = f"{{setting}} gives {name} " if self.sweeps else "{setting} is given with "
-                if name not in SWEEPS:
-                    raise _checks.SettingError(setting, "{setting} " + f"names {name!r}, which the benchmark does not "
-                                               f"sweep; it sweeps {', '.join(SWEEPS)}")
-                if not values:
-                    raise _checks.SettingError(setting, what + "no values")
-                for v in values:
-                    check_value(name, v)
-                    for entry in entries.values():
-                        decl = hparams_of(entry.reference)
-                        if name in decl:
-                            check_hparam(entry.name, decl[name], v)
-                if name in LOSS_SWEEPS and not any(name in t for t in takes.values()):
-                    raise _checks.SettingError(setting, what + f"values, but none of the losses "
-                                               f"{', '.join(self.losses)} takes {name}; add a loss that does "
-                                               f"(e.g. clce) or drop them")
-        for name in ("episodes", "val_episodes"):
-            for k in self.shots:  # a manifest of this size is drawn per split and shot count
-                check_episode_count(getattr(self, name), self.ways, k, self.queries, name)
-        self._check_init_and_eval_datasets()
-        if self.val_episodes < 1 and (len(self.batch_size) > 1 or self.given_grid() or self.default_grids):
-            raise _checks.SettingError("val_episodes", "{setting} is 0, but configurations are chosen on val "
-                                       "episodes; set {setting} to at least 1 (or --no-default-grids with one "
-                                       "batch size and no grid)")
-
-
-    def _check_hp(self, entries) -> None:
-        """Every ``hp`` item names a loss being compared and a hyper-parameter it declares, with
-        values in its range."""
-        from ..losses.declare import check_hparam
-        from ..losses.plugins import describe, hparams_of, parse_hp
-        from ..utils import checks as _checks
-
-        for item in self.hp or []:
-            loss, name, values = parse_hp(item)
-            if loss is None:
-                mine = [e for e in entries.values() if name in hparams_of(e.reference)]
-                if not mine:
-                    raise _checks.SettingError(
-                        "hp", "{setting} " + f"{item!r}: none of the losses {', '.join(entries)} "
-                        f"declares {name!r}; write LOSS.{name}=...")
-            else:
-                mine = [e for e in entries.values() if loss in (e.name, e.reference)]
-                if not mine:
-                    raise _checks.SettingError(
-                        "hp", "{setting} " + f"{item!r} names loss {loss!r}, which is not "
-                        f"compared; the losses are {', '.join(entries)}")
-            for entry in mine:
-                decl = hparams_of(entry.reference)
-                if name not in decl:
-                    raise _checks.SettingError(
-                        "hp", "{setting} " + f"{item!r}: loss {entry.name!r} does not take {name}; "
-                        f"it takes {describe(decl)}")
-                for v in values:
-                    try:
-                        check_hparam(entry.name, decl[name], v)
-                    except ValueError as e:
-                        raise _checks.SettingError("hp", "{setting} " + f"{item!r}: {e}") from None
-
-    def _check_init_and_eval_datasets(self) -> None:
-        """``init`` names weights (the file itself is read by the benchmark, before any work),
-        ``baseline_backbone`` has them, and ``eval_datasets`` are distinct."""
-        from ..utils import checks as _checks
-
-        if self.init is not None:
-            if not str(self.init).strip() or self.init == TIMM:
-                raise _checks.SettingError("init", "{setting} is empty; give a weights file or timm:NAME "
-                                                   "(e.g. timm:resnet18.a1_in1k)")
-            if self.init_timm and self.backbone != self.init_timm:
-                raise _checks.SettingError("init", "{setting} " + f"{self.init!r} gives weights of {self.init_timm!r}, "
-                                           f"but --backbone is {self.backbone!r}; drop --backbone (it follows --init) "
-                                           "or make them agree")
-            if not self.init_timm:  # named as --init here, before training's --checkpoint check sees it
-                from pathlib import Path
-
-                path = Path(self.init).expanduser()
-                if not path.is_file():
-                    what = "is a folder, not a weights file" if path.is_dir() else "does not exist"
-                    raise _checks.SettingError("init", "{setting} " + f"{self.init!r} {what}; give a weights file "
-                                               "(.pt, .pth, .safetensors, a run's checkpoint) or timm:NAME")
-        if self.baseline_backbone and self.init is None:
-            raise _checks.SettingError("baseline_backbone", "{setting} evaluates the starting weights without "
-                                       "fine-tuning; pass --init FILE or --init timm:NAME to say which")
-        if self.eval_datasets is not None:
-            if not self.eval_datasets:
-                raise _checks.SettingError("eval_datasets", "{setting} needs at least one dataset, or leave it out")
-            if len(set(self.eval_datasets)) != len(self.eval_datasets):
-                raise _checks.SettingError("eval_datasets", "{setting} repeats a value: " + str(self.eval_datasets))
+        check_benchmark(self)
 
 
 # Command-line flags that are not the field name with dashes (the others: --field-name).
@@ -382,100 +248,22 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
-@dataclass(frozen=True)
-class Preset:
-    """A named benchmark setting."""
+def migrate_identity(recorded: Dict[str, Any], version: Any, where: str) -> Dict[str, Any]:
+    """A configuration recorded in format ``version`` (None: 1), as :data:`FORMAT_VERSION` records it.
 
-    description: str
-    values: Dict[str, Any]
-    expected: str  # expected wall time and where, saying whether measured or estimated
-    budgets: Optional[List[int]] = None  # a budget study: the benchmark at each of these epochs
-
-
-# The glyphs ablation (README, "Results"; results/glyphs-ablation/): 3 epochs of conv4 per training,
-# 3 seeds, both heads, 1,000 novel and 200 val episodes per shot setting. Its grids bracket the
-# values chosen on val on both sides; paper-glyphs is the union of the λ x β and τ ablations, so
-# one output folder holds every training of both.
-_ABLATION = dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-                 heads=["centroid", "logistic"], episodes=1000, val_episodes=200, epochs=3, seeds=[0, 1, 2],
-                 batch_size=[64], train_options={"val_episodes": 100, "warmup_epochs": 0.5})
-_LAMBDAS = [0.02, 0.05, 0.1, 0.2, 0.5]
-_BETAS = [0.0, 1.0, 2.0]
-_TEMPERATURES = [0.025, 0.05, 0.1, 0.2]
-
-PRESETS: Dict[str, Preset] = {
-    "demo": Preset(
-        "what `make demo` runs: glyphs, CE/SupCon/CLCE, conv4, 5-way 1- and 5-shot, centroid and logistic heads, "
-        "1 seed, 3 epochs, each loss's default grid chosen on val",
-        dict(datasets=["glyphs"], losses=["ce", "supcon", "clce"], backbone="conv4", shots=[1, 5],
-             heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3, batch_size=[64],
-             train_options={"val_episodes": 100, "warmup_epochs": 0.5}, tsne_classes=10, tsne_per_class=25),
-        "measured: 5.9 min on the quiet 2-core CPU (2026-11-30; 5 trainings of 62-71 s in bfloat16)"),
-    "paper-glyphs": Preset(
-        "the README's results: the union of the two ablations below (CLCE λ x β; τ of SupCon and CLCE), each "
-        "loss's configuration chosen on val (the batch-size claim: ablation-batch)",
-        dict(_ABLATION, sweeps=[{"lam": _LAMBDAS, "beta": _BETAS, "temperature": [0.1]}, {"temperature": _TEMPERATURES}]),
-        "measured: 69 trainings, 371 min of training time (one thread each, on the 2-core CPU shared with other "
-        "jobs, load 4-16) and 12 min of evaluation; with them done, the command takes 36 s"),
-    "ablation-lambda": Preset(
-        "CLCE's weight λ x hard-negative β (τ = 0.1) against CE; β = 0 is the SupCon+CE hybrid",
-        dict(_ABLATION, losses=["ce", "clce"], lam=_LAMBDAS, beta=_BETAS, temperature=[0.1]),
-        "measured: 48 trainings, 184 min of training time (one thread each, shared 2-core CPU, load 4-16)"),
-    "ablation-temperature": Preset(
-        "temperature τ of SupCon and of CLCE (λ, β at their defaults) against CE",
-        dict(_ABLATION, temperature=_TEMPERATURES),
-        "measured: 27 trainings, 209 min of training time (one thread each, shared 2-core CPU, load 4-16)"),
-    "ablation-batch": Preset(
-        "training batch size 32 / 64 / 256 for CE, SupCon and CLCE at their defaults (the small-batch claim)",
-        dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False),
-        "measured: 27 trainings, about 200 min of training time (one thread each, on the 2-core CPU shared with "
-        "other jobs; batch 32 and 256 take 2-5 times as long as 64 here); with them done, 62 s"),
-    "budget-glyphs": Preset(
-        "the budget study: CE, SupCon and CLCE (each loss's default grid, chosen on val at each budget) at 3, 10 "
-        "and 30 epochs, 3 seeds, both heads, 1- and 5-shot; results/glyphs-budget/",
-        dict(_ABLATION), budgets=[3, 10, 30],
-        expected="estimate: 45 trainings, 645 epochs; one epoch of one training takes 1-2 min at one thread on the "
-                 "2-core CPU, so 6-11 h with two trainings at a time"),
-    "ablation-batch-steps": Preset(
-        "the batch-size ablation at equal optimizer steps: batch 32 / 64 / 256 for CE, SupCon and CLCE at their "
-        "defaults, every batch size taking the steps of batch 256 (12 epochs of it: batch 64 gets the same 936 "
-        "steps and warm-up as the 3-epoch ablation-batch run)",
-        dict(_ABLATION, batch_size=[32, 64, 256], default_grids=False, epochs=12,
-             train_options={"val_episodes": 100, "warmup_epochs": 2.0, "steps_as_batch": 256}),
-        "estimate: 27 trainings of 12 epochs at batch 256's steps (16.5 epochs' images per loss and seed over the "
-        "three batch sizes); 2-4 h with two trainings at a time on the 2-core CPU"),
-    "mini-imagenet-gpu": Preset(
-        "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["mini-imagenet"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128],
-             train_options={"image_size": 84, "num_workers": 8},
-             gpus_per_job=1, cpus_per_job=10, timeout_min=180),
-        "estimate, not measured (no GPU here): ~1 h per training on one recent GPU, ~15 h for the 15 trainings "
-        "(each loss's default grid, 3 seeds)"),
-    "cross-domain-demo": Preset(
-        "cross-domain on the embedded data: trained on glyphs, evaluated on glyphs and on the novel split of digits "
-        "(8x8 images upsampled to 28x28), CE/SupCon/CLCE at their defaults, conv4, 1 seed, the demo's 3 epochs",
-        dict(datasets=["glyphs"], eval_datasets=["digits"], losses=["ce", "supcon", "clce"], backbone="conv4",
-             shots=[1, 5], heads=["centroid", "logistic"], episodes=1000, val_episodes=200, seeds=[0], epochs=3,
-             batch_size=[64], default_grids=False, train_options={"val_episodes": 100, "warmup_epochs": 0.5},
-             tsne_classes=10, tsne_per_class=25),
-        "measured: 3.2 min on the quiet 2-core CPU (2026-11-30; 3 trainings in bfloat16, 6 evaluations)"),
-    "cross-domain-gpu": Preset(
-        "cross-domain as in Chen et al. 2019: miniImageNet base classes -> CUB novel classes (and miniImageNet's "
-        "own), ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["mini-imagenet"], eval_datasets=["cub"], backbone="resnet12", heads=["centroid", "logistic"],
-             episodes=2000, val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128],
-             train_options={"image_size": 84, "num_workers": 8}),
-        "estimate, not measured (no GPU here): the 15 trainings of mini-imagenet-gpu (~15 h on one recent GPU) "
-        "plus ~2 min per run for the CUB episodes"),
-    "cifar-fs-gpu": Preset(
-        "CIFAR-FS, ResNet-12 at 32x32, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
-        dict(datasets=["cifar-fs"], backbone="resnet12", heads=["centroid", "logistic"], episodes=2000,
-             val_episodes=500, seeds=[0, 1, 2], epochs=90, batch_size=[128], train_options={"num_workers": 8},
-             gpus_per_job=1, cpus_per_job=10, timeout_min=60),
-        "estimate, not measured (no GPU here): ~20 min per training on one recent GPU, ~5 h for the 15 trainings "
-        "(each loss's default grid, 3 seeds)"),
-}
+    Raises:
+        ValueError: naming ``where`` for a format this version cannot read (a newer one).
+    """
+    version = 1 if version is None else version
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"{where} has format_version {version!r}; this fewshot-clce reads formats 1 to "
+                         f"{FORMAT_VERSION}: upgrade it, or use another folder")
+    recorded = dict(recorded)
+    if version == 1:
+        for name, default in _DEFAULTS_LEFT_OUT_BY_1.items():
+            recorded.setdefault(name, default)
+    recorded.pop("format_version", None)
+    return recorded
 
 
 def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
@@ -484,6 +272,8 @@ def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
     Raises:
         ValueError: on an unknown preset (listing the valid ones) or an unknown field.
     """
+    from .presets import PRESETS
+
     values: Dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:

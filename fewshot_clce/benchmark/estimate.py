@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Dict, List, Tuple
 
 import torch
+
+if TYPE_CHECKING:
+    from .config import BenchmarkConfig
+    from .plan import RunSpec
 
 _EVAL_TO_TRAIN = 1 / 3  # a forward pass costs about a third of forward + backward
 
@@ -85,3 +90,32 @@ def estimate(trainings: Dict[int, int], epochs: int, base_images: int, val_image
     per_image = min(s / b for b, s in step_s.items()) if step_s else 0.0
     eval_s = evaluations * eval_images * per_image * _EVAL_TO_TRAIN
     return Estimate(train_s, eval_s, sum(trainings.values()), evaluations, dict(step_s))
+
+
+def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,
+                   out: Path, log: Callable[[str], None]) -> None:
+    """Log the time estimate of the trainings still ``todo`` (and all evaluations); warn over the budget."""
+    if not todo:
+        log(f"all {len(specs)} trainings are finished in {out}; reusing them")
+        return
+    total = 0.0
+    for d, ds in datasets.items():
+        mine = [s for s in todo if s.dataset_id == d]
+        if not mine:
+            continue
+        base, val = ds.split("base"), ds.split("val")
+        sizes = sorted({s.batch_size for s in mine})
+        step = {b: time_train_step(cfg.backbone, base.image_shape, b,
+                                   precision=cfg.precision or cfg.train_options.get("precision", "auto")) for b in sizes}
+        per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
+        val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
+        eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
+        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs,
+                       len([s for s in specs if s.dataset_id == d]), step)
+        log(f"{d}: {est.text()}")
+        total += est.total_s
+    log(f"estimated total: {total / 60:.1f} min")
+    if cfg.time_budget is not None and total > 60 * cfg.time_budget:
+        log(f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
+            f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
+            "to fit (continuing)")

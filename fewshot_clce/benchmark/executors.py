@@ -4,7 +4,7 @@
 executor :func:`make_executor` chose, which checks its options before any training starts:
 
 - ``--executor local`` (the default) with one job: one training after another in this process,
-  with its progress bars (the behaviour before executors existed).
+  with its progress bars.
 - ``--executor local --jobs N [--devices cuda:0 cuda:1 ...]``: N trainings at once, each in a
   process of its own on a device (devices are cycled over the N slots, so N may exceed them),
   its output in ``out/logs/<dataset>/<run>.log``; one progress bar for all of them.
@@ -26,9 +26,7 @@ reused, interrupted ones continue from their last checkpoint.
 
 Evaluation stays in the driver (:mod:`~fewshot_clce.benchmark.run`), after the trainings: it
 loads each dataset and its episodes once for every run, where a job per evaluation would pay a
-process start, the imports and the dataset load each time (and a queue wait on a cluster): 28 s
-for ``digits`` on the loaded 2-core CPU, against 8-11 s for the evaluation itself (the README has
-the measurement).
+process start, the imports and the dataset load each time (and a queue wait on a cluster).
 """
 from __future__ import annotations
 
@@ -40,15 +38,15 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..utils.checks import SettingError
-from ..utils.files import write_json_atomic
-from .config import PRESETS, BenchmarkConfig, flag
+from .config import BenchmarkConfig, flag
+from .presets import PRESETS
 from .plan import RunSpec, dataset_folder
+from .processes import die_with_parent, reap
 
 SUBMITIT_OPTIONS = ("gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min")
 SLURM_OPTIONS = ("slurm_partition", "slurm_account", "slurm_array_parallelism")
@@ -109,7 +107,7 @@ def _export_submitit_ranks() -> None:
 
     In a local job, also let SIGTERM stop the training again: submitit ignores it in its jobs
     (Slurm sends it before a preemption signal, to checkpoint on), but a local job has no other
-    way to be cancelled since it ignores Ctrl-C (:func:`ignoring_ctrl_c`).
+    way to be cancelled since it ignores Ctrl-C (:func:`~fewshot_clce.benchmark.processes.ignoring_ctrl_c`).
     """
     if not os.environ.get("SUBMITIT_EXECUTOR"):
         return
@@ -305,44 +303,11 @@ class LocalProcessExecutor(Executor):
         except KeyboardInterrupt:
             # The terminal's Ctrl-C reached the trainings too (one process group): each stops where
             # it is; its last checkpoint is intact and the same command resumes it.
-            _reap([r.process for r in running.values()])
+            reap([r.process for r in running.values()])
             raise
         finally:
             bar.close()
         return tally.result()
-
-
-def die_with_parent() -> Optional[Callable[[], None]]:
-    """A ``preexec_fn`` that makes a child process die with this one (Linux ``PR_SET_PDEATHSIG``):
-    a killed driver leaves no training running beside the one its re-run starts. None elsewhere
-    (there the run folder's lock refuses a second training of one folder)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-    except OSError:
-        return None
-    parent = os.getpid()
-
-    def arm() -> None:
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the driver died before the signal was armed
-            os._exit(1)
-
-    return arm
-
-
-def _reap(processes: List[subprocess.Popen], grace_s: float = 10.0) -> None:
-    """Wait for interrupted processes to exit; terminate those still running after ``grace_s``."""
-    deadline = time.monotonic() + grace_s
-    for p in processes:
-        try:
-            p.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.terminate()
-            p.wait()
 
 
 def default_devices(cfg: BenchmarkConfig) -> List[str]:
@@ -398,30 +363,9 @@ def make_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> Executor:
             return SequentialExecutor(cfg, out, log, devices[0] if cfg.devices else None)
         _warn_oversubscribed(cfg, devices, jobs, log)
         return LocalProcessExecutor(cfg, out, log, jobs, devices)
-    from .submitit_jobs import SubmititExecutor
+    from .submitit_jobs import submitit_executor
 
-    try:
-        import submitit
-    except ImportError:
-        raise SettingError("executor", "{setting} submitit needs the submitit package, which is not installed: "
-                           + INSTALL_HINT) from None
-    cluster = submitit.AutoExecutor.which()
-    _warn_ignored(cfg, ("devices",), "--executor submitit (each job gets its GPUs from --gpus-per-job)", log)
-    if cluster == "slurm":
-        _warn_ignored(cfg, ("jobs",), "Slurm (it starts the jobs; limit them with --slurm-array-parallelism)", log)
-    else:
-        _warn_ignored(cfg, SLURM_OPTIONS, f"submitit without Slurm (no srun here: jobs run as {cluster} "
-                                          "subprocesses)", log)
-    gpus = cfg.gpus_per_job or 0
-    if gpus > 1 and cfg.device not in ("auto", "cuda"):
-        raise SettingError("gpus_per_job", "{setting} " + f"{gpus} trains each run under DDP, one process per GPU on "
-                           f"cuda:LOCAL_RANK; --device {cfg.device} would put them all on one: use --device auto")
-    if cfg.device.startswith("cuda") and gpus == 0:
-        raise SettingError("gpus_per_job", f"--device {cfg.device} needs a GPU in every job; give " + "{setting} 1 "
-                           "(or more), or --device auto")
-    if cluster != "slurm":
-        _warn_oversubscribed(cfg, ["cuda" if gpus else "cpu"], cfg.jobs or 1, log)
-    return SubmititExecutor(cfg, out, log, cluster)
+    return submitit_executor(cfg, out, log)
 
 
 def _warn_oversubscribed(cfg: BenchmarkConfig, devices: List[str], jobs: int, log: Log) -> None:
@@ -431,36 +375,6 @@ def _warn_oversubscribed(cfg: BenchmarkConfig, devices: List[str], jobs: int, lo
         log(f"WARNING: {jobs} CPU trainings at once of {threads} thread(s) each oversubscribe the {cores} cores "
             f"(threads then wait for one another); --threads {max(1, cores // jobs)} shares them (CPU results "
             "depend on the thread count in the last bits, never on the executor)")
-
-
-@contextmanager
-def ignoring_ctrl_c() -> Iterator[None]:
-    """Processes started inside ignore SIGINT, so that Ctrl-C in this terminal leaves them running.
-
-    A child inherits an ignored SIGINT, and a Python child keeps it ignored (it installs its
-    KeyboardInterrupt handler only over the default). They still stop on SIGTERM (``kill PID``).
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
-
-
-def read_ledger(path: Path) -> Dict[str, dict]:
-    """The job ids a benchmark's submitit jobs were given, by training key (empty when unreadable)."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_ledger(path: Path, ledger: Dict[str, dict]) -> None:
-    write_json_atomic(path, ledger)
 
 
 def _worker(argv: List[str]) -> int:

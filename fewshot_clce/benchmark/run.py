@@ -13,23 +13,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 import pandas as pd
 
 from ..utils.checks import SettingError
 
 from ..report import writer as report
-from ..utils.files import atomic_path, loads_json, write_json_atomic
+from ..utils.files import StartGuard, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
-from .config import BenchmarkConfig
+from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
+from .estimate import print_estimate
+from .result_cache import cached, evaluation_key
 from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
                    run_state, train_config)
+
+if TYPE_CHECKING:
+    from .executors import Executor
+    from .init_weights import InitWeights
 
 SPLITS = ("val", "novel")
 
@@ -61,6 +66,7 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
     path = out / "config.json"
     old = read_config_json(path, force) if path.is_file() else None
     if old is not None:
+        old = migrate_identity(old, old.get("format_version"), str(path))
         new = json.loads(json.dumps(cfg.identity()))
         differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
         if differ and not force:
@@ -71,14 +77,14 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
         raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
                               "empty or new --out, or --force")
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, dict(cfg.identity(), **{k: getattr(cfg, k) for k in ("preset", "command")},
-                                 **(extra or {})))
+    write_json_atomic(path, {"format_version": FORMAT_VERSION, **cfg.identity(),
+                             **{k: getattr(cfg, k) for k in ("preset", "command")}, **(extra or {})})
 
 
 def holds_only_runs(out: Path) -> bool:
     """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands
     ``--plan`` prints) and this process's lock file: a folder a benchmark may start in."""
-    from ..utils.files import is_lock_file
+    from ..utils.folder_lock import is_lock_file
 
     return all(p.name == "runs" and p.is_dir() or is_lock_file(p) for p in out.iterdir())
 
@@ -103,76 +109,22 @@ def read_config_json(path: Path, force: bool = False):
     return config
 
 
-def _evaluation_key(run_dir: Path, manifests: Dict, heads: List[str]) -> dict:
-    """What a run's results depend on: its checkpoint, the heads and the episodes (by content, not path).
-
-    Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
-    file holds one row per (manifest, head) and episode ``0 .. number - 1``.
-    """
-    from ..episodes import manifest_digest
-    from ..training.run_folder import checkpoint_id
-
-    return {"checkpoint": checkpoint_id(run_dir), "heads": list(heads),
-            "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
-
-
-def read_results(csv: Path) -> pd.DataFrame:
-    """A per-run result file, with the manifest digests kept as text (``"0123456789012345"`` is no number)."""
-    from ..utils.files import read_csv
-
-    return read_csv(csv, dtype={"manifest": str, "run": str, "head": str, "split": str})
-
-
-def incomplete_results(df: pd.DataFrame, key: dict) -> str:
-    """Why ``df`` is not the complete result of the evaluation ``key`` describes; empty when it is.
-
-    Complete means: exactly one row per (manifest, head, episode) for every manifest and head of
-    ``key``, episodes numbered ``0 .. E - 1``, and every accuracy a number in [0, 1].
-    """
-    needed = ("split", "shots", "head", "manifest", "episode", "accuracy")
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        return f"no column(s) {', '.join(missing)}"
-    expected = sum(n for *_, n in key["episodes"]) * len(key["heads"])
-    episode = pd.to_numeric(df["episode"], errors="coerce")
-    acc = pd.to_numeric(df["accuracy"], errors="coerce")
-    for split, shots, digest, n in key["episodes"]:
-        for head in key["heads"]:
-            mine = episode[(df["manifest"] == digest) & (df["head"] == head)]
-            if len(mine) != n or sorted(mine.tolist()) != list(range(n)):
-                have = mine[mine.isin(range(n))].nunique()
-                twice = ", some of them twice" if mine.duplicated().any() else ""
-                return f"{have} of {n} episodes for {split} {shots}-shot, head {head}{twice}"
-    if len(df) != expected:
-        return f"{len(df)} rows where {expected} are expected"
-    bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
-    if bad.any():
-        return f"{int(bad.sum())} accuracies that are not numbers in [0, 1] (e.g. row {int(bad.idxmax()) + 2})"
-    return ""
-
-
 def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
                   log: Callable[[str], None] = lambda m: None) -> tuple:
-    """Per-episode rows of one run on every manifest, and whether they were reused from disk.
-
-    A result file is reused only when its key file matches (same checkpoint, heads and episodes)
-    and it holds every expected row; otherwise the run is evaluated again and ``log`` says why.
-    """
+    """Per-episode rows of one run on every manifest, and whether they were reused from disk
+    (:func:`~fewshot_clce.benchmark.result_cache.cached`; ``log`` says why a file was not)."""
     from ..evaluation import evaluate_run
+    from ..training.run_folder import checkpoint_id
 
     run_dir = spec.run_dir(out)
-    csv, key_path = spec.result_path(out), spec.result_path(out).with_suffix(".json")
-    key = json.loads(json.dumps(_evaluation_key(run_dir, manifests, cfg.heads)))
-    if csv.is_file():
-        why = _reuse_refusal(csv, key_path, key)
-        if isinstance(why, pd.DataFrame):
-            return why, True
-        log(f"{csv} {why}; re-evaluating")
-    df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device)
-    df = spec.annotate(df, run_dir, cfg.backbone)
-    report.write_csv(df, csv)
-    write_json_atomic(key_path, key)
-    return df, False
+
+    def compute() -> pd.DataFrame:
+        df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads,
+                          device=cfg.device)
+        return spec.annotate(df, run_dir, cfg.backbone)
+
+    key = evaluation_key(checkpoint_id(run_dir), manifests, cfg.heads)
+    return cached(spec.result_path(out), key, compute, log)
 
 
 def check_identities(specs: List[str]) -> None:
@@ -191,20 +143,6 @@ def check_identities(specs: List[str]) -> None:
                                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
                                "benchmark the two in separate output folders")
         seen[identity] = spec
-def _reuse_refusal(csv: Path, key_path: Path, key: dict):
-    """The result file as a DataFrame when it may be reused, else why not (a phrase for the log)."""
-    try:
-        old_key = json.loads(key_path.read_text())
-    except (OSError, ValueError):
-        return f"has no readable key file {key_path.name}"
-    if old_key != key:
-        return "was made from another checkpoint, other heads or other episodes"
-    try:
-        df = read_results(csv)
-    except (OSError, ValueError, UnicodeDecodeError) as e:  # pandas' parser errors are ValueErrors
-        return f"is unreadable ({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})"
-    why = incomplete_results(df, key)
-    return f"is incomplete ({why})" if why else df
 
 
 def _log(msg: str) -> None:
@@ -215,30 +153,54 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
                   log: Callable[[str], None] = _log) -> BenchmarkResult:
     """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring.
 
-    The folder is locked while it runs (:func:`~fewshot_clce.utils.files.folder_lock`).
+    The folder is locked while it runs (:func:`~fewshot_clce.utils.folder_lock.folder_lock`).
 
     Raises:
         FolderInUseError: another benchmark is running in ``out`` (the message names it).
     """
-    from ..utils.files import folder_lock
+    from ..utils.folder_lock import folder_lock
 
     out = Path(out).expanduser()
     with folder_lock(out, "benchmark folder", "pass another --out"):
         return _run_benchmark(cfg, out, force, log)
 
 
+@dataclass
+class _Prepared:
+    """What a benchmark start read, drew and checked before any training."""
+
+    specs: List[RunSpec]
+    states: Dict
+    executor: Executor
+    datasets: Dict
+    init: Optional[InitWeights]
+    targets: Dict
+    manifests: Dict
+    cross: Dict
+
+
 def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
                    log: Callable[[str], None]) -> BenchmarkResult:
-    from tqdm import tqdm
-
-    from ..data import create_dataset, dataset_id
-    from . import transfer, untrained
-    from ..report import sanity
-    from .manifests import benchmark_manifests, committed_dir, unused_manifests
-    from .executors import Training, make_executor
-
     t0 = time.perf_counter()
     out = Path(out).expanduser()
+    prep = _prepare(cfg, out, force, log)
+    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+    _train(cfg, out, force, prep, res)
+    frames = _evaluate(cfg, out, prep, res, log)
+    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline,
+                           n_boot=cfg.n_boot, boot_seed=cfg.boot_seed)
+    _write_report(cfg, out, prep, res, t0, log)
+    return res
+
+
+def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], None]) -> _Prepared:
+    """Check everything, load the datasets, write config.json and the episodes; until the first
+    training starts, a failure takes back what this call wrote into ``out``, so the corrected
+    command needs no --force."""
+    from ..data import create_dataset, dataset_id
+    from . import cross_domain, init_weights
+    from .executors import make_executor
+
     specs = plan_runs(cfg)  # validates losses before anything is written
     check_names(cfg)
     check_identities(cfg.datasets)
@@ -247,80 +209,113 @@ def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
     # keyed by identity, as result rows name datasets; each is loaded from the spec the user gave
     datasets = {dataset_id(d): create_dataset(d, root=cfg.data_root) for d in cfg.datasets}
     check_splits(datasets)
-    init = transfer.prepare_init(cfg, datasets)  # the starting weights read and digested before any work
-    targets = transfer.cross_datasets(cfg, datasets)
-    # Until the first training starts, a failure takes back what this call wrote into ``out``, so
-    # the corrected command needs no --force.
-    guard = OutputGuard(out)
+    init = init_weights.prepare_init(cfg, datasets)  # read and digested before any work
+    targets = cross_domain.cross_datasets(cfg, datasets)
+    guard = StartGuard(out, ["config.json"], added_to=["episodes"])
     try:
-        transfer.check_init_digest(out, init, force)
+        init_weights.check_init_digest(out, init, force)
         prepare_output(out, cfg, force, init.record() if init else None)
-        search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
-        counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
-        manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
-                                            cfg.episode_seed, out / "episodes", search)
-                     for d, ds in datasets.items()}
-        cross = transfer.cross_manifests(cfg, targets, out / "episodes", search)
-        for d, m in {**manifests, **cross}.items():
-            for (s, k), (eps, src) in sorted(m.items()):
-                log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
-        if cfg.manifests_dir:
-            used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
-            for path in unused_manifests(Path(cfg.manifests_dir), used):
-                log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
-                    "this benchmark; not used")
+        manifests, cross = _episodes(cfg, out, datasets, targets, log)
         states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
                                                     explicit_fields(s, cfg)) for s in specs}
-        transfer.check_run_inits(specs, out, init, states, force)
+        init_weights.check_run_inits(specs, out, init, states, force)
         refuse_different_runs(specs, states, out, cfg, force)
         todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
         print_estimate(cfg, specs, todo, datasets, manifests, out, log)
     except Exception:
         guard.undo()
         raise
+    return _Prepared(specs, states, executor, datasets, init, targets, manifests, cross)
 
-    res = BenchmarkResult(out, None)  # type: ignore[arg-type]
+
+def _episodes(cfg: BenchmarkConfig, out: Path, datasets: Dict, targets: Dict,
+              log: Callable[[str], None]) -> tuple:
+    """``(manifests, cross)``: the fixed episodes of every dataset and ``eval_datasets`` entry,
+    logged with where each comes from."""
+    from .cross_domain import cross_manifests
+    from .manifests import benchmark_manifests, committed_dir, unused_manifests
+
+    search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
+    counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
+    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
+                                        cfg.episode_seed, out / "episodes", search)
+                 for d, ds in datasets.items()}
+    cross = cross_manifests(cfg, targets, out / "episodes", search)
+    for d, m in {**manifests, **cross}.items():
+        for (s, k), (eps, src) in sorted(m.items()):
+            log(f"episodes {d}/{s} {cfg.ways}-way {k}-shot: {len(eps)} from {src}")
+    if cfg.manifests_dir:
+        used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
+        for path in unused_manifests(Path(cfg.manifests_dir), used):
+            log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
+                "this benchmark; not used")
+    return manifests, cross
+
+
+def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
+           res: BenchmarkResult) -> None:
+    """Train (or continue) every run that is not finished, through the executor."""
+    from .executors import Training
+
     trainings = []
-    for spec in specs:
-        state = states[(spec.dataset_id, spec.name)]
+    for spec in prep.specs:
+        state = prep.states[(spec.dataset_id, spec.name)]
         if state == "finished":
             res.reused.append(spec.name)
             continue
-        trainings.append(Training(spec, dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
-                                                            force=state == "different" and force)))
-    took = executor.run(trainings) if trainings else {}
+        config = dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
+                                     force=state == "different" and force)
+        trainings.append(Training(spec, config))
+    took = prep.executor.run(trainings) if trainings else {}
     for t in trainings:
         res.trained.append(t.name)
         res.timing[f"train/{t.key}"] = took[t.key]
+
+
+def _evaluate(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
+              log: Callable[[str], None]) -> List[pd.DataFrame]:
+    """The per-episode rows of every run (and of the reference rows), reused where they may be."""
+    from tqdm import tqdm
+
+    from . import cross_domain, init_weights, untrained
+
     frames = []
-    for spec in tqdm(specs, desc="evaluate", unit="run", disable=not cfg.progress):
+    for spec in tqdm(prep.specs, desc="evaluate", unit="run", disable=not cfg.progress):
         start = time.perf_counter()
-        df, reused = evaluate_spec(spec, cfg, out, manifests[spec.dataset_id], log)
+        df, reused = evaluate_spec(spec, cfg, out, prep.manifests[spec.dataset_id], log)
         (res.reused_evaluations if reused else res.evaluated).append(spec.name)
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
-        for d, df, reused in transfer.evaluate_cross(spec, cfg, out, targets, cross, log):
+        for d, df, reused in cross_domain.evaluate_cross(spec, cfg, out, prep.targets, prep.cross,
+                                                         log):
             (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
             frames.append(df)
-    frames = untrained.evaluate_untrained(cfg, out, specs, datasets, manifests, log) + frames
+    frames = untrained.evaluate_untrained(cfg, out, prep.specs, prep.datasets, prep.manifests,
+                                          log) + frames
     if cfg.baseline_backbone:
-        frames = transfer.evaluate_init(cfg, out, specs, init, datasets, manifests, targets, cross, log) + frames
-    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline, n_boot=cfg.n_boot,
-                           boot_seed=cfg.boot_seed)
+        frames = init_weights.evaluate_init(cfg, out, prep.specs, prep.init, prep.datasets,
+                                            prep.manifests, prep.targets, prep.cross, log) + frames
+    return frames
+
+
+def _write_report(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
+                  t0: float, log: Callable[[str], None]) -> None:
+    """Plots, sanity warnings, the result files and REPORT.md of the analysed benchmark."""
+    from ..report import sanity
+
     start = time.perf_counter()
     report.write_plots(out, res.analysis)
     if cfg.tsne:
-        _tsne_plots(res.analysis, cfg, out, datasets, specs)
+        _tsne_plots(res.analysis, cfg, out, prep.datasets, prep.specs)
     res.timing["plots_s"] = time.perf_counter() - start
     res.timing["total_s"] = time.perf_counter() - t0
-    novel_classes = sanity.novel_class_counts(datasets)
+    novel_classes = sanity.novel_class_counts(prep.datasets)
     for warning in sanity.sanity_warnings(res.analysis, novel_classes):
         log(warning)
     config = json.loads((out / "config.json").read_text())
     report.write_results(out, res.analysis, config, res.timing, novel_classes)
-    report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back and redone
-    return res
+    report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back
 
 
 def check_splits(datasets: Dict) -> None:
@@ -338,44 +333,6 @@ def check_splits(datasets: Dict) -> None:
                        name=name, scope=" of every dataset")
 
 
-class OutputGuard:
-    """What a benchmark folder held before a start, to take back what a failed start wrote.
-
-    :meth:`undo` removes the folders this start created (``out`` and missing parents) when ``out``
-    did not exist; otherwise it puts ``config.json`` back as it was and removes the episode
-    manifests this start added. Runs and results are not written before the first training.
-    """
-
-    def __init__(self, out: Path):
-        self.out = Path(out)
-        self.created: Optional[Path] = None  # the highest folder the start will create
-        for p in (self.out, *self.out.parents):
-            if p.exists():
-                break
-            self.created = p
-        config = self.out / "config.json"
-        self.config = config.read_bytes() if config.is_file() else None
-        episodes = self.out / "episodes"
-        self.episodes = set(episodes.iterdir()) if episodes.is_dir() else None
-
-    def undo(self) -> None:
-        if self.created is not None:
-            shutil.rmtree(self.created, ignore_errors=True)
-            return
-        config = self.out / "config.json"
-        if self.config is None:
-            config.unlink(missing_ok=True)
-        elif not config.is_file() or config.read_bytes() != self.config:
-            with atomic_path(config) as tmp:
-                tmp.write_bytes(self.config)
-        episodes = self.out / "episodes"
-        if episodes.is_dir():
-            for p in set(episodes.iterdir()) - (self.episodes or set()):
-                p.unlink()
-            if self.episodes is None and not any(episodes.iterdir()):
-                episodes.rmdir()
-
-
 def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
     """Every check training makes before loading data, for every planned training (``train_options``
     included), so that a value that cannot work is refused before the output folder is touched."""
@@ -386,37 +343,6 @@ def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> No
         if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
             seen.add((spec.loss, spec.hparams, spec.batch_size))
             check_config(train_config(spec, cfg, out))
-
-
-def print_estimate(cfg: BenchmarkConfig, specs: List[RunSpec], todo: List[RunSpec], datasets: Dict, manifests: Dict,
-                   out: Path, log: Callable[[str], None]) -> None:
-    """Log the time estimate of the trainings still ``todo`` (and all evaluations); warn over the budget."""
-    from .estimate import estimate, time_train_step
-
-    if not todo:
-        log(f"all {len(specs)} trainings are finished in {out}; reusing them")
-        return
-    total = 0.0
-    for d, ds in datasets.items():
-        mine = [s for s in todo if s.dataset_id == d]
-        if not mine:
-            continue
-        base, val = ds.split("base"), ds.split("val")
-        sizes = sorted({s.batch_size for s in mine})
-        step = {b: time_train_step(cfg.backbone, base.image_shape, b,
-                                   precision=cfg.precision or cfg.train_options.get("precision", "auto")) for b in sizes}
-        per_bs = {b: sum(1 for s in mine if s.batch_size == b) for b in sizes}
-        val_imgs = min(len(val), cfg.train_options.get("val_episodes", 200) * cfg.ways * 20)
-        eval_imgs = len(set().union(*[set(e.used_indices().tolist()) for e, _ in manifests[d].values()]))
-        est = estimate(per_bs, cfg.epochs, len(base), val_imgs, eval_imgs,
-                       len([s for s in specs if s.dataset_id == d]), step)
-        log(f"{d}: {est.text()}")
-        total += est.total_s
-    log(f"estimated total: {total / 60:.1f} min")
-    if cfg.time_budget is not None and total > 60 * cfg.time_budget:
-        log(f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
-            f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
-            "to fit (continuing)")
 
 
 def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:

@@ -11,15 +11,19 @@ local jobs run at once, and the driver submits the next when one ends.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from ..utils.checks import SettingError
+from ..utils.files import write_json_atomic
+
 from .config import BenchmarkConfig
-from .executors import (DEFAULT_TIMEOUT_MIN, Executor, Log, Training, TrainingTask, _Tally, ignoring_ctrl_c,
-                        read_ledger, training_threads, write_ledger)
+from .executors import DEFAULT_TIMEOUT_MIN, Executor, Log, Training, TrainingTask, _Tally, training_threads
+from .processes import ignoring_ctrl_c
 
 # Slurm states of a job that has not ended (sacct); submitit's local jobs say RUNNING.
 ACTIVE = ("PENDING", "RUNNING", "REQUEUED", "COMPLETING", "CONFIGURING", "RESIZING", "SUSPENDED", "READY",
@@ -269,3 +273,49 @@ class SubmititExecutor(Executor):
         if active:
             parts.append(f", or cancel them with `{cancel}`")
         self.log("".join(parts))
+
+
+def read_ledger(path: Path) -> Dict[str, dict]:
+    """The job ids a benchmark's submitit jobs were given, by training key (empty when unreadable)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_ledger(path: Path, ledger: Dict[str, dict]) -> None:
+    write_json_atomic(path, ledger)
+
+
+def submitit_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> SubmititExecutor:
+    """``--executor submitit``: its options checked and the ignored ones warned about.
+
+    Raises:
+        SettingError: submitit not installed (saying how to install it), ``--gpus-per-job`` above
+            1 on a fixed device, a CUDA device without GPUs in the jobs.
+    """
+    from .executors import INSTALL_HINT, SLURM_OPTIONS, _warn_ignored, _warn_oversubscribed
+
+    try:
+        import submitit
+    except ImportError:
+        raise SettingError("executor", "{setting} submitit needs the submitit package, which is not installed: "
+                           + INSTALL_HINT) from None
+    cluster = submitit.AutoExecutor.which()
+    _warn_ignored(cfg, ("devices",), "--executor submitit (each job gets its GPUs from --gpus-per-job)", log)
+    if cluster == "slurm":
+        _warn_ignored(cfg, ("jobs",), "Slurm (it starts the jobs; limit them with --slurm-array-parallelism)", log)
+    else:
+        _warn_ignored(cfg, SLURM_OPTIONS, f"submitit without Slurm (no srun here: jobs run as {cluster} "
+                                          "subprocesses)", log)
+    gpus = cfg.gpus_per_job or 0
+    if gpus > 1 and cfg.device not in ("auto", "cuda"):
+        raise SettingError("gpus_per_job", "{setting} " + f"{gpus} trains each run under DDP, one process per GPU on "
+                           f"cuda:LOCAL_RANK; --device {cfg.device} would put them all on one: use --device auto")
+    if cfg.device.startswith("cuda") and gpus == 0:
+        raise SettingError("gpus_per_job", f"--device {cfg.device} needs a GPU in every job; give " + "{setting} 1 "
+                           "(or more), or --device auto")
+    if cluster != "slurm":
+        _warn_oversubscribed(cfg, ["cuda" if gpus else "cpu"], cfg.jobs or 1, log)
+    return SubmititExecutor(cfg, out, log, cluster)

@@ -72,7 +72,7 @@ def evaluate_untrained(
     from ..backbones.weights import state_digest
     from ..evaluation import evaluate_backbone
     from ..training.run_folder import read_config
-    from .transfer import _cached, _key
+    from .result_cache import cached, evaluation_key
 
     if cfg.init is not None:
         return []
@@ -113,13 +113,13 @@ def evaluate_untrained(
                 return annotate_untrained(df, d, seed, config["backbone"])
 
             csv = Path(out) / "results" / dataset_folder(d) / f"{name}.csv"
-            key = _key(
+            key = evaluation_key(
                 f"{UNTRAINED_LOSS}:{state_digest(backbone.state_dict())}",
                 manifests[d],
                 cfg.heads,
                 preprocess=pre,
             )
-            df, _ = _cached(csv, key, compute, log)
+            df, _ = cached(csv, key, compute, log)
             frames.append(df)
     return frames
 

@@ -8,7 +8,8 @@ import time
 
 
 def add_parser(sub) -> None:
-    from ..benchmark.config import PRESETS, BenchmarkConfig, flag
+    from ..benchmark.config import BenchmarkConfig, flag
+    from ..benchmark.presets import PRESETS
     from ._from_config import add_config_arguments
 
     presets = "; ".join(f"{k}: {v.description} ({v.expected})" for k, v in PRESETS.items())
@@ -75,7 +76,8 @@ def training_options(args: argparse.Namespace) -> dict:
 
 def config_from_args(args: argparse.Namespace):
     """The benchmark's configuration; with several ``--epochs``, that of the first budget."""
-    from ..benchmark.config import PRESETS, BenchmarkConfig, resolve
+    from ..benchmark.config import BenchmarkConfig, resolve
+    from ..benchmark.presets import PRESETS
     from ._from_config import given_values
 
     given = given_values(args, BenchmarkConfig)
@@ -96,7 +98,7 @@ def budgets_of(args: argparse.Namespace):
     """The budgets of a budget study (two or more ``--epochs`` values), else None."""
     from ..benchmark.budget import check_budgets
 
-    from ..benchmark.config import PRESETS
+    from ..benchmark.presets import PRESETS
 
     epochs = getattr(args, "epochs", None)
     if isinstance(epochs, list) and len(epochs) > 1:
@@ -163,7 +165,8 @@ def run_budgets(cfg, budgets, out, args: argparse.Namespace) -> int:
     """``--epochs 3 10 30``: the benchmark at every budget, then the budget report."""
     import dataclasses
 
-    from ..benchmark.budget import REPORT, budget_folder, run_budget_study
+    from ..benchmark.budget import run_budget_study
+    from ..benchmark.budget_report import REPORT, budget_folder
 
     if args.plan:
         for epochs in budgets:

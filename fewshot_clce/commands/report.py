@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.n_boot is not None:
         _checks.at_least("n_boot", args.n_boot)
-    from ..benchmark.budget import is_budget_study, write_budget_report
+    from ..benchmark.budget_report import is_budget_study, write_budget_report
 
     if is_budget_study(args.folder):  # the budgets' own reports: `report FOLDER/epochs-E`
         paths = write_budget_report(args.folder)

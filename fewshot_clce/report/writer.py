@@ -32,7 +32,8 @@ from ..utils import files as _io
 from ..utils.files import write_json_atomic, write_text_atomic
 from .analysis import Analysis, analyse
 from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses,
-                     findings_frame, unchecked_paper_claims)
+                     findings_frame)
+from .paper_claims import unchecked_paper_claims
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import episode_method_text, hparam_columns
@@ -40,6 +41,7 @@ from .sanity import sanity_sections, sanity_warnings
 from .sensitivity import write_sensitivity_plots
 from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
+from .results_json import RESULTS_FORMAT_VERSION, novel_classes_of, read_meta, recorded_rows
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -123,7 +125,8 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
             md.append(f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
                       + summary_markdown(p, an.baseline, extra=[hp]))
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
-    blob = {"config": config or {}, "timing": timing or {}, "seeds": an.seeds, "swept": an.swept,
+    blob = {"format_version": RESULTS_FORMAT_VERSION, "config": config or {}, "timing": timing or {},
+            "seeds": an.seeds, "swept": an.swept,
             "per_episode_rows": len(an.all_episodes),
             "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
             "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
@@ -184,47 +187,10 @@ def load_benchmark(folder: str | Path) -> tuple:
         raise DamagedResultsError(f"results file {str(pe)!r} is not a readable CSV ({text}); "
                                   "re-run the benchmark's command into its folder to write it "
                                   "again") from None
-    config, timing = _read_meta(folder)
-    rows = _recorded_rows(folder)
+    config, timing = read_meta(folder)
+    rows = recorded_rows(folder)
     check_per_episode(df, pe, rows)
     return df, config, timing
-
-
-def _recorded_rows(folder: Path) -> Optional[int]:
-    """The row count of per_episode.csv that results.json records (None when it records none)."""
-    try:
-        rows = json.loads((folder / "results.json").read_text()).get("per_episode_rows")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return rows if isinstance(rows, int) and not isinstance(rows, bool) else None
-
-
-def _read_meta(folder: Path) -> tuple:
-    """``(config dict, timing dict)`` of a benchmark folder (config.json, results.json)."""
-    def read(name: str) -> dict:
-        path = folder / name
-        if not path.is_file():
-            return {}
-        try:
-            blob = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-            raise ValueError(f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
-                             "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
-                             "to write it again") from None
-        return blob if isinstance(blob, dict) else {}
-
-    results = read("results.json")
-    return read("config.json") or results.get("config", {}), results.get("timing", {})
-
-
-def _novel_classes(folder: Path) -> Dict[str, int]:
-    """dataset -> novel classes, as the benchmark recorded them in results.json (else {})."""
-    try:
-        blob = json.loads((folder / "results.json").read_text())
-        counts = blob.get("novel_classes") if isinstance(blob, dict) else None
-        return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
-    except (OSError, ValueError, TypeError, UnicodeDecodeError, AttributeError):
-        return {}  # an unreadable results.json is named by _read_meta; only the warning needs these
 
 
 def _claim_md(i: int, f: Finding) -> str:
@@ -380,7 +346,7 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
     """
     folder = Path(folder)
     if analysis is not None:
-        config, timing = _read_meta(folder)
+        config, timing = read_meta(folder)
         an = analysis
     else:
         if n_boot is not None:
@@ -391,7 +357,7 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
                      boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
         write_plots(folder, an)
     findings = check_all(an)
-    novel_classes = _novel_classes(folder)
+    novel_classes = novel_classes_of(folder)
     if log is not None:
         for warning in sanity_warnings(an, novel_classes):
             log(warning)

@@ -191,7 +191,7 @@ def _training_model(cfg: TrainConfig, ctx: DistContext, loss_fn: nn.Module, back
 def _validation_episodes(cfg: TrainConfig, val):
     """The fixed val episodes, drawn before the run folder is touched: too few val images for
     them is a bad option."""
-    from ..episodes.manifest import sample_episodes
+    from ..episodes import sample_episodes
 
     try:
         return sample_episodes(val, min(cfg.val_ways, val.num_classes), cfg.val_shots, cfg.val_queries,

@@ -32,19 +32,23 @@ class TrainConfig:
                          "follow in brackets: 'clce[detach_weights=false]'", required=True,
                    flag="--losses", aliases=("--loss",), metavar="LOSS")
     out: str = _f(None, "run folder to write (config.yaml, metrics.csv, checkpoints)", required=True)
-    epochs: int = _f(10, "training epochs")
-    batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)")
-    steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)")
+    epochs: int = _f(10, "training epochs", minimum=1)
+    batch_size: int = _f(64, "images per batch and process (each gives `views` augmented views)", minimum=1)
+    steps_per_epoch: Optional[int] = _f(None, "train on at most this many batches per epoch (quick runs)",
+                                        minimum=1)
     steps_as_batch: Optional[int] = _f(None, "take per epoch the optimizer steps of one pass at this batch size "
                                              "(equal steps across batch sizes: a smaller batch sees a random part "
                                              "of the base split each epoch); at most the batch size's own pass",
-                                       metavar="BATCH_SIZE")
-    lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)")
-    optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"))
-    momentum: float = _f(0.9, "SGD momentum (Nesterov)")
-    weight_decay: Optional[float] = _f(None, "weight decay (default 5e-4 for sgd, 0.05 for adamw)")
+                                       metavar="BATCH_SIZE", minimum=1)
+    lr: Optional[float] = _f(None, "peak learning rate (default 0.05 for sgd, 0.001 for adamw)", check="positive")
+    optimizer: str = _f("sgd", "optimizer", choices=("sgd", "adamw"), choice_of="an optimizer")
+    momentum: float = _f(0.9, "SGD momentum (Nesterov)", within=(0, 1, "open"))
+    weight_decay: Optional[float] = _f(None, "weight decay (default 5e-4 for sgd, 0.05 for adamw)",
+                                       check="non_negative")
     warmup_epochs: float = _f(1.0, "linear warm-up before the cosine decay, in epochs")
-    grad_clip: Optional[float] = _f(None, "clip the gradient norm to this value")
+    # a negative norm bound flips the gradient (the loss climbs); zero stops training
+    grad_clip: Optional[float] = _f(None, "clip the gradient norm to this value", check="positive",
+                                    hint=" (omit it to train without clipping)")
     lam: Optional[float] = _f(None, "CLCE weight of the contrastive term (loss default when omitted)", flag="--lambda")
     temperature: Optional[float] = _f(None, "contrastive temperature (loss default when omitted)")
     beta: Optional[float] = _f(None, "hard-negative weighting of LACLN/CLCE (loss default when omitted)")
@@ -54,11 +58,13 @@ class TrainConfig:
                 "(on the command line: --hp NAME=VALUE)",
         "api_only": True})
     views: int = _f(2, "augmented views per image (with 1, contrastive positives are only other images of the "
-                          "same class in the batch)")
-    augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS))
-    image_size: Optional[int] = _f(None, "square input size (default: the dataset's own)")
-    projection_dim: int = _f(128, "output width of the projection head")
-    drop_block_rate: float = _f(0.0, "DropBlock rate of resnet12 (and timm models that take it)")
+                          "same class in the batch)", minimum=1)
+    augment: str = _f("auto", "augmentation preset", choices=("auto", *PRESETS),
+                      choice_of="an augmentation preset")
+    image_size: Optional[int] = _f(None, "square input size (default: the dataset's own)", check="image_size")
+    projection_dim: int = _f(128, "output width of the projection head", minimum=1)
+    drop_block_rate: float = _f(0.0, "DropBlock rate of resnet12 (and timm models that take it)",
+                                within=(0, 1, "open"))
     pretrained: bool = _f(False, "start from timm's pretrained weights (needs them cached or a network)")
     checkpoint: Optional[str] = _f(None, "start from local backbone weights (.safetensors or state "
                                          "dict; RFS, MetaOptNet, FEAT, easyfsl, learn2learn and "
@@ -68,20 +74,20 @@ class TrainConfig:
     checkpoint_key: Optional[str] = _f(None, "with --checkpoint: the checkpoint entry holding "
                                              "the weights (state_dict, params, ema.model)",
                                        metavar="KEY")
-    val_ways: int = _f(5, "validation episodes: classes")
-    val_shots: int = _f(5, "validation episodes: support images per class")
-    val_queries: int = _f(15, "validation episodes: query images per class")
-    val_episodes: int = _f(200, "validation episodes per evaluation")
-    val_seed: int = _f(0, "seed of the fixed validation episodes")
+    val_ways: int = _f(5, "validation episodes: classes", check="ways")
+    val_shots: int = _f(5, "validation episodes: support images per class", minimum=1)
+    val_queries: int = _f(15, "validation episodes: query images per class", minimum=1)
+    val_episodes: int = _f(200, "validation episodes per evaluation", minimum=1)
+    val_seed: int = _f(0, "seed of the fixed validation episodes", check="seed")
     seed: int = _f(0, "seed of initialisation, data order and augmentation", flag="--seeds",
-                   aliases=("--seed",), metavar="SEED")
+                   aliases=("--seed",), metavar="SEED", check="seed")
     data_root: Optional[str] = _f(None, "folder holding downloaded datasets (default $FEWSHOT_CLCE_DATA)",
                                   aliases=("--root",))
     device: str = _f("auto", "auto, cpu, cuda or cuda:N (under torchrun each rank takes cuda:LOCAL_RANK)")
-    num_workers: int = _f(0, "data-loading worker processes (helps for image files)")
+    num_workers: int = _f(0, "data-loading worker processes (helps for image files)", minimum=0)
     threads: Optional[int] = _f(None, "intra-op CPU threads of this training (torch.set_num_threads; default: "
                                       "torch's, the cores or $OMP_NUM_THREADS); CPU results depend on it in the "
-                                      "last bits, so config.yaml records the number used")
+                                      "last bits, so config.yaml records the number used", minimum=1)
     precision: str = _f("auto", "autocast precision of the backbone's forward pass: auto (bfloat16 on CUDA and on "
                                 "CPUs with native bfloat16 arithmetic, AVX512-BF16 or AMX; float32 elsewhere), float32 "
                                 "or bfloat16; weights, gradients and losses stay float32, and config.yaml records the "

@@ -69,40 +69,6 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
     return None
 
 
-class StartGuard:
-    """What a run folder held before a start, to take back what a failed start wrote.
-
-    Created before :func:`prepare`. When the folder held no run file, :meth:`undo` removes the
-    run files written since (config.yaml, metrics.csv: a start writes no checkpoint) and the
-    folders this start created, if they are empty. A folder that held a run is never touched.
-    """
-
-    def __init__(self, run_dir: Path):
-        self.run_dir = Path(run_dir)
-        self.fresh = not any((self.run_dir / f).exists() for f in RUN_FILES)
-        # the highest folder this start will create (mkdir parents=True), None if run_dir exists
-        self.created: Optional[Path] = None
-        for p in (self.run_dir, *self.run_dir.parents):
-            if p.exists():
-                break
-            self.created = p
-
-    def undo(self) -> None:
-        if not self.fresh or not self.run_dir.is_dir():  # a file given as the folder: nothing of ours is there
-            return
-        for f in RUN_FILES:
-            (self.run_dir / f).unlink(missing_ok=True)
-        if self.created is None:
-            return
-        for p in (self.run_dir, *self.run_dir.parents):
-            try:
-                p.rmdir()  # only an empty folder goes
-            except OSError:
-                return
-            if p == self.created:
-                return
-
-
 def read_checkpoint(path: Path) -> Dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it, its
     ``config`` in today's format (:func:`migrate_config`)."""

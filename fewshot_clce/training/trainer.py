@@ -27,6 +27,7 @@ from torch import nn
 from ..utils import checks as _checks
 from . import run_folder as _rundir
 from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
+from ..utils.files import StartGuard
 from .loop import (AUGMENT, MODEL_RNG, EpochSetup, NonFiniteLossError, derive_seed, epoch_batches, generator,
                    train_epoch)
 from ..data.transforms import PRESETS
@@ -41,46 +42,17 @@ def _check(cfg: TrainConfig) -> None:
     """Fail fast, before loading data or writing anything, on values that cannot work, naming the setting."""
     from ..episodes import check_episode_count
 
-    for name in ("dataset", "backbone", "loss", "out"):
-        if not getattr(cfg, name):
-            raise _checks.SettingError(name, "{setting} is required")
+    _checks.check_fields(cfg)  # what each field declares: required, sizes, seeds, ranges, choices
     check_backbone_name(cfg.backbone)
-    for name in ("epochs", "batch_size", "views", "projection_dim", "val_shots", "val_queries", "val_episodes"):
-        _checks.at_least(name, getattr(cfg, name))
-    _checks.ways("val_ways", cfg.val_ways)
-    _checks.at_least("num_workers", cfg.num_workers, 0)
-    if cfg.threads is not None:
-        _checks.at_least("threads", cfg.threads)
-    for name in ("seed", "val_seed"):
-        _checks.seed(name, getattr(cfg, name))
-    if cfg.steps_per_epoch is not None:
-        _checks.at_least("steps_per_epoch", cfg.steps_per_epoch)
-    if cfg.steps_as_batch is not None:
-        _checks.at_least("steps_as_batch", cfg.steps_as_batch)
-        if cfg.steps_as_batch < cfg.batch_size:
-            raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
-                                       f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
-                                       "split; give the largest batch size compared")
-    if cfg.image_size is not None:
-        _checks.image_size("image_size", cfg.image_size)
+    if cfg.steps_as_batch is not None and cfg.steps_as_batch < cfg.batch_size:
+        raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
+                                   f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
+                                   "split; give the largest batch size compared")
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
         what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
         raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
-    if cfg.optimizer not in ("sgd", "adamw"):
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; valid: sgd, adamw")
-    if cfg.augment != "auto" and cfg.augment not in PRESETS:
-        raise ValueError(f"unknown augmentation preset {cfg.augment!r}; valid: auto, {', '.join(PRESETS)}")
     _checks.in_range("warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
-    if cfg.lr is not None:
-        _checks.positive("lr", cfg.lr)
-    _checks.in_range("momentum", cfg.momentum, 0, 1, high_open=True)
-    if cfg.weight_decay is not None:
-        _checks.non_negative("weight_decay", cfg.weight_decay)
-    if cfg.grad_clip is not None:
-        # a negative norm bound flips the gradient (the loss climbs); zero stops training
-        _checks.positive("grad_clip", cfg.grad_clip, hint=" (omit it to train without clipping)")
     _create_loss(cfg)  # the loss, its hyper-parameters and their values, before any data is read
-    _checks.in_range("drop_block_rate", cfg.drop_block_rate, 0, 1, high_open=True)
     if cfg.drop_block_rate:
         # the backbone is built here, before any data is read, to refuse an option it does not take
         create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
@@ -150,7 +122,7 @@ def train(config: TrainConfig) -> Path:
 
 def _hold_run_folder(cfg: TrainConfig, ctx: DistContext):
     """Rank 0 locks the run folder while it trains, so that a second training of it is refused."""
-    from ..utils.files import folder_lock
+    from ..utils.folder_lock import folder_lock
 
     if not ctx.is_main:
         return contextlib.nullcontext()
@@ -175,7 +147,7 @@ def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
     that held no run, so the corrected command needs no --force.
     """
     run_dir = run.run_dir
-    start_guard = _rundir.StartGuard(run_dir) if ctx.is_main else None
+    start_guard = StartGuard(run_dir, _rundir.RUN_FILES, leave_held=True) if ctx.is_main else None
     try:
         state = run_on_main(ctx, prepare_run_dir, run_dir, cfg, run.config_dict, loss.cls)
         if state is not None and state["epoch"] >= cfg.epochs:

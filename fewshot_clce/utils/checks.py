@@ -124,3 +124,67 @@ def each(check, name: str, values: Optional[Iterable], *args, **kwargs) -> None:
     for v in values or ():
         if v is not None:
             check(name, v, *args, **kwargs)
+
+
+_NAMED_CHECKS = {"seed": seed, "ways": ways, "image_size": image_size, "positive": positive,
+                 "non_negative": non_negative}
+
+
+def check_fields(config) -> None:
+    """Check every field of the dataclass ``config`` against the constraints its metadata
+    declares; the one place where those constraints are applied (training, the benchmark and
+    the command line all come here).
+
+    A field's metadata may declare (a list field's values are checked one by one; ``None`` means
+    "the default" and passes):
+
+    - ``required``: a value must be given;
+    - ``nonempty``: a list needs at least one value;
+    - ``minimum``: an integer at least this;
+    - ``check``: one of ``seed``, ``ways``, ``image_size``, ``positive``, ``non_negative``;
+    - ``within``: ``(low, high)`` or ``(low, high, "open")`` (high excluded);
+    - ``hint``: text added to those messages;
+    - ``choice_of`` (what a value is: "an executor") with ``valid``, else the command line's
+      ``choices``: the values it may take;
+    - ``distinct``: a list may not repeat a value.
+
+    Raises:
+        SettingError: naming the field and the value.
+    """
+    import dataclasses
+
+    for f in dataclasses.fields(config):
+        meta, value = f.metadata, getattr(config, f.name)
+        if meta.get("required") and not value:
+            raise SettingError(f.name, "{setting} is required")
+        if value is None:
+            continue
+        values = list(value) if isinstance(value, (list, tuple)) else None
+        if meta.get("nonempty") and not values:
+            raise SettingError(f.name, "{setting} needs at least one value")
+        _check_values(f.name, meta, values if values is not None else [value], values is not None)
+        if meta.get("distinct") and len(set(values)) != len(values):
+            raise SettingError(f.name, "{setting} repeats a value: " + str(values))
+
+
+def _check_values(name: str, meta, values: list, is_list: bool) -> None:
+    """The per-value constraints of :func:`check_fields`."""
+    hint = meta.get("hint", "")
+    if "minimum" in meta:
+        if is_list:
+            bad = [v for v in values if not (is_integer(v) and v >= meta["minimum"])]
+            if bad:
+                raise SettingError(name, "{setting} values must be at least "
+                                   + f"{meta['minimum']}, got {bad}")
+        else:
+            at_least(name, values[0], meta["minimum"], hint=hint)
+    for v in values:
+        if "check" in meta:
+            _NAMED_CHECKS[meta["check"]](name, v, **({"hint": hint} if hint else {}))
+        if "within" in meta:
+            low, high, *open_ = meta["within"]
+            in_range(name, v, low, high, high_open=bool(open_), hint=hint)
+        valid = meta.get("valid", meta.get("choices"))
+        if meta.get("choice_of") and v not in valid:
+            raise SettingError(name, "{setting} " + f"{v!r} is not {meta['choice_of']}; valid: "
+                               + ", ".join(valid))

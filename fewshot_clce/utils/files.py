@@ -8,11 +8,9 @@ import json
 import os
 import re
 import socket
-import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -164,97 +162,6 @@ def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
     return removed
 
 
-LOCK_NAME = ".fewshot-clce.lock"
-
-
-class FolderInUseError(OSError):
-    """A folder is locked by a live process (the message names it); an OSError, so that the CLI
-    prints it as one line."""
-
-
-def _lock_holder(lock_path: Path) -> str:
-    try:
-        info = json.loads(lock_path.read_text())
-        return (f"PID {info['pid']} on host {info['host']}, started {info['started']}"
-                f"{', command: ' + info['command'] if info.get('command') else ''}")
-    except (OSError, ValueError, KeyError, TypeError):
-        return "a process that has not yet written its name"
-
-
-@contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Optional[Path]]:
-    """Hold ``folder`` for this process while the block runs (an OS lock: ``flock`` on the file
-    ``LOCK_NAME`` in it, which names the holder's PID, host and start time).
-
-    The OS releases the lock when its process ends, however it ends: a lock file left by a killed
-    process locks nothing. The folder (and its missing parents) is created if needed; on release
-    the lock file is removed, and so are the folders created here if nothing else was put in them.
-    Where the OS has no ``fcntl`` (Windows), or ``folder`` is a file (the caller reports that),
-    nothing is locked.
-
-    Args:
-        what: the folder's kind in messages ("benchmark folder").
-        fix: what the refused command can do instead ("use another --out").
-
-    Raises:
-        FolderInUseError: another live process holds the folder; the message names its PID, host
-            and start time.
-    """
-    try:
-        import fcntl
-    except ImportError:
-        yield None
-        return
-    folder = Path(folder).expanduser()
-    if folder.exists() and not folder.is_dir():
-        yield None
-        return
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
-    lock_path = folder / LOCK_NAME
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666))
-    except OSError:  # a folder that cannot be written: the command's own write reports it
-        yield None
-        return
-    while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            holder = _lock_holder(lock_path)
-            raise FolderInUseError(f"{what} {str(folder)!r} is in use by {holder}; wait for that "
-                                   f"process to end (or stop it), or {fix}") from None
-        # the holder before us may have removed the file after we opened it: lock the current one
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                  "command": " ".join(sys.argv)[:300]}
-        os.ftruncate(fd, 0)
-        os.write(fd, (json.dumps(info) + "\n").encode())
-        yield lock_path
-    finally:
-        with contextlib.suppress(OSError):
-            lock_path.unlink()
-        os.close(fd)
-        for p in created:
-            with contextlib.suppress(OSError):
-                p.rmdir()  # only an empty folder goes
-
-
-def is_lock_file(path: Path) -> bool:
-    """Whether ``path`` is a :func:`folder_lock` file (not content of the folder)."""
-    return Path(path).name == LOCK_NAME
-
-
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "file",
                 then: str = "run the command again") -> Iterator[Path]:
@@ -382,3 +289,61 @@ def read_csv(path: str | os.PathLike, **kwargs: Any) -> "pd.DataFrame":
     for c in _text_columns(df):
         df[c] = df[c].map(csv_unescape)
     return df
+
+
+class StartGuard:
+    """What a folder held before a command started writing into it, to take back what a failed
+    start wrote, so that the corrected command needs no ``--force``.
+
+    :meth:`undo` puts each of ``files`` back as it was (removed when it did not exist), removes the
+    entries a start added to the sub-folders ``added_to`` (and such a sub-folder when the start
+    created it), then the folders the start created (``folder`` and missing parents) when they
+    are left empty: a folder shared with other processes keeps what they wrote.
+
+    Args:
+        folder: the folder a command writes into.
+        files: names of the files in ``folder`` the start may write.
+        added_to: names of sub-folders of ``folder`` the start may add files to.
+        leave_held: when ``folder`` already holds one of ``files``, :meth:`undo` touches nothing
+            (a run folder that holds a run is never changed by a failed start).
+    """
+
+    def __init__(self, folder: str | os.PathLike, files: Iterable[str],
+                 added_to: Iterable[str] = (), leave_held: bool = False):
+        self.folder = Path(folder)
+        self.created: Optional[Path] = None  # the highest folder the start will create
+        for p in (self.folder, *self.folder.parents):
+            if p.exists():
+                break
+            self.created = p
+        paths = [self.folder / name for name in files]
+        self.untouched = leave_held and any(p.exists() for p in paths)
+        self.files = {} if self.untouched else {
+            p: p.read_bytes() if p.is_file() else None for p in paths}
+        self.entries = {d: set(d.iterdir()) if d.is_dir() else None
+                        for d in (self.folder / name for name in added_to)}
+
+    def undo(self) -> None:
+        """Take back what was written since the guard was made (see the class docstring)."""
+        if self.untouched or not self.folder.is_dir():  # a file given as the folder: none of ours
+            return
+        for path, before in self.files.items():
+            if before is None:
+                path.unlink(missing_ok=True)
+            elif not path.is_file() or path.read_bytes() != before:
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(before)
+        for sub, before in self.entries.items():
+            if sub.is_dir():
+                for p in set(sub.iterdir()) - (before or set()):
+                    p.unlink()
+                if before is None and not any(sub.iterdir()):
+                    sub.rmdir()
+        if self.created is not None:
+            for p in (self.folder, *self.folder.parents):
+                try:
+                    p.rmdir()  # only an empty folder goes
+                except OSError:
+                    return
+                if p == self.created:
+                    return

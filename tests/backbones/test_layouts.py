@@ -342,7 +342,7 @@ def test_benchmark_init_checks_a_field_checkpoint_as_training_reads_it(tmp_path)
     from easyfsl.modules import resnet12 as easyfsl_resnet12
 
     from fewshot_clce.benchmark.config import resolve
-    from fewshot_clce.benchmark.transfer import prepare_init
+    from fewshot_clce.benchmark.init_weights import prepare_init
     from fewshot_clce.data import create_dataset
 
     datasets = {"digits": create_dataset("digits")}

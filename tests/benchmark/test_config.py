@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from fewshot_clce.benchmark.config import PRESETS, BenchmarkConfig, resolve
+from fewshot_clce.benchmark.config import BenchmarkConfig, resolve
+from fewshot_clce.benchmark.presets import PRESETS
 from fewshot_clce.benchmark.run import prepare_output
 from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args
@@ -169,7 +170,7 @@ def test_every_preset_resolves():
 
 
 def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
-    from fewshot_clce.benchmark.run import print_estimate
+    from fewshot_clce.benchmark.estimate import print_estimate
     from fewshot_clce.data import create_dataset
     from fewshot_clce.benchmark.manifests import benchmark_manifests
 

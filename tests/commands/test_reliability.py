@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from fewshot_clce.cli import main
-from fewshot_clce.utils.files import LOCK_NAME, folder_lock
+from fewshot_clce.utils.folder_lock import LOCK_NAME, folder_lock
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(REPO))
@@ -32,7 +32,7 @@ def _one_line_error(capsys) -> str:
 def _hold_lock(folder: Path) -> subprocess.Popen:
     """Another process that holds ``folder``'s lock until it is killed."""
     code = (
-        "import sys, time\nfrom fewshot_clce.utils.files import folder_lock\n"
+        "import sys, time\nfrom fewshot_clce.utils.folder_lock import folder_lock\n"
         "with folder_lock(sys.argv[1], 'folder', 'wait'):\n"
         "    print('ready', flush=True)\n    time.sleep(120)\n"
     )
@@ -266,7 +266,7 @@ def test_local_training_processes_die_with_the_driver(tmp_path):
     """The driver starts children as the local executor does; SIGKILL of the driver kills them."""
     driver = (
         "import subprocess, sys, time\n"
-        "from fewshot_clce.benchmark.executors import die_with_parent\n"
+        "from fewshot_clce.benchmark.processes import die_with_parent\n"
         "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'],\n"
         "                         preexec_fn=die_with_parent()) for _ in range(2)]\n"
         "print(' '.join(str(k.pid) for k in kids), flush=True)\ntime.sleep(120)\n"

@@ -1,19 +1,14 @@
-"""The benchmark's transfer settings: one set of starting weights for every loss (``init``), those
-weights evaluated without fine-tuning (``baseline_backbone``), and every run evaluated on other
-datasets (``eval_datasets``).
+"""The benchmark's starting weights: one set for every loss (``init``), and those weights evaluated
+without fine-tuning (``baseline_backbone``).
 
 - ``init``: a weights file or ``timm:NAME``. It is read (or fetched) and its digest taken before any
   work; every training starts from it (``TrainConfig.checkpoint`` / ``pretrained``) and records the
   digest (``derived.init_digest`` of its config), ``config.json`` records it, and a benchmark folder
   started from other weights is refused, naming both digests.
 - ``baseline_backbone``: the starting weights evaluated with the preprocessing the fine-tuned runs
-  use, as the loss ``init`` (run ``init``), on the same episodes; its rows repeat under every seed,
-  so that it pairs with every loss seed by seed (it has no training noise: its seeds agree).
-- ``eval_datasets``: each run (and the ``init`` row) is also evaluated on the novel split of these
-  datasets, on fixed manifests (committed ones where they fit, else drawn with the episode seed and
-  saved in ``episodes/``). Those rows have ``train_dataset`` (where the run was trained and its
-  configuration chosen on val) different from ``dataset``. Result files:
-  ``results/<train>/on-<dataset>/<run>.csv``.
+  use, as the loss ``init`` (run ``init``), on the same episodes (and on every ``eval_datasets``
+  entry, :mod:`fewshot_clce.benchmark.cross_domain`); its rows repeat under every seed, so that it
+  pairs with every loss seed by seed (it has no training noise: its seeds agree).
 """
 from __future__ import annotations
 
@@ -21,15 +16,15 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import pandas as pd
 
 from ..losses.hparams import CONFIG_COLUMNS
 from ..utils import checks as _checks
-from ..utils.files import write_json_atomic
 from .config import INIT_LOSS, BenchmarkConfig
 from .plan import RunSpec, dataset_folder
+from .result_cache import cached, evaluation_key
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights]
     """Every trained (or interrupted) run in ``out`` started from ``init``; with ``force`` the others are
     trained again (their state becomes ``different``).
 
-    Runs made before the digest was recorded are taken as they are.
+    A run whose config records no digest is taken as it is.
 
     Raises:
         ValueError: naming the run and both digests.
@@ -121,92 +116,6 @@ def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights]
                              f"not {now} ({init.source if init else 'a random initialisation'}); move it away, or "
                              "pass --force to train it again")
         states[key] = "different"
-
-
-def cross_datasets(cfg: BenchmarkConfig, datasets: Dict) -> Dict[str, Tuple[str, object]]:
-    """The ``eval_datasets`` by identity: ``(spec, loaded dataset)``, each with a novel split whose images
-    every trained backbone can take.
-
-    Raises:
-        ValueError: for a dataset without a novel split, two specs of one dataset, or images whose
-            channels cannot be adapted to a backbone trained on another dataset.
-    """
-    from ..data import create_dataset
-    from ..data.transforms import check_channels
-
-    out: Dict[str, Tuple[str, object]] = {}
-    for spec in cfg.eval_datasets or []:
-        ds = create_dataset(spec, root=cfg.data_root)
-        if ds.name in out:
-            raise _checks.SettingError("eval_datasets", "{setting} " + f"names {ds.name!r} twice ({out[ds.name][0]!r} "
-                                       f"and {spec!r})")
-        if "novel" not in ds.splits:
-            raise ValueError(f"--eval-datasets {spec!r} has no 'novel' split to evaluate on (it has "
-                             f"{', '.join(ds.splits)})")
-        shape = ds.split("novel").image_shape
-        for d, trained in datasets.items():
-            if d != ds.name:
-                check_channels(shape[0], trained.split("base").image_shape[0], f"the images of {ds.name}/novel",
-                               f"a backbone trained on {d}")
-        out[ds.name] = (spec, ds)
-    return out
-
-
-def cross_manifests(cfg: BenchmarkConfig, targets: Dict, out_dir: Path, search) -> Dict[str, Dict]:
-    """Fixed novel-split manifests of every ``eval_datasets`` entry, as :func:`benchmark_manifests` gives them."""
-    from .manifests import benchmark_manifests
-
-    return {d: benchmark_manifests(ds, ("novel",), cfg.ways, cfg.shots, cfg.queries, {"novel": cfg.episodes},
-                                   cfg.episode_seed, out_dir, search)
-            for d, (_, ds) in targets.items()}
-
-
-def _key(checkpoint: str, manifests: Dict, heads: List[str], **extra) -> dict:
-    from ..episodes import manifest_digest
-
-    key = {"checkpoint": checkpoint, "heads": list(heads), **extra,
-           "episodes": sorted([s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items())}
-    return json.loads(json.dumps(key))
-
-
-def _cached(csv: Path, key: dict, compute: Callable[[], pd.DataFrame], log: Callable[[str], None]) -> tuple:
-    """The rows of ``csv`` when its key file matches and it is complete, else ``compute()`` written there."""
-    from ..report.writer import write_csv
-    from .run import _reuse_refusal
-
-    key_path = csv.with_suffix(".json")
-    if csv.is_file():
-        why = _reuse_refusal(csv, key_path, key)
-        if isinstance(why, pd.DataFrame):
-            return why, True
-        log(f"{csv} {why}; re-evaluating")
-    df = compute()
-    write_csv(df, csv)
-    write_json_atomic(key_path, key)
-    return df, False
-
-
-def evaluate_cross(spec: RunSpec, cfg: BenchmarkConfig, out: Path, targets: Dict, cross: Dict,
-                   log: Callable[[str], None]) -> List[tuple]:
-    """``(dataset, rows, reused)`` of one run on the novel split of every other ``eval_datasets`` entry."""
-    from ..evaluation import evaluate_run
-    from ..training.run_folder import checkpoint_id
-
-    run_dir = spec.run_dir(out)
-    done = []
-    for d, (_, ds) in targets.items():
-        if d == spec.dataset_id:
-            continue
-
-        def compute(ds=ds, d=d):
-            df = evaluate_run(run_dir, [eps for eps, _ in cross[d].values()], heads=cfg.heads, device=cfg.device,
-                              dataset=ds)
-            return spec.annotate(df, run_dir, cfg.backbone, on=d)
-
-        df, reused = _cached(spec.result_path(out, on=d), _key(checkpoint_id(run_dir), cross[d], cfg.heads),
-                             compute, log)
-        done.append((d, df, reused))
-    return done
 
 
 def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: InitWeights, datasets: Dict,
@@ -236,7 +145,8 @@ def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: I
 
             folder = Path(out) / "results" / dataset_folder(d)
             csv = (folder / f"on-{dataset_folder(on)}" if on != d else folder) / f"{INIT_LOSS}.csv"
-            df, _ = _cached(csv, _key(init.digest, mans, cfg.heads, preprocess=pre), compute, log)
+            key = evaluation_key(init.digest, mans, cfg.heads, preprocess=pre)
+            df, _ = cached(csv, key, compute, log)
             frames.append(pd.concat([df.assign(seed=int(s)) for s in cfg.seeds], ignore_index=True))
     return frames
 

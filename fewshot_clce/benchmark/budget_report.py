@@ -1,0 +1,347 @@
+"""The report of a budget study (:mod:`fewshot_clce.benchmark.budget`), across its folders
+``OUT/epochs-E``:
+
+- ``BUDGET.md``: each claim's verdict per budget, each loss's Δ against the baseline per budget
+  with its seed-level interval, the configuration chosen at each budget, and whether the longest
+  budget has converged (val accuracy flat over its last epochs);
+- ``budget.csv`` (one row per budget, dataset, loss, head and shots) and ``convergence.csv``;
+- ``plots/budget_<dataset>.png`` (Δ against the budget, one panel per head and shots) and
+  ``plots/val_curves_<dataset>.png`` (val accuracy per epoch of the chosen configurations).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import pandas as pd
+
+from .plan import dataset_folder
+
+BUDGET_FILE = "budget.json"
+REPORT = "BUDGET.md"
+# Epochs at the end of a training whose val accuracy must be flat for "converged".
+FLAT_EPOCHS_MIN = 3
+
+
+def budget_folder(out: Path, epochs: int) -> Path:
+    """The benchmark folder of one budget."""
+    return Path(out) / f"epochs-{int(epochs)}"
+
+
+def is_budget_study(folder: Path) -> bool:
+    return (Path(folder) / BUDGET_FILE).is_file()
+
+
+# ---------------------------------------------------------------- reading the budget folders
+
+def _read_csv(folder: Path, name: str) -> Optional[pd.DataFrame]:
+    for path in (folder / name, folder / f"{name}.gz"):
+        if path.is_file():
+            return pd.read_csv(path)
+    return None
+
+
+def read_budgets(out: Path) -> Dict[int, Path]:
+    """The budgets of the study in ``out`` whose benchmark has finished (holds ``summary.csv``)."""
+    record = json.loads((Path(out) / BUDGET_FILE).read_text(encoding="utf-8"))
+    found = {}
+    for epochs in record.get("budgets", []):
+        folder = budget_folder(out, epochs)
+        if (folder / "summary.csv").is_file():
+            found[int(epochs)] = folder
+    return found
+
+
+COLUMNS = ["epochs", "dataset", "loss", "config", "head", "shots", "n_seeds", "mean", "ci_low", "ci_high",
+           "baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_kind", "p_value", "p_kind",
+           "seeds_positive", "seeds_negative"]
+
+
+def budget_table(folders: Dict[int, Path]) -> pd.DataFrame:
+    """One row per budget, dataset, loss, head and shots: the chosen configuration on novel classes."""
+    frames = []
+    for epochs, folder in sorted(folders.items()):
+        summary = pd.read_csv(folder / "summary.csv")
+        summary = summary[summary["split"] == "novel"] if "split" in summary else summary
+        summary = summary.assign(epochs=epochs)
+        frames.append(summary[[c for c in COLUMNS if c in summary.columns]])
+    if not frames:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.concat(frames, ignore_index=True)
+
+
+def claims_table(folders: Dict[int, Path]) -> pd.DataFrame:
+    """Each claim's verdict at each budget (from each budget's ``claims.csv``)."""
+    rows = []
+    for epochs, folder in sorted(folders.items()):
+        claims = _read_csv(folder, "claims.csv")
+        if claims is None or claims.empty:
+            continue
+        for claim, group in claims.groupby("claim", sort=False):
+            rows.append({"epochs": epochs, "claim": claim, "verdict": str(group["verdict"].iloc[0])})
+    return pd.DataFrame(rows, columns=["epochs", "claim", "verdict"])
+
+
+def val_curves(folders: Dict[int, Path]) -> pd.DataFrame:
+    """Val accuracy per epoch of every run of the chosen configurations.
+
+    Columns: epochs (the budget), dataset, loss, config, run, seed, epoch, val_acc.
+    """
+    rows = []
+    for epochs, folder in sorted(folders.items()):
+        episodes = _read_csv(folder, "per_episode.csv")
+        selection = _read_csv(folder, "selection.csv")
+        if episodes is None or selection is None:
+            continue
+        chosen = selection[selection["chosen"].astype(bool)]
+        chosen_keys = set(zip(chosen["dataset"], chosen["loss"], chosen["config"]))
+        runs = episodes[["run", "loss", "seed", "config", "train_dataset"]].drop_duplicates()
+        for run in runs.itertuples(index=False):
+            if (run.train_dataset, run.loss, run.config) not in chosen_keys:
+                continue
+            metrics = folder / "runs" / dataset_folder(run.train_dataset) / run.run / "metrics.csv"
+            if not metrics.is_file():
+                continue
+            m = pd.read_csv(metrics).dropna(subset=["val_acc"])
+            for row in m.itertuples(index=False):
+                rows.append({"epochs": epochs, "dataset": run.train_dataset, "loss": run.loss, "config": run.config,
+                             "run": run.run, "seed": int(run.seed), "epoch": int(row.epoch),
+                             "val_acc": float(row.val_acc)})
+    return pd.DataFrame(rows, columns=["epochs", "dataset", "loss", "config", "run", "seed", "epoch", "val_acc"])
+
+
+def convergence(curves: pd.DataFrame) -> pd.DataFrame:
+    """Whether each chosen configuration's val accuracy is flat at the end of its training.
+
+    Over the last ``k = max(3, budget // 5)`` epochs, each seed's val-accuracy curve gets a least
+    squares slope; the gain over those epochs (slope x (k - 1)) is averaged over seeds with a t
+    interval over the seeds (one seed: no interval). The training is *flat* when that interval
+    contains 0 -- what is left to gain is within the seed-to-seed noise -- and *still rising* when
+    it lies above 0.
+    """
+    from scipy import stats
+
+    rows = []
+    for (epochs, dataset, loss, config), group in curves.groupby(["epochs", "dataset", "loss", "config"]):
+        k = max(FLAT_EPOCHS_MIN, int(epochs) // 5)
+        gains, finals = [], []
+        for _, seed_curve in group.groupby("seed"):
+            tail = seed_curve.sort_values("epoch").tail(k)
+            finals.append(float(tail["val_acc"].iloc[-1]))
+            if len(tail) >= 2:
+                slope = np.polyfit(tail["epoch"].to_numpy(float), tail["val_acc"].to_numpy(float), 1)[0]
+                gains.append(slope * (len(tail) - 1))
+        gain = float(np.mean(gains)) if gains else math.nan
+        if len(gains) >= 2:
+            half = stats.t.ppf(0.975, len(gains) - 1) * np.std(gains, ddof=1) / math.sqrt(len(gains))
+            low, high = gain - half, gain + half
+            state = "still rising" if low > 0 else ("falling" if high < 0 else "flat")
+        else:
+            low = high = math.nan
+            state = "one seed: not judged"
+        rows.append({"epochs": epochs, "dataset": dataset, "loss": loss, "config": config, "last_epochs": k,
+                     "n_seeds": len(finals), "final_val_acc": float(np.mean(finals)), "gain": gain,
+                     "gain_low": low, "gain_high": high, "state": state})
+    return pd.DataFrame(rows, columns=["epochs", "dataset", "loss", "config", "last_epochs", "n_seeds",
+                                       "final_val_acc", "gain", "gain_low", "gain_high", "state"])
+
+
+# ---------------------------------------------------------------- writing
+
+def _points(value: float, low: float, high: float) -> str:
+    if not np.isfinite(value):
+        return "—"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{100 * value:+.2f}"
+    return f"{100 * value:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
+
+
+def _claim_lines(claims: pd.DataFrame, budgets: List[int]) -> List[str]:
+    lines = []
+    for claim, group in claims.groupby("claim", sort=False):
+        by_budget = dict(zip(group["epochs"], group["verdict"]))
+        verdicts: Dict[str, List[int]] = {}
+        for e in budgets:
+            verdicts.setdefault(by_budget.get(e, "not measured"), []).append(e)
+        if len(budgets) == 1:
+            lines.append(f"- **{claim}**: {by_budget.get(budgets[0], 'not measured')} at {budgets[0]} epochs "
+                         "(the only budget finished so far)")
+        elif len(verdicts) == 1:
+            (verdict, _), = verdicts.items()
+            lines.append(f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)")
+        else:
+            parts = "; ".join(f"{v} at {', '.join(map(str, es))} epochs" for v, es in verdicts.items())
+            lines.append(f"- **{claim}**: depends on the budget: {parts}")
+    return lines
+
+
+def compared_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of compared losses that have a Δ against the baseline (not the reference rows,
+    such as the untrained backbone)."""
+    from ..report.claims import REFERENCE_LOSSES
+
+    if "delta" not in table:
+        return table.iloc[0:0]
+    return table[table["delta"].notna() & ~table["loss"].isin(REFERENCE_LOSSES)]
+
+
+def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: pd.DataFrame,
+                    record: Dict, plots: List[Path]) -> str:
+    """The text of ``BUDGET.md``."""
+    budgets = sorted(int(e) for e in table["epochs"].unique()) if len(table) else []
+    planned = record.get("budgets", [])
+    missing = [e for e in planned if e not in budgets]
+    losses = list(dict.fromkeys(compared_rows(table)["loss"])) if len(table) else []
+    baseline_name = str(table["baseline"].dropna().iloc[0]).split("(")[0] if len(table) and \
+        table["baseline"].notna().any() else ""
+    title = f"{', '.join(losses)} against {baseline_name}" if losses else "no finished budget"
+    lines = [f"# Budget study: {title}",
+             "",
+             f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
+             f"{', '.join(map(str, budgets)) or 'none'} epochs"
+             + (f"; still to run: {', '.join(map(str, missing))} epochs (rerun the command to resume)" if missing
+                else "") + ". Each budget is a complete benchmark in `epochs-E/` (its own REPORT.md); every "
+             "loss's configuration is chosen on val at each budget, and every number below is on novel classes.",
+             ""]
+    if not budgets:
+        return "\n".join(lines)
+    lines += ["## Claims per budget", ""]
+    lines += _claim_lines(claims, budgets) if len(claims) else ["No claims were checked."]
+    lines += ["", "A claim that holds at one budget and not at another is a statement about the budget, not about "
+                  "the loss: the longest budget that has converged (below) is the one to quote.", ""]
+    baseline = str(table["baseline"].dropna().iloc[0]).split("(")[0] if table["baseline"].notna().any() else ""
+    lines += ["## Δ against the baseline per budget (points, seed-level 95% CI where the seeds allow)", ""]
+    header = "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |"
+    lines += [header, "|" + "---|" * (4 + len(budgets))]
+    rows = compared_rows(table)
+    for (dataset, loss, head, shots), group in rows.groupby(["dataset", "loss", "head", "shots"], sort=False):
+        cells = []
+        for e in budgets:
+            g = group[group["epochs"] == e]
+            cells.append(_points(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0]) if len(g) else "—")
+        lines.append(f"| {dataset} | {loss} − {baseline} | {head} | {shots} | " + " | ".join(cells) + " |")
+    lines += ["", "## Accuracy and the configuration chosen on val, per budget", ""]
+    lines += ["| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+              "|" + "---|" * (4 + len(budgets))]
+    for (dataset, loss, head, shots), group in table.groupby(["dataset", "loss", "head", "shots"], sort=False):
+        cells = []
+        for e in budgets:
+            g = group[group["epochs"] == e]
+            if not len(g):
+                cells.append("—")
+                continue
+            r = g.iloc[0]
+            cells.append(f"{100 * r['mean']:.2f} [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] {r['config']}")
+        lines.append(f"| {dataset} | {loss} | {head} | {shots} | " + " | ".join(cells) + " |")
+    lines += ["", "## Convergence", ""]
+    if len(conv):
+        lines += ["Val accuracy (the training's own val episodes) of each chosen configuration over its last "
+                  "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
+                  "*flat*: the interval contains 0; *still rising*: it lies above 0.", "",
+                  "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
+                  "(points) | state |", "|---|---|---|---|---|---|---|"]
+        for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
+            lines.append(f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
+                         f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |")
+        longest = conv[conv["epochs"] == conv["epochs"].max()]
+        flat = longest["state"].eq("flat").all()
+        lines += ["", f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
+                  + ("every chosen configuration is flat: this is a converged comparison." if flat else
+                     "not every chosen configuration is flat: a longer budget is needed before the comparison can "
+                     "be called converged.")]
+    else:
+        lines += ["No training history was found (the run folders are not beside the results)."]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot_budget(table: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]:
+    """Δ against the baseline vs the budget, one panel per head and shots, one line per loss."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = compared_rows(table)
+    rows = rows[rows["dataset"] == dataset]
+    if rows.empty:
+        return None
+    cells = list(dict.fromkeys(zip(rows["head"], rows["shots"])))
+    fig, axes = plt.subplots(1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True)
+    for ax, (head, shots) in zip(axes[0], cells):
+        cell = rows[(rows["head"] == head) & (rows["shots"] == shots)]
+        for loss, g in cell.groupby("loss", sort=False):
+            g = g.sort_values("epochs")
+            y = 100 * g["delta"].to_numpy(float)
+            low = 100 * g["delta_ci_low"].to_numpy(float)
+            high = 100 * g["delta_ci_high"].to_numpy(float)
+            ax.errorbar(g["epochs"], y, yerr=[y - low, high - y], marker="o", capsize=3, label=loss)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted(rows["epochs"].unique()))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_title(f"{head}, {shots}-shot")
+        ax.set_xlabel("training epochs")
+    baseline = str(rows["baseline"].iloc[0]).split("(")[0]
+    axes[0][0].set_ylabel(f"Δ accuracy vs {baseline} (points, 95% CI)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle(f"{dataset}: each loss against {baseline} at each training budget", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_val_curves(curves: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]:
+    """Val accuracy per epoch of the chosen configurations (mean over seeds), one panel per budget."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = curves[curves["dataset"] == dataset]
+    if rows.empty:
+        return None
+    budgets = sorted(rows["epochs"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(3.6 * len(budgets), 3.2), squeeze=False, sharey=True)
+    for ax, e in zip(axes[0], budgets):
+        for loss, g in rows[rows["epochs"] == e].groupby("loss", sort=False):
+            mean = g.groupby("epoch")["val_acc"].mean()
+            ax.plot(mean.index, 100 * mean.to_numpy(), marker=".", label=loss)
+        ax.set_title(f"budget {e} epochs")
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel("val accuracy (%)")
+    axes[0][-1].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_budget_report(out: Path) -> List[Path]:
+    """Write ``BUDGET.md``, ``budget.csv``, ``convergence.csv`` and the plots from the finished budgets."""
+    out = Path(out)
+    record = json.loads((out / BUDGET_FILE).read_text(encoding="utf-8"))
+    folders = read_budgets(out)
+    table = budget_table(folders)
+    claims = claims_table(folders)
+    curves = val_curves(folders)
+    conv = convergence(curves)
+    written = []
+    plots = []
+    for dataset in dict.fromkeys(table["dataset"]) if len(table) else []:
+        for p in (plot_budget(table, dataset, out / "plots" / f"budget_{dataset}.png"),
+                  plot_val_curves(curves, dataset, out / "plots" / f"val_curves_{dataset}.png")):
+            if p is not None:
+                plots.append(p)
+    table.to_csv(out / "budget.csv", index=False)
+    conv.to_csv(out / "convergence.csv", index=False)
+    (out / REPORT).write_text(budget_markdown(out, table, claims, conv, record, plots), encoding="utf-8")
+    written += [out / REPORT, out / "budget.csv", out / "convergence.csv", *plots]
+    return written
