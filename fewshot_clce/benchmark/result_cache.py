@@ -23,7 +23,7 @@ def evaluation_key(weights: str, manifests: Dict, heads: List[str], **extra: Any
     Each episodes entry is ``[split, shots, manifest digest, number of episodes]``: the result
     file holds one row per (manifest, head) and episode ``0 .. number - 1``.
     """
-    from ..evaluation import manifest_digest
+    from ..episodes import manifest_digest
 
     key = {"checkpoint": weights, "heads": list(heads), **extra,
            "episodes": sorted([s, k, manifest_digest(eps), len(eps)]
