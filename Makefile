@@ -44,7 +44,7 @@ demo: $(STAMP) $(BYTECODE)
 
 # The package's bytecode first: where PYTHONDONTWRITEBYTECODE is set (it is on the machine the
 # timings were taken on) every test worker and every process a test starts compiles it again (~1.5 s each).
-test: learn2learn
+test: learn2learn lint typecheck
 	$(BIN)/python -m compileall -q fewshot_clce
 	$(BIN)/python -m pytest -q -n auto
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

@@ -5,12 +5,13 @@ script therefore runs its contenders in alternating order for several rounds, ta
 within each round, and reports the median with its range, next to the load average before and
 after (a machine busy with other jobs slows the contenders unequally).
 """
+
 from __future__ import annotations
 
 import os
 import statistics
 import time
-from typing import Callable, Dict, List, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 
 def cores() -> int:
@@ -21,7 +22,7 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def load_average() -> Tuple[float, float, float]:
+def load_average() -> tuple[float, float, float]:
     """The 1-, 5- and 15-minute load averages (zeros where the system has none)."""
     try:
         return os.getloadavg()
@@ -35,8 +36,10 @@ def load_line(when: str) -> str:
     n = cores()
     text = f"load average {when}: {one:.2f} {five:.2f} {fifteen:.2f} ({n} cores)"
     if one > n:
-        text += (f"  WARNING: the load exceeds the core count; other jobs are running and the ratios below "
-                 f"say as much about them as about the code")
+        text += (
+            "  WARNING: the load exceeds the core count; other jobs are running and the ratios below "
+            "say as much about them as about the code"
+        )
     return text
 
 
@@ -47,7 +50,7 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def alternate(contenders: Dict[str, Callable[[], object]], rounds: int) -> Dict[str, List[float]]:
+def alternate(contenders: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
     """Time every contender once per round, the order reversed every other round (ABBA...).
 
     Returns:
@@ -56,7 +59,9 @@ def alternate(contenders: Dict[str, Callable[[], object]], rounds: int) -> Dict[
     return alternate_rounds({n: (lambda r, fn=fn: fn()) for n, fn in contenders.items()}, rounds)
 
 
-def alternate_rounds(contenders: Dict[str, Callable[[int], object]], rounds: int) -> Dict[str, List[float]]:
+def alternate_rounds(
+    contenders: dict[str, Callable[[int], object]], rounds: int
+) -> dict[str, list[float]]:
     """:func:`alternate` for contenders that take the round number (``0 .. rounds-1``), e.g. to
     work on that round's block of inputs.
 
@@ -66,19 +71,19 @@ def alternate_rounds(contenders: Dict[str, Callable[[int], object]], rounds: int
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}")
     names = list(contenders)
-    out: Dict[str, List[float]] = {n: [] for n in names}
+    out: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        for n in (names if r % 2 == 0 else names[::-1]):
-            out[n].append(timed(lambda: contenders[n](r)))
+        for n in names if r % 2 == 0 else names[::-1]:
+            out[n].append(timed(lambda n=n, r=r: contenders[n](r)))
     return out
 
 
-def ratios(slow: Sequence[float], fast: Sequence[float]) -> List[float]:
+def ratios(slow: Sequence[float], fast: Sequence[float]) -> list[float]:
     """Per-round ``slow / fast``."""
     return [s / f for s, f in zip(slow, fast)]
 
 
-def summary(values: Sequence[float]) -> Tuple[float, float, float]:
+def summary(values: Sequence[float]) -> tuple[float, float, float]:
     """``(median, min, max)``."""
     return statistics.median(values), min(values), max(values)
 
@@ -86,7 +91,9 @@ def summary(values: Sequence[float]) -> Tuple[float, float, float]:
 def ratio_text(values: Sequence[float], digits: int = 1) -> str:
     """``"12.3x (median of 5 rounds, 11.8x-13.0x)"``, with ``digits`` decimals."""
     med, low, high = summary(values)
-    return f"{med:.{digits}f}x (median of {len(values)} rounds, {low:.{digits}f}x-{high:.{digits}f}x)"
+    return (
+        f"{med:.{digits}f}x (median of {len(values)} rounds, {low:.{digits}f}x-{high:.{digits}f}x)"
+    )
 
 
 def train_metrics(argv, out):

@@ -17,6 +17,7 @@ The last line reads ``folder/arrays images per second (epochs 2+): 0.97x (median
 
     python benchmarks/bench_folder.py [--classes 30] [--file-size 105] [--image-size 28] [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,14 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # run from any folder without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import load_line, ratio_text, ratios, summary, train_metrics  # noqa: E402
@@ -50,8 +52,10 @@ def write_folder(root: Path, source: str, classes: int, file_size: int) -> str:
     for split_name, count in (("base", classes), ("val", max(5, classes // 4))):
         split = data.split(split_name)
         if split.num_classes < count:
-            raise ValueError(f"{source}'s {split_name} split has {split.num_classes} classes; --classes asks "
-                             f"for {count}: lower --classes")
+            raise ValueError(
+                f"{source}'s {split_name} split has {split.num_classes} classes; --classes asks "
+                f"for {count}: lower --classes"
+            )
         labels = np.asarray(split.labels)
         for c in range(count):
             folder = root / f"{split_name}{c:03d}"
@@ -61,7 +65,9 @@ def write_folder(root: Path, source: str, classes: int, file_size: int) -> str:
                 pixels = (split.get_image(int(index)) * 255).round().to(torch.uint8)  # [C, H, W]
                 mode = "L" if pixels.shape[0] == 1 else "RGB"
                 array = pixels[0].numpy() if mode == "L" else pixels.permute(1, 2, 0).numpy()
-                Image.fromarray(array, mode).resize((file_size, file_size), Image.BILINEAR).save(folder / f"{i}.png")
+                Image.fromarray(array, mode).resize((file_size, file_size), Image.BILINEAR).save(
+                    folder / f"{i}.png"
+                )
     (root / "splits.txt").write_text("\n".join(lines) + "\n")
     return f"folder:{root}::{root / 'splits.txt'}"
 
@@ -72,10 +78,14 @@ def register_arrays(folder_spec: str) -> None:
     splits = {}
     for name, split in folder.splits.items():
         split.preload(cache=False)
-        splits[name] = ArraySplit(ARRAYS, name, np.asarray(split._decoded), split.labels, split.class_names)
+        splits[name] = ArraySplit(
+            ARRAYS, name, np.asarray(split._decoded), split.labels, split.class_names
+        )
     if ARRAYS not in DATASETS:  # registered once per process; a later call replaces what it serves
         register_dataset(ARRAYS, description="bench_folder.py's array twin", embedded=True)(_Twin())
-    DATASETS.get(ARRAYS).dataset = FewShotDataset(ARRAYS, splits, "the folder benchmark's images as arrays")
+    DATASETS.get(ARRAYS).dataset = FewShotDataset(
+        ARRAYS, splits, "the folder benchmark's images as arrays"
+    )
 
 
 class _Twin:
@@ -89,55 +99,95 @@ class _Twin:
 
 def train_rates(dataset: str, out: Path, args: argparse.Namespace) -> float:
     """One ``fewshot-clce train``; the mean images per second of its epochs from the second on."""
-    argv = ["train", "--dataset", dataset, "--backbone", args.backbone, "--loss", "ce", "--out", str(out),
-            "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--batch-size",
-            str(args.batch_size), "--image-size", str(args.image_size), "--num-workers", str(args.num_workers),
-            "--val-episodes", "10", "--device", "cpu", "--no-progress", "--force"]
+    argv = [
+        "train",
+        "--dataset",
+        dataset,
+        "--backbone",
+        args.backbone,
+        "--loss",
+        "ce",
+        "--out",
+        str(out),
+        "--epochs",
+        str(args.epochs),
+        "--steps-per-epoch",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--image-size",
+        str(args.image_size),
+        "--num-workers",
+        str(args.num_workers),
+        "--val-episodes",
+        "10",
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--force",
+    ]
     rows = train_metrics(argv, out)  # quietly: its log lines would break up the table
     rows = rows[rows["epoch"] >= 2]
     return float(rows["images_per_s"].mean())
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--source", default="glyphs", help="dataset whose images are written as files")
-    parser.add_argument("--classes", type=int, default=30, help="base classes written (val: a quarter, >= 5)")
-    parser.add_argument("--file-size", type=int, default=105, help="pixels of the written PNG files")
+    parser.add_argument(
+        "--source", default="glyphs", help="dataset whose images are written as files"
+    )
+    parser.add_argument(
+        "--classes", type=int, default=30, help="base classes written (val: a quarter, >= 5)"
+    )
+    parser.add_argument(
+        "--file-size", type=int, default=105, help="pixels of the written PNG files"
+    )
     parser.add_argument("--image-size", type=int, default=28, help="training size (--image-size)")
     parser.add_argument("--backbone", default="conv4")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="training steps per epoch")
     parser.add_argument("--epochs", type=int, default=3, help="at least 2 (epochs 2+ are reported)")
-    parser.add_argument("--num-workers", type=int, default=2, help="decoding workers of the first pass")
+    parser.add_argument(
+        "--num-workers", type=int, default=2, help="decoding workers of the first pass"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.epochs < 2:
-        parser.error(f"--rounds must be at least 1 and --epochs at least 2; got {args.rounds} and {args.epochs}")
+        parser.error(
+            f"--rounds must be at least 1 and --epochs at least 2; got {args.rounds} and {args.epochs}"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec = write_folder(tmp / "images", args.source, args.classes, args.file_size)
         register_arrays(spec)
         n = len(create_dataset(spec).split("base"))
-        print(f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads: {args.classes} {args.source} "
-              f"classes as {n} base PNG files of {args.file_size} px, trained at {args.image_size} px "
-              f"(fewshot-clce train --loss ce --backbone {args.backbone} --batch-size {args.batch_size} --epochs "
-              f"{args.epochs} --steps-per-epoch {args.steps}), {args.rounds} alternating rounds")
+        print(
+            f"torch {torch.__version__}, cpu, {torch.get_num_threads()} threads: {args.classes} {args.source} "
+            f"classes as {n} base PNG files of {args.file_size} px, trained at {args.image_size} px "
+            f"(fewshot-clce train --loss ce --backbone {args.backbone} --batch-size {args.batch_size} --epochs "
+            f"{args.epochs} --steps-per-epoch {args.steps}), {args.rounds} alternating rounds"
+        )
         print(load_line("before"), flush=True)
         contenders = {"folder": spec, "arrays": ARRAYS}
-        rates: Dict[str, List[float]] = {name: [] for name in contenders}
+        rates: dict[str, list[float]] = {name: [] for name in contenders}
         for r in range(args.rounds):
             names = list(contenders) if r % 2 == 0 else list(contenders)[::-1]
             for name in names:
                 # a fresh cache folder per round: every folder run decodes its files once, as a first training does
                 with _cache_env(tmp / f"cache{r}"):
                     rates[name].append(train_rates(contenders[name], tmp / "runs" / name, args))
-            print(f"round {r + 1}: folder {rates['folder'][-1]:.0f} img/s, arrays {rates['arrays'][-1]:.0f} img/s, "
-                  f"folder/arrays {rates['folder'][-1] / rates['arrays'][-1]:.2f}x", flush=True)
+            print(
+                f"round {r + 1}: folder {rates['folder'][-1]:.0f} img/s, arrays {rates['arrays'][-1]:.0f} img/s, "
+                f"folder/arrays {rates['folder'][-1] / rates['arrays'][-1]:.2f}x",
+                flush=True,
+            )
     print(load_line("after"))
     for name, values in rates.items():
         med, low, high = summary(values)
         print(f"{name}: median {med:.0f} img/s ({low:.0f}-{high:.0f}) from epoch 2 on")
-    print(f"folder/arrays images per second (epochs 2+): {ratio_text(ratios(rates['folder'], rates['arrays']), 2)}")
+    print(
+        f"folder/arrays images per second (epochs 2+): {ratio_text(ratios(rates['folder'], rates['arrays']), 2)}"
+    )
 
 
 @contextlib.contextmanager

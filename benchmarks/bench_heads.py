@@ -24,6 +24,7 @@ under load says as much about the load as about the code). The last line holds t
     python benchmarks/bench_heads.py [--rounds 3] [--parts a b c] [--logistic-episodes 2000]
                                      [--centroid-episodes 10000] [--e2e-episodes 1000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import alternate_rounds, load_line, ratio_text, ratios, summary  # noqa: E402
+
 from fewshot_clce.backbones import create_backbone  # noqa: E402
 from fewshot_clce.data import ArraySplit  # noqa: E402
 from fewshot_clce.episodes import sample_episodes  # noqa: E402
-from fewshot_clce.features import FeatureTable, extract_features  # noqa: E402
 from fewshot_clce.evaluation import episode_accuracies, episode_predictions  # noqa: E402
+from fewshot_clce.features import FeatureTable, extract_features  # noqa: E402
 from fewshot_clce.heads import create_head  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS, DIM = 5, 5, 15, 20, 600, 640
@@ -53,7 +55,9 @@ def synthetic_features(seed: int = 0):
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(CLASSES), PER_CLASS)
     means = rng.normal(size=(CLASSES, DIM)) * 0.2
-    x = np.maximum(0.5 + means[labels] + rng.normal(size=(len(labels), DIM)), 0)  # ReLU-like features
+    x = np.maximum(
+        0.5 + means[labels] + rng.normal(size=(len(labels), DIM)), 0
+    )  # ReLU-like features
     return labels, FeatureTable(np.arange(len(labels)), torch.tensor(x, dtype=torch.float32))
 
 
@@ -99,10 +103,17 @@ def part_a(features, labels, n_episodes: int, rounds: int) -> str:
     def run(name, fn):
         def one(r):
             preds[name][r] = fn(features, blocks[r])
+
         return one
 
-    times = alternate_rounds({"ours": run("ours", ours_predict), "ours_1": run("ours_1", ours_one_thread),
-                              "sklearn": run("sklearn", sklearn_predict)}, rounds)
+    times = alternate_rounds(
+        {
+            "ours": run("ours", ours_predict),
+            "ours_1": run("ours_1", ours_one_thread),
+            "sklearn": run("sklearn", sklearn_predict),
+        },
+        rounds,
+    )
     p_ours, p_sk = np.concatenate(preds["ours"]), np.concatenate(preds["sklearn"])
     truth = episodes.query_labels()
     agree = float((p_ours == p_sk).mean())
@@ -110,18 +121,28 @@ def part_a(features, labels, n_episodes: int, rounds: int) -> str:
     r = ratios(times["sklearn"], times["ours"])
     r1 = ratios(times["sklearn"], times["ours_1"])
     workers = torch.get_num_threads()
-    print(f"(a) logistic, {n_episodes} episodes of {WAYS}-way {SHOTS}-shot {QUERIES}-query, {DIM}-d, "
-          f"{rounds} rounds of {len(blocks[0])}-{len(blocks[-1])} episodes:")
+    print(
+        f"(a) logistic, {n_episodes} episodes of {WAYS}-way {SHOTS}-shot {QUERIES}-query, {DIM}-d, "
+        f"{rounds} rounds of {len(blocks[0])}-{len(blocks[-1])} episodes:"
+    )
     _rounds_table(["ours", "sklearn"], times, [len(b) for b in blocks])
-    print(f"    fewshot-clce (episode_predictions, logistic head, {workers} worker threads): "
-          f"{n_episodes / sum(times['ours']):9.1f} episodes/s overall, accuracy {100 * (p_ours == truth).mean():.2f}%")
-    print(f"    fewshot-clce on one thread (workers=1):           {n_episodes / sum(times['ours_1']):9.1f} episodes/s "
-          f"overall, the same predictions: {same}; ratio {ratio_text(r1)}")
-    print(f"    scikit-learn loop (lbfgs):                         {n_episodes / sum(times['sklearn']):9.1f} episodes/s "
-          f"overall, accuracy {100 * (p_sk == truth).mean():.2f}%")
+    print(
+        f"    fewshot-clce (episode_predictions, logistic head, {workers} worker threads): "
+        f"{n_episodes / sum(times['ours']):9.1f} episodes/s overall, accuracy {100 * (p_ours == truth).mean():.2f}%"
+    )
+    print(
+        f"    fewshot-clce on one thread (workers=1):           {n_episodes / sum(times['ours_1']):9.1f} episodes/s "
+        f"overall, the same predictions: {same}; ratio {ratio_text(r1)}"
+    )
+    print(
+        f"    scikit-learn loop (lbfgs):                         {n_episodes / sum(times['sklearn']):9.1f} episodes/s "
+        f"overall, accuracy {100 * (p_sk == truth).mean():.2f}%"
+    )
     print(f"    agreement {100 * agree:.2f}% of {p_ours.size} queries; ratio {ratio_text(r)}")
-    return (f"logistic {ratio_text(r)} vs scikit-learn (agreement {100 * agree:.2f}%; one thread: "
-            f"{ratio_text(r1).split(' (')[0]})")
+    return (
+        f"logistic {ratio_text(r)} vs scikit-learn (agreement {100 * agree:.2f}%; one thread: "
+        f"{ratio_text(r1).split(' (')[0]})"
+    )
 
 
 def part_b(features, labels, n_episodes: int, rounds: int) -> str:
@@ -129,12 +150,16 @@ def part_b(features, labels, n_episodes: int, rounds: int) -> str:
     head = create_head("centroid")
     episode_accuracies(features, episodes[:100], head)
     acc = {}
-    times = alternate_rounds({"ours": lambda r: acc.setdefault("acc", episode_accuracies(features, episodes, head))},
-                             rounds)["ours"]
+    times = alternate_rounds(
+        {"ours": lambda r: acc.setdefault("acc", episode_accuracies(features, episodes, head))},
+        rounds,
+    )["ours"]
     rates = [n_episodes / t for t in times]
     med, low, high = summary(rates)
-    print(f"(b) centroid, {n_episodes} episodes (feature gathering included), accuracy "
-          f"{100 * acc['acc'].mean():.2f}%: " + ", ".join(f"{x:,.0f}" for x in rates) + " episodes/s")
+    print(
+        f"(b) centroid, {n_episodes} episodes (feature gathering included), accuracy "
+        f"{100 * acc['acc'].mean():.2f}%: " + ", ".join(f"{x:,.0f}" for x in rates) + " episodes/s"
+    )
     print(f"    median {med:,.0f} episodes/s ({low:,.0f}-{high:,.0f})")
     return f"centroid {med:,.0f} episodes/s"
 
@@ -144,7 +169,9 @@ def synthetic_image_split(seed: int = 0) -> ArraySplit:
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(CLASSES), PER_CLASS)
     coarse = rng.uniform(0, 1, size=(CLASSES, 1, 7, 7)).astype(np.float32)
-    templates = torch.nn.functional.interpolate(torch.from_numpy(coarse), size=(28, 28), mode="bilinear")
+    templates = torch.nn.functional.interpolate(
+        torch.from_numpy(coarse), size=(28, 28), mode="bilinear"
+    )
     templates = templates[:, 0].numpy()  # [20, 28, 28]
     images = templates[labels] + rng.normal(0, 0.35, size=(len(labels), 28, 28))
     images = (np.clip(images, 0, 1) * 255).astype(np.uint8)
@@ -170,17 +197,27 @@ class EasyfslTasks:
         s_lab = torch.from_numpy(self.episodes.support_labels())
         q_lab = torch.from_numpy(self.episodes.query_labels())
         for e in range(len(self.episodes)):
-            yield (self.split.get_images(self.episodes.flat_support()[e]), s_lab,
-                   self.split.get_images(self.episodes.flat_query()[e]), q_lab,
-                   self.episodes.classes[e].tolist())
+            yield (
+                self.split.get_images(self.episodes.flat_support()[e]),
+                s_lab,
+                self.split.get_images(self.episodes.flat_query()[e]),
+                q_lab,
+                self.episodes.classes[e].tolist(),
+            )
 
 
 def easyfsl_end_to_end(backbone, split, episodes) -> float:
     from easyfsl.methods import PrototypicalNetworks
     from easyfsl.utils import evaluate
 
-    return float(evaluate(PrototypicalNetworks(backbone), EasyfslTasks(split, episodes), device="cpu",
-                          use_tqdm=False))
+    return float(
+        evaluate(
+            PrototypicalNetworks(backbone),
+            EasyfslTasks(split, episodes),
+            device="cpu",
+            use_tqdm=False,
+        )
+    )
 
 
 def part_c(n_episodes: int, rounds: int) -> str:
@@ -191,28 +228,41 @@ def part_c(n_episodes: int, rounds: int) -> str:
     ours_end_to_end(backbone, split, episodes[:5])  # warm-up
     easyfsl_end_to_end(backbone, split, episodes[:5])
     acc = {"ours": [], "easyfsl": []}
-    times = alternate_rounds({
-        "ours": lambda r: acc["ours"].append(ours_end_to_end(backbone, split, episodes)),
-        "easyfsl": lambda r: acc["easyfsl"].append(easyfsl_end_to_end(backbone, split, episodes)),
-    }, rounds)
+    times = alternate_rounds(
+        {
+            "ours": lambda r: acc["ours"].append(ours_end_to_end(backbone, split, episodes)),
+            "easyfsl": lambda r: acc["easyfsl"].append(
+                easyfsl_end_to_end(backbone, split, episodes)
+            ),
+        },
+        rounds,
+    )
     r = ratios(times["easyfsl"], times["ours"])
     queries = n_episodes * WAYS * QUERIES
     used = len(episodes.used_indices())
-    print(f"(c) end to end, conv4 on {len(split)} 28x28 images, {n_episodes} episodes ({used} distinct images "
-          f"used; easyfsl forwards {n_episodes * WAYS * (SHOTS + QUERIES)}):")
+    print(
+        f"(c) end to end, conv4 on {len(split)} 28x28 images, {n_episodes} episodes ({used} distinct images "
+        f"used; easyfsl forwards {n_episodes * WAYS * (SHOTS + QUERIES)}):"
+    )
     for i in range(rounds):
-        print(f"    round {i + 1}: fewshot-clce {times['ours'][i]:6.1f} s ({used / times['ours'][i]:,.0f} images/s "
-              f"through the backbone), easyfsl {times['easyfsl'][i]:6.1f} s; ratio {r[i]:.1f}x")
+        print(
+            f"    round {i + 1}: fewshot-clce {times['ours'][i]:6.1f} s ({used / times['ours'][i]:,.0f} images/s "
+            f"through the backbone), easyfsl {times['easyfsl'][i]:6.1f} s; ratio {r[i]:.1f}x"
+        )
     a_ours, a_easy = acc["ours"][0], acc["easyfsl"][0]
-    print(f"    accuracy: fewshot-clce {100 * a_ours:.4f}% (same in every round: {len(set(acc['ours'])) == 1}), "
-          f"easyfsl {100 * a_easy:.4f}%; {abs(a_ours - a_easy) * queries:.0f} of {queries} queries differ")
+    print(
+        f"    accuracy: fewshot-clce {100 * a_ours:.4f}% (same in every round: {len(set(acc['ours'])) == 1}), "
+        f"easyfsl {100 * a_easy:.4f}%; {abs(a_ours - a_easy) * queries:.0f} of {queries} queries differ"
+    )
     print(f"    ratio {ratio_text(r)}")
     return f"end-to-end {ratio_text(r)} vs easyfsl"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per part (default 3)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds per part (default 3)"
+    )
     parser.add_argument("--parts", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"])
     parser.add_argument("--logistic-episodes", type=int, default=2000)
     parser.add_argument("--centroid-episodes", type=int, default=10000)
@@ -221,7 +271,9 @@ def main() -> None:
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} alternating rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} alternating rounds"
+    )
     print(load_line("before"), flush=True)
     results = []
     if "a" in args.parts or "b" in args.parts:

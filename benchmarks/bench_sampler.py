@@ -18,6 +18,7 @@ Notes on the peers:
   task holds indices) is slow, so each of its runs draws ``--l2l-episodes`` episodes and its
   rate is extrapolated to the full count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import alternate, alternate_rounds, load_line, ratio_text, ratios, summary  # noqa: E402
 
-from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler  # noqa: E402
 from fewshot_clce.episodes import EpisodeSet, sample_episodes  # noqa: E402
+from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler  # noqa: E402
 
 WAYS, SHOTS, QUERIES, CLASSES, PER_CLASS = 5, 5, 15, 20, 600
 
@@ -72,8 +73,10 @@ def easyfsl_sampler(labels: np.ndarray, episodes: int):
     except TypeError:
         with _sampler_init_accepting_data_source():
             sampler = TaskSampler(Labels(), WAYS, SHOTS, QUERIES, episodes)
-        print("easyfsl: TaskSampler fails to construct with this torch (data_source= passed to "
-              "Sampler.__init__); worked around for this benchmark only")
+        print(
+            "easyfsl: TaskSampler fails to construct with this torch (data_source= passed to "
+            "Sampler.__init__); worked around for this benchmark only"
+        )
     random.seed(0)  # easyfsl samples with the global random module
     return sampler
 
@@ -90,31 +93,53 @@ def learn2learn_tasks(labels: np.ndarray):
     by_class = {int(c): np.flatnonzero(labels == c).tolist() for c in np.unique(labels)}
     meta = l2l.data.MetaDataset(data, labels_to_indices=by_class)
     random.seed(0)  # learn2learn samples with the global random module
-    return l2l.data.TaskDataset(meta, task_transforms=[l2l.data.transforms.NWays(meta, WAYS),
-                                                       l2l.data.transforms.KShots(meta, SHOTS + QUERIES)],
-                                num_tasks=-1)
+    return l2l.data.TaskDataset(
+        meta,
+        task_transforms=[
+            l2l.data.transforms.NWays(meta, WAYS),
+            l2l.data.transforms.KShots(meta, SHOTS + QUERIES),
+        ],
+        num_tasks=-1,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=10_000, help="episodes per sampler and round (default 10000)")
-    parser.add_argument("--l2l-episodes", type=int, default=150,
-                        help="episodes per learn2learn round, rate extrapolated (default 150)")
+    parser.add_argument(
+        "--episodes",
+        type=int,
+        default=10_000,
+        help="episodes per sampler and round (default 10000)",
+    )
+    parser.add_argument(
+        "--l2l-episodes",
+        type=int,
+        default=150,
+        help="episodes per learn2learn round, rate extrapolated (default 150)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     labels = np.repeat(np.arange(CLASSES, dtype=np.int64), PER_CLASS)
-    print(f"{args.episodes} episodes, {WAYS}-way {SHOTS}-shot {QUERIES}-query, {CLASSES} classes x "
-          f"{PER_CLASS} samples, indices only; {args.rounds} alternating rounds")
+    print(
+        f"{args.episodes} episodes, {WAYS}-way {SHOTS}-shot {QUERIES}-query, {CLASSES} classes x "
+        f"{PER_CLASS} samples, indices only; {args.rounds} alternating rounds"
+    )
     print(load_line("before"), flush=True)
 
     batch_sampler = EpisodeBatchSampler(labels, WAYS, SHOTS, QUERIES, args.episodes, seed=0)
     easy = easyfsl_sampler(labels, args.episodes)
     tasks = learn2learn_tasks(labels)
-    counts = {"sample_episodes": args.episodes, "EpisodeBatchSampler": args.episodes, "TaskSampler": args.episodes}
+    counts = {
+        "sample_episodes": args.episodes,
+        "EpisodeBatchSampler": args.episodes,
+        "TaskSampler": args.episodes,
+    }
     contenders = {
-        "sample_episodes": lambda r: sample_episodes(labels, WAYS, SHOTS, QUERIES, args.episodes, r),
+        "sample_episodes": lambda r: sample_episodes(
+            labels, WAYS, SHOTS, QUERIES, args.episodes, r
+        ),
         "EpisodeBatchSampler": lambda r: (batch_sampler.set_epoch(r), list(batch_sampler)),
         "TaskSampler": lambda r: list(easy),
     }
@@ -125,18 +150,27 @@ def main() -> None:
         fn(0)
     times = alternate_rounds(contenders, args.rounds)
     rates = {name: [counts[name] / t for t in times[name]] for name in times}
-    names = {"sample_episodes": "fewshot-clce sample_episodes (arrays)",
-             "EpisodeBatchSampler": "fewshot-clce EpisodeBatchSampler (index lists)",
-             "TaskSampler": "easyfsl 1.5.0 TaskSampler (index lists)",
-             "TaskDataset": f"learn2learn TaskDataset (index tensors; {args.l2l_episodes} per round)"}
+    names = {
+        "sample_episodes": "fewshot-clce sample_episodes (arrays)",
+        "EpisodeBatchSampler": "fewshot-clce EpisodeBatchSampler (index lists)",
+        "TaskSampler": "easyfsl 1.5.0 TaskSampler (index lists)",
+        "TaskDataset": f"learn2learn TaskDataset (index tensors; {args.l2l_episodes} per round)",
+    }
     print(f"{'sampler':<64} episodes/s per round")
     for name, r in rates.items():
         print(f"{names[name]:<64} " + "  ".join(f"{x:>9,.0f}" for x in r))
     with tempfile.TemporaryDirectory() as tmp:
-        path = sample_episodes(labels, WAYS, SHOTS, QUERIES, args.episodes, 0).save(Path(tmp) / "e.npz")
-        load = [t * 1000 for t in alternate({"load": lambda: EpisodeSet.load(path)}, args.rounds)["load"]]
-        print(f"EpisodeSet.load of {args.episodes} episodes ({path.stat().st_size / 1e6:.1f} MB .npz): "
-              f"median {summary(load)[0]:.1f} ms")
+        path = sample_episodes(labels, WAYS, SHOTS, QUERIES, args.episodes, 0).save(
+            Path(tmp) / "e.npz"
+        )
+        load = [
+            t * 1000
+            for t in alternate({"load": lambda: EpisodeSet.load(path)}, args.rounds)["load"]
+        ]
+        print(
+            f"EpisodeSet.load of {args.episodes} episodes ({path.stat().st_size / 1e6:.1f} MB .npz): "
+            f"median {summary(load)[0]:.1f} ms"
+        )
     lists = ratios(times["TaskSampler"], times["EpisodeBatchSampler"])
     arrays = ratios(times["TaskSampler"], times["sample_episodes"])
     print(f"EpisodeBatchSampler vs TaskSampler (index lists both): {ratio_text(lists)}")
@@ -144,7 +178,9 @@ def main() -> None:
     last = f"speedup: EpisodeBatchSampler {ratio_text(lists)} vs easyfsl TaskSampler; sample_episodes {ratio_text(arrays)} vs easyfsl"
     if tasks is not None:
         l2l = [a / b for a, b in zip(rates["sample_episodes"], rates["TaskDataset"])]
-        print(f"sample_episodes vs learn2learn TaskDataset (rate ratio, extrapolated): {ratio_text(l2l)}")
+        print(
+            f"sample_episodes vs learn2learn TaskDataset (rate ratio, extrapolated): {ratio_text(l2l)}"
+        )
         last += f", {ratio_text(l2l)} vs learn2learn (extrapolated)"
     else:
         last += ", learn2learn not measured"

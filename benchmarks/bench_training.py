@@ -16,17 +16,19 @@ Usage:
         [--steps 60] [--epochs 1] [--rounds 3]
     python benchmarks/bench_training.py --image-size 84 --backbone resnet12 --batch-size 256 --device cuda   # a GPU
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from any folder without installing
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # run from any folder without installing
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _timing import load_line, ratio_text, summary, train_metrics  # noqa: E402
@@ -38,46 +40,81 @@ LOSSES = ("ce", "clce")
 
 def train_rate(loss: str, out: Path, args: argparse.Namespace) -> float:
     """Run ``fewshot-clce train`` once; the images per second of its last epoch from metrics.csv."""
-    argv = ["train", "--dataset", args.dataset, "--backbone", args.backbone, "--loss", loss, "--out", str(out),
-            "--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps), "--batch-size",
-            str(args.batch_size), "--device", args.device, "--num-workers", str(args.num_workers),
-            "--val-episodes", str(args.val_episodes), "--no-progress", "--force"]
+    argv = [
+        "train",
+        "--dataset",
+        args.dataset,
+        "--backbone",
+        args.backbone,
+        "--loss",
+        loss,
+        "--out",
+        str(out),
+        "--epochs",
+        str(args.epochs),
+        "--steps-per-epoch",
+        str(args.steps),
+        "--batch-size",
+        str(args.batch_size),
+        "--device",
+        args.device,
+        "--num-workers",
+        str(args.num_workers),
+        "--val-episodes",
+        str(args.val_episodes),
+        "--no-progress",
+        "--force",
+    ]
     if args.image_size:
         argv += ["--image-size", str(args.image_size)]
     rows = train_metrics(argv, out)  # quietly: its log lines would break up the table
     return float(rows["images_per_s"].dropna().iloc[-1])
 
 
-def main(argv: List[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="glyphs" if "glyphs" in list_datasets() else "digits",
-                        help="any dataset spec `fewshot-clce train --dataset` takes")
+    parser.add_argument(
+        "--dataset",
+        default="glyphs" if "glyphs" in list_datasets() else "digits",
+        help="any dataset spec `fewshot-clce train --dataset` takes",
+    )
     parser.add_argument("--backbone", default="conv4")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--image-size", type=int, default=None, help="default: the dataset's own")
     parser.add_argument("--steps", type=int, default=60, help="training steps per epoch")
     parser.add_argument("--epochs", type=int, default=1, help="the last epoch's rate is reported")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating CE/CLCE rounds (at least 1)")
-    parser.add_argument("--val-episodes", type=int, default=20,
-                        help="validation episodes per epoch (not timed; fewer make a round quicker)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating CE/CLCE rounds (at least 1)"
+    )
+    parser.add_argument(
+        "--val-episodes",
+        type=int,
+        default=20,
+        help="validation episodes per epoch (not timed; fewer make a round quicker)",
+    )
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
-    print(f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads: fewshot-clce train "
-          f"--dataset {args.dataset} --backbone {args.backbone} --batch-size {args.batch_size} --epochs "
-          f"{args.epochs} --steps-per-epoch {args.steps} (2 views), {args.rounds} alternating rounds")
+    print(
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads: fewshot-clce train "
+        f"--dataset {args.dataset} --backbone {args.backbone} --batch-size {args.batch_size} --epochs "
+        f"{args.epochs} --steps-per-epoch {args.steps} (2 views), {args.rounds} alternating rounds"
+    )
     print(load_line("before"), flush=True)
-    rates: Dict[str, List[float]] = {name: [] for name in LOSSES}
+    rates: dict[str, list[float]] = {name: [] for name in LOSSES}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            for name in (LOSSES if r % 2 == 0 else LOSSES[::-1]):
+            for name in LOSSES if r % 2 == 0 else LOSSES[::-1]:
                 rates[name].append(train_rate(name, Path(tmp) / name, args))
             ratio = rates["ce"][-1] / rates["clce"][-1]
-            print(f"round {r + 1}: ce {rates['ce'][-1]:.0f} img/s, clce {rates['clce'][-1]:.0f} img/s, "
-                  f"clce/ce step time {ratio:.2f}x", flush=True)
+            print(
+                f"round {r + 1}: ce {rates['ce'][-1]:.0f} img/s, clce {rates['clce'][-1]:.0f} img/s, "
+                f"clce/ce step time {ratio:.2f}x",
+                flush=True,
+            )
     print(load_line("after"))
     for name in LOSSES:
         med, low, high = summary(rates[name])

@@ -43,8 +43,18 @@ LOSSES_PAGE = "losses.md"
 LOSSES_MARKER = "<!-- loss-table -->"
 # The order the losses are presented in (CE and its variants, the contrastive family, the cosine
 # classifiers, ProtoNet's loss); a built-in loss missing here is listed after them.
-LOSS_ORDER = ("ce", "lsce", "supcon", "lacln", "clce", "baselinepp", "negmargin", "cosface",
-              "arcface", "proto")
+LOSS_ORDER = (
+    "ce",
+    "lsce",
+    "supcon",
+    "lacln",
+    "clce",
+    "baselinepp",
+    "negmargin",
+    "cosface",
+    "arcface",
+    "proto",
+)
 
 
 def _value(value) -> str:
@@ -64,12 +74,19 @@ def loss_tables() -> str:
     from fewshot_clce.losses.hparams import HPARAMS
 
     names = [n for n in LOSS_ORDER if n in LOSSES] + sorted(set(LOSSES.list()) - set(LOSS_ORDER))
-    reads = {"uses_logits": "logits", "uses_projection": "projection z",
-             "uses_features": "features"}
+    reads = {
+        "uses_logits": "logits",
+        "uses_projection": "projection z",
+        "uses_features": "features",
+    }
     losses = ["| loss | class | reads | what it is |", "|---|---|---|---|"]
-    params = [("| loss | hyper-parameter | valid values | default | default grid | in names "
-               "| `train` flag |"),
-              "|---|---|---|---|---|---|---|"]
+    params = [
+        (
+            "| loss | hyper-parameter | valid values | default | default grid | in names "
+            "| `train` flag |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in names:
         cls = LOSSES.get(name)
         what = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
@@ -82,8 +99,10 @@ def loss_tables() -> str:
         for h in decl.values():
             grid = ", ".join(_value(v) for v in h.grid) if h.grid else "(the default alone)"
             flag = f"`{HPARAMS[h.name].flag}`" if h.name in HPARAMS else "`--hp`"
-            params.append(f"| `{name}` | `{h.name}` | {h.accepts()} | {_value(h.default)} | {grid} "
-                          f"| `{h.key}` | {flag} |")
+            params.append(
+                f"| `{name}` | `{h.name}` | {h.accepts()} | {_value(h.default)} | {grid} "
+                f"| `{h.key}` | {flag} |"
+            )
     return "\n".join(losses) + "\n\n" + "\n".join(params) + "\n"
 
 

@@ -3,13 +3,14 @@
 Subpackages whose modules pull in heavy libraries (timm, pandas, matplotlib) re-export their
 public names through this, so that ``import fewshot_clce`` and ``fewshot-clce --help`` stay quick.
 """
+
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 
-def lazy_exports(package: str, names: Dict[str, str]) -> Callable[[str], object]:
+def lazy_exports(package: str, names: dict[str, str]) -> Callable[[str], object]:
     """A module ``__getattr__`` that imports ``names[attr]`` (a module relative to ``package``) on first use."""
 
     def __getattr__(attr: str) -> object:
@@ -20,5 +21,5 @@ def lazy_exports(package: str, names: Dict[str, str]) -> Callable[[str], object]
     return __getattr__
 
 
-def lazy_dir(eager: List[str], names: Dict[str, str]) -> Callable[[], List[str]]:
+def lazy_dir(eager: list[str], names: dict[str, str]) -> Callable[[], list[str]]:
     return lambda: sorted(set(eager) | set(names))

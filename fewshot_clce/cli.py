@@ -1,4 +1,5 @@
 """The ``fewshot-clce`` command line: one sub-command per module in ``fewshot_clce.commands``."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,7 +7,7 @@ import importlib
 import os
 import pickle
 import sys
-from typing import List, Optional
+from typing import Optional
 
 from ._version import __version__
 from .utils.checks import SettingError
@@ -51,8 +52,8 @@ def error_text(e: BaseException, flag_of=default_flag) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fewshot-clce",
-        description="Few-shot episodic evaluation of CLCE and other losses.")
+        prog="fewshot-clce", description="Few-shot episodic evaluation of CLCE and other losses."
+    )
     parser.add_argument("--version", action="version", version=f"fewshot-clce {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -69,18 +70,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except BrokenPipeError:  # output piped into `head` and the like: not an error (an OSError: caught first)
+    except (
+        BrokenPipeError
+    ):  # output piped into `head` and the like: not an error (an OSError: caught first)
         sys.stderr.close()
         return 0
     except USER_ERRORS as e:
         if args.debug or os.environ.get("FEWSHOT_CLCE_DEBUG"):
             raise
-        print(f"fewshot-clce {args.command}: error: {error_text(e, getattr(args, 'flag_of', default_flag))}",
-              file=sys.stderr)
+        print(
+            f"fewshot-clce {args.command}: error: {error_text(e, getattr(args, 'flag_of', default_flag))}",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
-        print(f"fewshot-clce {args.command}: interrupted; finished work is kept, "
-              "re-run the same command to resume", file=sys.stderr)
+        print(
+            f"fewshot-clce {args.command}: interrupted; finished work is kept, "
+            "re-run the same command to resume",
+            file=sys.stderr,
+        )
         return 130
 
 

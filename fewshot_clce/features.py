@@ -8,6 +8,7 @@ entry that belongs to another checkpoint (a renamed or copied file, a hash colli
 reported and recomputed, never used. An entry that lacks some of the requested samples is
 completed with a forward pass over the missing ones only.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,9 +18,10 @@ import json
 import logging
 import warnings
 import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -40,6 +42,7 @@ class FeatureTable:
         indices: ``[n]`` int64 sorted unique sample indices into the split.
         features: ``[n, D]`` float32 features, row ``i`` for sample ``indices[i]``.
     """
+
     indices: np.ndarray
     features: torch.Tensor
 
@@ -59,12 +62,18 @@ class FeatureTable:
         idx = np.asarray(sample_indices, dtype=np.int64)
         positions = self._positions()
         inside = (idx >= 0) & (idx < len(positions))
-        pos = positions[np.where(inside, idx, 0)] if len(positions) else np.full(idx.shape, -1, np.int64)
+        pos = (
+            positions[np.where(inside, idx, 0)]
+            if len(positions)
+            else np.full(idx.shape, -1, np.int64)
+        )
         missing = ~inside | (pos < 0)
         if missing.any():
             bad = np.unique(idx[missing])
-            raise KeyError(f"{len(bad)} samples have no features (e.g. {bad[:5].tolist()}); "
-                           "extract features for every index the episodes use")
+            raise KeyError(
+                f"{len(bad)} samples have no features (e.g. {bad[:5].tolist()}); "
+                "extract features for every index the episodes use"
+            )
         return torch.from_numpy(pos)
 
     def _positions(self) -> np.ndarray:
@@ -110,13 +119,19 @@ def check_finite(features: torch.Tensor, indices: np.ndarray, where: str = "") -
         raise ValueError(
             f"{len(idx)} of {len(indices)} samples{where} have non-finite (NaN/inf) features "
             f"(sample indices {idx[:10].tolist()}{'...' if len(idx) > 10 else ''}); the backbone or "
-            "its checkpoint is broken (diverged training?) - they are not averaged away")
+            "its checkpoint is broken (diverged training?) - they are not averaged away"
+        )
 
 
 def cache_key(checkpoint_id: str, split_fingerprint: str, preprocess_id: str, flip: bool) -> dict:
     """The fields that identify a cache entry (stored inside it and hashed into its name)."""
-    return {"checkpoint": str(checkpoint_id), "split": str(split_fingerprint),
-            "preprocess": str(preprocess_id), "flip": bool(flip), "format": FORMAT}
+    return {
+        "checkpoint": str(checkpoint_id),
+        "split": str(split_fingerprint),
+        "preprocess": str(preprocess_id),
+        "flip": bool(flip),
+        "format": FORMAT,
+    }
 
 
 def _entry_path(folder: Path, key: dict) -> Path:
@@ -132,22 +147,34 @@ def _load_entry(path: Path, key: dict) -> Optional[FeatureTable]:
             stored = json.loads(str(z["key"]))
             indices, feats = z["indices"].astype(np.int64), z["features"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        warnings.warn(f"feature cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); recomputing it")
+        warnings.warn(
+            f"feature cache {str(path)!r} is unreadable ({type(e).__name__}: {e}); recomputing it",
+            stacklevel=2,
+        )
         return None
     if stored != key:
         diff = {k: (stored.get(k), v) for k, v in key.items() if stored.get(k) != v}
-        warnings.warn(f"feature cache {str(path)!r} was computed for another "
-                      f"{', '.join(diff)} ({'; '.join(f'{k}: stored {a!r}, wanted {b!r}' for k, (a, b) in diff.items())}); "
-                      "recomputing it")
+        warnings.warn(
+            f"feature cache {str(path)!r} was computed for another "
+            f"{', '.join(diff)} ({'; '.join(f'{k}: stored {a!r}, wanted {b!r}' for k, (a, b) in diff.items())}); "
+            "recomputing it",
+            stacklevel=2,
+        )
         return None
     return FeatureTable(indices, torch.from_numpy(feats))
 
 
 def _save_entry(path: Path, key: dict, table: FeatureTable) -> None:
-    with _io.atomic_path(path, what="cache entry", then="the features are used without caching them") as tmp:
+    with _io.atomic_path(
+        path, what="cache entry", then="the features are used without caching them"
+    ) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, key=np.array(json.dumps(key, sort_keys=True)), indices=table.indices,
-                     features=table.features.numpy())
+            np.savez(
+                f,
+                key=np.array(json.dumps(key, sort_keys=True)),
+                indices=table.indices,
+                features=table.features.numpy(),
+            )
 
 
 def _foldable_pairs(module: torch.nn.Module):
@@ -157,8 +184,13 @@ def _foldable_pairs(module: torch.nn.Module):
         if isinstance(seq, torch.nn.Sequential):
             for i in range(len(seq) - 1):
                 conv, bn = seq[i], seq[i + 1]
-                if (type(conv) is torch.nn.Conv2d and type(bn) is torch.nn.BatchNorm2d and not bn.training
-                        and bn.running_mean is not None and bn.running_var is not None):
+                if (
+                    type(conv) is torch.nn.Conv2d
+                    and type(bn) is torch.nn.BatchNorm2d
+                    and not bn.training
+                    and bn.running_mean is not None
+                    and bn.running_var is not None
+                ):
                     yield seq, i
 
 
@@ -179,16 +211,22 @@ def _inference_backbone(backbone: torch.nn.Module) -> Iterator[torch.nn.Module]:
         try:
             net = copy.deepcopy(backbone)
         except Exception as e:  # a module that cannot be copied is used as it is
-            log.info("backbone not copied for inference (%s: %s); convolutions and batch norms stay apart",
-                     type(e).__name__, e)
+            log.info(
+                "backbone not copied for inference (%s: %s); convolutions and batch norms stay apart",
+                type(e).__name__,
+                e,
+            )
         else:
             for seq, i in list(_foldable_pairs(net)):
                 seq[i] = fuse_conv_bn_eval(seq[i], seq[i + 1])
                 seq[i + 1] = torch.nn.Identity()
             yield net.to(memory_format=torch.channels_last)
             return
-    switched = [p for p in backbone.parameters()
-                if p.ndim == 4 and not p.is_contiguous(memory_format=torch.channels_last)]
+    switched = [
+        p
+        for p in backbone.parameters()
+        if p.ndim == 4 and not p.is_contiguous(memory_format=torch.channels_last)
+    ]
     for p in switched:
         p.data = p.data.contiguous(memory_format=torch.channels_last)
     try:
@@ -199,13 +237,20 @@ def _inference_backbone(backbone: torch.nn.Module) -> Iterator[torch.nn.Module]:
 
 
 @torch.inference_mode()
-def _forward(backbone: torch.nn.Module, split, indices: np.ndarray, preprocess: Optional[Callable],
-             batch_size: int, flip: bool, device) -> torch.Tensor:
+def _forward(
+    backbone: torch.nn.Module,
+    split,
+    indices: np.ndarray,
+    preprocess: Optional[Callable],
+    batch_size: int,
+    flip: bool,
+    device,
+) -> torch.Tensor:
     """Features ``[n, D]`` float32 of ``indices``, one backbone forward per batch."""
     out = []
     with _inference_backbone(backbone) as net:
         for start in range(0, len(indices), batch_size):
-            x = split.get_images(indices[start:start + batch_size])  # [B, C, H, W] in [0, 1]
+            x = split.get_images(indices[start : start + batch_size])  # [B, C, H, W] in [0, 1]
             if preprocess is not None:
                 x = preprocess(x)
             x = x.to(device)
@@ -220,10 +265,18 @@ def _forward(backbone: torch.nn.Module, split, indices: np.ndarray, preprocess: 
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
-def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequence[int] | np.ndarray] = None,
-                     preprocess: Optional[Callable] = None, batch_size: int = 256, flip: bool = False,
-                     checkpoint_id: Optional[str] = None, preprocess_id: Optional[str] = None,
-                     cache: bool | str | Path = True, device: str | torch.device = "cpu") -> FeatureTable:
+def extract_features(
+    backbone: torch.nn.Module,
+    split,
+    indices: Optional[Sequence[int] | np.ndarray] = None,
+    preprocess: Optional[Callable] = None,
+    batch_size: int = 256,
+    flip: bool = False,
+    checkpoint_id: Optional[str] = None,
+    preprocess_id: Optional[str] = None,
+    cache: bool | str | Path = True,
+    device: str | torch.device = "cpu",
+) -> FeatureTable:
     """Features of the given samples of ``split``, each image through the backbone once.
 
     Args:
@@ -247,13 +300,19 @@ def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequenc
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    wanted = np.unique(np.asarray(np.arange(len(split)) if indices is None else indices, dtype=np.int64))
+    wanted = np.unique(
+        np.asarray(np.arange(len(split)) if indices is None else indices, dtype=np.int64)
+    )
     if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(split)):
-        raise ValueError(f"sample indices must lie in [0, {len(split)}) for split {split.name!r}; "
-                         f"got range [{wanted[0]}, {wanted[-1]}] - episodes from another split?")
+        raise ValueError(
+            f"sample indices must lie in [0, {len(split)}) for split {split.name!r}; "
+            f"got range [{wanted[0]}, {wanted[-1]}] - episodes from another split?"
+        )
     if preprocess is not None and checkpoint_id is not None and preprocess_id is None:
-        raise ValueError("pass preprocess_id (a string naming the preprocessing) so that cached "
-                         "features are not reused under another preprocessing")
+        raise ValueError(
+            "pass preprocess_id (a string naming the preprocessing) so that cached "
+            "features are not reused under another preprocessing"
+        )
     backbone.eval()
     where = f" of {getattr(split, 'dataset', '?')}/{split.name}"
     if checkpoint_id is None or cache is False or not len(wanted):
@@ -284,6 +343,6 @@ def extract_features(backbone: torch.nn.Module, split, indices: Optional[Sequenc
         try:
             _save_entry(path, key, have)
         except OSError as e:  # a cache that cannot be written costs the cache, not the features
-            warnings.warn(f"feature cache: {e.strerror or e}")
+            warnings.warn(f"feature cache: {e.strerror or e}", stacklevel=2)
     rows = have.rows(wanted)
     return FeatureTable(wanted, have.features[rows])

@@ -9,8 +9,9 @@ the support features and gives each query a probability per class.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from .data.base import FileSplit, open_image
 from .data.folder import GRAY_MODES, IMAGE_EXTENSIONS, RESIZE_WHEN_MIXED, scan_classes
 
 
-def _support(folder: str | Path) -> Tuple[List[Path], List[int], List[str]]:
+def _support(folder: str | Path) -> tuple[list[Path], list[int], list[str]]:
     """Image paths, labels and class names of a folder of class folders."""
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -55,11 +56,11 @@ def _image_file(path: Path) -> Path:
 
 
 def _query(
-    items: Sequence[str | Path], class_names: List[str]
-) -> Tuple[List[Path], List[Optional[str]]]:
+    items: Sequence[str | Path], class_names: list[str]
+) -> tuple[list[Path], list[Optional[str]]]:
     """Query image paths and their true class (a class folder's name) or None."""
-    paths: List[Path] = []
-    truth: List[Optional[str]] = []
+    paths: list[Path] = []
+    truth: list[Optional[str]] = []
     for item in items:
         path = Path(item).expanduser()
         if not path.exists():
@@ -94,7 +95,7 @@ def _query(
     return paths, truth
 
 
-def _read_headers(paths: Sequence[Path]) -> Tuple[str, Optional[Tuple[int, int]]]:
+def _read_headers(paths: Sequence[Path]) -> tuple[str, Optional[tuple[int, int]]]:
     """The mode of the first image and the size all share (or None); unreadable files named."""
     first_mode, sizes = None, Counter()
     for path in paths:

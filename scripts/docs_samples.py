@@ -33,13 +33,17 @@ COMMANDS = [
     ("datasets", "fewshot-clce datasets"),
     (
         "train",
-        ("fewshot-clce train --dataset digits --backbone conv4 --losses clce --epochs 1 "
-        "--steps-per-epoch 10 --out runs/digits-clce"),
+        (
+            "fewshot-clce train --dataset digits --backbone conv4 --losses clce --epochs 1 "
+            "--steps-per-epoch 10 --out runs/digits-clce"
+        ),
     ),
     (
         "train-ce",
-        ("fewshot-clce train --dataset digits --backbone conv4 --losses ce --epochs 1 "
-        "--steps-per-epoch 10 --out runs/digits-ce"),
+        (
+            "fewshot-clce train --dataset digits --backbone conv4 --losses ce --epochs 1 "
+            "--steps-per-epoch 10 --out runs/digits-ce"
+        ),
     ),
     (
         "evaluate",
@@ -47,9 +51,11 @@ COMMANDS = [
     ),
     (
         "evaluate-manifests",
-        ("fewshot-clce evaluate runs/digits-clce --manifests "
-        "episodes/digits_novel_5way_1shot_15query.npz --heads 'logistic[C=0.1]' "
-        "--out runs/digits-clce/logistic-c0.1.csv"),
+        (
+            "fewshot-clce evaluate runs/digits-clce --manifests "
+            "episodes/digits_novel_5way_1shot_15query.npz --heads 'logistic[C=0.1]' "
+            "--out runs/digits-clce/logistic-c0.1.csv"
+        ),
     ),
     (
         "compare",
@@ -57,60 +63,80 @@ COMMANDS = [
     ),
     (
         "episodes-make",
-        ("fewshot-clce episodes make --dataset digits --split novel --shots 1 5 --episodes 500 "
-        "--out-dir my-episodes"),
+        (
+            "fewshot-clce episodes make --dataset digits --split novel --shots 1 5 --episodes 500 "
+            "--out-dir my-episodes"
+        ),
     ),
     ("episodes-show", "fewshot-clce episodes show episodes/digits_novel_5way_5shot_15query.npz"),
     (
         "cross-domain",
-        ("fewshot-clce evaluate runs/digits-clce --dataset 'glyphs[max_per_block=2]' --shots 1 5 "
-        "--episodes 200 --out runs/digits-clce/on-glyphs.csv"),
+        (
+            "fewshot-clce evaluate runs/digits-clce --dataset 'glyphs[max_per_block=2]' --shots 1 5 "
+            "--episodes 200 --out runs/digits-clce/on-glyphs.csv"
+        ),
     ),
     (
         "folder-train",
-        ("fewshot-clce train --dataset folder:my-images --backbone conv4 --losses ce --epochs 1 "
-        "--steps-per-epoch 10 --val-ways 3 --out runs/folder-ce"),
+        (
+            "fewshot-clce train --dataset folder:my-images --backbone conv4 --losses ce --epochs 1 "
+            "--steps-per-epoch 10 --val-ways 3 --out runs/folder-ce"
+        ),
     ),
     (
         "folder-evaluate",
-        ("fewshot-clce evaluate runs/folder-ce --dataset folder:my-images --ways 3 --shots 1 5 "
-        "--episodes 300"),
+        (
+            "fewshot-clce evaluate runs/folder-ce --dataset folder:my-images --ways 3 --shots 1 5 "
+            "--episodes 300"
+        ),
     ),
     (
         "benchmark",
-        ("fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 "
-        "--episodes 200 --val-episodes 50 --no-default-grids --no-tsne --out results/digits-tiny"),
+        (
+            "fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 "
+            "--episodes 200 --val-episodes 50 --no-default-grids --no-tsne --out results/digits-tiny"
+        ),
     ),
     ("report", "fewshot-clce report results/digits-tiny"),
     ("plan", "fewshot-clce benchmark --preset demo --plan --out results/demo"),
     (
         "budget",
-        ("fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 2 "
-        "--steps-per-epoch 5 --episodes 100 --val-episodes 50 --no-default-grids --no-tsne "
-        "--out results/digits-budget"),
+        (
+            "fewshot-clce benchmark --dataset digits --losses ce clce --seeds 0 1 --epochs 1 2 "
+            "--steps-per-epoch 5 --episodes 100 --val-episodes 50 --no-default-grids --no-tsne "
+            "--out results/digits-budget"
+        ),
     ),
     (
         "own-loss-train",
-        ("fewshot-clce train --dataset digits --backbone conv4 "
-        "--losses './my_loss.py:MarginCE[margin=0.3]' --epochs 1 --steps-per-epoch 10 "
-        "--out runs/digits-margince"),
+        (
+            "fewshot-clce train --dataset digits --backbone conv4 "
+            "--losses './my_loss.py:MarginCE[margin=0.3]' --epochs 1 --steps-per-epoch 10 "
+            "--out runs/digits-margince"
+        ),
     ),
     (
         "own-loss-benchmark",
-        ("fewshot-clce benchmark --dataset digits --losses ce ./my_loss.py:MarginCE "
-        "--hp margince.margin=0.25,1 --seeds 0 --epochs 1 --steps-per-epoch 10 --episodes 100 "
-        "--val-episodes 50 --no-tsne --out results/digits-mine"),
+        (
+            "fewshot-clce benchmark --dataset digits --losses ce ./my_loss.py:MarginCE "
+            "--hp margince.margin=0.25,1 --seeds 0 --epochs 1 --steps-per-epoch 10 --episodes 100 "
+            "--val-episodes 50 --no-tsne --out results/digits-mine"
+        ),
     ),
     (
         "own-loss-error",
-        ("fewshot-clce benchmark --dataset digits --losses ce './my_loss.py:MarginCE[gamma=1]' "
-        "--out results/digits-mine-2"),
+        (
+            "fewshot-clce benchmark --dataset digits --losses ce './my_loss.py:MarginCE[gamma=1]' "
+            "--out results/digits-mine-2"
+        ),
     ),
     (
         "own-loss-changed",
-        ("fewshot-clce benchmark --dataset digits --losses ce ./my_loss.py:MarginCE "
-        "--hp margince.margin=0.25,1 --seeds 0 --epochs 1 --steps-per-epoch 10 --episodes 100 "
-        "--val-episodes 50 --no-tsne --out results/digits-mine --plan"),
+        (
+            "fewshot-clce benchmark --dataset digits --losses ce ./my_loss.py:MarginCE "
+            "--hp margince.margin=0.25,1 --seeds 0 --epochs 1 --steps-per-epoch 10 --episodes 100 "
+            "--val-episodes 50 --no-tsne --out results/digits-mine --plan"
+        ),
     ),
 ]
 # Samples of commands that are refused: their one-line error (standard error) is the sample.

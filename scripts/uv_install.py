@@ -10,6 +10,7 @@ on any of them), so that it resolves what pip would. Like pip, it writes the byt
 installs, unless --no-compile (the caller compiles it later). Exit status: uv's, or 3 when there
 is no uv beside this Python (the caller uses pip).
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,13 +20,19 @@ import sys
 from pathlib import Path
 
 RANK = {":env:": 2, "install": 1, "global": 0}
-LIST_OPTIONS = {"index-url": "--index-url", "extra-index-url": "--extra-index-url",
-                "find-links": "--find-links", "constraint": "--constraint"}
+LIST_OPTIONS = {
+    "index-url": "--index-url",
+    "extra-index-url": "--extra-index-url",
+    "find-links": "--find-links",
+    "constraint": "--constraint",
+}
 
 
 def pip_settings() -> dict:
     """pip's effective settings, name -> value, as `pip config list` gives them."""
-    listing = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    listing = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+    ).stdout
     best = {}
     for line in listing.splitlines():
         key, sep, value = line.strip().partition("=")
@@ -62,8 +69,19 @@ def main(requirements: list) -> int:
     env = dict(os.environ)
     if settings.get("cert"):
         env["SSL_CERT_FILE"] = settings["cert"]
-    command = [str(uv), "pip", "install", "--quiet", "--python", sys.executable,
-               "--index-strategy", "unsafe-best-match", *compile_bytecode, *uv_options(settings), *requirements]
+    command = [
+        str(uv),
+        "pip",
+        "install",
+        "--quiet",
+        "--python",
+        sys.executable,
+        "--index-strategy",
+        "unsafe-best-match",
+        *compile_bytecode,
+        *uv_options(settings),
+        *requirements,
+    ]
     return subprocess.run(command, env=env).returncode
 
 

@@ -1,4 +1,5 @@
 """Shared by the episode tests: a tiny in-memory split with chosen class sizes."""
+
 import numpy as np
 
 from fewshot_clce.data import ArraySplit

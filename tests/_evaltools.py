@@ -1,4 +1,5 @@
 """Shared by the evaluation tests: a tiny counting backbone and a toy split."""
+
 import numpy as np
 import torch
 

@@ -1,4 +1,5 @@
 """Simulated write faults: a full disk and a folder this process may not write to."""
+
 from __future__ import annotations
 
 import errno

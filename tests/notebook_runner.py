@@ -1,4 +1,5 @@
 """Executing the notebooks in notebooks/ with nbclient, on a kernel that is this very interpreter."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,15 @@ def install_kernel(folder: Path) -> Path:
     """A kernelspec named KERNEL_NAME running ``sys.executable``; returns the folder for JUPYTER_PATH."""
     spec = folder / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "fewshot-clce tests", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "fewshot-clce tests",
+                "language": "python",
+            }
+        )
+    )
     return folder
 
 
@@ -25,8 +32,12 @@ def run_notebook(name: str, timeout: int = 300):
     from nbclient import NotebookClient
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=KERNEL_NAME,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
     client.execute()
     return nb
 

@@ -1,21 +1,38 @@
 """Synthetic per-episode results tables (results schema) with known effects, for tests."""
+
 from __future__ import annotations
 
 import itertools
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-HP_OF_LOSS = {"ce": (), "supcon": ("temperature",), "lacln": ("temperature", "beta"),
-              "clce": ("lam", "temperature", "beta")}
+HP_OF_LOSS = {
+    "ce": (),
+    "supcon": ("temperature",),
+    "lacln": ("temperature", "beta"),
+    "clce": ("lam", "temperature", "beta"),
+}
 
 
-def make_results(effects: Dict[str, float], seeds: Sequence[int] = (0, 1, 2), episodes: int = 60,
-                 heads: Sequence[str] = ("centroid",), shots: Sequence[int] = (1, 5),
-                 splits: Sequence[str] = ("val", "novel"), grid: Optional[Dict[str, Sequence]] = None,
-                 hp_effect=None, seed_sd: float = 0.02, episode_sd: float = 0.08, queries: int = 15,
-                 ways: int = 5, rng_seed: int = 0, dataset: str = "toy") -> pd.DataFrame:
+def make_results(
+    effects: dict[str, float],
+    seeds: Sequence[int] = (0, 1, 2),
+    episodes: int = 60,
+    heads: Sequence[str] = ("centroid",),
+    shots: Sequence[int] = (1, 5),
+    splits: Sequence[str] = ("val", "novel"),
+    grid: Optional[dict[str, Sequence]] = None,
+    hp_effect=None,
+    seed_sd: float = 0.02,
+    episode_sd: float = 0.08,
+    queries: int = 15,
+    ways: int = 5,
+    rng_seed: int = 0,
+    dataset: str = "toy",
+) -> pd.DataFrame:
     """Accuracy = 0.5 + effects[loss] + hp_effect(loss, hparams, split) + seed effect + episode
     effect + noise, rounded to a multiple of 1/(ways*queries) as real episode accuracies are.
 
@@ -39,7 +56,20 @@ def make_results(effects: Dict[str, float], seeds: Sequence[int] = (0, 1, 2), ep
                     acc = rng.binomial(n_q, np.clip(p, 0.01, 0.99)) / n_q
                     run = f"{loss}-" + "-".join(f"{a}{b}" for a, b in hp.items()) + f"-s{s}"
                     for e in range(episodes):
-                        rows.append(dict(run=run, loss=loss, seed=s, dataset=dataset, split=sp, head=head,
-                                         ways=ways, shots=k, queries=queries, episode=e,
-                                         accuracy=float(acc[e]), **hp))
+                        rows.append(
+                            dict(
+                                run=run,
+                                loss=loss,
+                                seed=s,
+                                dataset=dataset,
+                                split=sp,
+                                head=head,
+                                ways=ways,
+                                shots=k,
+                                queries=queries,
+                                episode=e,
+                                accuracy=float(acc[e]),
+                                **hp,
+                            )
+                        )
     return pd.DataFrame(rows)

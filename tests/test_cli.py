@@ -15,15 +15,22 @@ def test_datasets_lists_glyphs_without_rendering_them(capsys, tmp_path, monkeypa
     from fewshot_clce.data import glyphs
 
     monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(glyphs, "build_glyphs", lambda *a, **k: pytest.fail("the listing rendered glyphs"))
+    monkeypatch.setattr(
+        glyphs, "build_glyphs", lambda *a, **k: pytest.fail("the listing rendered glyphs")
+    )
     assert main(["datasets"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["glyphs"]]
-    assert rows == [["glyphs", "base", "967", "-", "-", "yes"], ["glyphs", "val", "114", "-", "-", "yes"],
-                    ["glyphs", "novel", "471", "-", "-", "yes"]]
+    assert rows == [
+        ["glyphs", "base", "967", "-", "-", "yes"],
+        ["glyphs", "val", "114", "-", "-", "yes"],
+        ["glyphs", "novel", "471", "-", "-", "yes"],
+    ]
     path = glyphs.cache_path(create=False)
-    assert f"glyphs: rendered from matplotlib's fonts by the first command that loads it, cached as " \
-           f"{path}" in out
+    assert (
+        f"glyphs: rendered from matplotlib's fonts by the first command that loads it, cached as "
+        f"{path}" in out
+    )
     assert not (tmp_path / "cache" / "glyphs").exists()
 
 
@@ -39,12 +46,16 @@ def test_datasets_says_where_missing_data_belongs(capsys, tmp_path):
     assert "  cifar-fs: expected under --root: cifar-100-python/" in out
     assert "glyphs" not in out.split("Not found")[1]  # embedded datasets are always here
     assert main(["datasets", "--root", str(tmp_path / "typo")]) == 0
-    assert f"Not found under {tmp_path / 'typo'} (that folder does not exist):" in capsys.readouterr().out
+    assert (
+        f"Not found under {tmp_path / 'typo'} (that folder does not exist):"
+        in capsys.readouterr().out
+    )
 
 
 class _Payload:
     def __reduce__(self):
         import os
+
         return (os.system, ("echo should-not-run",))
 
 
@@ -56,12 +67,17 @@ def test_refused_pickle_is_a_one_line_error(capsys, tmp_path):
     for part in ("train", "val", "test"):
         with open(folder / f"CIFAR_FS_{part}.pickle", "wb") as f:
             pickle.dump({"data": _Payload(), "labels": [0]}, f)
-    assert main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    assert (
+        main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    )
     captured = capsys.readouterr()
     assert "should-not-run" not in captured.out
     err = captured.err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err.startswith("fewshot-clce show: error: refusing to load") and "CIFAR_FS_train.pickle" in err
+    assert (
+        err.startswith("fewshot-clce show: error: refusing to load")
+        and "CIFAR_FS_train.pickle" in err
+    )
     assert not (tmp_path / "g.png").exists()
 
 
@@ -69,37 +85,95 @@ def test_every_command_takes_root_and_data_root():
     from fewshot_clce.cli import build_parser
 
     parser = build_parser()
-    base = {"datasets": [], "show": ["digits", "--out", "g.png"],
-            "episodes make": ["--dataset", "digits"], "episodes show": ["f.npz"],
-            "episodes convert": ["a.csv", "b.npz"],
-            "train": ["--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", "r"],
-            "evaluate": ["r", "--episodes", "f.npz"], "compare": ["a", "b", "--episodes", "f.npz"]}
+    base = {
+        "datasets": [],
+        "show": ["digits", "--out", "g.png"],
+        "episodes make": ["--dataset", "digits"],
+        "episodes show": ["f.npz"],
+        "episodes convert": ["a.csv", "b.npz"],
+        "train": ["--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", "r"],
+        "evaluate": ["r", "--episodes", "f.npz"],
+        "compare": ["a", "b", "--episodes", "f.npz"],
+    }
     for command, args in base.items():
         for flag in ("--root", "--data-root"):
             ns = parser.parse_args(command.split() + args + [flag, "/data"])
-            assert (getattr(ns, "root", None) or getattr(ns, "data_root", None)) == "/data", (command, flag)
+            assert (getattr(ns, "root", None) or getattr(ns, "data_root", None)) == "/data", (
+                command,
+                flag,
+            )
 
 
-def test_settings_are_named_as_the_api_spells_them_and_as_flags_on_the_command_line(tmp_path, capsys):
+def test_settings_are_named_as_the_api_spells_them_and_as_flags_on_the_command_line(
+    tmp_path, capsys
+):
     """The library says `views`/`batch_size`; the command line says `--views`/`--batch-size`."""
     from fewshot_clce.training import TrainConfig, train
     from fewshot_clce.utils.checks import SettingError
 
-    cfg = TrainConfig(dataset="digits", backbone="conv4", loss="supcon", out=str(tmp_path / "r"), epochs=1,
-                      resume=True, force=True)
+    cfg = TrainConfig(
+        dataset="digits",
+        backbone="conv4",
+        loss="supcon",
+        out=str(tmp_path / "r"),
+        epochs=1,
+        resume=True,
+        force=True,
+    )
     with pytest.raises(SettingError, match="^resume continues a run and force starts it over"):
         train(cfg)
     with pytest.raises(SettingError, match="needs positives: set views to 2 or raise batch_size"):
-        train(TrainConfig(dataset="digits", backbone="conv4", loss="supcon", out=str(tmp_path / "s"), views=1,
-                          batch_size=1, epochs=1))
-    args = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "supcon", "--out", str(tmp_path / "r"),
-            "--epochs", "1", "--resume", "--force"]
+        train(
+            TrainConfig(
+                dataset="digits",
+                backbone="conv4",
+                loss="supcon",
+                out=str(tmp_path / "s"),
+                views=1,
+                batch_size=1,
+                epochs=1,
+            )
+        )
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--backbone",
+        "conv4",
+        "--loss",
+        "supcon",
+        "--out",
+        str(tmp_path / "r"),
+        "--epochs",
+        "1",
+        "--resume",
+        "--force",
+    ]
     assert main(args) == 2
     assert "error: --resume continues a run and --force starts it over" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
-    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out",
-                 str(tmp_path / "file"), "--epochs", "1"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--backbone",
+                "conv4",
+                "--loss",
+                "ce",
+                "--out",
+                str(tmp_path / "file"),
+                "--epochs",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert f"error: --out '{tmp_path / 'file'}' is a file" in capsys.readouterr().err
     err = SettingError("views", "set {setting} to 2 or raise {setting:batch_size}")
     assert str(err) == "set views to 2 or raise batch_size"
-    assert err.message_for(lambda n: "--" + n.replace("_", "-")) == "set --views to 2 or raise --batch-size"
+    assert (
+        err.message_for(lambda n: "--" + n.replace("_", "-"))
+        == "set --views to 2 or raise --batch-size"
+    )

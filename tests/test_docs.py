@@ -94,7 +94,7 @@ def _relaxed(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _parser(relaxed: bool) -> argparse.ArgumentParser:
     return _relaxed(build_parser()) if relaxed else build_parser()
 

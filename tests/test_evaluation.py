@@ -2,13 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _evaltools import CountingNet, make_split
 
-from fewshot_clce.episodes import sample_episodes
 from fewshot_clce import compare_results, evaluate_features, summarize
-from fewshot_clce.episodes import manifest_digest
+from fewshot_clce.episodes import manifest_digest, sample_episodes
 from fewshot_clce.features import extract_features
 from fewshot_clce.heads import CentroidHead
-from _evaltools import CountingNet, make_split
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +21,23 @@ def setup():
 
 def test_evaluate_features_schema_and_naive_accuracy(setup):
     split, episodes, feats = setup
-    df = evaluate_features(feats, episodes, ["centroid", "logistic"], meta={"run": "r1", "loss": "ce", "seed": 3})
-    for col in ["run", "loss", "seed", "dataset", "split", "head", "ways", "shots", "queries", "episode",
-                "accuracy", "manifest"]:
+    df = evaluate_features(
+        feats, episodes, ["centroid", "logistic"], meta={"run": "r1", "loss": "ce", "seed": 3}
+    )
+    for col in [
+        "run",
+        "loss",
+        "seed",
+        "dataset",
+        "split",
+        "head",
+        "ways",
+        "shots",
+        "queries",
+        "episode",
+        "accuracy",
+        "manifest",
+    ]:
         assert col in df.columns
     assert len(df) == 2 * len(episodes)
     assert set(df["head"]) == {"centroid", "logistic"} and (df["dataset"] == "toy").all()
@@ -45,11 +58,19 @@ def test_summary_records_ci_method(setup):
     _, episodes, feats = setup
     df = evaluate_features(feats, episodes, [CentroidHead()])
     s = summarize(df, baseline=None, split=None, by="run")  # the one default: t over episodes
-    assert len(s) == 1 and s["ci_method"].iloc[0].startswith("t interval") and s["n_episodes"].iloc[0] == 30
+    assert (
+        len(s) == 1
+        and s["ci_method"].iloc[0].startswith("t interval")
+        and s["n_episodes"].iloc[0] == 30
+    )
     assert s["mean"].iloc[0] == pytest.approx(df["accuracy"].mean())
     lo, hi = stats.t.interval(0.95, 29, loc=df["accuracy"].mean(), scale=stats.sem(df["accuracy"]))
     assert (s["ci_low"].iloc[0], s["ci_high"].iloc[0]) == pytest.approx((lo, hi))
-    assert summarize(df, baseline=None, split=None, by="run", ci_method="normal")["ci_method"].iloc[0].startswith("normal interval")
+    assert (
+        summarize(df, baseline=None, split=None, by="run", ci_method="normal")["ci_method"]
+        .iloc[0]
+        .startswith("normal interval")
+    )
 
 
 def test_compare_results_pairs_and_refuses_other_episodes(setup):
@@ -66,9 +87,14 @@ def test_compare_results_pairs_and_refuses_other_episodes(setup):
     assert same["delta"].iloc[0] == pytest.approx(table["delta"].iloc[0])
     other = sample_episodes(split, ways=3, shots=2, queries=4, episodes=30, seed=1)
     assert manifest_digest(other) != manifest_digest(episodes)
-    c = evaluate_features(feats if set(other.used_indices()) <= set(feats.indices)
-                          else extract_features(CountingNet(), split, other.used_indices(), cache=False),
-                          other, ["centroid"], meta={"run": "c"})
+    c = evaluate_features(
+        feats
+        if set(other.used_indices()) <= set(feats.indices)
+        else extract_features(CountingNet(), split, other.used_indices(), cache=False),
+        other,
+        ["centroid"],
+        meta={"run": "c"},
+    )
     with pytest.raises(ValueError, match="not evaluated on the same episodes"):
         compare_results(a, c)
     with pytest.raises(ValueError, match="twice"):

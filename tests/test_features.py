@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from _evaltools import CountingNet, make_split
+
 from fewshot_clce.features import FeatureTable, extract_features
 
 
@@ -17,7 +17,9 @@ def test_one_forward_per_image_batched_and_sorted():
     with pytest.raises(KeyError, match="no features"):
         t.lookup([4])
     for outside in ([-1], [31], [10**6]):  # below, above, far above the largest index
-        with pytest.raises(KeyError, match=rf"1 samples have no features \(e.g. \[{outside[0]}\]\)"):
+        with pytest.raises(
+            KeyError, match=rf"1 samples have no features \(e.g. \[{outside[0]}\]\)"
+        ):
             t.lookup(outside)
     assert t.rows(np.array([[30, 3], [9, 5]])).tolist() == [[3, 0], [2, 1]]
     with pytest.raises(KeyError, match="no features"):
@@ -50,10 +52,19 @@ def test_cache_keys_checkpoint_flip_and_preprocess(tmp_path):
     extract_features(b, split, range(10), checkpoint_id="ckpt-b", cache=tmp_path, flip=True)
     assert b.calls > n
     with pytest.raises(ValueError, match="preprocess_id"):
-        extract_features(b, split, range(10), preprocess=lambda x: x * 2, checkpoint_id="ckpt-b", cache=tmp_path)
+        extract_features(
+            b, split, range(10), preprocess=lambda x: x * 2, checkpoint_id="ckpt-b", cache=tmp_path
+        )
     n = b.calls
-    extract_features(b, split, range(10), preprocess=lambda x: x * 2, preprocess_id="x2",
-                     checkpoint_id="ckpt-b", cache=tmp_path)
+    extract_features(
+        b,
+        split,
+        range(10),
+        preprocess=lambda x: x * 2,
+        preprocess_id="x2",
+        checkpoint_id="ckpt-b",
+        cache=tmp_path,
+    )
     assert b.calls > n
 
 
@@ -85,7 +96,9 @@ def test_damaged_cache_entry_is_recomputed(tmp_path, damage):
     assert net.calls > n
     torch.testing.assert_close(again.features, first.features)
     n = net.calls
-    extract_features(net, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path)  # rewritten whole
+    extract_features(
+        net, split, range(10), checkpoint_id="ckpt-a", cache=tmp_path
+    )  # rewritten whole
     assert net.calls == n
 
 
@@ -100,7 +113,9 @@ def test_flip_averages_mirrored_images():
 def test_nan_features_are_named(tmp_path):
     split = make_split()
     net = CountingNet(nan_rows={7, 12})
-    with pytest.raises(ValueError, match=r"2 of 20 samples of toy/novel have non-finite.*\[7, 12\]"):
+    with pytest.raises(
+        ValueError, match=r"2 of 20 samples of toy/novel have non-finite.*\[7, 12\]"
+    ):
         extract_features(net, split, range(20), checkpoint_id="bad", cache=tmp_path)
     assert not list(tmp_path.glob("features-*.npz"))  # nothing cached
 
@@ -125,7 +140,9 @@ def _pgm_digits(root, per_class=30):
     for c in range(10):
         (root / f"d{c}").mkdir(parents=True)
         for i, j in enumerate(np.flatnonzero(d.target == c)[:per_class]):
-            Image.fromarray((d.images[j] * 16).clip(0, 255).astype(np.uint8)).save(root / f"d{c}" / f"{i:03d}.pgm")
+            Image.fromarray((d.images[j] * 16).clip(0, 255).astype(np.uint8)).save(
+                root / f"d{c}" / f"{i:03d}.pgm"
+            )
     return root
 
 
@@ -146,12 +163,62 @@ def test_changed_images_are_never_served_from_the_feature_cache(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(tmp_path / "cache"))
     _pgm_digits(tmp_path / "dig")
-    assert main(["train", "--dataset", "folder:dig", "--backbone", "conv4", "--loss", "ce", "--out", "run",
-                 "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16", "--val-episodes", "5",
-                 "--device", "cpu", "--no-progress"]) == 0
-    make = ["episodes", "make", "--dataset", "folder:dig", "--split", "novel", "--ways", "2", "--shots", "1",
-            "--queries", "5", "--episodes", "50", "--out", "ep.npz"]
-    evaluate = ["evaluate", "run", "--episodes", "ep.npz", "--head", "centroid", "--out", "e.csv", "--force"]
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "folder:dig",
+                "--backbone",
+                "conv4",
+                "--loss",
+                "ce",
+                "--out",
+                "run",
+                "--epochs",
+                "1",
+                "--steps-per-epoch",
+                "2",
+                "--batch-size",
+                "16",
+                "--val-episodes",
+                "5",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    make = [
+        "episodes",
+        "make",
+        "--dataset",
+        "folder:dig",
+        "--split",
+        "novel",
+        "--ways",
+        "2",
+        "--shots",
+        "1",
+        "--queries",
+        "5",
+        "--episodes",
+        "50",
+        "--out",
+        "ep.npz",
+    ]
+    evaluate = [
+        "evaluate",
+        "run",
+        "--episodes",
+        "ep.npz",
+        "--head",
+        "centroid",
+        "--out",
+        "e.csv",
+        "--force",
+    ]
     assert main(make) == 0 and main(evaluate) == 0
     before = _accuracy(capsys.readouterr().out)
     cached = sorted((tmp_path / "cache" / "features").iterdir())
@@ -170,14 +237,23 @@ def test_changed_images_are_never_served_from_the_feature_cache(tmp_path, monkey
     assert main(make + ["--force"]) == 0 and main(evaluate) == 0
     after = _accuracy(capsys.readouterr().out)
     assert after != before
-    assert len(list((tmp_path / "cache" / "features").iterdir())) > len(cached)  # features recomputed
-def test_a_cache_that_cannot_be_written_warns_and_the_features_are_still_returned(tmp_path, monkeypatch):
+    assert len(list((tmp_path / "cache" / "features").iterdir())) > len(
+        cached
+    )  # features recomputed
+
+
+def test_a_cache_that_cannot_be_written_warns_and_the_features_are_still_returned(
+    tmp_path, monkeypatch
+):
     """A full disk under the cache costs the cache, not the evaluation: one warning naming the entry."""
     from _faults import disk_full
 
     split, net = make_split(), CountingNet()
     monkeypatch.setattr(np, "savez", lambda *a, **k: disk_full())
-    with pytest.warns(UserWarning, match=f"feature cache: could not write '{tmp_path}/features-.*No space left.*without caching"):
+    with pytest.warns(
+        UserWarning,
+        match=f"feature cache: could not write '{tmp_path}/features-.*No space left.*without caching",
+    ):
         t = extract_features(net, split, range(6), checkpoint_id="ckpt-a", cache=tmp_path)
     assert t.indices.tolist() == list(range(6)) and not list(tmp_path.iterdir())
 
@@ -216,7 +292,9 @@ def test_inference_backbone_folds_batch_norm_into_a_channels_last_copy():
         with _inference_backbone(net) as fast:
             assert fast is not net
             assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
-            conv = next(m for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+            conv = next(
+                m for m in fast.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1
+            )
             assert conv.weight.is_contiguous(memory_format=torch.channels_last)
             got = fast(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
@@ -229,7 +307,9 @@ def test_inference_backbone_folds_batch_norm_into_a_channels_last_copy():
 def test_inference_backbone_without_batch_norm_is_the_module_itself_restored_afterwards():
     from fewshot_clce.features import _inference_backbone
 
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3)).eval()
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 3)
+    ).eval()
     with _inference_backbone(net) as fast:
         assert fast is net and net[2].weight.is_contiguous(memory_format=torch.channels_last)
     assert net[0].weight.is_contiguous() and net[2].weight.is_contiguous()

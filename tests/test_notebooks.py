@@ -2,12 +2,11 @@ import json
 import re
 
 import pytest
+from notebook_runner import NOTEBOOKS, images, install_kernel, outputs_text, run_notebook
+from synthetic_results import make_results
 
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.writer import write_results
-
-from notebook_runner import NOTEBOOKS, images, install_kernel, outputs_text, run_notebook
-from synthetic_results import make_results
 
 
 @pytest.fixture
@@ -38,7 +37,9 @@ def test_explore_episodes_notebook(kernel, monkeypatch):
 
 @pytest.mark.slow
 def test_compare_losses_notebook(kernel, monkeypatch, tmp_path):
-    df = make_results({"ce": 0.0, "supcon": 0.0, "clce": 0.06}, seeds=[0, 1], episodes=40, dataset="digits")
+    df = make_results(
+        {"ce": 0.0, "supcon": 0.0, "clce": 0.06}, seeds=[0, 1], episodes=40, dataset="digits"
+    )
     write_results(tmp_path, analyse(df, n_boot=100), {"command": "fewshot-clce benchmark --tiny"})
     monkeypatch.setenv("FEWSHOT_CLCE_BENCH_DIR", str(tmp_path))
     monkeypatch.setenv("FEWSHOT_CLCE_NB_BOOT", "100")
@@ -60,7 +61,9 @@ def test_embeddings_notebook_on_a_real_tiny_benchmark(kernel, monkeypatch, tmp_p
     text = outputs_text(nb)
     assert "silhouette_mean" in text
     # one row per loss: its mean silhouette over the 2 seeds, a number in [-1, 1]
-    assert re.search(r"digits\s+ce\s+-?[01]\.\d+", text) and re.search(r"\n\s+clce\s+-?[01]\.\d+", text)
+    assert re.search(r"digits\s+ce\s+-?[01]\.\d+", text) and re.search(
+        r"\n\s+clce\s+-?[01]\.\d+", text
+    )
     assert images(nb) == 1
 
 
@@ -81,10 +84,24 @@ def test_embeddings_notebook_on_a_folder_benchmark(kernel, monkeypatch, tmp_path
         for i in range(10):
             noisy = np.clip(pattern + rng.normal(0, 20, (28, 28)), 0, 255).astype(np.uint8)
             Image.fromarray(noisy, "L").save(tmp_path / "letters" / f"c{c:02d}" / f"{i}.png")
-    cfg = resolve(datasets=[f"folder:{tmp_path / 'letters'}"], losses=["ce"], backbone="conv4", shots=[1],
-                  heads=["centroid"], ways=3, episodes=10, val_episodes=5, queries=5, seeds=[0], epochs=1,
-                  default_grids=False, train_options={"val_episodes": 5, "val_queries": 5, "val_ways": 3}, tsne=False,
-                  progress=False, n_boot=50)
+    cfg = resolve(
+        datasets=[f"folder:{tmp_path / 'letters'}"],
+        losses=["ce"],
+        backbone="conv4",
+        shots=[1],
+        heads=["centroid"],
+        ways=3,
+        episodes=10,
+        val_episodes=5,
+        queries=5,
+        seeds=[0],
+        epochs=1,
+        default_grids=False,
+        train_options={"val_episodes": 5, "val_queries": 5, "val_ways": 3},
+        tsne=False,
+        progress=False,
+        n_boot=50,
+    )
     run_benchmark(cfg, tmp_path / "bench", log=lambda m: None)
     monkeypatch.setenv("FEWSHOT_CLCE_BENCH_DIR", str(tmp_path / "bench"))
     monkeypatch.setenv("FEWSHOT_CLCE_NB_CLASSES", "3")

@@ -1,5 +1,6 @@
 """The public API: every exported name, every import path the README and the docs document, and the
 timm registration, each as a user would reach it."""
+
 import importlib
 import re
 import subprocess
@@ -12,8 +13,10 @@ import fewshot_clce
 
 ROOT = Path(__file__).resolve().parents[1]
 # the README and the manual's pages (the README's sections moved there)
-README = "\n".join(p.read_text(encoding="utf-8")
-                   for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
+README = "\n".join(
+    p.read_text(encoding="utf-8")
+    for p in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+)
 
 
 def test_every_exported_name_resolves():
@@ -24,7 +27,9 @@ def test_every_exported_name_resolves():
 def _readme_imports():
     """``from fewshot_clce.x import a, b`` lines of the README's code blocks."""
     out = []
-    for module, names in re.findall(r"^\s*from (fewshot_clce[\w.]*) import ([\w, ]+)$", README, flags=re.M):
+    for module, names in re.findall(
+        r"^\s*from (fewshot_clce[\w.]*) import ([\w, ]+)$", README, flags=re.M
+    ):
         out += [(module, n.strip().split(" as ")[0]) for n in names.split(",") if n.strip()]
     return out
 
@@ -54,26 +59,37 @@ def test_readme_dotted_names_resolve(dotted):
 
 
 def test_readme_documents_some_imports():
-    assert len(_readme_imports()) > 20 and len(_readme_dotted()) > 10  # the parsers above see the README
+    assert (
+        len(_readme_imports()) > 20 and len(_readme_dotted()) > 10
+    )  # the parsers above see the README
 
 
 def _python(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.mark.slow
 def test_timm_knows_the_few_shot_backbones_after_importing_the_package():
     # before or after timm itself is imported
-    assert _python("import fewshot_clce, timm; print(type(timm.create_model('resnet12')).__name__)") == "ResNet12"
-    assert _python("import timm, fewshot_clce; print(type(timm.create_model('conv4')).__name__)") == "Conv4"
+    assert (
+        _python("import fewshot_clce, timm; print(type(timm.create_model('resnet12')).__name__)")
+        == "ResNet12"
+    )
+    assert (
+        _python("import timm, fewshot_clce; print(type(timm.create_model('conv4')).__name__)")
+        == "Conv4"
+    )
 
 
 def test_light_commands_do_not_import_timm():
-    code = ("import sys\nfrom fewshot_clce.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print('timm' in sys.modules, 'fewshot_clce.training.trainer' in sys.modules)\n"
-            # nor does building the few-shot backbones (what a conv4 training or evaluation does)
-            "from fewshot_clce.backbones import check_backbone_name, create_backbone\ncheck_backbone_name('conv4')\n"
-            "print(create_backbone('conv4', in_chans=1).num_features, create_backbone('resnet12').num_features, "
-            "'timm' in sys.modules)")
+    code = (
+        "import sys\nfrom fewshot_clce.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('timm' in sys.modules, 'fewshot_clce.training.trainer' in sys.modules)\n"
+        # nor does building the few-shot backbones (what a conv4 training or evaluation does)
+        "from fewshot_clce.backbones import check_backbone_name, create_backbone\ncheck_backbone_name('conv4')\n"
+        "print(create_backbone('conv4', in_chans=1).num_features, create_backbone('resnet12').num_features, "
+        "'timm' in sys.modules)"
+    )
     assert _python(code).splitlines()[-2:] == ["False False", "64 640 False"]

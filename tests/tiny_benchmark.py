@@ -1,4 +1,5 @@
 """A tiny real benchmark on `digits` (conv4, 1 epoch, few episodes), made once per test session."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,26 @@ from fewshot_clce.benchmark.config import resolve
 
 _MADE = {}
 
-TINY = dict(datasets=["digits"], losses=["ce", "clce"], backbone="conv4", shots=[1, 5], heads=["centroid"],
-            episodes=40, val_episodes=20, seeds=[0, 1], lam=[0.5], temperature=[0.1], beta=[0.5], batch_size=[64], epochs=1,
-            train_options={"val_episodes": 10}, n_boot=200, tsne_classes=4, tsne_per_class=10, progress=False)
+TINY = dict(
+    datasets=["digits"],
+    losses=["ce", "clce"],
+    backbone="conv4",
+    shots=[1, 5],
+    heads=["centroid"],
+    episodes=40,
+    val_episodes=20,
+    seeds=[0, 1],
+    lam=[0.5],
+    temperature=[0.1],
+    beta=[0.5],
+    batch_size=[64],
+    epochs=1,
+    train_options={"val_episodes": 10},
+    n_boot=200,
+    tsne_classes=4,
+    tsne_per_class=10,
+    progress=False,
+)
 
 
 def tiny_config(**changes):

@@ -15,11 +15,13 @@ The feature cache keys such a backbone by its name with the digest of the checkp
 --checkpoint-key / --checkpoint-prefix that picked the weights out of it; or the digest of
 the pretrained weights) and by the preprocessing.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional
 
 import torch
 
@@ -38,12 +40,13 @@ class LoadedRun(NamedTuple):
     """
 
     backbone: torch.nn.Module
-    config: Dict[str, Any]
+    config: dict[str, Any]
     checkpoint_path: Optional[Path]
     checkpoint_id: str
     dataset: str
     preprocess: Callable[[torch.Tensor], torch.Tensor]
     dataset_id: str
+
 
 # The training dataset recorded for weights that do not say what they were trained on.
 UNKNOWN = "unknown"
@@ -55,17 +58,20 @@ def _stats(name: str, values: Optional[Sequence[float]], channels: int) -> Optio
         return None
     values = tuple(float(v) for v in values)
     if len(values) not in (1, channels):
-        raise _checks.SettingError(name, "{setting} " + f"takes 1 or {channels} values for a {channels}-channel "
-                                   f"backbone, got {len(values)}: {list(values)}")
+        raise _checks.SettingError(
+            name,
+            "{setting} " + f"takes 1 or {channels} values for a {channels}-channel "
+            f"backbone, got {len(values)}: {list(values)}",
+        )
     if not all(math.isfinite(v) for v in values) or (name == "std" and min(values) <= 0):
         what = "positive finite numbers" if name == "std" else "finite numbers"
         raise _checks.SettingError(name, "{setting} " + f"must be {what}, got {list(values)}")
     return values * channels if len(values) == 1 else values
 
 
-def _timm_defaults(model) -> Dict[str, Any]:
+def _timm_defaults(model) -> dict[str, Any]:
     cfg = getattr(model, "pretrained_cfg", None) or {}
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     if cfg.get("input_size"):
         out["image_size"] = list(cfg["input_size"][1:])
     if cfg.get("mean") and cfg.get("std"):
@@ -73,11 +79,19 @@ def _timm_defaults(model) -> Dict[str, Any]:
     return out
 
 
-def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained: bool = False,
-                  image_size: Optional[int | Sequence[int]] = None, mean: Optional[Sequence[float]] = None,
-                  std: Optional[Sequence[float]] = None, image_shape: Optional[Sequence[int]] = None,
-                  in_chans: Optional[int] = None, checkpoint_prefix: str = "",
-                  checkpoint_key: Optional[str] = None, **backbone_kwargs) -> LoadedRun:
+def load_backbone(
+    name: str,
+    checkpoint: Optional[str | Path] = None,
+    pretrained: bool = False,
+    image_size: Optional[int | Sequence[int]] = None,
+    mean: Optional[Sequence[float]] = None,
+    std: Optional[Sequence[float]] = None,
+    image_shape: Optional[Sequence[int]] = None,
+    in_chans: Optional[int] = None,
+    checkpoint_prefix: str = "",
+    checkpoint_key: Optional[str] = None,
+    **backbone_kwargs,
+) -> LoadedRun:
     """A backbone with its evaluation preprocessing, in eval mode on the CPU.
 
     Args:
@@ -113,27 +127,48 @@ def load_backbone(name: str, checkpoint: Optional[str | Path] = None, pretrained
     from .factory import check_backbone_name
 
     if (checkpoint is None) == (not pretrained):
-        raise _checks.SettingError("checkpoint", "an external backbone needs its weights: pass {setting} FILE or "
-                                   "--pretrained (one of them)" if checkpoint is None else
-                                   "{setting} and --pretrained both give the weights; pass one of them")
+        raise _checks.SettingError(
+            "checkpoint",
+            "an external backbone needs its weights: pass {setting} FILE or "
+            "--pretrained (one of them)"
+            if checkpoint is None
+            else "{setting} and --pretrained both give the weights; pass one of them",
+        )
     if image_size is not None:
         image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         for side in image_size:
             _checks.image_size("image_size", side)
     check_backbone_name(name)
     if checkpoint is not None:
-        found = _from_checkpoint(name, Path(checkpoint).expanduser(), checkpoint_prefix, checkpoint_key,
-                                 backbone_kwargs)
+        found = _from_checkpoint(
+            name, Path(checkpoint).expanduser(), checkpoint_prefix, checkpoint_key, backbone_kwargs
+        )
     else:
-        found = _from_pretrained(name, int(in_chans or 3), backbone_kwargs)  # 3: what timm publishes
+        found = _from_pretrained(
+            name, int(in_chans or 3), backbone_kwargs
+        )  # 3: what timm publishes
     found.model.eval()
     size, mean, std = _preprocessing(found, image_size, mean, std, image_shape)
     channels = found.channels
-    config = dict(found.config, derived=dict(found.config.get("derived", {}), in_chans=channels,
-                                             image_size=list(size) if size else None, mean=list(mean),
-                                             std=list(std)))
-    return LoadedRun(found.model, config, found.path, found.weights_id, found.spec, Preprocess(size, mean, std),
-                     found.train_dataset)
+    config = dict(
+        found.config,
+        derived=dict(
+            found.config.get("derived", {}),
+            in_chans=channels,
+            image_size=list(size) if size else None,
+            mean=list(mean),
+            std=list(std),
+        ),
+    )
+    return LoadedRun(
+        found.model,
+        config,
+        found.path,
+        found.weights_id,
+        found.spec,
+        Preprocess(size, mean, std),
+        found.train_dataset,
+    )
 
 
 class _Found(NamedTuple):
@@ -143,25 +178,29 @@ class _Found(NamedTuple):
     channels: int
     path: Optional[Path]
     weights_id: str
-    defaults: Dict[str, Any]  # image_size, mean, std the weights come with
-    config: Dict[str, Any]
+    defaults: dict[str, Any]  # image_size, mean, std the weights come with
+    config: dict[str, Any]
     train_dataset: str
     spec: str
 
 
-def _from_checkpoint(name: str, path: Path, prefix: str, key: Optional[str],
-                     backbone_kwargs: Dict[str, Any]) -> _Found:
+def _from_checkpoint(
+    name: str, path: Path, prefix: str, key: Optional[str], backbone_kwargs: dict[str, Any]
+) -> _Found:
     """The backbone of a weights file: a run's checkpoint (with its settings) or another one."""
     from .factory import backbone_from_weights, create_backbone, split_backbone
     from .layouts import import_weights
     from .weights import first_conv_channels, load_checkpoint, read_state_dict
 
     if not path.is_file():
-        what = "is a folder (pass the weights file in it, or the folder as RUN_DIR)" if path.is_dir() \
+        what = (
+            "is a folder (pass the weights file in it, or the folder as RUN_DIR)"
+            if path.is_dir()
             else "does not exist"
+        )
         raise FileNotFoundError(f"checkpoint {str(path)!r} {what}")
     obj = read_state_dict(path) if path.suffix == ".safetensors" else load_checkpoint(path)
-    run_config: Dict[str, Any] = obj["config"] if is_run_checkpoint(obj) else {}
+    run_config: dict[str, Any] = obj["config"] if is_run_checkpoint(obj) else {}
     if prefix or key:
         state = read_state_dict(obj if isinstance(obj, dict) else path, prefix, key)
     else:
@@ -173,7 +212,9 @@ def _from_checkpoint(name: str, path: Path, prefix: str, key: Optional[str],
         imported = import_weights(state, split_backbone(name)[0])
         probe = create_backbone(name, in_chans=3, **{**imported.options, **backbone_kwargs})
         channels = first_conv_channels(probe, imported.state) or 3
-    model, imported = backbone_from_weights(name, state, in_chans=channels, source=path, **backbone_kwargs)
+    model, imported = backbone_from_weights(
+        name, state, in_chans=channels, source=path, **backbone_kwargs
+    )
     weights_id = f"{name}:{file_id(path)}"
     if prefix or key:  # two parts of one file are two backbones
         weights_id += f":{key or ''}:{prefix}"
@@ -188,7 +229,7 @@ def _from_checkpoint(name: str, path: Path, prefix: str, key: Optional[str],
     return _Found(model, channels, path, weights_id, defaults, config, train_dataset, spec)
 
 
-def _from_pretrained(name: str, channels: int, backbone_kwargs: Dict[str, Any]) -> _Found:
+def _from_pretrained(name: str, channels: int, backbone_kwargs: dict[str, Any]) -> _Found:
     """timm's published weights of ``name``, with the input settings timm publishes with them."""
     from .factory import create_backbone
     from .weights import state_digest
@@ -196,7 +237,11 @@ def _from_pretrained(name: str, channels: int, backbone_kwargs: Dict[str, Any]) 
     model = create_backbone(name, in_chans=channels, pretrained=True, **backbone_kwargs)
     weights_id = f"{name}:pretrained:{state_digest(model.state_dict())}"
     defaults = _timm_defaults(model)
-    config = {"backbone": name, "pretrained": True, "trained_image_size": defaults.get("image_size")}
+    config = {
+        "backbone": name,
+        "pretrained": True,
+        "trained_image_size": defaults.get("image_size"),
+    }
     return _Found(model, channels, None, weights_id, defaults, config, f"timm:{name}", "")
 
 
@@ -218,11 +263,15 @@ def _preprocessing(found: _Found, image_size, mean, std, image_shape) -> tuple:
             fallback = (tuple(defaults["mean"]), tuple(defaults["std"]))
         elif image_shape is not None:
             shape = (channels, *(size or image_shape[1:]))
-            like = eval_preprocess(choose_preset(shape), shape[1:], channels)  # as a training run would
+            like = eval_preprocess(
+                choose_preset(shape), shape[1:], channels
+            )  # as a training run would
             fallback = (like.mean, like.std)
         else:
-            raise _checks.SettingError("mean", "pass {setting} and --std: the weights do not say how their images "
-                                       "were normalised")
+            raise _checks.SettingError(
+                "mean",
+                "pass {setting} and --std: the weights do not say how their images were normalised",
+            )
         mean = mean or _stats("mean", fallback[0], channels)
         std = std or _stats("std", fallback[1], channels)
     return size, mean, std

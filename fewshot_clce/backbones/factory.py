@@ -6,13 +6,14 @@ import in every process that trains or evaluates (each ``--jobs`` or submitit tr
 docs/performance.md); the result is the model ``timm.create_model`` gives
 (``tests/backbones/test_factory.py``).
 """
+
 from __future__ import annotations
 
 import difflib
 import inspect
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -23,12 +24,12 @@ from .nets import ENTRY_POINTS, FEWSHOT_BACKBONES, WeightsUnavailableError
 from .weights import load_weights
 
 
-def list_backbones() -> List[str]:
+def list_backbones() -> list[str]:
     """The few-shot backbones of this toolkit (any ``timm.list_models()`` name works too)."""
     return list(FEWSHOT_BACKBONES)
 
 
-def split_backbone(name: str) -> Tuple[str, Dict[str, Any]]:
+def split_backbone(name: str) -> tuple[str, dict[str, Any]]:
     """``"conv4[global_pool=flatten]"`` -> ``("conv4", {"global_pool": "flatten"})``.
 
     Raises:
@@ -37,7 +38,7 @@ def split_backbone(name: str) -> Tuple[str, Dict[str, Any]]:
     return parse_spec(name, "backbone", "conv4[global_pool=flatten]")
 
 
-def backbone_options(name: str) -> List[str]:
+def backbone_options(name: str) -> list[str]:
     """The options ``conv4`` / ``resnet12`` take in ``name[key=value]`` (the constructor's arguments
     that the toolkit does not set itself)."""
     from .nets import Conv4, ResNet12
@@ -58,12 +59,19 @@ def check_backbone_name(name: str) -> None:
         return
     close = difflib.get_close_matches(name, timm.list_models(), n=4)
     hint = f"; close timm names: {', '.join(close)}" if close else ""
-    raise UnknownNameError(f"unknown backbone {name!r}; valid names: {', '.join(FEWSHOT_BACKBONES)}, "
-                           f"or any timm model (timm.list_models()){hint}")
+    raise UnknownNameError(
+        f"unknown backbone {name!r}; valid names: {', '.join(FEWSHOT_BACKBONES)}, "
+        f"or any timm model (timm.list_models()){hint}"
+    )
 
 
-def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
-                    checkpoint: Optional[str | Path] = None, **kwargs) -> nn.Module:
+def create_backbone(
+    name: str,
+    in_chans: int = 3,
+    pretrained: bool = False,
+    checkpoint: Optional[str | Path] = None,
+    **kwargs,
+) -> nn.Module:
     """A backbone mapping ``[B, in_chans, H, W]`` images to ``[B, D]`` pooled features.
 
     Args:
@@ -94,17 +102,28 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         if name in ENTRY_POINTS:
             # what timm.create_model does with an entry point: options set to None dropped, the entry
             # point called, the options kept on the model
-            options = {k: v for k, v in dict(num_classes=0, in_chans=in_chans, **kwargs).items() if v is not None}
+            options = {
+                k: v
+                for k, v in dict(num_classes=0, in_chans=in_chans, **kwargs).items()
+                if v is not None
+            }
             model = ENTRY_POINTS[name](pretrained=pretrained, **options)
             model._model_args = options
         else:
             import timm
 
-            if pretrained and not timm.models.is_model_pretrained(timm.models.get_arch_name(name)) \
-                    and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES:
-                raise WeightsUnavailableError(f"timm has no pretrained weights for {name!r}; drop --pretrained "
-                                              f"or pick a model from timm.list_pretrained()")
-            model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs)
+            if (
+                pretrained
+                and not timm.models.is_model_pretrained(timm.models.get_arch_name(name))
+                and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES
+            ):
+                raise WeightsUnavailableError(
+                    f"timm has no pretrained weights for {name!r}; drop --pretrained "
+                    f"or pick a model from timm.list_pretrained()"
+                )
+            model = timm.create_model(
+                name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs
+            )
     except WeightsUnavailableError:
         raise
     except TypeError as e:
@@ -114,11 +133,14 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
         if bad and bad.group(1) in spec_options:
             options = backbone_options(name) if name in ENTRY_POINTS else []
             takes = f"; it takes {', '.join(options)}" if options else ""
-            raise ValueError(f"backbone {name!r} has no option {bad.group(1)!r} "
-                             f"(in {spec!r}){takes}") from None
+            raise ValueError(
+                f"backbone {name!r} has no option {bad.group(1)!r} (in {spec!r}){takes}"
+            ) from None
         given = ", ".join(f"--{k.replace('_', '-')} {v!r}" for k, v in kwargs.items())
-        raise ValueError(f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
-                         "(resnet12 takes --drop-block-rate)") from None
+        raise ValueError(
+            f"backbone {name!r} does not take {given}; drop it, or pick a backbone that does "
+            "(resnet12 takes --drop-block-rate)"
+        ) from None
     except (OSError, RuntimeError) as e:
         if not pretrained:
             raise
@@ -127,13 +149,18 @@ def create_backbone(name: str, in_chans: int = 3, pretrained: bool = False,
             f"timm's pretrained weights for {name!r} are not cached here and could not be downloaded (no "
             f"network here? {type(e).__name__}); download them once on a connected machine (they are cached "
             f"under ~/.cache/huggingface, or $HF_HOME), or pass --checkpoint FILE with local weights, or drop "
-            f"--pretrained") from None
+            f"--pretrained"
+        ) from None
     return model
 
 
-def backbone_from_weights(name: str, state: Dict[str, torch.Tensor], in_chans: int = 3,
-                          source: Optional[str | Path] = None,
-                          **kwargs) -> Tuple[nn.Module, ImportedWeights]:
+def backbone_from_weights(
+    name: str,
+    state: dict[str, torch.Tensor],
+    in_chans: int = 3,
+    source: Optional[str | Path] = None,
+    **kwargs,
+) -> tuple[nn.Module, ImportedWeights]:
     """A backbone built with the options its weights need, the weights loaded strictly.
 
     Weights saved by another codebase's Conv-4 or ResNet-12 (:mod:`~fewshot_clce.backbones.layouts`)
@@ -165,7 +192,7 @@ def backbone_from_weights(name: str, state: Dict[str, torch.Tensor], in_chans: i
 
 
 @torch.no_grad()
-def embedding_dim(model: nn.Module, input_shape: Tuple[int, int, int]) -> int:
+def embedding_dim(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     """Width D of ``model``'s output for inputs ``[C, H, W]``, measured by one dummy forward pass."""
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
@@ -176,8 +203,6 @@ def embedding_dim(model: nn.Module, input_shape: Tuple[int, int, int]) -> int:
     finally:
         model.train(was_training)
     return int(out.reshape(2, -1).shape[1])  # [2, D]
-
-
 
 
 def pretrained_digest(name: str) -> str:

@@ -27,8 +27,9 @@ torchvision and timm files need no layout: timm's models take them as they are.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Optional
 
 import torch
 
@@ -55,7 +56,7 @@ _STRIDED_BLOCK = (
 _BN_OR_CONV_TAIL = r"(weight|bias|running_mean|running_var|num_batches_tracked)$"
 
 
-def _metaoptnet_rules(prefix: str) -> Tuple[Tuple[str, str], ...]:
+def _metaoptnet_rules(prefix: str) -> tuple[tuple[str, str], ...]:
     return tuple(
         (rf"^{re.escape(prefix)}layer([1-4])\.0\.{src}{_BN_OR_CONV_TAIL}", f"blocks.<S>.{dst}\\2")
         for src, dst in _RESNET12_BLOCK
@@ -77,8 +78,8 @@ class Layout:
 
     source: str
     backbone: str
-    rules: Tuple[Tuple[str, str], ...]
-    ignore: Tuple[str, ...] = ()
+    rules: tuple[tuple[str, str], ...]
+    ignore: tuple[str, ...] = ()
     options: Mapping[str, object] = field(default_factory=dict)
 
     def rename(self, key: str) -> Optional[str]:
@@ -100,7 +101,7 @@ class Layout:
         return sum(self.rename(k) is not None for k in own) / len(own) if own else 0.0
 
 
-LAYOUTS: Tuple[Layout, ...] = (
+LAYOUTS: tuple[Layout, ...] = (
     Layout(
         "FEAT ResNet-12", "resnet12", _metaoptnet_rules("encoder."), ignore=(r"^(?!encoder\.)",)
     ),
@@ -165,8 +166,8 @@ class ImportedWeights:
         layout: the recognised layout; None for weights already in this toolkit's names.
     """
 
-    state: Dict[str, torch.Tensor]
-    options: Dict[str, object]
+    state: dict[str, torch.Tensor]
+    options: dict[str, object]
     layout: Optional[Layout] = None
 
     def describe(self) -> str:
@@ -192,17 +193,17 @@ def detect_layout(state: Mapping[str, torch.Tensor], backbone: str) -> Optional[
     return None
 
 
-def closest_layout(keys: Sequence[str]) -> Tuple[Optional[Layout], float]:
+def closest_layout(keys: Sequence[str]) -> tuple[Optional[Layout], float]:
     """The known layout that renames the largest share of ``keys`` and that share (0 when none)."""
     scored = [(layout.coverage(keys), i) for i, layout in enumerate(LAYOUTS)]
     share, index = max(scored, key=lambda s: (s[0], -s[1]))
     return (LAYOUTS[index], share) if share > 0 else (None, 0.0)
 
 
-def shape_options(state: Mapping[str, torch.Tensor], backbone: str) -> Dict[str, object]:
+def shape_options(state: Mapping[str, torch.Tensor], backbone: str) -> dict[str, object]:
     """Options of ``conv4`` / ``resnet12`` that weights in this toolkit's names need, read off their
     shapes: ``width`` and ``conv_bias`` of conv4, ``channels`` (and ``design``) of resnet12."""
-    options: Dict[str, object] = {}
+    options: dict[str, object] = {}
     if backbone == "conv4" and "blocks.0.0.weight" in state:
         options["width"] = int(state["blocks.0.0.weight"].shape[0])
         if "blocks.0.0.bias" in state:
@@ -232,8 +233,8 @@ def import_weights(state: Mapping[str, torch.Tensor], backbone: str) -> Imported
     if backbone not in ("conv4", "resnet12"):
         return ImportedWeights(dict(state), {})
     layout = detect_layout(state, backbone)
-    renamed: Dict[str, torch.Tensor] = dict(state)
-    options: Dict[str, object] = {}
+    renamed: dict[str, torch.Tensor] = dict(state)
+    options: dict[str, object] = {}
     if layout is not None:
         renamed = {}
         for key, value in state.items():
@@ -245,7 +246,7 @@ def import_weights(state: Mapping[str, torch.Tensor], backbone: str) -> Imported
     return ImportedWeights(renamed, options, layout)
 
 
-def closest_hint(keys: List[str]) -> str:
+def closest_hint(keys: list[str]) -> str:
     """``; the closest known layout is easyfsl ResNet-12 ...``, or "" when none is close."""
     layout, share = closest_layout(keys)
     if layout is None:

@@ -14,9 +14,11 @@ Options that other codebases' versions of these networks differ by (``conv_bias`
 and learn2learn's Conv-4, ``channels``, ``slope`` and ``design="stride"`` of easyfsl's ResNet-12)
 let their weights load exactly; :mod:`fewshot_clce.backbones.layouts` sets them from a checkpoint.
 """
+
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -93,8 +95,15 @@ class Conv4(_FewShotNet):
         conv_bias: give the convolutions a bias, as ProtoNet's and learn2learn's Conv-4 do.
     """
 
-    def __init__(self, in_chans: int = 3, num_classes: int = 0, width: int = 64, global_pool: str = "avg",
-                 drop_rate: float = 0.0, conv_bias: bool = False):
+    def __init__(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 0,
+        width: int = 64,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
+        conv_bias: bool = False,
+    ):
         super().__init__()
         if global_pool not in ("avg", "flatten"):
             raise ValueError(f"conv4 global_pool must be 'avg' or 'flatten', got {global_pool!r}")
@@ -106,7 +115,11 @@ class Conv4(_FewShotNet):
             self.blocks.append(nn.Sequential(conv, nn.BatchNorm2d(width), nn.ReLU(inplace=True)))
             chans = width
         self.num_features = width
-        self.pretrained_cfg = {"architecture": "conv4", "first_conv": "blocks.0.0", "classifier": "head"}
+        self.pretrained_cfg = {
+            "architecture": "conv4",
+            "first_conv": "blocks.0.0",
+            "classifier": "head",
+        }
         self._init_head(num_classes, drop_rate)
         self._init_weights()
 
@@ -120,18 +133,28 @@ class Conv4(_FewShotNet):
 class _ResidualBlock(nn.Module):
     """ResNet-12 block: 3 x (3x3 conv, BN, LeakyReLU) with a 1x1 shortcut, then pool, DropBlock."""
 
-    def __init__(self, in_chans: int, out_chans: int, drop_block_rate: float, block_size: int,
-                 slope: float = 0.1):
+    def __init__(
+        self,
+        in_chans: int,
+        out_chans: int,
+        drop_block_rate: float,
+        block_size: int,
+        slope: float = 0.1,
+    ):
         super().__init__()
         self.slope = slope
-        layers: List[nn.Module] = []
+        layers: list[nn.Module] = []
         for i in range(3):
-            layers += [nn.Conv2d(in_chans if i == 0 else out_chans, out_chans, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(out_chans)]
+            layers += [
+                nn.Conv2d(in_chans if i == 0 else out_chans, out_chans, 3, padding=1, bias=False),
+                nn.BatchNorm2d(out_chans),
+            ]
             if i < 2:
                 layers.append(nn.LeakyReLU(slope, inplace=True))
         self.body = nn.Sequential(*layers)
-        self.shortcut = nn.Sequential(nn.Conv2d(in_chans, out_chans, 1, bias=False), nn.BatchNorm2d(out_chans))
+        self.shortcut = nn.Sequential(
+            nn.Conv2d(in_chans, out_chans, 1, bias=False), nn.BatchNorm2d(out_chans)
+        )
         self.drop_block = _drop_block(drop_block_rate, block_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,17 +167,28 @@ class _StridedBlock(nn.Module):
     ResNet-12, built from torchvision's BasicBlock): 3x3 conv (stride), BN, act, 3x3 conv, BN,
     + shortcut, act."""
 
-    def __init__(self, in_chans: int, out_chans: int, stride: int, slope: float,
-                 drop_block_rate: float, block_size: int):
+    def __init__(
+        self,
+        in_chans: int,
+        out_chans: int,
+        stride: int,
+        slope: float,
+        drop_block_rate: float,
+        block_size: int,
+    ):
         super().__init__()
         self.slope = slope
-        self.body = nn.Sequential(nn.Conv2d(in_chans, out_chans, 3, stride, padding=1, bias=False),
-                                  nn.BatchNorm2d(out_chans), nn.LeakyReLU(slope, inplace=True),
-                                  nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(out_chans))
+        self.body = nn.Sequential(
+            nn.Conv2d(in_chans, out_chans, 3, stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_chans),
+            nn.LeakyReLU(slope, inplace=True),
+            nn.Conv2d(out_chans, out_chans, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_chans),
+        )
         if stride != 1 or in_chans != out_chans:
             self.shortcut: nn.Module = nn.Sequential(
-                nn.Conv2d(in_chans, out_chans, 1, stride, bias=False), nn.BatchNorm2d(out_chans))
+                nn.Conv2d(in_chans, out_chans, 1, stride, bias=False), nn.BatchNorm2d(out_chans)
+            )
         else:
             self.shortcut = nn.Identity()
         self.drop_block = _drop_block(drop_block_rate, block_size)
@@ -183,12 +217,14 @@ def _channels(value) -> tuple:
         try:
             value = [int(v) for v in value.replace("/", "-").split("-")]
         except ValueError:
-            raise ValueError(f"resnet12 channels must be 4 integers such as 64-160-320-640, "
-                             f"got {value!r}") from None
+            raise ValueError(
+                f"resnet12 channels must be 4 integers such as 64-160-320-640, got {value!r}"
+            ) from None
     value = tuple(int(v) for v in value)
     if len(value) != 4 or min(value) < 1:
-        raise ValueError(f"resnet12 needs 4 positive channel widths (channels=64-160-320-640), "
-                         f"got {value}")
+        raise ValueError(
+            f"resnet12 needs 4 positive channel widths (channels=64-160-320-640), got {value}"
+        )
     return value
 
 
@@ -210,21 +246,31 @@ class ResNet12(_FewShotNet):
             ``resnet12``: a stem, 1-1-2-1 two-conv blocks with strided convolutions).
     """
 
-    def __init__(self, in_chans: int = 3, num_classes: int = 0,
-                 channels: Sequence[int] | str = (64, 160, 320, 640), drop_block_rate: float = 0.0,
-                 drop_block_size: int = 5, drop_rate: float = 0.0, global_pool: str = "avg",
-                 slope: Optional[float] = None, design: str = "pool"):
+    def __init__(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 0,
+        channels: Sequence[int] | str = (64, 160, 320, 640),
+        drop_block_rate: float = 0.0,
+        drop_block_size: int = 5,
+        drop_rate: float = 0.0,
+        global_pool: str = "avg",
+        slope: Optional[float] = None,
+        design: str = "pool",
+    ):
         super().__init__()
         channels = _channels(channels)
         if design not in RESNET12_DESIGNS:
-            raise ValueError(f"resnet12 design must be one of {', '.join(RESNET12_DESIGNS)}, "
-                             f"got {design!r}")
+            raise ValueError(
+                f"resnet12 design must be one of {', '.join(RESNET12_DESIGNS)}, got {design!r}"
+            )
         if global_pool not in ("avg", "flatten"):
-            raise ValueError(f"resnet12 global_pool must be 'avg' or 'flatten', "
-                             f"got {global_pool!r}")
+            raise ValueError(
+                f"resnet12 global_pool must be 'avg' or 'flatten', got {global_pool!r}"
+            )
         self.global_pool = global_pool
         slope = float(slope) if slope is not None else (0.1 if design == "pool" else 0.0)
-        stages: List[nn.Module] = []
+        stages: list[nn.Module] = []
         if design == "pool":
             prev = in_chans
             for i, c in enumerate(channels):
@@ -234,20 +280,35 @@ class ResNet12(_FewShotNet):
             first_conv = "blocks.0.body.0"
         else:
             stem_width = 64  # easyfsl's stem is 64 wide whatever the stages are
-            self.stem = nn.Sequential(nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(stem_width), nn.LeakyReLU(slope, inplace=True))
+            self.stem = nn.Sequential(
+                nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(stem_width),
+                nn.LeakyReLU(slope, inplace=True),
+            )
             prev = stem_width
             for i, (c, n) in enumerate(zip(channels, RESNET12_DESIGNS[design])):
                 rate = drop_block_rate if i >= 2 else 0.0
-                stage = [_StridedBlock(prev if j == 0 else c, c, 2 if i > 0 and j == 0 else 1,
-                                       slope, rate, drop_block_size) for j in range(n)]
+                stage = [
+                    _StridedBlock(
+                        prev if j == 0 else c,
+                        c,
+                        2 if i > 0 and j == 0 else 1,
+                        slope,
+                        rate,
+                        drop_block_size,
+                    )
+                    for j in range(n)
+                ]
                 stages.append(nn.Sequential(*stage))
                 prev = c
             first_conv = "stem.0"
         self.blocks = nn.Sequential(*stages)
         self.num_features = channels[-1]
-        self.pretrained_cfg = {"architecture": "resnet12", "first_conv": first_conv,
-                               "classifier": "head"}
+        self.pretrained_cfg = {
+            "architecture": "resnet12",
+            "first_conv": first_conv,
+            "classifier": "head",
+        }
         self._init_head(num_classes, drop_rate)
         self._init_weights()
 
@@ -263,7 +324,8 @@ def _no_pretrained(name: str, pretrained: bool) -> None:
     if pretrained:
         raise WeightsUnavailableError(
             f"backbone {name!r} has no published pretrained weights; train it from scratch (drop "
-            f"--pretrained) or load your own with --checkpoint FILE")
+            f"--pretrained) or load your own with --checkpoint FILE"
+        )
 
 
 # timm passes its own options (pretrained_cfg, cache_dir, ...) to every entry point; they mean

@@ -11,7 +11,8 @@ The pretraining comes from timm's pretrained configuration (its tag: ``a1_in1k``
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 # Datasets whose classes are ImageNet classes (registered names).
 IMAGENET_SUBSETS = ("mini-imagenet", "tiered-imagenet")
@@ -55,7 +56,7 @@ def comparability_warnings(
     trained_side: Optional[int],
     image_shape: Sequence[int],
     input_side: Optional[int],
-) -> List[str]:
+) -> list[str]:
     """The warnings for one evaluation, one line each (empty when nothing misleads).
 
     Args:

@@ -4,6 +4,7 @@
 works whenever timm gets imported (before or after), while ``fewshot-clce --help`` and the light
 commands never pay for importing timm.
 """
+
 from __future__ import annotations
 
 import importlib

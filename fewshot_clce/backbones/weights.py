@@ -6,26 +6,28 @@ fit, and digests that identify weights and files.
 A checkpoint is read with ``torch.load(weights_only=True)``; when torch refuses one, the globals
 the file asks for are read off its pickle without running it, to name them in the error.
 """
+
 from __future__ import annotations
 
 import hashlib
 import io
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Optional, Union
 
 import torch
 from torch import nn
-
 
 # Keys under which training scripts wrap their weights: most, RFS ("model"), FEAT ("params"),
 # MetaOptNet ("embedding": its backbone's own state dict).
 CONTAINER_KEYS = ("state_dict", "model", "params", "embedding")
 
 
-def read_state_dict(source: str | Path | dict, prefix: str = "",
-                    key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def read_state_dict(
+    source: str | Path | dict, prefix: str = "", key: Optional[str] = None
+) -> dict[str, torch.Tensor]:
     """Weights from a file (safetensors or a ``torch.save``d dict) or from a loaded dict.
 
     Loading never runs code from the file (``torch.load(weights_only=True)``). A dict that wraps
@@ -67,12 +69,17 @@ BACKBONE_PREFIX = "backbone."
 
 def is_run_checkpoint(obj: Any) -> bool:
     """Whether a loaded checkpoint was written by a training run (``fewshot-clce train``)."""
-    return (isinstance(obj, dict) and isinstance(obj.get("model"), dict) and isinstance(obj.get("config"), dict)
-            and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"]))
+    return (
+        isinstance(obj, dict)
+        and isinstance(obj.get("model"), dict)
+        and isinstance(obj.get("config"), dict)
+        and any(k.startswith(BACKBONE_PREFIX) for k in obj["model"])
+    )
 
 
-def backbone_weights(source, prefix: str = "",
-                     key: Optional[str] = None) -> Dict[str, torch.Tensor]:
+def backbone_weights(
+    source, prefix: str = "", key: Optional[str] = None
+) -> dict[str, torch.Tensor]:
     """Backbone weights from a run's checkpoint, or from any weights file or state dict.
 
     Args:
@@ -102,31 +109,38 @@ def _entry(obj, key: Optional[str], where: str):
         return obj
     for part in key.split("."):
         if not isinstance(obj, dict) or part not in obj:
-            there = ", ".join(repr(k) for k in list(obj)[:8]) if isinstance(obj, dict) \
-                else "no entries"
+            there = (
+                ", ".join(repr(k) for k in list(obj)[:8]) if isinstance(obj, dict) else "no entries"
+            )
             raise ValueError(f"{where} has no entry {key!r} (--checkpoint-key); it has {there}")
         obj = obj[part]
     return obj
 
 
-def _tensors(obj, where: str, prefix: str) -> Dict[str, torch.Tensor]:
+def _tensors(obj, where: str, prefix: str) -> dict[str, torch.Tensor]:
     """The tensors of a state dict (unwrapped from a checkpoint dict), DDP prefixes removed."""
     for key in CONTAINER_KEYS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict) and not torch.is_tensor(obj.get(key)):
+        if (
+            isinstance(obj, dict)
+            and isinstance(obj.get(key), dict)
+            and not torch.is_tensor(obj.get(key))
+        ):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
         raise ValueError(f"{where} holds no state dict of tensors")
-    obj = {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
+    obj = {k[len("module.") :] if k.startswith("module.") else k: v for k, v in obj.items()}
     if prefix:
-        obj = {k[len(prefix):]: v for k, v in obj.items() if k.startswith(prefix)}
+        obj = {k[len(prefix) :]: v for k, v in obj.items() if k.startswith(prefix)}
     if not obj:
         under = f" under {prefix!r} (--checkpoint-prefix)" if prefix else ""
         raise ValueError(f"{where} holds no state dict of tensors{under}")
     return obj
 
 
-def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", source: str | Path | None = None) -> None:
+def load_weights(
+    model: nn.Module, path: str | Path | dict, name: str = "", source: str | Path | None = None
+) -> None:
     """Load local weights (a file or a loaded checkpoint dict) into ``model`` strictly, with a clear
     error when they do not fit.
 
@@ -144,37 +158,49 @@ def load_weights(model: nn.Module, path: str | Path | dict, name: str = "", sour
     own = model.state_dict()
     head = (getattr(model, "pretrained_cfg", None) or {}).get("classifier")
     heads = (head,) if isinstance(head, str) else tuple(head or ())
-    state = {k: v for k, v in state.items()
-             if k in own or not any(k.startswith(h + ".") for h in heads)}
+    state = {
+        k: v for k, v in state.items() if k in own or not any(k.startswith(h + ".") for h in heads)
+    }
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k} is {list(state[k].shape)} in the checkpoint but {list(own[k].shape)} in the model"
-                  for k in state if k in own and state[k].shape != own[k].shape]
+    mismatched = [
+        f"{k} is {list(state[k].shape)} in the checkpoint but {list(own[k].shape)} in the model"
+        for k in state
+        if k in own and state[k].shape != own[k].shape
+    ]
     if missing or unexpected or mismatched:
         problems = []
         if missing:
-            problems.append(f"{len(missing)} missing keys ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+            problems.append(
+                f"{len(missing)} missing keys ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})"
+            )
         if unexpected:
-            problems.append(f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])}"
-                            f"{', ...' if len(unexpected) > 3 else ''})")
+            problems.append(
+                f"{len(unexpected)} unexpected keys ({', '.join(unexpected[:3])}"
+                f"{', ...' if len(unexpected) > 3 else ''})"
+            )
         if mismatched:
-            problems.append(f"shape mismatch: {mismatched[0]}"
-                            + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""))
+            problems.append(
+                f"shape mismatch: {mismatched[0]}"
+                + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else "")
+            )
         if source is None and isinstance(path, dict):
             where = "the given weights"
         else:
             where = repr(str(source if source is not None else path))
         from .layouts import closest_hint
 
-        raise ValueError(f"checkpoint {where} does not fit backbone {name or type(model).__name__!r}: "
-                         f"{'; '.join(problems)}; was it saved from another backbone or with other "
-                         f"channels? use the --backbone it was trained with, or "
-                         f"--checkpoint-prefix / --checkpoint-key to pick the backbone's weights "
-                         f"out of the file{closest_hint(list(state)) if unexpected else ''}")
+        raise ValueError(
+            f"checkpoint {where} does not fit backbone {name or type(model).__name__!r}: "
+            f"{'; '.join(problems)}; was it saved from another backbone or with other "
+            f"channels? use the --backbone it was trained with, or "
+            f"--checkpoint-prefix / --checkpoint-key to pick the backbone's weights "
+            f"out of the file{closest_hint(list(state)) if unexpected else ''}"
+        )
     model.load_state_dict(state, strict=False)
 
 
-def state_digest(state: Dict[str, torch.Tensor]) -> str:
+def state_digest(state: dict[str, torch.Tensor]) -> str:
     """First 16 hex digits of a sha256 over a state dict: every key, dtype, shape and value, in key order.
 
     Identifies weights that exist only in memory (timm's pretrained ones); a weights file is
@@ -197,7 +223,7 @@ def file_id(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def first_conv_channels(model: nn.Module, state: Dict[str, torch.Tensor]) -> Optional[int]:
+def first_conv_channels(model: nn.Module, state: dict[str, torch.Tensor]) -> Optional[int]:
     """Input channels of the first convolution in ``state``, found by ``model``'s ``pretrained_cfg``
     (``first_conv``); None when the model does not name it or the weights lack it."""
     first = (getattr(model, "pretrained_cfg", None) or {}).get("first_conv")
@@ -205,7 +231,9 @@ def first_conv_channels(model: nn.Module, state: Dict[str, torch.Tensor]) -> Opt
     return int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, None] = "cpu") -> Any:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: Union[str, Callable, None] = "cpu"
+) -> Any:
     """``torch.load`` restricted to tensors and plain containers (``weights_only=True``).
 
     Raises:
@@ -234,27 +262,46 @@ def load_checkpoint(path: str | os.PathLike, map_location: Union[str, Callable, 
         # passed on: the message is built from what the file itself asks for.
         refused = _refused_globals(path)
         if refused is None:  # no pickle could be read from it: an image, a text file, ...
-            raise ValueError(f"cannot read checkpoint {str(path)!r}: it is not a PyTorch checkpoint") from None
+            raise ValueError(
+                f"cannot read checkpoint {str(path)!r}: it is not a PyTorch checkpoint"
+            ) from None
         refused = refused or _globals_named_in(str(e))
         if refused:
-            what = (f"it asks for the global{'s' if len(refused) > 1 else ''} {', '.join(refused[:3])}"
-                    f"{' and more' if len(refused) > 3 else ''}")
+            what = (
+                f"it asks for the global{'s' if len(refused) > 1 else ''} {', '.join(refused[:3])}"
+                f"{' and more' if len(refused) > 3 else ''}"
+            )
         else:
             reason = _plain_reason(str(e))
             what = "torch's safe loader cannot read it" + (f" ({reason})" if reason else "")
-        raise ValueError(f"refusing to load checkpoint {str(path)!r}: {what}; a checkpoint may only hold tensors, "
-                         "numbers, strings and plain containers, because unpickling anything else can run code "
-                         "(nothing from the file was run)") from None
+        raise ValueError(
+            f"refusing to load checkpoint {str(path)!r}: {what}; a checkpoint may only hold tensors, "
+            "numbers, strings and plain containers, because unpickling anything else can run code "
+            "(nothing from the file was run)"
+        ) from None
     except (RuntimeError, EOFError, KeyError, IndexError) as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else "the file is empty or truncated"
-        raise ValueError(f"cannot read checkpoint {str(path)!r}: it is not a complete PyTorch checkpoint "
-                         f"({type(e).__name__}: {detail})") from None
+        detail = (
+            str(e).strip().splitlines()[0] if str(e).strip() else "the file is empty or truncated"
+        )
+        raise ValueError(
+            f"cannot read checkpoint {str(path)!r}: it is not a complete PyTorch checkpoint "
+            f"({type(e).__name__}: {detail})"
+        ) from None
 
 
 # How much of a checkpoint's pickle is read to name what it asks for (tensors live outside it).
 _SCAN_BYTES = 64 << 20
-_STRING_OPS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING",
-                         "SHORT_BINSTRING"})
+_STRING_OPS = frozenset(
+    {
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+    }
+)
 
 
 def _pickle_bytes(path: Path) -> bytes | None:
@@ -282,7 +329,7 @@ def _pickle_globals(data: bytes) -> list[str] | None:
 
     names: list[str] = []
     pushed: list[str | None] = []  # values pushed so far, None for anything but a string
-    memo: Dict[Any, str | None] = {}
+    memo: dict[Any, str | None] = {}
     stream = io.BytesIO(data)
     whole = 0
     while stream.tell() < len(data):  # an old-style file holds several pickles one after another
@@ -297,7 +344,9 @@ def _pickle_globals(data: bytes) -> list[str] | None:
                 elif op.name in ("GET", "BINGET", "LONG_BINGET"):
                     pushed.append(memo.get(arg))
                 elif op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                    memo[arg if op.name != "MEMOIZE" else len(memo)] = pushed[-1] if pushed else None
+                    memo[arg if op.name != "MEMOIZE" else len(memo)] = (
+                        pushed[-1] if pushed else None
+                    )
                 elif op.name != "FRAME":
                     pushed.append(None)
         except Exception:  # noqa: BLE001 - a damaged or foreign stream: keep what was read before
@@ -361,8 +410,11 @@ def _plain_reason(message: str) -> str:
     import re
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", message)  # terminal colour codes
-    drop = re.compile(r"weights.?only|safe.?globals|allowlist|trust|arbitrary|issue|documentation|https?:|"
-                      r"load failed|you have two options|unpickler error", re.IGNORECASE)
+    drop = re.compile(
+        r"weights.?only|safe.?globals|allowlist|trust|arbitrary|issue|documentation|https?:|"
+        r"load failed|you have two options|unpickler error",
+        re.IGNORECASE,
+    )
     for phrase in re.split(r"(?<=[.!?:])\s+|\n+", text):
         phrase = phrase.strip(" \t.:")
         if phrase and not drop.search(phrase):

@@ -7,21 +7,21 @@ same benchmark at every budget, each into its own folder ``OUT/epochs-E`` (a com
 folder: resumable, reportable on its own), with every loss's configuration chosen on val *at that
 budget*, and then writes the budget report across them.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Optional
 
-
-from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 from .budget_report import BUDGET_FILE, budget_folder, write_budget_report
+from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 
 
-
-def check_budgets(budgets: Sequence[int]) -> List[int]:
+def check_budgets(budgets: Sequence[int]) -> list[int]:
     """The budgets in increasing order.
 
     Raises:
@@ -37,12 +37,17 @@ def check_budgets(budgets: Sequence[int]) -> List[int]:
     return sorted(values)
 
 
-def _record(cfg: BenchmarkConfig, budgets: List[int]) -> Dict:
+def _record(cfg: BenchmarkConfig, budgets: list[int]) -> dict:
     identity = {k: v for k, v in cfg.identity().items() if k != "epochs"}
-    return {"format_version": FORMAT_VERSION, "budgets": budgets, "config": identity, "command": cfg.command}
+    return {
+        "format_version": FORMAT_VERSION,
+        "budgets": budgets,
+        "config": identity,
+        "command": cfg.command,
+    }
 
 
-def _write_record(out: Path, cfg: BenchmarkConfig, budgets: List[int], force: bool) -> None:
+def _write_record(out: Path, cfg: BenchmarkConfig, budgets: list[int], force: bool) -> None:
     """Write ``budget.json``; a folder of another study is refused unless ``force``.
 
     The budgets may grow between runs (a longer budget added later): only the rest of the
@@ -54,10 +59,15 @@ def _write_record(out: Path, cfg: BenchmarkConfig, budgets: List[int], force: bo
         old = json.loads(path.read_text(encoding="utf-8"))
         recorded = migrate_identity(old.get("config", {}), old.get("format_version"), str(path))
         if recorded != record["config"]:
-            differ = sorted(k for k in set(recorded) | set(record["config"])
-                            if recorded.get(k) != record["config"].get(k))
-            raise ValueError(f"{out} holds a budget study of another configuration (differs in {', '.join(differ)}); "
-                             "choose another --out, or pass --force to replace it")
+            differ = sorted(
+                k
+                for k in set(recorded) | set(record["config"])
+                if recorded.get(k) != record["config"].get(k)
+            )
+            raise ValueError(
+                f"{out} holds a budget study of another configuration (differs in {', '.join(differ)}); "
+                "choose another --out, or pass --force to replace it"
+            )
         record["budgets"] = sorted(set(old.get("budgets", [])) | set(budgets))
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -66,13 +76,18 @@ def _write_record(out: Path, cfg: BenchmarkConfig, budgets: List[int], force: bo
 @dataclass
 class BudgetResult:
     out: Path
-    budgets: List[int]
-    results: Dict[int, object]
-    paths: List[Path]
+    budgets: list[int]
+    results: dict[int, object]
+    paths: list[Path]
 
 
-def run_budget_study(cfg: BenchmarkConfig, budgets: Sequence[int], out: Path, force: bool = False,
-                     log: Optional[Callable[[str], None]] = None) -> BudgetResult:
+def run_budget_study(
+    cfg: BenchmarkConfig,
+    budgets: Sequence[int],
+    out: Path,
+    force: bool = False,
+    log: Optional[Callable[[str], None]] = None,
+) -> BudgetResult:
     """Run (or resume) the benchmark ``cfg`` at every budget, then write the budget report.
 
     Budgets run shortest first, so an interrupted study has its short budgets complete.
@@ -86,7 +101,9 @@ def run_budget_study(cfg: BenchmarkConfig, budgets: Sequence[int], out: Path, fo
     results = {}
     for epochs in budgets:
         log(f"=== budget: {epochs} epochs -> {budget_folder(out, epochs)}")
-        sub = dataclasses.replace(cfg, epochs=epochs, command=f"{cfg.command} (budget {epochs} epochs)")
+        sub = dataclasses.replace(
+            cfg, epochs=epochs, command=f"{cfg.command} (budget {epochs} epochs)"
+        )
         results[epochs] = run_benchmark(sub, budget_folder(out, epochs), force=force, log=log)
     paths = write_budget_report(out)
     return BudgetResult(out, budgets, results, paths)

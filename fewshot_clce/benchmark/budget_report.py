@@ -8,12 +8,13 @@
 - ``plots/budget_<dataset>.png`` (Δ against the budget, one panel per head and shots) and
   ``plots/val_curves_<dataset>.png`` (val accuracy per epoch of the chosen configurations).
 """
+
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ def is_budget_study(folder: Path) -> bool:
 
 # ---------------------------------------------------------------- reading the budget folders
 
+
 def _read_csv(folder: Path, name: str) -> Optional[pd.DataFrame]:
     for path in (folder / name, folder / f"{name}.gz"):
         if path.is_file():
@@ -44,7 +46,7 @@ def _read_csv(folder: Path, name: str) -> Optional[pd.DataFrame]:
     return None
 
 
-def read_budgets(out: Path) -> Dict[int, Path]:
+def read_budgets(out: Path) -> dict[int, Path]:
     """The budgets of the study in ``out`` whose benchmark has finished (holds ``summary.csv``)."""
     record = json.loads((Path(out) / BUDGET_FILE).read_text(encoding="utf-8"))
     found = {}
@@ -55,12 +57,30 @@ def read_budgets(out: Path) -> Dict[int, Path]:
     return found
 
 
-COLUMNS = ["epochs", "dataset", "loss", "config", "head", "shots", "n_seeds", "mean", "ci_low", "ci_high",
-           "baseline", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_kind", "p_value", "p_kind",
-           "seeds_positive", "seeds_negative"]
+COLUMNS = [
+    "epochs",
+    "dataset",
+    "loss",
+    "config",
+    "head",
+    "shots",
+    "n_seeds",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "baseline",
+    "delta",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_ci_kind",
+    "p_value",
+    "p_kind",
+    "seeds_positive",
+    "seeds_negative",
+]
 
 
-def budget_table(folders: Dict[int, Path]) -> pd.DataFrame:
+def budget_table(folders: dict[int, Path]) -> pd.DataFrame:
     """One row per budget, dataset, loss, head and shots: the chosen configuration on novel classes."""
     frames = []
     for epochs, folder in sorted(folders.items()):
@@ -73,7 +93,7 @@ def budget_table(folders: Dict[int, Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def claims_table(folders: Dict[int, Path]) -> pd.DataFrame:
+def claims_table(folders: dict[int, Path]) -> pd.DataFrame:
     """Each claim's verdict at each budget (from each budget's ``claims.csv``)."""
     rows = []
     for epochs, folder in sorted(folders.items()):
@@ -81,11 +101,13 @@ def claims_table(folders: Dict[int, Path]) -> pd.DataFrame:
         if claims is None or claims.empty:
             continue
         for claim, group in claims.groupby("claim", sort=False):
-            rows.append({"epochs": epochs, "claim": claim, "verdict": str(group["verdict"].iloc[0])})
+            rows.append(
+                {"epochs": epochs, "claim": claim, "verdict": str(group["verdict"].iloc[0])}
+            )
     return pd.DataFrame(rows, columns=["epochs", "claim", "verdict"])
 
 
-def val_curves(folders: Dict[int, Path]) -> pd.DataFrame:
+def val_curves(folders: dict[int, Path]) -> pd.DataFrame:
     """Val accuracy per epoch of every run of the chosen configurations.
 
     Columns: epochs (the budget), dataset, loss, config, run, seed, epoch, val_acc.
@@ -107,10 +129,21 @@ def val_curves(folders: Dict[int, Path]) -> pd.DataFrame:
                 continue
             m = pd.read_csv(metrics).dropna(subset=["val_acc"])
             for row in m.itertuples(index=False):
-                rows.append({"epochs": epochs, "dataset": run.train_dataset, "loss": run.loss, "config": run.config,
-                             "run": run.run, "seed": int(run.seed), "epoch": int(row.epoch),
-                             "val_acc": float(row.val_acc)})
-    return pd.DataFrame(rows, columns=["epochs", "dataset", "loss", "config", "run", "seed", "epoch", "val_acc"])
+                rows.append(
+                    {
+                        "epochs": epochs,
+                        "dataset": run.train_dataset,
+                        "loss": run.loss,
+                        "config": run.config,
+                        "run": run.run,
+                        "seed": int(run.seed),
+                        "epoch": int(row.epoch),
+                        "val_acc": float(row.val_acc),
+                    }
+                )
+    return pd.DataFrame(
+        rows, columns=["epochs", "dataset", "loss", "config", "run", "seed", "epoch", "val_acc"]
+    )
 
 
 def convergence(curves: pd.DataFrame) -> pd.DataFrame:
@@ -125,31 +158,64 @@ def convergence(curves: pd.DataFrame) -> pd.DataFrame:
     from scipy import stats
 
     rows = []
-    for (epochs, dataset, loss, config), group in curves.groupby(["epochs", "dataset", "loss", "config"]):
+    for (epochs, dataset, loss, config), group in curves.groupby(
+        ["epochs", "dataset", "loss", "config"]
+    ):
         k = max(FLAT_EPOCHS_MIN, int(epochs) // 5)
         gains, finals = [], []
         for _, seed_curve in group.groupby("seed"):
             tail = seed_curve.sort_values("epoch").tail(k)
             finals.append(float(tail["val_acc"].iloc[-1]))
             if len(tail) >= 2:
-                slope = np.polyfit(tail["epoch"].to_numpy(float), tail["val_acc"].to_numpy(float), 1)[0]
+                slope = np.polyfit(
+                    tail["epoch"].to_numpy(float), tail["val_acc"].to_numpy(float), 1
+                )[0]
                 gains.append(slope * (len(tail) - 1))
         gain = float(np.mean(gains)) if gains else math.nan
         if len(gains) >= 2:
-            half = stats.t.ppf(0.975, len(gains) - 1) * np.std(gains, ddof=1) / math.sqrt(len(gains))
+            half = (
+                stats.t.ppf(0.975, len(gains) - 1) * np.std(gains, ddof=1) / math.sqrt(len(gains))
+            )
             low, high = gain - half, gain + half
             state = "still rising" if low > 0 else ("falling" if high < 0 else "flat")
         else:
             low = high = math.nan
             state = "one seed: not judged"
-        rows.append({"epochs": epochs, "dataset": dataset, "loss": loss, "config": config, "last_epochs": k,
-                     "n_seeds": len(finals), "final_val_acc": float(np.mean(finals)), "gain": gain,
-                     "gain_low": low, "gain_high": high, "state": state})
-    return pd.DataFrame(rows, columns=["epochs", "dataset", "loss", "config", "last_epochs", "n_seeds",
-                                       "final_val_acc", "gain", "gain_low", "gain_high", "state"])
+        rows.append(
+            {
+                "epochs": epochs,
+                "dataset": dataset,
+                "loss": loss,
+                "config": config,
+                "last_epochs": k,
+                "n_seeds": len(finals),
+                "final_val_acc": float(np.mean(finals)),
+                "gain": gain,
+                "gain_low": low,
+                "gain_high": high,
+                "state": state,
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "epochs",
+            "dataset",
+            "loss",
+            "config",
+            "last_epochs",
+            "n_seeds",
+            "final_val_acc",
+            "gain",
+            "gain_low",
+            "gain_high",
+            "state",
+        ],
+    )
 
 
 # ---------------------------------------------------------------- writing
+
 
 def _points(value: float, low: float, high: float) -> str:
     if not np.isfinite(value):
@@ -159,21 +225,27 @@ def _points(value: float, low: float, high: float) -> str:
     return f"{100 * value:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
 
 
-def _claim_lines(claims: pd.DataFrame, budgets: List[int]) -> List[str]:
+def _claim_lines(claims: pd.DataFrame, budgets: list[int]) -> list[str]:
     lines = []
     for claim, group in claims.groupby("claim", sort=False):
         by_budget = dict(zip(group["epochs"], group["verdict"]))
-        verdicts: Dict[str, List[int]] = {}
+        verdicts: dict[str, list[int]] = {}
         for e in budgets:
             verdicts.setdefault(by_budget.get(e, "not measured"), []).append(e)
         if len(budgets) == 1:
-            lines.append(f"- **{claim}**: {by_budget.get(budgets[0], 'not measured')} at {budgets[0]} epochs "
-                         "(the only budget finished so far)")
+            lines.append(
+                f"- **{claim}**: {by_budget.get(budgets[0], 'not measured')} at {budgets[0]} epochs "
+                "(the only budget finished so far)"
+            )
         elif len(verdicts) == 1:
-            (verdict, _), = verdicts.items()
-            lines.append(f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)")
+            ((verdict, _),) = verdicts.items()
+            lines.append(
+                f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)"
+            )
         else:
-            parts = "; ".join(f"{v} at {', '.join(map(str, es))} epochs" for v, es in verdicts.items())
+            parts = "; ".join(
+                f"{v} at {', '.join(map(str, es))} epochs" for v, es in verdicts.items()
+            )
             lines.append(f"- **{claim}**: depends on the budget: {parts}")
     return lines
 
@@ -188,45 +260,83 @@ def compared_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["delta"].notna() & ~table["loss"].isin(REFERENCE_LOSSES)]
 
 
-def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: pd.DataFrame,
-                    record: Dict, plots: List[Path]) -> str:
+def budget_markdown(
+    out: Path,
+    table: pd.DataFrame,
+    claims: pd.DataFrame,
+    conv: pd.DataFrame,
+    record: dict,
+    plots: list[Path],
+) -> str:
     """The text of ``BUDGET.md``."""
     budgets = sorted(int(e) for e in table["epochs"].unique()) if len(table) else []
     planned = record.get("budgets", [])
     missing = [e for e in planned if e not in budgets]
     losses = list(dict.fromkeys(compared_rows(table)["loss"])) if len(table) else []
-    baseline_name = str(table["baseline"].dropna().iloc[0]).split("(")[0] if len(table) and \
-        table["baseline"].notna().any() else ""
+    baseline_name = (
+        str(table["baseline"].dropna().iloc[0]).split("(")[0]
+        if len(table) and table["baseline"].notna().any()
+        else ""
+    )
     title = f"{', '.join(losses)} against {baseline_name}" if losses else "no finished budget"
-    lines = [f"# Budget study: {title}",
-             "",
-             f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
-             f"{', '.join(map(str, budgets)) or 'none'} epochs"
-             + (f"; still to run: {', '.join(map(str, missing))} epochs (rerun the command to resume)" if missing
-                else "") + ". Each budget is a complete benchmark in `epochs-E/` (its own REPORT.md); every "
-             "loss's configuration is chosen on val at each budget, and every number below is on novel classes.",
-             ""]
+    lines = [
+        f"# Budget study: {title}",
+        "",
+        f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
+        f"{', '.join(map(str, budgets)) or 'none'} epochs"
+        + (
+            f"; still to run: {', '.join(map(str, missing))} epochs (rerun the command to resume)"
+            if missing
+            else ""
+        )
+        + ". Each budget is a complete benchmark in `epochs-E/` (its own REPORT.md); every "
+        "loss's configuration is chosen on val at each budget, and every number below is on novel classes.",
+        "",
+    ]
     if not budgets:
         return "\n".join(lines)
     lines += ["## Claims per budget", ""]
     lines += _claim_lines(claims, budgets) if len(claims) else ["No claims were checked."]
-    lines += ["", "A claim that holds at one budget and not at another is a statement about the budget, not about "
-                  "the loss: the longest budget that has converged (below) is the one to quote.", ""]
-    baseline = str(table["baseline"].dropna().iloc[0]).split("(")[0] if table["baseline"].notna().any() else ""
-    lines += ["## Δ against the baseline per budget (points, seed-level 95% CI where the seeds allow)", ""]
-    header = "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |"
+    lines += [
+        "",
+        "A claim that holds at one budget and not at another is a statement about the budget, not about "
+        "the loss: the longest budget that has converged (below) is the one to quote.",
+        "",
+    ]
+    baseline = (
+        str(table["baseline"].dropna().iloc[0]).split("(")[0]
+        if table["baseline"].notna().any()
+        else ""
+    )
+    lines += [
+        "## Δ against the baseline per budget (points, seed-level 95% CI where the seeds allow)",
+        "",
+    ]
+    header = (
+        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |"
+    )
     lines += [header, "|" + "---|" * (4 + len(budgets))]
     rows = compared_rows(table)
-    for (dataset, loss, head, shots), group in rows.groupby(["dataset", "loss", "head", "shots"], sort=False):
+    for (dataset, loss, head, shots), group in rows.groupby(
+        ["dataset", "loss", "head", "shots"], sort=False
+    ):
         cells = []
         for e in budgets:
             g = group[group["epochs"] == e]
-            cells.append(_points(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0]) if len(g) else "—")
-        lines.append(f"| {dataset} | {loss} − {baseline} | {head} | {shots} | " + " | ".join(cells) + " |")
+            cells.append(
+                _points(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0]) if len(g) else "—"
+            )
+        lines.append(
+            f"| {dataset} | {loss} − {baseline} | {head} | {shots} | " + " | ".join(cells) + " |"
+        )
     lines += ["", "## Accuracy and the configuration chosen on val, per budget", ""]
-    lines += ["| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
-              "|" + "---|" * (4 + len(budgets))]
-    for (dataset, loss, head, shots), group in table.groupby(["dataset", "loss", "head", "shots"], sort=False):
+    lines += [
+        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+        "|" + "---|" * (4 + len(budgets)),
+    ]
+    for (dataset, loss, head, shots), group in table.groupby(
+        ["dataset", "loss", "head", "shots"], sort=False
+    ):
         cells = []
         for e in budgets:
             g = group[group["epochs"] == e]
@@ -234,24 +344,38 @@ def budget_markdown(out: Path, table: pd.DataFrame, claims: pd.DataFrame, conv: 
                 cells.append("—")
                 continue
             r = g.iloc[0]
-            cells.append(f"{100 * r['mean']:.2f} [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] {r['config']}")
+            cells.append(
+                f"{100 * r['mean']:.2f} [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] {r['config']}"
+            )
         lines.append(f"| {dataset} | {loss} | {head} | {shots} | " + " | ".join(cells) + " |")
     lines += ["", "## Convergence", ""]
     if len(conv):
-        lines += ["Val accuracy (the training's own val episodes) of each chosen configuration over its last "
-                  "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
-                  "*flat*: the interval contains 0; *still rising*: it lies above 0.", "",
-                  "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
-                  "(points) | state |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "Val accuracy (the training's own val episodes) of each chosen configuration over its last "
+            "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
+            "*flat*: the interval contains 0; *still rising*: it lies above 0.",
+            "",
+            "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
+            "(points) | state |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
-            lines.append(f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
-                         f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |")
+            lines.append(
+                f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
+                f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
+            )
         longest = conv[conv["epochs"] == conv["epochs"].max()]
         flat = longest["state"].eq("flat").all()
-        lines += ["", f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
-                  + ("every chosen configuration is flat: this is a converged comparison." if flat else
-                     "not every chosen configuration is flat: a longer budget is needed before the comparison can "
-                     "be called converged.")]
+        lines += [
+            "",
+            f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
+            + (
+                "every chosen configuration is flat: this is a converged comparison."
+                if flat
+                else "not every chosen configuration is flat: a longer budget is needed before the comparison can "
+                "be called converged."
+            ),
+        ]
     else:
         lines += ["No training history was found (the run folders are not beside the results)."]
     if plots:
@@ -271,7 +395,9 @@ def plot_budget(table: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]
     if rows.empty:
         return None
     cells = list(dict.fromkeys(zip(rows["head"], rows["shots"])))
-    fig, axes = plt.subplots(1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True
+    )
     for ax, (head, shots) in zip(axes[0], cells):
         cell = rows[(rows["head"] == head) & (rows["shots"] == shots)]
         for loss, g in cell.groupby("loss", sort=False):
@@ -308,7 +434,9 @@ def plot_val_curves(curves: pd.DataFrame, dataset: str, path: Path) -> Optional[
     if rows.empty:
         return None
     budgets = sorted(rows["epochs"].unique())
-    fig, axes = plt.subplots(1, len(budgets), figsize=(3.6 * len(budgets), 3.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(budgets), figsize=(3.6 * len(budgets), 3.2), squeeze=False, sharey=True
+    )
     for ax, e in zip(axes[0], budgets):
         for loss, g in rows[rows["epochs"] == e].groupby("loss", sort=False):
             mean = g.groupby("epoch")["val_acc"].mean()
@@ -324,7 +452,7 @@ def plot_val_curves(curves: pd.DataFrame, dataset: str, path: Path) -> Optional[
     return path
 
 
-def write_budget_report(out: Path) -> List[Path]:
+def write_budget_report(out: Path) -> list[Path]:
     """Write ``BUDGET.md``, ``budget.csv``, ``convergence.csv`` and the plots from the finished budgets."""
     out = Path(out)
     record = json.loads((out / BUDGET_FILE).read_text(encoding="utf-8"))
@@ -336,12 +464,16 @@ def write_budget_report(out: Path) -> List[Path]:
     written = []
     plots = []
     for dataset in dict.fromkeys(table["dataset"]) if len(table) else []:
-        for p in (plot_budget(table, dataset, out / "plots" / f"budget_{dataset}.png"),
-                  plot_val_curves(curves, dataset, out / "plots" / f"val_curves_{dataset}.png")):
+        for p in (
+            plot_budget(table, dataset, out / "plots" / f"budget_{dataset}.png"),
+            plot_val_curves(curves, dataset, out / "plots" / f"val_curves_{dataset}.png"),
+        ):
             if p is not None:
                 plots.append(p)
     table.to_csv(out / "budget.csv", index=False)
     conv.to_csv(out / "convergence.csv", index=False)
-    (out / REPORT).write_text(budget_markdown(out, table, claims, conv, record, plots), encoding="utf-8")
+    (out / REPORT).write_text(
+        budget_markdown(out, table, claims, conv, record, plots), encoding="utf-8"
+    )
     written += [out / REPORT, out / "budget.csv", out / "convergence.csv", *plots]
     return written

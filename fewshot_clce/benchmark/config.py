@@ -6,23 +6,45 @@ keyword) wins over the preset, which wins over the defaults below. The resolved 
 is written to ``config.json`` in the output folder; a later run into the same folder must
 resolve to the same :meth:`BenchmarkConfig.identity` (or pass ``--force``).
 """
+
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
-RUNTIME_FIELDS = ("preset", "data_root", "device", "time_budget", "progress", "command", "executor", "jobs",
-                  "devices", "threads", "precision", "gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min",
-                  "slurm_partition", "slurm_account", "slurm_array_parallelism")
+RUNTIME_FIELDS = (
+    "preset",
+    "data_root",
+    "device",
+    "time_budget",
+    "progress",
+    "command",
+    "executor",
+    "jobs",
+    "devices",
+    "threads",
+    "precision",
+    "gpus_per_job",
+    "cpus_per_job",
+    "mem_gb",
+    "timeout_min",
+    "slurm_partition",
+    "slurm_account",
+    "slurm_array_parallelism",
+)
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
 # The format of the files that record a configuration (config.json, results.json, budget.json).
 # Format 1 (files without a format_version) left these settings out while at their default.
 FORMAT_VERSION = 2
-_DEFAULTS_LEFT_OUT_BY_1 = {"init": None, "baseline_backbone": False, "eval_datasets": None,
-                           "hp": None}
+_DEFAULTS_LEFT_OUT_BY_1 = {
+    "init": None,
+    "baseline_backbone": False,
+    "eval_datasets": None,
+    "hp": None,
+}
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
 TIMM = "timm:"
 # The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
@@ -39,21 +61,25 @@ def _s(default: Any = None, help: str = "", factory=None, **meta: Any):
     return field(default=default, metadata={"help": help, **meta})
 
 
-def parse_sweep(text: str) -> Dict[str, List[float]]:
+def parse_sweep(text: str) -> dict[str, list[float]]:
     """``"lam=0.05,0.1 beta=0,1"`` -> ``{"lam": [0.05, 0.1], "beta": [0.0, 1.0]}`` (one grid block).
 
     Raises:
         ValueError: for a malformed block (argparse shows it as the option's error).
     """
-    block: Dict[str, List[float]] = {}
+    block: dict[str, list[float]] = {}
     for part in text.replace(";", " ").split():
         name, eq, values = part.partition("=")
         name = {"lambda": "lam", "t": "temperature", "bs": "batch_size"}.get(name, name)
         if not eq or not values:
-            raise ValueError(f"sweep block {text!r}: write name=v1,v2 for each hyper-parameter, e.g. "
-                             "'lam=0.05,0.1 beta=0,1'")
+            raise ValueError(
+                f"sweep block {text!r}: write name=v1,v2 for each hyper-parameter, e.g. "
+                "'lam=0.05,0.1 beta=0,1'"
+            )
         try:
-            block[name] = [int(v) if name == "batch_size" else float(v) for v in values.split(",") if v]
+            block[name] = [
+                int(v) if name == "batch_size" else float(v) for v in values.split(",") if v
+            ]
         except ValueError:
             raise ValueError(f"sweep block {text!r}: {values!r} are not numbers") from None
     if not block:
@@ -91,136 +117,257 @@ class BenchmarkConfig:
     A loss is swept only over the hyper-parameters it declares (CE is not trained once per λ).
     """
 
-    datasets: List[str] = _s(help="datasets to benchmark (fewshot-clce datasets lists them)",
-                             factory=lambda: ["glyphs"], flag="--dataset", nonempty=True,
-                             distinct=True)
-    losses: List[str] = _s(help="losses to compare: registered names (ce, lsce, supcon, lacln, "
-                                "clce, baselinepp, negmargin, cosface, arcface, proto), "
-                                "package.module:Class, ./file.py:Class or pml:Name; values in "
-                                "brackets: 'clce[detach_weights=false]'",
-                           factory=lambda: ["ce", "supcon", "clce"], aliases=("--loss",),
-                           nonempty=True, distinct=True)
+    datasets: list[str] = _s(
+        help="datasets to benchmark (fewshot-clce datasets lists them)",
+        factory=lambda: ["glyphs"],
+        flag="--dataset",
+        nonempty=True,
+        distinct=True,
+    )
+    losses: list[str] = _s(
+        help="losses to compare: registered names (ce, lsce, supcon, lacln, "
+        "clce, baselinepp, negmargin, cosface, arcface, proto), "
+        "package.module:Class, ./file.py:Class or pml:Name; values in "
+        "brackets: 'clce[detach_weights=false]'",
+        factory=lambda: ["ce", "supcon", "clce"],
+        aliases=("--loss",),
+        nonempty=True,
+        distinct=True,
+    )
     backbone: str = _s("conv4", "conv4, resnet12 or any timm model name")
-    shots: List[int] = _s(help="shot settings of the episodes", factory=lambda: [1, 5],
-                          nonempty=True, minimum=1, distinct=True)
+    shots: list[int] = _s(
+        help="shot settings of the episodes",
+        factory=lambda: [1, 5],
+        nonempty=True,
+        minimum=1,
+        distinct=True,
+    )
     ways: int = _s(5, "classes per episode", check="ways")
     queries: int = _s(15, "query images per class", minimum=1)
-    heads: List[str] = _s(help="few-shot heads, with options in brackets (logistic[C=0.1])",
-                          factory=lambda: ["centroid", "logistic"], aliases=("--head",),
-                          nonempty=True, distinct=True)
-    episodes: int = _s(1000, "novel-split episodes per shot setting", aliases=("--n-episodes",),
-                       minimum=1)
-    val_episodes: int = _s(300, "val-split episodes per shot setting, for choosing hyper-parameters",
-                           minimum=0)
-    seeds: List[int] = _s(help="training seeds, the same for every loss", factory=lambda: [0],
-                          aliases=("--seed",), nonempty=True, check="seed", distinct=True)
-    lam: Optional[List[float]] = _s(None, "CLCE weight λ values to try (omitted: each loss's default grid)",
-                                    flag="--lambda", metavar="LAMBDA", distinct=True)
-    temperature: Optional[List[float]] = _s(None, "temperatures τ to try (omitted: each loss's default grid)",
-                                            distinct=True)
-    beta: Optional[List[float]] = _s(None, "hard-negative β values to try (omitted: each loss's default grid)",
-                                     distinct=True)
-    batch_size: List[int] = _s(help="training batch sizes, each tried for every loss", factory=lambda: [64],
-                               nonempty=True, minimum=1, distinct=True)
-    sweeps: Optional[List[Dict[str, List[float]]]] = _s(
-        None, "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
-              "(instead of --lambda/--temperature/--beta)", flag="--sweep", type=parse_sweep, metavar="BLOCK")
-    hp: Optional[List[str]] = _s(None, "values of any declared hyper-parameter of one loss, "
-                                       "each tried: LOSS.NAME=V1,V2 (e.g. "
-                                       "clce.detach_weights=true,false arcface.margin=0.3,0.5)",
-                                 flag="--hp", metavar="LOSS.NAME=V1,V2", type=_hp_item)
-    default_grids: bool = _s(True, "sweep each loss's default grid when no values are given",
-                             flag="--no-default-grids", action="store_false",
-                             cli_help="train every loss at its default hyper-parameters when no values are given "
-                                      "(no choice on val)")
-    epochs: int = _s(10, "training epochs per run (the same budget for every loss); several values run a budget "
-                         "study: the whole benchmark once per budget, into OUT/epochs-E, each loss's configuration "
-                         "chosen on val at each budget, and OUT/BUDGET.md across them", nargs="+",
-                 minimum=1)
+    heads: list[str] = _s(
+        help="few-shot heads, with options in brackets (logistic[C=0.1])",
+        factory=lambda: ["centroid", "logistic"],
+        aliases=("--head",),
+        nonempty=True,
+        distinct=True,
+    )
+    episodes: int = _s(
+        1000, "novel-split episodes per shot setting", aliases=("--n-episodes",), minimum=1
+    )
+    val_episodes: int = _s(
+        300, "val-split episodes per shot setting, for choosing hyper-parameters", minimum=0
+    )
+    seeds: list[int] = _s(
+        help="training seeds, the same for every loss",
+        factory=lambda: [0],
+        aliases=("--seed",),
+        nonempty=True,
+        check="seed",
+        distinct=True,
+    )
+    lam: Optional[list[float]] = _s(
+        None,
+        "CLCE weight λ values to try (omitted: each loss's default grid)",
+        flag="--lambda",
+        metavar="LAMBDA",
+        distinct=True,
+    )
+    temperature: Optional[list[float]] = _s(
+        None, "temperatures τ to try (omitted: each loss's default grid)", distinct=True
+    )
+    beta: Optional[list[float]] = _s(
+        None, "hard-negative β values to try (omitted: each loss's default grid)", distinct=True
+    )
+    batch_size: list[int] = _s(
+        help="training batch sizes, each tried for every loss",
+        factory=lambda: [64],
+        nonempty=True,
+        minimum=1,
+        distinct=True,
+    )
+    sweeps: Optional[list[dict[str, list[float]]]] = _s(
+        None,
+        "grid blocks, each the product of its values, e.g. 'lam=0.05,0.1 beta=0,1' 'temperature=0.05,0.2' "
+        "(instead of --lambda/--temperature/--beta)",
+        flag="--sweep",
+        type=parse_sweep,
+        metavar="BLOCK",
+    )
+    hp: Optional[list[str]] = _s(
+        None,
+        "values of any declared hyper-parameter of one loss, "
+        "each tried: LOSS.NAME=V1,V2 (e.g. "
+        "clce.detach_weights=true,false arcface.margin=0.3,0.5)",
+        flag="--hp",
+        metavar="LOSS.NAME=V1,V2",
+        type=_hp_item,
+    )
+    default_grids: bool = _s(
+        True,
+        "sweep each loss's default grid when no values are given",
+        flag="--no-default-grids",
+        action="store_false",
+        cli_help="train every loss at its default hyper-parameters when no values are given "
+        "(no choice on val)",
+    )
+    epochs: int = _s(
+        10,
+        "training epochs per run (the same budget for every loss); several values run a budget "
+        "study: the whole benchmark once per budget, into OUT/epochs-E, each loss's configuration "
+        "chosen on val at each budget, and OUT/BUDGET.md across them",
+        nargs="+",
+        minimum=1,
+    )
     lr: Optional[float] = _s(None, "peak learning rate (default: training's)", check="positive")
-    train_options: Dict[str, Any] = _s(help="further TrainConfig settings for every run", factory=dict, api_only=True)
-    episode_seed: int = _s(0, "seed of the manifests generated when no committed one fits", check="seed")
-    manifests_dir: Optional[str] = _s(None, "folder of committed manifests to use (default: the package's)",
-                                      flag="--manifests")
+    train_options: dict[str, Any] = _s(
+        help="further TrainConfig settings for every run", factory=dict, api_only=True
+    )
+    episode_seed: int = _s(
+        0, "seed of the manifests generated when no committed one fits", check="seed"
+    )
+    manifests_dir: Optional[str] = _s(
+        None, "folder of committed manifests to use (default: the package's)", flag="--manifests"
+    )
     baseline: str = _s("ce", "the loss every other is compared with, paired on the same episodes")
-    init: Optional[str] = _s(None, "weights every loss fine-tunes from: a weights file (.pt, .pth, .safetensors, a run's "
-                                   "checkpoint) or timm:NAME (timm's pretrained weights; sets --backbone NAME)",
-                             metavar="FILE|timm:NAME")
-    baseline_backbone: bool = _s(False, "also evaluate the --init weights without fine-tuning, as the loss 'init' in "
-                                        "every table (what fine-tuning with each loss adds)", flag="--baseline-backbone")
-    eval_datasets: Optional[List[str]] = _s(None, "also evaluate every trained run on the novel split of these "
-                                                  "datasets (cross-domain rows: trained on X, evaluated on Y)",
-                                            metavar="DATASET")
-    n_boot: int = _s(2000, "bootstrap resamples (statistics that use them)", api_only=True, minimum=1)
+    init: Optional[str] = _s(
+        None,
+        "weights every loss fine-tunes from: a weights file (.pt, .pth, .safetensors, a run's "
+        "checkpoint) or timm:NAME (timm's pretrained weights; sets --backbone NAME)",
+        metavar="FILE|timm:NAME",
+    )
+    baseline_backbone: bool = _s(
+        False,
+        "also evaluate the --init weights without fine-tuning, as the loss 'init' in "
+        "every table (what fine-tuning with each loss adds)",
+        flag="--baseline-backbone",
+    )
+    eval_datasets: Optional[list[str]] = _s(
+        None,
+        "also evaluate every trained run on the novel split of these "
+        "datasets (cross-domain rows: trained on X, evaluated on Y)",
+        metavar="DATASET",
+    )
+    n_boot: int = _s(
+        2000, "bootstrap resamples (statistics that use them)", api_only=True, minimum=1
+    )
     boot_seed: int = _s(0, "seed of the bootstrap's generator", api_only=True, check="seed")
-    tsne: bool = _s(True, "draw the t-SNE plot", flag="--no-tsne", action="store_false", cli_help="skip the t-SNE plot")
+    tsne: bool = _s(
+        True,
+        "draw the t-SNE plot",
+        flag="--no-tsne",
+        action="store_false",
+        cli_help="skip the t-SNE plot",
+    )
     tsne_classes: int = _s(10, "classes in the t-SNE plot", api_only=True, minimum=1)
     tsne_per_class: int = _s(30, "images per class in the t-SNE plot", api_only=True, minimum=1)
     # runtime
     preset: Optional[str] = _s(None, "the preset these values came from", api_only=True)
-    data_root: Optional[str] = _s(None, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
-                                  flag="--root", aliases=("--data-root",))
+    data_root: Optional[str] = _s(
+        None,
+        "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
+        flag="--root",
+        aliases=("--data-root",),
+    )
     device: str = _s("auto", "auto, cpu, cuda or cuda:N")
-    time_budget: Optional[float] = _s(None, "minutes; warn before starting when the estimate exceeds it",
-                                      check="positive", hint=" (minutes)")
-    progress: bool = _s(True, "progress bars", flag="--no-progress", action="store_false",
-                        cli_help="no progress bars", on_flag="--progress",
-                        on_help="progress bars even when stderr is not a terminal (default: only "
-                                "on a terminal)")
+    time_budget: Optional[float] = _s(
+        None,
+        "minutes; warn before starting when the estimate exceeds it",
+        check="positive",
+        hint=" (minutes)",
+    )
+    progress: bool = _s(
+        True,
+        "progress bars",
+        flag="--no-progress",
+        action="store_false",
+        cli_help="no progress bars",
+        on_flag="--progress",
+        on_help="progress bars even when stderr is not a terminal (default: only on a terminal)",
+    )
     # runtime: where the trainings run (fewshot_clce.benchmark.executors)
-    executor: str = _s("local", "where trainings run: local (this machine, --jobs at once) or submitit (one job "
-                                "each: on Slurm where srun exists, else local subprocesses)",
-                       valid=EXECUTORS, choice_of="an executor")
-    jobs: Optional[int] = _s(None, "trainings at once: local processes (default: one per --devices entry, else 1, "
-                                   "in this process); submitit without Slurm: local jobs at once (default 1)",
-                             minimum=1)
-    devices: Optional[List[str]] = _s(None, "devices of the local executor's processes, one training at a time on "
-                                            "each (cycled when --jobs is larger; default: every visible GPU when "
-                                            "--device is auto, the CPU when there is none, else --device)")
-    threads: Optional[int] = _s(None, "intra-op CPU threads of each training (default: this process's torch count, "
-                                      "whatever the executor; CPU results depend on it in the last bits)",
-                                minimum=1)
-    precision: Optional[str] = _s(None, "autocast precision of every training's forward pass (default: training's "
-                                        "auto: bfloat16 on CUDA and on CPUs with native bfloat16, else float32); "
-                                        "recorded in each run's config.yaml", choices=("auto", "float32", "bfloat16"))
-    gpus_per_job: Optional[int] = _s(None, "submitit: GPUs of each training job; above 1 the training runs under "
-                                           "DDP, one process per GPU (default 0)", minimum=0)
-    cpus_per_job: Optional[int] = _s(None, "submitit: CPU cores of each job, shared by its processes",
-                                     minimum=1)
-    mem_gb: Optional[float] = _s(None, "submitit: memory of each job in GB (default: the cluster's)",
-                                 check="positive")
-    timeout_min: Optional[int] = _s(None, "submitit: time limit of each job in minutes; a job that reaches it is "
-                                          "requeued (up to 3 times) and resumes from its last checkpoint "
-                                          "(default 1440)", minimum=1)
+    executor: str = _s(
+        "local",
+        "where trainings run: local (this machine, --jobs at once) or submitit (one job "
+        "each: on Slurm where srun exists, else local subprocesses)",
+        valid=EXECUTORS,
+        choice_of="an executor",
+    )
+    jobs: Optional[int] = _s(
+        None,
+        "trainings at once: local processes (default: one per --devices entry, else 1, "
+        "in this process); submitit without Slurm: local jobs at once (default 1)",
+        minimum=1,
+    )
+    devices: Optional[list[str]] = _s(
+        None,
+        "devices of the local executor's processes, one training at a time on "
+        "each (cycled when --jobs is larger; default: every visible GPU when "
+        "--device is auto, the CPU when there is none, else --device)",
+    )
+    threads: Optional[int] = _s(
+        None,
+        "intra-op CPU threads of each training (default: this process's torch count, "
+        "whatever the executor; CPU results depend on it in the last bits)",
+        minimum=1,
+    )
+    precision: Optional[str] = _s(
+        None,
+        "autocast precision of every training's forward pass (default: training's "
+        "auto: bfloat16 on CUDA and on CPUs with native bfloat16, else float32); "
+        "recorded in each run's config.yaml",
+        choices=("auto", "float32", "bfloat16"),
+    )
+    gpus_per_job: Optional[int] = _s(
+        None,
+        "submitit: GPUs of each training job; above 1 the training runs under "
+        "DDP, one process per GPU (default 0)",
+        minimum=0,
+    )
+    cpus_per_job: Optional[int] = _s(
+        None, "submitit: CPU cores of each job, shared by its processes", minimum=1
+    )
+    mem_gb: Optional[float] = _s(
+        None, "submitit: memory of each job in GB (default: the cluster's)", check="positive"
+    )
+    timeout_min: Optional[int] = _s(
+        None,
+        "submitit: time limit of each job in minutes; a job that reaches it is "
+        "requeued (up to 3 times) and resumes from its last checkpoint "
+        "(default 1440)",
+        minimum=1,
+    )
     slurm_partition: Optional[str] = _s(None, "Slurm partition of the jobs")
     slurm_account: Optional[str] = _s(None, "Slurm account the jobs are charged to")
-    slurm_array_parallelism: Optional[int] = _s(None, "Slurm: at most this many of the benchmark's jobs run at once "
-                                                      "(they are submitted as one job array)",
-                                              minimum=1)
+    slurm_array_parallelism: Optional[int] = _s(
+        None,
+        "Slurm: at most this many of the benchmark's jobs run at once "
+        "(they are submitted as one job array)",
+        minimum=1,
+    )
     command: str = _s("", "the command line, for the record", api_only=True)
 
-    def identity(self) -> Dict[str, Any]:
+    def identity(self) -> dict[str, Any]:
         """The fields that define the results (all but the runtime ones)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in RUNTIME_FIELDS}
 
     @property
     def init_timm(self) -> Optional[str]:
         """The timm model name of ``init = "timm:NAME"``; None for a file or no init."""
-        return self.init[len(TIMM):] if self.init and self.init.startswith(TIMM) else None
+        return self.init[len(TIMM) :] if self.init and self.init.startswith(TIMM) else None
 
-    def given_grid(self) -> Optional[List[Dict[str, List[float]]]]:
+    def given_grid(self) -> Optional[list[dict[str, list[float]]]]:
         """The grid blocks the user gave (``sweeps``, or one block of ``lam``/``temperature``/``beta``); None if none."""
         if self.sweeps:
             return [dict(b) for b in self.sweeps]
         block = {h: list(getattr(self, h)) for h in LOSS_SWEEPS if getattr(self, h) is not None}
         return [block] if block else None
 
-    def loss_hp(self, name: str, reference: str, declared: List[str]) -> Dict[str, List[Any]]:
+    def loss_hp(self, name: str, reference: str, declared: list[str]) -> dict[str, list[Any]]:
         """The ``hp`` values of the loss called ``name`` (or ``reference``), by hyper-parameter; an
         item without a loss applies to every loss that declares its name."""
         from ..losses.plugins import parse_hp
 
-        out: Dict[str, List[Any]] = {}
+        out: dict[str, list[Any]] = {}
         for item in self.hp or []:
             loss, hp_name, values = parse_hp(item)
             if loss in (name, reference) or (loss is None and hp_name in declared):
@@ -240,7 +387,12 @@ class BenchmarkConfig:
 
 
 # Command-line flags that are not the field name with dashes (the others: --field-name).
-FLAGS = {"datasets": "--dataset", "lam": "--lambda", "manifests_dir": "--manifests", "data_root": "--root"}
+FLAGS = {
+    "datasets": "--dataset",
+    "lam": "--lambda",
+    "manifests_dir": "--manifests",
+    "data_root": "--root",
+}
 
 
 def flag(name: str) -> str:
@@ -248,16 +400,22 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
-def migrate_identity(recorded: Dict[str, Any], version: Any, where: str) -> Dict[str, Any]:
+def migrate_identity(recorded: dict[str, Any], version: Any, where: str) -> dict[str, Any]:
     """A configuration recorded in format ``version`` (None: 1), as :data:`FORMAT_VERSION` records it.
 
     Raises:
         ValueError: naming ``where`` for a format this version cannot read (a newer one).
     """
     version = 1 if version is None else version
-    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
-        raise ValueError(f"{where} has format_version {version!r}; this fewshot-clce reads formats 1 to "
-                         f"{FORMAT_VERSION}: upgrade it, or use another folder")
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version <= FORMAT_VERSION
+    ):
+        raise ValueError(
+            f"{where} has format_version {version!r}; this fewshot-clce reads formats 1 to "
+            f"{FORMAT_VERSION}: upgrade it, or use another folder"
+        )
     recorded = dict(recorded)
     if version == 1:
         for name, default in _DEFAULTS_LEFT_OUT_BY_1.items():
@@ -274,7 +432,7 @@ def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
     """
     from .presets import PRESETS
 
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     if preset is not None:
         if preset not in PRESETS:
             raise ValueError(f"unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
@@ -282,11 +440,13 @@ def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:
     names = {f.name for f in dataclasses.fields(BenchmarkConfig)}
     unknown = sorted(set(given) - names)
     if unknown:
-        raise ValueError(f"unknown benchmark setting(s) {unknown}; valid: {', '.join(sorted(names))}")
+        raise ValueError(
+            f"unknown benchmark setting(s) {unknown}; valid: {', '.join(sorted(names))}"
+        )
     values.update({k: v for k, v in given.items() if v is not None})
     init = values.get("init")
     if isinstance(init, str) and init.startswith(TIMM) and given.get("backbone") is None:
-        values["backbone"] = init[len(TIMM):]  # the weights name their architecture
+        values["backbone"] = init[len(TIMM) :]  # the weights name their architecture
     cfg = BenchmarkConfig(preset=preset, **{k: v for k, v in values.items() if k != "preset"})
     cfg.check()
     return cfg

@@ -6,10 +6,11 @@ and saved in ``episodes/``). Those rows have ``train_dataset`` (where the run wa
 configuration chosen on val) different from ``dataset``. Result files:
 ``results/<train>/on-<dataset>/<run>.csv``.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
 
 from ..utils import checks as _checks
 from .config import BenchmarkConfig
@@ -17,7 +18,7 @@ from .plan import RunSpec
 from .result_cache import cached, evaluation_key
 
 
-def cross_datasets(cfg: BenchmarkConfig, datasets: Dict) -> Dict[str, Tuple[str, object]]:
+def cross_datasets(cfg: BenchmarkConfig, datasets: dict) -> dict[str, tuple[str, object]]:
     """The ``eval_datasets`` by identity: ``(spec, loaded dataset)``, each with a novel split whose images
     every trained backbone can take.
 
@@ -28,35 +29,60 @@ def cross_datasets(cfg: BenchmarkConfig, datasets: Dict) -> Dict[str, Tuple[str,
     from ..data import create_dataset
     from ..data.transforms import check_channels
 
-    out: Dict[str, Tuple[str, object]] = {}
+    out: dict[str, tuple[str, object]] = {}
     for spec in cfg.eval_datasets or []:
         ds = create_dataset(spec, root=cfg.data_root)
         if ds.name in out:
-            raise _checks.SettingError("eval_datasets", "{setting} " + f"names {ds.name!r} twice ({out[ds.name][0]!r} "
-                                       f"and {spec!r})")
+            raise _checks.SettingError(
+                "eval_datasets",
+                "{setting} " + f"names {ds.name!r} twice ({out[ds.name][0]!r} and {spec!r})",
+            )
         if "novel" not in ds.splits:
-            raise ValueError(f"--eval-datasets {spec!r} has no 'novel' split to evaluate on (it has "
-                             f"{', '.join(ds.splits)})")
+            raise ValueError(
+                f"--eval-datasets {spec!r} has no 'novel' split to evaluate on (it has "
+                f"{', '.join(ds.splits)})"
+            )
         shape = ds.split("novel").image_shape
         for d, trained in datasets.items():
             if d != ds.name:
-                check_channels(shape[0], trained.split("base").image_shape[0], f"the images of {ds.name}/novel",
-                               f"a backbone trained on {d}")
+                check_channels(
+                    shape[0],
+                    trained.split("base").image_shape[0],
+                    f"the images of {ds.name}/novel",
+                    f"a backbone trained on {d}",
+                )
         out[ds.name] = (spec, ds)
     return out
 
 
-def cross_manifests(cfg: BenchmarkConfig, targets: Dict, out_dir: Path, search) -> Dict[str, Dict]:
+def cross_manifests(cfg: BenchmarkConfig, targets: dict, out_dir: Path, search) -> dict[str, dict]:
     """Fixed novel-split manifests of every ``eval_datasets`` entry, as :func:`benchmark_manifests` gives them."""
     from .manifests import benchmark_manifests
 
-    return {d: benchmark_manifests(ds, ("novel",), cfg.ways, cfg.shots, cfg.queries, {"novel": cfg.episodes},
-                                   cfg.episode_seed, out_dir, search)
-            for d, (_, ds) in targets.items()}
+    return {
+        d: benchmark_manifests(
+            ds,
+            ("novel",),
+            cfg.ways,
+            cfg.shots,
+            cfg.queries,
+            {"novel": cfg.episodes},
+            cfg.episode_seed,
+            out_dir,
+            search,
+        )
+        for d, (_, ds) in targets.items()
+    }
 
 
-def evaluate_cross(spec: RunSpec, cfg: BenchmarkConfig, out: Path, targets: Dict, cross: Dict,
-                   log: Callable[[str], None]) -> List[tuple]:
+def evaluate_cross(
+    spec: RunSpec,
+    cfg: BenchmarkConfig,
+    out: Path,
+    targets: dict,
+    cross: dict,
+    log: Callable[[str], None],
+) -> list[tuple]:
     """``(dataset, rows, reused)`` of one run on the novel split of every other ``eval_datasets`` entry."""
     from ..evaluation import evaluate_run
     from ..training.run_folder import checkpoint_id
@@ -68,8 +94,13 @@ def evaluate_cross(spec: RunSpec, cfg: BenchmarkConfig, out: Path, targets: Dict
             continue
 
         def compute(ds=ds, d=d):
-            df = evaluate_run(run_dir, [eps for eps, _ in cross[d].values()], heads=cfg.heads, device=cfg.device,
-                              dataset=ds)
+            df = evaluate_run(
+                run_dir,
+                [eps for eps, _ in cross[d].values()],
+                heads=cfg.heads,
+                device=cfg.device,
+                dataset=ds,
+            )
             return spec.annotate(df, run_dir, cfg.backbone, on=d)
 
         key = evaluation_key(checkpoint_id(run_dir), cross[d], cfg.heads)

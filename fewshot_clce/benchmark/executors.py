@@ -28,6 +28,7 @@ Evaluation stays in the driver (:mod:`~fewshot_clce.benchmark.run`), after the t
 loads each dataset and its episodes once for every run, where a job per evaluation would pay a
 process start, the imports and the dataset load each time (and a queue wait on a cluster).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -38,14 +39,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Optional
 
 from ..utils.checks import SettingError
 from .config import BenchmarkConfig, flag
-from .presets import PRESETS
 from .plan import RunSpec, dataset_folder
+from .presets import PRESETS
 from .processes import die_with_parent, reap
 
 SUBMITIT_OPTIONS = ("gpus_per_job", "cpus_per_job", "mem_gb", "timeout_min")
@@ -62,7 +64,7 @@ class Training:
     """One training the benchmark still needs: its plan entry and its settings (resume/force resolved)."""
 
     spec: RunSpec
-    config: "TrainConfig"  # noqa: F821 (fewshot_clce.training.config, imported lazily)
+    config: TrainConfig  # noqa: F821 (fewshot_clce.training.config, imported lazily)
 
     @property
     def key(self) -> str:
@@ -87,7 +89,7 @@ class TrainingTask:
     through :meth:`checkpoint`, resuming from the run's last checkpoint.
     """
 
-    config: "TrainConfig"  # noqa: F821
+    config: TrainConfig  # noqa: F821
 
     def __call__(self) -> str:
         from ..training import trainer
@@ -99,7 +101,9 @@ class TrainingTask:
         """submitit's requeue hook: the same training, continued from its last checkpoint."""
         from submitit.helpers import DelayedSubmission
 
-        return DelayedSubmission(TrainingTask(dataclasses.replace(self.config, resume=True, force=False)))
+        return DelayedSubmission(
+            TrainingTask(dataclasses.replace(self.config, resume=True, force=False))
+        )
 
 
 def _export_submitit_ranks() -> None:
@@ -113,13 +117,18 @@ def _export_submitit_ranks() -> None:
         return
     import submitit
 
-    if os.environ["SUBMITIT_EXECUTOR"] == "local" and threading.current_thread() is threading.main_thread():
+    if (
+        os.environ["SUBMITIT_EXECUTOR"] == "local"
+        and threading.current_thread() is threading.main_thread()
+    ):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     env = submitit.JobEnvironment()
     if env.num_tasks > 1:
         # every task sees all the job's GPUs and takes cuda:LOCAL_RANK (utils.distributed)
-        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+        submitit.helpers.TorchDistributedEnvironment().export(
+            set_cuda_visible_devices=False, overwrite=True
+        )
 
 
 def training_threads(cfg: BenchmarkConfig, device: str, concurrent: int) -> Optional[int]:
@@ -150,8 +159,10 @@ def log_tail(path: Path, lines: int = LOG_TAIL) -> str:
 
 
 def failure_report(training: Training, what: str, log: Path) -> str:
-    return (f"training {training.name} failed ({what}); the end of its log:\n{log_tail(log)}\n"
-            f"  full log: {log}")
+    return (
+        f"training {training.name} failed ({what}); the end of its log:\n{log_tail(log)}\n"
+        f"  full log: {log}"
+    )
 
 
 @dataclass
@@ -161,16 +172,16 @@ class _Tally:
 
     total: int
     log: Log
-    took: Dict[str, float] = dataclasses.field(default_factory=dict)
-    failures: List[str] = dataclasses.field(default_factory=list)
-    logs: List[Path] = dataclasses.field(default_factory=list)
+    took: dict[str, float] = dataclasses.field(default_factory=dict)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    logs: list[Path] = dataclasses.field(default_factory=list)
 
     def failed(self, training: Training, what: str, log: Path) -> None:
         self.log(failure_report(training, what, log))
         self.failures.append(training.name)
         self.logs.append(log)
 
-    def result(self) -> Dict[str, float]:
+    def result(self) -> dict[str, float]:
         """The seconds each training took, once every one has ended.
 
         Raises:
@@ -181,7 +192,8 @@ class _Tally:
                 f"{len(self.failures)} of {self.total} trainings failed ({', '.join(self.failures)}); each is "
                 f"reported above with the end of its log ({', '.join(str(p) for p in self.logs)}). The others "
                 "finished: fix the cause and re-run the same command, which reuses finished trainings and resumes "
-                "interrupted ones from their last checkpoint")
+                "interrupted ones from their last checkpoint"
+            )
         return self.took
 
 
@@ -193,15 +205,17 @@ class Executor:
     def __init__(self, cfg: BenchmarkConfig, out: Path, log: Log):
         self.cfg, self.out, self.log = cfg, Path(out), log
 
-    def run(self, trainings: List[Training]) -> Dict[str, float]:
+    def run(self, trainings: list[Training]) -> dict[str, float]:
         raise NotImplementedError
 
-    def _first(self, took: Dict[str, float], total: int, at_once: int) -> None:
+    def _first(self, took: dict[str, float], total: int, at_once: int) -> None:
         if len(took) == 1 and total > 1:
             first = next(iter(took.values()))
             more = first * -(-(total - 1) // at_once)  # the others, at_once at a time
-            self.log(f"first training took {first:.0f} s; at that pace the {total - 1} other(s) take about "
-                     f"{more / 60:.1f} min more")
+            self.log(
+                f"first training took {first:.0f} s; at that pace the {total - 1} other(s) take about "
+                f"{more / 60:.1f} min more"
+            )
 
 
 class SequentialExecutor(Executor):
@@ -213,17 +227,18 @@ class SequentialExecutor(Executor):
         super().__init__(cfg, out, log)
         self.device = device  # None: the benchmark's --device
 
-    def run(self, trainings: List[Training]) -> Dict[str, float]:
+    def run(self, trainings: list[Training]) -> dict[str, float]:
         from tqdm import tqdm
 
         from ..training import trainer  # looked up at call time (tests replace trainer.train)
 
-        took: Dict[str, float] = {}
+        took: dict[str, float] = {}
         bar = tqdm(trainings, desc="train", unit="run", disable=not self.cfg.progress)
         for t in bar:
             bar.set_postfix_str(t.name)
-            config = dataclasses.replace(t.config, threads=self.cfg.threads,
-                                         device=self.device or t.config.device)
+            config = dataclasses.replace(
+                t.config, threads=self.cfg.threads, device=self.device or t.config.device
+            )
             start = time.perf_counter()
             trainer.train(config)
             took[t.key] = time.perf_counter() - start
@@ -246,7 +261,7 @@ class LocalProcessExecutor(Executor):
     name = "local"
     poll_s = 0.1  # a look at finished processes (waitpid) costs nothing: a finished training is seen at once
 
-    def __init__(self, cfg: BenchmarkConfig, out: Path, log: Log, jobs: int, devices: List[str]):
+    def __init__(self, cfg: BenchmarkConfig, out: Path, log: Log, jobs: int, devices: list[str]):
         super().__init__(cfg, out, log)
         self.jobs, self.devices = jobs, devices
 
@@ -254,34 +269,48 @@ class LocalProcessExecutor(Executor):
         return self.out / "logs" / dataset_folder(t.spec.dataset_id) / f"{t.name}.log"
 
     def _start(self, t: Training, device: str) -> _Running:
-        config = dataclasses.replace(t.config, device=device, progress=False,
-                                     threads=training_threads(self.cfg, device, self.jobs))
+        config = dataclasses.replace(
+            t.config,
+            device=device,
+            progress=False,
+            threads=training_threads(self.cfg, device, self.jobs),
+        )
         path = self.log_path(t)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "a") as f:  # the child writes through its own copy of the descriptor
-            f.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: training {t.name} on {device}, "
-                    f"{config.threads} thread(s)\n")
+            f.write(
+                f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}: training {t.name} on {device}, "
+                f"{config.threads} thread(s)\n"
+            )
             f.flush()
-            process = subprocess.Popen([sys.executable, "-m", __name__, json.dumps(dataclasses.asdict(config))],
-                                       stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       preexec_fn=die_with_parent())
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, json.dumps(dataclasses.asdict(config))],
+                stdout=f,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent(),
+            )
         return _Running(t, process, device, path, time.perf_counter())
 
-    def run(self, trainings: List[Training]) -> Dict[str, float]:
+    def run(self, trainings: list[Training]) -> dict[str, float]:
         from tqdm import tqdm
 
         from ..training.run_folder import is_finished
 
         queue, running, free = list(trainings), {}, list(range(self.jobs))
         tally = _Tally(len(trainings), self.log)
-        self.log(f"training {len(trainings)} run(s), {self.jobs} at a time on {', '.join(self.devices)}; "
-                 f"logs in {self.out / 'logs'}")
+        self.log(
+            f"training {len(trainings)} run(s), {self.jobs} at a time on {', '.join(self.devices)}; "
+            f"logs in {self.out / 'logs'}"
+        )
         bar = tqdm(total=len(trainings), desc="train", unit="run", disable=not self.cfg.progress)
         try:
             while queue or running:
                 while queue and free:
                     slot = free.pop(0)
-                    running[slot] = self._start(queue.pop(0), self.devices[slot % len(self.devices)])
+                    running[slot] = self._start(
+                        queue.pop(0), self.devices[slot % len(self.devices)]
+                    )
                     bar.set_postfix_str(", ".join(r.training.name for r in running.values()))
                 for slot, r in list(running.items()):
                     code = r.process.poll()
@@ -310,18 +339,22 @@ class LocalProcessExecutor(Executor):
         return tally.result()
 
 
-def default_devices(cfg: BenchmarkConfig) -> List[str]:
+def default_devices(cfg: BenchmarkConfig) -> list[str]:
     """``--devices``, else every visible GPU when ``--device`` is auto (the CPU without one), else ``--device``."""
     import torch
 
     if cfg.devices:
         return list(cfg.devices)
     if cfg.device == "auto":  # resolved here, so that the log says where each training runs
-        return [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else ["cpu"]
+        return (
+            [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+            if torch.cuda.is_available()
+            else ["cpu"]
+        )
     return [cfg.device]
 
 
-def check_devices(devices: List[str]) -> None:
+def check_devices(devices: list[str]) -> None:
     """Refuse a device that does not exist here, before any training starts (names it)."""
     from ..utils.distributed import resolve_device
 
@@ -354,8 +387,12 @@ def make_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> Executor:
     """
     cfg.check()
     if cfg.executor == "local":
-        _warn_ignored(cfg, SUBMITIT_OPTIONS + SLURM_OPTIONS, "the local executor (options of --executor submitit)",
-                      log)
+        _warn_ignored(
+            cfg,
+            SUBMITIT_OPTIONS + SLURM_OPTIONS,
+            "the local executor (options of --executor submitit)",
+            log,
+        )
         devices = default_devices(cfg)
         check_devices(devices)
         jobs = cfg.jobs or (len(devices) if cfg.devices else 1)
@@ -368,16 +405,18 @@ def make_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> Executor:
     return submitit_executor(cfg, out, log)
 
 
-def _warn_oversubscribed(cfg: BenchmarkConfig, devices: List[str], jobs: int, log: Log) -> None:
+def _warn_oversubscribed(cfg: BenchmarkConfig, devices: list[str], jobs: int, log: Log) -> None:
     cores = os.cpu_count() or 1
     threads = training_threads(cfg, devices[0], jobs)
     if any(d.startswith("cpu") for d in devices) and threads and jobs * threads > cores:
-        log(f"WARNING: {jobs} CPU trainings at once of {threads} thread(s) each oversubscribe the {cores} cores "
+        log(
+            f"WARNING: {jobs} CPU trainings at once of {threads} thread(s) each oversubscribe the {cores} cores "
             f"(threads then wait for one another); --threads {max(1, cores // jobs)} shares them (CPU results "
-            "depend on the thread count in the last bits, never on the executor)")
+            "depend on the thread count in the last bits, never on the executor)"
+        )
 
 
-def _worker(argv: List[str]) -> int:
+def _worker(argv: list[str]) -> int:
     """``python -m fewshot_clce.benchmark.executors CONFIG_JSON``: one training (the local executor's)."""
     from ..training.config import TrainConfig
 

@@ -10,13 +10,15 @@ without fine-tuning (``baseline_backbone``).
   entry, :mod:`fewshot_clce.benchmark.cross_domain`); its rows repeat under every seed, so that it
   pairs with every loss seed by seed (it has no training noise: its seeds agree).
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Optional
 
 import pandas as pd
 
@@ -36,12 +38,12 @@ class InitWeights:
     checkpoint: Optional[Path]  # the weights file; None for timm's pretrained weights
     timm: Optional[str]  # the timm model name; None for a file
 
-    def record(self) -> Dict[str, str]:
+    def record(self) -> dict[str, str]:
         """What ``config.json`` (and the report) records of them."""
         return {"init": self.source, "init_digest": self.digest}
 
 
-def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
+def prepare_init(cfg: BenchmarkConfig, datasets: dict) -> Optional[InitWeights]:
     """Read (or fetch) ``cfg.init`` and take its digest; a file must fit the backbone for every dataset.
 
     Raises:
@@ -62,7 +64,9 @@ def prepare_init(cfg: BenchmarkConfig, datasets: Dict) -> Optional[InitWeights]:
     try:
         state = backbone_weights(path)
     except (ValueError, pickle.UnpicklingError) as e:
-        raise _checks.SettingError("init", "{setting} " + f"{cfg.init!r} is not a weights file ({e})") from None
+        raise _checks.SettingError(
+            "init", "{setting} " + f"{cfg.init!r} is not a weights file ({e})"
+        ) from None
     for ds in datasets.values():
         channels = ds.split("base").image_shape[0]
         # another codebase's layout (easyfsl, RFS, ...) is read as training will read it
@@ -79,20 +83,32 @@ def check_init_digest(out: Path, init: Optional[InitWeights], force: bool) -> No
     path = Path(out) / "config.json"
     try:
         old = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):  # none yet, or unreadable: prepare_output says so
+    except (
+        OSError,
+        ValueError,
+        UnicodeDecodeError,
+    ):  # none yet, or unreadable: prepare_output says so
         return
     if not isinstance(old, dict) or force:
         return
     was, now = old.get("init_digest"), init.digest if init else None
     if was != now:
-        before = f"weights with digest {was} (--init {old.get('init')})" if was else "a random initialisation"
+        before = (
+            f"weights with digest {was} (--init {old.get('init')})"
+            if was
+            else "a random initialisation"
+        )
         after = f"--init {init.source} has digest {now}" if init else "no --init is given"
-        raise FileExistsError(f"{str(out)!r} holds a benchmark whose runs started from {before}, but {after}; "
-                              "give the weights it started from, another --out, or --force to train every run "
-                              "again from these")
+        raise FileExistsError(
+            f"{str(out)!r} holds a benchmark whose runs started from {before}, but {after}; "
+            "give the weights it started from, another --out, or --force to train every run "
+            "again from these"
+        )
 
 
-def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights], states: Dict, force: bool) -> None:
+def check_run_inits(
+    specs: list[RunSpec], out: Path, init: Optional[InitWeights], states: dict, force: bool
+) -> None:
     """Every trained (or interrupted) run in ``out`` started from ``init``; with ``force`` the others are
     trained again (their state becomes ``different``).
 
@@ -112,14 +128,25 @@ def check_run_inits(specs: List[RunSpec], out: Path, init: Optional[InitWeights]
         if "init_digest" not in derived or derived["init_digest"] == now:
             continue
         if not force:
-            raise ValueError(f"run {str(s.run_dir(out))!r} started from weights with digest {derived['init_digest']}, "
-                             f"not {now} ({init.source if init else 'a random initialisation'}); move it away, or "
-                             "pass --force to train it again")
+            raise ValueError(
+                f"run {str(s.run_dir(out))!r} started from weights with digest {derived['init_digest']}, "
+                f"not {now} ({init.source if init else 'a random initialisation'}); move it away, or "
+                "pass --force to train it again"
+            )
         states[key] = "different"
 
 
-def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: InitWeights, datasets: Dict,
-                  manifests: Dict, targets: Dict, cross: Dict, log: Callable[[str], None]) -> List[pd.DataFrame]:
+def evaluate_init(
+    cfg: BenchmarkConfig,
+    out: Path,
+    specs: list[RunSpec],
+    init: InitWeights,
+    datasets: dict,
+    manifests: dict,
+    targets: dict,
+    cross: dict,
+    log: Callable[[str], None],
+) -> list[pd.DataFrame]:
     """The starting weights without fine-tuning, per training dataset, on its episodes and on every other
     ``eval_datasets`` entry: rows of the loss ``init``, repeated under every seed.
 
@@ -133,14 +160,26 @@ def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: I
     for d in dict.fromkeys(s.dataset_id for s in specs):
         derived = read_config(next(s for s in specs if s.dataset_id == d).run_dir(out))["derived"]
         pre = {k: derived[k] for k in ("image_size", "mean", "std", "in_chans")}
-        places = [(d, datasets[d], manifests[d])] + [(e, ds, cross[e]) for e, (_, ds) in targets.items() if e != d]
+        places = [(d, datasets[d], manifests[d])] + [
+            (e, ds, cross[e]) for e, (_, ds) in targets.items() if e != d
+        ]
         for on, ds, mans in places:
-            def compute(ds=ds, mans=mans):
-                df = evaluate_backbone(cfg.backbone, [eps for eps, _ in mans.values()], checkpoint=init.checkpoint,
-                                       pretrained=init.timm is not None, image_size=pre["image_size"],
-                                       mean=pre["mean"], std=pre["std"],
-                                       in_chans=pre["in_chans"] if init.timm else None, heads=cfg.heads, dataset=ds,
-                                       run_name=INIT_LOSS, device=cfg.device)
+
+            def compute(ds=ds, mans=mans, pre=pre, d=d, on=on):
+                df = evaluate_backbone(
+                    cfg.backbone,
+                    [eps for eps, _ in mans.values()],
+                    checkpoint=init.checkpoint,
+                    pretrained=init.timm is not None,
+                    image_size=pre["image_size"],
+                    mean=pre["mean"],
+                    std=pre["std"],
+                    in_chans=pre["in_chans"] if init.timm else None,
+                    heads=cfg.heads,
+                    dataset=ds,
+                    run_name=INIT_LOSS,
+                    device=cfg.device,
+                )
                 return annotate_init(df, d, on, cfg.backbone)
 
             folder = Path(out) / "results" / dataset_folder(d)
@@ -151,7 +190,9 @@ def evaluate_init(cfg: BenchmarkConfig, out: Path, specs: List[RunSpec], init: I
     return frames
 
 
-def annotate_init(df: pd.DataFrame, train_dataset: str, dataset: str, backbone: str) -> pd.DataFrame:
+def annotate_init(
+    df: pd.DataFrame, train_dataset: str, dataset: str, backbone: str
+) -> pd.DataFrame:
     """The results schema's run columns for the starting weights: loss and run ``init``, no hyper-parameters."""
     df = df.copy()
     df["run"], df["loss"], df["backbone"] = INIT_LOSS, INIT_LOSS, backbone

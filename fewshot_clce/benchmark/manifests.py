@@ -5,13 +5,14 @@ dataset, split, ways, shots, queries and the split's fingerprint and holds at le
 episodes as asked (its first N are used). Otherwise episodes are drawn with the benchmark's
 ``episode_seed`` and saved into the output folder, so a re-run and every loss use the same ones.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Optional
 
 from ..episodes import EpisodeSet, file_safe, sample_episodes
-
 
 
 def committed_dir() -> Path:
@@ -24,12 +25,18 @@ def committed_dir() -> Path:
 
 
 def _matches(eps: EpisodeSet, split, ways: int, shots: int, queries: int, count: int) -> bool:
-    return (eps.dataset == split.dataset and eps.split == split.name and eps.fingerprint == split.fingerprint
-            and (eps.ways, eps.shots, eps.queries) == (ways, shots, queries) and len(eps) >= count)
+    return (
+        eps.dataset == split.dataset
+        and eps.split == split.name
+        and eps.fingerprint == split.fingerprint
+        and (eps.ways, eps.shots, eps.queries) == (ways, shots, queries)
+        and len(eps) >= count
+    )
 
 
-def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
-                   count: int) -> Optional[EpisodeSet]:
+def _user_manifest(
+    path: Path, split, ways: int, shots: int, queries: int, count: int
+) -> Optional[EpisodeSet]:
     """A manifest the user put in ``--manifests``: the episodes when it is for this cell (dataset,
     split, ways, shots) and fits, None when it is for another cell.
 
@@ -53,14 +60,20 @@ def _user_manifest(path: Path, split, ways: int, shots: int, queries: int,
         return None
     what = f"--manifests file {str(path)!r} ({eps.dataset}/{eps.split} {ways}-way {shots}-shot)"
     if eps.queries != queries:
-        raise ValueError(f"{what} has {eps.queries} queries per class; the benchmark evaluates "
-                         f"with {queries}: pass --queries {eps.queries}, or {fix}")
+        raise ValueError(
+            f"{what} has {eps.queries} queries per class; the benchmark evaluates "
+            f"with {queries}: pass --queries {eps.queries}, or {fix}"
+        )
     if eps.fingerprint != split.fingerprint:
-        raise ValueError(f"{what} was drawn from other data (split fingerprint {eps.fingerprint}, "
-                         f"this split's is {split.fingerprint}); {fix}")
+        raise ValueError(
+            f"{what} was drawn from other data (split fingerprint {eps.fingerprint}, "
+            f"this split's is {split.fingerprint}); {fix}"
+        )
     if len(eps) < count:
-        raise ValueError(f"{what} holds {len(eps)} episodes; the benchmark evaluates {count}: pass "
-                         f"--episodes {len(eps)} (or --val-episodes for a val manifest), or {fix}")
+        raise ValueError(
+            f"{what} holds {len(eps)} episodes; the benchmark evaluates {count}: pass "
+            f"--episodes {len(eps)} (or --val-episodes for a val manifest), or {fix}"
+        )
     eps.check(split)
     return eps[:count]
 
@@ -79,8 +92,9 @@ def unused_manifests(folder: Path, used: Iterable[str]) -> list:
     return [p for p in user_manifest_files(folder) if str(p.resolve()) not in used_paths]
 
 
-def find_committed(split, ways: int, shots: int, queries: int, count: int,
-                   folders: Iterable[Path]) -> Optional[Tuple[EpisodeSet, Path]]:
+def find_committed(
+    split, ways: int, shots: int, queries: int, count: int, folders: Iterable[Path]
+) -> Optional[tuple[EpisodeSet, Path]]:
     """The first manifest in ``folders`` that fits, cut to ``count`` episodes, with its path.
 
     Committed manifests that do not fit are passed over; a folder the user gave (any other than
@@ -114,8 +128,16 @@ def manifest_name(split, ways: int, shots: int, queries: int, count: int, seed: 
     return f"{safe}_{split.name}_{ways}way_{shots}shot_{queries}query_{count}ep_seed{seed}.npz"
 
 
-def get_manifest(split, ways: int, shots: int, queries: int, count: int, seed: int, out_dir: Path,
-                 search: Iterable[Path] = ()) -> Tuple[EpisodeSet, str]:
+def get_manifest(
+    split,
+    ways: int,
+    shots: int,
+    queries: int,
+    count: int,
+    seed: int,
+    out_dir: Path,
+    search: Iterable[Path] = (),
+) -> tuple[EpisodeSet, str]:
     """Episodes for one (split, shots), and where they came from (a path, for the record).
 
     Looks in ``search`` (committed manifests), then in ``out_dir`` (made by an earlier run of
@@ -134,15 +156,25 @@ def get_manifest(split, ways: int, shots: int, queries: int, count: int, seed: i
     try:
         eps = sample_episodes(split, ways, shots, queries, count, seed=seed)
     except ValueError as e:
-        raise ValueError(f"cannot make {ways}-way {shots}-shot {queries}-query episodes on "
-                         f"{split.dataset}/{split.name}: {e}") from None
+        raise ValueError(
+            f"cannot make {ways}-way {shots}-shot {queries}-query episodes on "
+            f"{split.dataset}/{split.name}: {e}"
+        ) from None
     eps.save(path, overwrite=False)
     return eps, str(path)
 
 
-def benchmark_manifests(dataset, splits, ways: int, shots, queries: int, counts: Dict[str, int], seed: int,
-                        out_dir: Path, search: Iterable[Path] = ()
-                        ) -> Dict[Tuple[str, int], Tuple[EpisodeSet, str]]:
+def benchmark_manifests(
+    dataset,
+    splits,
+    ways: int,
+    shots,
+    queries: int,
+    counts: dict[str, int],
+    seed: int,
+    out_dir: Path,
+    search: Iterable[Path] = (),
+) -> dict[tuple[str, int], tuple[EpisodeSet, str]]:
     """(split name, shots) -> (episodes, source) for every split with a positive count."""
     out = {}
     for split_name in splits:
@@ -150,6 +182,7 @@ def benchmark_manifests(dataset, splits, ways: int, shots, queries: int, counts:
             continue
         split = dataset.split(split_name)
         for k in shots:
-            out[(split_name, k)] = get_manifest(split, ways, k, queries, counts[split_name], seed, out_dir,
-                                                list(search))
+            out[(split_name, k)] = get_manifest(
+                split, ways, k, queries, counts[split_name], seed, out_dir, list(search)
+            )
     return out

@@ -9,22 +9,23 @@ settings. Run names spell every value out (``clce-lam0.1-t0.1-beta1-bs64-s0``) b
 loss declares as unnamed at their default, so a run trained under other defaults is never taken
 for one of these (its config.yaml is compared too).
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 import pandas as pd
 
-from ..training.run_folder import CONFIG, is_finished, read_config
 from ..losses.hparams import LOSS_HPARAMS, declared_label, run_name_parts
+from ..training.run_folder import CONFIG, is_finished, read_config
 from .config import LOSS_SWEEPS, BenchmarkConfig
 
 
-def loss_hparams(loss: str) -> Tuple[str, ...]:
+def loss_hparams(loss: str) -> tuple[str, ...]:
     """The hyper-parameters the loss ``loss`` (a reference) declares.
 
     Raises:
@@ -42,7 +43,7 @@ class LossEntry:
 
     name: str
     reference: str
-    fixed: Tuple[Tuple[str, Any], ...]
+    fixed: tuple[tuple[str, Any], ...]
 
     @property
     def cls(self):
@@ -51,7 +52,7 @@ class LossEntry:
         return load_loss_class(self.reference)
 
 
-def benchmark_losses(losses: List[str]) -> Dict[str, LossEntry]:
+def benchmark_losses(losses: list[str]) -> dict[str, LossEntry]:
     """The losses a benchmark compares, by name, in order.
 
     Raises:
@@ -60,15 +61,17 @@ def benchmark_losses(losses: List[str]) -> Dict[str, LossEntry]:
     """
     from ..losses.plugins import LossError, loss_name, resolve, split_reference
 
-    out: Dict[str, LossEntry] = {}
-    given: Dict[str, str] = {}
+    out: dict[str, LossEntry] = {}
+    given: dict[str, str] = {}
     for text in losses:
         cls, ref, _ = resolve(text)  # checks the bracket values against the declaration
         name = loss_name(cls)
         if name in out:
-            raise LossError(f"two losses under one name {name!r}: {given[name]!r} and {text!r}; "
-                            f"compare one (sweep its hyper-parameters with --hp "
-                            f"{name}.NAME=V1,V2), or rename one class")
+            raise LossError(
+                f"two losses under one name {name!r}: {given[name]!r} and {text!r}; "
+                f"compare one (sweep its hyper-parameters with --hp "
+                f"{name}.NAME=V1,V2), or rename one class"
+            )
         out[name] = LossEntry(name, ref, tuple(split_reference(text)[1].items()))
         given[name] = text
     return out
@@ -89,7 +92,7 @@ class RunSpec:
     loss: str
     seed: int
     batch_size: int
-    hparams: Tuple[Tuple[str, Any], ...]
+    hparams: tuple[tuple[str, Any], ...]
     reference: str = ""
 
     @property
@@ -123,7 +126,9 @@ class RunSpec:
         folder = Path(out) / "results" / dataset_folder(self.dataset_id)
         return (folder / f"on-{dataset_folder(on)}" if on else folder) / f"{self.name}.csv"
 
-    def annotate(self, df: pd.DataFrame, run_dir: Path, backbone: str, on: Optional[str] = None) -> pd.DataFrame:
+    def annotate(
+        self, df: pd.DataFrame, run_dir: Path, backbone: str, on: Optional[str] = None
+    ) -> pd.DataFrame:
         """Add the results schema's run columns, with the hyper-parameters the run really used.
 
         The values come from the run's resolved ``config.yaml`` (so a loss default is recorded as
@@ -137,8 +142,15 @@ class RunSpec:
         takes = dict(self.hparams)
         df = df.copy()
         df["train_dataset"] = self.dataset_id
-        df["dataset"] = on or self.dataset_id  # as evaluation records it: one name per dataset everywhere
-        df["run"], df["loss"], df["seed"], df["backbone"] = self.name, self.loss, self.seed, backbone
+        df["dataset"] = (
+            on or self.dataset_id
+        )  # as evaluation records it: one name per dataset everywhere
+        df["run"], df["loss"], df["seed"], df["backbone"] = (
+            self.name,
+            self.loss,
+            self.seed,
+            backbone,
+        )
         df["batch_size"] = int(used.get("batch_size", self.batch_size))
         # the vocabulary's columns on every row, empty where the loss lacks them
         for h in LOSS_SWEEPS:
@@ -169,7 +181,7 @@ def check_names(cfg: BenchmarkConfig) -> None:
     check_backbone_name(cfg.backbone)
 
 
-def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tuple[int, ...]]]:
+def loss_grid(cfg: BenchmarkConfig, loss: str) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
     """The configurations of ``loss`` (a name or reference among ``cfg.losses``) that ``cfg``
     trains: ``(hyper-parameters, batch sizes)`` pairs.
 
@@ -187,7 +199,7 @@ def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tup
         blocks = [default] if cfg.default_grids else [{}]
     own = dict(cfg.loss_hp(entry.name, entry.reference, list(decl)))
     own.update({k: [v] for k, v in entry.fixed})
-    out: Dict[Tuple, Tuple[Dict[str, Any], Tuple[int, ...]]] = {}
+    out: dict[tuple, tuple[dict[str, Any], tuple[int, ...]]] = {}
     for block in blocks:
         block = {**block, **own}
         names = [h for h in decl if h in block]
@@ -201,7 +213,7 @@ def loss_grid(cfg: BenchmarkConfig, loss: str) -> List[Tuple[Dict[str, Any], Tup
     return list(out.values())
 
 
-def plan_runs(cfg: BenchmarkConfig) -> List[RunSpec]:
+def plan_runs(cfg: BenchmarkConfig) -> list[RunSpec]:
     """Every training of ``cfg``, in a stable order (dataset, seed, batch size, loss, configuration).
 
     Seeds are the outer loop but one, so an interrupted benchmark has finished whole seeds.
@@ -235,17 +247,29 @@ def train_config(spec: RunSpec, cfg: BenchmarkConfig, out: Path):
     legacy = {k: v for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS}
     loss_options = {k: v for k, v in spec.hparams if k not in LOSS_HPARAMS}
     try:
-        return TrainConfig(dataset=spec.dataset, backbone=cfg.backbone,
-                           loss=spec.loss_reference, out=str(spec.run_dir(out)),
-                           epochs=cfg.epochs, batch_size=spec.batch_size, seed=spec.seed,
-                           data_root=cfg.data_root, device=cfg.device, progress=cfg.progress,
-                           loss_options=loss_options, **legacy, **options)
+        return TrainConfig(
+            dataset=spec.dataset,
+            backbone=cfg.backbone,
+            loss=spec.loss_reference,
+            out=str(spec.run_dir(out)),
+            epochs=cfg.epochs,
+            batch_size=spec.batch_size,
+            seed=spec.seed,
+            data_root=cfg.data_root,
+            device=cfg.device,
+            progress=cfg.progress,
+            loss_options=loss_options,
+            **legacy,
+            **options,
+        )
     except TypeError as e:
-        raise ValueError(f"train_options {sorted(options)} contain a setting training does not know ({e}); "
-                         "see `fewshot-clce train --help`") from None
+        raise ValueError(
+            f"train_options {sorted(options)} contain a setting training does not know ({e}); "
+            "see `fewshot-clce train --help`"
+        ) from None
 
 
-def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
+def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> tuple[str, ...]:
     """The TrainConfig fields the benchmark sets itself (the rest are training's defaults)."""
     fields = ["dataset", "backbone", "loss", "epochs", "batch_size", "seed", "loss_options"]
     fields += [k for k, v in spec.hparams if v is not None and k in LOSS_HPARAMS]
@@ -253,7 +277,7 @@ def explicit_fields(spec: RunSpec, cfg: BenchmarkConfig) -> Tuple[str, ...]:
     return tuple(fields + (["lr"] if cfg.lr is not None else []) + list(init_options(cfg)))
 
 
-def init_options(cfg: BenchmarkConfig) -> Dict[str, object]:
+def init_options(cfg: BenchmarkConfig) -> dict[str, object]:
     """The TrainConfig settings that start every run from ``cfg.init``: ``checkpoint`` (the file, as an
     absolute path) or ``pretrained``; none without an init."""
     if cfg.init is None:
@@ -263,7 +287,7 @@ def init_options(cfg: BenchmarkConfig) -> Dict[str, object]:
     return {"checkpoint": str(Path(cfg.init).expanduser().resolve())}
 
 
-def run_state(run_dir: Path, tc, fields: Tuple[str, ...] = ()) -> str:
+def run_state(run_dir: Path, tc, fields: tuple[str, ...] = ()) -> str:
     """``"absent"``, ``"partial"`` (interrupted: resume it), ``"finished"`` or ``"different"``.
 
     ``different``: the folder holds a run whose saved settings disagree with ``tc`` on any setting
@@ -287,7 +311,7 @@ def run_state(run_dir: Path, tc, fields: Tuple[str, ...] = ()) -> str:
     return "finished" if is_finished(run_dir, tc.epochs) else "partial"
 
 
-def training_differences(run_dir: Path, tc) -> List[str]:
+def training_differences(run_dir: Path, tc) -> list[str]:
     """The settings on which the run in ``run_dir`` trained otherwise than ``tc`` would, each as
     ``"name: value there, value now"``; empty when they train the same.
 
@@ -303,18 +327,23 @@ def training_differences(run_dir: Path, tc) -> List[str]:
     raw = read_config(run_dir)
     saved, new = resolved_settings(raw), resolved_settings(dataclasses.asdict(tc))
     if new["augment"] == "auto":
-        derived: Dict = raw["derived"] if isinstance(raw.get("derived"), dict) else {}
+        derived: dict = raw["derived"] if isinstance(raw.get("derived"), dict) else {}
         shape = derived.get("image_size")
-        if saved["image_size"] is None and "in_chans" in derived and isinstance(shape, list) \
-                and len(shape) == 2:
+        if (
+            saved["image_size"] is None
+            and "in_chans" in derived
+            and isinstance(shape, list)
+            and len(shape) == 2
+        ):
             new["augment"] = choose_preset((derived["in_chans"], shape[0], shape[1]))
         else:
             new["augment"] = saved["augment"]
     return [f"{k}: {saved[k]!r} there, {new[k]!r} now" for k in new if saved.get(k) != new[k]]
 
 
-def refuse_different_runs(specs: List["RunSpec"], states: Dict, out: Path, cfg: BenchmarkConfig,
-                          force: bool) -> None:
+def refuse_different_runs(
+    specs: list[RunSpec], states: dict, out: Path, cfg: BenchmarkConfig, force: bool
+) -> None:
     """Refuse, before any training, run folders that trained other settings (unless ``force``).
 
     Raises:
@@ -327,8 +356,10 @@ def refuse_different_runs(specs: List["RunSpec"], states: Dict, out: Path, cfg: 
             run_dir = s.run_dir(out)
             differ = "; ".join(training_differences(run_dir, train_config(s, cfg, out)))
             differ = differ or "its starting weights"
-            raise FileExistsError(f"run folder {str(run_dir)!r} holds a training of other settings "
-                                  f"({differ}); pass --force to retrain it, or another --out")
+            raise FileExistsError(
+                f"run folder {str(run_dir)!r} holds a training of other settings "
+                f"({differ}); pass --force to retrain it, or another --out"
+            )
 
 
 def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
@@ -350,10 +381,21 @@ def train_command(spec: RunSpec, cfg: BenchmarkConfig, out: Path) -> str:
         flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
         value = getattr(tc, f.name)
         if f.name == "loss_options":
-            parts += ["--hp", *(shlex.quote(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
-                                for k, v in value.items())] if value else []
+            parts += (
+                [
+                    "--hp",
+                    *(
+                        shlex.quote(f"{k}={str(v).lower() if isinstance(v, bool) else v}")
+                        for k, v in value.items()
+                    ),
+                ]
+                if value
+                else []
+            )
             continue
-        if isinstance(value, bool):  # a switch: its flag turns it away from the default, or nothing does
+        if isinstance(
+            value, bool
+        ):  # a switch: its flag turns it away from the default, or nothing does
             parts += [flag] if value != f.default else []
             continue
         parts += [flag, shlex.quote(str(value))]

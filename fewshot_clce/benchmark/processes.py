@@ -1,5 +1,6 @@
 """The child processes of a benchmark's driver: they die with it, stop with it on Ctrl-C when they
 are its own trainings, and keep running through it when they are jobs it hands to submitit."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
+from typing import Optional
 
 
 def die_with_parent() -> Optional[Callable[[], None]]:
@@ -34,7 +36,7 @@ def die_with_parent() -> Optional[Callable[[], None]]:
     return arm
 
 
-def reap(processes: List[subprocess.Popen], grace_s: float = 10.0) -> None:
+def reap(processes: list[subprocess.Popen], grace_s: float = 10.0) -> None:
     """Wait for interrupted processes to exit; terminate those still running after ``grace_s``."""
     deadline = time.monotonic() + grace_s
     for p in processes:

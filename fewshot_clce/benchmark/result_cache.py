@@ -5,18 +5,20 @@ Each result file ``<name>.csv`` has a key file ``<name>.json`` next to it: :func
 of what made it. A file whose key differs, or that is unreadable or incomplete, is evaluated
 again, and the log says why.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple, Union
+from typing import Any, Union
 
 import pandas as pd
 
 from ..utils.files import write_json_atomic
 
 
-def evaluation_key(weights: str, manifests: Dict, heads: List[str], **extra: Any) -> dict:
+def evaluation_key(weights: str, manifests: dict, heads: list[str], **extra: Any) -> dict:
     """What results depend on: the weights (a checkpoint's id, a digest), the heads, the episodes
     (by content, not path) and any ``extra`` (e.g. the preprocessing), as JSON gives it back.
 
@@ -25,9 +27,14 @@ def evaluation_key(weights: str, manifests: Dict, heads: List[str], **extra: Any
     """
     from ..episodes import manifest_digest
 
-    key = {"checkpoint": weights, "heads": list(heads), **extra,
-           "episodes": sorted([s, k, manifest_digest(eps), len(eps)]
-                              for (s, k), (eps, _) in manifests.items())}
+    key = {
+        "checkpoint": weights,
+        "heads": list(heads),
+        **extra,
+        "episodes": sorted(
+            [s, k, manifest_digest(eps), len(eps)] for (s, k), (eps, _) in manifests.items()
+        ),
+    }
     return json.loads(json.dumps(key))
 
 
@@ -62,8 +69,10 @@ def incomplete_results(df: pd.DataFrame, key: dict) -> str:
         return f"{len(df)} rows where {expected} are expected"
     bad = ~(acc.between(0.0, 1.0))  # NaN is not between: caught too
     if bad.any():
-        return (f"{int(bad.sum())} accuracies that are not numbers in [0, 1] "
-                f"(e.g. row {int(bad.idxmax()) + 2})")
+        return (
+            f"{int(bad.sum())} accuracies that are not numbers in [0, 1] "
+            f"(e.g. row {int(bad.idxmax()) + 2})"
+        )
     return ""
 
 
@@ -85,8 +94,9 @@ def reusable(csv: Path, key: dict) -> Union[pd.DataFrame, str]:
     return f"is incomplete ({why})" if why else df
 
 
-def cached(csv: Path, key: dict, compute: Callable[[], pd.DataFrame],
-           log: Callable[[str], None]) -> Tuple[pd.DataFrame, bool]:
+def cached(
+    csv: Path, key: dict, compute: Callable[[], pd.DataFrame], log: Callable[[str], None]
+) -> tuple[pd.DataFrame, bool]:
     """``(rows, reused)``: the rows of ``csv`` when :func:`reusable`, else ``compute()`` written
     there with its key file (``log`` says why the file was not reused)."""
     from ..report.writer import write_csv

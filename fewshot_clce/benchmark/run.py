@@ -9,28 +9,36 @@ same settings) is reused, an interrupted one is continued from its last checkpoi
 evaluation is reused when its result file was made from the same checkpoint, episodes and heads
 and holds every row of them (a damaged or incomplete one is evaluated again, with a log line).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Optional
 
 import pandas as pd
 
-from ..utils.checks import SettingError
-
 from ..report import writer as report
-from ..utils.files import StartGuard, loads_json, write_json_atomic
 from ..report.analysis import Analysis, analyse
+from ..utils.checks import SettingError
+from ..utils.files import StartGuard, loads_json, write_json_atomic
 from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
 from .estimate import print_estimate
+from .plan import (
+    RunSpec,
+    check_names,
+    explicit_fields,
+    plan_runs,
+    refuse_different_runs,
+    run_state,
+    train_config,
+)
 from .result_cache import cached, evaluation_key
-from .plan import (RunSpec, check_names, explicit_fields, plan_runs, refuse_different_runs,
-                   run_state, train_config)
 
 if TYPE_CHECKING:
     from .executors import Executor
@@ -45,14 +53,16 @@ class BenchmarkResult:
 
     out: Path
     analysis: Analysis
-    trained: List[str] = field(default_factory=list)
-    reused: List[str] = field(default_factory=list)
-    evaluated: List[str] = field(default_factory=list)
-    reused_evaluations: List[str] = field(default_factory=list)
-    timing: Dict[str, float] = field(default_factory=dict)
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    evaluated: list[str] = field(default_factory=list)
+    reused_evaluations: list[str] = field(default_factory=list)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
-def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional[dict] = None) -> None:
+def prepare_output(
+    out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional[dict] = None
+) -> None:
     """Write ``config.json`` (with ``extra``: what is derived, e.g. the starting weights' digest), or
     check that the folder's existing one has the same identity.
 
@@ -62,7 +72,9 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
         ValueError: its config.json is unreadable and ``force`` is False.
     """
     if out.exists() and not out.is_dir():
-        raise SettingError("out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the benchmark")
+        raise SettingError(
+            "out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the benchmark"
+        )
     path = out / "config.json"
     old = read_config_json(path, force) if path.is_file() else None
     if old is not None:
@@ -71,14 +83,25 @@ def prepare_output(out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional
         differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
         if differ and not force:
             what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
-            raise FileExistsError(f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
-                                  "another --out, the same settings to resume, or --force to replace it")
+            raise FileExistsError(
+                f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
+                "another --out, the same settings to resume, or --force to replace it"
+            )
     elif not path.is_file() and out.is_dir() and not holds_only_runs(out) and not force:
-        raise FileExistsError(f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
-                              "empty or new --out, or --force")
+        raise FileExistsError(
+            f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
+            "empty or new --out, or --force"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, {"format_version": FORMAT_VERSION, **cfg.identity(),
-                             **{k: getattr(cfg, k) for k in ("preset", "command")}, **(extra or {})})
+    write_json_atomic(
+        path,
+        {
+            "format_version": FORMAT_VERSION,
+            **cfg.identity(),
+            **{k: getattr(cfg, k) for k in ("preset", "command")},
+            **(extra or {}),
+        },
+    )
 
 
 def holds_only_runs(out: Path) -> bool:
@@ -103,14 +126,21 @@ def read_config_json(path: Path, force: bool = False):
         if force:
             return None
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
-                         "cut short: pass --force to start this folder over (finished runs with matching settings "
-                         "are still reused), or another --out") from None
+        raise ValueError(
+            f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
+            "cut short: pass --force to start this folder over (finished runs with matching settings "
+            "are still reused), or another --out"
+        ) from None
     return config
 
 
-def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dict,
-                  log: Callable[[str], None] = lambda m: None) -> tuple:
+def evaluate_spec(
+    spec: RunSpec,
+    cfg: BenchmarkConfig,
+    out: Path,
+    manifests: dict,
+    log: Callable[[str], None] = lambda m: None,
+) -> tuple:
     """Per-episode rows of one run on every manifest, and whether they were reused from disk
     (:func:`~fewshot_clce.benchmark.result_cache.cached`; ``log`` says why a file was not)."""
     from ..evaluation import evaluate_run
@@ -119,15 +149,16 @@ def evaluate_spec(spec: RunSpec, cfg: BenchmarkConfig, out: Path, manifests: Dic
     run_dir = spec.run_dir(out)
 
     def compute() -> pd.DataFrame:
-        df = evaluate_run(run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads,
-                          device=cfg.device)
+        df = evaluate_run(
+            run_dir, [eps for eps, _ in manifests.values()], heads=cfg.heads, device=cfg.device
+        )
         return spec.annotate(df, run_dir, cfg.backbone)
 
     key = evaluation_key(checkpoint_id(run_dir), manifests, cfg.heads)
     return cached(spec.result_path(out), key, compute, log)
 
 
-def check_identities(specs: List[str]) -> None:
+def check_identities(specs: list[str]) -> None:
     """Refuse two datasets of one identity (results are grouped by it), before anything is written.
 
     Raises:
@@ -135,13 +166,16 @@ def check_identities(specs: List[str]) -> None:
     """
     from ..data import dataset_id
 
-    seen: Dict[str, str] = {}
+    seen: dict[str, str] = {}
     for spec in specs:
         identity = dataset_id(spec)
         if identity in seen:
-            raise SettingError("datasets", "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
-                               f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
-                               "benchmark the two in separate output folders")
+            raise SettingError(
+                "datasets",
+                "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
+                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
+                "benchmark the two in separate output folders",
+            )
         seen[identity] = spec
 
 
@@ -149,8 +183,9 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
-                  log: Callable[[str], None] = _log) -> BenchmarkResult:
+def run_benchmark(
+    cfg: BenchmarkConfig, out: str | Path, force: bool = False, log: Callable[[str], None] = _log
+) -> BenchmarkResult:
     """Run (or resume) the benchmark described by ``cfg`` into ``out``; see the module docstring.
 
     The folder is locked while it runs (:func:`~fewshot_clce.utils.folder_lock.folder_lock`).
@@ -169,26 +204,31 @@ def run_benchmark(cfg: BenchmarkConfig, out: str | Path, force: bool = False,
 class _Prepared:
     """What a benchmark start read, drew and checked before any training."""
 
-    specs: List[RunSpec]
-    states: Dict
+    specs: list[RunSpec]
+    states: dict
     executor: Executor
-    datasets: Dict
+    datasets: dict
     init: Optional[InitWeights]
-    targets: Dict
-    manifests: Dict
-    cross: Dict
+    targets: dict
+    manifests: dict
+    cross: dict
 
 
-def _run_benchmark(cfg: BenchmarkConfig, out: Path, force: bool,
-                   log: Callable[[str], None]) -> BenchmarkResult:
+def _run_benchmark(
+    cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], None]
+) -> BenchmarkResult:
     t0 = time.perf_counter()
     out = Path(out).expanduser()
     prep = _prepare(cfg, out, force, log)
     res = BenchmarkResult(out, None)  # type: ignore[arg-type]
     _train(cfg, out, force, prep, res)
     frames = _evaluate(cfg, out, prep, res, log)
-    res.analysis = analyse(pd.concat(frames, ignore_index=True), baseline=cfg.baseline,
-                           n_boot=cfg.n_boot, boot_seed=cfg.boot_seed)
+    res.analysis = analyse(
+        pd.concat(frames, ignore_index=True),
+        baseline=cfg.baseline,
+        n_boot=cfg.n_boot,
+        boot_seed=cfg.boot_seed,
+    )
     _write_report(cfg, out, prep, res, t0, log)
     return res
 
@@ -216,8 +256,12 @@ def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], 
         init_weights.check_init_digest(out, init, force)
         prepare_output(out, cfg, force, init.record() if init else None)
         manifests, cross = _episodes(cfg, out, datasets, targets, log)
-        states = {(s.dataset_id, s.name): run_state(s.run_dir(out), train_config(s, cfg, out),
-                                                    explicit_fields(s, cfg)) for s in specs}
+        states = {
+            (s.dataset_id, s.name): run_state(
+                s.run_dir(out), train_config(s, cfg, out), explicit_fields(s, cfg)
+            )
+            for s in specs
+        }
         init_weights.check_run_inits(specs, out, init, states, force)
         refuse_different_runs(specs, states, out, cfg, force)
         todo = [s for s in specs if states[(s.dataset_id, s.name)] != "finished"]
@@ -228,8 +272,9 @@ def _prepare(cfg: BenchmarkConfig, out: Path, force: bool, log: Callable[[str], 
     return _Prepared(specs, states, executor, datasets, init, targets, manifests, cross)
 
 
-def _episodes(cfg: BenchmarkConfig, out: Path, datasets: Dict, targets: Dict,
-              log: Callable[[str], None]) -> tuple:
+def _episodes(
+    cfg: BenchmarkConfig, out: Path, datasets: dict, targets: dict, log: Callable[[str], None]
+) -> tuple:
     """``(manifests, cross)``: the fixed episodes of every dataset and ``eval_datasets`` entry,
     logged with where each comes from."""
     from .cross_domain import cross_manifests
@@ -237,9 +282,20 @@ def _episodes(cfg: BenchmarkConfig, out: Path, datasets: Dict, targets: Dict,
 
     search = [Path(cfg.manifests_dir)] if cfg.manifests_dir else [committed_dir()]
     counts = {"val": cfg.val_episodes, "novel": cfg.episodes}
-    manifests = {d: benchmark_manifests(ds, SPLITS, cfg.ways, cfg.shots, cfg.queries, counts,
-                                        cfg.episode_seed, out / "episodes", search)
-                 for d, ds in datasets.items()}
+    manifests = {
+        d: benchmark_manifests(
+            ds,
+            SPLITS,
+            cfg.ways,
+            cfg.shots,
+            cfg.queries,
+            counts,
+            cfg.episode_seed,
+            out / "episodes",
+            search,
+        )
+        for d, ds in datasets.items()
+    }
     cross = cross_manifests(cfg, targets, out / "episodes", search)
     for d, m in {**manifests, **cross}.items():
         for (s, k), (eps, src) in sorted(m.items()):
@@ -247,13 +303,16 @@ def _episodes(cfg: BenchmarkConfig, out: Path, datasets: Dict, targets: Dict,
     if cfg.manifests_dir:
         used = [src for m in {**manifests, **cross}.values() for _, src in m.values()]
         for path in unused_manifests(Path(cfg.manifests_dir), used):
-            log(f"note: {path} in --manifests is for no dataset, split, ways and shots of "
-                "this benchmark; not used")
+            log(
+                f"note: {path} in --manifests is for no dataset, split, ways and shots of "
+                "this benchmark; not used"
+            )
     return manifests, cross
 
 
-def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
-           res: BenchmarkResult) -> None:
+def _train(
+    cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared, res: BenchmarkResult
+) -> None:
     """Train (or continue) every run that is not finished, through the executor."""
     from .executors import Training
 
@@ -263,8 +322,11 @@ def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
         if state == "finished":
             res.reused.append(spec.name)
             continue
-        config = dataclasses.replace(train_config(spec, cfg, out), resume=state == "partial",
-                                     force=state == "different" and force)
+        config = dataclasses.replace(
+            train_config(spec, cfg, out),
+            resume=state == "partial",
+            force=state == "different" and force,
+        )
         trainings.append(Training(spec, config))
     took = prep.executor.run(trainings) if trainings else {}
     for t in trainings:
@@ -272,8 +334,13 @@ def _train(cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared,
         res.timing[f"train/{t.key}"] = took[t.key]
 
 
-def _evaluate(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
-              log: Callable[[str], None]) -> List[pd.DataFrame]:
+def _evaluate(
+    cfg: BenchmarkConfig,
+    out: Path,
+    prep: _Prepared,
+    res: BenchmarkResult,
+    log: Callable[[str], None],
+) -> list[pd.DataFrame]:
     """The per-episode rows of every run (and of the reference rows), reused where they may be."""
     from tqdm import tqdm
 
@@ -287,20 +354,41 @@ def _evaluate(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkRe
         if not reused:
             res.timing[f"evaluate/{spec.dataset_id}/{spec.name}"] = time.perf_counter() - start
         frames.append(df)
-        for d, df, reused in cross_domain.evaluate_cross(spec, cfg, out, prep.targets, prep.cross,
-                                                         log):
+        for d, df, reused in cross_domain.evaluate_cross(
+            spec, cfg, out, prep.targets, prep.cross, log
+        ):
             (res.reused_evaluations if reused else res.evaluated).append(f"{spec.name} on {d}")
             frames.append(df)
-    frames = untrained.evaluate_untrained(cfg, out, prep.specs, prep.datasets, prep.manifests,
-                                          log) + frames
+    frames = (
+        untrained.evaluate_untrained(cfg, out, prep.specs, prep.datasets, prep.manifests, log)
+        + frames
+    )
     if cfg.baseline_backbone:
-        frames = init_weights.evaluate_init(cfg, out, prep.specs, prep.init, prep.datasets,
-                                            prep.manifests, prep.targets, prep.cross, log) + frames
+        frames = (
+            init_weights.evaluate_init(
+                cfg,
+                out,
+                prep.specs,
+                prep.init,
+                prep.datasets,
+                prep.manifests,
+                prep.targets,
+                prep.cross,
+                log,
+            )
+            + frames
+        )
     return frames
 
 
-def _write_report(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: BenchmarkResult,
-                  t0: float, log: Callable[[str], None]) -> None:
+def _write_report(
+    cfg: BenchmarkConfig,
+    out: Path,
+    prep: _Prepared,
+    res: BenchmarkResult,
+    t0: float,
+    log: Callable[[str], None],
+) -> None:
     """Plots, sanity warnings, the result files and REPORT.md of the analysed benchmark."""
     from ..report import sanity
 
@@ -318,7 +406,7 @@ def _write_report(cfg: BenchmarkConfig, out: Path, prep: _Prepared, res: Benchma
     report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back
 
 
-def check_splits(datasets: Dict) -> None:
+def check_splits(datasets: dict) -> None:
     """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
 
     Raises:
@@ -327,25 +415,37 @@ def check_splits(datasets: Dict) -> None:
     from ..data.registry import require_splits
 
     for name, ds in datasets.items():
-        require_splits(ds, ("base", "val", "novel"), "the benchmark",
-                       "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
-                       "classes to report", "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
-                       name=name, scope=" of every dataset")
+        require_splits(
+            ds,
+            ("base", "val", "novel"),
+            "the benchmark",
+            "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
+            "classes to report",
+            "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
+            name=name,
+            scope=" of every dataset",
+        )
 
 
-def check_trainings(cfg: BenchmarkConfig, specs: List[RunSpec], out: Path) -> None:
+def check_trainings(cfg: BenchmarkConfig, specs: list[RunSpec], out: Path) -> None:
     """Every check training makes before loading data, for every planned training (``train_options``
     included), so that a value that cannot work is refused before the output folder is touched."""
     from ..training.trainer import check_config
 
     seen = set()
     for spec in specs:
-        if (spec.loss, spec.hparams, spec.batch_size) not in seen:  # seeds are checked by cfg.check()
+        if (
+            spec.loss,
+            spec.hparams,
+            spec.batch_size,
+        ) not in seen:  # seeds are checked by cfg.check()
             seen.add((spec.loss, spec.hparams, spec.batch_size))
             check_config(train_config(spec, cfg, out))
 
 
-def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: List[RunSpec]) -> None:
+def _tsne_plots(
+    an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: list[RunSpec]
+) -> None:
     """t-SNE of novel-class features, CE beside CLCE (else every chosen loss), first seed."""
     from ..report import plots
     from ..report.claims import REFERENCE_LOSSES
@@ -356,18 +456,29 @@ def _tsne_plots(an: Analysis, cfg: BenchmarkConfig, out: Path, datasets, specs: 
     for d in an.datasets:
         chosen = an.chosen[an.chosen["dataset"] == d].set_index("loss")["config"]
         chosen = chosen[~chosen.index.isin(REFERENCE_LOSSES)]  # no run folder of their own
-        losses = [l for l in (cfg.baseline, "clce") if l in chosen.index]
+        losses = [name for name in (cfg.baseline, "clce") if name in chosen.index]
         if len(losses) < 2:
             losses = list(chosen.index)
         df = an.per_episode
         seed = min(an.seeds)
         runs = {}
         for loss in losses:
-            names = df.loc[(df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"]
+            names = df.loc[
+                (df["dataset"] == d) & (df["config"] == chosen[loss]) & (df["seed"] == seed), "run"
+            ]
             runs[f"{chosen[loss]}, seed {seed}"] = run_dirs[(d, str(names.iloc[0]))]
         split = datasets[d].split("novel")
-        emb = embed_runs(runs, split, cfg.tsne_classes, cfg.tsne_per_class, seed=cfg.episode_seed,
-                         device=cfg.device)
-        plots.embedding_panels(emb, out / "plots" / f"tsne_{d}.png", split.class_names,
-                               title=f"{d}: t-SNE of novel-class features ({cfg.tsne_classes} classes)")
-
+        emb = embed_runs(
+            runs,
+            split,
+            cfg.tsne_classes,
+            cfg.tsne_per_class,
+            seed=cfg.episode_seed,
+            device=cfg.device,
+        )
+        plots.embedding_panels(
+            emb,
+            out / "plots" / f"tsne_{d}.png",
+            split.class_names,
+            title=f"{d}: t-SNE of novel-class features ({cfg.tsne_classes} classes)",
+        )

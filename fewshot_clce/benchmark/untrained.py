@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List
 
 import pandas as pd
 
@@ -55,11 +55,11 @@ def initial_backbone(train_config: dict, seed: int):
 def evaluate_untrained(
     cfg: BenchmarkConfig,
     out: Path,
-    specs: List[RunSpec],
-    datasets: Dict,
-    manifests: Dict,
+    specs: list[RunSpec],
+    datasets: dict,
+    manifests: dict,
     log: Callable[[str], None],
-) -> List[pd.DataFrame]:
+) -> list[pd.DataFrame]:
     """Rows of the loss ``untrained`` for every (training dataset, seed), on that dataset's
     episodes.
 
@@ -76,7 +76,7 @@ def evaluate_untrained(
 
     if cfg.init is not None:
         return []
-    frames: List[pd.DataFrame] = []
+    frames: list[pd.DataFrame] = []
     for d in dict.fromkeys(s.dataset_id for s in specs):
         for seed in dict.fromkeys(s.seed for s in specs if s.dataset_id == d):
             spec = next(s for s in specs if s.dataset_id == d and s.seed == seed)
@@ -93,7 +93,15 @@ def evaluate_untrained(
             backbone = initial_backbone(config, seed)
             name = f"{UNTRAINED_LOSS}-s{seed}"
 
-            def compute(backbone=backbone, d=d, seed=seed, name=name, pre=pre):
+            def compute(
+                backbone=backbone,
+                d=d,
+                seed=seed,
+                name=name,
+                pre=pre,
+                config=config,
+                derived=derived,
+            ):
                 with tempfile.TemporaryDirectory() as tmp:
                     weights = Path(tmp) / f"{name}.pt"
                     torch.save(backbone.state_dict(), weights)

@@ -7,12 +7,14 @@ Each field is one option. Its metadata says how: ``help`` (required), ``flag`` (
 overrides, ``api_only`` for fields the command line does not
 set, and ``metavar``. Lists become ``nargs="+"``.
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import typing
-from typing import Any, Dict, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 def _unwrap(hint) -> tuple:
@@ -20,15 +22,17 @@ def _unwrap(hint) -> tuple:
     args = [a for a in typing.get_args(hint) if a is not type(None)]
     if typing.get_origin(hint) is typing.Union and len(args) == 1:
         hint = args[0]
-    if typing.get_origin(hint) in (list, typing.List):
-        inner = [a for a in typing.get_args(typing.get_args(hint)[0]) if a is not type(None)] or \
-            [typing.get_args(hint)[0]]
+    if typing.get_origin(hint) in (list, list):
+        inner = [a for a in typing.get_args(typing.get_args(hint)[0]) if a is not type(None)] or [
+            typing.get_args(hint)[0]
+        ]
         return inner[0], True
     return hint, False
 
 
 def _with_message(parse):
     """``parse`` whose ValueError reaches the user as argparse's one-line error, message included."""
+
     def wrapped(text: str):
         try:
             return parse(text)
@@ -57,8 +61,9 @@ def flag_of(f: dataclasses.Field) -> str:
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, cls, given_only: bool = False,
-                         skip: Iterable[str] = ()) -> None:
+def add_config_arguments(
+    parser: argparse.ArgumentParser, cls, given_only: bool = False, skip: Iterable[str] = ()
+) -> None:
     """One option per field of ``cls``.
 
     Args:
@@ -74,13 +79,19 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, given_only: bool 
             continue
         flags = [flag_of(f), *meta.get("aliases", ())]
         default = default_of(f)
-        kwargs: Dict[str, Any] = {"dest": f.name, "help": meta.get("cli_help", meta["help"])}
+        kwargs: dict[str, Any] = {"dest": f.name, "help": meta.get("cli_help", meta["help"])}
         if hints[f.name] is bool and "on_flag" in meta:
             pair = parser.add_mutually_exclusive_group()
-            pair.add_argument(meta["on_flag"], dest=f.name, action="store_true", default=None,
-                              help=meta["on_help"])
-            pair.add_argument(*flags, dest=f.name, action="store_false", default=None,
-                              help=kwargs["help"])
+            pair.add_argument(
+                meta["on_flag"],
+                dest=f.name,
+                action="store_true",
+                default=None,
+                help=meta["on_help"],
+            )
+            pair.add_argument(
+                *flags, dest=f.name, action="store_false", default=None, help=kwargs["help"]
+            )
             continue
         if hints[f.name] is bool:
             kwargs["action"] = meta.get("action", "store_true")
@@ -102,12 +113,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls, given_only: bool 
         parser.add_argument(*flags, **kwargs)
 
 
-def cli_fields(cls) -> Dict[str, dataclasses.Field]:
+def cli_fields(cls) -> dict[str, dataclasses.Field]:
     """The fields of ``cls`` that have a command-line option, by name."""
     return {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("api_only")}
 
 
-def given_values(args: argparse.Namespace, cls) -> Dict[str, Any]:
+def given_values(args: argparse.Namespace, cls) -> dict[str, Any]:
     """The options of ``cls`` that ``args`` holds (None: not given, for ``given_only`` parsers)."""
     names = cli_fields(cls)
     return {k: v for k, v in vars(args).items() if k in names}

@@ -1,4 +1,5 @@
 """``fewshot-clce datasets``: every registered dataset, its splits, and whether it is here."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,13 +8,26 @@ import pandas as pd
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("datasets", help="list datasets, their splits and whether they are available",
-                       description="List every registered dataset with its splits, class and image "
-                                   "counts, and whether it can be loaded here.")
-    p.add_argument("--root", "--data-root", dest="root", default=None, help="folder holding downloaded datasets "
-                                                "(default: $FEWSHOT_CLCE_DATA)")
-    p.add_argument("--download", metavar="NAME", action="append", default=[],
-                   help="download dataset NAME into --root first (repeatable; needs internet)")
+    p = sub.add_parser(
+        "datasets",
+        help="list datasets, their splits and whether they are available",
+        description="List every registered dataset with its splits, class and image "
+        "counts, and whether it can be loaded here.",
+    )
+    p.add_argument(
+        "--root",
+        "--data-root",
+        dest="root",
+        default=None,
+        help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
+    )
+    p.add_argument(
+        "--download",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="download dataset NAME into --root first (repeatable; needs internet)",
+    )
     p.set_defaults(func=run)
 
 
@@ -30,9 +44,20 @@ def _probe(fn, *args):
 
 def _published_counts(name: str, info: dict, available: str, why: str) -> list:
     """Rows of a dataset listed without loading it: its published class counts per split."""
-    return [dict(dataset=name, split=split, classes=n, images=pd.NA, min_per_class=pd.NA, image_shape="",
-                 fingerprint="", available=available, why=why)
-            for split, n in (info.get("classes") or {"-": 0}).items()]
+    return [
+        dict(
+            dataset=name,
+            split=split,
+            classes=n,
+            images=pd.NA,
+            min_per_class=pd.NA,
+            image_shape="",
+            fingerprint="",
+            available=available,
+            why=why,
+        )
+        for split, n in (info.get("classes") or {"-": 0}).items()
+    ]
 
 
 def dataset_table(root=None) -> pd.DataFrame:
@@ -55,10 +80,16 @@ def dataset_table(root=None) -> pd.DataFrame:
             here = bool(avail_fn(root)) if avail_fn else False
         except Exception:  # an availability probe must never break the listing
             here = False
-        why = "" if here or info["embedded"] else f"expected under --root: {info['layout'] or 'see README'}"
+        why = (
+            ""
+            if here or info["embedded"]
+            else f"expected under --root: {info['layout'] or 'see README'}"
+        )
         archive = _probe(info.get("unextracted"), root) if here else None
         if archive is not None:
-            rows += _published_counts(name, info, "archive", f"{archive} is here, extracted on first use")
+            rows += _published_counts(
+                name, info, "archive", f"{archive} is here, extracted on first use"
+            )
             continue
         pending = _probe(info.get("unbuilt")) if here else None
         if pending:
@@ -96,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {r.dataset}: {r.why}")
     archived = table[table.available == "archive"].drop_duplicates("dataset")
     if len(archived):
-        print("\nArchives not extracted yet (the first command that loads the dataset extracts them):")
+        print(
+            "\nArchives not extracted yet (the first command that loads the dataset extracts them):"
+        )
         for r in archived.itertuples():
             print(f"  {r.dataset}: {r.why}")
     missing = table[table.available == "no"].drop_duplicates("dataset")

@@ -1,4 +1,5 @@
 """``fewshot-clce train``: fine-tune a backbone on a dataset's base classes (options from TrainConfig)."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,15 +12,23 @@ def add_parser(sub) -> None:
     from ._from_config import add_config_arguments
 
     p = sub.add_parser(
-        "train", help="fine-tune a backbone on the base classes of a dataset",
+        "train",
+        help="fine-tune a backbone on the base classes of a dataset",
         description="Fine-tune a backbone on the base classes of a dataset with a registered loss, "
-                    "scoring it on fixed validation episodes after every epoch. Under torchrun "
-                    "(torchrun --nproc_per_node N -m fewshot_clce train ...) it trains with DDP.")
+        "scoring it on fixed validation episodes after every epoch. Under torchrun "
+        "(torchrun --nproc_per_node N -m fewshot_clce train ...) it trains with DDP.",
+    )
     add_config_arguments(p, TrainConfig)
-    p.add_argument("--hp", nargs="+", default=None, metavar="[LOSS.]NAME=VALUE", type=_hp,
-                   help="a value of any hyper-parameter the loss declares, e.g. --hp "
-                        "detach_weights=false margin=0.3 (or in brackets: "
-                        "--loss 'arcface[margin=0.3]')")
+    p.add_argument(
+        "--hp",
+        nargs="+",
+        default=None,
+        metavar="[LOSS.]NAME=VALUE",
+        type=_hp,
+        help="a value of any hyper-parameter the loss declares, e.g. --hp "
+        "detach_weights=false margin=0.3 (or in brackets: "
+        "--loss 'arcface[margin=0.3]')",
+    )
     p.set_defaults(func=run, flag_of=_flag)
 
 
@@ -50,8 +59,10 @@ def summary_line(run_dir) -> str:
     best = [r for r in rows if r.get("best") == "True"] or rows
     row = best[-1]
     last_epoch = max(int(float(r["epoch"])) for r in rows)
-    return (f"best epoch {int(float(row['epoch']))} of {last_epoch}: val accuracy "
-            f"{100 * float(row['val_acc']):.2f}%; checkpoint {Path(run_dir) / _rundir.BEST}")
+    return (
+        f"best epoch {int(float(row['epoch']))} of {last_epoch}: val accuracy "
+        f"{100 * float(row['val_acc']):.2f}%; checkpoint {Path(run_dir) / _rundir.BEST}"
+    )
 
 
 def _hp(text: str):
@@ -64,8 +75,10 @@ def _hp(text: str):
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
     if len(values) != 1:
-        raise argparse.ArgumentTypeError(f"--hp {text!r}: train takes one value per "
-                                         "hyper-parameter (the benchmark sweeps several)")
+        raise argparse.ArgumentTypeError(
+            f"--hp {text!r}: train takes one value per "
+            "hyper-parameter (the benchmark sweeps several)"
+        )
     return loss, name, values[0]
 
 
@@ -82,17 +95,17 @@ def loss_options(args: argparse.Namespace) -> dict:
         if loss is not None:
             ref = split_reference(args.loss)[0]
             if loss not in (ref, loss_name(load_loss_class(ref))):
-                raise ValueError(f"--hp {loss}.{name}={value}: the loss trained is {args.loss!r}, "
-                                 f"not {loss!r}")
+                raise ValueError(
+                    f"--hp {loss}.{name}={value}: the loss trained is {args.loss!r}, not {loss!r}"
+                )
         options[name] = value
     return options
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training.run_folder import CheckpointWriteError
     from ..training.config import TrainConfig
+    from ..training.run_folder import CheckpointWriteError
     from ..training.trainer import train
-
     from ._from_config import given_values
 
     given = given_values(args, TrainConfig)
@@ -105,8 +118,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"fewshot-clce train: error: {e.strerror}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"fewshot-clce train: interrupted; finished epochs are in {config.out}; add --resume to the "
-              f"same command to continue", file=sys.stderr)
+        print(
+            f"fewshot-clce train: interrupted; finished epochs are in {config.out}; add --resume to the "
+            f"same command to continue",
+            file=sys.stderr,
+        )
         return 130
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the whole job
         print(summary_line(run_dir))

@@ -1,16 +1,18 @@
 """The standard class splits (package data in ``data/splits/``) and checks against them."""
+
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable, Collection, Sequence
+from functools import cache
 from importlib import resources
-from typing import Callable, Collection, Dict, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
 from .base import ArraySplit
 
 
-@lru_cache(maxsize=None)
+@cache
 def split_list(filename: str) -> tuple:
     """Class names listed in ``data/splits/<filename>``, in file order.
 
@@ -25,7 +27,9 @@ def split_list(filename: str) -> tuple:
     return tuple(names)
 
 
-def check_classes(dataset: str, split: str, found: Collection[str], expected: Sequence[str], source: str) -> None:
+def check_classes(
+    dataset: str, split: str, found: Collection[str], expected: Sequence[str], source: str
+) -> None:
     """Raise unless the classes ``found`` in ``source`` are exactly the ``expected`` split.
 
     Raises:
@@ -41,8 +45,11 @@ def check_classes(dataset: str, split: str, found: Collection[str], expected: Se
         parts.append(f"{len(missing)} of its {len(expected)} classes are missing ({_few(missing)})")
     if extra:
         parts.append(f"{len(extra)} classes are not in the standard {split} split ({_few(extra)})")
-    raise ValueError(f"{dataset} {split} split from {source}: " + "; ".join(parts)
-                     + ". The file is incomplete or uses another split; re-download it")
+    raise ValueError(
+        f"{dataset} {split} split from {source}: "
+        + "; ".join(parts)
+        + ". The file is incomplete or uses another split; re-download it"
+    )
 
 
 def _few(names: Sequence[str]) -> str:
@@ -52,12 +59,21 @@ def _few(names: Sequence[str]) -> str:
 
 def labels_for(sample_classes: Sequence[str], classes: Sequence[str]) -> np.ndarray:
     """``[N]`` int64 index of each sample's class name within ``classes``."""
-    index: Dict[str, int] = {c: i for i, c in enumerate(classes)}
-    return np.fromiter((index[c] for c in sample_classes), dtype=np.int64, count=len(sample_classes))
+    index: dict[str, int] = {c: i for i, c in enumerate(classes)}
+    return np.fromiter(
+        (index[c] for c in sample_classes), dtype=np.int64, count=len(sample_classes)
+    )
 
 
-def array_split(dataset: str, split: str, images: np.ndarray, sample_classes: Sequence[str],
-                expected: Sequence[str], source: str, transform: Optional[Callable] = None) -> ArraySplit:
+def array_split(
+    dataset: str,
+    split: str,
+    images: np.ndarray,
+    sample_classes: Sequence[str],
+    expected: Sequence[str],
+    source: str,
+    transform: Optional[Callable] = None,
+) -> ArraySplit:
     """An :class:`ArraySplit` whose class ``i`` is ``expected[i]``, after checking the classes.
 
     Args:
@@ -69,4 +85,3 @@ def array_split(dataset: str, split: str, images: np.ndarray, sample_classes: Se
     check_classes(dataset, split, set(sample_classes), expected, source)
     labels = labels_for(sample_classes, expected)
     return ArraySplit(dataset, split, images, labels, list(expected), transform=transform)
-

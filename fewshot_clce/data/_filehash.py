@@ -12,6 +12,7 @@ file that has not been touched since it was read.
 A file modified within :data:`RACY_NS` of being read is not memoised: timestamps are coarse
 (a few ms), and a second write within the same tick would otherwise go unseen.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,9 @@ import json
 import os
 import stat
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Optional
 
 from ..utils.files import cache_dir, write_text_atomic
 
@@ -41,7 +43,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _signature(st: os.stat_result) -> List[int]:
+def _signature(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
@@ -54,7 +56,7 @@ def _memo_path(root: Path) -> Optional[Path]:
     return folder / f"{hashlib.sha256(str(root).encode()).hexdigest()[:20]}.json"
 
 
-def _read_memo(path: Optional[Path], root: Path) -> Dict[str, list]:
+def _read_memo(path: Optional[Path], root: Path) -> dict[str, list]:
     if path is None or not path.is_file():
         return {}
     try:
@@ -66,14 +68,14 @@ def _read_memo(path: Optional[Path], root: Path) -> Dict[str, list]:
     return {}
 
 
-def file_digests(root: Path, paths: Sequence[Path]) -> List[str]:
+def file_digests(root: Path, paths: Sequence[Path]) -> list[str]:
     """The SHA-256 (hex) of each file ``root / path``, ``"missing"`` for a file that is not there
     and ``"not-a-regular-file"`` for a FIFO, device or folder (never opened for reading)."""
     root = Path(root).resolve()
     memo_path = _memo_path(root)
     memo = _read_memo(memo_path, root)
-    fresh: Dict[str, list] = {}
-    done: Dict[str, str] = {}  # a path listed more than once (Omniglot's rotations) is read once
+    fresh: dict[str, list] = {}
+    done: dict[str, str] = {}  # a path listed more than once (Omniglot's rotations) is read once
     out = []
     for p in paths:
         rel, full = Path(p).as_posix(), root / p
@@ -102,8 +104,9 @@ def file_digests(root: Path, paths: Sequence[Path]) -> List[str]:
         # Merge with what other processes may have added meanwhile; the last writer wins.
         merged = {**_read_memo(memo_path, root), **fresh}
         try:
-            write_text_atomic(memo_path, json.dumps({"version": MEMO_VERSION, "root": str(root),
-                                                     "files": merged}))
+            write_text_atomic(
+                memo_path, json.dumps({"version": MEMO_VERSION, "root": str(root), "files": merged})
+            )
         except OSError:
             pass  # the memo saves time only; the digests above are right either way
     return out

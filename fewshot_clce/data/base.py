@@ -1,4 +1,5 @@
 """Split and dataset objects: what every loader returns and everything downstream indexes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +7,14 @@ import io
 import os
 import stat
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import (BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
-                    Union)
+from typing import (
+    BinaryIO,
+    Optional,
+    Union,
+)
 
 import numpy as np
 import torch
@@ -37,8 +42,10 @@ def check_utf8_name(path: str | os.PathLike, what: str = "file name") -> None:
         os.fspath(path).encode("utf-8")
     except UnicodeEncodeError:
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        raise ValueError(f"{what} '{shown}' is not valid UTF-8 (written by a system with another "
-                         "encoding?); rename it, e.g. with `convmv -f latin1 -t utf8 --notest`") from None
+        raise ValueError(
+            f"{what} '{shown}' is not valid UTF-8 (written by a system with another "
+            "encoding?); rename it, e.g. with `convmv -f latin1 -t utf8 --notest`"
+        ) from None
 
 
 class Split(torch.utils.data.Dataset):
@@ -55,8 +62,14 @@ class Split(torch.utils.data.Dataset):
         transform: optional callable applied to the image tensor in ``__getitem__``.
     """
 
-    def __init__(self, dataset: str, name: str, labels: Sequence[int] | np.ndarray,
-                 class_names: Sequence[str], transform: Optional[Callable] = None):
+    def __init__(
+        self,
+        dataset: str,
+        name: str,
+        labels: Sequence[int] | np.ndarray,
+        class_names: Sequence[str],
+        transform: Optional[Callable] = None,
+    ):
         self.dataset = dataset
         self.name = name
         self.labels = np.asarray(labels, dtype=np.int64)
@@ -64,7 +77,9 @@ class Split(torch.utils.data.Dataset):
         self.transform = transform
         if self.labels.ndim != 1:
             raise ValueError(f"labels must be 1-D, got shape {self.labels.shape}")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+        if len(self.labels) and (
+            self.labels.min() < 0 or self.labels.max() >= len(self.class_names)
+        ):
             raise ValueError(f"labels must lie in [0, {len(self.class_names)}) for split {name!r}")
         self._fingerprint: Optional[str] = None
 
@@ -85,7 +100,9 @@ class Split(torch.utils.data.Dataset):
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
-            raise IndexError(f"index {index} out of range for split {self.name!r} of {len(self)} samples")
+            raise IndexError(
+                f"index {index} out of range for split {self.name!r} of {len(self)} samples"
+            )
         img = self.get_image(index)
         if self.transform is not None:
             img = self.transform(img)
@@ -125,23 +142,33 @@ class Split(torch.utils.data.Dataset):
         return self._fingerprint
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(dataset={self.dataset!r}, split={self.name!r}, "
-                f"classes={self.num_classes}, images={len(self)}, fingerprint={self.fingerprint})")
+        return (
+            f"{type(self).__name__}(dataset={self.dataset!r}, split={self.name!r}, "
+            f"classes={self.num_classes}, images={len(self)}, fingerprint={self.fingerprint})"
+        )
 
 
 class ArraySplit(Split):
     """A split held in memory as a uint8 array ``[N, H, W]`` (grayscale) or ``[N, H, W, C]``."""
 
-    def __init__(self, dataset: str, name: str, images: np.ndarray,
-                 labels: Sequence[int] | np.ndarray, class_names: Sequence[str],
-                 transform: Optional[Callable] = None):
+    def __init__(
+        self,
+        dataset: str,
+        name: str,
+        images: np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+        class_names: Sequence[str],
+        transform: Optional[Callable] = None,
+    ):
         super().__init__(dataset, name, labels, class_names, transform)
         images = np.ascontiguousarray(images)
         if images.dtype != np.uint8:
             raise ValueError(f"images must be uint8, got {images.dtype}")
         if images.ndim not in (3, 4) or len(images) != len(self.labels):
-            raise ValueError(f"images must be [N, H, W] or [N, H, W, C] with N = {len(self.labels)} labels, "
-                             f"got shape {images.shape}")
+            raise ValueError(
+                f"images must be [N, H, W] or [N, H, W, C] with N = {len(self.labels)} labels, "
+                f"got shape {images.shape}"
+            )
         self.images = images
 
     def get_image(self, index: int) -> torch.Tensor:
@@ -168,9 +195,18 @@ class FileSplit(DecodedImages, Split):
         size: optional ``(height, width)`` every image is resized to.
     """
 
-    def __init__(self, dataset: str, name: str, root: str | Path, paths: Sequence[str | Path],
-                 labels: Sequence[int] | np.ndarray, class_names: Sequence[str], mode: str = "RGB",
-                 size: Optional[tuple] = None, transform: Optional[Callable] = None):
+    def __init__(
+        self,
+        dataset: str,
+        name: str,
+        root: str | Path,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | np.ndarray,
+        class_names: Sequence[str],
+        mode: str = "RGB",
+        size: Optional[tuple] = None,
+        transform: Optional[Callable] = None,
+    ):
         super().__init__(dataset, name, labels, class_names, transform)
         self.root = Path(root)
         self.paths = [Path(p) for p in paths]
@@ -198,11 +234,21 @@ def _check_regular(mode: int, name: str) -> None:
     """Refuse anything but a regular file (``mode`` from ``stat``), naming ``name`` and what it is."""
     if stat.S_ISREG(mode):
         return
-    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a folder" if stat.S_ISDIR(mode) else "not a plain file")
-    raise ValueError(f"image {name!r} is not a regular file ({kind}); only regular files are read as "
-                     "images: move it out of the dataset")
+    kind = (
+        "a FIFO"
+        if stat.S_ISFIFO(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "not a plain file"
+    )
+    raise ValueError(
+        f"image {name!r} is not a regular file ({kind}); only regular files are read as "
+        "images: move it out of the dataset"
+    )
 
 
 @contextmanager
@@ -248,17 +294,21 @@ def open_image(source: Union[str, os.PathLike, bytes], name: Optional[str] = Non
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im = Image.open(fp)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ValueError(f"image {name!r} declares more than the {MAX_IMAGE_PIXELS} pixels this toolkit "
-                             f"decodes ({str(e).rstrip('.')}: a damaged file or a decompression bomb); "
-                             "shrink it or remove it") from None
+            raise ValueError(
+                f"image {name!r} declares more than the {MAX_IMAGE_PIXELS} pixels this toolkit "
+                f"decodes ({str(e).rstrip('.')}: a damaged file or a decompression bomb); "
+                "shrink it or remove it"
+            ) from None
         except (UnidentifiedImageError, OSError, SyntaxError) as e:
             raise ValueError(f"cannot read image {name!r}: {e}") from None
         with im:
             width, height = im.size
             if width * height > MAX_IMAGE_PIXELS:
-                raise ValueError(f"image {name!r} declares {width} x {height} pixels, more than the "
-                                 f"{MAX_IMAGE_PIXELS} pixels this toolkit decodes (a damaged file or a "
-                                 "decompression bomb); shrink it or remove it")
+                raise ValueError(
+                    f"image {name!r} declares {width} x {height} pixels, more than the "
+                    f"{MAX_IMAGE_PIXELS} pixels this toolkit decodes (a damaged file or a "
+                    "decompression bomb); shrink it or remove it"
+                )
             yield im
 
 
@@ -278,7 +328,9 @@ def _to_8bit(im):
     return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
 
 
-def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> np.ndarray:
+def decode_array(
+    im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>"
+) -> np.ndarray:
     """An open Pillow image decoded into uint8 ``[H, W]`` (one channel) or ``[H, W, C]``.
 
     Raises:
@@ -295,7 +347,9 @@ def decode_array(im, mode: str = "RGB", size: Optional[tuple] = None, name: str 
         raise ValueError(f"cannot read image {name!r}: {e}") from None
 
 
-def decode_image(im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>") -> torch.Tensor:
+def decode_image(
+    im, mode: str = "RGB", size: Optional[tuple] = None, name: str = "<image>"
+) -> torch.Tensor:
     """An open Pillow image decoded into ``[C, H, W]`` float32 in [0, 1].
 
     Raises:
@@ -337,11 +391,13 @@ class FewShotDataset:
         self.name = name
         self.splits = dict(splits)
         self.description = description
-        seen: Dict[str, str] = {}
+        seen: dict[str, str] = {}
         for sname, split in self.splits.items():
             for c in split.class_names:
                 if c in seen:
-                    raise ValueError(f"class {c!r} is in both the {seen[c]!r} and {sname!r} splits of {name!r}")
+                    raise ValueError(
+                        f"class {c!r} is in both the {seen[c]!r} and {sname!r} splits of {name!r}"
+                    )
                 seen[c] = sname
 
     def rename(self, name: str) -> None:
@@ -356,16 +412,26 @@ class FewShotDataset:
         try:
             return self.splits[name]
         except KeyError:
-            raise ValueError(f"dataset {self.name!r} has no split {name!r}; "
-                             f"its splits are: {', '.join(self.splits)}") from None
+            raise ValueError(
+                f"dataset {self.name!r} has no split {name!r}; "
+                f"its splits are: {', '.join(self.splits)}"
+            ) from None
 
     __getitem__ = split
 
-    def summary(self) -> List[dict]:
-        return [dict(dataset=self.name, split=s.name, classes=s.num_classes, images=len(s),
-                     min_per_class=int(s.class_counts.min()) if len(s) else 0,
-                     image_shape="x".join(map(str, s.image_shape)), fingerprint=s.fingerprint)
-                for s in self.splits.values()]
+    def summary(self) -> list[dict]:
+        return [
+            dict(
+                dataset=self.name,
+                split=s.name,
+                classes=s.num_classes,
+                images=len(s),
+                min_per_class=int(s.class_counts.min()) if len(s) else 0,
+                image_shape="x".join(map(str, s.image_shape)),
+                fingerprint=s.fingerprint,
+            )
+            for s in self.splits.values()
+        ]
 
     def __repr__(self) -> str:
         parts = ", ".join(f"{k}={v.num_classes}c/{len(v)}i" for k, v in self.splits.items())

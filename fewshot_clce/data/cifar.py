@@ -14,12 +14,14 @@ Both read either source, found under the data root:
 
 Class ``i`` of a split is the ``i``-th name of the split list in ``data/splits/``.
 """
+
 from __future__ import annotations
 
 import tarfile
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -44,21 +46,25 @@ class _Flavour:
         """The split's class names; ``lists`` is the split-list file name with ``{}`` for the part."""
         return split_list(self.lists.format(SPLIT_FILES[split]))
 
-    def pickle_files(self, folder: Path) -> Dict[str, Path]:
+    def pickle_files(self, folder: Path) -> dict[str, Path]:
         return {s: folder / f"{self.prefix}_{f}.pickle" for s, f in SPLIT_FILES.items()}
 
     def layout(self) -> str:
         sub = self.subdirs[0]
-        return (f"  {CIFAR_DIR}/{{train,test,meta}}   CIFAR-100 python version (or {CIFAR_TGZ})\n"
-                f"  or {sub}/{self.prefix}_{{train,val,test}}.pickle   MetaOptNet / RFS pickles")
+        return (
+            f"  {CIFAR_DIR}/{{train,test,meta}}   CIFAR-100 python version (or {CIFAR_TGZ})\n"
+            f"  or {sub}/{self.prefix}_{{train,val,test}}.pickle   MetaOptNet / RFS pickles"
+        )
 
 
-CIFAR_FS = _Flavour("cifar-fs", "cifar_fs_{}.tsv", "CIFAR_FS", ("CIFAR-FS", "cifar-fs", "CIFAR_FS", "cifar_fs"))
+CIFAR_FS = _Flavour(
+    "cifar-fs", "cifar_fs_{}.tsv", "CIFAR_FS", ("CIFAR-FS", "cifar-fs", "CIFAR_FS", "cifar_fs")
+)
 FC100 = _Flavour("fc100", "fc100_{}.txt", "FC100", ("FC100", "fc100"))
 HOW_TO_GET = "the CIFAR-100 python version from https://www.cs.toronto.edu/~kriz/cifar.html (via torchvision's CIFAR100 source)."
 
 
-def cifar100_fine_names() -> List[str]:
+def cifar100_fine_names() -> list[str]:
     """The 100 CIFAR-100 fine-label names; fine label ``i`` is the ``i``-th in alphabetical order."""
     return sorted(c for s in SPLIT_FILES for c in CIFAR_FS.classes(s))
 
@@ -72,7 +78,7 @@ def _find_cifar100(root: Path) -> Optional[Path]:
     return None
 
 
-def _find_pickles(root: Path, flavour: _Flavour) -> Optional[Dict[str, Path]]:
+def _find_pickles(root: Path, flavour: _Flavour) -> Optional[dict[str, Path]]:
     for d in candidate_dirs(root, flavour.subdirs):
         files = flavour.pickle_files(d)
         if all(p.is_file() for p in files.values()):
@@ -93,7 +99,7 @@ def _text(x) -> str:
     return x.decode("latin1") if isinstance(x, bytes) else str(x)
 
 
-def _read_tar_members(source: Path, names: Sequence[str]) -> Dict[str, bytes]:
+def _read_tar_members(source: Path, names: Sequence[str]) -> dict[str, bytes]:
     """The bytes of the plain-file members ``names`` of a tar, read in place (nothing is extracted;
     a link member, which would be followed inside the archive, counts as missing)."""
     blobs = {}
@@ -109,11 +115,13 @@ def _read_tar_members(source: Path, names: Sequence[str]) -> Dict[str, bytes]:
                     raise ValueError(f"{source} has no plain file {name}; re-download it")
                 blobs[name] = member.read()
     except (EOFError, tarfile.TarError, zlib.error) as e:
-        raise ValueError(f"{source} is truncated or damaged ({type(e).__name__}: {e}); re-download it") from None
+        raise ValueError(
+            f"{source} is truncated or damaged ({type(e).__name__}: {e}); re-download it"
+        ) from None
     return blobs
 
 
-def read_cifar100(source: Path) -> Tuple[np.ndarray, List[str]]:
+def read_cifar100(source: Path) -> tuple[np.ndarray, list[str]]:
     """CIFAR-100 python version from its folder or ``.tar.gz``.
 
     Returns:
@@ -126,8 +134,8 @@ def read_cifar100(source: Path) -> Tuple[np.ndarray, List[str]]:
         blobs = {k: blobs[f"{CIFAR_DIR}/{k}"] for k in ("meta", "train", "test")}
     meta = load_pickle_bytes(blobs["meta"], f"{source}/meta")
     names = [_text(n) for n in _get(meta, "fine_label_names")]
-    images: List[np.ndarray] = []
-    classes: List[str] = []
+    images: list[np.ndarray] = []
+    classes: list[str] = []
     for part in ("train", "test"):
         d = load_pickle_bytes(blobs[part], f"{source}/{part}")
         data = np.asarray(_get(d, "data"), dtype=np.uint8)
@@ -137,26 +145,36 @@ def read_cifar100(source: Path) -> Tuple[np.ndarray, List[str]]:
     return np.ascontiguousarray(np.concatenate(images)), classes
 
 
-def read_metaoptnet_pickle(path: Path, fine_names: Sequence[str]) -> Tuple[np.ndarray, List[str]]:
+def read_metaoptnet_pickle(path: Path, fine_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """A MetaOptNet / RFS CIFAR pickle: images ``[N, 32, 32, 3]`` uint8 and class name per image."""
     d = load_pickle(path)
     images = np.asarray(_get(d, "data"))
     labels = np.asarray(_get(d, "labels"), dtype=np.int64)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
-        raise ValueError(f"{path}: expected 'data' uint8 [N, H, W, 3] and N 'labels', got {images.dtype} "
-                         f"{images.shape} and {labels.shape}")
+    if (
+        images.dtype != np.uint8
+        or images.ndim != 4
+        or images.shape[-1] != 3
+        or len(images) != len(labels)
+    ):
+        raise ValueError(
+            f"{path}: expected 'data' uint8 [N, H, W, 3] and N 'labels', got {images.dtype} "
+            f"{images.shape} and {labels.shape}"
+        )
     if "catname2label" in d:
         lookup = {int(v): _text(k) for k, v in d["catname2label"].items()}
     elif len(labels) and (labels.min() < 0 or labels.max() >= len(fine_names)):
-        raise ValueError(f"{path}: labels range over [{labels.min()}, {labels.max()}], expected CIFAR-100 "
-                         f"fine-label indices in [0, {len(fine_names)})")
+        raise ValueError(
+            f"{path}: labels range over [{labels.min()}, {labels.max()}], expected CIFAR-100 "
+            f"fine-label indices in [0, {len(fine_names)})"
+        )
     else:
         lookup = dict(enumerate(fine_names))
     return images, [lookup[int(i)] for i in labels]
 
 
-def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: bool = False,
-                  transform=None) -> FewShotDataset:
+def cifar_dataset(
+    flavour: _Flavour, root=None, source: str = "auto", download: bool = False, transform=None
+) -> FewShotDataset:
     """Build ``flavour`` (CIFAR-FS or FC100); see the module docstring for the sources."""
     if source not in SOURCES:
         raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
@@ -170,7 +188,9 @@ def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: 
             raise not_found(flavour.name, roots, flavour.layout(), HOW_TO_GET)
         from torchvision.datasets import CIFAR100
 
-        fetch_all(flavour.name, [(CIFAR100.url, CIFAR_TGZ, CIFAR100.tgz_md5)], roots[0], flavour.layout())
+        fetch_all(
+            flavour.name, [(CIFAR100.url, CIFAR_TGZ, CIFAR100.tgz_md5)], roots[0], flavour.layout()
+        )
         cifar = roots[0] / CIFAR_TGZ
     splits = {}
     where = str(next(iter(pickles.values())).parent) if pickles is not None else str(cifar)
@@ -178,7 +198,9 @@ def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: 
         fine = cifar100_fine_names()
         for s, path in pickles.items():
             images, classes = read_metaoptnet_pickle(path, fine)
-            splits[s] = array_split(flavour.name, s, images, classes, flavour.classes(s), str(path), transform)
+            splits[s] = array_split(
+                flavour.name, s, images, classes, flavour.classes(s), str(path), transform
+            )
     else:
         assert cifar is not None  # found above, or just downloaded
         images, classes = read_cifar100(cifar)
@@ -186,27 +208,48 @@ def cifar_dataset(flavour: _Flavour, root=None, source: str = "auto", download: 
         for s in SPLIT_FILES:
             expected = flavour.classes(s)
             keep = np.flatnonzero(np.isin(classes_arr, expected))
-            splits[s] = array_split(flavour.name, s, images[keep], classes_arr[keep].tolist(), expected,
-                                    str(cifar), transform)
+            splits[s] = array_split(
+                flavour.name,
+                s,
+                images[keep],
+                classes_arr[keep].tolist(),
+                expected,
+                str(cifar),
+                transform,
+            )
     return FewShotDataset(flavour.name, splits, description=f"{flavour.name} from {where}")
 
 
 def _available(flavour: _Flavour):
-    return lambda root: any(_find_pickles(r, flavour) or _find_cifar100(r) for r in data_roots(root))
+    return lambda root: any(
+        _find_pickles(r, flavour) or _find_cifar100(r) for r in data_roots(root)
+    )
 
 
-@register_dataset("cifar-fs", description="CIFAR-FS (Bertinetto et al. 2019): CIFAR-100, 32x32 colour",
-                  classes={"base": 64, "val": 16, "novel": 20}, available=_available(CIFAR_FS),
-                  layout="cifar-100-python/ (or .tar.gz), or CIFAR-FS/CIFAR_FS_*.pickle")
-def cifar_fs(root=None, source: str = "auto", download: bool = False, transform=None) -> FewShotDataset:
+@register_dataset(
+    "cifar-fs",
+    description="CIFAR-FS (Bertinetto et al. 2019): CIFAR-100, 32x32 colour",
+    classes={"base": 64, "val": 16, "novel": 20},
+    available=_available(CIFAR_FS),
+    layout="cifar-100-python/ (or .tar.gz), or CIFAR-FS/CIFAR_FS_*.pickle",
+)
+def cifar_fs(
+    root=None, source: str = "auto", download: bool = False, transform=None
+) -> FewShotDataset:
     """CIFAR-FS. Args: ``source`` ``auto`` (pickles first) / ``cifar100`` / ``pickles``;
     ``download`` fetches CIFAR-100 when nothing is found."""
     return cifar_dataset(CIFAR_FS, root, source, download, transform)
 
 
-@register_dataset("fc100", description="FC100 (Oreshkin et al. 2018): CIFAR-100 split by superclass, 32x32",
-                  classes={"base": 60, "val": 20, "novel": 20}, available=_available(FC100),
-                  layout="cifar-100-python/ (or .tar.gz), or FC100/FC100_*.pickle")
-def fc100(root=None, source: str = "auto", download: bool = False, transform=None) -> FewShotDataset:
+@register_dataset(
+    "fc100",
+    description="FC100 (Oreshkin et al. 2018): CIFAR-100 split by superclass, 32x32",
+    classes={"base": 60, "val": 20, "novel": 20},
+    available=_available(FC100),
+    layout="cifar-100-python/ (or .tar.gz), or FC100/FC100_*.pickle",
+)
+def fc100(
+    root=None, source: str = "auto", download: bool = False, transform=None
+) -> FewShotDataset:
     """FC100. Args as :func:`cifar_fs`."""
     return cifar_dataset(FC100, root, source, download, transform)

@@ -10,10 +10,11 @@ Reads ``CUB_200_2011/images/<NNN.Species>/*.jpg`` under the data root, or extrac
 Images are read lazily as RGB and resized to ``image_size`` (84 by default), whole (no
 bounding-box crop).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 from ..utils.archives import extract
 from ._classes import check_classes, split_list
@@ -25,14 +26,19 @@ NAME = "cub"
 FOLDER, ARCHIVE = "CUB_200_2011", "CUB_200_2011.tgz"
 SPLITS = {
     "default": {"base": "cub_train.txt", "val": "cub_val.txt", "novel": "cub_test.txt"},
-    "closerlook": {"base": "cub_closerlook_base.txt", "val": "cub_closerlook_val.txt",
-                   "novel": "cub_closerlook_novel.txt"},
+    "closerlook": {
+        "base": "cub_closerlook_base.txt",
+        "val": "cub_closerlook_val.txt",
+        "novel": "cub_closerlook_novel.txt",
+    },
 }
 URL = "https://data.caltech.edu/records/65de6-vp158/files/CUB_200_2011.tgz?download=1"
 MD5 = "97eceeb196236b17998738112f37df78"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-LAYOUT = (f"  {FOLDER}/images/001.Black_footed_Albatross/*.jpg ... 200.Common_Yellowthroat/*.jpg\n"
-          f"  or {ARCHIVE} (extracted into the root on first use)")
+LAYOUT = (
+    f"  {FOLDER}/images/001.Black_footed_Albatross/*.jpg ... 200.Common_Yellowthroat/*.jpg\n"
+    f"  or {ARCHIVE} (extracted into the root on first use)"
+)
 HOW_TO_GET = f"{ARCHIVE}, 1.1 GB, from https://data.caltech.edu/records/65de6-vp158."
 
 
@@ -59,16 +65,19 @@ def unextracted_archive(root) -> Optional[Path]:
     return next((a for a in map(find_archive, roots) if a), None)
 
 
-def _class_files(images: Path, cls: str) -> List[str]:
+def _class_files(images: Path, cls: str) -> list[str]:
     folder = images / cls
-    files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(
+        p.name for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
     if not files:
         raise ValueError(f"class folder {folder} has no images; the CUB copy is incomplete")
     return [f"{cls}/{f}" for f in files]
 
 
-def cub(root=None, split: str = "default", image_size: int = 84, download: bool = False,
-        transform=None) -> FewShotDataset:
+def cub(
+    root=None, split: str = "default", image_size: int = 84, download: bool = False, transform=None
+) -> FewShotDataset:
     """CUB-200-2011 with the chosen class split.
 
     Args:
@@ -102,13 +111,27 @@ def cub(root=None, split: str = "default", image_size: int = 84, download: bool 
             files = _class_files(images, cls)
             paths.extend(files)
             labels.extend([label] * len(files))
-        splits[sname] = FileSplit(NAME, sname, images, paths, labels, classes, mode="RGB",
-                                  size=(image_size, image_size), transform=transform)
-    return FewShotDataset(NAME, splits, description=f"CUB-200-2011 ({split} split) from {images.parent}")
+        splits[sname] = FileSplit(
+            NAME,
+            sname,
+            images,
+            paths,
+            labels,
+            classes,
+            mode="RGB",
+            size=(image_size, image_size),
+            transform=transform,
+        )
+    return FewShotDataset(
+        NAME, splits, description=f"CUB-200-2011 ({split} split) from {images.parent}"
+    )
 
 
-register_dataset(NAME, description="CUB-200-2011 birds, 140/30/30 (split='closerlook': 100/50/50), resized",
-                 classes={"base": 140, "val": 30, "novel": 30},
-                 available=lambda root: any(find_images(r) or find_archive(r) for r in data_roots(root)),
-                 unextracted=unextracted_archive,
-                 layout="CUB_200_2011/images/ or CUB_200_2011.tgz")(cub)
+register_dataset(
+    NAME,
+    description="CUB-200-2011 birds, 140/30/30 (split='closerlook': 100/50/50), resized",
+    classes={"base": 140, "val": 30, "novel": 30},
+    available=lambda root: any(find_images(r) or find_archive(r) for r in data_roots(root)),
+    unextracted=unextracted_archive,
+    layout="CUB_200_2011/images/ or CUB_200_2011.tgz",
+)(cub)

@@ -16,14 +16,16 @@ split serves batches from it as :class:`~fewshot_clce.data.base.ArraySplit` does
 The cached pixels are exactly those :meth:`~DecodedImages.get_image` decodes (the same uint8
 values, divided by 255 the same way).
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
@@ -62,7 +64,7 @@ def available_memory() -> int:
 class _Chunks(torch.utils.data.Dataset):
     """Item ``i``: ``(start, uint8 [b, ...])``, the ``i``-th run of images decoded by ``split._read``."""
 
-    def __init__(self, split: "DecodedImages", shape: Tuple[int, ...]):
+    def __init__(self, split: DecodedImages, shape: tuple[int, ...]):
         self.split, self.shape = split, shape
 
     def __len__(self) -> int:
@@ -75,8 +77,10 @@ class _Chunks(torch.utils.data.Dataset):
         for k in range(start, stop):
             img = self.split._read(k)
             if img.shape != self.shape:
-                raise ValueError(f"{self.split._describe(k)} decodes to shape {img.shape}, sample 0 to "
-                                 f"{self.shape}; a split's images must share one size (give the loader a size)")
+                raise ValueError(
+                    f"{self.split._describe(k)} decodes to shape {img.shape}, sample 0 to "
+                    f"{self.shape}; a split's images must share one size (give the loader a size)"
+                )
             out[k - start] = img
         return start, torch.from_numpy(out)
 
@@ -97,6 +101,7 @@ class DecodedImages:
     name: str
 
     if TYPE_CHECKING:
+
         def __len__(self) -> int: ...
 
         @property
@@ -126,8 +131,12 @@ class DecodedImages:
         """Whether the images are served from a decoded cache (:meth:`preload`)."""
         return self._decoded is not None
 
-    def preload(self, workers: int = 0, cache: Union[bool, str, os.PathLike] = True,
-                memory_limit: Optional[int] = None) -> Optional[str]:
+    def preload(
+        self,
+        workers: int = 0,
+        cache: Union[bool, str, os.PathLike] = True,
+        memory_limit: Optional[int] = None,
+    ) -> Optional[str]:
         """Decode every image once; from then on they are read from the decoded array.
 
         Args:
@@ -154,14 +163,20 @@ class DecodedImages:
         path = None
         if cache is not False:
             try:
-                path = (_io.cache_dir("decoded") if cache is True else Path(cache)) / self._cache_name()
+                path = (
+                    _io.cache_dir("decoded") if cache is True else Path(cache)
+                ) / self._cache_name()
             except PermissionError as e:  # no cache folder: memory, or decoding on access
                 warnings.warn(f"decoded-image cache: {e}", stacklevel=1)
-            if path is not None and _valid(path, len(self)):  # decoded before (this or another process)
+            if path is not None and _valid(
+                path, len(self)
+            ):  # decoded before (this or another process)
                 return self._open(path)
         shape = tuple(self._read(0).shape)
         nbytes = len(self) * int(np.prod(shape))
-        limit = int(MEMORY_SHARE * available_memory()) if memory_limit is None else int(memory_limit)
+        limit = (
+            int(MEMORY_SHARE * available_memory()) if memory_limit is None else int(memory_limit)
+        )
         if cache is False or nbytes <= limit:
             out = np.empty((len(self), *shape), dtype=np.uint8)
             self._fill(out, shape, workers)
@@ -171,8 +186,12 @@ class DecodedImages:
             return None
         log.info("decoding %d images of %s/%s into %s", len(self), self.dataset, self.name, path)
         try:
-            with _io.atomic_path(path, what="decoded-image cache", then="the images are decoded on access") as tmp:
-                out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(self), *shape))
+            with _io.atomic_path(
+                path, what="decoded-image cache", then="the images are decoded on access"
+            ) as tmp:
+                out = np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.uint8, shape=(len(self), *shape)
+                )
                 self._fill(out, shape, workers)
                 out.flush()
                 del out
@@ -186,22 +205,27 @@ class DecodedImages:
         self._decoded_file = str(path)
         return str(path)
 
-    def _fill(self, out: np.ndarray, shape: Tuple[int, ...], workers: int) -> None:
-        loader = torch.utils.data.DataLoader(_Chunks(self, shape), batch_size=None, shuffle=False,
-                                             num_workers=max(0, int(workers)))
+    def _fill(self, out: np.ndarray, shape: tuple[int, ...], workers: int) -> None:
+        loader = torch.utils.data.DataLoader(
+            _Chunks(self, shape), batch_size=None, shuffle=False, num_workers=max(0, int(workers))
+        )
         for start, images in loader:
-            out[start:start + len(images)] = images.numpy()
+            out[start : start + len(images)] = images.numpy()
 
     def _cache_name(self) -> str:
         """File name keyed by everything that determines the decoded pixels: the samples and their
         content (the fingerprint), the class that decodes them, the mode and the size."""
-        key = (f"{FORMAT}\0{type(self).__name__}\0{self.fingerprint}\0{getattr(self, 'mode', '')}\0"
-               f"{getattr(self, 'size', None)}")
+        key = (
+            f"{FORMAT}\0{type(self).__name__}\0{self.fingerprint}\0{getattr(self, 'mode', '')}\0"
+            f"{getattr(self, 'size', None)}"
+        )
         return f"{self.name}-{self.fingerprint}-{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        if isinstance(state.get("_decoded"), np.memmap):  # workers reopen the file instead of copying it
+        if isinstance(
+            state.get("_decoded"), np.memmap
+        ):  # workers reopen the file instead of copying it
             state["_decoded"] = None
         return state
 

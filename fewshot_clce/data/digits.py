@@ -13,11 +13,11 @@ among validation or novel classes:
 
 Each class has about 180 images of 8x8 pixels, grayscale, scaled to uint8.
 """
+
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import List, Tuple
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .base import ArraySplit, FewShotDataset
 from .registry import register_dataset
 
 
-def bundled_digits() -> Tuple[np.ndarray, np.ndarray]:
+def bundled_digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits: images ``[1797, 8, 8]`` float (0..16) and labels ``[1797]``, as
     ``sklearn.datasets.load_digits`` gives them.
 
@@ -49,9 +49,14 @@ DIGIT_SPLITS = {"base": (0, 1, 2, 3), "val": (4, 5, 6), "novel": (7, 8, 9)}
 ROTATIONS = (0, 90)
 
 
-@register_dataset("digits", description="scikit-learn's handwritten digits, upright and quarter-turned (8x8 px)",
-                  embedded=True, classes={"base": 8, "val": 6, "novel": 6},
-                  available=lambda root: True, layout="bundled with scikit-learn")
+@register_dataset(
+    "digits",
+    description="scikit-learn's handwritten digits, upright and quarter-turned (8x8 px)",
+    embedded=True,
+    classes={"base": 8, "val": 6, "novel": 6},
+    available=lambda root: True,
+    layout="bundled with scikit-learn",
+)
 def digits_dataset() -> FewShotDataset:
     raw_images, raw_target = bundled_digits()
     # sklearn stores values 0..16; scale to the full uint8 range.
@@ -59,14 +64,18 @@ def digits_dataset() -> FewShotDataset:
     target = raw_target.astype(np.int64)
     splits = {}
     for sname, digits in DIGIT_SPLITS.items():
-        imgs: List[np.ndarray] = []
-        labels: List[np.ndarray] = []
-        names: List[str] = []
+        imgs: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
+        names: list[str] = []
         for d in digits:
             base = images[target == d]
             for r in ROTATIONS:
                 imgs.append(np.rot90(base, k=r // 90, axes=(1, 2)))
                 labels.append(np.full(len(base), len(names), dtype=np.int64))
                 names.append(f"{d}@{r}")
-        splits[sname] = ArraySplit("digits", sname, np.concatenate(imgs), np.concatenate(labels), names)
-    return FewShotDataset("digits", splits, description="scikit-learn digits, upright and quarter-turned")
+        splits[sname] = ArraySplit(
+            "digits", sname, np.concatenate(imgs), np.concatenate(labels), names
+        )
+    return FewShotDataset(
+        "digits", splits, description="scikit-learn digits, upright and quarter-turned"
+    )

@@ -15,11 +15,12 @@ block below becomes a class when
 
 Blocks with more eligible characters than :data:`MAX_PER_BLOCK` keep their first ones.
 """
+
 from __future__ import annotations
 
 import unicodedata
 from importlib import resources
-from typing import Dict, List, NamedTuple, Tuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -31,7 +32,7 @@ DUPLICATE_SIMILARITY = 0.95  # cosine similarity of 2x-downsampled DejaVu Sans g
 CLASS_FILE = "glyphs_classes.tsv"
 
 # (split, block name, [(first, last), ...]) in ownership order for the homoglyph check.
-BLOCKS: Tuple[Tuple[str, str, Tuple[Tuple[int, int], ...]], ...] = (
+BLOCKS: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = (
     ("base", "Latin", ((0x41, 0x7A), (0xC0, 0x24F))),
     ("base", "IPA Extensions", ((0x250, 0x2AF),)),
     ("val", "Greek", ((0x370, 0x3FF),)),
@@ -72,15 +73,15 @@ def _reference(cp: int) -> np.ndarray:
     canvas = np.zeros((side, side), np.float64)
     h, w = min(m.shape[0], side), min(m.shape[1], side)
     top, left = (side - h) // 2, (side - w) // 2
-    canvas[top:top + h, left:left + w] = m[:h, :w]
+    canvas[top : top + h, left : left + w] = m[:h, :w]
     v = canvas.reshape(MASTER_SIZE, 2, MASTER_SIZE, 2).mean(axis=(1, 3)).ravel()  # [48 * 48]
     return v / max(np.linalg.norm(v), 1e-9)
 
 
-def select_classes() -> List[GlyphClass]:
+def select_classes() -> list[GlyphClass]:
     """Apply the rules of the module docstring to the bundled fonts (a few seconds)."""
     # Pass 1: the eligible candidates of every block, in order, with their reference shapes.
-    cands: List[Tuple[str, str, int]] = []
+    cands: list[tuple[str, str, int]] = []
     refs = []
     for split, block, ranges in BLOCKS:
         for first, last in ranges:
@@ -94,9 +95,9 @@ def select_classes() -> List[GlyphClass]:
                 refs.append(_reference(cp))
     sim = np.stack(refs) @ np.stack(refs).T  # [n_cands, n_cands] cosine similarity
     # Pass 2: keep a shape unless an earlier kept one is a near copy (capped blocks included).
-    owners: List[int] = []
-    kept: List[GlyphClass] = []
-    per_block: Dict[str, int] = {}
+    owners: list[int] = []
+    kept: list[GlyphClass] = []
+    per_block: dict[str, int] = {}
     for i, (split, block, cp) in enumerate(cands):
         if owners and float(sim[i, owners].max()) > DUPLICATE_SIMILARITY:
             continue
@@ -107,15 +108,22 @@ def select_classes() -> List[GlyphClass]:
     return kept
 
 
-def format_classes(classes: List[GlyphClass]) -> str:
-    lines = ["# split\tblock\tcodepoint\tname (made by fewshot_clce.data.glyph_classes.select_classes)"]
+def format_classes(classes: list[GlyphClass]) -> str:
+    lines = [
+        "# split\tblock\tcodepoint\tname (made by fewshot_clce.data.glyph_classes.select_classes)"
+    ]
     lines += [f"{c.split}\t{c.block}\tU+{c.codepoint:04X}\t{c.name}" for c in classes]
     return "\n".join(lines) + "\n"
 
 
-def load_classes() -> List[GlyphClass]:
+def load_classes() -> list[GlyphClass]:
     """The committed class list (package data)."""
-    text = resources.files("fewshot_clce.data").joinpath("splits").joinpath(CLASS_FILE).read_text(encoding="utf-8")
+    text = (
+        resources.files("fewshot_clce.data")
+        .joinpath("splits")
+        .joinpath(CLASS_FILE)
+        .read_text(encoding="utf-8")
+    )
     out = []
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -124,7 +132,7 @@ def load_classes() -> List[GlyphClass]:
     return out
 
 
-def class_counts(classes: List[GlyphClass]) -> Dict[str, int]:
+def class_counts(classes: list[GlyphClass]) -> dict[str, int]:
     counts = {"base": 0, "val": 0, "novel": 0}
     for c in classes:
         counts[c.split] += 1

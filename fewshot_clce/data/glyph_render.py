@@ -16,14 +16,16 @@ Pillow versions); :func:`render_env_key` hashes both, and the dataset cache is k
 They also rely on numpy keeping the streams of ``Generator.uniform``, ``integers`` and
 ``permutation`` (unchanged since numpy 1.17).
 """
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -31,20 +33,31 @@ MASTER_SIZE = 48  # font size (px per em) of the masters; the output is drawn at
 EM_FRACTION = 0.8  # an em spans this fraction of the output image's side
 # Faces used for every script they cover (file name, face label).
 UNICODE_FACES = (
-    ("DejaVuSans.ttf", "DejaVu Sans"), ("DejaVuSans-Bold.ttf", "DejaVu Sans Bold"),
-    ("DejaVuSans-Oblique.ttf", "DejaVu Sans Oblique"), ("DejaVuSans-BoldOblique.ttf", "DejaVu Sans Bold Oblique"),
-    ("DejaVuSerif.ttf", "DejaVu Serif"), ("DejaVuSerif-Bold.ttf", "DejaVu Serif Bold"),
-    ("DejaVuSerif-Italic.ttf", "DejaVu Serif Italic"), ("DejaVuSerif-BoldItalic.ttf", "DejaVu Serif Bold Italic"),
-    ("DejaVuSansMono.ttf", "DejaVu Sans Mono"), ("DejaVuSansMono-Bold.ttf", "DejaVu Sans Mono Bold"),
+    ("DejaVuSans.ttf", "DejaVu Sans"),
+    ("DejaVuSans-Bold.ttf", "DejaVu Sans Bold"),
+    ("DejaVuSans-Oblique.ttf", "DejaVu Sans Oblique"),
+    ("DejaVuSans-BoldOblique.ttf", "DejaVu Sans Bold Oblique"),
+    ("DejaVuSerif.ttf", "DejaVu Serif"),
+    ("DejaVuSerif-Bold.ttf", "DejaVu Serif Bold"),
+    ("DejaVuSerif-Italic.ttf", "DejaVu Serif Italic"),
+    ("DejaVuSerif-BoldItalic.ttf", "DejaVu Serif Bold Italic"),
+    ("DejaVuSansMono.ttf", "DejaVu Sans Mono"),
+    ("DejaVuSansMono-Bold.ttf", "DejaVu Sans Mono Bold"),
     ("DejaVuSansMono-Oblique.ttf", "DejaVu Sans Mono Oblique"),
     ("DejaVuSansMono-BoldOblique.ttf", "DejaVu Sans Mono Bold Oblique"),
-    ("STIXGeneral.ttf", "STIX"), ("STIXGeneralBol.ttf", "STIX Bold"),
-    ("STIXGeneralItalic.ttf", "STIX Italic"), ("STIXGeneralBolIta.ttf", "STIX Bold Italic"),
+    ("STIXGeneral.ttf", "STIX"),
+    ("STIXGeneralBol.ttf", "STIX Bold"),
+    ("STIXGeneralItalic.ttf", "STIX Italic"),
+    ("STIXGeneralBolIta.ttf", "STIX Bold Italic"),
 )
 # The Computer Modern files map their TeX encoding, not Unicode: only ASCII letters are trusted.
 ASCII_LETTER_FACES = (
-    ("cmr10.ttf", "CM Roman"), ("cmb10.ttf", "CM Bold"), ("cmti10.ttf", "CM Text Italic"),
-    ("cmmi10.ttf", "CM Math Italic"), ("cmss10.ttf", "CM Sans"), ("cmtt10.ttf", "CM Typewriter"),
+    ("cmr10.ttf", "CM Roman"),
+    ("cmb10.ttf", "CM Bold"),
+    ("cmti10.ttf", "CM Text Italic"),
+    ("cmmi10.ttf", "CM Math Italic"),
+    ("cmss10.ttf", "CM Sans"),
+    ("cmtt10.ttf", "CM Typewriter"),
 )
 ASCII_LETTERS = frozenset(range(0x41, 0x5B)) | frozenset(range(0x61, 0x7B))
 
@@ -58,9 +71,18 @@ class Jitter:
     log_scale: float = 0.25  # overall scale factor exp(U(-a, a))
     log_aspect: float = 0.12  # x/y aspect exp(U(-a, a))
     shift: float = 2.5  # translation, output pixels
-    stroke: Tuple[int, ...] = (-1, 0, 0, 1, 1, 2)  # erode (-1) / keep / dilate by n px at master size
+    stroke: tuple[int, ...] = (
+        -1,
+        0,
+        0,
+        1,
+        1,
+        2,
+    )  # erode (-1) / keep / dilate by n px at master size
     elastic: float = 2.0  # bound on the smooth displacement of every point, output pixels
-    elastic_grid: int = 4  # the displacement field is interpolated from a grid of this many points a side
+    elastic_grid: int = (
+        4  # the displacement field is interpolated from a grid of this many points a side
+    )
 
 
 def font_dir() -> Path:
@@ -69,26 +91,30 @@ def font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def faces_for(codepoint: int) -> List[str]:
+def faces_for(codepoint: int) -> list[str]:
     """File names of the faces whose character map holds ``codepoint`` (trusted faces only)."""
     cmaps = _charmaps()
     pool = UNICODE_FACES + (ASCII_LETTER_FACES if codepoint in ASCII_LETTERS else ())
     return [f for f, _ in pool if codepoint in cmaps[f]]
 
 
-@functools.lru_cache(maxsize=None)
-def _charmaps() -> Dict[str, frozenset]:
+@functools.cache
+def _charmaps() -> dict[str, frozenset]:
     from matplotlib.ft2font import FT2Font
 
-    return {f: frozenset(FT2Font(str(font_dir() / f)).get_charmap())
-            for f, _ in UNICODE_FACES + ASCII_LETTER_FACES}
+    return {
+        f: frozenset(FT2Font(str(font_dir() / f)).get_charmap())
+        for f, _ in UNICODE_FACES + ASCII_LETTER_FACES
+    }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _font(file: str):
     from PIL import ImageFont
 
-    return ImageFont.truetype(str(font_dir() / file), MASTER_SIZE, layout_engine=ImageFont.Layout.BASIC)
+    return ImageFont.truetype(
+        str(font_dir() / file), MASTER_SIZE, layout_engine=ImageFont.Layout.BASIC
+    )
 
 
 def render_master(file: str, codepoint: int) -> np.ndarray:
@@ -103,7 +129,7 @@ def render_master(file: str, codepoint: int) -> np.ndarray:
     rows, cols = np.flatnonzero(img.max(1)), np.flatnonzero(img.max(0))
     if not len(rows):
         return np.zeros((0, 0), np.uint8)
-    return np.ascontiguousarray(img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    return np.ascontiguousarray(img[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
 
 
 def stroke(img: np.ndarray, n: int) -> np.ndarray:
@@ -117,19 +143,24 @@ def stroke(img: np.ndarray, n: int) -> np.ndarray:
     for _ in range(abs(n)):
         p = _padded(out, 1)
         h, w = out.shape
-        shifts = [p[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)]
+        shifts = [p[dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)]
         out = np.maximum.reduce(shifts) if n > 0 else np.minimum.reduce(shifts)
     return out
 
 
 def _padded(img: np.ndarray, pad: int, dtype=None) -> np.ndarray:
     out = np.zeros((img.shape[0] + 2 * pad, img.shape[1] + 2 * pad), dtype=dtype or img.dtype)
-    out[pad:pad + img.shape[0], pad:pad + img.shape[1]] = img
+    out[pad : pad + img.shape[0], pad : pad + img.shape[1]] = img
     return out
 
 
-def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarray,
-         field: Optional[np.ndarray] = None) -> np.ndarray:
+def warp(
+    masters: Sequence[np.ndarray],
+    size: int,
+    fit: float,
+    params: np.ndarray,
+    field: Optional[np.ndarray] = None,
+) -> np.ndarray:
     """Place each master ``[h_i, w_i]`` uint8 centred in a ``[size, size]`` image under its affine.
 
     A glyph keeps its size relative to the em (so ``o`` stays smaller than ``O``) unless it
@@ -153,10 +184,12 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     # Zero border of one pixel, so that samples outside a glyph read 0: [n, H + 2, W + 2].
     src = np.zeros((n, int(hs.max()) + 2, int(ws.max()) + 2), dtype=np.float64)
     for i, m in enumerate(masters):
-        src[i, 1:m.shape[0] + 1, 1:m.shape[1] + 1] = m
+        src[i, 1 : m.shape[0] + 1, 1 : m.shape[1] + 1] = m
     t, shear, log_scale, log_aspect, dx, dy = params.T  # each [n]
     # Masters are drawn at MASTER_SIZE px/em; the output shows an em as EM_FRACTION of its side.
-    base = np.minimum(big * EM_FRACTION / MASTER_SIZE, fit * big / np.maximum(np.maximum(hs, ws), 1))
+    base = np.minimum(
+        big * EM_FRACTION / MASTER_SIZE, fit * big / np.maximum(np.maximum(hs, ws), 1)
+    )
     scale, aspect = base * _exp(log_scale), _exp(log_aspect / 2)
     sx, sy = scale * aspect, scale / aspect
     cos, sin = (1 - t * t) / (1 + t * t), 2 * t / (1 + t * t)
@@ -186,7 +219,9 @@ def warp(masters: Sequence[np.ndarray], size: int, fit: float, params: np.ndarra
     out = top * (1 - fy) + bottom * fy  # [n, big, big]
     quad = out.reshape(n, size, 2, size, 2)  # [n, size, 2, size, 2]
     # 2x2 average -> [n, size, size], summed in a fixed order (a reduction's order may vary by CPU)
-    out = ((quad[:, :, 0, :, 0] + quad[:, :, 0, :, 1]) + (quad[:, :, 1, :, 0] + quad[:, :, 1, :, 1])) * 0.25
+    out = (
+        (quad[:, :, 0, :, 0] + quad[:, :, 0, :, 1]) + (quad[:, :, 1, :, 0] + quad[:, :, 1, :, 1])
+    ) * 0.25
     # Hairlines of glyphs shrunk to fit come out faint: stretch every image to a full-ink peak.
     peak = np.maximum(out.max(axis=(1, 2), keepdims=True), 1.0)
     return np.rint(out * (255.0 / peak)).astype(np.uint8)
@@ -196,7 +231,9 @@ def _upsample(coarse: np.ndarray, big: int) -> np.ndarray:
     """Bilinear interpolation of ``[n, g, g]`` corner values over ``[n, big, big]``, element-wise
     (no BLAS, whose summation order may differ between machines)."""
     g = coarse.shape[1]
-    pos = np.arange(big, dtype=np.float64) * ((g - 1) / (big - 1))  # [big] position on the coarse grid
+    pos = np.arange(big, dtype=np.float64) * (
+        (g - 1) / (big - 1)
+    )  # [big] position on the coarse grid
     i0 = np.minimum(np.floor(pos).astype(np.int64), g - 2)
     f = pos - i0
     cols = coarse[:, :, i0] * (1 - f) + coarse[:, :, i0 + 1] * f  # [n, g, big]
@@ -209,12 +246,21 @@ def _exp(v: np.ndarray) -> np.ndarray:
     return 1 + v * (1 + v * (0.5 + v * (1 / 6 + v / 24)))
 
 
-def draw_params(rng: np.random.Generator, n: int,
-                jitter: Jitter) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def draw_params(
+    rng: np.random.Generator, n: int, jitter: Jitter
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` samples' affine parameters ``[n, 6]``, stroke steps ``[n]`` and displacement fields
     ``[n, 2, g, g]`` (see :func:`warp`)."""
-    bounds = np.array([jitter.rotation_t, jitter.shear, jitter.log_scale, jitter.log_aspect,
-                       jitter.shift, jitter.shift])
+    bounds = np.array(
+        [
+            jitter.rotation_t,
+            jitter.shear,
+            jitter.log_scale,
+            jitter.log_aspect,
+            jitter.shift,
+            jitter.shift,
+        ]
+    )
     params = rng.uniform(-1.0, 1.0, size=(n, 6)) * bounds
     strokes = np.asarray(jitter.stroke, dtype=np.int64)[rng.integers(0, len(jitter.stroke), size=n)]
     g = jitter.elastic_grid
@@ -222,8 +268,15 @@ def draw_params(rng: np.random.Generator, n: int,
     return params, strokes, field
 
 
-def render_class(codepoint: int, faces: Sequence[str], n: int, size: int, rng: np.random.Generator,
-                 jitter: Jitter = Jitter(), fit: float = 0.9) -> Tuple[np.ndarray, List[str]]:
+def render_class(
+    codepoint: int,
+    faces: Sequence[str],
+    n: int,
+    size: int,
+    rng: np.random.Generator,
+    jitter: Jitter = Jitter(),
+    fit: float = 0.9,
+) -> tuple[np.ndarray, list[str]]:
     """``n`` renderings of one character, cycling through ``faces`` in a random order.
 
     Returns:
@@ -243,7 +296,7 @@ def render_class(codepoint: int, faces: Sequence[str], n: int, size: int, rng: n
     return warp(masters, size, fit, params, field), chosen
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def render_env_key() -> str:
     """sha256 (12 hex) of the font files used and the FreeType version: what the pixels depend on."""
     from PIL import features

@@ -23,12 +23,13 @@ cached as ``.npz`` under ``cache_dir("glyphs")`` (``$FEWSHOT_CLCE_CACHE/glyphs``
 holds the format version, the seed and a hash of the font files and FreeType version
 (``glyph_render.render_env_key``), which is all the pixels depend on.
 """
+
 from __future__ import annotations
 
 import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -49,12 +50,12 @@ def class_name(c: GlyphClass) -> str:
     return f"{c.block}/U+{c.codepoint:04X}"
 
 
-def _select(max_per_block: Optional[int]) -> List[GlyphClass]:
+def _select(max_per_block: Optional[int]) -> list[GlyphClass]:
     if max_per_block is None:
         return list(_CLASSES)
     if max_per_block < 1:
         raise ValueError(f"max_per_block must be at least 1, got {max_per_block}")
-    taken: Dict[str, int] = {}
+    taken: dict[str, int] = {}
     out = []
     for c in _CLASSES:
         if taken.get(c.block, 0) < max_per_block:
@@ -63,8 +64,9 @@ def _select(max_per_block: Optional[int]) -> List[GlyphClass]:
     return out
 
 
-def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None,
-                 progress: bool = False) -> Dict[str, np.ndarray]:
+def build_glyphs(
+    seed: int = 0, max_per_block: Optional[int] = None, progress: bool = False
+) -> dict[str, np.ndarray]:
     """Render every class (no cache).
 
     Args:
@@ -87,21 +89,30 @@ def build_glyphs(seed: int = 0, max_per_block: Optional[int] = None,
     for k, c in enumerate(bar):
         faces = faces_for(c.codepoint)
         if not faces:
-            raise ValueError(f"no bundled font maps U+{c.codepoint:04X} ({c.name}); this matplotlib's "
-                             f"fonts differ from the ones the glyphs class list was made for")
+            raise ValueError(
+                f"no bundled font maps U+{c.codepoint:04X} ({c.name}); this matplotlib's "
+                f"fonts differ from the ones the glyphs class list was made for"
+            )
         rng = np.random.default_rng([seed, c.codepoint])
-        images[k * PER_CLASS:(k + 1) * PER_CLASS], _ = render_class(c.codepoint, faces, PER_CLASS,
-                                                                    IMAGE_SIZE, rng)
+        images[k * PER_CLASS : (k + 1) * PER_CLASS], _ = render_class(
+            c.codepoint, faces, PER_CLASS, IMAGE_SIZE, rng
+        )
     labels = np.repeat(np.arange(len(classes), dtype=np.int64), PER_CLASS)
-    return {"images": images, "labels": labels,
-            "codepoints": np.array([c.codepoint for c in classes], dtype=np.int64)}
+    return {
+        "images": images,
+        "labels": labels,
+        "codepoints": np.array([c.codepoint for c in classes], dtype=np.int64),
+    }
 
 
 def cache_path(seed: int = 0, max_per_block: Optional[int] = None, create: bool = True) -> Path:
     """Where the build for ``seed`` is cached (creates the folder unless ``create=False``;
     PermissionError if unwritable)."""
     sub = "" if max_per_block is None else f"-first{max_per_block}"
-    return cache_dir("glyphs", create=create) / f"glyphs-v{VERSION}-seed{seed}{sub}-{render_env_key()}.npz"
+    return (
+        cache_dir("glyphs", create=create)
+        / f"glyphs-v{VERSION}-seed{seed}{sub}-{render_env_key()}.npz"
+    )
 
 
 def not_built_yet() -> Optional[str]:
@@ -113,19 +124,23 @@ def not_built_yet() -> Optional[str]:
     return f"rendered from matplotlib's fonts by the first command that loads it, cached as {path}"
 
 
-def _read_cache(path: Path) -> Optional[Dict[str, np.ndarray]]:
+def _read_cache(path: Path) -> Optional[dict[str, np.ndarray]]:
     if path.exists():
         try:
             with np.load(path) as z:
                 arrays = {k: z[k] for k in ("images", "labels", "codepoints")}
-            if len(arrays["images"]) == len(arrays["labels"]) == len(arrays["codepoints"]) * PER_CLASS:
+            if (
+                len(arrays["images"])
+                == len(arrays["labels"])
+                == len(arrays["codepoints"]) * PER_CLASS
+            ):
                 return arrays
         except (OSError, KeyError, ValueError, zipfile.BadZipFile):
             pass  # a cache file from an interrupted foreign copy: rebuilt
     return None
 
 
-def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dict[str, np.ndarray]:
+def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> dict[str, np.ndarray]:
     """The cached build, made and written atomically first when missing or unreadable.
 
     Processes that need the same missing build at once (trainings started together, test
@@ -140,20 +155,31 @@ def load_glyph_arrays(seed: int = 0, max_per_block: Optional[int] = None) -> Dic
         if arrays is None:
             n_classes = len(_select(max_per_block))
             # the first use takes a while: say what it does (once; later loads read the file)
-            print(f"glyphs: first use: rendering {n_classes:,} classes x {PER_CLASS} images from "
-                  f"matplotlib's fonts into {path} (once; later loads read it)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"glyphs: first use: rendering {n_classes:,} classes x {PER_CLASS} images from "
+                f"matplotlib's fonts into {path} (once; later loads read it)",
+                file=sys.stderr,
+                flush=True,
+            )
             arrays = build_glyphs(seed, max_per_block, progress=sys.stderr.isatty())
             with atomic_path(path) as tmp:
-                with open(tmp, "wb") as f:  # a file object, so numpy does not append ".npz" to the temp name
+                with open(
+                    tmp, "wb"
+                ) as f:  # a file object, so numpy does not append ".npz" to the temp name
                     np.savez_compressed(f, allow_pickle=False, **arrays)  # numeric arrays only
     return arrays
 
 
-@register_dataset("glyphs", description="characters of 17 Unicode blocks rendered from matplotlib's fonts "
-                                        "(Omniglot-like, 28x28, split by block)",
-                  embedded=True, classes=class_counts(_CLASSES), available=lambda root: True,
-                  unbuilt=not_built_yet, layout="rendered from the fonts bundled with matplotlib, cached on first use")
+@register_dataset(
+    "glyphs",
+    description="characters of 17 Unicode blocks rendered from matplotlib's fonts "
+    "(Omniglot-like, 28x28, split by block)",
+    embedded=True,
+    classes=class_counts(_CLASSES),
+    available=lambda root: True,
+    unbuilt=not_built_yet,
+    layout="rendered from the fonts bundled with matplotlib, cached on first use",
+)
 def glyphs_dataset(seed: int = 0, max_per_block: Optional[int] = None) -> FewShotDataset:
     """The ``glyphs`` dataset (see the module docstring).
 
@@ -170,6 +196,13 @@ def glyphs_dataset(seed: int = 0, max_per_block: Optional[int] = None) -> FewSho
         local = np.full(len(classes), -1, dtype=np.int64)
         local[members] = np.arange(len(members))
         keep = np.flatnonzero(local[arrays["labels"]] >= 0)
-        splits[sname] = ArraySplit("glyphs", sname, arrays["images"][keep], local[arrays["labels"][keep]],
-                                   [class_name(classes[k]) for k in members])
-    return FewShotDataset("glyphs", splits, description="Unicode characters from matplotlib's fonts")
+        splits[sname] = ArraySplit(
+            "glyphs",
+            sname,
+            arrays["images"][keep],
+            local[arrays["labels"][keep]],
+            [class_name(classes[k]) for k in members],
+        )
+    return FewShotDataset(
+        "glyphs", splits, description="Unicode characters from matplotlib's fonts"
+    )

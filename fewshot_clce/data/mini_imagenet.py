@@ -12,11 +12,12 @@ Three on-disk formats, found under the data root (or its ``mini-imagenet/`` sub-
 
 Class ``i`` of a split is the ``i``-th WordNet id of ``data/splits/mini_imagenet_<split>.txt``.
 """
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -28,32 +29,46 @@ from .registry import register_dataset
 
 NAME = "mini-imagenet"
 SUBDIRS = ("mini-imagenet", "miniImageNet", "mini_imagenet", "miniimagenet", "MiniImagenet")
-LISTS = {"base": "mini_imagenet_train.txt", "val": "mini_imagenet_val.txt", "novel": "mini_imagenet_test.txt"}
+LISTS = {
+    "base": "mini_imagenet_train.txt",
+    "val": "mini_imagenet_val.txt",
+    "novel": "mini_imagenet_test.txt",
+}
 FORMATS = {
-    "learn2learn": {s: f"mini-imagenet-cache-{p}.pkl" for s, p in
-                    (("base", "train"), ("val", "validation"), ("novel", "test"))},
-    "metaoptnet": {s: f"miniImageNet_category_split_{p}.pickle" for s, p in
-                   (("base", "train_phase_train"), ("val", "val"), ("novel", "test"))},
+    "learn2learn": {
+        s: f"mini-imagenet-cache-{p}.pkl"
+        for s, p in (("base", "train"), ("val", "validation"), ("novel", "test"))
+    },
+    "metaoptnet": {
+        s: f"miniImageNet_category_split_{p}.pickle"
+        for s, p in (("base", "train_phase_train"), ("val", "val"), ("novel", "test"))
+    },
     "csv": {s: f"{p}.csv" for s, p in (("base", "train"), ("val", "val"), ("novel", "test"))},
 }
 # learn2learn's public copy of its cache pickles (the URLs its MiniImagenet class downloads).
 L2L_URL = "https://zenodo.org/record/7978538/files/{}"
-LAYOUT = ("  mini-imagenet-cache-{train,validation,test}.pkl           learn2learn cache pickles\n"
-          "  or miniImageNet_category_split_{train_phase_train,val,test}.pickle   MetaOptNet pickles\n"
-          "  or images/<wnid>NNNNNNNN.jpg + {train,val,test}.csv        Ravi & Larochelle split files\n"
-          "  (directly under the root or in a mini-imagenet/ folder)")
-HOW_TO_GET = ("learn2learn's cache pickles from zenodo.org, about 2.5 GB; other copies: "
-              "https://github.com/learnables/learn2learn, https://github.com/kjunelee/MetaOptNet.")
+LAYOUT = (
+    "  mini-imagenet-cache-{train,validation,test}.pkl           learn2learn cache pickles\n"
+    "  or miniImageNet_category_split_{train_phase_train,val,test}.pickle   MetaOptNet pickles\n"
+    "  or images/<wnid>NNNNNNNN.jpg + {train,val,test}.csv        Ravi & Larochelle split files\n"
+    "  (directly under the root or in a mini-imagenet/ folder)"
+)
+HOW_TO_GET = (
+    "learn2learn's cache pickles from zenodo.org, about 2.5 GB; other copies: "
+    "https://github.com/learnables/learn2learn, https://github.com/kjunelee/MetaOptNet."
+)
 
 
-def find(root: Path, fmt: str = "auto") -> Optional[Tuple[str, Dict[str, Path]]]:
+def find(root: Path, fmt: str = "auto") -> Optional[tuple[str, dict[str, Path]]]:
     """``(format, {split: path})`` of the first complete format under ``root``, or None."""
     for d in candidate_dirs(root, SUBDIRS):
         for name, files in FORMATS.items():
             if fmt not in ("auto", name):
                 continue
             paths = {s: d / f for s, f in files.items()}
-            if all(p.is_file() for p in paths.values()) and (name != "csv" or (d / "images").is_dir()):
+            if all(p.is_file() for p in paths.values()) and (
+                name != "csv" or (d / "images").is_dir()
+            ):
                 return name, paths
     return None
 
@@ -61,13 +76,17 @@ def find(root: Path, fmt: str = "auto") -> Optional[Tuple[str, Dict[str, Path]]]
 def _learn2learn_split(split: str, path: Path, transform) -> Split:
     d = load_pickle(path)
     images = np.asarray(d["image_data"])
-    class_dict: Dict[str, List[int]] = d["class_dict"]
+    class_dict: dict[str, list[int]] = d["class_dict"]
     sample_classes = np.full(len(images), "", dtype=object)
     for wnid, idx in class_dict.items():
         sample_classes[np.asarray(list(idx), dtype=np.int64)] = str(wnid)
     if (sample_classes == "").any():
-        raise ValueError(f"{path}: {(sample_classes == '').sum()} images belong to no class of 'class_dict'")
-    return array_split(NAME, split, images, sample_classes.tolist(), split_list(LISTS[split]), str(path), transform)
+        raise ValueError(
+            f"{path}: {(sample_classes == '').sum()} images belong to no class of 'class_dict'"
+        )
+    return array_split(
+        NAME, split, images, sample_classes.tolist(), split_list(LISTS[split]), str(path), transform
+    )
 
 
 def _metaoptnet_split(split: str, path: Path, transform) -> Split:
@@ -78,8 +97,15 @@ def _metaoptnet_split(split: str, path: Path, transform) -> Split:
     if unknown:
         raise ValueError(f"{path}: labels {unknown[:5]} have no entry in 'catname2label'")
     images = np.asarray(d["data"])
-    return array_split(NAME, split, images, [names[int(i)] for i in labels], split_list(LISTS[split]),
-                       str(path), transform)
+    return array_split(
+        NAME,
+        split,
+        images,
+        [names[int(i)] for i in labels],
+        split_list(LISTS[split]),
+        str(path),
+        transform,
+    )
 
 
 def _csv_split(split: str, path: Path, image_size: int, transform) -> Split:
@@ -93,14 +119,26 @@ def _csv_split(split: str, path: Path, image_size: int, transform) -> Split:
     images = path.parent / "images"
     missing = [f for f in files[:1000] if not (images / f).is_file()]
     if missing:
-        raise FileNotFoundError(f"{path} lists {missing[0]!r}, which is not in {images}; the images folder is "
-                                "incomplete")
-    return FileSplit(NAME, split, images, files, labels_for(classes, expected), list(expected), mode="RGB",
-                     size=(image_size, image_size), transform=transform)
+        raise FileNotFoundError(
+            f"{path} lists {missing[0]!r}, which is not in {images}; the images folder is "
+            "incomplete"
+        )
+    return FileSplit(
+        NAME,
+        split,
+        images,
+        files,
+        labels_for(classes, expected),
+        list(expected),
+        mode="RGB",
+        size=(image_size, image_size),
+        transform=transform,
+    )
 
 
-def mini_imagenet(root=None, format: str = "auto", image_size: int = 84, download: bool = False,
-                  transform=None) -> FewShotDataset:
+def mini_imagenet(
+    root=None, format: str = "auto", image_size: int = 84, download: bool = False, transform=None
+) -> FewShotDataset:
     """miniImageNet from any of the formats in the module docstring.
 
     Args:
@@ -129,11 +167,16 @@ def mini_imagenet(root=None, format: str = "auto", image_size: int = 84, downloa
             splits[split] = _metaoptnet_split(split, path, transform)
         else:
             splits[split] = _csv_split(split, path, image_size, transform)
-    return FewShotDataset(NAME, splits, description=f"miniImageNet ({fmt}) from {paths['base'].parent}")
+    return FewShotDataset(
+        NAME, splits, description=f"miniImageNet ({fmt}) from {paths['base'].parent}"
+    )
 
 
-register_dataset(NAME, description="miniImageNet (Ravi & Larochelle split), 84x84 colour",
-                 classes={"base": 64, "val": 16, "novel": 20},
-                 available=lambda root: any(find(r) for r in data_roots(root)),
-                 layout="mini-imagenet-cache-*.pkl, miniImageNet_category_split_*.pickle, "
-                        "or images/ + {train,val,test}.csv")(mini_imagenet)
+register_dataset(
+    NAME,
+    description="miniImageNet (Ravi & Larochelle split), 84x84 colour",
+    classes={"base": 64, "val": 16, "novel": 20},
+    available=lambda root: any(find(r) for r in data_roots(root)),
+    layout="mini-imagenet-cache-*.pkl, miniImageNet_category_split_*.pickle, "
+    "or images/ + {train,val,test}.csv",
+)(mini_imagenet)

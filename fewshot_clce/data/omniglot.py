@@ -13,10 +13,12 @@ or ``omniglot-py/`` (torchvision's) sub-folder, or extracts ``images_background.
 ``rotations=True`` adds every base character rotated by 90, 180 and 270 degrees as three more
 base classes (``"Alphabet/character01@90"``), as is common for Omniglot training.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 
@@ -28,11 +30,15 @@ from .registry import register_dataset
 NAME = "omniglot"
 PARTS = ("images_background", "images_evaluation")
 SUBDIRS = ("omniglot", "omniglot-py", "Omniglot")
-LAYOUT = ("  images_background/<Alphabet>/<characterNN>/*.png   (30 alphabets, base classes)\n"
-          "  images_evaluation/<Alphabet>/<characterNN>/*.png   (20 alphabets, novel classes)\n"
-          "  or images_background.zip + images_evaluation.zip (extracted on first use);\n"
-          "  directly under the root or in omniglot/ or omniglot-py/")
-HOW_TO_GET = "the two zips from https://github.com/brendenlake/omniglot (via torchvision's Omniglot source)."
+LAYOUT = (
+    "  images_background/<Alphabet>/<characterNN>/*.png   (30 alphabets, base classes)\n"
+    "  images_evaluation/<Alphabet>/<characterNN>/*.png   (20 alphabets, novel classes)\n"
+    "  or images_background.zip + images_evaluation.zip (extracted on first use);\n"
+    "  directly under the root or in omniglot/ or omniglot-py/"
+)
+HOW_TO_GET = (
+    "the two zips from https://github.com/brendenlake/omniglot (via torchvision's Omniglot source)."
+)
 
 
 class RotatedFileSplit(FileSplit):
@@ -74,31 +80,41 @@ def unextracted_archive(root) -> Optional[Path]:
     return next((found[1] / f"{p}.zip" for p in PARTS if not (found[1] / p).is_dir()), None)
 
 
-def _characters(part: Path, alphabets: List[str]) -> Tuple[List[str], List[int], List[str]]:
+def _characters(part: Path, alphabets: list[str]) -> tuple[list[str], list[int], list[str]]:
     """Relative paths, character names and file lists of the characters of ``alphabets``."""
-    paths: List[str] = []
-    labels: List[int] = []
-    names: List[str] = []
+    paths: list[str] = []
+    labels: list[int] = []
+    names: list[str] = []
     for alphabet in alphabets:
         for char in sorted(c.name for c in (part / alphabet).iterdir() if c.is_dir()):
-            files = sorted(f.name for f in (part / alphabet / char).iterdir() if f.suffix.lower() == ".png")
+            files = sorted(
+                f.name for f in (part / alphabet / char).iterdir() if f.suffix.lower() == ".png"
+            )
             if not files:
-                raise ValueError(f"{part / alphabet / char} has no .png drawings; the Omniglot copy is incomplete")
+                raise ValueError(
+                    f"{part / alphabet / char} has no .png drawings; the Omniglot copy is incomplete"
+                )
             paths.extend(f"{alphabet}/{char}/{f}" for f in files)
             labels.extend([len(names)] * len(files))
             names.append(f"{alphabet}/{char}")
     return paths, labels, names
 
 
-def _alphabets(part: Path) -> List[str]:
+def _alphabets(part: Path) -> list[str]:
     found = sorted(a.name for a in part.iterdir() if a.is_dir())
     if not found:
         raise ValueError(f"{part} holds no alphabet folders")
     return found
 
 
-def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_size: int = 105,
-             download: bool = False, transform=None) -> FewShotDataset:
+def omniglot(
+    root=None,
+    rotations: bool = False,
+    val_alphabets: int = 0,
+    image_size: int = 105,
+    download: bool = False,
+    transform=None,
+) -> FewShotDataset:
     """Omniglot, background alphabets as base classes and evaluation alphabets as novel.
 
     Args:
@@ -114,8 +130,14 @@ def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_s
             raise not_found(NAME, roots, LAYOUT, HOW_TO_GET)
         from torchvision.datasets import Omniglot
 
-        files = [(f"{Omniglot.download_url_prefix}/{p}.zip", f"omniglot-py/{p}.zip", Omniglot.zips_md5[p])
-                 for p in PARTS]
+        files = [
+            (
+                f"{Omniglot.download_url_prefix}/{p}.zip",
+                f"omniglot-py/{p}.zip",
+                Omniglot.zips_md5[p],
+            )
+            for p in PARTS
+        ]
         fetch_all(NAME, files, roots[0], LAYOUT)
         found = ("zips", roots[0] / "omniglot-py")
     folder = found[1]
@@ -125,11 +147,13 @@ def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_s
     background, evaluation = (folder / p for p in PARTS)
     bg_alphabets = _alphabets(background)
     if not 0 <= val_alphabets < len(bg_alphabets):
-        raise ValueError(f"val_alphabets={val_alphabets} must lie in [0, {len(bg_alphabets)}): there are "
-                         f"{len(bg_alphabets)} background alphabets")
+        raise ValueError(
+            f"val_alphabets={val_alphabets} must lie in [0, {len(bg_alphabets)}): there are "
+            f"{len(bg_alphabets)} background alphabets"
+        )
     cut = len(bg_alphabets) - val_alphabets
     size = (image_size, image_size)
-    splits: Dict[str, FileSplit] = {}
+    splits: dict[str, FileSplit] = {}
     paths, labels, names = _characters(background, bg_alphabets[:cut])
     turns = [0] * len(paths)
     if rotations:
@@ -139,20 +163,35 @@ def omniglot(root=None, rotations: bool = False, val_alphabets: int = 0, image_s
         labels = [lab + k * n for k in range(4) for lab in labels]
         paths = paths * 4
         names = names + [f"{c}@{90 * k}" for k in (1, 2, 3) for c in names]
-    splits["base"] = RotatedFileSplit(NAME, "base", background, paths, labels, names, mode="L", size=size,
-                                      transform=transform, quarter_turns=turns)
+    splits["base"] = RotatedFileSplit(
+        NAME,
+        "base",
+        background,
+        paths,
+        labels,
+        names,
+        mode="L",
+        size=size,
+        transform=transform,
+        quarter_turns=turns,
+    )
     if val_alphabets:
         paths, labels, names = _characters(background, bg_alphabets[cut:])
-        splits["val"] = FileSplit(NAME, "val", background, paths, labels, names, mode="L", size=size,
-                                  transform=transform)
+        splits["val"] = FileSplit(
+            NAME, "val", background, paths, labels, names, mode="L", size=size, transform=transform
+        )
     paths, labels, names = _characters(evaluation, _alphabets(evaluation))
-    splits["novel"] = FileSplit(NAME, "novel", evaluation, paths, labels, names, mode="L", size=size,
-                                transform=transform)
+    splits["novel"] = FileSplit(
+        NAME, "novel", evaluation, paths, labels, names, mode="L", size=size, transform=transform
+    )
     return FewShotDataset(NAME, splits, description=f"Omniglot from {folder}")
 
 
-register_dataset(NAME, description="Omniglot: background alphabets base, evaluation alphabets novel, 105x105",
-                 classes={"base": 964, "novel": 659},
-                 available=lambda root: any(find(r) for r in data_roots(root)),
-                 unextracted=unextracted_archive,
-                 layout="images_background/ + images_evaluation/ (or their .zip)")(omniglot)
+register_dataset(
+    NAME,
+    description="Omniglot: background alphabets base, evaluation alphabets novel, 105x105",
+    classes={"base": 964, "novel": 659},
+    available=lambda root: any(find(r) for r in data_roots(root)),
+    unextracted=unextracted_archive,
+    layout="images_background/ + images_evaluation/ (or their .zip)",
+)(omniglot)

@@ -1,10 +1,12 @@
 """The dataset registry: ``register_dataset`` / ``create_dataset`` / ``list_datasets``."""
+
 from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Optional
 
 from ..utils.registry import Registry, parse_spec
 from .base import FewShotDataset
@@ -13,12 +15,17 @@ DATASETS: Registry[FewShotDataset] = Registry("dataset")
 ROOT_ENV = "FEWSHOT_CLCE_DATA"
 
 
-def register_dataset(name: str, *, description: str, embedded: bool = False,
-                     classes: Optional[Dict[str, int]] = None,
-                     available: Optional[Callable[[Optional[Path]], bool]] = None,
-                     unextracted: Optional[Callable[[Optional[Path]], Optional[Path]]] = None,
-                     unbuilt: Optional[Callable[[], Optional[str]]] = None,
-                     layout: str = ""):
+def register_dataset(
+    name: str,
+    *,
+    description: str,
+    embedded: bool = False,
+    classes: Optional[dict[str, int]] = None,
+    available: Optional[Callable[[Optional[Path]], bool]] = None,
+    unextracted: Optional[Callable[[Optional[Path]], Optional[Path]]] = None,
+    unbuilt: Optional[Callable[[], Optional[str]]] = None,
+    layout: str = "",
+):
     """Decorator registering a dataset factory ``f(root=None, **options) -> FewShotDataset``.
 
     Args:
@@ -33,9 +40,17 @@ def register_dataset(name: str, *, description: str, embedded: bool = False,
             cache on first use, while it is not built; probes list the dataset without building it.
         layout: what the loader expects on disk, for messages and the README.
     """
-    return lambda f: DATASETS.register(name, f, description=description, embedded=embedded,
-                                       classes=dict(classes or {}), available=available, unextracted=unextracted,
-                                       unbuilt=unbuilt, layout=layout)
+    return lambda f: DATASETS.register(
+        name,
+        f,
+        description=description,
+        embedded=embedded,
+        classes=dict(classes or {}),
+        available=available,
+        unextracted=unextracted,
+        unbuilt=unbuilt,
+        layout=layout,
+    )
 
 
 def default_root(root: Optional[str | os.PathLike] = None) -> Optional[Path]:
@@ -46,7 +61,7 @@ def default_root(root: Optional[str | os.PathLike] = None) -> Optional[Path]:
     return Path(env).expanduser() if env else None
 
 
-def parse_dataset_spec(spec: str) -> Tuple[str, Dict[str, object]]:
+def parse_dataset_spec(spec: str) -> tuple[str, dict[str, object]]:
     """Split ``"name[key=value,...]"`` into the name and its loader options (see
     :func:`fewshot_clce.utils.registry.parse_spec`), so that a dataset option travels inside the
     name everywhere a dataset name goes: ``cub[split=closerlook]``,
@@ -62,7 +77,7 @@ def parse_dataset_spec(spec: str) -> Tuple[str, Dict[str, object]]:
 NOT_IDENTITY = frozenset({"download", "transform"})
 
 
-def _registered(name: str, options: Dict[str, object]):
+def _registered(name: str, options: dict[str, object]):
     """The factory of ``name[options]``, its registry entry and the options merged (keywords win).
 
     Raises:
@@ -76,8 +91,10 @@ def _registered(name: str, options: Dict[str, object]):
         DATASETS.check_options(name, options, exclude=("root",))
     except ValueError:
         valid = [k for k in DATASETS.options(name) if k != "root"]
-        raise ValueError(f"dataset {name!r} takes no option {', '.join(map(repr, sorted(set(options) - set(valid))))}; "
-                         f"its options: {', '.join(valid) or '(none)'}") from None
+        raise ValueError(
+            f"dataset {name!r} takes no option {', '.join(map(repr, sorted(set(options) - set(valid))))}; "
+            f"its options: {', '.join(valid) or '(none)'}"
+        ) from None
     return name, factory, options
 
 
@@ -110,13 +127,20 @@ def dataset_id(spec: str, **options) -> str:
     if spec.startswith("folder:"):
         if options.get("name"):
             return str(options["name"])
-        path = spec[len("folder:"):].partition("::")[0]
+        path = spec[len("folder:") :].partition("::")[0]
         return f"folder:{Path(path).expanduser().resolve().name}"
     name, factory, options = _registered(spec, options)
     defaults = DATASETS.options(name)
-    kept = {k: v for k, v in options.items()
-            if k not in NOT_IDENTITY and not (k in defaults and defaults[k] is not inspect.Parameter.empty
-                                              and _option_text(defaults[k]) == _option_text(v))}
+    kept = {
+        k: v
+        for k, v in options.items()
+        if k not in NOT_IDENTITY
+        and not (
+            k in defaults
+            and defaults[k] is not inspect.Parameter.empty
+            and _option_text(defaults[k]) == _option_text(v)
+        )
+    }
     if not kept:
         return name
     return f"{name}[{','.join(f'{k}={_option_text(v)}' for k, v in sorted(kept.items()))}]"
@@ -128,7 +152,7 @@ def reload_spec(spec: str) -> str:
     unchanged."""
     if not spec.startswith("folder:"):
         return spec
-    path, sep, split_file = spec[len("folder:"):].partition("::")
+    path, sep, split_file = spec[len("folder:") :].partition("::")
     root = Path(path).expanduser().resolve()
     if split_file:
         given = Path(split_file).expanduser()
@@ -137,7 +161,9 @@ def reload_spec(spec: str) -> str:
     return f"folder:{root}{sep}{split_file}"
 
 
-def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **options) -> FewShotDataset:
+def create_dataset(
+    name: str, root: Optional[str | os.PathLike] = None, **options
+) -> FewShotDataset:
     """Build a registered dataset, or ``folder:PATH[::SPLITFILE]`` for a folder of class folders.
 
     Loader options come as keywords or inside the name (``cub[split=closerlook]``, see
@@ -152,9 +178,11 @@ def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **option
     if name.startswith("folder:"):
         from .folder import folder_dataset
 
-        spec = name[len("folder:"):]
+        spec = name[len("folder:") :]
         path, _, split_file = spec.partition("::")
-        dataset = folder_dataset(path, split_file=split_file or options.pop("split_file", None), **options)
+        dataset = folder_dataset(
+            path, split_file=split_file or options.pop("split_file", None), **options
+        )
     else:
         name, factory, options = _registered(name, options)
         if DATASETS.meta(name)["embedded"]:
@@ -165,8 +193,15 @@ def create_dataset(name: str, root: Optional[str | os.PathLike] = None, **option
     return dataset
 
 
-def require_splits(dataset: FewShotDataset, needed: Sequence[str], user: str, uses: str, fix: str,
-                   name: Optional[str] = None, scope: str = "") -> None:
+def require_splits(
+    dataset: FewShotDataset,
+    needed: Sequence[str],
+    user: str,
+    uses: str,
+    fix: str,
+    name: Optional[str] = None,
+    scope: str = "",
+) -> None:
     """Refuse a dataset that lacks a split its user needs, before anything is read from it.
 
     Args:
@@ -182,11 +217,13 @@ def require_splits(dataset: FewShotDataset, needed: Sequence[str], user: str, us
     """
     for split in needed:
         if split not in dataset.splits:
-            raise ValueError(f"{user} needs a {split!r} split{scope} ({uses}); dataset "
-                             f"{name or dataset.name!r} has {', '.join(dataset.splits)}. {fix}")
+            raise ValueError(
+                f"{user} needs a {split!r} split{scope} ({uses}); dataset "
+                f"{name or dataset.name!r} has {', '.join(dataset.splits)}. {fix}"
+            )
 
 
-def list_datasets() -> List[str]:
+def list_datasets() -> list[str]:
     return DATASETS.list()
 
 

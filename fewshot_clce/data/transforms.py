@@ -19,11 +19,13 @@ them in :class:`Preprocess`: grayscale to RGB by repeating the channel, RGB to g
 luminance (ITU-R BT.601 weights, :data:`LUMA_WEIGHTS`), then the usual resize; any other
 channel count is refused (:func:`check_channels`).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -37,25 +39,48 @@ class AugmentPreset:
     """Parameters of one augmentation preset (see the module docstring)."""
 
     name: str
-    crop_scale: Tuple[float, float]
-    crop_ratio: Tuple[float, float]
+    crop_scale: tuple[float, float]
+    crop_ratio: tuple[float, float]
     rotate_degrees: float
     hflip: bool
     jitter: float
     jitter_p: float
     grayscale_p: float
     padding_mode: str
-    mean: Tuple[float, ...]
-    std: Tuple[float, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
 
 
-PRESETS: Dict[str, AugmentPreset] = {
-    "glyph": AugmentPreset("glyph", (0.7, 1.0), (0.85, 1.18), 10.0, False, 0.0, 0.0, 0.0, "border",
-                           (0.5,), (0.5,)),
-    "cifar": AugmentPreset("cifar", (0.35, 1.0), (0.75, 1.33), 0.0, True, 0.4, 0.8, 0.2, "reflection",
-                           (0.507, 0.487, 0.441), (0.267, 0.256, 0.276)),
-    "imagenet": AugmentPreset("imagenet", (0.25, 1.0), (0.75, 1.33), 0.0, True, 0.4, 0.8, 0.2, "reflection",
-                              (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+PRESETS: dict[str, AugmentPreset] = {
+    "glyph": AugmentPreset(
+        "glyph", (0.7, 1.0), (0.85, 1.18), 10.0, False, 0.0, 0.0, 0.0, "border", (0.5,), (0.5,)
+    ),
+    "cifar": AugmentPreset(
+        "cifar",
+        (0.35, 1.0),
+        (0.75, 1.33),
+        0.0,
+        True,
+        0.4,
+        0.8,
+        0.2,
+        "reflection",
+        (0.507, 0.487, 0.441),
+        (0.267, 0.256, 0.276),
+    ),
+    "imagenet": AugmentPreset(
+        "imagenet",
+        (0.25, 1.0),
+        (0.75, 1.33),
+        0.0,
+        True,
+        0.4,
+        0.8,
+        0.2,
+        "reflection",
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+    ),
 }
 
 
@@ -67,7 +92,9 @@ def choose_preset(image_shape: Sequence[int]) -> str:
     return "cifar" if max(height, width) <= 40 else "imagenet"
 
 
-def _norm_stats(preset: AugmentPreset, channels: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+def _norm_stats(
+    preset: AugmentPreset, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel mean and std for ``channels`` (a colour preset's average for grayscale data)."""
     if len(preset.mean) == channels:
         return preset.mean, preset.std
@@ -81,17 +108,21 @@ def can_adapt(channels: int, to: int) -> bool:
     return channels == to or {channels, to} == {1, 3}
 
 
-def check_channels(channels: int, to: int, what: str = "the images", backbone: str = "the backbone") -> None:
+def check_channels(
+    channels: int, to: int, what: str = "the images", backbone: str = "the backbone"
+) -> None:
     """Refuse images whose channel count cannot be adapted to the backbone's.
 
     Raises:
         ValueError: naming both counts and what can be adapted.
     """
     if not can_adapt(channels, to):
-        raise ValueError(f"{what} have {channels} channel{'s' * (channels != 1)} but {backbone} takes {to}; "
-                         f"only grayscale (1) and RGB "
-                         f"(3) images are adapted to each other: evaluate a backbone made for {channels}-channel "
-                         f"images, or convert the images to grayscale or RGB")
+        raise ValueError(
+            f"{what} have {channels} channel{'s' * (channels != 1)} but {backbone} takes {to}; "
+            f"only grayscale (1) and RGB "
+            f"(3) images are adapted to each other: evaluate a backbone made for {channels}-channel "
+            f"images, or convert the images to grayscale or RGB"
+        )
 
 
 def luminance(x: torch.Tensor) -> torch.Tensor:
@@ -130,12 +161,19 @@ class Preprocess:
         ValueError: when ``in_channels`` cannot be adapted to the backbone's channels.
     """
 
-    def __init__(self, size: Optional[Sequence[int]], mean: Sequence[float], std: Sequence[float],
-                 in_channels: Optional[int] = None):
+    def __init__(
+        self,
+        size: Optional[Sequence[int]],
+        mean: Sequence[float],
+        std: Sequence[float],
+        in_channels: Optional[int] = None,
+    ):
         self.size = tuple(int(s) for s in size) if size is not None else None
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        self.in_channels = None if in_channels is None or int(in_channels) == len(self.mean) else int(in_channels)
+        self.in_channels = (
+            None if in_channels is None or int(in_channels) == len(self.mean) else int(in_channels)
+        )
         if self.in_channels is not None:
             check_channels(self.in_channels, len(self.mean))
 
@@ -144,8 +182,9 @@ class Preprocess:
         """Channels of the backbone's input."""
         return len(self.mean)
 
-    def adapted_to(self, image_shape: Sequence[int], what: str = "the images",
-                   backbone: str = "the backbone") -> "Preprocess":
+    def adapted_to(
+        self, image_shape: Sequence[int], what: str = "the images", backbone: str = "the backbone"
+    ) -> Preprocess:
         """This preprocessing for raw images ``[C, H, W]`` of another dataset (their channels adapted).
 
         Args:
@@ -178,7 +217,9 @@ class Preprocess:
         if given > self.channels:  # fewer planes to resize
             x = adapt_channels(x, self.channels)
         if self.size is not None and tuple(x.shape[-2:]) != self.size:
-            x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False, antialias=True)
+            x = F.interpolate(
+                x, size=self.size, mode="bilinear", align_corners=False, antialias=True
+            )
         if given < self.channels:
             x = adapt_channels(x, self.channels)
         return normalize(x, self.mean, self.std)
@@ -218,7 +259,9 @@ class Augment:
     def __init__(self, preset: str | AugmentPreset, size: Sequence[int], channels: int):
         if isinstance(preset, str):
             if preset not in PRESETS:
-                raise ValueError(f"unknown augmentation preset {preset!r}; valid: {', '.join(PRESETS)}, auto")
+                raise ValueError(
+                    f"unknown augmentation preset {preset!r}; valid: {', '.join(PRESETS)}, auto"
+                )
             preset = PRESETS[preset]
         self.preset = preset
         self.size = (int(size[0]), int(size[1]))
@@ -236,10 +279,17 @@ class Augment:
         cx = (torch.rand(n, generator=g) * 2 - 1) * (1 - w)
         cy = (torch.rand(n, generator=g) * 2 - 1) * (1 - h)
         angle = _uniform(n, -p.rotate_degrees, p.rotate_degrees, g) * (math.pi / 180)
-        flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0) if p.hflip else torch.ones(n)
+        flip = (
+            torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0) if p.hflip else torch.ones(n)
+        )
         cos, sin = torch.cos(angle), torch.sin(angle)
-        theta = torch.stack([torch.stack([cos * w * flip, -sin * h, cx], dim=1),
-                             torch.stack([sin * w * flip, cos * h, cy], dim=1)], dim=1)  # [n, 2, 3]
+        theta = torch.stack(
+            [
+                torch.stack([cos * w * flip, -sin * h, cx], dim=1),
+                torch.stack([sin * w * flip, cos * h, cy], dim=1),
+            ],
+            dim=1,
+        )  # [n, 2, 3]
         return theta
 
     def _color(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -250,7 +300,9 @@ class Augment:
         def factor() -> torch.Tensor:
             apply = torch.rand(n, generator=g) < p.jitter_p
             f = _uniform(n, 1 - p.jitter, 1 + p.jitter, g)
-            return torch.where(apply, f, torch.ones(n)).to(x.device).view(n, 1, 1, 1)  # [n, 1, 1, 1]
+            return (
+                torch.where(apply, f, torch.ones(n)).to(x.device).view(n, 1, 1, 1)
+            )  # [n, 1, 1, 1]
 
         x = x * factor()
         gray = luminance(x)  # [n, 1, h, w]
@@ -277,11 +329,17 @@ class Augment:
         # smallest crop still maps about one input pixel to one output pixel.
         limit = [math.ceil(s / math.sqrt(self.preset.crop_scale[0])) for s in self.size]
         if x.shape[2] > limit[0] or x.shape[3] > limit[1]:
-            x = F.interpolate(x.float(), size=limit, mode="bilinear", align_corners=False, antialias=True)
-        x = x.float().repeat_interleave(views, dim=0)  # [B * views, C, H, W], views of an image adjacent
+            x = F.interpolate(
+                x.float(), size=limit, mode="bilinear", align_corners=False, antialias=True
+            )
+        x = x.float().repeat_interleave(
+            views, dim=0
+        )  # [B * views, C, H, W], views of an image adjacent
         theta = self._affine(b * views, generator).to(x.device)
         grid = F.affine_grid(theta, [b * views, c, *self.size], align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode=self.preset.padding_mode, align_corners=False)
+        x = F.grid_sample(
+            x, grid, mode="bilinear", padding_mode=self.preset.padding_mode, align_corners=False
+        )
         if c == 3 and (self.preset.jitter > 0 or self.preset.grayscale_p > 0):
             x = self._color(x, generator)
         x = normalize(x, self.mean, self.std)

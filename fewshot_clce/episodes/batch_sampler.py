@@ -9,9 +9,11 @@ Sharding: the episodes of an epoch are divided among distributed ranks (episode 
 ``i % world_size``) and, when the sampler is iterated inside ``DataLoader`` worker processes
 (as :class:`EpisodeStream` is), among workers as well, so no episode is drawn twice.
 """
+
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Optional
 
 import numpy as np
 import torch
@@ -39,9 +41,20 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         skip_small_classes: see :func:`~fewshot_clce.episodes.sampling.sample_episodes`.
     """
 
-    def __init__(self, split, ways: int, shots: int, queries: int, episodes: int, seed: int = 0, *,
-                 rank: Optional[int] = None, world_size: Optional[int] = None, drop_last: bool = True,
-                 skip_small_classes: bool = False):
+    def __init__(
+        self,
+        split,
+        ways: int,
+        shots: int,
+        queries: int,
+        episodes: int,
+        seed: int = 0,
+        *,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+        drop_last: bool = True,
+        skip_small_classes: bool = False,
+    ):
         self.split = split
         self.ways, self.shots, self.queries, self.episodes = ways, shots, queries, episodes
         self.seed: Optional[int] = seed  # None for a fixed manifest drawn without a recorded seed
@@ -54,8 +67,14 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         self.episodes_for_epoch(0)  # validate the sizes now rather than in the first iteration
 
     @classmethod
-    def from_episodes(cls, episodes: EpisodeSet, *, rank: Optional[int] = None,
-                      world_size: Optional[int] = None, drop_last: bool = False) -> "EpisodeBatchSampler":
+    def from_episodes(
+        cls,
+        episodes: EpisodeSet,
+        *,
+        rank: Optional[int] = None,
+        world_size: Optional[int] = None,
+        drop_last: bool = False,
+    ) -> EpisodeBatchSampler:
         """Iterate over a fixed manifest (the same episodes every epoch), e.g. for evaluation."""
         self = cls.__new__(cls)
         self.split, self.seed, self.skip_small_classes, self.epoch = None, episodes.seed, False, 0
@@ -80,24 +99,34 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
         if self.fixed is not None:
             return self.fixed
         assert self.seed is not None  # only a fixed manifest (from_episodes) may lack a seed
-        return sample_episodes(self.split, self.ways, self.shots, self.queries, self.episodes,
-                               np.random.default_rng([self.seed, epoch]),
-                               skip_small_classes=self.skip_small_classes)
+        return sample_episodes(
+            self.split,
+            self.ways,
+            self.shots,
+            self.queries,
+            self.episodes,
+            np.random.default_rng([self.seed, epoch]),
+            skip_small_classes=self.skip_small_classes,
+        )
 
     def _shard_ids(self) -> np.ndarray:
         """Episode numbers this rank (and, inside a DataLoader worker, this worker) yields."""
-        count = self.episodes // self.world_size * self.world_size if self.drop_last else self.episodes
+        count = (
+            self.episodes // self.world_size * self.world_size if self.drop_last else self.episodes
+        )
         ids = np.arange(self.rank, count, self.world_size)
         info = torch.utils.data.get_worker_info()
         if info is not None:
-            ids = ids[info.id::info.num_workers]
+            ids = ids[info.id :: info.num_workers]
         return ids
 
     def __len__(self) -> int:
-        count = self.episodes // self.world_size * self.world_size if self.drop_last else self.episodes
+        count = (
+            self.episodes // self.world_size * self.world_size if self.drop_last else self.episodes
+        )
         return len(range(self.rank, count, self.world_size))
 
-    def __iter__(self) -> Iterator[List[int]]:
+    def __iter__(self) -> Iterator[list[int]]:
         eps = self.episodes_for_epoch(self.epoch)
         # [E, N*K + N*Q]: support then query, each class-major
         flat = np.concatenate([eps.flat_support(), eps.flat_query()], axis=1)[self._shard_ids()]
@@ -108,7 +137,7 @@ class EpisodeBatchSampler(torch.utils.data.Sampler):
             self._ints = np.arange(need).astype(object)  # [need] the Python ints 0 .. need-1
         yield from self._ints[flat].tolist()
 
-    def labels(self) -> Tuple[torch.Tensor, torch.Tensor]:
+    def labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Episode-local labels ``([N*K], [N*Q])`` int64 of every batch's support and query."""
         support = torch.arange(self.ways).repeat_interleave(self.shots)
         return support, torch.arange(self.ways).repeat_interleave(self.queries)
@@ -151,7 +180,7 @@ class EpisodeStream(torch.utils.data.IterableDataset):
             yield self.sampler.split_batch(images)
 
 
-def _shard(rank: Optional[int], world_size: Optional[int]) -> Tuple[int, int]:
+def _shard(rank: Optional[int], world_size: Optional[int]) -> tuple[int, int]:
     if rank is None or world_size is None:
         dist = torch.distributed
         if dist.is_available() and dist.is_initialized():
@@ -160,6 +189,8 @@ def _shard(rank: Optional[int], world_size: Optional[int]) -> Tuple[int, int]:
         else:
             rank, world_size = rank or 0, world_size or 1
     if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank must lie in [0, world_size) with world_size >= 1, got rank {rank} of "
-                         f"{world_size}")
+        raise ValueError(
+            f"rank must lie in [0, world_size) with world_size >= 1, got rank {rank} of "
+            f"{world_size}"
+        )
     return int(rank), int(world_size)

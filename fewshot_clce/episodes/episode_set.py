@@ -7,12 +7,13 @@ indexes by the split's dataset name, split name and fingerprint, so every model 
 very same episodes, and a set cannot silently be applied to other data. Its files:
 :mod:`fewshot_clce.episodes.io`; drawing one: :mod:`fewshot_clce.episodes.sampling`.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -52,11 +53,25 @@ class EpisodeSet:
         ValueError: if the arrays do not form well-formed episodes (see :func:`validate_episodes`).
     """
 
-    def __init__(self, classes, support, query, dataset: str = "", split: str = "",
-                 fingerprint: str = "", seed: Optional[int] = None, meta: Optional[Dict[str, Any]] = None):
+    def __init__(
+        self,
+        classes,
+        support,
+        query,
+        dataset: str = "",
+        split: str = "",
+        fingerprint: str = "",
+        seed: Optional[int] = None,
+        meta: Optional[dict[str, Any]] = None,
+    ):
         self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
-        validate_episodes(self.classes, self.support, self.query, where=self._where(),
-                          split_size=self.meta.get("split_size"))
+        validate_episodes(
+            self.classes,
+            self.support,
+            self.query,
+            where=self._where(),
+            split_size=self.meta.get("split_size"),
+        )
 
     def _assign(self, classes, support, query, dataset, split, fingerprint, seed, meta) -> None:
         self.classes = np.asarray(classes, dtype=np.int64)
@@ -69,17 +84,25 @@ class EpisodeSet:
         self.meta = dict(meta or {})
 
     @classmethod
-    def _from_file(cls, where: str, classes, support, query, dataset, split, fingerprint, seed,
-                   meta) -> "EpisodeSet":
+    def _from_file(
+        cls, where: str, classes, support, query, dataset, split, fingerprint, seed, meta
+    ) -> EpisodeSet:
         """An :class:`EpisodeSet` read from a file: validated with messages naming ``where`` (the file)."""
         self = cls.__new__(cls)
         self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
-        validate_episodes(self.classes, self.support, self.query, where=where,
-                          split_size=self.meta.get("split_size"))
+        validate_episodes(
+            self.classes,
+            self.support,
+            self.query,
+            where=where,
+            split_size=self.meta.get("split_size"),
+        )
         return self
 
     @classmethod
-    def _trusted(cls, classes, support, query, dataset, split, fingerprint, seed, meta) -> "EpisodeSet":
+    def _trusted(
+        cls, classes, support, query, dataset, split, fingerprint, seed, meta
+    ) -> EpisodeSet:
         """An :class:`EpisodeSet` of arrays made well-formed by construction (:func:`sample_episodes`)."""
         self = cls.__new__(cls)
         self._assign(classes, support, query, dataset, split, fingerprint, seed, meta)
@@ -111,8 +134,16 @@ class EpisodeSet:
             return Episode(self.classes[item], self.support[item], self.query[item])
         # whole episodes of a validated set: the selection is valid as well (check() revalidates)
         out = EpisodeSet.__new__(EpisodeSet)
-        out._assign(self.classes[item], self.support[item], self.query[item], self.dataset, self.split,
-                    self.fingerprint, self.seed, self.meta)
+        out._assign(
+            self.classes[item],
+            self.support[item],
+            self.query[item],
+            self.dataset,
+            self.split,
+            self.fingerprint,
+            self.seed,
+            self.meta,
+        )
         check_shapes(out.classes, out.support, out.query, self._where())
         return out
 
@@ -136,25 +167,40 @@ class EpisodeSet:
         """Sorted unique sample indices used by any episode (what a feature pass must cover)."""
         return np.union1d(self.support.ravel(), self.query.ravel())
 
-    def metadata(self) -> Dict[str, Any]:
+    def metadata(self) -> dict[str, Any]:
         """The JSON metadata written with the arrays."""
         from .io import FORMAT_NAME, FORMAT_VERSION
 
-        return dict(self.meta, format=FORMAT_NAME, format_version=FORMAT_VERSION, dataset=self.dataset,
-                    split=self.split, fingerprint=self.fingerprint, ways=self.ways, shots=self.shots,
-                    queries=self.queries, count=len(self), seed=self.seed)
+        return dict(
+            self.meta,
+            format=FORMAT_NAME,
+            format_version=FORMAT_VERSION,
+            dataset=self.dataset,
+            split=self.split,
+            fingerprint=self.fingerprint,
+            ways=self.ways,
+            shots=self.shots,
+            queries=self.queries,
+            count=len(self),
+            seed=self.seed,
+        )
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, EpisodeSet):
             return NotImplemented
         return (self.dataset, self.split, self.fingerprint, self.seed) == (
-            other.dataset, other.split, other.fingerprint, other.seed) and all(
-            np.array_equal(getattr(self, a), getattr(other, a)) for a in ARRAYS)
+            other.dataset,
+            other.split,
+            other.fingerprint,
+            other.seed,
+        ) and all(np.array_equal(getattr(self, a), getattr(other, a)) for a in ARRAYS)
 
     def __repr__(self) -> str:
-        return (f"EpisodeSet({len(self)} x {self.ways}-way {self.shots}-shot {self.queries}-query, "
-                f"dataset={self.dataset!r}, split={self.split!r}, fingerprint={self.fingerprint!r}, "
-                f"seed={self.seed})")
+        return (
+            f"EpisodeSet({len(self)} x {self.ways}-way {self.shots}-shot {self.queries}-query, "
+            f"dataset={self.dataset!r}, split={self.split!r}, fingerprint={self.fingerprint!r}, "
+            f"seed={self.seed})"
+        )
 
     # -- binding to a split ------------------------------------------------------------------
     def check(self, split) -> None:
@@ -170,21 +216,33 @@ class EpisodeSet:
         """
         where = self._where()
         if self.dataset and self.dataset != split.dataset:
-            raise ValueError(f"{where} were drawn from dataset {self.dataset!r}, not {split.dataset!r}; "
-                             f"load them with the {self.dataset!r} dataset or make episodes for "
-                             f"{split.dataset!r} with `fewshot-clce episodes make`")
+            raise ValueError(
+                f"{where} were drawn from dataset {self.dataset!r}, not {split.dataset!r}; "
+                f"load them with the {self.dataset!r} dataset or make episodes for "
+                f"{split.dataset!r} with `fewshot-clce episodes make`"
+            )
         if self.split and self.split != split.name:
-            raise ValueError(f"{where} were drawn from split {self.split!r}, not {split.name!r}; "
-                             f"pass the {self.split!r} split or make episodes for {split.name!r}")
+            raise ValueError(
+                f"{where} were drawn from split {self.split!r}, not {split.name!r}; "
+                f"pass the {self.split!r} split or make episodes for {split.name!r}"
+            )
         if self.fingerprint and self.fingerprint != split.fingerprint:
-            raise ValueError(f"{where} were drawn from a split with fingerprint {self.fingerprint}, but this "
-                             f"split's fingerprint is {split.fingerprint} (its samples, labels or classes "
-                             f"differ); use the data the episodes were made from, or remake them with "
-                             f"`fewshot-clce episodes make`")
-        validate_episodes(self.classes, self.support, self.query, where=where, labels=split.labels,
-                          num_classes=len(split.class_names))
+            raise ValueError(
+                f"{where} were drawn from a split with fingerprint {self.fingerprint}, but this "
+                f"split's fingerprint is {split.fingerprint} (its samples, labels or classes "
+                f"differ); use the data the episodes were made from, or remake them with "
+                f"`fewshot-clce episodes make`"
+            )
+        validate_episodes(
+            self.classes,
+            self.support,
+            self.query,
+            where=where,
+            labels=split.labels,
+            num_classes=len(split.class_names),
+        )
 
-    def bind(self, split) -> "EpisodeSet":
+    def bind(self, split) -> EpisodeSet:
         """Check these episodes against ``split`` (see :meth:`check`), then record it in them:
         dataset, split name, fingerprint, and the split's size and class names, so that a saved
         copy is refused by any other data. Returns ``self``.
@@ -194,8 +252,11 @@ class EpisodeSet:
         """
         self.check(split)
         self.dataset, self.split, self.fingerprint = split.dataset, split.name, split.fingerprint
-        self.meta.update(split_size=len(split), num_classes=len(split.class_names),
-                         class_names=list(split.class_names))
+        self.meta.update(
+            split_size=len(split),
+            num_classes=len(split.class_names),
+            class_names=list(split.class_names),
+        )
         return self
 
     # -- files ------------------------------------------------------------------------------
@@ -210,7 +271,7 @@ class EpisodeSet:
         return write_episodes(self, path, overwrite=overwrite)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, split=None) -> "EpisodeSet":
+    def load(cls, path: str | os.PathLike, split=None) -> EpisodeSet:
         """Read a manifest (``.npz``, or the ``.csv`` table format); check it against ``split`` if given.
 
         Raises:
@@ -240,19 +301,29 @@ def check_shapes(classes: np.ndarray, support: np.ndarray, query: np.ndarray, wh
         ValueError: naming ``where`` and the shapes or the index.
     """
     if classes.ndim != 2 or support.ndim != 3 or query.ndim != 3:
-        raise ValueError(f"{where}: expected classes [E, N], support [E, N, K] and query [E, N, Q], got "
-                         f"shapes {classes.shape}, {support.shape} and {query.shape}")
+        raise ValueError(
+            f"{where}: expected classes [E, N], support [E, N, K] and query [E, N, Q], got "
+            f"shapes {classes.shape}, {support.shape} and {query.shape}"
+        )
     if support.shape[:2] != classes.shape or query.shape[:2] != classes.shape:
-        raise ValueError(f"{where}: classes {classes.shape}, support {support.shape} and query "
-                         f"{query.shape} disagree on the number of episodes or ways")
+        raise ValueError(
+            f"{where}: classes {classes.shape}, support {support.shape} and query "
+            f"{query.shape} disagree on the number of episodes or ways"
+        )
     for name, a in (("classes", classes), ("support", support), ("query", query)):
         if a.size and a.min() < 0:
             raise ValueError(f"{where}: {name} holds a negative index ({int(a.min())})")
 
 
-def validate_episodes(classes: np.ndarray, support: np.ndarray, query: np.ndarray, where: str = "episodes",
-                      labels: Optional[np.ndarray] = None, num_classes: Optional[int] = None,
-                      split_size: Optional[int] = None) -> None:
+def validate_episodes(
+    classes: np.ndarray,
+    support: np.ndarray,
+    query: np.ndarray,
+    where: str = "episodes",
+    labels: Optional[np.ndarray] = None,
+    num_classes: Optional[int] = None,
+    split_size: Optional[int] = None,
+) -> None:
     """The one integrity check of episodes, however they enter (constructed, ``.npz``, ``.csv``).
 
     Checks, vectorised over all episodes: the shapes agree; no index is negative; indices lie in
@@ -284,18 +355,30 @@ def validate_episodes(classes: np.ndarray, support: np.ndarray, query: np.ndarra
         _check_labels(classes, support, query, labels, where)
 
 
-def _check_ranges(classes: np.ndarray, support: np.ndarray, query: np.ndarray, where: str,
-                  split_size: Optional[int], num_classes: Optional[int]) -> None:
+def _check_ranges(
+    classes: np.ndarray,
+    support: np.ndarray,
+    query: np.ndarray,
+    where: str,
+    split_size: Optional[int],
+    num_classes: Optional[int],
+) -> None:
     """Sample indices below ``split_size`` and classes below ``num_classes``, where known."""
     if split_size is not None and max(support.max(initial=-1), query.max(initial=-1)) >= split_size:
-        name, a = ("support", support) if support.max(initial=-1) >= split_size else ("query", query)
+        name, a = (
+            ("support", support) if support.max(initial=-1) >= split_size else ("query", query)
+        )
         ep, w, k = (int(v) for v in np.argwhere(a >= split_size)[0])
-        raise ValueError(f"{where}: {name} index {int(a[ep, w, k])} is out of range for a split of "
-                         f"{split_size} samples (episode {ep})")
+        raise ValueError(
+            f"{where}: {name} index {int(a[ep, w, k])} is out of range for a split of "
+            f"{split_size} samples (episode {ep})"
+        )
     if num_classes is not None and classes.size and classes.max() >= num_classes:
         ep, w = (int(v) for v in np.argwhere(classes >= num_classes)[0])
-        raise ValueError(f"{where}: class {int(classes[ep, w])} is out of range for a split of "
-                         f"{num_classes} classes (episode {ep})")
+        raise ValueError(
+            f"{where}: class {int(classes[ep, w])} is out of range for a split of "
+            f"{num_classes} classes (episode {ep})"
+        )
 
 
 def _check_distinct_classes(classes: np.ndarray, where: str) -> None:
@@ -310,8 +393,10 @@ def _check_distinct_classes(classes: np.ndarray, where: str) -> None:
         _, first = np.unique(classes[ep], return_index=True)
         c = int(classes[ep, np.setdiff1d(np.arange(n), first)[0]])
         ways = np.flatnonzero(classes[ep] == c).tolist()
-        raise ValueError(f"{where}: episode {ep} lists class {c} {_times(len(ways))} (ways "
-                         f"{', '.join(map(str, ways))}); the classes of an episode must be distinct")
+        raise ValueError(
+            f"{where}: episode {ep} lists class {c} {_times(len(ways))} (ways "
+            f"{', '.join(map(str, ways))}); the classes of an episode must be distinct"
+        )
 
 
 def _check_distinct_samples(support: np.ndarray, query: np.ndarray, where: str) -> None:
@@ -324,26 +409,36 @@ def _check_distinct_samples(support: np.ndarray, query: np.ndarray, where: str) 
     if twice.any():
         ep = int(np.flatnonzero(twice)[0])
         _, first = np.unique(both[ep], return_index=True)
-        repeat = np.setdiff1d(np.arange(both.shape[1]), first)[0]  # in file order: support, then query
+        repeat = np.setdiff1d(np.arange(both.shape[1]), first)[
+            0
+        ]  # in file order: support, then query
         i = int(both[ep, repeat])
-        places = [f"{name}[{w}, {k}]" for name, a in (("support", support), ("query", query))
-                  for w, k in np.argwhere(a[ep] == i).tolist()]
+        places = [
+            f"{name}[{w}, {k}]"
+            for name, a in (("support", support), ("query", query))
+            for w, k in np.argwhere(a[ep] == i).tolist()
+        ]
         shown = ", ".join(places[:6]) + (", ..." if len(places) > 6 else "")
-        raise ValueError(f"{where}: sample {i} appears {_times(len(places))} in episode {ep} "
-                         f"(as {shown}, indexed [way, position]); support and query must be disjoint "
-                         f"and hold each sample once")
+        raise ValueError(
+            f"{where}: sample {i} appears {_times(len(places))} in episode {ep} "
+            f"(as {shown}, indexed [way, position]); support and query must be disjoint "
+            f"and hold each sample once"
+        )
 
 
-def _check_labels(classes: np.ndarray, support: np.ndarray, query: np.ndarray, labels: np.ndarray,
-                  where: str) -> None:
+def _check_labels(
+    classes: np.ndarray, support: np.ndarray, query: np.ndarray, labels: np.ndarray, where: str
+) -> None:
     """Every sample carries the label of its episode class."""
     for name, a in (("support", support), ("query", query)):
         wrong = labels[a] != classes[:, :, None]  # [E, N, K or Q]
         if wrong.any():
             ep, w, k = (int(v) for v in np.argwhere(wrong)[0])
             i = int(a[ep, w, k])
-            raise ValueError(f"{where}: episode {ep} lists sample {i} as a {name} sample of class "
-                             f"{int(classes[ep, w])}, but its label is {int(labels[i])}")
+            raise ValueError(
+                f"{where}: episode {ep} lists sample {i} as a {name} sample of class "
+                f"{int(classes[ep, w])}, but its label is {int(labels[i])}"
+            )
 
 
 def _episode_samples(support: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -353,11 +448,10 @@ def _episode_samples(support: np.ndarray, query: np.ndarray) -> np.ndarray:
     top = max(support.max(initial=0), query.max(initial=0))
     dtype = next((t for t in (np.uint16, np.uint32) if top <= np.iinfo(t).max), np.int64)
     out = np.empty((e, n * (k + query.shape[2])), dtype)
-    out[:, :n * k] = support.reshape(e, -1)  # [E, N, K] -> [E, N*K]
-    out[:, n * k:] = query.reshape(e, -1)  # [E, N, Q] -> [E, N*Q]
+    out[:, : n * k] = support.reshape(e, -1)  # [E, N, K] -> [E, N*K]
+    out[:, n * k :] = query.reshape(e, -1)  # [E, N, Q] -> [E, N*Q]
     return out
 
 
 def _times(count: int) -> str:
     return "twice" if count == 2 else f"{count} times"
-

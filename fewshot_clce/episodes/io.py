@@ -9,6 +9,7 @@ with the integer arrays ``classes`` ``[E, N]``, ``support`` ``[E, N, K]`` and ``
 ``num_classes``, ``class_names``, ``created_with``). It is read with
 ``np.load(path, allow_pickle=False)``.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,13 @@ def write_episodes(episodes: EpisodeSet, path: str | os.PathLike, overwrite: boo
     with atomic_path(path, overwrite=overwrite) as tmp:
         # A file object keeps numpy from appending ".npz" to the temporary name.
         with open(tmp, "wb") as f:
-            np.savez_compressed(f, meta=np.array(meta), classes=arrays["classes"], support=arrays["support"],
-                                query=arrays["query"])
+            np.savez_compressed(
+                f,
+                meta=np.array(meta),
+                classes=arrays["classes"],
+                support=arrays["support"],
+                query=arrays["query"],
+            )
     return path
 
 
@@ -75,8 +81,9 @@ def read_episodes(path: str | os.PathLike, split=None) -> EpisodeSet:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"episode file {str(path)!r} does not exist; make one with "
-                                f"`fewshot-clce episodes make`")
+        raise FileNotFoundError(
+            f"episode file {str(path)!r} does not exist; make one with `fewshot-clce episodes make`"
+        )
     if path.suffix.lower() == ".csv":
         from .table import read_episode_table
 
@@ -110,9 +117,11 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
         for info in zf.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
             if info.file_size > _SMALL_MEMBER + MAX_UNPACK_RATIO * info.compress_size:
-                raise ValueError(f"{bad}: member {info.filename!r} declares {info.file_size:,} "
-                                 f"bytes from {info.compress_size:,} compressed (a damaged file or "
-                                 "a zip bomb); remake it with `fewshot-clce episodes make`")
+                raise ValueError(
+                    f"{bad}: member {info.filename!r} declares {info.file_size:,} "
+                    f"bytes from {info.compress_size:,} compressed (a damaged file or "
+                    "a zip bomb); remake it with `fewshot-clce episodes make`"
+                )
             with zf.open(info) as f:
                 version = npy.read_magic(f)
                 if version == (1, 0):
@@ -121,9 +130,11 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
                     shape, _, dtype = npy.read_array_header_2_0(f, max_header_size=10000)
             declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if declared > info.file_size:
-                raise ValueError(f"{bad}: array {name!r} declares shape {tuple(shape)} "
-                                 f"({declared:,} bytes) but the file holds {info.file_size:,}; "
-                                 "remake it with `fewshot-clce episodes make`")
+                raise ValueError(
+                    f"{bad}: array {name!r} declares shape {tuple(shape)} "
+                    f"({declared:,} bytes) but the file holds {info.file_size:,}; "
+                    "remake it with `fewshot-clce episodes make`"
+                )
 
 
 def _read_npz(path: Path) -> EpisodeSet:
@@ -132,15 +143,19 @@ def _read_npz(path: Path) -> EpisodeSet:
         head = f.read(2)
     if head != b"PK":
         # np.load would try it as a .npy or a pickle and blame "pickled (object) data"
-        raise ValueError(f"{bad}: it is not an .npz (zip) archive; remake it with `fewshot-clce episodes make`"
-                         " (a .csv episode table needs the .csv suffix)")
+        raise ValueError(
+            f"{bad}: it is not an .npz (zip) archive; remake it with `fewshot-clce episodes make`"
+            " (a .csv episode table needs the .csv suffix)"
+        )
     try:
         _check_declared_sizes(path, bad)
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("meta",) + ARRAYS if k not in z.files]
             if missing:
-                raise ValueError(f"episode file {str(path)!r} lacks {', '.join(missing)}; it is not a "
-                                 f"{FORMAT_NAME} file (remake it with `fewshot-clce episodes make`)")
+                raise ValueError(
+                    f"episode file {str(path)!r} lacks {', '.join(missing)}; it is not a "
+                    f"{FORMAT_NAME} file (remake it with `fewshot-clce episodes make`)"
+                )
             meta_text = str(z["meta"][()])
             arrays = {k: z[k] for k in ARRAYS}
     except ValueError as e:
@@ -148,19 +163,25 @@ def _read_npz(path: Path) -> EpisodeSet:
             raise
         raise ValueError(f"{bad} ({e}); remake it with `fewshot-clce episodes make`") from None
     except (zipfile.BadZipFile, EOFError, OSError, KeyError, zipfile.LargeZipFile) as e:
-        raise ValueError(f"{bad} ({type(e).__name__}: {e}); remake it with "
-                         f"`fewshot-clce episodes make`") from None
+        raise ValueError(
+            f"{bad} ({type(e).__name__}: {e}); remake it with `fewshot-clce episodes make`"
+        ) from None
     try:
         meta = loads_json(meta_text, f"{bad}: its metadata")
     except json.JSONDecodeError as e:
         raise ValueError(f"{bad}: its metadata is not JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError(f"{str(path)!r} is not a {FORMAT_NAME} file (format {meta.get('format')!r})"
-                         if isinstance(meta, dict) else f"{bad}: its metadata is not a JSON object")
+        raise ValueError(
+            f"{str(path)!r} is not a {FORMAT_NAME} file (format {meta.get('format')!r})"
+            if isinstance(meta, dict)
+            else f"{bad}: its metadata is not a JSON object"
+        )
     version = meta.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ValueError(f"episode file {str(path)!r} has format version {version!r}; this fewshot-clce "
-                         f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade fewshot-clce")
+        raise ValueError(
+            f"episode file {str(path)!r} has format version {version!r}; this fewshot-clce "
+            f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade fewshot-clce"
+        )
     for k, a in arrays.items():
         if a.dtype.kind not in "iu":
             raise ValueError(f"{bad}: array {k!r} has dtype {a.dtype}, expected integers")
@@ -169,18 +190,37 @@ def _read_npz(path: Path) -> EpisodeSet:
     expected = (meta.get("count"), meta.get("ways"), meta.get("shots"), meta.get("queries"))
     found = (len(classes), classes.shape[1], support.shape[2], query.shape[2])
     if expected != found:
-        raise ValueError(f"{bad}: its metadata says (count, ways, shots, queries) = {expected} but the "
-                         f"arrays hold {found}")
+        raise ValueError(
+            f"{bad}: its metadata says (count, ways, shots, queries) = {expected} but the "
+            f"arrays hold {found}"
+        )
     seed = meta.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ValueError(f"{bad}: its seed {seed!r} is not an integer")
     size = meta.get("split_size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise ValueError(f"{bad}: its split_size {size!r} is not a non-negative integer")
-    core = ("format", "format_version", "dataset", "split", "fingerprint", "ways", "shots", "queries",
-            "count", "seed")
+    core = (
+        "format",
+        "format_version",
+        "dataset",
+        "split",
+        "fingerprint",
+        "ways",
+        "shots",
+        "queries",
+        "count",
+        "seed",
+    )
     extra = {k: v for k, v in meta.items() if k not in core}
-    return EpisodeSet._from_file(f"episode file {str(path)!r}", classes, support, query,
-                                 meta.get("dataset", ""), meta.get("split", ""), meta.get("fingerprint", ""),
-                                 seed, extra)
-
+    return EpisodeSet._from_file(
+        f"episode file {str(path)!r}",
+        classes,
+        support,
+        query,
+        meta.get("dataset", ""),
+        meta.get("split", ""),
+        meta.get("fingerprint", ""),
+        seed,
+        extra,
+    )

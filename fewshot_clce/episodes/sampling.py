@@ -1,8 +1,10 @@
 """Drawing episodes: a vectorised, seeded sampler of N-way K-shot Q-query episodes from a split,
 and the bound on how many one set may hold."""
+
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple, cast
+from collections.abc import Sequence
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -58,7 +60,9 @@ def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.nd
     rows = np.flatnonzero(~by_rejection)
     if len(rows):
         keys = rng.random((len(rows), int(n[rows].max())))  # [R', max population]
-        keys[np.arange(keys.shape[1]) >= n[rows, None]] = np.inf  # beyond a row's population: sorts last
+        keys[np.arange(keys.shape[1]) >= n[rows, None]] = (
+            np.inf
+        )  # beyond a row's population: sorts last
         out[rows] = np.argsort(keys, axis=1)[:, :size]
     return out
 
@@ -69,7 +73,9 @@ def sample_distinct(rng: np.random.Generator, n: np.ndarray, size: int) -> np.nd
 MAX_INDEX_BYTES = 1 << 30
 
 
-def check_episode_count(episodes: int, ways: int, shots: int, queries: int, name: str = "episodes") -> None:
+def check_episode_count(
+    episodes: int, ways: int, shots: int, queries: int, name: str = "episodes"
+) -> None:
     """Refuse, before anything is allocated, a manifest whose index arrays would pass
     :data:`MAX_INDEX_BYTES`.
 
@@ -85,10 +91,13 @@ def check_episode_count(episodes: int, ways: int, shots: int, queries: int, name
     """
     per_episode = 8 * ways * (1 + shots + queries)  # int64: a class, K support and Q query indices
     if episodes * per_episode > MAX_INDEX_BYTES:
-        raise _checks.SettingError(name, "{setting} " + f"{episodes}: {ways}-way {shots}-shot {queries}-query episodes "
-                                   f"would take {episodes * per_episode / 2 ** 30:,.1f} GiB of sample indices; the "
-                                   f"limit is {MAX_INDEX_BYTES / 2 ** 30:g} GiB, {MAX_INDEX_BYTES // per_episode:,} "
-                                   "such episodes; ask for fewer")
+        raise _checks.SettingError(
+            name,
+            "{setting} " + f"{episodes}: {ways}-way {shots}-shot {queries}-query episodes "
+            f"would take {episodes * per_episode / 2**30:,.1f} GiB of sample indices; the "
+            f"limit is {MAX_INDEX_BYTES / 2**30:g} GiB, {MAX_INDEX_BYTES // per_episode:,} "
+            "such episodes; ask for fewer",
+        )
 
 
 def _positive_int(name: str, value) -> int:
@@ -99,10 +108,20 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
-                    seed: int | np.random.Generator | None, *, dataset: str = "", split_name: str = "",
-                    fingerprint: str = "", class_names: Optional[Sequence[str]] = None,
-                    skip_small_classes: bool = False) -> EpisodeSet:
+def sample_episodes(
+    split,
+    ways: int,
+    shots: int,
+    queries: int,
+    episodes: int,
+    seed: int | np.random.Generator | None,
+    *,
+    dataset: str = "",
+    split_name: str = "",
+    fingerprint: str = "",
+    class_names: Optional[Sequence[str]] = None,
+    skip_small_classes: bool = False,
+) -> EpisodeSet:
     """Draw ``episodes`` N-way K-shot Q-query episodes from a split, vectorised and seeded.
 
     Within an episode the classes are distinct and uniformly drawn; per class the K + Q samples
@@ -128,8 +147,10 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
             with fewer than K + Q samples (naming it and both counts), or more episodes than
             :func:`check_episode_count` allows.
     """
-    ways, shots, queries, episodes = (_positive_int(k, v) for k, v in (
-        ("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes)))
+    ways, shots, queries, episodes = (
+        _positive_int(k, v)
+        for k, v in (("ways", ways), ("shots", shots), ("queries", queries), ("episodes", episodes))
+    )
     _checks.ways("ways", ways)
     check_episode_count(episodes, ways, shots, queries)
     if hasattr(split, "labels"):
@@ -139,27 +160,49 @@ def sample_episodes(split, ways: int, shots: int, queries: int, episodes: int,
     else:
         labels = np.asarray(split, dtype=np.int64)
     if labels.ndim != 1 or (labels.size and labels.min() < 0):
-        raise ValueError(f"labels must be a 1-D array of non-negative class indices, got shape {labels.shape}")
-    num_classes = max(len(class_names) if class_names is not None else 0,
-                      int(labels.max()) + 1 if labels.size else 0)
+        raise ValueError(
+            f"labels must be a 1-D array of non-negative class indices, got shape {labels.shape}"
+        )
+    num_classes = max(
+        len(class_names) if class_names is not None else 0,
+        int(labels.max()) + 1 if labels.size else 0,
+    )
     counts = np.bincount(labels, minlength=num_classes)  # [C] samples per class
     where = f"{dataset}/{split_name}" if dataset or split_name else "the split"
     usable = _usable_classes(counts, ways, shots, queries, where, class_names, skip_small_classes)
     rng, recorded = _generator(seed)
     # classes [E, N] and their samples [E, N, K+Q], the first K of each class its support
     classes, chosen = _draw(rng, labels, counts, usable, episodes, ways, shots + queries)
-    meta: Dict[str, Any] = dict(split_size=int(len(labels)), num_classes=int(num_classes),
-                                created_with=f"fewshot-clce {__version__}")
+    meta: dict[str, Any] = dict(
+        split_size=int(len(labels)),
+        num_classes=int(num_classes),
+        created_with=f"fewshot-clce {__version__}",
+    )
     if class_names is not None:
         meta["class_names"] = list(class_names)
     # Well-formed by construction (distinct classes, distinct samples of those classes, all in
     # range; the tests check it with validate_episodes): not validated again.
-    return EpisodeSet._trusted(classes, chosen[:, :, :shots], chosen[:, :, shots:], dataset, split_name,
-                               fingerprint, recorded, meta)
+    return EpisodeSet._trusted(
+        classes,
+        chosen[:, :, :shots],
+        chosen[:, :, shots:],
+        dataset,
+        split_name,
+        fingerprint,
+        recorded,
+        meta,
+    )
 
 
-def _usable_classes(counts: np.ndarray, ways: int, shots: int, queries: int, where: str,
-                    class_names: Optional[Sequence[str]], skip_small_classes: bool) -> np.ndarray:
+def _usable_classes(
+    counts: np.ndarray,
+    ways: int,
+    shots: int,
+    queries: int,
+    where: str,
+    class_names: Optional[Sequence[str]],
+    skip_small_classes: bool,
+) -> np.ndarray:
     """The classes with at least K + Q samples; refuses small classes unless they are skipped, and
     fewer usable classes than ``ways``.
 
@@ -169,35 +212,50 @@ def _usable_classes(counts: np.ndarray, ways: int, shots: int, queries: int, whe
     need = shots + queries
     small = np.flatnonzero(counts < need)
     if len(small) and not skip_small_classes:
+
         def name(c):
-            return repr(class_names[c]) if class_names is not None and c < len(class_names) else str(c)
+            return (
+                repr(class_names[c]) if class_names is not None and c < len(class_names) else str(c)
+            )
+
         listed = "; ".join(f"class {name(c)} has {counts[c]} samples" for c in small[:5])
         more = f" (and {len(small) - 5} more classes)" if len(small) > 5 else ""
-        raise ValueError(f"in {where}, {listed}{more}; {shots}-shot {queries}-query episodes need {need} "
-                         f"per class: lower --shots/--queries, or leave such classes out "
-                         f"(--skip-small-classes, skip_small_classes=True)")
+        raise ValueError(
+            f"in {where}, {listed}{more}; {shots}-shot {queries}-query episodes need {need} "
+            f"per class: lower --shots/--queries, or leave such classes out "
+            f"(--skip-small-classes, skip_small_classes=True)"
+        )
     usable = np.flatnonzero(counts >= need)
     if ways > len(usable):
         what = f"{len(usable)} classes" + (f" with at least {need} samples" if len(small) else "")
-        raise ValueError(f"{ways}-way episodes need {ways} classes but {where} has {what}; "
-                         f"lower --ways to at most {len(usable)}")
+        raise ValueError(
+            f"{ways}-way episodes need {ways} classes but {where} has {what}; "
+            f"lower --ways to at most {len(usable)}"
+        )
     return usable
 
 
-def _generator(seed: int | np.random.Generator | None) -> Tuple[np.random.Generator, Optional[int]]:
+def _generator(seed: int | np.random.Generator | None) -> tuple[np.random.Generator, Optional[int]]:
     """The generator to draw from and the seed to record (None for a generator passed in)."""
     if isinstance(seed, np.random.Generator):
         return seed, None
     if seed is None:
         # a SeedSequence made without entropy draws an int from the OS
-        seed = int(cast(int, np.random.SeedSequence().entropy) % (2 ** 63))
+        seed = int(cast(int, np.random.SeedSequence().entropy) % (2**63))
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer or a numpy Generator, got {seed!r}")
     return np.random.default_rng(int(seed)), int(seed)
 
 
-def _draw(rng: np.random.Generator, labels: np.ndarray, counts: np.ndarray, usable: np.ndarray,
-          episodes: int, ways: int, need: int) -> Tuple[np.ndarray, np.ndarray]:
+def _draw(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    counts: np.ndarray,
+    usable: np.ndarray,
+    episodes: int,
+    ways: int,
+    need: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Classes ``[E, N]`` drawn from ``usable``, and ``[E, N, need]`` distinct samples of each.
 
     Args:
@@ -205,9 +263,13 @@ def _draw(rng: np.random.Generator, labels: np.ndarray, counts: np.ndarray, usab
         counts: ``[C]`` samples per class.
     """
     classes = usable[sample_distinct(rng, np.full(episodes, len(usable)), ways)]  # [E, N]
-    picks = sample_distinct(rng, counts[classes].ravel(), need)  # [E*N, K+Q] positions within each class
+    picks = sample_distinct(
+        rng, counts[classes].ravel(), need
+    )  # [E*N, K+Q] positions within each class
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    chosen = starts[classes.ravel()][:, None] + picks  # [E*N, K+Q] positions in the class-grouped order
+    chosen = (
+        starts[classes.ravel()][:, None] + picks
+    )  # [E*N, K+Q] positions in the class-grouped order
     if labels.size > 1 and (labels[1:] < labels[:-1]).any():  # samples not already grouped by class
         chosen = np.argsort(labels, kind="stable")[chosen]
     return classes, chosen.reshape(episodes, ways, need)  # [E, N, K+Q]

@@ -21,13 +21,13 @@ episode needs the same number of support rows (K) and of query rows (Q). Optiona
 ``# key: value`` lines carry metadata (``dataset``, ``split``, ``fingerprint``, ``seed``);
 other columns are ignored.
 """
+
 from __future__ import annotations
 
 import io
 import json
 import os
 from pathlib import Path
-from typing import Dict, Tuple
 
 import numpy as np
 import pandas as pd
@@ -44,20 +44,28 @@ def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = Tru
     Raises:
         FileExistsError: if ``path`` exists and ``overwrite`` is False.
     """
-    header = {"dataset": episodes.dataset, "split": episodes.split, "fingerprint": episodes.fingerprint,
-              "seed": "" if episodes.seed is None else episodes.seed}
+    header = {
+        "dataset": episodes.dataset,
+        "split": episodes.split,
+        "fingerprint": episodes.fingerprint,
+        "seed": "" if episodes.seed is None else episodes.seed,
+    }
     if "class_names" in episodes.meta:
         header["class_names"] = json.dumps(episodes.meta["class_names"])
     parts = []
     for role, idx in zip(ROLES, (episodes.support, episodes.query)):
         e, n, k = idx.shape
-        parts.append(pd.DataFrame({
-            "episode": np.repeat(np.arange(e), n * k),
-            "role": role,
-            "class": np.repeat(episodes.classes.ravel(), k),
-            "sample": idx.ravel(),  # [E, N, K] -> [E*N*K], episode-major like the columns above
-            "_order": np.tile(np.arange(n * k), e) + (0 if role == "support" else 1 << 32),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "episode": np.repeat(np.arange(e), n * k),
+                    "role": role,
+                    "class": np.repeat(episodes.classes.ravel(), k),
+                    "sample": idx.ravel(),  # [E, N, K] -> [E*N*K], episode-major like the columns above
+                    "_order": np.tile(np.arange(n * k), e) + (0 if role == "support" else 1 << 32),
+                }
+            )
+        )
     table = pd.concat(parts).sort_values(["episode", "_order"], kind="stable")
     buf = io.StringIO()
     for key, value in header.items():
@@ -68,7 +76,7 @@ def write_episode_table(episodes, path: str | os.PathLike, overwrite: bool = Tru
     return Path(path)
 
 
-def read_header(path: Path) -> Dict[str, str]:
+def read_header(path: Path) -> dict[str, str]:
     """The ``# key: value`` lines at the top of an episode table (a byte-order mark is allowed).
 
     Raises:
@@ -85,9 +93,11 @@ def read_header(path: Path) -> Dict[str, str]:
                     header[key.strip()] = value.strip()
             f.read(1 << 16)  # the start of the data too: a binary file fails here, with its name
     except UnicodeDecodeError as e:
-        raise ValueError(f"episode table {str(path)!r} is not UTF-8 text ({e.reason} in its first "
-                         "64 KiB): give a CSV table (as `fewshot-clce episodes make` writes) or "
-                         "convert it") from None
+        raise ValueError(
+            f"episode table {str(path)!r} is not UTF-8 text ({e.reason} in its first "
+            "64 KiB): give a CSV table (as `fewshot-clce episodes make` writes) or "
+            "convert it"
+        ) from None
     return header
 
 
@@ -113,16 +123,23 @@ def read_episode_table(path: str | os.PathLike, split=None):
     seed = header.get("seed", "")
     meta = {"source": path.name}
     # the integrity checks every manifest gets (distinct classes and samples per episode, ...)
-    episodes = EpisodeSet._from_file(where, classes, support, query,
-                                     header.get("dataset") or (split.dataset if split is not None else ""),
-                                     header.get("split") or (split.name if split is not None else ""),
-                                     header.get("fingerprint", ""), int(seed) if seed.isdigit() else None, meta)
+    episodes = EpisodeSet._from_file(
+        where,
+        classes,
+        support,
+        query,
+        header.get("dataset") or (split.dataset if split is not None else ""),
+        header.get("split") or (split.name if split is not None else ""),
+        header.get("fingerprint", ""),
+        int(seed) if seed.isdigit() else None,
+        meta,
+    )
     if split is not None:
         episodes.bind(split)  # checked, and bound to the split by its fingerprint
     return episodes
 
 
-def _read_rows(path: Path, split, header: Dict[str, str], where: str) -> pd.DataFrame:
+def _read_rows(path: Path, split, header: dict[str, str], where: str) -> pd.DataFrame:
     """The table's rows with integer ``episode`` and ``sample``, lower-case ``role`` and the
     split-local class ``label`` of each row.
 
@@ -130,13 +147,16 @@ def _read_rows(path: Path, split, header: Dict[str, str], where: str) -> pd.Data
         ValueError: naming the row at fault.
     """
     try:
-        df = pd.read_csv(path, comment="#", dtype={"class": str}, skipinitialspace=True,
-                         encoding="utf-8-sig")
+        df = pd.read_csv(
+            path, comment="#", dtype={"class": str}, skipinitialspace=True, encoding="utf-8-sig"
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"episode table {str(path)!r} is not a readable CSV ({e})") from None
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{where} lacks the column(s) {', '.join(missing)}; it needs {', '.join(COLUMNS)}")
+        raise ValueError(
+            f"{where} lacks the column(s) {', '.join(missing)}; it needs {', '.join(COLUMNS)}"
+        )
     if df.empty:
         raise ValueError(f"{where} has no rows")
     for col in ("episode", "sample"):
@@ -144,20 +164,24 @@ def _read_rows(path: Path, split, header: Dict[str, str], where: str) -> pd.Data
         bad = values.isna() | (values < 0) | (values != values.round())
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{where}, data row {row + 1}: {col} {df[col].iloc[row]!r} is not a "
-                             f"non-negative integer")
+            raise ValueError(
+                f"{where}, data row {row + 1}: {col} {df[col].iloc[row]!r} is not a "
+                f"non-negative integer"
+            )
         df[col] = values.astype(np.int64)
     df["role"] = df["role"].str.strip().str.lower()
     bad_role = ~df["role"].isin(ROLES)
     if bad_role.any():
         row = int(np.flatnonzero(bad_role)[0])
-        raise ValueError(f"{where}, data row {row + 1}: role {df['role'].iloc[row]!r} is neither "
-                         f"'support' nor 'query'")
+        raise ValueError(
+            f"{where}, data row {row + 1}: role {df['role'].iloc[row]!r} is neither "
+            f"'support' nor 'query'"
+        )
     df["label"] = _class_labels(df["class"].str.strip(), split, header, where)
     return df
 
 
-def _episode_arrays(df: pd.DataFrame, where: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _episode_arrays(df: pd.DataFrame, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Classes ``[E, N]``, support ``[E, N, K]`` and query ``[E, N, Q]`` of the rows of
     :func:`_read_rows`: episodes in ascending id order, classes in order of first appearance.
 
@@ -165,39 +189,55 @@ def _episode_arrays(df: pd.DataFrame, where: str) -> Tuple[np.ndarray, np.ndarra
         ValueError: for episodes of unequal ways, or classes of unequal shots or queries.
     """
     df["ep"] = np.unique(df["episode"].to_numpy(), return_inverse=True)[1]
-    first = df.drop_duplicates(["ep", "label"]).copy()  # one row per (episode, class), in file order
+    first = df.drop_duplicates(
+        ["ep", "label"]
+    ).copy()  # one row per (episode, class), in file order
     first["way"] = first.groupby("ep").cumcount()
     df = df.join(first.set_index(["ep", "label"])["way"], on=["ep", "label"])
     df["rank"] = df.groupby(["ep", "role", "way"]).cumcount()
-    sizes = df.groupby(["ep", "way", "role"]).size().unstack("role").reindex(columns=list(ROLES)).fillna(0)
+    sizes = (
+        df.groupby(["ep", "way", "role"])
+        .size()
+        .unstack("role")
+        .reindex(columns=list(ROLES))
+        .fillna(0)
+    )
     ways_per_ep = first.groupby("ep").size()
     if ways_per_ep.nunique() != 1:
-        raise ValueError(f"{where}: episodes have different numbers of classes "
-                         f"({sorted(ways_per_ep.unique().tolist())}); every episode needs the same ways")
+        raise ValueError(
+            f"{where}: episodes have different numbers of classes "
+            f"({sorted(ways_per_ep.unique().tolist())}); every episode needs the same ways"
+        )
     for role in ROLES:
         if sizes[role].max() == 0:
-            raise ValueError(f"{where} has no {role} rows; every class of every episode needs at "
-                             f"least one {role} sample: add rows with role {role!r}")
+            raise ValueError(
+                f"{where} has no {role} rows; every class of every episode needs at "
+                f"least one {role} sample: add rows with role {role!r}"
+            )
         if sizes[role].nunique() != 1 or sizes[role].iloc[0] == 0:
             ep, w = sizes[role].idxmin()
             name = first.loc[(first["ep"] == ep) & (first["way"] == w), "class"].iloc[0]
-            raise ValueError(f"{where}: class {name!r} of "
-                             f"episode {ep} has {int(sizes[role].min())} {role} rows but another class has "
-                             f"{int(sizes[role].max())}; every class of every episode needs the same "
-                             f"number of {role} samples (at least 1)")
+            raise ValueError(
+                f"{where}: class {name!r} of "
+                f"episode {ep} has {int(sizes[role].min())} {role} rows but another class has "
+                f"{int(sizes[role].max())}; every class of every episode needs the same "
+                f"number of {role} samples (at least 1)"
+            )
     e, n = len(ways_per_ep), int(ways_per_ep.iloc[0])
     k, q = int(sizes["support"].iloc[0]), int(sizes["query"].iloc[0])
     classes = np.empty((e, n), np.int64)
     classes[first["ep"].to_numpy(), first["way"].to_numpy()] = first["label"].to_numpy()
-    arrays: Dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray] = {}
     for role, m in (("support", k), ("query", q)):
         part = df[df["role"] == role]
         arrays[role] = np.empty((e, n, m), np.int64)
-        arrays[role][part["ep"].to_numpy(), part["way"].to_numpy(), part["rank"].to_numpy()] = part["sample"]
+        arrays[role][part["ep"].to_numpy(), part["way"].to_numpy(), part["rank"].to_numpy()] = part[
+            "sample"
+        ]
     return classes, arrays["support"], arrays["query"]
 
 
-def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str) -> np.ndarray:
+def _class_labels(classes: pd.Series, split, header: dict[str, str], where: str) -> np.ndarray:
     """``[rows]`` int64 labels from a column of integer labels or class names."""
     if classes.str.fullmatch(r"\d+").all():
         return classes.astype(np.int64).to_numpy()
@@ -206,8 +246,10 @@ def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str)
     elif "class_names" in header:
         names = loads_json(header["class_names"], f"{where}: its class_names header")
     else:
-        raise ValueError(f"{where} names its classes; pass the split (--dataset) so the names can be "
-                         f"resolved to labels")
+        raise ValueError(
+            f"{where} names its classes; pass the split (--dataset) so the names can be "
+            f"resolved to labels"
+        )
     lookup = {name: i for i, name in enumerate(names)}
     unknown = sorted(set(classes) - set(lookup))
     labels = classes.str.fullmatch(r"\d+")
@@ -217,11 +259,15 @@ def _class_labels(classes: pd.Series, split, header: Dict[str, str], where: str)
         if len(odd):
             row = int(np.flatnonzero((classes == odd.iloc[0]).to_numpy())[0])
             formula = " (a spreadsheet formula?)" if str(odd.iloc[0])[:1] in "=+-@" else ""
-            raise ValueError(f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an "
-                             "integer label, as the other class cells are, nor a class name of "
-                             f"the split{formula}; write that class's label there")
+            raise ValueError(
+                f"{where}, data row {row + 1}: class {odd.iloc[0]!r} is neither an "
+                "integer label, as the other class cells are, nor a class name of "
+                f"the split{formula}; write that class's label there"
+            )
     if unknown:
-        raise ValueError(f"{where}: unknown class name(s) {', '.join(map(repr, unknown[:5]))}; the "
-                         f"split's classes are {', '.join(map(repr, names[:10]))}"
-                         f"{' ...' if len(names) > 10 else ''}")
+        raise ValueError(
+            f"{where}: unknown class name(s) {', '.join(map(repr, unknown[:5]))}; the "
+            f"split's classes are {', '.join(map(repr, names[:10]))}"
+            f"{' ...' if len(names) > 10 else ''}"
+        )
     return classes.map(lookup).to_numpy(np.int64)

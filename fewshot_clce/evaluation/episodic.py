@@ -1,5 +1,6 @@
 """The evaluation inner loop: a head fitted and applied on many episodes at once, per-episode
 predictions and accuracies from precomputed features."""
+
 from __future__ import annotations
 
 import threading
@@ -13,14 +14,18 @@ from ..episodes import EpisodeSet
 from ..features import FeatureTable
 from ..heads.base import Head
 
-
 # Episodes whose queries are gathered at once: a block small enough (32 5-way 15-query episodes of
 # 640-d features: 6 MB) to be used while it is still in the CPU's cache, which a whole chunk is not.
 QUERY_BLOCK = 32
 
 
-def episode_predictions(features: FeatureTable, episodes: EpisodeSet, head: Head,
-                        chunk_size: int = 256, workers: Optional[int] = None) -> torch.Tensor:
+def episode_predictions(
+    features: FeatureTable,
+    episodes: EpisodeSet,
+    head: Head,
+    chunk_size: int = 256,
+    workers: Optional[int] = None,
+) -> torch.Tensor:
     """Predicted episode-local labels ``[E, N*Q]`` of ``head`` on every episode.
 
     Support features are gathered chunk by chunk, and the head fitted on the chunk; the queries
@@ -52,20 +57,28 @@ def episode_predictions(features: FeatureTable, episodes: EpisodeSet, head: Head
 
     def run(i: int) -> None:
         if not hasattr(local, "buffers"):  # per thread: filled and read back chunk after chunk
-            local.buffers = tuple(torch.empty(n, idx.shape[1], first.shape[2], dtype=first.dtype, device=first.device)
-                                  for n, idx in ((min(chunk_size, len(episodes)), flat_s),
-                                                 (min(QUERY_BLOCK, len(episodes)), flat_q)))
+            local.buffers = tuple(
+                torch.empty(n, idx.shape[1], first.shape[2], dtype=first.dtype, device=first.device)
+                for n, idx in (
+                    (min(chunk_size, len(episodes)), flat_s),
+                    (min(QUERY_BLOCK, len(episodes)), flat_q),
+                )
+            )
         s_buf, q_buf = local.buffers
-        s_idx, q_idx = flat_s[i:i + chunk_size], flat_q[i:i + chunk_size]
+        s_idx, q_idx = flat_s[i : i + chunk_size], flat_q[i : i + chunk_size]
         e = len(s_idx)
         sup = features.lookup(s_idx, out=s_buf[:e])  # [e, N*K, D]
         fitted = head._fit_chunk(sup, s_lab.expand(e, -1), episodes.ways)
         for lo in range(0, e, QUERY_BLOCK):
             hi = min(e, lo + QUERY_BLOCK)
-            qry = features.lookup(q_idx[lo:hi], out=q_buf[:hi - lo])  # [hi - lo, N*Q, D]
-            out[i + lo:i + hi] = head._predict_fitted(fitted, lo, hi, qry)
+            qry = features.lookup(q_idx[lo:hi], out=q_buf[: hi - lo])  # [hi - lo, N*Q, D]
+            out[i + lo : i + hi] = head._predict_fitted(fitted, lo, hi, qry)
 
-    n = int(workers) if workers is not None else (torch.get_num_threads() if first.device.type == "cpu" else 1)
+    n = (
+        int(workers)
+        if workers is not None
+        else (torch.get_num_threads() if first.device.type == "cpu" else 1)
+    )
     n = min(n, len(starts))
     if n == 1:
         for i in starts:
@@ -84,8 +97,9 @@ def episode_predictions(features: FeatureTable, episodes: EpisodeSet, head: Head
     return out
 
 
-def episode_accuracies(features: FeatureTable, episodes: EpisodeSet, head: Head,
-                       chunk_size: int = 256) -> np.ndarray:
+def episode_accuracies(
+    features: FeatureTable, episodes: EpisodeSet, head: Head, chunk_size: int = 256
+) -> np.ndarray:
     """Accuracy ``[E]`` of ``head`` on every episode (arguments as :func:`episode_predictions`)."""
     pred = episode_predictions(features, episodes, head, chunk_size)  # [E, N*Q]
     q_lab = torch.from_numpy(episodes.query_labels())  # [N*Q]

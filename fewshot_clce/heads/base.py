@@ -9,11 +9,12 @@ A head's :attr:`~Head.label` names it with every option that differs from its de
 (``logistic[C=0.1]``), in the grammar :func:`fewshot_clce.heads.create_head` reads, and results
 are keyed by it: two differently configured heads of one class are two result rows.
 """
+
 from __future__ import annotations
 
 import abc
 import inspect
-from typing import Dict, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,14 +33,18 @@ def check_normalize(normalize: str, base_mean) -> None:
     if normalize not in NORMALIZE:
         raise ValueError(f"unknown normalize {normalize!r}; use one of {', '.join(NORMALIZE)}")
     if normalize == "cl2n" and base_mean is None:
-        raise ValueError("normalize='cl2n' needs base_mean, the [D] mean feature of the base classes")
+        raise ValueError(
+            "normalize='cl2n' needs base_mean, the [D] mean feature of the base classes"
+        )
 
 
 def transform(x: torch.Tensor, normalize: str, base_mean: Optional[torch.Tensor]) -> torch.Tensor:
     """SimpleShot's feature transforms of ``x [..., D]``: none, L2N, or CL2N (centre on ``base_mean``, then L2N)."""
     if normalize == "cl2n":
         if base_mean is None:
-            raise ValueError("normalize='cl2n' needs base_mean, the [D] mean feature of the base classes")
+            raise ValueError(
+                "normalize='cl2n' needs base_mean, the [D] mean feature of the base classes"
+            )
         x = x - base_mean.to(x.dtype)
     if normalize in ("l2n", "cl2n"):
         x = torch.nn.functional.normalize(x, dim=-1)
@@ -71,7 +76,7 @@ class Head(abc.ABC):
         """Whether the head centres features on the base-class mean (CL2N)."""
         return getattr(self, "normalize", None) == "cl2n"
 
-    def options(self) -> Dict[str, object]:
+    def options(self) -> dict[str, object]:
         """The head's settings that differ from its class's defaults."""
         out = {}
         for k, p in inspect.signature(type(self).__init__).parameters.items():
@@ -103,16 +108,26 @@ class Head(abc.ABC):
         support_labels = as_tensor(support_labels, torch.int64)
         query = as_tensor(query)
         if support.ndim != 3 or query.ndim != 3 or support_labels.shape != support.shape[:2]:
-            raise ValueError(f"expected support [E, N*K, D], support_labels [E, N*K] and query [E, M, D]; "
-                             f"got {tuple(support.shape)}, {tuple(support_labels.shape)}, {tuple(query.shape)}")
+            raise ValueError(
+                f"expected support [E, N*K, D], support_labels [E, N*K] and query [E, M, D]; "
+                f"got {tuple(support.shape)}, {tuple(support_labels.shape)}, {tuple(query.shape)}"
+            )
         if len(support) != len(query) or support.shape[2] != query.shape[2]:
-            raise ValueError(f"support {tuple(support.shape)} and query {tuple(query.shape)} disagree on "
-                             "the number of episodes or the feature width")
+            raise ValueError(
+                f"support {tuple(support.shape)} and query {tuple(query.shape)} disagree on "
+                "the number of episodes or the feature width"
+            )
         if support_labels.numel() and (support_labels.min() < 0 or support_labels.max() >= ways):
             raise ValueError(f"support labels must lie in [0, {ways}) for a {ways}-way head")
-        out = [self._predict_chunk(support[i:i + self.chunk_size], support_labels[i:i + self.chunk_size],
-                                   query[i:i + self.chunk_size], ways)
-               for i in range(0, len(support), self.chunk_size)]
+        out = [
+            self._predict_chunk(
+                support[i : i + self.chunk_size],
+                support_labels[i : i + self.chunk_size],
+                query[i : i + self.chunk_size],
+                ways,
+            )
+            for i in range(0, len(support), self.chunk_size)
+        ]
         if not out:
             return torch.zeros(0, query.shape[1], dtype=torch.int64)
         return torch.cat(out)
@@ -133,8 +148,9 @@ class Head(abc.ABC):
         return torch.softmax(scores(support, labels, query, ways).float(), dim=2)
 
     @abc.abstractmethod
-    def _predict_chunk(self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor,
-                       ways: int) -> torch.Tensor:
+    def _predict_chunk(
+        self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor, ways: int
+    ) -> torch.Tensor:
         """Predictions ``[e, M]`` for one chunk of episodes (shapes as in :meth:`predict`)."""
 
     # Fitting and predicting apart, for callers that gather the queries of a chunk in smaller blocks

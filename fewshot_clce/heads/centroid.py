@@ -1,4 +1,5 @@
 """Nearest class centroid (Prototypical Networks' rule) and SimpleShot's variants."""
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,13 @@ class CentroidHead(Head):
 
     name = "centroid"
 
-    def __init__(self, metric: str = "euclidean", normalize: str = "none", base_mean=None,
-                 chunk_size: int = 1024):
+    def __init__(
+        self,
+        metric: str = "euclidean",
+        normalize: str = "none",
+        base_mean=None,
+        chunk_size: int = 1024,
+    ):
         super().__init__(chunk_size)
         if metric not in ("euclidean", "cosine"):
             raise ValueError(f"unknown centroid metric {metric!r}; use 'euclidean' or 'cosine'")
@@ -43,11 +49,14 @@ class CentroidHead(Head):
         query = transform(query.float(), self.normalize, self.base_mean)
         protos = class_means(support, support_labels, ways)  # [E, N, D]
         if self.metric == "cosine":
-            scores = torch.nn.functional.normalize(query, dim=-1) @ \
-                torch.nn.functional.normalize(protos, dim=-1).transpose(1, 2)  # [E, M, N]
+            scores = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(
+                protos, dim=-1
+            ).transpose(1, 2)  # [E, M, N]
         else:
             # -||q - c||^2 up to the per-query constant ||q||^2, which does not change the argmax.
-            scores = 2 * query @ protos.transpose(1, 2) - protos.pow(2).sum(2).unsqueeze(1)  # [E, M, N]
+            scores = 2 * query @ protos.transpose(1, 2) - protos.pow(2).sum(2).unsqueeze(
+                1
+            )  # [E, M, N]
         return scores
 
 
@@ -56,7 +65,13 @@ class CosineCentroidHead(CentroidHead):
 
     name = "centroid_cosine"
 
-    def __init__(self, metric: str = "cosine", normalize: str = "none", base_mean=None, chunk_size: int = 1024):
+    def __init__(
+        self,
+        metric: str = "cosine",
+        normalize: str = "none",
+        base_mean=None,
+        chunk_size: int = 1024,
+    ):
         super().__init__(metric, normalize, base_mean, chunk_size)
 
 
@@ -65,5 +80,11 @@ class CL2NCentroidHead(CentroidHead):
 
     name = "centroid_cl2n"
 
-    def __init__(self, metric: str = "euclidean", normalize: str = "cl2n", base_mean=None, chunk_size: int = 1024):
+    def __init__(
+        self,
+        metric: str = "euclidean",
+        normalize: str = "cl2n",
+        base_mean=None,
+        chunk_size: int = 1024,
+    ):
         super().__init__(metric, normalize, base_mean, chunk_size)

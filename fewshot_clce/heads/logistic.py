@@ -1,4 +1,5 @@
 """Multinomial logistic regression per episode (the RFS protocol), batched over episodes."""
+
 from __future__ import annotations
 
 import warnings
@@ -31,8 +32,15 @@ class LogisticHead(Head):
 
     name = "logistic"
 
-    def __init__(self, C: float = 1.0, normalize: str = "l2n", base_mean=None, tol: float = 1e-7,
-                 max_iter: int = 100, chunk_size: int = 256):
+    def __init__(
+        self,
+        C: float = 1.0,
+        normalize: str = "l2n",
+        base_mean=None,
+        tol: float = 1e-7,
+        max_iter: int = 100,
+        chunk_size: int = 256,
+    ):
         super().__init__(chunk_size)
         if not C > 0:
             raise ValueError(f"C must be positive, got {C}")
@@ -41,12 +49,20 @@ class LogisticHead(Head):
         self.base_mean = None if base_mean is None else as_tensor(base_mean)
 
     def _predict_chunk(self, support, support_labels, query, ways):
-        return self._predict_fitted(self._fit_chunk(support, support_labels, ways), 0, len(support), query)
+        return self._predict_fitted(
+            self._fit_chunk(support, support_labels, ways), 0, len(support), query
+        )
 
     def _fit_chunk(self, support, support_labels, ways):
         """``(weight [E, R, D], bias [E, R])`` of every episode, in the support's precision."""
         with one_thread():  # small operations throughout: see logistic_solver.one_thread
             return self._fit_one_thread(support, support_labels, ways)
+
+    def _centre(self) -> torch.Tensor:
+        """The base-class mean that ``cl2n`` subtracts."""
+        if self.base_mean is None:
+            raise ValueError("normalize='cl2n' needs the base classes' mean feature (base_mean)")
+        return self.base_mean
 
     def _fit_one_thread(self, support, support_labels, ways):
         # The solve runs in float64 on the (small) support set. Its Gram matrix and the query
@@ -58,18 +74,23 @@ class LogisticHead(Head):
         if support.dtype not in (torch.float32, torch.float64):  # half-precision features
             support = support.float()
         if self.normalize == "cl2n":
-            support = support - self.base_mean.to(support.dtype)
+            support = support - self._centre().to(support.dtype)
         gram = support @ support.transpose(1, 2)  # [E, n, n]
         norms = gram.diagonal(dim1=1, dim2=2).double().sqrt()  # [E, n] |x_i|
         if scaled:
             inv = norms.clamp_min(1e-12).reciprocal()  # 1 / max(|x|, 1e-12), as F.normalize divides
             gram = (gram.double() * inv.unsqueeze(2) * inv.unsqueeze(1)).to(gram.dtype)
-        fit = fit_logistic_gram(gram, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter)
+        fit = fit_logistic_gram(
+            gram, support_labels, ways, C=self.C, tol=self.tol, max_iter=self.max_iter
+        )
         worst = float(fit.grad_norm.max()) / support.shape[1] if len(support) else 0.0
         if worst > 1e-4:  # looser than scikit-learn's own tolerance: say so, do not hide it
-            warnings.warn(f"logistic head: {int((fit.grad_norm / support.shape[1] > 1e-4).sum())} episodes "
-                          f"did not converge in {self.max_iter} Newton steps (gradient {worst:.2e}); "
-                          "raise max_iter")
+            warnings.warn(
+                f"logistic head: {int((fit.grad_norm / support.shape[1] > 1e-4).sum())} episodes "
+                f"did not converge in {self.max_iter} Newton steps (gradient {worst:.2e}); "
+                "raise max_iter",
+                stacklevel=2,
+            )
         coef = fit.coef * inv.unsqueeze(1) if scaled else fit.coef  # [E, R, n]
         return _weights(coef, support, norms), fit.bias.to(support.dtype)  # [E, R, D], [E, R]
 
@@ -87,10 +108,12 @@ class LogisticHead(Head):
             if query.dtype not in (torch.float32, torch.float64):  # half-precision features
                 query = query.float()
             if self.normalize == "cl2n":
-                query = query - self.base_mean.to(query.dtype)
+                query = query - self._centre().to(query.dtype)
             logits = query @ weight.to(query.dtype).transpose(1, 2)  # [e, M, R]
             if self.normalize in ("l2n", "cl2n"):
-                logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(1e-12)
+                logits = logits / torch.linalg.vector_norm(query, dim=2, keepdim=True).clamp_min(
+                    1e-12
+                )
             return binary_to_two(logits + bias.to(query.dtype).unsqueeze(1))
 
 

@@ -29,10 +29,12 @@ Why it is fast:
   Newton then reaches the optimum in 3-4 steps on typical 5-way 5-shot episodes, for all
   episodes at once.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, NamedTuple, Tuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
@@ -75,6 +77,7 @@ class LogisticFit(NamedTuple):
         iterations: Newton iterations used by the slowest episode.
         grad_norm: ``[E]`` final max-abs gradient of the (sum) objective.
     """
+
     weight: torch.Tensor
     bias: torch.Tensor
     iterations: int
@@ -91,6 +94,7 @@ class GramFit(NamedTuple):
         iterations: Newton iterations used by the slowest episode.
         grad_norm: ``[E]`` final max-abs gradient of the (sum) objective.
     """
+
     coef: torch.Tensor
     bias: torch.Tensor
     iterations: int
@@ -110,8 +114,9 @@ def binary_to_two(logits: torch.Tensor) -> torch.Tensor:
     return logits
 
 
-def objective(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-              C: float = 1.0) -> torch.Tensor:
+def objective(
+    weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torch.Tensor, C: float = 1.0
+) -> torch.Tensor:
     """scikit-learn's objective ``sum log-loss + ||W||^2 / (2C)`` per episode, ``[E]``.
 
     Args:
@@ -122,8 +127,9 @@ def objective(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, y: torc
     return nll.sum(1) + 0.5 / C * weight.pow(2).sum((1, 2))
 
 
-def _loss_grad(theta: torch.Tensor, za: torch.Tensor, onehot: torch.Tensor, C: float,
-               binary: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _loss_grad(
+    theta: torch.Tensor, za: torch.Tensor, onehot: torch.Tensor, C: float, binary: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Objective ``[E]``, gradient ``[E, R, r+1]`` and class probabilities ``[E, n, R]``."""
     logits = za @ theta.transpose(1, 2)  # [E, n, R]
     if binary:
@@ -143,9 +149,16 @@ def _loss_grad(theta: torch.Tensor, za: torch.Tensor, onehot: torch.Tensor, C: f
     return objective, grad, prob
 
 
-def _line_search(theta: torch.Tensor, step: torch.Tensor, objective: torch.Tensor, slope: torch.Tensor,
-                 za: torch.Tensor, onehot: torch.Tensor, C: float,
-                 binary: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _line_search(
+    theta: torch.Tensor,
+    step: torch.Tensor,
+    objective: torch.Tensor,
+    slope: torch.Tensor,
+    za: torch.Tensor,
+    onehot: torch.Tensor,
+    C: float,
+    binary: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Backtracking (Armijo) along ``step``: the full Newton step for most episodes, halved only
     for those where it does not decrease the objective enough.
 
@@ -164,13 +177,17 @@ def _line_search(theta: torch.Tensor, step: torch.Tensor, objective: torch.Tenso
         length[todo] *= 0.5
         cand = theta[todo] + length[todo].view(-1, 1, 1) * step[todo]
         cand_objective, cand_grad, cand_prob = _loss_grad(cand, za[todo], onehot[todo], C, binary)
-        new[todo], new_objective[todo], new_grad[todo], new_prob[todo] = (cand, cand_objective, cand_grad,
-                                                                           cand_prob)
+        new[todo], new_objective[todo], new_grad[todo], new_prob[todo] = (
+            cand,
+            cand_objective,
+            cand_grad,
+            cand_prob,
+        )
         todo = todo[~(cand_objective <= objective[todo] + _ARMIJO * length[todo] * slope[todo])]
     return new, new_objective, new_grad, new_prob
 
 
-def _coordinates(gram: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def _coordinates(gram: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """An exact ``n``-dimensional copy of the support and the map back to it.
 
     Args:
@@ -201,15 +218,23 @@ def _coordinates(gram: torch.Tensor, eps: float) -> Tuple[torch.Tensor, torch.Te
         s, u = torch.linalg.eigh(gram[bad])  # s [b, n], u [b, n, n]
         s = s.clamp_min(0)
         keep = s > s.amax(1, keepdim=True) * n * max(eps, torch.finfo(s.dtype).eps)
-        inv_sqrt = torch.where(keep, s.clamp_min(torch.finfo(s.dtype).tiny).rsqrt(), torch.zeros_like(s))
+        inv_sqrt = torch.where(
+            keep, s.clamp_min(torch.finfo(s.dtype).tiny).rsqrt(), torch.zeros_like(s)
+        )
         z, back = z.clone(), back.clone()
         z[bad] = u * torch.where(keep, s.sqrt(), torch.zeros_like(s)).unsqueeze(1)
         back[bad] = (u * inv_sqrt.unsqueeze(1)).transpose(1, 2)
     return z, back
 
 
-def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
-                 tol: float = 1e-9, max_iter: int = 100) -> LogisticFit:
+def fit_logistic(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    C: float = 1.0,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> LogisticFit:
     """Fit one regularised logistic model per episode, all episodes at once.
 
     Args:
@@ -226,12 +251,20 @@ def fit_logistic(x: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
     """
     with one_thread():
         x = x.to(torch.float64)
-        fit = _fit_gram(x @ x.transpose(1, 2), y, classes, C, tol, max_iter, torch.finfo(x.dtype).eps)
+        fit = _fit_gram(
+            x @ x.transpose(1, 2), y, classes, C, tol, max_iter, torch.finfo(x.dtype).eps
+        )
         return LogisticFit(fit.coef @ x, fit.bias, fit.iterations, fit.grad_norm)
 
 
-def fit_logistic_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float = 1.0,
-                      tol: float = 1e-9, max_iter: int = 100) -> GramFit:
+def fit_logistic_gram(
+    gram: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    C: float = 1.0,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> GramFit:
     """:func:`fit_logistic` from the support's Gram matrix alone.
 
     The features enter the problem only through their inner products, so a caller can fold a
@@ -249,11 +282,20 @@ def fit_logistic_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: floa
         :class:`GramFit` in float64.
     """
     with one_thread():
-        return _fit_gram(gram.to(torch.float64), y, classes, C, tol, max_iter, torch.finfo(gram.dtype).eps)
+        return _fit_gram(
+            gram.to(torch.float64), y, classes, C, tol, max_iter, torch.finfo(gram.dtype).eps
+        )
 
 
-def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: float, max_iter: int,
-              eps: float) -> GramFit:
+def _fit_gram(
+    gram: torch.Tensor,
+    y: torch.Tensor,
+    classes: int,
+    C: float,
+    tol: float,
+    max_iter: int,
+    eps: float,
+) -> GramFit:
     """Newton's method on the coordinates of the support, for every episode at once.
 
     With ``z_i`` the coordinates of support sample ``i`` (``K = Z Z^T``, :func:`_coordinates`),
@@ -274,7 +316,9 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
     binary = classes == 2
     R = 1 if binary else classes
     z, back = _coordinates(gram, eps)  # [E, n, n] each
-    za = torch.cat([z, torch.ones(E, n, 1, dtype=dtype, device=device)], dim=2)  # [E, n, p], p = n + 1
+    za = torch.cat(
+        [z, torch.ones(E, n, 1, dtype=dtype, device=device)], dim=2
+    )  # [E, n, p], p = n + 1
     p = n + 1
     # The conjugate-gradient solves run in float32 (a Newton direction needs no more; the
     # objective, gradient and stopping test stay float64), on half the memory traffic.
@@ -302,9 +346,30 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
         keep = act_grad_max / n > tol
         if not keep.all():  # converged episodes leave the batch
             theta[active] = act_theta
-            (active, act_theta, act_za, act_za32, act_onehot, act_precond, objective, grad, prob) = (
-                t[keep] for t in (active, act_theta, act_za, act_za32, act_onehot, act_precond, objective,
-                                  grad, prob))
+            (
+                active,
+                act_theta,
+                act_za,
+                act_za32,
+                act_onehot,
+                act_precond,
+                objective,
+                grad,
+                prob,
+            ) = (
+                t[keep]
+                for t in (
+                    active,
+                    act_theta,
+                    act_za,
+                    act_za32,
+                    act_onehot,
+                    act_precond,
+                    objective,
+                    grad,
+                    prob,
+                )
+            )
         if not len(active) or it == max_iter:
             break
         it += 1
@@ -312,16 +377,25 @@ def _fit_gram(gram: torch.Tensor, y: torch.Tensor, classes: int, C: float, tol: 
         # ones near it, which keeps Newton's fast local convergence (Eisenstat & Walker).
         grad_sq = grad.pow(2).sum((1, 2))  # [A] ||g||^2
         target = (grad_sq * grad_sq.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
-        step, _ = newton_direction(grad.float(), act_za32, prob.float(), act_precond, reg, mean_scale, binary,
-                                    target.float())
+        step, _ = newton_direction(
+            grad.float(),
+            act_za32,
+            prob.float(),
+            act_precond,
+            reg,
+            mean_scale,
+            binary,
+            target.float(),
+        )
         step = step.double()
         slope = (grad * step).sum((1, 2))  # [A], negative for a descent direction
         failed = ~(slope < 0) | ~torch.isfinite(step).flatten(1).all(1)
         if failed.any():  # never expected (the system is definite): steepest descent there
             step[failed] = -grad[failed]
             slope = (grad * step).sum((1, 2))
-        act_theta, objective, grad, prob = _line_search(act_theta, step, objective, slope, act_za, act_onehot,
-                                                        C, binary)
+        act_theta, objective, grad, prob = _line_search(
+            act_theta, step, objective, slope, act_za, act_onehot, C, binary
+        )
     theta[active] = act_theta
     coef = theta[..., :-1] @ back  # [E, R, n]
     return GramFit(coef, theta[..., -1], it, grad_max)

@@ -6,9 +6,8 @@ Notation as in the solver: ``za [A, n, p]`` the support coordinates with a const
 ``theta [A, R, p]`` the parameters (``R`` logit rows: the classes, or 1 for a binary model),
 ``D_i = diag(p_i) - p_i p_i^T`` the softmax Jacobian at sample ``i``.
 """
-from __future__ import annotations
 
-from typing import Tuple
+from __future__ import annotations
 
 import torch
 
@@ -36,8 +35,9 @@ def preconditioner(za: torch.Tensor, R: int, C: float, binary: bool) -> torch.Te
     return torch.cholesky_inverse(chol)
 
 
-def _apply_preconditioner(v: torch.Tensor, pinv: torch.Tensor, mean_scale: torch.Tensor,
-                          binary: bool) -> torch.Tensor:
+def _apply_preconditioner(
+    v: torch.Tensor, pinv: torch.Tensor, mean_scale: torch.Tensor, binary: bool
+) -> torch.Tensor:
     """The preconditioner applied to ``v [A, R, p]``.
 
     For a multinomial model the class-mean part of ``v`` is split off: there every ``D_i``
@@ -50,7 +50,9 @@ def _apply_preconditioner(v: torch.Tensor, pinv: torch.Tensor, mean_scale: torch
     return torch.baddbmm(mean * mean_scale, v - mean, pinv)
 
 
-def hvp(v: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor, binary: bool) -> torch.Tensor:
+def hvp(
+    v: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor, binary: bool
+) -> torch.Tensor:
     """Hessian-vector products ``[A, R, p]`` for directions ``v [A, R, p]``, never forming the Hessian.
 
     ``H v = sum_i (D_i (v za_i)) za_i^T + penalty``: the change of the logits along ``v``
@@ -68,9 +70,16 @@ def hvp(v: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, reg: torch.Tensor
     return out
 
 
-def newton_direction(g: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, pinv: torch.Tensor,
-                      reg: torch.Tensor, mean_scale: torch.Tensor, binary: bool,
-                      target: torch.Tensor) -> Tuple[torch.Tensor, int]:
+def newton_direction(
+    g: torch.Tensor,
+    za: torch.Tensor,
+    prob: torch.Tensor,
+    pinv: torch.Tensor,
+    reg: torch.Tensor,
+    mean_scale: torch.Tensor,
+    binary: bool,
+    target: torch.Tensor,
+) -> tuple[torch.Tensor, int]:
     """Preconditioned conjugate gradients for ``H d = -g``, stopped per episode once
     ``||H d + g||^2 <= target`` (a truncated Newton direction; ``target`` ``[A]``).
 
@@ -85,7 +94,7 @@ def newton_direction(g: torch.Tensor, za: torch.Tensor, prob: torch.Tensor, pinv
     d = torch.zeros_like(g)
     one = torch.ones_like(rz)
     steps = 0
-    for steps in range(1, _MAX_CG + 1):
+    for steps in range(1, _MAX_CG + 1):  # noqa: B007 (the count is returned)
         hp = hvp(direction, za, prob, reg, binary)
         curv = (direction * hp).sum((1, 2))
         # Episodes already at their target (or with nothing left to do) take no step.

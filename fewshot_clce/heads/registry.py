@@ -9,9 +9,10 @@ Registered heads (``fewshot-clce evaluate --heads NAME[opt=value,...]``):
 - ``logistic``: scikit-learn's ``LogisticRegression(C=1.0)`` objective on L2-normalised features
   (the RFS protocol); options ``C``, ``normalize``, ``tol``, ``max_iter``.
 """
+
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 from ..utils.registry import Registry, parse_spec
 from .base import Head
@@ -19,10 +20,15 @@ from .centroid import CentroidHead, CL2NCentroidHead, CosineCentroidHead
 from .logistic import LogisticHead
 
 HEADS: Registry[Head] = Registry("head")  # name -> the head class
-for _cls, _text in ((CentroidHead, "nearest class mean, Euclidean, raw features (ProtoNet rule)"),
-                    (CosineCentroidHead, "nearest class mean, cosine similarity"),
-                    (CL2NCentroidHead, "SimpleShot CL2N: subtract base mean, L2-normalise, Euclidean"),
-                    (LogisticHead, "RFS logistic regression, sklearn LogisticRegression(C=1.0) objective, L2N features")):
+for _cls, _text in (
+    (CentroidHead, "nearest class mean, Euclidean, raw features (ProtoNet rule)"),
+    (CosineCentroidHead, "nearest class mean, cosine similarity"),
+    (CL2NCentroidHead, "SimpleShot CL2N: subtract base mean, L2-normalise, Euclidean"),
+    (
+        LogisticHead,
+        "RFS logistic regression, sklearn LogisticRegression(C=1.0) objective, L2N features",
+    ),
+):
     HEADS.register(_cls.name, _cls, description=_text)
 
 # Constructor arguments the toolkit fills in itself; not options of a head spec.
@@ -68,7 +74,7 @@ def create_head(spec: str, base_mean=None, **options) -> Head:
     return HEADS.get(name)(**given)
 
 
-def list_heads() -> List[str]:
+def list_heads() -> list[str]:
     return HEADS.list()
 
 

@@ -11,11 +11,13 @@
   into support and query. It needs no learn2learn; :func:`to_learn2learn_taskset` returns the
   same tasks as a genuine ``learn2learn.data.Taskset``.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -33,8 +35,10 @@ def import_learn2learn():
         with contextlib.redirect_stderr(io.StringIO()):
             import learn2learn
     except ImportError as e:
-        raise ImportError(f"learn2learn is not importable ({e}); install it with "
-                          "`bash scripts/install_learn2learn.sh $(which python)` (or `make learn2learn`)") from None
+        raise ImportError(
+            f"learn2learn is not importable ({e}); install it with "
+            "`bash scripts/install_learn2learn.sh $(which python)` (or `make learn2learn`)"
+        ) from None
     return learn2learn
 
 
@@ -57,8 +61,17 @@ class Learn2LearnSplit(Split):
         original_labels: ``[num_classes]`` the source's label of each class.
     """
 
-    def __init__(self, source, labels: Sequence[int], class_names: Sequence[str], original_labels: List[Hashable],
-                 dataset: str, name: str, scale: float, transform: Optional[Callable] = None):
+    def __init__(
+        self,
+        source,
+        labels: Sequence[int],
+        class_names: Sequence[str],
+        original_labels: list[Hashable],
+        dataset: str,
+        name: str,
+        scale: float,
+        transform: Optional[Callable] = None,
+    ):
         super().__init__(dataset, name, labels, class_names, transform)
         self.source = source
         self.original_labels = original_labels
@@ -73,7 +86,7 @@ class Learn2LearnSplit(Split):
             yield self.get_image(i).numpy().astype("<f4").tobytes()
 
 
-def _label_map(source) -> Dict[int, Hashable]:
+def _label_map(source) -> dict[int, Hashable]:
     """Index -> original label, from a MetaDataset's bookkeeping or by wrapping in one."""
     if not hasattr(source, "indices_to_labels"):
         l2l = import_learn2learn()
@@ -82,10 +95,15 @@ def _label_map(source) -> Dict[int, Hashable]:
     return dict(source.indices_to_labels)
 
 
-def split_from_learn2learn(source, dataset: str = "learn2learn", split: str = "novel",
-                           class_names: Optional[Any] = None, labels: Optional[Sequence[Hashable]] = None,
-                           value_range: Optional[float] = None,
-                           transform: Optional[Callable] = None) -> Learn2LearnSplit:
+def split_from_learn2learn(
+    source,
+    dataset: str = "learn2learn",
+    split: str = "novel",
+    class_names: Optional[Any] = None,
+    labels: Optional[Sequence[Hashable]] = None,
+    value_range: Optional[float] = None,
+    transform: Optional[Callable] = None,
+) -> Learn2LearnSplit:
     """Wrap a learn2learn dataset (``source[i] -> (image, label)``) or ``MetaDataset`` as a Split.
 
     Args:
@@ -109,8 +127,10 @@ def split_from_learn2learn(source, dataset: str = "learn2learn", split: str = "n
         index_to_label = _label_map(source)
         missing = n - len(index_to_label)
         if missing:
-            raise ValueError(f"the MetaDataset labels {len(index_to_label)} of its {n} samples; "
-                             "rebuild its bookkeeping")
+            raise ValueError(
+                f"the MetaDataset labels {len(index_to_label)} of its {n} samples; "
+                "rebuild its bookkeeping"
+            )
         labels = [index_to_label[i] for i in range(n)]
     elif len(labels) != n:
         raise ValueError(f"labels has {len(labels)} entries for a dataset of {n} samples")
@@ -127,8 +147,16 @@ def split_from_learn2learn(source, dataset: str = "learn2learn", split: str = "n
     if value_range is None:
         first = _to_chw(source[0][0]) if n else torch.zeros(1)
         value_range = 255.0 if (not first.is_floating_point() or float(first.max()) > 1.0) else 1.0
-    return Learn2LearnSplit(source, [position[lab] for lab in labels], names, originals, dataset, split,
-                            1.0 / float(value_range), transform)
+    return Learn2LearnSplit(
+        source,
+        [position[lab] for lab in labels],
+        names,
+        originals,
+        dataset,
+        split,
+        1.0 / float(value_range),
+        transform,
+    )
 
 
 class EpisodeTasks(torch.utils.data.Dataset):
@@ -175,8 +203,10 @@ class EpisodeTasks(torch.utils.data.Dataset):
         n, k, q = self.episodes.ways, self.episodes.shots, self.episodes.queries
         per_class = data.reshape(n, k + q, *data.shape[1:])  # [N*(K+Q), ...] -> [N, K+Q, ...]
         lab = labels.reshape(n, k + q)
-        return ((per_class[:, :k].reshape(n * k, *data.shape[1:]), lab[:, :k].reshape(-1)),
-                (per_class[:, k:].reshape(n * q, *data.shape[1:]), lab[:, k:].reshape(-1)))
+        return (
+            (per_class[:, :k].reshape(n * k, *data.shape[1:]), lab[:, :k].reshape(-1)),
+            (per_class[:, k:].reshape(n * q, *data.shape[1:]), lab[:, k:].reshape(-1)),
+        )
 
 
 def to_learn2learn_taskset(episodes, split: Split):
@@ -190,15 +220,21 @@ def to_learn2learn_taskset(episodes, split: Split):
     """
     l2l = import_learn2learn()
     episodes.check(split)
-    meta = l2l.data.MetaDataset(split, labels_to_indices={
-        int(c): np.flatnonzero(split.labels == c).tolist() for c in range(split.num_classes)})
+    meta = l2l.data.MetaDataset(
+        split,
+        labels_to_indices={
+            int(c): np.flatnonzero(split.labels == c).tolist() for c in range(split.num_classes)
+        },
+    )
     n, k = episodes.ways, episodes.shots + episodes.queries
     taskset = l2l.data.Taskset(meta, task_transforms=[], num_tasks=len(episodes))
     local = np.repeat(np.arange(n), k)  # [N*(K+Q)] episode-local label of each position
     tasks = EpisodeTasks(episodes, split)
     for e in range(len(episodes)):
         description = []
-        for idx, lab in zip(tasks.indices(e).reshape(-1).tolist(), local.tolist()):  # [N, K+Q] -> [N*(K+Q)]
+        for idx, lab in zip(
+            tasks.indices(e).reshape(-1).tolist(), local.tolist()
+        ):  # [N, K+Q] -> [N*(K+Q)]
             dd = l2l.data.DataDescription(idx)
             dd.transforms = [lambda i: split[i], lambda x, lab=lab: (x[0], lab)]
             description.append(dd)

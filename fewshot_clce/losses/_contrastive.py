@@ -12,6 +12,7 @@ Since log w_ik = β s_ik/τ - log mean_{n∈N(i)} exp(β s_in/τ) is linear in s
 single logsumexp over a≠i of s_ia/τ + [a∈N(i)] log w_ia; nothing is exponentiated outside a
 logsumexp, so no overflow at small τ.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,9 @@ def check_temperature(temperature: object) -> None:
 
 def check_beta(beta: object) -> None:
     if not (_is_number(beta) and beta >= 0):
-        raise ValueError(f"beta must be a number >= 0 (0 turns the hard-negative weights off); got {beta!r}")
+        raise ValueError(
+            f"beta must be a number >= 0 (0 turns the hard-negative weights off); got {beta!r}"
+        )
 
 
 def check_lam(lam: object) -> None:
@@ -50,7 +53,9 @@ def check_lam(lam: object) -> None:
 
 def check_smoothing(label_smoothing: object) -> None:
     if not (_is_number(label_smoothing) and 0.0 <= label_smoothing < 1.0):
-        raise ValueError(f"label_smoothing must be in [0, 1) (0 turns it off); got {label_smoothing!r}")
+        raise ValueError(
+            f"label_smoothing must be in [0, 1) (0 turns it off); got {label_smoothing!r}"
+        )
 
 
 def flatten_views(z: Tensor, labels: Tensor, what: str = "z") -> tuple[Tensor, Tensor]:
@@ -68,7 +73,9 @@ def flatten_views(z: Tensor, labels: Tensor, what: str = "z") -> tuple[Tensor, T
         raise ValueError(f"{what} must be a tensor [B, d] or [B, V, d]; got {shape}")
     if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.shape[0] != z.shape[0]:
         shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
-        raise ValueError(f"labels must be a tensor [B] with B = {z.shape[0]} ({what} is {tuple(z.shape)}); got {shape}")
+        raise ValueError(
+            f"labels must be a tensor [B] with B = {z.shape[0]} ({what} is {tuple(z.shape)}); got {shape}"
+        )
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise ValueError(f"labels must be integer class indices (int64); got dtype {labels.dtype}")
     if z.dim() == 3:
@@ -107,7 +114,9 @@ def contrastive_loss(
         return _contrastive(anchors, anchor_labels, temperature, beta, detach_weights)
 
 
-def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, beta: float, detach_weights: bool) -> Tensor:
+def _contrastive(
+    anchors: Tensor, anchor_labels: Tensor, temperature: float, beta: float, detach_weights: bool
+) -> Tensor:
     """``contrastive_loss`` on flattened inputs: anchors [n, d] (not yet normalised), labels [n]."""
     anchors = F.normalize(anchors, dim=-1)  # [n, d]
     contrast, contrast_labels, offset = distributed.gather(anchors, anchor_labels)  # [m, d], [m]
@@ -127,11 +136,23 @@ def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, bet
     negative_count = m - class_count[anchor_class]  # [n]
     if beta > 0 and not detach_weights:
         log_denominator = _differentiated_log_denominator(
-            anchors / temperature, contrast, anchor_labels, contrast_labels, negative_count, beta, offset
+            anchors / temperature,
+            contrast,
+            anchor_labels,
+            contrast_labels,
+            negative_count,
+            beta,
+            offset,
         )
     else:
         log_denominator = _denominator.log_denominator(
-            anchors / temperature, contrast, anchor_labels, contrast_labels, negative_count, beta, offset
+            anchors / temperature,
+            contrast,
+            anchor_labels,
+            contrast_labels,
+            negative_count,
+            beta,
+            offset,
         )
 
     has_positive = positive_count > 0
@@ -146,7 +167,9 @@ def _contrastive(anchors: Tensor, anchor_labels: Tensor, temperature: float, bet
 ONEHOT_MAX = 1 << 22
 
 
-def _own_class_sum(contrast: Tensor, contrast_class: Tensor, classes: int, offset: int, n: int) -> Tensor:
+def _own_class_sum(
+    contrast: Tensor, contrast_class: Tensor, classes: int, offset: int, n: int
+) -> Tensor:
     """Σ_{k: y_k = y_i} z_k for each anchor i (itself included).
 
     Args:
@@ -158,20 +181,27 @@ def _own_class_sum(contrast: Tensor, contrast_class: Tensor, classes: int, offse
     """
     m = contrast.shape[0]
     if classes * m > ONEHOT_MAX:  # many classes in a big batch: a one-hot matrix would not fit well
-        class_sum = contrast.new_zeros(classes, contrast.shape[1]).index_add_(0, contrast_class, contrast)
+        class_sum = contrast.new_zeros(classes, contrast.shape[1]).index_add_(
+            0, contrast_class, contrast
+        )
         return class_sum[contrast_class[offset : offset + n]]
     # Two small matmuls, forward and backward: on the CPU index_add_ runs as scatter_add_ and the
     # gather's backward as index_put_, both slow in parallel (at B = 64 they cost more than the
     # rest of the loss on two threads).
-    onehot = (contrast_class[None, :] == torch.arange(classes, device=contrast.device)[:, None])
+    onehot = contrast_class[None, :] == torch.arange(classes, device=contrast.device)[:, None]
     onehot = onehot.to(contrast.dtype)  # [classes, m]
     class_sum = onehot @ contrast  # [classes, d]
     return onehot[:, offset : offset + n].T @ class_sum  # [n, d]
 
 
 def _differentiated_log_denominator(
-    anchors: Tensor, contrast: Tensor, anchor_labels: Tensor, contrast_labels: Tensor,
-    negative_count: Tensor, beta: float, offset: int,
+    anchors: Tensor,
+    contrast: Tensor,
+    anchor_labels: Tensor,
+    contrast_labels: Tensor,
+    negative_count: Tensor,
+    beta: float,
+    offset: int,
 ) -> Tensor:
     """``_denominator.log_denominator`` differentiated through the weights w_ik, by autograd.
 
@@ -182,7 +212,10 @@ def _differentiated_log_denominator(
     negative = anchor_labels[:, None] != contrast_labels[None, :]  # [n, m]
     keep = negative | (negative_count == 0)[:, None]
     scaled = (logits * beta).masked_fill(~keep, -math.inf)
-    log_mean = torch.logsumexp(scaled, dim=1, keepdim=True) - negative_count.clamp_min(1).to(logits.dtype).log()[:, None]
+    log_mean = (
+        torch.logsumexp(scaled, dim=1, keepdim=True)
+        - negative_count.clamp_min(1).to(logits.dtype).log()[:, None]
+    )
     logits = logits + (scaled - log_mean).masked_fill(~negative, 0.0)
     logits.diagonal(offset).fill_(-math.inf)
     return torch.logsumexp(logits, dim=1)  # [n]

@@ -8,6 +8,7 @@ is one scaling of that matrix followed by the two matmuls of the similarity's gr
 The hard-negative weights are constants here (``detach_weights=True``); the fully
 differentiated variant goes through plain autograd in ``_contrastive``.
 """
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,15 @@ from torch.autograd.function import once_differentiable
 
 class _LogDenominator(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, anchors: Tensor, contrast: Tensor, same: Optional[Tensor], negative_count: Tensor,
-                beta: float, offset: int) -> Tensor:
+    def forward(
+        ctx,
+        anchors: Tensor,
+        contrast: Tensor,
+        same: Optional[Tensor],
+        negative_count: Tensor,
+        beta: float,
+        offset: int,
+    ) -> Tensor:
         x = anchors @ contrast.T  # [n, m], s_ia / τ (anchors carry the 1/τ)
         if same is not None:  # given exactly when beta > 0
             x.add_(_log_weights(x, same, negative_count, beta))
@@ -42,8 +50,15 @@ class _LogDenominator(torch.autograd.Function):
         return grad_anchors, grad_contrast, None, None, None, None
 
 
-def log_denominator(anchors: Tensor, contrast: Tensor, anchor_labels: Tensor, contrast_labels: Tensor,
-                    negative_count: Tensor, beta: float, offset: int) -> Tensor:
+def log_denominator(
+    anchors: Tensor,
+    contrast: Tensor,
+    anchor_labels: Tensor,
+    contrast_labels: Tensor,
+    negative_count: Tensor,
+    beta: float,
+    offset: int,
+) -> Tensor:
     """log D_i for every anchor, the weights w_ik held constant in the backward pass.
 
     Args:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class HyperParam:
     name: str
     type: type = float
     default: Any = None
-    grid: Tuple[Any, ...] = ()
+    grid: tuple[Any, ...] = ()
     low: Optional[float] = None
     high: Optional[float] = None
     low_open: bool = False
@@ -51,7 +52,7 @@ class HyperParam:
     scale: str = "linear"
     help: str = ""
     named_at_default: bool = True
-    choices: Tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -111,11 +112,11 @@ class HyperParam:
         return int(number) if self.type is int else number
 
     @property
-    def bounds(self) -> Tuple[Optional[float], Optional[float]]:
+    def bounds(self) -> tuple[Optional[float], Optional[float]]:
         return (self.low, self.high)
 
 
-def declared(loss_cls: Any) -> Dict[str, HyperParam]:
+def declared(loss_cls: Any) -> dict[str, HyperParam]:
     """The hyper-parameters a loss class declares, by name, in declaration order.
 
     Raises:
@@ -124,7 +125,7 @@ def declared(loss_cls: Any) -> Dict[str, HyperParam]:
     """
     what = f"loss {getattr(loss_cls, 'name', '') or getattr(loss_cls, '__name__', loss_cls)!r}"
     items: Sequence = getattr(loss_cls, "hyperparams", ()) or ()
-    out: Dict[str, HyperParam] = {}
+    out: dict[str, HyperParam] = {}
     for h in items:
         if not isinstance(h, HyperParam):
             raise ValueError(

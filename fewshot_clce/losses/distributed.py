@@ -7,23 +7,22 @@ sample, so each rank's embeddings receive the gradient of the *sum* of all ranks
 Ranks may hold different numbers of samples (a last, smaller batch): tensors are padded to
 the largest size for the collective and trimmed afterwards.
 """
-from __future__ import annotations
 
-from typing import List, Tuple
+from __future__ import annotations
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 
-def world() -> Tuple[int, int]:
+def world() -> tuple[int, int]:
     """``(world_size, rank)`` of the default process group, ``(1, 0)`` when not distributed."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size(), dist.get_rank()
     return 1, 0
 
 
-def _sizes(n: int, device: torch.device) -> List[int]:
+def _sizes(n: int, device: torch.device) -> list[int]:
     """The first-dimension size of the local tensor on every rank."""
     size_count = world()[0]
     mine = torch.tensor([n], dtype=torch.int64, device=device)
@@ -32,7 +31,7 @@ def _sizes(n: int, device: torch.device) -> List[int]:
     return [int(s.item()) for s in sizes]
 
 
-def _all_gather_padded(x: Tensor, sizes: List[int]) -> Tensor:
+def _all_gather_padded(x: Tensor, sizes: list[int]) -> Tensor:
     """Concatenate ``x`` [n_r, ...] of every rank along dim 0 -> [sum(sizes), ...] (no gradient)."""
     largest = max(sizes)
     padded = x.new_zeros((largest,) + tuple(x.shape[1:]))
@@ -46,7 +45,7 @@ class _GatherWithGradient(torch.autograd.Function):
     """all_gather whose backward sums the gradients of all ranks and returns the own slice."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, sizes: List[int], rank: int) -> Tensor:
+    def forward(ctx, x: Tensor, sizes: list[int], rank: int) -> Tensor:
         ctx.sizes, ctx.rank = sizes, rank
         return _all_gather_padded(x, sizes)
 
@@ -59,7 +58,7 @@ class _GatherWithGradient(torch.autograd.Function):
         return grad[start : start + ctx.sizes[ctx.rank]], None, None
 
 
-def gather(z: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor, int]:
+def gather(z: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, int]:
     """Embeddings and labels of the whole (global) batch.
 
     Args:

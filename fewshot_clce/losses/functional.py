@@ -17,9 +17,8 @@ not the paper's (its exact values could not be verified from its text); mean val
 The benchmark re-chooses CLCE's λ on val around its default (the grid ``CLCELoss.hyperparams`` declares);
 choose all of them on validation classes again for other datasets and budgets.
 """
-from __future__ import annotations
 
-from typing import Dict, Tuple
+from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -78,7 +77,11 @@ def supcon_loss(z: Tensor, labels: Tensor, temperature: float = SUPCON_TEMPERATU
 
 
 def lacln_loss(
-    z: Tensor, labels: Tensor, temperature: float = TEMPERATURE, beta: float = BETA, detach_weights: bool = True
+    z: Tensor,
+    labels: Tensor,
+    temperature: float = TEMPERATURE,
+    beta: float = BETA,
+    detach_weights: bool = True,
 ) -> Tensor:
     """SupCon with hardness-weighted negatives in the denominator (LACLN).
 
@@ -115,9 +118,15 @@ def lacln_loss(
 
 
 def clce_terms(
-    logits: Tensor, z: Tensor, labels: Tensor, lam: float, temperature: float, beta: float,
-    label_smoothing: float, detach_weights: bool,
-) -> Tuple[Tensor, Dict[str, Tensor]]:
+    logits: Tensor,
+    z: Tensor,
+    labels: Tensor,
+    lam: float,
+    temperature: float,
+    beta: float,
+    label_smoothing: float,
+    detach_weights: bool,
+) -> tuple[Tensor, dict[str, Tensor]]:
     """CLCE and its parts: ``(λ·LACLN + (1−λ)·CE, {"lacln": .., "ce": ..})``; see ``clce_loss``."""
     check_lam(lam)
     ce = ce_loss(logits, labels, label_smoothing=label_smoothing)
@@ -154,5 +163,7 @@ def clce_loss(
     Returns:
         Scalar loss.
     """
-    total, _ = clce_terms(logits, z, labels, lam, temperature, beta, label_smoothing, detach_weights)
+    total, _ = clce_terms(
+        logits, z, labels, lam, temperature, beta, label_smoothing, detach_weights
+    )
     return total

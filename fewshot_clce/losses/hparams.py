@@ -17,18 +17,22 @@ A configuration is a loss with its values: ``clce(lam=0.1,t=0.1,beta=1,bs=64)``
 (:func:`config_label`); a value the loss does not take is left out, and so is a label smoothing
 of 0.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Optional
 
 from ._contrastive import check_beta, check_lam, check_smoothing, check_temperature
 
 
 def _check_batch_size(value: object) -> None:
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1):
+    if not (
+        isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= 1
+    ):
         raise ValueError(f"batch_size must be an integer of at least 1; got {value!r}")
 
 
@@ -55,23 +59,62 @@ class HParam:
     check: Callable[[object], None]
     scale: str = "log"
     loss: bool = True
-    bounds: Tuple[Optional[float], Optional[float]] = (None, None)
+    bounds: tuple[Optional[float], Optional[float]] = (None, None)
 
 
-HPARAMS: Dict[str, HParam] = {h.name: h for h in (
-    HParam("lam", "lam", "--lambda", "CLCE: weight λ of the contrastive term (0 = CE, 1 = LACLN)", check_lam,
-           "log", bounds=(0.0, 1.0)),
-    HParam("temperature", "t", "--temperature", "temperature τ of the contrastive terms", check_temperature, "log"),
-    HParam("beta", "beta", "--beta", "hard-negative concentration β of LACLN/CLCE (0 = SupCon's denominator)",
-           check_beta, "linear", bounds=(0.0, None)),
-    HParam("label_smoothing", "ls", "--label-smoothing", "label smoothing of the CE term", check_smoothing,
-           "linear", bounds=(0.0, 1.0)),
-    HParam("batch_size", "bs", "--batch-size", "training batch size (images per step and process)",
-           _check_batch_size, "log", loss=False, bounds=(1.0, None)),
-)}
-LOSS_HPARAMS: Tuple[str, ...] = tuple(n for n, h in HPARAMS.items() if h.loss)
+HPARAMS: dict[str, HParam] = {
+    h.name: h
+    for h in (
+        HParam(
+            "lam",
+            "lam",
+            "--lambda",
+            "CLCE: weight λ of the contrastive term (0 = CE, 1 = LACLN)",
+            check_lam,
+            "log",
+            bounds=(0.0, 1.0),
+        ),
+        HParam(
+            "temperature",
+            "t",
+            "--temperature",
+            "temperature τ of the contrastive terms",
+            check_temperature,
+            "log",
+        ),
+        HParam(
+            "beta",
+            "beta",
+            "--beta",
+            "hard-negative concentration β of LACLN/CLCE (0 = SupCon's denominator)",
+            check_beta,
+            "linear",
+            bounds=(0.0, None),
+        ),
+        HParam(
+            "label_smoothing",
+            "ls",
+            "--label-smoothing",
+            "label smoothing of the CE term",
+            check_smoothing,
+            "linear",
+            bounds=(0.0, 1.0),
+        ),
+        HParam(
+            "batch_size",
+            "bs",
+            "--batch-size",
+            "training batch size (images per step and process)",
+            _check_batch_size,
+            "log",
+            loss=False,
+            bounds=(1.0, None),
+        ),
+    )
+}
+LOSS_HPARAMS: tuple[str, ...] = tuple(n for n, h in HPARAMS.items() if h.loss)
 # Columns of result tables that define a configuration, in label order.
-CONFIG_COLUMNS: Tuple[str, ...] = tuple(HPARAMS)
+CONFIG_COLUMNS: tuple[str, ...] = tuple(HPARAMS)
 
 
 def flag(name: str) -> str:
@@ -103,12 +146,15 @@ def config_label(loss: str, values: Mapping[str, object]) -> str:
 
     Missing values (NaN/None: the loss does not take them) and a label smoothing of 0 are left out.
     """
-    parts = [f"{HPARAMS[k].short if k in HPARAMS else k}={_fmt(v)}" for k, v in values.items()
-             if not _missing(v) and not (k == "label_smoothing" and v == 0)]
+    parts = [
+        f"{HPARAMS[k].short if k in HPARAMS else k}={_fmt(v)}"
+        for k, v in values.items()
+        if not _missing(v) and not (k == "label_smoothing" and v == 0)
+    ]
     return f"{loss}({','.join(parts)})" if parts else loss
 
 
-def run_name_parts(values: Mapping[str, object], loss: Optional[str] = None) -> List[str]:
+def run_name_parts(values: Mapping[str, object], loss: Optional[str] = None) -> list[str]:
     """``["lam0.5", "t0.1"]``: the values in run-folder names (a stable format: finished runs are
     found again by it).
 
@@ -139,7 +185,7 @@ def _declared(loss: str):
     return declared(load_loss_class(split_reference(loss)[0]))
 
 
-def loss_takes(loss: str) -> Tuple[str, ...]:
+def loss_takes(loss: str) -> tuple[str, ...]:
     """The hyper-parameters ``loss`` (a loss reference) declares, in declaration order.
 
     Raises:
@@ -148,12 +194,12 @@ def loss_takes(loss: str) -> Tuple[str, ...]:
     return tuple(_declared(loss))
 
 
-def loss_defaults(loss: str) -> Dict[str, object]:
+def loss_defaults(loss: str) -> dict[str, object]:
     """The default value of each hyper-parameter ``loss`` declares."""
     return {n: h.default for n, h in _declared(loss).items()}
 
 
-def default_grid(loss: str) -> Dict[str, List[object]]:
+def default_grid(loss: str) -> dict[str, list[object]]:
     """The values the benchmark tries for ``loss`` when the user gives none (its declaration)."""
     return {n: list(h.grid) for n, h in _declared(loss).items() if h.grid}
 
@@ -169,8 +215,11 @@ def declared_label(loss: str, values: Mapping[str, object], batch_size=None) -> 
     parts = []
     for k, v in values.items():
         h = decl.get(k)
-        if _missing(v) or (h is not None and not h.named_at_default and v == h.default) \
-                or (k == "label_smoothing" and v == 0):
+        if (
+            _missing(v)
+            or (h is not None and not h.named_at_default and v == h.default)
+            or (k == "label_smoothing" and v == 0)
+        ):
             continue
         parts.append(f"{h.key if h is not None else k}={_label_value(v)}")
     if batch_size is not None:
@@ -182,7 +231,7 @@ def _label_value(v) -> str:
     return str(v).lower() if isinstance(v, bool) else _fmt(v)
 
 
-def hparam_columns(columns) -> List[str]:
+def hparam_columns(columns) -> list[str]:
     """The columns of a results table that hold hyper-parameters: the vocabulary's
     (:data:`CONFIG_COLUMNS`, in label order), then those declared by known losses."""
     from .plugins import known_hparams

@@ -1,7 +1,8 @@
 """Loss modules with one calling convention, ``forward(logits, z, labels) -> LossOutput``."""
+
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import NamedTuple, Optional
 
 from torch import Tensor, nn
 
@@ -12,18 +13,47 @@ from .declare import HyperParam
 # The declarations the built-in losses share (labels and ranges are those of run names already
 # on disk: ``clce-lam0.1-t0.1-beta1-bs64-s0``). Default grids bracket the committed ablation's
 # choices on val (functional.py's docstring); SupCon and CE train once by default.
-_SMOOTHING = HyperParam("label_smoothing", float, 0.0, low=0.0, high=1.0, high_open=True,
-                        label="ls",
-                        help="label smoothing ε of the CE term", named_at_default=False)
-_BETA = HyperParam("beta", float, Fn.BETA, low=0.0, label="beta",
-                   help="hard-negative concentration β (0 = SupCon's denominator)")
-_DETACH = HyperParam("detach_weights", bool, True, label="detach", named_at_default=False,
-                     help="treat the hard-negative weights as constants in the backward pass")
+_SMOOTHING = HyperParam(
+    "label_smoothing",
+    float,
+    0.0,
+    low=0.0,
+    high=1.0,
+    high_open=True,
+    label="ls",
+    help="label smoothing ε of the CE term",
+    named_at_default=False,
+)
+_BETA = HyperParam(
+    "beta",
+    float,
+    Fn.BETA,
+    low=0.0,
+    label="beta",
+    help="hard-negative concentration β (0 = SupCon's denominator)",
+)
+_DETACH = HyperParam(
+    "detach_weights",
+    bool,
+    True,
+    label="detach",
+    named_at_default=False,
+    help="treat the hard-negative weights as constants in the backward pass",
+)
 
 
 def _temperature(default: float, grid=()) -> HyperParam:
-    return HyperParam("temperature", float, default, grid=tuple(grid), low=0.0, low_open=True,
-                      label="t", scale="log", help="temperature τ of the contrastive term")
+    return HyperParam(
+        "temperature",
+        float,
+        default,
+        grid=tuple(grid),
+        low=0.0,
+        low_open=True,
+        label="t",
+        scale="log",
+        help="temperature τ of the contrastive term",
+    )
 
 
 class LossOutput(NamedTuple):
@@ -35,7 +65,7 @@ class LossOutput(NamedTuple):
     """
 
     total: Tensor
-    parts: Dict[str, Tensor]
+    parts: dict[str, Tensor]
 
 
 class _Loss(nn.Module):
@@ -48,17 +78,21 @@ class _Loss(nn.Module):
     def _logits(self, logits: Optional[Tensor]) -> Tensor:
         """``logits``, refused when missing."""
         if logits is None:
-            raise ValueError(f"loss {self.name!r} needs classifier logits [B, C] or [B, V, C]; got None")
+            raise ValueError(
+                f"loss {self.name!r} needs classifier logits [B, C] or [B, V, C]; got None"
+            )
         return logits
 
     def _projections(self, z: Optional[Tensor]) -> Tensor:
         """``z``, refused when missing."""
         if z is None:
-            raise ValueError(f"loss {self.name!r} needs projections z [B, d] or [B, V, d]; got None")
+            raise ValueError(
+                f"loss {self.name!r} needs projections z [B, d] or [B, V, d]; got None"
+            )
         return z
 
 
-def _parts(**terms: Tensor) -> Dict[str, Tensor]:
+def _parts(**terms: Tensor) -> dict[str, Tensor]:
     return {k: v.detach() for k, v in terms.items()}
 
 
@@ -108,7 +142,12 @@ class LACLNLoss(_Loss):
     name, uses_projection = "lacln", True
     hyperparams = (_temperature(Fn.TEMPERATURE, (0.05, 0.1, 0.2)), _BETA, _DETACH)
 
-    def __init__(self, temperature: float = Fn.TEMPERATURE, beta: float = Fn.BETA, detach_weights: bool = True):
+    def __init__(
+        self,
+        temperature: float = Fn.TEMPERATURE,
+        beta: float = Fn.BETA,
+        detach_weights: bool = True,
+    ):
         super().__init__()
         check_temperature(temperature)
         check_beta(beta)
@@ -116,12 +155,16 @@ class LACLNLoss(_Loss):
 
     def forward(self, logits: Optional[Tensor], z: Optional[Tensor], labels: Tensor) -> LossOutput:
         """z [B, d] or [B, V, d]; labels [B]."""
-        loss = Fn.lacln_loss(self._projections(z), labels, self.temperature, self.beta, self.detach_weights)
+        loss = Fn.lacln_loss(
+            self._projections(z), labels, self.temperature, self.beta, self.detach_weights
+        )
         return LossOutput(loss, _parts(lacln=loss))
 
     def extra_repr(self) -> str:
-        return (f"temperature={self.temperature}, beta={self.beta}, "
-                f"detach_weights={self.detach_weights}")
+        return (
+            f"temperature={self.temperature}, beta={self.beta}, "
+            f"detach_weights={self.detach_weights}"
+        )
 
 
 class CLCELoss(_Loss):
@@ -129,10 +172,22 @@ class CLCELoss(_Loss):
 
     name, uses_logits, uses_projection = "clce", True, True
     hyperparams = (
-        HyperParam("lam", float, Fn.LAM, grid=(0.05, 0.1, 0.2), low=0.0, high=1.0, label="lam",
-                   scale="log",
-                   help="weight λ of the contrastive term (0 = CE, 1 = LACLN)"),
-        _temperature(Fn.TEMPERATURE), _BETA, _SMOOTHING, _DETACH)
+        HyperParam(
+            "lam",
+            float,
+            Fn.LAM,
+            grid=(0.05, 0.1, 0.2),
+            low=0.0,
+            high=1.0,
+            label="lam",
+            scale="log",
+            help="weight λ of the contrastive term (0 = CE, 1 = LACLN)",
+        ),
+        _temperature(Fn.TEMPERATURE),
+        _BETA,
+        _SMOOTHING,
+        _DETACH,
+    )
 
     def __init__(
         self,
@@ -154,22 +209,41 @@ class CLCELoss(_Loss):
         """logits [B, C] or [B, V, C]; z [B, d] or [B, V, d]; labels [B]."""
         logits, z = self._logits(logits), self._projections(z)
         total, parts = Fn.clce_terms(
-            logits, z, labels, self.lam, self.temperature, self.beta, self.label_smoothing, self.detach_weights
+            logits,
+            z,
+            labels,
+            self.lam,
+            self.temperature,
+            self.beta,
+            self.label_smoothing,
+            self.detach_weights,
         )
         return LossOutput(total, _parts(**parts))
 
     def extra_repr(self) -> str:
-        return (f"lam={self.lam}, temperature={self.temperature}, beta={self.beta}, "
-                f"label_smoothing={self.label_smoothing}, detach_weights={self.detach_weights}")
+        return (
+            f"lam={self.lam}, temperature={self.temperature}, beta={self.beta}, "
+            f"label_smoothing={self.label_smoothing}, detach_weights={self.detach_weights}"
+        )
 
 
 class LabelSmoothingCELoss(CELoss):
     """Cross-entropy with label smoothing on by default (ε = 0.1, Szegedy et al. 2016)."""
 
     name = "lsce"
-    hyperparams = (HyperParam("label_smoothing", float, 0.1, grid=(0.05, 0.1, 0.2), low=0.0,
-                              high=1.0,
-                              high_open=True, label="ls", help="label smoothing ε"),)
+    hyperparams = (
+        HyperParam(
+            "label_smoothing",
+            float,
+            0.1,
+            grid=(0.05, 0.1, 0.2),
+            low=0.0,
+            high=1.0,
+            high_open=True,
+            label="ls",
+            help="label smoothing ε",
+        ),
+    )
 
     def __init__(self, label_smoothing: float = 0.1):
         super().__init__(label_smoothing)

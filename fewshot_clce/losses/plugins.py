@@ -24,7 +24,7 @@ import importlib.util
 import inspect
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Optional
 
 from torch import nn
 
@@ -50,17 +50,17 @@ class UnknownLossError(LossError, UnknownNameError):
         return str(self.args[0])
 
 
-def split_reference(text: str) -> Tuple[str, Dict[str, Any]]:
+def split_reference(text: str) -> tuple[str, dict[str, Any]]:
     """``"clce[lam=0.2]"`` -> ``("clce", {"lam": 0.2})``."""
     return parse_spec(str(text).strip(), kind="loss", example="clce[lam=0.2,detach_weights=false]")
 
 
 @functools.lru_cache(maxsize=1)
-def _entry_points() -> Dict[str, Any]:
+def _entry_points() -> dict[str, Any]:
     """The installed packages' losses by name (read once per process)."""
     from importlib.metadata import entry_points
 
-    found: Dict[str, Any] = {}
+    found: dict[str, Any] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found and found[ep.name].value != ep.value:
             raise LossError(
@@ -72,7 +72,7 @@ def _entry_points() -> Dict[str, Any]:
     return found
 
 
-def available() -> List[str]:
+def available() -> list[str]:
     """Registered names and entry-point names, sorted."""
     from .registry import LOSSES
 
@@ -83,7 +83,7 @@ def _is_file(module: str) -> bool:
     return module.endswith(".py") or "/" in module or "\\" in module
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_file(path: str, digest: str):
     """The module of a ``.py`` file, imported once per (path, content)."""
     module_name = f"{_FILE_MODULE}{digest[:16]}"
@@ -100,17 +100,17 @@ def _load_file(path: str, digest: str):
     return module
 
 
-_LOADED: Dict[str, Any] = {}
+_LOADED: dict[str, Any] = {}
 # Modules imported from loss files are named this, then the start of the file's sha256.
 _FILE_MODULE = "fewshot_clce_user_loss_"
 
 
-def known_hparams() -> Dict[str, HyperParam]:
+def known_hparams() -> dict[str, HyperParam]:
     """Every hyper-parameter declared by a built-in loss or a loss loaded in this process, by name
     (the first declaration of a name wins)."""
     from .registry import LOSSES
 
-    out: Dict[str, HyperParam] = {}
+    out: dict[str, HyperParam] = {}
     for cls in [LOSSES.get(n) for n in LOSSES.list()] + list(_LOADED.values()):
         for name, h in declared(cls).items():
             out.setdefault(name, h)
@@ -222,10 +222,10 @@ def is_builtin(cls) -> bool:
     return cls.__module__.startswith("fewshot_clce.")
 
 
-def source_record(reference: str, cls) -> Dict[str, Optional[str]]:
+def source_record(reference: str, cls) -> dict[str, Optional[str]]:
     """Where a loss came from: ``reference`` as given, ``import_path`` (module:Class), and the
     ``sha256`` of its source file (None when there is no file)."""
-    record: Dict[str, Optional[str]] = {
+    record: dict[str, Optional[str]] = {
         "reference": reference,
         "import_path": f"{cls.__module__}:{cls.__qualname__}",
         "sha256": None,
@@ -243,19 +243,19 @@ def source_record(reference: str, cls) -> Dict[str, Optional[str]]:
     return record
 
 
-def hparams_of(reference: str) -> Dict[str, HyperParam]:
+def hparams_of(reference: str) -> dict[str, HyperParam]:
     """The hyper-parameters the loss ``reference`` declares (bracket options ignored)."""
     return declared(load_loss_class(split_reference(reference)[0]))
 
 
-def describe(hparams: Dict[str, HyperParam]) -> str:
+def describe(hparams: dict[str, HyperParam]) -> str:
     """``"margin (a number in [0, 1], default 0.35), scale (...)"``; ``"no hyper-parameters"``."""
     if not hparams:
         return "no hyper-parameters"
     return ", ".join(f"{h.name} ({h.accepts()}, default {h.default!r})" for h in hparams.values())
 
 
-def resolve(reference: str, given: Optional[Dict[str, Any]] = None):
+def resolve(reference: str, given: Optional[dict[str, Any]] = None):
     """``(class, reference without options, values)``: the loss a reference names and the value of
     every hyper-parameter it declares (bracket options and ``given`` over its defaults).
 
@@ -285,7 +285,7 @@ def _check(name: str, h: HyperParam, value: Any) -> Any:
     return check_hparam(name, h, value)
 
 
-def build_loss(reference: str, given: Optional[Dict[str, Any]] = None):
+def build_loss(reference: str, given: Optional[dict[str, Any]] = None):
     """``(module, values, reference, class)``: the loss built with its checked hyper-parameters."""
     cls, ref, values = resolve(reference, given)
     try:
@@ -297,7 +297,7 @@ def build_loss(reference: str, given: Optional[Dict[str, Any]] = None):
     return module, values, ref, cls
 
 
-def parse_hp(text: str) -> Tuple[Optional[str], str, List[Any]]:
+def parse_hp(text: str) -> tuple[Optional[str], str, list[Any]]:
     """``"clce.lam=0.05,0.1"`` -> ``("clce", "lam", [0.05, 0.1])``; no loss before the dot: None.
 
     The loss is named by its short name or its reference (``pml:ArcFaceLoss.margin=20``): the text

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 
 from torch import Tensor, nn
 
@@ -57,9 +57,9 @@ def _pml():
     return losses, miners
 
 
-def _options(pml_cls) -> Dict[str, inspect.Parameter]:
+def _options(pml_cls) -> dict[str, inspect.Parameter]:
     """Keyword options over the constructors of ``pml_cls`` and its bases (subclasses first)."""
-    out: Dict[str, inspect.Parameter] = {}
+    out: dict[str, inspect.Parameter] = {}
     for klass in pml_cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
@@ -70,7 +70,7 @@ def _options(pml_cls) -> Dict[str, inspect.Parameter]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pml_loss_class(name: str):
     """The adapter class of the PML loss ``name`` (one class per name).
 

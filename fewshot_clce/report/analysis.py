@@ -11,10 +11,10 @@
   with paired Δ vs the baseline; their per-episode rows are ``cross_episode``, kept apart from
   ``per_episode`` (the in-domain rows every other summary and claim is about).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List
 
 import pandas as pd
 
@@ -23,7 +23,18 @@ from ..stats import selection
 from ..stats.intervals import DEFAULT_CI_METHOD
 from ..stats.summary import summarize, with_config
 
-REQUIRED_COLUMNS = ("run", "loss", "seed", "dataset", "split", "head", "ways", "shots", "episode", "accuracy")
+REQUIRED_COLUMNS = (
+    "run",
+    "loss",
+    "seed",
+    "dataset",
+    "split",
+    "head",
+    "ways",
+    "shots",
+    "episode",
+    "accuracy",
+)
 
 
 @dataclass
@@ -35,8 +46,8 @@ class Analysis:
     chosen: pd.DataFrame
     main: pd.DataFrame
     all_configs: pd.DataFrame
-    profiles: Dict[str, pd.DataFrame] = field(default_factory=dict)
-    swept: List[str] = field(default_factory=list)
+    profiles: dict[str, pd.DataFrame] = field(default_factory=dict)
+    swept: list[str] = field(default_factory=list)
     baseline: str = "ce"
     n_boot: int = seedstats.DEFAULT_BOOT
     boot_seed: int = seedstats.DEFAULT_BOOT_SEED
@@ -48,22 +59,25 @@ class Analysis:
     @property
     def all_episodes(self) -> pd.DataFrame:
         """Every per-episode row, in-domain and cross-domain (what ``per_episode.csv`` holds)."""
-        return pd.concat([self.per_episode, self.cross_episode], ignore_index=True) if len(self.cross_episode) \
+        return (
+            pd.concat([self.per_episode, self.cross_episode], ignore_index=True)
+            if len(self.cross_episode)
             else self.per_episode
+        )
 
     @property
-    def transfers(self) -> List[tuple]:
+    def transfers(self) -> list[tuple]:
         """``(trained on, evaluated on)`` pairs of the cross-domain rows, in order."""
         if self.cross.empty:
             return []
         return list(dict.fromkeys(zip(self.cross["train_dataset"], self.cross["dataset"])))
 
     @property
-    def datasets(self) -> List[str]:
+    def datasets(self) -> list[str]:
         return list(pd.unique(self.main["dataset"]))
 
     @property
-    def seeds(self) -> List[int]:
+    def seeds(self) -> list[int]:
         return sorted(int(s) for s in self.per_episode["seed"].unique())
 
 
@@ -71,8 +85,10 @@ def check_columns(df: pd.DataFrame) -> None:
     """Raise ValueError naming the columns of the results schema that ``df`` lacks."""
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"per-episode results lack column(s) {missing}; expected the results schema "
-                         f"({', '.join(REQUIRED_COLUMNS)})")
+        raise ValueError(
+            f"per-episode results lack column(s) {missing}; expected the results schema "
+            f"({', '.join(REQUIRED_COLUMNS)})"
+        )
 
 
 def _trivial_choice(df: pd.DataFrame) -> pd.DataFrame:
@@ -80,17 +96,28 @@ def _trivial_choice(df: pd.DataFrame) -> pd.DataFrame:
     counts = df.groupby(["dataset", "loss"])["config"].nunique()
     if (counts > 1).any():
         many = counts[counts > 1].index.tolist()
-        raise ValueError(f"several configurations of {many} but no results on the val split to choose "
-                         "among them; evaluate on val episodes too (never choose on novel)")
-    chosen = df.groupby(["dataset", "loss", "config"]).size().reset_index()[["dataset", "loss", "config"]]
+        raise ValueError(
+            f"several configurations of {many} but no results on the val split to choose "
+            "among them; evaluate on val episodes too (never choose on novel)"
+        )
+    chosen = (
+        df.groupby(["dataset", "loss", "config"])
+        .size()
+        .reset_index()[["dataset", "loss", "config"]]
+    )
     chosen["val_accuracy"] = float("nan")
     chosen["candidates"] = 1
     return chosen
 
 
-def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DEFAULT_CI_METHOD,
-            n_boot: int = seedstats.DEFAULT_BOOT, boot_seed: int = seedstats.DEFAULT_BOOT_SEED,
-            seed_method: str = seedstats.DEFAULT_SEED_METHOD) -> Analysis:
+def analyse(
+    per_episode: pd.DataFrame,
+    baseline: str = "ce",
+    ci_method: str = DEFAULT_CI_METHOD,
+    n_boot: int = seedstats.DEFAULT_BOOT,
+    boot_seed: int = seedstats.DEFAULT_BOOT_SEED,
+    seed_method: str = seedstats.DEFAULT_SEED_METHOD,
+) -> Analysis:
     """All summaries of ``per_episode`` (results schema, rows on ``val`` and ``novel``).
 
     Args:
@@ -104,7 +131,13 @@ def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DE
     cross_episode = df[transfer].copy()
     if transfer.any():
         df = df[~transfer].copy()
-    kw = dict(baseline=baseline, ci_method=ci_method, n_boot=n_boot, boot_seed=boot_seed, seed_method=seed_method)
+    kw = dict(
+        baseline=baseline,
+        ci_method=ci_method,
+        n_boot=n_boot,
+        boot_seed=boot_seed,
+        seed_method=seed_method,
+    )
     has_val = (df["split"] == selection.VAL_SPLIT).any()
     scores = selection.validation_scores(df) if has_val else pd.DataFrame()
     chosen = selection.select(df) if has_val else _trivial_choice(df)
@@ -114,8 +147,30 @@ def analyse(per_episode: pd.DataFrame, baseline: str = "ce", ci_method: str = DE
     profiles = {}
     for hp in swept:
         if not has_val:
-            raise ValueError(f"{hp} was swept but there are no val results to choose the other settings on")
-        profiles[hp] = summarize(selection.restrict(df, selection.select(df, by=(hp,))), pair_on=(hp,), **kw)
-    cross = summarize(selection.restrict(cross_episode, chosen), **kw) if len(cross_episode) else pd.DataFrame()
-    return Analysis(df, scores, chosen, main, all_configs, profiles, swept, baseline, n_boot, boot_seed, ci_method,
-                    seed_method, cross_episode, cross)
+            raise ValueError(
+                f"{hp} was swept but there are no val results to choose the other settings on"
+            )
+        profiles[hp] = summarize(
+            selection.restrict(df, selection.select(df, by=(hp,))), pair_on=(hp,), **kw
+        )
+    cross = (
+        summarize(selection.restrict(cross_episode, chosen), **kw)
+        if len(cross_episode)
+        else pd.DataFrame()
+    )
+    return Analysis(
+        df,
+        scores,
+        chosen,
+        main,
+        all_configs,
+        profiles,
+        swept,
+        baseline,
+        n_boot,
+        boot_seed,
+        ci_method,
+        seed_method,
+        cross_episode,
+        cross,
+    )

@@ -25,7 +25,7 @@ says so next to the verdict.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,7 @@ class Finding:
     verdict: str
     text: str
     table: str = ""
-    rows: List[dict] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
     source: str = "losses"
 
     @property
@@ -102,7 +102,7 @@ def cell_verdict(delta: float, p_adjusted: float) -> str:
     return "supported" if delta > 0 else "contradicted"
 
 
-def overall(verdicts: List[str]) -> str:
+def overall(verdicts: list[str]) -> str:
     """One verdict for several cells: all supported, any contradicted, else mixed/inconclusive."""
     if not verdicts:
         return NOT_MEASURED
@@ -168,7 +168,7 @@ def _row(what: str, dataset: str, head: str, shots: int, r, an: Analysis) -> dic
     )
 
 
-def _judge(rows: List[dict]) -> str:
+def _judge(rows: list[dict]) -> str:
     """Holm-adjust the rows' p-values over the rows, give each its verdict; the claim's verdict."""
     if not rows:
         return NOT_MEASURED
@@ -184,7 +184,7 @@ def _judge(rows: List[dict]) -> str:
     return overall([r["verdict"] for r in rows])
 
 
-def verdict_rule(rows: List[dict], an: Analysis) -> str:
+def verdict_rule(rows: list[dict], an: Analysis) -> str:
     """The interval, test and adjustment a verdict over ``rows`` rests on, in words."""
     m = len(rows)
     n_seeds = min(r["n_seeds"] for r in rows)
@@ -225,7 +225,7 @@ def _signs(r: dict) -> str:
     )
 
 
-def _rows_table(rows: List[dict]) -> str:
+def _rows_table(rows: list[dict]) -> str:
     levels = {r["level"] for r in rows}
     level = levels.pop() if len(levels) == 1 else "mixed"
     name = {"seed": "seed-level", "episode": "episode-level"}.get(level)
@@ -264,13 +264,13 @@ def _rows_table(rows: List[dict]) -> str:
     )
 
 
-def _finding(claim: str, rows: List[dict], an: Analysis, source: str, before: str = "") -> Finding:
+def _finding(claim: str, rows: list[dict], an: Analysis, source: str, before: str = "") -> Finding:
     verdict = _judge(rows)
     text = before + verdict_rule(rows, an)
     return Finding(claim, verdict, text, _rows_table(rows), rows, source)
 
 
-def compared_losses(an: Analysis) -> List[str]:
+def compared_losses(an: Analysis) -> list[str]:
     """The losses compared with the baseline, in the order of the tables (references left out)."""
     return [
         loss
@@ -297,13 +297,13 @@ def beats_baseline(an: Analysis, loss: str) -> Finding:
     return _finding(claim, rows, an, "losses")
 
 
-def check_all(an: Analysis) -> List[Finding]:
+def check_all(an: Analysis) -> list[Finding]:
     """Each compared loss against the baseline, then the paper's claims the run can check."""
     from .paper_claims import paper_claims
 
     return [beats_baseline(an, loss) for loss in compared_losses(an)] + paper_claims(an)
 
 
-def findings_frame(findings: List[Finding]) -> Optional[pd.DataFrame]:
+def findings_frame(findings: list[Finding]) -> Optional[pd.DataFrame]:
     rows = [dict(claim=f.claim, **r) for f in findings for r in f.rows]
     return pd.DataFrame(rows) if rows else None

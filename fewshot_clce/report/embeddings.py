@@ -4,10 +4,11 @@ The separation number is the silhouette score of the features themselves (cosine
 on L2-normalised features, the geometry the centroid head uses), not of the 2-D t-SNE picture,
 which distorts distances.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Dict, Mapping, Tuple
 
 import numpy as np
 
@@ -24,8 +25,10 @@ def sample_indices(labels: np.ndarray, n_classes: int, per_class: int, seed: int
     rng = np.random.default_rng(seed)
     classes = np.unique(labels)
     if n_classes > len(classes):
-        raise ValueError(f"asked for {n_classes} classes but the split has {len(classes)}; "
-                         f"use at most {len(classes)}")
+        raise ValueError(
+            f"asked for {n_classes} classes but the split has {len(classes)}; "
+            f"use at most {len(classes)}"
+        )
     chosen = rng.choice(classes, size=n_classes, replace=False)
     out = []
     for c in np.sort(chosen):
@@ -50,25 +53,42 @@ def tsne_2d(features: np.ndarray, seed: int = 0) -> np.ndarray:
     x = np.asarray(features, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     perplexity = float(min(30.0, max(2.0, (len(x) - 1) / 3)))
-    return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(x)
+    return TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(
+        x
+    )
 
 
-def run_features(run_dir: str | Path, split, indices: np.ndarray, device: str = "cpu") -> np.ndarray:
+def run_features(
+    run_dir: str | Path, split, indices: np.ndarray, device: str = "cpu"
+) -> np.ndarray:
     """Backbone features ``[len(indices), D]`` of ``split[indices]`` from a trained run (in that order)."""
-    from ..utils.distributed import resolve_device
     from ..features import extract_features
     from ..training.run_folder import load_run
+    from ..utils.distributed import resolve_device
 
     device = resolve_device(str(device))
     run = load_run(run_dir)
     # the same cache key as evaluate_run: features the evaluation extracted are reused
-    table = extract_features(run.backbone.to(device), split, indices, run.preprocess,
-                             checkpoint_id=run.checkpoint_id, preprocess_id=repr(run.preprocess), device=device)
+    table = extract_features(
+        run.backbone.to(device),
+        split,
+        indices,
+        run.preprocess,
+        checkpoint_id=run.checkpoint_id,
+        preprocess_id=repr(run.preprocess),
+        device=device,
+    )
     return table.lookup(indices).numpy()
 
 
-def embed_runs(runs: Mapping[str, str | Path], split, n_classes: int = 10, per_class: int = 30,
-               seed: int = 0, device: str = "cpu") -> Dict[str, Tuple[np.ndarray, np.ndarray, float]]:
+def embed_runs(
+    runs: Mapping[str, str | Path],
+    split,
+    n_classes: int = 10,
+    per_class: int = 30,
+    seed: int = 0,
+    device: str = "cpu",
+) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
     """t-SNE points, labels and silhouette of the same novel-class samples for every run.
 
     Args:

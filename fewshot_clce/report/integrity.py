@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import pandas as pd
 
@@ -87,7 +87,7 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
                 f"{group.min()} to {group.max()}{twice}, not 0 to {have - 1}"
             )
         counts[cell] = n
-    episodes_of: Dict[tuple, tuple] = {}
+    episodes_of: dict[tuple, tuple] = {}
     manifest_key = [
         k for k in ("dataset", "split", "ways", "shots", "queries", "manifest") if k in keys
     ]
@@ -108,23 +108,21 @@ def damage(df: pd.DataFrame, path: Optional[Path] = None, rows: Optional[int] = 
     return ""
 
 
-def _name(keys: List[str], cell) -> str:
+def _name(keys: list[str], cell) -> str:
     values = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
     return "/".join(str(values[k]) for k in ("dataset", "run", "split", "head") if k in values) + (
         f" {values['shots']}-shot" if "shots" in values else ""
     )
 
 
-def _missing_cells(table: pd.DataFrame, keys: List[str]) -> str:
+def _missing_cells(table: pd.DataFrame, keys: list[str]) -> str:
     """Every run of a dataset (and training dataset) has the cells the others have."""
     per_run = [k for k in ("train_dataset", "dataset", "run") if k in keys]
     inner = [k for k in keys if k not in per_run and k != "manifest"]
     if not inner:
         return ""
     cells = table[keys].drop_duplicates()
-    for group_key, group in cells.groupby(
-        [k for k in per_run if k != "run"], sort=False, dropna=False
-    ):
+    for _key, group in cells.groupby([k for k in per_run if k != "run"], sort=False, dropna=False):
         everything = set(map(tuple, group[inner].drop_duplicates().to_numpy().tolist()))
         for run, mine in group.groupby("run", sort=False):
             have = set(map(tuple, mine[inner].to_numpy().tolist()))
@@ -134,7 +132,7 @@ def _missing_cells(table: pd.DataFrame, keys: List[str]) -> str:
     return ""
 
 
-def _manifest_damage(table: pd.DataFrame, keys: List[str]) -> str:
+def _manifest_damage(table: pd.DataFrame, keys: list[str]) -> str:
     digests = table["manifest"].astype(str)
     bad = ~digests.str.fullmatch(_DIGEST.pattern)
     if bad.any():

@@ -5,16 +5,15 @@ verdicts follow the rules of :mod:`fewshot_clce.report.claims`.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import pandas as pd
 
-from ..stats import selection
 from ..stats import seeds as seedstats
+from ..stats import selection
 from ..stats.summary import paired_row
 from .analysis import Analysis
-from .claims import (NO_VERDICT, Finding, _finding, _judge, _row, _rows_table, overall,
-                     verdict_rule)
+from .claims import NO_VERDICT, Finding, _finding, _judge, _row, _rows_table, overall, verdict_rule
 
 
 def _profile_matrix(an: Analysis, config: str, dataset: str, head: str, shots: int) -> pd.DataFrame:
@@ -29,7 +28,7 @@ def _profile_matrix(an: Analysis, config: str, dataset: str, head: str, shots: i
     return seedstats.seed_matrix(cell)
 
 
-def _compare(an: Analysis, a: str, b: str, what: str, dataset: Optional[str] = None) -> List[dict]:
+def _compare(an: Analysis, a: str, b: str, what: str, dataset: Optional[str] = None) -> list[dict]:
     """Paired ``a - b`` for every (dataset, head, shots) both configurations were evaluated on."""
     df = an.per_episode
     out = []
@@ -155,8 +154,7 @@ def small_batch(an: Analysis) -> Optional[Finding]:
         where
         + f"SupCon degrades in every cell: {'yes' if degrades else 'no'}; CLCE drops measurably in "
         f"some cell: {'yes' if clce_drops else 'no'}; CLCE vs SupCon at batch size {small:g}: "
-        f"{overall(vs)}. "
-        + rule
+        f"{overall(vs)}. " + rule
     )
     return Finding(claim, verdict, text, _rows_table(rows), rows, "paper")
 
@@ -174,13 +172,13 @@ PAPER_CLAIMS = {
 }
 
 
-def paper_claims(an: Analysis) -> List[Finding]:
+def paper_claims(an: Analysis) -> list[Finding]:
     """The CLCE paper's claims this run can check, in the paper's order (none without CLCE)."""
     found = [clce_beats_ce(an), hard_negatives_help(an), small_batch(an)]
     return [f for f in found if f is not None]
 
 
-def unchecked_paper_claims(an: Analysis, findings: List[Finding]) -> List[str]:
+def unchecked_paper_claims(an: Analysis, findings: list[Finding]) -> list[str]:
     """``"claim (needs ...)"`` for each paper claim a run with CLCE could not check; empty without
     CLCE."""
     if not (an.per_episode["loss"] == "clce").any():

@@ -8,24 +8,26 @@ Figures are bare :class:`matplotlib.figure.Figure` objects saved by their own Ag
 pyplot, so importing or using this module never changes the caller's backend or open figures
 (a notebook keeps its inline backend, a GUI session its windows).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from ..utils.files import atomic_path
 from ..stats.summary import with_config
+from ..utils.files import atomic_path
 
 _COLORS = colormaps["tab10"].colors
 
 
-def _figure(nrows: int, ncols: int, figsize: Tuple[float, float], **kw):
+def _figure(nrows: int, ncols: int, figsize: tuple[float, float], **kw):
     """A pyplot-free figure and its ``[nrows, ncols]`` axes array."""
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(nrows, ncols, squeeze=False, **kw)
@@ -33,7 +35,9 @@ def _figure(nrows: int, ncols: int, figsize: Tuple[float, float], **kw):
 
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")  # a bare Figure renders with Agg
+        fig.savefig(
+            tmp, format="png", dpi=110, bbox_inches="tight"
+        )  # a bare Figure renders with Agg
     return Path(path)
 
 
@@ -51,8 +55,12 @@ def _loss_order(summary: pd.DataFrame) -> list:
     return list(pd.unique(summary["loss"]))
 
 
-def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optional[str] = None,
-                  title: Optional[str] = None) -> Path:
+def accuracy_bars(
+    summary: pd.DataFrame,
+    path: str | os.PathLike,
+    dataset: Optional[str] = None,
+    title: Optional[str] = None,
+) -> Path:
     """Accuracy per loss with CI error bars: one panel per shot setting, one marker per head.
 
     Points with error bars rather than bars, because the y axis does not start at 0.
@@ -72,12 +80,23 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
             sub = s[(s["shots"] == k) & (s["head"] == head)].set_index("loss").reindex(losses)
             x = np.arange(len(losses)) + (h_i - (len(heads) - 1) / 2) * step
             mean = 100 * sub["mean"].to_numpy(dtype=float)
-            err = 100 * np.abs(np.vstack([sub["mean"] - sub["ci_low"], sub["ci_high"] - sub["mean"]]).astype(float))
-            ax.errorbar(x, mean, yerr=err, fmt="o", capsize=4, ms=6, color=_COLORS[h_i % 10], label=head)
+            err = 100 * np.abs(
+                np.vstack([sub["mean"] - sub["ci_low"], sub["ci_high"] - sub["mean"]]).astype(float)
+            )
+            ax.errorbar(
+                x, mean, yerr=err, fmt="o", capsize=4, ms=6, color=_COLORS[h_i % 10], label=head
+            )
             for xi, m in zip(x, mean):
                 if np.isfinite(m):
-                    ax.annotate(f"{m:.1f}", (xi, m), xytext=(5, 0), textcoords="offset points", fontsize=8,
-                                va="center", color=_COLORS[h_i % 10])
+                    ax.annotate(
+                        f"{m:.1f}",
+                        (xi, m),
+                        xytext=(5, 0),
+                        textcoords="offset points",
+                        fontsize=8,
+                        va="center",
+                        color=_COLORS[h_i % 10],
+                    )
         ways = int(s["ways"].iloc[0])
         ax.set_title(f"{ways}-way {k}-shot")
         ax.set_xticks(np.arange(len(losses)), losses)
@@ -92,8 +111,14 @@ def accuracy_bars(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optio
     return _save(fig, path)
 
 
-def paired_differences(per_episode: pd.DataFrame, chosen_configs: Sequence[str], path: str | os.PathLike,
-                       baseline_config: str, dataset: Optional[str] = None, split: str = "novel") -> Path:
+def paired_differences(
+    per_episode: pd.DataFrame,
+    chosen_configs: Sequence[str],
+    path: str | os.PathLike,
+    baseline_config: str,
+    dataset: Optional[str] = None,
+    split: str = "novel",
+) -> Path:
     """Distribution of per-episode differences ``loss - baseline`` on the same episodes.
 
     One panel per (head, shots); one violin per compared configuration, its mean marked. The
@@ -103,10 +128,17 @@ def paired_differences(per_episode: pd.DataFrame, chosen_configs: Sequence[str],
     df = df[(df["split"] == split) & df["config"].isin(list(chosen_configs) + [baseline_config])]
     if dataset is not None:
         df = df[df["dataset"] == dataset]
-    panels = df[["head", "shots"]].drop_duplicates().sort_values(["shots", "head"]).itertuples(index=False)
+    panels = (
+        df[["head", "shots"]]
+        .drop_duplicates()
+        .sort_values(["shots", "head"])
+        .itertuples(index=False)
+    )
     panels = list(panels)
     others = [c for c in chosen_configs if c != baseline_config]
-    fig, axes = _figure(1, len(panels), (1.5 + 1.7 * max(len(others), 1) * len(panels), 4.0), sharey=True)
+    fig, axes = _figure(
+        1, len(panels), (1.5 + 1.7 * max(len(others), 1) * len(panels), 4.0), sharey=True
+    )
     for ax, (head, k) in zip(axes[0], panels):
         cell = df[(df["head"] == head) & (df["shots"] == k)]
         # [configs, episodes] seed-averaged accuracy, so pairs share an episode index.
@@ -126,12 +158,17 @@ def paired_differences(per_episode: pd.DataFrame, chosen_configs: Sequence[str],
         ax.set_title(f"{head}, {k}-shot", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel(f"accuracy − {baseline_config.split('(')[0]} (points)")
-    fig.suptitle("paired per-episode differences vs the baseline (same episodes, averaged over seeds)", fontsize=10)
+    fig.suptitle(
+        "paired per-episode differences vs the baseline (same episodes, averaged over seeds)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return _save(fig, path)
 
 
-def accuracy_vs_batch_size(summary: pd.DataFrame, path: str | os.PathLike, dataset: Optional[str] = None) -> Path:
+def accuracy_vs_batch_size(
+    summary: pd.DataFrame, path: str | os.PathLike, dataset: Optional[str] = None
+) -> Path:
     """Accuracy against training batch size, one line per loss: one panel per (head, shots).
 
     Args:
@@ -139,7 +176,12 @@ def accuracy_vs_batch_size(summary: pd.DataFrame, path: str | os.PathLike, datas
             per loss and batch size, e.g. the batch-size profile).
     """
     s = summary if dataset is None else summary[summary["dataset"] == dataset]
-    panels = list(s[["head", "shots"]].drop_duplicates().sort_values(["shots", "head"]).itertuples(index=False))
+    panels = list(
+        s[["head", "shots"]]
+        .drop_duplicates()
+        .sort_values(["shots", "head"])
+        .itertuples(index=False)
+    )
     fig, axes = _figure(1, len(panels), (1.0 + 3.6 * len(panels), 3.6))
     for ax, (head, k) in zip(axes[0], panels):
         cell = s[(s["head"] == head) & (s["shots"] == k)]
@@ -147,9 +189,23 @@ def accuracy_vs_batch_size(summary: pd.DataFrame, path: str | os.PathLike, datas
         for i, loss in enumerate(losses):
             line = cell[cell["loss"] == loss].sort_values("batch_size")
             # a small multiplicative offset per loss keeps the error bars apart on the log axis
-            bs = line["batch_size"].to_numpy(dtype=float) * 2 ** (0.06 * (i - (len(losses) - 1) / 2))
-            err = 100 * np.abs(np.vstack([line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]]).astype(float))
-            ax.errorbar(bs, 100 * line["mean"], yerr=err, marker="o", capsize=3, label=loss, color=_COLORS[i % 10])
+            bs = line["batch_size"].to_numpy(dtype=float) * 2 ** (
+                0.06 * (i - (len(losses) - 1) / 2)
+            )
+            err = 100 * np.abs(
+                np.vstack([line["mean"] - line["ci_low"], line["ci_high"] - line["mean"]]).astype(
+                    float
+                )
+            )
+            ax.errorbar(
+                bs,
+                100 * line["mean"],
+                yerr=err,
+                marker="o",
+                capsize=3,
+                label=loss,
+                color=_COLORS[i % 10],
+            )
         ax.set_xscale("log", base=2)
         ticks = sorted(cell["batch_size"].unique())
         ax.set_xticks(ticks, [str(int(t)) for t in ticks])
@@ -163,8 +219,12 @@ def accuracy_vs_batch_size(summary: pd.DataFrame, path: str | os.PathLike, datas
     return _save(fig, path)
 
 
-def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]], path: str | os.PathLike,
-                     class_names: Optional[Sequence[str]] = None, title: str = "") -> Path:
+def embedding_panels(
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray, float]],
+    path: str | os.PathLike,
+    class_names: Optional[Sequence[str]] = None,
+    title: str = "",
+) -> Path:
     """2-D embeddings side by side, one panel per run, each titled with its separation score.
 
     Args:
@@ -178,15 +238,28 @@ def embedding_panels(embeddings: Dict[str, Tuple[np.ndarray, np.ndarray, float]]
     for ax, (name, (pts, labels, sil)) in zip(axes[0], embeddings.items()):
         for j, c in enumerate(np.unique(labels)):
             m = labels == c
-            ax.scatter(pts[m, 0], pts[m, 1], s=9, color=cmap(j % cmap.N), alpha=0.85,
-                       label=class_names[c] if class_names is not None else str(c))
+            ax.scatter(
+                pts[m, 0],
+                pts[m, 1],
+                s=9,
+                color=cmap(j % cmap.N),
+                alpha=0.85,
+                label=class_names[c] if class_names is not None else str(c),
+            )
         ax.set_title(f"{name}\nsilhouette {sil:.3f} (cosine, features)", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     handles, labels = axes[0][0].get_legend_handles_labels()
     legend = len(handles) <= 20
     if legend:  # below the panels: class names can be long
-        fig.legend(handles, labels, loc="lower center", fontsize=7, markerscale=1.5, ncol=min(len(handles), 4))
+        fig.legend(
+            handles,
+            labels,
+            loc="lower center",
+            fontsize=7,
+            markerscale=1.5,
+            ncol=min(len(handles), 4),
+        )
     fig.suptitle(title or "t-SNE of novel-class features", fontsize=10)
     rows = -(-len(handles) // 4) if legend else 0
     fig.tight_layout(rect=(0, 0.035 * rows + 0.02 * legend, 1, 1))

@@ -1,10 +1,11 @@
 """A benchmark folder's records read back: ``results.json`` (its format, the row count of
 per_episode.csv, timings, novel classes) and ``config.json``."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Optional
 
 # The format of results.json; format 1 (files without a format_version) may lack per_episode_rows.
 RESULTS_FORMAT_VERSION = 2
@@ -21,6 +22,7 @@ def recorded_rows(folder: Path) -> Optional[int]:
 
 def read_meta(folder: Path) -> tuple:
     """``(config dict, timing dict)`` of a benchmark folder (config.json, results.json)."""
+
     def read(name: str) -> dict:
         path = folder / name
         if not path.is_file():
@@ -28,16 +30,18 @@ def read_meta(folder: Path) -> tuple:
         try:
             blob = json.loads(path.read_text())
         except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-            raise ValueError(f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
-                             "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
-                             "to write it again") from None
+            raise ValueError(
+                f"{str(path)!r} is not readable JSON ({str(e).splitlines()[0]}); it may have been cut "
+                "short: re-run the benchmark's command with --force into this folder (finished runs are reused) "
+                "to write it again"
+            ) from None
         return blob if isinstance(blob, dict) else {}
 
     results = read("results.json")
     return read("config.json") or results.get("config", {}), results.get("timing", {})
 
 
-def novel_classes_of(folder: Path) -> Dict[str, int]:
+def novel_classes_of(folder: Path) -> dict[str, int]:
     """dataset -> novel classes, as the benchmark recorded them in results.json (else {})."""
     try:
         blob = json.loads((folder / "results.json").read_text())

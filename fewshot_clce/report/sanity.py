@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional
+from collections.abc import Mapping
+from typing import Optional
 
 from ..stats import selection
 from ..stats.summary import summarize
@@ -30,7 +31,7 @@ def reference_loss(an: Analysis) -> Optional[str]:
     return next((name for name in REFERENCE_LOSSES if name in present), None)
 
 
-def untrained_warnings(an: Analysis) -> List[str]:
+def untrained_warnings(an: Analysis) -> list[str]:
     """One warning per (dataset, chosen configuration) that does not beat the untrained row in some
     cell."""
     ref = reference_loss(an)
@@ -86,7 +87,7 @@ def few_classes_warning(where: str, n_classes: int, ways: int) -> str:
     )
 
 
-def episode_set_warnings(episode_sets) -> List[str]:
+def episode_set_warnings(episode_sets) -> list[str]:
     """The small-split warning for each distinct (dataset, split, ways) of loaded episode manifests.
 
     The split's class count is the one a bound manifest records; else the classes its episodes
@@ -113,7 +114,7 @@ def episode_set_warnings(episode_sets) -> List[str]:
     return out
 
 
-def small_split_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]]) -> List[str]:
+def small_split_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]]) -> list[str]:
     """One warning per dataset whose novel split has fewer than ``2 x ways`` classes."""
     out = []
     df = an.per_episode[an.per_episode["split"] == "novel"]
@@ -125,12 +126,12 @@ def small_split_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]
     return out
 
 
-def sanity_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> List[str]:
+def sanity_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> list[str]:
     """Every sanity warning of a benchmark's results (see the module docstring)."""
     return small_split_warnings(an, novel_classes) + untrained_warnings(an)
 
 
-def sanity_sections(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> List[str]:
+def sanity_sections(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> list[str]:
     """REPORT.md's section of sanity checks: the warnings, or what was checked and passed."""
     warnings = sanity_warnings(an, novel_classes)
     ref = reference_loss(an)
@@ -151,7 +152,7 @@ def sanity_sections(an: Analysis, novel_classes: Optional[Mapping[str, int]] = N
     return ["## Sanity checks\n\n" + "\n".join(lines)] if lines else []
 
 
-def novel_class_counts(datasets: Mapping[str, object]) -> Dict[str, int]:
+def novel_class_counts(datasets: Mapping[str, object]) -> dict[str, int]:
     """dataset -> number of classes of its novel split (loaded datasets keyed by identity)."""
     return {
         d: int(ds.split("novel").num_classes) for d, ds in datasets.items() if "novel" in ds.splits

@@ -9,12 +9,12 @@ the episode-level t interval with a single seed (the summaries' one default,
 :mod:`fewshot_clce.stats.intervals`). The val panel is what the choice saw; the novel panel
 is what it was worth.
 """
+
 from __future__ import annotations
 
 import math
 import os
 from pathlib import Path
-from typing import Dict, List
 
 import numpy as np
 import pandas as pd
@@ -33,11 +33,18 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _score(cells: pd.DataFrame) -> Dict[str, float]:
+def _score(cells: pd.DataFrame) -> dict[str, float]:
     """Mean accuracy of one configuration on one split, with its 95% interval (seeds x cells)."""
-    cells = cells.assign(unit=cells["head"].astype(str) + "|" + cells["shots"].astype(str) + "|"
-                         + cells["episode"].astype(str))
-    mat = cells.pivot_table(index="seed", columns="unit", values="accuracy", aggfunc="first").dropna(axis=1)
+    cells = cells.assign(
+        unit=cells["head"].astype(str)
+        + "|"
+        + cells["shots"].astype(str)
+        + "|"
+        + cells["episode"].astype(str)
+    )
+    mat = cells.pivot_table(
+        index="seed", columns="unit", values="accuracy", aggfunc="first"
+    ).dropna(axis=1)
     if len(mat) >= 2:
         r = seedstats.seed_level(mat.to_numpy())
         return {"mean": r.mean, "low": r.low, "high": r.high, "seeds": len(mat)}
@@ -64,16 +71,32 @@ def sensitivity_lines(per_episode: pd.DataFrame, dataset: str, hparam: str) -> p
             values = sorted(sub[hparam].unique())
             if len(values) < 2:
                 continue
-            label = ", ".join([loss] + [f"{SYMBOL.get(h, h)}={v:g}" for h, v in zip(others, fixed)
-                                        if not _missing(v) and sub[h].nunique() == 1
-                                        and g[h].nunique(dropna=True) > 1])
+            label = ", ".join(
+                [loss]
+                + [
+                    f"{SYMBOL.get(h, h)}={v:g}"
+                    for h, v in zip(others, fixed)
+                    if not _missing(v) and sub[h].nunique() == 1 and g[h].nunique(dropna=True) > 1
+                ]
+            )
             for (split, value), cells in sub.groupby(["split", hparam]):
-                rows.append(dict(dataset=dataset, loss=loss, line=label, split=split, value=float(value),
-                                 config=cells["config"].iloc[0], **_score(cells)))
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        loss=loss,
+                        line=label,
+                        split=split,
+                        value=float(value),
+                        config=cells["config"].iloc[0],
+                        **_score(cells),
+                    )
+                )
     return pd.DataFrame(rows)
 
 
-def plot_sensitivity(lines: pd.DataFrame, hparam: str, path: str | os.PathLike, title: str = "") -> Path:
+def plot_sensitivity(
+    lines: pd.DataFrame, hparam: str, path: str | os.PathLike, title: str = ""
+) -> Path:
     """Val and novel accuracy against ``hparam``, one line per loss and setting, 95% error bars."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -91,8 +114,15 @@ def plot_sensitivity(lines: pd.DataFrame, hparam: str, path: str | os.PathLike, 
                 continue
             y = 100 * ln["mean"].to_numpy()
             err = np.vstack([y - 100 * ln["low"].to_numpy(), 100 * ln["high"].to_numpy() - y])
-            ax.errorbar(ln["value"], y, yerr=np.nan_to_num(err), marker="o", capsize=3, color=colors[i % 10],
-                        label=name)
+            ax.errorbar(
+                ln["value"],
+                y,
+                yerr=np.nan_to_num(err),
+                marker="o",
+                capsize=3,
+                color=colors[i % 10],
+                label=name,
+            )
         spec = HPARAMS.get(hparam) or hparam_spec(hparam)
         if spec is not None and spec.scale == "log" and (lines["value"] > 0).all():
             ax.set_xscale("log")
@@ -102,25 +132,37 @@ def plot_sensitivity(lines: pd.DataFrame, hparam: str, path: str | os.PathLike, 
             ax.minorticks_off()
         ax.set_xlabel(SYMBOL.get(hparam, hparam))
         ax.set_ylabel(f"{split} accuracy % (mean over heads, shots)")
-        ax.set_title(f"{split} split" + (" (what the choice saw)" if split == "val" else " (what it was worth)"))
+        ax.set_title(
+            f"{split} split"
+            + (" (what the choice saw)" if split == "val" else " (what it was worth)")
+        )
         ax.grid(alpha=0.3)
     seeds = int(lines["seeds"].min()) if len(lines) else 0
     kind = "seed-level" if seeds >= 2 else "episode-level"
     axes[0].legend(fontsize=8)
-    fig.suptitle((title + "; " if title else "") + f"error bars: {kind} 95% CI ({seeds} seed(s))", fontsize=10)
+    fig.suptitle(
+        (title + "; " if title else "") + f"error bars: {kind} 95% CI ({seeds} seed(s))",
+        fontsize=10,
+    )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     return Path(path)
 
 
-def write_sensitivity_plots(per_episode: pd.DataFrame, folder: str | os.PathLike) -> List[Path]:
+def write_sensitivity_plots(per_episode: pd.DataFrame, folder: str | os.PathLike) -> list[Path]:
     """``sensitivity_<dataset>_<hparam>.png`` wherever a grid varied a loss hyper-parameter (two or more values)."""
     paths = []
     for d in pd.unique(per_episode["dataset"]):
         for h in ("lam", "temperature", "beta"):
             lines = sensitivity_lines(per_episode, d, h)
             if not lines.empty:
-                paths.append(plot_sensitivity(lines, h, Path(folder) / f"sensitivity_{d}_{h}.png",
-                                              title=f"{d}: sensitivity to {SYMBOL.get(h, h)}"))
+                paths.append(
+                    plot_sensitivity(
+                        lines,
+                        h,
+                        Path(folder) / f"sensitivity_{d}_{h}.png",
+                        title=f"{d}: sensitivity to {SYMBOL.get(h, h)}",
+                    )
+                )
     return paths

@@ -4,10 +4,11 @@ Accuracies are in percent. An episode-level interval is printed ``61.23 ± 0.85`
 one ``61.23 [60.40, 62.10]`` (the bootstrap's need not be symmetric), so the two cannot be mistaken
 for each other.
 """
+
 from __future__ import annotations
 
 import math
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -35,7 +36,7 @@ def fmt_p(p) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def markdown(rows: List[List[str]], header: Sequence[str]) -> str:
+def markdown(rows: list[list[str]], header: Sequence[str]) -> str:
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
@@ -68,23 +69,56 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
         extra: further columns to show (e.g. ``batch_size`` in a batch-size profile).
     """
     # cells resting on different numbers of episodes say so each (the legend cannot give one number)
-    episodes = ["episodes"] if "n_episodes" in summary.columns and summary["n_episodes"].nunique() > 1 else []
+    episodes = (
+        ["episodes"]
+        if "n_episodes" in summary.columns and summary["n_episodes"].nunique() > 1
+        else []
+    )
     level = _level(summary)
-    conf = f"{summary['confidence'].iloc[0]:.0%}" if "confidence" in summary.columns and len(summary) else "95%"
-    header = ["loss", "head", "shots", *extra, *episodes, f"accuracy % ({conf} CI)", f"Δ vs {baseline} ({conf} CI)",
-              P_HEADER[level], WTL_HEADER[level], "seeds", "config"]
+    conf = (
+        f"{summary['confidence'].iloc[0]:.0%}"
+        if "confidence" in summary.columns and len(summary)
+        else "95%"
+    )
+    header = [
+        "loss",
+        "head",
+        "shots",
+        *extra,
+        *episodes,
+        f"accuracy % ({conf} CI)",
+        f"Δ vs {baseline} ({conf} CI)",
+        P_HEADER[level],
+        WTL_HEADER[level],
+        "seeds",
+        "config",
+    ]
     rows = []
     for _, r in summary.iterrows():
         has_delta = "delta" in r and not _nan(r.get("delta"))
         cell = CELL_LEVEL.get(r.get("p_kind"), "") if level == "mixed" else ""
         wtl = f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}{cell}" if has_delta else "–"
-        rows.append([r["loss"], r["head"], int(r["shots"]),
-                     *[("–" if _nan(r.get(c)) else f"{r[c]:g}") for c in extra],
-                     *[int(r["n_episodes"]) for _ in episodes],
-                     fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]),
-                     fmt_interval(r["delta"], r["delta_ci_low"], r["delta_ci_high"], r["delta_ci_kind"], True)
-                     if has_delta else "(baseline)" if r["loss"] == baseline else "–",
-                     fmt_p(r["p_value"]) + cell if has_delta else "–", wtl, int(r["n_seeds"]), r["config"]])
+        rows.append(
+            [
+                r["loss"],
+                r["head"],
+                int(r["shots"]),
+                *[("–" if _nan(r.get(c)) else f"{r[c]:g}") for c in extra],
+                *[int(r["n_episodes"]) for _ in episodes],
+                fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]),
+                fmt_interval(
+                    r["delta"], r["delta_ci_low"], r["delta_ci_high"], r["delta_ci_kind"], True
+                )
+                if has_delta
+                else "(baseline)"
+                if r["loss"] == baseline
+                else "–",
+                fmt_p(r["p_value"]) + cell if has_delta else "–",
+                wtl,
+                int(r["n_seeds"]),
+                r["config"],
+            ]
+        )
     return markdown(rows, header)
 
 
@@ -105,14 +139,20 @@ def trust_text(n_seeds: int) -> str:
     from ..stats.seeds import TRUSTED_SEEDS
 
     if n_seeds < 2:
-        return (f"a seed-level interval needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} on "
-                f"(coverage simulation; README, statistics): rerun with {seeds_flag()}")
+        return (
+            f"a seed-level interval needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} on "
+            f"(coverage simulation; README, statistics): rerun with {seeds_flag()}"
+        )
     if n_seeds >= TRUSTED_SEEDS:
-        return (f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (its coverage was measured "
-                f"by simulation; README, statistics); here {n_seeds} seeds")
-    return (f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (coverage simulation; README, "
-            f"statistics): with {n_seeds} it covered the truth less often than it states, so rerun with "
-            f"{seeds_flag()}")
+        return (
+            f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (its coverage was measured "
+            f"by simulation; README, statistics); here {n_seeds} seeds"
+        )
+    return (
+        f"the seed-level interval is trusted from {TRUSTED_SEEDS} seeds on (coverage simulation; README, "
+        f"statistics): with {n_seeds} it covered the truth less often than it states, so rerun with "
+        f"{seeds_flag()}"
+    )
 
 
 def ci_legend(summary: pd.DataFrame) -> str:
@@ -125,36 +165,60 @@ def ci_legend(summary: pd.DataFrame) -> str:
 
     kinds = set(summary["ci_kind"])
     tests = set(summary["p_kind"].dropna()) - {""} if "p_kind" in summary.columns else set()
-    conf = f"{summary['confidence'].iloc[0]:.0%}" if "confidence" in summary.columns and len(summary) else "95%"
+    conf = (
+        f"{summary['confidence'].iloc[0]:.0%}"
+        if "confidence" in summary.columns and len(summary)
+        else "95%"
+    )
     parts = []
     if "episode" in kinds:
         method = summary.loc[summary["ci_kind"] == "episode", "ci_method"].iloc[0]
-        parts.append(f"± is the episode-level {conf} CI ({method}), which leaves out seed-to-seed noise: a "
-                     f"seed-level CI needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} (pass "
-                     f"{seeds_flag()})")
+        parts.append(
+            f"± is the episode-level {conf} CI ({method}), which leaves out seed-to-seed noise: a "
+            f"seed-level CI needs 2 or more training seeds and is trusted from {TRUSTED_SEEDS} (pass "
+            f"{seeds_flag()})"
+        )
     if "episode" in tests:
-        parts.append("with 1 seed, p is the Wilcoxon signed-rank test over episodes and W/T/L counts the episodes "
-                     "on which the loss is above / equal to / below the baseline: episode-level, seed noise ignored")
+        parts.append(
+            "with 1 seed, p is the Wilcoxon signed-rank test over episodes and W/T/L counts the episodes "
+            "on which the loss is above / equal to / below the baseline: episode-level, seed noise ignored"
+        )
     if "seed" in kinds:
         method = summary.loc[summary["ci_kind"] == "seed", "ci_method"].iloc[0]
         parts.append(f"[low, high] is the seed-level {conf} CI: {method}")
         parts.append(trust_text(int(summary.loc[summary["ci_kind"] == "seed", "n_seeds"].min())))
     if "seed" in tests:
-        seed_p = (summary.loc[summary["p_kind"] == "seed", "p_method"]
-                  if "p_method" in summary.columns else [])
-        test = ("the hierarchical bootstrap's test of Δ = 0 (its percentile interval inverted)"
-                if any("bootstrap" in str(m) for m in seed_p)
-                else "the t test of Δ = 0 in the crossed seeds x episodes model")
-        parts.append(f"p (seed-level) is {test} and W/T/L counts "
-                     "the seeds whose own Δ is above / equal to / below 0; the episode-level Wilcoxon p and W/T/L "
-                     "over episodes, which ignore seed noise, are only in summary.csv (p_episode, ep_wins, "
-                     "ep_ties, ep_losses)")
+        seed_p = (
+            summary.loc[summary["p_kind"] == "seed", "p_method"]
+            if "p_method" in summary.columns
+            else []
+        )
+        test = (
+            "the hierarchical bootstrap's test of Δ = 0 (its percentile interval inverted)"
+            if any("bootstrap" in str(m) for m in seed_p)
+            else "the t test of Δ = 0 in the crossed seeds x episodes model"
+        )
+        parts.append(
+            f"p (seed-level) is {test} and W/T/L counts "
+            "the seeds whose own Δ is above / equal to / below 0; the episode-level Wilcoxon p and W/T/L "
+            "over episodes, which ignore seed noise, are only in summary.csv (p_episode, ep_wins, "
+            "ep_ties, ep_losses)"
+        )
     n = ""
     if "n_episodes" in summary.columns and len(summary):
         low, high = int(summary["n_episodes"].min()), int(summary["n_episodes"].max())
-        n = (f" over {low} episodes per cell" if low == high else
-             f" over {low} to {high} episodes per cell (the episodes column gives each cell's count)")
-    return "Accuracy in %" + n + "; " + "; ".join(parts) + ". Δ is paired on the same episodes (and seeds)."
+        n = (
+            f" over {low} episodes per cell"
+            if low == high
+            else f" over {low} to {high} episodes per cell (the episodes column gives each cell's count)"
+        )
+    return (
+        "Accuracy in %"
+        + n
+        + "; "
+        + "; ".join(parts)
+        + ". Δ is paired on the same episodes (and seeds)."
+    )
 
 
 def _hparam_cell(value) -> str:
@@ -166,9 +230,17 @@ def _hparam_cell(value) -> str:
 def selection_markdown(chosen: pd.DataFrame, hparams: Sequence[str]) -> str:
     """The configuration chosen per (dataset, loss) on the val split, with its score."""
     header = ["dataset", "loss", "chosen config", *hparams, "val accuracy %", "candidates"]
-    rows = [[r["dataset"], r["loss"], r["config"], *[_hparam_cell(r.get(h)) for h in hparams],
-             "–" if _nan(r["val_accuracy"]) else f"{100 * r['val_accuracy']:.2f}", int(r["candidates"])]
-            for _, r in chosen.iterrows()]
+    rows = [
+        [
+            r["dataset"],
+            r["loss"],
+            r["config"],
+            *[_hparam_cell(r.get(h)) for h in hparams],
+            "–" if _nan(r["val_accuracy"]) else f"{100 * r['val_accuracy']:.2f}",
+            int(r["candidates"]),
+        ]
+        for _, r in chosen.iterrows()
+    ]
     return markdown(rows, header)
 
 
@@ -185,8 +257,18 @@ def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: st
     cells = {}
     for _, r in pd.concat([own, away]).iterrows():
         cells[(r["config"], r["head"], int(r["shots"]), r["dataset"])] = fmt_interval(
-            r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"])
-    keys = pd.concat([own, away])[["loss", "config", "head", "shots"]].drop_duplicates(["config", "head", "shots"])
-    rows = [[loss, head, int(k), *[cells.get((config, head, int(k), d), "–") for d in [train_dataset, *targets]]]
-            for loss, config, head, k in keys.itertuples(index=False)]
+            r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]
+        )
+    keys = pd.concat([own, away])[["loss", "config", "head", "shots"]].drop_duplicates(
+        ["config", "head", "shots"]
+    )
+    rows = [
+        [
+            loss,
+            head,
+            int(k),
+            *[cells.get((config, head, int(k), d), "–") for d in [train_dataset, *targets]],
+        ]
+        for loss, config, head, k in keys.itertuples(index=False)
+    ]
     return markdown(rows, ["loss", "head", "shots", f"{train_dataset} (trained on)", *targets])

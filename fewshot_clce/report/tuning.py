@@ -6,11 +6,13 @@ the chosen configuration is the analysis's. A choice at the lowest or highest va
 the best may lie beyond the grid, unless the grid already reaches the hyper-parameter's bound
 (β = 0, λ = 1): the console, summary.md and REPORT.md say so and suggest values to add.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Optional
 
 import pandas as pd
 
@@ -26,14 +28,23 @@ def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
 
-def tried(per_episode: pd.DataFrame) -> Dict[tuple, Dict[str, List[float]]]:
+def tried(per_episode: pd.DataFrame) -> dict[tuple, dict[str, list[float]]]:
     """``(dataset, loss) -> {hyper-parameter: sorted values tried}`` from the val rows (all rows if none)."""
-    df = per_episode[per_episode["split"] == VAL_SPLIT] if (per_episode["split"] == VAL_SPLIT).any() else per_episode
-    out: Dict[tuple, Dict[str, List[float]]] = {}
+    df = (
+        per_episode[per_episode["split"] == VAL_SPLIT]
+        if (per_episode["split"] == VAL_SPLIT).any()
+        else per_episode
+    )
+    out: dict[tuple, dict[str, list[float]]] = {}
     for (d, loss), g in df.groupby(["dataset", "loss"], sort=False):
         takes = set(_takes(loss)) | {"batch_size"}
-        names = [h for h in hparam_columns(g.columns) if h in takes and g[h].notna().any()
-                 and pd.api.types.is_numeric_dtype(g[h].dropna().infer_objects())]
+        names = [
+            h
+            for h in hparam_columns(g.columns)
+            if h in takes
+            and g[h].notna().any()
+            and pd.api.types.is_numeric_dtype(g[h].dropna().infer_objects())
+        ]
         out[(d, loss)] = {h: sorted(float(v) for v in g[h].dropna().unique()) for h in names}
     return out
 
@@ -64,15 +75,17 @@ class GridEdge:
         else:
             wider = f"--hp {self.loss}.{self.hparam}={','.join(_fmt(v) for v in self.suggestion)}"
         beyond = "below" if self.end == "lowest" else "above"
-        return (f"{self.dataset}/{self.loss}: {name} = {_fmt(self.chosen)}, chosen on val, is the {self.end} value "
-                f"tried ({', '.join(_fmt(v) for v in self.values)}); the best may lie {beyond} it: extend the grid, "
-                f"e.g. {wider}")
+        return (
+            f"{self.dataset}/{self.loss}: {name} = {_fmt(self.chosen)}, chosen on val, is the {self.end} value "
+            f"tried ({', '.join(_fmt(v) for v in self.values)}); the best may lie {beyond} it: extend the grid, "
+            f"e.g. {wider}"
+        )
 
     def as_dict(self) -> dict:
         return dict(asdict(self), text=self.text())
 
 
-def _widened(hparam: str, values: List[float], end: str) -> tuple:
+def _widened(hparam: str, values: list[float], end: str) -> tuple:
     """The grid with one more value beyond ``end`` (halved/doubled on log scales, one step on linear ones)."""
     spec = HPARAMS.get(hparam) or hparam_spec(hparam)
     low, high = spec.bounds if spec else (None, None)
@@ -91,7 +104,7 @@ def _widened(hparam: str, values: List[float], end: str) -> tuple:
     return tuple(out[:3]) if end == "lowest" else tuple(out[-3:])
 
 
-def grid_edges(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> List[GridEdge]:
+def grid_edges(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> list[GridEdge]:
     """Every chosen configuration's hyper-parameters that sit at an open end of their grid."""
     grids = tried(per_episode)
     out = []
@@ -103,37 +116,68 @@ def grid_edges(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> List[GridEdge
                 continue
             end = edge_of(h, float(value), values)
             if end:
-                out.append(GridEdge(row["dataset"], row["loss"], h, float(value), tuple(values), end,
-                                    _widened(h, values, end)))
+                out.append(
+                    GridEdge(
+                        row["dataset"],
+                        row["loss"],
+                        h,
+                        float(value),
+                        tuple(values),
+                        end,
+                        _widened(h, values, end),
+                    )
+                )
     return out
 
 
-def tuning_rows(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> List[dict]:
+def tuning_rows(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> list[dict]:
     """Per (dataset, loss, hyper-parameter): ``tuned`` on val over its values, or ``fixed``, and the choice."""
     grids = tried(per_episode)
     rows = []
     for _, row in chosen.iterrows():
         for h, values in grids.get((row["dataset"], row["loss"]), {}).items():
-            rows.append(dict(dataset=row["dataset"], loss=row["loss"], hparam=h, how="tuned on val" if len(values) > 1
-                             else "fixed", values=values, chosen=row.get(h), config=row["config"]))
+            rows.append(
+                dict(
+                    dataset=row["dataset"],
+                    loss=row["loss"],
+                    hparam=h,
+                    how="tuned on val" if len(values) > 1 else "fixed",
+                    values=values,
+                    chosen=row.get(h),
+                    config=row["config"],
+                )
+            )
     return rows
 
 
-def tuning_markdown(chosen: pd.DataFrame, per_episode: pd.DataFrame, fixed_for_all: Optional[str] = None) -> str:
+def tuning_markdown(
+    chosen: pd.DataFrame, per_episode: pd.DataFrame, fixed_for_all: Optional[str] = None
+) -> str:
     """Which hyper-parameters of each loss were tuned on val (over which values) and which were fixed."""
     rows = tuning_rows(chosen, per_episode)
-    lines = ["| dataset | loss | hyper-parameter | tuned on val or fixed | values tried | chosen |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | loss | hyper-parameter | tuned on val or fixed | values tried | chosen |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['loss']} | {SYMBOL.get(r['hparam'], r['hparam'])} | {r['how']} | "
-                     f"{', '.join(_fmt(v) for v in r['values'])} | {_fmt(r['chosen'])} |")
-    losses = sorted({(d, l) for d, l in zip(chosen["dataset"], chosen["loss"])})
-    untuned = [f"{l}" for d, l in losses if not any(r["loss"] == l and r["dataset"] == d and r["how"] == "tuned on val"
-                                                    for r in rows)]
+        lines.append(
+            f"| {r['dataset']} | {r['loss']} | {SYMBOL.get(r['hparam'], r['hparam'])} | {r['how']} | "
+            f"{', '.join(_fmt(v) for v in r['values'])} | {_fmt(r['chosen'])} |"
+        )
+    losses = sorted(set(zip(chosen["dataset"], chosen["loss"])))
+    untuned = [
+        f"{loss}"
+        for d, loss in losses
+        if not any(
+            r["loss"] == loss and r["dataset"] == d and r["how"] == "tuned on val" for r in rows
+        )
+    ]
     text = "\n".join(lines)
     if untuned:
-        text += (f"\n\nNothing of {', '.join(sorted(set(untuned)))} was tuned: each was trained at a single "
-                 "configuration (a loss without hyper-parameters of its own, or a grid of one value).")
+        text += (
+            f"\n\nNothing of {', '.join(sorted(set(untuned)))} was tuned: each was trained at a single "
+            "configuration (a loss without hyper-parameters of its own, or a grid of one value)."
+        )
     if fixed_for_all:
         text += f"\n\nThe same for every loss: {fixed_for_all}."
     return text
@@ -147,7 +191,9 @@ def common_settings(config: dict) -> str:
     # settings a config.json does not record are left out rather than shown as "None"
     parts = [f"{config[k]} {k}" for k in ("epochs", "backbone") if config.get(k) is not None]
     lr = config.get("lr") or opts.get("lr")
-    parts.append(f"peak learning rate {lr}" if lr else "training's default optimiser and learning rate")
+    parts.append(
+        f"peak learning rate {lr}" if lr else "training's default optimiser and learning rate"
+    )
     seeds = config.get("seeds") or []
     if seeds:
         parts.append(f"training seeds {', '.join(str(s) for s in seeds)}")

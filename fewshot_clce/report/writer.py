@@ -17,31 +17,47 @@ Layout of a benchmark folder (``fewshot-clce benchmark --out DIR``)::
 
 Everything is recomputed from ``per_episode.csv``; summaries are never the only record.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Optional
 
 import pandas as pd
 
-from . import plots
-from ..utils.checks import at_least
-from ..utils import files as _io
-from ..utils.files import write_json_atomic, write_text_atomic
-from .analysis import Analysis, analyse
-from .claims import (NOT_MEASURED, PAPER, REFERENCE_LOSSES, Finding, check_all, compared_losses,
-                     findings_frame)
-from .paper_claims import unchecked_paper_claims
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import episode_method_text, hparam_columns
+from ..utils import files as _io
+from ..utils.checks import at_least
+from ..utils.files import write_json_atomic, write_text_atomic
+from . import plots
+from .analysis import Analysis, analyse
+from .claims import (
+    NOT_MEASURED,
+    PAPER,
+    REFERENCE_LOSSES,
+    Finding,
+    check_all,
+    compared_losses,
+    findings_frame,
+)
+from .paper_claims import unchecked_paper_claims
+from .results_json import RESULTS_FORMAT_VERSION, novel_classes_of, read_meta, recorded_rows
 from .sanity import sanity_sections, sanity_warnings
 from .sensitivity import write_sensitivity_plots
-from .tables import ci_legend, selection_markdown, sentence, summary_markdown, transfer_markdown, trust_text
+from .tables import (
+    ci_legend,
+    selection_markdown,
+    sentence,
+    summary_markdown,
+    transfer_markdown,
+    trust_text,
+)
 from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
-from .results_json import RESULTS_FORMAT_VERSION, novel_classes_of, read_meta, recorded_rows
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -54,7 +70,7 @@ def _json_rows(df: pd.DataFrame) -> list:
     return rows
 
 
-def dataset_tables(an: Analysis) -> Dict[str, str]:
+def dataset_tables(an: Analysis) -> dict[str, str]:
     """dataset -> markdown of the main table and its legend."""
     out = {}
     for d in an.datasets:
@@ -63,7 +79,7 @@ def dataset_tables(an: Analysis) -> Dict[str, str]:
     return out
 
 
-def transfer_tables(an: Analysis) -> Dict[Tuple[str, str], str]:
+def transfer_tables(an: Analysis) -> dict[tuple[str, str], str]:
     """(trained on, evaluated on) -> markdown of the cross-domain table and its legend."""
     out = {}
     for x, y in an.transfers:
@@ -72,11 +88,13 @@ def transfer_tables(an: Analysis) -> Dict[Tuple[str, str], str]:
     return out
 
 
-def transfer_overview(an: Analysis) -> List[str]:
+def transfer_overview(an: Analysis) -> list[str]:
     """Per training dataset with cross-domain rows: its chosen configurations on every dataset, one column each."""
-    return [f"## trained on {x}: accuracy % on the novel classes of each dataset (95% CI; configurations "
-            f"chosen on {x}'s val split)\n\n" + transfer_markdown(an.main, an.cross, x)
-            for x in dict.fromkeys(x for x, _ in an.transfers)]
+    return [
+        f"## trained on {x}: accuracy % on the novel classes of each dataset (95% CI; configurations "
+        f"chosen on {x}'s val split)\n\n" + transfer_markdown(an.main, an.cross, x)
+        for x in dict.fromkeys(x for x, _ in an.transfers)
+    ]
 
 
 def console_text(an: Analysis) -> str:
@@ -84,20 +102,32 @@ def console_text(an: Analysis) -> str:
     cross-domain rows, each training dataset's accuracy on every dataset)."""
     parts = []
     for d, table in dataset_tables(an).items():
-        parts.append(f"## {d}: novel classes, 95% CI, Δ vs {an.baseline} paired on the same episodes\n\n{table}")
+        parts.append(
+            f"## {d}: novel classes, 95% CI, Δ vs {an.baseline} paired on the same episodes\n\n{table}"
+        )
     parts += transfer_overview(an)
     if an.swept:
         hp = hparam_columns(an.chosen.columns)
-        parts.append("## hyper-parameters chosen on the val split (never on novel)\n\n" + selection_markdown(an.chosen, hp))
+        parts.append(
+            "## hyper-parameters chosen on the val split (never on novel)\n\n"
+            + selection_markdown(an.chosen, hp)
+        )
     edges = grid_edges(an.chosen, an.per_episode)
     if edges:
-        parts.append("## WARNING: choices at the edge of their grid\n\n" + "\n".join(f"- {e.text()}" for e in edges))
+        parts.append(
+            "## WARNING: choices at the edge of their grid\n\n"
+            + "\n".join(f"- {e.text()}" for e in edges)
+        )
     return "\n\n".join(parts)
 
 
-def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
-                  timing: Optional[dict] = None,
-                  novel_classes: Optional[Dict[str, int]] = None) -> List[Path]:
+def write_results(
+    out: Path,
+    an: Analysis,
+    config: Optional[dict] = None,
+    timing: Optional[dict] = None,
+    novel_classes: Optional[dict[str, int]] = None,
+) -> list[Path]:
     """The result files of a benchmark folder (all atomic).
 
     Args:
@@ -105,9 +135,11 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
             small-split warning.
     """
     out = Path(out)
-    paths = [write_csv(an.all_episodes, out / "per_episode.csv"),
-             write_csv(an.main, out / "summary.csv"),
-             write_csv(an.all_configs, out / "summary_all.csv")]
+    paths = [
+        write_csv(an.all_episodes, out / "per_episode.csv"),
+        write_csv(an.main, out / "summary.csv"),
+        write_csv(an.all_configs, out / "summary_all.csv"),
+    ]
     if not an.cross.empty:
         paths.append(write_csv(an.cross, out / "summary_cross.csv"))
     sel = an.scores.copy() if not an.scores.empty else an.chosen.copy()
@@ -117,30 +149,44 @@ def write_results(out: Path, an: Analysis, config: Optional[dict] = None,
         paths.append(write_csv(sel, out / "selection.csv"))
     md = [f"# Benchmark summary\n\n{console_text(an)}"]
     for (x, y), table in transfer_tables(an).items():
-        md.append(f"## trained on {x}, evaluated on {y}: novel classes, 95% CI, Δ vs {an.baseline} paired on the "
-                  f"same episodes\n\n{table}")
+        md.append(
+            f"## trained on {x}, evaluated on {y}: novel classes, 95% CI, Δ vs {an.baseline} paired on the "
+            f"same episodes\n\n{table}"
+        )
     for hp, prof in an.profiles.items():
         for d in an.datasets:
             p = prof[prof["dataset"] == d]
-            md.append(f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
-                      + summary_markdown(p, an.baseline, extra=[hp]))
+            md.append(
+                f"## {d}: profile over {hp} (others chosen on val at each value)\n\n"
+                + summary_markdown(p, an.baseline, extra=[hp])
+            )
     paths.append(write_text_atomic(out / "summary.md", "\n\n".join(md) + "\n"))
-    blob = {"format_version": RESULTS_FORMAT_VERSION, "config": config or {}, "timing": timing or {},
-            "seeds": an.seeds, "swept": an.swept,
-            "per_episode_rows": len(an.all_episodes),
-            "summary": _json_rows(an.main), "cross": _json_rows(an.cross), "chosen": _json_rows(an.chosen),
-            "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
-            "intervals": {"ci_method": an.ci_method, "seed_method": an.seed_method,
-                          "trusted_seeds": seedstats.TRUSTED_SEEDS},
-            "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed},
-            "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
-            "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)],
-            "novel_classes": dict(novel_classes or {})}
+    blob = {
+        "format_version": RESULTS_FORMAT_VERSION,
+        "config": config or {},
+        "timing": timing or {},
+        "seeds": an.seeds,
+        "swept": an.swept,
+        "per_episode_rows": len(an.all_episodes),
+        "summary": _json_rows(an.main),
+        "cross": _json_rows(an.cross),
+        "chosen": _json_rows(an.chosen),
+        "profiles": {hp: _json_rows(p) for hp, p in an.profiles.items()},
+        "intervals": {
+            "ci_method": an.ci_method,
+            "seed_method": an.seed_method,
+            "trusted_seeds": seedstats.TRUSTED_SEEDS,
+        },
+        "bootstrap": {"n_boot": an.n_boot, "seed": an.boot_seed},
+        "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
+        "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)],
+        "novel_classes": dict(novel_classes or {}),
+    }
     paths.append(write_json_atomic(out / "results.json", blob))
     return paths
 
 
-def write_plots(out: Path, an: Analysis) -> List[Path]:
+def write_plots(out: Path, an: Analysis) -> list[Path]:
     """Accuracy bars and paired differences per dataset; accuracy vs batch size when it was swept."""
     pdir = Path(out) / "plots"
     paths = []
@@ -150,14 +196,29 @@ def write_plots(out: Path, an: Analysis) -> List[Path]:
         chosen = an.chosen[an.chosen["dataset"] == d]
         base = chosen.loc[chosen["loss"] == an.baseline, "config"]
         if len(base) == 1 and len(chosen) > 1:
-            paths.append(plots.paired_differences(an.per_episode, list(chosen["config"]), pdir / f"differences_{d}.png",
-                                                  base.iloc[0], dataset=d))
+            paths.append(
+                plots.paired_differences(
+                    an.per_episode,
+                    list(chosen["config"]),
+                    pdir / f"differences_{d}.png",
+                    base.iloc[0],
+                    dataset=d,
+                )
+            )
         if "batch_size" in an.profiles:
             prof = an.profiles["batch_size"]
-            paths.append(plots.accuracy_vs_batch_size(prof[prof["dataset"] == d], pdir / f"batch_size_{d}.png", d))
+            paths.append(
+                plots.accuracy_vs_batch_size(
+                    prof[prof["dataset"] == d], pdir / f"batch_size_{d}.png", d
+                )
+            )
     for x, y in an.transfers:
         s = an.cross[(an.cross["train_dataset"] == x) & (an.cross["dataset"] == y)]
-        paths.append(plots.accuracy_bars(s, pdir / f"accuracy_{x}_on_{y}.png", title=f"trained on {x}, evaluated on {y}"))
+        paths.append(
+            plots.accuracy_bars(
+                s, pdir / f"accuracy_{x}_on_{y}.png", title=f"trained on {x}, evaluated on {y}"
+            )
+        )
     paths += write_sensitivity_plots(an.per_episode, pdir)
     return paths
 
@@ -173,20 +234,26 @@ def load_benchmark(folder: str | Path) -> tuple:
     """
     folder = Path(folder)
     pe = folder / "per_episode.csv"
-    if not pe.is_file() and (folder / "per_episode.csv.gz").is_file():  # a folder committed compressed
+    if (
+        not pe.is_file() and (folder / "per_episode.csv.gz").is_file()
+    ):  # a folder committed compressed
         pe = folder / "per_episode.csv.gz"
     if not pe.is_file():
-        raise FileNotFoundError(f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
-                                "finished `fewshot-clce benchmark` run?")
+        raise FileNotFoundError(
+            f"{str(folder)!r} holds no per_episode.csv; is it the --out folder of a "
+            "finished `fewshot-clce benchmark` run?"
+        )
     from .integrity import DamagedResultsError, check_per_episode
 
     try:
         df = _io.read_csv(pe, dtype={"manifest": str, "run": str})
     except (ValueError, UnicodeDecodeError, EOFError, OSError) as e:  # parser errors: ValueErrors
         text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DamagedResultsError(f"results file {str(pe)!r} is not a readable CSV ({text}); "
-                                  "re-run the benchmark's command into its folder to write it "
-                                  "again") from None
+        raise DamagedResultsError(
+            f"results file {str(pe)!r} is not a readable CSV ({text}); "
+            "re-run the benchmark's command into its folder to write it "
+            "again"
+        ) from None
     config, timing = read_meta(folder)
     rows = recorded_rows(folder)
     check_per_episode(df, pe, rows)
@@ -198,19 +265,22 @@ def _claim_md(i: int, f: Finding) -> str:
     return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.**{disagree} {f.text}\n\n{f.table}".rstrip()
 
 
-def report_title(an: Analysis, findings: List[Finding]) -> str:
+def report_title(an: Analysis, findings: list[Finding]) -> str:
     """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are
     checked."""
     losses = compared_losses(an)
     trained = [loss for loss in pd.unique(an.main["loss"]) if loss not in REFERENCE_LOSSES]
-    title = (f"Loss comparison: {', '.join(losses)} against {an.baseline}" if losses
-             else f"Loss comparison: {', '.join(trained or pd.unique(an.main['loss']))}")
+    title = (
+        f"Loss comparison: {', '.join(losses)} against {an.baseline}"
+        if losses
+        else f"Loss comparison: {', '.join(trained or pd.unique(an.main['loss']))}"
+    )
     if any(f.source == "paper" for f in findings):
         title += f", with the claims of {PAPER}"
     return title
 
 
-def claims_sections(an: Analysis, findings: List[Finding]) -> List[str]:
+def claims_sections(an: Analysis, findings: list[Finding]) -> list[str]:
     """The verdicts in a list each: the compared losses against the baseline, the paper's claims."""
     out = []
     mine = [f for f in findings if f.source == "losses"]
@@ -218,11 +288,15 @@ def claims_sections(an: Analysis, findings: List[Finding]) -> List[str]:
     if mine:
         out.append(title + "\n".join(f"- **{f.claim}**: {f.headline}" for f in mine))
     elif not (an.main["loss"] == an.baseline).any():
-        out.append(title + f"The baseline `{an.baseline}` is not in this run: no loss is compared "
-                   "with it (pass --baseline with a loss of the run).")
+        out.append(
+            title + f"The baseline `{an.baseline}` is not in this run: no loss is compared "
+            "with it (pass --baseline with a loss of the run)."
+        )
     else:
-        out.append(title + f"Only the baseline `{an.baseline}` was trained: no other loss to "
-                   "compare with it.")
+        out.append(
+            title + f"Only the baseline `{an.baseline}` was trained: no other loss to "
+            "compare with it."
+        )
     paper = [f for f in findings if f.source == "paper"]
     unchecked = unchecked_paper_claims(an, findings)
     if paper or unchecked:
@@ -238,12 +312,14 @@ def _fmt_seconds(s) -> str:
     return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
 
-def method_lines(an: Analysis) -> List[str]:
+def method_lines(an: Analysis) -> list[str]:
     """The statistics behind every table and verdict, one line each (REPORT.md)."""
     seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-    seed_test = ("the seed-level t test of the crossed seeds x episodes model"
-                 if an.seed_method == "crossed"
-                 else "the seed-level bootstrap's (its percentile interval inverted)")
+    seed_test = (
+        "the seed-level t test of the crossed seeds x episodes model"
+        if an.seed_method == "crossed"
+        else "the seed-level bootstrap's (its percentile interval inverted)"
+    )
     return [
         f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
         "seeds); it leaves seed-to-seed noise out.",
@@ -262,8 +338,14 @@ def method_lines(an: Analysis) -> List[str]:
     ]
 
 
-def report_sections(an: Analysis, findings: List[Finding], config: dict, timing: dict, folder: Path,
-                    novel_classes: Optional[Dict[str, int]] = None) -> List[str]:
+def report_sections(
+    an: Analysis,
+    findings: list[Finding],
+    config: dict,
+    timing: dict,
+    folder: Path,
+    novel_classes: Optional[dict[str, int]] = None,
+) -> list[str]:
     """The report as markdown sections (also the notebook's markdown cells).
 
     Args:
@@ -271,61 +353,111 @@ def report_sections(an: Analysis, findings: List[Finding], config: dict, timing:
             unknown, no warning).
     """
     cmd = config.get("command") or "(not recorded)"
-    head = (f"# {report_title(an, findings)}\n\n"
-            f"Generated from `{folder}`. Command: `{cmd}`. Training seeds: {an.seeds} "
-            f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
-            f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
-            f"and every number below is on novel classes.")
+    head = (
+        f"# {report_title(an, findings)}\n\n"
+        f"Generated from `{folder}`. Command: `{cmd}`. Training seeds: {an.seeds} "
+        f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
+        f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
+        f"and every number below is on novel classes."
+    )
     if config.get("init_digest"):
-        head += (f" Every loss fine-tuned from the same weights: `{config.get('init')}` (sha256 digest "
-                 f"{config['init_digest']})" + ("; the row `init` is them without fine-tuning." if
-                                                (an.per_episode["loss"] == "init").any() else "."))
+        head += (
+            f" Every loss fine-tuned from the same weights: `{config.get('init')}` (sha256 digest "
+            f"{config['init_digest']})"
+            + (
+                "; the row `init` is them without fine-tuning."
+                if (an.per_episode["loss"] == "init").any()
+                else "."
+            )
+        )
     edges = grid_edges(an.chosen, an.per_episode)
     trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # references: never trained
-    fairness = ("## What was tuned on val and what was fixed, per loss\n\n"
-                + tuning_markdown(trained, an.per_episode, common_settings(config))
-                + ("\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
-                   + "\n".join(f"- {e.text()}" for e in edges) if edges
-                   else "\n\nNo choice sits at an open end of its grid."))
+    fairness = (
+        "## What was tuned on val and what was fixed, per loss\n\n"
+        + tuning_markdown(trained, an.per_episode, common_settings(config))
+        + (
+            "\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
+            + "\n".join(f"- {e.text()}" for e in edges)
+            if edges
+            else "\n\nNo choice sits at an open end of its grid."
+        )
+    )
     sections = [head, *claims_sections(an, findings), *sanity_sections(an, novel_classes), fairness]
     sections += [_claim_md(i + 1, f) for i, f in enumerate(findings)]
     for d, table in dataset_tables(an).items():
-        imgs = [p for p in (f"plots/accuracy_{d}.png", f"plots/differences_{d}.png", f"plots/batch_size_{d}.png",
-                            f"plots/tsne_{d}.png") if (folder / p).is_file()]
-        sections.append(f"## {d}: all losses\n\n{table}\n\n" + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
+        imgs = [
+            p
+            for p in (
+                f"plots/accuracy_{d}.png",
+                f"plots/differences_{d}.png",
+                f"plots/batch_size_{d}.png",
+                f"plots/tsne_{d}.png",
+            )
+            if (folder / p).is_file()
+        ]
+        sections.append(
+            f"## {d}: all losses\n\n{table}\n\n"
+            + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
+        )
     if an.transfers:
         sections += [s.replace("## ", "## Cross-domain: ", 1) for s in transfer_overview(an)]
     for (x, y), table in transfer_tables(an).items():
         img = f"plots/accuracy_{x}_on_{y}.png"
-        sections.append(f"## Trained on {x}, evaluated on {y}\n\n{table}"
-                        + (f"\n\n![{Path(img).stem}]({img})" if (folder / img).is_file() else ""))
+        sections.append(
+            f"## Trained on {x}, evaluated on {y}\n\n{table}"
+            + (f"\n\n![{Path(img).stem}]({img})" if (folder / img).is_file() else "")
+        )
     hp = hparam_columns(an.chosen.columns)
     sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
     for d in an.datasets:
-        imgs = sorted(p.relative_to(folder).as_posix() for p in (folder / "plots").glob(f"sensitivity_{d}_*.png"))
+        imgs = sorted(
+            p.relative_to(folder).as_posix()
+            for p in (folder / "plots").glob(f"sensitivity_{d}_*.png")
+        )
         if imgs:
-            sections.append(f"## {d}: sensitivity (val and novel accuracy against each swept value)\n\n"
-                            + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs))
+            sections.append(
+                f"## {d}: sensitivity (val and novel accuracy against each swept value)\n\n"
+                + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
+            )
     for name, prof in an.profiles.items():
-        sections.append(f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
-                        f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name]))
-    sections.append("## How the numbers are computed\n\n" + "\n".join(f"- {line}" for line in method_lines(an)))
+        sections.append(
+            f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
+            f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name])
+        )
+    sections.append(
+        "## How the numbers are computed\n\n" + "\n".join(f"- {line}" for line in method_lines(an))
+    )
     return sections
 
 
-def _notebook(sections: List[str]) -> dict:
+def _notebook(sections: list[str]) -> dict:
     cells = [{"cell_type": "markdown", "metadata": {}, "source": s} for s in sections]
-    cells.append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                  "source": "import pandas as pd\npd.read_csv('summary.csv')"})
-    return {"cells": cells, "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                                        "name": "python3"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    cells.append(
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "import pandas as pd\npd.read_csv('summary.csv')",
+        }
+    )
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
-def write_report(folder: str | Path, n_boot: Optional[int] = None,
-                 seed_method: str = seedstats.DEFAULT_SEED_METHOD,
-                 analysis: Optional[Analysis] = None,
-                 log: Optional[Callable[[str], None]] = None) -> Tuple[List[Path], List[Finding]]:
+def write_report(
+    folder: str | Path,
+    n_boot: Optional[int] = None,
+    seed_method: str = seedstats.DEFAULT_SEED_METHOD,
+    analysis: Optional[Analysis] = None,
+    log: Optional[Callable[[str], None]] = None,
+) -> tuple[list[Path], list[Finding]]:
     """Recompute every summary from ``folder``'s per-episode results and write REPORT.md + report.ipynb.
 
     Plots that need only the results (accuracy, differences, batch size) are drawn again; the
@@ -353,8 +485,13 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
             at_least("n_boot", n_boot)
         df, config, timing = load_benchmark(folder)
         n_boot = n_boot if n_boot is not None else config.get("n_boot", DEFAULT_BOOT)
-        an = analyse(df, baseline=config.get("baseline", "ce"), n_boot=n_boot,
-                     boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED), seed_method=seed_method)
+        an = analyse(
+            df,
+            baseline=config.get("baseline", "ce"),
+            n_boot=n_boot,
+            boot_seed=config.get("boot_seed", DEFAULT_BOOT_SEED),
+            seed_method=seed_method,
+        )
         write_plots(folder, an)
     findings = check_all(an)
     novel_classes = novel_classes_of(folder)
@@ -363,8 +500,10 @@ def write_report(folder: str | Path, n_boot: Optional[int] = None,
             log(warning)
     sections = report_sections(an, findings, config, timing, folder, novel_classes)
     ff = findings_frame(findings)
-    paths = [write_text_atomic(folder / "REPORT.md", "\n\n".join(sections) + "\n"),
-             write_json_atomic(folder / "report.ipynb", _notebook(sections))]
+    paths = [
+        write_text_atomic(folder / "REPORT.md", "\n\n".join(sections) + "\n"),
+        write_json_atomic(folder / "report.ipynb", _notebook(sections)),
+    ]
     if ff is not None:
         paths.append(write_csv(ff, folder / "claims.csv"))
     return paths, findings

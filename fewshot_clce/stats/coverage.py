@@ -17,10 +17,12 @@ a reader of a results table cares about.
 :func:`coverage` measures the fraction of simulated benchmarks whose 95% interval contains the
 truth; ``benchmarks/seed_interval_coverage.py`` prints the table the README quotes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -67,7 +69,9 @@ class Scenario:
         if self.kind == "normal":
             return 0.0
         rng = rng or np.random.default_rng(12345)
-        z = rng.normal(0.0, np.sqrt(self.sd_seed ** 2 + self.sd_episode ** 2 + self.sd_residual ** 2), draws)
+        z = rng.normal(
+            0.0, np.sqrt(self.sd_seed**2 + self.sd_episode**2 + self.sd_residual**2), draws
+        )
         return float(_sigmoid(_logit(self.accuracy) + z).mean())
 
 
@@ -85,13 +89,18 @@ def _bootstrap_intervals(x: np.ndarray, n_boot: int, rng: np.random.Generator, l
     low, high = np.empty(n), np.empty(n)
     alpha = 1.0 - level
     for i in range(n):
-        draws = hierarchical_bootstrap(x[i], n_boot=n_boot, seed=int(rng.integers(2 ** 31)))
+        draws = hierarchical_bootstrap(x[i], n_boot=n_boot, seed=int(rng.integers(2**31)))
         low[i], high[i] = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
     return low, high
 
 
-def intervals(x: np.ndarray, method: str, level: float = 0.95, n_boot: int = 400,
-              rng: Optional[np.random.Generator] = None):
+def intervals(
+    x: np.ndarray,
+    method: str,
+    level: float = 0.95,
+    n_boot: int = 400,
+    rng: Optional[np.random.Generator] = None,
+):
     """``(low, high)`` arrays ``[n]`` of the seed-level interval of each benchmark ``x [n, S, E]``.
 
     Methods: ``"crossed"`` and ``"bootstrap"`` (:mod:`fewshot_clce.stats.seeds`), and
@@ -113,8 +122,17 @@ def intervals(x: np.ndarray, method: str, level: float = 0.95, n_boot: int = 400
     raise ValueError(f"unknown interval method {method!r}; use crossed, bootstrap or t-seed-means")
 
 
-def coverage(scenario: Scenario, method: str, n_seeds: int, n_episodes: int, n_sims: int,
-             seed: int = 0, level: float = 0.95, n_boot: int = 400, truth: Optional[float] = None) -> dict:
+def coverage(
+    scenario: Scenario,
+    method: str,
+    n_seeds: int,
+    n_episodes: int,
+    n_sims: int,
+    seed: int = 0,
+    level: float = 0.95,
+    n_boot: int = 400,
+    truth: Optional[float] = None,
+) -> dict:
     """Fraction of ``n_sims`` simulated benchmarks whose interval contains the truth.
 
     Returns:
@@ -122,8 +140,10 @@ def coverage(scenario: Scenario, method: str, n_seeds: int, n_episodes: int, n_s
         standard error ``coverage_se`` and the mean interval width ``width``.
     """
     if n_seeds < 2 or n_episodes < 1 or n_sims < 1:
-        raise ValueError(f"need n_seeds >= 2, n_episodes >= 1 and n_sims >= 1; got {n_seeds}, "
-                         f"{n_episodes}, {n_sims}")
+        raise ValueError(
+            f"need n_seeds >= 2, n_episodes >= 1 and n_sims >= 1; got {n_seeds}, "
+            f"{n_episodes}, {n_sims}"
+        )
     rng = np.random.default_rng(seed)
     truth = scenario.truth() if truth is None else truth
     covered, widths = [], []
@@ -136,14 +156,28 @@ def coverage(scenario: Scenario, method: str, n_seeds: int, n_episodes: int, n_s
         widths.append(high - low)
     hit = np.concatenate(covered)
     c = float(hit.mean())
-    return dict(scenario=scenario.name, method=method, seeds=n_seeds, episodes=n_episodes, sims=n_sims,
-                coverage=c, coverage_se=float(np.sqrt(c * (1 - c) / n_sims)),
-                width=float(np.concatenate(widths).mean()))
+    return dict(
+        scenario=scenario.name,
+        method=method,
+        seeds=n_seeds,
+        episodes=n_episodes,
+        sims=n_sims,
+        coverage=c,
+        coverage_se=float(np.sqrt(c * (1 - c) / n_sims)),
+        width=float(np.concatenate(widths).mean()),
+    )
 
 
-def coverage_table(scenarios: Iterable[Scenario], methods: Iterable[str] = ("crossed", "bootstrap", "t-seed-means"),
-                   seeds: Iterable[int] = (2, 3, 5, 10), n_episodes: int = 1000, n_sims: int = 2000,
-                   bootstrap_sims: Optional[int] = None, seed: int = 0, n_boot: int = 400) -> pd.DataFrame:
+def coverage_table(
+    scenarios: Iterable[Scenario],
+    methods: Iterable[str] = ("crossed", "bootstrap", "t-seed-means"),
+    seeds: Iterable[int] = (2, 3, 5, 10),
+    n_episodes: int = 1000,
+    n_sims: int = 2000,
+    bootstrap_sims: Optional[int] = None,
+    seed: int = 0,
+    n_boot: int = 400,
+) -> pd.DataFrame:
     """:func:`coverage` for every scenario x method x seed count, one row each.
 
     ``bootstrap_sims`` (default ``n_sims``) lets the slow bootstrap run fewer simulations.
@@ -154,7 +188,9 @@ def coverage_table(scenarios: Iterable[Scenario], methods: Iterable[str] = ("cro
         for m in methods:
             sims = (bootstrap_sims or n_sims) if m == "bootstrap" else n_sims
             for s in seeds:
-                rows.append(coverage(sc, m, s, n_episodes, sims, seed=seed, n_boot=n_boot, truth=truth))
+                rows.append(
+                    coverage(sc, m, s, n_episodes, sims, seed=seed, n_boot=n_boot, truth=truth)
+                )
     return pd.DataFrame(rows)
 
 
@@ -164,7 +200,9 @@ def coverage_table(scenarios: Iterable[Scenario], methods: Iterable[str] = ("cro
 TRUST_FLOOR = 0.925
 
 
-def trusted_seeds(table: pd.DataFrame, method: str = "crossed", floor: float = TRUST_FLOOR) -> Optional[int]:
+def trusted_seeds(
+    table: pd.DataFrame, method: str = "crossed", floor: float = TRUST_FLOOR
+) -> Optional[int]:
     """The fewest seeds from which ``method`` covers at least ``floor`` in every scenario of ``table``.
 
     Args:
@@ -176,12 +214,15 @@ def trusted_seeds(table: pd.DataFrame, method: str = "crossed", floor: float = T
     """
     rows = table[table["method"] == method]
     if rows.empty:
-        raise ValueError(f"no rows of method {method!r} in the coverage table; it has {sorted(set(table['method']))}")
-    worst = rows.groupby("seeds")["coverage"].min().sort_index()  # [seed counts] lowest over scenarios
+        raise ValueError(
+            f"no rows of method {method!r} in the coverage table; it has {sorted(set(table['method']))}"
+        )
+    worst = (
+        rows.groupby("seeds")["coverage"].min().sort_index()
+    )  # [seed counts] lowest over scenarios
     trusted = None
     for s in reversed(worst.index.tolist()):
         if worst[s] < floor:
             break
         trusted = int(s)
     return trusted
-

@@ -14,6 +14,7 @@ the seed-level interval of :mod:`fewshot_clce.stats.seeds` rests on a handful of
 where the t quantile (4.30 on 2 degrees of freedom) and the normal one (1.96) give intervals
 twice apart. One method, t, is right at both levels.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ class MeanCI:
         mean: sample mean; half_width: interval half-width; low, high: the interval;
         n: number of episodes; method: "t" or "normal"; confidence: e.g. 0.95.
     """
+
     mean: float
     half_width: float
     low: float
@@ -55,7 +57,9 @@ def _vector(values, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be a 1-D array of per-episode values, got shape {a.shape}")
     if not np.isfinite(a).all():
         bad = np.flatnonzero(~np.isfinite(a))
-        raise ValueError(f"{what} has {len(bad)} non-finite values (episodes {bad[:5].tolist()}...)")
+        raise ValueError(
+            f"{what} has {len(bad)} non-finite values (episodes {bad[:5].tolist()}...)"
+        )
     return a
 
 
@@ -98,6 +102,7 @@ class PairedComparison:
         p_wilcoxon: two-sided Wilcoxon signed-rank p-value (1.0 when every difference is 0);
         wins, ties, losses: episodes where A is above, equal to, below B.
     """
+
     n: int
     mean_a: float
     mean_b: float
@@ -159,11 +164,15 @@ def wilcoxon_p(diff) -> float:
     if d.size <= _SIGN_FLIP_MAX_N and _ties_or_zeros(d):
         return _sign_flip_p(d)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # scipy warns about ties / small samples; the test still applies
+        warnings.simplefilter(
+            "ignore"
+        )  # scipy warns about ties / small samples; the test still applies
         return float(_st.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
-def paired_comparison(a, b, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95) -> PairedComparison:
+def paired_comparison(
+    a, b, method: str = DEFAULT_CI_METHOD, confidence: float = 0.95
+) -> PairedComparison:
     """Compare per-episode accuracies ``a [n]`` and ``b [n]`` of two runs on the same episodes.
 
     Raises:
@@ -171,14 +180,26 @@ def paired_comparison(a, b, method: str = DEFAULT_CI_METHOD, confidence: float =
     """
     a, b = _vector(a, "accuracies of run A"), _vector(b, "accuracies of run B")
     if len(a) != len(b):
-        raise ValueError(f"run A has {len(a)} episodes and run B {len(b)}; a paired comparison needs "
-                         "both runs evaluated on the same episode manifest")
+        raise ValueError(
+            f"run A has {len(a)} episodes and run B {len(b)}; a paired comparison needs "
+            "both runs evaluated on the same episode manifest"
+        )
     if len(a) == 0:
         raise ValueError("no episodes to compare")
     d = a - b
     ci = mean_ci(d, method=method, confidence=confidence)
     return PairedComparison(
-        n=len(d), mean_a=float(a.mean()), mean_b=float(b.mean()), diff=ci.mean,
-        diff_half_width=ci.half_width, diff_low=ci.low, diff_high=ci.high, method=method,
-        confidence=confidence, p_wilcoxon=wilcoxon_p(d), wins=int((d > 0).sum()),
-        ties=int((d == 0).sum()), losses=int((d < 0).sum()))
+        n=len(d),
+        mean_a=float(a.mean()),
+        mean_b=float(b.mean()),
+        diff=ci.mean,
+        diff_half_width=ci.half_width,
+        diff_low=ci.low,
+        diff_high=ci.high,
+        method=method,
+        confidence=confidence,
+        p_wilcoxon=wilcoxon_p(d),
+        wins=int((d > 0).sum()),
+        ties=int((d == 0).sum()),
+        losses=int((d < 0).sum()),
+    )

@@ -25,10 +25,11 @@ Two methods:
   episodes independently per seed ignores that all seeds share one manifest (see
   :mod:`fewshot_clce.stats.coverage`, which measures both).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -46,15 +47,21 @@ _CHUNK_ELEMENTS = 4_000_000
 
 def bootstrap_method(n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED) -> str:
     """How the bootstrap seed-level interval is computed, in words."""
-    return (f"hierarchical bootstrap (resample training seeds, then episodes within each seed; "
-            f"{n_boot} resamples, percentile interval, numpy generator seed {seed})")
+    return (
+        f"hierarchical bootstrap (resample training seeds, then episodes within each seed; "
+        f"{n_boot} resamples, percentile interval, numpy generator seed {seed})"
+    )
 
 
-CROSSED_METHOD = ("t interval of the seeds x episodes random-effects model (seed, episode and "
-                  "interaction variance; Satterthwaite degrees of freedom)")
+CROSSED_METHOD = (
+    "t interval of the seeds x episodes random-effects model (seed, episode and "
+    "interaction variance; Satterthwaite degrees of freedom)"
+)
 
 
-def method_text(method: str = DEFAULT_SEED_METHOD, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED) -> str:
+def method_text(
+    method: str = DEFAULT_SEED_METHOD, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED
+) -> str:
     """The seed-level interval ``method`` in words (written next to every such number)."""
     _check_method(method)
     return CROSSED_METHOD if method == "crossed" else bootstrap_method(n_boot, seed)
@@ -62,7 +69,9 @@ def method_text(method: str = DEFAULT_SEED_METHOD, n_boot: int = DEFAULT_BOOT, s
 
 def _check_method(method: str) -> None:
     if method not in SEED_METHODS:
-        raise ValueError(f"unknown seed-level method {method!r}; use one of {', '.join(SEED_METHODS)}")
+        raise ValueError(
+            f"unknown seed-level method {method!r}; use one of {', '.join(SEED_METHODS)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -112,8 +121,12 @@ class SeedPaired(SeedLevel):
     negative: int = 0
 
 
-def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed: int = DEFAULT_BOOT_SEED,
-                           chunk: Optional[int] = None) -> np.ndarray:
+def hierarchical_bootstrap(
+    values: np.ndarray,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_BOOT_SEED,
+    chunk: Optional[int] = None,
+) -> np.ndarray:
     """Bootstrap distribution of the grand mean, resampling seeds and then episodes.
 
     Each resample draws ``S`` rows (seeds) with replacement, then for every drawn row ``E``
@@ -140,9 +153,13 @@ def hierarchical_bootstrap(values: np.ndarray, n_boot: int = DEFAULT_BOOT, seed:
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         seed_idx = rng.integers(0, n_seeds, size=(b, n_seeds))  # [b, S] drawn seeds
-        ep_idx = rng.integers(0, n_ep, size=(b, n_seeds, n_ep))  # [b, S, E] drawn episodes per drawn seed
-        drawn = values[seed_idx[:, :, None], ep_idx]  # [b, S, E] episode ep_idx of drawn seed seed_idx
-        out[start:start + b] = drawn.mean(axis=(1, 2))
+        ep_idx = rng.integers(
+            0, n_ep, size=(b, n_seeds, n_ep)
+        )  # [b, S, E] drawn episodes per drawn seed
+        drawn = values[
+            seed_idx[:, :, None], ep_idx
+        ]  # [b, S, E] episode ep_idx of drawn seed seed_idx
+        out[start : start + b] = drawn.mean(axis=(1, 2))
     return out
 
 
@@ -161,7 +178,9 @@ def bootstrap_p(draws: np.ndarray, null: float = 0.0) -> float:
 def _matrix(values) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
     if values.ndim != 2 or values.size == 0:
-        raise ValueError(f"values must be a non-empty [seeds, episodes] matrix, got shape {values.shape}")
+        raise ValueError(
+            f"values must be a non-empty [seeds, episodes] matrix, got shape {values.shape}"
+        )
     if not np.isfinite(values).all():
         raise ValueError("values contain NaN or infinity; drop or fix those episodes first")
     return values
@@ -183,7 +202,7 @@ class CrossedT:
     var_episode: np.ndarray
     var_residual: np.ndarray
 
-    def interval(self, level: float = 0.95) -> Tuple[np.ndarray, np.ndarray]:
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)`` of the two-sided ``level`` interval."""
         from scipy import stats as _st
 
@@ -228,7 +247,7 @@ def crossed_t(values: np.ndarray) -> CrossedT:
     if e > 1:
         ms_ep = s * ((cols - grand[:, None]) ** 2).sum(1) / (e - 1)
         resid = x - rows[:, :, None] - cols[:, None, :] + grand[:, None, None]  # [n, S, E]
-        ms_res = (resid ** 2).sum(axis=(1, 2)) / ((s - 1) * (e - 1))
+        ms_res = (resid**2).sum(axis=(1, 2)) / ((s - 1) * (e - 1))
     else:
         ms_ep = np.zeros(n)
         ms_res = np.zeros(n)
@@ -242,16 +261,29 @@ def crossed_t(values: np.ndarray) -> CrossedT:
     var_grand = (k_seed * ms_seed + k_ep * ms_ep + k_res * ms_res) / (s * e)
     df_seed, df_ep, df_res = s - 1, max(e - 1, 1), max((s - 1) * (e - 1), 1)
     num = (k_seed * ms_seed + k_ep * ms_ep + k_res * ms_res) ** 2
-    den = (k_seed * ms_seed) ** 2 / df_seed + (k_ep * ms_ep) ** 2 / df_ep + (k_res * ms_res) ** 2 / df_res
+    den = (
+        (k_seed * ms_seed) ** 2 / df_seed
+        + (k_ep * ms_ep) ** 2 / df_ep
+        + (k_res * ms_res) ** 2 / df_res
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         df = np.where(den > 0, num / den, float(df_seed))
     df = np.maximum(df, 1.0)
-    out = CrossedT(grand, np.sqrt(np.maximum(var_grand, 0.0)), df,
-                   np.maximum(ms_seed - ms_res, 0.0) / e, np.maximum(ms_ep - ms_res, 0.0) / s if e > 1 else np.zeros(n),
-                   ms_res)
+    out = CrossedT(
+        grand,
+        np.sqrt(np.maximum(var_grand, 0.0)),
+        df,
+        np.maximum(ms_seed - ms_res, 0.0) / e,
+        np.maximum(ms_ep - ms_res, 0.0) / s if e > 1 else np.zeros(n),
+        ms_res,
+    )
     if single:
-        out = CrossedT(*(np.asarray(getattr(out, f)[0]) for f in
-                         ("mean", "se", "df", "var_seed", "var_episode", "var_residual")))
+        out = CrossedT(
+            *(
+                np.asarray(getattr(out, f)[0])
+                for f in ("mean", "se", "df", "var_seed", "var_episode", "var_residual")
+            )
+        )
     return out
 
 
@@ -265,26 +297,54 @@ def _interval(values: np.ndarray, level: float, n_boot: int, seed: int, method: 
     text = method_text(method, n_boot, seed)
     nan = float("nan")
     if n_seeds < 2:
-        note = (f"seed-level CI cannot be computed from {n_seeds} training seed; "
-                "pass --seeds with at least 2 seeds (e.g. --seeds 0 1 2)")
-        return per_seed, dict(mean=float(per_seed.mean()), low=nan, high=nan, method=text, note=note)
-    note = "" if n_seeds >= TRUSTED_SEEDS else (
-        f"with {n_seeds} seeds the seed-level interval covered the truth less often than stated in "
-        f"the coverage simulation; use at least {TRUSTED_SEEDS} seeds")
+        note = (
+            f"seed-level CI cannot be computed from {n_seeds} training seed; "
+            "pass --seeds with at least 2 seeds (e.g. --seeds 0 1 2)"
+        )
+        return per_seed, dict(
+            mean=float(per_seed.mean()), low=nan, high=nan, method=text, note=note
+        )
+    note = (
+        ""
+        if n_seeds >= TRUSTED_SEEDS
+        else (
+            f"with {n_seeds} seeds the seed-level interval covered the truth less often than stated in "
+            f"the coverage simulation; use at least {TRUSTED_SEEDS} seeds"
+        )
+    )
     if method == "bootstrap":
         draws = hierarchical_bootstrap(values, n_boot=n_boot, seed=seed)
         alpha = 1.0 - level
         low, high = np.quantile(draws, [alpha / 2, 1 - alpha / 2])
-        return per_seed, dict(mean=float(per_seed.mean()), low=float(low), high=float(high),
-                              method=text, note=note, p_value=bootstrap_p(draws))
+        return per_seed, dict(
+            mean=float(per_seed.mean()),
+            low=float(low),
+            high=float(high),
+            method=text,
+            note=note,
+            p_value=bootstrap_p(draws),
+        )
     ct = crossed_t(values)
     low, high = ct.interval(level)
-    return per_seed, dict(mean=float(ct.mean), low=float(low), high=float(high), method=text, note=note,
-                          p_value=float(ct.p_value()), df=float(ct.df), se=float(ct.se))
+    return per_seed, dict(
+        mean=float(ct.mean),
+        low=float(low),
+        high=float(high),
+        method=text,
+        note=note,
+        p_value=float(ct.p_value()),
+        df=float(ct.df),
+        se=float(ct.se),
+    )
 
 
-def seed_level(values: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT,
-               seed: int = DEFAULT_BOOT_SEED, method: str = DEFAULT_SEED_METHOD) -> SeedLevel:
+def seed_level(
+    values: np.ndarray,
+    level: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_BOOT_SEED,
+    method: str = DEFAULT_SEED_METHOD,
+) -> SeedLevel:
     """Mean over seeds and its seed-level interval.
 
     Args:
@@ -300,8 +360,14 @@ def seed_level(values: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BO
     return SeedLevel(per_seed=per_seed, n_seeds=len(per_seed), n_episodes=np.shape(values)[1], **r)
 
 
-def seed_paired(a: np.ndarray, b: np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                seed: int = DEFAULT_BOOT_SEED, method: str = DEFAULT_SEED_METHOD) -> SeedPaired:
+def seed_paired(
+    a: np.ndarray,
+    b: np.ndarray,
+    level: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = DEFAULT_BOOT_SEED,
+    method: str = DEFAULT_SEED_METHOD,
+) -> SeedPaired:
     """Paired difference ``a - b`` computed seed by seed on the same episodes.
 
     Args:
@@ -314,13 +380,22 @@ def seed_paired(a: np.ndarray, b: np.ndarray, level: float = 0.95, n_boot: int =
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"paired matrices must have the same [seeds, episodes] shape, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"paired matrices must have the same [seeds, episodes] shape, got {a.shape} and {b.shape}"
+        )
     diff = a - b  # [S, E] paired per seed and episode
     per_seed, r = _interval(diff, level, n_boot, seed, method)
     sign = np.sign(r["mean"])
     agree = int(np.sum(np.sign(per_seed) == sign)) if sign != 0 else 0
-    return SeedPaired(per_seed=per_seed, n_seeds=len(per_seed), n_episodes=diff.shape[1], agree=agree,
-                      positive=int(np.sum(per_seed > 0)), negative=int(np.sum(per_seed < 0)), **r)
+    return SeedPaired(
+        per_seed=per_seed,
+        n_seeds=len(per_seed),
+        n_episodes=diff.shape[1],
+        agree=agree,
+        positive=int(np.sum(per_seed > 0)),
+        negative=int(np.sum(per_seed < 0)),
+        **r,
+    )
 
 
 def seed_matrix(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
@@ -337,11 +412,15 @@ def seed_matrix(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
     dup = df.duplicated(["seed", "episode"])
     if dup.any():
         row = df[dup].iloc[0]
-        raise ValueError(f"seed {row['seed']} episode {row['episode']} appears more than once; "
-                         "summarise one configuration, dataset, split, head and shot setting at a time")
+        raise ValueError(
+            f"seed {row['seed']} episode {row['episode']} appears more than once; "
+            "summarise one configuration, dataset, split, head and shot setting at a time"
+        )
     mat = df.pivot(index="seed", columns="episode", values=value).sort_index()
     if mat.isna().any().any():
         counts = df.groupby("seed")["episode"].nunique().to_dict()
-        raise ValueError(f"training seeds were evaluated on different episodes (episodes per seed: {counts}); "
-                         "evaluate every seed on the same manifest")
+        raise ValueError(
+            f"training seeds were evaluated on different episodes (episodes per seed: {counts}); "
+            "evaluate every seed on the same manifest"
+        )
     return mat

@@ -5,9 +5,10 @@ head, shot setting and training seed that was evaluated (one number per configur
 choice cannot be tuned to a single cell of the novel-split table). Ties go to the configuration
 whose label sorts first, so the choice is deterministic.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -20,10 +21,14 @@ def validation_scores(df: pd.DataFrame, split: str = VAL_SPLIT) -> pd.DataFrame:
     """Mean validation accuracy of every configuration: columns dataset, loss, config, hyper-parameters,
     ``val_accuracy``, ``val_episodes`` (rows averaged)."""
     df = with_config(df)
-    val = df[(df["split"] == split) & (df["dataset"] == df["train_dataset"])]  # the training dataset's own val
+    val = df[
+        (df["split"] == split) & (df["dataset"] == df["train_dataset"])
+    ]  # the training dataset's own val
     if val.empty:
-        raise ValueError(f"no results on the {split!r} split: hyper-parameters are chosen on validation "
-                         "episodes; evaluate the runs on the val split too")
+        raise ValueError(
+            f"no results on the {split!r} split: hyper-parameters are chosen on validation "
+            "episodes; evaluate the runs on the val split too"
+        )
     hp = hparam_columns(df.columns)
     keys = ["dataset", "loss", "config"]
     first = val.groupby(keys, sort=True)[hp].first() if hp else None

@@ -34,18 +34,25 @@ two or more seeds are paired and episode level otherwise; ``ci_kind``, ``delta_c
 Every row has every column of :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS` (NaN, or "" for
 text, where a column does not apply: the Δ columns of a baseline row).
 """
+
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from ..losses.hparams import (  # noqa: F401 (config_label: re-exported)
-    CONFIG_COLUMNS, config_label, hparam_columns)
-from .seeds import (DEFAULT_BOOT, DEFAULT_BOOT_SEED, DEFAULT_SEED_METHOD, seed_level, seed_matrix,
-                    seed_paired)
+from ..losses.hparams import CONFIG_COLUMNS, config_label, hparam_columns  # noqa: F401 (config_label: re-exported)
 from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
+from .seeds import (
+    DEFAULT_BOOT,
+    DEFAULT_BOOT_SEED,
+    DEFAULT_SEED_METHOD,
+    seed_level,
+    seed_matrix,
+    seed_paired,
+)
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
 HPARAMS = CONFIG_COLUMNS
@@ -56,17 +63,68 @@ EPISODE_SET_KEYS = ["queries", "manifest"]
 GROUPS = ("config", "run")
 
 ACCURACY_COLUMNS = (
-    "n_seeds", "seeds", "n_episodes", "mean", "ci_low", "ci_high", "ci_kind", "ci_method", "confidence",
-    "ep_ci_low", "ep_ci_high", "seed_ci_low", "seed_ci_high", "seed_std", "note")
+    "n_seeds",
+    "seeds",
+    "n_episodes",
+    "mean",
+    "ci_low",
+    "ci_high",
+    "ci_kind",
+    "ci_method",
+    "confidence",
+    "ep_ci_low",
+    "ep_ci_high",
+    "seed_ci_low",
+    "seed_ci_high",
+    "seed_std",
+    "note",
+)
 PAIRED_COLUMNS = (
-    "baseline", "baseline_mean", "delta", "delta_ci_low", "delta_ci_high", "delta_ci_kind", "delta_ci_method",
-    "delta_ep_ci_low", "delta_ep_ci_high", "delta_seed_ci_low", "delta_seed_ci_high",
-    "p_value", "p_kind", "p_method", "p_seed", "p_episode", "wins", "ties", "losses", "wtl_kind",
-    "ep_wins", "ep_ties", "ep_losses", "seeds_positive", "seeds_negative", "seeds_agree", "delta_per_seed",
-    "paired_seeds", "paired_episodes")
+    "baseline",
+    "baseline_mean",
+    "delta",
+    "delta_ci_low",
+    "delta_ci_high",
+    "delta_ci_kind",
+    "delta_ci_method",
+    "delta_ep_ci_low",
+    "delta_ep_ci_high",
+    "delta_seed_ci_low",
+    "delta_seed_ci_high",
+    "p_value",
+    "p_kind",
+    "p_method",
+    "p_seed",
+    "p_episode",
+    "wins",
+    "ties",
+    "losses",
+    "wtl_kind",
+    "ep_wins",
+    "ep_ties",
+    "ep_losses",
+    "seeds_positive",
+    "seeds_negative",
+    "seeds_agree",
+    "delta_per_seed",
+    "paired_seeds",
+    "paired_episodes",
+)
 
-COUNT_COLUMNS = ("n_seeds", "n_episodes", "wins", "ties", "losses", "ep_wins", "ep_ties", "ep_losses",
-                 "seeds_positive", "seeds_negative", "paired_seeds", "paired_episodes")
+COUNT_COLUMNS = (
+    "n_seeds",
+    "n_episodes",
+    "wins",
+    "ties",
+    "losses",
+    "ep_wins",
+    "ep_ties",
+    "ep_losses",
+    "seeds_positive",
+    "seeds_negative",
+    "paired_seeds",
+    "paired_episodes",
+)
 
 SEED_TEST = "t test of the seeds x episodes random-effects model (Satterthwaite df)"
 EPISODE_TEST = "Wilcoxon signed-rank test over episodes"
@@ -75,8 +133,10 @@ BOOTSTRAP_TEST = "hierarchical bootstrap test (the percentile interval inverted)
 
 def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
     """The episode-level interval ``method`` in words (written next to every such number)."""
-    return {"t": "t interval over episodes (n − 1 df)",
-            "normal": "normal interval over episodes (z = 1.96)"}.get(method, f"{method} interval over episodes")
+    return {
+        "t": "t interval over episodes (n − 1 df)",
+        "normal": "normal interval over episodes (z = 1.96)",
+    }.get(method, f"{method} interval over episodes")
 
 
 def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
@@ -101,25 +161,44 @@ def with_config(df: pd.DataFrame) -> pd.DataFrame:
     labels = {r: config_label(r[0], dict(zip(cols, r[1:]))) for r in set(rows)}
     out = df.copy()
     built = [labels[r] for r in rows]
-    out["config"] = out["config"].where(out["config"].notna(), pd.Series(built, index=out.index)) \
-        if "config" in out.columns else built
+    out["config"] = (
+        out["config"].where(out["config"].notna(), pd.Series(built, index=out.index))
+        if "config" in out.columns
+        else built
+    )
     return out
 
 
-def accuracy_row(mat: pd.DataFrame, ci_method: str = DEFAULT_CI_METHOD,
-                 seed_method: str = DEFAULT_SEED_METHOD, confidence: float = 0.95,
-                 n_boot: int = DEFAULT_BOOT, boot_seed: int = DEFAULT_BOOT_SEED) -> Dict[str, object]:
+def accuracy_row(
+    mat: pd.DataFrame,
+    ci_method: str = DEFAULT_CI_METHOD,
+    seed_method: str = DEFAULT_SEED_METHOD,
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    boot_seed: int = DEFAULT_BOOT_SEED,
+) -> dict[str, object]:
     """The :data:`ACCURACY_COLUMNS` of one group's ``[seeds, episodes]`` accuracy matrix."""
     values = mat.to_numpy(dtype=np.float64)
     ep = mean_ci(values.mean(axis=0), method=ci_method, confidence=confidence)
     sl = seed_level(values, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
     has_seed = sl.n_seeds >= 2
-    return {"n_seeds": sl.n_seeds, "seeds": " ".join(str(s) for s in mat.index), "n_episodes": sl.n_episodes,
-            "mean": sl.mean, "ci_low": sl.low if has_seed else ep.low, "ci_high": sl.high if has_seed else ep.high,
-            "ci_kind": "seed" if has_seed else "episode",
-            "ci_method": sl.method if has_seed else episode_method_text(ci_method), "confidence": confidence,
-            "ep_ci_low": ep.low, "ep_ci_high": ep.high, "seed_ci_low": sl.low, "seed_ci_high": sl.high,
-            "seed_std": float(np.std(sl.per_seed, ddof=1)) if has_seed else np.nan, "note": sl.note}
+    return {
+        "n_seeds": sl.n_seeds,
+        "seeds": " ".join(str(s) for s in mat.index),
+        "n_episodes": sl.n_episodes,
+        "mean": sl.mean,
+        "ci_low": sl.low if has_seed else ep.low,
+        "ci_high": sl.high if has_seed else ep.high,
+        "ci_kind": "seed" if has_seed else "episode",
+        "ci_method": sl.method if has_seed else episode_method_text(ci_method),
+        "confidence": confidence,
+        "ep_ci_low": ep.low,
+        "ep_ci_high": ep.high,
+        "seed_ci_low": sl.low,
+        "seed_ci_high": sl.high,
+        "seed_std": float(np.std(sl.per_seed, ddof=1)) if has_seed else np.nan,
+        "note": sl.note,
+    }
 
 
 def _paired_part(a: pd.DataFrame, b: pd.DataFrame):
@@ -130,16 +209,32 @@ def _paired_part(a: pd.DataFrame, b: pd.DataFrame):
     seeds = a.index.intersection(b.index)
     eps = a.columns.intersection(b.columns)
     if len(seeds) == 0 and len(a.index) == 1 and len(b.index) == 1:
-        return a.loc[:, eps].to_numpy(dtype=np.float64), b.loc[:, eps].to_numpy(dtype=np.float64), len(eps)
+        return (
+            a.loc[:, eps].to_numpy(dtype=np.float64),
+            b.loc[:, eps].to_numpy(dtype=np.float64),
+            len(eps),
+        )
     if len(seeds) == 0 or len(eps) == 0:
-        raise ValueError(f"nothing to pair: seeds {list(a.index)} vs {list(b.index)}, "
-                         f"{len(eps)} common episodes; compare runs with the same seeds on the same manifest")
-    return (a.loc[seeds, eps].to_numpy(dtype=np.float64), b.loc[seeds, eps].to_numpy(dtype=np.float64), len(eps))
+        raise ValueError(
+            f"nothing to pair: seeds {list(a.index)} vs {list(b.index)}, "
+            f"{len(eps)} common episodes; compare runs with the same seeds on the same manifest"
+        )
+    return (
+        a.loc[seeds, eps].to_numpy(dtype=np.float64),
+        b.loc[seeds, eps].to_numpy(dtype=np.float64),
+        len(eps),
+    )
 
 
-def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = DEFAULT_BOOT,
-               boot_seed: int = DEFAULT_BOOT_SEED, ci_method: str = DEFAULT_CI_METHOD,
-               seed_method: str = DEFAULT_SEED_METHOD, confidence: float = 0.95) -> Dict[str, object]:
+def paired_row(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    n_boot: int = DEFAULT_BOOT,
+    boot_seed: int = DEFAULT_BOOT_SEED,
+    ci_method: str = DEFAULT_CI_METHOD,
+    seed_method: str = DEFAULT_SEED_METHOD,
+    confidence: float = 0.95,
+) -> dict[str, object]:
     """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
 
     Returns the :data:`PAIRED_COLUMNS` but ``baseline``: the episode level (``delta_ep_ci_*``,
@@ -155,24 +250,43 @@ def paired_row(a: pd.DataFrame, b: pd.DataFrame, n_boot: int = DEFAULT_BOOT,
     # The seed-level test comes from the interval's own method: p and interval never disagree.
     p_seed = sp.p_value if has_seed else np.nan
     ties = sp.n_seeds - sp.positive - sp.negative
-    return {"baseline_mean": float(b.mean()), "delta": sp.mean,
-            "delta_ci_low": sp.low if has_seed else ep.diff_low, "delta_ci_high": sp.high if has_seed else ep.diff_high,
-            "delta_ci_kind": "seed" if has_seed else "episode",
-            "delta_ci_method": sp.method if has_seed else episode_method_text(ci_method),
-            "delta_ep_ci_low": ep.diff_low, "delta_ep_ci_high": ep.diff_high,
-            "delta_seed_ci_low": sp.low, "delta_seed_ci_high": sp.high,
-            "p_value": p_seed if has_seed else ep.p_wilcoxon, "p_kind": "seed" if has_seed else "episode",
-            "p_method": ((SEED_TEST if seed_method == "crossed" else BOOTSTRAP_TEST) if has_seed
-                         else EPISODE_TEST), "p_seed": p_seed, "p_episode": ep.p_wilcoxon,
-            "wins": sp.positive if has_seed else ep.wins, "ties": ties if has_seed else ep.ties,
-            "losses": sp.negative if has_seed else ep.losses, "wtl_kind": "seed" if has_seed else "episode",
-            "ep_wins": ep.wins, "ep_ties": ep.ties, "ep_losses": ep.losses,
-            "seeds_positive": sp.positive, "seeds_negative": sp.negative, "seeds_agree": f"{sp.agree}/{sp.n_seeds}",
-            "delta_per_seed": " ".join(f"{d:+.4f}" for d in sp.per_seed),
-            "paired_seeds": sp.n_seeds, "paired_episodes": n_eps}
+    return {
+        "baseline_mean": float(b.mean()),
+        "delta": sp.mean,
+        "delta_ci_low": sp.low if has_seed else ep.diff_low,
+        "delta_ci_high": sp.high if has_seed else ep.diff_high,
+        "delta_ci_kind": "seed" if has_seed else "episode",
+        "delta_ci_method": sp.method if has_seed else episode_method_text(ci_method),
+        "delta_ep_ci_low": ep.diff_low,
+        "delta_ep_ci_high": ep.diff_high,
+        "delta_seed_ci_low": sp.low,
+        "delta_seed_ci_high": sp.high,
+        "p_value": p_seed if has_seed else ep.p_wilcoxon,
+        "p_kind": "seed" if has_seed else "episode",
+        "p_method": (
+            (SEED_TEST if seed_method == "crossed" else BOOTSTRAP_TEST)
+            if has_seed
+            else EPISODE_TEST
+        ),
+        "p_seed": p_seed,
+        "p_episode": ep.p_wilcoxon,
+        "wins": sp.positive if has_seed else ep.wins,
+        "ties": ties if has_seed else ep.ties,
+        "losses": sp.negative if has_seed else ep.losses,
+        "wtl_kind": "seed" if has_seed else "episode",
+        "ep_wins": ep.wins,
+        "ep_ties": ep.ties,
+        "ep_losses": ep.losses,
+        "seeds_positive": sp.positive,
+        "seeds_negative": sp.negative,
+        "seeds_agree": f"{sp.agree}/{sp.n_seeds}",
+        "delta_per_seed": " ".join(f"{d:+.4f}" for d in sp.per_seed),
+        "paired_seeds": sp.n_seeds,
+        "paired_episodes": n_eps,
+    }
 
 
-def _baseline_candidates(g: pd.DataFrame, by: str, baseline: Optional[str]) -> List[str]:
+def _baseline_candidates(g: pd.DataFrame, by: str, baseline: Optional[str]) -> list[str]:
     """Groups of ``g`` that ``baseline`` names: a group itself, else every group of that loss."""
     if baseline is None:
         return []
@@ -181,7 +295,9 @@ def _baseline_candidates(g: pd.DataFrame, by: str, baseline: Optional[str]) -> L
     return sorted(g.loc[g["loss"] == baseline, by].unique())
 
 
-def _pick_baseline(cands: List[str], g: pd.DataFrame, by: str, name: str, pair_on: Sequence[str]) -> Optional[str]:
+def _pick_baseline(
+    cands: list[str], g: pd.DataFrame, by: str, name: str, pair_on: Sequence[str]
+) -> Optional[str]:
     """The baseline group to pair ``name`` with: the only one, or the one agreeing on ``pair_on``."""
     if len(cands) <= 1:
         return cands[0] if cands else None
@@ -204,11 +320,18 @@ def _prepared(df: pd.DataFrame, by: str) -> pd.DataFrame:
     return with_config(df)
 
 
-def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[str] = "novel",
-              ci_method: str = DEFAULT_CI_METHOD, pair_on: Sequence[str] = ("batch_size",),
-              n_boot: int = DEFAULT_BOOT, boot_seed: int = DEFAULT_BOOT_SEED,
-              by: str = "config", seed_method: str = DEFAULT_SEED_METHOD,
-              confidence: float = 0.95) -> pd.DataFrame:
+def summarize(
+    df: pd.DataFrame,
+    baseline: Optional[str] = "ce",
+    split: Optional[str] = "novel",
+    ci_method: str = DEFAULT_CI_METHOD,
+    pair_on: Sequence[str] = ("batch_size",),
+    n_boot: int = DEFAULT_BOOT,
+    boot_seed: int = DEFAULT_BOOT_SEED,
+    by: str = "config",
+    seed_method: str = DEFAULT_SEED_METHOD,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """One row per (dataset, split, head, ways, shots, group): accuracy and Δ vs ``baseline``.
 
     Args:
@@ -253,24 +376,50 @@ def summarize(df: pd.DataFrame, baseline: Optional[str] = "ce", split: Optional[
         for name, mat in mats.items():
             first = g[g[by] == name].iloc[0]
             row = dict(zip(keys, ukey), **{c: first[c] for c in ident})
-            row.update(accuracy_row(mat, ci_method=ci_method, seed_method=seed_method, confidence=confidence,
-                                    n_boot=n_boot, boot_seed=boot_seed))
+            row.update(
+                accuracy_row(
+                    mat,
+                    ci_method=ci_method,
+                    seed_method=seed_method,
+                    confidence=confidence,
+                    n_boot=n_boot,
+                    boot_seed=boot_seed,
+                )
+            )
             base = _pick_baseline(cands, g, by, name, pair_on)
             row["baseline"] = base or ""
             if base is not None and base != name:
-                row.update(paired_row(mat, mats[base], n_boot=n_boot, boot_seed=boot_seed, ci_method=ci_method,
-                                      seed_method=seed_method, confidence=confidence))
+                row.update(
+                    paired_row(
+                        mat,
+                        mats[base],
+                        n_boot=n_boot,
+                        boot_seed=boot_seed,
+                        ci_method=ci_method,
+                        seed_method=seed_method,
+                        confidence=confidence,
+                    )
+                )
             rows.append(row)
     out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
     for col in COUNT_COLUMNS:  # counts stay integers beside the NaN of baseline rows
         out[col] = out[col].astype("Int64")
-    for col in ("p_kind", "wtl_kind", "delta_ci_kind", "delta_ci_method", "p_method", "seeds_agree",
-                "delta_per_seed"):
+    for col in (
+        "p_kind",
+        "wtl_kind",
+        "delta_ci_kind",
+        "delta_ci_method",
+        "p_method",
+        "seeds_agree",
+        "delta_per_seed",
+    ):
         out[col] = out[col].astype(object).where(out[col].notna(), "")
     # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen.
     order = {name: i for i, name in enumerate(pd.unique(df["loss" if by == "config" else "run"]))}
     out["_o"] = out["loss" if by == "config" else "run"].map(order)
-    sort = ["train_dataset", "dataset", "split", "ways", "shots", "head", "_o"] + (["config"] if by == "config" else [])
+    sort = ["train_dataset", "dataset", "split", "ways", "shots", "head", "_o"] + (
+        ["config"] if by == "config" else []
+    )
     return out.sort_values(sort, kind="stable").drop(columns="_o").reset_index(drop=True)
 
 
@@ -279,5 +428,9 @@ def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:
     df = with_config(df)
     df = df[df["split"] == split]
     keys = UNIT_KEYS + ["loss", "config", "seed"]
-    return (df.groupby(keys, sort=True)["accuracy"].agg(["mean", "count"])
-            .rename(columns={"count": "n_episodes"}).reset_index())
+    return (
+        df.groupby(keys, sort=True)["accuracy"]
+        .agg(["mean", "count"])
+        .rename(columns={"count": "n_episodes"})
+        .reset_index()
+    )

@@ -1,19 +1,21 @@
 """The parts of the training loop: seeds, data order, optimizer, schedule, one epoch."""
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..utils.distributed import DistContext, all_reduce_sum
 from ..data.transforms import Augment
+from ..utils.distributed import DistContext, all_reduce_sum
 
 # Stream tags: each kind of randomness gets its own seed derived from (seed, tag, epoch, rank).
 ORDER, AUGMENT, MODEL_RNG, INIT = 1, 2, 3, 4
@@ -25,7 +27,9 @@ class NonFiniteLossError(ValueError):
 
 def derive_seed(seed: int, *keys: int) -> int:
     """A 63-bit seed from ``seed`` and integer keys, independent across different keys."""
-    return int(np.random.SeedSequence([seed, *keys]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+    return int(
+        np.random.SeedSequence([seed, *keys]).generate_state(2, np.uint64)[0] >> np.uint64(1)
+    )
 
 
 def generator(seed: int, *keys: int) -> torch.Generator:
@@ -33,7 +37,9 @@ def generator(seed: int, *keys: int) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, *keys))
 
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext) -> List[torch.Tensor]:
+def epoch_batches(
+    n: int, batch_size: int, seed: int, epoch: int, ctx: DistContext
+) -> list[torch.Tensor]:
     """This rank's batches of sample indices for ``epoch`` (drop-last, the same order on every rank).
 
     The permutation depends only on ``(seed, epoch)``; rank r takes every world_size-th batch
@@ -41,12 +47,18 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, ctx: DistConte
     """
     perm = torch.randperm(n, generator=generator(seed, ORDER, epoch))
     steps = n // (batch_size * ctx.world_size)
-    perm = perm[: steps * batch_size * ctx.world_size].view(steps, ctx.world_size, batch_size)  # [S, W, B]
+    perm = perm[: steps * batch_size * ctx.world_size].view(
+        steps, ctx.world_size, batch_size
+    )  # [S, W, B]
     return list(perm[:, ctx.rank])
 
 
-def epoch_steps(n_images: int, global_batch: int, cap: Optional[int] = None,
-                equal_to_batch: Optional[int] = None) -> int:
+def epoch_steps(
+    n_images: int,
+    global_batch: int,
+    cap: Optional[int] = None,
+    equal_to_batch: Optional[int] = None,
+) -> int:
     """Optimizer steps per epoch: one pass over ``n_images`` at ``global_batch``, at most ``cap``,
     and at most the steps of one pass at the global batch ``equal_to_batch`` (equal steps across
     batch sizes)."""
@@ -56,12 +68,16 @@ def epoch_steps(n_images: int, global_batch: int, cap: Optional[int] = None,
     return max(1, min(steps, cap or steps))
 
 
-def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
-                    momentum: float) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, name: str, lr: float, weight_decay: float, momentum: float
+) -> torch.optim.Optimizer:
     """SGD (Nesterov) or AdamW; weight decay on weight matrices and kernels only, not on biases or norms."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=momentum > 0)
     if name == "adamw":
@@ -69,8 +85,9 @@ def build_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float,
     raise ValueError(f"unknown optimizer {name!r}; valid: sgd, adamw")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int,
-                    warmup_epochs: float) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int, warmup_epochs: float
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``warmup_epochs``, then cosine decay to zero; stepped every batch."""
     total = epochs * steps_per_epoch
     warm = min(int(round(warmup_epochs * steps_per_epoch)), total)
@@ -140,8 +157,9 @@ class EpochSetup:
     precision: str = "float32"
 
 
-def train_epoch(setup: EpochSetup, batches: List[torch.Tensor], aug_gen: torch.Generator,
-                epoch: int) -> Dict[str, float]:
+def train_epoch(
+    setup: EpochSetup, batches: list[torch.Tensor], aug_gen: torch.Generator, epoch: int
+) -> dict[str, float]:
     """One pass over ``batches``; returns mean loss, mean parts, images per second and time.
 
     Raises:
@@ -153,12 +171,19 @@ def train_epoch(setup: EpochSetup, batches: List[torch.Tensor], aug_gen: torch.G
     model.train()
     device = ctx.device
     sums: Optional[torch.Tensor] = None
-    names: List[str] = []
+    names: list[str] = []
     seen = 0
-    bar = tqdm(total=len(batches), desc=f"epoch {epoch}", unit="batch", leave=False,
-               disable=not (setup.progress and ctx.is_main))
+    bar = tqdm(
+        total=len(batches),
+        desc=f"epoch {epoch}",
+        unit="batch",
+        leave=False,
+        disable=not (setup.progress and ctx.is_main),
+    )
     start = time.perf_counter()
-    for step, (images, labels) in enumerate(_load(setup.split, batches, setup.loader_workers, device)):
+    for step, (images, labels) in enumerate(
+        _load(setup.split, batches, setup.loader_workers, device)
+    ):
         b = images.shape[0]
         x = setup.augment(images, views, aug_gen)  # [B, V, C, h, w]
         x = x.flatten(0, 1)  # [B * V, C, h, w]
@@ -166,25 +191,33 @@ def train_epoch(setup: EpochSetup, batches: List[torch.Tensor], aug_gen: torch.G
         with _autocast(device, setup.precision):
             out = model(x)
         # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
-        logits = out.logits.float().view(b, views, -1) if out.logits is not None else None  # [B, V, classes]
+        logits = (
+            out.logits.float().view(b, views, -1) if out.logits is not None else None
+        )  # [B, V, classes]
         z = out.z.float().view(b, views, -1) if out.z is not None else None  # [B, V, d]
-        inputs = (logits if getattr(loss_fn, "uses_logits", False) else None,
-                  z if getattr(loss_fn, "uses_projection", False) else None, labels)
+        inputs = (
+            logits if getattr(loss_fn, "uses_logits", False) else None,
+            z if getattr(loss_fn, "uses_projection", False) else None,
+            labels,
+        )
         if getattr(loss_fn, "uses_features", False):
             res = loss_fn(*inputs, features=out.features.float().view(b, views, -1))  # [B, V, D]
         else:
             res = loss_fn(*inputs)
         if not names:
             names = list(res.parts)
-        values = torch.stack([res.total.detach().float()]
-                             + [torch.as_tensor(res.parts[k]).detach().float().to(device) for k in names])
+        values = torch.stack(
+            [res.total.detach().float()]
+            + [torch.as_tensor(res.parts[k]).detach().float().to(device) for k in names]
+        )
         values = all_reduce_sum(ctx, values) / ctx.world_size  # [1 + parts]
         if not bool(torch.isfinite(values).all()):
             bad = ", ".join(f"{k}={v:.4g}" for k, v in zip(["total", *names], values.tolist()))
             bar.close()
             raise NonFiniteLossError(
                 f"loss became non-finite at epoch {epoch}, step {step + 1}/{len(batches)} ({bad}); stopped "
-                f"before updating the weights; lower --lr, set --grad-clip, or check the data")
+                f"before updating the weights; lower --lr, set --grad-clip, or check the data"
+            )
         optimizer.zero_grad(set_to_none=True)
         res.total.backward()
         if setup.grad_clip:
@@ -199,18 +232,28 @@ def train_epoch(setup: EpochSetup, batches: List[torch.Tensor], aug_gen: torch.G
     if device.type == "cuda":  # count the queued kernels of the last step too
         torch.cuda.synchronize(device)
     elapsed = time.perf_counter() - start
-    means = (sums / max(1, len(batches))).tolist() if sums is not None else [float("nan")] * (1 + len(names))
+    means = (
+        (sums / max(1, len(batches))).tolist()
+        if sums is not None
+        else [float("nan")] * (1 + len(names))
+    )
     row = {"loss": means[0], **{f"loss_{k}": v for k, v in zip(names, means[1:])}}
     row.update(images_per_s=seen / elapsed if elapsed > 0 else float("nan"), epoch_time_s=elapsed)
     return row
 
 
-def _load(split, batches: List[torch.Tensor], workers: int,
-          device: torch.device) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+def _load(
+    split, batches: list[torch.Tensor], workers: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(images [B, C, H, W], labels [B])`` on ``device`` per batch; ``workers`` read files in parallel."""
     dataset = _BatchReader(split, batches)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                         pin_memory=device.type == "cuda")
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
     for images, labels in loader:
         yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
 
@@ -218,13 +261,13 @@ def _load(split, batches: List[torch.Tensor], workers: int,
 class _BatchReader(torch.utils.data.Dataset):
     """Item i is the whole i-th batch, read with the split's batched ``get_images``."""
 
-    def __init__(self, split, batches: List[torch.Tensor]):
+    def __init__(self, split, batches: list[torch.Tensor]):
         self.split = split
         self.batches = batches
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = self.batches[i].numpy()
         return self.split.get_images(idx), torch.from_numpy(self.split.labels[idx])

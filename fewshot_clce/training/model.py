@@ -1,4 +1,5 @@
 """The training model: backbone -> pooled feature, plus a classifier and/or a projection head."""
+
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
@@ -36,17 +37,33 @@ class TrainingModel(nn.Module):
             trained and saved with the model).
     """
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, use_logits: bool,
-                 use_projection: bool, projection_dim: int = 128, use_features: bool = False):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        num_classes: int,
+        use_logits: bool,
+        use_projection: bool,
+        projection_dim: int = 128,
+        use_features: bool = False,
+    ):
         super().__init__()
         if not (use_logits or use_projection or use_features):
-            raise ValueError("the loss uses neither logits, projections nor features; "
-                             "nothing would be trained")
+            raise ValueError(
+                "the loss uses neither logits, projections nor features; nothing would be trained"
+            )
         self.backbone = backbone
         self.classifier = nn.Linear(feature_dim, num_classes) if use_logits else None
         # A two-layer MLP as in SupCon (Khosla et al. 2020); hidden width = feature width.
-        self.projection = nn.Sequential(nn.Linear(feature_dim, feature_dim), nn.ReLU(inplace=True),
-                                        nn.Linear(feature_dim, projection_dim)) if use_projection else None
+        self.projection = (
+            nn.Sequential(
+                nn.Linear(feature_dim, feature_dim),
+                nn.ReLU(inplace=True),
+                nn.Linear(feature_dim, projection_dim),
+            )
+            if use_projection
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         """``x [B, C, H, W]`` -> :class:`ModelOutput` (``features [B, D]``, logits, z)."""

@@ -8,21 +8,22 @@ through :func:`migrate_config`, which brings any version it knows to today's.
 Every file is written atomically (temporary file + rename), so an interrupted or failed write
 (out of disk space included) leaves the previous version intact.
 """
+
 from __future__ import annotations
 
 import csv
 import errno
 import io
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 import torch
 import yaml
 
-from ..utils.checks import SettingError
-from ..utils.files import atomic_path, write_text_atomic
 from ..backbones.external import LoadedRun
 from ..backbones.weights import backbone_weights, file_id, load_checkpoint
+from ..utils.checks import SettingError
+from ..utils.files import atomic_path, write_text_atomic
 
 CONFIG = "config.yaml"
 METRICS = "metrics.csv"
@@ -44,7 +45,7 @@ def checkpoint_path(run_dir: Path, which: str) -> Path:
     return Path(run_dir) / (BEST if which == "best" else LAST)
 
 
-def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]]:
+def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[dict[str, Any]]:
     """Make ``run_dir`` ready: the last checkpoint to resume from, or None to start afresh.
 
     Raises:
@@ -52,14 +53,20 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
         ValueError: when both are set.
     """
     if resume and force:
-        raise SettingError("resume", "{setting} continues a run and {setting:force} starts it over; pass only one")
+        raise SettingError(
+            "resume", "{setting} continues a run and {setting:force} starts it over; pass only one"
+        )
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
-        raise SettingError("out", "{setting} " + f"{str(run_dir)!r} is a file; pass a folder for the run")
+        raise SettingError(
+            "out", "{setting} " + f"{str(run_dir)!r} is a file; pass a folder for the run"
+        )
     present = [f for f in RUN_FILES if (run_dir / f).exists()]
     if present and not (resume or force):
-        raise FileExistsError(f"run folder {str(run_dir)!r} already holds a run ({', '.join(present)}); "
-                              f"pass --resume to continue it or --force to start it over")
+        raise FileExistsError(
+            f"run folder {str(run_dir)!r} already holds a run ({', '.join(present)}); "
+            f"pass --resume to continue it or --force to start it over"
+        )
     if force:
         for f in present:
             (run_dir / f).unlink()
@@ -69,7 +76,7 @@ def prepare(run_dir: Path, resume: bool, force: bool) -> Optional[Dict[str, Any]
     return None
 
 
-def read_checkpoint(path: Path) -> Dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
     """A checkpoint written by :func:`save_checkpoint`, loaded without running code from it, its
     ``config`` in today's format (:func:`migrate_config`)."""
     state = load_checkpoint(path)
@@ -78,7 +85,7 @@ def read_checkpoint(path: Path) -> Dict[str, Any]:
     return state
 
 
-def migrate_config(config: Dict[str, Any], source: Path | str = "run settings") -> Dict[str, Any]:
+def migrate_config(config: dict[str, Any], source: Path | str = "run settings") -> dict[str, Any]:
     """A run's saved configuration in today's format (:data:`FORMAT_VERSION`).
 
     Version 1 (a configuration without ``format_version``) may lack the dataset's reload spec and
@@ -90,21 +97,28 @@ def migrate_config(config: Dict[str, Any], source: Path | str = "run settings") 
     """
     version = config.get("format_version", 1)
     if version not in range(1, FORMAT_VERSION + 1):
-        raise ValueError(f"cannot read {str(source)!r}: it has format_version {version!r}, and this "
-                         f"fewshot-clce reads versions up to {FORMAT_VERSION}; upgrade fewshot-clce, or "
-                         "retrain the run")
+        raise ValueError(
+            f"cannot read {str(source)!r}: it has format_version {version!r}, and this "
+            f"fewshot-clce reads versions up to {FORMAT_VERSION}; upgrade fewshot-clce, or "
+            "retrain the run"
+        )
     derived = config.get("derived")
-    if isinstance(derived, dict) and config.get("dataset") and not (
-            derived.get("dataset_spec") and derived.get("dataset_id")):
+    if (
+        isinstance(derived, dict)
+        and config.get("dataset")
+        and not (derived.get("dataset_spec") and derived.get("dataset_id"))
+    ):
         from ..data.registry import dataset_id
 
         spec = derived.get("dataset_spec") or config["dataset"]
-        derived = dict(derived, dataset_spec=spec, dataset_id=derived.get("dataset_id") or dataset_id(spec))
+        derived = dict(
+            derived, dataset_spec=spec, dataset_id=derived.get("dataset_id") or dataset_id(spec)
+        )
         config = dict(config, derived=derived)
     return dict(config, format_version=FORMAT_VERSION)
 
 
-def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` atomically; the previous file stays intact if anything fails.
 
     Raises:
@@ -124,11 +138,11 @@ def save_checkpoint(path: Path, state: Dict[str, Any]) -> None:
         raise CheckpointWriteError(e.errno or errno.EIO, e.strerror or str(e)) from None
 
 
-def write_config(run_dir: Path, config: Dict[str, Any]) -> None:
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
     write_text_atomic(Path(run_dir) / CONFIG, yaml.safe_dump(config, sort_keys=False))
 
 
-def read_config(run_dir: Path) -> Dict[str, Any]:
+def read_config(run_dir: Path) -> dict[str, Any]:
     """The settings a run folder's ``config.yaml`` records, read as plain YAML data.
 
     Raises:
@@ -142,30 +156,39 @@ def read_config(run_dir: Path) -> Dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
-        raise ValueError(f"cannot read run settings {str(path)!r}: it is not UTF-8 text "
-                         f"(byte {e.start}); {fix}") from None
+        raise ValueError(
+            f"cannot read run settings {str(path)!r}: it is not UTF-8 text (byte {e.start}); {fix}"
+        ) from None
     except yaml.constructor.ConstructorError as e:
-        raise ValueError(f"refusing run settings {str(path)!r}: it holds a YAML tag "
-                         f"({(e.problem or '').strip()}), which plain settings never use; {fix}") from None
+        raise ValueError(
+            f"refusing run settings {str(path)!r}: it holds a YAML tag "
+            f"({(e.problem or '').strip()}), which plain settings never use; {fix}"
+        ) from None
     except yaml.YAMLError as e:
         where = getattr(e, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
-        raise ValueError(f"cannot read run settings {str(path)!r}: it is not valid YAML{at} "
-                         f"({getattr(e, 'problem', None) or type(e).__name__}); {fix}") from None
+        raise ValueError(
+            f"cannot read run settings {str(path)!r}: it is not valid YAML{at} "
+            f"({getattr(e, 'problem', None) or type(e).__name__}); {fix}"
+        ) from None
     if data is None:  # an empty file records no settings
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"cannot read run settings {str(path)!r}: it is not a mapping of settings "
-                         f"(found {type(data).__name__}); {fix}")
+        raise ValueError(
+            f"cannot read run settings {str(path)!r}: it is not a mapping of settings "
+            f"(found {type(data).__name__}); {fix}"
+        )
     return migrate_config(data, path)
 
 
-def write_metrics(run_dir: Path, rows: List[Dict[str, Any]]) -> None:
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite metrics.csv with one row per epoch (columns: the rows' keys, validation ones last)."""
-    columns: List[str] = []
+    columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
-    columns.sort(key=lambda k: k in ("val_acc", "best"))  # stable: keeps the order within each group
+    columns.sort(
+        key=lambda k: k in ("val_acc", "best")
+    )  # stable: keeps the order within each group
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -180,7 +203,9 @@ def is_finished(run_dir: Path, epochs: int) -> bool:
     if not (metrics.is_file() and (run_dir / BEST).is_file()):
         return False
     with open(metrics, newline="") as f:
-        done = [int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("epoch") not in (None, "")]
+        done = [
+            int(float(r["epoch"])) for r in csv.DictReader(f) if r.get("epoch") not in (None, "")
+        ]
     return bool(done) and max(done) >= epochs
 
 
@@ -208,20 +233,32 @@ def load_run(run_dir: str | Path, which: str = "best") -> LoadedRun:
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         what = "is a file, not a run folder" if run_dir.exists() else "does not exist"
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} {what}; pass the --out folder of "
-                                "`fewshot-clce train`")
+        raise FileNotFoundError(
+            f"run folder {str(run_dir)!r} {what}; pass the --out folder of `fewshot-clce train`"
+        )
     path = checkpoint_path(run_dir, which)
     if not path.is_file():
         found = [f for f in (BEST, LAST) if (run_dir / f).is_file()]
-        raise FileNotFoundError(f"run folder {str(run_dir)!r} has no {path.name}"
-                                f"{' (it has ' + ', '.join(found) + ')' if found else ''}; train it with "
-                                f"`fewshot-clce train --out {run_dir} ...` (or finish it with --resume)")
+        raise FileNotFoundError(
+            f"run folder {str(run_dir)!r} has no {path.name}"
+            f"{' (it has ' + ', '.join(found) + ')' if found else ''}; train it with "
+            f"`fewshot-clce train --out {run_dir} ...` (or finish it with --resume)"
+        )
     state = read_checkpoint(path)
     config = state["config"]
     derived = config["derived"]
-    backbone = create_backbone(config["backbone"], in_chans=derived["in_chans"], **derived["backbone_kwargs"])
+    backbone = create_backbone(
+        config["backbone"], in_chans=derived["in_chans"], **derived["backbone_kwargs"]
+    )
     load_weights(backbone, backbone_weights(state), config["backbone"])
     backbone.eval()
     preprocess = Preprocess(derived["image_size"], derived["mean"], derived["std"])
-    return LoadedRun(backbone, config, path, file_id(path), derived["dataset_spec"], preprocess,
-                     derived["dataset_id"])
+    return LoadedRun(
+        backbone,
+        config,
+        path,
+        file_id(path),
+        derived["dataset_spec"],
+        preprocess,
+        derived["dataset_id"],
+    )

@@ -14,27 +14,41 @@ DropBlock) use streams re-derived from ``(seed, epoch, rank)`` at the start of e
 a run resumed at an epoch boundary continues exactly as an uninterrupted one (on CPU).
 The caller's global RNG state is left untouched.
 """
+
 from __future__ import annotations
 
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
-from ..utils import checks as _checks
-from . import run_folder as _rundir
-from ..utils.distributed import DistContext, init_distributed, maybe_seeded_devices, run_on_main, shutdown_distributed
-from ..utils.files import StartGuard
-from .loop import (AUGMENT, MODEL_RNG, EpochSetup, NonFiniteLossError, derive_seed, epoch_batches, generator,
-                   train_epoch)
-from ..data.transforms import PRESETS
 from ..backbones.factory import check_backbone_name, create_backbone
 from ..losses.hparams import LOSS_HPARAMS, loss_takes
+from ..utils import checks as _checks
+from ..utils.distributed import (
+    DistContext,
+    init_distributed,
+    maybe_seeded_devices,
+    run_on_main,
+    shutdown_distributed,
+)
+from ..utils.files import StartGuard
+from . import run_folder as _rundir
 from .build import TrainingLoss, TrainingRun, build_run
 from .config import TrainConfig
+from .loop import (
+    AUGMENT,
+    MODEL_RNG,
+    EpochSetup,
+    NonFiniteLossError,
+    derive_seed,
+    epoch_batches,
+    generator,
+    train_epoch,
+)
 from .resume import prepare_run_dir
 
 
@@ -45,18 +59,29 @@ def _check(cfg: TrainConfig) -> None:
     _checks.check_fields(cfg)  # what each field declares: required, sizes, seeds, ranges, choices
     check_backbone_name(cfg.backbone)
     if cfg.steps_as_batch is not None and cfg.steps_as_batch < cfg.batch_size:
-        raise _checks.SettingError("steps_as_batch", "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
-                                   f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
-                                   "split; give the largest batch size compared")
+        raise _checks.SettingError(
+            "steps_as_batch",
+            "{setting} " + f"{cfg.steps_as_batch} is below --batch-size "
+            f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
+            "split; give the largest batch size compared",
+        )
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
-        what = "is a folder, not a weights file" if Path(cfg.checkpoint).expanduser().is_dir() else "does not exist"
+        what = (
+            "is a folder, not a weights file"
+            if Path(cfg.checkpoint).expanduser().is_dir()
+            else "does not exist"
+        )
         raise _checks.SettingError("checkpoint", "{setting} " + f"{cfg.checkpoint!r} {what}")
-    _checks.in_range("warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})")
+    _checks.in_range(
+        "warmup_epochs", cfg.warmup_epochs, 0, cfg.epochs, hint=f" (--epochs is {cfg.epochs})"
+    )
     _create_loss(cfg)  # the loss, its hyper-parameters and their values, before any data is read
     if cfg.drop_block_rate:
         # the backbone is built here, before any data is read, to refuse an option it does not take
         create_backbone(cfg.backbone, drop_block_rate=cfg.drop_block_rate)
-    check_episode_count(cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes")
+    check_episode_count(
+        cfg.val_episodes, cfg.val_ways, cfg.val_shots, cfg.val_queries, "val_episodes"
+    )
 
 
 def check_config(config: TrainConfig) -> None:
@@ -82,8 +107,12 @@ def _create_loss(cfg: TrainConfig) -> TrainingLoss:
     given = {k: getattr(cfg, k) for k in LOSS_HPARAMS if getattr(cfg, k) is not None}
     for k in given:
         if k not in takes:
-            raise _checks.SettingError(k, f"loss {ref!r} does not take " + "{setting}"
-                                       + f"; its hyper-parameters are: {', '.join(takes) or 'none'}")
+            raise _checks.SettingError(
+                k,
+                f"loss {ref!r} does not take "
+                + "{setting}"
+                + f"; its hyper-parameters are: {', '.join(takes) or 'none'}",
+            )
     module, values, ref, cls = build_loss(cfg.loss, {**given, **dict(cfg.loss_options or {})})
     return TrainingLoss(module, values, ref, cls)
 
@@ -138,8 +167,9 @@ def _train(cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss) -> Path:
     return run.run_dir
 
 
-def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
-           loss: TrainingLoss) -> Optional[Tuple[list, float, int]]:
+def _start(
+    run: TrainingRun, cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss
+) -> Optional[tuple[list, float, int]]:
     """Start the run folder (epoch 0) or resume it: ``(metrics rows, best val score, first epoch
     to train)``, None when it already finished.
 
@@ -156,16 +186,22 @@ def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
                     f"run folder {str(run_dir)!r} finished its {cfg.epochs} epochs but has no "
                     f"{_rundir.BEST} (removed after training?), which evaluation reads; its best "
                     "epoch cannot be recovered: delete the run folder (or train with --force) to "
-                    "train it again")
+                    "train it again"
+                )
             _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
             return None
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
         _decode_once(run.base, remaining * run.steps * cfg.batch_size, cfg.num_workers, ctx)
         if ctx.is_main:  # rank 0 alone validates: at every epoch end, and before the first one
-            _decode_once(run.val, (remaining + (state is None)) * len(run.val_index), cfg.num_workers, ctx)
+            _decode_once(
+                run.val, (remaining + (state is None)) * len(run.val_index), cfg.num_workers, ctx
+            )
         if cfg.val_ways > run.val.num_classes:
-            _log(ctx, f"note: the val split of {cfg.dataset!r} has {run.val.num_classes} classes, fewer than "
-                      f"the {cfg.val_ways} val ways asked for; validating {run.val.num_classes}-way")
+            _log(
+                ctx,
+                f"note: the val split of {cfg.dataset!r} has {run.val.num_classes} classes, fewer than "
+                f"the {cfg.val_ways} val ways asked for; validating {run.val.num_classes}-way",
+            )
         if state is not None:
             run.model.load_state_dict(state["model"])
             run.optimizer.load_state_dict(state["optimizer"])
@@ -177,8 +213,11 @@ def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
             acc0 = run.validate(ctx)
             rows.append({"epoch": 0, "val_acc": acc0})
             _rundir.write_metrics(run_dir, rows)
-            _log(ctx, f"epoch 0 (untrained): val {run.val_episodes.ways}-way {run.val_episodes.shots}-shot "
-                      f"accuracy {acc0:.4f}")
+            _log(
+                ctx,
+                f"epoch 0 (untrained): val {run.val_episodes.ways}-way {run.val_episodes.shots}-shot "
+                f"accuracy {acc0:.4f}",
+            )
         return rows, -1.0, 1
     except Exception:
         if start_guard is not None:
@@ -186,26 +225,44 @@ def _start(run: TrainingRun, cfg: TrainConfig, ctx: DistContext,
         raise
 
 
-def _train_epochs(run: TrainingRun, cfg: TrainConfig, ctx: DistContext, rows: list, best: float,
-                  start: int) -> None:
+def _train_epochs(
+    run: TrainingRun, cfg: TrainConfig, ctx: DistContext, rows: list, best: float, start: int
+) -> None:
     """Train epochs ``start`` to ``cfg.epochs``, validating and saving after each."""
     train_model = run.model
     if ctx.distributed:
         train_model = nn.parallel.DistributedDataParallel(
-            run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+            run.model, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None
+        )
     # Decoded images are sliced from memory faster than worker processes could hand them over.
     workers = 0 if getattr(run.base, "preloaded", False) else cfg.num_workers
-    setup = EpochSetup(train_model, run.loss_fn, run.base, run.augment, cfg.views, run.optimizer,
-                       run.scheduler, cfg.grad_clip, ctx, loader_workers=workers, progress=cfg.progress,
-                       precision=run.precision)
+    setup = EpochSetup(
+        train_model,
+        run.loss_fn,
+        run.base,
+        run.augment,
+        cfg.views,
+        run.optimizer,
+        run.scheduler,
+        cfg.grad_clip,
+        ctx,
+        loader_workers=workers,
+        progress=cfg.progress,
+        precision=run.precision,
+    )
     for epoch in range(start, cfg.epochs + 1):
         torch.manual_seed(derive_seed(cfg.seed, MODEL_RNG, epoch, ctx.rank))
-        batches = epoch_batches(len(run.base), cfg.batch_size, cfg.seed, epoch, ctx)[:run.steps]
+        batches = epoch_batches(len(run.base), cfg.batch_size, cfg.seed, epoch, ctx)[: run.steps]
         try:
-            row = train_epoch(setup, batches, generator(cfg.seed, AUGMENT, epoch, ctx.rank), epoch=epoch)
+            row = train_epoch(
+                setup, batches, generator(cfg.seed, AUGMENT, epoch, ctx.rank), epoch=epoch
+            )
         except NonFiniteLossError as e:
-            kept = (f"the last good checkpoint is {run.run_dir / _rundir.LAST} (epoch {epoch - 1})"
-                    if epoch > 1 else "no checkpoint was written")
+            kept = (
+                f"the last good checkpoint is {run.run_dir / _rundir.LAST} (epoch {epoch - 1})"
+                if epoch > 1
+                else "no checkpoint was written"
+            )
             raise NonFiniteLossError(f"{e}; {kept}") from None
         row = {"epoch": epoch, "lr": run.scheduler.get_last_lr()[0], **row}
         best = run_on_main(ctx, _end_epoch, run, row, rows, best, ctx)
@@ -219,11 +276,19 @@ def _decode_once(split, reads: int, workers: int, ctx: DistContext) -> None:
         return
     _log(ctx, f"decoding the {len(split):,} images of {split.dataset}/{split.name} once")
     where = split.preload(workers)
-    _log(ctx, "  kept in memory" if where == "memory" else f"  kept in {where}" if where
-         else "  not kept (no room in memory or the cache); decoding each image when it is read")
+    _log(
+        ctx,
+        "  kept in memory"
+        if where == "memory"
+        else f"  kept in {where}"
+        if where
+        else "  not kept (no room in memory or the cache); decoding each image when it is read",
+    )
 
 
-def _end_epoch(run: TrainingRun, row: Dict[str, Any], rows: list, best: float, ctx: DistContext) -> float:
+def _end_epoch(
+    run: TrainingRun, row: dict[str, Any], rows: list, best: float, ctx: DistContext
+) -> float:
     """Rank 0: validate, save the best and last checkpoints, append the metrics row; the best score."""
     acc = run.validate(ctx)
     improved = acc > best
@@ -232,13 +297,27 @@ def _end_epoch(run: TrainingRun, row: Dict[str, Any], rows: list, best: float, c
     epoch, model, config_dict = row["epoch"], run.model, run.config_dict
     if improved:
         best = acc
-        _rundir.save_checkpoint(run.run_dir / _rundir.BEST, {"epoch": epoch, "val_acc": acc,
-                                                             "model": model.state_dict(), "config": config_dict})
-    _rundir.save_checkpoint(run.run_dir / _rundir.LAST, {
-        "epoch": epoch, "model": model.state_dict(), "optimizer": run.optimizer.state_dict(),
-        "scheduler": run.scheduler.state_dict(), "best_val": best, "metrics": rows, "config": config_dict})
+        _rundir.save_checkpoint(
+            run.run_dir / _rundir.BEST,
+            {"epoch": epoch, "val_acc": acc, "model": model.state_dict(), "config": config_dict},
+        )
+    _rundir.save_checkpoint(
+        run.run_dir / _rundir.LAST,
+        {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "best_val": best,
+            "metrics": rows,
+            "config": config_dict,
+        },
+    )
     _rundir.write_metrics(run.run_dir, rows)
     parts = " ".join(f"{k[5:]}={v:.4f}" for k, v in row.items() if k.startswith("loss_"))
-    _log(ctx, f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
-              f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}")
+    _log(
+        ctx,
+        f"epoch {epoch}/{config_dict['epochs']}: loss {row['loss']:.4f} {parts} | "
+        f"{row['images_per_s']:.0f} img/s | val acc {acc:.4f}{' (best)' if improved else ''}",
+    )
     return best

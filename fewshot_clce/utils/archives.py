@@ -5,6 +5,7 @@ symbolic and hard links (dataset archives hold none), device files and FIFOs mak
 extraction fail, naming the member. Extraction goes to a temporary folder beside the target that is renamed into place
 at the end, so an interrupted extraction never leaves a half-filled folder behind.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,6 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import List
 
 
 class UnsafeArchiveError(ValueError):
@@ -25,15 +25,19 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
     """The member's path, normalised, after refusing absolute paths and ``..`` components."""
     clean = name.replace("\\", "/")
     if clean.startswith("/") or (len(clean) > 1 and clean[1] == ":"):
-        raise UnsafeArchiveError(f"refusing to extract {archive}: member {name!r} has an absolute path")
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: member {name!r} has an absolute path"
+        )
     parts = [p for p in clean.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchiveError(f"refusing to extract {archive}: member {name!r} points outside the "
-                                 "target folder ('..' in its path)")
+        raise UnsafeArchiveError(
+            f"refusing to extract {archive}: member {name!r} points outside the "
+            "target folder ('..' in its path)"
+        )
     return PurePosixPath(*parts) if parts else PurePosixPath(".")
 
 
-def list_tar_members(archive: Path, tf: tarfile.TarFile) -> List[tarfile.TarInfo]:
+def list_tar_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
     """The members of an open tar, each checked (see :func:`extract`)."""
     members = tf.getmembers()
     for m in members:
@@ -44,11 +48,15 @@ def list_tar_members(archive: Path, tf: tarfile.TarFile) -> List[tarfile.TarInfo
         if m.issym() or m.islnk():
             what = "symbolic link" if m.issym() else "hard link"
             target = m.linkname if len(m.linkname) <= 60 else m.linkname[:57] + "..."
-            raise UnsafeArchiveError(f"refusing to extract {archive}: member {m.name!r} is a {what} "
-                                     f"(to {target!r}); dataset archives hold no links")
+            raise UnsafeArchiveError(
+                f"refusing to extract {archive}: member {m.name!r} is a {what} "
+                f"(to {target!r}); dataset archives hold no links"
+            )
         if not (m.isfile() or m.isdir()):
-            raise UnsafeArchiveError(f"refusing to extract {archive}: member {m.name!r} is a device file "
-                                     "or FIFO, which a dataset archive has no use for")
+            raise UnsafeArchiveError(
+                f"refusing to extract {archive}: member {m.name!r} is a device file "
+                "or FIFO, which a dataset archive has no use for"
+            )
     return members
 
 
@@ -71,8 +79,9 @@ def _extract_zip(archive: Path, dest: Path) -> None:
             _check_name(archive, info.filename)
             # Unix mode bits live in the high 16 bits of external_attr; 0o12 is a symlink.
             if (info.external_attr >> 28) == 0o12:
-                raise UnsafeArchiveError(f"refusing to extract {archive}: member {info.filename!r} is a "
-                                         "symbolic link")
+                raise UnsafeArchiveError(
+                    f"refusing to extract {archive}: member {info.filename!r} is a symbolic link"
+                )
         for info in infos:
             rel = _check_name(archive, info.filename)
             out = dest.joinpath(*rel.parts)
@@ -111,14 +120,18 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
         try:
             extractor(archive, tmp)
         except (EOFError, tarfile.ReadError, zipfile.BadZipFile, zlib.error) as e:
-            raise ValueError(f"{archive} is truncated or damaged ({type(e).__name__}: {e}); nothing was "
-                             "extracted; re-download it") from None
+            raise ValueError(
+                f"{archive} is truncated or damaged ({type(e).__name__}: {e}); nothing was "
+                "extracted; re-download it"
+            ) from None
         entries = sorted(tmp.iterdir())
         for entry in entries:
             target = dest / entry.name
             if target.exists() or target.is_symlink():
-                raise FileExistsError(f"{target} already exists; extracting {archive.name} would overwrite it. "
-                                      "Use that folder as it is, or move it away and try again")
+                raise FileExistsError(
+                    f"{target} already exists; extracting {archive.name} would overwrite it. "
+                    "Use that folder as it is, or move it away and try again"
+                )
         for entry in entries:
             os.replace(entry, dest / entry.name)
     finally:

@@ -8,12 +8,14 @@ A refusal is a :class:`SettingError`: in Python it names the setting as the API 
 (``grad_clip must be a positive finite number, got -1``); the command line shows the flag instead
 (``--grad-clip must be ...``), see :meth:`SettingError.message_for`.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
 import re
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
+from typing import Optional
 
 MIN_WAYS = 2
 
@@ -72,11 +74,14 @@ def image_size(name: str, value) -> int:
     """
     at_least(name, value, hint=" (omit it to keep the dataset's own size)")
     if value > MAX_IMAGE_SIZE:
-        gib = 3 * 4 * value * value / 2 ** 30
-        raise SettingError(name, "{setting} " + f"{value} is larger than the {MAX_IMAGE_SIZE} "
-                           f"pixels this toolkit resizes images to (one {value} x {value} RGB "
-                           f"image takes {gib:.1f} GiB as float32); give a smaller size, or omit "
-                           "it to keep the dataset's own")
+        gib = 3 * 4 * value * value / 2**30
+        raise SettingError(
+            name,
+            "{setting} " + f"{value} is larger than the {MAX_IMAGE_SIZE} "
+            f"pixels this toolkit resizes images to (one {value} x {value} RGB "
+            f"image takes {gib:.1f} GiB as float32); give a smaller size, or omit "
+            "it to keep the dataset's own",
+        )
     return int(value)
 
 
@@ -90,32 +95,49 @@ def seed(name: str, value) -> int:
 def ways(name: str, value) -> int:
     """``value`` if an episode of that many classes can be classified (at least 2)."""
     if not is_integer(value) or value < MIN_WAYS:
-        raise SettingError(name, "{setting} " + f"{value!r}: a classification episode needs at least {MIN_WAYS} "
-                                              f"classes (with 1 every query is trivially right); pass "
-                           + "{setting} " + f"{MIN_WAYS} or more")
+        raise SettingError(
+            name,
+            "{setting} " + f"{value!r}: a classification episode needs at least {MIN_WAYS} "
+            f"classes (with 1 every query is trivially right); pass "
+            + "{setting} "
+            + f"{MIN_WAYS} or more",
+        )
     return int(value)
 
 
 def positive(name: str, value, hint: str = "") -> float:
     """``value`` if it is a finite number > 0."""
     if not _real(value) or not math.isfinite(value) or value <= 0:
-        raise SettingError(name, "{setting} must be a positive finite number, got " + f"{value!r}{hint}")
+        raise SettingError(
+            name, "{setting} must be a positive finite number, got " + f"{value!r}{hint}"
+        )
     return float(value)
 
 
-def in_range(name: str, value, low: float, high: float, high_open: bool = False, hint: str = "") -> float:
+def in_range(
+    name: str, value, low: float, high: float, high_open: bool = False, hint: str = ""
+) -> float:
     """``value`` if it is a finite number in ``[low, high]`` (``[low, high)`` with ``high_open``)."""
-    ok = _real(value) and math.isfinite(value) and low <= value and (value < high if high_open else value <= high)
+    ok = (
+        _real(value)
+        and math.isfinite(value)
+        and low <= value
+        and (value < high if high_open else value <= high)
+    )
     if not ok:
         interval = f"[{low:g}, {high:g}{')' if high_open else ']'}"
-        raise SettingError(name, "{setting} must be a number in " + f"{interval}, got {value!r}{hint}")
+        raise SettingError(
+            name, "{setting} must be a number in " + f"{interval}, got {value!r}{hint}"
+        )
     return float(value)
 
 
 def non_negative(name: str, value, hint: str = "") -> float:
     """``value`` if it is a finite number >= 0."""
     if not _real(value) or not math.isfinite(value) or value < 0:
-        raise SettingError(name, "{setting} must be a finite number >= 0, got " + f"{value!r}{hint}")
+        raise SettingError(
+            name, "{setting} must be a finite number >= 0, got " + f"{value!r}{hint}"
+        )
     return float(value)
 
 
@@ -126,8 +148,13 @@ def each(check, name: str, values: Optional[Iterable], *args, **kwargs) -> None:
             check(name, v, *args, **kwargs)
 
 
-_NAMED_CHECKS = {"seed": seed, "ways": ways, "image_size": image_size, "positive": positive,
-                 "non_negative": non_negative}
+_NAMED_CHECKS = {
+    "seed": seed,
+    "ways": ways,
+    "image_size": image_size,
+    "positive": positive,
+    "non_negative": non_negative,
+}
 
 
 def check_fields(config) -> None:
@@ -174,8 +201,9 @@ def _check_values(name: str, meta, values: list, is_list: bool) -> None:
         if is_list:
             bad = [v for v in values if not (is_integer(v) and v >= meta["minimum"])]
             if bad:
-                raise SettingError(name, "{setting} values must be at least "
-                                   + f"{meta['minimum']}, got {bad}")
+                raise SettingError(
+                    name, "{setting} values must be at least " + f"{meta['minimum']}, got {bad}"
+                )
         else:
             at_least(name, values[0], meta["minimum"], hint=hint)
     for v in values:
@@ -186,5 +214,6 @@ def _check_values(name: str, meta, values: list, is_list: bool) -> None:
             in_range(name, v, low, high, high_open=bool(open_), hint=hint)
         valid = meta.get("valid", meta.get("choices"))
         if meta.get("choice_of") and v not in valid:
-            raise SettingError(name, "{setting} " + f"{v!r} is not {meta['choice_of']}; valid: "
-                               + ", ".join(valid))
+            raise SettingError(
+                name, "{setting} " + f"{v!r} is not {meta['choice_of']}; valid: " + ", ".join(valid)
+            )

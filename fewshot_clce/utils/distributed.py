@@ -1,16 +1,19 @@
 """torch.distributed plumbing for ``train``: process group set-up under torchrun, rank helpers."""
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 import torch
 import torch.distributed as dist
 
 # Exceptions a rank-0 failure may be re-raised as on every rank (others become RuntimeError).
-_RERAISE = {cls.__name__: cls for cls in (ValueError, FileExistsError, FileNotFoundError, PermissionError,
-                                          OSError, KeyError)}
+_RERAISE = {
+    cls.__name__: cls
+    for cls in (ValueError, FileExistsError, FileNotFoundError, PermissionError, OSError, KeyError)
+}
 
 
 @dataclass
@@ -21,7 +24,9 @@ class DistContext:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
-    owns_group: bool = False  # True when this module created the process group (and must destroy it)
+    owns_group: bool = (
+        False  # True when this module created the process group (and must destroy it)
+    )
 
     @property
     def is_main(self) -> bool:
@@ -46,12 +51,16 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but no CUDA GPU is visible; use --device cpu")
+            raise ValueError(
+                f"device {name!r} requested but no CUDA GPU is visible; use --device cpu"
+            )
         if device.index is None:
             device = torch.device("cuda", local_rank)
         if device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r} requested but only {torch.cuda.device_count()} CUDA "
-                             f"GPU(s) are visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+            raise ValueError(
+                f"device {str(device)!r} requested but only {torch.cuda.device_count()} CUDA "
+                f"GPU(s) are visible (cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
     return device
 
 
@@ -65,7 +74,9 @@ def init_distributed(device: str) -> DistContext:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = resolve_device(device, local_rank)
     if dist.is_available() and dist.is_initialized():
-        return DistContext(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns_group=False)
+        return DistContext(
+            dist.get_rank(), dist.get_world_size(), local_rank, dev, owns_group=False
+        )
     if world <= 1:
         return DistContext(device=dev)
     if dev.type == "cuda":
@@ -83,14 +94,14 @@ def broadcast_from_main(ctx: DistContext, obj: Any) -> Any:
     """Rank 0's ``obj`` on every rank (pickled; only for small objects and trusted peers)."""
     if not ctx.distributed:
         return obj
-    box: List[Any] = [obj if ctx.is_main else None]
+    box: list[Any] = [obj if ctx.is_main else None]
     dist.broadcast_object_list(box, src=0, device=ctx.device if ctx.device.type == "cuda" else None)
     return box[0]
 
 
 def run_on_main(ctx: DistContext, fn, *args, **kwargs) -> Any:
     """Run ``fn`` on rank 0 only and give its result to every rank; its exception is raised on all."""
-    result: Dict[str, Any] = {}
+    result: dict[str, Any] = {}
     error: Optional[BaseException] = None
     if ctx.is_main:
         try:

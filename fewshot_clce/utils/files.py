@@ -1,4 +1,5 @@
 """File helpers: atomic writes, the user cache folder, refusing silent overwrites, spreadsheet-safe CSV."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,9 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,8 +56,9 @@ def check_png(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise ValueError(f"--out {str(path)!r}: image grids are written as PNG; give a file name ending "
-                         "in .png")
+        raise ValueError(
+            f"--out {str(path)!r}: image grids are written as PNG; give a file name ending in .png"
+        )
     return path
 
 
@@ -80,15 +83,20 @@ def check_output_file(path: str | os.PathLike, flag: str = "--out") -> Path:
     """
     path = Path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{flag} {str(path)!r} is a folder; give a file name (e.g. {str(path / 'results.csv')!r})")
+        raise IsADirectoryError(
+            f"{flag} {str(path)!r} is a folder; give a file name (e.g. {str(path / 'results.csv')!r})"
+        )
     folder = _nearest_existing(path.parent)
     if not folder.is_dir():
         raise NotADirectoryError(f"{flag} {str(path)!r}: {str(folder)!r} is a file, not a folder")
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
     except OSError as e:
-        raise OSError(e.errno, f"{flag} {str(path)!r} cannot be written: folder {str(folder)!r} refuses new files "
-                               f"({e.strerror or e}); pass another {flag}") from None
+        raise OSError(
+            e.errno,
+            f"{flag} {str(path)!r} cannot be written: folder {str(folder)!r} refuses new files "
+            f"({e.strerror or e}); pass another {flag}",
+        ) from None
     os.close(fd)
     os.unlink(probe)
     return path
@@ -98,7 +106,9 @@ def _write_error(e: OSError, path: Path, what: str, then: str) -> OSError:
     """``e`` (same errno, hence the same OSError subclass) with a message naming ``path``, not a temporary file."""
     kept = f"; the previous {what} is intact" if path.exists() else ""
     space = " free some space and" if e.errno == errno.ENOSPC else ""
-    return OSError(e.errno, f"could not write {str(path)!r} ({e.strerror or e}){kept};{space} {then}")
+    return OSError(
+        e.errno, f"could not write {str(path)!r} ({e.strerror or e}){kept};{space} {then}"
+    )
 
 
 @contextlib.contextmanager
@@ -137,7 +147,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Remove the temporary files that :func:`atomic_path` left beside ``path`` in a process that
     was killed (SIGKILL, a power cut) before it could clean up; the removed paths.
 
@@ -147,13 +157,13 @@ def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
     """
     path = Path(path)
     host = socket.gethostname().replace(".", "_")
-    removed: List[Path] = []
+    removed: list[Path] = []
     try:
         candidates = list(path.parent.glob(f".{glob.escape(path.name)}.pid*.tmp"))
     except OSError:
         return removed
     for tmp in candidates:
-        match = _TEMPORARY.fullmatch(tmp.name[len(path.name) + 1:])
+        match = _TEMPORARY.fullmatch(tmp.name[len(path.name) + 1 :])
         if match is None or match.group(2) != host or _pid_alive(int(match.group(1))):
             continue
         with contextlib.suppress(OSError):
@@ -163,8 +173,12 @@ def remove_stale_temporaries(path: str | os.PathLike) -> List[Path]:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "file",
-                then: str = "run the command again") -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike,
+    overwrite: bool = True,
+    what: str = "file",
+    then: str = "run the command again",
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     Nothing is left half-written: on error the temporary file is removed and ``path``
@@ -184,8 +198,9 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True, what: str = "fi
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.",
-                                   suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp"
+        )
     except OSError as e:
         raise _write_error(e, path, what, then) from None
     os.close(fd)
@@ -230,8 +245,10 @@ def loads_json(text: str, where: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """
     depth = json_depth(text)
     if depth > max_depth:
-        raise ValueError(f"{where}: its JSON nests {depth} levels deep, more than the {max_depth} "
-                         "this toolkit reads (a damaged or hostile file); remake it")
+        raise ValueError(
+            f"{where}: its JSON nests {depth} levels deep, more than the {max_depth} "
+            "this toolkit reads (a damaged or hostile file); remake it"
+        )
     return json.loads(text)
 
 
@@ -242,7 +259,9 @@ def write_text_atomic(path: str | os.PathLike, text: str, overwrite: bool = True
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any, overwrite: bool = True) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", overwrite)
+    return write_text_atomic(
+        path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", overwrite
+    )
 
 
 # A spreadsheet opening a CSV runs a text cell that starts with one of these as a formula
@@ -267,11 +286,11 @@ def csv_unescape(value: Any) -> Any:
     return value
 
 
-def _text_columns(df: "pd.DataFrame") -> list:
+def _text_columns(df: pd.DataFrame) -> list:
     return list(df.select_dtypes(include=["object", "string"]).columns)
 
 
-def write_csv(df: "pd.DataFrame", path: str | os.PathLike, overwrite: bool = True) -> Path:
+def write_csv(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = True) -> Path:
     """Write ``df`` (no index) atomically, with text cells escaped by :func:`csv_escape`."""
     out = df.copy()
     for c in _text_columns(out):
@@ -281,7 +300,7 @@ def write_csv(df: "pd.DataFrame", path: str | os.PathLike, overwrite: bool = Tru
     return Path(path)
 
 
-def read_csv(path: str | os.PathLike, **kwargs: Any) -> "pd.DataFrame":
+def read_csv(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
     """A CSV written by :func:`write_csv`, its text cells as they were (``kwargs`` go to ``pandas.read_csv``)."""
     import pandas as pd
 
@@ -308,8 +327,13 @@ class StartGuard:
             (a run folder that holds a run is never changed by a failed start).
     """
 
-    def __init__(self, folder: str | os.PathLike, files: Iterable[str],
-                 added_to: Iterable[str] = (), leave_held: bool = False):
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        files: Iterable[str],
+        added_to: Iterable[str] = (),
+        leave_held: bool = False,
+    ):
         self.folder = Path(folder)
         self.created: Optional[Path] = None  # the highest folder the start will create
         for p in (self.folder, *self.folder.parents):
@@ -318,10 +342,13 @@ class StartGuard:
             self.created = p
         paths = [self.folder / name for name in files]
         self.untouched = leave_held and any(p.exists() for p in paths)
-        self.files = {} if self.untouched else {
-            p: p.read_bytes() if p.is_file() else None for p in paths}
-        self.entries = {d: set(d.iterdir()) if d.is_dir() else None
-                        for d in (self.folder / name for name in added_to)}
+        self.files = (
+            {} if self.untouched else {p: p.read_bytes() if p.is_file() else None for p in paths}
+        )
+        self.entries = {
+            d: set(d.iterdir()) if d.is_dir() else None
+            for d in (self.folder / name for name in added_to)
+        }
 
     def undo(self) -> None:
         """Take back what was written since the guard was made (see the class docstring)."""

@@ -1,5 +1,6 @@
 """The lock of a folder that processes share (a run folder, a benchmark folder): a second writer
 is refused with the name of the first, and a lock left by a killed process locks nothing."""
+
 from __future__ import annotations
 
 import contextlib
@@ -8,8 +9,9 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 LOCK_NAME = ".fewshot-clce.lock"
 
@@ -22,8 +24,10 @@ class FolderInUseError(OSError):
 def _lock_holder(lock_path: Path) -> str:
     try:
         info = json.loads(lock_path.read_text())
-        return (f"PID {info['pid']} on host {info['host']}, started {info['started']}"
-                f"{', command: ' + info['command'] if info.get('command') else ''}")
+        return (
+            f"PID {info['pid']} on host {info['host']}, started {info['started']}"
+            f"{', command: ' + info['command'] if info.get('command') else ''}"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return "a process that has not yet written its name"
 
@@ -71,8 +75,10 @@ def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Opti
         except BlockingIOError:
             os.close(fd)
             holder = _lock_holder(lock_path)
-            raise FolderInUseError(f"{what} {str(folder)!r} is in use by {holder}; wait for that "
-                                   f"process to end (or stop it), or {fix}") from None
+            raise FolderInUseError(
+                f"{what} {str(folder)!r} is in use by {holder}; wait for that "
+                f"process to end (or stop it), or {fix}"
+            ) from None
         # the holder before us may have removed the file after we opened it: lock the current one
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
@@ -82,9 +88,12 @@ def folder_lock(folder: str | os.PathLike, what: str, fix: str) -> Iterator[Opti
             break
         os.close(fd)
     try:
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                  "command": " ".join(sys.argv)[:300]}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "command": " ".join(sys.argv)[:300],
+        }
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps(info) + "\n").encode())
         yield lock_path

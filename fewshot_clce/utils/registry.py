@@ -4,11 +4,14 @@
 Keyword validation lives here and nowhere else: :meth:`Registry.check_options` compares the
 options given with the factory's signature and names the ones it takes.
 """
+
 from __future__ import annotations
 
+import builtins
 import inspect
 import re
-from typing import Any, Callable, Dict, Generic, List, Mapping, Tuple, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -20,7 +23,9 @@ class UnknownNameError(KeyError):
         return str(self.args[0])
 
 
-def parse_spec(spec: str, kind: str = "option", example: str = "name[key=value]") -> Tuple[str, Dict[str, object]]:
+def parse_spec(
+    spec: str, kind: str = "option", example: str = "name[key=value]"
+) -> tuple[str, dict[str, object]]:
     """Split ``"name[key=value,...]"`` into the name and its options.
 
     Values read as int, float, ``true``/``false`` or plain strings, so that options travel inside
@@ -38,11 +43,13 @@ def parse_spec(spec: str, kind: str = "option", example: str = "name[key=value]"
     if not match:
         return spec, {}
     name, body = match.group(1), match.group(2)
-    options: Dict[str, object] = {}
+    options: dict[str, object] = {}
     for item in filter(None, (part.strip() for part in body.split(","))):
         key, eq, value = item.partition("=")
         if not eq or not key.strip() or not value.strip():
-            raise ValueError(f"{kind} option {item!r} in {spec!r} is not key=value; write e.g. {example!r}")
+            raise ValueError(
+                f"{kind} option {item!r} in {spec!r} is not key=value; write e.g. {example!r}"
+            )
         options[key.strip()] = option_value(value.strip())
     return name, options
 
@@ -81,8 +88,8 @@ class Registry(Generic[T]):
 
     def __init__(self, kind: str):
         self.kind = kind
-        self._factories: Dict[str, Callable[..., T]] = {}
-        self._meta: Dict[str, Dict[str, Any]] = {}
+        self._factories: dict[str, Callable[..., T]] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
 
     def register(self, name: str, factory: Callable[..., T] | None = None, **meta: Any):
         """Register ``factory`` under ``name``; usable as a decorator.
@@ -108,18 +115,25 @@ class Registry(Generic[T]):
                 f"unknown {self.kind} {name!r}; valid names: {', '.join(self.list()) or '(none)'}"
             ) from None
 
-    def options(self, name: str) -> Dict[str, Any]:
+    def options(self, name: str) -> dict[str, Any]:
         """The keyword options the factory of ``name`` takes, with their defaults
         (``inspect.Parameter.empty`` for required ones)."""
         params = inspect.signature(self.get(name)).parameters
-        return {k: p.default for k, p in params.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k != "self"}
+        return {
+            k: p.default
+            for k, p in params.items()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and k != "self"
+        }
 
     def takes_any(self, name: str) -> bool:
         """Whether the factory accepts arbitrary keywords (``**kwargs``)."""
-        return any(p.kind is p.VAR_KEYWORD for p in inspect.signature(self.get(name)).parameters.values())
+        return any(
+            p.kind is p.VAR_KEYWORD for p in inspect.signature(self.get(name)).parameters.values()
+        )
 
-    def check_options(self, name: str, options: Mapping[str, Any], exclude: Tuple[str, ...] = ()) -> None:
+    def check_options(
+        self, name: str, options: Mapping[str, Any], exclude: tuple[str, ...] = ()
+    ) -> None:
         """Refuse options the factory of ``name`` does not take, naming the ones it does.
 
         Args:
@@ -133,19 +147,21 @@ class Registry(Generic[T]):
         takes_any = self.takes_any(name)
         unknown = sorted(k for k in options if k in exclude or (k not in valid and not takes_any))
         if unknown:
-            raise ValueError(f"{self.kind} {name!r} takes {', '.join(valid) or 'no options'}; "
-                             f"got unknown {', '.join(unknown)}")
+            raise ValueError(
+                f"{self.kind} {name!r} takes {', '.join(valid) or 'no options'}; "
+                f"got unknown {', '.join(unknown)}"
+            )
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> T:
         """Build the object registered under ``name``, its keyword options checked first."""
         self.check_options(name, kwargs)
         return self.get(name)(*args, **kwargs)
 
-    def meta(self, name: str) -> Dict[str, Any]:
+    def meta(self, name: str) -> dict[str, Any]:
         self.get(name)
         return dict(self._meta[name])
 
-    def list(self) -> List[str]:
+    def list(self) -> builtins.list[str]:
         return sorted(self._factories)
 
     def __contains__(self, name: object) -> bool:

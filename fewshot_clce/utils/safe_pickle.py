@@ -13,6 +13,7 @@ budget of :data:`ALLOCATION_FACTOR` times the file's size, at least :data:`ALLOC
 A genuine pickle stays far below it, because its arrays and strings are stored in the file
 itself; only a file that makes constructors invent data goes past it, and is refused.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -21,8 +22,9 @@ import collections
 import io
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Tuple, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
@@ -46,11 +48,13 @@ def _latin1_encode(obj: str, encoding: str = "utf-8", errors: str = "strict") ->
     # Python 3 writes ``bytes`` at pickle protocol <= 2 as _codecs.encode(text, "latin1"); any
     # other codec is refused because codecs are looked up by name at run time.
     if codecs.lookup(encoding).name != "iso8859-1":
-        raise UnsafePickleError(f"refusing _codecs.encode with encoding {encoding!r}; only latin1 is allowed")
+        raise UnsafePickleError(
+            f"refusing _codecs.encode with encoding {encoding!r}; only latin1 is allowed"
+        )
     return codecs.encode(obj, "latin1", errors)
 
 
-def _numpy_globals() -> Dict[Tuple[str, str], Any]:
+def _numpy_globals() -> dict[tuple[str, str], Any]:
     """The functions numpy's own pickles call, under both module names (numpy 1.x ``numpy.core``
     and numpy 2.x ``numpy._core``): arrays, dtypes and scalars, nothing else."""
     try:
@@ -71,21 +75,39 @@ def _numpy_globals() -> Dict[Tuple[str, str], Any]:
 
 _PLAIN = {
     ("builtins", n): getattr(builtins, n)
-    for n in ("list", "dict", "tuple", "set", "frozenset", "bytearray", "bytes", "str", "int", "float",
-              "complex", "bool", "range", "slice")
+    for n in (
+        "list",
+        "dict",
+        "tuple",
+        "set",
+        "frozenset",
+        "bytearray",
+        "bytes",
+        "str",
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "range",
+        "slice",
+    )
 }
-_PLAIN.update({("__builtin__", key[1]): v for key, v in list(_PLAIN.items())})  # Python 2 module name
-_PLAIN.update({
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    ("collections", "defaultdict"): collections.defaultdict,
-    ("_codecs", "encode"): _latin1_encode,
-    ("codecs", "encode"): _latin1_encode,
-})
+_PLAIN.update(
+    {("__builtin__", key[1]): v for key, v in list(_PLAIN.items())}
+)  # Python 2 module name
+_PLAIN.update(
+    {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("collections", "defaultdict"): collections.defaultdict,
+        ("_codecs", "encode"): _latin1_encode,
+        ("codecs", "encode"): _latin1_encode,
+    }
+)
 
-_ALLOWED: Dict[Tuple[str, str], Any] = {}
+_ALLOWED: dict[tuple[str, str], Any] = {}
 
 
-def allowed_globals() -> Dict[Tuple[str, str], Any]:
+def allowed_globals() -> dict[tuple[str, str], Any]:
     """``{(module, name): object}`` every global a safe pickle may use."""
     if not _ALLOWED:
         _ALLOWED.update(_PLAIN)
@@ -106,7 +128,8 @@ class _Budget:
                 f"refusing to load {self.source}: it asks for {n} bytes ({what}), which would bring what "
                 f"its constructors build to {total} bytes, past the {self.limit} a pickle of its size may "
                 f"build ({ALLOCATION_FACTOR} x its size, at least {ALLOCATION_FLOOR}); the file is damaged "
-                "or crafted")
+                "or crafted"
+            )
         self.left -= n
 
 
@@ -135,9 +158,10 @@ def _nbytes(shape: Any, dtype: Any) -> int:
     return n
 
 
-def _checks(budget: _Budget) -> Dict[str, Callable]:
+def _checks(budget: _Budget) -> dict[str, Callable]:
     """For each admitted global that can allocate in proportion to its arguments, a function of
     those arguments that charges ``budget`` with an estimate, or refuses."""
+
     def reconstruct(subtype, shape, dtype, *rest):
         budget.spend(_nbytes(shape, dtype), f"an array of shape {shape}")
 
@@ -151,20 +175,27 @@ def _checks(budget: _Budget) -> Dict[str, Callable]:
     def text(obj="", *rest):
         # str() of anything but text would build its repr, which repeats shared objects.
         if not isinstance(obj, (str, bytes, bytearray)):
-            raise UnsafePickleError(f"refusing to load {budget.source}: it calls str() on a "
-                                    f"{type(obj).__name__}, which no data file needs")
+            raise UnsafePickleError(
+                f"refusing to load {budget.source}: it calls str() on a "
+                f"{type(obj).__name__}, which no data file needs"
+            )
         budget.spend(len(obj), "a string")
 
     def buffer(name):
-        return lambda obj=b"", *rest: budget.spend(_length(obj), f"{name}() of {_length(obj)} bytes")
+        return lambda obj=b"", *rest: budget.spend(
+            _length(obj), f"{name}() of {_length(obj)} bytes"
+        )
 
     def container(name):
-        return lambda obj=(), *rest, **kw: budget.spend(_length(obj) * _POINTER,
-                                                        f"{name}() of {_length(obj)} items")
+        return lambda obj=(), *rest, **kw: budget.spend(
+            _length(obj) * _POINTER, f"{name}() of {_length(obj)} items"
+        )
 
     checks = {"_reconstruct": reconstruct, "ndarray": array, "scalar": scalar, "str": text}
     checks.update({n: buffer(n) for n in ("bytes", "bytearray", "encode", "_frombuffer")})
-    checks.update({n: container(n) for n in ("list", "tuple", "set", "frozenset", "dict", "OrderedDict")})
+    checks.update(
+        {n: container(n) for n in ("list", "tuple", "set", "frozenset", "dict", "OrderedDict")}
+    )
     return checks
 
 
@@ -190,11 +221,13 @@ class _Guarded:
         return f"<guarded {self.original!r}>"
 
 
-def _guarded_globals(budget: _Budget) -> Dict[Tuple[str, str], Any]:
+def _guarded_globals(budget: _Budget) -> dict[tuple[str, str], Any]:
     """:func:`allowed_globals`, each wrapped so that it charges ``budget`` or unwraps its arguments."""
     checks = _checks(budget)
     no_check = lambda *args, **kwargs: None  # noqa: E731 - numbers, range, slice, dtype, defaultdict
-    return {key: _Guarded(func, checks.get(key[1], no_check)) for key, func in allowed_globals().items()}
+    return {
+        key: _Guarded(func, checks.get(key[1], no_check)) for key, func in allowed_globals().items()
+    }
 
 
 def _size(f: IO[bytes]) -> int:
@@ -234,7 +267,9 @@ class RestrictedUnpickler(pickle.Unpickler):
             ) from None
 
     def persistent_load(self, pid: Any) -> Any:
-        raise UnsafePickleError(f"refusing to load {self._source}: it uses persistent ids ({pid!r})")
+        raise UnsafePickleError(
+            f"refusing to load {self._source}: it uses persistent ids ({pid!r})"
+        )
 
 
 def load_pickle(source: PathOrFile, encoding: str = "latin1") -> Any:
@@ -264,9 +299,13 @@ def _load(f: IO[bytes], source: str, encoding: str) -> Any:
         raise
     except MemoryError:
         # An opcode declaring a huge length (BINBYTES8) allocates before anything is read.
-        raise ValueError(f"{source} is not a readable pickle: it declares more data than memory holds; "
-                         "the file is damaged or crafted") from None
+        raise ValueError(
+            f"{source} is not a readable pickle: it declares more data than memory holds; "
+            "the file is damaged or crafted"
+        ) from None
     except Exception as e:  # noqa: BLE001 - only admitted constructors ran: any failure is the file's
         detail = str(e).strip().splitlines()[0] if str(e).strip() else "no detail"
-        raise ValueError(f"{source} is not a readable pickle ({type(e).__name__}: {detail}); "
-                         "re-download it or check that it is the file the loader expects") from None
+        raise ValueError(
+            f"{source} is not a readable pickle ({type(e).__name__}: {detail}); "
+            "re-download it or check that it is the file the loader expects"
+        ) from None

@@ -2,8 +2,13 @@ import pytest
 import timm
 import torch
 
-from fewshot_clce.backbones import (FEWSHOT_BACKBONES, WeightsUnavailableError, create_backbone, embedding_dim,
-                                   load_weights)
+from fewshot_clce.backbones import (
+    FEWSHOT_BACKBONES,
+    WeightsUnavailableError,
+    create_backbone,
+    embedding_dim,
+    load_weights,
+)
 from fewshot_clce.utils.registry import UnknownNameError
 
 # The toolkit's own backbones plus one timm model, through the same contract.
@@ -28,7 +33,9 @@ def test_backbone_contract(name, shape):
 def test_widths_are_the_documented_ones():
     assert embedding_dim(create_backbone("conv4", 3), (3, 84, 84)) == 64
     assert embedding_dim(create_backbone("resnet12", 1), (1, 8, 8)) == 640
-    assert embedding_dim(create_backbone("conv4", 3, global_pool="flatten"), (3, 84, 84)) == 64 * 5 * 5
+    assert (
+        embedding_dim(create_backbone("conv4", 3, global_pool="flatten"), (3, 84, 84)) == 64 * 5 * 5
+    )
 
 
 def test_embedding_dim_leaves_batch_norm_statistics_alone():
@@ -45,10 +52,15 @@ def test_timm_create_model_knows_the_fewshot_backbones():
     assert "resnet12" in timm.list_models("resnet12")
 
 
-@pytest.mark.parametrize("name, in_chans, options", [
-    ("conv4", 1, {}), ("conv4", 3, {"global_pool": "flatten", "width": 32}),
-    ("resnet12", 3, {"drop_block_rate": 0.1, "drop_rate": None}), ("resnet12", 1, {"channels": (8, 16, 24, 32)}),
-])
+@pytest.mark.parametrize(
+    "name, in_chans, options",
+    [
+        ("conv4", 1, {}),
+        ("conv4", 3, {"global_pool": "flatten", "width": 32}),
+        ("resnet12", 3, {"drop_block_rate": 0.1, "drop_rate": None}),
+        ("resnet12", 1, {"channels": (8, 16, 24, 32)}),
+    ],
+)
 def test_the_fewshot_backbones_built_without_timm_are_timms_models(name, in_chans, options):
     """create_backbone builds conv4 and resnet12 from their entry points without importing timm:
     the same module, the same initial weights from the same seed, the same recorded options."""
@@ -77,27 +89,38 @@ def test_dropblock_is_active_in_training_only():
 
 
 def test_unknown_backbone_lists_valid_names():
-    with pytest.raises(UnknownNameError, match=r"unknown backbone 'resnet13'.*conv4, resnet12.*timm"):
+    with pytest.raises(
+        UnknownNameError, match=r"unknown backbone 'resnet13'.*conv4, resnet12.*timm"
+    ):
         create_backbone("resnet13")
 
 
 def test_pretrained_without_published_weights_is_refused():
-    with pytest.raises(WeightsUnavailableError, match="conv4.*no published pretrained weights.*--checkpoint"):
+    with pytest.raises(
+        WeightsUnavailableError, match="conv4.*no published pretrained weights.*--checkpoint"
+    ):
         create_backbone("conv4", pretrained=True)
 
 
 def test_pretrained_offline_gives_a_clear_message(monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    def offline(*args, **kwargs):  # what the hub raises without a connection and without a cached copy
-        raise LocalEntryNotFoundError("Cannot find the requested files in the disk cache and outgoing "
-                                      "traffic has been disabled.")
+    def offline(
+        *args, **kwargs
+    ):  # what the hub raises without a connection and without a cached copy
+        raise LocalEntryNotFoundError(
+            "Cannot find the requested files in the disk cache and outgoing "
+            "traffic has been disabled."
+        )
 
     monkeypatch.setattr(timm.models._builder, "load_pretrained", offline)
     with pytest.raises(WeightsUnavailableError) as info:
         create_backbone("resnet10t", pretrained=True)
     message = str(info.value)
-    assert "pretrained weights for 'resnet10t' are not cached here and could not be downloaded" in message
+    assert (
+        "pretrained weights for 'resnet10t' are not cached here and could not be downloaded"
+        in message
+    )
     assert "--checkpoint" in message and "LocalEntryNotFoundError" in message
     assert "disk cache" not in message  # one line of ours, not the hub's paragraph
 
@@ -108,7 +131,9 @@ def test_checkpoint_round_trip(tmp_path, fmt):
     source = create_backbone("conv4", 1).eval()
     path = tmp_path / f"w.{fmt}"
     if fmt == "pt":
-        torch.save({f"module.{k}": v for k, v in source.state_dict().items()}, path)  # as DDP saves it
+        torch.save(
+            {f"module.{k}": v for k, v in source.state_dict().items()}, path
+        )  # as DDP saves it
     else:
         from safetensors.torch import save_file
 
@@ -122,16 +147,22 @@ def test_checkpoint_round_trip(tmp_path, fmt):
 def test_checkpoint_of_another_backbone_names_the_keys(tmp_path):
     path = tmp_path / "resnet12.pt"
     torch.save(create_backbone("resnet12", 1).state_dict(), path)
-    with pytest.raises(ValueError, match=r"does not fit backbone 'conv4'.*missing keys \(blocks\.0\.0\.weight.*"
-                                         r"unexpected keys"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not fit backbone 'conv4'.*missing keys \(blocks\.0\.0\.weight.*"
+        r"unexpected keys",
+    ):
         create_backbone("conv4", 1, checkpoint=path)
 
 
 def test_checkpoint_with_other_channels_names_the_shape(tmp_path):
     path = tmp_path / "rgb.pt"
     torch.save(create_backbone("conv4", 3).state_dict(), path)
-    with pytest.raises(ValueError, match=r"shape mismatch: blocks\.0\.0\.weight is \[64, 3, 3, 3\] in the "
-                                         r"checkpoint but \[64, 1, 3, 3\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"shape mismatch: blocks\.0\.0\.weight is \[64, 3, 3, 3\] in the "
+        r"checkpoint but \[64, 1, 3, 3\]",
+    ):
         create_backbone("conv4", 1, checkpoint=path)
 
 

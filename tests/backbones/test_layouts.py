@@ -309,21 +309,77 @@ def test_train_starts_from_a_learn2learn_file_and_its_run_evaluates(tmp_path, ca
     cnn4 = l2l.vision.models.CNN4(output_size=5, channels=1)
     torch.save({"state_dict": {f"model.{k}": v for k, v in cnn4.state_dict().items()}}, path)
     run = tmp_path / "run"
-    train = ["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce",
-             "--out", str(run), "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "16",
-             "--val-episodes", "5",
-             "--val-queries", "3", "--no-progress", "--device", "cpu", "--checkpoint", str(path),
-             "--checkpoint-prefix", "model.", "--checkpoint-key", "state_dict"]
+    train = [
+        "train",
+        "--dataset",
+        "digits",
+        "--backbone",
+        "conv4",
+        "--loss",
+        "ce",
+        "--out",
+        str(run),
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "16",
+        "--val-episodes",
+        "5",
+        "--val-queries",
+        "3",
+        "--no-progress",
+        "--device",
+        "cpu",
+        "--checkpoint",
+        str(path),
+        "--checkpoint-prefix",
+        "model.",
+        "--checkpoint-key",
+        "state_dict",
+    ]
     assert main(train) == 0
     assert "read as a learn2learn CNN4 checkpoint" in capsys.readouterr().err
-    assert main(["evaluate", str(run), "--dataset", "digits", "--shots", "1", "--n-episodes", "5",
-                 "--queries", "3", "--head", "centroid", "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run),
+                "--dataset",
+                "digits",
+                "--shots",
+                "1",
+                "--n-episodes",
+                "5",
+                "--queries",
+                "3",
+                "--head",
+                "centroid",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     rng = np.random.default_rng(0)
     for name in ("support/a/1.png", "support/a/2.png", "support/b/1.png", "query/x.png"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (12, 12, 3)).astype(np.uint8)).save(tmp_path / name)
-    assert main(["predict", str(run), "--support", str(tmp_path / "support"), "--query",
-                 str(tmp_path / "query"), "--out", str(tmp_path / "p.csv")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(run),
+                "--support",
+                str(tmp_path / "support"),
+                "--query",
+                str(tmp_path / "query"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 0
+    )
     assert "1 image, 2 classes, head logistic" in capsys.readouterr().out
 
 
@@ -368,15 +424,45 @@ def test_evaluate_warns_where_the_number_would_mislead(tmp_path, capsys):
 
     write_mini_learn2learn(tmp_path / "mini-imagenet", per_class=2, size=8)
     weights = {f"backbone.{k}": v for k, v in create_backbone("conv4", 3).state_dict().items()}
-    derived = {"in_chans": 3, "image_size": [84, 84], "mean": [0.5] * 3, "std": [0.25] * 3,
-               "dataset_id": "elsewhere", "backbone_kwargs": {}}
+    derived = {
+        "in_chans": 3,
+        "image_size": [84, 84],
+        "mean": [0.5] * 3,
+        "std": [0.25] * 3,
+        "dataset_id": "elsewhere",
+        "backbone_kwargs": {},
+    }
     path = tmp_path / "run_checkpoint.pt"  # as a training run writes it: its size is known
     torch.save({"model": weights, "config": {"backbone": "conv4", "derived": derived}}, path)
-    assert main(["evaluate", "--backbone", "conv4", "--checkpoint", str(path),
-                 "--dataset", "mini-imagenet", "--root", str(tmp_path), "--shots", "1",
-                 "--queries", "1", "--n-episodes", "3",
-                 "--head", "centroid", "--no-cache", "--pretrained-on", "imagenet",
-                 "--out", str(tmp_path / "r.csv")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--backbone",
+                "conv4",
+                "--checkpoint",
+                str(path),
+                "--dataset",
+                "mini-imagenet",
+                "--root",
+                str(tmp_path),
+                "--shots",
+                "1",
+                "--queries",
+                "1",
+                "--n-episodes",
+                "3",
+                "--head",
+                "centroid",
+                "--no-cache",
+                "--pretrained-on",
+                "imagenet",
+                "--out",
+                str(tmp_path / "r.csv"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err.splitlines()
     warnings = [line for line in err if line.startswith("warning: ")]
     assert len(warnings) == 2

@@ -1,4 +1,5 @@
 """The budget axis: ``benchmark --epochs A B`` runs the benchmark at each budget and reports across them."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,29 @@ from fewshot_clce.benchmark.budget_report import convergence
 from fewshot_clce.cli import main
 from fewshot_clce.training.loop import epoch_steps
 
-TINY = ["--dataset", "digits", "--losses", "ce", "clce", "--backbone", "conv4", "--shots", "1", "--heads",
-        "centroid", "--episodes", "20", "--val-episodes", "10", "--seeds", "0", "--lambda", "0.5",
-        "--no-progress", "--no-tsne"]
+TINY = [
+    "--dataset",
+    "digits",
+    "--losses",
+    "ce",
+    "clce",
+    "--backbone",
+    "conv4",
+    "--shots",
+    "1",
+    "--heads",
+    "centroid",
+    "--episodes",
+    "20",
+    "--val-episodes",
+    "10",
+    "--seeds",
+    "0",
+    "--lambda",
+    "0.5",
+    "--no-progress",
+    "--no-tsne",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +56,21 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
             assert f"epochs: {epochs}" in (run / "config.yaml").read_text()
     table = pd.read_csv(study / "budget.csv")
     assert sorted(table["epochs"].unique()) == [1, 2]
-    assert set(table["loss"]) == {"ce", "clce", "untrained"}  # the untrained backbone: a reference row
+    assert set(table["loss"]) == {
+        "ce",
+        "clce",
+        "untrained",
+    }  # the untrained backbone: a reference row
     clce = table[(table["loss"] == "clce") & (table["epochs"] == 2)].iloc[0]
     summary = pd.read_csv(study / "epochs-2" / "summary.csv")
     row = summary[(summary["loss"] == "clce") & (summary["split"] == "novel")].iloc[0]
-    assert clce["delta"] == pytest.approx(row["delta"])  # the budget's own benchmark, not a recomputation
+    assert clce["delta"] == pytest.approx(
+        row["delta"]
+    )  # the budget's own benchmark, not a recomputation
     text = (study / "BUDGET.md").read_text()
-    assert text.startswith("# Budget study: clce against ce\n")  # the untrained row is a reference, not compared
+    assert text.startswith(
+        "# Budget study: clce against ce\n"
+    )  # the untrained row is a reference, not compared
     assert "| 1 epochs | 2 epochs |" in text
     assert "clce − ce" in text
     assert "## Convergence" in text and "## Claims per budget" in text
@@ -53,7 +82,9 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
 
 @pytest.mark.slow
 def test_a_rerun_resumes_and_the_report_command_rewrites_the_same_report(study, capsys):
-    before = {p: p.stat().st_mtime_ns for p in study.glob("epochs-*/runs/digits/*/checkpoint_best.pt")}
+    before = {
+        p: p.stat().st_mtime_ns for p in study.glob("epochs-*/runs/digits/*/checkpoint_best.pt")
+    }
     assert len(before) == 4
     assert main(["benchmark", *TINY, "--epochs", "1", "2", "--out", str(study)]) == 0
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing retrained
@@ -65,7 +96,10 @@ def test_a_rerun_resumes_and_the_report_command_rewrites_the_same_report(study, 
 
 
 def test_a_study_of_another_configuration_is_refused(study, capsys):
-    assert main(["benchmark", *TINY[:-2], "--epochs", "1", "2", "--shots", "5", "--out", str(study)]) == 2
+    assert (
+        main(["benchmark", *TINY[:-2], "--epochs", "1", "2", "--shots", "5", "--out", str(study)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert "another configuration" in err and "shots" in err
 
@@ -90,8 +124,18 @@ def _curves(gains_per_epoch, seeds=(0, 1, 2), epochs=10, noise=0.0):
     for s in seeds:
         for e in range(epochs + 1):
             jitter = rng.normal(0, noise)
-            rows.append({"epochs": epochs, "dataset": "d", "loss": "ce", "config": "ce(bs=64)", "run": f"r{s}",
-                         "seed": s, "epoch": e, "val_acc": 0.5 + gains_per_epoch * e + jitter})
+            rows.append(
+                {
+                    "epochs": epochs,
+                    "dataset": "d",
+                    "loss": "ce",
+                    "config": "ce(bs=64)",
+                    "run": f"r{s}",
+                    "seed": s,
+                    "epoch": e,
+                    "val_acc": 0.5 + gains_per_epoch * e + jitter,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -114,8 +158,24 @@ def test_equal_steps_take_the_largest_batch_s_pass():
 
 
 def test_steps_as_batch_below_the_batch_size_is_refused(tmp_path, capsys):
-    code = main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(tmp_path / "r"),
-                 "--batch-size", "64", "--steps-as-batch", "32", "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--backbone",
+            "conv4",
+            "--loss",
+            "ce",
+            "--out",
+            str(tmp_path / "r"),
+            "--batch-size",
+            "64",
+            "--steps-as-batch",
+            "32",
+            "--no-progress",
+        ]
+    )
     assert code == 2
     assert "--steps-as-batch 32 is below --batch-size 64" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -123,9 +183,31 @@ def test_steps_as_batch_below_the_batch_size_is_refused(tmp_path, capsys):
 
 def test_steps_as_batch_trains_the_larger_batch_s_steps_and_is_recorded(tmp_path):
     out = tmp_path / "r"
-    assert main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--out", str(out),
-                 "--batch-size", "16", "--steps-as-batch", "256", "--epochs", "1", "--val-episodes", "5",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--backbone",
+                "conv4",
+                "--loss",
+                "ce",
+                "--out",
+                str(out),
+                "--batch-size",
+                "16",
+                "--steps-as-batch",
+                "256",
+                "--epochs",
+                "1",
+                "--val-episodes",
+                "5",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "steps_as_batch: 256" in (out / "config.yaml").read_text()
     import torch
 
@@ -133,4 +215,6 @@ def test_steps_as_batch_trains_the_larger_batch_s_steps_and_is_recorded(tmp_path
 
     n_base = len(create_dataset("digits").split("base"))
     state = torch.load(out / "checkpoint_last.pt", map_location="cpu", weights_only=False)
-    assert state["scheduler"]["last_epoch"] == n_base // 256  # not the n_base // 16 steps of its own pass
+    assert (
+        state["scheduler"]["last_epoch"] == n_base // 256
+    )  # not the n_base // 16 steps of its own pass

@@ -1,5 +1,6 @@
 """config.json's format_version: files without one (format 1, the committed results among them)
 resume; a newer format is refused with a message."""
+
 import json
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """benchmark.presets: the help names each preset with the trainings it plans, and that number is
 the one the plan gives."""
+
 import re
 import subprocess
 import sys
@@ -19,8 +20,12 @@ def test_the_number_of_trainings_a_preset_states_is_what_it_plans(name):
 
 
 def test_the_benchmark_help_lists_the_presets_with_their_trainings():
-    help_text = subprocess.run([sys.executable, "-m", "fewshot_clce.cli", "benchmark", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "fewshot_clce.cli", "benchmark", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     flat = " ".join(help_text.split())
     assert "demo: what `make demo` runs" in flat and "(about 5 trainings)" in flat
     assert "measured" not in flat

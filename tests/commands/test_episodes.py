@@ -10,8 +10,27 @@ from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
 
 def test_make_one_file_per_shot_and_show(tmp_path, capsys):
-    args = ["episodes", "make", "--dataset", "digits", "--split", "val", "--ways", "5", "--shots", "1", "5",
-            "--queries", "15", "--episodes", "30", "--seed", "3", "--out-dir", str(tmp_path)]
+    args = [
+        "episodes",
+        "make",
+        "--dataset",
+        "digits",
+        "--split",
+        "val",
+        "--ways",
+        "5",
+        "--shots",
+        "1",
+        "5",
+        "--queries",
+        "15",
+        "--episodes",
+        "30",
+        "--seed",
+        "3",
+        "--out-dir",
+        str(tmp_path),
+    ]
     assert main(args) == 0
     one = tmp_path / "digits_val_5way_1shot_15query.npz"
     five = tmp_path / "digits_val_5way_5shot_15query.npz"
@@ -19,8 +38,10 @@ def test_make_one_file_per_shot_and_show(tmp_path, capsys):
     eps = EpisodeSet.load(five, split=split)
     assert eps == sample_episodes(split, 5, 5, 15, 30, 3)
     assert EpisodeSet.load(one).shots == 1
-    assert eps.meta["made_by"] == ("fewshot-clce episodes make --dataset digits --split val --ways 5 "
-                                   "--shots 5 --queries 15 --episodes 30 --seed 3")
+    assert eps.meta["made_by"] == (
+        "fewshot-clce episodes make --dataset digits --split val --ways 5 "
+        "--shots 5 --queries 15 --episodes 30 --seed 3"
+    )
     capsys.readouterr()
     assert main(["episodes", "show", str(five)]) == 0
     out = capsys.readouterr().out
@@ -39,29 +60,79 @@ def test_make_one_file_per_shot_and_show(tmp_path, capsys):
 
 def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):
     out = tmp_path / "e.npz"
-    base = ["episodes", "make", "--dataset", "digits", "--episodes", "5", "--shots", "1", "--out", str(out)]
+    base = [
+        "episodes",
+        "make",
+        "--dataset",
+        "digits",
+        "--episodes",
+        "5",
+        "--shots",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(base) == 0
     first = out.read_bytes()
     assert main(base + ["--seed", "1"]) == 2
     assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == first
     assert main(base + ["--seed", "1", "--force"]) == 0 and out.read_bytes() != first
-    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--out", str(out)]) == 2
+    assert (
+        main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--out", str(out)])
+        == 2
+    )
     assert "put {shots} in it" in capsys.readouterr().err
     tpl = str(tmp_path / "x_{shots}.npz")
-    assert main(["episodes", "make", "--dataset", "digits", "--episodes", "5", "--shots", "1", "5",
-                 "--out", tpl]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--episodes",
+                "5",
+                "--shots",
+                "1",
+                "5",
+                "--out",
+                tpl,
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "x_1.npz").exists() and (tmp_path / "x_5.npz").exists()
 
 
-@pytest.mark.parametrize("extra, msg", [
-    (["--ways", "7", "--split", "val"], "7-way episodes need 7 classes but digits/val has 6 classes"),
-    (["--shots", "170"], "class '7@0' has 179 samples"),
-    (["--queries", "0"], "queries must be at least 1, got 0"),
-    (["--split", "test"], "dataset 'digits' has no split 'test'"),
-])
+@pytest.mark.parametrize(
+    "extra, msg",
+    [
+        (
+            ["--ways", "7", "--split", "val"],
+            "7-way episodes need 7 classes but digits/val has 6 classes",
+        ),
+        (["--shots", "170"], "class '7@0' has 179 samples"),
+        (["--queries", "0"], "queries must be at least 1, got 0"),
+        (["--split", "test"], "dataset 'digits' has no split 'test'"),
+    ],
+)
 def test_make_errors(tmp_path, capsys, extra, msg):
-    assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "e.npz"),
-                 "--shots", "1"] + extra) == 2
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--out",
+                str(tmp_path / "e.npz"),
+                "--shots",
+                "1",
+            ]
+            + extra
+        )
+        == 2
+    )
     assert msg in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
@@ -73,11 +144,19 @@ def test_show_and_convert_check_the_dataset(tmp_path, capsys):
     eps.fingerprint = "0" * 16
     eps.save(path)
     assert main(["episodes", "show", str(path), "--dataset", "digits"]) == 2
-    assert f"fingerprint {'0' * 16}, but this split's fingerprint is {split.fingerprint}" in capsys.readouterr().err
+    assert (
+        f"fingerprint {'0' * 16}, but this split's fingerprint is {split.fingerprint}"
+        in capsys.readouterr().err
+    )
     good = sample_episodes(split, 5, 1, 2, 4, 0).save(tmp_path / "good.npz")
-    assert main(["episodes", "convert", str(good), str(tmp_path / "good.csv"), "--dataset", "digits"]) == 0
+    assert (
+        main(["episodes", "convert", str(good), str(tmp_path / "good.csv"), "--dataset", "digits"])
+        == 0
+    )
     assert EpisodeSet.load(tmp_path / "good.csv", split=split) == EpisodeSet.load(good)
-    assert main(["episodes", "convert", str(tmp_path / "good.csv"), str(tmp_path / "back.npz")]) == 0
+    assert (
+        main(["episodes", "convert", str(tmp_path / "good.csv"), str(tmp_path / "back.npz")]) == 0
+    )
     assert np.array_equal(EpisodeSet.load(tmp_path / "back.npz").query, EpisodeSet.load(good).query)
 
 
@@ -85,13 +164,22 @@ def test_show_and_convert_refuse_a_manifest_whose_queries_are_its_supports(tmp_p
     split = create_dataset("digits").split("novel")
     eps = sample_episodes(split, 5, 5, 15, 8, 0)
     eps.query[:, :, :5] = eps.support  # fingerprint intact, episodes not
-    np.savez(tmp_path / "bad.npz", meta=np.array(json.dumps(eps.metadata())),
-             classes=eps.classes, support=eps.support, query=eps.query)
-    for args in (["show", str(tmp_path / "bad.npz"), "--dataset", "digits"],
-                 ["convert", str(tmp_path / "bad.npz"), str(tmp_path / "bad.csv"), "--dataset", "digits"]):
+    np.savez(
+        tmp_path / "bad.npz",
+        meta=np.array(json.dumps(eps.metadata())),
+        classes=eps.classes,
+        support=eps.support,
+        query=eps.query,
+    )
+    for args in (
+        ["show", str(tmp_path / "bad.npz"), "--dataset", "digits"],
+        ["convert", str(tmp_path / "bad.npz"), str(tmp_path / "bad.csv"), "--dataset", "digits"],
+    ):
         assert main(["episodes", *args]) == 2
         err = capsys.readouterr().err
-        assert f"sample {eps.support[0, 0, 0]} appears twice in episode 0" in err and "bad.npz" in err
+        assert (
+            f"sample {eps.support[0, 0, 0]} appears twice in episode 0" in err and "bad.npz" in err
+        )
     assert not (tmp_path / "bad.csv").exists()
 
 
@@ -101,10 +189,27 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     rows = ["episode,role,class,sample"]  # a hand-made table: no header lines, class names
     for e in range(len(eps)):
         for role, idx in (("support", eps.support), ("query", eps.query)):
-            rows += [f"{e},{role},{split.class_names[c]},{i}" for c, s in zip(eps.classes[e], idx[e]) for i in s]
+            rows += [
+                f"{e},{role},{split.class_names[c]},{i}"
+                for c, s in zip(eps.classes[e], idx[e])
+                for i in s
+            ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-    assert main(["episodes", "convert", str(tmp_path / "t.csv"), str(tmp_path / "t.npz"), "--dataset", "digits",
-                 "--split", "val"]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "convert",
+                str(tmp_path / "t.csv"),
+                str(tmp_path / "t.npz"),
+                "--dataset",
+                "digits",
+                "--split",
+                "val",
+            ]
+        )
+        == 0
+    )
     out = EpisodeSet.load(tmp_path / "t.npz")
     assert (out.dataset, out.split, out.fingerprint) == ("digits", "val", split.fingerprint)
     assert out.meta["split_size"] == len(split) and out.meta["class_names"] == split.class_names
@@ -115,29 +220,85 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     # an .npz without a fingerprint is bound as well
     bare = EpisodeSet(eps.classes, eps.support, eps.query)
     bare.save(tmp_path / "bare.npz")
-    assert main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "bound.npz"),
-                 "--dataset", "digits", "--split", "val"]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "convert",
+                str(tmp_path / "bare.npz"),
+                str(tmp_path / "bound.npz"),
+                "--dataset",
+                "digits",
+                "--split",
+                "val",
+            ]
+        )
+        == 0
+    )
     assert EpisodeSet.load(tmp_path / "bound.npz").fingerprint == split.fingerprint
     capsys.readouterr()
     # without --dataset nothing is checked, and the command says so
-    assert main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "still_bare.csv")]) == 0
+    assert (
+        main(["episodes", "convert", str(tmp_path / "bare.npz"), str(tmp_path / "still_bare.csv")])
+        == 0
+    )
     assert "not bound to a split" in capsys.readouterr().err
 
 
 def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # not an integer: argparse's one-line error
-        main(["episodes", "make", "--dataset", "digits", "--episodes", "1e10", "--out-dir", str(tmp_path)])
-    assert stop.value.code == 2 and "--episodes: invalid int value: '1e10'" in capsys.readouterr().err
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--episodes",
+                "1e10",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+    assert (
+        stop.value.code == 2 and "--episodes: invalid int value: '1e10'" in capsys.readouterr().err
+    )
     # an integer too large to hold: refused before anything is drawn, for every --shots value
-    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--episodes", "10000000000",
-                 "--out-dir", str(tmp_path)]) == 2
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--shots",
+                "1",
+                "5",
+                "--episodes",
+                "10000000000",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "--episodes 10000000000" in err and "GiB" in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
 def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, capsys):
     """--shots 1 170: the 1-shot file used to be written before 170-shot failed, so the corrected command
     was refused without --force."""
-    args = ["episodes", "make", "--dataset", "digits", "--out-dir", str(tmp_path), "--episodes", "5"]
+    args = [
+        "episodes",
+        "make",
+        "--dataset",
+        "digits",
+        "--out-dir",
+        str(tmp_path),
+        "--episodes",
+        "5",
+    ]
     assert main(args + ["--shots", "1", "170"]) == 2
     assert "170-shot" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -145,7 +306,9 @@ def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, caps
     assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
-def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, capsys, monkeypatch):
+def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(
+    tmp_path, capsys, monkeypatch
+):
     from fewshot_clce.episodes import EpisodeSet
 
     real = EpisodeSet.save
@@ -157,8 +320,21 @@ def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(tmp_path, 
         return real(self, path, overwrite)
 
     monkeypatch.setattr(EpisodeSet, "save", second_fails)
-    assert main(["episodes", "make", "--dataset", "digits", "--out", str(tmp_path / "new_{shots}shot.npz"),
-                 "--episodes", "5"]) == 2
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--out",
+                str(tmp_path / "new_{shots}shot.npz"),
+                "--episodes",
+                "5",
+            ]
+        )
+        == 2
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old_5shot.npz"]
 
 
@@ -166,13 +342,44 @@ def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, cap
     from _faults import disk_full, make_unwritable
 
     old = tmp_path / "e.npz"
-    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1",
-                 "--episodes", "5"]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--out",
+                str(old),
+                "--shots",
+                "1",
+                "--episodes",
+                "5",
+            ]
+        )
+        == 0
+    )
     before = old.read_bytes()
     capsys.readouterr()
     monkeypatch.setattr(np, "savez_compressed", lambda *a, **k: disk_full())
-    assert main(["episodes", "make", "--dataset", "digits", "--out", str(old), "--shots", "1", "--episodes", "7",
-                 "--force"]) == 2
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--out",
+                str(old),
+                "--shots",
+                "1",
+                "--episodes",
+                "7",
+                "--force",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(old) in err and "No space left on device" in err, err
     assert old.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["e.npz"]
@@ -180,6 +387,11 @@ def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, cap
     ro = tmp_path / "ro"
     ro.mkdir()
     make_unwritable(ro, monkeypatch)
-    assert main(["episodes", "make", "--dataset", "digits", "--out-dir", str(ro), "--episodes", "5"]) == 2
+    assert (
+        main(["episodes", "make", "--dataset", "digits", "--out-dir", str(ro), "--episodes", "5"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and str(ro / "digits_novel_5way_1shot_15query.npz") in err, err
+    assert len(err.splitlines()) == 1 and str(ro / "digits_novel_5way_1shot_15query.npz") in err, (
+        err
+    )

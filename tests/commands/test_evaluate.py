@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 
 from fewshot_clce.cli import main
+from fewshot_clce.comparison import compare_runs
 from fewshot_clce.data import create_dataset
 from fewshot_clce.episodes import EpisodeSet, sample_episodes
-from fewshot_clce.comparison import compare_runs
 from fewshot_clce.evaluation import evaluate_run
 from fewshot_clce.training import TrainConfig, train
 
@@ -18,9 +18,20 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     dirs = []
     for loss, seed in (("ce", 0), ("supcon", 1)):
-        cfg = TrainConfig(dataset="digits", backbone="conv4", loss=loss, out=str(root / f"run_{loss}"), epochs=1,
-                          batch_size=32, steps_per_epoch=2, val_episodes=10, val_queries=5, progress=False,
-                          device="cpu", seed=seed)
+        cfg = TrainConfig(
+            dataset="digits",
+            backbone="conv4",
+            loss=loss,
+            out=str(root / f"run_{loss}"),
+            epochs=1,
+            batch_size=32,
+            steps_per_epoch=2,
+            val_episodes=10,
+            val_queries=5,
+            progress=False,
+            device="cpu",
+            seed=seed,
+        )
         dirs.append(train(cfg))
     ds = create_dataset("digits")
     novel = sample_episodes(ds.split("novel"), ways=5, shots=1, queries=5, episodes=20, seed=0)
@@ -32,15 +43,30 @@ def runs(tmp_path_factory):
 def test_evaluate_writes_csv_prints_table_and_refuses_overwrite(runs, capsys):
     root, (run_a, _), paths = runs
     out = root / "a.csv"
-    argv = ["evaluate", str(run_a), "--episodes", *map(str, paths), "--head", "centroid", "logistic",
-            "--out", str(out)]
+    argv = [
+        "evaluate",
+        str(run_a),
+        "--episodes",
+        *map(str, paths),
+        "--head",
+        "centroid",
+        "logistic",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "± " in printed and "95% CI: t interval over episodes" in printed and "logistic" in printed
+    assert (
+        "± " in printed and "95% CI: t interval over episodes" in printed and "logistic" in printed
+    )
     assert "episode noise only" in printed  # one run, one seed: no seed-level claim
     df = pd.read_csv(out)
     assert len(df) == 2 * (20 + 15)
-    assert set(df["split"]) == {"novel", "val"} and (df["run"] == "run_ce").all() and (df["loss"] == "ce").all()
+    assert (
+        set(df["split"]) == {"novel", "val"}
+        and (df["run"] == "run_ce").all()
+        and (df["loss"] == "ce").all()
+    )
     assert {"lam", "batch_size", "backbone", "manifest"} <= set(df.columns)
     before = out.read_bytes()
     assert main(argv) == 2
@@ -64,7 +90,10 @@ def test_second_evaluation_uses_the_feature_cache(runs, monkeypatch):
 
 def test_compare_prints_paired_table(runs, capsys):
     root, (run_a, run_b), paths = runs
-    assert main(["compare", str(run_a), str(run_b), "--episodes", str(paths[0]), "--head", "centroid"]) == 0
+    assert (
+        main(["compare", str(run_a), str(run_b), "--episodes", str(paths[0]), "--head", "centroid"])
+        == 0
+    )
     captured = capsys.readouterr()
     out = captured.out
     assert "A = run_ce, B = run_supcon" in out
@@ -80,7 +109,10 @@ def test_compare_prints_paired_table(runs, capsys):
     row = lines[-3]
     t = table.iloc[0]
     half = (t["delta_ci_high"] - t["delta_ci_low"]) / 2
-    assert f"{100 * t['delta']:+.2f} ± {100 * half:.2f}" in row and "95% CI: t interval over episodes" in lines[-2]
+    assert (
+        f"{100 * t['delta']:+.2f} ± {100 * half:.2f}" in row
+        and "95% CI: t interval over episodes" in lines[-2]
+    )
     assert f"{t['wins']}/{t['ties']}/{t['losses']}" in row and f"{100 * t['mean']:.2f}" in row
     assert table["wins"].dtype == "Int64"  # counts, not floats
     assert f"{100 * t['baseline_mean']:.2f}" in row and "seed-to-seed" in lines[-1]
@@ -93,8 +125,19 @@ def test_clear_errors(runs, capsys, tmp_path):
     root, (run_a, _), paths = runs
     other = EpisodeSet([[0, 1]], [[[0], [1]]], [[[2], [3]]], dataset="glyphs", split="novel")
     other.save(tmp_path / "glyphs.npz")
-    assert main(["evaluate", str(run_a), "--episodes", str(tmp_path / "glyphs.npz"), "--out",
-                 str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_a),
+                "--episodes",
+                str(tmp_path / "glyphs.npz"),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     # another dataset is evaluated cross-domain, so these episodes are checked against the glyphs data
     assert "episodes of glyphs/novel: episode 0 lists sample 1" in capsys.readouterr().err
     wrong_fp = EpisodeSet.load(paths[0])
@@ -121,8 +164,15 @@ def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_p
     """1-way episodes would score 100.00 ± 0.00 with the centroid head: refused before any work."""
     root, (run_a, run_b), paths = runs
     one_way = EpisodeSet.load(paths[0])
-    one_way = EpisodeSet(one_way.classes[:, :1], one_way.support[:, :1], one_way.query[:, :1], one_way.dataset,
-                         one_way.split, one_way.fingerprint, one_way.seed)
+    one_way = EpisodeSet(
+        one_way.classes[:, :1],
+        one_way.support[:, :1],
+        one_way.query[:, :1],
+        one_way.dataset,
+        one_way.split,
+        one_way.fingerprint,
+        one_way.seed,
+    )
     path = one_way.save(tmp_path / "one_way.npz")
     out = tmp_path / "x.csv"
     assert main(["evaluate", str(run_a), "--episodes", str(path), "--out", str(out)]) == 2
@@ -134,11 +184,13 @@ def test_one_way_manifest_is_refused_by_evaluate_and_compare(runs, capsys, tmp_p
 
 @pytest.mark.parametrize("where", ["folder", "under a file", "unwritable"])
 @pytest.mark.parametrize("command", ["evaluate", "compare"])
-def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_path, capsys, monkeypatch, where,
-                                                                   command):
+def test_an_out_that_cannot_be_written_is_refused_before_evaluating(
+    runs, tmp_path, capsys, monkeypatch, where, command
+):
+    from _faults import make_unwritable
+
     import fewshot_clce.comparison
     import fewshot_clce.evaluation
-    from _faults import make_unwritable
 
     def never(*args, **kwargs):
         raise AssertionError("the evaluation ran before --out was checked")
@@ -155,23 +207,43 @@ def test_an_out_that_cannot_be_written_is_refused_before_evaluating(runs, tmp_pa
     monkeypatch.setattr(fewshot_clce.evaluation, "evaluate_run", never)
     monkeypatch.setattr(fewshot_clce.comparison, "evaluate_run", never)
     runs_args = [str(run_a)] if command == "evaluate" else [str(run_a), str(run_b)]
-    assert main([command, *runs_args, "--episodes", str(paths[0]), "--out", str(out), "--force"]) == 2
+    assert (
+        main([command, *runs_args, "--episodes", str(paths[0]), "--out", str(out), "--force"]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--out" in err, err
 
 
-def test_a_full_disk_when_writing_results_is_one_line_and_keeps_the_old_file(runs, tmp_path, capsys, monkeypatch):
+def test_a_full_disk_when_writing_results_is_one_line_and_keeps_the_old_file(
+    runs, tmp_path, capsys, monkeypatch
+):
     from _faults import disk_full
 
     root, (run_a, _), paths = runs
     out = tmp_path / "e.csv"
     out.write_text("the previous results\n")
     monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, *a, **k: disk_full())
-    assert main(["evaluate", str(run_a), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out),
-                 "--force"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(run_a),
+                "--episodes",
+                str(paths[0]),
+                "--head",
+                "centroid",
+                "--out",
+                str(out),
+                "--force",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(out) in err and "No space left on device" in err, err
-    assert out.read_text() == "the previous results\n" and [p.name for p in tmp_path.iterdir()] == ["e.csv"]
+    assert out.read_text() == "the previous results\n" and [p.name for p in tmp_path.iterdir()] == [
+        "e.csv"
+    ]
 
 
 def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, capsys):
@@ -185,14 +257,42 @@ def test_a_run_folder_named_like_a_formula_is_written_as_text(runs, tmp_path, ca
     evil = tmp_path / name
     shutil.copytree(run_a, evil)
     out = tmp_path / "e.csv"
-    assert main(["evaluate", str(evil), "--episodes", str(paths[0]), "--head", "centroid", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(evil),
+                "--episodes",
+                str(paths[0]),
+                "--head",
+                "centroid",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and all(r["run"] == "'" + name for r in rows)
     assert float(rows[0]["accuracy"]) >= 0
     assert set(read_csv(out)["run"]) == {name}
     cmp_out = tmp_path / "c.csv"
-    assert main(["compare", str(evil), str(run_b), "--episodes", str(paths[0]), "--head", "centroid",
-                 "--out", str(cmp_out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(evil),
+                str(run_b),
+                "--episodes",
+                str(paths[0]),
+                "--head",
+                "centroid",
+                "--out",
+                str(cmp_out),
+            ]
+        )
+        == 0
+    )
     with open(cmp_out, newline="") as f:
         assert all(r["run"] == "'" + name for r in csv.DictReader(f))

@@ -1,5 +1,6 @@
 """Hostile or damaged files met on the user's path: one-line errors naming the file, never a
 traceback, and nothing run from the file."""
+
 import os
 import sys
 
@@ -8,12 +9,18 @@ import pytest
 from fewshot_clce.cli import main
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("dataset: digits\nbatch_size: !!python/object/apply:os.system ['touch {marker}']\n", "YAML tag"),
-    ("dataset: [digits\n", "not valid YAML"),
-    ("- just\n- a list\n", "not a mapping"),
-    (b"dataset: \xff\xfe\n", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        (
+            "dataset: digits\nbatch_size: !!python/object/apply:os.system ['touch {marker}']\n",
+            "YAML tag",
+        ),
+        ("dataset: [digits\n", "not valid YAML"),
+        ("- just\n- a list\n", "not a mapping"),
+        (b"dataset: \xff\xfe\n", "not UTF-8"),
+    ],
+)
 def test_unreadable_run_config_is_a_one_line_error(tmp_path, capsys, text, reason):
     from fewshot_clce.benchmark.config import resolve
     from fewshot_clce.benchmark.plan import plan_runs
@@ -28,8 +35,20 @@ def test_unreadable_run_config_is_a_one_line_error(tmp_path, capsys, text, reaso
         config.write_bytes(text)
     else:
         config.write_text(text.format(marker=marker))
-    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "--seeds", "0", "--epochs", "1",
-            "--out", str(out), "--plan"]
+    args = [
+        "benchmark",
+        "--dataset",
+        "digits",
+        "--losses",
+        "ce",
+        "--seeds",
+        "0",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--plan",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err, err
@@ -60,10 +79,30 @@ def test_non_utf8_file_name_is_a_one_line_error(tmp_path, capsys, where):
     else:
         bad = os.fsencode(root) + b"/caf\xe9"
         os.rename(os.fsencode(root / "b"), bad)
-    for args in (["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")],
-                 *(["episodes", "make", "--dataset", f"folder:{root}", "--split", s, "--ways", "2", "--shots", "1",
-                    "--queries", "1", "--episodes", "2", "--out", str(tmp_path / f"{s}.npz")]
-                   for s in ("base", "val", "novel"))):
+    for args in (
+        ["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")],
+        *(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                f"folder:{root}",
+                "--split",
+                s,
+                "--ways",
+                "2",
+                "--shots",
+                "1",
+                "--queries",
+                "1",
+                "--episodes",
+                "2",
+                "--out",
+                str(tmp_path / f"{s}.npz"),
+            ]
+            for s in ("base", "val", "novel")
+        ),
+    ):
         assert main(args) == 2, args
         err = capsys.readouterr().err.strip()
         assert "\n" not in err and "Traceback" not in err

@@ -316,9 +316,27 @@ def test_killed_jobs_benchmark_leaves_no_training_running(tmp_path):
     out = tmp_path / "bench"
     args = BENCH[:5] + ["--seeds", "0", "1", "--epochs", "200", "--jobs", "2", "--threads", "1"]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "fewshot_clce", *args, "--episodes", "5", "--val-episodes", "5",
-         "--shots", "1", "--heads", "centroid", "--no-progress", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+        [
+            sys.executable,
+            "-m",
+            "fewshot_clce",
+            *args,
+            "--episodes",
+            "5",
+            "--val-episodes",
+            "5",
+            "--shots",
+            "1",
+            "--heads",
+            "centroid",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
     deadline = time.monotonic() + 240
     kids = []
     while time.monotonic() < deadline and len(kids) < 2 and driver.poll() is None:
@@ -337,9 +355,10 @@ def test_killed_jobs_benchmark_leaves_no_training_running(tmp_path):
 
 
 def test_local_executor_starts_its_trainings_with_the_parent_death_signal(tmp_path, monkeypatch):
+    from tiny_benchmark import tiny_config
+
     from fewshot_clce.benchmark import executors
     from fewshot_clce.benchmark.plan import plan_runs, train_config
-    from tiny_benchmark import tiny_config
 
     seen = {}
 
@@ -427,9 +446,10 @@ def test_16_bit_png_classes_are_scaled_not_clipped(tmp_path, capsys):
 
 
 def _results_folder(folder: Path) -> Path:
+    from synthetic_results import make_results
+
     from fewshot_clce.report.analysis import analyse
     from fewshot_clce.report.writer import write_results
-    from synthetic_results import make_results
 
     df = make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=20, shots=[1])
     df["manifest"] = np.where(df["split"] == "val", "0123456789abcdef", "fedcba9876543210")

@@ -12,8 +12,23 @@ def _size(path):
 
 def test_show_writes_a_grid_sized_by_classes_and_images(tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert main(["show", "digits", "--split", "novel", "--out", str(out), "--classes", "3",
-                 "--per-class", "4"]) == 0
+    assert (
+        main(
+            [
+                "show",
+                "digits",
+                "--split",
+                "novel",
+                "--out",
+                str(out),
+                "--classes",
+                "3",
+                "--per-class",
+                "4",
+            ]
+        )
+        == 0
+    )
     assert "wrote" in capsys.readouterr().out
     w, h = _size(out)
     wide, tall = tmp_path / "wide.png", tmp_path / "tall.png"
@@ -27,8 +42,23 @@ def test_show_writes_a_grid_sized_by_classes_and_images(tmp_path, capsys):
 def test_show_seed_picks_the_images(tmp_path):
     paths = [tmp_path / f"{i}.png" for i in range(3)]
     for p, seed in zip(paths, (1, 1, 2)):
-        assert main(["show", "digits", "--out", str(p), "--classes", "2", "--per-class", "3",
-                     "--seed", str(seed)]) == 0
+        assert (
+            main(
+                [
+                    "show",
+                    "digits",
+                    "--out",
+                    str(p),
+                    "--classes",
+                    "2",
+                    "--per-class",
+                    "3",
+                    "--seed",
+                    str(seed),
+                ]
+            )
+            == 0
+        )
     a, b, c = (np.asarray(Image.open(p)) for p in paths)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
@@ -52,7 +82,10 @@ def test_show_errors(tmp_path, capsys):
     out.write_bytes(b"keep me")
     assert main(["show", "digits", "--out", str(out)]) == 2
     assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == b"keep me"
-    assert main(["show", "digits", "--out", str(out), "--force", "--classes", "1", "--per-class", "1"]) == 0
+    assert (
+        main(["show", "digits", "--out", str(out), "--force", "--classes", "1", "--per-class", "1"])
+        == 0
+    )
     assert _size(out)
     assert main(["show", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown dataset 'nope'; valid names:" in capsys.readouterr().err
@@ -62,5 +95,8 @@ def test_show_errors(tmp_path, capsys):
     assert "--classes must be at least 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
     assert main(["show", "digits", "--out", str(tmp_path / "grid.jpg")]) == 2
-    assert "'" + str(tmp_path / "grid.jpg") + "': image grids are written as PNG" in capsys.readouterr().err
+    assert (
+        "'" + str(tmp_path / "grid.jpg") + "': image grids are written as PNG"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "grid.jpg").exists()

@@ -86,6 +86,9 @@ def test_digits_split_counts_and_disjoint():
     img, label = novel[0]
     assert img.shape == (1, 8, 8) and novel.class_names[label].startswith("7@")
     # a rotated class really holds the rotated images
-    r0, r90 = novel.indices_of(novel.class_names.index("7@0")), novel.indices_of(novel.class_names.index("7@90"))
+    r0, r90 = (
+        novel.indices_of(novel.class_names.index("7@0")),
+        novel.indices_of(novel.class_names.index("7@90")),
+    )
     assert torch.equal(torch.rot90(novel[r0[0]][0], 1, dims=(1, 2)), novel[r90[0]][0])
     assert novel.fingerprint == create_dataset("digits").split("novel").fingerprint

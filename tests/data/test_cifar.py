@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from _dataset_fixtures import cifar100_names, tar_folder, write_cifar100, write_metaoptnet_cifar
+
 from fewshot_clce.data import create_dataset, dataset_info
 from fewshot_clce.data._classes import split_list
 from fewshot_clce.data._download import DatasetNotFoundError
@@ -14,10 +14,13 @@ def cifar_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name,counts,lists", [
-    ("cifar-fs", {"base": 64, "val": 16, "novel": 20}, "cifar_fs_{}.tsv"),
-    ("fc100", {"base": 60, "val": 20, "novel": 20}, "fc100_{}.txt"),
-])
+@pytest.mark.parametrize(
+    "name,counts,lists",
+    [
+        ("cifar-fs", {"base": 64, "val": 16, "novel": 20}, "cifar_fs_{}.tsv"),
+        ("fc100", {"base": 60, "val": 20, "novel": 20}, "fc100_{}.txt"),
+    ],
+)
 def test_from_cifar100_folder(cifar_root, name, counts, lists):
     ds = create_dataset(name, root=cifar_root)
     for split, f in zip(("base", "val", "novel"), ("train", "val", "test")):
@@ -27,7 +30,9 @@ def test_from_cifar100_folder(cifar_root, name, counts, lists):
         # 2 training + 1 test image per class in the fixture.
         assert s.class_counts.tolist() == [3] * counts[split]
         x, y = s[0]
-        assert x.shape == (3, 32, 32) and x.dtype.is_floating_point and 0 <= x.min() and x.max() <= 1
+        assert (
+            x.shape == (3, 32, 32) and x.dtype.is_floating_point and 0 <= x.min() and x.max() <= 1
+        )
         assert s.images.dtype == np.uint8 and s.images.shape[1:] == (32, 32, 3)
     assert ds.split("base").labels.dtype == np.int64
 
@@ -75,14 +80,19 @@ def test_metaoptnet_pickles(tmp_path, name):
         assert s[0][0].shape == (3, 32, 32)
     assert dataset_info(name)["available"](tmp_path)
     again = create_dataset(name, root=tmp_path)
-    assert [s.fingerprint for s in again.splits.values()] == [s.fingerprint for s in ds.splits.values()]
+    assert [s.fingerprint for s in again.splits.values()] == [
+        s.fingerprint for s in ds.splits.values()
+    ]
 
 
 def test_pickles_preferred_then_source_option(cifar_root, tmp_path):
     write_cifar100(tmp_path)
     write_metaoptnet_cifar(tmp_path, "cifar-fs")
     assert create_dataset("cifar-fs", root=tmp_path).split("base").class_counts[0] == 2
-    assert create_dataset("cifar-fs", root=tmp_path, source="cifar100").split("base").class_counts[0] == 3
+    assert (
+        create_dataset("cifar-fs", root=tmp_path, source="cifar100").split("base").class_counts[0]
+        == 3
+    )
     with pytest.raises(ValueError, match="source 'x' is not one of"):
         create_dataset("cifar-fs", root=tmp_path, source="x")
 
@@ -94,14 +104,21 @@ def test_pickle_with_wrong_classes_is_refused(tmp_path):
     # Put an FC100-only class distribution into the CIFAR-FS val file.
     fine = cifar100_names()
     labels = [fine.index(c) for c in split_list("cifar_fs_train.tsv")[:16]]
-    py2_pickle({b"data": rand_images(16, 32, 0), b"labels": labels}, tmp_path / "CIFAR-FS" / "CIFAR_FS_val.pickle")
-    with pytest.raises(ValueError, match=r"cifar-fs val split from .*CIFAR_FS_val.pickle: 16 of its 16 classes"):
+    py2_pickle(
+        {b"data": rand_images(16, 32, 0), b"labels": labels},
+        tmp_path / "CIFAR-FS" / "CIFAR_FS_val.pickle",
+    )
+    with pytest.raises(
+        ValueError, match=r"cifar-fs val split from .*CIFAR_FS_val.pickle: 16 of its 16 classes"
+    ):
         create_dataset("cifar-fs", root=tmp_path)
 
 
 def test_missing_data_names_layout(tmp_path):
     assert not dataset_info("cifar-fs")["available"](tmp_path)
-    with pytest.raises(DatasetNotFoundError, match=r"(?s)cifar-fs not found under .*cifar-100-python/\{train,"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"(?s)cifar-fs not found under .*cifar-100-python/\{train,"
+    ):
         create_dataset("cifar-fs", root=tmp_path)
 
 

@@ -1,6 +1,6 @@
 import pytest
-
 from _dataset_fixtures import tar_folder, write_cub
+
 from fewshot_clce.data import create_dataset, dataset_info
 from fewshot_clce.data._classes import split_list
 
@@ -12,10 +12,17 @@ def cub_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("split,files,counts", [
-    ("default", ("cub_train.txt", "cub_val.txt", "cub_test.txt"), (140, 30, 30)),
-    ("closerlook", ("cub_closerlook_base.txt", "cub_closerlook_val.txt", "cub_closerlook_novel.txt"), (100, 50, 50)),
-])
+@pytest.mark.parametrize(
+    "split,files,counts",
+    [
+        ("default", ("cub_train.txt", "cub_val.txt", "cub_test.txt"), (140, 30, 30)),
+        (
+            "closerlook",
+            ("cub_closerlook_base.txt", "cub_closerlook_val.txt", "cub_closerlook_novel.txt"),
+            (100, 50, 50),
+        ),
+    ],
+)
 def test_class_splits(cub_root, split, files, counts):
     ds = create_dataset("cub", root=cub_root, split=split, image_size=20)
     for sname, f, n in zip(("base", "val", "novel"), files, counts):
@@ -43,7 +50,10 @@ def test_tgz_is_extracted_once(cub_root, tmp_path):
     assert dataset_info("cub")["available"](archive_dir)
     ds = create_dataset("cub", root=archive_dir)
     assert (archive_dir / "CUB_200_2011" / "images").is_dir()
-    assert ds.split("novel").fingerprint == create_dataset("cub", root=cub_root).split("novel").fingerprint
+    assert (
+        ds.split("novel").fingerprint
+        == create_dataset("cub", root=cub_root).split("novel").fingerprint
+    )
     create_dataset("cub", root=archive_dir)  # second call reads the extracted folder
 
 
@@ -52,7 +62,9 @@ def test_incomplete_copy_and_bad_option(tmp_path):
     import shutil
 
     shutil.rmtree(tmp_path / "CUB_200_2011" / "images" / "200.Common_Yellowthroat")
-    with pytest.raises(ValueError, match="1 of its 200 classes are missing .*200.Common_Yellowthroat"):
+    with pytest.raises(
+        ValueError, match="1 of its 200 classes are missing .*200.Common_Yellowthroat"
+    ):
         create_dataset("cub", root=tmp_path)
     with pytest.raises(ValueError, match="split 'ravi' is not one of default, closerlook"):
         create_dataset("cub", root=tmp_path, split="ravi")
@@ -60,6 +72,7 @@ def test_incomplete_copy_and_bad_option(tmp_path):
 
 def test_listing_never_extracts_an_archive(tmp_path, capsys):
     from _dataset_fixtures import cve_2025_4517_tar
+
     from fewshot_clce.cli import main
 
     hostile = tmp_path / "hostile"
@@ -70,7 +83,11 @@ def test_listing_never_extracts_an_archive(tmp_path, capsys):
     assert [p.name for p in hostile.iterdir()] == ["CUB_200_2011.tgz"]  # nothing extracted
     assert not any(p.name == "owned.txt" for p in tmp_path.rglob("*"))
     cub_rows = [line.split() for line in out.splitlines() if line.split()[:1] == ["cub"]]
-    assert [(r[1], r[-1]) for r in cub_rows] == [("base", "archive"), ("val", "archive"), ("novel", "archive")]
+    assert [(r[1], r[-1]) for r in cub_rows] == [
+        ("base", "archive"),
+        ("val", "archive"),
+        ("novel", "archive"),
+    ]
     assert f"cub: {hostile / 'CUB_200_2011.tgz'} is here, extracted on first use" in out
 
     # a genuine archive is not extracted by the listing either

@@ -1,5 +1,6 @@
 """Decoded-image caches: file splits decode each image once (in memory or a memory-mapped file),
 serve exactly the pixels a fresh decode gives, and never serve a changed file from an old cache."""
+
 from collections import Counter
 
 import numpy as np
@@ -17,7 +18,9 @@ def _folder(root, n_classes=6, per_class=4, size=(9, 7), mode="L", seed=0):
     for c in range(n_classes):
         (root / f"class{c}").mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(root / f"class{c}" / f"{i}.png")
+            Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(
+                root / f"class{c}" / f"{i}.png"
+            )
     return root
 
 
@@ -88,14 +91,19 @@ def test_images_of_another_size_are_named(tmp_path):
     root = _folder(tmp_path / "d", n_classes=2, per_class=2)
     Image.fromarray(np.zeros((4, 4), dtype=np.uint8), "L").save(root / "class1" / "1.png")
     paths = [f"class{c}/{i}.png" for c in range(2) for i in range(2)]
-    split = FileSplit("toy", "base", root, paths, [0, 0, 1, 1], ["a", "b"], mode="L")  # no common size
-    with pytest.raises(ValueError, match=r"class1/1.png' decodes to shape \(4, 4\), sample 0 to \(9, 7\)"):
+    split = FileSplit(
+        "toy", "base", root, paths, [0, 0, 1, 1], ["a", "b"], mode="L"
+    )  # no common size
+    with pytest.raises(
+        ValueError, match=r"class1/1.png' decodes to shape \(4, 4\), sample 0 to \(9, 7\)"
+    ):
         split.preload()
     assert not split.preloaded
 
 
 def test_rotated_omniglot_split_caches_its_rotations(tmp_path):
     from _dataset_fixtures import write_omniglot
+
     from fewshot_clce import create_dataset
 
     write_omniglot(tmp_path / "data")
@@ -115,12 +123,45 @@ def test_training_on_a_folder_decodes_once(tmp_path, monkeypatch, capsys):
     root = _folder(tmp_path / "d", n_classes=10, per_class=8, size=(12, 12))
     opened = []
     real = data_base.read_array
-    monkeypatch.setattr(data_base, "read_array", lambda path, *a, **k: opened.append(str(path)) or real(path, *a, **k))
+    monkeypatch.setattr(
+        data_base,
+        "read_array",
+        lambda path, *a, **k: opened.append(str(path)) or real(path, *a, **k),
+    )
     monkeypatch.chdir(tmp_path)
-    assert main(["train", "--dataset", f"folder:{root}", "--backbone", "conv4", "--loss", "ce", "--out", "run",
-                 "--epochs", "2", "--steps-per-epoch", "6", "--batch-size", "8", "--val-ways", "2",
-                 "--val-shots", "1", "--val-queries", "2", "--val-episodes", "3", "--device", "cpu",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                f"folder:{root}",
+                "--backbone",
+                "conv4",
+                "--loss",
+                "ce",
+                "--out",
+                "run",
+                "--epochs",
+                "2",
+                "--steps-per-epoch",
+                "6",
+                "--batch-size",
+                "8",
+                "--val-ways",
+                "2",
+                "--val-shots",
+                "1",
+                "--val-queries",
+                "2",
+                "--val-episodes",
+                "3",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     base = folder_dataset(root).split("base")
     assert f"decoding the {len(base):,} images of folder:d/base once" in err

@@ -1,4 +1,5 @@
 """Downloads: only when asked; offline they fail saying where to put the files."""
+
 import hashlib
 import socket
 
@@ -22,14 +23,17 @@ def offline(monkeypatch):
     return attempts
 
 
-@pytest.mark.parametrize("name,layout_part", [
-    ("cifar-fs", "cifar-100-python/{train,test,meta}"),
-    ("fc100", "FC100/FC100_{train,val,test}.pickle"),
-    ("mini-imagenet", "mini-imagenet-cache-{train,validation,test}.pkl"),
-    ("tiered-imagenet", "tiered-imagenet/{train,val,test}_images_png.pkl"),
-    ("cub", "CUB_200_2011/images/"),
-    ("omniglot", "images_background/<Alphabet>/<characterNN>/*.png"),
-])
+@pytest.mark.parametrize(
+    "name,layout_part",
+    [
+        ("cifar-fs", "cifar-100-python/{train,test,meta}"),
+        ("fc100", "FC100/FC100_{train,val,test}.pickle"),
+        ("mini-imagenet", "mini-imagenet-cache-{train,validation,test}.pkl"),
+        ("tiered-imagenet", "tiered-imagenet/{train,val,test}_images_png.pkl"),
+        ("cub", "CUB_200_2011/images/"),
+        ("omniglot", "images_background/<Alphabet>/<characterNN>/*.png"),
+    ],
+)
 def test_offline_download_says_where_to_put_files(tmp_path, offline, name, layout_part):
     with pytest.raises(DatasetNotFoundError) as err:
         create_dataset(name, root=tmp_path, download=True)
@@ -37,7 +41,9 @@ def test_offline_download_says_where_to_put_files(tmp_path, offline, name, layou
     assert f"could not download {name} from https://" in msg
     assert f"put the files under {tmp_path}" in msg and layout_part in msg
     assert offline, "the loader should have tried the network"
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "nothing half-downloaded is left behind"
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], (
+        "nothing half-downloaded is left behind"
+    )
 
 
 def test_no_download_unless_asked(tmp_path, offline):
@@ -68,9 +74,14 @@ def test_cli_download_offline_is_one_line_error(tmp_path, offline, capsys):
 
 def test_cli_lists_found_dataset(tmp_path, capsys):
     from _dataset_fixtures import write_omniglot
+
     from fewshot_clce.cli import main
 
     write_omniglot(tmp_path / "omniglot")
     assert main(["datasets", "--root", str(tmp_path)]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.split()[:1] == ["omniglot"]]
+    rows = [
+        line.split()
+        for line in capsys.readouterr().out.splitlines()
+        if line.split()[:1] == ["omniglot"]
+    ]
     assert [(r[1], r[2], r[-1]) for r in rows] == [("base", "7", "yes"), ("novel", "5", "yes")]

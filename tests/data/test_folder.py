@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from _dataset_fixtures import png_header_only
 from PIL import Image
 
-from _dataset_fixtures import png_header_only
 from fewshot_clce import create_dataset
 from fewshot_clce.data.folder import default_split, folder_dataset
 
@@ -56,7 +56,10 @@ def test_two_level_layout_splits_by_alphabet(tmp_path):
 
 
 def test_default_split_small_and_deterministic():
-    assert default_split(["a", "b"]) in ({"base": ["a"], "novel": ["b"]}, {"base": ["b"], "novel": ["a"]})
+    assert default_split(["a", "b"]) in (
+        {"base": ["a"], "novel": ["b"]},
+        {"base": ["b"], "novel": ["a"]},
+    )
     classes = [f"c{i:02d}" for i in range(20)]
     s = default_split(classes)
     assert s == default_split(list(reversed(classes)))
@@ -68,17 +71,26 @@ def test_split_file(tmp_path):
     sf = root / "splits.tsv"
     sf.write_text("# split\tclass\nbase\tclass0\nbase\tclass2\n\nnovel\tclass3\n")
     ds = create_dataset(f"folder:{root}::splits.tsv")  # relative: found inside the folder
-    assert {s: v.class_names for s, v in ds.splits.items()} == {"base": ["class0", "class2"], "novel": ["class3"]}
+    assert {s: v.class_names for s, v in ds.splits.items()} == {
+        "base": ["class0", "class2"],
+        "novel": ["class3"],
+    }
     assert list(ds.split("base").labels) == [0, 0, 0, 1, 1, 1]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("base\tclass0\nnovel\tzebra\n", r"line 2 names class 'zebra', which is not a class folder.*class0, class1"),
-    ("train\tclass0\n", r"line 1: unknown split 'train'; use one of base, val, novel"),
-    ("base class0\n", r"line 1: expected 'split<TAB>class'"),
-    ("base\tclass0\nnovel\tclass0\n", r"line 2: class 'class0' is already listed on line 1"),
-    ("# nothing\n", r"names no class"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "base\tclass0\nnovel\tzebra\n",
+            r"line 2 names class 'zebra', which is not a class folder.*class0, class1",
+        ),
+        ("train\tclass0\n", r"line 1: unknown split 'train'; use one of base, val, novel"),
+        ("base class0\n", r"line 1: expected 'split<TAB>class'"),
+        ("base\tclass0\nnovel\tclass0\n", r"line 2: class 'class0' is already listed on line 1"),
+        ("# nothing\n", r"names no class"),
+    ],
+)
 def test_bad_split_file(tmp_path, text, message):
     root = _one_level(tmp_path / "toy", n_classes=3)
     sf = tmp_path / "s.tsv"
@@ -99,7 +111,9 @@ def test_missing_split_file_and_folder(tmp_path):
 
 def test_fewer_than_two_classes(tmp_path):
     root = _one_level(tmp_path / "toy", n_classes=1)
-    with pytest.raises(ValueError, match=r"has 1 class folder\(s\) \('class0'\); .* needs at least 2"):
+    with pytest.raises(
+        ValueError, match=r"has 1 class folder\(s\) \('class0'\); .* needs at least 2"
+    ):
         folder_dataset(root)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="has 0 class folder"):
@@ -161,8 +175,11 @@ def test_rgb_and_mixed_sizes(tmp_path):
     assert folder_dataset(root, size=(8, 9), mode="L").split("base")[0][0].shape == (1, 8, 9)
 
 
-@pytest.mark.parametrize("width,height", [(100_000, 100_000), (10_000, 9_500), (8_200, 8_200)],
-                         ids=["over-pillow-error", "over-pillow-warning", "over-toolkit-limit"])
+@pytest.mark.parametrize(
+    "width,height",
+    [(100_000, 100_000), (10_000, 9_500), (8_200, 8_200)],
+    ids=["over-pillow-error", "over-pillow-warning", "over-toolkit-limit"],
+)
 def test_decompression_bomb_is_a_one_line_error(tmp_path, capsys, width, height):
     import warnings
 
@@ -198,8 +215,13 @@ def _run_python(args, timeout=60):
     import sys
     from pathlib import Path
 
-    return subprocess.run([sys.executable, *args], cwd=Path(__file__).resolve().parents[2],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.mark.slow
@@ -208,7 +230,9 @@ def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
 
     root = _one_level(tmp_path / "toy", n_classes=3)
     os.mkfifo(root / "class1" / "000.png")  # opening it for reading would block forever
-    done = _run_python(["-m", "fewshot_clce", "show", f"folder:{root}", "--out", str(tmp_path / "g.png")])
+    done = _run_python(
+        ["-m", "fewshot_clce", "show", f"folder:{root}", "--out", str(tmp_path / "g.png")]
+    )
     assert done.returncode == 2, done.stderr
     err = done.stderr.strip()
     assert "\n" not in err and "class1/000.png" in err and "not a regular file" in err
@@ -260,7 +284,9 @@ def test_fingerprint_covers_content_and_survives_a_copy(tmp_path):
     _noise_same_size(root / victim.paths[0], seed=1)
     changed = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
     assert changed["novel"] != prints["novel"]
-    assert {s: f for s, f in changed.items() if s != "novel"} == {s: f for s, f in prints.items() if s != "novel"}
+    assert {s: f for s, f in changed.items() if s != "novel"} == {
+        s: f for s, f in prints.items() if s != "novel"
+    }
 
 
 def test_file_digests_are_read_once_and_redone_when_a_file_changes(tmp_path, monkeypatch):
@@ -284,7 +310,9 @@ def test_file_digests_are_read_once_and_redone_when_a_file_changes(tmp_path, mon
     target = root / "c0" / "0.pgm"
     st = target.stat()
     _noise_same_size(target, seed=2)
-    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # even with the old modification time restored
+    os.utime(
+        target, ns=(st.st_atime_ns, st.st_mtime_ns)
+    )  # even with the old modification time restored
     again = {s: sp.fingerprint for s, sp in folder_dataset(root).splits.items()}
     assert [p.name for p in read] == ["0.pgm"] and again != first
 
@@ -293,7 +321,10 @@ def test_array_dataset_fingerprints_are_unchanged():
     """Committed manifests are bound to these; they must never move."""
     ds = create_dataset("digits")
     assert {s: ds.split(s).fingerprint for s in ("base", "val", "novel")} == {
-        "base": "973cfa0cc1b177a0", "val": "d89e8ee1538cb59f", "novel": "9996c19193871f6e"}
+        "base": "973cfa0cc1b177a0",
+        "val": "d89e8ee1538cb59f",
+        "novel": "9996c19193871f6e",
+    }
 
 
 def test_a_file_listed_twice_is_read_once(tmp_path, monkeypatch):

@@ -7,15 +7,24 @@ import pytest
 
 from fewshot_clce import create_dataset
 from fewshot_clce.data import dataset_info, glyphs
-from fewshot_clce.data.glyph_classes import (BLOCKS, CLASS_FILE, format_classes, load_classes,
-                                             select_classes)
+from fewshot_clce.data.glyph_classes import (
+    BLOCKS,
+    CLASS_FILE,
+    format_classes,
+    load_classes,
+    select_classes,
+)
 from fewshot_clce.data.glyph_render import faces_for, render_env_key
 
 # Fingerprints of the default build (seed 0) with the fonts and FreeType this was written with
 # (matplotlib 3.11.2, Pillow 13.0.0, FreeType 2.14.3): any machine with the same render key
 # must reproduce them byte for byte.
 REFERENCE_ENV = "93386f990e14"
-REFERENCE_FINGERPRINTS = {"base": "228be16d87b6cf10", "val": "c80fc4d6aa59224e", "novel": "4350ed0454be1560"}
+REFERENCE_FINGERPRINTS = {
+    "base": "228be16d87b6cf10",
+    "val": "c80fc4d6aa59224e",
+    "novel": "4350ed0454be1560",
+}
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +47,11 @@ def test_counts_shapes_and_disjoint_splits(full):
         assert split.get_images([0]).shape == (1, 1, 28, 28)
         blocks[name] = {c.split("/")[0] for c in split.class_names}
     # split by block: no block, hence no class, is in two splits
-    assert not (blocks["base"] & blocks["val"] or blocks["base"] & blocks["novel"]
-                or blocks["val"] & blocks["novel"])
+    assert not (
+        blocks["base"] & blocks["val"]
+        or blocks["base"] & blocks["novel"]
+        or blocks["val"] & blocks["novel"]
+    )
     assert len(set().union(*blocks.values())) >= 10
     assert blocks["novel"] >= {"Armenian", "Hebrew", "Georgian"}
 
@@ -77,20 +89,27 @@ def test_subset_build_is_deterministic_in_fresh_caches(tmp_path, monkeypatch):
         fps.append({k: s.fingerprint for k, s in ds.splits.items()})
         assert len(list((tmp_path / sub / "glyphs").glob("*.npz"))) == 1
     assert fps[0] == fps[1]
-    assert create_dataset("glyphs", max_per_block=2, seed=1).split("novel").fingerprint != fps[0]["novel"]
+    assert (
+        create_dataset("glyphs", max_per_block=2, seed=1).split("novel").fingerprint
+        != fps[0]["novel"]
+    )
 
 
 def test_subset_equals_the_same_classes_of_the_full_build(full):
     sub = create_dataset("glyphs", max_per_block=2).split("novel")
     whole = full.split("novel")
     for c, name in enumerate(sub.class_names):
-        np.testing.assert_array_equal(sub.images[sub.indices_of(c)],
-                                      whole.images[whole.indices_of(whole.class_names.index(name))])
+        np.testing.assert_array_equal(
+            sub.images[sub.indices_of(c)],
+            whole.images[whole.indices_of(whole.class_names.index(name))],
+        )
 
 
 def test_reference_fingerprints(full):
     if render_env_key() != REFERENCE_ENV:
-        pytest.skip(f"fonts or FreeType differ from the reference ({render_env_key()} != {REFERENCE_ENV})")
+        pytest.skip(
+            f"fonts or FreeType differ from the reference ({render_env_key()} != {REFERENCE_ENV})"
+        )
     assert {k: s.fingerprint for k, s in full.splits.items()} == REFERENCE_FINGERPRINTS
 
 
@@ -100,7 +119,9 @@ def test_full_build_is_deterministic_in_a_fresh_cache(full, session_cache, tmp_p
     from nothing in the session's new cache) is held against the fingerprints recorded from another
     build, on another day; elsewhere a second build in a fresh cache is held against the first."""
     built = {k: s.fingerprint for k, s in full.splits.items()}
-    in_session_cache = os.environ["FEWSHOT_CLCE_CACHE"] == str(session_cache)  # new with the session
+    in_session_cache = os.environ["FEWSHOT_CLCE_CACHE"] == str(
+        session_cache
+    )  # new with the session
     if render_env_key() == REFERENCE_ENV and in_session_cache:
         assert built == REFERENCE_FINGERPRINTS
         return
@@ -120,7 +141,10 @@ def test_cache_is_reused(tmp_path, monkeypatch):
         raise AssertionError("rebuilt although the cache exists")
 
     monkeypatch.setattr(glyphs, "build_glyphs", no_build)
-    assert create_dataset("glyphs", max_per_block=1).split("base").fingerprint == first.split("base").fingerprint
+    assert (
+        create_dataset("glyphs", max_per_block=1).split("base").fingerprint
+        == first.split("base").fingerprint
+    )
     path.write_bytes(b"not a zip")  # a damaged cache file is rebuilt, not trusted
     with pytest.raises(AssertionError, match="rebuilt"):
         create_dataset("glyphs", max_per_block=1)
@@ -130,7 +154,10 @@ def test_unwritable_cache_folder_is_a_clear_error(tmp_path, monkeypatch):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     monkeypatch.setenv("FEWSHOT_CLCE_CACHE", str(blocker / "cache"))
-    with pytest.raises(PermissionError, match=r"cache folder .*a-file/cache/glyphs.* not writable.*FEWSHOT_CLCE_CACHE"):
+    with pytest.raises(
+        PermissionError,
+        match=r"cache folder .*a-file/cache/glyphs.* not writable.*FEWSHOT_CLCE_CACHE",
+    ):
         create_dataset("glyphs", max_per_block=1)
 
 
@@ -176,4 +203,6 @@ def test_processes_needing_the_same_build_make_it_once(tmp_path, monkeypatch):
     for t in threads:
         t.join()
     assert len(builds) == 1
-    assert all(np.array_equal(results[0][k], results[1][k]) for k in ("images", "labels", "codepoints"))
+    assert all(
+        np.array_equal(results[0][k], results[1][k]) for k in ("images", "labels", "codepoints")
+    )

@@ -1,13 +1,17 @@
 import numpy as np
 import pytest
-
 from _dataset_fixtures import write_mini_csv, write_mini_learn2learn, write_mini_metaoptnet
+
 from fewshot_clce.data import create_dataset, dataset_info
 from fewshot_clce.data._classes import split_list
 from fewshot_clce.data._download import DatasetNotFoundError
 from fewshot_clce.utils.safe_pickle import load_pickle
 
-LISTS = {"base": "mini_imagenet_train.txt", "val": "mini_imagenet_val.txt", "novel": "mini_imagenet_test.txt"}
+LISTS = {
+    "base": "mini_imagenet_train.txt",
+    "val": "mini_imagenet_val.txt",
+    "novel": "mini_imagenet_test.txt",
+}
 COUNTS = {"base": 64, "val": 16, "novel": 20}
 
 
@@ -57,7 +61,12 @@ def test_format_option_and_errors(tmp_path):
     write_mini_learn2learn(tmp_path)
     write_mini_metaoptnet(tmp_path, per_class=3)
     assert create_dataset("mini-imagenet", root=tmp_path).split("val").class_counts[0] == 2
-    assert create_dataset("mini-imagenet", root=tmp_path, format="metaoptnet").split("val").class_counts[0] == 3
+    assert (
+        create_dataset("mini-imagenet", root=tmp_path, format="metaoptnet")
+        .split("val")
+        .class_counts[0]
+        == 3
+    )
     with pytest.raises(DatasetNotFoundError, match="mini-imagenet not found"):
         create_dataset("mini-imagenet", root=tmp_path, format="csv")
     with pytest.raises(ValueError, match="format 'zip' is not one of"):
@@ -68,5 +77,7 @@ def test_wrong_split_is_refused(tmp_path):
     paths = write_mini_learn2learn(tmp_path)
     # A test file holding the validation classes.
     paths["novel"].write_bytes(paths["val"].read_bytes())
-    with pytest.raises(ValueError, match="mini-imagenet novel split .* 20 of its 20 classes are missing"):
+    with pytest.raises(
+        ValueError, match="mini-imagenet novel split .* 20 of its 20 classes are missing"
+    ):
         create_dataset("mini-imagenet", root=tmp_path)

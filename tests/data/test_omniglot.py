@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from _dataset_fixtures import OMNI_BACKGROUND, OMNI_EVALUATION, write_omniglot, zip_folder
+
 from fewshot_clce.data import create_dataset, dataset_info
 
 N_BG = sum(OMNI_BACKGROUND.values())
@@ -40,7 +40,10 @@ def test_rotations_add_base_classes(omni_root):
     torch.testing.assert_close(rot[i][0], torch.rot90(plain[5][0], 1, dims=(1, 2)))
     assert rot.fingerprint != plain.fingerprint
     # novel classes are never rotated
-    assert create_dataset("omniglot", root=omni_root, rotations=True).split("novel").num_classes == N_EV
+    assert (
+        create_dataset("omniglot", root=omni_root, rotations=True).split("novel").num_classes
+        == N_EV
+    )
 
 
 def test_val_alphabets(omni_root):
@@ -60,7 +63,9 @@ def test_zips_extract_to_same_fingerprints(omni_root, tmp_path):
 
     assert main(["datasets", "--root", str(tmp_path)]) == 0  # listing extracts nothing
     assert sorted(p.name for p in (tmp_path / "omniglot-py").iterdir()) == [
-        "images_background.zip", "images_evaluation.zip"]
+        "images_background.zip",
+        "images_evaluation.zip",
+    ]
     a = create_dataset("omniglot", root=omni_root)
     b = create_dataset("omniglot", root=tmp_path)
     assert (tmp_path / "omniglot-py" / "images_background" / "Greek").is_dir()

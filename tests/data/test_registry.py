@@ -7,14 +7,20 @@ from fewshot_clce.data.registry import parse_dataset_spec
 def test_parse_spec_values():
     assert parse_dataset_spec("cub") == ("cub", {})
     assert parse_dataset_spec("omniglot[rotations=true, val_alphabets=5]") == (
-        "omniglot", {"rotations": True, "val_alphabets": 5})
+        "omniglot",
+        {"rotations": True, "val_alphabets": 5},
+    )
     assert parse_dataset_spec("cub[split=closerlook,image_size=84]") == (
-        "cub", {"split": "closerlook", "image_size": 84})
+        "cub",
+        {"split": "closerlook", "image_size": 84},
+    )
     assert parse_dataset_spec("x[scale=0.5]") == ("x", {"scale": 0.5})
 
 
 def test_malformed_option_is_named():
-    with pytest.raises(ValueError, match="dataset option 'rotations' in 'omniglot\\[rotations\\]' is not key=value"):
+    with pytest.raises(
+        ValueError, match="dataset option 'rotations' in 'omniglot\\[rotations\\]' is not key=value"
+    ):
         parse_dataset_spec("omniglot[rotations]")
 
 
@@ -26,9 +32,13 @@ def test_options_reach_the_loader(monkeypatch, tmp_path):
 
 
 def test_unknown_option_lists_valid_ones():
-    with pytest.raises(ValueError, match="dataset 'digits' takes no option 'rotations'; its options: \\(none\\)"):
+    with pytest.raises(
+        ValueError, match="dataset 'digits' takes no option 'rotations'; its options: \\(none\\)"
+    ):
         create_dataset("digits[rotations=true]")
-    with pytest.raises(ValueError, match="dataset 'cub' takes no option 'colour'; its options: .*split"):
+    with pytest.raises(
+        ValueError, match="dataset 'cub' takes no option 'colour'; its options: .*split"
+    ):
         create_dataset("cub[colour=1]")
 
 
@@ -39,9 +49,22 @@ def test_options_travel_through_training_and_evaluation(tmp_path):
     from fewshot_clce.training import TrainConfig, train
 
     spec = "glyphs[max_per_block=2]"
-    run = train(TrainConfig(dataset=spec, backbone="conv4", loss="ce", out=str(tmp_path / "run"), epochs=1,
-                            batch_size=16, steps_per_epoch=2, val_episodes=5, val_queries=3, progress=False,
-                            device="cpu", seed=0))
+    run = train(
+        TrainConfig(
+            dataset=spec,
+            backbone="conv4",
+            loss="ce",
+            out=str(tmp_path / "run"),
+            epochs=1,
+            batch_size=16,
+            steps_per_epoch=2,
+            val_episodes=5,
+            val_queries=3,
+            progress=False,
+            device="cpu",
+            seed=0,
+        )
+    )
     novel = create_dataset(spec).split("novel")
     episodes = sample_episodes(novel, ways=5, shots=1, queries=3, episodes=4, seed=0)
     df = evaluate_run(run, episodes, heads=["centroid"])

@@ -1,5 +1,6 @@
 """One canonical dataset identity: a run trained on a ``folder:`` dataset is evaluated, compared and
 benchmarked on manifests made with the same ``--dataset``, as a user types the commands."""
+
 import shutil
 
 import numpy as np
@@ -13,9 +14,24 @@ from fewshot_clce.data import create_dataset
 from fewshot_clce.data.registry import dataset_id
 from fewshot_clce.episodes import EpisodeSet
 
-CLASSES = {"base": ["ant", "bee", "cat", "dog"], "val": ["eel", "fox", "gar"], "novel": ["gnu", "hen", "ibis"]}
-TRAIN = ["--backbone", "conv4", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "8", "--device", "cpu",
-         "--no-progress"]
+CLASSES = {
+    "base": ["ant", "bee", "cat", "dog"],
+    "val": ["eel", "fox", "gar"],
+    "novel": ["gnu", "hen", "ibis"],
+}
+TRAIN = [
+    "--backbone",
+    "conv4",
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "8",
+    "--device",
+    "cpu",
+    "--no-progress",
+]
 
 
 def write_folder_dataset(root, per_class=20, seed=0):
@@ -42,24 +58,84 @@ def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("identity")
     root = write_folder_dataset(tmp / "data" / "mydata")
     spec = f"folder:{root}::split.tsv"
-    assert main(["train", "--dataset", spec, "--loss", "ce", "--out", str(tmp / "run_abs"), *TRAIN]) == 0
+    assert (
+        main(["train", "--dataset", spec, "--loss", "ce", "--out", str(tmp / "run_abs"), *TRAIN])
+        == 0
+    )
     here = os.getcwd()
     os.chdir(tmp / "data")
     try:
-        assert main(["train", "--dataset", "folder:mydata::split.tsv", "--loss", "supcon",
-                     "--out", str(tmp / "run_rel"), *TRAIN]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    "--dataset",
+                    "folder:mydata::split.tsv",
+                    "--loss",
+                    "supcon",
+                    "--out",
+                    str(tmp / "run_rel"),
+                    *TRAIN,
+                ]
+            )
+            == 0
+        )
     finally:
         os.chdir(here)
-    assert main(["episodes", "make", "--dataset", spec, "--split", "novel", "--ways", "3", "--shots", "1",
-                 "--queries", "2", "--episodes", "12", "--out", str(tmp / "novel.npz")]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                spec,
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "12",
+                "--out",
+                str(tmp / "novel.npz"),
+            ]
+        )
+        == 0
+    )
     return tmp, root, spec
 
 
 def test_the_identity_is_the_folder_name_and_is_recorded(world, tmp_path):
     tmp, root, spec = world
-    assert main(["episodes", "make", "--dataset", spec, "--split", "novel", "--ways", "3", "--shots", "1",
-                 "--queries", "2", "--episodes", "12", "--out-dir", str(tmp_path)]) == 0
-    made = tmp_path / "folder-mydata_novel_3way_1shot_2query.npz"  # named after the identity, not the path
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                spec,
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "12",
+                "--out-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    made = (
+        tmp_path / "folder-mydata_novel_3way_1shot_2query.npz"
+    )  # named after the identity, not the path
     eps = EpisodeSet.load(made)
     assert eps == EpisodeSet.load(tmp / "novel.npz")
     assert eps.dataset == "folder:mydata" == dataset_id(spec) == create_dataset(spec).name
@@ -67,7 +143,10 @@ def test_the_identity_is_the_folder_name_and_is_recorded(world, tmp_path):
     assert config["dataset"] == spec  # what the user typed
     assert config["derived"]["dataset_id"] == "folder:mydata"
     rel = yaml.safe_load((tmp / "run_rel" / "config.yaml").read_text())
-    assert rel["dataset"] == "folder:mydata::split.tsv" and rel["derived"]["dataset_id"] == "folder:mydata"
+    assert (
+        rel["dataset"] == "folder:mydata::split.tsv"
+        and rel["derived"]["dataset_id"] == "folder:mydata"
+    )
     assert rel["derived"]["base_fingerprint"] == config["derived"]["base_fingerprint"]
 
 
@@ -78,13 +157,40 @@ def test_evaluate_and_compare_runs_trained_on_a_folder(world, capsys, monkeypatc
     monkeypatch.chdir(tmp)
     for run in ("run_abs", "run_rel"):
         out = tmp / f"{run}.csv"
-        assert main(["evaluate", str(tmp / run), "--episodes", made, "--head", "centroid", "--no-cache",
-                     "--out", str(out)]) == 0, capsys.readouterr().err
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(tmp / run),
+                    "--episodes",
+                    made,
+                    "--head",
+                    "centroid",
+                    "--no-cache",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
         df = pd.read_csv(out)
         assert len(df) == 12 and set(df["dataset"]) == {"folder:mydata"}
     capsys.readouterr()
-    assert main(["compare", str(tmp / "run_abs"), str(tmp / "run_rel"), "--episodes", made, "--head", "centroid",
-                 "--no-cache"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp / "run_abs"),
+                str(tmp / "run_rel"),
+                "--episodes",
+                made,
+                "--head",
+                "centroid",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "run_abs" in out and "run_rel" in out and "folder:mydata" in out
 
@@ -94,59 +200,257 @@ def test_relative_path_and_a_copy_give_the_same_manifests(world, monkeypatch, ca
     copy = tmp / "elsewhere" / "mydata"
     shutil.copytree(root, copy)
     monkeypatch.chdir(tmp / "elsewhere")
-    assert main(["episodes", "make", "--dataset", "folder:../data/mydata::split.tsv", "--split", "novel",
-                 "--ways", "3", "--shots", "1", "--queries", "2", "--episodes", "12", "--out", "rel.npz"]) == 0
-    assert main(["episodes", "make", "--dataset", "folder:mydata::split.tsv", "--split", "novel",
-                 "--ways", "3", "--shots", "1", "--queries", "2", "--episodes", "12", "--out", "copy.npz"]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "folder:../data/mydata::split.tsv",
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "12",
+                "--out",
+                "rel.npz",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "folder:mydata::split.tsv",
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "12",
+                "--out",
+                "copy.npz",
+            ]
+        )
+        == 0
+    )
     original = EpisodeSet.load(tmp / "novel.npz")
     assert EpisodeSet.load("rel.npz") == original == EpisodeSet.load("copy.npz")
     # a run trained on the original evaluates on the copy's manifests, and the other way round
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", "copy.npz", "--head", "centroid", "--no-cache",
-                 "--out", "copy.csv"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                "copy.npz",
+                "--head",
+                "centroid",
+                "--no-cache",
+                "--out",
+                "copy.csv",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
 
 
 def test_other_data_under_the_same_name_is_refused_by_fingerprint(world, tmp_path, capsys):
     tmp, root, spec = world
     other = write_folder_dataset(tmp_path / "mydata", per_class=21, seed=1)
-    assert main(["episodes", "make", "--dataset", f"folder:{other}::split.tsv", "--split", "novel", "--ways", "3",
-                 "--shots", "1", "--queries", "2", "--episodes", "5", "--out", str(tmp_path / "other.npz")]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                f"folder:{other}::split.tsv",
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "5",
+                "--out",
+                str(tmp_path / "other.npz"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "other.npz"), "--no-cache",
-                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                str(tmp_path / "other.npz"),
+                "--no-cache",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "fingerprint" in err and not (tmp_path / "x.csv").exists()
 
 
-def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_path(world, tmp_path, capsys):
+def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_path(
+    world, tmp_path, capsys
+):
     tmp, root, spec = world
-    assert main(["episodes", "make", "--dataset", "digits", "--shots", "1", "--episodes", "3",
-                 "--out", str(tmp_path / "digits.npz")]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                "digits",
+                "--shots",
+                "1",
+                "--episodes",
+                "3",
+                "--out",
+                str(tmp_path / "digits.npz"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "digits.npz"),
-                 "--out", str(tmp_path / "x.csv")]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                str(tmp_path / "digits.npz"),
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     df = pd.read_csv(tmp_path / "x.csv")
     assert set(df["train_dataset"]) == {"folder:mydata"} and set(df["dataset"]) == {"digits"}
     # episodes of another folder dataset do not say where it lies: the error names the option that does
     other = write_folder_dataset(tmp_path / "otherdata", per_class=21, seed=1)
-    assert main(["episodes", "make", "--dataset", f"folder:{other}::split.tsv", "--split", "novel", "--ways", "3",
-                 "--shots", "1", "--queries", "2", "--episodes", "5", "--out", str(tmp_path / "other.npz")]) == 0
+    assert (
+        main(
+            [
+                "episodes",
+                "make",
+                "--dataset",
+                f"folder:{other}::split.tsv",
+                "--split",
+                "novel",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--episodes",
+                "5",
+                "--out",
+                str(tmp_path / "other.npz"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "other.npz"),
-                 "--out", str(tmp_path / "y.csv")]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                str(tmp_path / "other.npz"),
+                "--out",
+                str(tmp_path / "y.csv"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "'folder:otherdata'" in err and "--dataset folder:PATH" in err and not (tmp_path / "y.csv").exists()
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(tmp_path / "other.npz"), "--dataset",
-                 f"folder:{other}::split.tsv", "--out", str(tmp_path / "y.csv")]) == 0
+    assert (
+        "'folder:otherdata'" in err
+        and "--dataset folder:PATH" in err
+        and not (tmp_path / "y.csv").exists()
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                str(tmp_path / "other.npz"),
+                "--dataset",
+                f"folder:{other}::split.tsv",
+                "--out",
+                str(tmp_path / "y.csv"),
+            ]
+        )
+        == 0
+    )
 
 
 @pytest.mark.slow
 def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     tmp, root, spec = world
     out = tmp_path / "bench"
-    assert main(["benchmark", "--dataset", spec, "--losses", "ce", "--seeds", "0", "--epochs", "1",
-                 "--batch-size", "8", "--ways", "3", "--shots", "1", "--queries", "2", "--heads", "centroid",
-                 "--episodes", "6", "--val-episodes", "3", "--no-tsne", "--no-progress", "--device", "cpu",
-                 "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "benchmark",
+                "--dataset",
+                spec,
+                "--losses",
+                "ce",
+                "--seeds",
+                "0",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--heads",
+                "centroid",
+                "--episodes",
+                "6",
+                "--val-episodes",
+                "3",
+                "--no-tsne",
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     per_episode = pd.read_csv(out / "per_episode.csv")
     # the trained run and the untrained backbone, each on 6 novel and 3 val episodes
     assert set(per_episode["dataset"]) == {"folder:mydata"} and len(per_episode) == 2 * (6 + 3)
@@ -156,14 +460,60 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     assert made and all(name.startswith("folder-mydata_") for name in made)
     # the benchmark's manifests serve a run trained outside it, and the other way round
     novel = next(p for p in (out / "episodes").glob("*novel*.npz"))
-    assert main(["evaluate", str(tmp / "run_abs"), "--episodes", str(novel), "--head", "centroid", "--no-cache",
-                 "--out", str(tmp_path / "x.csv")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(tmp / "run_abs"),
+                "--episodes",
+                str(novel),
+                "--head",
+                "centroid",
+                "--no-cache",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # re-running resumes: nothing trained or evaluated again
-    assert main(["benchmark", "--dataset", spec, "--losses", "ce", "--seeds", "0", "--epochs", "1",
-                 "--batch-size", "8", "--ways", "3", "--shots", "1", "--queries", "2", "--heads", "centroid",
-                 "--episodes", "6", "--val-episodes", "3", "--no-tsne", "--no-progress", "--device", "cpu",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "benchmark",
+                "--dataset",
+                spec,
+                "--losses",
+                "ce",
+                "--seeds",
+                "0",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--ways",
+                "3",
+                "--shots",
+                "1",
+                "--queries",
+                "2",
+                "--heads",
+                "centroid",
+                "--episodes",
+                "6",
+                "--val-episodes",
+                "3",
+                "--no-tsne",
+                "--no-progress",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "0 trained, 1 reused; 0 evaluated, 1 evaluations reused" in capsys.readouterr().out
 
 
@@ -171,9 +521,14 @@ def test_the_identity_of_registered_datasets_with_options():
     assert dataset_id("digits") == "digits"
     assert dataset_id("glyphs[max_per_block=2]") == "glyphs[max_per_block=2]"
     # options in any order, at their defaults, or that only fetch data do not change it
-    assert dataset_id("cub[image_size=84, split=closerlook, download=true]") == "cub[split=closerlook]"
+    assert (
+        dataset_id("cub[image_size=84, split=closerlook, download=true]") == "cub[split=closerlook]"
+    )
     assert dataset_id("cub[split=default]") == "cub" == dataset_id("cub", split="default")
-    assert dataset_id("omniglot[val_alphabets=5,rotations=true]") == "omniglot[rotations=true,val_alphabets=5]"
+    assert (
+        dataset_id("omniglot[val_alphabets=5,rotations=true]")
+        == "omniglot[rotations=true,val_alphabets=5]"
+    )
     with pytest.raises(ValueError, match="takes no option 'colour'"):
         dataset_id("cub[colour=red]")
     ds = create_dataset("glyphs[max_per_block=2]")
@@ -185,8 +540,13 @@ def test_show_draws_a_folder_manifest_given_its_path(world, tmp_path, capsys):
     tmp, root, spec = world
     made = str(tmp / "novel.npz")
     assert main(["episodes", "show", made, "--out", str(tmp_path / "g.png")]) == 2
-    assert "pass --dataset folder:PATH" in capsys.readouterr().err and not (tmp_path / "g.png").exists()
-    assert main(["episodes", "show", made, "--dataset", spec, "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        "pass --dataset folder:PATH" in capsys.readouterr().err
+        and not (tmp_path / "g.png").exists()
+    )
+    assert (
+        main(["episodes", "show", made, "--dataset", spec, "--out", str(tmp_path / "g.png")]) == 0
+    )
     assert "checked:     matches folder:mydata/novel" in capsys.readouterr().out
 
 
@@ -195,4 +555,6 @@ def test_benchmark_refuses_two_datasets_of_one_identity(tmp_path, capsys):
     a, b = f"folder:{tmp_path / 'a' / 'mydata'}", f"folder:{tmp_path / 'b' / 'mydata'}"
     assert main(["benchmark", "--dataset", a, b, "--losses", "ce", "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert f"--dataset {a!r} and {b!r} are one dataset ('folder:mydata')" in err and not out.exists()
+    assert (
+        f"--dataset {a!r} and {b!r} are one dataset ('folder:mydata')" in err and not out.exists()
+    )

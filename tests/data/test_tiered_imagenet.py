@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from _dataset_fixtures import write_tiered
+
 from fewshot_clce.data import create_dataset, dataset_info
 from fewshot_clce.data._classes import split_list
 from fewshot_clce.data.tiered_imagenet import EncodedImageSplit
@@ -68,5 +68,7 @@ def test_decompression_bomb_blob_is_a_clear_error():
     blobs = [png_bytes(rand_images(1, 8, 0)[0]), png_header_only(100_000, 100_000)]
     split = EncodedImageSplit("tiered-imagenet", "novel", blobs, [0, 1], ["a", "b"])
     assert split.get_image(0).shape == (3, 8, 8)
-    with pytest.raises(ValueError, match="image 'tiered-imagenet novel image 1' declares more than"):
+    with pytest.raises(
+        ValueError, match="image 'tiered-imagenet novel image 1' declares more than"
+    ):
         split.get_image(1)

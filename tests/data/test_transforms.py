@@ -3,7 +3,14 @@ import dataclasses
 import pytest
 import torch
 
-from fewshot_clce.data.transforms import PRESETS, Augment, Preprocess, choose_preset, eval_preprocess, normalize
+from fewshot_clce.data.transforms import (
+    PRESETS,
+    Augment,
+    Preprocess,
+    choose_preset,
+    eval_preprocess,
+    normalize,
+)
 
 
 def _images(b=6, c=3, h=20, w=24, seed=0):
@@ -25,8 +32,14 @@ def test_views_shape_and_seeding(preset):
 
 
 def test_identity_preset_only_normalises():
-    still = dataclasses.replace(PRESETS["cifar"], crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip=False,
-                                jitter=0.0, grayscale_p=0.0)
+    still = dataclasses.replace(
+        PRESETS["cifar"],
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        hflip=False,
+        jitter=0.0,
+        grayscale_p=0.0,
+    )
     x = _images()
     out = Augment(still, (20, 24), 3)(x, 3, torch.Generator().manual_seed(0))
     expected = normalize(x, still.mean, still.std)
@@ -35,8 +48,15 @@ def test_identity_preset_only_normalises():
 
 
 def test_flip_only_preset_gives_the_image_or_its_mirror():
-    flip = dataclasses.replace(PRESETS["cifar"], crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), jitter=0.0,
-                               grayscale_p=0.0, mean=(0.0,) * 3, std=(1.0,) * 3)
+    flip = dataclasses.replace(
+        PRESETS["cifar"],
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        jitter=0.0,
+        grayscale_p=0.0,
+        mean=(0.0,) * 3,
+        std=(1.0,) * 3,
+    )
     x = _images(b=32)
     out = Augment(flip, (20, 24), 3)(x, 1, torch.Generator().manual_seed(0))[:, 0]
     same = (out - x).abs().amax(dim=(1, 2, 3)) < 1e-5
@@ -69,7 +89,9 @@ def test_choose_preset():
 
 
 def test_large_images_are_shrunk_smoothly_before_cropping():
-    still = dataclasses.replace(PRESETS["glyph"], crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotate_degrees=0.0)
+    still = dataclasses.replace(
+        PRESETS["glyph"], crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotate_degrees=0.0
+    )
     stripes = torch.zeros(2, 1, 105, 105)
     stripes[..., ::2] = 1.0  # one-pixel stripes: naive point sampling would alias them
     out = Augment(still, (28, 28), 1)(stripes, 1, torch.Generator().manual_seed(0))
@@ -82,13 +104,15 @@ def test_grayscale_images_are_repeated_into_rgb_for_a_colour_backbone():
     gray = _images(b=3, c=1, h=6, w=6)
     out = pre.adapted_to((1, 6, 6))(gray)
     assert out.shape == (3, 3, 6, 6)
-    for c, m in enumerate((0.1, 0.2, 0.3)):  # every plane is the gray one, normalised by its own mean
+    for c, m in enumerate(
+        (0.1, 0.2, 0.3)
+    ):  # every plane is the gray one, normalised by its own mean
         torch.testing.assert_close(out[:, c], (gray[:, 0] - m) / 0.5)
 
 
 def test_rgb_images_become_bt601_luminance_for_a_grayscale_backbone():
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     pre = Preprocess(None, (0.0,), (1.0,)).adapted_to((3, 5, 7))
     rgb = _images(b=2, c=3, h=5, w=7, seed=2)
@@ -108,7 +132,8 @@ def test_resizing_and_channel_adaptation_commute_up_to_rounding():
     pre = Preprocess((8, 8), (0.5,), (0.5,)).adapted_to((3, 20, 24))
     rgb = _images(b=2, c=3)
     luma = Preprocess((8, 8), (0.5,), (0.5,))(
-        (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True))
+        (rgb * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    )
     torch.testing.assert_close(pre(rgb), luma, atol=1e-5, rtol=1e-5)
 
 
@@ -129,4 +154,7 @@ def test_the_adaptation_is_described_and_keys_the_cache_only_when_there_is_one()
     assert pre.describe((1, 28, 28)) == "none"
     assert pre.describe((1, 8, 8)) == "8x8 -> 28x28"
     assert rgb.describe((3, 32, 32)) == "3 -> 1 channels (ITU-R BT.601 luminance), 32x32 -> 28x28"
-    assert Preprocess(None, (0.5,) * 3, (0.5,) * 3).describe((1, 8, 8)) == "1 -> 3 channels (gray repeated)"
+    assert (
+        Preprocess(None, (0.5,) * 3, (0.5,) * 3).describe((1, 8, 8))
+        == "1 -> 3 channels (gray repeated)"
+    )

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 import torch
+from _episode_fixtures import make_split
 from torch.utils.data import DataLoader
 
 from fewshot_clce.episodes import sample_episodes
 from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler, EpisodeStream
-from _episode_fixtures import make_split
 
 
 def test_batches_are_episodes_support_then_query():
@@ -22,7 +22,9 @@ def test_batches_are_episodes_support_then_query():
     assert batches == list(sampler)  # same epoch, same episodes
     eps = sampler.episodes_for_epoch(0)
     assert batches == np.concatenate([eps.flat_support(), eps.flat_query()], axis=1).tolist()
-    assert all(type(i) is int for batch in batches for i in batch)  # Python ints, as DataLoader expects
+    assert all(
+        type(i) is int for batch in batches for i in batch
+    )  # Python ints, as DataLoader expects
     sampler.set_epoch(1)
     assert batches != list(sampler)
     sampler.set_epoch(0)
@@ -58,12 +60,18 @@ def test_stream_in_workers_shares_episodes_out():
 @pytest.mark.parametrize("drop_last, lengths", [(True, [3, 3, 3]), (False, [4, 3, 3])])
 def test_ranks_partition_the_epoch(drop_last, lengths):
     labels = np.repeat(np.arange(8), 10)
-    shards = [list(EpisodeBatchSampler(labels, 4, 1, 1, episodes=10, seed=1, rank=r, world_size=3,
-                                       drop_last=drop_last)) for r in range(3)]
+    shards = [
+        list(
+            EpisodeBatchSampler(
+                labels, 4, 1, 1, episodes=10, seed=1, rank=r, world_size=3, drop_last=drop_last
+            )
+        )
+        for r in range(3)
+    ]
     assert [len(s) for s in shards] == lengths
     everything = list(EpisodeBatchSampler(labels, 4, 1, 1, episodes=10, seed=1))
     merged = [b for i in range(4) for s in shards if i < len(s) for b in [s[i]]]
-    assert merged == everything[:len(merged)]
+    assert merged == everything[: len(merged)]
     with pytest.raises(ValueError, match="rank must lie in"):
         EpisodeBatchSampler(labels, 4, 1, 1, episodes=10, rank=3, world_size=3)
 

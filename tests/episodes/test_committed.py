@@ -1,4 +1,5 @@
 """The committed manifests in episodes/ regenerate exactly from their seeds and are documented."""
+
 import shlex
 from pathlib import Path
 
@@ -13,7 +14,9 @@ FOLDER = Path(__file__).resolve().parents[2] / "episodes"
 FILES = sorted(FOLDER.glob("*.npz"))
 EXPECTED = [(d, s, k) for d in ("digits", "glyphs") for s in ("novel", "val") for k in (1, 5)]
 # building glyphs renders ~31,000 images (tens of seconds once per test session)
-SLOW = [pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("glyphs") else p for p in FILES]
+SLOW = [
+    pytest.param(p, marks=pytest.mark.slow) if p.name.startswith("glyphs") else p for p in FILES
+]
 
 
 def test_every_embedded_split_has_its_manifests():
@@ -31,8 +34,12 @@ def test_regenerates_identically(path):
     for name in ("classes", "support", "query"):
         assert np.array_equal(getattr(eps, name), getattr(again, name)), name
     assert eps.fingerprint == again.fingerprint == split.fingerprint
-    assert path == FOLDER / default_path("", eps.dataset, eps.split, eps.ways, eps.shots, eps.queries)
-    made_by = make_command(eps.dataset, eps.split, eps.ways, eps.shots, eps.queries, len(eps), eps.seed)
+    assert path == FOLDER / default_path(
+        "", eps.dataset, eps.split, eps.ways, eps.shots, eps.queries
+    )
+    made_by = make_command(
+        eps.dataset, eps.split, eps.ways, eps.shots, eps.queries, len(eps), eps.seed
+    )
     assert eps.meta["made_by"] == made_by
 
 
@@ -43,11 +50,14 @@ def test_readme_lists_file_and_command(path):
     assert f"`{path.name}`" in readme
     # the README gives one command per (dataset, split), with every shot count in --shots
     lines = [line for line in readme.splitlines() if line.startswith("fewshot-clce episodes make")]
-    matching = [shlex.split(line) for line in lines
-                if f"--dataset {eps.dataset} --split {eps.split} " in line]
+    matching = [
+        shlex.split(line)
+        for line in lines
+        if f"--dataset {eps.dataset} --split {eps.split} " in line
+    ]
     assert len(matching) == 1, f"README needs one make command for {eps.dataset}/{eps.split}"
     args = matching[0]
-    shots = args[args.index("--shots") + 1: args.index("--queries")]
+    shots = args[args.index("--shots") + 1 : args.index("--queries")]
     assert str(eps.shots) in shots
     assert args[args.index("--episodes") + 1] == str(len(eps))
     assert args[args.index("--seed") + 1] == str(eps.seed)
@@ -75,12 +85,23 @@ def test_the_benchmark_evaluates_on_the_committed_manifests():
     """Not on freshly drawn ones: the README's numbers are on these very episodes."""
     from fewshot_clce.benchmark.manifests import benchmark_manifests, committed_dir
 
-    found = benchmark_manifests(create_dataset("digits"), ("val", "novel"), 5, [1, 5], 15, {"val": 100, "novel": 300},
-                                0, Path("/nonexistent-out"), [committed_dir()])
+    found = benchmark_manifests(
+        create_dataset("digits"),
+        ("val", "novel"),
+        5,
+        [1, 5],
+        15,
+        {"val": 100, "novel": 300},
+        0,
+        Path("/nonexistent-out"),
+        [committed_dir()],
+    )
     assert len(found) == 4
-    for (split, shots), (eps, source) in found.items():
-        assert Path(source).parent == committed_dir() and Path(source).name == default_path("", "digits", split, 5,
-                                                                                              shots, 15).name
+    for (split, shots), (_eps, source) in found.items():
+        assert (
+            Path(source).parent == committed_dir()
+            and Path(source).name == default_path("", "digits", split, 5, shots, 15).name
+        )
 
 
 @pytest.mark.slow
@@ -90,14 +111,49 @@ def test_a_wheel_ships_the_committed_manifests(tmp_path):
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path / "dist"), str(root)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(root),
+        ],
+        check=True,
+        capture_output=True,
+    )
     wheel = next((tmp_path / "dist").glob("fewshot_clce-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
-                    str(wheel)], check=True, capture_output=True)
-    code = ("import fewshot_clce, sys; from fewshot_clce.benchmark.manifests import committed_dir; "
-            "assert fewshot_clce.__file__.startswith(sys.argv[1]), fewshot_clce.__file__; "
-            "print(sorted(p.name for p in committed_dir().glob('*.npz')))")
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "site")], cwd=tmp_path, check=True,
-                         capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(tmp_path / "site"),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    code = (
+        "import fewshot_clce, sys; from fewshot_clce.benchmark.manifests import committed_dir; "
+        "assert fewshot_clce.__file__.startswith(sys.argv[1]), fewshot_clce.__file__; "
+        "print(sorted(p.name for p in committed_dir().glob('*.npz')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "site")],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+    )
     assert out.stdout.strip() == str([p.name for p in FILES])

@@ -3,12 +3,12 @@ import zipfile
 
 import numpy as np
 import pytest
+from _episode_fixtures import make_split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fewshot_clce.episodes import EpisodeSet, sample_distinct, sample_episodes
 from fewshot_clce.episodes.batch_sampler import EpisodeBatchSampler
-from _episode_fixtures import make_split
 
 
 def check_invariants(eps, labels, ways, shots, queries, count):
@@ -28,9 +28,14 @@ def check_invariants(eps, labels, ways, shots, queries, count):
 
 
 @settings(max_examples=60, deadline=None)
-@given(counts=st.lists(st.integers(0, 30), min_size=1, max_size=12),
-       ways=st.integers(1, 6), shots=st.integers(1, 4), queries=st.integers(1, 5),
-       count=st.integers(1, 40), seed=st.integers(0, 2 ** 32))
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=1, max_size=12),
+    ways=st.integers(1, 6),
+    shots=st.integers(1, 4),
+    queries=st.integers(1, 5),
+    count=st.integers(1, 40),
+    seed=st.integers(0, 2**32),
+)
 def test_sampler_invariants(counts, ways, shots, queries, count, seed):
     labels = np.repeat(np.arange(len(counts)), counts)
     usable = sum(c >= shots + queries for c in counts)
@@ -49,9 +54,16 @@ def test_sampler_invariants(counts, ways, shots, queries, count, seed):
 
 
 @settings(max_examples=40, deadline=None)
-@given(counts=st.lists(st.integers(0, 30), min_size=2, max_size=10), shots=st.integers(1, 3),
-       queries=st.integers(1, 4), count=st.integers(1, 30), seed=st.integers(0, 2 ** 32))
-def test_sampled_episodes_pass_the_integrity_check_with_shuffled_labels(counts, shots, queries, count, seed):
+@given(
+    counts=st.lists(st.integers(0, 30), min_size=2, max_size=10),
+    shots=st.integers(1, 3),
+    queries=st.integers(1, 4),
+    count=st.integers(1, 30),
+    seed=st.integers(0, 2**32),
+)
+def test_sampled_episodes_pass_the_integrity_check_with_shuffled_labels(
+    counts, shots, queries, count, seed
+):
     """sample_episodes builds its EpisodeSet without validating it again: the one integrity check
     (with the labels) must find nothing, for samples grouped by class or not."""
     from fewshot_clce.episodes import validate_episodes
@@ -62,7 +74,9 @@ def test_sampled_episodes_pass_the_integrity_check_with_shuffled_labels(counts, 
         return
     for labels in (grouped, shuffled):
         eps = sample_episodes(labels, 2, shots, queries, count, seed, skip_small_classes=True)
-        validate_episodes(eps.classes, eps.support, eps.query, labels=labels, num_classes=len(counts))
+        validate_episodes(
+            eps.classes, eps.support, eps.query, labels=labels, num_classes=len(counts)
+        )
         check_invariants(eps, labels, 2, shots, queries, count)
 
 
@@ -76,10 +90,13 @@ def test_sample_distinct_in_range_and_distinct(n, data):
     assert all(len(set(row)) == size for row in out.tolist())
 
 
-@pytest.mark.parametrize("n, size, tuples", [
-    (4, 3, 24),   # all distinct with probability 3/8: redraw-on-repeat path
-    (5, 4, 120),  # probability 24/125: argsort-of-keys path
-])
+@pytest.mark.parametrize(
+    "n, size, tuples",
+    [
+        (4, 3, 24),  # all distinct with probability 3/8: redraw-on-repeat path
+        (5, 4, 120),  # probability 24/125: argsort-of-keys path
+    ],
+)
 def test_sample_distinct_is_uniform_over_ordered_tuples(n, size, tuples):
     # each ordered tuple expected 30000 / tuples times; a biased method (e.g. Floyd's without a
     # final shuffle, or drawing a sorted subset) is far outside 5 standard deviations
@@ -138,15 +155,21 @@ def test_generator_and_fresh_seed():
     assert sample_episodes(labels, 3, 1, 2, 5, fresh.seed) == fresh
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(ways=0), "ways must be at least 1, got 0"),
-    (dict(shots=-1), "shots must be at least 1, got -1"),
-    (dict(queries=0), "queries must be at least 1"),
-    (dict(episodes=0), "episodes must be at least 1"),
-    (dict(ways=2.5), "ways must be a positive integer, got 2.5"),
-    (dict(seed=-3), "seed must be a non-negative integer"),
-    (dict(ways=9), "9-way episodes need 9 classes but toy/novel has 8 classes; lower --ways to at most 8"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(ways=0), "ways must be at least 1, got 0"),
+        (dict(shots=-1), "shots must be at least 1, got -1"),
+        (dict(queries=0), "queries must be at least 1"),
+        (dict(episodes=0), "episodes must be at least 1"),
+        (dict(ways=2.5), "ways must be a positive integer, got 2.5"),
+        (dict(seed=-3), "seed must be a non-negative integer"),
+        (
+            dict(ways=9),
+            "9-way episodes need 9 classes but toy/novel has 8 classes; lower --ways to at most 8",
+        ),
+    ],
+)
 def test_bad_sizes(kw, msg):
     args = dict(ways=5, shots=1, queries=15, episodes=10, seed=0) | kw
     with pytest.raises(ValueError, match=msg.replace("(", r"\(")):
@@ -155,7 +178,9 @@ def test_bad_sizes(kw, msg):
 
 def test_small_class_named_with_both_counts():
     split = make_split([25, 25, 12, 25, 25, 25])
-    with pytest.raises(ValueError, match="class 'c2' has 12 samples; 5-shot 15-query episodes need 20"):
+    with pytest.raises(
+        ValueError, match="class 'c2' has 12 samples; 5-shot 15-query episodes need 20"
+    ):
         sample_episodes(split, 5, 5, 15, 10, 0)
     eps = sample_episodes(split, 5, 5, 15, 10, 0, skip_small_classes=True)
     assert 2 not in eps.classes
@@ -169,7 +194,9 @@ def test_accessors():
     ep = eps[2]
     assert ep.support.shape == (3, 2) and np.array_equal(ep.classes, eps.classes[2])
     sub = eps[1:4]
-    assert isinstance(sub, EpisodeSet) and len(sub) == 3 and np.array_equal(sub.query, eps.query[1:4])
+    assert (
+        isinstance(sub, EpisodeSet) and len(sub) == 3 and np.array_equal(sub.query, eps.query[1:4])
+    )
     assert eps.flat_support().shape == (7, 6) and list(eps.support_labels()) == [0, 0, 1, 1, 2, 2]
     assert np.array_equal(eps.flat_query()[:, 4:8], eps.query[:, 1])
     assert list(eps.query_labels()) == [0] * 4 + [1] * 4 + [2] * 4
@@ -188,7 +215,11 @@ def test_save_load_roundtrip_and_plain_numpy(tmp_path):
         meta = json.loads(str(z["meta"]))
         assert np.array_equal(z["support"], eps.support)
         assert z["support"].dtype == np.uint8
-    assert meta["format_version"] == 1 and meta["count"] == 300 and meta["fingerprint"] == split.fingerprint
+    assert (
+        meta["format_version"] == 1
+        and meta["count"] == 300
+        and meta["fingerprint"] == split.fingerprint
+    )
     with pytest.raises(FileExistsError):
         eps.save(path, overwrite=False)
 
@@ -197,8 +228,11 @@ def test_load_checks_split(tmp_path):
     split = make_split([25] * 8)
     path = sample_episodes(split, 5, 1, 15, 20, seed=0).save(tmp_path / "e.npz")
     other = make_split([25] * 8, seed=1)  # same classes and sizes, samples in another order
-    with pytest.raises(ValueError, match=f"fingerprint {split.fingerprint}, but this split's fingerprint "
-                                         f"is {other.fingerprint}"):
+    with pytest.raises(
+        ValueError,
+        match=f"fingerprint {split.fingerprint}, but this split's fingerprint "
+        f"is {other.fingerprint}",
+    ):
         EpisodeSet.load(path, split=other)
     with pytest.raises(ValueError, match="drawn from dataset 'toy', not 'other'"):
         EpisodeSet.load(path, split=make_split([25] * 8, dataset="other"))
@@ -230,7 +264,9 @@ def test_corrupt_truncated_and_foreign_files(tmp_path):
     with pytest.raises(ValueError, match="flip.npz' is corrupt or truncated"):
         EpisodeSet.load(tmp_path / "flip.npz")
     (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(ValueError, match="text.npz' is corrupt or truncated: it is not an .npz") as err:
+    with pytest.raises(
+        ValueError, match="text.npz' is corrupt or truncated: it is not an .npz"
+    ) as err:
         EpisodeSet.load(tmp_path / "text.npz")
     assert "pickle" not in str(err.value)
     (tmp_path / "empty.npz").write_bytes(b"")
@@ -262,16 +298,28 @@ def test_inconsistent_or_newer_files(tmp_path):
     with pytest.raises(ValueError, match="is not a fewshot-clce-episodes file"):
         EpisodeSet.load(rewrite(path, tmp_path / "fmt.npz", {"format": "other"}))
     with pytest.raises(ValueError, match="disagree on the number of episodes"):
-        EpisodeSet.load(rewrite(path, tmp_path / "shape.npz", query=np.zeros((19, 5, 15), np.int64)))
-    with pytest.raises(ValueError, match="query index 999 is out of range for a split of 180 samples"):
-        EpisodeSet.load(rewrite(path, tmp_path / "big.npz", query=np.full((20, 5, 15), 999, np.int64)))
+        EpisodeSet.load(
+            rewrite(path, tmp_path / "shape.npz", query=np.zeros((19, 5, 15), np.int64))
+        )
+    with pytest.raises(
+        ValueError, match="query index 999 is out of range for a split of 180 samples"
+    ):
+        EpisodeSet.load(
+            rewrite(path, tmp_path / "big.npz", query=np.full((20, 5, 15), 999, np.int64))
+        )
     assert zipfile.is_zipfile(path)
 
 
 @settings(max_examples=25, deadline=None)
-@given(e=st.integers(1, 6), n=st.integers(1, 4), k=st.integers(1, 3), q=st.integers(1, 3),
-       top=st.sampled_from([200, 70_000, 5_000_000]), seed=st.integers(0, 2 ** 20),
-       suffix=st.sampled_from([".npz", ".csv"]))
+@given(
+    e=st.integers(1, 6),
+    n=st.integers(1, 4),
+    k=st.integers(1, 3),
+    q=st.integers(1, 3),
+    top=st.sampled_from([200, 70_000, 5_000_000]),
+    seed=st.integers(0, 2**20),
+    suffix=st.sampled_from([".npz", ".csv"]),
+)
 def test_save_load_roundtrip_property(tmp_path_factory, e, n, k, q, top, seed, suffix):
     # random (not sampled) episodes: any index values and dtype widths survive both formats
     rng = np.random.default_rng(seed)
@@ -297,20 +345,32 @@ def _bad_manifests(tmp_path):
     query[3, :, :5] = eps.support[3]  # the queries repeat the supports
     twin = eps.classes.copy()
     twin[3, 1] = twin[3, 0]  # way 1 repeats way 0's class, with other samples of that class
-    unused = np.setdiff1d(np.flatnonzero(split.labels == twin[3, 0]),
-                          np.concatenate([eps.support[3, 0], eps.query[3, 0]]))
+    unused = np.setdiff1d(
+        np.flatnonzero(split.labels == twin[3, 0]),
+        np.concatenate([eps.support[3, 0], eps.query[3, 0]]),
+    )
     support2, query2 = eps.support.copy(), eps.query.copy()
     support2[3, 1], query2[3, 1] = unused[:5], unused[5:20]
     shots = eps.support.copy()
     shots[3, 2, :] = shots[3, 2, 0]  # one sample as all five shots
-    return split, eps, {
-        "query_is_support": (rewrite(path, tmp_path / "qs.npz", query=query),
-                             f"sample {eps.support[3, 0, 0]} appears twice in episode 3"),
-        "repeated_class": (rewrite(path, tmp_path / "cls.npz", classes=twin, support=support2, query=query2),
-                           f"episode 3 lists class {twin[3, 0]} twice"),
-        "one_sample_as_all_shots": (rewrite(path, tmp_path / "shots.npz", support=shots),
-                                    f"sample {shots[3, 2, 0]} appears 5 times in episode 3"),
-    }
+    return (
+        split,
+        eps,
+        {
+            "query_is_support": (
+                rewrite(path, tmp_path / "qs.npz", query=query),
+                f"sample {eps.support[3, 0, 0]} appears twice in episode 3",
+            ),
+            "repeated_class": (
+                rewrite(path, tmp_path / "cls.npz", classes=twin, support=support2, query=query2),
+                f"episode 3 lists class {twin[3, 0]} twice",
+            ),
+            "one_sample_as_all_shots": (
+                rewrite(path, tmp_path / "shots.npz", support=shots),
+                f"sample {shots[3, 2, 0]} appears 5 times in episode 3",
+            ),
+        },
+    )
 
 
 @pytest.mark.parametrize("case", ["query_is_support", "repeated_class", "one_sample_as_all_shots"])
@@ -325,21 +385,25 @@ def test_npz_manifest_gets_the_integrity_checks(tmp_path, case):
     with np.load(path) as z:
         arrays = {k: z[k] for k in ("classes", "support", "query")}
     with pytest.raises(ValueError, match=msg):
-        EpisodeSet(arrays["classes"], arrays["support"], arrays["query"], "toy", "novel", split.fingerprint)
+        EpisodeSet(
+            arrays["classes"], arrays["support"], arrays["query"], "toy", "novel", split.fingerprint
+        )
 
 
 def test_check_revalidates_arrays_changed_after_construction():
     split = make_split([60] * 8)
     eps = sample_episodes(split, 5, 2, 3, 4, seed=0)
     eps.query[1, 0, 0] = eps.support[1, 0, 1]
-    with pytest.raises(ValueError, match=f"sample {eps.support[1, 0, 1]} appears twice in episode 1"):
+    with pytest.raises(
+        ValueError, match=f"sample {eps.support[1, 0, 1]} appears twice in episode 1"
+    ):
         eps.check(split)
 
 
 def test_absurd_episode_counts_are_refused_before_any_allocation():
     labels = np.repeat(np.arange(6), 30)
     with pytest.raises(ValueError, match="episodes 10000000000: .* GiB of sample indices"):
-        sample_episodes(labels, 5, 1, 15, 10 ** 10, 0)
+        sample_episodes(labels, 5, 1, 15, 10**10, 0)
     with pytest.raises(ValueError, match="episodes 10000000000"):
-        EpisodeBatchSampler(labels, 5, 1, 15, 10 ** 10, seed=0)
+        EpisodeBatchSampler(labels, 5, 1, 15, 10**10, seed=0)
     assert len(sample_episodes(labels, 5, 1, 15, 2000, 0)) == 2000

@@ -3,8 +3,8 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from fewshot_clce.heads.logistic_solver import fit_logistic, objective
 from fewshot_clce.heads import HEADS, CentroidHead, LogisticHead, create_head, head_needs_base_mean
+from fewshot_clce.heads.logistic_solver import fit_logistic, objective
 
 
 def _episodes(E=40, ways=5, shots=5, queries=6, D=32, sep=0.6, seed=0):
@@ -15,7 +15,12 @@ def _episodes(E=40, ways=5, shots=5, queries=6, D=32, sep=0.6, seed=0):
     q = (mu + rng.normal(size=(E, ways, queries, D))).reshape(E, ways * queries, D)
     sl = np.repeat(np.arange(ways), shots)[None].repeat(E, 0)
     ql = np.repeat(np.arange(ways), queries)
-    return (torch.tensor(s, dtype=torch.float32), torch.tensor(sl), torch.tensor(q, dtype=torch.float32), ql)
+    return (
+        torch.tensor(s, dtype=torch.float32),
+        torch.tensor(sl),
+        torch.tensor(q, dtype=torch.float32),
+        ql,
+    )
 
 
 def _naive_centroid(s, sl, q, ways, metric, base_mean=None):
@@ -65,8 +70,10 @@ def test_logistic_agrees_with_sklearn_and_reaches_its_optimum(ways):
         m = LogisticRegression(C=1.0, max_iter=1000, tol=1e-10).fit(sn[e].numpy(), sl[e].numpy())
         agree += (m.predict(qn[e].numpy()) == ours[e]).sum()
         w, b = torch.tensor(m.coef_)[None], torch.tensor(m.intercept_)[None]
-        f_sk = objective(w, b, sn[e:e + 1], sl[e:e + 1]).item()
-        f_ours = objective(fit.weight[e:e + 1], fit.bias[e:e + 1], sn[e:e + 1], sl[e:e + 1]).item()
+        f_sk = objective(w, b, sn[e : e + 1], sl[e : e + 1]).item()
+        f_ours = objective(
+            fit.weight[e : e + 1], fit.bias[e : e + 1], sn[e : e + 1], sl[e : e + 1]
+        ).item()
         # Same objective, same optimum: ours is at least as low and within solver tolerance.
         assert f_ours <= f_sk + 1e-9
         assert f_sk - f_ours < 1e-5 * max(1.0, f_sk)
@@ -130,19 +137,26 @@ def test_logistic_warns_when_not_converged():
 def test_heads_are_classes_with_labels_from_their_options():
     from fewshot_clce.heads import Head
 
-    assert all(isinstance(HEADS.get(n), type) and issubclass(HEADS.get(n), Head) for n in HEADS.list())
+    assert all(
+        isinstance(HEADS.get(n), type) and issubclass(HEADS.get(n), Head) for n in HEADS.list()
+    )
     with pytest.raises(TypeError):
         Head()  # abstract: a head must implement _predict_chunk
     assert create_head("logistic").label == "logistic"
     assert create_head("logistic[C=0.1]").label == "logistic[C=0.1]"
-    assert create_head("logistic", C=0.1, chunk_size=8).label == "logistic[C=0.1]"  # chunking is not a setting
+    assert (
+        create_head("logistic", C=0.1, chunk_size=8).label == "logistic[C=0.1]"
+    )  # chunking is not a setting
     assert create_head("centroid[metric=cosine]").label == "centroid[metric=cosine]"
     assert create_head("centroid_cosine").label == "centroid_cosine"
     assert HEADS.options("logistic")["C"] == 1.0
 
 
 def test_head_options_are_validated_by_the_registry():
-    with pytest.raises(ValueError, match=r"head 'logistic' takes C, normalize, tol, max_iter, chunk_size; got unknown k"):
+    with pytest.raises(
+        ValueError,
+        match=r"head 'logistic' takes C, normalize, tol, max_iter, chunk_size; got unknown k",
+    ):
         create_head("logistic[k=3]")
     with pytest.raises(ValueError, match=r"head 'centroid' takes .*got unknown base_mean"):
         create_head("centroid[base_mean=1]")  # data, not a setting
@@ -159,8 +173,13 @@ def test_two_configurations_of_one_head_are_two_results():
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(6), 20)
-    feats = FeatureTable(np.arange(120), torch.tensor(rng.normal(size=(120, 8)) + labels[:, None], dtype=torch.float32))
-    eps = sample_episodes(labels, ways=5, shots=2, queries=3, episodes=6, seed=0, dataset="toy", split_name="novel")
+    feats = FeatureTable(
+        np.arange(120),
+        torch.tensor(rng.normal(size=(120, 8)) + labels[:, None], dtype=torch.float32),
+    )
+    eps = sample_episodes(
+        labels, ways=5, shots=2, queries=3, episodes=6, seed=0, dataset="toy", split_name="novel"
+    )
     df = evaluate_features(feats, eps, ["logistic", "logistic[C=0.01]"])
     assert sorted(df["head"].unique()) == ["logistic", "logistic[C=0.01]"]
     assert len(df) == 12
@@ -179,7 +198,9 @@ def test_logistic_from_gram_with_folded_normalisation_is_the_same_fit():
     gram = (x @ x.mT) * inv.unsqueeze(2) * inv.unsqueeze(1)
     by_gram = fit_logistic_gram(gram, sl, 5)
     direct = fit_logistic(torch.nn.functional.normalize(x, dim=-1), sl, 5)
-    torch.testing.assert_close((by_gram.coef * inv.unsqueeze(1)) @ x, direct.weight, rtol=0, atol=1e-9)
+    torch.testing.assert_close(
+        (by_gram.coef * inv.unsqueeze(1)) @ x, direct.weight, rtol=0, atol=1e-9
+    )
     torch.testing.assert_close(by_gram.bias, direct.bias, rtol=0, atol=1e-9)
 
 
@@ -191,9 +212,14 @@ def test_logistic_head_scores_queries_as_the_fitted_model_does(normalize):
     from fewshot_clce.heads.logistic_solver import logits_from
 
     s, sl, q, _ = _episodes(E=7, D=24, seed=9)
-    base_mean = torch.randn(24, generator=torch.Generator().manual_seed(2)) if normalize == "cl2n" else None
+    base_mean = (
+        torch.randn(24, generator=torch.Generator().manual_seed(2)) if normalize == "cl2n" else None
+    )
     head = LogisticHead(normalize=normalize, base_mean=base_mean)
-    xs, xq = transform(s.double(), normalize, base_mean), transform(q.double(), normalize, base_mean)
+    xs, xq = (
+        transform(s.double(), normalize, base_mean),
+        transform(q.double(), normalize, base_mean),
+    )
     fit = fit_logistic(xs, sl, 5)
     want = logits_from(fit.weight, fit.bias, xq).argmax(2)
     assert (head.predict(s, sl, q, 5) == want).float().mean() == 1.0
@@ -211,35 +237,55 @@ def test_logistic_converges_where_probabilities_saturate():
     assert w.grad.abs().max() < 1e-6 and b.grad.abs().max() < 1e-6
     for e in range(len(x)):
         m = LogisticRegression(C=100.0, max_iter=5000, tol=1e-10).fit(x[e].numpy(), sl[e].numpy())
-        f_sk = objective(torch.tensor(m.coef_)[None], torch.tensor(m.intercept_)[None], x[e:e + 1], sl[e:e + 1],
-                         C=100.0).item()
-        assert objective(fit.weight[e:e + 1], fit.bias[e:e + 1], x[e:e + 1], sl[e:e + 1], C=100.0).item() <= f_sk + 1e-9
+        f_sk = objective(
+            torch.tensor(m.coef_)[None],
+            torch.tensor(m.intercept_)[None],
+            x[e : e + 1],
+            sl[e : e + 1],
+            C=100.0,
+        ).item()
+        assert (
+            objective(
+                fit.weight[e : e + 1], fit.bias[e : e + 1], x[e : e + 1], sl[e : e + 1], C=100.0
+            ).item()
+            <= f_sk + 1e-9
+        )
 
 
 @pytest.mark.parametrize("chunk,workers", [(1, 1), (3, 2), (7, 3), (100, None)])
 def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk, workers, monkeypatch):
     from fewshot_clce.episodes import sample_episodes
-    from fewshot_clce.features import FeatureTable
     from fewshot_clce.evaluation import episode_accuracies, episode_predictions
+    from fewshot_clce.features import FeatureTable
 
     rng = np.random.default_rng(3)
     labels = np.repeat(np.arange(7), 12)
-    feats = FeatureTable(np.arange(84), torch.tensor(rng.normal(size=(84, 10)) + labels[:, None] * 0.3,
-                                                     dtype=torch.float32))
+    feats = FeatureTable(
+        np.arange(84),
+        torch.tensor(rng.normal(size=(84, 10)) + labels[:, None] * 0.3, dtype=torch.float32),
+    )
     eps = sample_episodes(labels, ways=5, shots=2, queries=4, episodes=10, seed=1)
     from fewshot_clce.evaluation import episodic
 
-    monkeypatch.setattr(episodic, "QUERY_BLOCK", 2)  # queries gathered in blocks smaller than a chunk
+    monkeypatch.setattr(
+        episodic, "QUERY_BLOCK", 2
+    )  # queries gathered in blocks smaller than a chunk
     for name in ("logistic", "centroid", "centroid_cosine"):
         head = create_head(name)
-        want = head.predict(feats.lookup(eps.flat_support()), torch.from_numpy(eps.support_labels()).expand(10, -1),
-                            feats.lookup(eps.flat_query()), 5)
+        want = head.predict(
+            feats.lookup(eps.flat_support()),
+            torch.from_numpy(eps.support_labels()).expand(10, -1),
+            feats.lookup(eps.flat_query()),
+            5,
+        )
         threads = torch.get_num_threads()
         got = episode_predictions(feats, eps, head, chunk_size=chunk, workers=workers)
         assert torch.get_num_threads() == threads  # the workers' one-thread setting is given back
         torch.testing.assert_close(got, want)
-        np.testing.assert_allclose(episode_accuracies(feats, eps, head, chunk_size=chunk),
-                                   (want.numpy() == eps.query_labels()).mean(1))
+        np.testing.assert_allclose(
+            episode_accuracies(feats, eps, head, chunk_size=chunk),
+            (want.numpy() == eps.query_labels()).mean(1),
+        )
     with pytest.raises(ValueError, match="chunk_size"):
         episode_predictions(feats, eps, head, chunk_size=0)
     with pytest.raises(ValueError, match="workers must be a positive number of threads, got 0"):
@@ -249,8 +295,8 @@ def test_episode_predictions_gather_per_chunk_as_one_call_would(chunk, workers, 
 def test_a_failure_in_a_worker_thread_reaches_the_caller():
     """Features missing for some episode: the KeyError raised in a worker is raised by the call."""
     from fewshot_clce.episodes import sample_episodes
-    from fewshot_clce.features import FeatureTable
     from fewshot_clce.evaluation import episode_predictions
+    from fewshot_clce.features import FeatureTable
 
     labels = np.repeat(np.arange(6), 10)
     eps = sample_episodes(labels, ways=5, shots=1, queries=3, episodes=40, seed=0)
@@ -281,11 +327,12 @@ def test_episodes_already_at_the_optimum_at_zero_leave_the_solver_untouched():
     """Identical support features of balanced classes: the gradient at W = 0 is exactly zero, so the
     episode converges before the first Newton step (it once failed writing its state back)."""
     x = torch.ones(3, 10, 4, dtype=torch.float64)
-    x[1] = torch.randn(10, 4, generator=torch.Generator().manual_seed(0))  # a normal episode beside them
+    x[1] = torch.randn(
+        10, 4, generator=torch.Generator().manual_seed(0)
+    )  # a normal episode beside them
     y = torch.arange(5).repeat(2).expand(3, -1)
     fit = fit_logistic(x, y, 5)
     assert fit.weight[0].abs().max() == 0 and fit.bias[0].abs().max() == 0
     assert fit.weight[1].abs().max() > 0
     pred = LogisticHead().predict(x.float(), y, torch.ones(3, 5, 4), 5)
     assert pred.shape == (3, 5)
-

@@ -1,13 +1,18 @@
 """learn2learn interop; `make test` installs learn2learn first, so these run rather than skip."""
+
 import numpy as np
 import pytest
 import torch
-
 from _dataset_fixtures import rand_images, write_mini_learn2learn
+
 from fewshot_clce.data import ArraySplit, create_dataset
 from fewshot_clce.episodes import sample_episodes
-from fewshot_clce.interop.learn2learn import (EpisodeTasks, import_learn2learn, split_from_learn2learn,
-                                              to_learn2learn_taskset)
+from fewshot_clce.interop.learn2learn import (
+    EpisodeTasks,
+    import_learn2learn,
+    split_from_learn2learn,
+    to_learn2learn_taskset,
+)
 
 l2l = import_learn2learn()
 
@@ -38,16 +43,25 @@ def test_learn2learn_version():
 def test_wrap_plain_dataset_and_metadataset():
     images = rand_images(9, 4, seed=2)
     labels = [7, 3, 7, 11, 3, 3, 11, 7, 7]
-    for source in (_ListDataset(images, labels), l2l.data.MetaDataset(_ListDataset(images, labels))):
-        s = split_from_learn2learn(source, dataset="toy", split="val", class_names={3: "cat", 7: "dog", 11: "emu"})
+    for source in (
+        _ListDataset(images, labels),
+        l2l.data.MetaDataset(_ListDataset(images, labels)),
+    ):
+        s = split_from_learn2learn(
+            source, dataset="toy", split="val", class_names={3: "cat", 7: "dog", 11: "emu"}
+        )
         assert s.class_names == ["cat", "dog", "emu"] and s.original_labels == [3, 7, 11]
         assert s.labels.tolist() == [1, 0, 1, 2, 0, 0, 2, 1, 1]
         x, y = s[3]
         assert y == 2 and x.shape == (3, 4, 4)
         torch.testing.assert_close(x, torch.from_numpy(images[3]).permute(2, 0, 1).float() / 255)
         assert len(s.fingerprint) == 16
-    again = split_from_learn2learn(_ListDataset(images, labels), dataset="toy", split="val",
-                                   class_names={3: "cat", 7: "dog", 11: "emu"})
+    again = split_from_learn2learn(
+        _ListDataset(images, labels),
+        dataset="toy",
+        split="val",
+        class_names={3: "cat", 7: "dog", 11: "emu"},
+    )
     assert again.fingerprint == s.fingerprint
 
 
@@ -57,11 +71,15 @@ def test_wrap_learn2learn_mini_imagenet_matches_native_loader(tmp_path):
     native = create_dataset("mini-imagenet", root=tmp_path).split("val")
     l2l_ds = l2l.vision.datasets.MiniImagenet(root=str(tmp_path), mode="validation")
     names = {v: k for k, v in l2l_ds.class_idx.items()}
-    wrapped = split_from_learn2learn(l2l_ds, dataset="mini-imagenet", split="val", class_names=names)
+    wrapped = split_from_learn2learn(
+        l2l_ds, dataset="mini-imagenet", split="val", class_names=names
+    )
     assert sorted(wrapped.class_names) == sorted(native.class_names)
     for i in range(len(native)):
         assert wrapped.class_names[wrapped.labels[i]] == native.class_names[native.labels[i]]
-    torch.testing.assert_close(wrapped.get_images(range(len(native))), native.get_images(range(len(native))))
+    torch.testing.assert_close(
+        wrapped.get_images(range(len(native))), native.get_images(range(len(native)))
+    )
 
 
 def test_episode_tasks_layout_and_partition():

@@ -1,4 +1,5 @@
 """Two CPU processes on gloo give the single-process loss and gradients on the whole batch."""
+
 import socket
 
 import pytest
@@ -16,7 +17,10 @@ def _cases():
     return {
         "supcon": ((5, 3), lambda lg, z, y: supcon_loss(z, y, temperature=0.2)),
         "lacln": ((5, 3), lambda lg, z, y: lacln_loss(z, y, temperature=0.2, beta=1.5)),
-        "lacln_full": ((2, 6), lambda lg, z, y: lacln_loss(z, y, temperature=0.2, beta=1.5, detach_weights=False)),
+        "lacln_full": (
+            (2, 6),
+            lambda lg, z, y: lacln_loss(z, y, temperature=0.2, beta=1.5, detach_weights=False),
+        ),
         # CE is a per-rank mean: equal shares make the mean over ranks the global mean
         "clce": ((4, 4), lambda lg, z, y: clce_loss(lg, z, y, lam=0.6, temperature=0.2, beta=1.0)),
     }
@@ -31,7 +35,9 @@ def _batch(total):
 
 
 def _worker(rank, port, out_path):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     try:
         results = {}
         for name, (sizes, fn) in _cases().items():

@@ -1,22 +1,37 @@
 """Losses against deliberately naive per-anchor loops, a peer implementation, and their limits."""
+
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
-import torch.nn.functional as F
 
 from fewshot_clce.losses import (
-    LOSSES, LossOutput, ce_loss, clce_loss, create_loss, lacln_loss, list_losses, supcon_loss,
+    LOSSES,
+    LossOutput,
+    ce_loss,
+    clce_loss,
+    create_loss,
+    lacln_loss,
+    list_losses,
+    supcon_loss,
 )
-from fewshot_clce.utils.registry import UnknownNameError
 
 
 def _batch(b=10, v=2, d=6, classes=3, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
-    z = torch.randn(b, v, d, generator=g, dtype=dtype) if v else torch.randn(b, d, generator=g, dtype=dtype)
+    z = (
+        torch.randn(b, v, d, generator=g, dtype=dtype)
+        if v
+        else torch.randn(b, d, generator=g, dtype=dtype)
+    )
     labels = torch.randint(0, classes, (b,), generator=g)
-    logits = torch.randn(b, v, classes, generator=g, dtype=dtype) if v else torch.randn(b, classes, generator=g, dtype=dtype)
+    logits = (
+        torch.randn(b, v, classes, generator=g, dtype=dtype)
+        if v
+        else torch.randn(b, classes, generator=g, dtype=dtype)
+    )
     return logits, z, labels
 
 
@@ -77,15 +92,21 @@ def test_lacln_matches_naive_loop_value_and_gradient(beta, detach):
 
 
 @settings(max_examples=25, deadline=None)
-@given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=7), views=st.integers(1, 2),
-       beta=st.sampled_from([0.0, 0.5, 2.0]), seed=st.integers(0, 2**16))
+@given(
+    labels=st.lists(st.integers(0, 3), min_size=1, max_size=7),
+    views=st.integers(1, 2),
+    beta=st.sampled_from([0.0, 0.5, 2.0]),
+    seed=st.integers(0, 2**16),
+)
 def test_any_label_pattern_matches_naive_loop(labels, views, beta, seed):
     """Singletons, one class, no positives at all: the vectorised loss agrees with the loop."""
     g = torch.Generator().manual_seed(seed)
     z = torch.randn(len(labels), views, 3, generator=g, dtype=torch.float64)
     labels = torch.tensor(labels)
-    torch.testing.assert_close(lacln_loss(z, labels, temperature=0.3, beta=beta),
-                               naive_contrastive(z, labels, 0.3, beta=beta))
+    torch.testing.assert_close(
+        lacln_loss(z, labels, temperature=0.3, beta=beta),
+        naive_contrastive(z, labels, 0.3, beta=beta),
+    )
 
 
 def test_lacln_weights_change_the_loss_and_the_gradient_choice_matters():
@@ -116,7 +137,9 @@ def test_full_gradient_pulls_easy_negatives_closer_detached_does_not():
     e = torch.exp(row)
     d = e[0] + (w * e[1:]).sum()
     torch.testing.assert_close(grads[True][1:], w * e[1:] / d)
-    torch.testing.assert_close(grads[False][1:], w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d)
+    torch.testing.assert_close(
+        grads[False][1:], w * ((1 + beta) * e[1:] - beta * (w * e[1:]).mean()) / d
+    )
     assert (grads[True][1:] > 0).all()  # every negative is pushed away
     assert grads[False][3] < 0  # the easiest negative would be pulled closer
 
@@ -124,6 +147,7 @@ def test_full_gradient_pulls_easy_negatives_closer_detached_does_not():
 def test_supcon_matches_pytorch_metric_learning():
     # a test dependency (setup.cfg `test` extra): a missing install fails here instead of skipping
     from pytorch_metric_learning import losses as pml
+
     _, z, labels = _batch(b=32, v=2, d=16, classes=5, seed=3)
     flat = F.normalize(z.reshape(64, 16), dim=1)
     flat_labels = labels.repeat_interleave(2)
@@ -141,13 +165,21 @@ def test_ce_matches_torch_and_averages_views():
 
 def test_limits_of_clce():
     logits, z, labels = _batch(b=12, v=2, seed=5)
-    assert torch.equal(lacln_loss(z, labels, temperature=0.2, beta=0.0), supcon_loss(z, labels, temperature=0.2))
+    assert torch.equal(
+        lacln_loss(z, labels, temperature=0.2, beta=0.0), supcon_loss(z, labels, temperature=0.2)
+    )
     # through the general (log-weight) path with a vanishing beta
-    torch.testing.assert_close(lacln_loss(z, labels, temperature=0.2, beta=1e-9), supcon_loss(z, labels, temperature=0.2))
+    torch.testing.assert_close(
+        lacln_loss(z, labels, temperature=0.2, beta=1e-9), supcon_loss(z, labels, temperature=0.2)
+    )
     assert torch.equal(clce_loss(logits, z, labels, lam=0.0), ce_loss(logits, labels))
-    assert torch.equal(clce_loss(logits, z, labels, lam=1.0, beta=0.7), lacln_loss(z, labels, beta=0.7))
+    assert torch.equal(
+        clce_loss(logits, z, labels, lam=1.0, beta=0.7), lacln_loss(z, labels, beta=0.7)
+    )
     hybrid = 0.3 * supcon_loss(z, labels, temperature=0.1) + 0.7 * ce_loss(logits, labels)
-    torch.testing.assert_close(clce_loss(logits, z, labels, lam=0.3, temperature=0.1, beta=0.0), hybrid)
+    torch.testing.assert_close(
+        clce_loss(logits, z, labels, lam=0.3, temperature=0.1, beta=0.0), hybrid
+    )
 
 
 @pytest.mark.parametrize("name", ["supcon", "lacln", "clce"])
@@ -155,9 +187,13 @@ def test_invariant_to_batch_order(name):
     logits, z, labels = _batch(b=16, v=2, seed=6)
     perm = torch.randperm(16, generator=torch.Generator().manual_seed(0))
     loss = create_loss(name)
-    torch.testing.assert_close(loss(logits, z, labels).total, loss(logits[perm], z[perm], labels[perm]).total)
+    torch.testing.assert_close(
+        loss(logits, z, labels).total, loss(logits[perm], z[perm], labels[perm]).total
+    )
     # swapping the views of each sample changes nothing either
-    torch.testing.assert_close(loss(logits, z, labels).total, loss(logits.flip(1), z.flip(1), labels).total)
+    torch.testing.assert_close(
+        loss(logits, z, labels).total, loss(logits.flip(1), z.flip(1), labels).total
+    )
 
 
 def test_no_positive_pair_gives_attached_zero():
@@ -183,9 +219,13 @@ def test_batch_of_one_class_has_no_negatives_to_weigh():
 def test_anchors_without_positives_are_left_out_of_the_mean():
     _, z, labels = _batch(b=6, v=0, seed=7)
     labels = torch.tensor([0, 0, 1, 1, 2, 3])  # anchors 4 and 5 have no positive
-    torch.testing.assert_close(supcon_loss(z, labels, temperature=0.3), naive_contrastive(z, labels, 0.3))
+    torch.testing.assert_close(
+        supcon_loss(z, labels, temperature=0.3), naive_contrastive(z, labels, 0.3)
+    )
     # the same samples each with a copy: every anchor has a positive now, the value differs
-    assert not torch.isclose(supcon_loss(z, labels, 0.3), supcon_loss(torch.stack([z, z], 1), labels, 0.3))
+    assert not torch.isclose(
+        supcon_loss(z, labels, 0.3), supcon_loss(torch.stack([z, z], 1), labels, 0.3)
+    )
 
 
 def test_bad_inputs_are_named():
@@ -210,12 +250,23 @@ def test_bad_inputs_are_named():
 
 
 def test_registry_names_and_errors():
-    assert list_losses() == ["arcface", "baselinepp", "ce", "clce", "cosface", "lacln", "lsce",
-                             "negmargin", "proto", "supcon"]
+    assert list_losses() == [
+        "arcface",
+        "baselinepp",
+        "ce",
+        "clce",
+        "cosface",
+        "lacln",
+        "lsce",
+        "negmargin",
+        "proto",
+        "supcon",
+    ]
     with pytest.raises(ValueError, match="unknown loss 'triplet'; valid names: arcface"):
         create_loss("triplet")
-    with pytest.raises(ValueError,
-                       match=r"loss 'supcon' does not take beta; it takes temperature \(a number"):
+    with pytest.raises(
+        ValueError, match=r"loss 'supcon' does not take beta; it takes temperature \(a number"
+    ):
         create_loss("supcon", beta=1.0)
     assert create_loss("clce", lam=0.2, temperature=0.05, beta=1.0, label_smoothing=0.1).lam == 0.2
     with pytest.raises(ValueError, match="needs classifier logits"):
@@ -229,8 +280,10 @@ def test_contract_of_every_registered_loss(name, views):
     loss = create_loss(name)
     meta = LOSSES.meta(name)
     uses_features = getattr(loss, "uses_features", False)
-    assert (getattr(loss, "uses_logits", False), getattr(loss, "uses_projection", False)) == \
-        (meta["uses_logits"], meta["uses_projection"])
+    assert (getattr(loss, "uses_logits", False), getattr(loss, "uses_projection", False)) == (
+        meta["uses_logits"],
+        meta["uses_projection"],
+    )
     logits = logits.requires_grad_() if meta["uses_logits"] else None
     z = z.requires_grad_() if meta["uses_projection"] else None
     if uses_features:  # the backbone features, in the z slot's shape
@@ -260,7 +313,10 @@ def test_both_class_sum_paths_match_naive_loop(monkeypatch, onehot_max):
     monkeypatch.setattr(_contrastive, "ONEHOT_MAX", onehot_max)
     _, z, labels = _batch(b=11, v=2, classes=4, seed=7)
     z1, z2 = z.clone().requires_grad_(), z.clone().requires_grad_()
-    ours, ref = lacln_loss(z1, labels, temperature=0.2, beta=0.7), naive_contrastive(z2, labels, 0.2, beta=0.7)
+    ours, ref = (
+        lacln_loss(z1, labels, temperature=0.2, beta=0.7),
+        naive_contrastive(z2, labels, 0.2, beta=0.7),
+    )
     torch.testing.assert_close(ours, ref)
     ours.backward()
     ref.backward()
@@ -277,4 +333,6 @@ def test_clce_at_training_batch_size_avoids_scatter_and_index_put():
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         clce_loss(logits, z, labels).backward()
     ops = {e.key for e in prof.key_averages()}
-    assert not ops & {"aten::scatter_add_", "aten::index_add_", "aten::_index_put_impl_"}, sorted(ops)
+    assert not ops & {"aten::scatter_add_", "aten::index_add_", "aten::_index_put_impl_"}, sorted(
+        ops
+    )

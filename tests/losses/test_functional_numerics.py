@@ -1,4 +1,5 @@
 """Gradients (gradcheck in float64) and finiteness in float32 / bfloat16 at small temperatures."""
+
 import pytest
 import torch
 
@@ -13,34 +14,54 @@ def _inputs(b, v, d, classes, seed, dtype=torch.float64):
     return logits, z, labels
 
 
-@pytest.mark.parametrize("labels", [[0, 1, 0, 2, 1, 3], [4, 4, 4, 4, 4, 4]], ids=["mixed", "one-class"])
+@pytest.mark.parametrize(
+    "labels", [[0, 1, 0, 2, 1, 3], [4, 4, 4, 4, 4, 4]], ids=["mixed", "one-class"]
+)
 def test_gradcheck(labels):
     labels = torch.tensor(labels)
     logits, z, _ = _inputs(6, 2, 4, 5, seed=0)
     z.requires_grad_()
     logits.requires_grad_()
     assert torch.autograd.gradcheck(lambda z: supcon_loss(z, labels, temperature=0.3), (z,))
-    assert torch.autograd.gradcheck(lambda z: lacln_loss(z, labels, 0.3, beta=1.5, detach_weights=False), (z,))
     assert torch.autograd.gradcheck(
-        lambda lg, z: clce_loss(lg, z, labels, lam=0.4, temperature=0.3, beta=0.8, detach_weights=False), (logits, z)
+        lambda z: lacln_loss(z, labels, 0.3, beta=1.5, detach_weights=False), (z,)
     )
-    assert torch.autograd.gradcheck(lambda lg: ce_loss(lg, labels % 5, label_smoothing=0.1), (logits,))
+    assert torch.autograd.gradcheck(
+        lambda lg, z: clce_loss(
+            lg, z, labels, lam=0.4, temperature=0.3, beta=0.8, detach_weights=False
+        ),
+        (logits, z),
+    )
+    assert torch.autograd.gradcheck(
+        lambda lg: ce_loss(lg, labels % 5, label_smoothing=0.1), (logits,)
+    )
 
 
 def test_gradcheck_single_view_without_positives_for_some_anchors():
-    z = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    z = torch.randn(
+        5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True
+    )
     labels = torch.tensor([0, 0, 1, 2, 2])  # anchor 2 has no positive
     assert torch.autograd.gradcheck(lambda z: supcon_loss(z, labels, temperature=0.2), (z,))
-    assert torch.autograd.gradcheck(lambda z: lacln_loss(z, labels, 0.2, beta=1.0, detach_weights=False), (z,))
+    assert torch.autograd.gradcheck(
+        lambda z: lacln_loss(z, labels, 0.2, beta=1.0, detach_weights=False), (z,)
+    )
 
 
 def _hard_case(dtype):
     """Near-duplicates of one direction and exact opposites: logits at both extremes."""
     g = torch.Generator().manual_seed(2)
     base = torch.randn(1, 32, generator=g)
-    z = torch.cat([base + 1e-3 * torch.randn(40, 32, generator=g), -base + 1e-3 * torch.randn(24, 32, generator=g),
-                   torch.randn(64, 32, generator=g)])  # [128, 32]
-    labels = torch.cat([torch.zeros(20), torch.ones(20), torch.full((24,), 2), torch.arange(64) % 7 + 3]).long()
+    z = torch.cat(
+        [
+            base + 1e-3 * torch.randn(40, 32, generator=g),
+            -base + 1e-3 * torch.randn(24, 32, generator=g),
+            torch.randn(64, 32, generator=g),
+        ]
+    )  # [128, 32]
+    labels = torch.cat(
+        [torch.zeros(20), torch.ones(20), torch.full((24,), 2), torch.arange(64) % 7 + 3]
+    ).long()
     return (100 * z).to(dtype).view(64, 2, 32), labels.view(64, 2)[:, 0]
 
 
@@ -52,7 +73,9 @@ def test_finite_at_small_temperature(dtype, tau):
     fns = {
         "supcon": lambda lg, z: supcon_loss(z, labels, temperature=tau),
         "lacln": lambda lg, z: lacln_loss(z, labels, temperature=tau, beta=2.0),
-        "lacln_full": lambda lg, z: lacln_loss(z, labels, temperature=tau, beta=2.0, detach_weights=False),
+        "lacln_full": lambda lg, z: lacln_loss(
+            z, labels, temperature=tau, beta=2.0, detach_weights=False
+        ),
         "clce": lambda lg, z: clce_loss(lg, z, labels, temperature=tau, beta=2.0),
     }
     for name, fn in fns.items():
@@ -70,7 +93,10 @@ def test_finite_at_small_temperature(dtype, tau):
 
 def test_float32_close_to_float64():
     logits, z, labels = _inputs(256, 2, 64, 20, seed=4)
-    for fn in (lambda z: supcon_loss(z, labels, 0.05), lambda z: lacln_loss(z, labels, 0.05, beta=1.0)):
+    for fn in (
+        lambda z: supcon_loss(z, labels, 0.05),
+        lambda z: lacln_loss(z, labels, 0.05, beta=1.0),
+    ):
         torch.testing.assert_close(fn(z.float()).double(), fn(z), rtol=1e-5, atol=1e-5)
 
 

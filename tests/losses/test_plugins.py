@@ -434,8 +434,8 @@ def test_benchmark_takes_every_training_option(tmp_path, capsys):
 def test_train_reads_hyper_parameters_from_brackets_flags_and_hp(tmp_path):
     from fewshot_clce.cli import build_parser
     from fewshot_clce.commands.train import loss_options
-    from fewshot_clce.training.config import TrainConfig
     from fewshot_clce.training.build import resolved_loss_fields
+    from fewshot_clce.training.config import TrainConfig
     from fewshot_clce.training.trainer import _create_loss
 
     base = ["train", "--dataset", "digits", "--backbone", "conv4", "--out", str(tmp_path / "run")]

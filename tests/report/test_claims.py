@@ -2,13 +2,12 @@ import json
 
 import pandas as pd
 import pytest
+from synthetic_results import make_results
 
+from fewshot_clce.cli import main
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.claims import NOT_MEASURED, check_all
-from fewshot_clce.cli import main
 from fewshot_clce.report.writer import write_report, write_results
-
-from synthetic_results import make_results
 
 
 def _folder(tmp_path, df, command="fewshot-clce benchmark --test"):
@@ -23,23 +22,35 @@ def test_report_states_each_claim_with_numbers(tmp_path):
         e = 0.04 if loss == "clce" and hp.get("beta") == 1 else 0.0
         return e - (0.15 if loss == "supcon" and hp["batch_size"] == 32 else 0.0)
 
-    df = make_results({"ce": 0.0, "supcon": 0.0, "clce": 0.05}, seeds=[0, 1, 2], episodes=150,
-                      grid={"beta": [0, 1], "batch_size": [32, 256]}, hp_effect=effect, dataset="glyphs",
-                      seed_sd=0.005)
+    df = make_results(
+        {"ce": 0.0, "supcon": 0.0, "clce": 0.05},
+        seeds=[0, 1, 2],
+        episodes=150,
+        grid={"beta": [0, 1], "batch_size": [32, 256]},
+        hp_effect=effect,
+        dataset="glyphs",
+        seed_sd=0.005,
+    )
     _folder(tmp_path, df)
     paths, findings = write_report(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert "fewshot-clce benchmark --test" in text and "Training seeds: [0, 1, 2] (3)" in text
     claims = {f.claim: f for f in findings}
-    assert text.startswith("# Loss comparison: supcon, clce against ce, with the claims of the CLCE paper")
+    assert text.startswith(
+        "# Loss comparison: supcon, clce against ce, with the claims of the CLCE paper"
+    )
     assert claims["clce beats ce"].verdict == "supported"  # +5 points with 3 seeds x 150 episodes
     assert claims["CLCE beats CE in 1-shot and 5-shot"].verdict == "supported"
-    assert claims["hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)"].verdict in (
-        "supported", "partly supported")
+    assert claims[
+        "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)"
+    ].verdict in ("supported", "partly supported")
     assert claims["CLCE holds up at small batch sizes where SupCon degrades"].verdict == "supported"
     assert [f.source for f in findings] == ["losses", "losses", "paper", "paper", "paper"]
     assert "seed-level" in text and "random-effects" in text
-    assert "supported when the adjusted p is below 0.05 and Δ > 0" in text and "Holm-adjusted over the 2 cells" in text
+    assert (
+        "supported when the adjusted p is below 0.05 and Δ > 0" in text
+        and "Holm-adjusted over the 2 cells" in text
+    )
     assert "p (seed-level)" in text and "p (Wilcoxon" not in text.split("## glyphs: all losses")[0]
     for f in findings:
         assert f"**This run: {f.verdict}.**" in text
@@ -49,12 +60,16 @@ def test_report_states_each_claim_with_numbers(tmp_path):
     nb = json.loads((tmp_path / "report.ipynb").read_text())
     assert nb["nbformat"] == 4 and any("Claim 1" in c["source"] for c in nb["cells"])
     claims = pd.read_csv(tmp_path / "claims.csv")
-    assert {"delta", "low", "high", "n_seeds", "p_value", "p_holm", "verdict", "level"} <= set(claims.columns)
+    assert {"delta", "low", "high", "n_seeds", "p_value", "p_holm", "verdict", "level"} <= set(
+        claims.columns
+    )
 
 
 def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
     # three seeds, CLCE worse than CE: contradicted; no beta or batch sweep: not measured
-    df = make_results({"ce": 0.05, "clce": -0.05}, seeds=[0, 1, 2], episodes=100, dataset="glyphs", seed_sd=0.005)
+    df = make_results(
+        {"ce": 0.05, "clce": -0.05}, seeds=[0, 1, 2], episodes=100, dataset="glyphs", seed_sd=0.005
+    )
     an = _folder(tmp_path, df)
     findings = check_all(an)
     assert [f.claim for f in findings] == ["clce beats ce", "CLCE beats CE in 1-shot and 5-shot"]
@@ -62,7 +77,10 @@ def test_report_says_what_was_not_measured_and_contradictions(tmp_path):
     write_report(tmp_path)
     text = (tmp_path / "REPORT.md").read_text()
     assert text.count(NOT_MEASURED) == 2 and "contradicted" in text
-    assert "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0) (needs CLCE trained" in text
+    assert (
+        "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0) (needs CLCE trained"
+        in text
+    )
 
 
 def test_one_seed_gives_no_verdict_and_shows_the_episode_level_numbers(tmp_path, capsys):
@@ -75,11 +93,18 @@ def test_one_seed_gives_no_verdict_and_shows_the_episode_level_numbers(tmp_path,
     assert main(["report", str(tmp_path)]) == 0
     assert "- clce beats ce: one seed: no verdict" in capsys.readouterr().out
     text = (tmp_path / "REPORT.md").read_text()
-    assert "**This run: one seed: no verdict.**" in text and "contradicted" not in text.split("## glyphs")[0]
+    assert (
+        "**This run: one seed: no verdict.**" in text
+        and "contradicted" not in text.split("## glyphs")[0]
+    )
     assert f"at least {TRUSTED_SEEDS} seeds" in text and "--seeds 0 1 2" in text
     assert "p (episode-level)" in text and "| below 0 | no verdict |" in text
     claims = pd.read_csv(tmp_path / "claims.csv")
-    assert set(claims["level"]) == {"episode"} and (claims["high"] < 0).all() and (claims["p_holm"] < 0.05).all()
+    assert (
+        set(claims["level"]) == {"episode"}
+        and (claims["high"] < 0).all()
+        and (claims["p_holm"] < 0.05).all()
+    )
     # interval and p of a cell from one method: the episode-level t (p < 0.05 as the CI leaves 0 out)
     assert ((claims["p_value"] < 0.05) == ((claims["low"] > 0) | (claims["high"] < 0))).all()
 
@@ -87,14 +112,21 @@ def test_one_seed_gives_no_verdict_and_shows_the_episode_level_numbers(tmp_path,
 def test_a_run_of_other_losses_is_reported_about_them_without_clce_claims(tmp_path, capsys):
     """Losses the toolkit does not know (with a hyper-parameter column of their own) are named in the
     title and claims; no CLCE claim appears, and --baseline-free reports compare with ce."""
-    df = make_results({"ce": 0.0, "arcface": 0.12, "my_loss": 0.0}, seeds=[0, 1, 2], episodes=80,
-                      heads=("centroid", "logistic"), seed_sd=0.005)
+    df = make_results(
+        {"ce": 0.0, "arcface": 0.12, "my_loss": 0.0},
+        seeds=[0, 1, 2],
+        episodes=80,
+        heads=("centroid", "logistic"),
+        seed_sd=0.005,
+    )
     df["margin"] = df["loss"].map({"arcface": 0.2}).astype(float)
     df["config"] = [f"{loss}(m=0.2)" if loss == "arcface" else loss for loss in df["loss"]]
     _folder(tmp_path, df)
     assert main(["report", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "- arcface beats ce: supported" in printed and "- my_loss beats ce: inconclusive" in printed
+    assert (
+        "- arcface beats ce: supported" in printed and "- my_loss beats ce: inconclusive" in printed
+    )
     text = (tmp_path / "REPORT.md").read_text()
     assert text.startswith("# Loss comparison: arcface, my_loss against ce\n")
     body = text.replace("fewshot-clce benchmark --test", "")  # the command names the toolkit
@@ -108,19 +140,35 @@ def test_report_says_when_seeds_disagree_next_to_the_verdict(tmp_path, capsys):
     """Two seeds of three favour CLCE and one CE: the verdict is inconclusive and says why in words."""
     from fewshot_clce.stats.seeds import TRUSTED_SEEDS
 
-    df = make_results({"ce": 0.0, "clce": 0.0}, seeds=[0, 1, 2], episodes=100, dataset="glyphs", shots=(5,),
-                      seed_sd=0.0, splits=("novel",))
+    df = make_results(
+        {"ce": 0.0, "clce": 0.0},
+        seeds=[0, 1, 2],
+        episodes=100,
+        dataset="glyphs",
+        shots=(5,),
+        seed_sd=0.0,
+        splits=("novel",),
+    )
     shift = {0: 0.06, 1: 0.05, 2: -0.04}
     clce = df["loss"] == "clce"
-    df.loc[clce, "accuracy"] = (df.loc[clce, "accuracy"] + df.loc[clce, "seed"].map(shift)).clip(0, 1)
+    df.loc[clce, "accuracy"] = (df.loc[clce, "accuracy"] + df.loc[clce, "seed"].map(shift)).clip(
+        0, 1
+    )
     _folder(tmp_path, df)
     assert main(["report", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "CLCE beats CE in 1-shot and 5-shot: inconclusive (seeds disagree in sign in 1 of 1 cells" in printed
+    assert (
+        "CLCE beats CE in 1-shot and 5-shot: inconclusive (seeds disagree in sign in 1 of 1 cells"
+        in printed
+    )
     text = (tmp_path / "REPORT.md").read_text()
-    assert "**This run: inconclusive.** Seeds disagree in sign in 1 of 1 cells: clce − ce, centroid 5-shot: " \
-           "2 of 3 positive." in text
-    assert "| 2 of 3 positive, 1 negative |" in text and f"trusted from {TRUSTED_SEEDS} seeds" in text
+    assert (
+        "**This run: inconclusive.** Seeds disagree in sign in 1 of 1 cells: clce − ce, centroid 5-shot: "
+        "2 of 3 positive." in text
+    )
+    assert (
+        "| 2 of 3 positive, 1 negative |" in text and f"trusted from {TRUSTED_SEEDS} seeds" in text
+    )
     assert "W/T/L (seeds)" in text and "| 2/0/1 |" in text
 
 
@@ -131,8 +179,10 @@ def test_report_command(tmp_path, capsys):
     assert "CLCE beats CE" in out and "REPORT.md" in out
     assert "random-effects" in (tmp_path / "REPORT.md").read_text()
     assert main(["report", str(tmp_path), "--seed-ci", "bootstrap", "--n-boot", "100"]) == 0
-    assert "hierarchical bootstrap" in (tmp_path / "REPORT.md").read_text() and "100 resamples" in \
-        (tmp_path / "REPORT.md").read_text()
+    assert (
+        "hierarchical bootstrap" in (tmp_path / "REPORT.md").read_text()
+        and "100 resamples" in (tmp_path / "REPORT.md").read_text()
+    )
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "per_episode.csv" in capsys.readouterr().err
 
@@ -146,7 +196,10 @@ def test_report_reads_a_compressed_per_episode_table(tmp_path, capsys):
     for folder in (plain, packed):
         folder.mkdir()
         _folder(folder, make_results({"ce": 0.0, "clce": 0.1}, seeds=[0, 1], episodes=40))
-    with open(packed / "per_episode.csv", "rb") as src, gzip.open(packed / "per_episode.csv.gz", "wb") as dst:
+    with (
+        open(packed / "per_episode.csv", "rb") as src,
+        gzip.open(packed / "per_episode.csv.gz", "wb") as dst,
+    ):
         shutil.copyfileobj(src, dst)
     (packed / "per_episode.csv").unlink()
     assert main(["report", str(plain)]) == 0 and main(["report", str(packed)]) == 0
@@ -155,7 +208,12 @@ def test_report_reads_a_compressed_per_episode_table(tmp_path, capsys):
 
 
 def test_written_summaries_match_the_analysis(tmp_path):
-    df = make_results({"ce": 0.0, "supcon": 0.01, "clce": 0.02}, seeds=[0], episodes=50, heads=("centroid", "logistic"))
+    df = make_results(
+        {"ce": 0.0, "supcon": 0.01, "clce": 0.02},
+        seeds=[0],
+        episodes=50,
+        heads=("centroid", "logistic"),
+    )
     an = _folder(tmp_path, df)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert len(summary) == 3 * 2 * 2
@@ -174,8 +232,12 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
     import csv
 
     df = make_results({"ce": 0.0, "clce": -0.05}, seeds=[0, 1], episodes=30)
-    evil = {"ce--s0": '=HYPERLINK("http://evil.example","ce")', "ce--s1": "+ce-s1",
-            "clce--s0": "@clce", "clce--s1": "-clce"}
+    evil = {
+        "ce--s0": '=HYPERLINK("http://evil.example","ce")',
+        "ce--s1": "+ce-s1",
+        "clce--s0": "@clce",
+        "clce--s1": "-clce",
+    }
     df["run"] = df["run"].map(lambda r: evil.get(r, r))
     an = _folder(tmp_path, df)
     write_report(tmp_path, n_boot=100)
@@ -193,8 +255,7 @@ def test_result_csvs_hold_no_formula_and_read_back_the_same_run_names(tmp_path):
 
     back, _, _ = load_benchmark(tmp_path)
     assert sorted(back["run"].unique()) == sorted(evil.values())
-    pd.testing.assert_frame_equal(back, an.per_episode.reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(back, an.per_episode.reset_index(drop=True), check_dtype=False)
 
 
 @pytest.mark.slow
@@ -222,9 +283,13 @@ assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
 assert "matplotlib.pyplot" not in sys.modules
 """
     root = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    )
     env.pop("MPLBACKEND", None)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -237,8 +302,15 @@ def test_holm_adjustment_over_the_cells_turns_a_lucky_cell_into_no_support(tmp_p
     from fewshot_clce.report.claims import overall
     from fewshot_clce.stats.multiplicity import holm
 
-    df = make_results({"ce": 0.0, "arcface": 0.012}, seeds=[0, 1, 2], episodes=60, heads=("centroid", "logistic"),
-                      splits=("novel",), seed_sd=0.004, rng_seed=8)
+    df = make_results(
+        {"ce": 0.0, "arcface": 0.012},
+        seeds=[0, 1, 2],
+        episodes=60,
+        heads=("centroid", "logistic"),
+        splits=("novel",),
+        seed_sd=0.004,
+        rng_seed=8,
+    )
     _folder(tmp_path, df)
     _, findings = write_report(tmp_path)
     f = findings[0]
@@ -250,7 +322,10 @@ def test_holm_adjustment_over_the_cells_turns_a_lucky_cell_into_no_support(tmp_p
     np.testing.assert_allclose([r["p_holm"] for r in f.rows], holm(raw))
     assert lucky["p_holm"] >= 0.05 and f.verdict == "inconclusive"
     text = (tmp_path / "REPORT.md").read_text()
-    assert "**This run: inconclusive.**" in text and "Holm-adjusted over the 4 cells of this claim" in text
+    assert (
+        "**This run: inconclusive.**" in text
+        and "Holm-adjusted over the 4 cells of this claim" in text
+    )
 
 
 def test_holm_matches_a_naive_step_down_loop():
@@ -276,8 +351,15 @@ def test_holm_matches_a_naive_step_down_loop():
 
 def test_bootstrap_report_takes_interval_and_p_from_the_bootstrap(tmp_path):
     """`report --seed-ci bootstrap` changes the p-value with the interval: both from the bootstrap."""
-    df = make_results({"ce": 0.0, "clce": 0.015}, seeds=[0, 1, 2], episodes=60, heads=("centroid", "logistic"),
-                      splits=("novel",), seed_sd=0.01, rng_seed=3)
+    df = make_results(
+        {"ce": 0.0, "clce": 0.015},
+        seeds=[0, 1, 2],
+        episodes=60,
+        heads=("centroid", "logistic"),
+        splits=("novel",),
+        seed_sd=0.01,
+        rng_seed=3,
+    )
     _folder(tmp_path, df)
     assert main(["report", str(tmp_path)]) == 0
     crossed = pd.read_csv(tmp_path / "claims.csv")
@@ -285,8 +367,13 @@ def test_bootstrap_report_takes_interval_and_p_from_the_bootstrap(tmp_path):
     boot = pd.read_csv(tmp_path / "claims.csv")
     text = (tmp_path / "REPORT.md").read_text()
     assert "p: the same bootstrap, its percentile interval inverted" in text
-    assert "p (seed-level) is the hierarchical bootstrap's test of Δ = 0" in text  # the tables' legend too
+    assert (
+        "p (seed-level) is the hierarchical bootstrap's test of Δ = 0" in text
+    )  # the tables' legend too
     assert "its p-value is the seed-level bootstrap's" in text
     assert not (boot["p_value"].to_numpy() == crossed["p_value"].to_numpy()).any()
-    for table in (crossed, boot):  # the unadjusted p is below 0.05 exactly when the 95% CI leaves 0 out
+    for table in (
+        crossed,
+        boot,
+    ):  # the unadjusted p is below 0.05 exactly when the 95% CI leaves 0 out
         assert ((table["p_value"] < 0.05) == ((table["low"] > 0) | (table["high"] < 0))).all()

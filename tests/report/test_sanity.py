@@ -5,13 +5,12 @@ import json
 
 import pandas as pd
 import pytest
+from synthetic_results import make_results
 
 from fewshot_clce.cli import main
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.sanity import few_classes_warning, sanity_warnings
 from fewshot_clce.report.writer import write_report, write_results
-
-from synthetic_results import make_results
 
 
 @pytest.mark.slow  # one 1-epoch training on digits (about 30 s)

@@ -1,28 +1,44 @@
 """What was tuned and what was fixed, choices at the edge of their grid, and the sensitivity plots."""
+
 import json
 
-import pandas as pd
 import pytest
+from synthetic_results import make_results
 
 from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.sensitivity import sensitivity_lines, write_sensitivity_plots
 from fewshot_clce.report.tuning import grid_edges, tuning_markdown, tuning_rows
 from fewshot_clce.report.writer import console_text
-from synthetic_results import make_results
 
 
 def _results(best_lam: float, betas=(0.0, 1.0)):
     """CLCE peaking at ``best_lam`` (on val and novel alike), SupCon at τ = 0.1, CE flat."""
+
     def effect(loss, hp, split):
         if loss == "clce":
-            return -0.5 * abs(hp["lam"] - best_lam) + 0.01 * hp["beta"] - 0.3 * abs(hp["temperature"] - 0.1)
+            return (
+                -0.5 * abs(hp["lam"] - best_lam)
+                + 0.01 * hp["beta"]
+                - 0.3 * abs(hp["temperature"] - 0.1)
+            )
         if loss == "supcon":
             return -0.3 * abs(hp["temperature"] - 0.1)
         return 0.0
 
-    return make_results({"ce": 0.0, "supcon": -0.05, "clce": 0.02}, seeds=(0, 1, 2), episodes=40,
-                        grid={"lam": [0.05, 0.1, 0.2], "temperature": [0.05, 0.1, 0.2], "beta": list(betas),
-                              "batch_size": [64]}, hp_effect=effect, seed_sd=0.002, episode_sd=0.05)
+    return make_results(
+        {"ce": 0.0, "supcon": -0.05, "clce": 0.02},
+        seeds=(0, 1, 2),
+        episodes=40,
+        grid={
+            "lam": [0.05, 0.1, 0.2],
+            "temperature": [0.05, 0.1, 0.2],
+            "beta": list(betas),
+            "batch_size": [64],
+        },
+        hp_effect=effect,
+        seed_sd=0.002,
+        episode_sd=0.05,
+    )
 
 
 def test_a_choice_at_the_end_of_its_grid_is_flagged_with_a_wider_grid():
@@ -47,7 +63,11 @@ def test_an_interior_choice_is_not_flagged():
 def test_what_was_tuned_and_what_was_fixed_per_loss():
     an = analyse(_results(best_lam=0.1, betas=(0.0,)), n_boot=50)
     rows = {(r["loss"], r["hparam"]): r for r in tuning_rows(an.chosen, an.per_episode)}
-    assert rows[("clce", "lam")]["how"] == "tuned on val" and rows[("clce", "lam")]["values"] == [0.05, 0.1, 0.2]
+    assert rows[("clce", "lam")]["how"] == "tuned on val" and rows[("clce", "lam")]["values"] == [
+        0.05,
+        0.1,
+        0.2,
+    ]
     assert rows[("clce", "beta")]["how"] == "fixed" and rows[("clce", "beta")]["values"] == [0.0]
     assert rows[("supcon", "temperature")]["how"] == "tuned on val"
     assert ("supcon", "lam") not in rows  # a loss is described by the hyper-parameters it takes
@@ -63,20 +83,35 @@ def test_sensitivity_lines_and_plots(tmp_path):
     clce = df["loss"] == "clce"
     df = df[~clce | (df["temperature"] == 0.1) | ((df["lam"] == 0.1) & (df["beta"] == 1.0))]
     lines = sensitivity_lines(df, "toy", "lam")
-    assert set(lines["line"]) == {"clce, τ=0.1, β=0", "clce, τ=0.1, β=1"}  # one line per β, λ on the x axis
+    assert set(lines["line"]) == {
+        "clce, τ=0.1, β=0",
+        "clce, τ=0.1, β=1",
+    }  # one line per β, λ on the x axis
     assert set(lines["split"]) == {"val", "novel"} and set(lines["value"]) == {0.05, 0.1, 0.2}
-    row = lines[(lines["line"] == "clce, τ=0.1, β=0") & (lines["split"] == "val") & (lines["value"] == 0.1)].iloc[0]
-    cells = df[(df["loss"] == "clce") & (df["lam"] == 0.1) & (df["beta"] == 0.0) & (df["temperature"] == 0.1)
-               & (df["split"] == "val")]
+    row = lines[
+        (lines["line"] == "clce, τ=0.1, β=0") & (lines["split"] == "val") & (lines["value"] == 0.1)
+    ].iloc[0]
+    cells = df[
+        (df["loss"] == "clce")
+        & (df["lam"] == 0.1)
+        & (df["beta"] == 0.0)
+        & (df["temperature"] == 0.1)
+        & (df["split"] == "val")
+    ]
     assert row["mean"] == pytest.approx(cells["accuracy"].mean())  # the selection score
     assert row["low"] < row["mean"] < row["high"] and row["seeds"] == 3
-    peak = lines[(lines["split"] == "novel") & (lines["line"] == "clce, τ=0.1, β=1")].set_index("value")["mean"]
+    peak = lines[(lines["split"] == "novel") & (lines["line"] == "clce, τ=0.1, β=1")].set_index(
+        "value"
+    )["mean"]
     assert peak.idxmax() == 0.1
     temps = sensitivity_lines(df, "toy", "temperature")
     assert set(temps["line"]) == {"supcon", "clce, λ=0.1, β=1"}
     paths = write_sensitivity_plots(df, tmp_path)
-    assert sorted(p.name for p in paths) == ["sensitivity_toy_beta.png", "sensitivity_toy_lam.png",
-                                             "sensitivity_toy_temperature.png"]
+    assert sorted(p.name for p in paths) == [
+        "sensitivity_toy_beta.png",
+        "sensitivity_toy_lam.png",
+        "sensitivity_toy_temperature.png",
+    ]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths)
 
 
@@ -86,8 +121,15 @@ def test_sensitivity_with_one_seed_uses_the_one_episode_level_interval():
     df = _results(best_lam=0.1, betas=(0.0,))
     df = df[df["seed"] == 0]
     lines = sensitivity_lines(df, "toy", "lam")
-    row = lines[(lines["line"] == "clce, τ=0.1") & (lines["split"] == "val") & (lines["value"] == 0.1)].iloc[0]
-    cells = df[(df["loss"] == "clce") & (df["lam"] == 0.1) & (df["temperature"] == 0.1) & (df["split"] == "val")]
+    row = lines[
+        (lines["line"] == "clce, τ=0.1") & (lines["split"] == "val") & (lines["value"] == 0.1)
+    ].iloc[0]
+    cells = df[
+        (df["loss"] == "clce")
+        & (df["lam"] == 0.1)
+        & (df["temperature"] == 0.1)
+        & (df["split"] == "val")
+    ]
     assert row["mean"] == pytest.approx(cells["accuracy"].mean())
     # per (head, shots, episode) cell, as the score pools them; the t interval, the summaries' one default
     ci = mean_ci(cells.groupby(["head", "shots", "episode"])["accuracy"].first().to_numpy())
@@ -100,15 +142,23 @@ def test_the_report_says_what_was_tuned_and_warns_at_the_edge(tmp_path):
     from fewshot_clce.report.writer import write_plots, write_report, write_results
 
     an = analyse(_results(best_lam=0.0), n_boot=50)
-    config = {"command": "test", "epochs": 3, "backbone": "conv4", "seeds": [0, 1, 2], "baseline": "ce",
-              "n_boot": 50}
+    config = {
+        "command": "test",
+        "epochs": 3,
+        "backbone": "conv4",
+        "seeds": [0, 1, 2],
+        "baseline": "ce",
+        "n_boot": 50,
+    }
     write_results(tmp_path, an, config, {"total_s": 1.0})
     write_plots(tmp_path, an)
     (tmp_path / "config.json").write_text(json.dumps(config))
     write_report(tmp_path)
     report = (tmp_path / "REPORT.md").read_text()
     assert "## What was tuned on val and what was fixed, per loss" in report
-    assert report.index("What was tuned") < report.index("### Claim 1")  # read before the claims' details
+    assert report.index("What was tuned") < report.index(
+        "### Claim 1"
+    )  # read before the claims' details
     assert "λ = 0.05, chosen on val, is the lowest value tried" in report
     assert "![sensitivity_toy_lam](plots/sensitivity_toy_lam.png)" in report
     blob = json.loads((tmp_path / "results.json").read_text())

@@ -1,16 +1,18 @@
 """The seed-level interval's coverage, measured by simulation at small settings (the full table:
 benchmarks/seed_interval_coverage.py)."""
-import numpy as np
-import pytest
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from fewshot_clce.stats.coverage import TRUST_FLOOR, Scenario, coverage, intervals, trusted_seeds
 from fewshot_clce.stats.seeds import TRUSTED_SEEDS
 
 # Effect sizes in accuracy units, of the order of this project's 3-seed glyphs results.
 DELTA = Scenario("paired difference", sd_seed=0.005, sd_episode=0.03, sd_residual=0.06)
-ACCURACY = Scenario("accuracy", sd_seed=0.2, sd_episode=0.8, sd_residual=0.3, kind="binomial", accuracy=0.8)
+ACCURACY = Scenario(
+    "accuracy", sd_seed=0.2, sd_episode=0.8, sd_residual=0.3, kind="binomial", accuracy=0.8
+)
 
 
 @pytest.mark.parametrize("n_seeds", sorted({TRUSTED_SEEDS, 5, 10}))
@@ -52,9 +54,16 @@ def test_two_seeds_fall_short_which_is_why_the_trusted_count_is_higher():
 
 
 def test_trusted_seeds_is_the_count_from_which_every_scenario_covers():
-    rows = [("a", "crossed", 2, 0.88), ("a", "crossed", 3, 0.94), ("a", "crossed", 5, 0.95),
-            ("b", "crossed", 2, 0.95), ("b", "crossed", 3, 0.93), ("b", "crossed", 5, 0.91),
-            ("a", "bootstrap", 2, 0.5), ("b", "bootstrap", 5, 0.93)]
+    rows = [
+        ("a", "crossed", 2, 0.88),
+        ("a", "crossed", 3, 0.94),
+        ("a", "crossed", 5, 0.95),
+        ("b", "crossed", 2, 0.95),
+        ("b", "crossed", 3, 0.93),
+        ("b", "crossed", 5, 0.91),
+        ("a", "bootstrap", 2, 0.5),
+        ("b", "bootstrap", 5, 0.93),
+    ]
     table = pd.DataFrame(rows, columns=["scenario", "method", "seeds", "coverage"])
     assert trusted_seeds(table, "crossed") is None  # scenario b falls short at the largest count
     assert trusted_seeds(table, "crossed", floor=0.9) == 3

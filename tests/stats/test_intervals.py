@@ -28,7 +28,11 @@ def test_one_default_method_t_everywhere():
     from fewshot_clce.stats.intervals import DEFAULT_CI_METHOD
 
     a = np.random.default_rng(3).uniform(0.3, 0.9, size=40)
-    assert DEFAULT_CI_METHOD == "t" and mean_ci(a).method == "t" and paired_comparison(a, a[::-1]).method == "t"
+    assert (
+        DEFAULT_CI_METHOD == "t"
+        and mean_ci(a).method == "t"
+        and paired_comparison(a, a[::-1]).method == "t"
+    )
     assert mean_ci(a).half_width == pytest.approx(mean_ci(a, "t").half_width)
 
 

@@ -2,8 +2,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewshot_clce.stats.seeds import (bootstrap_p, crossed_t, hierarchical_bootstrap, seed_level,
-                                      seed_matrix, seed_paired)
+from fewshot_clce.stats.seeds import (
+    bootstrap_p,
+    crossed_t,
+    hierarchical_bootstrap,
+    seed_level,
+    seed_matrix,
+    seed_paired,
+)
 
 
 def _naive_bootstrap(values, n_boot, seed):
@@ -80,7 +86,9 @@ def test_bad_inputs_are_named():
 
 
 def test_seed_matrix_pivots_and_rejects_holes():
-    df = pd.DataFrame({"seed": [0, 0, 1, 1], "episode": [0, 1, 0, 1], "accuracy": [0.1, 0.2, 0.3, 0.4]})
+    df = pd.DataFrame(
+        {"seed": [0, 0, 1, 1], "episode": [0, 1, 0, 1], "accuracy": [0.1, 0.2, 0.3, 0.4]}
+    )
     mat = seed_matrix(df)
     assert mat.to_numpy().tolist() == [[0.1, 0.2], [0.3, 0.4]]
     with pytest.raises(ValueError, match="different episodes"):
@@ -97,7 +105,9 @@ def _naive_crossed(x):
     cols = [sum(x[i][j] for i in range(s)) / s for j in range(e)]
     ms_s = e * sum((r - g) ** 2 for r in rows) / (s - 1)
     ms_e = s * sum((c - g) ** 2 for c in cols) / (e - 1)
-    ms_r = sum((x[i][j] - rows[i] - cols[j] + g) ** 2 for i in range(s) for j in range(e)) / ((s - 1) * (e - 1))
+    ms_r = sum((x[i][j] - rows[i] - cols[j] + g) ** 2 for i in range(s) for j in range(e)) / (
+        (s - 1) * (e - 1)
+    )
     vs, ve = max(ms_s - ms_r, 0) / e, max(ms_e - ms_r, 0) / s
     var = vs / s + ve / e + ms_r / (s * e)
     # Satterthwaite on the mean squares that the truncated components keep
@@ -105,16 +115,25 @@ def _naive_crossed(x):
     terms += [(ms_e, e - 1)] if ms_e > ms_r else []
     k_r = 1 - len(terms)
     num = (sum(m for m, _ in terms) + k_r * ms_r) ** 2
-    den = sum(m ** 2 / d for m, d in terms) + (k_r * ms_r) ** 2 / ((s - 1) * (e - 1))
-    return g, var ** 0.5, max(num / den, 1.0)
+    den = sum(m**2 / d for m, d in terms) + (k_r * ms_r) ** 2 / ((s - 1) * (e - 1))
+    return g, var**0.5, max(num / den, 1.0)
 
 
-@pytest.mark.parametrize("shape,sd", [((3, 40), (0.05, 0.1, 0.1)), ((5, 25), (0.0, 0.2, 0.05)),
-                                      ((2, 60), (0.1, 0.0, 0.1)), ((4, 30), (0.0, 0.0, 0.1))])
+@pytest.mark.parametrize(
+    "shape,sd",
+    [
+        ((3, 40), (0.05, 0.1, 0.1)),
+        ((5, 25), (0.0, 0.2, 0.05)),
+        ((2, 60), (0.1, 0.0, 0.1)),
+        ((4, 30), (0.0, 0.0, 0.1)),
+    ],
+)
 def test_crossed_t_matches_explicit_anova(shape, sd):
     rng = np.random.default_rng(sum(shape))
     s, e = shape
-    x = (rng.normal(0, sd[0], (s, 1)) + rng.normal(0, sd[1], (1, e)) + rng.normal(0, sd[2], (s, e))).tolist()
+    x = (
+        rng.normal(0, sd[0], (s, 1)) + rng.normal(0, sd[1], (1, e)) + rng.normal(0, sd[2], (s, e))
+    ).tolist()
     ct = crossed_t(np.array(x))
     g, se, df = _naive_crossed(x)
     assert float(ct.mean) == pytest.approx(g, abs=1e-12)

@@ -1,21 +1,22 @@
 import numpy as np
-import pytest
 import pandas as pd
-from scipy.stats import t as student_t, wilcoxon
-
-from fewshot_clce.stats.seeds import TRUSTED_SEEDS, seed_matrix, seed_paired
-
-from fewshot_clce.stats import selection
-from fewshot_clce.report.analysis import analyse
-from fewshot_clce.stats.summary import ACCURACY_COLUMNS, PAIRED_COLUMNS, config_label, summarize
-from fewshot_clce.report.tables import ci_legend, summary_markdown
-
+import pytest
+from scipy.stats import t as student_t
+from scipy.stats import wilcoxon
 from synthetic_results import make_results
+
+from fewshot_clce.report.analysis import analyse
+from fewshot_clce.report.tables import ci_legend, summary_markdown
+from fewshot_clce.stats import selection
+from fewshot_clce.stats.seeds import TRUSTED_SEEDS, seed_matrix, seed_paired
+from fewshot_clce.stats.summary import ACCURACY_COLUMNS, PAIRED_COLUMNS, config_label, summarize
 
 
 def test_config_label_leaves_out_unused_hparams():
-    assert config_label("clce", {"lam": 0.5, "temperature": 0.1, "beta": 1.0, "batch_size": 64}) == \
-        "clce(lam=0.5,t=0.1,beta=1,bs=64)"
+    assert (
+        config_label("clce", {"lam": 0.5, "temperature": 0.1, "beta": 1.0, "batch_size": 64})
+        == "clce(lam=0.5,t=0.1,beta=1,bs=64)"
+    )
     assert config_label("ce", {"lam": float("nan"), "batch_size": 64}) == "ce(bs=64)"
     assert config_label("ce", {}) == "ce"
 
@@ -35,8 +36,15 @@ def test_single_seed_summary_uses_episode_ci_and_pairs_with_ce():
     assert clce["delta"] == pytest.approx((a - b).mean())
     assert clce["delta_ci_low"] > 0 and clce["p_value"] < 0.01
     # one seed: the test and the counts are episode-level, and say so
-    assert (clce["p_kind"], clce["wtl_kind"], clce["delta_ci_kind"]) == ("episode", "episode", "episode")
-    assert clce["p_value"] == pytest.approx(wilcoxon(a - b).pvalue) and clce["p_value"] == clce["p_episode"]
+    assert (clce["p_kind"], clce["wtl_kind"], clce["delta_ci_kind"]) == (
+        "episode",
+        "episode",
+        "episode",
+    )
+    assert (
+        clce["p_value"] == pytest.approx(wilcoxon(a - b).pvalue)
+        and clce["p_value"] == clce["p_episode"]
+    )
     assert clce["wins"] + clce["ties"] + clce["losses"] == 200 and clce["wins"] == clce["ep_wins"]
     assert np.isnan(clce["p_seed"])
     assert np.isnan(clce["seed_ci_low"]) and "cannot be computed" in clce["note"]
@@ -55,13 +63,21 @@ def test_several_seeds_use_the_crossed_t_interval_and_seed_level_test():
     assert row["delta"] == pytest.approx(direct.mean)
     assert (row["delta_ci_low"], row["delta_ci_high"]) == pytest.approx((direct.low, direct.high))
     # the headline p-value and W/T/L are seed-level: the crossed model's test, seeds counted
-    assert row["p_kind"] == "seed" and row["p_value"] == pytest.approx(direct.p_value) == row["p_seed"]
-    assert (row["wtl_kind"], row["wins"], row["losses"]) == ("seed", direct.positive, direct.negative)
+    assert (
+        row["p_kind"] == "seed" and row["p_value"] == pytest.approx(direct.p_value) == row["p_seed"]
+    )
+    assert (row["wtl_kind"], row["wins"], row["losses"]) == (
+        "seed",
+        direct.positive,
+        direct.negative,
+    )
     assert row["wins"] + row["ties"] + row["losses"] == 3
     # the episode-level Wilcoxon and counts stay in their own columns
     d = mat("clce").mean(0) - mat("ce").mean(0)
     assert row["p_episode"] == pytest.approx(wilcoxon(d).pvalue)
-    assert row["ep_wins"] + row["ep_ties"] + row["ep_losses"] == 80 and row["ep_wins"] == (d > 0).sum()
+    assert (
+        row["ep_wins"] + row["ep_ties"] + row["ep_losses"] == 80 and row["ep_wins"] == (d > 0).sum()
+    )
     assert row["seeds_agree"] == f"{direct.agree}/3"
     per_seed = [float(x) for x in row["delta_per_seed"].split()]
     np.testing.assert_allclose(per_seed, direct.per_seed, atol=1e-4)
@@ -70,7 +86,9 @@ def test_several_seeds_use_the_crossed_t_interval_and_seed_level_test():
 
 
 def test_the_hierarchical_bootstrap_gives_its_interval_and_its_own_p_value():
-    df = make_results({"ce": 0.0, "clce": 0.03}, seeds=[0, 1, 2], episodes=40, seed_sd=0.03, shots=(5,))
+    df = make_results(
+        {"ce": 0.0, "clce": 0.03}, seeds=[0, 1, 2], episodes=40, seed_sd=0.03, shots=(5,)
+    )
     crossed = summarize(df).iloc[1]
     boot = summarize(df, seed_method="bootstrap", n_boot=300, boot_seed=4).iloc[1]
     assert "hierarchical" in boot["ci_method"] and "hierarchical" in boot["delta_ci_method"]
@@ -79,7 +97,9 @@ def test_the_hierarchical_bootstrap_gives_its_interval_and_its_own_p_value():
     direct = seed_paired(mat("clce"), mat("ce"), n_boot=300, seed=4, method="bootstrap")
     assert (boot["delta_ci_low"], boot["delta_ci_high"]) == pytest.approx((direct.low, direct.high))
     # interval and p from the same method: the bootstrap's p is its percentile interval inverted
-    assert boot["p_value"] == pytest.approx(direct.p_value) and boot["p_value"] != crossed["p_value"]
+    assert (
+        boot["p_value"] == pytest.approx(direct.p_value) and boot["p_value"] != crossed["p_value"]
+    )
     assert "bootstrap" in boot["p_method"] and "random-effects" in crossed["p_method"]
     assert (boot["p_value"] < 0.05) == (boot["delta_ci_low"] > 0 or boot["delta_ci_high"] < 0)
 
@@ -90,10 +110,26 @@ def _three_seeds_one_against(episodes=300):
     base = rng.uniform(0.4, 0.9, episodes)
     rows = []
     for seed, shift in enumerate((0.06, 0.05, -0.04)):
-        for loss, acc in (("ce", base), ("clce", np.clip(base + shift + rng.normal(0, 0.03, episodes), 0, 1))):
-            rows += [dict(run=f"{loss}-s{seed}", loss=loss, seed=seed, dataset="digits", split="novel",
-                          head="centroid", ways=5, shots=5, queries=15, episode=e, accuracy=float(a))
-                     for e, a in enumerate(acc)]
+        for loss, acc in (
+            ("ce", base),
+            ("clce", np.clip(base + shift + rng.normal(0, 0.03, episodes), 0, 1)),
+        ):
+            rows += [
+                dict(
+                    run=f"{loss}-s{seed}",
+                    loss=loss,
+                    seed=seed,
+                    dataset="digits",
+                    split="novel",
+                    head="centroid",
+                    ways=5,
+                    shots=5,
+                    queries=15,
+                    episode=e,
+                    accuracy=float(a),
+                )
+                for e, a in enumerate(acc)
+            ]
     return pd.DataFrame(rows)
 
 
@@ -130,16 +166,22 @@ def test_one_column_schema_for_configs_runs_and_comparisons():
     one_a, one_b = (df[(df["run"] == r)] for r in ("clce--s0", "ce--s1"))
     cmp = compare_results(one_a, one_b)
     for table in (by_config, runs, cmp):
-        assert list(table.columns[-len(stats_cols):]) == stats_cols
+        assert list(table.columns[-len(stats_cols) :]) == stats_cols
     assert list(runs.columns) == list(cmp.columns)
     assert fewshot_clce.summarize is summarize  # one summary function, one set of defaults
-    assert len(runs) == 4 * 2 and set(runs["ci_kind"]) == {"episode"} and (runs["baseline"] == "").all()
+    assert (
+        len(runs) == 4 * 2
+        and set(runs["ci_kind"]) == {"episode"}
+        and (runs["baseline"] == "").all()
+    )
     # compare: run A against run B on the same episodes, although their seeds differ
     row = cmp[cmp["split"] == "novel"].iloc[0]
     a = one_a[one_a["split"] == "novel"].sort_values("episode")["accuracy"].to_numpy()
     b = one_b[one_b["split"] == "novel"].sort_values("episode")["accuracy"].to_numpy()
     assert (row["run"], row["baseline"]) == ("clce--s0", "ce--s1")
-    assert row["mean"] == pytest.approx(a.mean()) and row["baseline_mean"] == pytest.approx(b.mean())
+    assert row["mean"] == pytest.approx(a.mean()) and row["baseline_mean"] == pytest.approx(
+        b.mean()
+    )
     assert row["delta"] == pytest.approx((a - b).mean()) and row["p_kind"] == "episode"
     with pytest.raises(ValueError, match="group a summary by 'seed'"):
         summarize(df, by="seed")
@@ -153,7 +195,9 @@ def test_selection_uses_val_only():
         good = 0.9 if split == "val" else 0.1
         return 0.1 if hp["lam"] == good else 0.0
 
-    df = make_results({"ce": 0.0, "clce": 0.0}, seeds=[0], grid={"lam": [0.1, 0.9]}, hp_effect=effect)
+    df = make_results(
+        {"ce": 0.0, "clce": 0.0}, seeds=[0], grid={"lam": [0.1, 0.9]}, hp_effect=effect
+    )
     chosen = selection.select(df)
     row = chosen[chosen["loss"] == "clce"].iloc[0]
     assert row["lam"] == 0.9 and row["candidates"] == 2
@@ -164,8 +208,12 @@ def test_selection_uses_val_only():
 
 
 def test_batch_size_profile_pairs_with_ce_at_the_same_batch_size():
-    df = make_results({"ce": 0.0, "supcon": -0.02, "clce": 0.02}, seeds=[0, 1], episodes=30,
-                      grid={"batch_size": [32, 256], "temperature": [0.1]})
+    df = make_results(
+        {"ce": 0.0, "supcon": -0.02, "clce": 0.02},
+        seeds=[0, 1],
+        episodes=30,
+        grid={"batch_size": [32, 256], "temperature": [0.1]},
+    )
     res = analyse(df, n_boot=100)
     prof = res.profiles["batch_size"]
     for bs in (32, 256):
@@ -175,7 +223,9 @@ def test_batch_size_profile_pairs_with_ce_at_the_same_batch_size():
 
 
 def test_missing_val_with_sweep_is_an_error_and_schema_is_checked():
-    df = make_results({"ce": 0.0, "clce": 0.0}, seeds=[0], splits=("novel",), grid={"lam": [0.1, 0.9]})
+    df = make_results(
+        {"ce": 0.0, "clce": 0.0}, seeds=[0], splits=("novel",), grid={"lam": [0.1, 0.9]}
+    )
     with pytest.raises(ValueError, match="val"):
         analyse(df)
     with pytest.raises(ValueError, match="accuracy"):

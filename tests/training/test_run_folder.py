@@ -1,4 +1,5 @@
 """The run folder's format_version, read through one migration, and resuming on the resolved settings."""
+
 import pytest
 import torch
 import yaml
@@ -8,9 +9,31 @@ from fewshot_clce.training import run_folder
 
 
 def _train(out, *extra):
-    return main(["train", "--dataset", "digits", "--backbone", "conv4", "--loss", "ce", "--epochs", "1",
-                 "--batch-size", "16", "--steps-per-epoch", "1", "--val-episodes", "5", "--no-progress",
-                 "--device", "cpu", "--out", str(out), *extra])
+    return main(
+        [
+            "train",
+            "--dataset",
+            "digits",
+            "--backbone",
+            "conv4",
+            "--loss",
+            "ce",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--steps-per-epoch",
+            "1",
+            "--val-episodes",
+            "5",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +62,11 @@ def test_a_config_without_version_is_read_as_version_1(run_dir, tmp_path):
 def test_an_unknown_format_version_is_refused_naming_the_file(run_dir, tmp_path):
     config = dict(yaml.safe_load((run_dir / "config.yaml").read_text()), format_version=7)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    with pytest.raises(ValueError, match=r"config\.yaml': it has format_version 7, .*reads versions up to "
-                                         "1; upgrade fewshot-clce, or retrain the run"):
+    with pytest.raises(
+        ValueError,
+        match=r"config\.yaml': it has format_version 7, .*reads versions up to "
+        "1; upgrade fewshot-clce, or retrain the run",
+    ):
         run_folder.read_config(tmp_path)
 
 

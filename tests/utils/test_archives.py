@@ -3,8 +3,8 @@ import tarfile
 import zipfile
 
 import pytest
-
 from _dataset_fixtures import cve_2025_4517_tar
+
 from fewshot_clce.utils.archives import UnsafeArchiveError, extract
 
 
@@ -31,21 +31,29 @@ def _zip(path, members):
 
 
 def test_plain_tar_and_zip(tmp_path):
-    t = _tar(tmp_path / "a.tar.gz", [("data/x.txt", "file", b"1"), ("data/sub/y.txt", "file", b"2")])
+    t = _tar(
+        tmp_path / "a.tar.gz", [("data/x.txt", "file", b"1"), ("data/sub/y.txt", "file", b"2")]
+    )
     out = extract(t, tmp_path / "out")
     assert (out / "data" / "sub" / "y.txt").read_bytes() == b"2"
     z = _zip(tmp_path / "a.zip", [("zdata/x.txt", b"3")])
     assert (extract(z, tmp_path / "out") / "zdata" / "x.txt").read_bytes() == b"3"
 
 
-@pytest.mark.parametrize("members,message", [
-    ([("data/ok.txt", "file", b"1"), ("../evil.txt", "file", b"x")], "'../evil.txt' points outside"),
-    ([("data/../../evil.txt", "file", b"x")], "points outside"),
-    ([("/tmp/evil_abs.txt", "file", b"x")], "has an absolute path"),
-    ([("data/link", "sym", "/etc/passwd")], "'data/link' is a symbolic link"),
-    ([("data/link", "sym", "../../evil.txt")], "'data/link' is a symbolic link"),
-    ([("data/hard", "hard", "../evil.txt")], "'data/hard' is a hard link"),
-])
+@pytest.mark.parametrize(
+    "members,message",
+    [
+        (
+            [("data/ok.txt", "file", b"1"), ("../evil.txt", "file", b"x")],
+            "'../evil.txt' points outside",
+        ),
+        ([("data/../../evil.txt", "file", b"x")], "points outside"),
+        ([("/tmp/evil_abs.txt", "file", b"x")], "has an absolute path"),
+        ([("data/link", "sym", "/etc/passwd")], "'data/link' is a symbolic link"),
+        ([("data/link", "sym", "../../evil.txt")], "'data/link' is a symbolic link"),
+        ([("data/hard", "hard", "../evil.txt")], "'data/hard' is a hard link"),
+    ],
+)
 def test_tar_escapes_refused(tmp_path, members, message):
     dest = tmp_path / "a" / "b"
     archive = _tar(tmp_path / "evil.tar.gz", members)
@@ -65,8 +73,14 @@ def test_tar_device_refused(tmp_path):
         extract(archive, tmp_path / "out")
 
 
-@pytest.mark.parametrize("name,message", [("../evil.txt", "points outside"), ("/evil.txt", "absolute path"),
-                                          ("C:/evil.txt", "absolute path")])
+@pytest.mark.parametrize(
+    "name,message",
+    [
+        ("../evil.txt", "points outside"),
+        ("/evil.txt", "absolute path"),
+        ("C:/evil.txt", "absolute path"),
+    ],
+)
 def test_zip_escapes_refused(tmp_path, name, message):
     archive = _zip(tmp_path / "evil.zip", [("data/ok.txt", b"1"), (name, b"x")])
     with pytest.raises(UnsafeArchiveError, match=message):
@@ -99,7 +113,9 @@ def test_truncated_archive_is_a_clear_error_and_leaves_nothing(tmp_path, kind):
     src = tmp_path / "src" / "top"
     src.mkdir(parents=True)
     for i in range(8):
-        (src / f"{i}.bin").write_bytes(os.urandom(20000))  # incompressible, so the cut lands in the data
+        (src / f"{i}.bin").write_bytes(
+            os.urandom(20000)
+        )  # incompressible, so the cut lands in the data
     whole = tmp_path / f"whole.{kind}"
     if kind == "tgz":
         with tarfile.open(whole, "w:gz") as tf:
@@ -119,7 +135,9 @@ def test_truncated_archive_is_a_clear_error_and_leaves_nothing(tmp_path, kind):
     else:
         cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match=rf"cut.{kind} is truncated or damaged.*nothing was extracted"):
+    with pytest.raises(
+        ValueError, match=rf"cut.{kind} is truncated or damaged.*nothing was extracted"
+    ):
         extract(cut, out)
     assert not out.exists() or not list(out.iterdir())
 
@@ -128,15 +146,22 @@ def test_truncated_archive_is_a_clear_error_and_leaves_nothing(tmp_path, kind):
 def test_tar_links_refused_even_when_inside(tmp_path, kind, what):
     # Dataset archives hold no links, so even one that stays inside the target is refused: the
     # lexical checks cannot see where a chain of links really leads (CVE-2025-4517).
-    archive = _tar(tmp_path / "links.tgz", [("data/a.txt", "file", b"1"), ("data/b", kind, "data/a.txt"
-                                                                             if kind == "hard" else "a.txt"),
-                                            ("data/z.txt", "file", b"2")])
+    archive = _tar(
+        tmp_path / "links.tgz",
+        [
+            ("data/a.txt", "file", b"1"),
+            ("data/b", kind, "data/a.txt" if kind == "hard" else "a.txt"),
+            ("data/z.txt", "file", b"2"),
+        ],
+    )
     dest = tmp_path / "out"
     with pytest.raises(UnsafeArchiveError) as err:
         extract(archive, dest)
     message = str(err.value)
     assert "\n" not in message and str(archive) in message and f"'data/b' is a {what}" in message
-    assert not dest.exists() or list(dest.iterdir()) == []  # nothing half-extracted, no temporary folder
+    assert (
+        not dest.exists() or list(dest.iterdir()) == []
+    )  # nothing half-extracted, no temporary folder
 
 
 def test_cve_2025_4517_pattern_refused(tmp_path):

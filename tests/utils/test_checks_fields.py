@@ -1,7 +1,8 @@
 """utils.checks.check_fields: the constraints a config field declares in its metadata, checked in
 one place for training, the benchmark and the command line."""
+
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Optional
 
 import pytest
 
@@ -15,22 +16,30 @@ def _f(default, **meta):
 @dataclass
 class Toy:
     name: str = _f("x", required=True)
-    sizes: List[int] = field(default_factory=lambda: [1], metadata={
-        "help": "", "nonempty": True, "minimum": 1, "distinct": True})
+    sizes: list[int] = field(
+        default_factory=lambda: [1],
+        metadata={"help": "", "nonempty": True, "minimum": 1, "distinct": True},
+    )
     rate: float = _f(0.5, within=(0, 1, "open"))
     scale: Optional[float] = _f(None, check="positive", hint=" (omit it for none)")
     kind: str = _f("a", valid=("a", "b"), choice_of="a kind")
 
 
-@pytest.mark.parametrize("given, message", [
-    ({"name": ""}, "name is required"),
-    ({"sizes": []}, "sizes needs at least one value"),
-    ({"sizes": [1, 0]}, r"sizes values must be at least 1, got \[0\]"),
-    ({"sizes": [2, 2]}, r"sizes repeats a value: \[2, 2\]"),
-    ({"rate": 1.0}, r"rate must be a number in \[0, 1\), got 1.0"),
-    ({"scale": float("nan")}, r"scale must be a positive finite number, got nan \(omit it for none\)"),
-    ({"kind": "c"}, "kind 'c' is not a kind; valid: a, b"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"name": ""}, "name is required"),
+        ({"sizes": []}, "sizes needs at least one value"),
+        ({"sizes": [1, 0]}, r"sizes values must be at least 1, got \[0\]"),
+        ({"sizes": [2, 2]}, r"sizes repeats a value: \[2, 2\]"),
+        ({"rate": 1.0}, r"rate must be a number in \[0, 1\), got 1.0"),
+        (
+            {"scale": float("nan")},
+            r"scale must be a positive finite number, got nan \(omit it for none\)",
+        ),
+        ({"kind": "c"}, "kind 'c' is not a kind; valid: a, b"),
+    ],
+)
 def test_each_declared_constraint_refuses_with_the_setting_named(given, message):
     with pytest.raises(SettingError, match="^" + message):
         check_fields(Toy(**given))

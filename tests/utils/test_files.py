@@ -3,8 +3,8 @@ import os
 import stat
 
 import pytest
-
 from _faults import disk_full, make_unwritable
+
 from fewshot_clce.utils import files as _io
 from fewshot_clce.utils.files import atomic_path, write_text_atomic
 
@@ -29,7 +29,9 @@ def test_a_full_disk_names_the_file_and_keeps_the_previous_one(tmp_path):
     assert info.value.errno == errno.ENOSPC
     assert str(path) in str(info.value) and "No space left on device" in str(info.value)
     assert "previous" in str(info.value) and "intact" in str(info.value)
-    assert path.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+    assert path.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == [
+        "results.csv"
+    ]
 
 
 def test_an_unwritable_folder_names_the_file_not_a_temporary_one(tmp_path, monkeypatch):
@@ -62,7 +64,10 @@ def test_check_output_file_refuses_before_any_work(tmp_path, monkeypatch):
         _io.check_output_file(ro / "new" / "out.csv", "--out")
     assert not list(ro.iterdir())
     # a writable place is accepted, and nothing is created for it yet
-    assert _io.check_output_file(tmp_path / "a" / "b" / "out.csv", "--out") == tmp_path / "a" / "b" / "out.csv"
+    assert (
+        _io.check_output_file(tmp_path / "a" / "b" / "out.csv", "--out")
+        == tmp_path / "a" / "b" / "out.csv"
+    )
     assert not (tmp_path / "a").exists()
 
 
@@ -78,8 +83,25 @@ def _spreadsheet_safe(cell: str) -> bool:
         return not cell.startswith(FORMULA_STARTS)
 
 
-@pytest.mark.parametrize("text", ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx",
-                                  "'=already quoted", "''+x", "plain", "", "-0.5", "+3", "1e-3", "a=b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '=HYPERLINK("http://x","y")',
+        "+1+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tx",
+        "\rx",
+        "'=already quoted",
+        "''+x",
+        "plain",
+        "",
+        "-0.5",
+        "+3",
+        "1e-3",
+        "a=b",
+    ],
+)
 def test_csv_text_round_trips_and_is_never_a_formula(text):
     written = _io.csv_escape(text)
     assert _spreadsheet_safe(written), written
@@ -91,7 +113,9 @@ def test_csv_text_round_trips_and_is_never_a_formula(text):
 def test_csv_frames_keep_numbers_and_escape_text(tmp_path):
     import pandas as pd
 
-    df = pd.DataFrame({"run": ["=cmd|' /C calc'!A0", "ce-s0"], "delta": [-0.5, 0.25], "note": ["-", "+1 -2"]})
+    df = pd.DataFrame(
+        {"run": ["=cmd|' /C calc'!A0", "ce-s0"], "delta": [-0.5, 0.25], "note": ["-", "+1 -2"]}
+    )
     path = tmp_path / "t.csv"
     _io.write_csv(df, path)
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)

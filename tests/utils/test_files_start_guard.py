@@ -1,4 +1,5 @@
 """utils.files.StartGuard: a failed start takes back what it wrote, and only that."""
+
 from fewshot_clce.utils.files import StartGuard
 
 

@@ -32,4 +32,3 @@ def test_unknown_lists_valid_names():
     with pytest.raises(UnknownNameError) as e:
         reg.create("gamma")
     assert str(e.value) == "unknown widget 'gamma'; valid names: alpha, beta"
-

@@ -5,8 +5,8 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from _dataset_fixtures import py2_pickle
+
 from fewshot_clce.backbones.weights import load_checkpoint
 from fewshot_clce.utils.safe_pickle import UnsafePickleError, load_pickle, load_pickle_bytes
 
@@ -37,7 +37,9 @@ def test_payload_runs_with_plain_pickle(tmp_path):
 def test_malicious_pickle_refused_without_running(tmp_path, protocol):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pkl"
-    path.write_bytes(pickle.dumps({"data": np.zeros(3), "x": _TouchFile(marker)}, protocol=protocol))
+    path.write_bytes(
+        pickle.dumps({"data": np.zeros(3), "x": _TouchFile(marker)}, protocol=protocol)
+    )
     with pytest.raises(UnsafePickleError, match=r"evil.pkl: it asks for the global 'posix.system'"):
         load_pickle(path)
     assert not marker.exists()
@@ -57,14 +59,26 @@ def test_other_codecs_refused():
 
 @pytest.mark.parametrize("protocol", [0, 2, 4, 5])
 def test_plain_data_and_numpy_round_trip(protocol):
-    obj = {"a": np.arange(12, dtype=np.int64).reshape(3, 4), "u8": np.ones((2, 2, 3), np.uint8),
-           "f": np.float32(1.5), "s": "text", "b": b"\x00\xff", "l": [1, 2.5, None, True], "t": (1, "x"),
-           "set": {1, 2}, "nested": {"k": [np.zeros(2)]}, "obj": np.array([b"x", None], dtype=object),
-           "dd": collections.defaultdict(list, {"k": [1]}), "od": collections.OrderedDict([("z", 1), ("a", 2)])}
+    obj = {
+        "a": np.arange(12, dtype=np.int64).reshape(3, 4),
+        "u8": np.ones((2, 2, 3), np.uint8),
+        "f": np.float32(1.5),
+        "s": "text",
+        "b": b"\x00\xff",
+        "l": [1, 2.5, None, True],
+        "t": (1, "x"),
+        "set": {1, 2},
+        "nested": {"k": [np.zeros(2)]},
+        "obj": np.array([b"x", None], dtype=object),
+        "dd": collections.defaultdict(list, {"k": [1]}),
+        "od": collections.OrderedDict([("z", 1), ("a", 2)]),
+    }
     back = load_pickle_bytes(pickle.dumps(obj, protocol=protocol))
     assert back.keys() == obj.keys()
     np.testing.assert_array_equal(back["a"], obj["a"])
-    assert back["u8"].dtype == np.uint8 and back["f"] == np.float32(1.5) and back["b"] == b"\x00\xff"
+    assert (
+        back["u8"].dtype == np.uint8 and back["f"] == np.float32(1.5) and back["b"] == b"\x00\xff"
+    )
     assert back["set"] == {1, 2} and back["t"] == (1, "x") and back["obj"].tolist() == [b"x", None]
     # admitted globals handed over as arguments arrive as themselves, not as their guards
     assert back["dd"].default_factory is list and back["dd"]["k"] == [1] and back["dd"]["new"] == []
@@ -74,7 +88,9 @@ def test_plain_data_and_numpy_round_trip(protocol):
 def test_python2_pickle_with_numpy(tmp_path):
     """Python 2 str keys and ``numpy.core.multiarray`` arrays, as in CIFAR-100 and MetaOptNet files."""
     data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    path = py2_pickle({b"data": data, b"labels": [3, 1], b"names": [b"caf\xe9"]}, tmp_path / "py2.pickle")
+    path = py2_pickle(
+        {b"data": data, b"labels": [3, 1], b"names": [b"caf\xe9"]}, tmp_path / "py2.pickle"
+    )
     with pytest.raises(UnicodeDecodeError):  # Python 3's default ASCII decoding of Python 2 str
         pickle.loads(path.read_bytes())
     back = load_pickle(path)
@@ -120,11 +136,13 @@ def test_load_checkpoint_errors_are_one_short_line(tmp_path):
     torch.save({"w": torch.arange(1000.0)}, whole)
     cut = tmp_path / "cut.pt"
     cut.write_bytes(whole.read_bytes()[:300])
-    cases = [(obj, r"refusing to load checkpoint .*obj.pt.*the global torch.nn.modules.linear.Linear;"),
-             (png, r"image.pt.*is not a PyTorch checkpoint"),
-             (text, r"text.pt.*not a complete PyTorch checkpoint"),
-             (empty, r"empty.pt.*not a complete PyTorch checkpoint.*empty or truncated"),
-             (cut, r"cut.pt.*not a complete PyTorch checkpoint")]
+    cases = [
+        (obj, r"refusing to load checkpoint .*obj.pt.*the global torch.nn.modules.linear.Linear;"),
+        (png, r"image.pt.*is not a PyTorch checkpoint"),
+        (text, r"text.pt.*not a complete PyTorch checkpoint"),
+        (empty, r"empty.pt.*not a complete PyTorch checkpoint.*empty or truncated"),
+        (cut, r"cut.pt.*not a complete PyTorch checkpoint"),
+    ]
     for path, pattern in cases:
         with pytest.raises(ValueError, match=pattern) as err:
             load_checkpoint(path)
@@ -137,8 +155,15 @@ def test_load_checkpoint_errors_are_one_short_line(tmp_path):
 def _no_bypass_advice(message: str) -> None:
     """None of the ways torch words its advice to load the file unsafely may reach the user."""
     lowered = message.lower().replace("`", "").replace(" ", "")
-    for phrase in ("weights_only=false", "weights_onlysettofalse", "weights_only", "add_safe_globals",
-                   "safe_globals", "trustedsource", "trustthesource"):
+    for phrase in (
+        "weights_only=false",
+        "weights_onlysettofalse",
+        "weights_only",
+        "add_safe_globals",
+        "safe_globals",
+        "trustedsource",
+        "trustthesource",
+    ):
         assert phrase not in lowered, message
 
 
@@ -162,8 +187,10 @@ def test_the_refused_global_is_found_whatever_torch_says(tmp_path, monkeypatch):
     torch.save({"model": _Eval()}, path)
 
     def reworded(*args, **kwargs):
-        raise pickle.UnpicklingError("Loading refused. Set weights_only to False, or allowlist the class with "
-                                     "torch.serialization.add_safe_globals, if you trust the source.")
+        raise pickle.UnpicklingError(
+            "Loading refused. Set weights_only to False, or allowlist the class with "
+            "torch.serialization.add_safe_globals, if you trust the source."
+        )
 
     monkeypatch.setattr(torch, "load", reworded)
     with pytest.raises(ValueError) as info:
@@ -182,11 +209,27 @@ def test_the_cli_refuses_a_hostile_run_checkpoint_in_one_line(tmp_path, capsys):
     torch.save({"model": _TouchFile(marker), "config": {}}, run / "checkpoint_best.pt")
     episodes = tmp_path / "e.npz"
     from fewshot_clce.episodes import sample_episodes
-    sample_episodes(np.repeat(np.arange(5), 20), ways=5, shots=1, queries=2, episodes=2, seed=0,
-                    dataset="digits", split_name="novel").save(episodes)
-    assert main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")]) == 2
+
+    sample_episodes(
+        np.repeat(np.arange(5), 20),
+        ways=5,
+        shots=1,
+        queries=2,
+        episodes=2,
+        seed=0,
+        dataset="digits",
+        split_name="novel",
+    ).save(episodes)
+    assert (
+        main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "posix.system" in err and str(run / "checkpoint_best.pt") in err, err
+    assert (
+        len(err.splitlines()) == 1
+        and "posix.system" in err
+        and str(run / "checkpoint_best.pt") in err
+    ), err
     _no_bypass_advice(err)
     assert not marker.exists() and not (tmp_path / "r.csv").exists()
 
@@ -195,7 +238,9 @@ def test_a_checkpoint_torch_cannot_read_safely_gets_its_reason_without_advice(tm
     """torch's safe loader does not read protocol-4 pickles: the reason is kept, the advice is not."""
     path = tmp_path / "p4.pt"
     torch.save({"w": torch.ones(2)}, path, pickle_protocol=4)
-    with pytest.raises(ValueError, match=r"p4.pt.*safe loader cannot read it \(Unsupported operand \d+\)") as info:
+    with pytest.raises(
+        ValueError, match=r"p4.pt.*safe loader cannot read it \(Unsupported operand \d+\)"
+    ) as info:
         load_checkpoint(path)
     _no_bypass_advice(str(info.value))
 
@@ -221,19 +266,25 @@ def _reconstruct():
 GIB = 1 << 30
 
 
-@pytest.mark.parametrize("payload", [
-    _Call(bytes, 10 ** 12),
-    _Call(bytearray, 10 ** 12),
-    _Call(list, _Call(range, 10 ** 12)),
-    _Call(frozenset, _Call(range, 10 ** 11)),
-    _Call(np.ndarray, (10 ** 6, 10 ** 6)),
-    _Call(_reconstruct(), np.ndarray, (10 ** 6, 10 ** 6), b"b"),
-], ids=["bytes", "bytearray", "list-range", "frozenset-range", "ndarray", "reconstruct"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        _Call(bytes, 10**12),
+        _Call(bytearray, 10**12),
+        _Call(list, _Call(range, 10**12)),
+        _Call(frozenset, _Call(range, 10**11)),
+        _Call(np.ndarray, (10**6, 10**6)),
+        _Call(_reconstruct(), np.ndarray, (10**6, 10**6), b"b"),
+    ],
+    ids=["bytes", "bytearray", "list-range", "frozenset-range", "ndarray", "reconstruct"],
+)
 def test_admitted_globals_cannot_exhaust_memory(tmp_path, payload):
     path = tmp_path / "bomb.pkl"
     path.write_bytes(pickle.dumps({"data": payload}, protocol=4))
     assert path.stat().st_size < 1000
-    with pytest.raises(UnsafePickleError, match=r"refusing to load .*bomb.pkl: it asks for \d+ bytes") as err:
+    with pytest.raises(
+        UnsafePickleError, match=r"refusing to load .*bomb.pkl: it asks for \d+ bytes"
+    ) as err:
         load_pickle(path)
     assert "\n" not in str(err.value)
 
@@ -245,7 +296,9 @@ def test_allocations_are_bounded_in_total(tmp_path, monkeypatch):
     monkeypatch.setattr(safe_load, "ALLOCATION_FLOOR", 1 << 20)
     path = tmp_path / "many.pkl"
     path.write_bytes(pickle.dumps([_Call(bytes, 400_000) for _ in range(3)], protocol=2))
-    with pytest.raises(UnsafePickleError, match=r"many.pkl: it asks for 400000 bytes .* to 1200000 bytes"):
+    with pytest.raises(
+        UnsafePickleError, match=r"many.pkl: it asks for 400000 bytes .* to 1200000 bytes"
+    ):
         load_pickle(path)
     path.write_bytes(pickle.dumps([_Call(bytes, 400_000) for _ in range(2)], protocol=2))
     assert [len(b) for b in load_pickle(path)] == [400_000, 400_000]
@@ -260,7 +313,7 @@ def test_repr_expansion_and_declared_lengths_refused(tmp_path):
         load_pickle(path)
     # a BINBYTES8 opcode declaring a terabyte, with nothing behind it
     declared = tmp_path / "declared.pkl"
-    declared.write_bytes(b"\x80\x04\x8e" + (10 ** 12).to_bytes(8, "little") + b"abc")
+    declared.write_bytes(b"\x80\x04\x8e" + (10**12).to_bytes(8, "little") + b"abc")
     with pytest.raises(ValueError, match="declared.pkl"):
         load_pickle(declared)
 
@@ -272,8 +325,11 @@ def test_memory_bomb_through_the_cli_is_one_line(tmp_path, capsys):
     folder.mkdir()
     for part in ("train", "val", "test"):
         (folder / f"CIFAR_FS_{part}.pickle").write_bytes(
-            pickle.dumps({"data": _Call(bytes, 10 ** 12), "labels": [0]}, protocol=2))
-    assert main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+            pickle.dumps({"data": _Call(bytes, 10**12), "labels": [0]}, protocol=2)
+        )
+    assert (
+        main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("fewshot-clce show: error: refusing to load")
     assert "CIFAR_FS_train.pickle" in err
