@@ -202,6 +202,11 @@ def run(args: argparse.Namespace) -> int:
     res = run_benchmark(cfg, out, force=args.force)
     print(console_text(res.analysis))
     print(
+        f"\nEvery run trained {cfg.epochs} epochs: these comparisons hold at that budget. Whether they "
+        "last is a budget study's question (--epochs 3 10 30; on glyphs see "
+        "results/glyphs-budget/BUDGET.md)."
+    )
+    print(
         f"\n{len(res.trained)} trained, {len(res.reused)} reused; {len(res.evaluated)} evaluated, "
         f"{len(res.reused_evaluations)} evaluations reused; {time.perf_counter() - start:.0f} s in all"
     )

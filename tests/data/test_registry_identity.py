@@ -451,6 +451,10 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
         )
         == 0
     ), capsys.readouterr().err
+    assert (
+        "Every run trained 1 epochs: these comparisons hold at that budget"
+        in capsys.readouterr().out
+    )
     per_episode = pd.read_csv(out / "per_episode.csv")
     # the trained run and the untrained backbone, each on 6 novel and 3 val episodes
     assert set(per_episode["dataset"]) == {"folder:mydata"} and len(per_episode) == 2 * (6 + 3)
