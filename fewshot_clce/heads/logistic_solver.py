@@ -39,14 +39,10 @@ from typing import NamedTuple
 import torch
 
 from .newton_cg import newton_direction, preconditioner
+from .support_coordinates import support_coordinates
 
 _ARMIJO = 1e-4  # sufficient-decrease constant of the backtracking line search
 _HALVINGS = 30
-# Smallest squared Cholesky pivot, relative to the largest squared norm, for which L^-1 is used
-# on a float64 Gram matrix: its rounding error grows like eps / pivot, kept near 1e-11 here;
-# smaller pivots (nearly dependent support samples) take the eigendecomposition, which drops
-# such directions. A Gram matrix computed in lower precision raises the bar (_coordinates).
-_PIVOT = 1e-10
 
 
 @contextlib.contextmanager
@@ -187,46 +183,6 @@ def _line_search(
     return new, new_objective, new_grad, new_prob
 
 
-def _coordinates(gram: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """An exact ``n``-dimensional copy of the support and the map back to it.
-
-    Args:
-        gram: ``[E, n, n]`` float64 Gram matrix ``x x^T`` of the support.
-        eps: the relative precision the Gram matrix was computed in: directions whose
-            eigenvalue is within its rounding error are dropped.
-
-    Returns:
-        ``z [E, n, n]`` with ``z z^T = gram`` (row ``i`` are the coordinates of sample ``i`` in
-        an orthonormal basis ``V^T [E, n, D]`` of the support's span: ``x = z V^T``), and
-        ``back [E, n, n]`` with ``V^T = back @ x``, so that weights ``theta`` in these
-        coordinates are ``theta @ back @ x`` in the input space.
-    """
-    E, n, _ = gram.shape
-    chol, info = torch.linalg.cholesky_ex(gram)
-    pivot = chol.diagonal(dim1=1, dim2=2)  # [E, n]
-    # A support with repeated (or linearly dependent) samples has a singular Gram matrix: its
-    # Cholesky factor fails or has pivots at rounding level, and L^-1 would amplify that noise.
-    scale = gram.diagonal(dim1=1, dim2=2).amax(1)  # [E]
-    ok = (info == 0) & (pivot.pow(2).amin(1) > scale * max(_PIVOT, 10 * n * eps))
-    eye = torch.eye(n, dtype=gram.dtype, device=gram.device).expand(E, n, n)
-    back = torch.linalg.solve_triangular(chol, eye, upper=False)  # L^-1 [E, n, n]
-    z = chol
-    if not ok.all():
-        # Eigendecomposition K = U S U^T: z = U S^(1/2), V^T = S^(-1/2) U^T x; directions with an
-        # eigenvalue at rounding level get zero coordinates and no weight.
-        bad = torch.nonzero(~ok).flatten()
-        s, u = torch.linalg.eigh(gram[bad])  # s [b, n], u [b, n, n]
-        s = s.clamp_min(0)
-        keep = s > s.amax(1, keepdim=True) * n * max(eps, torch.finfo(s.dtype).eps)
-        inv_sqrt = torch.where(
-            keep, s.clamp_min(torch.finfo(s.dtype).tiny).rsqrt(), torch.zeros_like(s)
-        )
-        z, back = z.clone(), back.clone()
-        z[bad] = u * torch.where(keep, s.sqrt(), torch.zeros_like(s)).unsqueeze(1)
-        back[bad] = (u * inv_sqrt.unsqueeze(1)).transpose(1, 2)
-    return z, back
-
-
 def fit_logistic(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -287,6 +243,84 @@ def fit_logistic_gram(
         )
 
 
+class _ActiveEpisodes(NamedTuple):
+    """The episodes still iterating and their state (a copy: converged ones are written back).
+
+    Attributes:
+        positions: ``[A]`` positions of these episodes in the batch.
+        theta: ``[A, R, p]`` parameters.
+        za, za32: ``[A, n, p]`` support coordinates with a constant 1 appended, float64 and
+            float32 (the conjugate-gradient solves run in float32).
+        onehot: ``[A, n, classes]`` labels.
+        precond: ``[A, p, p]`` preconditioner (:func:`~fewshot_clce.heads.newton_cg.preconditioner`).
+        objective, grad, prob: the objective ``[A]``, gradient ``[A, R, p]`` and class
+            probabilities ``[A, n, R]`` at ``theta``.
+    """
+
+    positions: torch.Tensor
+    theta: torch.Tensor
+    za: torch.Tensor
+    za32: torch.Tensor
+    onehot: torch.Tensor
+    precond: torch.Tensor
+    objective: torch.Tensor
+    grad: torch.Tensor
+    prob: torch.Tensor
+
+    def select(self, keep: torch.Tensor) -> _ActiveEpisodes:
+        """The episodes where the boolean ``keep`` ``[A]`` holds."""
+        return _ActiveEpisodes(*(t[keep] for t in self))
+
+
+def _penalty_scales(p: int, C: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The penalty ``[p]`` on each coordinate and its inverse on the class-mean direction ``[p]``.
+
+    Both float32, for the conjugate-gradient solves (:func:`~fewshot_clce.heads.newton_cg.hvp`).
+    """
+    reg = torch.full((p,), 1.0 / C, dtype=torch.float32, device=device)
+    reg[-1] = 0.0  # the intercept is not penalised
+    mean_scale = torch.full((p,), float(C), dtype=torch.float32, device=device)
+    mean_scale[-1] = 1.0  # the intercepts' class-mean direction: the 11^T / R of newton_cg.hvp
+    return reg, mean_scale
+
+
+def _descent_step(
+    active: _ActiveEpisodes,
+    reg: torch.Tensor,
+    mean_scale: torch.Tensor,
+    binary: bool,
+    floor: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A truncated Newton step ``[A, R, p]`` for every active episode, and its slope ``[A]``.
+
+    The direction is solved in float32 (a Newton direction needs no more; the objective,
+    gradient and stopping test stay float64), on half the memory traffic. Where it is not a
+    descent direction (never expected: the system is definite), steepest descent is taken.
+    """
+    grad = active.grad
+    # Forcing term min(0.5, sqrt(||g||)): loose directions far from the optimum, ever tighter
+    # ones near it, which keeps Newton's fast local convergence (Eisenstat & Walker).
+    grad_sq = grad.pow(2).sum((1, 2))  # [A] ||g||^2
+    target = (grad_sq * grad_sq.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
+    step, _ = newton_direction(
+        grad.float(),
+        active.za32,
+        active.prob.float(),
+        active.precond,
+        reg,
+        mean_scale,
+        binary,
+        target.float(),
+    )
+    step = step.double()
+    slope = (grad * step).sum((1, 2))  # [A], negative for a descent direction
+    failed = ~(slope < 0) | ~torch.isfinite(step).flatten(1).all(1)
+    if failed.any():
+        step[failed] = -grad[failed]
+        slope = (grad * step).sum((1, 2))
+    return step, slope
+
+
 def _fit_gram(
     gram: torch.Tensor,
     y: torch.Tensor,
@@ -298,14 +332,15 @@ def _fit_gram(
 ) -> GramFit:
     """Newton's method on the coordinates of the support, for every episode at once.
 
-    With ``z_i`` the coordinates of support sample ``i`` (``K = Z Z^T``, :func:`_coordinates`),
-    ``za_i = [z_i, 1]`` and parameters ``theta = [V, b]`` (``[E, R, p]``, ``p = n + 1``), it
-    minimises ``f(theta) = sum_i -log softmax(theta za_i)[y_i] + 1 / (2 C) ||V||^2`` (binary: one
-    logit row, the other class fixed at 0). Each step solves ``H d = -grad`` approximately
-    (:func:`~fewshot_clce.heads.newton_cg.newton_direction`) to a residual
-    ``||H d + grad|| <= min(0.5, sqrt(||grad||)) ||grad||`` and searches along it
-    (:func:`_line_search`); an episode stops once ``max |grad| / n <= tol``. The weights are
-    ``W = V back x`` (``back`` from :func:`_coordinates`).
+    With ``z_i`` the coordinates of support sample ``i`` (``K = Z Z^T``,
+    :func:`~fewshot_clce.heads.support_coordinates.support_coordinates`), ``za_i = [z_i, 1]`` and
+    parameters ``theta = [V, b]`` (``[E, R, p]``, ``p = n + 1``), it minimises
+    ``f(theta) = sum_i -log softmax(theta za_i)[y_i] + 1 / (2 C) ||V||^2`` (binary: one logit
+    row, the other class fixed at 0). Each step solves ``H d = -grad`` approximately
+    (:func:`_descent_step`) to a residual ``||H d + grad|| <= min(0.5, sqrt(||grad||)) ||grad||``
+    and searches along it (:func:`_line_search`); an episode stops once
+    ``max |grad| / n <= tol``. The weights are ``W = V back x`` (``back`` from
+    :func:`~fewshot_clce.heads.support_coordinates.support_coordinates`).
 
     Args:
         gram: ``[E, n, n]`` float64 Gram matrices of the support.
@@ -315,87 +350,44 @@ def _fit_gram(
     dtype, device = gram.dtype, gram.device
     binary = classes == 2
     R = 1 if binary else classes
-    z, back = _coordinates(gram, eps)  # [E, n, n] each
+    z, back = support_coordinates(gram, eps)  # [E, n, n] each
     za = torch.cat(
         [z, torch.ones(E, n, 1, dtype=dtype, device=device)], dim=2
     )  # [E, n, p], p = n + 1
     p = n + 1
-    # The conjugate-gradient solves run in float32 (a Newton direction needs no more; the
-    # objective, gradient and stopping test stay float64), on half the memory traffic.
-    za32 = za.float()
-    precond = preconditioner(za, R, C, binary).float()  # [E, p, p]
-    reg = torch.full((p,), 1.0 / C, dtype=torch.float32, device=device)
-    reg[-1] = 0.0  # the intercept is not penalised
-    mean_scale = torch.full((p,), float(C), dtype=torch.float32, device=device)
-    mean_scale[-1] = 1.0  # the intercepts' class-mean direction: the 11^T / R of newton_cg.hvp
+    reg, mean_scale = _penalty_scales(p, C, device)
     onehot = torch.nn.functional.one_hot(y, classes).to(dtype)  # [E, n, classes]
     theta = torch.zeros(E, R, p, dtype=dtype, device=device)
     grad_max = torch.full((E,), float("inf"), dtype=dtype, device=device)
-    # The episodes still iterating, and their state (a copy: episodes converged at the start are
-    # written back): parameters, coordinates (float64 and float32), labels, preconditioner.
-    active = torch.arange(E, device=device)
-    act_theta, act_za, act_za32, act_onehot, act_precond = theta.clone(), za, za32, onehot, precond
-    objective, grad, prob = _loss_grad(act_theta, act_za, act_onehot, C, binary)
+    start = theta.clone()
+    active = _ActiveEpisodes(
+        torch.arange(E, device=device),
+        start,
+        za,
+        za.float(),
+        onehot,
+        preconditioner(za, R, C, binary).float(),  # [E, p, p]
+        *_loss_grad(start, za, onehot, C, binary),
+    )
     # Residual a Newton direction need not go below: a tenth of the stopping tolerance (on the
     # sum objective); float rounding would keep conjugate gradients from reaching much less.
     floor = (0.1 * tol * n) ** 2
     it = 0
     while True:
-        act_grad_max = grad.abs().flatten(1).amax(1)
-        grad_max[active] = act_grad_max
+        act_grad_max = active.grad.abs().flatten(1).amax(1)
+        grad_max[active.positions] = act_grad_max
         keep = act_grad_max / n > tol
         if not keep.all():  # converged episodes leave the batch
-            theta[active] = act_theta
-            (
-                active,
-                act_theta,
-                act_za,
-                act_za32,
-                act_onehot,
-                act_precond,
-                objective,
-                grad,
-                prob,
-            ) = (
-                t[keep]
-                for t in (
-                    active,
-                    act_theta,
-                    act_za,
-                    act_za32,
-                    act_onehot,
-                    act_precond,
-                    objective,
-                    grad,
-                    prob,
-                )
-            )
-        if not len(active) or it == max_iter:
+            theta[active.positions] = active.theta
+            active = active.select(keep)
+        if not len(active.positions) or it == max_iter:
             break
         it += 1
-        # Forcing term min(0.5, sqrt(||g||)): loose directions far from the optimum, ever tighter
-        # ones near it, which keeps Newton's fast local convergence (Eisenstat & Walker).
-        grad_sq = grad.pow(2).sum((1, 2))  # [A] ||g||^2
-        target = (grad_sq * grad_sq.sqrt().clamp(max=0.25)).clamp_min(floor)  # (forcing * ||g||)^2
-        step, _ = newton_direction(
-            grad.float(),
-            act_za32,
-            prob.float(),
-            act_precond,
-            reg,
-            mean_scale,
-            binary,
-            target.float(),
+        step, slope = _descent_step(active, reg, mean_scale, binary, floor)
+        new_theta, objective, grad, prob = _line_search(
+            active.theta, step, active.objective, slope, active.za, active.onehot, C, binary
         )
-        step = step.double()
-        slope = (grad * step).sum((1, 2))  # [A], negative for a descent direction
-        failed = ~(slope < 0) | ~torch.isfinite(step).flatten(1).all(1)
-        if failed.any():  # never expected (the system is definite): steepest descent there
-            step[failed] = -grad[failed]
-            slope = (grad * step).sum((1, 2))
-        act_theta, objective, grad, prob = _line_search(
-            act_theta, step, objective, slope, act_za, act_onehot, C, binary
-        )
-    theta[active] = act_theta
+        active = active._replace(theta=new_theta, objective=objective, grad=grad, prob=prob)
+    theta[active.positions] = active.theta
     coef = theta[..., :-1] @ back  # [E, R, n]
     return GramFit(coef, theta[..., -1], it, grad_max)
