@@ -24,9 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._contrastive import flatten_views
 from .declare import HyperParam
-from .modules import LossOutput
+from .modules import FeatureLoss
 
 
 def _scale(default: float, grid=()) -> HyperParam:
@@ -56,11 +55,9 @@ def _margin(default: float, grid, low: Optional[float], high: Optional[float]) -
     )
 
 
-class _CosineClassifierLoss(nn.Module):
+class _CosineClassifierLoss(FeatureLoss):
     """Cross-entropy on ``scale x`` (margin-adjusted) cosines against learned class weights."""
 
-    name = ""
-    uses_features = True
     needs_classes = True
     learn_scale = False
 
@@ -92,24 +89,12 @@ class _CosineClassifierLoss(nn.Module):
         """The label's cosine after the margin: cos_y [N] -> [N]."""
         return cos_y - self.margin
 
-    def forward(
-        self,
-        logits: Optional[Tensor],
-        z: Optional[Tensor],
-        labels: Tensor,
-        features: Optional[Tensor] = None,
-    ) -> LossOutput:
-        """features [B, D] or [B, V, D]; labels [B]."""
-        if features is None:
-            raise ValueError(
-                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
-            )
-        flat, flat_labels = flatten_views(features, labels, what="features")  # [N, D], [N]
-        cos = self.cosines(flat)  # [N, C]
-        target = self.target_logit(cos.gather(1, flat_labels[:, None]).squeeze(1))  # [N]
-        adjusted = cos.scatter(1, flat_labels[:, None], target[:, None])  # [N, C]
-        loss = F.cross_entropy(self.scale * adjusted, flat_labels)
-        return LossOutput(loss, {self.name: loss.detach()})
+    def loss_of_features(self, features: Tensor, labels: Tensor) -> Tensor:
+        """features [N, D]; labels [N]."""
+        cos = self.cosines(features)  # [N, C]
+        target = self.target_logit(cos.gather(1, labels[:, None]).squeeze(1))  # [N]
+        adjusted = cos.scatter(1, labels[:, None], target[:, None])  # [N, C]
+        return F.cross_entropy(self.scale * adjusted, labels)
 
 
 class BaselinePPLoss(_CosineClassifierLoss):
@@ -158,7 +143,7 @@ class ArcFaceLoss(_CosineClassifierLoss):
         return torch.cos(theta + self.margin)
 
 
-class ProtoLoss(nn.Module):
+class ProtoLoss(FeatureLoss):
     """ProtoNet's objective on the batch as an episode (see the module docstring).
 
     Samples whose class has no other sample in the batch are no queries; a batch without any
@@ -166,7 +151,6 @@ class ProtoLoss(nn.Module):
     """
 
     name = "proto"
-    uses_features = True
     hyperparams = (
         HyperParam(
             "scale",
@@ -185,20 +169,9 @@ class ProtoLoss(nn.Module):
         super().__init__()
         self.scale = float(scale)
 
-    def forward(
-        self,
-        logits: Optional[Tensor],
-        z: Optional[Tensor],
-        labels: Tensor,
-        features: Optional[Tensor] = None,
-    ) -> LossOutput:
-        """features [B, D] or [B, V, D]; labels [B]."""
-        if features is None:
-            raise ValueError(
-                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
-            )
-        x, y = flatten_views(features, labels, what="features")  # [N, D], [N]
-        x = x.float()
+    def loss_of_features(self, features: Tensor, labels: Tensor) -> Tensor:
+        """features [N, D]; labels [N]."""
+        x, y = features.float(), labels
         classes, y_idx = torch.unique(y, return_inverse=True)  # y_idx [N] in 0 .. C-1
         onehot = F.one_hot(y_idx, classes.shape[0]).to(x.dtype)  # [N, C]
         counts = onehot.sum(0)  # [C]
@@ -211,5 +184,4 @@ class ProtoLoss(nn.Module):
         dist = dist.scatter(1, y_idx[:, None], own_dist[:, None])
         query = own_count > 0
         per = F.cross_entropy(-self.scale * dist, y_idx, reduction="none")  # [N]
-        loss = torch.where(query, per, torch.zeros_like(per)).sum() / query.sum().clamp_min(1)
-        return LossOutput(loss, {self.name: loss.detach()})
+        return torch.where(query, per, torch.zeros_like(per)).sum() / query.sum().clamp_min(1)

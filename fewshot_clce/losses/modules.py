@@ -7,7 +7,13 @@ from typing import NamedTuple, Optional
 from torch import Tensor, nn
 
 from . import functional as Fn
-from ._contrastive import check_beta, check_lam, check_smoothing, check_temperature
+from ._contrastive import (
+    check_beta,
+    check_lam,
+    check_smoothing,
+    check_temperature,
+    flatten_views,
+)
 from .declare import HyperParam
 
 # The declarations the built-in losses share (labels and ranges are those of run names already
@@ -90,6 +96,38 @@ class _Loss(nn.Module):
                 f"loss {self.name!r} needs projections z [B, d] or [B, V, d]; got None"
             )
         return z
+
+
+class FeatureLoss(nn.Module):
+    """A loss on the backbone features of every view; subclasses set ``name`` and
+    :meth:`loss_of_features`.
+
+    :meth:`forward` refuses missing features, turns views into samples and reports the value
+    under the loss's name.
+    """
+
+    name = ""
+    uses_features = True
+
+    def loss_of_features(self, features: Tensor, labels: Tensor) -> Tensor:
+        """The scalar loss of ``features [N, D]`` (one row a view) with ``labels [N]``."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        logits: Optional[Tensor],
+        z: Optional[Tensor],
+        labels: Tensor,
+        features: Optional[Tensor] = None,
+    ) -> LossOutput:
+        """features [B, D] or [B, V, D]; labels [B]."""
+        if features is None:
+            raise ValueError(
+                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
+            )
+        flat, flat_labels = flatten_views(features, labels, what="features")  # [B*V, D], [B*V]
+        loss = self.loss_of_features(flat, flat_labels)
+        return LossOutput(loss, {self.name: loss.detach()})
 
 
 def _parts(**terms: Tensor) -> dict[str, Tensor]:

@@ -18,9 +18,8 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from ._contrastive import flatten_views
 from .declare import HyperParam
-from .modules import LossOutput
+from .modules import FeatureLoss
 
 # Miners by option value; each PML class is built with its own defaults.
 MINERS = {
@@ -117,11 +116,10 @@ def pml_loss_class(name: str):
     return type(f"PML{name}", (PMLLoss,), attrs)
 
 
-class PMLLoss(nn.Module):
+class PMLLoss(FeatureLoss):
     """Base of the adapters :func:`pml_loss_class` makes; reads the backbone features."""
 
     name = "pml"
-    uses_features = True
     pml_class: Any = None
     needs_classes = False
     hyperparams: tuple = ()
@@ -142,27 +140,13 @@ class PMLLoss(nn.Module):
                 num_classes=num_classes, embedding_size=feature_dim, **self.options
             )
 
-    def forward(
-        self,
-        logits: Optional[Tensor],
-        z: Optional[Tensor],
-        labels: Tensor,
-        features: Optional[Tensor] = None,
-    ) -> LossOutput:
-        """features [B, D] or [B, V, D]; labels [B]."""
-        if features is None:
-            raise ValueError(
-                f"loss {self.name!r} needs backbone features [B, D] or [B, V, D]; got None"
-            )
+    def loss_of_features(self, features: Tensor, labels: Tensor) -> Tensor:
+        """features [B*V, D]; labels [B*V]."""
         if self.loss is None:
             raise ValueError(
                 f"loss {self.name!r} has class weights: call setup(num_classes, feature_dim) first"
             )
-        flat, flat_labels = flatten_views(features, labels, what="features")  # [B*V, D], [B*V]
-        pairs = self.miner(flat, flat_labels) if self.miner is not None else None
-        total = (
-            self.loss(flat, flat_labels, pairs)
-            if pairs is not None
-            else self.loss(flat, flat_labels)
+        pairs = self.miner(features, labels) if self.miner is not None else None
+        return (
+            self.loss(features, labels, pairs) if pairs is not None else self.loss(features, labels)
         )
-        return LossOutput(total, {self.name: total.detach()})
