@@ -3,9 +3,10 @@ files (``.npz`` manifests bound to their split, ``.csv`` tables), a torch batch 
 episodic loading, and a picture of one episode."""
 
 from .batch_sampler import EpisodeBatchSampler, EpisodeStream
-from .episode_set import Episode, EpisodeSet, manifest_digest, validate_episodes
+from .episode_set import Episode, EpisodeSet, manifest_digest
 from .io import file_safe, read_episodes, write_episodes
 from .sampling import check_episode_count, sample_distinct, sample_episodes
+from .validation import validate_episodes
 
 __all__ = [
     "Episode",

@@ -22,7 +22,8 @@ import numpy as np
 
 from .._version import __version__
 from ..utils.files import atomic_path, loads_json
-from .episode_set import ARRAYS, EpisodeSet, check_shapes
+from .episode_set import ARRAYS, EpisodeSet
+from .validation import check_shapes
 
 
 def file_safe(name: str) -> str:
@@ -137,8 +138,31 @@ def _check_declared_sizes(path: Path, bad: str) -> None:
                 )
 
 
-def _read_npz(path: Path) -> EpisodeSet:
-    bad = f"episode file {str(path)!r} is corrupt or truncated"
+# The metadata keys an EpisodeSet holds as attributes; the others travel in its ``meta``.
+_CORE_KEYS = (
+    "format",
+    "format_version",
+    "dataset",
+    "split",
+    "fingerprint",
+    "ways",
+    "shots",
+    "queries",
+    "count",
+    "seed",
+)
+
+
+def _load_archive(path: Path, bad: str) -> tuple[str, dict[str, np.ndarray]]:
+    """The metadata text and the index arrays of an ``.npz`` manifest, as stored.
+
+    Args:
+        path: the file.
+        bad: the start of every message (the file named as corrupt or truncated).
+
+    Raises:
+        ValueError: if the file is no zip archive, lacks a member, or cannot be unpacked.
+    """
     with open(path, "rb") as f:
         head = f.read(2)
     if head != b"PK":
@@ -156,8 +180,7 @@ def _read_npz(path: Path) -> EpisodeSet:
                     f"episode file {str(path)!r} lacks {', '.join(missing)}; it is not a "
                     f"{FORMAT_NAME} file (remake it with `fewshot-clce episodes make`)"
                 )
-            meta_text = str(z["meta"][()])
-            arrays = {k: z[k] for k in ARRAYS}
+            return str(z["meta"][()]), {k: z[k] for k in ARRAYS}
     except ValueError as e:
         if str(e).startswith("episode file"):
             raise
@@ -166,6 +189,11 @@ def _read_npz(path: Path) -> EpisodeSet:
         raise ValueError(
             f"{bad} ({type(e).__name__}: {e}); remake it with `fewshot-clce episodes make`"
         ) from None
+
+
+def _read_metadata(meta_text: str, path: Path, bad: str) -> dict:
+    """The manifest's metadata, refused unless it is a JSON object of a format version this
+    fewshot-clce reads."""
     try:
         meta = loads_json(meta_text, f"{bad}: its metadata")
     except json.JSONDecodeError as e:
@@ -182,6 +210,14 @@ def _read_npz(path: Path) -> EpisodeSet:
             f"episode file {str(path)!r} has format version {version!r}; this fewshot-clce "
             f"({__version__}) reads versions up to {FORMAT_VERSION}: upgrade fewshot-clce"
         )
+    return meta
+
+
+def _index_arrays(
+    arrays: dict[str, np.ndarray], meta: dict, path: Path, bad: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``classes``, ``support`` and ``query`` as int64, refused unless they are integers of
+    the shapes and sizes the metadata states."""
     for k, a in arrays.items():
         if a.dtype.kind not in "iu":
             raise ValueError(f"{bad}: array {k!r} has dtype {a.dtype}, expected integers")
@@ -194,25 +230,21 @@ def _read_npz(path: Path) -> EpisodeSet:
             f"{bad}: its metadata says (count, ways, shots, queries) = {expected} but the "
             f"arrays hold {found}"
         )
+    return classes, support, query
+
+
+def _read_npz(path: Path) -> EpisodeSet:
+    bad = f"episode file {str(path)!r} is corrupt or truncated"
+    meta_text, arrays = _load_archive(path, bad)
+    meta = _read_metadata(meta_text, path, bad)
+    classes, support, query = _index_arrays(arrays, meta, path, bad)
     seed = meta.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise ValueError(f"{bad}: its seed {seed!r} is not an integer")
     size = meta.get("split_size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise ValueError(f"{bad}: its split_size {size!r} is not a non-negative integer")
-    core = (
-        "format",
-        "format_version",
-        "dataset",
-        "split",
-        "fingerprint",
-        "ways",
-        "shots",
-        "queries",
-        "count",
-        "seed",
-    )
-    extra = {k: v for k, v in meta.items() if k not in core}
+    extra = {k: v for k, v in meta.items() if k not in _CORE_KEYS}
     return EpisodeSet._from_file(
         f"episode file {str(path)!r}",
         classes,

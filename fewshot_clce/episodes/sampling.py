@@ -159,15 +159,7 @@ def sample_episodes(
         fingerprint, class_names = split.fingerprint, list(split.class_names)
     else:
         labels = np.asarray(split, dtype=np.int64)
-    if labels.ndim != 1 or (labels.size and labels.min() < 0):
-        raise ValueError(
-            f"labels must be a 1-D array of non-negative class indices, got shape {labels.shape}"
-        )
-    num_classes = max(
-        len(class_names) if class_names is not None else 0,
-        int(labels.max()) + 1 if labels.size else 0,
-    )
-    counts = np.bincount(labels, minlength=num_classes)  # [C] samples per class
+    counts = _class_counts(labels, class_names)  # [C] samples per class
     where = f"{dataset}/{split_name}" if dataset or split_name else "the split"
     usable = _usable_classes(counts, ways, shots, queries, where, class_names, skip_small_classes)
     rng, recorded = _generator(seed)
@@ -175,7 +167,7 @@ def sample_episodes(
     classes, chosen = _draw(rng, labels, counts, usable, episodes, ways, shots + queries)
     meta: dict[str, Any] = dict(
         split_size=int(len(labels)),
-        num_classes=int(num_classes),
+        num_classes=int(len(counts)),
         created_with=f"fewshot-clce {__version__}",
     )
     if class_names is not None:
@@ -192,6 +184,23 @@ def sample_episodes(
         recorded,
         meta,
     )
+
+
+def _class_counts(labels: np.ndarray, class_names: Optional[Sequence[str]]) -> np.ndarray:
+    """``[C]`` samples per class of a split's ``labels``, ``C`` counting every named class too.
+
+    Raises:
+        ValueError: unless ``labels`` is a 1-D array of non-negative class indices.
+    """
+    if labels.ndim != 1 or (labels.size and labels.min() < 0):
+        raise ValueError(
+            f"labels must be a 1-D array of non-negative class indices, got shape {labels.shape}"
+        )
+    num_classes = max(
+        len(class_names) if class_names is not None else 0,
+        int(labels.max()) + 1 if labels.size else 0,
+    )
+    return np.bincount(labels, minlength=num_classes)
 
 
 def _usable_classes(

@@ -111,7 +111,7 @@ def read_episode_table(path: str | os.PathLike, split=None):
     Raises:
         ValueError: naming the row, episode or class at fault, for missing columns, unknown roles,
             unknown class names, unequal shots or queries, or episodes that fail
-            :func:`~fewshot_clce.episodes.episode_set.validate_episodes` (a sample used twice in
+            :func:`~fewshot_clce.episodes.validation.validate_episodes` (a sample used twice in
             an episode, ...).
     """
     from .episode_set import EpisodeSet
