@@ -16,8 +16,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .data.base import FileSplit, open_image
+from .data.base import FileSplit
 from .data.folder import GRAY_MODES, IMAGE_EXTENSIONS, RESIZE_WHEN_MIXED, scan_classes
+from .data.image_files import open_image
 
 
 def _support(folder: str | Path) -> tuple[list[Path], list[int], list[str]]:

@@ -3,8 +3,9 @@
 # Importing the loader modules registers them.
 from . import cifar, cub, digits, glyphs, mini_imagenet, omniglot, tiered_imagenet  # noqa: F401,E402
 from ._download import DatasetNotFoundError
-from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split, read_image
+from .base import SPLIT_NAMES, ArraySplit, FewShotDataset, FileSplit, Split
 from .folder import folder_dataset
+from .image_files import read_image
 from .registry import (
     DATASETS,
     create_dataset,

@@ -21,7 +21,7 @@ top-level folders the classes themselves are shuffled and split that way.
 Checks at construction: every image file is opened with Pillow, which reads its header
 (cheap: format and size, no pixel decoding), so a non-image or unreadable file is an error
 naming it, and so is one whose header declares more than
-:data:`~fewshot_clce.data.base.MAX_IMAGE_PIXELS` pixels (a decompression bomb); ``verify=True``
+:data:`~fewshot_clce.data.image_files.MAX_IMAGE_PIXELS` pixels (a decompression bomb); ``verify=True``
 also runs Pillow's full ``verify()`` (reads every file). A file whose pixels are damaged past its
 header is reported, by name, when it is first read.
 
@@ -39,7 +39,8 @@ from typing import Optional
 
 import numpy as np
 
-from .base import SPLIT_NAMES, FewShotDataset, FileSplit, check_utf8_name, open_image
+from .base import SPLIT_NAMES, FewShotDataset, FileSplit, check_utf8_name
+from .image_files import open_image
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}

@@ -28,8 +28,9 @@ import numpy as np
 from ..utils.safe_pickle import load_pickle
 from ._classes import array_split, check_classes, labels_for, split_list
 from ._download import candidate_dirs, data_roots, fetch_all, not_found
-from .base import FewShotDataset, Split, decode_array, open_image
+from .base import FewShotDataset, Split
 from .decoded import DecodedImages
+from .image_files import decode_array, open_image
 from .registry import register_dataset
 
 NAME = "tiered-imagenet"

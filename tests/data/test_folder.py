@@ -184,7 +184,7 @@ def test_decompression_bomb_is_a_one_line_error(tmp_path, capsys, width, height)
     import warnings
 
     from fewshot_clce.cli import main
-    from fewshot_clce.data.base import read_image
+    from fewshot_clce.data.image_files import read_image
 
     root = _one_level(tmp_path / "toy", n_classes=3)
     bomb = root / "class1" / "bomb.png"
@@ -202,7 +202,7 @@ def test_decompression_bomb_is_a_one_line_error(tmp_path, capsys, width, height)
 
 
 def test_largest_accepted_image_passes(tmp_path):
-    from fewshot_clce.data.base import MAX_IMAGE_PIXELS
+    from fewshot_clce.data.image_files import MAX_IMAGE_PIXELS
 
     root = _one_level(tmp_path / "toy", n_classes=3)
     (root / "class1" / "big.png").write_bytes(png_header_only(MAX_IMAGE_PIXELS // 4096, 4096))
@@ -240,7 +240,7 @@ def test_fifo_named_like_an_image_is_refused_without_hanging(tmp_path):
     # thread here, so that a read that blocks fails the test instead of hanging it
     import threading
 
-    from fewshot_clce.data.base import read_image
+    from fewshot_clce.data.image_files import read_image
 
     raised = []
 
