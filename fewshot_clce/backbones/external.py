@@ -123,7 +123,6 @@ def load_backbone(
         ValueError: for a file that holds no weights, or weights that do not fit ``name`` (naming the
             missing and unexpected keys).
     """
-    from ..data.transforms import Preprocess
     from .factory import check_backbone_name
 
     if (checkpoint is None) == (not pretrained):
@@ -148,13 +147,32 @@ def load_backbone(
             name, int(in_chans or 3), backbone_kwargs
         )  # 3: what timm publishes
     found.model.eval()
-    size, mean, std = _preprocessing(found, image_size, mean, std, image_shape)
-    channels = found.channels
+    return _loaded_run(found, *_preprocessing(found, image_size, mean, std, image_shape))
+
+
+class _Found(NamedTuple):
+    """An external backbone's weights loaded, with what they say about themselves."""
+
+    model: torch.nn.Module
+    channels: int
+    path: Optional[Path]
+    weights_id: str
+    defaults: dict[str, Any]  # image_size, mean, std the weights come with
+    config: dict[str, Any]
+    train_dataset: str
+    spec: str
+
+
+def _loaded_run(found: _Found, size, mean, std) -> LoadedRun:
+    """``found`` as a :class:`LoadedRun` evaluated at ``size`` with ``mean`` and ``std``, which
+    its config records (``derived``) beside the input channels."""
+    from ..data.transforms import Preprocess
+
     config = dict(
         found.config,
         derived=dict(
             found.config.get("derived", {}),
-            in_chans=channels,
+            in_chans=found.channels,
             image_size=list(size) if size else None,
             mean=list(mean),
             std=list(std),
@@ -169,19 +187,6 @@ def load_backbone(
         Preprocess(size, mean, std),
         found.train_dataset,
     )
-
-
-class _Found(NamedTuple):
-    """An external backbone's weights loaded, with what they say about themselves."""
-
-    model: torch.nn.Module
-    channels: int
-    path: Optional[Path]
-    weights_id: str
-    defaults: dict[str, Any]  # image_size, mean, std the weights come with
-    config: dict[str, Any]
-    train_dataset: str
-    spec: str
 
 
 def _from_checkpoint(

@@ -99,31 +99,7 @@ def create_backbone(
         model, _ = backbone_from_weights(spec, state, in_chans, source=checkpoint, **kwargs)
         return model
     try:
-        if name in ENTRY_POINTS:
-            # what timm.create_model does with an entry point: options set to None dropped, the entry
-            # point called, the options kept on the model
-            options = {
-                k: v
-                for k, v in dict(num_classes=0, in_chans=in_chans, **kwargs).items()
-                if v is not None
-            }
-            model = ENTRY_POINTS[name](pretrained=pretrained, **options)
-            model._model_args = options
-        else:
-            import timm
-
-            if (
-                pretrained
-                and not timm.models.is_model_pretrained(timm.models.get_arch_name(name))
-                and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES
-            ):
-                raise WeightsUnavailableError(
-                    f"timm has no pretrained weights for {name!r}; drop --pretrained "
-                    f"or pick a model from timm.list_pretrained()"
-                )
-            model = timm.create_model(
-                name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs
-            )
+        model = _instantiate(name, in_chans, pretrained, kwargs)
     except WeightsUnavailableError:
         raise
     except TypeError as e:
@@ -152,6 +128,40 @@ def create_backbone(
             f"--pretrained"
         ) from None
     return model
+
+
+def _instantiate(name: str, in_chans: int, pretrained: bool, kwargs: dict) -> nn.Module:
+    """The model ``name`` without a classifier, made as ``timm.create_model`` makes it; the
+    errors of the model's constructor pass through (:func:`create_backbone` words them).
+
+    Raises:
+        WeightsUnavailableError: when ``pretrained`` and timm publishes no weights for ``name``.
+    """
+    if name in ENTRY_POINTS:
+        # what timm.create_model does with an entry point: options set to None dropped, the entry
+        # point called, the options kept on the model
+        options = {
+            k: v
+            for k, v in dict(num_classes=0, in_chans=in_chans, **kwargs).items()
+            if v is not None
+        }
+        model = ENTRY_POINTS[name](pretrained=pretrained, **options)
+        model._model_args = options
+        return model
+    import timm
+
+    if (
+        pretrained
+        and not timm.models.is_model_pretrained(timm.models.get_arch_name(name))
+        and timm.models.get_arch_name(name) not in FEWSHOT_BACKBONES
+    ):
+        raise WeightsUnavailableError(
+            f"timm has no pretrained weights for {name!r}; drop --pretrained "
+            f"or pick a model from timm.list_pretrained()"
+        )
+    return timm.create_model(
+        name, pretrained=pretrained, num_classes=0, in_chans=in_chans, **kwargs
+    )
 
 
 def backbone_from_weights(

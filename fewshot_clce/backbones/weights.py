@@ -4,13 +4,13 @@ backbone (:func:`backbone_weights`), loading weights into a backbone strictly, n
 fit, and digests that identify weights and files.
 
 A checkpoint is read with ``torch.load(weights_only=True)``; when torch refuses one, the globals
-the file asks for are read off its pickle without running it, to name them in the error.
+the file asks for are read off its pickle without running it, to name them in the error
+(:mod:`fewshot_clce.backbones.pickle_globals`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import pickle
 from collections.abc import Callable
@@ -19,6 +19,8 @@ from typing import Any, Optional, Union
 
 import torch
 from torch import nn
+
+from .pickle_globals import globals_named_in, plain_reason, refused_globals
 
 # Keys under which training scripts wrap their weights: most, RFS ("model"), FEAT ("params"),
 # MetaOptNet ("embedding": its backbone's own state dict).
@@ -260,19 +262,19 @@ def load_checkpoint(
         # torch's text advises loading the file unsafely (weights_only=False, allowlisting the
         # global), which would run its code; its wording changes between versions. None of it is
         # passed on: the message is built from what the file itself asks for.
-        refused = _refused_globals(path)
+        refused = refused_globals(path)
         if refused is None:  # no pickle could be read from it: an image, a text file, ...
             raise ValueError(
                 f"cannot read checkpoint {str(path)!r}: it is not a PyTorch checkpoint"
             ) from None
-        refused = refused or _globals_named_in(str(e))
+        refused = refused or globals_named_in(str(e))
         if refused:
             what = (
                 f"it asks for the global{'s' if len(refused) > 1 else ''} {', '.join(refused[:3])}"
                 f"{' and more' if len(refused) > 3 else ''}"
             )
         else:
-            reason = _plain_reason(str(e))
+            reason = plain_reason(str(e))
             what = "torch's safe loader cannot read it" + (f" ({reason})" if reason else "")
         raise ValueError(
             f"refusing to load checkpoint {str(path)!r}: {what}; a checkpoint may only hold tensors, "
@@ -287,136 +289,3 @@ def load_checkpoint(
             f"cannot read checkpoint {str(path)!r}: it is not a complete PyTorch checkpoint "
             f"({type(e).__name__}: {detail})"
         ) from None
-
-
-# How much of a checkpoint's pickle is read to name what it asks for (tensors live outside it).
-_SCAN_BYTES = 64 << 20
-_STRING_OPS = frozenset(
-    {
-        "SHORT_BINUNICODE",
-        "BINUNICODE",
-        "BINUNICODE8",
-        "UNICODE",
-        "STRING",
-        "BINSTRING",
-        "SHORT_BINSTRING",
-    }
-)
-
-
-def _pickle_bytes(path: Path) -> bytes | None:
-    """The pickle of a checkpoint: ``*/data.pkl`` of torch's zip format, else the file's first bytes;
-    None when it cannot be read here (no such member, or too large to scan)."""
-    import zipfile
-
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            for info in z.infolist():
-                if info.filename.endswith("data.pkl"):
-                    return z.read(info) if info.file_size <= _SCAN_BYTES else None
-        return None
-    with open(path, "rb") as f:
-        return f.read(_SCAN_BYTES)
-
-
-def _pickle_globals(data: bytes) -> list[str] | None:
-    """``module.name`` of every global the pickles in ``data`` name, read without running anything.
-
-    Covers GLOBAL and INST (text arguments) and STACK_GLOBAL (two strings pushed or fetched from
-    the memo before it). None when the data holds neither a whole pickle nor a global (it is no pickle).
-    """
-    import pickletools
-
-    names: list[str] = []
-    pushed: list[str | None] = []  # values pushed so far, None for anything but a string
-    memo: dict[Any, str | None] = {}
-    stream = io.BytesIO(data)
-    whole = 0
-    while stream.tell() < len(data):  # an old-style file holds several pickles one after another
-        try:
-            for op, arg, _ in pickletools.genops(stream):
-                if op.name in ("GLOBAL", "INST"):
-                    names.append(_python3_name(*str(arg).split(" ", 1)))
-                elif op.name == "STACK_GLOBAL" and len(pushed) >= 2 and None not in pushed[-2:]:
-                    names.append(f"{pushed[-2]}.{pushed[-1]}")
-                if op.name in _STRING_OPS:
-                    pushed.append(arg if isinstance(arg, str) else arg.decode("latin1"))
-                elif op.name in ("GET", "BINGET", "LONG_BINGET"):
-                    pushed.append(memo.get(arg))
-                elif op.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                    memo[arg if op.name != "MEMOIZE" else len(memo)] = (
-                        pushed[-1] if pushed else None
-                    )
-                elif op.name != "FRAME":
-                    pushed.append(None)
-        except Exception:  # noqa: BLE001 - a damaged or foreign stream: keep what was read before
-            break
-        whole += 1
-    return names if whole or names else None
-
-
-def _python3_name(module: str, name: str = "") -> str:
-    """``module.name`` as Python 3 (and torch) resolve it: protocol-2 pickles say ``__builtin__.eval``."""
-    import _compat_pickle
-
-    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
-    return f"{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{name}"
-
-
-def _refused_globals(path: Path) -> list[str] | None:
-    """The globals of the checkpoint that ``torch.load(weights_only=True)`` does not allow, in order.
-
-    None when the file holds no readable pickle.
-    """
-    import zipfile
-
-    try:
-        data = _pickle_bytes(path)
-    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError):
-        return []
-    if data is None:  # not scanned: unknown, which is not "no pickle"
-        return []
-    names = _pickle_globals(data)
-    if names is None:
-        return None
-    allowed = _torch_allowed_globals()
-    return list(dict.fromkeys(n for n in names if n not in allowed))
-
-
-def _torch_allowed_globals() -> frozenset:
-    """Names torch's weights_only unpickler admits (its own list and the user's), as far as it tells."""
-    try:
-        from torch import _weights_only_unpickler as wo
-
-        return frozenset(wo._get_allowed_globals()) | frozenset(wo._get_user_allowed_globals())
-    except (ImportError, AttributeError):  # private API: without it every global is named
-        return frozenset()
-
-
-def _globals_named_in(message: str) -> list[str]:
-    """Dotted names that torch's error text gives after the word GLOBAL (the fallback when the file
-    itself could not be scanned); only the names are kept, never the surrounding text."""
-    import re
-
-    return list(dict.fromkeys(re.findall(r"GLOBAL\s+([A-Za-z_][\w.]*[\w])", message)))
-
-
-def _plain_reason(message: str) -> str:
-    """The first phrase of torch's error that is neither advice nor a pointer (at most 160 characters).
-
-    Phrases that mention ``weights_only``, allowlisting, trust, arbitrary code, issues or links are
-    dropped whatever their wording: all of them lead to loading the file unsafely or away from here.
-    """
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", message)  # terminal colour codes
-    drop = re.compile(
-        r"weights.?only|safe.?globals|allowlist|trust|arbitrary|issue|documentation|https?:|"
-        r"load failed|you have two options|unpickler error",
-        re.IGNORECASE,
-    )
-    for phrase in re.split(r"(?<=[.!?:])\s+|\n+", text):
-        phrase = phrase.strip(" \t.:")
-        if phrase and not drop.search(phrase):
-            return phrase[:160]
-    return ""
