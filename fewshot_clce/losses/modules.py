@@ -99,11 +99,10 @@ class _Loss(nn.Module):
 
 
 class FeatureLoss(nn.Module):
-    """A loss on the backbone features of every view; subclasses set ``name`` and
-    :meth:`loss_of_features`.
+    """A loss on the backbone features of every view.
 
-    :meth:`forward` refuses missing features, turns views into samples and reports the value
-    under the loss's name.
+    Subclasses set ``name`` and :meth:`loss_of_features`; :meth:`forward` refuses missing
+    features, turns views into samples and reports the value under the loss's name.
     """
 
     name = ""
