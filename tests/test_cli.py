@@ -1,4 +1,5 @@
 import pytest
+from _cli import argv
 
 from fewshot_clce.cli import main
 
@@ -68,7 +69,8 @@ def test_refused_pickle_is_a_one_line_error(capsys, tmp_path):
         with open(folder / f"CIFAR_FS_{part}.pickle", "wb") as f:
             pickle.dump({"data": _Payload(), "labels": [0]}, f)
     assert (
-        main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+        main(argv("show cifar-fs --root {root} --out {out}", root=tmp_path, out=tmp_path / "g.png"))
+        == 2
     )
     captured = capsys.readouterr()
     assert "should-not-run" not in captured.out
@@ -134,39 +136,20 @@ def test_settings_are_named_as_the_api_spells_them_and_as_flags_on_the_command_l
                 epochs=1,
             )
         )
-    args = [
-        "train",
-        "--dataset",
-        "digits",
-        "--backbone",
-        "conv4",
-        "--loss",
-        "supcon",
-        "--out",
-        str(tmp_path / "r"),
-        "--epochs",
-        "1",
-        "--resume",
-        "--force",
-    ]
+    args = argv(
+        "train --dataset digits --backbone conv4 --loss supcon --out "
+        "{out} --epochs 1 --resume --force",
+        out=tmp_path / "r",
+    )
     assert main(args) == 2
     assert "error: --resume continues a run and --force starts it over" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                str(tmp_path / "file"),
-                "--epochs",
-                "1",
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --out {out} --epochs 1",
+                out=tmp_path / "file",
+            )
         )
         == 2
     )

@@ -2,10 +2,11 @@
 
 import pandas as pd
 import pytest
+from _cli import argv
 
 from fewshot_clce.cli import build_parser, main
 
-TRAIN = ["train", "--dataset", "digits", "--backbone", "conv4", "--out", "r"]
+TRAIN = argv("train --dataset digits --backbone conv4 --out r")
 
 # (command line up to the option, canonical flag, alias, the value, the Namespace field,
 #  what it holds)
@@ -88,7 +89,7 @@ def test_evaluate_episodes_takes_a_count_or_the_older_manifest_list(tmp_path, mo
 
 def test_evaluate_refuses_an_unknown_head_option_in_one_line(capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["evaluate", "r", "--dataset", "digits", "--heads", "logistic[D=1]"])
+        main(argv("evaluate r --dataset digits --heads logistic[D=1]"))
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "--heads" in err and "takes C" in err and "unknown D" in err
     assert "Traceback" not in err
@@ -101,31 +102,11 @@ def test_train_then_evaluate_with_a_head_option(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--losses",
-                "ce",
-                "--seeds",
-                "1",
-                "--out",
-                "run",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "32",
-                "--steps-per-epoch",
-                "2",
-                "--val-episodes",
-                "10",
-                "--val-queries",
-                "5",
-                "--device",
-                "cpu",
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --losses ce --seeds "
+                "1 --out run --epochs 1 --batch-size 32 --steps-per-epoch 2 "
+                "--val-episodes 10 --val-queries 5 --device cpu"
+            )
         )
         == 0
     )
@@ -136,24 +117,11 @@ def test_train_then_evaluate_with_a_head_option(tmp_path, capsys, monkeypatch):
     )
     assert (
         main(
-            [
-                "evaluate",
-                "run",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--queries",
-                "5",
-                "--episodes",
-                "12",
-                "--heads",
-                "centroid",
-                "logistic[C=0.1]",
-                "--out",
-                "eval.csv",
-                "--no-cache",
-            ]
+            argv(
+                "evaluate run --dataset digits --shots 1 --queries 5 "
+                "--episodes 12 --heads centroid logistic[C=0.1] --out "
+                "eval.csv --no-cache"
+            )
         )
         == 0
     )

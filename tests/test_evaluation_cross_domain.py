@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _cli import argv
 from PIL import Image
 
 from fewshot_clce import summarize
@@ -238,21 +239,16 @@ def test_bad_input_is_one_line_before_any_work(world, tmp_path, capsys, monkeypa
         assert expected in err and len(err.strip().splitlines()) == 1, (extra, err)
         assert not out.exists()
     assert (
-        main(["evaluate", str(tmp / "glyph_run"), "--backbone", "conv4", "--dataset", "digits"])
+        main(argv("evaluate {value} --backbone conv4 --dataset digits", value=tmp / "glyph_run"))
         == 2
     )
     assert "not both" in capsys.readouterr().err
     assert (
         main(
-            [
-                "evaluate",
-                "--backbone",
-                "conv4",
-                "--checkpoint",
-                str(tmp_path / "two.pt"),
-                "--dataset",
-                "digits",
-            ]
+            argv(
+                "evaluate --backbone conv4 --checkpoint {checkpoint} --dataset digits",
+                checkpoint=tmp_path / "two.pt",
+            )
         )
         == 2
     )
@@ -277,16 +273,10 @@ def test_pretrained_weights_that_are_not_cached_give_an_offline_message(
     _no_features(monkeypatch)
     assert (
         main(
-            [
-                "evaluate",
-                "--backbone",
-                "resnet10t",
-                "--pretrained",
-                "--dataset",
-                "digits",
-                "--out",
-                str(tmp_path / "x.csv"),
-            ]
+            argv(
+                "evaluate --backbone resnet10t --pretrained --dataset digits --out {out}",
+                out=tmp_path / "x.csv",
+            )
         )
         == 2
     )
@@ -302,20 +292,12 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     tmp, rgb, paths = world
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "glyph_run"),
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--n-episodes",
-                "20",
-                "--head",
-                "centroid",
-                "--out",
-                str(tmp_path / "on_digits.csv"),
-            ]
+            argv(
+                "evaluate {value} --dataset digits --shots 1 --n-episodes 20 "
+                "--head centroid --out {out}",
+                value=tmp / "glyph_run",
+                out=tmp_path / "on_digits.csv",
+            )
         )
         == 0
     )
@@ -333,23 +315,13 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     assert set(df["manifest"]) == {manifest_digest(committed)}
     assert (
         main(
-            [
-                "evaluate",
-                "--backbone",
-                "conv4",
-                "--checkpoint",
-                str(tmp / "glyph_run" / "checkpoint_best.pt"),
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--n-episodes",
-                "20",
-                "--head",
-                "centroid",
-                "--out",
-                str(tmp_path / "file.csv"),
-            ]
+            argv(
+                "evaluate --backbone conv4 --checkpoint {checkpoint} "
+                "--dataset digits --shots 1 --n-episodes 20 --head centroid "
+                "--out {out}",
+                checkpoint=tmp / "glyph_run" / "checkpoint_best.pt",
+                out=tmp_path / "file.csv",
+            )
         )
         == 0
     )
@@ -357,19 +329,15 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     np.testing.assert_array_equal(pd.read_csv(tmp_path / "file.csv")["accuracy"], df["accuracy"])
     assert (
         main(
-            [
-                "compare",
-                str(tmp / "glyph_run"),
-                str(tmp / "digit_run"),
-                "--episodes",
-                str(paths["rgb"]),
-                "--dataset",
-                rgb,
-                "--head",
-                "centroid",
-                "--out",
-                str(tmp_path / "cmp.csv"),
-            ]
+            argv(
+                "compare {value} {value2} --episodes {episodes} --dataset "
+                "{dataset} --head centroid --out {out}",
+                value=tmp / "glyph_run",
+                value2=tmp / "digit_run",
+                episodes=paths["rgb"],
+                dataset=rgb,
+                out=tmp_path / "cmp.csv",
+            )
         )
         == 0
     )

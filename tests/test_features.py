@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from _cli import argv
 from _evaltools import CountingNet, make_split
 
 from fewshot_clce.features import FeatureTable, extract_features
@@ -165,60 +166,19 @@ def test_changed_images_are_never_served_from_the_feature_cache(tmp_path, monkey
     _pgm_digits(tmp_path / "dig")
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "folder:dig",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                "run",
-                "--epochs",
-                "1",
-                "--steps-per-epoch",
-                "2",
-                "--batch-size",
-                "16",
-                "--val-episodes",
-                "5",
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
+            argv(
+                "train --dataset folder:dig --backbone conv4 --loss ce --out "
+                "run --epochs 1 --steps-per-epoch 2 --batch-size 16 "
+                "--val-episodes 5 --device cpu --no-progress"
+            )
         )
         == 0
     )
-    make = [
-        "episodes",
-        "make",
-        "--dataset",
-        "folder:dig",
-        "--split",
-        "novel",
-        "--ways",
-        "2",
-        "--shots",
-        "1",
-        "--queries",
-        "5",
-        "--episodes",
-        "50",
-        "--out",
-        "ep.npz",
-    ]
-    evaluate = [
-        "evaluate",
-        "run",
-        "--episodes",
-        "ep.npz",
-        "--head",
-        "centroid",
-        "--out",
-        "e.csv",
-        "--force",
-    ]
+    make = argv(
+        "episodes make --dataset folder:dig --split novel --ways 2 "
+        "--shots 1 --queries 5 --episodes 50 --out ep.npz"
+    )
+    evaluate = argv("evaluate run --episodes ep.npz --head centroid --out e.csv --force")
     assert main(make) == 0 and main(evaluate) == 0
     before = _accuracy(capsys.readouterr().out)
     cached = sorted((tmp_path / "cache" / "features").iterdir())

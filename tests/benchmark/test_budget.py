@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import argv
 
 from fewshot_clce.benchmark.budget import check_budgets
 from fewshot_clce.benchmark.budget_report import convergence
@@ -159,22 +160,11 @@ def test_equal_steps_take_the_largest_batch_s_pass():
 
 def test_steps_as_batch_below_the_batch_size_is_refused(tmp_path, capsys):
     code = main(
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--backbone",
-            "conv4",
-            "--loss",
-            "ce",
-            "--out",
-            str(tmp_path / "r"),
-            "--batch-size",
-            "64",
-            "--steps-as-batch",
-            "32",
-            "--no-progress",
-        ]
+        argv(
+            "train --dataset digits --backbone conv4 --loss ce --out "
+            "{out} --batch-size 64 --steps-as-batch 32 --no-progress",
+            out=tmp_path / "r",
+        )
     )
     assert code == 2
     assert "--steps-as-batch 32 is below --batch-size 64" in capsys.readouterr().err
@@ -185,26 +175,12 @@ def test_steps_as_batch_trains_the_larger_batch_s_steps_and_is_recorded(tmp_path
     out = tmp_path / "r"
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                str(out),
-                "--batch-size",
-                "16",
-                "--steps-as-batch",
-                "256",
-                "--epochs",
-                "1",
-                "--val-episodes",
-                "5",
-                "--no-progress",
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --out "
+                "{out} --batch-size 16 --steps-as-batch 256 --epochs 1 "
+                "--val-episodes 5 --no-progress",
+                out=out,
+            )
         )
         == 0
     )

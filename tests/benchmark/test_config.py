@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from _cli import argv
 
 from fewshot_clce.benchmark.config import BenchmarkConfig, resolve
 from fewshot_clce.benchmark.estimate import estimate
@@ -135,7 +136,7 @@ def test_grid_values_no_loss_can_take_are_refused(kwargs, message):
 def test_grids_are_refused_on_the_command_line_by_flag(capsys):
     from fewshot_clce.cli import main
 
-    assert main(["benchmark", "--losses", "ce", "supcon", "--lambda", "0.1", "--plan"]) == 2
+    assert main(argv("benchmark --losses ce supcon --lambda 0.1 --plan")) == 2
     assert (
         "--lambda is given with values, but none of the losses ce, supcon takes lam"
         in capsys.readouterr().err
@@ -151,17 +152,7 @@ def test_grids_are_refused_on_the_command_line_by_flag(capsys):
 
 def test_cli_builds_the_config_and_records_the_command():
     args = build_parser().parse_args(
-        [
-            "benchmark",
-            "--preset",
-            "demo",
-            "--lambda",
-            "0.1",
-            "0.9",
-            "--dataset",
-            "digits",
-            "--no-tsne",
-        ]
+        argv("benchmark --preset demo --lambda 0.1 0.9 --dataset digits --no-tsne")
     )
     cfg = config_from_args(args)
     assert cfg.lam == [0.1, 0.9] and cfg.datasets == ["digits"] and cfg.tsne is False

@@ -4,6 +4,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from _cli import argv
 from tiny_benchmark import tiny_benchmark, tiny_config
 
 from fewshot_clce.benchmark.manifests import committed_dir
@@ -141,18 +142,7 @@ def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
     out, _ = tiny
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "clce",
-        "--epochs",
-        "2",
-        "--out",
-        str(copy),
-    ]
+    args = argv("benchmark --dataset digits --losses ce clce --epochs 2 --out {out}", out=copy)
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "another configuration" in err and "--force" in err
@@ -172,18 +162,7 @@ def test_other_configuration_is_refused_unless_force(tiny, tmp_path, capsys):
 
 def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
     assert (
-        main(
-            [
-                "benchmark",
-                "--dataset",
-                "digits",
-                "--losses",
-                "ce",
-                "worm",
-                "--out",
-                str(tmp_path / "a"),
-            ]
-        )
+        main(argv("benchmark --dataset digits --losses ce worm --out {out}", out=tmp_path / "a"))
         == 2
     )
     assert "unknown loss 'worm'" in capsys.readouterr().err
@@ -191,17 +170,7 @@ def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
     assert "nowhere" in capsys.readouterr().err
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                "digits",
-                "--ways",
-                "20",
-                "--epochs",
-                "1",
-                "--out",
-                str(tmp_path / "c"),
-            ]
+            argv("benchmark --dataset digits --ways 20 --epochs 1 --out {out}", out=tmp_path / "c")
         )
         == 2
     )
@@ -210,39 +179,13 @@ def test_unknown_names_and_impossible_episodes_are_clear(tmp_path, capsys):
 
 def test_plan_lists_every_training_with_its_state(tiny, capsys):
     out, _ = tiny
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "clce",
-        "--shots",
-        "1",
-        "5",
-        "--heads",
-        "centroid",
-        "--episodes",
-        "40",
-        "--val-episodes",
-        "20",
-        "--seeds",
-        "0",
-        "1",
-        "--lambda",
-        "0.5",
-        "--temperature",
-        "0.1",
-        "--beta",
-        "0.5",
-        "--epochs",
-        "1",
-        "--train-val-episodes",
-        "10",
-        "--out",
-        str(out),
-        "--plan",
-    ]
+    args = argv(
+        "benchmark --dataset digits --losses ce clce --shots 1 5 "
+        "--heads centroid --episodes 40 --val-episodes 20 --seeds 0 1 "
+        "--lambda 0.5 --temperature 0.1 --beta 0.5 --epochs 1 "
+        "--train-val-episodes 10 --out {out} --plan",
+        out=out,
+    )
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[-1] == f"4 trainings into {out}/runs/"
@@ -289,19 +232,11 @@ def test_absurd_episode_counts_are_refused_before_anything_is_written(tmp_path, 
     out = tmp_path / "bench"
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                "digits",
-                "--losses",
-                "ce",
-                "--epochs",
-                "1",
-                flag,
-                "10000000000",
-                "--out",
-                str(out),
-            ]
+            argv(
+                "benchmark --dataset digits --losses ce --epochs 1 {flag} 10000000000 --out {out}",
+                flag=flag,
+                out=out,
+            )
         )
         == 2
     )
@@ -408,18 +343,9 @@ def test_a_failed_start_leaves_no_output_folder_behind(quick, tmp_path, capsys):
     new = tmp_path / "results" / "bench"
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                "digits",
-                "--ways",
-                "20",
-                "--epochs",
-                "1",
-                "--no-progress",
-                "--out",
-                str(new),
-            ]
+            argv(
+                "benchmark --dataset digits --ways 20 --epochs 1 --no-progress --out {out}", out=new
+            )
         )
         == 2
     )
@@ -454,18 +380,11 @@ def test_a_dataset_without_a_split_the_benchmark_needs_is_named_before_anything_
     out = tmp_path / "bench"
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                f"folder:{root}::{split_file}",
-                "--ways",
-                "2",
-                "--epochs",
-                "1",
-                "--no-progress",
-                "--out",
-                str(out),
-            ]
+            argv(
+                "benchmark --dataset {dataset} --ways 2 --epochs 1 --no-progress --out {out}",
+                dataset=f"folder:{root}::{split_file}",
+                out=out,
+            )
         )
         == 2
     )
@@ -488,33 +407,13 @@ def test_a_truncated_config_json_is_named(quick, tmp_path, capsys):
 
 
 def _refused_benchmark(out, capsys):
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "clce",
-        "--shots",
-        "1",
-        "--heads",
-        "centroid",
-        "--episodes",
-        "12",
-        "--val-episodes",
-        "6",
-        "--seeds",
-        "0",
-        "--lambda",
-        "0.5",
-        "--batch-size",
-        "16",
-        "--epochs",
-        "1",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
+    args = argv(
+        "benchmark --dataset digits --losses ce clce --shots 1 "
+        "--heads centroid --episodes 12 --val-episodes 6 --seeds 0 "
+        "--lambda 0.5 --batch-size 16 --epochs 1 --no-progress --out "
+        "{out}",
+        out=out,
+    )
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err, err
@@ -558,31 +457,13 @@ def test_precision_reaches_every_training_and_a_rerun_at_another_precision_reuse
     from fewshot_clce.cli import main
 
     out = tmp_path / "out"
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "--shots",
-        "1",
-        "--heads",
-        "centroid",
-        "--episodes",
-        "10",
-        "--val-episodes",
-        "6",
-        "--seeds",
-        "0",
-        "--epochs",
-        "1",
-        "--no-progress",
-        "--no-tsne",
-        "--manifests",
-        str(tmp_path / "manifests"),
-        "--out",
-        str(out),
-    ]
+    args = argv(
+        "benchmark --dataset digits --losses ce --shots 1 --heads "
+        "centroid --episodes 10 --val-episodes 6 --seeds 0 --epochs 1 "
+        "--no-progress --no-tsne --manifests {manifests} --out {out}",
+        manifests=tmp_path / "manifests",
+        out=out,
+    )
     assert main(args + ["--precision", "float32"]) == 0
     assert "1 trained, 0 reused" in capsys.readouterr().out
     (run_dir,) = (out / "runs" / "digits").iterdir()
@@ -590,8 +471,6 @@ def test_precision_reaches_every_training_and_a_rerun_at_another_precision_reuse
     assert main(args + ["--precision", "bfloat16"]) == 0
     assert "0 trained, 1 reused" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:
-        main(
-            ["benchmark", "--dataset", "digits", "--precision", "fp8", "--out", str(tmp_path / "x")]
-        )
+        main(argv("benchmark --dataset digits --precision fp8 --out {out}", out=tmp_path / "x"))
     assert stop.value.code == 2
     assert "invalid choice: 'fp8'" in capsys.readouterr().err and not (tmp_path / "x").exists()

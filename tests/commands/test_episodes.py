@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from _cli import argv
 from PIL import Image
 
 from fewshot_clce.cli import main
@@ -10,27 +11,11 @@ from fewshot_clce.episodes import EpisodeSet, sample_episodes
 
 
 def test_make_one_file_per_shot_and_show(tmp_path, capsys):
-    args = [
-        "episodes",
-        "make",
-        "--dataset",
-        "digits",
-        "--split",
-        "val",
-        "--ways",
-        "5",
-        "--shots",
-        "1",
-        "5",
-        "--queries",
-        "15",
-        "--episodes",
-        "30",
-        "--seed",
-        "3",
-        "--out-dir",
-        str(tmp_path),
-    ]
+    args = argv(
+        "episodes make --dataset digits --split val --ways 5 --shots "
+        "1 5 --queries 15 --episodes 30 --seed 3 --out-dir {out_dir}",
+        out_dir=tmp_path,
+    )
     assert main(args) == 0
     one = tmp_path / "digits_val_5way_1shot_15query.npz"
     five = tmp_path / "digits_val_5way_5shot_15query.npz"
@@ -47,11 +32,11 @@ def test_make_one_file_per_shot_and_show(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "30 x 5-way 5-shot 15-query" in out and f"fingerprint {split.fingerprint}" in out
     png = tmp_path / "grid.png"
-    assert main(["episodes", "show", str(five), "--out", str(png), "--episode", "2"]) == 0
+    assert main(argv("episodes show {five} --out {out} --episode 2", five=five, out=png)) == 0
     assert "checked:     matches digits/val" in capsys.readouterr().out
     with Image.open(png) as im:
         assert im.format == "PNG" and im.size[0] > im.size[1] > 100
-    assert main(["episodes", "show", str(five), "--out", str(png), "--episode", "30"]) == 2
+    assert main(argv("episodes show {five} --out {out} --episode 30", five=five, out=png)) == 2
     assert "episode 30 does not exist; the file holds episodes 0 to 29" in capsys.readouterr().err
     assert main(["episodes", "show", str(five), "--out", str(tmp_path / "grid.jpg")]) == 2
     assert "image grids are written as PNG" in capsys.readouterr().err
@@ -60,45 +45,17 @@ def test_make_one_file_per_shot_and_show(tmp_path, capsys):
 
 def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):
     out = tmp_path / "e.npz"
-    base = [
-        "episodes",
-        "make",
-        "--dataset",
-        "digits",
-        "--episodes",
-        "5",
-        "--shots",
-        "1",
-        "--out",
-        str(out),
-    ]
+    base = argv("episodes make --dataset digits --episodes 5 --shots 1 --out {out}", out=out)
     assert main(base) == 0
     first = out.read_bytes()
     assert main(base + ["--seed", "1"]) == 2
     assert "exists; pass --force" in capsys.readouterr().err and out.read_bytes() == first
     assert main(base + ["--seed", "1", "--force"]) == 0 and out.read_bytes() != first
-    assert (
-        main(["episodes", "make", "--dataset", "digits", "--shots", "1", "5", "--out", str(out)])
-        == 2
-    )
+    assert main(argv("episodes make --dataset digits --shots 1 5 --out {out}", out=out)) == 2
     assert "put {shots} in it" in capsys.readouterr().err
     tpl = str(tmp_path / "x_{shots}.npz")
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--episodes",
-                "5",
-                "--shots",
-                "1",
-                "5",
-                "--out",
-                tpl,
-            ]
-        )
+        main(argv("episodes make --dataset digits --episodes 5 --shots 1 5 --out {out}", out=tpl))
         == 0
     )
     assert (tmp_path / "x_1.npz").exists() and (tmp_path / "x_5.npz").exists()
@@ -119,16 +76,7 @@ def test_make_refuses_overwrite_and_ambiguous_out(tmp_path, capsys):
 def test_make_errors(tmp_path, capsys, extra, msg):
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--out",
-                str(tmp_path / "e.npz"),
-                "--shots",
-                "1",
-            ]
+            argv("episodes make --dataset digits --out {out} --shots 1", out=tmp_path / "e.npz")
             + extra
         )
         == 2
@@ -150,7 +98,13 @@ def test_show_and_convert_check_the_dataset(tmp_path, capsys):
     )
     good = sample_episodes(split, 5, 1, 2, 4, 0).save(tmp_path / "good.npz")
     assert (
-        main(["episodes", "convert", str(good), str(tmp_path / "good.csv"), "--dataset", "digits"])
+        main(
+            argv(
+                "episodes convert {good} {value} --dataset digits",
+                good=good,
+                value=tmp_path / "good.csv",
+            )
+        )
         == 0
     )
     assert EpisodeSet.load(tmp_path / "good.csv", split=split) == EpisodeSet.load(good)
@@ -197,16 +151,11 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
     assert (
         main(
-            [
-                "episodes",
-                "convert",
-                str(tmp_path / "t.csv"),
-                str(tmp_path / "t.npz"),
-                "--dataset",
-                "digits",
-                "--split",
-                "val",
-            ]
+            argv(
+                "episodes convert {value} {value2} --dataset digits --split val",
+                value=tmp_path / "t.csv",
+                value2=tmp_path / "t.npz",
+            )
         )
         == 0
     )
@@ -222,16 +171,11 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     bare.save(tmp_path / "bare.npz")
     assert (
         main(
-            [
-                "episodes",
-                "convert",
-                str(tmp_path / "bare.npz"),
-                str(tmp_path / "bound.npz"),
-                "--dataset",
-                "digits",
-                "--split",
-                "val",
-            ]
+            argv(
+                "episodes convert {value} {value2} --dataset digits --split val",
+                value=tmp_path / "bare.npz",
+                value2=tmp_path / "bound.npz",
+            )
         )
         == 0
     )
@@ -248,16 +192,10 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
 def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # not an integer: argparse's one-line error
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--episodes",
-                "1e10",
-                "--out-dir",
-                str(tmp_path),
-            ]
+            argv(
+                "episodes make --dataset digits --episodes 1e10 --out-dir {out_dir}",
+                out_dir=tmp_path,
+            )
         )
     assert (
         stop.value.code == 2 and "--episodes: invalid int value: '1e10'" in capsys.readouterr().err
@@ -265,19 +203,11 @@ def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
     # an integer too large to hold: refused before anything is drawn, for every --shots value
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "5",
-                "--episodes",
-                "10000000000",
-                "--out-dir",
-                str(tmp_path),
-            ]
+            argv(
+                "episodes make --dataset digits --shots 1 5 --episodes "
+                "10000000000 --out-dir {out_dir}",
+                out_dir=tmp_path,
+            )
         )
         == 2
     )
@@ -289,16 +219,7 @@ def test_make_refuses_an_absurd_episode_count_in_one_line(tmp_path, capsys):
 def test_make_writes_no_file_when_one_shot_setting_cannot_be_made(tmp_path, capsys):
     """--shots 1 170: the 1-shot file used to be written before 170-shot failed, so the corrected command
     was refused without --force."""
-    args = [
-        "episodes",
-        "make",
-        "--dataset",
-        "digits",
-        "--out-dir",
-        str(tmp_path),
-        "--episodes",
-        "5",
-    ]
+    args = argv("episodes make --dataset digits --out-dir {out_dir} --episodes 5", out_dir=tmp_path)
     assert main(args + ["--shots", "1", "170"]) == 2
     assert "170-shot" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
@@ -322,16 +243,10 @@ def test_make_takes_back_its_files_when_a_later_one_cannot_be_written(
     monkeypatch.setattr(EpisodeSet, "save", second_fails)
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--out",
-                str(tmp_path / "new_{shots}shot.npz"),
-                "--episodes",
-                "5",
-            ]
+            argv(
+                "episodes make --dataset digits --out {out} --episodes 5",
+                out=tmp_path / "new_{shots}shot.npz",
+            )
         )
         == 2
     )
@@ -343,20 +258,7 @@ def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, cap
 
     old = tmp_path / "e.npz"
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--out",
-                str(old),
-                "--shots",
-                "1",
-                "--episodes",
-                "5",
-            ]
-        )
+        main(argv("episodes make --dataset digits --out {out} --shots 1 --episodes 5", out=old))
         == 0
     )
     before = old.read_bytes()
@@ -364,19 +266,9 @@ def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, cap
     monkeypatch.setattr(np, "savez_compressed", lambda *a, **k: disk_full())
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--out",
-                str(old),
-                "--shots",
-                "1",
-                "--episodes",
-                "7",
-                "--force",
-            ]
+            argv(
+                "episodes make --dataset digits --out {out} --shots 1 --episodes 7 --force", out=old
+            )
         )
         == 2
     )
@@ -388,7 +280,7 @@ def test_make_into_an_unwritable_folder_or_a_full_disk_is_one_line(tmp_path, cap
     ro.mkdir()
     make_unwritable(ro, monkeypatch)
     assert (
-        main(["episodes", "make", "--dataset", "digits", "--out-dir", str(ro), "--episodes", "5"])
+        main(argv("episodes make --dataset digits --out-dir {out_dir} --episodes 5", out_dir=ro))
         == 2
     )
     err = capsys.readouterr().err.strip()

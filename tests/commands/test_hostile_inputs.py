@@ -5,6 +5,7 @@ import os
 import sys
 
 import pytest
+from _cli import argv
 
 from fewshot_clce.cli import main
 
@@ -35,20 +36,9 @@ def test_unreadable_run_config_is_a_one_line_error(tmp_path, capsys, text, reaso
         config.write_bytes(text)
     else:
         config.write_text(text.format(marker=marker))
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "--seeds",
-        "0",
-        "--epochs",
-        "1",
-        "--out",
-        str(out),
-        "--plan",
-    ]
+    args = argv(
+        "benchmark --dataset digits --losses ce --seeds 0 --epochs 1 --out {out} --plan", out=out
+    )
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "Traceback" not in err, err
@@ -80,26 +70,17 @@ def test_non_utf8_file_name_is_a_one_line_error(tmp_path, capsys, where):
         bad = os.fsencode(root) + b"/caf\xe9"
         os.rename(os.fsencode(root / "b"), bad)
     for args in (
-        ["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")],
+        argv(
+            "show {value} --split base --out {out}", value=f"folder:{root}", out=tmp_path / "g.png"
+        ),
         *(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                f"folder:{root}",
-                "--split",
-                s,
-                "--ways",
-                "2",
-                "--shots",
-                "1",
-                "--queries",
-                "1",
-                "--episodes",
-                "2",
-                "--out",
-                str(tmp_path / f"{s}.npz"),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split {split} --ways 2 "
+                "--shots 1 --queries 1 --episodes 2 --out {out}",
+                dataset=f"folder:{root}",
+                split=s,
+                out=tmp_path / f"{s}.npz",
+            )
             for s in ("base", "val", "novel")
         ),
     ):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _cli import argv
 
 from fewshot_clce.cli import main
 from fewshot_clce.utils.folder_lock import LOCK_NAME, folder_lock
@@ -50,26 +51,11 @@ def _kill(process: subprocess.Popen) -> None:
 
 # 1. concurrent benchmarks (and trainings) on one folder
 
-BENCH = [
-    "benchmark",
-    "--dataset",
-    "digits",
-    "--losses",
-    "ce",
-    "--seeds",
-    "0",
-    "--epochs",
-    "1",
-    "--episodes",
-    "5",
-    "--val-episodes",
-    "5",
-    "--shots",
-    "1",
-    "--heads",
-    "centroid",
-    "--no-progress",
-]
+BENCH = argv(
+    "benchmark --dataset digits --losses ce --seeds 0 --epochs 1 "
+    "--episodes 5 --val-episodes 5 --shots 1 --heads centroid "
+    "--no-progress"
+)
 
 
 @pytest.mark.slow
@@ -113,20 +99,11 @@ def test_second_training_of_a_run_folder_is_refused_naming_the_holder(tmp_path, 
     try:
         assert (
             main(
-                [
-                    "train",
-                    "--dataset",
-                    "digits",
-                    "--backbone",
-                    "conv4",
-                    "--loss",
-                    "ce",
-                    "--epochs",
-                    "1",
-                    "--out",
-                    str(run_dir),
-                    "--resume",
-                ]
+                argv(
+                    "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+                    "--out {out} --resume",
+                    out=run_dir,
+                )
             )
             == 2
         )
@@ -395,20 +372,7 @@ def test_temporary_of_a_killed_episodes_make_is_removed_by_the_next_run(tmp_path
     live = out / f".{target.name}.pid{os.getpid()}@{socket.gethostname()}.abcdefgh.tmp"
     live.write_bytes(b"a live writer's")
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "5",
-                "--out",
-                str(target),
-            ]
-        )
+        main(argv("episodes make --dataset digits --shots 1 --episodes 5 --out {out}", out=target))
         == 0
     ), capsys.readouterr().err
     assert target.is_file()
@@ -438,7 +402,14 @@ def test_16_bit_png_classes_are_scaled_not_clipped(tmp_path, capsys):
     expected = np.rint(gradient * (255 / 65535)) / 255  # class a, image 0: not rolled
     np.testing.assert_allclose(image[0].numpy(), expected, atol=1e-6)
     assert (
-        main(["show", f"folder:{root}", "--split", "base", "--out", str(tmp_path / "g.png")]) == 0
+        main(
+            argv(
+                "show {value} --split base --out {out}",
+                value=f"folder:{root}",
+                out=tmp_path / "g.png",
+            )
+        )
+        == 0
     )
 
 
@@ -516,20 +487,12 @@ def test_user_manifests_are_used_or_refused_never_skipped(tmp_path, capsys, monk
     for split in ("val", "novel"):
         assert (
             main(
-                [
-                    "episodes",
-                    "make",
-                    "--dataset",
-                    "digits",
-                    "--split",
-                    split,
-                    "--shots",
-                    "1",
-                    "--episodes",
-                    "7",
-                    "--out",
-                    str(folder / f"digits_{split}.npz"),
-                ]
+                argv(
+                    "episodes make --dataset digits --split {split} --shots 1 "
+                    "--episodes 7 --out {out}",
+                    split=split,
+                    out=folder / f"digits_{split}.npz",
+                )
             )
             == 0
         )
@@ -585,18 +548,10 @@ def test_npz_declaring_millions_of_episodes_is_refused_before_allocating(tmp_pat
     path = tmp_path / "bomb.npz"
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(tmp_path / "ok.npz"),
-            ]
+            argv(
+                "episodes make --dataset digits --shots 1 --episodes 3 --out {out}",
+                out=tmp_path / "ok.npz",
+            )
         )
         == 0
     )
@@ -611,16 +566,11 @@ def test_npz_declaring_millions_of_episodes_is_refused_before_allocating(tmp_pat
             dst.writestr(info.filename, data)
     for command in (
         ["episodes", "show", str(path)],
-        [
-            "evaluate",
-            "--episodes",
-            str(path),
-            "--backbone",
-            "conv4",
-            "--pretrained",
-            "--out",
-            str(tmp_path / "e.csv"),
-        ],
+        argv(
+            "evaluate --episodes {episodes} --backbone conv4 --pretrained --out {out}",
+            episodes=path,
+            out=tmp_path / "e.csv",
+        ),
     ):
         assert main(command) == 2
         err = _one_line_error(capsys)
@@ -635,18 +585,10 @@ def test_deeply_nested_manifest_metadata_is_a_one_line_error(tmp_path, capsys):
 
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(tmp_path / "ok.npz"),
-            ]
+            argv(
+                "episodes make --dataset digits --shots 1 --episodes 3 --out {out}",
+                out=tmp_path / "ok.npz",
+            )
         )
         == 0
     )
@@ -668,29 +610,8 @@ def test_deeply_nested_manifest_metadata_is_a_one_line_error(tmp_path, capsys):
 @pytest.mark.parametrize(
     "command",
     [
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--backbone",
-            "conv4",
-            "--loss",
-            "ce",
-            "--epochs",
-            "1",
-            "--image-size",
-            "20000",
-        ],
-        [
-            "evaluate",
-            "--dataset",
-            "digits",
-            "--backbone",
-            "conv4",
-            "--pretrained",
-            "--image-size",
-            "20000",
-        ],
+        argv("train --dataset digits --backbone conv4 --loss ce --epochs 1 --image-size 20000"),
+        argv("evaluate --dataset digits --backbone conv4 --pretrained --image-size 20000"),
     ],
 )
 def test_huge_image_size_is_refused_with_its_bound(tmp_path, capsys, command):
@@ -711,20 +632,7 @@ def test_episode_csv_and_split_file_with_a_byte_order_mark_are_read(tmp_path, ca
 
     csv = tmp_path / "eps.csv"
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(csv),
-            ]
-        )
+        main(argv("episodes make --dataset digits --shots 1 --episodes 3 --out {out}", out=csv))
         == 0
     )
     bom = tmp_path / "bom.csv"
@@ -747,14 +655,11 @@ def test_episode_csv_and_split_file_with_a_byte_order_mark_are_read(tmp_path, ca
     split_file.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode() + b"\n")
     assert (
         main(
-            [
-                "show",
-                f"folder:{root}::{split_file}",
-                "--split",
-                "base",
-                "--out",
-                str(tmp_path / "g.png"),
-            ]
+            argv(
+                "show {value} --split base --out {out}",
+                value=f"folder:{root}::{split_file}",
+                out=tmp_path / "g.png",
+            )
         )
         == 0
     )
@@ -783,7 +688,9 @@ def _split_folder(root: Path, novel_link: bool = False, copy: bool = False) -> s
 
 def test_novel_class_linked_to_a_base_class_is_refused(tmp_path, capsys):
     spec = _split_folder(tmp_path / "toy", novel_link=True)
-    assert main(["show", spec, "--split", "novel", "--out", str(tmp_path / "g.png")]) == 2
+    assert (
+        main(argv("show {spec} --split novel --out {out}", spec=spec, out=tmp_path / "g.png")) == 2
+    )
     err = _one_line_error(capsys)
     assert (
         "'f/0.png' (novel) and 'a/0.png' (base) are the same file" in err and "own images" in err
@@ -795,19 +702,19 @@ def test_novel_image_identical_to_a_base_image_is_warned_about(tmp_path, capsys)
     with pytest.warns(
         UserWarning, match=r"byte-identical .* 'f/0.png' in novel and 'a/1.png' in base"
     ):
-        assert main(["show", spec, "--split", "novel", "--out", str(tmp_path / "g.png")]) == 0
+        assert (
+            main(argv("show {spec} --split novel --out {out}", spec=spec, out=tmp_path / "g.png"))
+            == 0
+        )
     with __import__("warnings").catch_warnings():
         __import__("warnings").simplefilter("error")
         assert (
             main(
-                [
-                    "show",
-                    _split_folder(tmp_path / "clean"),
-                    "--split",
-                    "novel",
-                    "--out",
-                    str(tmp_path / "h.png"),
-                ]
+                argv(
+                    "show {value} --split novel --out {out}",
+                    value=_split_folder(tmp_path / "clean"),
+                    out=tmp_path / "h.png",
+                )
             )
             == 0
         )
@@ -819,20 +726,7 @@ def test_novel_image_identical_to_a_base_image_is_warned_about(tmp_path, capsys)
 def _episode_csv(tmp_path: Path, capsys) -> Path:
     path = tmp_path / "eps.csv"
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "2",
-                "--out",
-                str(path),
-            ]
-        )
+        main(argv("episodes make --dataset digits --shots 1 --episodes 2 --out {out}", out=path))
         == 0
     )
     capsys.readouterr()
@@ -879,21 +773,11 @@ def test_csv_without_query_rows_says_so(tmp_path, capsys):
 def test_train_val_shots_too_large_suggests_trains_own_options(tmp_path, capsys):
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--epochs",
-                "1",
-                "--val-shots",
-                "500",
-                "--out",
-                str(tmp_path / "run"),
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+                "--val-shots 500 --out {out}",
+                out=tmp_path / "run",
+            )
         )
         == 2
     )
@@ -921,24 +805,12 @@ def test_resuming_from_a_nan_checkpoint_is_not_called_good(tmp_path, capsys):
     import torch
 
     run_dir = tmp_path / "run"
-    train = [
-        "train",
-        "--dataset",
-        "digits",
-        "--backbone",
-        "conv4",
-        "--loss",
-        "ce",
-        "--epochs",
-        "2",
-        "--val-episodes",
-        "5",
-        "--steps-per-epoch",
-        "1",
-        "--no-progress",
-        "--out",
-        str(run_dir),
-    ]
+    train = argv(
+        "train --dataset digits --backbone conv4 --loss ce --epochs 2 "
+        "--val-episodes 5 --steps-per-epoch 1 --no-progress --out "
+        "{out}",
+        out=run_dir,
+    )
     assert main(train[:8] + ["1"] + train[9:]) == 0  # one epoch of two: an interrupted run
     last = run_dir / "checkpoint_last.pt"
     state = torch.load(last, weights_only=True)
@@ -969,24 +841,12 @@ def test_class_name_with_a_line_break_stays_on_one_line(tmp_path, capsys):
     split.write_text("".join(f"base\t{c}\n" for c in "abce"))
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                f"folder:{root}",
-                "--split",
-                "base",
-                "--ways",
-                "5",
-                "--shots",
-                "2",
-                "--queries",
-                "1",
-                "--episodes",
-                "2",
-                "--out",
-                str(tmp_path / "e.npz"),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split base --ways 5 "
+                "--shots 2 --queries 1 --episodes 2 --out {out}",
+                dataset=f"folder:{root}",
+                out=tmp_path / "e.npz",
+            )
         )
         == 2
     )
@@ -997,37 +857,19 @@ def test_class_name_with_a_line_break_stays_on_one_line(tmp_path, capsys):
 def test_same_manifest_twice_is_refused_before_writing(tmp_path, capsys):
     path = tmp_path / "eps.npz"
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "2",
-                "--out",
-                str(path),
-            ]
-        )
+        main(argv("episodes make --dataset digits --shots 1 --episodes 2 --out {out}", out=path))
         == 0
     )
     (tmp_path / "copy.npz").write_bytes(path.read_bytes())
     out = tmp_path / "e.csv"
     assert (
         main(
-            [
-                "evaluate",
-                "--backbone",
-                "conv4",
-                "--pretrained",
-                "--episodes",
-                str(path),
-                str(tmp_path / "copy.npz"),
-                "--out",
-                str(out),
-            ]
+            argv(
+                "evaluate --backbone conv4 --pretrained --episodes {episodes} {value} --out {out}",
+                episodes=path,
+                value=tmp_path / "copy.npz",
+                out=out,
+            )
         )
         == 2
     )
@@ -1038,24 +880,12 @@ def test_same_manifest_twice_is_refused_before_writing(tmp_path, capsys):
 
 def test_finished_run_without_its_best_checkpoint_says_how_to_go_on(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    train = [
-        "train",
-        "--dataset",
-        "digits",
-        "--backbone",
-        "conv4",
-        "--loss",
-        "ce",
-        "--epochs",
-        "1",
-        "--val-episodes",
-        "5",
-        "--steps-per-epoch",
-        "1",
-        "--no-progress",
-        "--out",
-        str(run_dir),
-    ]
+    train = argv(
+        "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+        "--val-episodes 5 --steps-per-epoch 1 --no-progress --out "
+        "{out}",
+        out=run_dir,
+    )
     assert main(train) == 0
     (run_dir / "checkpoint_best.pt").unlink()
     capsys.readouterr()
@@ -1070,82 +900,52 @@ def test_evaluating_on_the_training_classes_warns(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--epochs",
-                "1",
-                "--val-episodes",
-                "5",
-                "--steps-per-epoch",
-                "1",
-                "--no-progress",
-                "--out",
-                str(run_dir),
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+                "--val-episodes 5 --steps-per-epoch 1 --no-progress --out "
+                "{out}",
+                out=run_dir,
+            )
         )
         == 0
     )
     base = tmp_path / "base.npz"
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--split",
-                "base",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(base),
-            ]
+            argv(
+                "episodes make --dataset digits --split base --shots 1 --episodes 3 --out {out}",
+                out=base,
+            )
         )
         == 0
     )
     capsys.readouterr()
-    assert main(["evaluate", str(run_dir), "--episodes", str(base), "--head", "centroid"]) == 0
+    assert (
+        main(
+            argv(
+                "evaluate {run_dir} --episodes {episodes} --head centroid",
+                run_dir=run_dir,
+                episodes=base,
+            )
+        )
+        == 0
+    )
     assert (
         "WARNING: these episodes are drawn from the base split of digits" in capsys.readouterr().err
     )
     novel = tmp_path / "novel.npz"
     assert (
-        main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(novel),
-            ]
-        )
+        main(argv("episodes make --dataset digits --shots 1 --episodes 3 --out {out}", out=novel))
         == 0
     )
     assert (
         main(
-            [
-                "evaluate",
-                str(run_dir),
-                "--episodes",
-                str(novel),
-                "--head",
-                "centroid",
-                "--out",
-                str(tmp_path / "n.csv"),
-            ]
+            argv(
+                "evaluate {run_dir} --episodes {episodes} --head centroid --out {out}",
+                run_dir=run_dir,
+                episodes=novel,
+                out=tmp_path / "n.csv",
+            )
         )
         == 0
     )

@@ -4,32 +4,17 @@ glyphs' first render."""
 import sys
 
 import pytest
+from _cli import argv
 
 from fewshot_clce import create_dataset
 from fewshot_clce.cli import build_parser, main
 from fewshot_clce.commands.benchmark import config_from_args
 
-TRAIN = [
-    "train",
-    "--dataset",
-    "digits",
-    "--backbone",
-    "conv4",
-    "--losses",
-    "ce",
-    "--epochs",
-    "1",
-    "--batch-size",
-    "32",
-    "--steps-per-epoch",
-    "3",
-    "--val-episodes",
-    "5",
-    "--val-queries",
-    "5",
-    "--device",
-    "cpu",
-]
+TRAIN = argv(
+    "train --dataset digits --backbone conv4 --losses ce --epochs "
+    "1 --batch-size 32 --steps-per-epoch 3 --val-episodes 5 "
+    "--val-queries 5 --device cpu"
+)
 
 
 def test_train_bars_only_when_asked_or_on_a_terminal(tmp_path, capsys):

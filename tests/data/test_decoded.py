@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from _cli import argv
 from PIL import Image
 
 from fewshot_clce.data.folder import folder_dataset
@@ -131,34 +132,13 @@ def test_training_on_a_folder_decodes_once(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                f"folder:{root}",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                "run",
-                "--epochs",
-                "2",
-                "--steps-per-epoch",
-                "6",
-                "--batch-size",
-                "8",
-                "--val-ways",
-                "2",
-                "--val-shots",
-                "1",
-                "--val-queries",
-                "2",
-                "--val-episodes",
-                "3",
-                "--device",
-                "cpu",
-                "--no-progress",
-            ]
+            argv(
+                "train --dataset {dataset} --backbone conv4 --loss ce --out "
+                "run --epochs 2 --steps-per-epoch 6 --batch-size 8 --val-ways "
+                "2 --val-shots 1 --val-queries 2 --val-episodes 3 --device "
+                "cpu --no-progress",
+                dataset=f"folder:{root}",
+            )
         )
         == 0
     )

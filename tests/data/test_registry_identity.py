@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _cli import argv
 from PIL import Image
 
 from fewshot_clce.cli import main
@@ -84,24 +85,12 @@ def world(tmp_path_factory):
         os.chdir(here)
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                spec,
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "12",
-                "--out",
-                str(tmp / "novel.npz"),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split novel --ways 3 "
+                "--shots 1 --queries 2 --episodes 12 --out {out}",
+                dataset=spec,
+                out=tmp / "novel.npz",
+            )
         )
         == 0
     )
@@ -112,24 +101,12 @@ def test_the_identity_is_the_folder_name_and_is_recorded(world, tmp_path):
     tmp, root, spec = world
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                spec,
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "12",
-                "--out-dir",
-                str(tmp_path),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split novel --ways 3 "
+                "--shots 1 --queries 2 --episodes 12 --out-dir {out_dir}",
+                dataset=spec,
+                out_dir=tmp_path,
+            )
         )
         == 0
     )
@@ -159,17 +136,12 @@ def test_evaluate_and_compare_runs_trained_on_a_folder(world, capsys, monkeypatc
         out = tmp / f"{run}.csv"
         assert (
             main(
-                [
-                    "evaluate",
-                    str(tmp / run),
-                    "--episodes",
-                    made,
-                    "--head",
-                    "centroid",
-                    "--no-cache",
-                    "--out",
-                    str(out),
-                ]
+                argv(
+                    "evaluate {value} --episodes {episodes} --head centroid --no-cache --out {out}",
+                    value=tmp / run,
+                    episodes=made,
+                    out=out,
+                )
             )
             == 0
         ), capsys.readouterr().err
@@ -178,16 +150,12 @@ def test_evaluate_and_compare_runs_trained_on_a_folder(world, capsys, monkeypatc
     capsys.readouterr()
     assert (
         main(
-            [
-                "compare",
-                str(tmp / "run_abs"),
-                str(tmp / "run_rel"),
-                "--episodes",
-                made,
-                "--head",
-                "centroid",
-                "--no-cache",
-            ]
+            argv(
+                "compare {value} {value2} --episodes {episodes} --head centroid --no-cache",
+                value=tmp / "run_abs",
+                value2=tmp / "run_rel",
+                episodes=made,
+            )
         )
         == 0
     )
@@ -202,47 +170,21 @@ def test_relative_path_and_a_copy_give_the_same_manifests(world, monkeypatch, ca
     monkeypatch.chdir(tmp / "elsewhere")
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "folder:../data/mydata::split.tsv",
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "12",
-                "--out",
-                "rel.npz",
-            ]
+            argv(
+                "episodes make --dataset folder:../data/mydata::split.tsv "
+                "--split novel --ways 3 --shots 1 --queries 2 --episodes 12 "
+                "--out rel.npz"
+            )
         )
         == 0
     )
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "folder:mydata::split.tsv",
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "12",
-                "--out",
-                "copy.npz",
-            ]
+            argv(
+                "episodes make --dataset folder:mydata::split.tsv --split "
+                "novel --ways 3 --shots 1 --queries 2 --episodes 12 --out "
+                "copy.npz"
+            )
         )
         == 0
     )
@@ -251,17 +193,10 @@ def test_relative_path_and_a_copy_give_the_same_manifests(world, monkeypatch, ca
     # a run trained on the original evaluates on the copy's manifests, and the other way round
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                "copy.npz",
-                "--head",
-                "centroid",
-                "--no-cache",
-                "--out",
-                "copy.csv",
-            ]
+            argv(
+                "evaluate {value} --episodes copy.npz --head centroid --no-cache --out copy.csv",
+                value=tmp / "run_abs",
+            )
         )
         == 0
     ), capsys.readouterr().err
@@ -272,39 +207,24 @@ def test_other_data_under_the_same_name_is_refused_by_fingerprint(world, tmp_pat
     other = write_folder_dataset(tmp_path / "mydata", per_class=21, seed=1)
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                f"folder:{other}::split.tsv",
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "5",
-                "--out",
-                str(tmp_path / "other.npz"),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split novel --ways 3 "
+                "--shots 1 --queries 2 --episodes 5 --out {out}",
+                dataset=f"folder:{other}::split.tsv",
+                out=tmp_path / "other.npz",
+            )
         )
         == 0
     )
     capsys.readouterr()
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                str(tmp_path / "other.npz"),
-                "--no-cache",
-                "--out",
-                str(tmp_path / "x.csv"),
-            ]
+            argv(
+                "evaluate {value} --episodes {episodes} --no-cache --out {out}",
+                value=tmp / "run_abs",
+                episodes=tmp_path / "other.npz",
+                out=tmp_path / "x.csv",
+            )
         )
         == 2
     )
@@ -318,32 +238,22 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     tmp, root, spec = world
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                "digits",
-                "--shots",
-                "1",
-                "--episodes",
-                "3",
-                "--out",
-                str(tmp_path / "digits.npz"),
-            ]
+            argv(
+                "episodes make --dataset digits --shots 1 --episodes 3 --out {out}",
+                out=tmp_path / "digits.npz",
+            )
         )
         == 0
     )
     capsys.readouterr()
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                str(tmp_path / "digits.npz"),
-                "--out",
-                str(tmp_path / "x.csv"),
-            ]
+            argv(
+                "evaluate {value} --episodes {episodes} --out {out}",
+                value=tmp / "run_abs",
+                episodes=tmp_path / "digits.npz",
+                out=tmp_path / "x.csv",
+            )
         )
         == 0
     ), capsys.readouterr().err
@@ -353,38 +263,24 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     other = write_folder_dataset(tmp_path / "otherdata", per_class=21, seed=1)
     assert (
         main(
-            [
-                "episodes",
-                "make",
-                "--dataset",
-                f"folder:{other}::split.tsv",
-                "--split",
-                "novel",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--episodes",
-                "5",
-                "--out",
-                str(tmp_path / "other.npz"),
-            ]
+            argv(
+                "episodes make --dataset {dataset} --split novel --ways 3 "
+                "--shots 1 --queries 2 --episodes 5 --out {out}",
+                dataset=f"folder:{other}::split.tsv",
+                out=tmp_path / "other.npz",
+            )
         )
         == 0
     )
     capsys.readouterr()
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                str(tmp_path / "other.npz"),
-                "--out",
-                str(tmp_path / "y.csv"),
-            ]
+            argv(
+                "evaluate {value} --episodes {episodes} --out {out}",
+                value=tmp / "run_abs",
+                episodes=tmp_path / "other.npz",
+                out=tmp_path / "y.csv",
+            )
         )
         == 2
     )
@@ -396,16 +292,13 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     )
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                str(tmp_path / "other.npz"),
-                "--dataset",
-                f"folder:{other}::split.tsv",
-                "--out",
-                str(tmp_path / "y.csv"),
-            ]
+            argv(
+                "evaluate {value} --episodes {episodes} --dataset {dataset} --out {out}",
+                value=tmp / "run_abs",
+                episodes=tmp_path / "other.npz",
+                dataset=f"folder:{other}::split.tsv",
+                out=tmp_path / "y.csv",
+            )
         )
         == 0
     )
@@ -417,37 +310,14 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     out = tmp_path / "bench"
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                spec,
-                "--losses",
-                "ce",
-                "--seeds",
-                "0",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "8",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--heads",
-                "centroid",
-                "--episodes",
-                "6",
-                "--val-episodes",
-                "3",
-                "--no-tsne",
-                "--no-progress",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            argv(
+                "benchmark --dataset {dataset} --losses ce --seeds 0 --epochs "
+                "1 --batch-size 8 --ways 3 --shots 1 --queries 2 --heads "
+                "centroid --episodes 6 --val-episodes 3 --no-tsne "
+                "--no-progress --device cpu --out {out}",
+                dataset=spec,
+                out=out,
+            )
         )
         == 0
     ), capsys.readouterr().err
@@ -466,17 +336,12 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     novel = next(p for p in (out / "episodes").glob("*novel*.npz"))
     assert (
         main(
-            [
-                "evaluate",
-                str(tmp / "run_abs"),
-                "--episodes",
-                str(novel),
-                "--head",
-                "centroid",
-                "--no-cache",
-                "--out",
-                str(tmp_path / "x.csv"),
-            ]
+            argv(
+                "evaluate {value} --episodes {episodes} --head centroid --no-cache --out {out}",
+                value=tmp / "run_abs",
+                episodes=novel,
+                out=tmp_path / "x.csv",
+            )
         )
         == 0
     )
@@ -484,37 +349,14 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     # re-running resumes: nothing trained or evaluated again
     assert (
         main(
-            [
-                "benchmark",
-                "--dataset",
-                spec,
-                "--losses",
-                "ce",
-                "--seeds",
-                "0",
-                "--epochs",
-                "1",
-                "--batch-size",
-                "8",
-                "--ways",
-                "3",
-                "--shots",
-                "1",
-                "--queries",
-                "2",
-                "--heads",
-                "centroid",
-                "--episodes",
-                "6",
-                "--val-episodes",
-                "3",
-                "--no-tsne",
-                "--no-progress",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            argv(
+                "benchmark --dataset {dataset} --losses ce --seeds 0 --epochs "
+                "1 --batch-size 8 --ways 3 --shots 1 --queries 2 --heads "
+                "centroid --episodes 6 --val-episodes 3 --no-tsne "
+                "--no-progress --device cpu --out {out}",
+                dataset=spec,
+                out=out,
+            )
         )
         == 0
     )
@@ -549,7 +391,15 @@ def test_show_draws_a_folder_manifest_given_its_path(world, tmp_path, capsys):
         and not (tmp_path / "g.png").exists()
     )
     assert (
-        main(["episodes", "show", made, "--dataset", spec, "--out", str(tmp_path / "g.png")]) == 0
+        main(
+            argv(
+                "episodes show {made} --dataset {dataset} --out {out}",
+                made=made,
+                dataset=spec,
+                out=tmp_path / "g.png",
+            )
+        )
+        == 0
     )
     assert "checked:     matches folder:mydata/novel" in capsys.readouterr().out
 
@@ -557,7 +407,14 @@ def test_show_draws_a_folder_manifest_given_its_path(world, tmp_path, capsys):
 def test_benchmark_refuses_two_datasets_of_one_identity(tmp_path, capsys):
     out = tmp_path / "bench"
     a, b = f"folder:{tmp_path / 'a' / 'mydata'}", f"folder:{tmp_path / 'b' / 'mydata'}"
-    assert main(["benchmark", "--dataset", a, b, "--losses", "ce", "--out", str(out)]) == 2
+    assert (
+        main(
+            argv(
+                "benchmark --dataset {dataset} {b} --losses ce --out {out}", dataset=a, b=b, out=out
+            )
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert (
         f"--dataset {a!r} and {b!r} are one dataset ('folder:mydata')" in err and not out.exists()

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from _cli import argv
 
 from fewshot_clce.benchmark.config import resolve
 from fewshot_clce.benchmark.plan import explicit_fields, plan_runs, run_state, train_config
@@ -213,28 +214,13 @@ def test_a_pml_loss_trains_end_to_end_through_the_adapter(tmp_path, capsys):
     out = tmp_path / "run"
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "pml:ArcFaceLoss[margin=20]",
-                "--hp",
-                "scale=16",
-                "--epochs",
-                "1",
-                "--steps-per-epoch",
-                "2",
-                "--val-episodes",
-                "5",
-                "--no-progress",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss "
+                "pml:ArcFaceLoss[margin=20] --hp scale=16 --epochs 1 "
+                "--steps-per-epoch 2 --val-episodes 5 --no-progress --device "
+                "cpu --out {out}",
+                out=out,
+            )
         )
         == 0
     )
@@ -382,35 +368,14 @@ def test_runs_made_before_the_declarations_are_the_same_trainings(tmp_path):
 
 
 def test_benchmark_takes_every_training_option(tmp_path, capsys):
-    args = [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "--seeds",
-        "0",
-        "--no-default-grids",
-        "--image-size",
-        "32",
-        "--steps-per-epoch",
-        "10",
-        "--optimizer",
-        "adamw",
-        "--views",
-        "1",
-        "--augment",
-        "glyph",
-        "--train-val-episodes",
-        "7",
-        "--val-episodes",
-        "9",
-        "--lr",
-        "0.01",
-        "--out",
-        str(tmp_path / "out"),
-        "--plan",
-    ]
+    args = argv(
+        "benchmark --dataset digits --losses ce --seeds 0 "
+        "--no-default-grids --image-size 32 --steps-per-epoch 10 "
+        "--optimizer adamw --views 1 --augment glyph "
+        "--train-val-episodes 7 --val-episodes 9 --lr 0.01 --out "
+        "{out} --plan",
+        out=tmp_path / "out",
+    )
     assert main(args) == 0
     plan = capsys.readouterr().out
     for part in (
@@ -438,7 +403,7 @@ def test_train_reads_hyper_parameters_from_brackets_flags_and_hp(tmp_path):
     from fewshot_clce.training.config import TrainConfig
     from fewshot_clce.training.trainer import _create_loss
 
-    base = ["train", "--dataset", "digits", "--backbone", "conv4", "--out", str(tmp_path / "run")]
+    base = argv("train --dataset digits --backbone conv4 --out {out}", out=tmp_path / "run")
     args = build_parser().parse_args(
         base + ["--loss", "clce[beta=0.5]", "--lambda", "0.3", "--hp", "clce.detach_weights=false"]
     )

@@ -2,6 +2,7 @@ import json
 
 import pandas as pd
 import pytest
+from _cli import argv
 from synthetic_results import make_results
 
 from fewshot_clce.cli import main
@@ -178,7 +179,7 @@ def test_report_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "CLCE beats CE" in out and "REPORT.md" in out
     assert "random-effects" in (tmp_path / "REPORT.md").read_text()
-    assert main(["report", str(tmp_path), "--seed-ci", "bootstrap", "--n-boot", "100"]) == 0
+    assert main(argv("report {tmp_path} --seed-ci bootstrap --n-boot 100", tmp_path=tmp_path)) == 0
     assert (
         "hierarchical bootstrap" in (tmp_path / "REPORT.md").read_text()
         and "100 resamples" in (tmp_path / "REPORT.md").read_text()
@@ -363,7 +364,7 @@ def test_bootstrap_report_takes_interval_and_p_from_the_bootstrap(tmp_path):
     _folder(tmp_path, df)
     assert main(["report", str(tmp_path)]) == 0
     crossed = pd.read_csv(tmp_path / "claims.csv")
-    assert main(["report", str(tmp_path), "--seed-ci", "bootstrap", "--n-boot", "400"]) == 0
+    assert main(argv("report {tmp_path} --seed-ci bootstrap --n-boot 400", tmp_path=tmp_path)) == 0
     boot = pd.read_csv(tmp_path / "claims.csv")
     text = (tmp_path / "REPORT.md").read_text()
     assert "p: the same bootstrap, its percentile interval inverted" in text

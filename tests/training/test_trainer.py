@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _cli import argv
 
 from fewshot_clce.cli import main
 from fewshot_clce.training import TrainConfig, load_run, train
@@ -350,28 +351,11 @@ def test_an_existing_run_folder_is_refused_unless_resume_or_force(tmp_path):
 
 
 def test_cli_train_and_its_errors(tmp_path, capsys):
-    args = [
-        "train",
-        "--dataset",
-        "digits",
-        "--backbone",
-        "conv4",
-        "--loss",
-        "ce",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--steps-per-epoch",
-        "2",
-        "--val-episodes",
-        "10",
-        "--no-progress",
-        "--device",
-        "cpu",
-        "--label-smoothing",
-        "0.1",
-    ]
+    args = argv(
+        "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+        "--batch-size 32 --steps-per-epoch 2 --val-episodes 10 "
+        "--no-progress --device cpu --label-smoothing 0.1"
+    )
     assert main(args + ["--out", str(tmp_path / "run"), "--val-ways", "30"]) == 0
     captured = capsys.readouterr()
     summary = captured.out.strip()  # one line: best epoch, its val accuracy, the checkpoint
@@ -480,24 +464,12 @@ def test_cli_interrupt_says_how_to_resume(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(training, "train_epoch", ctrl_c)
     code = main(
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--backbone",
-            "conv4",
-            "--loss",
-            "ce",
-            "--batch-size",
-            "32",
-            "--val-episodes",
-            "5",
-            "--no-progress",
-            "--device",
-            "cpu",
-            "--out",
-            str(tmp_path / "run"),
-        ]
+        argv(
+            "train --dataset digits --backbone conv4 --loss ce "
+            "--batch-size 32 --val-episodes 5 --no-progress --device cpu "
+            "--out {out}",
+            out=tmp_path / "run",
+        )
     )
     assert code == 130
     assert "add --resume to the same command" in capsys.readouterr().err
@@ -507,19 +479,11 @@ def test_absurd_val_episode_count_is_refused_before_the_run_folder_is_made(tmp_p
     out = tmp_path / "run"
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                str(out),
-                "--val-episodes",
-                "10000000000",
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --out "
+                "{out} --val-episodes 10000000000",
+                out=out,
+            )
         )
         == 2
     )
@@ -531,28 +495,12 @@ def test_absurd_val_episode_count_is_refused_before_the_run_folder_is_made(tmp_p
 def test_a_failed_start_leaves_nothing_that_blocks_the_corrected_command(tmp_path, capsys):
     """--val-queries 500 is more than a digits val class holds; it used to be found after config.yaml was
     written, so the corrected command was refused without --force."""
-    args = [
-        "train",
-        "--dataset",
-        "digits",
-        "--backbone",
-        "conv4",
-        "--loss",
-        "ce",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "16",
-        "--steps-per-epoch",
-        "2",
-        "--val-episodes",
-        "5",
-        "--no-progress",
-        "--device",
-        "cpu",
-        "--out",
-        str(tmp_path / "new" / "run"),
-    ]
+    args = argv(
+        "train --dataset digits --backbone conv4 --loss ce --epochs 1 "
+        "--batch-size 16 --steps-per-epoch 2 --val-episodes 5 "
+        "--no-progress --device cpu --out {out}",
+        out=tmp_path / "new" / "run",
+    )
     assert main(args + ["--val-queries", "500"]) == 2
     err = capsys.readouterr().err
     assert "--val-queries 500" in err and "need 505 per class" in err
@@ -607,28 +555,12 @@ def test_a_full_disk_in_torch_save_is_one_line_naming_the_checkpoint(tmp_path, m
     monkeypatch.setattr(torch, "save", disk_full)
     run_dir = tmp_path / "run"
     code = main(
-        [
-            "train",
-            "--dataset",
-            "digits",
-            "--backbone",
-            "conv4",
-            "--loss",
-            "ce",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "32",
-            "--steps-per-epoch",
-            "2",
-            "--val-episodes",
-            "5",
-            "--no-progress",
-            "--device",
-            "cpu",
-            "--out",
-            str(run_dir),
-        ]
+        argv(
+            "train --dataset digits --backbone conv4 --loss ce --epochs 2 "
+            "--batch-size 32 --steps-per-epoch 2 --val-episodes 5 "
+            "--no-progress --device cpu --out {out}",
+            out=run_dir,
+        )
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and "Traceback" not in "\n".join(err)
@@ -692,19 +624,12 @@ def test_the_starting_weights_digest_is_recorded_and_resume_refuses_other_weight
 def test_a_checkpoint_that_does_not_exist_is_refused_before_any_work(tmp_path, capsys):
     assert (
         main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--backbone",
-                "conv4",
-                "--loss",
-                "ce",
-                "--out",
-                str(tmp_path / "r"),
-                "--checkpoint",
-                str(tmp_path / "missing.pt"),
-            ]
+            argv(
+                "train --dataset digits --backbone conv4 --loss ce --out "
+                "{out} --checkpoint {checkpoint}",
+                out=tmp_path / "r",
+                checkpoint=tmp_path / "missing.pt",
+            )
         )
         == 2
     )

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from _cli import argv
 
 from fewshot_clce.cli import main
 from fewshot_clce.utils.distributed import resolve_device
@@ -35,14 +36,11 @@ def test_absent_gpu_is_named(monkeypatch):
 def test_evaluate_names_a_bad_device_before_loading_the_run(tmp_path, capsys):
     # the run folder does not exist: the device is checked first, so its error is the one shown
     code = main(
-        [
-            "evaluate",
-            str(tmp_path / "run"),
-            "--episodes",
-            str(tmp_path / "e.npz"),
-            "--device",
-            "foo",
-        ]
+        argv(
+            "evaluate {value} --episodes {episodes} --device foo",
+            value=tmp_path / "run",
+            episodes=tmp_path / "e.npz",
+        )
     )
     assert code == 2
     err = capsys.readouterr().err.strip()
@@ -53,6 +51,6 @@ def test_evaluate_names_a_bad_device_before_loading_the_run(tmp_path, capsys):
 
 def test_evaluate_batch_size_is_checked_by_its_flag(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["evaluate", str(tmp_path), "--episodes", "e.npz", "--batch-size", "0"])
+        main(argv("evaluate {tmp_path} --episodes e.npz --batch-size 0", tmp_path=tmp_path))
     assert stop.value.code == 2
     assert "argument --batch-size: must be at least 1, got 0" in capsys.readouterr().err

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _cli import argv
 from _dataset_fixtures import py2_pickle
 
 from fewshot_clce.backbones.weights import load_checkpoint
@@ -221,7 +222,14 @@ def test_the_cli_refuses_a_hostile_run_checkpoint_in_one_line(tmp_path, capsys):
         split_name="novel",
     ).save(episodes)
     assert (
-        main(["evaluate", str(run), "--episodes", str(episodes), "--out", str(tmp_path / "r.csv")])
+        main(
+            argv(
+                "evaluate {run} --episodes {episodes} --out {out}",
+                run=run,
+                episodes=episodes,
+                out=tmp_path / "r.csv",
+            )
+        )
         == 2
     )
     err = capsys.readouterr().err.strip()
@@ -328,7 +336,8 @@ def test_memory_bomb_through_the_cli_is_one_line(tmp_path, capsys):
             pickle.dumps({"data": _Call(bytes, 10**12), "labels": [0]}, protocol=2)
         )
     assert (
-        main(["show", "cifar-fs", "--root", str(tmp_path), "--out", str(tmp_path / "g.png")]) == 2
+        main(argv("show cifar-fs --root {root} --out {out}", root=tmp_path, out=tmp_path / "g.png"))
+        == 2
     )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.startswith("fewshot-clce show: error: refusing to load")
