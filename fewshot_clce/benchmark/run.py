@@ -314,7 +314,7 @@ def _train(
     cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared, res: BenchmarkResult
 ) -> None:
     """Train (or continue) every run that is not finished, through the executor."""
-    from .executors import Training
+    from .training_task import Training
 
     trainings = []
     for spec in prep.specs:
