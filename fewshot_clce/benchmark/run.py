@@ -27,7 +27,8 @@ from ..report import writer as report
 from ..report.analysis import Analysis, analyse
 from ..utils.checks import SettingError
 from ..utils.files import StartGuard, loads_json, write_json_atomic
-from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
+from .config import BenchmarkConfig
+from .config_format import FORMAT_VERSION, migrate_identity
 from .estimate import print_estimate
 from .plan import (
     RunSpec,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..utils import checks as _checks
 from .config import LOSS_SWEEPS, SWEEPS, TIMM, BenchmarkConfig
-from .plan import benchmark_losses
+from .loss_grid import benchmark_losses
 
 
 def check_benchmark(cfg: BenchmarkConfig) -> None:
@@ -25,9 +25,6 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             too large to hold, a baseline not among the losses.
     """
     from ..episodes import check_episode_count
-    from ..losses.declare import check_hparam
-    from ..losses.hparams import check_value, loss_takes
-    from ..losses.plugins import hparams_of
 
     _checks.check_fields(cfg)  # what each field declares: sizes, seeds, choices, repeats
     for name in LOSS_SWEEPS + ("sweeps",):
@@ -52,6 +49,28 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             + f"{list(entries)}; add it (paired differences are taken against it)",
         )
     _check_hp(cfg, entries)
+    _check_given_grid(cfg, entries)
+    for name in ("episodes", "val_episodes"):
+        for k in cfg.shots:  # a manifest of this size is drawn per split and shot count
+            check_episode_count(getattr(cfg, name), cfg.ways, k, cfg.queries, name)
+    _check_init_and_eval_datasets(cfg)
+    if cfg.val_episodes < 1 and (len(cfg.batch_size) > 1 or cfg.given_grid() or cfg.default_grids):
+        raise _checks.SettingError(
+            "val_episodes",
+            "{setting} is 0, but configurations are chosen on val "
+            "episodes; set {setting} to at least 1 (or --no-default-grids with one "
+            "batch size and no grid)",
+        )
+
+
+def _check_given_grid(cfg: BenchmarkConfig, entries) -> None:
+    """The grid the user gave (``sweeps`` or ``lam``/``temperature``/``beta``): one of the two
+    forms, names the benchmark sweeps, values in range for every loss that declares them, and
+    each loss hyper-parameter taken by at least one loss."""
+    from ..losses.declare import check_hparam
+    from ..losses.hparams import check_value, loss_takes
+    from ..losses.plugins import hparams_of
+
     if cfg.sweeps and any(getattr(cfg, h) is not None for h in LOSS_SWEEPS):
         raise _checks.SettingError(
             "sweeps",
@@ -84,17 +103,6 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
                     f"{', '.join(cfg.losses)} takes {name}; add a loss that does "
                     f"(e.g. clce) or drop them",
                 )
-    for name in ("episodes", "val_episodes"):
-        for k in cfg.shots:  # a manifest of this size is drawn per split and shot count
-            check_episode_count(getattr(cfg, name), cfg.ways, k, cfg.queries, name)
-    _check_init_and_eval_datasets(cfg)
-    if cfg.val_episodes < 1 and (len(cfg.batch_size) > 1 or cfg.given_grid() or cfg.default_grids):
-        raise _checks.SettingError(
-            "val_episodes",
-            "{setting} is 0, but configurations are chosen on val "
-            "episodes; set {setting} to at least 1 (or --no-default-grids with one "
-            "batch size and no grid)",
-        )
 
 
 def _check_hp(cfg: BenchmarkConfig, entries) -> None:

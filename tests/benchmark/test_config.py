@@ -4,7 +4,8 @@ import pytest
 
 from fewshot_clce.benchmark.config import BenchmarkConfig, resolve
 from fewshot_clce.benchmark.estimate import estimate
-from fewshot_clce.benchmark.plan import check_names, loss_grid, plan_runs
+from fewshot_clce.benchmark.loss_grid import loss_grid
+from fewshot_clce.benchmark.plan import check_names, plan_runs
 from fewshot_clce.benchmark.presets import PRESETS
 from fewshot_clce.benchmark.run import prepare_output
 from fewshot_clce.cli import build_parser
