@@ -3,6 +3,9 @@ hyper-parameters, the baseline among the losses, episode counts, the starting we
 cross-domain datasets. Each field's own constraints are declared in its metadata
 (:class:`~fewshot_clce.benchmark.config.BenchmarkConfig`) and checked by
 :func:`~fewshot_clce.utils.checks.check_fields`.
+
+Then, before a benchmark writes anything, the checks that need its plan and its datasets: one
+dataset per identity, the splits a benchmark uses, and every planned training's settings.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 from ..utils import checks as _checks
 from .config import LOSS_SWEEPS, SWEEPS, TIMM, BenchmarkConfig
 from .loss_grid import benchmark_losses
+from .plan import RunSpec, train_config
 
 
 def check_benchmark(cfg: BenchmarkConfig) -> None:
@@ -184,3 +188,61 @@ def _check_init_and_eval_datasets(cfg: BenchmarkConfig) -> None:
             raise _checks.SettingError(
                 "eval_datasets", "{setting} repeats a value: " + str(cfg.eval_datasets)
             )
+
+
+def check_identities(specs: list[str]) -> None:
+    """Refuse two datasets of one identity (results are grouped by it), before anything is written.
+
+    Raises:
+        ValueError: naming both specs and the identity.
+    """
+    from ..data import dataset_id
+
+    seen: dict[str, str] = {}
+    for spec in specs:
+        identity = dataset_id(spec)
+        if identity in seen:
+            raise _checks.SettingError(
+                "datasets",
+                "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
+                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
+                "benchmark the two in separate output folders",
+            )
+        seen[identity] = spec
+
+
+def check_splits(datasets: dict) -> None:
+    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
+
+    Raises:
+        ValueError: naming the dataset, the missing split and the splits it has.
+    """
+    from ..data.registry import require_splits
+
+    for name, ds in datasets.items():
+        require_splits(
+            ds,
+            ("base", "val", "novel"),
+            "the benchmark",
+            "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
+            "classes to report",
+            "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
+            name=name,
+            scope=" of every dataset",
+        )
+
+
+def check_trainings(cfg: BenchmarkConfig, specs: list[RunSpec], out: Path) -> None:
+    """Every check training makes before loading data, for every planned training (``train_options``
+    included), so that a value that cannot work is refused before the output folder is touched."""
+    from ..training.trainer import check_config
+
+    seen = set()
+    for spec in specs:
+        if (
+            spec.loss,
+            spec.hparams,
+            spec.batch_size,
+        ) not in seen:  # seeds are checked by cfg.check()
+            seen.add((spec.loss, spec.hparams, spec.batch_size))
+            check_config(train_config(spec, cfg, out))

@@ -257,7 +257,7 @@ def test_jobs_2_and_submitit_write_the_sequential_files_bit_for_bit(tmp_path, ca
 
 @pytest.mark.slow
 def test_a_failed_training_is_reported_with_its_log_and_the_others_finish(reference, tmp_path):
-    from fewshot_clce.benchmark.run import prepare_output
+    from fewshot_clce.benchmark.output_folder import prepare_output
 
     manifests, ref = reference
     out = tmp_path / "out"
