@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Optional
 
 from .budget_report import BUDGET_FILE, budget_folder, write_budget_report
-from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
+from .config import BenchmarkConfig
+from .config_format import FORMAT_VERSION, migrate_identity
 
 
 def check_budgets(budgets: Sequence[int]) -> list[int]:

@@ -13,6 +13,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .loss_grid import checked_hp_item, parse_sweep
+
 # Fields that say how to run, not what is measured: they may change between a run and its resume.
 RUNTIME_FIELDS = (
     "preset",
@@ -36,15 +38,6 @@ RUNTIME_FIELDS = (
 )
 # Where trainings can run (see fewshot_clce.benchmark.executors).
 EXECUTORS = ("local", "submitit")
-# The format of the files that record a configuration (config.json, results.json, budget.json).
-# Format 1 (files without a format_version) left these settings out while at their default.
-FORMAT_VERSION = 2
-_DEFAULTS_LEFT_OUT_BY_1 = {
-    "init": None,
-    "baseline_backbone": False,
-    "eval_datasets": None,
-    "hp": None,
-}
 # ``--init timm:NAME``: timm's pretrained weights of model NAME.
 TIMM = "timm:"
 # The loss name of the starting weights evaluated without fine-tuning (``--baseline-backbone``).
@@ -59,40 +52,6 @@ def _s(default: Any = None, help: str = "", factory=None, **meta: Any):
     if factory is not None:
         return field(default_factory=factory, metadata={"help": help, **meta})
     return field(default=default, metadata={"help": help, **meta})
-
-
-def parse_sweep(text: str) -> dict[str, list[float]]:
-    """``"lam=0.05,0.1 beta=0,1"`` -> ``{"lam": [0.05, 0.1], "beta": [0.0, 1.0]}`` (one grid block).
-
-    Raises:
-        ValueError: for a malformed block (argparse shows it as the option's error).
-    """
-    block: dict[str, list[float]] = {}
-    for part in text.replace(";", " ").split():
-        name, eq, values = part.partition("=")
-        name = {"lambda": "lam", "t": "temperature", "bs": "batch_size"}.get(name, name)
-        if not eq or not values:
-            raise ValueError(
-                f"sweep block {text!r}: write name=v1,v2 for each hyper-parameter, e.g. "
-                "'lam=0.05,0.1 beta=0,1'"
-            )
-        try:
-            block[name] = [
-                int(v) if name == "batch_size" else float(v) for v in values.split(",") if v
-            ]
-        except ValueError:
-            raise ValueError(f"sweep block {text!r}: {values!r} are not numbers") from None
-    if not block:
-        raise ValueError("an empty sweep block; write e.g. 'lam=0.05,0.1 beta=0,1'")
-    return block
-
-
-def _hp_item(text: str) -> str:
-    """An ``--hp`` item, checked for form (the loss and values are checked with the losses)."""
-    from ..losses.plugins import parse_hp
-
-    parse_hp(text)
-    return text.strip()
 
 
 @dataclass
@@ -200,7 +159,7 @@ class BenchmarkConfig:
         "clce.detach_weights=true,false arcface.margin=0.3,0.5)",
         flag="--hp",
         metavar="LOSS.NAME=V1,V2",
-        type=_hp_item,
+        type=checked_hp_item,
     )
     default_grids: bool = _s(
         True,
@@ -398,30 +357,6 @@ FLAGS = {
 def flag(name: str) -> str:
     """The ``fewshot-clce benchmark`` flag of a setting."""
     return FLAGS.get(name, "--" + name.replace("_", "-"))
-
-
-def migrate_identity(recorded: dict[str, Any], version: Any, where: str) -> dict[str, Any]:
-    """A configuration recorded in format ``version`` (None: 1), as :data:`FORMAT_VERSION` records it.
-
-    Raises:
-        ValueError: naming ``where`` for a format this version cannot read (a newer one).
-    """
-    version = 1 if version is None else version
-    if (
-        not isinstance(version, int)
-        or isinstance(version, bool)
-        or not 1 <= version <= FORMAT_VERSION
-    ):
-        raise ValueError(
-            f"{where} has format_version {version!r}; this fewshot-clce reads formats 1 to "
-            f"{FORMAT_VERSION}: upgrade it, or use another folder"
-        )
-    recorded = dict(recorded)
-    if version == 1:
-        for name, default in _DEFAULTS_LEFT_OUT_BY_1.items():
-            recorded.setdefault(name, default)
-    recorded.pop("format_version", None)
-    return recorded
 
 
 def resolve(preset: Optional[str] = None, **given: Any) -> BenchmarkConfig:

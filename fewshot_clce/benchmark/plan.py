@@ -1,10 +1,7 @@
 """The trainings a benchmark needs: one per (dataset, loss, configuration, batch size, seed).
 
-A loss's configurations are its grid (see :class:`~fewshot_clce.benchmark.config.BenchmarkConfig`):
-the product of each grid block's values over the hyper-parameters the loss declares (CE is not
-trained once per λ), the others at the loss's defaults; ``--hp LOSS.NAME=V1,V2`` replaces a
-name's values for one loss, and values in brackets (``clce[detach_weights=false]``) fix them.
-Every configuration is trained at every batch size and seed, with the same epochs and optimiser
+A loss's configurations are its grid (:mod:`~fewshot_clce.benchmark.loss_grid`). Every
+configuration is trained at every batch size and seed, with the same epochs and optimiser
 settings. Run names spell every value out (``clce-lam0.1-t0.1-beta1-bs64-s0``) but switches a
 loss declares as unnamed at their default, so a run trained under other defaults is never taken
 for one of these (its config.yaml is compared too).
@@ -23,58 +20,7 @@ import pandas as pd
 from ..losses.hparams import LOSS_HPARAMS, declared_label, run_name_parts
 from ..training.run_folder import CONFIG, is_finished, read_config
 from .config import LOSS_SWEEPS, BenchmarkConfig
-
-
-def loss_hparams(loss: str) -> tuple[str, ...]:
-    """The hyper-parameters the loss ``loss`` (a reference) declares.
-
-    Raises:
-        LossError: for an unknown loss, listing the valid ones.
-    """
-    from ..losses.hparams import loss_takes
-
-    return loss_takes(loss)
-
-
-@dataclass(frozen=True)
-class LossEntry:
-    """One loss of a benchmark: its short ``name``, the ``reference`` it is imported by (options
-    stripped) and the values fixed in brackets."""
-
-    name: str
-    reference: str
-    fixed: tuple[tuple[str, Any], ...]
-
-    @property
-    def cls(self):
-        from ..losses.plugins import load_loss_class
-
-        return load_loss_class(self.reference)
-
-
-def benchmark_losses(losses: list[str]) -> dict[str, LossEntry]:
-    """The losses a benchmark compares, by name, in order.
-
-    Raises:
-        LossError: a reference that cannot be used, a bracket value the loss does not declare or
-            out of its range, or two losses under one name.
-    """
-    from ..losses.plugins import LossError, loss_name, resolve, split_reference
-
-    out: dict[str, LossEntry] = {}
-    given: dict[str, str] = {}
-    for text in losses:
-        cls, ref, _ = resolve(text)  # checks the bracket values against the declaration
-        name = loss_name(cls)
-        if name in out:
-            raise LossError(
-                f"two losses under one name {name!r}: {given[name]!r} and {text!r}; "
-                f"compare one (sweep its hyper-parameters with --hp "
-                f"{name}.NAME=V1,V2), or rename one class"
-            )
-        out[name] = LossEntry(name, ref, tuple(split_reference(text)[1].items()))
-        given[name] = text
-    return out
+from .loss_grid import benchmark_losses, loss_grid
 
 
 @dataclass(frozen=True)
@@ -179,38 +125,6 @@ def check_names(cfg: BenchmarkConfig) -> None:
     for head in cfg.heads:
         parse_head(head)
     check_backbone_name(cfg.backbone)
-
-
-def loss_grid(cfg: BenchmarkConfig, loss: str) -> list[tuple[dict[str, Any], tuple[int, ...]]]:
-    """The configurations of ``loss`` (a name or reference among ``cfg.losses``) that ``cfg``
-    trains: ``(hyper-parameters, batch sizes)`` pairs.
-
-    Every hyper-parameter the loss declares has a value; the order is stable (blocks in order, then
-    their products), and a configuration two blocks share is listed once.
-    """
-    from ..losses.declare import declared
-
-    entries = benchmark_losses(cfg.losses)
-    entry = entries.get(loss) or next(e for e in entries.values() if loss in (e.reference, e.name))
-    decl = declared(entry.cls)
-    blocks = cfg.given_grid()
-    if blocks is None:
-        default = {k: list(h.grid) for k, h in decl.items() if h.grid}
-        blocks = [default] if cfg.default_grids else [{}]
-    own = dict(cfg.loss_hp(entry.name, entry.reference, list(decl)))
-    own.update({k: [v] for k, v in entry.fixed})
-    out: dict[tuple, tuple[dict[str, Any], tuple[int, ...]]] = {}
-    for block in blocks:
-        block = {**block, **own}
-        names = [h for h in decl if h in block]
-        sizes = tuple(int(b) for b in block.get("batch_size", cfg.batch_size))
-        for values in itertools.product(*(block[h] for h in names)):
-            config = {h: decl[h].coerce(decl[h].default) for h in decl}
-            config.update({h: decl[h].coerce(v) for h, v in zip(names, values)})
-            key = tuple(config.items())
-            have = out.get(key, (config, ()))[1]
-            out[key] = (config, have + tuple(b for b in sizes if b not in have))
-    return list(out.values())
 
 
 def plan_runs(cfg: BenchmarkConfig) -> list[RunSpec]:

@@ -25,10 +25,10 @@ import pandas as pd
 
 from ..report import writer as report
 from ..report.analysis import Analysis, analyse
-from ..utils.checks import SettingError
-from ..utils.files import StartGuard, loads_json, write_json_atomic
-from .config import FORMAT_VERSION, BenchmarkConfig, migrate_identity
+from ..utils.files import StartGuard
+from .config import BenchmarkConfig
 from .estimate import print_estimate
+from .output_folder import prepare_output
 from .plan import (
     RunSpec,
     check_names,
@@ -39,6 +39,7 @@ from .plan import (
     train_config,
 )
 from .result_cache import cached, evaluation_key
+from .validation import check_identities, check_splits, check_trainings
 
 if TYPE_CHECKING:
     from .executors import Executor
@@ -58,80 +59,6 @@ class BenchmarkResult:
     evaluated: list[str] = field(default_factory=list)
     reused_evaluations: list[str] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
-
-
-def prepare_output(
-    out: Path, cfg: BenchmarkConfig, force: bool, extra: Optional[dict] = None
-) -> None:
-    """Write ``config.json`` (with ``extra``: what is derived, e.g. the starting weights' digest), or
-    check that the folder's existing one has the same identity.
-
-    Raises:
-        FileExistsError: the folder holds a benchmark of another configuration (names the
-            differing settings) and ``force`` is False.
-        ValueError: its config.json is unreadable and ``force`` is False.
-    """
-    if out.exists() and not out.is_dir():
-        raise SettingError(
-            "out", "{setting} " + f"{str(out)!r} is a file; pass a folder for the benchmark"
-        )
-    path = out / "config.json"
-    old = read_config_json(path, force) if path.is_file() else None
-    if old is not None:
-        old = migrate_identity(old, old.get("format_version"), str(path))
-        new = json.loads(json.dumps(cfg.identity()))
-        differ = sorted(k for k in set(old) | set(new) if k in new and old.get(k) != new.get(k))
-        if differ and not force:
-            what = "; ".join(f"{k}: {old.get(k)!r} there, {new.get(k)!r} now" for k in differ)
-            raise FileExistsError(
-                f"{str(out)!r} holds a benchmark of another configuration ({what}); use "
-                "another --out, the same settings to resume, or --force to replace it"
-            )
-    elif not path.is_file() and out.is_dir() and not holds_only_runs(out) and not force:
-        raise FileExistsError(
-            f"{str(out)!r} is not empty and holds no benchmark (no config.json); pass an "
-            "empty or new --out, or --force"
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(
-        path,
-        {
-            "format_version": FORMAT_VERSION,
-            **cfg.identity(),
-            **{k: getattr(cfg, k) for k in ("preset", "command")},
-            **(extra or {}),
-        },
-    )
-
-
-def holds_only_runs(out: Path) -> bool:
-    """Whether ``out`` holds nothing but run folders (``runs/``, trained from the commands
-    ``--plan`` prints) and this process's lock file: a folder a benchmark may start in."""
-    from ..utils.folder_lock import is_lock_file
-
-    return all(p.name == "runs" and p.is_dir() or is_lock_file(p) for p in out.iterdir())
-
-
-def read_config_json(path: Path, force: bool = False):
-    """The dict in a benchmark's ``config.json``; None for an unreadable one when ``force`` (it is replaced).
-
-    Raises:
-        ValueError: naming the file when it is not a JSON object (truncated, damaged), saying how to go on.
-    """
-    try:
-        config = loads_json(Path(path).read_text(), str(path))
-        if not isinstance(config, dict):
-            raise ValueError(f"it holds a {type(config).__name__}, not an object")
-    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        if force:
-            return None
-        detail = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ValueError(
-            f"{str(path)!r} is not a readable benchmark configuration ({detail}); it may have been "
-            "cut short: pass --force to start this folder over (finished runs with matching settings "
-            "are still reused), or another --out"
-        ) from None
-    return config
 
 
 def evaluate_spec(
@@ -156,27 +83,6 @@ def evaluate_spec(
 
     key = evaluation_key(checkpoint_id(run_dir), manifests, cfg.heads)
     return cached(spec.result_path(out), key, compute, log)
-
-
-def check_identities(specs: list[str]) -> None:
-    """Refuse two datasets of one identity (results are grouped by it), before anything is written.
-
-    Raises:
-        ValueError: naming both specs and the identity.
-    """
-    from ..data import dataset_id
-
-    seen: dict[str, str] = {}
-    for spec in specs:
-        identity = dataset_id(spec)
-        if identity in seen:
-            raise SettingError(
-                "datasets",
-                "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
-                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
-                "benchmark the two in separate output folders",
-            )
-        seen[identity] = spec
 
 
 def _log(msg: str) -> None:
@@ -314,7 +220,7 @@ def _train(
     cfg: BenchmarkConfig, out: Path, force: bool, prep: _Prepared, res: BenchmarkResult
 ) -> None:
     """Train (or continue) every run that is not finished, through the executor."""
-    from .executors import Training
+    from .training_task import Training
 
     trainings = []
     for spec in prep.specs:
@@ -404,43 +310,6 @@ def _write_report(
     config = json.loads((out / "config.json").read_text())
     report.write_results(out, res.analysis, config, res.timing, novel_classes)
     report.write_report(out, analysis=res.analysis)  # analysed and drawn above: not read back
-
-
-def check_splits(datasets: dict) -> None:
-    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
-
-    Raises:
-        ValueError: naming the dataset, the missing split and the splits it has.
-    """
-    from ..data.registry import require_splits
-
-    for name, ds in datasets.items():
-        require_splits(
-            ds,
-            ("base", "val", "novel"),
-            "the benchmark",
-            "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
-            "classes to report",
-            "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
-            name=name,
-            scope=" of every dataset",
-        )
-
-
-def check_trainings(cfg: BenchmarkConfig, specs: list[RunSpec], out: Path) -> None:
-    """Every check training makes before loading data, for every planned training (``train_options``
-    included), so that a value that cannot work is refused before the output folder is touched."""
-    from ..training.trainer import check_config
-
-    seen = set()
-    for spec in specs:
-        if (
-            spec.loss,
-            spec.hparams,
-            spec.batch_size,
-        ) not in seen:  # seeds are checked by cfg.check()
-            seen.add((spec.loss, spec.hparams, spec.batch_size))
-            check_config(train_config(spec, cfg, out))
 
 
 def _tsne_plots(

@@ -26,12 +26,11 @@ from .executors import (
     DEFAULT_TIMEOUT_MIN,
     Executor,
     Log,
-    Training,
-    TrainingTask,
     _Tally,
     training_threads,
 )
 from .processes import ignoring_ctrl_c
+from .training_task import Training, TrainingTask
 
 # Slurm states of a job that has not ended (sacct); submitit's local jobs say RUNNING.
 ACTIVE = (

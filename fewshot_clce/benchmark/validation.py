@@ -3,6 +3,9 @@ hyper-parameters, the baseline among the losses, episode counts, the starting we
 cross-domain datasets. Each field's own constraints are declared in its metadata
 (:class:`~fewshot_clce.benchmark.config.BenchmarkConfig`) and checked by
 :func:`~fewshot_clce.utils.checks.check_fields`.
+
+Then, before a benchmark writes anything, the checks that need its plan and its datasets: one
+dataset per identity, the splits a benchmark uses, and every planned training's settings.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from pathlib import Path
 
 from ..utils import checks as _checks
 from .config import LOSS_SWEEPS, SWEEPS, TIMM, BenchmarkConfig
-from .plan import benchmark_losses
+from .loss_grid import benchmark_losses
+from .plan import RunSpec, train_config
 
 
 def check_benchmark(cfg: BenchmarkConfig) -> None:
@@ -25,9 +29,6 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             too large to hold, a baseline not among the losses.
     """
     from ..episodes import check_episode_count
-    from ..losses.declare import check_hparam
-    from ..losses.hparams import check_value, loss_takes
-    from ..losses.plugins import hparams_of
 
     _checks.check_fields(cfg)  # what each field declares: sizes, seeds, choices, repeats
     for name in LOSS_SWEEPS + ("sweeps",):
@@ -52,6 +53,28 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
             + f"{list(entries)}; add it (paired differences are taken against it)",
         )
     _check_hp(cfg, entries)
+    _check_given_grid(cfg, entries)
+    for name in ("episodes", "val_episodes"):
+        for k in cfg.shots:  # a manifest of this size is drawn per split and shot count
+            check_episode_count(getattr(cfg, name), cfg.ways, k, cfg.queries, name)
+    _check_init_and_eval_datasets(cfg)
+    if cfg.val_episodes < 1 and (len(cfg.batch_size) > 1 or cfg.given_grid() or cfg.default_grids):
+        raise _checks.SettingError(
+            "val_episodes",
+            "{setting} is 0, but configurations are chosen on val "
+            "episodes; set {setting} to at least 1 (or --no-default-grids with one "
+            "batch size and no grid)",
+        )
+
+
+def _check_given_grid(cfg: BenchmarkConfig, entries) -> None:
+    """The grid the user gave (``sweeps`` or ``lam``/``temperature``/``beta``): one of the two
+    forms, names the benchmark sweeps, values in range for every loss that declares them, and
+    each loss hyper-parameter taken by at least one loss."""
+    from ..losses.declare import check_hparam
+    from ..losses.hparams import check_value, loss_takes
+    from ..losses.plugins import hparams_of
+
     if cfg.sweeps and any(getattr(cfg, h) is not None for h in LOSS_SWEEPS):
         raise _checks.SettingError(
             "sweeps",
@@ -84,17 +107,6 @@ def check_benchmark(cfg: BenchmarkConfig) -> None:
                     f"{', '.join(cfg.losses)} takes {name}; add a loss that does "
                     f"(e.g. clce) or drop them",
                 )
-    for name in ("episodes", "val_episodes"):
-        for k in cfg.shots:  # a manifest of this size is drawn per split and shot count
-            check_episode_count(getattr(cfg, name), cfg.ways, k, cfg.queries, name)
-    _check_init_and_eval_datasets(cfg)
-    if cfg.val_episodes < 1 and (len(cfg.batch_size) > 1 or cfg.given_grid() or cfg.default_grids):
-        raise _checks.SettingError(
-            "val_episodes",
-            "{setting} is 0, but configurations are chosen on val "
-            "episodes; set {setting} to at least 1 (or --no-default-grids with one "
-            "batch size and no grid)",
-        )
 
 
 def _check_hp(cfg: BenchmarkConfig, entries) -> None:
@@ -176,3 +188,61 @@ def _check_init_and_eval_datasets(cfg: BenchmarkConfig) -> None:
             raise _checks.SettingError(
                 "eval_datasets", "{setting} repeats a value: " + str(cfg.eval_datasets)
             )
+
+
+def check_identities(specs: list[str]) -> None:
+    """Refuse two datasets of one identity (results are grouped by it), before anything is written.
+
+    Raises:
+        ValueError: naming both specs and the identity.
+    """
+    from ..data import dataset_id
+
+    seen: dict[str, str] = {}
+    for spec in specs:
+        identity = dataset_id(spec)
+        if identity in seen:
+            raise _checks.SettingError(
+                "datasets",
+                "{setting} " + f"{seen[identity]!r} and {spec!r} are one dataset "
+                f"({identity!r}) to the benchmark, whose results name datasets so; give it once, or "
+                "benchmark the two in separate output folders",
+            )
+        seen[identity] = spec
+
+
+def check_splits(datasets: dict) -> None:
+    """Every dataset has the splits a benchmark uses: base and val to train, val and novel to evaluate.
+
+    Raises:
+        ValueError: naming the dataset, the missing split and the splits it has.
+    """
+    from ..data.registry import require_splits
+
+    for name, ds in datasets.items():
+        require_splits(
+            ds,
+            ("base", "val", "novel"),
+            "the benchmark",
+            "base classes to train on, val classes to pick epochs and hyper-parameters, novel "
+            "classes to report",
+            "Folder datasets take a split file naming them (folder:PATH::SPLITFILE)",
+            name=name,
+            scope=" of every dataset",
+        )
+
+
+def check_trainings(cfg: BenchmarkConfig, specs: list[RunSpec], out: Path) -> None:
+    """Every check training makes before loading data, for every planned training (``train_options``
+    included), so that a value that cannot work is refused before the output folder is touched."""
+    from ..training.trainer import check_config
+
+    seen = set()
+    for spec in specs:
+        if (
+            spec.loss,
+            spec.hparams,
+            spec.batch_size,
+        ) not in seen:  # seeds are checked by cfg.check()
+            seen.add((spec.loss, spec.hparams, spec.batch_size))
+            check_config(train_config(spec, cfg, out))

@@ -105,27 +105,11 @@ def build_run(cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss) -> Trainin
     channels, height, width = base.image_shape
     preset = choose_preset(base.image_shape) if cfg.augment == "auto" else cfg.augment
     size = (cfg.image_size, cfg.image_size) if cfg.image_size else (height, width)
-    resolved = dataclasses.replace(
-        cfg,
-        augment=preset,
-        lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
-        weight_decay=(
-            cfg.weight_decay
-            if cfg.weight_decay is not None
-            else default_weight_decay(cfg.optimizer)
-        ),
-        threads=torch.get_num_threads(),
-        precision=resolve_precision(cfg.precision, ctx.device),
-        **resolved_loss_fields(loss),
-    )
+    resolved = _resolved_config(cfg, ctx, loss, preset)
     backbone, backbone_kw = _create_initial_backbone(cfg, ctx, channels)
     init = init_digest(cfg, backbone, channels)
     feature_dim = embedding_dim(backbone, (channels, *size))
-    augment = Augment(preset, size, channels)
-    timm_cfg = getattr(backbone, "pretrained_cfg", None) or {}
-    if cfg.pretrained and timm_cfg.get("mean"):  # pretrained weights expect their own normalisation
-        augment.mean = _match_channels(timm_cfg["mean"], channels)
-        augment.std = _match_channels(timm_cfg["std"], channels)
+    augment = _augment(cfg, backbone, preset, size, channels)
     mean, std = augment.mean, augment.std
     model, loss_fn = _training_model(cfg, ctx, loss.module, backbone, feature_dim, base.num_classes)
     need = cfg.batch_size * ctx.world_size
@@ -179,6 +163,39 @@ def build_run(cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss) -> Trainin
         val_episodes,
         val_episodes.used_indices(),
     )
+
+
+def _resolved_config(
+    cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss, augment_preset: str
+) -> TrainConfig:
+    """``cfg`` with every default it leaves to training resolved (learning rate, weight decay,
+    threads, precision, the augmentation preset) and the loss's values recorded."""
+    return dataclasses.replace(
+        cfg,
+        augment=augment_preset,
+        lr=cfg.lr if cfg.lr is not None else default_lr(cfg.optimizer),
+        weight_decay=(
+            cfg.weight_decay
+            if cfg.weight_decay is not None
+            else default_weight_decay(cfg.optimizer)
+        ),
+        threads=torch.get_num_threads(),
+        precision=resolve_precision(cfg.precision, ctx.device),
+        **resolved_loss_fields(loss),
+    )
+
+
+def _augment(
+    cfg: TrainConfig, backbone: nn.Module, preset: str, size: tuple[int, int], channels: int
+) -> Augment:
+    """The training augmentation, normalised as timm's pretrained weights expect when the run
+    starts from them."""
+    augment = Augment(preset, size, channels)
+    timm_cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    if cfg.pretrained and timm_cfg.get("mean"):  # pretrained weights expect their own normalisation
+        augment.mean = _match_channels(timm_cfg["mean"], channels)
+        augment.std = _match_channels(timm_cfg["std"], channels)
+    return augment
 
 
 def _training_data(cfg: TrainConfig, ctx: DistContext, loss: TrainingLoss):

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from tqdm.auto import tqdm
 
 from ..data.transforms import Augment
 from ..utils.distributed import DistContext, all_reduce_sum
+
+if TYPE_CHECKING:
+    from ..losses.modules import LossOutput
 
 # Stream tags: each kind of randomness gets its own seed derived from (seed, tag, epoch, rank).
 ORDER, AUGMENT, MODEL_RNG, INIT = 1, 2, 3, 4
@@ -166,7 +169,7 @@ def train_epoch(
         NonFiniteLossError: at the first step whose loss is NaN or infinite on any rank (before
             the optimizer step, so no weights are touched).
     """
-    model, loss_fn, ctx, views = setup.model, setup.loss_fn, setup.ctx, setup.views
+    model, ctx = setup.model, setup.ctx
     optimizer, scheduler = setup.optimizer, setup.scheduler
     model.train()
     device = ctx.device
@@ -185,25 +188,7 @@ def train_epoch(
         _load(setup.split, batches, setup.loader_workers, device)
     ):
         b = images.shape[0]
-        x = setup.augment(images, views, aug_gen)  # [B, V, C, h, w]
-        x = x.flatten(0, 1)  # [B * V, C, h, w]
-        x = x.contiguous(memory_format=torch.channels_last)  # as the model's weights (trainer)
-        with _autocast(device, setup.precision):
-            out = model(x)
-        # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
-        logits = (
-            out.logits.float().view(b, views, -1) if out.logits is not None else None
-        )  # [B, V, classes]
-        z = out.z.float().view(b, views, -1) if out.z is not None else None  # [B, V, d]
-        inputs = (
-            logits if getattr(loss_fn, "uses_logits", False) else None,
-            z if getattr(loss_fn, "uses_projection", False) else None,
-            labels,
-        )
-        if getattr(loss_fn, "uses_features", False):
-            res = loss_fn(*inputs, features=out.features.float().view(b, views, -1))  # [B, V, D]
-        else:
-            res = loss_fn(*inputs)
+        res = _batch_loss(setup, images, labels, aug_gen)
         if not names:
             names = list(res.parts)
         values = torch.stack(
@@ -240,6 +225,33 @@ def train_epoch(
     row = {"loss": means[0], **{f"loss_{k}": v for k, v in zip(names, means[1:])}}
     row.update(images_per_s=seen / elapsed if elapsed > 0 else float("nan"), epoch_time_s=elapsed)
     return row
+
+
+def _batch_loss(
+    setup: EpochSetup, images: torch.Tensor, labels: torch.Tensor, aug_gen: torch.Generator
+) -> LossOutput:
+    """The loss's output on one batch of ``images [B, C, H, W]``: its augmented views through the
+    model in ``setup.precision``, the loss in float32 on the outputs it uses."""
+    model, loss_fn, views = setup.model, setup.loss_fn, setup.views
+    b = images.shape[0]
+    x = setup.augment(images, views, aug_gen)  # [B, V, C, h, w]
+    x = x.flatten(0, 1)  # [B * V, C, h, w]
+    x = x.contiguous(memory_format=torch.channels_last)  # as the model's weights (trainer)
+    with _autocast(setup.ctx.device, setup.precision):
+        out = model(x)
+    # Losses run in float32: contrastive terms are sensitive to bfloat16 rounding.
+    logits = (
+        out.logits.float().view(b, views, -1) if out.logits is not None else None
+    )  # [B, V, classes]
+    z = out.z.float().view(b, views, -1) if out.z is not None else None  # [B, V, d]
+    inputs = (
+        logits if getattr(loss_fn, "uses_logits", False) else None,
+        z if getattr(loss_fn, "uses_projection", False) else None,
+        labels,
+    )
+    if getattr(loss_fn, "uses_features", False):
+        return loss_fn(*inputs, features=out.features.float().view(b, views, -1))  # [B, V, D]
+    return loss_fn(*inputs)
 
 
 def _load(

@@ -5,9 +5,10 @@ from _cli import argv
 
 from fewshot_clce.benchmark.config import BenchmarkConfig, resolve
 from fewshot_clce.benchmark.estimate import estimate
-from fewshot_clce.benchmark.plan import check_names, loss_grid, plan_runs
+from fewshot_clce.benchmark.loss_grid import loss_grid
+from fewshot_clce.benchmark.output_folder import prepare_output
+from fewshot_clce.benchmark.plan import check_names, plan_runs
 from fewshot_clce.benchmark.presets import PRESETS
-from fewshot_clce.benchmark.run import prepare_output
 from fewshot_clce.cli import build_parser
 from fewshot_clce.commands.benchmark import command_line, config_from_args
 from fewshot_clce.losses.hparams import default_grid, loss_defaults

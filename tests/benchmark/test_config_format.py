@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fewshot_clce.benchmark.config import FORMAT_VERSION, migrate_identity, resolve
-from fewshot_clce.benchmark.run import prepare_output
+from fewshot_clce.benchmark.config import resolve
+from fewshot_clce.benchmark.config_format import FORMAT_VERSION, migrate_identity
+from fewshot_clce.benchmark.output_folder import prepare_output
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from tiny_benchmark import tiny_config
 
-from fewshot_clce.benchmark import executors
+from fewshot_clce.benchmark import executors, training_task
 from fewshot_clce.benchmark.config import resolve
 from fewshot_clce.benchmark.run import run_benchmark
 from fewshot_clce.cli import main
@@ -219,7 +219,7 @@ def test_a_requeued_submitit_job_resumes_its_training(tmp_path):
     pytest.importorskip("submitit")
     from fewshot_clce.training.config import TrainConfig
 
-    task = executors.TrainingTask(
+    task = training_task.TrainingTask(
         TrainConfig(dataset="digits", backbone="conv4", loss="ce", out=str(tmp_path), force=True)
     )
     again = task.checkpoint().function
@@ -257,7 +257,7 @@ def test_jobs_2_and_submitit_write_the_sequential_files_bit_for_bit(tmp_path, ca
 
 @pytest.mark.slow
 def test_a_failed_training_is_reported_with_its_log_and_the_others_finish(reference, tmp_path):
-    from fewshot_clce.benchmark.run import prepare_output
+    from fewshot_clce.benchmark.output_folder import prepare_output
 
     manifests, ref = reference
     out = tmp_path / "out"
@@ -436,11 +436,11 @@ def test_local_submitit_jobs_get_gpus_of_their_own(tmp_path, monkeypatch):
     from fewshot_clce.training.config import TrainConfig
 
     trainings = [
-        executors.Training(None, TrainConfig(dataset="digits", out=f"run{i}")) for i in range(3)
+        training_task.Training(None, TrainConfig(dataset="digits", out=f"run{i}")) for i in range(3)
     ]
     ledger = {}
-    monkeypatch.setattr(executors.Training, "key", property(lambda t: t.config.out))
-    monkeypatch.setattr(executors.Training, "name", property(lambda t: t.config.out))
+    monkeypatch.setattr(training_task.Training, "key", property(lambda t: t.config.out))
+    monkeypatch.setattr(training_task.Training, "name", property(lambda t: t.config.out))
     jobs = ex._submit(trainings[:2], ledger, [])
     jobs += ex._submit(trainings[2:], ledger, jobs)
     assert submitted == [("run0", (0, 1), 2), ("run1", (2, 3), 2), ("run2", (0, 1), 2)]
