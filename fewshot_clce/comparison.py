@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .evaluation.evaluate import EpisodesArg, evaluate_run, load_episode_sets
+from .evaluation.backbone import evaluate_run
+from .evaluation.evaluate import EpisodesArg, load_episode_sets
 from .stats.intervals import DEFAULT_CI_METHOD
 from .stats.summary import summarize
 

@@ -265,6 +265,36 @@ def _forward(
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 
+def _sample_indices(split, indices: Optional[Sequence[int] | np.ndarray]) -> np.ndarray:
+    """``[n]`` sorted unique int64 sample indices of ``split`` (all of them when None).
+
+    Raises:
+        ValueError: for an index outside the split.
+    """
+    wanted = np.unique(
+        np.asarray(np.arange(len(split)) if indices is None else indices, dtype=np.int64)
+    )
+    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(split)):
+        raise ValueError(
+            f"sample indices must lie in [0, {len(split)}) for split {split.name!r}; "
+            f"got range [{wanted[0]}, {wanted[-1]}] - episodes from another split?"
+        )
+    return wanted
+
+
+def _completed(
+    have: Optional[FeatureTable], missing: np.ndarray, new: torch.Tensor
+) -> FeatureTable:
+    """A cache entry (or none) with the features ``new`` of its ``missing`` samples added, rows
+    sorted by sample index."""
+    if have is not None and len(have):
+        all_idx = np.concatenate([have.indices, missing])
+        all_feat = torch.cat([have.features, new])
+        order = np.argsort(all_idx, kind="stable")
+        return FeatureTable(all_idx[order], all_feat[torch.from_numpy(order)])
+    return FeatureTable(missing, new)
+
+
 def extract_features(
     backbone: torch.nn.Module,
     split,
@@ -300,14 +330,7 @@ def extract_features(
     """
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    wanted = np.unique(
-        np.asarray(np.arange(len(split)) if indices is None else indices, dtype=np.int64)
-    )
-    if len(wanted) and (wanted[0] < 0 or wanted[-1] >= len(split)):
-        raise ValueError(
-            f"sample indices must lie in [0, {len(split)}) for split {split.name!r}; "
-            f"got range [{wanted[0]}, {wanted[-1]}] - episodes from another split?"
-        )
+    wanted = _sample_indices(split, indices)
     if preprocess is not None and checkpoint_id is not None and preprocess_id is None:
         raise ValueError(
             "pass preprocess_id (a string naming the preprocessing) so that cached "
@@ -333,13 +356,7 @@ def extract_features(
         log.info("extracting features of %d samples%s", len(missing), where)
         new = _forward(backbone, split, missing, preprocess, batch_size, flip, device)
         check_finite(new, missing, where)
-        if have is not None and len(have):
-            all_idx = np.concatenate([have.indices, missing])
-            all_feat = torch.cat([have.features, new])
-            order = np.argsort(all_idx, kind="stable")
-            have = FeatureTable(all_idx[order], all_feat[torch.from_numpy(order)])
-        else:
-            have = FeatureTable(missing, new)
+        have = _completed(have, missing, new)
         try:
             _save_entry(path, key, have)
         except OSError as e:  # a cache that cannot be written costs the cache, not the features

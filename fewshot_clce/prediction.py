@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -106,6 +107,168 @@ def _read_headers(paths: Sequence[Path]) -> tuple[str, Optional[tuple[int, int]]
     return first_mode, (next(iter(sizes)) if len(sizes) == 1 else None)
 
 
+@dataclass
+class _Images:
+    """The images of a prediction, read as a ``folder:`` dataset's are.
+
+    Attributes:
+        support_paths, support_labels: the labelled images and their class numbers.
+        class_names: the support's classes, sorted (class number ``k`` is ``class_names[k]``).
+        query_paths, truth: the images to classify and their class folder's name (or None).
+        mode: ``L`` for grayscale support images, else ``RGB``.
+        size: ``(height, width)`` the images are read at.
+    """
+
+    support_paths: list[Path]
+    support_labels: list[int]
+    class_names: list[str]
+    query_paths: list[Path]
+    truth: list[Optional[str]]
+    mode: str
+    size: tuple[int, int]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of the images as read."""
+        return (1 if self.mode == "L" else 3, *self.size)
+
+    def split(self, name: str) -> FileSplit:
+        """The support or query images as a split (query labels are placeholders)."""
+        paths = self.support_paths if name == "support" else self.query_paths
+        labels = self.support_labels if name == "support" else [0] * len(paths)
+        return FileSplit(
+            "predict",
+            name,
+            Path("/"),
+            [p.resolve() for p in paths],
+            labels,
+            self.class_names,
+            mode=self.mode,
+            size=tuple(self.size),
+        )
+
+
+def _read_images(support: str | Path, query: str | Path | Sequence[str | Path]) -> _Images:
+    """The support and query images, every file's header read (unreadable files named)."""
+    support_paths, support_labels, names = _support(support)
+    query_paths, truth = _query([query] if isinstance(query, (str, Path)) else list(query), names)
+    mode, common = _read_headers(support_paths)
+    _read_headers(query_paths)
+    return _Images(
+        support_paths,
+        support_labels,
+        names,
+        query_paths,
+        truth,
+        "L" if mode in GRAY_MODES else "RGB",
+        common or RESIZE_WHEN_MIXED,
+    )
+
+
+def _load(run_dir, which: str, backbone: Optional[str], image_shape, **load_options):
+    """The backbone with its preprocessing: a run's, or ``backbone`` loaded by
+    :func:`~fewshot_clce.backbones.external.load_backbone` with ``load_options``; and its name."""
+    if run_dir is not None:
+        from .training.run_folder import load_run
+
+        loaded = load_run(run_dir, which=which)
+        return loaded, str(loaded.config.get("backbone", ""))
+    from .backbones.external import load_backbone
+
+    return load_backbone(backbone, image_shape=image_shape, **load_options), backbone
+
+
+def _scoring_head(head: str):
+    """The head, refused when it needs base classes (a prediction has none).
+
+    Raises:
+        ValueError: naming the head and those that fit.
+    """
+    from .heads import create_head, head_needs_base_mean
+
+    fitted_head = create_head(head)
+    if head_needs_base_mean(fitted_head):
+        raise ValueError(
+            f"head {head!r} centres features on base classes that a prediction does not have; "
+            "use logistic, centroid or centroid_cosine"
+        )
+    return fitted_head
+
+
+def _image_features(loaded, backbone_name: str, split: FileSplit, batch_size: int, device):
+    """``[n, D]`` float features of a split's images through the backbone's preprocessing."""
+    from .features import extract_features
+
+    pre = loaded.preprocess.adapted_to(
+        split.image_shape, f"the {split.name} images", f"backbone {backbone_name!r}"
+    )
+    table = extract_features(
+        loaded.backbone.to(device),
+        split,
+        None,
+        preprocess=pre,
+        batch_size=batch_size,
+        cache=False,
+        device=device,
+    )
+    return table.features.float()
+
+
+def _classify(
+    fitted_head, loaded, backbone_name: str, images: _Images, batch_size: int, device
+) -> pd.DataFrame:
+    """The head fitted on the support features and applied to the query's: the predictions table
+    with its ``attrs``."""
+    import torch
+
+    support_feats, query_feats = (
+        _image_features(loaded, backbone_name, images.split(name), batch_size, device)
+        for name in ("support", "query")
+    )
+    probs = fitted_head.probabilities(
+        support_feats[None],
+        torch.as_tensor(images.support_labels)[None],
+        query_feats[None],
+        len(images.class_names),
+    )[0].numpy()  # [M, N]
+    out = _prediction_table(probs, images)
+    out.attrs.update(
+        embedding_dim=int(support_feats.shape[1]),
+        head=fitted_head.label,
+        backbone=backbone_name,
+        checkpoint_layout=loaded.config.get("checkpoint_layout", ""),
+    )
+    return out
+
+
+def _prediction_table(probs: np.ndarray, images: _Images) -> pd.DataFrame:
+    """One row per query image from its ``[N]`` class probabilities (``probs``: ``[M, N]``); the
+    truth and ``attrs["accuracy"]`` where class folders gave it (else None)."""
+    names, truth = images.class_names, images.truth
+    predicted = probs.argmax(1)
+    out = pd.DataFrame(
+        {
+            "image": [str(p) for p in images.query_paths],
+            "predicted": [names[k] for k in predicted],
+            "probability": probs[np.arange(len(predicted)), predicted],
+        }
+    )
+    for k, c in enumerate(names):
+        out[f"p({c})"] = probs[:, k]
+    known = [t is not None for t in truth]
+    accuracy = None
+    if any(known):
+        out["true"] = [t if t is not None else "" for t in truth]
+        out["correct"] = [
+            bool(t == p) if t is not None else None for t, p in zip(truth, out["predicted"])
+        ]
+        accuracy = float(
+            np.mean([t == p for t, p in zip(truth, out["predicted"]) if t is not None])
+        )
+    out.attrs.update(accuracy=accuracy)
+    return out
+
+
 def predict(
     support: str | Path,
     query: str | Path | Sequence[str | Path],
@@ -151,10 +314,6 @@ def predict(
             folder, a single class, a file that is not an image or cannot be read, or no query
             images.
     """
-    import torch
-
-    from .features import extract_features
-    from .heads import create_head, head_needs_base_mean
     from .utils.distributed import resolve_device
 
     device = resolve_device(str(device))  # an absent device is named before any work
@@ -165,97 +324,19 @@ def predict(
             "--pretrained, "
             "one of them"
         )
-    support_paths, support_labels, names = _support(support)
-    query_paths, truth = _query([query] if isinstance(query, (str, Path)) else list(query), names)
-    mode, common = _read_headers(support_paths)
-    _read_headers(query_paths)
-    mode = "L" if mode in GRAY_MODES else "RGB"
-    size = common or RESIZE_WHEN_MIXED
-    if run_dir is not None:
-        from .training.run_folder import load_run
-
-        loaded = load_run(run_dir, which=which)
-        name = str(loaded.config.get("backbone", ""))
-    else:
-        from .backbones.external import load_backbone
-
-        shape = (1 if mode == "L" else 3, *size)
-        loaded = load_backbone(
-            backbone,
-            checkpoint,
-            pretrained,
-            image_size,
-            mean,
-            std,
-            image_shape=shape,
-            checkpoint_prefix=checkpoint_prefix,
-            checkpoint_key=checkpoint_key,
-            **backbone_kwargs,
-        )
-        name = backbone
-    fitted_head = create_head(head)
-    if head_needs_base_mean(fitted_head):
-        raise ValueError(
-            f"head {head!r} centres features on base classes that a prediction does not have; "
-            "use logistic, centroid or centroid_cosine"
-        )
-    features = []
-    for split_name, paths, labels in (
-        ("support", support_paths, support_labels),
-        ("query", query_paths, [0] * len(query_paths)),
-    ):
-        split = FileSplit(
-            "predict",
-            split_name,
-            Path("/"),
-            [p.resolve() for p in paths],
-            labels,
-            names,
-            mode=mode,
-            size=tuple(size),
-        )
-        pre = loaded.preprocess.adapted_to(
-            split.image_shape, f"the {split_name} images", f"backbone {name!r}"
-        )
-        table = extract_features(
-            loaded.backbone.to(device),
-            split,
-            None,
-            preprocess=pre,
-            batch_size=batch_size,
-            cache=False,
-            device=device,
-        )
-        features.append(table.features.float())
-    support_feats, query_feats = features
-    probs = fitted_head.probabilities(
-        support_feats[None], torch.as_tensor(support_labels)[None], query_feats[None], len(names)
-    )[0].numpy()  # [M, N]
-    predicted = probs.argmax(1)
-    out = pd.DataFrame(
-        {
-            "image": [str(p) for p in query_paths],
-            "predicted": [names[k] for k in predicted],
-            "probability": probs[np.arange(len(predicted)), predicted],
-        }
+    images = _read_images(support, query)
+    loaded, name = _load(
+        run_dir,
+        which,
+        backbone,
+        images.shape,
+        checkpoint=checkpoint,
+        pretrained=pretrained,
+        image_size=image_size,
+        mean=mean,
+        std=std,
+        checkpoint_prefix=checkpoint_prefix,
+        checkpoint_key=checkpoint_key,
+        **backbone_kwargs,
     )
-    for k, c in enumerate(names):
-        out[f"p({c})"] = probs[:, k]
-    known = [t is not None for t in truth]
-    accuracy = None
-    if any(known):
-        out["true"] = [t if t is not None else "" for t in truth]
-        out["correct"] = [
-            bool(t == p) if t is not None else None for t, p in zip(truth, out["predicted"])
-        ]
-        accuracy = float(
-            np.mean([t == p for t, p in zip(truth, out["predicted"]) if t is not None])
-        )
-    out.attrs.update(
-        accuracy=accuracy,
-        embedding_dim=int(support_feats.shape[1]),
-        head=fitted_head.label,
-        backbone=name,
-        checkpoint_layout=loaded.config.get("checkpoint_layout", ""),
-    )
-    return out
+    return _classify(_scoring_head(head), loaded, name, images, batch_size, device)

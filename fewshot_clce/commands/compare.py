@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..report.tables import CELL_LEVEL, P_HEADER, WTL_HEADER, fmt_interval
 from ..stats.intervals import CI_METHODS, DEFAULT_CI_METHOD
-from .evaluate import add_common, ci_footer, episodes_of, evaluate_kwargs
+from .evaluate import ci_footer
+from .evaluation_options import add_common, episodes_of, evaluate_kwargs
 
 
 def add_parser(sub) -> None:

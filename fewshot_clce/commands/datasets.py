@@ -6,6 +6,8 @@ import argparse
 
 import pandas as pd
 
+from .options import add_root_option
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -14,13 +16,7 @@ def add_parser(sub) -> None:
         description="List every registered dataset with its splits, class and image "
         "counts, and whether it can be loaded here.",
     )
-    p.add_argument(
-        "--root",
-        "--data-root",
-        dest="root",
-        default=None,
-        help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
-    )
+    add_root_option(p, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
     p.add_argument(
         "--download",
         metavar="NAME",

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..utils import checks as _checks
 from ..utils.files import check_output_file
+from .options import add_root_option
 
 DEFAULT_NAME = "{dataset}_{split}_{ways}way_{shots}shot_{queries}query.npz"
 
@@ -23,7 +24,12 @@ def add_parser(sub) -> None:
     )
     cmds = p.add_subparsers(dest="episodes_command", metavar="ACTION")
     p.set_defaults(func=lambda args: p.print_help() or 2)
+    _add_make_parser(cmds)
+    _add_show_parser(cmds)
+    _add_convert_parser(cmds)
 
+
+def _add_make_parser(cmds) -> None:
     make = cmds.add_parser(
         "make",
         help="draw episodes and save one manifest per shot count",
@@ -62,13 +68,7 @@ def add_parser(sub) -> None:
         "must contain {shots}; default: --out-dir/" + DEFAULT_NAME,
     )
     make.add_argument("--out-dir", default=".", help="folder for default file names (default: .)")
-    make.add_argument(
-        "--root",
-        "--data-root",
-        dest="root",
-        default=None,
-        help="folder holding downloaded datasets",
-    )
+    add_root_option(make)
     make.add_argument(
         "--skip-small-classes",
         action="store_true",
@@ -77,6 +77,8 @@ def add_parser(sub) -> None:
     make.add_argument("--force", action="store_true", help="overwrite existing files")
     make.set_defaults(func=run_make)
 
+
+def _add_show_parser(cmds) -> None:
     show = cmds.add_parser(
         "show",
         help="summarise a manifest; draw one episode as an image grid",
@@ -90,18 +92,14 @@ def add_parser(sub) -> None:
         help="dataset to check the manifest against and draw from (default: the one the "
         "manifest names, when --out is given)",
     )
-    show.add_argument(
-        "--root",
-        "--data-root",
-        dest="root",
-        default=None,
-        help="folder holding downloaded datasets",
-    )
+    add_root_option(show)
     show.add_argument("--episode", type=int, default=0, help="episode to draw (default: 0)")
     show.add_argument("--out", default=None, help="PNG file for the image grid")
     show.add_argument("--force", action="store_true", help="overwrite an existing PNG")
     show.set_defaults(func=run_show)
 
+
+def _add_convert_parser(cmds) -> None:
     convert = cmds.add_parser(
         "convert",
         help="convert between .npz manifests and the .csv table",
@@ -120,13 +118,7 @@ def add_parser(sub) -> None:
     convert.add_argument(
         "--split", default=None, help="split of --dataset (default: the file's, else novel)"
     )
-    convert.add_argument(
-        "--root",
-        "--data-root",
-        dest="root",
-        default=None,
-        help="folder holding downloaded datasets",
-    )
+    add_root_option(convert)
     convert.add_argument("--force", action="store_true", help="overwrite an existing output")
     convert.set_defaults(func=run_convert)
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .evaluate import BACKBONE_HELP, _number, _positive_int, add_checkpoint_options
+from .options import (
+    add_backbone_options,
+    add_run_dir_argument,
+    check_backbone_source,
+    check_out,
+    positive_int,
+)
 
 # Rows of the printed table; the CSV holds them all.
 SHOWN_ROWS = 20
@@ -23,13 +29,7 @@ def add_parser(sub) -> None:
         epilog="example: fewshot-clce predict runs/ce --support shots/ --query new/ "
         "--out predictions.csv",
     )
-    p.add_argument(
-        "run_dir",
-        metavar="RUN_DIR",
-        nargs="?",
-        default=None,
-        help="folder written by `fewshot-clce train` (or none, with --backbone)",
-    )
+    add_run_dir_argument(p)
     p.add_argument(
         "--support", required=True, metavar="DIR", help="folder of class folders of labelled images"
     )
@@ -57,66 +57,23 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace an existing predictions file")
     p.add_argument("--which", default="best", choices=("best", "last"), help="the run's checkpoint")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="images per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass")
     p.add_argument(
         "--device", default="cpu", help="where the backbone runs (cpu, cuda, cuda:N, auto)"
     )
-    ext = p.add_argument_group("a backbone without a run folder")
-    ext.add_argument("--backbone", default=None, help=BACKBONE_HELP)
-    ext.add_argument(
-        "--checkpoint", default=None, metavar="FILE", help="its weights (as for evaluate)"
-    )
-    add_checkpoint_options(ext)
-    ext.add_argument(
-        "--pretrained", action="store_true", help="timm's published weights (cached, or online)"
-    )
-    ext.add_argument(
-        "--image-size", type=_positive_int, default=None, metavar="S", help="square input side"
-    )
-    ext.add_argument(
-        "--mean", nargs="+", type=_number, default=None, metavar="M", help="normalisation mean"
-    )
-    ext.add_argument(
-        "--std", nargs="+", type=_number, default=None, metavar="S", help="normalisation std"
+    add_backbone_options(
+        p, checkpoint_help="its weights (as for evaluate)", image_size_help="square input side"
     )
     p.set_defaults(func=run)
-
-
-EXTERNAL = (
-    "checkpoint",
-    "pretrained",
-    "image_size",
-    "mean",
-    "std",
-    "checkpoint_prefix",
-    "checkpoint_key",
-)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..prediction import predict
     from ..utils import files as _io
 
-    if args.run_dir and args.backbone:
-        raise ValueError(f"pass RUN_DIR {args.run_dir!r} or --backbone {args.backbone!r}, not both")
-    if not args.run_dir and not args.backbone:
-        raise ValueError(
-            "no backbone to predict with: pass a run folder (RUN_DIR) or --backbone NAME with "
-            "--checkpoint FILE or --pretrained"
-        )
-    typed = [k for k in EXTERNAL if getattr(args, k) not in (None, False, "")]
-    if args.run_dir and typed:
-        flag = "--" + typed[0].replace("_", "-")
-        raise ValueError(
-            f"{flag} describes a backbone given with --backbone; a run folder brings its own "
-            f"weights and preprocessing: drop {flag}"
-        )
+    check_backbone_source(args, "no backbone to predict with")
     out = Path(args.out)
-    _io.check_output_file(out, "--out")
-    if out.exists() and not args.force:
-        raise FileExistsError(
-            f"{str(out)!r} exists; pass --force to replace it or --out to write elsewhere"
-        )
+    check_out(out, args.force)
     table = predict(
         args.support,
         args.query,

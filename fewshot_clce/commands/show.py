@@ -10,6 +10,7 @@ import numpy as np
 from ..data.base import Split
 from ..utils import checks as _checks
 from ..utils.files import atomic_path, check_png
+from .options import add_root_option
 
 
 def add_parser(sub) -> None:
@@ -32,13 +33,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--seed", type=int, default=0, help="seed picking the classes and images, default 0"
     )
-    p.add_argument(
-        "--root",
-        "--data-root",
-        dest="root",
-        default=None,
-        help="folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)",
-    )
+    add_root_option(p, "folder holding downloaded datasets (default: $FEWSHOT_CLCE_DATA)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(func=run)
 
