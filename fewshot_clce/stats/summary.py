@@ -61,6 +61,8 @@ UNIT_KEYS = ["train_dataset", "dataset", "split", "head", "ways", "shots"]
 # Further columns that tell episode sets apart, used as keys when the table has them.
 EPISODE_SET_KEYS = ["queries", "manifest"]
 GROUPS = ("config", "run")
+# Per-episode columns a summary row repeats from its group's rows when the table has them.
+DESCRIBING_COLUMNS = ("embedding_dim",)
 
 ACCURACY_COLUMNS = (
     "n_seeds",
@@ -351,7 +353,7 @@ def summarize(
     Returns:
         The unit keys (``dataset, split, head, ways, shots`` and ``queries``, ``manifest`` when the
         table has them), ``run`` (``by="run"``), ``loss``, ``config``, the hyper-parameter columns,
-        then :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS`.
+        ``embedding_dim`` (the width of the features, when the table records it), then :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS`.
 
     Raises:
         ValueError: for an unknown ``by`` or method, no rows to summarise, a (seed, episode) listed
@@ -369,6 +371,7 @@ def summarize(
     keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
     hp = hparam_columns(df.columns)
     ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
+    ident += [c for c in DESCRIBING_COLUMNS if c in df.columns]
     rows = []
     for ukey, g in df.groupby(keys, sort=False, dropna=False):
         mats = {name: seed_matrix(rows_of) for name, rows_of in g.groupby(by, sort=False)}

@@ -595,3 +595,19 @@ def test_precision_reaches_every_training_and_a_rerun_at_another_precision_reuse
         )
     assert stop.value.code == 2
     assert "invalid choice: 'fp8'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_the_summary_tables_name_each_rows_embedding_size(quick):
+    """summary.csv, summary.md and REPORT.md name the width of the features each row was measured
+    on, as the per-episode rows record it."""
+    out, cfg, first = quick
+    df = pd.read_csv(out / "per_episode.csv")
+    (dim,) = set(df["embedding_dim"])
+    assert dim == 64  # conv4, globally pooled
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["embedding_dim"]) == {dim}
+    for name in ("summary.md", "REPORT.md"):
+        text = (out / name).read_text()
+        assert "| loss | head | shots | dim |" in text, name
+        for loss in ("untrained", "ce", "clce"):
+            assert f"| {loss} | centroid | 1 | {dim} |" in text, (name, loss)
