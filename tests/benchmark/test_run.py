@@ -376,7 +376,7 @@ def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage)
 def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     """summary.md says how many episodes each cell rests on, from the data, not from the largest cell."""
     from fewshot_clce.report.analysis import analyse
-    from fewshot_clce.report.writer import dataset_tables
+    from fewshot_clce.report.sections import dataset_tables
 
     out, cfg, first = quick
     assert "over 12 episodes per cell" in (out / "summary.md").read_text()
