@@ -258,7 +258,8 @@ def selection_markdown(chosen: pd.DataFrame, hparams: Sequence[str]) -> str:
 
 
 def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: str) -> str:
-    """Accuracy of the configurations chosen on ``train_dataset``, one column per dataset evaluated on.
+    """Accuracy of the configurations chosen on ``train_dataset``, one column per dataset evaluated on,
+    then the embedding size of each row (``dim``, when the summaries record it).
 
     Args:
         main: the in-domain summary (rows evaluated on the dataset they were trained on).
@@ -288,10 +289,10 @@ def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: st
             loss,
             head,
             int(k),
-            *([dims[(config, head, k)]] if dims is not None else []),
             *[cells.get((config, head, int(k), d), "–") for d in [train_dataset, *targets]],
+            *([dims[(config, head, k)]] if dims is not None else []),
         ]
         for loss, config, head, k in keys.itertuples(index=False)
     ]
-    header = ["loss", "head", "shots", *(["dim"] if show_dims else [])]
-    return markdown(rows, [*header, f"{train_dataset} (trained on)", *targets])
+    header = ["loss", "head", "shots", f"{train_dataset} (trained on)", *targets]
+    return markdown(rows, [*header, *(["dim"] if show_dims else [])])
