@@ -29,7 +29,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in a checkout
 
 from fewshot_clce.stats.coverage import TRUST_FLOOR, Scenario, coverage_table, trusted_seeds  # noqa: E402
-from fewshot_clce.stats.seeds import TRUSTED_SEEDS, crossed_t, seed_matrix  # noqa: E402
+from fewshot_clce.stats.crossed import crossed_t  # noqa: E402
+from fewshot_clce.stats.seeds import TRUSTED_SEEDS, seed_matrix  # noqa: E402
 
 # Defaults: the medians measured on this project's glyphs ablation (3 seeds; see the README).
 DEFAULT_DELTA = dict(sd_seed=0.004, sd_episode=0.02, sd_residual=0.05)

@@ -50,6 +50,24 @@ def is_imagenet(pretrained_on: Optional[str]) -> bool:
     return bool(pretrained_on) and "imagenet" in str(pretrained_on).lower()
 
 
+def imagenet_overlap_warning(dataset: str, pretrained_on: Optional[str]) -> str:
+    """The warning for a backbone pretrained on ImageNet evaluated on a dataset of ImageNet
+    classes (:data:`IMAGENET_SUBSETS`, with or without options in brackets); "" otherwise.
+
+    Args:
+        dataset: the evaluation dataset's identity (``mini-imagenet``, ``digits``).
+        pretrained_on: what the backbone was pretrained on (:func:`timm_pretraining`, or the
+            user's word); empty or None when unknown.
+    """
+    if dataset.split("[")[0] not in IMAGENET_SUBSETS or not is_imagenet(pretrained_on):
+        return ""
+    return (
+        f"the backbone was pretrained on {pretrained_on}, and the classes of {dataset} are "
+        "ImageNet classes: its novel classes are not novel to it, so the accuracy is not "
+        "comparable with few-shot results that learn them from the base classes only"
+    )
+
+
 def comparability_warnings(
     dataset: str,
     pretrained_on: Optional[str],
@@ -67,14 +85,8 @@ def comparability_warnings(
         image_shape: ``[C, H, W]`` of the evaluation images as stored.
         input_side: the smaller side the images are resized to for the backbone, when resized.
     """
-    out = []
-    base = dataset.split("[")[0]
-    if base in IMAGENET_SUBSETS and is_imagenet(pretrained_on):
-        out.append(
-            f"the backbone was pretrained on {pretrained_on}, and the classes of {dataset} are "
-            "ImageNet classes: its novel classes are not novel to it, so the accuracy is not "
-            "comparable with few-shot results that learn them from the base classes only"
-        )
+    overlap = imagenet_overlap_warning(dataset, pretrained_on)
+    out = [overlap] if overlap else []
     if trained_side:
         native = min(int(s) for s in image_shape[1:])
         seen = min(native, input_side) if input_side else native

@@ -7,24 +7,25 @@
 - ``budget.csv`` (one row per budget, dataset, loss, head and shots) and ``convergence.csv``;
 - ``plots/budget_<dataset>.png`` (Δ against the budget, one panel per head and shots) and
   ``plots/val_curves_<dataset>.png`` (val accuracy per epoch of the chosen configurations).
+
+Whether a training converged: :mod:`fewshot_clce.benchmark.budget_convergence`; the plots:
+:mod:`fewshot_clce.benchmark.budget_plots`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
+from .budget_convergence import convergence
 from .plan import dataset_folder
 
 BUDGET_FILE = "budget.json"
 REPORT = "BUDGET.md"
-# Epochs at the end of a training whose val accuracy must be flat for "converged".
-FLAT_EPOCHS_MIN = 3
 
 
 def budget_folder(out: Path, epochs: int) -> Path:
@@ -146,74 +147,6 @@ def val_curves(folders: dict[int, Path]) -> pd.DataFrame:
     )
 
 
-def convergence(curves: pd.DataFrame) -> pd.DataFrame:
-    """Whether each chosen configuration's val accuracy is flat at the end of its training.
-
-    Over the last ``k = max(3, budget // 5)`` epochs, each seed's val-accuracy curve gets a least
-    squares slope; the gain over those epochs (slope x (k - 1)) is averaged over seeds with a t
-    interval over the seeds (one seed: no interval). The training is *flat* when that interval
-    contains 0 -- what is left to gain is within the seed-to-seed noise -- and *still rising* when
-    it lies above 0.
-    """
-    from scipy import stats
-
-    rows = []
-    for (epochs, dataset, loss, config), group in curves.groupby(
-        ["epochs", "dataset", "loss", "config"]
-    ):
-        k = max(FLAT_EPOCHS_MIN, int(epochs) // 5)
-        gains, finals = [], []
-        for _, seed_curve in group.groupby("seed"):
-            tail = seed_curve.sort_values("epoch").tail(k)
-            finals.append(float(tail["val_acc"].iloc[-1]))
-            if len(tail) >= 2:
-                slope = np.polyfit(
-                    tail["epoch"].to_numpy(float), tail["val_acc"].to_numpy(float), 1
-                )[0]
-                gains.append(slope * (len(tail) - 1))
-        gain = float(np.mean(gains)) if gains else math.nan
-        if len(gains) >= 2:
-            half = (
-                stats.t.ppf(0.975, len(gains) - 1) * np.std(gains, ddof=1) / math.sqrt(len(gains))
-            )
-            low, high = gain - half, gain + half
-            state = "still rising" if low > 0 else ("falling" if high < 0 else "flat")
-        else:
-            low = high = math.nan
-            state = "one seed: not judged"
-        rows.append(
-            {
-                "epochs": epochs,
-                "dataset": dataset,
-                "loss": loss,
-                "config": config,
-                "last_epochs": k,
-                "n_seeds": len(finals),
-                "final_val_acc": float(np.mean(finals)),
-                "gain": gain,
-                "gain_low": low,
-                "gain_high": high,
-                "state": state,
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "epochs",
-            "dataset",
-            "loss",
-            "config",
-            "last_epochs",
-            "n_seeds",
-            "final_val_acc",
-            "gain",
-            "gain_low",
-            "gain_high",
-            "state",
-        ],
-    )
-
-
 # ---------------------------------------------------------------- writing
 
 
@@ -270,16 +203,41 @@ def budget_markdown(
 ) -> str:
     """The text of ``BUDGET.md``."""
     budgets = sorted(int(e) for e in table["epochs"].unique()) if len(table) else []
-    planned = record.get("budgets", [])
-    missing = [e for e in planned if e not in budgets]
+    baseline = _baseline_name(table)
+    lines = _head_lines(out, table, record, budgets, baseline)
+    if not budgets:
+        return "\n".join(lines)
+    lines += ["## Claims per budget", ""]
+    lines += _claim_lines(claims, budgets) if len(claims) else ["No claims were checked."]
+    lines += [
+        "",
+        "A claim that holds at one budget and not at another is a statement about the budget, not about "
+        "the loss: the longest budget that has converged (below) is the one to quote.",
+        "",
+    ]
+    lines += _delta_lines(table, budgets, baseline)
+    lines += _accuracy_lines(table, budgets)
+    lines += _convergence_lines(conv)
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def _baseline_name(table: pd.DataFrame) -> str:
+    """The baseline loss the budget table's Δ are against ("" when none)."""
+    if len(table) and table["baseline"].notna().any():
+        return str(table["baseline"].dropna().iloc[0]).split("(")[0]
+    return ""
+
+
+def _head_lines(
+    out: Path, table: pd.DataFrame, record: dict, budgets: list[int], baseline: str
+) -> list[str]:
+    """The title and the paragraph naming the command and the budgets finished and to run."""
+    missing = [e for e in record.get("budgets", []) if e not in budgets]
     losses = list(dict.fromkeys(compared_rows(table)["loss"])) if len(table) else []
-    baseline_name = (
-        str(table["baseline"].dropna().iloc[0]).split("(")[0]
-        if len(table) and table["baseline"].notna().any()
-        else ""
-    )
-    title = f"{', '.join(losses)} against {baseline_name}" if losses else "no finished budget"
-    lines = [
+    title = f"{', '.join(losses)} against {baseline}" if losses else "no finished budget"
+    return [
         f"# Budget study: {title}",
         "",
         f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
@@ -293,31 +251,24 @@ def budget_markdown(
         "loss's configuration is chosen on val at each budget, and every number below is on novel classes.",
         "",
     ]
-    if not budgets:
-        return "\n".join(lines)
-    lines += ["## Claims per budget", ""]
-    lines += _claim_lines(claims, budgets) if len(claims) else ["No claims were checked."]
-    lines += [
-        "",
-        "A claim that holds at one budget and not at another is a statement about the budget, not about "
-        "the loss: the longest budget that has converged (below) is the one to quote.",
-        "",
+
+
+def _budget_columns(budgets: list[int]) -> list[str]:
+    """Header and rule of a table with one column per budget."""
+    return [
+        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+        "|" + "---|" * (4 + len(budgets)),
     ]
-    baseline = (
-        str(table["baseline"].dropna().iloc[0]).split("(")[0]
-        if table["baseline"].notna().any()
-        else ""
-    )
-    lines += [
+
+
+def _delta_lines(table: pd.DataFrame, budgets: list[int], baseline: str) -> list[str]:
+    """The section of each compared loss's Δ against the baseline, one column per budget."""
+    lines = [
         "## Δ against the baseline per budget (points, seed-level 95% CI where the seeds allow)",
         "",
+        *_budget_columns(budgets),
     ]
-    header = (
-        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |"
-    )
-    lines += [header, "|" + "---|" * (4 + len(budgets))]
-    rows = compared_rows(table)
-    for (dataset, loss, head, shots), group in rows.groupby(
+    for (dataset, loss, head, shots), group in compared_rows(table).groupby(
         ["dataset", "loss", "head", "shots"], sort=False
     ):
         cells = []
@@ -329,11 +280,13 @@ def budget_markdown(
         lines.append(
             f"| {dataset} | {loss} − {baseline} | {head} | {shots} | " + " | ".join(cells) + " |"
         )
-    lines += ["", "## Accuracy and the configuration chosen on val, per budget", ""]
-    lines += [
-        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
-        "|" + "---|" * (4 + len(budgets)),
-    ]
+    return lines
+
+
+def _accuracy_lines(table: pd.DataFrame, budgets: list[int]) -> list[str]:
+    """The section of every loss's accuracy and chosen configuration, one column per budget."""
+    lines = ["", "## Accuracy and the configuration chosen on val, per budget", ""]
+    lines += _budget_columns(budgets)
     for (dataset, loss, head, shots), group in table.groupby(
         ["dataset", "loss", "head", "shots"], sort=False
     ):
@@ -348,112 +301,49 @@ def budget_markdown(
                 f"{100 * r['mean']:.2f} [{100 * r['ci_low']:.2f}, {100 * r['ci_high']:.2f}] {r['config']}"
             )
         lines.append(f"| {dataset} | {loss} | {head} | {shots} | " + " | ".join(cells) + " |")
-    lines += ["", "## Convergence", ""]
-    if len(conv):
-        lines += [
-            "Val accuracy (the training's own val episodes) of each chosen configuration over its last "
-            "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
-            "*flat*: the interval contains 0; *still rising*: it lies above 0.",
-            "",
-            "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
-            "(points) | state |",
-            "|---|---|---|---|---|---|---|",
+    return lines
+
+
+def _convergence_lines(conv: pd.DataFrame) -> list[str]:
+    """The convergence section: each chosen configuration's gain over its last epochs, and whether
+    the longest budget is a converged comparison."""
+    lines = ["", "## Convergence", ""]
+    if not len(conv):
+        return lines + [
+            "No training history was found (the run folders are not beside the results)."
         ]
-        for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
-            lines.append(
-                f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
-                f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
-            )
-        longest = conv[conv["epochs"] == conv["epochs"].max()]
-        flat = longest["state"].eq("flat").all()
-        lines += [
-            "",
-            f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
-            + (
-                "every chosen configuration is flat: this is a converged comparison."
-                if flat
-                else "not every chosen configuration is flat: a longer budget is needed before the comparison can "
-                "be called converged."
-            ),
-        ]
-    else:
-        lines += ["No training history was found (the run folders are not beside the results)."]
-    if plots:
-        lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
-    return "\n".join(lines) + "\n"
-
-
-def plot_budget(table: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]:
-    """Δ against the baseline vs the budget, one panel per head and shots, one line per loss."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = compared_rows(table)
-    rows = rows[rows["dataset"] == dataset]
-    if rows.empty:
-        return None
-    cells = list(dict.fromkeys(zip(rows["head"], rows["shots"])))
-    fig, axes = plt.subplots(
-        1, len(cells), figsize=(3.6 * len(cells), 3.2), squeeze=False, sharey=True
-    )
-    for ax, (head, shots) in zip(axes[0], cells):
-        cell = rows[(rows["head"] == head) & (rows["shots"] == shots)]
-        for loss, g in cell.groupby("loss", sort=False):
-            g = g.sort_values("epochs")
-            y = 100 * g["delta"].to_numpy(float)
-            low = 100 * g["delta_ci_low"].to_numpy(float)
-            high = 100 * g["delta_ci_high"].to_numpy(float)
-            ax.errorbar(g["epochs"], y, yerr=[y - low, high - y], marker="o", capsize=3, label=loss)
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xscale("log")
-        ax.set_xticks(sorted(rows["epochs"].unique()))
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.set_title(f"{head}, {shots}-shot")
-        ax.set_xlabel("training epochs")
-    baseline = str(rows["baseline"].iloc[0]).split("(")[0]
-    axes[0][0].set_ylabel(f"Δ accuracy vs {baseline} (points, 95% CI)")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle(f"{dataset}: each loss against {baseline} at each training budget", fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_val_curves(curves: pd.DataFrame, dataset: str, path: Path) -> Optional[Path]:
-    """Val accuracy per epoch of the chosen configurations (mean over seeds), one panel per budget."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = curves[curves["dataset"] == dataset]
-    if rows.empty:
-        return None
-    budgets = sorted(rows["epochs"].unique())
-    fig, axes = plt.subplots(
-        1, len(budgets), figsize=(3.6 * len(budgets), 3.2), squeeze=False, sharey=True
-    )
-    for ax, e in zip(axes[0], budgets):
-        for loss, g in rows[rows["epochs"] == e].groupby("loss", sort=False):
-            mean = g.groupby("epoch")["val_acc"].mean()
-            ax.plot(mean.index, 100 * mean.to_numpy(), marker=".", label=loss)
-        ax.set_title(f"budget {e} epochs")
-        ax.set_xlabel("epoch")
-    axes[0][0].set_ylabel("val accuracy (%)")
-    axes[0][-1].legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    lines += [
+        "Val accuracy (the training's own val episodes) of each chosen configuration over its last "
+        "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
+        "*flat*: the interval contains 0; *still rising*: it lies above 0.",
+        "",
+        "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
+        "(points) | state |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
+        lines.append(
+            f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
+            f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
+        )
+    longest = conv[conv["epochs"] == conv["epochs"].max()]
+    flat = longest["state"].eq("flat").all()
+    return lines + [
+        "",
+        f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
+        + (
+            "every chosen configuration is flat: this is a converged comparison."
+            if flat
+            else "not every chosen configuration is flat: a longer budget is needed before the comparison can "
+            "be called converged."
+        ),
+    ]
 
 
 def write_budget_report(out: Path) -> list[Path]:
     """Write ``BUDGET.md``, ``budget.csv``, ``convergence.csv`` and the plots from the finished budgets."""
+    from .budget_plots import plot_budget, plot_val_curves
+
     out = Path(out)
     record = json.loads((out / BUDGET_FILE).read_text(encoding="utf-8"))
     folders = read_budgets(out)

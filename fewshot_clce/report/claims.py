@@ -138,7 +138,7 @@ def _episode_p(delta: float, low: float, high: float, n: int, ci_method: str) ->
 
 
 def _row(what: str, dataset: str, head: str, shots: int, r, an: Analysis) -> dict:
-    """One compared cell from a summary row or :func:`~fewshot_clce.stats.summary.paired_row`.
+    """One compared cell from a summary row or :func:`~fewshot_clce.stats.paired.paired_row`.
 
     Seed level with at least the trusted number of paired seeds, else episode level (see the module
     docstring); ``p_holm`` and ``verdict`` are set by :func:`_judge`.

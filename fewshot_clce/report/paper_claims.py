@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..stats import seeds as seedstats
 from ..stats import selection
-from ..stats.summary import paired_row
+from ..stats.paired import paired_row
 from .analysis import Analysis
 from .claims import NO_VERDICT, Finding, _finding, _judge, _row, _rows_table, overall, verdict_rule
 

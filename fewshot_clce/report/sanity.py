@@ -8,12 +8,17 @@
 - **Enough novel classes.** With fewer than ``2 x ways`` classes in the novel split, every episode
   holds nearly the same classes: episodes are not independent draws of the task, and episode-level
   intervals and p-values (which treat them so) overstate the evidence.
+- **Novel classes unseen in pretraining.** A backbone pretrained on ImageNet (the ``pretrained_on``
+  column) evaluated on mini-ImageNet or tiered-ImageNet, whose classes are ImageNet classes
+  (:func:`~fewshot_clce.backbones.provenance.imagenet_overlap_warning`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Optional
+
+import pandas as pd
 
 from ..stats import selection
 from ..stats.summary import summarize
@@ -126,9 +131,29 @@ def small_split_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]
     return out
 
 
+def pretraining_warnings(an: Analysis) -> list[str]:
+    """One warning per dataset of ImageNet classes evaluated with a backbone pretrained on ImageNet,
+    as the per-episode rows record it (``pretrained_on``), naming the losses concerned."""
+    from ..backbones.provenance import imagenet_overlap_warning
+
+    df = an.all_episodes
+    if "pretrained_on" not in df.columns:
+        return []
+    out = []
+    rows = df[df["pretrained_on"].notna()]
+    for (dataset, pretrained_on), g in rows.groupby(["dataset", "pretrained_on"], sort=False):
+        text = imagenet_overlap_warning(str(dataset), str(pretrained_on))
+        if text:
+            losses = ", ".join(str(loss) for loss in pd.unique(g["loss"]))
+            out.append(f"{WARNING}{dataset} ({losses}): {text}")
+    return out
+
+
 def sanity_warnings(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> list[str]:
     """Every sanity warning of a benchmark's results (see the module docstring)."""
-    return small_split_warnings(an, novel_classes) + untrained_warnings(an)
+    return (
+        pretraining_warnings(an) + small_split_warnings(an, novel_classes) + untrained_warnings(an)
+    )
 
 
 def sanity_sections(an: Analysis, novel_classes: Optional[Mapping[str, int]] = None) -> list[str]:

@@ -51,6 +51,15 @@ def _level(summary: pd.DataFrame) -> str:
     return kinds.pop() if len(kinds) == 1 else "mixed"
 
 
+def _dim_cell(value) -> str:
+    return "–" if _nan(value) else str(int(value))
+
+
+def has_dims(summary: pd.DataFrame) -> bool:
+    """Whether the summary records the embedding size of its rows (``embedding_dim``)."""
+    return "embedding_dim" in summary.columns and bool(summary["embedding_dim"].notna().any())
+
+
 # Column headers of the paired test and counts at each level: never a bare "p" beside a seed-level CI.
 P_HEADER = {"seed": "p (seed-level)", "episode": "p (Wilcoxon, episode-level)", "mixed": "p"}
 WTL_HEADER = {"seed": "W/T/L (seeds)", "episode": "W/T/L (episodes)", "mixed": "W/T/L"}
@@ -60,7 +69,8 @@ CELL_LEVEL = {"seed": " (seeds)", "episode": " (episodes)"}
 def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequence[str] = ()) -> str:
     """The loss x head x shots table of one dataset: accuracy with CI, Δ vs ``baseline`` with CI, p and W/T/L.
 
-    The p-value and W/T/L are seed-level with two or more seeds (the crossed model's t test;
+    A ``dim`` column names each row's embedding size when the summary records it
+    (``embedding_dim``). The p-value and W/T/L are seed-level with two or more seeds (the crossed model's t test;
     seeds counted) and episode-level with one; the headers say which (each cell does in a table
     that mixes both).
 
@@ -74,6 +84,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
         if "n_episodes" in summary.columns and summary["n_episodes"].nunique() > 1
         else []
     )
+    dims = ["dim"] if has_dims(summary) else []
     level = _level(summary)
     conf = (
         f"{summary['confidence'].iloc[0]:.0%}"
@@ -84,6 +95,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
         "loss",
         "head",
         "shots",
+        *dims,
         *extra,
         *episodes,
         f"accuracy % ({conf} CI)",
@@ -103,6 +115,7 @@ def summary_markdown(summary: pd.DataFrame, baseline: str = "ce", extra: Sequenc
                 r["loss"],
                 r["head"],
                 int(r["shots"]),
+                *[_dim_cell(r["embedding_dim"]) for _ in dims],
                 *[("–" if _nan(r.get(c)) else f"{r[c]:g}") for c in extra],
                 *[int(r["n_episodes"]) for _ in episodes],
                 fmt_interval(r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]),
@@ -245,7 +258,8 @@ def selection_markdown(chosen: pd.DataFrame, hparams: Sequence[str]) -> str:
 
 
 def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: str) -> str:
-    """Accuracy of the configurations chosen on ``train_dataset``, one column per dataset evaluated on.
+    """Accuracy of the configurations chosen on ``train_dataset``, one column per dataset evaluated on,
+    then the embedding size of each row (``dim``, when the summaries record it).
 
     Args:
         main: the in-domain summary (rows evaluated on the dataset they were trained on).
@@ -253,22 +267,32 @@ def transfer_markdown(main: pd.DataFrame, cross: pd.DataFrame, train_dataset: st
     """
     own = main[main["dataset"] == train_dataset]
     away = cross[cross["train_dataset"] == train_dataset]
+    both = pd.concat([own, away])
     targets = list(pd.unique(away["dataset"]))
     cells = {}
-    for _, r in pd.concat([own, away]).iterrows():
+    for _, r in both.iterrows():
         cells[(r["config"], r["head"], int(r["shots"]), r["dataset"])] = fmt_interval(
             r["mean"], r["ci_low"], r["ci_high"], r["ci_kind"]
         )
-    keys = pd.concat([own, away])[["loss", "config", "head", "shots"]].drop_duplicates(
-        ["config", "head", "shots"]
+    show_dims = has_dims(both)
+    # a row's features may differ in width between datasets (a flattened map): each one named
+    dims = (
+        both.groupby(["config", "head", "shots"])["embedding_dim"].agg(
+            lambda v: "/".join(_dim_cell(d) for d in pd.unique(v))
+        )
+        if show_dims
+        else None
     )
+    keys = both[["loss", "config", "head", "shots"]].drop_duplicates(["config", "head", "shots"])
     rows = [
         [
             loss,
             head,
             int(k),
             *[cells.get((config, head, int(k), d), "–") for d in [train_dataset, *targets]],
+            *([dims[(config, head, k)]] if dims is not None else []),
         ]
         for loss, config, head, k in keys.itertuples(index=False)
     ]
-    return markdown(rows, ["loss", "head", "shots", f"{train_dataset} (trained on)", *targets])
+    header = ["loss", "head", "shots", f"{train_dataset} (trained on)", *targets]
+    return markdown(rows, [*header, *(["dim"] if show_dims else [])])

@@ -12,7 +12,8 @@ Layout of a benchmark folder (``fewshot-clce benchmark --out DIR``)::
     results.json         summaries, choices, config and timings in one file
     plots/*.png          accuracy bars (also trained on X, evaluated on Y), paired differences,
                          accuracy vs batch size, t-SNE
-    REPORT.md, report.ipynb   the reproduction report (``fewshot-clce report DIR``)
+    REPORT.md, report.ipynb   the reproduction report (``fewshot-clce report DIR``; its text:
+                         :mod:`fewshot_clce.report.sections`)
     runs/, results/, episodes/   training runs, per-run results, generated manifests
 
 Everything is recomputed from ``per_episode.csv``; summaries are never the only record.
@@ -21,7 +22,6 @@ Everything is recomputed from ``per_episode.csv``; summaries are never the only 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Optional
@@ -30,34 +30,19 @@ import pandas as pd
 
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
-from ..stats.summary import episode_method_text, hparam_columns
+from ..stats.summary import hparam_columns
 from ..utils import files as _io
 from ..utils.checks import at_least
 from ..utils.files import write_json_atomic, write_text_atomic
 from . import plots
 from .analysis import Analysis, analyse
-from .claims import (
-    NOT_MEASURED,
-    PAPER,
-    REFERENCE_LOSSES,
-    Finding,
-    check_all,
-    compared_losses,
-    findings_frame,
-)
-from .paper_claims import unchecked_paper_claims
+from .claims import Finding, check_all, findings_frame
 from .results_json import RESULTS_FORMAT_VERSION, novel_classes_of, read_meta, recorded_rows
-from .sanity import sanity_sections, sanity_warnings
+from .sanity import sanity_warnings
+from .sections import dataset_tables, report_sections, transfer_overview, transfer_tables
 from .sensitivity import write_sensitivity_plots
-from .tables import (
-    ci_legend,
-    selection_markdown,
-    sentence,
-    summary_markdown,
-    transfer_markdown,
-    trust_text,
-)
-from .tuning import common_settings, grid_edges, tuning_markdown, tuning_rows
+from .tables import selection_markdown, summary_markdown
+from .tuning import grid_edges, tuning_rows
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:
@@ -68,33 +53,6 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
 def _json_rows(df: pd.DataFrame) -> list:
     rows = json.loads(df.to_json(orient="records"))  # NaN -> null
     return rows
-
-
-def dataset_tables(an: Analysis) -> dict[str, str]:
-    """dataset -> markdown of the main table and its legend."""
-    out = {}
-    for d in an.datasets:
-        s = an.main[an.main["dataset"] == d]
-        out[d] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
-    return out
-
-
-def transfer_tables(an: Analysis) -> dict[tuple[str, str], str]:
-    """(trained on, evaluated on) -> markdown of the cross-domain table and its legend."""
-    out = {}
-    for x, y in an.transfers:
-        s = an.cross[(an.cross["train_dataset"] == x) & (an.cross["dataset"] == y)]
-        out[(x, y)] = summary_markdown(s, an.baseline) + "\n\n" + ci_legend(s)
-    return out
-
-
-def transfer_overview(an: Analysis) -> list[str]:
-    """Per training dataset with cross-domain rows: its chosen configurations on every dataset, one column each."""
-    return [
-        f"## trained on {x}: accuracy % on the novel classes of each dataset (95% CI; configurations "
-        f"chosen on {x}'s val split)\n\n" + transfer_markdown(an.main, an.cross, x)
-        for x in dict.fromkeys(x for x, _ in an.transfers)
-    ]
 
 
 def console_text(an: Analysis) -> str:
@@ -258,176 +216,6 @@ def load_benchmark(folder: str | Path) -> tuple:
     rows = recorded_rows(folder)
     check_per_episode(df, pe, rows)
     return df, config, timing
-
-
-def _claim_md(i: int, f: Finding) -> str:
-    disagree = f" {sentence(f.disagreement)}." if f.disagreement else ""
-    return f"### Claim {i}: {f.claim}\n\n**This run: {f.verdict}.**{disagree} {f.text}\n\n{f.table}".rstrip()
-
-
-def report_title(an: Analysis, findings: list[Finding]) -> str:
-    """``"Loss comparison: clce, supcon against ce"``, naming the CLCE paper when its claims are
-    checked."""
-    losses = compared_losses(an)
-    trained = [loss for loss in pd.unique(an.main["loss"]) if loss not in REFERENCE_LOSSES]
-    title = (
-        f"Loss comparison: {', '.join(losses)} against {an.baseline}"
-        if losses
-        else f"Loss comparison: {', '.join(trained or pd.unique(an.main['loss']))}"
-    )
-    if any(f.source == "paper" for f in findings):
-        title += f", with the claims of {PAPER}"
-    return title
-
-
-def claims_sections(an: Analysis, findings: list[Finding]) -> list[str]:
-    """The verdicts in a list each: the compared losses against the baseline, the paper's claims."""
-    out = []
-    mine = [f for f in findings if f.source == "losses"]
-    title = f"## Each loss against {an.baseline}\n\n"
-    if mine:
-        out.append(title + "\n".join(f"- **{f.claim}**: {f.headline}" for f in mine))
-    elif not (an.main["loss"] == an.baseline).any():
-        out.append(
-            title + f"The baseline `{an.baseline}` is not in this run: no loss is compared "
-            "with it (pass --baseline with a loss of the run)."
-        )
-    else:
-        out.append(
-            title + f"Only the baseline `{an.baseline}` was trained: no other loss to "
-            "compare with it."
-        )
-    paper = [f for f in findings if f.source == "paper"]
-    unchecked = unchecked_paper_claims(an, findings)
-    if paper or unchecked:
-        lines = [f"- **{f.claim}**: {f.headline}" for f in paper]
-        lines += [f"- {u}: {NOT_MEASURED}" for u in unchecked]
-        out.append(f"## The claims of {PAPER}\n\n" + "\n".join(lines))
-    return out
-
-
-def _fmt_seconds(s) -> str:
-    if s is None or (isinstance(s, float) and math.isnan(s)):
-        return "unknown"
-    return f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
-
-
-def method_lines(an: Analysis) -> list[str]:
-    """The statistics behind every table and verdict, one line each (REPORT.md)."""
-    seed_ci = seedstats.method_text(an.seed_method, an.n_boot, an.boot_seed)
-    seed_test = (
-        "the seed-level t test of the crossed seeds x episodes model"
-        if an.seed_method == "crossed"
-        else "the seed-level bootstrap's (its percentile interval inverted)"
-    )
-    return [
-        f"Episode-level CI: {episode_method_text(an.ci_method)} of the per-episode accuracies (averaged over "
-        "seeds); it leaves seed-to-seed noise out.",
-        f"Seed-level CI (two or more seeds): {seed_ci}. {sentence(trust_text(len(an.seeds)))}.",
-        "Δ: paired on the same episodes, seed by seed. With two or more seeds its p-value is "
-        f"{seed_test} and W/T/L counts seeds whose own Δ is above / equal to / below 0; "
-        "the episode-level Wilcoxon signed-rank p and W/T/L over episodes, which ignore seed noise, are only in "
-        "summary.csv (p_episode, ep_wins, ep_ties, ep_losses). With one seed, p and W/T/L are those episode-level "
-        "ones, and the tables say so.",
-        f"Verdicts: from the seed-level test of Δ = 0 with at least {seedstats.TRUSTED_SEEDS} "
-        "seeds, its p Holm-adjusted over the cells a claim looks at: a cell is supported when the "
-        "adjusted p is below 0.05 and Δ > 0, contradicted when below 0.05 and Δ < 0, else "
-        "inconclusive; with fewer seeds there is no verdict and the claim shows the episode-level "
-        "numbers (t interval and paired t test over episodes). A cell's interval and p always come "
-        "from one method. When the seeds' own Δ disagree in sign, the verdict says so.",
-    ]
-
-
-def report_sections(
-    an: Analysis,
-    findings: list[Finding],
-    config: dict,
-    timing: dict,
-    folder: Path,
-    novel_classes: Optional[dict[str, int]] = None,
-) -> list[str]:
-    """The report as markdown sections (also the notebook's markdown cells).
-
-    Args:
-        novel_classes: dataset -> classes of its novel split, for the small-split warning (None:
-            unknown, no warning).
-    """
-    cmd = config.get("command") or "(not recorded)"
-    head = (
-        f"# {report_title(an, findings)}\n\n"
-        f"Generated from `{folder}`. Command: `{cmd}`. Training seeds: {an.seeds} "
-        f"({len(an.seeds)}). Wall time: {_fmt_seconds(timing.get('total_s'))}. "
-        f"Datasets: {', '.join(an.datasets)}. Hyper-parameters are chosen on the val split's episodes "
-        f"and every number below is on novel classes."
-    )
-    if config.get("init_digest"):
-        head += (
-            f" Every loss fine-tuned from the same weights: `{config.get('init')}` (sha256 digest "
-            f"{config['init_digest']})"
-            + (
-                "; the row `init` is them without fine-tuning."
-                if (an.per_episode["loss"] == "init").any()
-                else "."
-            )
-        )
-    edges = grid_edges(an.chosen, an.per_episode)
-    trained = an.chosen[~an.chosen["loss"].isin(REFERENCE_LOSSES)]  # references: never trained
-    fairness = (
-        "## What was tuned on val and what was fixed, per loss\n\n"
-        + tuning_markdown(trained, an.per_episode, common_settings(config))
-        + (
-            "\n\n**Choices at the edge of their grid** (the best may lie beyond it):\n\n"
-            + "\n".join(f"- {e.text()}" for e in edges)
-            if edges
-            else "\n\nNo choice sits at an open end of its grid."
-        )
-    )
-    sections = [head, *claims_sections(an, findings), *sanity_sections(an, novel_classes), fairness]
-    sections += [_claim_md(i + 1, f) for i, f in enumerate(findings)]
-    for d, table in dataset_tables(an).items():
-        imgs = [
-            p
-            for p in (
-                f"plots/accuracy_{d}.png",
-                f"plots/differences_{d}.png",
-                f"plots/batch_size_{d}.png",
-                f"plots/tsne_{d}.png",
-            )
-            if (folder / p).is_file()
-        ]
-        sections.append(
-            f"## {d}: all losses\n\n{table}\n\n"
-            + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
-        )
-    if an.transfers:
-        sections += [s.replace("## ", "## Cross-domain: ", 1) for s in transfer_overview(an)]
-    for (x, y), table in transfer_tables(an).items():
-        img = f"plots/accuracy_{x}_on_{y}.png"
-        sections.append(
-            f"## Trained on {x}, evaluated on {y}\n\n{table}"
-            + (f"\n\n![{Path(img).stem}]({img})" if (folder / img).is_file() else "")
-        )
-    hp = hparam_columns(an.chosen.columns)
-    sections.append("## Chosen hyper-parameters (on val)\n\n" + selection_markdown(an.chosen, hp))
-    for d in an.datasets:
-        imgs = sorted(
-            p.relative_to(folder).as_posix()
-            for p in (folder / "plots").glob(f"sensitivity_{d}_*.png")
-        )
-        if imgs:
-            sections.append(
-                f"## {d}: sensitivity (val and novel accuracy against each swept value)\n\n"
-                + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
-            )
-    for name, prof in an.profiles.items():
-        sections.append(
-            f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
-            f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name])
-        )
-    sections.append(
-        "## How the numbers are computed\n\n" + "\n".join(f"- {line}" for line in method_lines(an))
-    )
-    return sections
 
 
 def _notebook(sections: list[str]) -> dict:

@@ -17,10 +17,10 @@ _NAMES = {
     "seed_level": ".seeds",
     "seed_paired": ".seeds",
     "seed_matrix": ".seeds",
-    "crossed_t": ".seeds",
+    "crossed_t": ".crossed",
     "TRUSTED_SEEDS": ".seeds",
     "summarize": ".summary",
-    "paired_row": ".summary",
+    "paired_row": ".paired",
 }
 __all__ = [
     "CI_METHODS",

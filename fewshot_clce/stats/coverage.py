@@ -27,7 +27,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .seeds import crossed_t, hierarchical_bootstrap
+from .crossed import crossed_t
+from .seeds import hierarchical_bootstrap
 
 
 @dataclass(frozen=True)

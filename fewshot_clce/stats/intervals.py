@@ -27,6 +27,14 @@ CI_METHODS = ("t", "normal")
 DEFAULT_CI_METHOD = "t"
 
 
+def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
+    """The episode-level interval ``method`` in words (written next to every such number)."""
+    return {
+        "t": "t interval over episodes (n − 1 df)",
+        "normal": "normal interval over episodes (z = 1.96)",
+    }.get(method, f"{method} interval over episodes")
+
+
 @dataclass(frozen=True)
 class MeanCI:
     """Mean accuracy and its confidence interval.

@@ -22,7 +22,7 @@ Intervals, one default: Student t (why: :mod:`fewshot_clce.stats.intervals`).
   (:mod:`fewshot_clce.stats.coverage`): it is trusted from
   :data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS` seeds on.
 
-Paired Δ: the seed-level test of Δ = 0 (``p_seed``) comes from the interval's own method (the
+Paired Δ (:mod:`fewshot_clce.stats.paired`): the seed-level test of Δ = 0 (``p_seed``) comes from the interval's own method (the
 crossed model's t test, or with ``seed_method="bootstrap"`` the percentile interval inverted), and
 its win/tie/loss counts are over seeds (a seed wins when its own mean Δ is above 0); the
 episode-level test is the Wilcoxon signed-rank test of the seed-averaged per-episode differences
@@ -44,15 +44,9 @@ import numpy as np
 import pandas as pd
 
 from ..losses.hparams import CONFIG_COLUMNS, config_label, hparam_columns  # noqa: F401 (config_label: re-exported)
-from .intervals import DEFAULT_CI_METHOD, mean_ci, paired_comparison
-from .seeds import (
-    DEFAULT_BOOT,
-    DEFAULT_BOOT_SEED,
-    DEFAULT_SEED_METHOD,
-    seed_level,
-    seed_matrix,
-    seed_paired,
-)
+from .intervals import DEFAULT_CI_METHOD, episode_method_text, mean_ci
+from .paired import paired_row
+from .seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED, DEFAULT_SEED_METHOD, seed_level, seed_matrix
 
 # The columns that define a configuration and the label format: one declaration, in the losses.
 HPARAMS = CONFIG_COLUMNS
@@ -61,6 +55,8 @@ UNIT_KEYS = ["train_dataset", "dataset", "split", "head", "ways", "shots"]
 # Further columns that tell episode sets apart, used as keys when the table has them.
 EPISODE_SET_KEYS = ["queries", "manifest"]
 GROUPS = ("config", "run")
+# Per-episode columns a summary row repeats from its group's rows when the table has them.
+DESCRIBING_COLUMNS = ("embedding_dim",)
 
 ACCURACY_COLUMNS = (
     "n_seeds",
@@ -126,17 +122,16 @@ COUNT_COLUMNS = (
     "paired_episodes",
 )
 
-SEED_TEST = "t test of the seeds x episodes random-effects model (Satterthwaite df)"
-EPISODE_TEST = "Wilcoxon signed-rank test over episodes"
-BOOTSTRAP_TEST = "hierarchical bootstrap test (the percentile interval inverted)"
-
-
-def episode_method_text(method: str = DEFAULT_CI_METHOD) -> str:
-    """The episode-level interval ``method`` in words (written next to every such number)."""
-    return {
-        "t": "t interval over episodes (n − 1 df)",
-        "normal": "normal interval over episodes (z = 1.96)",
-    }.get(method, f"{method} interval over episodes")
+# Paired columns holding text: "" (not NaN) on rows without a Δ.
+TEXT_COLUMNS = (
+    "p_kind",
+    "wtl_kind",
+    "delta_ci_kind",
+    "delta_ci_method",
+    "p_method",
+    "seeds_agree",
+    "delta_per_seed",
+)
 
 
 def with_train_dataset(df: pd.DataFrame) -> pd.DataFrame:
@@ -198,91 +193,6 @@ def accuracy_row(
         "seed_ci_high": sl.high,
         "seed_std": float(np.std(sl.per_seed, ddof=1)) if has_seed else np.nan,
         "note": sl.note,
-    }
-
-
-def _paired_part(a: pd.DataFrame, b: pd.DataFrame):
-    """``a`` and ``b`` restricted to what they share: common seeds and episodes.
-
-    Two single-seed groups with different seeds (two runs, say) are paired on the episodes alone.
-    """
-    seeds = a.index.intersection(b.index)
-    eps = a.columns.intersection(b.columns)
-    if len(seeds) == 0 and len(a.index) == 1 and len(b.index) == 1:
-        return (
-            a.loc[:, eps].to_numpy(dtype=np.float64),
-            b.loc[:, eps].to_numpy(dtype=np.float64),
-            len(eps),
-        )
-    if len(seeds) == 0 or len(eps) == 0:
-        raise ValueError(
-            f"nothing to pair: seeds {list(a.index)} vs {list(b.index)}, "
-            f"{len(eps)} common episodes; compare runs with the same seeds on the same manifest"
-        )
-    return (
-        a.loc[seeds, eps].to_numpy(dtype=np.float64),
-        b.loc[seeds, eps].to_numpy(dtype=np.float64),
-        len(eps),
-    )
-
-
-def paired_row(
-    a: pd.DataFrame,
-    b: pd.DataFrame,
-    n_boot: int = DEFAULT_BOOT,
-    boot_seed: int = DEFAULT_BOOT_SEED,
-    ci_method: str = DEFAULT_CI_METHOD,
-    seed_method: str = DEFAULT_SEED_METHOD,
-    confidence: float = 0.95,
-) -> dict[str, object]:
-    """Paired Δ ``a - b`` of two ``[seeds, episodes]`` matrices over their common seeds and episodes.
-
-    Returns the :data:`PAIRED_COLUMNS` but ``baseline``: the episode level (``delta_ep_ci_*``,
-    ``p_episode``, ``ep_wins``...: :func:`~fewshot_clce.stats.intervals.paired_comparison` of the
-    seed-averaged per-episode accuracies), the seed level (``delta_seed_ci_*``, ``p_seed``, the
-    seeds' signs), and the headline columns taken from the seed level with two or more paired
-    seeds, else from the episode level (see the module docstring).
-    """
-    a, b, n_eps = _paired_part(a, b)
-    ep = paired_comparison(a.mean(axis=0), b.mean(axis=0), method=ci_method, confidence=confidence)
-    sp = seed_paired(a, b, level=confidence, n_boot=n_boot, seed=boot_seed, method=seed_method)
-    has_seed = sp.n_seeds >= 2
-    # The seed-level test comes from the interval's own method: p and interval never disagree.
-    p_seed = sp.p_value if has_seed else np.nan
-    ties = sp.n_seeds - sp.positive - sp.negative
-    return {
-        "baseline_mean": float(b.mean()),
-        "delta": sp.mean,
-        "delta_ci_low": sp.low if has_seed else ep.diff_low,
-        "delta_ci_high": sp.high if has_seed else ep.diff_high,
-        "delta_ci_kind": "seed" if has_seed else "episode",
-        "delta_ci_method": sp.method if has_seed else episode_method_text(ci_method),
-        "delta_ep_ci_low": ep.diff_low,
-        "delta_ep_ci_high": ep.diff_high,
-        "delta_seed_ci_low": sp.low,
-        "delta_seed_ci_high": sp.high,
-        "p_value": p_seed if has_seed else ep.p_wilcoxon,
-        "p_kind": "seed" if has_seed else "episode",
-        "p_method": (
-            (SEED_TEST if seed_method == "crossed" else BOOTSTRAP_TEST)
-            if has_seed
-            else EPISODE_TEST
-        ),
-        "p_seed": p_seed,
-        "p_episode": ep.p_wilcoxon,
-        "wins": sp.positive if has_seed else ep.wins,
-        "ties": ties if has_seed else ep.ties,
-        "losses": sp.negative if has_seed else ep.losses,
-        "wtl_kind": "seed" if has_seed else "episode",
-        "ep_wins": ep.wins,
-        "ep_ties": ep.ties,
-        "ep_losses": ep.losses,
-        "seeds_positive": sp.positive,
-        "seeds_negative": sp.negative,
-        "seeds_agree": f"{sp.agree}/{sp.n_seeds}",
-        "delta_per_seed": " ".join(f"{d:+.4f}" for d in sp.per_seed),
-        "paired_seeds": sp.n_seeds,
-        "paired_episodes": n_eps,
     }
 
 
@@ -351,12 +261,36 @@ def summarize(
     Returns:
         The unit keys (``dataset, split, head, ways, shots`` and ``queries``, ``manifest`` when the
         table has them), ``run`` (``by="run"``), ``loss``, ``config``, the hyper-parameter columns,
-        then :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS`.
+        ``embedding_dim`` (the width of the features, when the table records it), then
+        :data:`ACCURACY_COLUMNS` and :data:`PAIRED_COLUMNS`.
 
     Raises:
         ValueError: for an unknown ``by`` or method, no rows to summarise, a (seed, episode) listed
             twice in a group, or seeds of a group evaluated on different episodes.
     """
+    df = _selected(df, by, split)
+    keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
+    hp = hparam_columns(df.columns)
+    ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
+    ident += [c for c in DESCRIBING_COLUMNS if c in df.columns]
+    numbers = dict(
+        ci_method=ci_method,
+        seed_method=seed_method,
+        confidence=confidence,
+        n_boot=n_boot,
+        boot_seed=boot_seed,
+    )
+    rows = []
+    for ukey, g in df.groupby(keys, sort=False, dropna=False):
+        unit = dict(zip(keys, ukey))
+        rows += _unit_rows(unit, g, ident, by, baseline, pair_on, numbers)
+    out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
+    return _tidy(out, df, by)
+
+
+def _selected(df: pd.DataFrame, by: str, split: Optional[str]) -> pd.DataFrame:
+    """The rows :func:`summarize` summarises, prepared (:func:`_prepared`); refuses an unknown
+    ``by`` and an empty selection."""
     if by not in GROUPS:
         raise ValueError(f"cannot group a summary by {by!r}; use one of {', '.join(GROUPS)}")
     df = _prepared(df, by)
@@ -366,53 +300,47 @@ def summarize(
             raise ValueError(f"no results on the {split!r} split to summarise")
     if df.empty:
         raise ValueError("no results to summarise (0 rows)")
-    keys = UNIT_KEYS + [c for c in EPISODE_SET_KEYS if c in df.columns]
-    hp = hparam_columns(df.columns)
-    ident = (["run"] if by == "run" else []) + ["loss", "config", *hp]
+    return df
+
+
+def _unit_rows(
+    unit: dict,
+    g: pd.DataFrame,
+    ident: Sequence[str],
+    by: str,
+    baseline: Optional[str],
+    pair_on: Sequence[str],
+    numbers: dict,
+) -> list[dict]:
+    """The summary rows of one unit (dataset, split, head, ways, shots): one per group of ``g``,
+    with its accuracy and, against the unit's baseline group, its paired Δ.
+
+    Args:
+        unit: the unit's key columns and values.
+        g: the unit's per-episode rows.
+        ident: the columns a row repeats from its group's first per-episode row.
+        numbers: the interval settings of :func:`accuracy_row` and :func:`paired_row`.
+    """
+    mats = {name: seed_matrix(rows_of) for name, rows_of in g.groupby(by, sort=False)}
+    cands = _baseline_candidates(g, by, baseline)
     rows = []
-    for ukey, g in df.groupby(keys, sort=False, dropna=False):
-        mats = {name: seed_matrix(rows_of) for name, rows_of in g.groupby(by, sort=False)}
-        cands = _baseline_candidates(g, by, baseline)
-        for name, mat in mats.items():
-            first = g[g[by] == name].iloc[0]
-            row = dict(zip(keys, ukey), **{c: first[c] for c in ident})
-            row.update(
-                accuracy_row(
-                    mat,
-                    ci_method=ci_method,
-                    seed_method=seed_method,
-                    confidence=confidence,
-                    n_boot=n_boot,
-                    boot_seed=boot_seed,
-                )
-            )
-            base = _pick_baseline(cands, g, by, name, pair_on)
-            row["baseline"] = base or ""
-            if base is not None and base != name:
-                row.update(
-                    paired_row(
-                        mat,
-                        mats[base],
-                        n_boot=n_boot,
-                        boot_seed=boot_seed,
-                        ci_method=ci_method,
-                        seed_method=seed_method,
-                        confidence=confidence,
-                    )
-                )
-            rows.append(row)
-    out = pd.DataFrame(rows).reindex(columns=[*keys, *ident, *ACCURACY_COLUMNS, *PAIRED_COLUMNS])
+    for name, mat in mats.items():
+        first = g[g[by] == name].iloc[0]
+        row = dict(unit, **{c: first[c] for c in ident})
+        row.update(accuracy_row(mat, **numbers))
+        base = _pick_baseline(cands, g, by, name, pair_on)
+        row["baseline"] = base or ""
+        if base is not None and base != name:
+            row.update(paired_row(mat, mats[base], **numbers))
+        rows.append(row)
+    return rows
+
+
+def _tidy(out: pd.DataFrame, df: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Summary rows with integer counts, "" for text that does not apply, in reading order."""
     for col in COUNT_COLUMNS:  # counts stay integers beside the NaN of baseline rows
         out[col] = out[col].astype("Int64")
-    for col in (
-        "p_kind",
-        "wtl_kind",
-        "delta_ci_kind",
-        "delta_ci_method",
-        "p_method",
-        "seeds_agree",
-        "delta_per_seed",
-    ):
+    for col in TEXT_COLUMNS:
         out[col] = out[col].astype(object).where(out[col].notna(), "")
     # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen.
     order = {name: i for i, name in enumerate(pd.unique(df["loss" if by == "config" else "run"]))}

@@ -10,7 +10,7 @@ import pytest
 from _cli import argv
 
 from fewshot_clce.benchmark.budget import check_budgets
-from fewshot_clce.benchmark.budget_report import convergence
+from fewshot_clce.benchmark.budget_convergence import convergence
 from fewshot_clce.cli import main
 from fewshot_clce.training.loop import epoch_steps
 

@@ -311,7 +311,7 @@ def test_a_damaged_result_file_is_recomputed_not_reused(quick, tmp_path, damage)
 def test_the_summary_footnote_counts_the_episodes_of_each_cell(quick):
     """summary.md says how many episodes each cell rests on, from the data, not from the largest cell."""
     from fewshot_clce.report.analysis import analyse
-    from fewshot_clce.report.writer import dataset_tables
+    from fewshot_clce.report.sections import dataset_tables
 
     out, cfg, first = quick
     assert "over 12 episodes per cell" in (out / "summary.md").read_text()
@@ -474,3 +474,19 @@ def test_precision_reaches_every_training_and_a_rerun_at_another_precision_reuse
         main(argv("benchmark --dataset digits --precision fp8 --out {out}", out=tmp_path / "x"))
     assert stop.value.code == 2
     assert "invalid choice: 'fp8'" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_the_summary_tables_name_each_rows_embedding_size(quick):
+    """summary.csv, summary.md and REPORT.md name the width of the features each row was measured
+    on, as the per-episode rows record it."""
+    out, cfg, first = quick
+    df = pd.read_csv(out / "per_episode.csv")
+    (dim,) = set(df["embedding_dim"])
+    assert dim == 64  # conv4, globally pooled
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["embedding_dim"]) == {dim}
+    for name in ("summary.md", "REPORT.md"):
+        text = (out / name).read_text()
+        assert "| loss | head | shots | dim |" in text, name
+        for loss in ("untrained", "ce", "clce"):
+            assert f"| {loss} | centroid | 1 | {dim} |" in text, (name, loss)

@@ -115,3 +115,37 @@ def test_a_configuration_below_the_untrained_row_is_named(tmp_path):
 def test_small_split_warning_threshold():
     assert few_classes_warning("the novel split of x", 10, 5) == ""
     assert "9 classes for 5-way" in few_classes_warning("the novel split of x", 9, 5)
+
+
+def test_an_imagenet_backbone_on_mini_imagenet_is_flagged_in_the_output_and_the_report(
+    tmp_path, capsys
+):
+    """Rows that say their backbone was pretrained on ImageNet, evaluated on mini-ImageNet: the
+    report command prints the warning and REPORT.md carries it, once; the tables name the width."""
+    df = make_results({"ce": 0.0, "supcon": 0.02}, seeds=[0], episodes=20, dataset="mini-imagenet")
+    df["pretrained_on"] = "imagenet (timm tag a1_in1k)"
+    df["embedding_dim"] = 512
+    write_results(tmp_path, analyse(df, n_boot=50), {"command": "x"}, {})
+    assert main(["report", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    flag = "are ImageNet classes: its novel classes are not novel to it"
+    assert err.count(flag) == 1
+    assert "WARNING: mini-imagenet (ce, supcon): the backbone was pretrained on imagenet" in err
+    report = (tmp_path / "REPORT.md").read_text()
+    sanity = report.split("## Sanity checks")[1].split("\n## ")[0]
+    assert report.count(flag) == 1 and flag in sanity
+    assert "| loss | head | shots | dim |" in report and "| ce | centroid | 1 | 512 |" in report
+    assert "| supcon | centroid | 5 | 512 |" in (tmp_path / "summary.md").read_text()
+    assert set(pd.read_csv(tmp_path / "summary.csv")["embedding_dim"]) == {512}
+
+
+@pytest.mark.parametrize(
+    "dataset, pretrained_on", [("digits", "imagenet"), ("mini-imagenet", None)]
+)
+def test_no_overlap_flag_without_both_imagenet_pretraining_and_imagenet_classes(
+    dataset, pretrained_on
+):
+    df = make_results({"ce": 0.0}, seeds=[0], episodes=20, dataset=dataset)
+    df["pretrained_on"] = pretrained_on
+    warnings = sanity_warnings(analyse(df, n_boot=50), {dataset: 64})
+    assert not [w for w in warnings if "ImageNet classes" in w]

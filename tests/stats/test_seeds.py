@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fewshot_clce.stats.crossed import crossed_t
 from fewshot_clce.stats.seeds import (
     bootstrap_p,
-    crossed_t,
     hierarchical_bootstrap,
     seed_level,
     seed_matrix,
