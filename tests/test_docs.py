@@ -174,3 +174,29 @@ def test_readme_is_short_and_its_table_is_the_committed_one():
     summary = (REPO / "results" / "glyphs-ablation" / "summary.md").read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| ") and "bs=64" in line]
     assert len(rows) == 12 and all(row in summary for row in rows)
+
+
+def test_the_samples_tables_have_the_columns_the_code_writes_now():
+    """A sample is the output of an older run of the code: its summary tables must still have the
+    header that the table writer gives today (a column added or renamed makes it stale: run
+    ``make docs-samples``)."""
+    from synthetic_results import make_results
+
+    from fewshot_clce.report.tables import summary_markdown
+    from fewshot_clce.stats.summary import summarize
+
+    headers = set()
+    for seeds in ((0,), (0, 1)):
+        results = make_results({"ce": 0.0, "clce": 0.02}, seeds=seeds, episodes=20)
+        results["embedding_dim"] = 64
+        table = summary_markdown(summarize(results))
+        headers.add(next(line for line in table.splitlines() if line.startswith("| loss |")))
+    shown = {
+        sample.name: line
+        for sample in sorted((REPO / "docs" / "samples").glob("*.txt"))
+        for line in sample.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| loss | head | shots |")
+    }
+    assert shown, "no sample shows a summary table"
+    stale = {name: line for name, line in shown.items() if line not in headers}
+    assert not stale, f"samples with an old table header (run make docs-samples): {stale}"

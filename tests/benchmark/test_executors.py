@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _cli import argv
 from tiny_benchmark import tiny_config
 
 from fewshot_clce.benchmark import executors, training_task
@@ -54,41 +55,15 @@ def _same_results(out, reference_out):
 
 
 def _bench_args(out, *extra):
-    return [
-        "benchmark",
-        "--dataset",
-        "digits",
-        "--losses",
-        "ce",
-        "clce",
-        "--shots",
-        "1",
-        "--heads",
-        "centroid",
-        "--episodes",
-        "12",
-        "--val-episodes",
-        "6",
-        "--seeds",
-        "0",
-        "--lambda",
-        "0.5",
-        "--temperature",
-        "0.1",
-        "--beta",
-        "0.5",
-        "--batch-size",
-        "64",
-        "--epochs",
-        "1",
-        "--no-progress",
-        "--no-tsne",
-        "--manifests",
-        str(Path(out).parent / "no-committed"),
-        "--out",
-        str(out),
-        *extra,
-    ]
+    """The quick benchmark as a user types it: two trainings of 2 steps, 12 novel episodes."""
+    return argv(
+        "benchmark --dataset digits --losses ce clce --shots 1 --heads centroid --episodes 12 "
+        "--val-episodes 6 --seeds 0 --lambda 0.5 --temperature 0.1 --beta 0.5 --batch-size 64 "
+        "--epochs 1 --steps-per-epoch 2 --train-val-episodes 5 --no-progress --no-tsne "
+        "--manifests {manifests} --out {out}",
+        manifests=Path(out).parent / "no-committed",
+        out=out,
+    ) + list(extra)
 
 
 # --- options: checked before anything is written ------------------------------------------------
