@@ -7,6 +7,7 @@ from typing import Optional
 
 import pandas as pd
 
+from ..utils.text import epochs_text
 from .budget_report import compared_rows
 
 
@@ -68,7 +69,7 @@ def plot_val_curves(curves: pd.DataFrame, dataset: str, path: Path) -> Optional[
         for loss, g in rows[rows["epochs"] == e].groupby("loss", sort=False):
             mean = g.groupby("epoch")["val_acc"].mean()
             ax.plot(mean.index, 100 * mean.to_numpy(), marker=".", label=loss)
-        ax.set_title(f"budget {e} epochs")
+        ax.set_title(f"budget {epochs_text(e)}")
         ax.set_xlabel("epoch")
     axes[0][0].set_ylabel("val accuracy (%)")
     axes[0][-1].legend(fontsize=8)

@@ -21,6 +21,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from ..utils.text import epochs_text
 from .budget_convergence import convergence
 from .plan import dataset_folder
 
@@ -176,9 +177,7 @@ def _claim_lines(claims: pd.DataFrame, budgets: list[int]) -> list[str]:
                 f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)"
             )
         else:
-            parts = "; ".join(
-                f"{v} at {', '.join(map(str, es))} epochs" for v, es in verdicts.items()
-            )
+            parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items())
             lines.append(f"- **{claim}**: depends on the budget: {parts}")
     return lines
 
@@ -241,9 +240,9 @@ def _head_lines(
         f"# Budget study: {title}",
         "",
         f"Generated from `{out}`. Command: `{record.get('command', '')}`. Budgets finished: "
-        f"{', '.join(map(str, budgets)) or 'none'} epochs"
+        f"{epochs_text(budgets) if budgets else 'none'}"
         + (
-            f"; still to run: {', '.join(map(str, missing))} epochs (rerun the command to resume)"
+            f"; still to run: {epochs_text(missing)} (rerun the command to resume)"
             if missing
             else ""
         )
@@ -256,7 +255,7 @@ def _head_lines(
 def _budget_columns(budgets: list[int]) -> list[str]:
     """Header and rule of a table with one column per budget."""
     return [
-        "| dataset | loss | head | shots | " + " | ".join(f"{e} epochs" for e in budgets) + " |",
+        "| dataset | loss | head | shots | " + " | ".join(epochs_text(e) for e in budgets) + " |",
         "|" + "---|" * (4 + len(budgets)),
     ]
 

@@ -7,6 +7,8 @@ import shlex
 import sys
 import time
 
+from ..utils.text import epochs_text
+
 
 def add_parser(sub) -> None:
     from ..benchmark.config import BenchmarkConfig, flag
@@ -202,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
     res = run_benchmark(cfg, out, force=args.force)
     print(console_text(res.analysis))
     print(
-        f"\nEvery run trained {cfg.epochs} epochs: these comparisons hold at that budget. Whether they "
+        f"\nEvery run trained {epochs_text(cfg.epochs)}: these comparisons "
+        "hold at that budget. Whether they "
         "last is a budget study's question (--epochs 3 10 30; on glyphs see "
         "results/glyphs-budget/BUDGET.md)."
     )
@@ -225,7 +228,7 @@ def run_budgets(cfg, budgets, out, args: argparse.Namespace) -> int:
 
     if args.plan:
         for epochs in budgets:
-            print(f"# budget {epochs} epochs")
+            print(f"# budget {epochs_text(epochs)}")
             print_plan(dataclasses.replace(cfg, epochs=epochs), budget_folder(out, epochs))
         return 0
     start = time.perf_counter()

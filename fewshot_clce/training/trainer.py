@@ -36,6 +36,7 @@ from ..utils.distributed import (
     shutdown_distributed,
 )
 from ..utils.files import StartGuard
+from ..utils.text import epochs_text
 from . import run_folder as _rundir
 from .build import TrainingLoss, TrainingRun, build_run
 from .config import TrainConfig
@@ -188,7 +189,9 @@ def _start(
                     "epoch cannot be recovered: delete the run folder (or train with --force) to "
                     "train it again"
                 )
-            _log(ctx, f"run {run_dir} already finished its {cfg.epochs} epochs; nothing to do")
+            _log(
+                ctx, f"run {run_dir} already finished its {epochs_text(cfg.epochs)}; nothing to do"
+            )
             return None
         remaining = cfg.epochs - (state["epoch"] if state is not None else 0)
         _decode_once(run.base, remaining * run.steps * cfg.batch_size, cfg.num_workers, ctx)

@@ -72,7 +72,7 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
     assert text.startswith(
         "# Budget study: clce against ce\n"
     )  # the untrained row is a reference, not compared
-    assert "| 1 epochs | 2 epochs |" in text
+    assert "| 1 epoch | 2 epochs |" in text
     assert "clce − ce" in text
     assert "## Convergence" in text and "## Claims per budget" in text
     conv = pd.read_csv(study / "convergence.csv")

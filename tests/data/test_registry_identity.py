@@ -322,7 +322,7 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
         == 0
     ), capsys.readouterr().err
     assert (
-        "Every run trained 1 epochs: these comparisons hold at that budget"
+        "Every run trained 1 epoch: these comparisons hold at that budget"
         in capsys.readouterr().out
     )
     per_episode = pd.read_csv(out / "per_episode.csv")

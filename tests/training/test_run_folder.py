@@ -82,7 +82,7 @@ def test_resume_compares_the_resolved_settings(run_dir, tmp_path, capsys):
     run_folder.save_checkpoint(copy / "checkpoint_last.pt", state)
     capsys.readouterr()
     assert _train(copy, "--resume") == 0
-    assert "already finished its 1 epochs" in capsys.readouterr().err
+    assert "already finished its 1 epoch" in capsys.readouterr().err
     assert _train(copy, "--resume", "--lr", "0.01") == 2
     err = capsys.readouterr().err
     assert "cannot resume" in err and "lr: 0.05 in the run, 0.01 now" in err
