@@ -239,8 +239,7 @@ def test_bad_input_is_one_line_before_any_work(world, tmp_path, capsys, monkeypa
         assert expected in err and len(err.strip().splitlines()) == 1, (extra, err)
         assert not out.exists()
     assert (
-        main(argv("evaluate {value} --backbone conv4 --dataset digits", value=tmp / "glyph_run"))
-        == 2
+        main(argv("evaluate {run} --backbone conv4 --dataset digits", run=tmp / "glyph_run")) == 2
     )
     assert "not both" in capsys.readouterr().err
     assert (
@@ -293,9 +292,9 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     assert (
         main(
             argv(
-                "evaluate {value} --dataset digits --shots 1 --n-episodes 20 "
+                "evaluate {run} --dataset digits --shots 1 --n-episodes 20 "
                 "--head centroid --out {out}",
-                value=tmp / "glyph_run",
+                run=tmp / "glyph_run",
                 out=tmp_path / "on_digits.csv",
             )
         )
@@ -330,10 +329,10 @@ def test_the_user_commands_end_to_end(world, tmp_path, capsys):
     assert (
         main(
             argv(
-                "compare {value} {value2} --episodes {episodes} --dataset "
+                "compare {run_a} {run_b} --episodes {episodes} --dataset "
                 "{dataset} --head centroid --out {out}",
-                value=tmp / "glyph_run",
-                value2=tmp / "digit_run",
+                run_a=tmp / "glyph_run",
+                run_b=tmp / "digit_run",
                 episodes=paths["rgb"],
                 dataset=rgb,
                 out=tmp_path / "cmp.csv",

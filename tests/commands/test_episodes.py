@@ -100,9 +100,9 @@ def test_show_and_convert_check_the_dataset(tmp_path, capsys):
     assert (
         main(
             argv(
-                "episodes convert {good} {value} --dataset digits",
+                "episodes convert {good} {target} --dataset digits",
                 good=good,
-                value=tmp_path / "good.csv",
+                target=tmp_path / "good.csv",
             )
         )
         == 0
@@ -152,9 +152,9 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     assert (
         main(
             argv(
-                "episodes convert {value} {value2} --dataset digits --split val",
-                value=tmp_path / "t.csv",
-                value2=tmp_path / "t.npz",
+                "episodes convert {source} {target} --dataset digits --split val",
+                source=tmp_path / "t.csv",
+                target=tmp_path / "t.npz",
             )
         )
         == 0
@@ -172,9 +172,9 @@ def test_convert_binds_a_table_to_the_split_it_was_checked_against(tmp_path, cap
     assert (
         main(
             argv(
-                "episodes convert {value} {value2} --dataset digits --split val",
-                value=tmp_path / "bare.npz",
-                value2=tmp_path / "bound.npz",
+                "episodes convert {source} {target} --dataset digits --split val",
+                source=tmp_path / "bare.npz",
+                target=tmp_path / "bound.npz",
             )
         )
         == 0

@@ -71,7 +71,9 @@ def test_non_utf8_file_name_is_a_one_line_error(tmp_path, capsys, where):
         os.rename(os.fsencode(root / "b"), bad)
     for args in (
         argv(
-            "show {value} --split base --out {out}", value=f"folder:{root}", out=tmp_path / "g.png"
+            "show {dataset} --split base --out {out}",
+            dataset=f"folder:{root}",
+            out=tmp_path / "g.png",
         ),
         *(
             argv(

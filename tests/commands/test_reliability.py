@@ -404,8 +404,8 @@ def test_16_bit_png_classes_are_scaled_not_clipped(tmp_path, capsys):
     assert (
         main(
             argv(
-                "show {value} --split base --out {out}",
-                value=f"folder:{root}",
+                "show {dataset} --split base --out {out}",
+                dataset=f"folder:{root}",
                 out=tmp_path / "g.png",
             )
         )
@@ -656,8 +656,8 @@ def test_episode_csv_and_split_file_with_a_byte_order_mark_are_read(tmp_path, ca
     assert (
         main(
             argv(
-                "show {value} --split base --out {out}",
-                value=f"folder:{root}::{split_file}",
+                "show {dataset} --split base --out {out}",
+                dataset=f"folder:{root}::{split_file}",
                 out=tmp_path / "g.png",
             )
         )
@@ -711,8 +711,8 @@ def test_novel_image_identical_to_a_base_image_is_warned_about(tmp_path, capsys)
         assert (
             main(
                 argv(
-                    "show {value} --split novel --out {out}",
-                    value=_split_folder(tmp_path / "clean"),
+                    "show {dataset} --split novel --out {out}",
+                    dataset=_split_folder(tmp_path / "clean"),
                     out=tmp_path / "h.png",
                 )
             )
@@ -865,9 +865,9 @@ def test_same_manifest_twice_is_refused_before_writing(tmp_path, capsys):
     assert (
         main(
             argv(
-                "evaluate --backbone conv4 --pretrained --episodes {episodes} {value} --out {out}",
+                "evaluate --backbone conv4 --pretrained --episodes {episodes} {more_episodes} --out {out}",
                 episodes=path,
-                value=tmp_path / "copy.npz",
+                more_episodes=tmp_path / "copy.npz",
                 out=out,
             )
         )

@@ -50,7 +50,10 @@ def test_show_folder_dataset_in_color(tmp_path):
         for i in range(2):
             Image.new("RGB", (8, 8), color).save(root / f"k{c}" / f"{i}.png")
     out = tmp_path / "g.png"
-    assert main(argv("show {value} --split base --out {out}", value=f"folder:{root}", out=out)) == 0
+    assert (
+        main(argv("show {dataset} --split base --out {out}", dataset=f"folder:{root}", out=out))
+        == 0
+    )
     pixels = np.asarray(Image.open(out).convert("RGB")).reshape(-1, 3)
     # the base class's colour is drawn: some pixel is pure red, green or blue
     pure = {tuple(p) for p in pixels} & {(255, 0, 0), (0, 255, 0), (0, 0, 255)}

@@ -137,8 +137,8 @@ def test_evaluate_and_compare_runs_trained_on_a_folder(world, capsys, monkeypatc
         assert (
             main(
                 argv(
-                    "evaluate {value} --episodes {episodes} --head centroid --no-cache --out {out}",
-                    value=tmp / run,
+                    "evaluate {run} --episodes {episodes} --head centroid --no-cache --out {out}",
+                    run=tmp / run,
                     episodes=made,
                     out=out,
                 )
@@ -151,9 +151,9 @@ def test_evaluate_and_compare_runs_trained_on_a_folder(world, capsys, monkeypatc
     assert (
         main(
             argv(
-                "compare {value} {value2} --episodes {episodes} --head centroid --no-cache",
-                value=tmp / "run_abs",
-                value2=tmp / "run_rel",
+                "compare {run_a} {run_b} --episodes {episodes} --head centroid --no-cache",
+                run_a=tmp / "run_abs",
+                run_b=tmp / "run_rel",
                 episodes=made,
             )
         )
@@ -194,8 +194,8 @@ def test_relative_path_and_a_copy_give_the_same_manifests(world, monkeypatch, ca
     assert (
         main(
             argv(
-                "evaluate {value} --episodes copy.npz --head centroid --no-cache --out copy.csv",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes copy.npz --head centroid --no-cache --out copy.csv",
+                run=tmp / "run_abs",
             )
         )
         == 0
@@ -220,8 +220,8 @@ def test_other_data_under_the_same_name_is_refused_by_fingerprint(world, tmp_pat
     assert (
         main(
             argv(
-                "evaluate {value} --episodes {episodes} --no-cache --out {out}",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes {episodes} --no-cache --out {out}",
+                run=tmp / "run_abs",
                 episodes=tmp_path / "other.npz",
                 out=tmp_path / "x.csv",
             )
@@ -249,8 +249,8 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     assert (
         main(
             argv(
-                "evaluate {value} --episodes {episodes} --out {out}",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes {episodes} --out {out}",
+                run=tmp / "run_abs",
                 episodes=tmp_path / "digits.npz",
                 out=tmp_path / "x.csv",
             )
@@ -276,8 +276,8 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     assert (
         main(
             argv(
-                "evaluate {value} --episodes {episodes} --out {out}",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes {episodes} --out {out}",
+                run=tmp / "run_abs",
                 episodes=tmp_path / "other.npz",
                 out=tmp_path / "y.csv",
             )
@@ -293,8 +293,8 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
     assert (
         main(
             argv(
-                "evaluate {value} --episodes {episodes} --dataset {dataset} --out {out}",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes {episodes} --dataset {dataset} --out {out}",
+                run=tmp / "run_abs",
                 episodes=tmp_path / "other.npz",
                 dataset=f"folder:{other}::split.tsv",
                 out=tmp_path / "y.csv",
@@ -308,19 +308,14 @@ def test_another_dataset_is_evaluated_cross_domain_and_another_folder_needs_its_
 def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     tmp, root, spec = world
     out = tmp_path / "bench"
-    assert (
-        main(
-            argv(
-                "benchmark --dataset {dataset} --losses ce --seeds 0 --epochs "
-                "1 --batch-size 8 --ways 3 --shots 1 --queries 2 --heads "
-                "centroid --episodes 6 --val-episodes 3 --no-tsne "
-                "--no-progress --device cpu --out {out}",
-                dataset=spec,
-                out=out,
-            )
-        )
-        == 0
-    ), capsys.readouterr().err
+    command = argv(
+        "benchmark --dataset {dataset} --losses ce --seeds 0 --epochs 1 --batch-size 8 --ways 3 "
+        "--shots 1 --queries 2 --heads centroid --episodes 6 --val-episodes 3 --no-tsne "
+        "--no-progress --device cpu --out {out}",
+        dataset=spec,
+        out=out,
+    )
+    assert main(command) == 0, capsys.readouterr().err
     assert (
         "Every run trained 1 epoch: these comparisons hold at that budget"
         in capsys.readouterr().out
@@ -337,8 +332,8 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     assert (
         main(
             argv(
-                "evaluate {value} --episodes {episodes} --head centroid --no-cache --out {out}",
-                value=tmp / "run_abs",
+                "evaluate {run} --episodes {episodes} --head centroid --no-cache --out {out}",
+                run=tmp / "run_abs",
                 episodes=novel,
                 out=tmp_path / "x.csv",
             )
@@ -347,19 +342,7 @@ def test_benchmark_on_a_folder_dataset(world, tmp_path, capsys):
     )
     capsys.readouterr()
     # re-running resumes: nothing trained or evaluated again
-    assert (
-        main(
-            argv(
-                "benchmark --dataset {dataset} --losses ce --seeds 0 --epochs "
-                "1 --batch-size 8 --ways 3 --shots 1 --queries 2 --heads "
-                "centroid --episodes 6 --val-episodes 3 --no-tsne "
-                "--no-progress --device cpu --out {out}",
-                dataset=spec,
-                out=out,
-            )
-        )
-        == 0
-    )
+    assert main(command) == 0
     assert "0 trained, 1 reused; 0 evaluated, 1 evaluations reused" in capsys.readouterr().out
 
 

@@ -37,8 +37,8 @@ def test_evaluate_names_a_bad_device_before_loading_the_run(tmp_path, capsys):
     # the run folder does not exist: the device is checked first, so its error is the one shown
     code = main(
         argv(
-            "evaluate {value} --episodes {episodes} --device foo",
-            value=tmp_path / "run",
+            "evaluate {run} --episodes {episodes} --device foo",
+            run=tmp_path / "run",
             episodes=tmp_path / "e.npz",
         )
     )
