@@ -1,8 +1,13 @@
 """Whether the trainings of a budget study have converged: the gain in val accuracy over the
-last epochs of each chosen configuration, with a t interval over its seeds.
+last epochs of each chosen configuration, and the gain from one budget to the next, each with a t
+interval over the seeds.
+
+The learning rate decays to 0 at the end of every training, so the last epochs of a training
+flatten at any budget: flat last epochs say the schedule ended, not that more epochs would not
+help. Whether a budget is long enough is read across budgets (:func:`budget_gains`).
 
 The val curves come from :func:`fewshot_clce.benchmark.budget_report.val_curves`; the result is
-the ``convergence.csv`` and the convergence section of ``BUDGET.md``.
+``convergence.csv``, ``budget_gains.csv`` and the convergence section of ``BUDGET.md``.
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ def convergence(curves: pd.DataFrame) -> pd.DataFrame:
     contains 0 -- what is left to gain is within the seed-to-seed noise -- and *still rising* when
     it lies above 0.
     """
-    from scipy import stats
-
     rows = []
     for (epochs, dataset, loss, config), group in curves.groupby(
         ["epochs", "dataset", "loss", "config"]
@@ -41,16 +44,7 @@ def convergence(curves: pd.DataFrame) -> pd.DataFrame:
                     tail["epoch"].to_numpy(float), tail["val_acc"].to_numpy(float), 1
                 )[0]
                 gains.append(slope * (len(tail) - 1))
-        gain = float(np.mean(gains)) if gains else math.nan
-        if len(gains) >= 2:
-            half = (
-                stats.t.ppf(0.975, len(gains) - 1) * np.std(gains, ddof=1) / math.sqrt(len(gains))
-            )
-            low, high = gain - half, gain + half
-            state = "still rising" if low > 0 else ("falling" if high < 0 else "flat")
-        else:
-            low = high = math.nan
-            state = "one seed: not judged"
+        gain, low, high, state = _t_interval(gains)
         rows.append(
             {
                 "epochs": epochs,
@@ -82,3 +76,62 @@ def convergence(curves: pd.DataFrame) -> pd.DataFrame:
             "state",
         ],
     )
+
+
+def _t_interval(values: list[float]) -> tuple[float, float, float, str]:
+    """Mean, t interval over the values (seeds) and its state: *still rising* above 0, *falling*
+    below, *flat* when it contains 0; with one value no interval."""
+    from scipy import stats
+
+    mean = float(np.mean(values)) if values else math.nan
+    if len(values) < 2:
+        return mean, math.nan, math.nan, "one seed: not judged"
+    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    low, high = mean - half, mean + half
+    return mean, low, high, "still rising" if low > 0 else ("falling" if high < 0 else "flat")
+
+
+def budget_gains(curves: pd.DataFrame) -> pd.DataFrame:
+    """Each loss's chosen configuration from one budget to the next: the change of its final val
+    accuracy, paired by training seed, with a t interval over the seeds.
+
+    A budget is long enough for a loss when the next budget gains nothing beyond the seed noise
+    (*flat* or *falling*); *still rising*: the longer training is better. The configuration may
+    differ between budgets (each budget chooses on val).
+    """
+    columns = ["dataset", "loss", "from_epochs", "to_epochs", "config_from", "config_to"]
+    columns += ["n_seeds", "final_from", "final_to", "gain", "gain_low", "gain_high", "state"]
+    if not len(curves):
+        return pd.DataFrame(columns=columns)
+    last = curves.sort_values("epoch").groupby(["epochs", "dataset", "loss", "seed"]).tail(1)
+    rows = []
+    for (dataset, loss), group in last.groupby(["dataset", "loss"]):
+        budgets = sorted(group["epochs"].unique())
+        for short, long in zip(budgets, budgets[1:]):
+            a = group[group["epochs"] == short].set_index("seed")
+            b = group[group["epochs"] == long].set_index("seed")
+            seeds = sorted(set(a.index) & set(b.index))
+            gains = [float(b.at[s, "val_acc"] - a.at[s, "val_acc"]) for s in seeds]
+            gain, low, high, state = _t_interval(gains)
+            rows.append(
+                dict(
+                    zip(
+                        columns,
+                        [dataset, loss, int(short), int(long), a["config"].iloc[0]]
+                        + [b["config"].iloc[0], len(seeds), float(a["val_acc"].mean())]
+                        + [float(b["val_acc"].mean()), gain, low, high, state],
+                    )
+                )
+            )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def converged_budget(gains: pd.DataFrame) -> int | None:
+    """The shortest budget from which no loss gains at the next budget (None: none shown)."""
+    if not len(gains):
+        return None
+    for short in sorted(gains["from_epochs"].unique()):
+        later = gains[gains["from_epochs"] >= short]
+        if later["state"].isin(["flat", "falling"]).all():
+            return int(short)
+    return None

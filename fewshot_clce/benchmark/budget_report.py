@@ -4,7 +4,8 @@
 - ``BUDGET.md``: each claim's verdict per budget, each loss's Δ against the baseline per budget
   with its seed-level interval, the configuration chosen at each budget, and whether the longest
   budget has converged (val accuracy flat over its last epochs);
-- ``budget.csv`` (one row per budget, dataset, loss, head and shots) and ``convergence.csv``;
+- ``budget.csv`` (one row per budget, dataset, loss, head and shots), ``convergence.csv`` and
+  ``budget_gains.csv``;
 - ``plots/budget_<dataset>.png`` (Δ against the budget, one panel per head and shots) and
   ``plots/val_curves_<dataset>.png`` (val accuracy per epoch of the chosen configurations).
 
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils.text import epochs_text
-from .budget_convergence import convergence
+from .budget_convergence import budget_gains, converged_budget, convergence
 from .plan import dataset_folder
 
 BUDGET_FILE = "budget.json"
@@ -197,6 +198,7 @@ def budget_markdown(
     table: pd.DataFrame,
     claims: pd.DataFrame,
     conv: pd.DataFrame,
+    gains: pd.DataFrame,
     record: dict,
     plots: list[Path],
 ) -> str:
@@ -216,7 +218,7 @@ def budget_markdown(
     ]
     lines += _delta_lines(table, budgets, baseline)
     lines += _accuracy_lines(table, budgets)
-    lines += _convergence_lines(conv)
+    lines += _convergence_lines(conv, gains)
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -303,9 +305,9 @@ def _accuracy_lines(table: pd.DataFrame, budgets: list[int]) -> list[str]:
     return lines
 
 
-def _convergence_lines(conv: pd.DataFrame) -> list[str]:
-    """The convergence section: each chosen configuration's gain over its last epochs, and whether
-    the longest budget is a converged comparison."""
+def _convergence_lines(conv: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """The convergence section: each chosen configuration's gain over its last epochs, and from
+    one budget to the next."""
     lines = ["", "## Convergence", ""]
     if not len(conv):
         return lines + [
@@ -325,22 +327,47 @@ def _convergence_lines(conv: pd.DataFrame) -> list[str]:
             f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
             f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
         )
-    longest = conv[conv["epochs"] == conv["epochs"].max()]
-    flat = longest["state"].eq("flat").all()
+    return lines + _across_budget_lines(gains)
+
+
+def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
+    """Each loss's final val accuracy from one budget to the next, and the converged budget."""
+    lines = [
+        "",
+        "The learning rate decays to 0 at the end of every training, so the last epochs flatten at "
+        "any budget. Whether a budget is long enough is read across budgets: the change of each "
+        "loss's chosen configuration's final val accuracy at the next budget, paired by seed, with "
+        "a t interval over the seeds.",
+        "",
+    ]
+    if not len(gains):
+        return lines + ["One budget with training history: nothing to compare it with yet."]
+    lines += [
+        "| dataset | loss | budgets | final val accuracy | gain (points) | state |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in gains.itertuples(index=False):
+        lines.append(
+            f"| {r.dataset} | {r.loss} | {r.from_epochs} -> {r.to_epochs} | "
+            f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | "
+            f"{_points(r.gain, r.gain_low, r.gain_high)} | {r.state} |"
+        )
+    converged = converged_budget(gains)
+    rising = gains[gains["state"].eq("still rising")]
     return lines + [
         "",
-        f"At the longest budget ({int(longest['epochs'].iloc[0])} epochs) "
-        + (
-            "every chosen configuration is flat: this is a converged comparison."
-            if flat
-            else "not every chosen configuration is flat: a longer budget is needed before the comparison can "
-            "be called converged."
-        ),
+        f"Converged at {epochs_text(converged)}: no loss gains at a longer budget, so the "
+        f"comparison at {epochs_text(converged)} is the one to quote."
+        if converged is not None
+        else "No budget is shown converged: a longer budget still gains for "
+        + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
+        + ".",
     ]
 
 
 def write_budget_report(out: Path) -> list[Path]:
-    """Write ``BUDGET.md``, ``budget.csv``, ``convergence.csv`` and the plots from the finished budgets."""
+    """Write ``BUDGET.md``, ``budget.csv``, ``convergence.csv``, ``budget_gains.csv`` and the plots
+    from the finished budgets."""
     from .budget_plots import plot_budget, plot_val_curves
 
     out = Path(out)
@@ -350,6 +377,7 @@ def write_budget_report(out: Path) -> list[Path]:
     claims = claims_table(folders)
     curves = val_curves(folders)
     conv = convergence(curves)
+    gains = budget_gains(curves)
     written = []
     plots = []
     for dataset in dict.fromkeys(table["dataset"]) if len(table) else []:
@@ -361,8 +389,10 @@ def write_budget_report(out: Path) -> list[Path]:
                 plots.append(p)
     table.to_csv(out / "budget.csv", index=False)
     conv.to_csv(out / "convergence.csv", index=False)
+    gains.to_csv(out / "budget_gains.csv", index=False)
     (out / REPORT).write_text(
-        budget_markdown(out, table, claims, conv, record, plots), encoding="utf-8"
+        budget_markdown(out, table, claims, conv, gains, record, plots), encoding="utf-8"
     )
-    written += [out / REPORT, out / "budget.csv", out / "convergence.csv", *plots]
+    written += [out / REPORT, out / "budget.csv", out / "convergence.csv", out / "budget_gains.csv"]
+    written += plots
     return written

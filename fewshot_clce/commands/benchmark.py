@@ -237,7 +237,7 @@ def run_budgets(cfg, budgets, out, args: argparse.Namespace) -> int:
         f"\nbudgets {', '.join(map(str, res.budgets))} epochs; {time.perf_counter() - start:.0f} s in all"
     )
     print(
-        f"results in {out}/ ({REPORT}, budget.csv, convergence.csv, plots/; each budget in epochs-E/)"
+        f"results in {out}/ ({REPORT}, budget.csv, convergence.csv, budget_gains.csv, plots/; each budget in epochs-E/)"
     )
     return 0
 

@@ -10,7 +10,7 @@ import pytest
 from _cli import argv
 
 from fewshot_clce.benchmark.budget import check_budgets
-from fewshot_clce.benchmark.budget_convergence import convergence
+from fewshot_clce.benchmark.budget_convergence import budget_gains, converged_budget, convergence
 from fewshot_clce.cli import main
 from fewshot_clce.training.loop import epoch_steps
 
@@ -75,6 +75,8 @@ def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
     assert "| 1 epoch | 2 epochs |" in text
     assert "clce − ce" in text
     assert "## Convergence" in text and "## Claims per budget" in text
+    assert "| digits | ce | 1 -> 2 |" in text  # the across-budget table
+    assert set(pd.read_csv(study / "budget_gains.csv")["loss"]) == {"ce", "clce"}
     conv = pd.read_csv(study / "convergence.csv")
     assert set(conv["epochs"]) == {1, 2} and set(conv["loss"]) == {"ce", "clce"}
     assert (study / "plots" / "budget_digits.png").stat().st_size > 0
@@ -148,6 +150,40 @@ def test_convergence_tells_a_rising_curve_from_a_flat_one():
     assert flat["state"] == "flat"
     one = convergence(_curves(0.01, seeds=(0,))).iloc[0]
     assert one["state"] == "one seed: not judged"
+
+
+def _budget_curves(final_by_budget, loss="ce", seeds=(0, 1, 2), noise=0.002):
+    """Val curves that end at final_by_budget[E] at each budget E, per seed with small noise."""
+    rng = np.random.default_rng(1)
+    frames = []
+    for epochs, final in final_by_budget.items():
+        for s in seeds:
+            frame = _curves(0.0, seeds=(s,), epochs=epochs)
+            frame["val_acc"] = final + rng.normal(0, noise)
+            frame["loss"], frame["config"] = loss, f"{loss}(bs=64)"
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_budget_is_long_enough_when_the_next_gains_nothing_beyond_seed_noise():
+    """A schedule that decays to 0 flattens every training's last epochs; the budget that is
+    long enough is read across budgets, paired by seed."""
+    curves = pd.concat(
+        [
+            _budget_curves({3: 0.90, 10: 0.95, 30: 0.95}, loss="ce"),
+            _budget_curves({3: 0.93, 10: 0.95, 30: 0.951}, loss="clce"),
+        ]
+    )
+    gains = budget_gains(curves).set_index(["loss", "from_epochs"])
+    assert gains.loc[("ce", 3), "state"] == "still rising"
+    assert gains.loc[("ce", 3), "gain"] == pytest.approx(0.05, abs=0.005)
+    assert gains.loc[("ce", 10), "state"] == "flat"
+    assert gains.loc[("clce", 3), "state"] == "still rising"
+    assert converged_budget(budget_gains(curves)) == 10
+    # every training's own curve ends level: that reading alone would call 3 epochs converged
+    assert not convergence(curves)["state"].eq("still rising").any()
+    still = _budget_curves({3: 0.90, 10: 0.93, 30: 0.96})
+    assert converged_budget(budget_gains(still)) is None
 
 
 def test_equal_steps_take_the_largest_batch_s_pass():
