@@ -17,6 +17,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..utils.text import epochs_text, points_text
+
 # Epochs at the end of a training whose val accuracy must be flat for "converged".
 FLAT_EPOCHS_MIN = 3
 
@@ -135,3 +137,72 @@ def converged_budget(gains: pd.DataFrame) -> int | None:
         if later["state"].isin(["flat", "falling"]).all():
             return int(short)
     return None
+
+
+def convergence_lines(conv: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """The convergence section: each chosen configuration's gain over its last epochs, and from
+    one budget to the next."""
+    lines = ["", "## Convergence", ""]
+    if not len(conv):
+        return lines + [
+            "No training history was found (the run folders are not beside the results)."
+        ]
+    lines += [
+        "Val accuracy (the training's own val episodes) of each chosen configuration over its last "
+        "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
+        "*flat*: the interval contains 0; *still rising*: it lies above 0.",
+        "",
+        "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
+        "(points) | state |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
+        lines.append(
+            f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
+            f"{points_text(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
+        )
+    longest = conv[conv["epochs"] == conv["epochs"].max()]
+    rising = longest[longest["state"].eq("still rising")]
+    if len(rising):
+        lines += [
+            "",
+            f"At the longest budget ({epochs_text(int(longest['epochs'].iloc[0]))}) "
+            + ", ".join(rising["loss"])
+            + " still gained over the last epochs while the learning rate went to 0: not converged.",
+        ]
+    return lines + _across_budget_lines(gains)
+
+
+def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
+    """Each loss's final val accuracy from one budget to the next, and the converged budget."""
+    lines = [
+        "",
+        "The learning rate decays to 0 at the end of every training, so the last epochs flatten at "
+        "any budget. Whether a budget is long enough is read across budgets: the change of each "
+        "loss's chosen configuration's final val accuracy at the next budget, paired by seed, with "
+        "a t interval over the seeds.",
+        "",
+    ]
+    if not len(gains):
+        return lines + ["One budget with training history: nothing to compare it with yet."]
+    lines += [
+        "| dataset | loss | budgets | final val accuracy | gain (points) | state |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in gains.itertuples(index=False):
+        lines.append(
+            f"| {r.dataset} | {r.loss} | {r.from_epochs} -> {r.to_epochs} | "
+            f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | "
+            f"{points_text(r.gain, r.gain_low, r.gain_high)} | {r.state} |"
+        )
+    converged = converged_budget(gains)
+    rising = gains[gains["state"].eq("still rising")]
+    return lines + [
+        "",
+        f"Converged at {epochs_text(converged)}: no loss gains at a longer budget, so the "
+        f"comparison at {epochs_text(converged)} is the one to quote."
+        if converged is not None
+        else "No budget is shown converged: a longer budget still gains for "
+        + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
+        + ".",
+    ]

@@ -19,11 +19,10 @@ import json
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 
-from ..utils.text import epochs_text
-from .budget_convergence import budget_gains, converged_budget, convergence
+from ..utils.text import epochs_text, points_text
+from .budget_convergence import budget_gains, convergence, convergence_lines
 from .plan import dataset_folder
 
 BUDGET_FILE = "budget.json"
@@ -152,14 +151,6 @@ def val_curves(folders: dict[int, Path]) -> pd.DataFrame:
 # ---------------------------------------------------------------- writing
 
 
-def _points(value: float, low: float, high: float) -> str:
-    if not np.isfinite(value):
-        return "—"
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return f"{100 * value:+.2f}"
-    return f"{100 * value:+.2f} [{100 * low:+.2f}, {100 * high:+.2f}]"
-
-
 def _claim_lines(claims: pd.DataFrame, budgets: list[int]) -> list[str]:
     lines = []
     for claim, group in claims.groupby("claim", sort=False):
@@ -218,7 +209,7 @@ def budget_markdown(
     ]
     lines += _delta_lines(table, budgets, baseline)
     lines += _accuracy_lines(table, budgets)
-    lines += _convergence_lines(conv, gains)
+    lines += convergence_lines(conv, gains)
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
     return "\n".join(lines) + "\n"
@@ -276,7 +267,9 @@ def _delta_lines(table: pd.DataFrame, budgets: list[int], baseline: str) -> list
         for e in budgets:
             g = group[group["epochs"] == e]
             cells.append(
-                _points(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0]) if len(g) else "—"
+                points_text(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0])
+                if len(g)
+                else "—"
             )
         lines.append(
             f"| {dataset} | {loss} − {baseline} | {head} | {shots} | " + " | ".join(cells) + " |"
@@ -303,66 +296,6 @@ def _accuracy_lines(table: pd.DataFrame, budgets: list[int]) -> list[str]:
             )
         lines.append(f"| {dataset} | {loss} | {head} | {shots} | " + " | ".join(cells) + " |")
     return lines
-
-
-def _convergence_lines(conv: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
-    """The convergence section: each chosen configuration's gain over its last epochs, and from
-    one budget to the next."""
-    lines = ["", "## Convergence", ""]
-    if not len(conv):
-        return lines + [
-            "No training history was found (the run folders are not beside the results)."
-        ]
-    lines += [
-        "Val accuracy (the training's own val episodes) of each chosen configuration over its last "
-        "epochs: the gain over those epochs, averaged over seeds, with a t interval over the seeds. "
-        "*flat*: the interval contains 0; *still rising*: it lies above 0.",
-        "",
-        "| budget | dataset | loss | configuration | final val accuracy | gain over the last epochs "
-        "(points) | state |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
-        lines.append(
-            f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
-            f"{_points(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
-        )
-    return lines + _across_budget_lines(gains)
-
-
-def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
-    """Each loss's final val accuracy from one budget to the next, and the converged budget."""
-    lines = [
-        "",
-        "The learning rate decays to 0 at the end of every training, so the last epochs flatten at "
-        "any budget. Whether a budget is long enough is read across budgets: the change of each "
-        "loss's chosen configuration's final val accuracy at the next budget, paired by seed, with "
-        "a t interval over the seeds.",
-        "",
-    ]
-    if not len(gains):
-        return lines + ["One budget with training history: nothing to compare it with yet."]
-    lines += [
-        "| dataset | loss | budgets | final val accuracy | gain (points) | state |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in gains.itertuples(index=False):
-        lines.append(
-            f"| {r.dataset} | {r.loss} | {r.from_epochs} -> {r.to_epochs} | "
-            f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | "
-            f"{_points(r.gain, r.gain_low, r.gain_high)} | {r.state} |"
-        )
-    converged = converged_budget(gains)
-    rising = gains[gains["state"].eq("still rising")]
-    return lines + [
-        "",
-        f"Converged at {epochs_text(converged)}: no loss gains at a longer budget, so the "
-        f"comparison at {epochs_text(converged)} is the one to quote."
-        if converged is not None
-        else "No budget is shown converged: a longer budget still gains for "
-        + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
-        + ".",
-    ]
 
 
 def write_budget_report(out: Path) -> list[Path]:
