@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..stats.seeds import TRUSTED_SEEDS
 from ..utils.text import epochs_text, points_text
 
 # Epochs at the end of a training whose val accuracy must be flat for "converged".
@@ -80,9 +81,10 @@ def convergence(curves: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _t_interval(values: list[float]) -> tuple[float, float, float, str]:
+def _t_interval(values: list[float], judged_from: int = 2) -> tuple[float, float, float, str]:
     """Mean, t interval over the values (seeds) and its state: *still rising* above 0, *falling*
-    below, *flat* when it contains 0; with one value no interval."""
+    below, *flat* when it contains 0; with one value no interval, and below ``judged_from``
+    values no state (the interval is shown, but too wide to call anything flat)."""
     from scipy import stats
 
     mean = float(np.mean(values)) if values else math.nan
@@ -90,6 +92,8 @@ def _t_interval(values: list[float]) -> tuple[float, float, float, str]:
         return mean, math.nan, math.nan, "one seed: not judged"
     half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
     low, high = mean - half, mean + half
+    if len(values) < judged_from:
+        return mean, low, high, f"{len(values)} seeds: not judged"
     return mean, low, high, "still rising" if low > 0 else ("falling" if high < 0 else "flat")
 
 
@@ -98,8 +102,10 @@ def budget_gains(curves: pd.DataFrame) -> pd.DataFrame:
     accuracy, paired by training seed, with a t interval over the seeds.
 
     A budget is long enough for a loss when the next budget gains nothing beyond the seed noise
-    (*flat* or *falling*); *still rising*: the longer training is better. The configuration may
-    differ between budgets (each budget chooses on val).
+    (*flat* or *falling*); *still rising*: the longer training is better. Below the seed-level
+    interval's trusted number of seeds (:data:`~fewshot_clce.stats.seeds.TRUSTED_SEEDS`) the
+    interval is too wide to call a budget long enough: not judged. The configuration may differ
+    between budgets (each budget chooses on val).
     """
     columns = ["dataset", "loss", "from_epochs", "to_epochs", "config_from", "config_to"]
     columns += ["n_seeds", "final_from", "final_to", "gain", "gain_low", "gain_high", "state"]
@@ -114,7 +120,7 @@ def budget_gains(curves: pd.DataFrame) -> pd.DataFrame:
             b = group[group["epochs"] == long].set_index("seed")
             seeds = sorted(set(a.index) & set(b.index))
             gains = [float(b.at[s, "val_acc"] - a.at[s, "val_acc"]) for s in seeds]
-            gain, low, high, state = _t_interval(gains)
+            gain, low, high, state = _t_interval(gains, judged_from=TRUSTED_SEEDS)
             rows.append(
                 dict(
                     zip(
@@ -202,7 +208,12 @@ def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
         f"Converged at {epochs_text(converged)}: no loss gains at a longer budget, so the "
         f"comparison at {epochs_text(converged)} is the one to quote."
         if converged is not None
-        else "No budget is shown converged: a longer budget still gains for "
-        + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
+        else "No budget is shown converged: "
+        + (
+            "a longer budget still gains for "
+            + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
+            if len(rising)
+            else f"with fewer than {TRUSTED_SEEDS} seeds the change between budgets is not judged"
+        )
         + ".",
     ]

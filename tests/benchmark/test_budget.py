@@ -184,6 +184,9 @@ def test_a_budget_is_long_enough_when_the_next_gains_nothing_beyond_seed_noise()
     assert not convergence(curves)["state"].eq("still rising").any()
     still = _budget_curves({3: 0.90, 10: 0.93, 30: 0.96})
     assert converged_budget(budget_gains(still)) is None
+    # two seeds: the interval is shown, but too wide to call a budget long enough
+    two = budget_gains(_budget_curves({3: 0.95, 10: 0.95}, seeds=(0, 1)))
+    assert two["state"].tolist() == ["2 seeds: not judged"] and converged_budget(two) is None
 
 
 def test_equal_steps_take_the_largest_batch_s_pass():
