@@ -116,18 +116,19 @@ def budget_gains(curves: pd.DataFrame) -> pd.DataFrame:
     for (dataset, loss), group in last.groupby(["dataset", "loss"]):
         budgets = sorted(group["epochs"].unique())
         for short, long in zip(budgets, budgets[1:]):
-            a = group[group["epochs"] == short].set_index("seed")
-            b = group[group["epochs"] == long].set_index("seed")
-            seeds = sorted(set(a.index) & set(b.index))
-            gains = [float(b.at[s, "val_acc"] - a.at[s, "val_acc"]) for s in seeds]
+            a, b = (group[group["epochs"] == e] for e in (short, long))
+            # one chosen configuration per loss, or one per profiled value (batch sizes): averaged
+            acc_a, acc_b = (g.groupby("seed")["val_acc"].mean() for g in (a, b))
+            seeds = sorted(set(acc_a.index) & set(acc_b.index))
+            gains = [float(acc_b[s] - acc_a[s]) for s in seeds]
             gain, low, high, state = _t_interval(gains, judged_from=TRUSTED_SEEDS)
+            configs = [", ".join(sorted(set(g["config"]))) for g in (a, b)]
             rows.append(
                 dict(
                     zip(
                         columns,
-                        [dataset, loss, int(short), int(long), a["config"].iloc[0]]
-                        + [b["config"].iloc[0], len(seeds), float(a["val_acc"].mean())]
-                        + [float(b["val_acc"].mean()), gain, low, high, state],
+                        [dataset, loss, int(short), int(long), *configs, len(seeds)]
+                        + [float(acc_a.mean()), float(acc_b.mean()), gain, low, high, state],
                     )
                 )
             )

@@ -233,3 +233,13 @@ def test_steps_as_batch_trains_the_larger_batch_s_steps_and_is_recorded(tmp_path
     assert (
         state["scheduler"]["last_epoch"] == n_base // 256
     )  # not the n_base // 16 steps of its own pass
+
+
+def test_budget_gains_average_a_loss_s_several_chosen_configurations_per_seed():
+    """A study with a profile (one chosen configuration per batch size) still pairs by seed."""
+    one = _budget_curves({3: 0.90, 10: 0.95})
+    other = _budget_curves({3: 0.92, 10: 0.95})
+    other["config"] = "ce(bs=32)"
+    gains = budget_gains(pd.concat([one, other])).iloc[0]
+    assert gains["config_from"] == "ce(bs=32), ce(bs=64)" and gains["n_seeds"] == 3
+    assert gains["gain"] == pytest.approx(0.04, abs=0.005) and gains["state"] == "still rising"
