@@ -6,9 +6,8 @@ STAMP := $(VENV)/.installed
 L2L_STAMP := $(VENV)/.learn2learn
 L2L_WHEELS := build/learn2learn-wheel
 L2L_WHEEL := $(L2L_WHEELS)/.built
-BYTECODE := $(VENV)/.bytecode
 
-.PHONY: demo test lint typecheck venv learn2learn clean bench docs docs-samples
+.PHONY: demo test test-slow lint typecheck warm docs-build venv learn2learn clean bench docs docs-samples
 
 # The project with its test, cluster and docs extras (uv given pip's configuration, else pip).
 $(STAMP): setup.cfg pyproject.toml scripts/setup_venv.sh
@@ -17,15 +16,11 @@ $(STAMP): setup.cfg pyproject.toml scripts/setup_venv.sh
 
 venv: $(STAMP)
 
-# The installed packages' bytecode (uv leaves it out; it compiles while learn2learn installs).
-# Where PYTHONDONTWRITEBYTECODE is set (it is on the machine the timings were taken on), Python
-# would otherwise compile PyTorch's modules again in every process (2 s more per `import torch`).
-# The packages' own test folders (a quarter of the files) are never imported and left out. A few
-# packages ship files that are not Python 3 (templates, examples): they fail to compile and are
-# never imported, so the exit status is not checked (uv and pip skip them the same way).
-$(BYTECODE): $(STAMP)
-	$(BIN)/python -m compileall -q -j 0 -x '/tests?/' $$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") > /dev/null 2>&1 || true
-	touch $(BYTECODE)
+# Python writes the bytecode of each module it imports (into .venv and the project's __pycache__
+# folders, which git ignores) even where PYTHONDONTWRITEBYTECODE is set (it is on the machine the
+# timings were taken on): each module then compiles once, in the first process that imports it,
+# instead of in every process (2 s more per `import torch`) or all of site-packages ahead of time.
+unexport PYTHONDONTWRITEBYTECODE
 
 # learn2learn's wheel needs only the Python that makes .venv: it compiles while .venv installs.
 $(L2L_WHEEL): scripts/install_learn2learn.sh
@@ -37,19 +32,28 @@ $(L2L_STAMP): $(STAMP) $(L2L_WHEEL)
 	touch $(L2L_STAMP)
 
 learn2learn:
-	@$(MAKE) --no-print-directory -j2 $(L2L_STAMP) $(BYTECODE)
+	@$(MAKE) --no-print-directory $(L2L_STAMP)
 
-demo: $(STAMP) $(BYTECODE)
+demo: $(STAMP)
 	$(BIN)/fewshot-clce benchmark --preset demo
 
-# The package's bytecode first: where PYTHONDONTWRITEBYTECODE is set (it is on the machine the
-# timings were taken on) every test worker and every process a test starts compiles it again (~1.5 s each).
-# learn2learn, the installed packages' bytecode, the linter and the type checker need only .venv:
-# they run side by side (each one's output printed in one piece when it ends).
+# The tests in two tiers, both run by CI (.ci/run). `make test`: everything but the tests marked
+# slow, after the linter, the type checker, the docs build and one collection of the tests (which
+# imports, and so compiles, what the test workers will import), run side by side. `make test-slow`:
+# the tests that start other Python processes or notebook kernels, train for more than a few
+# seconds, build a whole dataset or need learn2learn (built and installed first).
 test:
-	@$(MAKE) --no-print-directory --output-sync=target -j4 $(L2L_STAMP) $(BYTECODE) lint typecheck
-	$(BIN)/python -m compileall -q fewshot_clce
-	$(BIN)/python -m pytest -q -n auto
+	@$(MAKE) --no-print-directory --output-sync=target -j4 lint typecheck docs-build warm
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
+	@echo "make test: passed; the tests marked slow run with make test-slow (CI runs both)"
+
+test-slow: $(L2L_STAMP)
+	$(BIN)/python -m pytest -q -n auto -m slow
+
+warm: $(STAMP)
+	$(BIN)/python -m pytest -q --collect-only -m "not slow" > /dev/null
+
+docs-build: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The formatter and linter over the whole tree (settings in pyproject.toml).

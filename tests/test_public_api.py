@@ -83,6 +83,7 @@ def test_timm_knows_the_few_shot_backbones_after_importing_the_package():
     )
 
 
+@pytest.mark.slow
 def test_light_commands_do_not_import_timm():
     code = (
         "import sys\nfrom fewshot_clce.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"

@@ -46,6 +46,7 @@ def study(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_each_budget_is_a_whole_benchmark_and_the_report_spans_them(study):
     for epochs in (1, 2):
         folder = study / f"epochs-{epochs}"
@@ -98,6 +99,7 @@ def test_a_rerun_resumes_and_the_report_command_rewrites_the_same_report(study, 
     assert "BUDGET.md" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_study_of_another_configuration_is_refused(study, capsys):
     assert (
         main(["benchmark", *TINY[:-2], "--epochs", "1", "2", "--shots", "5", "--out", str(study)])

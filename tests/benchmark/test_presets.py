@@ -19,6 +19,7 @@ def test_the_number_of_trainings_a_preset_states_is_what_it_plans(name):
     assert stated == len(plan_runs(resolve(name))) * len(preset.budgets or [1])
 
 
+@pytest.mark.slow
 def test_the_benchmark_help_lists_the_presets_with_their_trainings():
     help_text = subprocess.run(
         [sys.executable, "-m", "fewshot_clce.cli", "benchmark", "--help"],

@@ -93,6 +93,7 @@ def test_a_benchmark_holds_its_folder_while_it_runs_and_releases_it(tmp_path, ca
     assert not (tmp_path / "new").exists()  # the failed start took back the folders it made
 
 
+@pytest.mark.slow
 def test_second_training_of_a_run_folder_is_refused_naming_the_holder(tmp_path, capsys):
     run_dir = tmp_path / "run"
     holder = _hold_lock(run_dir)
@@ -239,6 +240,7 @@ def test_plan_workflow_trains_printed_commands_then_benchmark_reuses_them(tmp_pa
 # 10. children of a --jobs N benchmark die with the driver
 
 
+@pytest.mark.slow
 def test_local_training_processes_die_with_the_driver(tmp_path):
     """The driver starts children as the local executor does; SIGKILL of the driver kills them."""
     driver = (
@@ -354,6 +356,7 @@ def test_local_executor_starts_its_trainings_with_the_parent_death_signal(tmp_pa
 # 11. a killed `episodes make` leaves no temporary file behind
 
 
+@pytest.mark.slow
 def test_temporary_of_a_killed_episodes_make_is_removed_by_the_next_run(tmp_path, capsys):
     out = tmp_path / "eps"
     target = out / "digits_novel_5way_1shot_15query.npz"

@@ -36,6 +36,7 @@ def full(session_cache):
         return create_dataset("glyphs")
 
 
+@pytest.mark.slow
 def test_counts_shapes_and_disjoint_splits(full):
     counts = {k: s.num_classes for k, s in full.splits.items()}
     assert sum(counts.values()) >= 600 and min(counts.values()) >= 20
@@ -56,6 +57,7 @@ def test_counts_shapes_and_disjoint_splits(full):
     assert blocks["novel"] >= {"Armenian", "Hebrew", "Georgian"}
 
 
+@pytest.mark.slow
 def test_renderings_are_distinct_and_not_blank(full):
     split = full.split("novel")
     imgs = split.images.reshape(len(split), -1).astype(np.int64)  # [N, 784]
@@ -95,6 +97,7 @@ def test_subset_build_is_deterministic_in_fresh_caches(tmp_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 def test_subset_equals_the_same_classes_of_the_full_build(full):
     sub = create_dataset("glyphs", max_per_block=2).split("novel")
     whole = full.split("novel")
@@ -105,6 +108,7 @@ def test_subset_equals_the_same_classes_of_the_full_build(full):
         )
 
 
+@pytest.mark.slow
 def test_reference_fingerprints(full):
     if render_env_key() != REFERENCE_ENV:
         pytest.skip(

@@ -1,4 +1,5 @@
-"""learn2learn interop; `make test` installs learn2learn first, so these run rather than skip."""
+"""learn2learn interop. `make test-slow` builds and installs learn2learn first, so these run
+rather than skip; `make test` leaves them out (they are marked slow) and needs no learn2learn."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,14 @@ from fewshot_clce.interop.learn2learn import (
     to_learn2learn_taskset,
 )
 
-l2l = import_learn2learn()
+# learn2learn is imported by the tests that use it, not at collection: `make test` collects this
+# module without learn2learn installed.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def l2l():
+    return import_learn2learn()
 
 
 def _toy_split(n_classes=6, per_class=7, size=5):
@@ -36,11 +44,11 @@ class _ListDataset(torch.utils.data.Dataset):
         return torch.from_numpy(self.images[i]).permute(2, 0, 1).float(), self.labels[i]
 
 
-def test_learn2learn_version():
+def test_learn2learn_version(l2l):
     assert l2l.__version__ == "0.2.0"
 
 
-def test_wrap_plain_dataset_and_metadataset():
+def test_wrap_plain_dataset_and_metadataset(l2l):
     images = rand_images(9, 4, seed=2)
     labels = [7, 3, 7, 11, 3, 3, 11, 7, 7]
     for source in (
@@ -65,7 +73,7 @@ def test_wrap_plain_dataset_and_metadataset():
     assert again.fingerprint == s.fingerprint
 
 
-def test_wrap_learn2learn_mini_imagenet_matches_native_loader(tmp_path):
+def test_wrap_learn2learn_mini_imagenet_matches_native_loader(tmp_path, l2l):
     """learn2learn's own MiniImagenet class over the same cache pickle gives the same images and classes."""
     write_mini_learn2learn(tmp_path)
     native = create_dataset("mini-imagenet", root=tmp_path).split("val")
@@ -82,7 +90,7 @@ def test_wrap_learn2learn_mini_imagenet_matches_native_loader(tmp_path):
     )
 
 
-def test_episode_tasks_layout_and_partition():
+def test_episode_tasks_layout_and_partition(l2l):
     split = _toy_split()
     eps = sample_episodes(split, ways=3, shots=2, queries=4, episodes=5, seed=0)
     tasks = EpisodeTasks(eps, split)
@@ -99,7 +107,7 @@ def test_episode_tasks_layout_and_partition():
     assert xs.shape == (6, 3, 5, 5) and xq.shape == (12, 3, 5, 5)
 
 
-def test_taskset_is_a_learn2learn_taskset():
+def test_taskset_is_a_learn2learn_taskset(l2l):
     split = _toy_split()
     eps = sample_episodes(split, ways=2, shots=1, queries=3, episodes=4, seed=1)
     taskset = to_learn2learn_taskset(eps, split)
