@@ -51,7 +51,7 @@ test-slow: $(L2L_STAMP)
 	$(BIN)/python -m pytest -q -n auto -m slow
 
 warm: $(STAMP)
-	$(BIN)/python -m pytest -q --collect-only -m "not slow" > /dev/null
+	@$(BIN)/python -m pytest -q --collect-only -m "not slow" > $(VENV)/collect.log 2>&1 || { cat $(VENV)/collect.log; exit 1; }
 
 docs-build: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
