@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import functools
 import io
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -177,6 +178,16 @@ def test_readme_is_short_and_its_table_is_the_committed_one():
         header = lines.index(next(line for line in lines if line.startswith("| loss | head |")))
         rows = [line for line in lines[header : header + 14] if line.startswith("| ")]
         assert len(rows) == 13 and all(row in summary for row in rows)  # the header and 12 rows
+
+
+def test_the_results_page_budget_table_is_the_committed_budget_study():
+    """The budget study's Δ table on docs/results.md is the committed BUDGET.md's, row for row."""
+    budget = (REPO / "results" / "glyphs-budget" / "BUDGET.md").read_text(encoding="utf-8")
+    lines = (REPO / "docs" / "results.md").read_text(encoding="utf-8").splitlines()
+    section = lines[lines.index("## glyphs budget study, 3 and 10 epochs") :]
+    start = next(i for i, line in enumerate(section) if line.startswith("| "))
+    rows = list(itertools.takewhile(lambda line: line.startswith("|"), section[start:]))
+    assert len(rows) == 10 and all(row in budget.splitlines() for row in rows)  # header and 8 rows
 
 
 def test_the_samples_tables_have_the_columns_the_code_writes_now():
