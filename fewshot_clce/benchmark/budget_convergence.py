@@ -17,8 +17,10 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..report.tables import fmt_interval
+from ..stats.intervals import mean_ci
 from ..stats.seeds import TRUSTED_SEEDS
-from ..utils.text import epochs_text, points_text
+from ..utils.text import epochs_text
 
 # Epochs at the end of a training whose val accuracy must be flat for "converged".
 FLAT_EPOCHS_MIN = 3
@@ -85,13 +87,11 @@ def _t_interval(values: list[float], judged_from: int = 2) -> tuple[float, float
     """Mean, t interval over the values (seeds) and its state: *still rising* above 0, *falling*
     below, *flat* when it contains 0; with one value no interval, and below ``judged_from``
     values no state (the interval is shown, but too wide to call anything flat)."""
-    from scipy import stats
-
-    mean = float(np.mean(values)) if values else math.nan
     if len(values) < 2:
+        mean = float(np.mean(values)) if values else math.nan
         return mean, math.nan, math.nan, "one seed: not judged"
-    half = stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
-    low, high = mean - half, mean + half
+    ci = mean_ci(values, method="t")
+    mean, low, high = ci.mean, ci.low, ci.high
     if len(values) < judged_from:
         return mean, low, high, f"{len(values)} seeds: not judged"
     return mean, low, high, "still rising" if low > 0 else ("falling" if high < 0 else "flat")
@@ -164,9 +164,10 @@ def convergence_lines(conv: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for r in conv.sort_values(["epochs", "dataset", "loss"]).itertuples(index=False):
+        gain = fmt_interval(r.gain, r.gain_low, r.gain_high, "seed", signed=True)
         lines.append(
             f"| {r.epochs} | {r.dataset} | {r.loss} | {r.config} | {100 * r.final_val_acc:.2f} | "
-            f"{points_text(r.gain, r.gain_low, r.gain_high)} over {r.last_epochs} | {r.state} |"
+            f"{gain} over {r.last_epochs} | {r.state} |"
         )
     longest = conv[conv["epochs"] == conv["epochs"].max()]
     rising = longest[longest["state"].eq("still rising")]
@@ -197,10 +198,10 @@ def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for r in gains.itertuples(index=False):
+        gain = fmt_interval(r.gain, r.gain_low, r.gain_high, "seed", signed=True)
         lines.append(
             f"| {r.dataset} | {r.loss} | {r.from_epochs} -> {r.to_epochs} | "
-            f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | "
-            f"{points_text(r.gain, r.gain_low, r.gain_high)} | {r.state} |"
+            f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | {gain} | {r.state} |"
         )
     converged = converged_budget(gains)
     rising = gains[gains["state"].eq("still rising")]

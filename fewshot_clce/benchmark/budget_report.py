@@ -3,7 +3,7 @@
 
 - ``BUDGET.md``: each claim's verdict per budget, each loss's Δ against the baseline per budget
   with its seed-level interval, the configuration chosen at each budget, and whether the longest
-  budget has converged (val accuracy flat over its last epochs);
+  budget is long enough (each loss's final val accuracy from one budget to the next);
 - ``budget.csv`` (one row per budget, dataset, loss, head and shots), ``convergence.csv`` and
   ``budget_gains.csv``;
 - ``plots/budget_<dataset>.png`` (Δ against the budget, one panel per head and shots) and
@@ -21,7 +21,8 @@ from typing import Optional
 
 import pandas as pd
 
-from ..utils.text import epochs_text, points_text
+from ..report.tables import fmt_interval
+from ..utils.text import epochs_text
 from .budget_convergence import budget_gains, convergence, convergence_lines
 from .plan import dataset_folder
 
@@ -267,7 +268,9 @@ def _delta_lines(table: pd.DataFrame, budgets: list[int], baseline: str) -> list
         for e in budgets:
             g = group[group["epochs"] == e]
             cells.append(
-                points_text(*g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0])
+                fmt_interval(
+                    *g[["delta", "delta_ci_low", "delta_ci_high"]].iloc[0], "seed", signed=True
+                )
                 if len(g)
                 else "—"
             )
