@@ -31,8 +31,7 @@ $(L2L_STAMP): $(STAMP) $(L2L_WHEEL)
 	bash scripts/install_learn2learn.sh --from $(L2L_WHEELS) $(BIN)/python
 	touch $(L2L_STAMP)
 
-learn2learn:
-	@$(MAKE) --no-print-directory $(L2L_STAMP)
+learn2learn: $(L2L_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/fewshot-clce benchmark --preset demo
