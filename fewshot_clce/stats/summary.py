@@ -37,6 +37,7 @@ text, where a column does not apply: the Δ columns of a baseline row).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Optional
 
@@ -342,13 +343,32 @@ def _tidy(out: pd.DataFrame, df: pd.DataFrame, by: str) -> pd.DataFrame:
         out[col] = out[col].astype("Int64")
     for col in TEXT_COLUMNS:
         out[col] = out[col].astype(object).where(out[col].notna(), "")
-    # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen.
+    # Rows in the order a reader scans a table: setting, then losses (or runs) as first seen, then
+    # a loss's configurations by their values (bs=32 before bs=256, lam=0.05 before lam=0.1).
     order = {name: i for i, name in enumerate(pd.unique(df["loss" if by == "config" else "run"]))}
     out["_o"] = out["loss" if by == "config" else "run"].map(order)
-    sort = ["train_dataset", "dataset", "split", "ways", "shots", "head", "_o"] + (
-        ["config"] if by == "config" else []
-    )
-    return out.sort_values(sort, kind="stable").drop(columns="_o").reset_index(drop=True)
+    sort = ["train_dataset", "dataset", "split", "ways", "shots", "head", "_o"]
+    if by == "config":
+        ranked = sorted(pd.unique(out["config"]), key=config_sort_key)
+        out["_c"] = out["config"].map({c: i for i, c in enumerate(ranked)})
+        sort.append("_c")
+    out = out.sort_values(sort, kind="stable")
+    return out.drop(columns=["_o", "_c"], errors="ignore").reset_index(drop=True)
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def config_sort_key(label: str) -> tuple:
+    """The key that orders configuration labels by their values, numbers as numbers:
+    ``ce(bs=32)`` before ``ce(bs=256)``, ``clce(lam=0.05,...)`` before ``clce(lam=0.1,...)``."""
+    key: list = []
+    pos = 0
+    for m in _NUMBER.finditer(label):
+        key += [(0, label[pos : m.start()]), (1, float(m.group()))]
+        pos = m.end()
+    key.append((0, label[pos:]))
+    return tuple(key)
 
 
 def per_seed_table(df: pd.DataFrame, split: str = "novel") -> pd.DataFrame:

@@ -9,7 +9,13 @@ from fewshot_clce.report.analysis import analyse
 from fewshot_clce.report.tables import ci_legend, summary_markdown
 from fewshot_clce.stats import selection
 from fewshot_clce.stats.seeds import TRUSTED_SEEDS, seed_matrix, seed_paired
-from fewshot_clce.stats.summary import ACCURACY_COLUMNS, PAIRED_COLUMNS, config_label, summarize
+from fewshot_clce.stats.summary import (
+    ACCURACY_COLUMNS,
+    PAIRED_COLUMNS,
+    config_label,
+    config_sort_key,
+    summarize,
+)
 
 
 def test_config_label_leaves_out_unused_hparams():
@@ -232,3 +238,30 @@ def test_missing_val_with_sweep_is_an_error_and_schema_is_checked():
         analyse(df.drop(columns="accuracy"))
     ok = analyse(make_results({"ce": 0.0, "clce": 0.0}, seeds=[0], splits=("novel",)), n_boot=50)
     assert set(ok.main["loss"]) == {"ce", "clce"}
+
+
+def test_a_losss_configurations_are_listed_in_the_order_of_their_values():
+    """A batch-size or λ profile reads 32, 64, 256 and 0.05, 0.1, 0.2, not in string order
+    (``bs=256`` before ``bs=32``)."""
+    df = make_results(
+        {"ce": 0.0, "clce": 0.02},
+        seeds=[0, 1],
+        episodes=20,
+        grid={"batch_size": [256, 32, 64], "lam": [0.2, 0.05, 0.1]},
+    )
+    res = analyse(df, n_boot=100)
+    for table, hp, want in (
+        (res.profiles["batch_size"], "batch_size", [32, 64, 256]),
+        (res.profiles["lam"], "lam", [0.05, 0.1, 0.2]),
+    ):
+        unit = table[(table["loss"] == "clce") & (table["shots"] == 1)]
+        assert list(unit[hp]) == want
+    every = res.all_configs
+    unit = every[(every["loss"] == "clce") & (every["shots"] == 5)]
+    assert list(unit["config"]) == sorted(unit["config"], key=config_sort_key)
+    assert list(unit[["lam", "batch_size"]].itertuples(index=False, name=None))[:4] == [
+        (0.05, 32),  # the label's first value (lam=...) first, then bs=..., each as a number
+        (0.05, 64),
+        (0.05, 256),
+        (0.1, 32),
+    ]
