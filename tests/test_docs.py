@@ -214,3 +214,37 @@ def test_the_samples_tables_have_the_columns_the_code_writes_now():
     assert shown, "no sample shows a summary table"
     stale = {name: line for name, line in shown.items() if line not in headers}
     assert not stale, f"samples with an old table header (run make docs-samples): {stale}"
+
+
+def _loss_batch_tables(page: str) -> list[list[list[str]]]:
+    """The cells of each ``| loss | batch 32 | ...`` table of a page, in order."""
+    lines, tables = page.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.startswith("| loss | batch "):
+            rows = itertools.takewhile(lambda s: s.startswith("|"), lines[i + 2 :])
+            tables.append([[line.split("|")[1:-1]]] + [[r.split("|")[1:-1]] for r in rows])
+    return [[[c.strip() for c in row[0]] for row in t] for t in tables]
+
+
+def test_the_results_page_batch_tables_are_the_committed_ablations():
+    """The results page's loss x batch-size tables (1-shot centroid, seed-level intervals) are the
+    committed summaries of the batch-size ablations, cell for cell."""
+    import pandas as pd
+
+    from fewshot_clce.report.tables import fmt_interval
+
+    page = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    tables = _loss_batch_tables(page)
+    folders = ["glyphs-batch-ablation"]
+    assert len(tables) == len(folders)
+    for table, folder in zip(tables, folders):
+        s = pd.read_csv(REPO / "results" / folder / "summary_all.csv")
+        s = s[(s["split"] == "novel") & (s["head"] == "centroid") & (s["shots"] == 1)]
+        sizes = [int(c.removeprefix("batch ")) for c in table[0][1:]]
+        assert sizes == sorted(s["batch_size"].unique())
+        assert [row[0].split()[0].lower() for row in table[1:]] == list(pd.unique(s["loss"]))
+        for row in table[1:]:
+            loss = row[0].split()[0].lower()
+            for size, cell in zip(sizes, row[1:]):
+                (hit,) = s[(s["loss"] == loss) & (s["batch_size"] == size)].itertuples()
+                assert cell == fmt_interval(hit.mean, hit.seed_ci_low, hit.seed_ci_high, "seed")
