@@ -297,11 +297,16 @@ def beats_baseline(an: Analysis, loss: str) -> Finding:
     return _finding(claim, rows, an, "losses")
 
 
-def check_all(an: Analysis) -> list[Finding]:
-    """Each compared loss against the baseline, then the paper's claims the run can check."""
+def check_all(an: Analysis, config: Optional[dict] = None) -> list[Finding]:
+    """Each compared loss against the baseline, then the paper's claims the run can check.
+
+    Args:
+        config: the benchmark's ``config.json``, when known: the small-batch claim then says
+            whether the batch sizes trained at equal epochs or at equal optimizer steps.
+    """
     from .paper_claims import paper_claims
 
-    return [beats_baseline(an, loss) for loss in compared_losses(an)] + paper_claims(an)
+    return [beats_baseline(an, loss) for loss in compared_losses(an)] + paper_claims(an, config)
 
 
 def findings_frame(findings: list[Finding]) -> Optional[pd.DataFrame]:

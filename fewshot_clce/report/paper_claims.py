@@ -106,9 +106,15 @@ def hard_negatives_help(an: Analysis) -> Optional[Finding]:
     return _finding(claim, rows, an, "paper", before)
 
 
-def small_batch(an: Analysis) -> Optional[Finding]:
+def small_batch(an: Analysis, steps_as_batch: Optional[int] = None) -> Optional[Finding]:
     """CLCE holds at small batch sizes where SupCon degrades; None when the run lacks SupCon and
-    CLCE each at two or more batch sizes."""
+    CLCE each at two or more batch sizes.
+
+    Args:
+        steps_as_batch: the batch size whose optimizer steps every training took (training's
+            ``--steps-as-batch``); None: every batch size trained the same epochs, so the smaller
+            batch also took more steps, which the claim's text says.
+    """
     claim = "CLCE holds up at small batch sizes where SupCon degrades"
     df = an.per_episode
     if "batch_size" not in df.columns:
@@ -138,7 +144,7 @@ def small_batch(an: Analysis) -> Optional[Finding]:
     where = (
         f"Smallest batch size {small:g} against the largest {large:g} (same episodes and seeds; "
         "other "
-        f"hyper-parameters chosen on val at each batch size). "
+        f"hyper-parameters chosen on val at each batch size). {_step_budget(small, large, steps_as_batch)} "
     )
     if NO_VERDICT in judged:
         return Finding(claim, judged, where + rule, _rows_table(rows), rows, "paper")
@@ -159,6 +165,19 @@ def small_batch(an: Analysis) -> Optional[Finding]:
     return Finding(claim, verdict, text, _rows_table(rows), rows, "paper")
 
 
+def _step_budget(small: int, large: int, steps_as_batch: Optional[int]) -> str:
+    """How the batch sizes' trainings compare in optimizer steps and images seen."""
+    if steps_as_batch:
+        return (
+            f"Equal optimizer steps: every batch size took the steps of batch {steps_as_batch:g}, so "
+            f"batch {small:g} saw {large / small:g} times fewer images than batch {large:g}."
+        )
+    return (
+        f"Equal epochs: batch {small:g} took {large / small:g} times the optimizer steps of batch "
+        f"{large:g} (training's --steps-as-batch {large:g} compares them at equal steps)."
+    )
+
+
 PAPER_CLAIMS = {
     "CLCE beats CE in 1-shot and 5-shot": "`ce` and `clce` in `--losses`",
     "hard negative mining adds to the SupCon+CE hybrid (CLCE with β > 0 vs β = 0)": (
@@ -172,9 +191,11 @@ PAPER_CLAIMS = {
 }
 
 
-def paper_claims(an: Analysis) -> list[Finding]:
-    """The CLCE paper's claims this run can check, in the paper's order (none without CLCE)."""
-    found = [clce_beats_ce(an), hard_negatives_help(an), small_batch(an)]
+def paper_claims(an: Analysis, config: Optional[dict] = None) -> list[Finding]:
+    """The CLCE paper's claims this run can check, in the paper's order (none without CLCE);
+    ``config``: the benchmark's ``config.json``, when known."""
+    steps_as = ((config or {}).get("train_options") or {}).get("steps_as_batch")
+    found = [clce_beats_ce(an), hard_negatives_help(an), small_batch(an, steps_as)]
     return [f for f in found if f is not None]
 
 

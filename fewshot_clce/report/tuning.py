@@ -200,4 +200,9 @@ def common_settings(config: dict) -> str:
     for k in ("warmup_epochs", "val_episodes"):
         if k in opts:
             parts.append(f"{k.replace('_', ' ')} {opts[k]}")
+    if opts.get("steps_as_batch"):
+        b = opts["steps_as_batch"]
+        parts.append(
+            f"per epoch the optimizer steps of one pass at batch {b} (--steps-as-batch {b})"
+        )
     return ", ".join(parts)

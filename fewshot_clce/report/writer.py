@@ -281,7 +281,7 @@ def write_report(
             seed_method=seed_method,
         )
         write_plots(folder, an)
-    findings = check_all(an)
+    findings = check_all(an, config)
     novel_classes = novel_classes_of(folder)
     if log is not None:
         for warning in sanity_warnings(an, novel_classes):

@@ -378,3 +378,31 @@ def test_bootstrap_report_takes_interval_and_p_from_the_bootstrap(tmp_path):
         boot,
     ):  # the unadjusted p is below 0.05 exactly when the 95% CI leaves 0 out
         assert ((table["p_value"] < 0.05) == ((table["low"] > 0) | (table["high"] < 0))).all()
+
+
+def test_the_small_batch_claim_says_whether_batch_sizes_had_equal_steps_or_equal_epochs():
+    """At equal epochs batch 32 takes 8x the steps of batch 256 (the claim's confound, stated);
+    a run with --steps-as-batch says the steps were equal and the images were not; the shared
+    settings name the option."""
+    from fewshot_clce.report.tuning import common_settings
+
+    df = make_results(
+        {"ce": 0.0, "supcon": -0.05, "clce": 0.02},
+        seeds=[0, 1, 2],
+        episodes=30,
+        grid={"batch_size": [32, 256]},
+        dataset="glyphs",
+    )
+    an = analyse(df, n_boot=100)
+    claim = "CLCE holds up at small batch sizes where SupCon degrades"
+    epochs = {f.claim: f for f in check_all(an)}[claim].text
+    assert "Equal epochs: batch 32 took 8 times the optimizer steps of batch 256" in epochs
+    config = {"epochs": 12, "train_options": {"steps_as_batch": 256}}
+    steps = {f.claim: f for f in check_all(an, config)}[claim].text
+    assert "Equal optimizer steps: every batch size took the steps of batch 256" in steps
+    assert "batch 32 saw 8 times fewer images than batch 256" in steps
+    assert "Equal epochs" not in steps
+    assert "per epoch the optimizer steps of one pass at batch 256 (--steps-as-batch 256)" in (
+        common_settings(config)
+    )
+    assert "steps-as-batch" not in common_settings({"epochs": 3, "train_options": {}})
