@@ -8,6 +8,7 @@ episodes as asked (its first N are used). Otherwise episodes are drawn with the 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
@@ -101,9 +102,12 @@ def find_committed(
     :func:`committed_dir`) is read strictly (:func:`_user_manifest`).
     """
     for folder in folders:
+        is_committed = Path(folder).resolve() == committed_dir().resolve()
         if not Path(folder).is_dir():
+            if is_committed:
+                _warn_no_committed(Path(folder))
             continue
-        if Path(folder).resolve() != committed_dir().resolve():
+        if not is_committed:
             for path in user_manifest_files(Path(folder)):
                 eps = _user_manifest(path, split, ways, shots, queries, count)
                 if eps is not None:
@@ -118,6 +122,27 @@ def find_committed(
                 eps.check(split)
                 return eps[:count], path
     return None
+
+
+def _warn_no_committed(folder: Path) -> None:
+    """Say (once per folder) that the package's committed manifests are missing, e.g. a copy of
+    ``fewshot_clce/`` without the repository's ``episodes/`` folder, where ``committed`` is a
+    broken link: the benchmark then draws its own episodes, which are not the committed ones."""
+    if str(folder) in _WARNED:
+        return
+    _WARNED.add(str(folder))
+    how = "a broken link" if folder.is_symlink() else "absent"
+    warnings.warn(
+        f"the committed episode manifests are missing ({folder} is {how}; a copy of "
+        "fewshot_clce/ without the repository's episodes/ folder?): episodes are drawn with the "
+        "episode seed instead, so these results are not on the committed episodes and do not "
+        "pair with results that are; install the package or copy episodes/ beside it",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+_WARNED: set[str] = set()
 
 
 def manifest_name(split, ways: int, shots: int, queries: int, count: int, seed: int) -> str:

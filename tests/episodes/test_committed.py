@@ -157,3 +157,26 @@ def test_a_wheel_ships_the_committed_manifests(tmp_path):
         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip() == str([p.name for p in FILES])
+
+
+def test_missing_committed_manifests_are_said_not_silently_replaced(tmp_path, monkeypatch):
+    """A copy of the package without the repository's episodes/ folder (``committed`` a broken
+    link) still runs, on drawn episodes, and says that they are not the committed ones."""
+    import warnings
+
+    from fewshot_clce.benchmark import manifests
+
+    broken = tmp_path / "episodes" / "committed"
+    broken.parent.mkdir()
+    broken.symlink_to(tmp_path / "no-such-folder")
+    monkeypatch.setattr(manifests, "committed_dir", lambda: broken)
+    monkeypatch.setattr(manifests, "_WARNED", set())
+    split = create_dataset("digits").split("novel")
+    with pytest.warns(UserWarning, match=r"committed episode manifests are missing .* broken link"):
+        eps, source = manifests.get_manifest(split, 5, 1, 15, 20, 0, tmp_path / "out", [broken])
+    assert Path(source).parent == tmp_path / "out" and len(eps) == 20  # drawn, saved, used
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said once, not at every manifest
+        manifests.get_manifest(split, 5, 5, 15, 20, 0, tmp_path / "out", [broken])
+    real = manifests.find_committed(split, 5, 1, 15, 20, [tmp_path / "not-the-package's"])
+    assert real is None  # a user's missing folder is not the package's: nothing said
