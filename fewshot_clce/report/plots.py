@@ -176,6 +176,7 @@ def accuracy_vs_batch_size(
             per loss and batch size, e.g. the batch-size profile).
     """
     s = summary if dataset is None else summary[summary["dataset"] == dataset]
+    s = s[s["batch_size"].notna()]  # rows never trained (the untrained backbone) have no batch size
     panels = list(
         s[["head", "shots"]]
         .drop_duplicates()
