@@ -222,8 +222,8 @@ def _loss_batch_tables(page: str) -> list[list[list[str]]]:
     for i, line in enumerate(lines):
         if line.startswith("| loss | batch "):
             rows = itertools.takewhile(lambda s: s.startswith("|"), lines[i + 2 :])
-            tables.append([[line.split("|")[1:-1]]] + [[r.split("|")[1:-1]] for r in rows])
-    return [[[c.strip() for c in row[0]] for row in t] for t in tables]
+            tables.append([[c.strip() for c in r.split("|")[1:-1]] for r in [line, *rows]])
+    return tables
 
 
 def test_the_results_page_batch_tables_are_the_committed_ablations():
