@@ -249,3 +249,20 @@ def test_the_results_page_batch_tables_are_the_committed_ablations():
             for size, cell in zip(sizes, row[1:]):
                 (hit,) = s[(s["loss"] == loss) & (s["batch_size"] == size)].itertuples()
                 assert cell == fmt_interval(hit.mean, hit.seed_ci_low, hit.seed_ci_high, "seed")
+
+
+def test_the_presets_table_lists_every_preset_with_its_trainings():
+    """docs/benchmark.md's preset table names every preset, and no other, with the number of
+    trainings the preset itself states (the number its plan gives: tests/benchmark/test_presets.py)."""
+    from fewshot_clce.benchmark.presets import PRESETS
+
+    lines = (REPO / "docs" / "benchmark.md").read_text(encoding="utf-8").splitlines()
+    header = lines.index("| preset | what | trainings |")
+    rows = itertools.takewhile(lambda line: line.startswith("|"), lines[header + 2 :])
+    shown = {
+        cells[0].strip("` "): cells[-1].strip() for cells in (r.split("|")[1:-1] for r in rows)
+    }
+    stated = {
+        name: re.match(r"about (\d+) trainings", p.expected).group(1) for name, p in PRESETS.items()
+    }
+    assert shown == stated

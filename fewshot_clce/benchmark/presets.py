@@ -36,6 +36,17 @@ _ABLATION = dict(
     batch_size=[64],
     train_options={"val_episodes": 100, "warmup_epochs": 0.5},
 )
+# The losses of the committed loss comparison (results/glyphs-losses/): the field's standard ones
+# beside CE, SupCon and CLCE, and one pytorch-metric-learning loss through the adapter.
+_LOSS_COMPARISON = (
+    "ce",
+    "baselinepp",
+    "negmargin",
+    "proto",
+    "supcon",
+    "clce",
+    "pml:ArcFaceLoss",
+)
 _LAMBDAS = [0.02, 0.05, 0.1, 0.2, 0.5]
 _BETAS = [0.0, 1.0, 2.0]
 _TEMPERATURES = [0.025, 0.05, 0.1, 0.2]
@@ -121,6 +132,15 @@ PRESETS: dict[str, Preset] = {
             train_options={"val_episodes": 100, "warmup_epochs": 2.0, "steps_as_batch": 256},
         ),
         "about 27 trainings",
+    ),
+    "losses-glyphs": Preset(
+        "the loss comparison: CE, Baseline++, NegMargin, ProtoNet's loss, SupCon, CLCE and "
+        "pytorch-metric-learning's ArcFace (its own defaults; the pml extra), each built-in "
+        "loss's default grid chosen on val, 30 epochs (the budget study's longest: its 15 "
+        "trainings of CE, SupCon and CLCE are these), 3 seeds, both heads, 1- and 5-shot; "
+        "results/glyphs-losses/",
+        dict(_ABLATION, losses=list(_LOSS_COMPARISON), epochs=30),
+        "about 45 trainings",
     ),
     "mini-imagenet-gpu": Preset(
         "miniImageNet, ResNet-12 at 84x84, CE/SupCon/CLCE, 3 seeds, 2,000 episodes, both heads",
