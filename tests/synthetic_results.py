@@ -14,6 +14,9 @@ HP_OF_LOSS = {
     "supcon": ("temperature",),
     "lacln": ("temperature", "beta"),
     "clce": ("lam", "temperature", "beta"),
+    "baselinepp": ("scale",),
+    "proto": ("scale",),
+    "negmargin": ("scale", "margin"),
 }
 
 

@@ -250,13 +250,36 @@ def hparam_spec(name: str):
     return known_hparams().get(name)
 
 
-def edge_of(name: str, value: float, values) -> Optional[str]:
+def spec_of(name: str, loss: Optional[str] = None):
+    """The declaration of hyper-parameter ``name`` as ``loss`` declares it (a loss reference, or a
+    loss's name in result tables: ``negmargin``, ``pml-ArcFaceLoss``): the same name can mean
+    different things to different losses (NegMargin's margin is at most 0, CosFace's at least 0).
+    The vocabulary's own hyper-parameters (:data:`HPARAMS`) come from there; a loss that cannot be
+    loaded here falls back on :func:`hparam_spec`. None when nothing declares ``name``."""
+    from .plugins import LossError
+
+    if name in HPARAMS:
+        return HPARAMS[name]
+    if loss is not None:
+        refs = [loss] + (["pml:" + loss[4:]] if loss.startswith("pml-") else [])
+        for ref in refs:
+            try:
+                decl = _declared(ref)
+            except (LossError, KeyError, ImportError):
+                continue
+            if name in decl:
+                return decl[name]
+    return hparam_spec(name)
+
+
+def edge_of(name: str, value: float, values, loss: Optional[str] = None) -> Optional[str]:
     """``"lowest"`` / ``"highest"`` when ``value`` is at that end of the tried ``values`` (two or more)
-    and the range could go further there; None otherwise."""
+    and the range could go further there (the range ``loss`` declares, :func:`spec_of`); None
+    otherwise."""
     vals = sorted({float(v) for v in values if not _missing(v)})
     if len(vals) < 2 or _missing(value):
         return None
-    spec = HPARAMS.get(name) or hparam_spec(name)
+    spec = spec_of(name, loss)
     low, high = spec.bounds if spec is not None else (None, None)
     if float(value) == vals[0] and not (low is not None and vals[0] <= low):
         return "lowest"

@@ -257,8 +257,13 @@ def _sweep_sections(an: Analysis, folder: Path) -> list[str]:
                 + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
             )
     for name, prof in an.profiles.items():
+        counts = an.per_episode.groupby("loss", sort=False)[name].nunique(dropna=True)
+        swept_by = [loss for loss, n in counts.items() if n > 1]
+        shown = prof[prof["loss"].isin([an.baseline, *swept_by])]
         sections.append(
-            f"## Ablation: {name}\n\nAt each value of {name}, the other hyper-parameters are chosen "
-            f"on val.\n\n" + summary_markdown(prof, an.baseline, extra=[name])
+            f"## Ablation: {name}\n\nThe losses that tried two or more values of {name} "
+            f"({', '.join(swept_by)}), beside the baseline {an.baseline}; at each value the other "
+            f"hyper-parameters are chosen on val.\n\n"
+            + summary_markdown(shown, an.baseline, extra=[name])
         )
     return sections

@@ -15,16 +15,17 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
-from ..losses.hparams import HPARAMS, hparam_spec
+from ..losses.hparams import HPARAMS, hparam_columns, spec_of
 from ..stats import seeds as seedstats
 from ..stats.intervals import mean_ci
 from ..stats.summary import with_config
 from ..utils.files import atomic_path
-from .tuning import SYMBOL, TUNABLE
+from .tuning import SYMBOL
 
 SPLITS = ("val", "novel")
 
@@ -52,17 +53,25 @@ def _score(cells: pd.DataFrame) -> dict[str, float]:
     return {"mean": ep.mean, "low": ep.low, "high": ep.high, "seeds": 1}
 
 
-def sensitivity_lines(per_episode: pd.DataFrame, dataset: str, hparam: str) -> pd.DataFrame:
+def _label_value(v) -> str:
+    return str(v).lower() if isinstance(v, (bool, str)) else f"{v:g}"
+
+
+def sensitivity_lines(
+    per_episode: pd.DataFrame, dataset: str, hparam: str, loss: Optional[str] = None
+) -> pd.DataFrame:
     """One row per (loss, other settings, split, value of ``hparam``): ``mean``, ``low``, ``high``, ``seeds``.
 
     Only the settings of the other hyper-parameters at which two or more values of ``hparam`` were
-    tried form a line; ``line`` names it (``clce, β=1``).
+    tried form a line; ``line`` names it (``clce, β=1``). ``loss``: that loss's lines only.
     """
     df = with_config(per_episode)
     df = df[(df["dataset"] == dataset) & df["split"].isin(SPLITS)]
+    if loss is not None:
+        df = df[df["loss"] == loss]
     if hparam not in df.columns:
         return pd.DataFrame()
-    others = [h for h in TUNABLE if h != hparam and h in df.columns]
+    others = [h for h in hparam_columns(df.columns) if h != hparam]
     rows = []
     for loss, g in df[df[hparam].notna()].groupby("loss", sort=False):
         keys = g[others].astype(object).where(g[others].notna(), None)
@@ -74,7 +83,7 @@ def sensitivity_lines(per_episode: pd.DataFrame, dataset: str, hparam: str) -> p
             label = ", ".join(
                 [loss]
                 + [
-                    f"{SYMBOL.get(h, h)}={v:g}"
+                    f"{SYMBOL.get(h, h)}={_label_value(v)}"
                     for h, v in zip(others, fixed)
                     if not _missing(v) and sub[h].nunique() == 1 and g[h].nunique(dropna=True) > 1
                 ]
@@ -95,9 +104,14 @@ def sensitivity_lines(per_episode: pd.DataFrame, dataset: str, hparam: str) -> p
 
 
 def plot_sensitivity(
-    lines: pd.DataFrame, hparam: str, path: str | os.PathLike, title: str = ""
+    lines: pd.DataFrame,
+    hparam: str,
+    path: str | os.PathLike,
+    title: str = "",
+    loss: Optional[str] = None,
 ) -> Path:
-    """Val and novel accuracy against ``hparam``, one line per loss and setting, 95% error bars."""
+    """Val and novel accuracy against ``hparam`` (as ``loss`` declares it: its axis scale), one line
+    per loss and setting, 95% error bars."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -123,7 +137,7 @@ def plot_sensitivity(
                 color=colors[i % 10],
                 label=name,
             )
-        spec = HPARAMS.get(hparam) or hparam_spec(hparam)
+        spec = spec_of(hparam, loss)
         if spec is not None and spec.scale == "log" and (lines["value"] > 0).all():
             ax.set_xscale("log")
             ticks = sorted(lines["value"].unique())
@@ -150,19 +164,39 @@ def plot_sensitivity(
     return Path(path)
 
 
+def plotted(per_episode: pd.DataFrame, dataset: str) -> list[tuple[str, Optional[str]]]:
+    """The sensitivity plots of ``dataset``: ``(hyper-parameter, None)`` for each of the
+    vocabulary's (λ, τ, β, label smoothing: one plot, a line per loss) and ``(hyper-parameter,
+    loss)`` for each a loss declares itself (``scale`` of Baseline++ and of ProtoNet's loss mean
+    different things: a plot each), wherever some grid tried two or more numeric values. The batch
+    size has its own plot."""
+    df = per_episode[per_episode["dataset"] == dataset]
+    out: list[tuple[str, Optional[str]]] = []
+    for h in hparam_columns(df.columns):
+        if h == "batch_size":
+            continue
+        counts = df.groupby("loss", sort=False)[h].nunique(dropna=True)
+        losses = [loss for loss, n in counts.items() if n > 1]
+        if h in HPARAMS:
+            out += [(h, None)] if losses else []
+            continue
+        for loss in losses:
+            spec = spec_of(h, loss)
+            if getattr(spec, "type", float) in (int, float):  # switches and choices: tables only
+                out.append((h, loss))
+    return out
+
+
 def write_sensitivity_plots(per_episode: pd.DataFrame, folder: str | os.PathLike) -> list[Path]:
-    """``sensitivity_<dataset>_<hparam>.png`` wherever a grid varied a loss hyper-parameter (two or more values)."""
+    """``sensitivity_<dataset>_<hparam>.png`` (the vocabulary's) and
+    ``sensitivity_<dataset>_<loss>_<hparam>.png`` (a loss's own) for each of :func:`plotted`."""
     paths = []
     for d in pd.unique(per_episode["dataset"]):
-        for h in ("lam", "temperature", "beta"):
-            lines = sensitivity_lines(per_episode, d, h)
-            if not lines.empty:
-                paths.append(
-                    plot_sensitivity(
-                        lines,
-                        h,
-                        Path(folder) / f"sensitivity_{d}_{h}.png",
-                        title=f"{d}: sensitivity to {SYMBOL.get(h, h)}",
-                    )
-                )
+        for h, loss in plotted(per_episode, d):
+            lines = sensitivity_lines(per_episode, d, h, loss)
+            if lines.empty:
+                continue
+            name = f"sensitivity_{d}_{h}.png" if loss is None else f"sensitivity_{d}_{loss}_{h}.png"
+            title = f"{d}: sensitivity to {SYMBOL.get(h, h)}" + (f" of {loss}" if loss else "")
+            paths.append(plot_sensitivity(lines, h, Path(folder) / name, title=title, loss=loss))
     return paths

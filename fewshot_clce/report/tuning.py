@@ -9,6 +9,7 @@ the best may lie beyond the grid, unless the grid already reaches the hyper-para
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -16,8 +17,9 @@ from typing import Optional
 
 import pandas as pd
 
-from ..losses.hparams import HPARAMS, edge_of, hparam_columns, hparam_spec, loss_takes
+from ..losses.hparams import HPARAMS, edge_of, hparam_columns, loss_takes, spec_of
 from ..stats.selection import VAL_SPLIT
+from ..utils.text import epochs_text
 
 # What a comparison tunes per loss: its own loss hyper-parameters, and the batch size.
 TUNABLE = ("lam", "temperature", "beta", "batch_size")
@@ -26,6 +28,13 @@ SYMBOL = {"lam": "λ", "temperature": "τ", "beta": "β", "batch_size": "batch s
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def _shown(spec, v) -> str:
+    """A value as its declaration reads it: a switch as true / false (result tables hold 1.0 / 0.0)."""
+    if getattr(spec, "type", None) is bool and isinstance(v, (bool, int, float)) and v in (0, 1):
+        return "true" if v else "false"
+    return _fmt(v)
 
 
 def tried(per_episode: pd.DataFrame) -> dict[tuple, dict[str, list[float]]]:
@@ -85,9 +94,10 @@ class GridEdge:
         return dict(asdict(self), text=self.text())
 
 
-def _widened(hparam: str, values: list[float], end: str) -> tuple:
-    """The grid with one more value beyond ``end`` (halved/doubled on log scales, one step on linear ones)."""
-    spec = HPARAMS.get(hparam) or hparam_spec(hparam)
+def _widened(hparam: str, values: list[float], end: str, loss: Optional[str] = None) -> tuple:
+    """The grid with one more value beyond ``end`` (halved/doubled on log scales, one step on
+    linear ones), within the range ``loss`` declares."""
+    spec = spec_of(hparam, loss)
     low, high = spec.bounds if spec else (None, None)
     if spec is None or spec.scale == "log":
         new = values[0] / 2 if end == "lowest" else values[-1] * 2
@@ -114,7 +124,7 @@ def grid_edges(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> list[GridEdge
             value = row.get(h)
             if value is None or (isinstance(value, float) and math.isnan(value)):
                 continue
-            end = edge_of(h, float(value), values)
+            end = edge_of(h, float(value), values, loss=row["loss"])
             if end:
                 out.append(
                     GridEdge(
@@ -124,7 +134,7 @@ def grid_edges(chosen: pd.DataFrame, per_episode: pd.DataFrame) -> list[GridEdge
                         float(value),
                         tuple(values),
                         end,
-                        _widened(h, values, end),
+                        _widened(h, values, end, row["loss"]),
                     )
                 )
     return out
@@ -160,9 +170,10 @@ def tuning_markdown(
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
+        shown = functools.partial(_shown, spec_of(r["hparam"], r["loss"]))
         lines.append(
             f"| {r['dataset']} | {r['loss']} | {SYMBOL.get(r['hparam'], r['hparam'])} | {r['how']} | "
-            f"{', '.join(_fmt(v) for v in r['values'])} | {_fmt(r['chosen'])} |"
+            f"{', '.join(shown(v) for v in r['values'])} | {shown(r['chosen'])} |"
         )
     losses = sorted(set(zip(chosen["dataset"], chosen["loss"])))
     untuned = [
@@ -189,7 +200,11 @@ def common_settings(config: dict) -> str:
     if not config:  # results without their benchmark's config.json: nothing known to list
         return ""
     # settings a config.json does not record are left out rather than shown as "None"
-    parts = [f"{config[k]} {k}" for k in ("epochs", "backbone") if config.get(k) is not None]
+    parts = []
+    if isinstance(config.get("epochs"), int):
+        parts.append(epochs_text(config["epochs"]))
+    if config.get("backbone") is not None:
+        parts.append(f"{config['backbone']} backbone")
     lr = config.get("lr") or opts.get("lr")
     parts.append(
         f"peak learning rate {lr}" if lr else "training's default optimiser and learning rate"
@@ -197,9 +212,11 @@ def common_settings(config: dict) -> str:
     seeds = config.get("seeds") or []
     if seeds:
         parts.append(f"training seeds {', '.join(str(s) for s in seeds)}")
-    for k in ("warmup_epochs", "val_episodes"):
-        if k in opts:
-            parts.append(f"{k.replace('_', ' ')} {opts[k]}")
+    for k, v in opts.items():  # every training option the benchmark was given
+        if k == "val_episodes":
+            parts.append(f"{v} val episodes after each epoch")
+        elif k not in ("lr", "steps_as_batch") and v is not None:
+            parts.append(f"{k.replace('_', ' ')} {v}")
     if opts.get("steps_as_batch"):
         b = opts["steps_as_batch"]
         parts.append(

@@ -164,3 +164,99 @@ def test_the_report_says_what_was_tuned_and_warns_at_the_edge(tmp_path):
     blob = json.loads((tmp_path / "results.json").read_text())
     assert any(e["hparam"] == "lam" and e["end"] == "lowest" for e in blob["grid_edges"])
     assert "edge of their grid" in (tmp_path / "summary.md").read_text()
+
+
+def _shared_names():
+    """Baseline++ and ProtoNet's loss each sweep their own ``scale``, NegMargin its ``margin``
+    (at most 0, where CosFace's and ArcFace's are at least 0); the best at each grid's low end."""
+
+    def effect(loss, hp, split):
+        return {"baselinepp": -0.01 * hp.get("scale", 0), "proto": -0.02 * hp.get("scale", 0)}.get(
+            loss, -3 * hp.get("margin", 0)
+        )
+
+    from fewshot_clce.losses.hparams import declared_label
+
+    df = make_results(
+        {"ce": 0.0, "baselinepp": 0.01, "proto": 0.01, "negmargin": 0.01},
+        seeds=(0, 1, 2),
+        episodes=30,
+        grid={"scale": [1.0, 2.0, 4.0], "margin": [-0.05, -0.02, -0.01]},
+        hp_effect=effect,
+        seed_sd=0.002,
+        episode_sd=0.05,
+    )
+    df = df[(df["loss"] != "negmargin") | (df["scale"] == 1.0)]  # NegMargin sweeps m alone
+    hp = df[["scale", "margin"]].astype(object).where(df[["scale", "margin"]].notna(), None)
+    return df.assign(  # the label the benchmark writes beside each row
+        config=[
+            declared_label(loss, {k: v for k, v in zip(hp.columns, values) if v is not None})
+            for loss, values in zip(df["loss"], hp.itertuples(index=False, name=None))
+        ]
+    )
+
+
+def test_a_grid_edge_is_judged_by_the_range_of_the_loss_that_declares_it():
+    """NegMargin at m = -0.05, the lowest tried, can go lower (its margin is at most 0); the
+    first loss declaring a ``margin`` (CosFace, ArcFace: at least 0) must not decide."""
+    from fewshot_clce.losses.hparams import edge_of
+
+    assert edge_of("margin", -0.05, [-0.05, -0.02, -0.01], loss="negmargin") == "lowest"
+    assert edge_of("margin", 0.0, [0.0, 0.2, 0.35], loss="cosface") is None  # at its bound
+    assert edge_of("margin", -0.01, [-0.05, -0.02, -0.01], loss="negmargin") == "highest"
+    df = _shared_names()
+    an = analyse(df, n_boot=50)
+    edges = {(e.loss, e.hparam): e for e in grid_edges(an.chosen, an.per_episode)}
+    assert edges[("negmargin", "margin")].end == "lowest"
+    assert edges[("negmargin", "margin")].suggestion == (-0.08, -0.05, -0.02)
+    assert "--hp negmargin.margin=-0.08,-0.05,-0.02" in edges[("negmargin", "margin")].text()
+
+
+def test_each_loss_gets_a_sensitivity_plot_of_its_own_hyper_parameters(tmp_path):
+    """``scale`` of Baseline++ and of ProtoNet's loss are two hyper-parameters: a plot each, on
+    the log axis their declarations ask for; a switch (detach_weights) is left to the tables."""
+    df = _shared_names()
+    proto = sensitivity_lines(df, "toy", "scale", loss="proto")
+    assert set(proto["line"]) == {"proto"} and set(proto["value"]) == {1.0, 2.0, 4.0}
+    paths = write_sensitivity_plots(df, tmp_path)
+    assert sorted(p.name for p in paths) == [
+        "sensitivity_toy_baselinepp_scale.png",
+        "sensitivity_toy_negmargin_margin.png",
+        "sensitivity_toy_proto_scale.png",
+    ]
+    switch = make_results({"ce": 0.0, "clce": 0.01}, seeds=(0,), episodes=5)
+    switch["detach_weights"] = [
+        None if loss == "ce" else bool(i % 2) for i, loss in enumerate(switch["loss"])
+    ]
+    assert write_sensitivity_plots(switch, tmp_path / "switch") == []
+
+
+def test_an_ablation_table_shows_the_losses_that_swept_it_beside_the_baseline(tmp_path):
+    from fewshot_clce.report.sections import _sweep_sections
+
+    df = _shared_names()
+    an = analyse(df, n_boot=50)
+    sections = {s.split("\n", 1)[0]: s for s in _sweep_sections(an, tmp_path)}
+    margin = sections["## Ablation: margin"]
+    assert "(negmargin), beside the baseline ce" in margin
+    rows = [line.split("|")[1].strip() for line in margin.splitlines() if line.startswith("| ")]
+    assert set(rows[1:]) == {"ce", "negmargin"}  # not Baseline++ nor ProtoNet's loss
+    scale = sections["## Ablation: scale"]
+    rows = [line.split("|")[1].strip() for line in scale.splitlines() if line.startswith("| ")]
+    assert set(rows[1:]) == {"ce", "baselinepp", "proto"}
+
+
+def test_the_tuning_table_shows_a_switch_as_true_or_false_and_the_shared_settings_read_well():
+    from fewshot_clce.report.tuning import common_settings
+
+    df = make_results({"ce": 0.0, "clce": 0.01}, seeds=(0,), episodes=5)
+    df["detach_weights"] = [None if loss == "ce" else True for loss in df["loss"]]
+    an = analyse(df, n_boot=50)
+    table = tuning_markdown(an.chosen, an.per_episode)
+    assert "| toy | clce | detach_weights | fixed | true | true |" in table
+    config = {"epochs": 1, "backbone": "conv4", "train_options": {"val_episodes": 20}}
+    assert common_settings(config).startswith("1 epoch, conv4 backbone, ")
+    assert "20 val episodes after each epoch" in common_settings(config)
+    config = {"epochs": 3, "train_options": {"steps_per_epoch": 5}}
+    assert common_settings(config).startswith("3 epochs, ")
+    assert "steps per epoch 5" in common_settings(config)
