@@ -25,6 +25,8 @@ from ..stats.summary import with_config
 from ..utils.files import atomic_path
 
 _COLORS = colormaps["tab10"].colors
+# Up to this many losses a figure's panels stand side by side; beyond, they wrap into rows.
+_SIDE_BY_SIDE = 4
 
 
 def _figure(nrows: int, ncols: int, figsize: tuple[float, float], **kw):
@@ -73,9 +75,12 @@ def accuracy_bars(
     shots = sorted(s["shots"].unique())
     heads = list(pd.unique(s["head"]))
     losses = _loss_order(s)
-    fig, axes = _figure(1, len(shots), (1.5 + (1.2 + 1.3 * len(losses)) * len(shots), 4.0))
+    # side by side for a few losses; one above the other for many, so the figure stays readable
+    ncols = len(shots) if len(losses) <= _SIDE_BY_SIDE else 1
+    nrows = -(-len(shots) // ncols)
+    fig, axes = _figure(nrows, ncols, (1.5 + (1.2 + 1.1 * len(losses)) * ncols, 3.8 * nrows))
     step = 0.5 / max(len(heads), 1)
-    for ax, k in zip(axes[0], shots):
+    for ax, k in zip(axes.flat, shots):
         for h_i, head in enumerate(heads):
             sub = s[(s["shots"] == k) & (s["head"] == head)].set_index("loss").reindex(losses)
             x = np.arange(len(losses)) + (h_i - (len(heads) - 1) / 2) * step
@@ -103,11 +108,13 @@ def accuracy_bars(
         ax.set_xlim(-0.6, len(losses) - 0.4)
         ax.set_ylabel("accuracy on novel classes (%)")
         ax.grid(axis="y", alpha=0.3)
+    for ax in axes.flat[len(shots) :]:
+        ax.set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, title="head", fontsize=8, loc="center right")
     name = title or dataset or ", ".join(pd.unique(s["dataset"]))
     fig.suptitle(f"{name}: accuracy per loss ({_ci_kind_text(s)})", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 0.9 / fig.get_figwidth(), 1))
     return _save(fig, path)
 
 
@@ -136,10 +143,18 @@ def paired_differences(
     )
     panels = list(panels)
     others = [c for c in chosen_configs if c != baseline_config]
+    # a row of panels for a few losses; two columns for many, so the figure stays readable
+    ncols = len(panels) if len(others) <= _SIDE_BY_SIDE - 1 else min(2, len(panels))
+    nrows = -(-len(panels) // max(ncols, 1))
     fig, axes = _figure(
-        1, len(panels), (1.5 + 1.7 * max(len(others), 1) * len(panels), 4.0), sharey=True
+        nrows,
+        max(ncols, 1),
+        (1.5 + 1.5 * max(len(others), 1) * max(ncols, 1), 3.8 * nrows),
+        sharey=True,
     )
-    for ax, (head, k) in zip(axes[0], panels):
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (head, k) in zip(axes.flat, panels):
         cell = df[(df["head"] == head) & (df["shots"] == k)]
         # [configs, episodes] seed-averaged accuracy, so pairs share an episode index.
         acc = cell.groupby(["config", "episode"])["accuracy"].mean().unstack("episode")
@@ -157,7 +172,8 @@ def paired_differences(
         ax.axhline(0, color="black", lw=0.8)
         ax.set_title(f"{head}, {k}-shot", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(f"accuracy − {baseline_config.split('(')[0]} (points)")
+    for row in axes:
+        row[0].set_ylabel(f"accuracy − {baseline_config.split('(')[0]} (points)")
     fig.suptitle(
         "paired per-episode differences vs the baseline (same episodes, averaged over seeds)",
         fontsize=10,

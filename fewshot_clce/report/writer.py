@@ -154,6 +154,8 @@ def write_plots(out: Path, an: Analysis) -> list[Path]:
         chosen = an.chosen[an.chosen["dataset"] == d]
         base = chosen.loc[chosen["loss"] == an.baseline, "config"]
         if len(base) == 1 and len(chosen) > 1:
+            order = {loss: i for i, loss in enumerate(pd.unique(main["loss"]))}  # as the tables
+            chosen = chosen.sort_values("loss", key=lambda c: c.map(order), kind="stable")
             paths.append(
                 plots.paired_differences(
                     an.per_episode,
