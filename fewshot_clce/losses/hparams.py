@@ -179,10 +179,20 @@ def _name_value(v) -> str:
 
 
 def _declared(loss: str):
+    """What ``loss`` declares: a loss reference, else the name a loss goes by in result tables
+    (a loaded loss's, or one read back from results: :mod:`.recorded`)."""
     from .declare import declared
-    from .plugins import load_loss_class, split_reference
+    from .plugins import LossError, load_loss_class, split_reference
+    from .recorded import declared_by_name
 
-    return declared(load_loss_class(split_reference(loss)[0]))
+    ref = split_reference(loss)[0]
+    try:
+        return declared(load_loss_class(ref))
+    except LossError:
+        decl = declared_by_name(ref)
+        if decl is None:
+            raise
+        return decl
 
 
 def loss_takes(loss: str) -> tuple[str, ...]:
@@ -261,14 +271,12 @@ def spec_of(name: str, loss: Optional[str] = None):
     if name in HPARAMS:
         return HPARAMS[name]
     if loss is not None:
-        refs = [loss] + (["pml:" + loss[4:]] if loss.startswith("pml-") else [])
-        for ref in refs:
-            try:
-                decl = _declared(ref)
-            except (LossError, KeyError, ImportError):
-                continue
-            if name in decl:
-                return decl[name]
+        try:
+            decl = _declared(loss)
+        except (LossError, ImportError):
+            decl = {}
+        if name in decl:
+            return decl[name]
     return hparam_spec(name)
 
 

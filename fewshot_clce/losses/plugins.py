@@ -106,15 +106,25 @@ _FILE_MODULE = "fewshot_clce_user_loss_"
 
 
 def known_hparams() -> dict[str, HyperParam]:
-    """Every hyper-parameter declared by a built-in loss or a loss loaded in this process, by name
-    (the first declaration of a name wins)."""
+    """Every hyper-parameter declared by a built-in loss, a loss loaded in this process or a loss
+    whose declaration was read back from results (:mod:`.recorded`), by name (the first
+    declaration of a name wins)."""
+    from .recorded import remembered
     from .registry import LOSSES
 
     out: dict[str, HyperParam] = {}
-    for cls in [LOSSES.get(n) for n in LOSSES.list()] + list(_LOADED.values()):
-        for name, h in declared(cls).items():
+    decls = [
+        declared(cls) for cls in [LOSSES.get(n) for n in LOSSES.list()] + list(_LOADED.values())
+    ]
+    for decl in decls + list(remembered().values()):
+        for name, h in decl.items():
             out.setdefault(name, h)
     return out
+
+
+def loaded_by_name(name: str):
+    """The loss class loaded in this process that goes by ``name`` in tables (None if none)."""
+    return next((cls for cls in _LOADED.values() if loss_name(cls) == name), None)
 
 
 def load_loss_class(reference: str):

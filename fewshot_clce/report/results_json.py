@@ -49,3 +49,17 @@ def novel_classes_of(folder: Path) -> dict[str, int]:
         return {str(k): int(v) for k, v in counts.items()} if isinstance(counts, dict) else {}
     except (OSError, ValueError, TypeError, UnicodeDecodeError, AttributeError):
         return {}  # an unreadable results.json is named by read_meta; only the warning needs these
+
+
+def remember_losses_of(folder: Path) -> None:
+    """Register the loss declarations the benchmark kept in results.json (``loss_hparams``), so
+    this process's tables know the hyper-parameters of losses it never imported
+    (:mod:`fewshot_clce.losses.recorded`); nothing when there are none."""
+    from ..losses.recorded import remember
+
+    try:
+        blob = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return  # an unreadable results.json is named by read_meta
+    if isinstance(blob, dict) and isinstance(blob.get("loss_hparams"), dict):
+        remember(blob["loss_hparams"], str(folder / "results.json"))

@@ -28,6 +28,7 @@ from typing import Optional
 
 import pandas as pd
 
+from ..losses.recorded import records
 from ..stats import seeds as seedstats
 from ..stats.seeds import DEFAULT_BOOT, DEFAULT_BOOT_SEED
 from ..stats.summary import hparam_columns
@@ -37,7 +38,13 @@ from ..utils.files import write_json_atomic, write_text_atomic
 from . import plots
 from .analysis import Analysis, analyse
 from .claims import Finding, check_all, findings_frame
-from .results_json import RESULTS_FORMAT_VERSION, novel_classes_of, read_meta, recorded_rows
+from .results_json import (
+    RESULTS_FORMAT_VERSION,
+    novel_classes_of,
+    read_meta,
+    recorded_rows,
+    remember_losses_of,
+)
 from .sanity import sanity_warnings
 from .sections import dataset_tables, report_sections, transfer_overview, transfer_tables
 from .sensitivity import write_sensitivity_plots
@@ -139,6 +146,8 @@ def write_results(
         "tuning": _json_rows(pd.DataFrame(tuning_rows(an.chosen, an.per_episode))),
         "grid_edges": [e.as_dict() for e in grid_edges(an.chosen, an.per_episode)],
         "novel_classes": dict(novel_classes or {}),
+        # every loss's declared hyper-parameters, for a report read where its code is not
+        "loss_hparams": records(pd.unique(an.all_episodes["loss"])),
     }
     paths.append(write_json_atomic(out / "results.json", blob))
     return paths
@@ -215,6 +224,7 @@ def load_benchmark(folder: str | Path) -> tuple:
             "again"
         ) from None
     config, timing = read_meta(folder)
+    remember_losses_of(folder)
     rows = recorded_rows(folder)
     check_per_episode(df, pe, rows)
     return df, config, timing
