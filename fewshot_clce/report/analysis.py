@@ -72,6 +72,17 @@ class Analysis:
             return []
         return list(dict.fromkeys(zip(self.cross["train_dataset"], self.cross["dataset"])))
 
+    def swept_by(self, hparam: str) -> list[str]:
+        """The losses whose grids tried two or more values of ``hparam``."""
+        counts = self.per_episode.groupby("loss", sort=False)[hparam].nunique(dropna=True)
+        return [loss for loss, n in counts.items() if n > 1]
+
+    def profile_of(self, hparam: str) -> pd.DataFrame:
+        """The ablation table of ``hparam``: the profile's rows of the losses that swept it and
+        of the baseline (the others would repeat their one chosen configuration)."""
+        prof = self.profiles[hparam]
+        return prof[prof["loss"].isin([self.baseline, *self.swept_by(hparam)])]
+
     @property
     def datasets(self) -> list[str]:
         return list(pd.unique(self.main["dataset"]))

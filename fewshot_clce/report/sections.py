@@ -256,14 +256,11 @@ def _sweep_sections(an: Analysis, folder: Path) -> list[str]:
                 f"## {d}: sensitivity (val and novel accuracy against each swept value)\n\n"
                 + "\n\n".join(f"![{Path(p).stem}]({p})" for p in imgs)
             )
-    for name, prof in an.profiles.items():
-        counts = an.per_episode.groupby("loss", sort=False)[name].nunique(dropna=True)
-        swept_by = [loss for loss, n in counts.items() if n > 1]
-        shown = prof[prof["loss"].isin([an.baseline, *swept_by])]
+    for name in an.profiles:
         sections.append(
             f"## Ablation: {name}\n\nThe losses that tried two or more values of {name} "
-            f"({', '.join(swept_by)}), beside the baseline {an.baseline}; at each value the other "
-            f"hyper-parameters are chosen on val.\n\n"
-            + summary_markdown(shown, an.baseline, extra=[name])
+            f"({', '.join(an.swept_by(name))}), beside the baseline {an.baseline}; at each value "
+            f"the other hyper-parameters are chosen on val.\n\n"
+            + summary_markdown(an.profile_of(name), an.baseline, extra=[name])
         )
     return sections

@@ -118,7 +118,8 @@ def write_results(
             f"## trained on {x}, evaluated on {y}: novel classes, 95% CI, Δ vs {an.baseline} paired on the "
             f"same episodes\n\n{table}"
         )
-    for hp, prof in an.profiles.items():
+    for hp in an.profiles:
+        prof = an.profile_of(hp)  # the losses that swept it, and the baseline
         for d in an.datasets:
             p = prof[prof["dataset"] == d]
             md.append(
