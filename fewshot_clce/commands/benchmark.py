@@ -209,6 +209,11 @@ def run(args: argparse.Namespace) -> int:
         "last is a budget study's question (--epochs 3 10 30; on glyphs see "
         "results/glyphs-budget/BUDGET.md)."
     )
+    from ..benchmark.committed_budget import committed_budget_lines
+
+    an = res.analysis
+    for line in committed_budget_lines(an.datasets, list(an.main["loss"].unique()), an.baseline):
+        print(line)
     print(
         f"\n{len(res.trained)} trained, {len(res.reused)} reused; {len(res.evaluated)} evaluated, "
         f"{len(res.reused_evaluations)} evaluations reused; {time.perf_counter() - start:.0f} s in all"

@@ -18,6 +18,18 @@ from typing import Any, Optional
 from .declare import HyperParam, declared
 
 _TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+# The fields of a record read back as they are (grid and choices become tuples).
+_KEPT = (
+    "default",
+    "low",
+    "high",
+    "low_open",
+    "high_open",
+    "label",
+    "scale",
+    "help",
+    "named_at_default",
+)
 # loss name -> its declarations, as read back from results.json
 _REMEMBERED: dict[str, dict[str, HyperParam]] = {}
 
@@ -52,9 +64,7 @@ def from_record(record: Mapping[str, Any]) -> HyperParam:
     kind = _TYPES.get(str(record.get("type", "float")))
     if kind is None:
         raise ValueError(f"hyper-parameter {record['name']!r}: unknown type {record.get('type')!r}")
-    keep = ("default", "low", "high", "low_open", "high_open", "label", "scale", "help")
-    keep += ("named_at_default",)
-    kwargs = {k: record[k] for k in keep if k in record}
+    kwargs = {k: record[k] for k in _KEPT if k in record}
     return HyperParam(
         record["name"],
         kind,
