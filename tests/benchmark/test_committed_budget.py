@@ -1,6 +1,7 @@
 """The closing lines of a benchmark quote the committed budget study, read from its table."""
 
 import pandas as pd
+import pytest
 
 from fewshot_clce.benchmark.committed_budget import RESULTS, committed_budget_lines
 
@@ -48,3 +49,27 @@ def test_the_committed_glyphs_study_is_quoted_as_committed():
         if r.loss in ("supcon", "clce"):
             assert f"{100 * r.delta:+.2f} [{100 * r.delta_ci_low:+.2f}, " in line
             assert f"at {r.epochs} epochs" in line
+
+
+@pytest.mark.slow
+def test_the_benchmark_ends_with_the_committed_study_of_its_dataset(tmp_path, monkeypatch, capsys):
+    from fewshot_clce.benchmark import committed_budget
+    from fewshot_clce.cli import main
+
+    results = _study(
+        tmp_path,
+        [[3, "digits", "clce", "centroid", 1, 3, "ce(bs=64)", 0.026, 0.003, 0.049, "seed"]],
+    )
+    (results / "toy-budget").rename(results / "digits-budget")
+    monkeypatch.setattr(committed_budget, "RESULTS", results)
+    args = ["benchmark", "--dataset", "digits", "--losses", "ce", "clce", "--no-default-grids"]
+    args += ["--epochs", "1", "--steps-per-epoch", "1", "--episodes", "5", "--val-episodes", "5"]
+    args += ["--train-val-episodes", "5", "--seeds", "0", "--heads", "centroid", "--no-tsne"]
+    args += ["--no-progress", "--device", "cpu", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        "The committed budget study on digits (results/digits-budget/BUDGET.md; 3 seeds, each "
+        "loss re-chosen on val at each budget), Δ at 1-shot centroid: clce − ce +2.60 "
+        "[+0.30, +4.90] at 3 epochs." in out
+    )
