@@ -261,23 +261,17 @@ def hparam_spec(name: str):
 
 
 def spec_of(name: str, loss: Optional[str] = None):
-    """The declaration of hyper-parameter ``name`` as ``loss`` declares it (a loss reference, or a
-    loss's name in result tables: ``negmargin``, ``pml-ArcFaceLoss``): the same name can mean
+    """The declaration of hyper-parameter ``name`` as ``loss`` declares it (a loss's name in result
+    tables: ``negmargin``, ``pml-ArcFaceLoss``; :func:`~.recorded.declared_by_name`): the same name can mean
     different things to different losses (NegMargin's margin is at most 0, CosFace's at least 0).
-    The vocabulary's own hyper-parameters (:data:`HPARAMS`) come from there; a loss that cannot be
-    loaded here falls back on :func:`hparam_spec`. None when nothing declares ``name``."""
-    from .plugins import LossError
+    The vocabulary's own hyper-parameters (:data:`HPARAMS`) come from there; a loss not known here
+    falls back on :func:`hparam_spec`. None when nothing declares ``name``."""
+    from .recorded import declared_by_name
 
     if name in HPARAMS:
         return HPARAMS[name]
-    if loss is not None:
-        try:
-            decl = _declared(loss)
-        except (LossError, ImportError):
-            decl = {}
-        if name in decl:
-            return decl[name]
-    return hparam_spec(name)
+    decl = (declared_by_name(loss) or {}) if loss is not None else {}
+    return decl[name] if name in decl else hparam_spec(name)
 
 
 def edge_of(name: str, value: float, values, loss: Optional[str] = None) -> Optional[str]:

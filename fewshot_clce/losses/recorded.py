@@ -106,16 +106,24 @@ def remembered() -> dict[str, dict[str, HyperParam]]:
     return dict(_REMEMBERED)
 
 
+def _plain(name: str) -> bool:
+    """A name as losses go by in tables, not a reference to a file or module (``./x.py:C``,
+    ``pkg.mod:C``): looking one up must never import code named by a results file."""
+    return not any(c in name for c in ":/\\") and not name.endswith(".py")
+
+
 def declared_by_name(name: str) -> Optional[dict[str, HyperParam]]:
     """The declaration of the loss that goes by ``name`` in result tables: a built-in or
     published loss, a loss loaded in this process under that name, or one read back from results
-    (:func:`remember`); None when none is known."""
+    (:func:`remember`); None when none is known. A name that is a file or module reference is
+    looked up among the loaded and remembered losses only, never imported."""
     from .plugins import LossError, load_loss_class, loaded_by_name
 
-    try:
-        return declared(load_loss_class(name))
-    except (LossError, ImportError):
-        pass
+    if _plain(name):
+        try:
+            return declared(load_loss_class(name))
+        except (LossError, ImportError):
+            pass
     cls = loaded_by_name(name)
     if cls is not None:
         return declared(cls)

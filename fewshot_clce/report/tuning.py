@@ -17,7 +17,8 @@ from typing import Optional
 
 import pandas as pd
 
-from ..losses.hparams import HPARAMS, edge_of, hparam_columns, loss_takes, spec_of
+from ..losses.hparams import HPARAMS, edge_of, hparam_columns, spec_of
+from ..losses.recorded import declared_by_name
 from ..stats.selection import VAL_SPLIT
 from ..utils.text import epochs_text
 
@@ -59,10 +60,10 @@ def tried(per_episode: pd.DataFrame) -> dict[tuple, dict[str, list[float]]]:
 
 
 def _takes(loss: str) -> Sequence[str]:
-    try:
-        return loss_takes(loss)
-    except (KeyError, ValueError):  # a loss of one's own not loadable here: trust the columns
-        return TUNABLE
+    """What the loss called ``loss`` in the table declares (by name: nothing is imported); a loss
+    not known here is trusted by its columns."""
+    decl = declared_by_name(loss)
+    return tuple(decl) if decl is not None else TUNABLE
 
 
 @dataclass(frozen=True)

@@ -94,3 +94,23 @@ def test_a_users_loss_is_reported_in_full_where_its_file_is_gone(tmp_path, monke
     assert "Nothing of ce was tuned" in text and "## Ablation: gamma" in text
     assert "![sensitivity_digits_focal_gamma](plots/sensitivity_digits_focal_gamma.png)" in text
     assert (out / "plots" / "sensitivity_digits_focal_gamma.png").is_file()
+
+
+def test_reading_results_never_imports_the_code_a_loss_name_points_at(tmp_path, monkeypatch, fresh):
+    """A results table whose loss column names a file (``./evil.py:Evil``, not a name a loss
+    goes by) is read, tuned, plotted and reported without importing that file."""
+    from synthetic_results import make_results
+
+    from fewshot_clce.report.analysis import analyse
+    from fewshot_clce.report.sensitivity import write_sensitivity_plots
+    from fewshot_clce.report.tuning import grid_edges, tuning_markdown
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "evil.py").write_text("open('imported', 'w').close()\n")
+    df = make_results({"ce": 0.0, "./evil.py:Evil": 0.01}, seeds=(0,), episodes=5)
+    an = analyse(df, n_boot=50)
+    tuning_markdown(an.chosen, an.per_episode)
+    grid_edges(an.chosen, an.per_episode)
+    write_sensitivity_plots(an.per_episode, tmp_path)
+    assert recorded.records(["./evil.py:Evil"]) == {}
+    assert not (tmp_path / "imported").exists()
