@@ -54,7 +54,7 @@ def _score(cells: pd.DataFrame) -> dict[str, float]:
 
 
 def _label_value(v) -> str:
-    return str(v).lower() if isinstance(v, (bool, str)) else f"{v:g}"
+    return str(v).lower() if isinstance(v, (bool, np.bool_, str)) else f"{v:g}"
 
 
 def sensitivity_lines(
