@@ -183,13 +183,13 @@ def _declared(loss: str):
     (a loaded loss's, or one read back from results: :mod:`.recorded`)."""
     from .declare import declared
     from .plugins import LossError, load_loss_class, split_reference
-    from .recorded import declared_by_name
+    from .recorded import known_by_name
 
     ref = split_reference(loss)[0]
     try:
         return declared(load_loss_class(ref))
     except LossError:
-        decl = declared_by_name(ref)
+        decl = known_by_name(ref)  # the loader has just been tried: loaded or remembered only
         if decl is None:
             raise
         return decl

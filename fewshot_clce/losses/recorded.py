@@ -117,14 +117,20 @@ def declared_by_name(name: str) -> Optional[dict[str, HyperParam]]:
     published loss, a loss loaded in this process under that name, or one read back from results
     (:func:`remember`); None when none is known. A name that is a file or module reference is
     looked up among the loaded and remembered losses only, never imported."""
-    from .plugins import LossError, load_loss_class, loaded_by_name
+    from .plugins import LossError, load_loss_class
 
     if _plain(name):
         try:
             return declared(load_loss_class(name))
         except (LossError, ImportError):
             pass
+    return known_by_name(name)
+
+
+def known_by_name(name: str) -> Optional[dict[str, HyperParam]]:
+    """The declaration of a loss loaded in this process that goes by ``name``, else one read back
+    from results; None when neither (nothing is loaded or imported)."""
+    from .plugins import loaded_by_name
+
     cls = loaded_by_name(name)
-    if cls is not None:
-        return declared(cls)
-    return _REMEMBERED.get(name)
+    return declared(cls) if cls is not None else _REMEMBERED.get(name)
