@@ -10,6 +10,7 @@ longer; the benchmark prints the measured time of its first training next to the
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,19 +76,35 @@ class Estimate:
     trainings: int
     evaluations: int
     step_s: dict[int, float]
+    at_once: int = 1  # trainings run side by side (local --jobs); evaluations run one at a time
 
     @property
     def total_s(self) -> float:
+        """Machine time: every training and evaluation one after the other."""
         return self.train_s + self.eval_s
+
+    @property
+    def wall_s(self) -> float:
+        """Wall time with ``at_once`` trainings side by side (in rounds of ``at_once``), each at
+        the timed step's speed."""
+        if self.trainings == 0:
+            return self.eval_s
+        rounds = math.ceil(self.trainings / max(1, self.at_once))
+        return self.train_s * rounds / self.trainings + self.eval_s
 
     def text(self) -> str:
         steps = ", ".join(
             f"{s * 1000:.0f} ms/step at batch {b}" for b, s in sorted(self.step_s.items())
         )
+        wall = (
+            f"; about {self.wall_s / 60:.1f} min of wall time with {self.at_once} trainings at a time"
+            if self.at_once > 1 and self.trainings > 1
+            else ""
+        )
         return (
             f"time estimate: {self.total_s / 60:.1f} min for {self.trainings} training(s) and "
-            f"{self.evaluations} evaluation(s) still to do ({steps}; from a timed training step, "
-            "data loading not included)"
+            f"{self.evaluations} evaluation(s) still to do{wall} ({steps}; from a timed training "
+            "step, data loading not included)"
         )
 
 
@@ -99,6 +116,7 @@ def estimate(
     eval_images: int,
     evaluations: int,
     step_s: dict[int, float],
+    at_once: int = 1,
 ) -> Estimate:
     """Expected seconds for ``trainings`` (batch size -> count) and ``evaluations`` runs to evaluate.
 
@@ -106,6 +124,7 @@ def estimate(
         base_images, val_images: images per training epoch and per validation pass.
         eval_images: images a run's evaluation embeds (the union of its episodes' samples).
         step_s: batch size -> seconds per training step (:func:`time_train_step`).
+        at_once: trainings run side by side (the local executor's ``--jobs``).
     """
     train_s = 0.0
     for bs, n in trainings.items():
@@ -117,7 +136,9 @@ def estimate(
         )
     per_image = min(s / b for b, s in step_s.items()) if step_s else 0.0
     eval_s = evaluations * eval_images * per_image * _EVAL_TO_TRAIN
-    return Estimate(train_s, eval_s, sum(trainings.values()), evaluations, dict(step_s))
+    return Estimate(
+        train_s, eval_s, sum(trainings.values()), evaluations, dict(step_s), max(1, at_once)
+    )
 
 
 def print_estimate(
@@ -162,13 +183,22 @@ def print_estimate(
             eval_imgs,
             len([s for s in specs if s.dataset_id == d]),
             step,
+            at_once=_at_once(cfg),
         )
         log(f"{d}: {est.text()}")
-        total += est.total_s
-    log(f"estimated total: {total / 60:.1f} min")
+        total += est.wall_s
+    log(f"estimated total: {total / 60:.1f} min of wall time")
     if cfg.time_budget is not None and total > 60 * cfg.time_budget:
         log(
             f"WARNING: the estimate ({total / 60:.1f} min) exceeds --time-budget {cfg.time_budget:g} min; "
             f"{len(todo)} trainings of {cfg.epochs} epochs are planned: drop sweep values, seeds or epochs "
             "to fit (continuing)"
         )
+
+
+def _at_once(cfg: BenchmarkConfig) -> int:
+    """Trainings the local executor runs side by side (1 for submitit: its jobs are scheduled
+    elsewhere, so no wall time is claimed for them)."""
+    if cfg.executor != "local":
+        return 1
+    return cfg.jobs or len(cfg.devices or []) or 1

@@ -228,7 +228,14 @@ def test_estimate_adds_up():
     train_one = 2 * (10 * 0.5 + 300 * (0.5 / 64) / 3)
     assert est.train_s == pytest.approx(3 * train_one)
     assert est.eval_s == pytest.approx(3 * 900 * (0.5 / 64) / 3)
-    assert "min for 3 training(s)" in est.text()
+    assert "min for 3 training(s)" in est.text() and "wall time" not in est.text()
+    # two at a time: two rounds of trainings (3 trainings), evaluations one after the other
+    side = estimate({64: 3}, 2, 640, 300, 900, 3, {64: 0.5}, at_once=2)
+    assert side.total_s == pytest.approx(est.total_s)
+    assert side.wall_s == pytest.approx(2 * train_one + est.eval_s)
+    assert (
+        f"about {side.wall_s / 60:.1f} min of wall time with 2 trainings at a time" in side.text()
+    )
 
 
 def test_every_preset_resolves():
@@ -274,6 +281,17 @@ def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
         lines.append,
     )
     assert not any(line.startswith("WARNING") for line in lines)
+    lines.clear()  # two local trainings at a time: the wall time is said too
+    print_estimate(
+        resolve(datasets=["digits"], jobs=2),
+        specs,
+        specs,
+        {"digits": ds},
+        manifests,
+        tmp_path,
+        lines.append,
+    )
+    assert any("min of wall time with 2 trainings at a time" in line for line in lines)
 
 
 def test_paper_glyphs_is_the_union_of_the_ablations():
