@@ -261,8 +261,13 @@ def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
         "digits": benchmark_manifests(ds, ("novel",), 5, [1], 15, {"novel": 10}, 0, tmp_path)
     }
     specs = plan_runs(cfg)
-    lines = []
-    print_estimate(cfg, specs, specs, {"digits": ds}, manifests, tmp_path, lines.append)
+
+    def logged(config):
+        lines = []
+        print_estimate(config, specs, specs, {"digits": ds}, manifests, tmp_path, lines.append)
+        return lines
+
+    lines = logged(cfg)
     assert any("time estimate" in line and "12 training(s)" in line for line in lines)
     warning = [line for line in lines if line.startswith("WARNING")]
     assert (
@@ -270,27 +275,12 @@ def test_time_budget_warns_with_the_estimate_before_starting(tmp_path):
         and "--time-budget 0.01 min" in warning[0]
         and "12 trainings of 50 epochs" in warning[0]
     )
-    lines.clear()
-    print_estimate(
-        resolve(datasets=["digits"], time_budget=10_000),
-        specs,
-        specs,
-        {"digits": ds},
-        manifests,
-        tmp_path,
-        lines.append,
+    assert not any(
+        line.startswith("WARNING")
+        for line in logged(resolve(datasets=["digits"], time_budget=10_000))
     )
-    assert not any(line.startswith("WARNING") for line in lines)
-    lines.clear()  # two local trainings at a time: the wall time is said too
-    print_estimate(
-        resolve(datasets=["digits"], jobs=2),
-        specs,
-        specs,
-        {"digits": ds},
-        manifests,
-        tmp_path,
-        lines.append,
-    )
+    # two local trainings at a time: the wall time is said too
+    lines = logged(resolve(datasets=["digits"], jobs=2))
     assert any("min of wall time with 2 trainings at a time" in line for line in lines)
 
 
