@@ -199,6 +199,6 @@ def print_estimate(
 def _at_once(cfg: BenchmarkConfig) -> int:
     """Trainings the local executor runs side by side (1 for submitit: its jobs are scheduled
     elsewhere, so no wall time is claimed for them)."""
-    if cfg.executor != "local":
-        return 1
-    return cfg.jobs or len(cfg.devices or []) or 1
+    from .executors import local_jobs
+
+    return local_jobs(cfg) if cfg.executor == "local" else 1

@@ -309,6 +309,11 @@ def _warn_ignored(cfg: BenchmarkConfig, names, why: str, log: Log) -> None:
         log(f"WARNING: {why} ignores {', '.join(given)}")
 
 
+def local_jobs(cfg: BenchmarkConfig) -> int:
+    """Trainings the local executor runs at once: ``--jobs``, else one per ``--devices`` entry, else 1."""
+    return cfg.jobs or (len(cfg.devices) if cfg.devices else 1)
+
+
 def make_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> Executor:
     """The executor ``cfg`` asks for, its options checked and the ignored ones warned about.
 
@@ -326,7 +331,7 @@ def make_executor(cfg: BenchmarkConfig, out: Path, log: Log) -> Executor:
         )
         devices = default_devices(cfg)
         check_devices(devices)
-        jobs = cfg.jobs or (len(devices) if cfg.devices else 1)
+        jobs = local_jobs(cfg)
         if jobs == 1:
             return SequentialExecutor(cfg, out, log, devices[0] if cfg.devices else None)
         _warn_oversubscribed(cfg, devices, jobs, log)
