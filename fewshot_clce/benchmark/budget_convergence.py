@@ -135,6 +135,22 @@ def budget_gains(curves: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def loss_converged_budgets(gains: pd.DataFrame) -> dict[tuple[str, str], int | None]:
+    """Per (dataset, loss): the shortest budget from which that loss gains nothing at any longer
+    budget (every step from it on *flat* or *falling*); None when none is shown (its last step
+    still rises, or is not judged)."""
+    found: dict[tuple[str, str], int | None] = {}
+    if not len(gains):
+        return found
+    for (dataset, loss), group in gains.groupby(["dataset", "loss"], sort=False):
+        found[(str(dataset), str(loss))] = None
+        for short in sorted(group["from_epochs"].unique()):
+            if group[group["from_epochs"] >= short]["state"].isin(["flat", "falling"]).all():
+                found[(str(dataset), str(loss))] = int(short)
+                break
+    return found
+
+
 def converged_budget(gains: pd.DataFrame) -> int | None:
     """The shortest budget from which no loss gains at the next budget (None: none shown)."""
     if not len(gains):
@@ -204,18 +220,36 @@ def _across_budget_lines(gains: pd.DataFrame) -> list[str]:
             f"{100 * r.final_from:.2f} -> {100 * r.final_to:.2f} | {gain} | {r.state} |"
         )
     converged = converged_budget(gains)
-    rising = gains[gains["state"].eq("still rising")]
-    return lines + [
+    lines += [
         "",
         f"Converged at {epochs_text(converged)}: no loss gains at a longer budget, so the "
         f"comparison at {epochs_text(converged)} is the one to quote."
         if converged is not None
-        else "No budget is shown converged: "
-        + (
-            "a longer budget still gains for "
-            + ", ".join(f"{r.loss} ({r.from_epochs} -> {r.to_epochs})" for r in rising.itertuples())
-            if len(rising)
-            else f"with fewer than {TRUSTED_SEEDS} seeds the change between budgets is not judged"
-        )
-        + ".",
+        else "No budget is shown converged for every loss. Per loss:",
     ]
+    if converged is None:
+        lines += [""] + _per_loss_lines(gains)
+    return lines
+
+
+def _per_loss_lines(gains: pd.DataFrame) -> list[str]:
+    """One line per loss: from which budget a longer one gains it nothing, or why none is shown."""
+    lines = []
+    for (dataset, loss), budget in loss_converged_budgets(gains).items():
+        steps = gains[(gains["dataset"] == dataset) & (gains["loss"] == loss)]
+        if budget is not None:
+            later = steps[steps["from_epochs"] >= budget]
+            why = ", ".join(
+                f"{r.from_epochs} -> {r.to_epochs} {r.state}" for r in later.itertuples()
+            )
+            lines.append(f"- {dataset} {loss}: long enough from {epochs_text(budget)} ({why})")
+            continue
+        last = steps.sort_values("from_epochs").iloc[-1]
+        why = (
+            f"a longer budget still gains ({last['from_epochs']} -> {last['to_epochs']}: "
+            f"{100 * last['gain']:+.2f} points)"
+            if last["state"] == "still rising"
+            else f"fewer than {TRUSTED_SEEDS} seeds: the change between budgets is not judged"
+        )
+        lines.append(f"- {dataset} {loss}: not shown converged; {why}")
+    return lines

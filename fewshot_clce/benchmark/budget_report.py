@@ -16,6 +16,7 @@ Whether a training converged: :mod:`fewshot_clce.benchmark.budget_convergence`; 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -23,7 +24,12 @@ import pandas as pd
 
 from ..report.tables import fmt_interval
 from ..utils.text import epochs_text
-from .budget_convergence import budget_gains, convergence, convergence_lines
+from .budget_convergence import (
+    budget_gains,
+    convergence,
+    convergence_lines,
+    loss_converged_budgets,
+)
 from .plan import dataset_folder
 
 BUDGET_FILE = "budget.json"
@@ -97,17 +103,24 @@ def budget_table(folders: dict[int, Path]) -> pd.DataFrame:
 
 
 def claims_table(folders: dict[int, Path]) -> pd.DataFrame:
-    """Each claim's verdict at each budget (from each budget's ``claims.csv``)."""
+    """Each claim's verdict at each budget (from each budget's ``claims.csv``), with what it
+    compares (the ``what`` of its rows, e.g. ``clce − ce``, joined by ``; ``)."""
     rows = []
     for epochs, folder in sorted(folders.items()):
         claims = _read_csv(folder, "claims.csv")
         if claims is None or claims.empty:
             continue
         for claim, group in claims.groupby("claim", sort=False):
+            what = "; ".join(dict.fromkeys(group["what"].astype(str))) if "what" in group else ""
             rows.append(
-                {"epochs": epochs, "claim": claim, "verdict": str(group["verdict"].iloc[0])}
+                {
+                    "epochs": epochs,
+                    "claim": claim,
+                    "verdict": str(group["verdict"].iloc[0]),
+                    "what": what,
+                }
             )
-    return pd.DataFrame(rows, columns=["epochs", "claim", "verdict"])
+    return pd.DataFrame(rows, columns=["epochs", "claim", "verdict", "what"])
 
 
 def val_curves(folders: dict[int, Path]) -> pd.DataFrame:
@@ -170,8 +183,50 @@ def _claim_lines(claims: pd.DataFrame, budgets: list[int]) -> list[str]:
                 f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)"
             )
         else:
-            parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items())
+            parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items()) or (
+                "not checked at any of those budgets"
+            )
             lines.append(f"- **{claim}**: depends on the budget: {parts}")
+    return lines
+
+
+def converged_claim_lines(claims: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """Each claim's verdict at the budgets where every loss it compares has converged (a longer
+    budget gains it nothing: :func:`~.budget_convergence.loss_converged_budgets`). A claim whose
+    losses are not all shown converged at any budget measured says so; a claim that names no loss
+    of the study (e.g. β = 1 against β = 0) is left out."""
+    ready: dict[str, int | None] = {}
+    for (_, loss), budget in loss_converged_budgets(gains).items():
+        if loss in ready and ready[loss] is None:
+            continue  # not converged on another dataset
+        ready[loss] = None if budget is None else max(budget, ready.get(loss) or 0)
+    lines = []
+    for claim, group in claims.groupby("claim", sort=False):
+        what = " ".join(group["what"].astype(str)) if "what" in group else ""
+        found = {
+            loss: m.start()
+            for loss in ready
+            if (m := re.search(rf"(?<![\w-]){re.escape(loss)}(?![\w-])", what))
+        }
+        named = sorted(found, key=lambda loss: found[loss])  # in the order the claim names them
+        if not named:
+            continue
+        waiting = [loss for loss in named if ready[loss] is None]
+        if waiting:
+            lines.append(
+                f"- **{claim}**: no converged verdict: {' and '.join(waiting)} "
+                f"{'is' if len(waiting) == 1 else 'are'} not shown converged at any budget measured"
+            )
+            continue
+        start = max(ready[loss] or 0 for loss in named)
+        at = group[group["epochs"] >= start]
+        verdicts: dict[str, list[int]] = {}
+        for r in at.itertuples(index=False):
+            verdicts.setdefault(str(r.verdict), []).append(int(r.epochs))
+        parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items())
+        lines.append(
+            f"- **{claim}**: {parts} ({' and '.join(named)} converged from {epochs_text(start)})"
+        )
     return lines
 
 
@@ -202,11 +257,20 @@ def budget_markdown(
         return "\n".join(lines)
     lines += ["## Claims per budget", ""]
     lines += _claim_lines(claims, budgets) if len(claims) else ["No claims were checked."]
+    at_convergence = converged_claim_lines(claims, gains) if len(claims) else []
     lines += [
         "",
-        "A claim that holds at one budget and not at another is a statement about the budget, not about "
-        "the loss: the longest budget that has converged (below) is the one to quote.",
+        "A claim that holds at one budget and not at another is a statement about the budget, not "
+        "about the loss: "
+        + (
+            "the verdict to quote is the one at a budget where the claim's losses have converged "
+            "(a longer budget gains none of them anything beyond the seed noise; Convergence, below):"
+            if at_convergence
+            else "the longest budget that has converged (below) is the one to quote."
+        ),
         "",
+        *at_convergence,
+        *([""] if at_convergence else []),
     ]
     lines += _delta_lines(table, budgets, baseline)
     lines += _accuracy_lines(table, budgets)

@@ -10,7 +10,14 @@ import pytest
 from _cli import argv
 
 from fewshot_clce.benchmark.budget import check_budgets
-from fewshot_clce.benchmark.budget_convergence import budget_gains, converged_budget, convergence
+from fewshot_clce.benchmark.budget_convergence import (
+    budget_gains,
+    converged_budget,
+    convergence,
+    convergence_lines,
+    loss_converged_budgets,
+)
+from fewshot_clce.benchmark.budget_report import converged_claim_lines
 from fewshot_clce.cli import main
 from fewshot_clce.training.loop import epoch_steps
 
@@ -245,3 +252,53 @@ def test_budget_gains_average_a_loss_s_several_chosen_configurations_per_seed():
     gains = budget_gains(pd.concat([one, other])).iloc[0]
     assert gains["config_from"] == "ce(bs=32), ce(bs=64)" and gains["n_seeds"] == 3
     assert gains["gain"] == pytest.approx(0.04, abs=0.005) and gains["state"] == "still rising"
+
+
+def _three_losses_gains():
+    """ce and clce gain nothing after 10 epochs; supcon still gains from 10 to 30."""
+    curves = pd.concat(
+        [
+            _budget_curves({3: 0.90, 10: 0.95, 30: 0.95}, loss="ce"),
+            _budget_curves({3: 0.93, 10: 0.95, 30: 0.951}, loss="clce"),
+            _budget_curves({3: 0.80, 10: 0.85, 30: 0.90}, loss="supcon"),
+        ]
+    )
+    return curves, budget_gains(curves)
+
+
+def test_each_loss_gets_its_own_converged_budget_when_not_every_loss_converged():
+    curves, gains = _three_losses_gains()
+    assert loss_converged_budgets(gains) == {
+        ("d", "ce"): 10,
+        ("d", "clce"): 10,
+        ("d", "supcon"): None,
+    }
+    assert converged_budget(gains) is None
+    text = "\n".join(convergence_lines(convergence(curves), gains))
+    assert "No budget is shown converged for every loss" in text
+    assert "- d ce: long enough from 10 epochs (10 -> 30 flat)" in text
+    assert "- d supcon: not shown converged; a longer budget still gains (10 -> 30: +5." in text
+
+
+def test_a_claim_is_stated_at_the_budgets_where_its_losses_have_converged():
+    _, gains = _three_losses_gains()
+    claims = pd.DataFrame(
+        [
+            (e, claim, verdict, what)
+            for e, verdicts in {
+                3: ("supported", "contradicted"),
+                10: ("inconclusive",) * 2,
+                30: ("inconclusive", "contradicted"),
+            }.items()
+            for claim, verdict, what in zip(
+                ("clce beats ce", "supcon beats ce"), verdicts, ("clce − ce", "supcon − ce")
+            )
+        ]
+        + [(10, "β=1 beats β=0", "supported", "β=1 − β=0")],
+        columns=["epochs", "claim", "verdict", "what"],
+    )
+    lines = converged_claim_lines(claims, gains)
+    assert lines == [
+        "- **clce beats ce**: inconclusive at 10, 30 epochs (clce and ce converged from 10 epochs)",
+        "- **supcon beats ce**: no converged verdict: supcon is not shown converged at any budget measured",
+    ]  # the 3-epoch "supported" is left out; the β claim names no loss of the study
