@@ -17,6 +17,7 @@ import pandas as pd
 from ..report.claims import REFERENCE_LOSSES
 from ..report.tables import fmt_interval
 from ..utils.text import epochs_text
+from .budget_convergence import loss_converged_budgets
 
 # A source checkout's committed results, beside the package.
 RESULTS = Path(__file__).resolve().parents[2] / "results"
@@ -58,10 +59,36 @@ def committed_budget_lines(
             )
             parts.append(f"{loss} − {baseline} {budgets}")
         seeds = int(cells["n_seeds"].max())
+        compared = [baseline, *dict.fromkeys(cells["loss"])]
         lines.append(
             f"The committed budget study on {d} (results/{path.parent.name}/BUDGET.md; {seeds} seeds, each "
             f"loss re-chosen on val at each budget), Δ at 1-shot centroid: "
             + "; ".join(parts)
             + "."
+            + _convergence_text(path.parent / "budget_gains.csv", d, compared)
         )
     return lines
+
+
+def _convergence_text(path: Path, dataset: str, losses: Sequence[str]) -> str:
+    """The sentence on which compared losses a longer budget gains nothing, from the study's
+    ``budget_gains.csv`` (empty when it is not at hand)."""
+    try:
+        gains = pd.read_csv(path)
+    except (OSError, ValueError):
+        return ""
+    gains = gains[(gains["dataset"] == dataset) & gains["loss"].isin(losses)]
+    found = loss_converged_budgets(gains)
+    if not found:
+        return ""
+    done = [f"{loss} from {epochs_text(b)}" for (_, loss), b in found.items() if b is not None]
+    longest = epochs_text(int(gains["to_epochs"].max()))
+    waiting = [loss for (_, loss), b in found.items() if b is None]
+    parts = ([", ".join(done)] if done else []) + (
+        [f"not shown for {', '.join(waiting)} by {longest}"] if waiting else []
+    )
+    return (
+        " Converged (a longer budget gains nothing beyond the seed noise): "
+        + "; ".join(parts)
+        + "."
+    )

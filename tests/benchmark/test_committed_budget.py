@@ -38,6 +38,36 @@ def test_the_line_gives_each_compared_loss_per_budget_at_1_shot_centroid(tmp_pat
     assert committed_budget_lines(["toy"], ["supcon", "clce"], "supcon", results) == []
 
 
+def test_the_line_says_which_compared_losses_have_converged(tmp_path):
+    results = _study(
+        tmp_path,
+        [
+            [3, "toy", "clce", "centroid", 1, 3, "ce(bs=64)", 0.026, 0.003, 0.049, "seed"],
+            [3, "toy", "supcon", "centroid", 1, 3, "ce(bs=64)", -0.1, -0.2, 0.0, "seed"],
+        ],
+    )
+    cols = ["dataset", "loss", "from_epochs", "to_epochs", "state"]
+    pd.DataFrame(
+        [
+            ["toy", "ce", 3, 10, "still rising"],
+            ["toy", "ce", 10, 30, "flat"],
+            ["toy", "clce", 3, 10, "flat"],
+            ["toy", "clce", 10, 30, "falling"],
+            ["toy", "supcon", 3, 10, "still rising"],
+            ["toy", "supcon", 10, 30, "still rising"],
+            ["toy", "lsce", 10, 30, "flat"],  # not compared here
+        ],
+        columns=cols,
+    ).to_csv(results / "toy-budget" / "budget_gains.csv", index=False)
+    (line,) = committed_budget_lines(["toy"], ["ce", "supcon", "clce"], "ce", results)
+    assert line.endswith(
+        " Converged (a longer budget gains nothing beyond the seed noise): ce from 10 epochs, "
+        "clce from 3 epochs; not shown for supcon by 30 epochs."
+    )
+    (line,) = committed_budget_lines(["toy"], ["ce", "clce"], "ce", results)
+    assert line.endswith("seed noise): ce from 10 epochs, clce from 3 epochs.")
+
+
 def test_the_committed_glyphs_study_is_quoted_as_committed():
     table = pd.read_csv(RESULTS / "glyphs-budget" / "budget.csv")
     (line,) = committed_budget_lines(["glyphs"], ["ce", "supcon", "clce"], "ce")
