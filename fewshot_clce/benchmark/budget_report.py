@@ -183,9 +183,7 @@ def _claim_lines(claims: pd.DataFrame, budgets: list[int]) -> list[str]:
                 f"- **{claim}**: {verdict} at every budget ({', '.join(map(str, budgets))} epochs)"
             )
         else:
-            parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items()) or (
-                "not checked at any of those budgets"
-            )
+            parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items())
             lines.append(f"- **{claim}**: depends on the budget: {parts}")
     return lines
 
@@ -223,7 +221,9 @@ def converged_claim_lines(claims: pd.DataFrame, gains: pd.DataFrame) -> list[str
         verdicts: dict[str, list[int]] = {}
         for r in at.itertuples(index=False):
             verdicts.setdefault(str(r.verdict), []).append(int(r.epochs))
-        parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items())
+        parts = "; ".join(f"{v} at {epochs_text(es)}" for v, es in verdicts.items()) or (
+            "not checked at any of those budgets"
+        )
         lines.append(
             f"- **{claim}**: {parts} ({' and '.join(named)} converged from {epochs_text(start)})"
         )

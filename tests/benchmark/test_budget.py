@@ -294,11 +294,14 @@ def test_a_claim_is_stated_at_the_budgets_where_its_losses_have_converged():
                 ("clce beats ce", "supcon beats ce"), verdicts, ("clce − ce", "supcon − ce")
             )
         ]
-        + [(10, "β=1 beats β=0", "supported", "β=1 − β=0")],
+        + [(10, "β=1 beats β=0", "supported", "β=1 − β=0")]
+        + [(3, "clce beats ce early", "supported", "clce − ce")],
         columns=["epochs", "claim", "verdict", "what"],
     )
     lines = converged_claim_lines(claims, gains)
     assert lines == [
         "- **clce beats ce**: inconclusive at 10, 30 epochs (clce and ce converged from 10 epochs)",
         "- **supcon beats ce**: no converged verdict: supcon is not shown converged at any budget measured",
+        "- **clce beats ce early**: not checked at any of those budgets (clce and ce converged from "
+        "10 epochs)",
     ]  # the 3-epoch "supported" is left out; the β claim names no loss of the study
