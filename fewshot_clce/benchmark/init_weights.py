@@ -62,7 +62,7 @@ def prepare_init(cfg: BenchmarkConfig, datasets: dict) -> Optional[InitWeights]:
         return InitWeights(cfg.init, pretrained_digest(cfg.init_timm), None, cfg.init_timm)
     path = Path(cfg.init).expanduser()  # a file: BenchmarkConfig.check saw it
     try:
-        state = backbone_weights(path)
+        state = backbone_weights(path, *init_location(cfg))
     except (ValueError, pickle.UnpicklingError) as e:
         raise _checks.SettingError(
             "init", "{setting} " + f"{cfg.init!r} is not a weights file ({e})"
@@ -72,6 +72,13 @@ def prepare_init(cfg: BenchmarkConfig, datasets: dict) -> Optional[InitWeights]:
         # another codebase's layout (easyfsl, RFS, ...) is read as training will read it
         backbone_from_weights(cfg.backbone, state, in_chans=channels, source=path)
     return InitWeights(cfg.init, file_id(path), path.resolve(), None)
+
+
+def init_location(cfg: BenchmarkConfig) -> tuple[str, Optional[str]]:
+    """Where the backbone sits in the ``init`` file: ``--checkpoint-prefix`` and
+    ``--checkpoint-key`` (training options, as ``train`` takes them), ``("", None)`` by default."""
+    options = cfg.train_options
+    return str(options.get("checkpoint_prefix") or ""), options.get("checkpoint_key") or None
 
 
 def check_init_digest(out: Path, init: Optional[InitWeights], force: bool) -> None:
@@ -156,6 +163,8 @@ def evaluate_init(
     from ..evaluation import evaluate_backbone
     from ..training.run_folder import read_config
 
+    prefix, entry = init_location(cfg)  # where the backbone sits in the file (-> the cache key)
+    where = {"weights_at": [prefix, entry]} if prefix or entry else {}
     frames = []
     for d in dict.fromkeys(s.dataset_id for s in specs):
         derived = read_config(next(s for s in specs if s.dataset_id == d).run_dir(out))["derived"]
@@ -170,6 +179,8 @@ def evaluate_init(
                     cfg.backbone,
                     [eps for eps, _ in mans.values()],
                     checkpoint=init.checkpoint,
+                    checkpoint_prefix=prefix,
+                    checkpoint_key=entry,
                     pretrained=init.timm is not None,
                     image_size=pre["image_size"],
                     mean=pre["mean"],
@@ -184,7 +195,7 @@ def evaluate_init(
 
             folder = Path(out) / "results" / dataset_folder(d)
             csv = (folder / f"on-{dataset_folder(on)}" if on != d else folder) / f"{INIT_LOSS}.csv"
-            key = evaluation_key(init.digest, mans, cfg.heads, preprocess=pre)
+            key = evaluation_key(init.digest, mans, cfg.heads, preprocess=pre, **where)
             df, _ = cached(csv, key, compute, log)
             frames.append(pd.concat([df.assign(seed=int(s)) for s in cfg.seeds], ignore_index=True))
     return frames

@@ -173,6 +173,14 @@ def _check_init_and_eval_datasets(cfg: BenchmarkConfig) -> None:
                     "{setting} " + f"{cfg.init!r} {what}; give a weights file "
                     "(.pt, .pth, .safetensors, a run's checkpoint) or timm:NAME",
                 )
+    for where in ("checkpoint_prefix", "checkpoint_key"):
+        if cfg.train_options.get(where) and (cfg.init is None or cfg.init_timm):
+            raise _checks.SettingError(
+                where,
+                "{setting} says where the backbone sits in the --init weights file, but "
+                + ("no --init is given" if cfg.init is None else f"--init is {cfg.init!r}")
+                + "; give --init FILE",
+            )
     if cfg.baseline_backbone and cfg.init is None:
         raise _checks.SettingError(
             "baseline_backbone",

@@ -66,6 +66,13 @@ def _check(cfg: TrainConfig) -> None:
             f"{cfg.batch_size}: a batch cannot take more steps than one pass over the base "
             "split; give the largest batch size compared",
         )
+    for where in ("checkpoint_prefix", "checkpoint_key"):
+        if getattr(cfg, where) and not cfg.checkpoint:
+            raise _checks.SettingError(
+                where,
+                "{setting} says where the backbone sits in the --checkpoint file, but no "
+                "--checkpoint is given",
+            )
     if cfg.checkpoint and not Path(cfg.checkpoint).expanduser().is_file():
         what = (
             "is a folder, not a weights file"

@@ -274,6 +274,16 @@ def test_bad_transfer_settings_are_one_line_before_any_work(tmp_path, capsys, mo
             ["--init", "timm:resnet10t", "--backbone", "conv4"],
             "gives weights of 'resnet10t', but --backbone is 'conv4'",
         ),
+        (
+            ["--checkpoint-prefix", "model.backbone."],
+            "--checkpoint-prefix says where the backbone sits in the --init weights file, but "
+            "no --init is given; give --init FILE",
+        ),
+        (
+            ["--init", "timm:resnet10t", "--checkpoint-key", "state_dict"],
+            "--checkpoint-key says where the backbone sits in the --init weights file, but "
+            "--init is 'timm:resnet10t'",
+        ),
         (["--eval-datasets", "digits", "digits"], "--eval-datasets repeats a value"),
         (["--eval-datasets", "nowhere"], "nowhere"),
     ]
@@ -315,3 +325,32 @@ def test_timm_init_names_the_backbone_and_uncached_weights_are_one_line(
         and len(err.strip().splitlines()) == 1
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_init_reads_a_lightning_checkpoint_where_the_options_say(bench, tmp_path):
+    """A user's Lightning checkpoint (the backbone under ``model.backbone.`` in ``state_dict``) as
+    ``--init`` with ``--checkpoint-key``/``--checkpoint-prefix``: every loss fine-tunes from it and
+    the ``init`` row is the same weights' as the plain file's, episode for episode."""
+    _, init, plain_out = bench
+    native = torch.load(init, map_location="cpu")
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"model.backbone.{k}": v for k, v in native.items()}}, ckpt)
+    out = tmp_path / "out"
+    argv = ["benchmark", *SETTINGS, "--init", str(ckpt), "--baseline-backbone", "--out", str(out)]
+    where = ["--checkpoint-key", "state_dict", "--checkpoint-prefix", "model.backbone."]
+    assert main(argv) == 2 and not out.exists()  # the layout is not recognised without them
+    assert main(argv + where) == 0
+    config = yaml.safe_load((out / "runs" / GLYPHS / "ce-bs64-s0" / "config.yaml").read_text())
+    assert (
+        config["checkpoint_prefix"] == "model.backbone."
+        and config["checkpoint_key"] == "state_dict"
+    )
+    rows, plain = (
+        pd.read_csv(o / "per_episode.csv").query(
+            "loss == 'init' and dataset == @GLYPHS and split == 'novel'"
+        )
+        for o in (out, plain_out)
+    )
+    key = ["manifest", "head", "episode"]
+    a, b = (r.sort_values(key)[key + ["accuracy"]].reset_index(drop=True) for r in (rows, plain))
+    assert len(a) == 20 and a.equals(b)

@@ -638,3 +638,17 @@ def test_a_checkpoint_that_does_not_exist_is_refused_before_any_work(tmp_path, c
         f"error: --checkpoint '{tmp_path / 'missing.pt'}' does not exist" in err
         and not (tmp_path / "r").exists()
     )
+
+
+def test_where_the_weights_sit_without_a_checkpoint_is_refused_before_any_work(tmp_path, capsys):
+    """--checkpoint-prefix / --checkpoint-key say where the backbone sits in --checkpoint: alone
+    they would be ignored, so they are refused."""
+    for option in ("--checkpoint-prefix model.backbone.", "--checkpoint-key state_dict"):
+        line = "train --dataset digits --backbone conv4 --loss ce --out {out} " + option
+        assert main(argv(line, out=tmp_path / "r")) == 2
+        err = capsys.readouterr().err
+        flag = option.split()[0]
+        assert (
+            f"error: {flag} says where the backbone sits in the --checkpoint file, but no "
+            "--checkpoint is given" in err
+        ) and not (tmp_path / "r").exists()
