@@ -160,3 +160,14 @@ def test_settings_are_named_as_the_api_spells_them_and_as_flags_on_the_command_l
         err.message_for(lambda n: "--" + n.replace("_", "-"))
         == "set --views to 2 or raise --batch-size"
     )
+
+
+def test_benchmark_help_names_init_where_training_says_checkpoint(capsys):
+    """The training options the benchmark takes keep train's help, with training's --checkpoint
+    (which the benchmark sets from --init) named as the benchmark's own option."""
+    with pytest.raises(SystemExit):
+        main(["benchmark", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--checkpoint-prefix PREFIX with --init FILE: keep the weights" in text
+    assert "--checkpoint-key KEY with --init FILE: the checkpoint entry" in text
+    assert "with --checkpoint:" not in text

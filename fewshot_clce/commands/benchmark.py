@@ -92,7 +92,11 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
         flags = [f for f in action.option_strings if f not in taken] or [
             "--train-" + action.option_strings[0].lstrip("-")
         ]
-        kwargs = dict(dest=TRAIN_DEST + action.dest, default=None, help=action.help)
+        # training's --checkpoint is the benchmark's --init FILE
+        text = (
+            action.help.replace("with --checkpoint:", "with --init FILE:") if action.help else None
+        )
+        kwargs = dict(dest=TRAIN_DEST + action.dest, default=None, help=text)
         _TRAIN_FLAGS[action.dest] = flags[0]
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
             group.add_argument(*flags, action="store_const", const=action.const, **kwargs)
