@@ -266,9 +266,9 @@ def test_a_run_whose_saved_config_predates_a_setting_resumes_at_its_default(tmp_
     )  # not refused: the defaults are what it trained
     assert path.stat().st_mtime_ns == before
     with pytest.raises(
-        ValueError, match=r"cannot resume .*checkpoint_prefix: '' in the run, 'x.' now"
+        ValueError, match=r"cannot resume .*steps_as_batch: None in the run, 64 now"
     ):
-        train(_config(tmp_path / "run", epochs=1, resume=True, checkpoint_prefix="x."))
+        train(_config(tmp_path / "run", epochs=1, resume=True, steps_as_batch=64))
 
 
 def test_a_finished_run_resumes_to_nothing(tmp_path):
